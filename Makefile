@@ -1,0 +1,77 @@
+# lunet: build the C module, run specs, benchmarks, demo, sanitizer build.
+#   make          build build/lunet/core.so
+#   make test     install missing Debian packages (as root), build, run every spec
+#   make demo     the main job: train and evaluate a real model
+#   make bench    lunet vs PyTorch, side by side
+#   make asan     specs under AddressSanitizer + UBSan
+LUA_VERSION ?= 5.4
+LUA         ?= lua$(LUA_VERSION)
+LUA_INC     ?= $(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION))
+BLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   ?= $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+PNG_CFLAGS  ?= $(shell pkg-config --cflags libpng 2>/dev/null)
+PNG_LIBS    ?= $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng16)
+CJSON_CFLAGS ?= $(shell pkg-config --cflags libcjson 2>/dev/null)
+CJSON_LIBS  ?= $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+EXTRA_LIBS  ?= -ljpeg -lz -lm
+
+CC      ?= cc
+OPT     ?= -O3 -march=x86-64-v3 -mtune=native
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wstrict-prototypes
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(CFLAGS) $(LUA_INC) \
+             $(BLAS_CFLAGS) $(PNG_CFLAGS) $(CJSON_CFLAGS)
+LIBS    = -fopenmp $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(EXTRA_LIBS)
+
+BUILD   ?= build
+SRCS    := $(sort $(wildcard csrc/*.c))
+OBJS    := $(SRCS:csrc/%.c=$(BUILD)/obj/%.o)
+MODULE  := $(BUILD)/lunet/core.so
+
+LUA_PATH_DEV  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/$(BUILD)/lua/?.lua;$(CURDIR)/$(BUILD)/lua/?/init.lua;;
+LUA_CPATH_DEV := $(CURDIR)/$(BUILD)/?.so;;
+RUN = LUA_PATH='$(LUA_PATH_DEV)' LUA_CPATH='$(LUA_CPATH_DEV)'
+DEB_PKGS := lua5.4 liblua5.4-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev \
+            libcjson-dev lua-busted luarocks pkg-config
+SPECS ?= spec
+
+.PHONY: all deps test demo bench asan clean install
+all: $(MODULE) $(BUILD)/lua/lunet/models
+
+$(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(MODULE): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS)
+
+# models/ holds lunet.models.*; expose it under the module path for in-tree runs.
+$(BUILD)/lua/lunet/models:
+	@mkdir -p $(BUILD)/lua/lunet
+	ln -sfn $(CURDIR)/models $@
+
+deps:
+	@sh tools/deps.sh $(DEB_PKGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(RUN) sh tools/run_specs.sh $(LUA) $(SPECS)
+
+demo: deps all
+	@$(RUN) $(LUA) examples/demo.lua
+
+bench: deps all
+	@$(RUN) sh bench/run.sh
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=gcc \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LIBS_EXTRA= all
+	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/build-asan/lua/?.lua;$(CURDIR)/build-asan/lua/?/init.lua;;' \
+	  LUA_CPATH='$(CURDIR)/build-asan/?.so;;' LUNET_ASAN=1 sh tools/run_specs.sh $(LUA) $(SPECS)
+
+clean:
+	rm -rf build build-asan

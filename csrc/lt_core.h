@@ -1,0 +1,168 @@
+/* lt_core.h: the lunet C core. Tensors (strided views over refcounted storage),
+ * dtypes, status codes and the elementwise/reduction/matmul kernels. No Lua here.
+ *
+ *   int64_t sz[2] = {2, 3};
+ *   lt_tensor a, b, c;
+ *   lt_tensor_init(&a, LT_FLOAT32, 2, sz);        // allocates contiguous storage
+ *   lt_tensor_init(&b, LT_FLOAT32, 2, sz);
+ *   lt_tensor_init(&c, LT_FLOAT32, 2, sz);
+ *   lt_fill(&a, 1.0); lt_fill(&b, 2.0);
+ *   if (lt_binary(&c, &a, &b, LT_OP_ADD) != LT_OK) { ... }  // c = a + b
+ *   lt_tensor_release(&a); lt_tensor_release(&b); lt_tensor_release(&c);
+ *
+ * Kernels never print, exit or abort: they return an lt_status; the binding turns a
+ * status into a Lua error. Outputs come first, then inputs, then options.
+ */
+#ifndef LT_CORE_H
+#define LT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LT_MAXDIM 8
+
+typedef enum {
+    LT_FLOAT32 = 0,
+    LT_INT32 = 1,
+    LT_UINT8 = 2
+} lt_dtype;
+
+typedef enum {
+    LT_OK = 0,
+    LT_ENOMEM,     /* allocation failed */
+    LT_ESHAPE,     /* shapes do not fit together */
+    LT_EDTYPE,     /* dtype not supported by this kernel */
+    LT_EARG,       /* invalid argument value */
+    LT_EFREED,     /* storage was released with free() */
+    LT_EINDEX      /* index out of range */
+} lt_status;
+
+/* Storage: one allocation shared by every view of it. Refcounted; data is 64-byte
+ * aligned. free() releases data at once (data = NULL) while views still hold the struct. */
+typedef struct lt_storage {
+    void *data;
+    size_t nbytes;
+    long refcount;
+} lt_storage;
+
+/* A tensor is a strided view: element (i0..in-1) lives at
+ * data + (offset + sum_k i_k * stride[k]) * elsize. Sizes and strides in elements. */
+typedef struct lt_tensor {
+    lt_storage *storage;
+    int64_t offset;
+    int ndim;
+    lt_dtype dtype;
+    int64_t size[LT_MAXDIM];
+    int64_t stride[LT_MAXDIM];
+} lt_tensor;
+
+const char *lt_dtype_name(lt_dtype dt);
+size_t lt_dtype_size(lt_dtype dt);
+const char *lt_status_str(lt_status st);
+
+/* ---- storage and tensor lifetime ---- */
+lt_storage *lt_storage_new(size_t nbytes);          /* zero-filled; NULL on failure */
+void lt_storage_retain(lt_storage *s);
+void lt_storage_release(lt_storage *s);
+void lt_storage_free_data(lt_storage *s);           /* explicit early release */
+
+/* Allocates zeroed contiguous storage for the given shape. On failure t->storage is NULL. */
+lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
+/* Makes dst a view of src's storage with src's geometry (retains storage). */
+void lt_tensor_view_of(lt_tensor *dst, const lt_tensor *src);
+void lt_tensor_release(lt_tensor *t);
+
+int64_t lt_numel(const lt_tensor *t);
+int lt_is_contiguous(const lt_tensor *t);
+void lt_contiguous_strides(int ndim, const int64_t *size, int64_t *stride);
+/* Pointer to element 0 of the view (data + offset). NULL if freed. */
+void *lt_data(const lt_tensor *t);
+static inline float *lt_f32(const lt_tensor *t) { return (float *)lt_data(t); }
+static inline int32_t *lt_i32(const lt_tensor *t) { return (int32_t *)lt_data(t); }
+static inline uint8_t *lt_u8(const lt_tensor *t) { return (uint8_t *)lt_data(t); }
+
+/* Element at a flat row-major index of the view, as double / set from double. */
+double lt_get_flat(const lt_tensor *t, int64_t i);
+void lt_set_flat(lt_tensor *t, int64_t i, double v);
+
+/* ---- view geometry (metadata only, callers validate arguments; 0-based dims) ---- */
+void lt_view_permute(lt_tensor *t, const int *perm);
+void lt_view_transpose(lt_tensor *t, int d1, int d2);
+void lt_view_narrow(lt_tensor *t, int d, int64_t start, int64_t len);
+void lt_view_select(lt_tensor *t, int d, int64_t i);
+void lt_view_unsqueeze(lt_tensor *t, int d);
+void lt_view_squeeze(lt_tensor *t, int d);          /* d must have size 1 */
+/* Reshape without copying if the strides allow; returns 0 when a copy is needed. */
+int lt_view_reshape(lt_tensor *t, int ndim, const int64_t *size);
+/* Broadcast t to shape (ndim >= t->ndim); returns LT_ESHAPE if incompatible. */
+lt_status lt_view_expand(lt_tensor *t, int ndim, const int64_t *size);
+
+/* Broadcast shape of a and b into out (PyTorch rules). */
+lt_status lt_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb,
+                             int *nout, int64_t *sout);
+
+/* ---- copies and fills ---- */
+lt_status lt_copy(lt_tensor *dst, const lt_tensor *src);   /* same shape, any dtypes */
+lt_status lt_fill(lt_tensor *dst, double v);
+lt_status lt_flip(lt_tensor *out, const lt_tensor *in, const int *dims, int ndims);
+/* out[.., j, ..] = in[.., idx[j], ..] along dim d; idx 0-based int32/int64 values. */
+lt_status lt_index_select(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx);
+lt_status lt_index_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src);
+lt_status lt_gather(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx);
+lt_status lt_scatter_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src);
+
+/* ---- elementwise (broadcasting; out has the broadcast shape) ---- */
+typedef enum {
+    LT_OP_ADD, LT_OP_SUB, LT_OP_MUL, LT_OP_DIV, LT_OP_POW, LT_OP_MAX, LT_OP_MIN,
+    LT_OP_EQ, LT_OP_NE, LT_OP_GT, LT_OP_GE, LT_OP_LT, LT_OP_LE
+} lt_binop;
+typedef enum {
+    LT_OP_NEG, LT_OP_EXP, LT_OP_LOG, LT_OP_SQRT, LT_OP_ABS, LT_OP_RELU, LT_OP_SIGMOID,
+    LT_OP_TANH, LT_OP_SIGN, LT_OP_FLOOR, LT_OP_CEIL, LT_OP_ROUND, LT_OP_RECIPROCAL,
+    LT_OP_SQUARE, LT_OP_SIN, LT_OP_COS, LT_OP_LOG1P, LT_OP_EXPM1
+} lt_unop;
+
+/* a or b may be NULL with the scalar used instead. Comparison ops write uint8. */
+lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_binop op);
+lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_binop op,
+                           int scalar_first);
+lt_status lt_unary(lt_tensor *out, const lt_tensor *a, lt_unop op);
+lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi);
+lt_status lt_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b);
+/* out += alpha * a (shapes equal); the gradient accumulator. */
+lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a);
+
+/* ---- reductions over one dim (d, 0-based) or all (d < 0); out pre-shaped ---- */
+typedef enum { LT_RED_SUM, LT_RED_MEAN, LT_RED_MAX, LT_RED_MIN, LT_RED_PROD } lt_redop;
+/* idx (int32, 0-based) receives argmax/argmin positions for MAX/MIN when not NULL. */
+lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, lt_redop op);
+/* Sum in double over all elements of a*b (same shape), for gradcheck. */
+double lt_dot64(const lt_tensor *a, const lt_tensor *b);
+/* Sum `in` down to the (broadcast-compatible) shape of out. */
+lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in);
+
+/* ---- matmul: (.., n, k) x (.., k, m) -> (.., n, m), batch dims broadcast; float32 ---- */
+lt_status lt_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b);
+/* Plain row-major sgemm helper used by kernels: C = alpha*op(A)*op(B) + beta*C. */
+void lt_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc);
+
+/* ---- random numbers: xoshiro256** with splitmix64 seeding ---- */
+typedef struct lt_rng { uint64_t s[4]; } lt_rng;
+void lt_rng_seed(lt_rng *g, uint64_t seed);
+uint64_t lt_rng_next(lt_rng *g);
+double lt_rng_uniform(lt_rng *g);                      /* [0, 1), 53 bits */
+float lt_rng_uniformf(lt_rng *g);                      /* [0, 1), 24 bits */
+int64_t lt_rng_below(lt_rng *g, int64_t n);            /* uniform in [0, n) */
+void lt_rng_fill_uniform(lt_rng *g, float *out, int64_t n, float lo, float hi);
+void lt_rng_fill_normal(lt_rng *g, float *out, int64_t n, float mean, float std);
+
+/* ---- threads ---- */
+void lt_set_num_threads(int n);
+int lt_get_num_threads(void);
+
+/* ---- scratch: a grow-only buffer reused across calls (per slot) ---- */
+enum { LT_SCRATCH_SLOTS = 4 };
+void *lt_scratch(int slot, size_t nbytes);             /* NULL on failure */
+
+#endif

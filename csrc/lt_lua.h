@@ -1,0 +1,75 @@
+/* lt_lua.h: helpers shared by the Lua binding files (the only files that include lua.h).
+ * Tensor userdata, argument checking with precise messages, option tables, and the
+ * registration entry points that lua_core.c calls from luaopen_lunet_core.
+ *
+ *   static int l_relu(lua_State *L) {
+ *       lt_tensor *x = lt_lua_checktensor(L, 1, "relu", "x");
+ *       lt_tensor *y = lt_lua_newlike(L, x, "relu");     // pushed, owned by Lua
+ *       lt_lua_check(L, lt_unary(y, x, LT_OP_RELU), "relu");
+ *       return 1;
+ *   }
+ */
+#ifndef LT_LUA_H
+#define LT_LUA_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include "lt_core.h"
+
+#define LT_TENSOR_MT "lunet.Tensor"
+#define LT_GENERATOR_MT "lunet.Generator"
+
+/* Tensor userdata: the lt_tensor lives inside the userdata; storage is malloc'd and
+ * its size reported to the collector. One user value holds a Lua table of attributes
+ * (grad, autograd node, requires_grad flag), created on first write. */
+lt_tensor *lt_lua_totensor(lua_State *L, int idx);                 /* NULL if not a tensor */
+lt_tensor *lt_lua_checktensor(lua_State *L, int idx, const char *fn, const char *arg);
+/* Like checktensor, and also requires the dtype. */
+lt_tensor *lt_lua_checkdtype(lua_State *L, int idx, const char *fn, const char *arg,
+                             lt_dtype dt);
+/* Pushes a new zeroed contiguous tensor; raises "fn: cannot allocate ..." on failure. */
+lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
+                            const char *fn);
+lt_tensor *lt_lua_newlike(lua_State *L, const lt_tensor *t, const char *fn);
+/* Pushes a new userdata viewing src's storage (same geometry); edit the geometry after. */
+lt_tensor *lt_lua_newview(lua_State *L, const lt_tensor *src);
+/* Returns a contiguous version of the tensor at idx: itself if already contiguous (nothing
+ * pushed: *pushed = 0), else a pushed copy (*pushed = 1). Raises on a freed tensor. */
+lt_tensor *lt_lua_contiguous(lua_State *L, int idx, const char *fn, const char *arg,
+                             int *pushed);
+/* Raises "fn: <status text>" when st != LT_OK. */
+void lt_lua_check(lua_State *L, lt_status st, const char *fn);
+/* Formats a shape as "[2, 3, 4]" into buf. */
+const char *lt_shape_str(const lt_tensor *t, char *buf, size_t n);
+/* Reads a shape from args idx..top (numbers) or one table at idx. Raises on negative sizes. */
+int lt_lua_checkshape(lua_State *L, int idx, int64_t *size, const char *fn);
+/* Normalises a 1-based (or negative) Lua dimension for an ndim-tensor to 0-based. */
+int lt_lua_checkdim(lua_State *L, int argidx, int ndim, const char *fn);
+lt_dtype lt_lua_checkdtypename(lua_State *L, int idx, const char *fn);
+
+/* Option tables: opts at idx may be nil/none. Missing keys give the default. */
+lua_Integer lt_opt_int(lua_State *L, int idx, const char *key, lua_Integer def, const char *fn);
+lua_Number lt_opt_num(lua_State *L, int idx, const char *key, lua_Number def, const char *fn);
+int lt_opt_bool(lua_State *L, int idx, const char *key, int def, const char *fn);
+/* A number or a {a, b} pair (e.g. kernel = 3 or {3, 5}). */
+void lt_opt_pair(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer out[2],
+                 const char *fn);
+
+/* The default generator (lunet.manual_seed) or the one in opts.generator. */
+lt_rng *lt_lua_default_rng(lua_State *L);
+lt_rng *lt_lua_optrng(lua_State *L, int optidx, const char *fn);
+
+/* Registration: each adds functions to the table at the top of the stack. */
+void lt_open_tensor(lua_State *L);     /* lua_tensor.c: tensor type, creation, math */
+void lt_open_random(lua_State *L);     /* lua_random.c: generators */
+/* Kernels for lunet.nn.functional: each adds raw (non-autograd) functions to the table
+ * core.nn at the top of the stack. */
+void lt_open_nn_conv(lua_State *L);    /* lua_conv.c: conv2d, conv_transpose2d */
+void lt_open_nn_pool(lua_State *L);    /* lua_pool.c: pooling, unpooling, interpolate, pad */
+void lt_open_nn_norm(lua_State *L);    /* lua_norm.c: batch/group norm, softmax, activations, dropout */
+void lt_open_nn_loss(lua_State *L);    /* lua_loss.c: loss kernels */
+void lt_open_image(lua_State *L);      /* lua_image.c: PNG/JPEG I/O (table image) */
+void lt_open_metrics(lua_State *L);    /* lua_metrics.c: metric kernels (table metrics) */
+void lt_open_io(lua_State *L);         /* lua_io.c: safetensors (table io) */
+
+#endif

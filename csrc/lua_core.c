@@ -1,0 +1,28 @@
+/* lua_core.c: luaopen_lunet_core, the entry point of the C module "lunet.core".
+ * It builds one table: tensor functions at the top, kernels in sub-tables. */
+#include "lt_lua.h"
+
+static void open_subtable(lua_State *L, const char *name, void (*opener)(lua_State *)) {
+    lua_newtable(L);
+    opener(L);
+    lua_setfield(L, -2, name);
+}
+
+static void open_nn(lua_State *L) {
+    lt_open_nn_conv(L);
+    lt_open_nn_pool(L);
+    lt_open_nn_norm(L);
+    lt_open_nn_loss(L);
+}
+
+int luaopen_lunet_core(lua_State *L);
+int luaopen_lunet_core(lua_State *L) {
+    lua_newtable(L);
+    lt_open_tensor(L);
+    lt_open_random(L);
+    open_subtable(L, "nn", open_nn);
+    open_subtable(L, "image", lt_open_image);
+    open_subtable(L, "metrics", lt_open_metrics);
+    open_subtable(L, "io", lt_open_io);
+    return 1;
+}
