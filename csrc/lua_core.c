@@ -24,5 +24,6 @@ int luaopen_lunet_core(lua_State *L) {
     open_subtable(L, "image", lt_open_image);
     open_subtable(L, "metrics", lt_open_metrics);
     open_subtable(L, "io", lt_open_io);
+    open_subtable(L, "warp", lt_open_warp);
     return 1;
 }
