@@ -46,9 +46,10 @@ static void max_pool_plane(float *out, int32_t *idx, const float *in, const lt_p
             if (w1 > g->iw) w1 = g->iw;
             while (h0 < 0) h0 += g->dh;
             while (w0 < 0) w0 += g->dw;
-            /* an empty window (only possible with odd dilations) points at a valid cell */
-            int64_t first_h = h0 < g->ih ? h0 : g->ih - 1, first_w = w0 < g->iw ? w0 : g->iw - 1;
-            int64_t best = first_h * g->iw + first_w;
+            /* PyTorch's index for a window that holds no input cell (possible with
+             * dilation): the flat position of its first tap, kept inside the plane */
+            int64_t best = h0 * g->iw + w0;
+            if (best >= g->ih * g->iw) best = g->ih * g->iw - 1;
             float m = -INFINITY;
             for (int64_t h = h0; h < h1; h += g->dh) {
                 for (int64_t w = w0; w < w1; w += g->dw) {

@@ -19,9 +19,7 @@ static float step_of(double scale, int64_t in, int64_t out) {
 
 /* ---- nearest ---- */
 
-static int64_t nearest_src(int64_t dst, int64_t in, int64_t out, float step) {
-    if (out == in) return dst;
-    if (out == 2 * in) return dst >> 1;
+static int64_t nearest_src(int64_t dst, int64_t in, float step) {
     int64_t s = (int64_t)floorf((float)dst * step);
     return s < in - 1 ? s : in - 1;
 }
@@ -37,9 +35,9 @@ lt_status lt_upsample_nearest2d_forward(float *out, const float *in, int64_t pla
         const float *x = in + p * ni;
         float *y = out + p * no;
         for (int64_t i = 0; i < oh; i++) {
-            const float *xr = x + nearest_src(i, ih, oh, sth) * iw;
+            const float *xr = x + nearest_src(i, ih, sth) * iw;
             float *yr = y + i * ow;
-            for (int64_t j = 0; j < ow; j++) yr[j] = xr[nearest_src(j, iw, ow, stw)];
+            for (int64_t j = 0; j < ow; j++) yr[j] = xr[nearest_src(j, iw, stw)];
         }
     }
     return LT_OK;
@@ -56,9 +54,9 @@ lt_status lt_upsample_nearest2d_backward(float *din, const float *dout, int64_t 
         float *gx = din + p * ni;
         const float *gy = dout + p * no;
         for (int64_t i = 0; i < oh; i++) {
-            float *gxr = gx + nearest_src(i, ih, oh, sth) * iw;
+            float *gxr = gx + nearest_src(i, ih, sth) * iw;
             const float *gyr = gy + i * ow;
-            for (int64_t j = 0; j < ow; j++) gxr[nearest_src(j, iw, ow, stw)] += gyr[j];
+            for (int64_t j = 0; j < ow; j++) gxr[nearest_src(j, iw, stw)] += gyr[j];
         }
     }
     return LT_OK;

@@ -11,7 +11,10 @@
  * - scale_h / scale_w are the user's scale factors (> 0) when the output size came from
  *   scale_factor without recompute_scale_factor, else 0; the source step is then
  *   1 / scale, otherwise in / out (both as float).
- * - nearest: src = min(floor(dst * step), in - 1) (out == in and out == 2 * in are exact).
+ * - nearest: src = min(floor(dst * step), in - 1), PyTorch's generic (NCHW) rule. PyTorch's
+ *   channels-last path (which a contiguous tensor takes when C == 1 or H * W == 1) and its
+ *   backward instead copy exactly when out == in or out == 2 * in: pass scale 0 for such a
+ *   dim to get that (the binding does, for C == 1 or H * W == 1).
  * - bilinear: align_corners = 1 maps corner pixel centres (step (in - 1) / (out - 1));
  *   align_corners = 0 maps pixel areas (src = step * (dst + 0.5) - 0.5, clamped at 0).
  * - pad: constant (negative sizes crop), reflect (pad < size, edge not repeated),

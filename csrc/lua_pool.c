@@ -26,7 +26,7 @@
 
 static void shape_of(const lt_tensor *t, char *buf, size_t n) { lt_shape_str(t, buf, n); }
 
-/* A float32 tensor with 3 or 4 dims (or at least `mindim` when allow_any). */
+/* A float32 tensor with mindim..maxdim dims. */
 static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char *arg,
                               int mindim, int maxdim) {
     lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
@@ -36,11 +36,11 @@ static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char 
         char b[96];
         shape_of(t, b, sizeof b);
         if (mindim == 3 && maxdim == 4)
-            luaL_error(L, "%s: expected a 3-D (C, H, W) or 4-D (N, C, H, W) %s, got %s", fn, arg, b);
+            luaL_error(L, "%s: %s must be 3-D (C, H, W) or 4-D (N, C, H, W), got %s", fn, arg, b);
         else if (mindim == 4 && maxdim == 4)
-            luaL_error(L, "%s: expected a 4-D (N, C, H, W) %s, got %s", fn, arg, b);
+            luaL_error(L, "%s: %s must be 4-D (N, C, H, W), got %s", fn, arg, b);
         else
-            luaL_error(L, "%s: expected a %s with at least %d dimensions, got %s", fn, arg, mindim, b);
+            luaL_error(L, "%s: %s must have at least %d dimensions, got %s", fn, arg, mindim, b);
     }
     return t;
 }
@@ -535,6 +535,15 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
             a->scale_h = sf[0];
             a->scale_w = sf[1];
         }
+    }
+    /* Nearest: PyTorch 1.13 takes its channels-last kernel when the contiguous input is
+     * also channels-last contiguous (C == 1 or H * W == 1); that kernel copies exactly when
+     * out == in or out == 2 * in, whatever the scale factor. Match it by dropping the scale
+     * there. (For C > 1 PyTorch's forward uses floor(dst / scale) while its backward takes
+     * the exact copy; lunet's backward is always the gradient of its forward.) */
+    if (!a->bilinear && (x->size[1] == 1 || ih * iw == 1)) {
+        if (a->oh == ih || a->oh == 2 * ih) a->scale_h = 0.0;
+        if (a->ow == iw || a->ow == 2 * iw) a->scale_w = 0.0;
     }
 }
 

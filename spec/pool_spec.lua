@@ -173,7 +173,7 @@ describe("pooling errors", function()
   local x2 = lunet.zeros(1, 1, 2, 2)
   local cases = {
     { function() F.max_pool2d(lunet.zeros(4, 4), { kernel = 2 }) end,
-      "max_pool2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) x, got [4, 4]" },
+      "max_pool2d: x must be 3-D (C, H, W) or 4-D (N, C, H, W), got [4, 4]" },
     { function() F.max_pool2d(lunet.zeros({ 1, 1, 4, 4 }, { dtype = "int32" }), { kernel = 2 }) end,
       "max_pool2d: x must be float32, got int32" },
     { function() F.max_pool2d(x4, {}) end, "max_pool2d: opts.kernel is required" },

@@ -55,8 +55,10 @@ describe("interpolate and pad match PyTorch 1.13", function()
         local x = leaf(T(c.x))
         local y = run[c.op](x, c)
         assert_close(y, c.y, "y")
-        y:backward(T(c.gy))
-        assert_close(x.grad, c.gx, "grad x")
+        if c.gx then
+          y:backward(T(c.gy))
+          assert_close(x.grad, c.gx, "grad x")
+        end
       end)
     end
   end
@@ -126,7 +128,7 @@ describe("resample errors", function()
     { function() F.interpolate(x, { size = 4, align_corners = false }) end,
       "interpolate: align_corners can only be set with mode \"bilinear\"" },
     { function() F.interpolate(lunet.zeros(2, 3, 3), { size = 4 }) end,
-      "interpolate: expected a 4-D (N, C, H, W) x, got [2, 3, 3]" },
+      "interpolate: x must be 4-D (N, C, H, W), got [2, 3, 3]" },
     { function() F.interpolate(lunet.zeros({ 1, 1, 3, 3 }, { dtype = "uint8" }), { size = 4 }) end,
       "interpolate: x must be float32, got uint8" },
     { function() F.interpolate(x, { size = { 0, 4 } }) end, "interpolate: size must be positive, got 0x4" },
@@ -154,7 +156,7 @@ describe("resample errors", function()
     { function() F.pad(x, { -2, -1, 0, 0 }) end,
       "pad: padding {-2, -1, 0, 0} leaves an empty output from input [1, 1, 3, 3]" },
     { function() F.pad(lunet.zeros(5), { 1, 1 }) end,
-      "pad: expected a x with at least 2 dimensions, got [5]" },
+      "pad: x must have at least 2 dimensions, got [5]" },
     { function() F.pad(lunet.zeros({ 3, 3 }, { dtype = "int32" }), { 1, 1 }) end, "pad: x must be float32, got int32" },
   }
   for i, c in ipairs(cases) do

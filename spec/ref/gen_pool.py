@@ -4,7 +4,8 @@
 Run from the repo root with Debian's python3-torch:  /usr/bin/python3 spec/ref/gen_pool.py
 Writes spec/ref/pool.lua: a list of cases {name, op, opts, inputs, outputs}. Every tensor is
 {shape = {...}, data = {flat row-major}}; floats as %.9g. For each case `gy` is a random
-upstream gradient and `gx` = d(sum(y * gy))/dx. Indices are written 1-based (PyTorch + 1),
+upstream gradient and `gx` = d(sum(y * gy))/dx (absent where PyTorch's backward is not the
+gradient of its forward). Indices are written 1-based (PyTorch + 1),
 lunet's convention.
 """
 import torch
@@ -128,6 +129,11 @@ for name, shape, o in [
     ("nearest scale (0.5, 2.3)", (1, 1, 7, 3), {"scale_factor": (0.5, 2.3), "mode": "nearest"}),
     ("nearest downsample size 3x2", (1, 2, 8, 7), {"size": (3, 2), "mode": "nearest"}),
     ("nearest scale 1.7 recompute", (1, 2, 5, 4), {"scale_factor": 1.7, "mode": "nearest", "recompute_scale_factor": True}),
+    # out == in under a scale factor: PyTorch copies for C == 1 (its channels-last kernel)...
+    ("nearest scale 1.3 keeping the size, C == 1", (2, 1, 3, 3), {"scale_factor": 1.3, "mode": "nearest"}),
+    # ...and uses floor(dst / 1.3) for C > 1, where its backward copies (not the gradient of
+    # its forward), so only the values are compared (see add_values_only below)
+    ("nearest scale 1.3 keeping the size, C == 2 (values only)", (1, 2, 3, 3), {"scale_factor": 1.3, "mode": "nearest"}),
     ("bilinear scale 2 align_corners false", (2, 2, 5, 6), {"scale_factor": 2.0, "mode": "bilinear", "align_corners": False}),
     ("bilinear scale 2 align_corners true", (1, 2, 5, 6), {"scale_factor": 2.0, "mode": "bilinear", "align_corners": True}),
     ("bilinear size 7x10 align_corners false", (1, 2, 4, 6), {"size": (7, 10), "mode": "bilinear", "align_corners": False}),
@@ -147,6 +153,8 @@ for name, shape, o in [
         kw["align_corners"] = False
     add("interpolate " + name, "interpolate", o,
         lambda x, kw=kw: F.interpolate(x, **kw), torch.randn(*shape))
+    if "values only" in name:
+        del cases[-1]["gx"]
 
 # ---- pad ----
 for name, shape, pads, o in [
