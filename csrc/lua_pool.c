@@ -20,6 +20,7 @@
 #include "lt_resample.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- argument helpers ---- */
@@ -521,14 +522,16 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
         a->oh = size[0];
         a->ow = size[1];
     } else {
+        char sfs[64];
+        snprintf(sfs, sizeof sfs, "%gx%g", sf[0], sf[1]);
         if (!(sf[0] > 0.0) || !(sf[1] > 0.0) || isinf(sf[0]) || isinf(sf[1]))
-            luaL_error(L, "%s: scale_factor must be positive, got %gx%g", fn, sf[0], sf[1]);
+            luaL_error(L, "%s: scale_factor must be positive, got %s", fn, sfs);
         double fh = floor((double)ih * sf[0]), fw = floor((double)iw * sf[1]);
         if (fh < 1.0 || fw < 1.0)
-            luaL_error(L, "%s: scale_factor %gx%g makes an empty output from input %dx%d", fn,
-                       sf[0], sf[1], (int)ih, (int)iw);
+            luaL_error(L, "%s: scale_factor %s makes an empty output from input %dx%d", fn, sfs,
+                       (int)ih, (int)iw);
         if (fh > 1e9 || fw > 1e9)
-            luaL_error(L, "%s: scale_factor %gx%g makes a too large output", fn, sf[0], sf[1]);
+            luaL_error(L, "%s: scale_factor %s makes a too large output", fn, sfs);
         a->oh = (int64_t)fh;
         a->ow = (int64_t)fw;
         if (rsf <= 0) {
