@@ -127,6 +127,29 @@ describe("max_pool2d", function()
       end
     end
   end)
+
+  it("gives the same values and gradients on 1 and 2 threads (plane-parallel path)", function()
+    lunet.manual_seed(9)
+    local x = lunet.randn(2, 8, 64, 64)
+    local o = { kernel = 3, stride = 2, padding = 1 }
+    local results = {}
+    for t = 1, 2 do
+      lunet.set_num_threads(t)
+      local y1, i1 = core.nn.max_pool2d(x, { kernel = 2 }, true)
+      local y2, i2 = core.nn.max_pool2d_naive(x, { kernel = 2 }, true)
+      assert.are.same(flat(y2), flat(y1))
+      assert.are.same(flat(i2), flat(i1))
+      local ya = core.nn.avg_pool2d(x, o)
+      results[t] = {
+        flat(core.nn.max_pool2d_backward(y1, i1, x)),
+        flat(ya), flat(core.nn.avg_pool2d_backward(ya, x, o)),
+        flat(core.nn.max_unpool2d(y1, i1, { kernel = 2 })),
+        flat(core.nn.adaptive_avg_pool2d(x, { 5, 7 })),
+      }
+    end
+    lunet.set_num_threads(2)
+    for k = 1, #results[1] do assert.are.same(results[1][k], results[2][k]) end
+  end)
 end)
 
 -- Inputs with well-separated distinct values, so finite differences never cross a tie.

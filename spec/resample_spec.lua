@@ -96,6 +96,29 @@ describe("interpolate", function()
   end)
 end)
 
+describe("resample kernels on the plane-parallel path", function()
+  it("give the same results on 1 and 2 threads, and bilinear equals naive", function()
+    lunet.manual_seed(13)
+    local x = lunet.randn(2, 8, 32, 32)
+    local gy = lunet.randn(2, 8, 64, 64)
+    local bil = { scale_factor = 2, mode = "bilinear" }
+    local results = {}
+    for t = 1, 2 do
+      lunet.set_num_threads(t)
+      local y = core.nn.interpolate(x, bil)
+      assert.are.same(flat(core.nn.interpolate_naive(x, bil)), flat(y))
+      results[t] = {
+        flat(y), flat(core.nn.interpolate_backward(gy, x, bil)),
+        flat(core.nn.interpolate_backward(gy, x, { size = 64 })),
+        flat(core.nn.pad(x, { 3, 2, 1, 4 }, { mode = "reflect" })),
+        flat(core.nn.pad_backward(x, x:narrow(3, 2, 30):narrow(4, 3, 28), { 1, 3, 1, 1 }, { mode = "replicate" })),
+      }
+    end
+    lunet.set_num_threads(2)
+    for k = 1, #results[1] do assert.are.same(results[1][k], results[2][k]) end
+  end)
+end)
+
 describe("resample gradcheck", function()
   lunet.manual_seed(5)
   local cases = {
