@@ -75,6 +75,7 @@ for name, shape, o in [
     ("ceil_mode 3x3 stride 2", (1, 2, 8, 8), {"kernel": 3, "stride": 2, "ceil_mode": True}),
     ("ceil_mode 2x2 odd input padding 1", (1, 2, 7, 6), {"kernel": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
     ("3-D input stride 1", (3, 5, 6), {"kernel": 2, "stride": 1}),
+    ("ceil_mode kernel 3 over a 2x2 input", (1, 2, 2, 2), {"kernel": 3, "stride": 2, "ceil_mode": True}),
 ]:
     add("max_pool2d " + name, "max_pool2d", dict(o, return_indices=True),
         lambda x, o=o: F.max_pool2d(x, return_indices=True, **pool_kwargs(o)), torch.randn(*shape))
@@ -89,6 +90,7 @@ for name, shape, o in [
     ("divisor_override", (1, 2, 6, 6), {"kernel": 3, "stride": 2, "padding": 1, "divisor_override": 4}),
     ("non-square", (2, 1, 9, 7), {"kernel": (3, 2), "stride": (1, 2), "padding": (1, 0)}),
     ("3-D input", (3, 5, 6), {"kernel": 2, "stride": 1}),
+    ("ceil_mode kernel 3 over a 2x2 input", (1, 2, 2, 2), {"kernel": 3, "stride": 2, "ceil_mode": True}),
 ]:
     add("avg_pool2d " + name, "avg_pool2d", o,
         lambda x, o=o: F.avg_pool2d(x, **pool_kwargs(o)), torch.randn(*shape))
