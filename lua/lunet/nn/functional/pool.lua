@@ -52,7 +52,7 @@ function M.max_pool2d(x, opts)
   if grad then
     ag.record(y, { x }, function(gy)
       return nn.max_pool2d_backward(gy, idx, x)
-    end)
+    end, "max_pool2d")
   end
   if want then return y, idx end
   return y
@@ -64,7 +64,7 @@ function M.avg_pool2d(x, opts)
     local o = copy_opts(opts)
     ag.record(y, { x }, function(gy)
       return nn.avg_pool2d_backward(gy, x, o)
-    end)
+    end, "avg_pool2d")
   end
   return y
 end
@@ -74,7 +74,7 @@ function M.max_unpool2d(x, indices, opts)
   if ag.needs_grad(x) then
     ag.record(y, { x }, function(gy)
       return nn.max_unpool2d_backward(gy, indices, x)
-    end)
+    end, "max_unpool2d")
   end
   return y
 end
@@ -84,7 +84,7 @@ function M.adaptive_avg_pool2d(x, size)
   if ag.needs_grad(x) then
     ag.record(y, { x }, function(gy)
       return nn.adaptive_avg_pool2d_backward(gy, x)
-    end)
+    end, "adaptive_avg_pool2d")
   end
   return y
 end
@@ -96,7 +96,7 @@ function M.adaptive_max_pool2d(x, size, opts)
   if grad then
     ag.record(y, { x }, function(gy)
       return nn.max_pool2d_backward(gy, idx, x)
-    end)
+    end, "adaptive_max_pool2d")
   end
   if want then return y, idx end
   return y
@@ -108,7 +108,7 @@ function M.interpolate(x, opts)
     local o = copy_opts(opts)
     ag.record(y, { x }, function(gy)
       return nn.interpolate_backward(gy, x, o)
-    end)
+    end, "interpolate")
   end
   return y
 end
@@ -119,7 +119,7 @@ function M.pad(x, pads, opts)
     local p, o = copy_opts(pads), copy_opts(opts)
     ag.record(y, { x }, function(gy)
       return nn.pad_backward(gy, x, p, o)
-    end)
+    end, "pad")
   end
   return y
 end
