@@ -3,10 +3,10 @@
 #include "lt_resample.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LT_RESAMPLE_PAR_MIN 32768
-#define LT_RESAMPLE_SCRATCH 3
 
 static int rs_threads(int64_t work) {
     return work >= LT_RESAMPLE_PAR_MIN ? lt_get_num_threads() : 1;
@@ -106,7 +106,7 @@ lt_status lt_upsample_bilinear2d_forward(float *out, const float *in, int64_t pl
                                          int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                                          int align_corners, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
-    linear_tab *th = lt_scratch(LT_RESAMPLE_SCRATCH, (size_t)(oh + ow) * sizeof(linear_tab));
+    linear_tab *th = malloc((size_t)(oh + ow) * sizeof(linear_tab));
     if (!th) return LT_ENOMEM;
     linear_tab *tw = th + oh;
     linear_table(th, ih, oh, align_corners, scale_h);
@@ -127,6 +127,7 @@ lt_status lt_upsample_bilinear2d_forward(float *out, const float *in, int64_t pl
             }
         }
     }
+    free(th);
     return LT_OK;
 }
 
@@ -158,7 +159,7 @@ lt_status lt_upsample_bilinear2d_backward(float *din, const float *dout, int64_t
                                           int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                                           int align_corners, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
-    linear_tab *th = lt_scratch(LT_RESAMPLE_SCRATCH, (size_t)(oh + ow) * sizeof(linear_tab));
+    linear_tab *th = malloc((size_t)(oh + ow) * sizeof(linear_tab));
     if (!th) return LT_ENOMEM;
     linear_tab *tw = th + oh;
     linear_table(th, ih, oh, align_corners, scale_h);
@@ -182,6 +183,7 @@ lt_status lt_upsample_bilinear2d_backward(float *din, const float *dout, int64_t
             }
         }
     }
+    free(th);
     return LT_OK;
 }
 

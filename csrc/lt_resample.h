@@ -34,7 +34,8 @@ lt_status lt_upsample_nearest2d_backward(float *din, const float *dout,  // (P, 
                                          int64_t planes, int64_t ih, int64_t iw,
                                          int64_t oh, int64_t ow, double scale_h, double scale_w);
 
-/* Separable: source rows/columns and weights are tabulated once per call (scratch slot 3). */
+/* Separable: source rows/columns and weights are tabulated once per call (a small
+ * (OH + OW) * 24-byte table, malloc'd and freed inside; LT_ENOMEM if that fails). */
 lt_status lt_upsample_bilinear2d_forward(float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
                                          int64_t planes, int64_t ih, int64_t iw,
                                          int64_t oh, int64_t ow, int align_corners,
