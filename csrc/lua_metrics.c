@@ -241,10 +241,10 @@ static int l_emeasure(lua_State *L) {
     return 3;
 }
 
-/* match_instances(pred_ids, gt_ids, thresholds) -> list per image of
+/* match_instances(pred_ids, gt_ids, thresholds[, fn]) -> list per image of
  * {tp = {...}, fp = {...}, fn = {...}, iou_sum = {...}} (one entry per threshold) */
 static int match_impl(lua_State *L, int naive) {
-    const char *fn = "match_instances";
+    const char *fn = luaL_optstring(L, 4, "match_instances");
     lt_tensor *p = check_labels(L, 1, fn, "pred_ids");
     lt_tensor *g = check_labels(L, 2, fn, "gt_ids");
     check_same_maps(L, p, g, fn, "pred_ids", "gt_ids");
