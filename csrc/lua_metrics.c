@@ -1,10 +1,21 @@
 /* lua_metrics.c: Lua binding of the metric kernels (csrc/lt_metrics.c) as core.metrics.*.
  * Raw functions: lua/lunet/metrics/ checks the user's arguments and builds the public API. */
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "lt_lua.h"
 #include "lt_metrics.h"
+
+/* Raises a Lua error with the message only (no "file:line:" prefix), so the message is the
+ * same whether the raw function is called from C, from lunet.metrics or from a script. */
+static int raise(lua_State *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return lua_error(L);
+}
 
 /* Temporary memory owned by Lua (a userdata left on the stack): freed by the collector even
  * when an error is raised later. */
@@ -21,7 +32,7 @@ static const char *shape_of(const lt_tensor *t, char *buf, size_t n) {
 static lt_tensor *check_labels(lua_State *L, int idx, const char *fn, const char *arg) {
     lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
     if (t->dtype != LT_INT32 && t->dtype != LT_UINT8)
-        luaL_error(L, "%s: %s must be an int32 or uint8 tensor, got %s", fn, arg,
+        raise(L, "%s: %s must be an int32 or uint8 tensor, got %s", fn, arg,
                    lt_dtype_name(t->dtype));
     return t;
 }
@@ -33,10 +44,10 @@ static void check_same_maps(lua_State *L, const lt_tensor *a, const lt_tensor *b
     int same = a->ndim == b->ndim;
     for (int d = 0; same && d < a->ndim; d++) same = a->size[d] == b->size[d];
     if (!same)
-        luaL_error(L, "%s: %s shape %s does not match %s shape %s", fn, an,
+        raise(L, "%s: %s shape %s does not match %s shape %s", fn, an,
                    shape_of(a, s1, sizeof s1), bn, shape_of(b, s2, sizeof s2));
     if (a->ndim != 2 && a->ndim != 3)
-        luaL_error(L, "%s: %s must be H x W or N x H x W, got %s", fn, an, shape_of(a, s1, sizeof s1));
+        raise(L, "%s: %s must be H x W or N x H x W, got %s", fn, an, shape_of(a, s1, sizeof s1));
 }
 
 /* Contiguous version of the tensor at idx; the copy (if any) is pushed and stays on the stack. */
@@ -54,12 +65,12 @@ static int confusion_impl(lua_State *L, int naive) {
     int has_ignore = !lua_isnoneornil(L, 4);
     lua_Integer ignore = has_ignore ? luaL_checkinteger(L, 4) : 0;
     int per_image = lua_toboolean(L, 5);
-    if (C < 1 || C > 65536) luaL_error(L, "%s: num_classes must be in 1..65536, got %d", fn, (int)C);
+    if (C < 1 || C > 65536) raise(L, "%s: num_classes must be in 1..65536, got %d", fn, (int)C);
     if (target->dtype == LT_FLOAT32)
-        luaL_error(L, "%s: target must hold int32 or uint8 class labels, got float32", fn);
+        raise(L, "%s: target must hold int32 or uint8 class labels, got float32", fn);
     if (target->ndim != 2 && target->ndim != 3) {
         char s[96];
-        luaL_error(L, "%s: target must be H x W or N x H x W, got %s", fn, shape_of(target, s, sizeof s));
+        raise(L, "%s: target must be H x W or N x H x W, got %s", fn, shape_of(target, s, sizeof s));
     }
     pred = contig(L, 1, fn, "pred");
     target = contig(L, 2, fn, "target");
@@ -71,14 +82,14 @@ static int confusion_impl(lua_State *L, int naive) {
         cm, pred, target, (int)C, has_ignore, (int64_t)ignore, per_image, &fault);
     if (st == LT_EINDEX) {
         if (has_ignore && !fault.in_pred)
-            return luaL_error(L, "%s: target has label %d, outside 0..%d and not the ignore_index (%d)",
+            return raise(L, "%s: target has label %d, outside 0..%d and not the ignore_index (%d)",
                               fn, (int)fault.value, (int)C - 1, (int)ignore);
-        return luaL_error(L, "%s: %s has label %d, outside 0..%d", fn,
+        return raise(L, "%s: %s has label %d, outside 0..%d", fn,
                           fault.in_pred ? "pred" : "target", (int)fault.value, (int)C - 1);
     }
     if (st == LT_ESHAPE) {
         char s1[96], s2[96];
-        return luaL_error(L, "%s: pred %s does not fit target %s", fn, shape_of(pred, s1, sizeof s1),
+        return raise(L, "%s: pred %s does not fit target %s", fn, shape_of(pred, s1, sizeof s1),
                           shape_of(target, s2, sizeof s2));
     }
     lt_lua_check(L, st, fn);
@@ -98,11 +109,11 @@ static int edt_impl(lua_State *L, int naive) {
     const char *fn = naive ? "edt_naive" : "edt";
     check_labels(L, 1, fn, "mask");
     double sy = luaL_optnumber(L, 2, 1.0), sx = luaL_optnumber(L, 3, 1.0);
-    if (!(sy > 0) || !(sx > 0)) luaL_error(L, "%s: spacing must be positive, got {%f, %f}", fn, sy, sx);
+    if (!(sy > 0) || !(sx > 0)) raise(L, "%s: spacing must be positive, got {%f, %f}", fn, sy, sx);
     lt_tensor *m = contig(L, 1, fn, "mask");
     if (m->ndim != 2) {
         char s[96];
-        luaL_error(L, "%s: mask must be H x W, got %s", fn, shape_of(m, s, sizeof s));
+        raise(L, "%s: mask must be H x W, got %s", fn, shape_of(m, s, sizeof s));
     }
     int64_t H = m->size[0], W = m->size[1], n = H * W;
     uint8_t *seed = (uint8_t *)tmp_buffer(L, (size_t)n);
@@ -124,7 +135,7 @@ static int l_boundary(lua_State *L) {
     lt_tensor *m = contig(L, 1, fn, "mask");
     if (m->ndim != 2 && m->ndim != 3) {
         char s[96];
-        luaL_error(L, "%s: mask must be H x W or N x H x W, got %s", fn, shape_of(m, s, sizeof s));
+        raise(L, "%s: mask must be H x W or N x H x W, got %s", fn, shape_of(m, s, sizeof s));
     }
     int64_t H = m->size[m->ndim - 2], W = m->size[m->ndim - 1], hw = H * W;
     int64_t nimg = m->ndim == 3 ? m->size[0] : 1;
@@ -154,8 +165,8 @@ static int hausdorff_impl(lua_State *L, int naive) {
     double pct = lua_isnoneornil(L, 3) ? -1.0 : luaL_checknumber(L, 3);
     double sy = luaL_optnumber(L, 4, 1.0), sx = luaL_optnumber(L, 5, 1.0);
     if (!lua_isnoneornil(L, 3) && !(pct >= 0 && pct <= 100))
-        luaL_error(L, "%s: percentile must be in [0, 100], got %f", fn, pct);
-    if (!(sy > 0) || !(sx > 0)) luaL_error(L, "%s: spacing must be positive, got {%f, %f}", fn, sy, sx);
+        raise(L, "%s: percentile must be in [0, 100], got %f", fn, pct);
+    if (!(sy > 0) || !(sx > 0)) raise(L, "%s: spacing must be positive, got {%f, %f}", fn, sy, sx);
     p = contig(L, 1, fn, "pred");
     t = contig(L, 2, fn, "target");
     int64_t nimg = t->ndim == 3 ? t->size[0] : 1;
@@ -176,22 +187,22 @@ static sal_args sal_check(lua_State *L, const char *fn) {
     lt_tensor *s = lt_lua_checktensor(L, 1, fn, "sal");
     lt_tensor *m = lt_lua_checktensor(L, 2, fn, "mask");
     if (s->dtype != LT_FLOAT32)
-        luaL_error(L, "%s: sal must be a float32 map in [0, 1], got %s", fn, lt_dtype_name(s->dtype));
+        raise(L, "%s: sal must be a float32 map in [0, 1], got %s", fn, lt_dtype_name(s->dtype));
     if (m->dtype != LT_INT32 && m->dtype != LT_UINT8)
-        luaL_error(L, "%s: mask must be an int32 or uint8 tensor (nonzero = foreground), got %s", fn,
+        raise(L, "%s: mask must be an int32 or uint8 tensor (nonzero = foreground), got %s", fn,
                    lt_dtype_name(m->dtype));
     check_same_maps(L, s, m, fn, "sal", "mask");
     s = contig(L, 1, fn, "sal");
     a.mask = contig(L, 2, fn, "mask");
     a.sal = lt_f32(s);
-    if (a.sal == NULL || lt_data(a.mask) == NULL) luaL_error(L, "%s: tensor was freed", fn);
+    if (a.sal == NULL || lt_data(a.mask) == NULL) raise(L, "%s: tensor was freed", fn);
     a.nimg = s->ndim == 3 ? s->size[0] : 1;
     a.H = s->size[s->ndim - 2];
     a.W = s->size[s->ndim - 1];
     int64_t n = a.nimg * a.H * a.W;
     for (int64_t i = 0; i < n; i++)
         if (!(a.sal[i] >= 0.0f && a.sal[i] <= 1.0f))
-            luaL_error(L, "%s: sal values must lie in [0, 1], found %f", fn, (double)a.sal[i]);
+            raise(L, "%s: sal values must lie in [0, 1], found %f", fn, (double)a.sal[i]);
     return a;
 }
 
@@ -207,7 +218,7 @@ static int l_mae(lua_State *L) {
 static int l_fmeasure(lua_State *L) {
     double beta2 = luaL_optnumber(L, 3, 0.3);
     sal_args a = sal_check(L, "fmeasure");
-    if (!(beta2 > 0)) luaL_error(L, "fmeasure: beta2 must be positive, got %f", beta2);
+    if (!(beta2 > 0)) raise(L, "fmeasure: beta2 must be positive, got %f", beta2);
     int64_t hw = a.H * a.W;
     double *r = (double *)tmp_buffer(L, (size_t)a.nimg * 2 * sizeof(double));
     for (int64_t n = 0; n < a.nimg; n++)
@@ -220,7 +231,7 @@ static int l_fmeasure(lua_State *L) {
 static int l_smeasure(lua_State *L) {
     double alpha = luaL_optnumber(L, 3, 0.5);
     sal_args a = sal_check(L, "s_measure");
-    if (!(alpha >= 0 && alpha <= 1)) luaL_error(L, "s_measure: alpha must be in [0, 1], got %f", alpha);
+    if (!(alpha >= 0 && alpha <= 1)) raise(L, "s_measure: alpha must be in [0, 1], got %f", alpha);
     int64_t hw = a.H * a.W;
     double *r = (double *)tmp_buffer(L, (size_t)a.nimg * sizeof(double));
     for (int64_t n = 0; n < a.nimg; n++)
@@ -250,11 +261,11 @@ static int match_impl(lua_State *L, int naive) {
     check_same_maps(L, p, g, fn, "pred_ids", "gt_ids");
     luaL_checktype(L, 3, LUA_TTABLE);
     int nthr = (int)luaL_len(L, 3);
-    if (nthr < 1 || nthr > 1000) luaL_error(L, "%s: need 1..1000 thresholds, got %d", fn, nthr);
+    if (nthr < 1 || nthr > 1000) raise(L, "%s: need 1..1000 thresholds, got %d", fn, nthr);
     double *thr = (double *)tmp_buffer(L, (size_t)nthr * sizeof(double));
     for (int k = 0; k < nthr; k++) {
         lua_rawgeti(L, 3, k + 1);
-        if (!lua_isnumber(L, -1)) luaL_error(L, "%s: threshold %d is not a number", fn, k + 1);
+        if (!lua_isnumber(L, -1)) raise(L, "%s: threshold %d is not a number", fn, k + 1);
         thr[k] = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
@@ -268,7 +279,7 @@ static int match_impl(lua_State *L, int naive) {
     for (int64_t n = 0; n < nimg; n++) {
         lt_status st = (naive ? lt_match_instances_naive : lt_match_instances)(
             cnt, cnt + nthr, cnt + 2 * nthr, sum, p, g, n * hw, hw, thr, nthr);
-        if (st == LT_EINDEX) return luaL_error(L, "%s: instance ids must be >= 0", fn);
+        if (st == LT_EINDEX) return raise(L, "%s: instance ids must be >= 0", fn);
         lt_lua_check(L, st, fn);
         lua_createtable(L, 0, 4);
         static const char *names[3] = {"tp", "fp", "fn"};

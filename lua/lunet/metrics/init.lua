@@ -182,14 +182,14 @@ function M.ConfusionMatrix(num_classes, opts)
   local self = setmetatable({
     num_classes = num_classes,
     ignore_index = check_ignore(fn, opts.ignore_index),
-    counts = {},
+    cells = {},   -- C*C exact integer counts, row-major (row = target class)
   }, ConfusionMatrix)
   self:reset()
   return self
 end
 
 function ConfusionMatrix:reset()
-  local c = self.counts
+  local c = self.cells
   for i = 1, self.num_classes * self.num_classes do c[i] = 0 end
   return self
 end
@@ -204,14 +204,14 @@ function ConfusionMatrix:update(pred, target)
       shape_str(pred) .. ")")
   end
   local batch = K.confusion(pred, target, C, self.ignore_index, false, fn)
-  local c = self.counts
+  local c = self.cells
   for i = 1, C * C do c[i] = c[i] + batch[i] end
   return self
 end
 
 --- cm:counts(): the counts as a Lua table of C rows of C exact integers.
 function ConfusionMatrix:counts()
-  local C, c, out = self.num_classes, self.counts, {}
+  local C, c, out = self.num_classes, self.cells, {}
   for t = 1, C do
     local row = {}
     for p = 1, C do row[p] = c[(t - 1) * C + p] end
@@ -223,7 +223,7 @@ end
 --- cm:matrix(): int32 C x C tensor of counts (raises if a count exceeds 2^31 - 1; use
 -- cm:counts() for exact 64-bit values).
 function ConfusionMatrix:matrix()
-  local c = self.counts
+  local c = self.cells
   for i = 1, #c do
     if c[i] > 2147483647 then
       fail("ConfusionMatrix:matrix", "count " .. c[i] .. " does not fit int32; use :counts()")
@@ -237,14 +237,14 @@ end
 
 --- Number of counted (non-ignored) pixels.
 function ConfusionMatrix:total()
-  local s, c = 0, self.counts
+  local s, c = 0, self.cells
   for i = 1, #c do s = s + c[i] end
   return s
 end
 
 local function per_class(self, score)
   local C = self.num_classes
-  local tp, fp, fn = class_stats(self.counts, C)
+  local tp, fp, fn = class_stats(self.cells, C)
   local out = {}
   for k = 1, C do out[k] = score(tp[k], fp[k], fn[k]) end
   return out, nanmean(out)
@@ -252,7 +252,7 @@ end
 
 --- Fraction of counted pixels predicted correctly (NaN before any pixel was counted).
 function ConfusionMatrix:pixel_accuracy()
-  local C, c = self.num_classes, self.counts
+  local C, c = self.num_classes, self.cells
   local correct, total = 0, 0
   for t = 1, C do
     for p = 1, C do
@@ -267,7 +267,7 @@ end
 --- Mean over classes present in the target of the per-class recall.
 function ConfusionMatrix:mean_pixel_accuracy()
   local C = self.num_classes
-  local tp, _, fn = class_stats(self.counts, C)
+  local tp, _, fn = class_stats(self.cells, C)
   local s, n = 0, 0
   for k = 1, C do
     if tp[k] + fn[k] > 0 then s = s + tp[k] / (tp[k] + fn[k]); n = n + 1 end
@@ -298,7 +298,7 @@ end
 
 function ConfusionMatrix:__tostring()
   local C = self.num_classes
-  local tp, fp, fn = class_stats(self.counts, C)
+  local tp, fp, fn = class_stats(self.cells, C)
   local lines = {
     fmt("ConfusionMatrix(%d classes%s, %d pixels)", C,
       self.ignore_index and (", ignore_index=" .. self.ignore_index) or "", self:total()),
