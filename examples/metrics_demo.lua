@@ -48,24 +48,24 @@ local tv = lunet.tensor({ 0, 0, 1, 255, 1, 0 }, { shape = { 2, 3 }, dtype = "int
 local pv = lunet.tensor({ 0, 1, 1, 2, 1, 0 }, { shape = { 2, 3 }, dtype = "int32" })
 local c3 = metrics.ConfusionMatrix(3, { ignore_index = 255 }):update(pv, tv)
 local iou = c3:iou()
-print(string.format("per-class IoU: class 0 %.4f, class 1 %.4f, class 2 %s (absent: NaN)",
-  iou[1], iou[2], tostring(iou[3])))
+print(string.format("per-class IoU: class 0 %.4f, class 1 %.4f, class 2 %s (absent from both: NaN)",
+  iou[1], iou[2], iou[3] ~= iou[3] and "nan" or tostring(iou[3])))
 print(string.format("mIoU skips the absent class: %.4f; the void pixel (predicted 2) is not counted",
   c3:miou()))
 print(string.format("smp-style macro with zero_division=1 counts it as 1: %.4f",
   metrics.iou(pv, tv, { num_classes = 3, ignore_index = 255, zero_division = 1 })))
 
 -- 5. micro vs macro ------------------------------------------------------------------------
-section("5. micro vs macro averaging on an imbalanced batch")
+section("5. micro vs macro, pooled vs per image (IoU over foreground classes 1 and 2)")
 local tb = lunet.zeros({ 2, 10, 10 }, { dtype = "int32" })
 local pb = lunet.zeros({ 2, 10, 10 }, { dtype = "int32" })
-tb:set(1, 1, 1, 1); tb:set(1, 1, 1, 2)                  -- two tiny objects in image 1
-pb:set(1, 1, 1, 1)
-for x = 1, 10 do tb:set(1, 2, 5, x); pb:set(1, 2, 5, x) end  -- one large object in image 2, found
+tb:set(1, 1, 1, 1); tb:set(1, 1, 1, 2); pb:set(1, 1, 1, 1)      -- image 1: tiny class 1, half found
+for x = 1, 10 do tb:set(2, 2, 5, x); pb:set(2, 2, 5, x) end      -- image 2: class 2 found exactly
+tb:set(1, 2, 9, 9)                                               -- ... and one missed class-1 pixel
 for _, r in ipairs({ "micro", "macro" }) do
   for _, per_image in ipairs({ false, true }) do
     print(string.format("  IoU reduction=%-5s per_image=%-5s -> %.4f", r, tostring(per_image),
-      metrics.iou(pb, tb, { num_classes = 2, classes = { 1 }, reduction = r, per_image = per_image })))
+      metrics.iou(pb, tb, { num_classes = 3, classes = { 1, 2 }, reduction = r, per_image = per_image })))
   end
 end
 
