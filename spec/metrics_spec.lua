@@ -360,6 +360,13 @@ describe("errors", function()
   local cases = {
     { "C < 1", function() metrics.ConfusionMatrix(0) end,
       "ConfusionMatrix: num_classes must be an integer >= 1, got 0" },
+    { "unknown option", function() metrics.ConfusionMatrix(3, { ignore = 255 }) end,
+      "ConfusionMatrix: unknown option 'ignore' (expected ignore_index)" },
+    { "functional unknown option", function() metrics.iou(p, p, { num_classes = 3, reduce = "micro" }) end,
+      "iou: unknown option 'reduce' (expected num_classes, ignore_index, reduction, per_image, "
+        .. "classes, zero_division)" },
+    { "saliency map not a tensor", function() metrics.e_measure(nil, p) end,
+      "e_measure: sal must be a tensor, got nil" },
     { "C not an integer", function() metrics.ConfusionMatrix(2.5) end,
       "ConfusionMatrix: num_classes must be an integer >= 1, got 2.5" },
     { "shape mismatch", function()

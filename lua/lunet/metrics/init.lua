@@ -30,7 +30,7 @@ local core = require "lunet.core"
 
 local K = core.metrics
 local type, error, setmetatable, pcall, tostring = type, error, setmetatable, pcall, tostring
-local ipairs, select, require, math = ipairs, select, require, math
+local ipairs, pairs, select, require, math = ipairs, pairs, select, require, math
 local concat = table.concat
 local fmt, rep = string.format, string.rep
 local NaN = 0 / 0
@@ -52,11 +52,18 @@ local function shape_str(t) return "[" .. concat(t:shape(), ", ") .. "]" end
 
 local function fail(fn, msg) error(fn .. ": " .. msg, 0) end
 
-local function check_opts(fn, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    fail(fn, "options must be a table, got " .. type(opts))
+-- Option tables: a table (or nil) whose keys are all in `allowed` (typos raise).
+local function check_opts(fn, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail(fn, "options must be a table, got " .. type(opts)) end
+  for k in pairs(opts) do
+    local ok = false
+    for _, a in ipairs(allowed) do if a == k then ok = true end end
+    if not ok then
+      fail(fn, "unknown option '" .. tostring(k) .. "' (expected " .. concat(allowed, ", ") .. ")")
+    end
   end
-  return opts or {}
+  return opts
 end
 
 local function check_tensor(fn, name, x)
@@ -174,7 +181,7 @@ ConfusionMatrix.__name = "lunet.metrics.ConfusionMatrix"
 -- rows = target class, columns = predicted class.
 function M.ConfusionMatrix(num_classes, opts)
   local fn = "ConfusionMatrix"
-  opts = check_opts(fn, opts)
+  opts = check_opts(fn, opts, { "ignore_index" })
   if math.type(num_classes) ~= "integer" or num_classes < 1 then
     fail(fn, "num_classes must be an integer >= 1, got " .. tostring(num_classes))
   end
@@ -324,36 +331,52 @@ M.ConfusionMatrixClass = ConfusionMatrix
 --
 -- f(pred, target, {num_classes=, ignore_index=, reduction="macro", per_image=false,
 --                  classes=, zero_division=})
+-- num_classes is required for label predictions (logits give it). Returns a number, or a
+-- per-class table for reduction="none" (a list of them when per_image=true).
 --
---   per_image=false (whole batch as one data set)      per_image=true (score per image, then
---                                                        the mean over images)
---   reduction  lunet       smp iou_score   torchmetrics  lunet      smp               torchmetrics
---   "micro"    pool tp/fp/fn over pixels and classes     per image  "micro-imagewise" average="micro",
---              "micro"        average="micro"                                          multidim_average="samplewise"
---   "macro"    per-class score on pooled counts, mean   per image  "macro-imagewise" average="macro",
---              over classes   "macro"     average="macro"                             multidim_average="samplewise"
---   "none"     per-class table "none" (summed over N)   list of per-image per-class tables ("none")
+-- The same quantities under their names in segmentation_models_pytorch (tp, fp, fn, tn =
+-- smp.metrics.get_stats(pred, target, mode="multiclass", num_classes=, ignore_index=), then
+-- smp.metrics.iou_score / f1_score(tp, fp, fn, tn, reduction=...)) and torchmetrics
+-- (MulticlassJaccardIndex for IoU, MulticlassF1Score for Dice, MulticlassAccuracy):
 --
--- Class-absence: a class absent from both prediction and target (in the pooled counts, or in
--- the image when per_image) has a NaN score that "macro" skips (torchmetrics does the same
--- for macro); smp instead substitutes zero_division (default 1.0) and keeps it in the
--- mean: pass zero_division=1 to reproduce smp. Images whose score is NaN (every pixel
--- ignored) are skipped by the per-image mean unless zero_division is given.
+--   lunet                                smp reduction=        torchmetrics
+--   reduction="micro"                    "micro"               average="micro"
+--   reduction="macro"                    "macro"               average="macro"
+--   reduction="none"                     "none" on tp.sum(0)   average="none"
+--   reduction="micro", per_image=true    "micro-imagewise"     F1/Accuracy: average="micro",
+--                                                              multidim_average="samplewise", .mean()
+--   reduction="macro", per_image=true    "macro-imagewise"     F1/Accuracy: average="macro",
+--                                                              multidim_average="samplewise", .mean()
+--   reduction="none",  per_image=true    "none"                F1/Accuracy: average="none",
+--                                                              multidim_average="samplewise"
+--
+-- "micro" pools tp, fp, fn over pixels and classes before dividing; "macro" computes one
+-- score per class (on counts pooled over the batch, or per image) and averages the classes;
+-- per_image=true scores every image on its own and averages the images (the usual
+-- "per-image Dice" of medical papers), per_image=false treats the batch as one data set.
+-- Undefined scores: a class absent from both prediction and target has a NaN score, which
+-- "macro" and the per-image mean skip (torchmetrics' macro skips such classes too, and
+-- returns zero_division=0 for them in "none"). smp replaces every 0/0 by its zero_division
+-- argument (default 1.0) and keeps it in the means: pass zero_division=1 to get smp's
+-- numbers (zero_division=0 for torchmetrics' "none"). A micro score is undefined only when
+-- no pixel of the listed classes was counted.
 -- With every class included, micro IoU = correct / (correct + 2 wrong) and micro Dice =
--- pixel accuracy (each wrong pixel is one FP and one FN).
+-- pixel accuracy (a wrong pixel is one FP of one class and one FN of another).
 -- pixel_accuracy: "micro" = correct / counted pixels (torchmetrics MulticlassAccuracy
--- average="micro"); "macro" = mean over classes present in the target of the per-class
--- recall (FCN mean accuracy; torchmetrics average="macro" also counts predicted-only classes
--- as 0); "none" = per-class recall. smp's `accuracy` is (tp+tn)/(tp+fp+fn+tn) per class,
--- a different quantity.
--- classes: optional list of class ids (e.g. {1} for the foreground of a binary task) that
--- the scores are computed over; "none" then returns one entry per listed class.
+-- average="micro"); "macro" = mean over the classes present in the target of the
+-- per-class recall, i.e. ConfusionMatrix:mean_pixel_accuracy (torchmetrics' macro counts a
+-- class that is only predicted as 0 instead); "none" = per-class recall. smp's `accuracy`
+-- is (tp+tn)/(tp+fp+fn+tn) per class, a different quantity.
+-- classes: optional list of class ids (e.g. {1}: the foreground of a binary task) that
+-- every reduction is restricted to; "none" then returns one entry per listed class.
 
 local REDUCTIONS = { micro = true, macro = true, none = true }
+local FUNCTIONAL_OPTS = { "num_classes", "ignore_index", "reduction", "per_image", "classes",
+                          "zero_division" }
 
 local function functional(fn, score, is_accuracy)
   return function(pred, target, opts)
-    opts = check_opts(fn, opts)
+    opts = check_opts(fn, opts, FUNCTIONAL_OPTS)
     local lc = check_pred_target(fn, pred, target)
     local C = opts.num_classes
     if C == nil then
@@ -440,7 +463,7 @@ M.pixel_accuracy = functional("pixel_accuracy", score_recall, true)
 -- gives math.huge (inf); both empty give NaN. H x W -> number; N x H x W -> list.
 function M.hausdorff(pred, target, opts)
   local fn = "hausdorff"
-  opts = check_opts(fn, opts)
+  opts = check_opts(fn, opts, { "percentile", "spacing" })
   check_tensor(fn, "pred", pred)
   check_tensor(fn, "target", target)
   local pct = opts.percentile
@@ -467,6 +490,7 @@ end
 
 --- Mean absolute error between the saliency map and the binary mask.
 function M.mae(sal, mask)
+  check_tensor("mae", "sal", sal)
   local r = K.mae(sal, mask)
   if sal:dim() == 2 then return r[1] end
   return r
@@ -478,7 +502,8 @@ end
 -- (precision 0 when nothing is predicted). As PySODMetrics Fmeasure (Achanta et al. 2009
 -- adaptive threshold; beta^2 = 0.3 as in Borji et al.).
 function M.fmeasure(sal, mask, opts)
-  opts = check_opts("fmeasure", opts)
+  opts = check_opts("fmeasure", opts, { "beta2" })
+  check_tensor("fmeasure", "sal", sal)
   local a, m = K.fmeasure(sal, mask, opts.beta2 or 0.3)
   if sal:dim() == 2 then return a[1], m[1] end
   return a, m
@@ -489,7 +514,8 @@ end
 -- all-foreground mask: mean(sal). Region split at the mask centroid (0-based mean position
 -- rounded half to even, plus one), as PySODMetrics Smeasure.
 function M.s_measure(sal, mask, opts)
-  opts = check_opts("s_measure", opts)
+  opts = check_opts("s_measure", opts, { "alpha" })
+  check_tensor("s_measure", "sal", sal)
   local r = K.s_measure(sal, mask, opts.alpha or 0.5)
   if sal:dim() == 2 then return r[1] end
   return r
@@ -502,6 +528,7 @@ end
 -- (sal >= threshold); the third is the maximum over the 256 binarisations. Each E is
 -- sum(enhanced alignment matrix) / (H W - 1 + eps), as the reference code.
 function M.e_measure(sal, mask)
+  check_tensor("e_measure", "sal", sal)
   local mean, adp, mx = K.e_measure(sal, mask)
   if sal:dim() == 2 then return mean[1], adp[1], mx[1] end
   return mean, adp, mx
@@ -517,7 +544,7 @@ end
 -- fn = unmatched ground-truth objects; the mean matched IoU is NaN when nothing matched.
 function M.match_instances(pred_ids, gt_ids, opts)
   local fn = "match_instances"
-  opts = check_opts(fn, opts)
+  opts = check_opts(fn, opts, { "iou_threshold" })
   local thr = opts.iou_threshold or 0.5
   if type(thr) ~= "number" or not (thr > 0 and thr <= 1) then
     fail(fn, "iou_threshold must be in (0, 1], got " .. tostring(thr))
@@ -542,7 +569,7 @@ M.AP_THRESHOLDS = { 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95 }
 -- N x H x W -> a list of per-image AP values and a list of per-image tables.
 function M.average_precision(pred_ids, gt_ids, opts)
   local fn = "average_precision"
-  opts = check_opts(fn, opts)
+  opts = check_opts(fn, opts, { "thresholds" })
   local thr = opts.thresholds or M.AP_THRESHOLDS
   if type(thr) ~= "table" or #thr == 0 then fail(fn, "thresholds must be a non-empty list") end
   for _, t in ipairs(thr) do
