@@ -148,6 +148,11 @@ describe("ConfusionMatrix", function()
     local p = rand_labels(g, { 3, 250, 400 }, 5)
     assert.are.same((core.metrics.confusion_naive(p, t, 5, nil, false)), (core.metrics.confusion(p, t, 5, nil, false)))
     assert.are.same((core.metrics.confusion_naive(p, t, 5, nil, true)), (core.metrics.confusion(p, t, 5, nil, true)))
+    local logits = g:randn(3, 5, 250, 400)
+    for _, per_image in ipairs({ false, true }) do
+      assert.are.same((core.metrics.confusion_naive(logits, t, 5, nil, per_image)),
+        (core.metrics.confusion(logits, t, 5, nil, per_image)))
+    end
   end)
 end)
 
