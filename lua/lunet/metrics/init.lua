@@ -499,8 +499,8 @@ end
 --- fmeasure(sal, mask, {beta2=0.3}) -> adaptive F, max F.
 -- Adaptive: threshold min(2 mean(sal), 1), foreground where sal >= threshold; F = 0 when no
 -- true positive. Max: the best F over the 256 binarisations floor(255 sal) >= t, t = 0..255
--- (precision 0 when nothing is predicted). As PySODMetrics Fmeasure (Achanta et al. 2009
--- adaptive threshold; beta^2 = 0.3 as in Borji et al.).
+-- (precision 0 when nothing is predicted). Threshold rule and beta^2 = 0.3 from Achanta et
+-- al. (CVPR 2009); binarisations and edge cases as PySODMetrics Fmeasure.
 function M.fmeasure(sal, mask, opts)
   opts = check_opts("fmeasure", opts, { "beta2" })
   check_tensor("fmeasure", "sal", sal)
@@ -539,9 +539,11 @@ end
 
 --- match_instances(pred_ids, gt_ids, {iou_threshold=0.5}) -> tp, fp, fn, mean matched IoU.
 -- One-to-one matching, greedy by decreasing IoU among pairs with IoU >= iou_threshold (ties:
--- lower pred id, then lower gt id). At thresholds above 0.5 a pair's partner is unique, so
--- greedy, Hungarian and any other one-to-one matching agree. fp = unmatched predictions,
--- fn = unmatched ground-truth objects; the mean matched IoU is NaN when nothing matched.
+-- lower pred id, then lower gt id). Two objects can share a partner with IoU > 0.5 only if
+-- they overlap each other, which label maps exclude, so at thresholds above 0.5 greedy,
+-- Hungarian (StarDist) and any other one-to-one matching give the same pairs.
+-- fp = unmatched predictions, fn = unmatched ground-truth objects; the mean matched IoU is
+-- NaN when nothing matched.
 function M.match_instances(pred_ids, gt_ids, opts)
   local fn = "match_instances"
   opts = check_opts(fn, opts, { "iou_threshold" })
