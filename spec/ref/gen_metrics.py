@@ -18,6 +18,7 @@ Sources of truth:
 """
 import math
 import os
+import warnings
 
 import numpy as np
 from scipy import ndimage
@@ -25,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
                              f1_score, fbeta_score, jaccard_score, precision_score, recall_score)
 
+warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
 rng = np.random.default_rng(20261122)
 EPS = np.spacing(1)
 
