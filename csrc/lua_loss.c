@@ -1,6 +1,7 @@
 /* lua_loss.c: Lua binding for the loss kernels of lt_loss.c (raw functions in core.nn, no
  * autograd: lua/lunet/nn/functional/loss.lua records the graph). Every function takes an
  * optional opts.fn naming the public function in error messages. */
+#include <dlfcn.h>
 #include <string.h>
 
 #include "lt_lua.h"
@@ -64,10 +65,10 @@ static void check_labels(lua_State *L, const int32_t *y, int64_t n, int64_t C, i
     int64_t bad = lt_loss_find_bad_label(y, n, C, ign, has_ign);
     if (bad < 0) return;
     if (has_ign)
-        luaL_error(L, "%s: target holds class id %d at element %lld, outside 0..%lld and not ignore_index (%lld)",
-                   fn, (int)y[bad], (long long)bad + 1, (long long)C - 1, (long long)ign);
-    luaL_error(L, "%s: target holds class id %d at element %lld, outside 0..%lld (no ignore_index set)",
-               fn, (int)y[bad], (long long)bad + 1, (long long)C - 1);
+        luaL_error(L, "%s: target holds class id %d at element %I, outside 0..%I and not ignore_index (%I)",
+                   fn, (int)y[bad], (lua_Integer)bad + 1, (lua_Integer)C - 1, (lua_Integer)ign);
+    luaL_error(L, "%s: target holds class id %d at element %I, outside 0..%I (no ignore_index set)",
+               fn, (int)y[bad], (lua_Integer)bad + 1, (lua_Integer)C - 1);
 }
 
 static void nc_s(const lt_tensor *x, int64_t *N, int64_t *C, int64_t *S) {
@@ -95,7 +96,7 @@ static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const cha
     o->reduction = opt_reduction(L, optidx, fn);
     double eps = lt_opt_num(L, optidx, "label_smoothing", 0.0, fn);
     if (!(eps >= 0.0 && eps <= 1.0))
-        luaL_error(L, "%s: label_smoothing must be in [0, 1], got %g", fn, eps);
+        luaL_error(L, "%s: label_smoothing must be in [0, 1], got %f", fn, (lua_Number)eps);
     o->label_smoothing = (float)eps;
     if (lua_type(L, optidx) != LUA_TTABLE) return 0;
     lua_getfield(L, optidx, "weight");
@@ -108,8 +109,8 @@ static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const cha
     char b[128];
     if (!w) luaL_error(L, "%s: weight must be a float32 tensor of C values, got %s", fn, luaL_typename(L, widx));
     if (w->dtype != LT_FLOAT32 || w->ndim != 1 || w->size[0] != C)
-        luaL_error(L, "%s: weight must be a float32 tensor of C = %lld values, got %s %s", fn,
-                   (long long)C, lt_dtype_name(w->dtype), lt_shape_str(w, b, sizeof b));
+        luaL_error(L, "%s: weight must be a float32 tensor of C = %I values, got %s %s", fn,
+                   (lua_Integer)C, lt_dtype_name(w->dtype), lt_shape_str(w, b, sizeof b));
     int pushed;
     lt_lua_contiguous(L, widx, fn, "weight", &pushed);
     return pushed ? lua_gettop(L) : widx;
@@ -153,8 +154,8 @@ static int l_ce_backward(lua_State *L) {
     lt_tensor *g = lt_lua_checkdtype(L, 1, fn, "gout", LT_FLOAT32);
     const int64_t gn = o.reduction == LT_LOSS_NONE ? N * S : 1;
     if (lt_numel(g) != gn)
-        luaL_error(L, "%s: gout has %lld elements, expected %lld", fn, (long long)lt_numel(g),
-                   (long long)gn);
+        luaL_error(L, "%s: gout has %I elements, expected %I", fn, (lua_Integer)lt_numel(g),
+                   (lua_Integer)gn);
     int p1, p2, p3;
     lt_tensor *gc = lt_lua_contiguous(L, 1, fn, "gout", &p1);
     lt_tensor *xc = lt_lua_contiguous(L, 2, fn, "logits", &p2);
@@ -173,8 +174,8 @@ static const float *opt_same(lua_State *L, int idx, int64_t n, const char *fn, c
     if (lua_isnoneornil(L, idx)) return NULL;
     lt_tensor *t = lt_lua_checkdtype(L, idx, fn, arg, LT_FLOAT32);
     if (lt_numel(t) != n)
-        luaL_error(L, "%s: %s has %lld elements, expected %lld", fn, arg, (long long)lt_numel(t),
-                   (long long)n);
+        luaL_error(L, "%s: %s has %I elements, expected %I", fn, arg, (lua_Integer)lt_numel(t),
+                   (lua_Integer)n);
     int pushed;
     return lt_f32(lt_lua_contiguous(L, idx, fn, arg, &pushed));
 }
@@ -257,7 +258,7 @@ static int l_one_hot(lua_State *L) {
         luaL_error(L, "%s: target must hold int32 class ids, got %s (target %s)", fn,
                    lt_dtype_name(y->dtype), lt_shape_str(y, b, sizeof b));
     if (y->ndim < 1 || y->ndim >= LT_MAXDIM || C < 1)
-        luaL_error(L, "%s: bad target %s or class count %lld", fn, lt_shape_str(y, b, sizeof b), (long long)C);
+        luaL_error(L, "%s: bad target %s or class count %I", fn, lt_shape_str(y, b, sizeof b), (lua_Integer)C);
     int64_t ign;
     int has_ign = opt_ignore(L, 3, &ign, fn);
     int p;
@@ -316,7 +317,20 @@ static int l_lovasz_hinge(lua_State *L) {
     return 1;
 }
 
+/* lua_close() dlclose()s lunet/core.so; if that drops the last reference to libgomp while
+ * its idle worker threads (started by any `omp parallel`) still run in it, the process
+ * segfaults at exit. One extra reference that is never released keeps libgomp mapped.
+ * (The clean fix is linking core.so with -Wl,-z,nodelete.) */
+static void pin_openmp_runtime(void) {
+    static int pinned = 0;
+    if (pinned) return;
+    pinned = 1;
+    void *h = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);
+    (void)h;   /* deliberately never dlclose()d */
+}
+
 void lt_open_nn_loss(lua_State *L) {
+    pin_openmp_runtime();
     static const luaL_Reg fns[] = {
         {"cross_entropy_forward", l_ce_forward},
         {"cross_entropy_backward", l_ce_backward},

@@ -15,9 +15,7 @@ local cio = core.io
 
 local M = {}
 
-local function is_tensor(v)
-  return type(v) == "userdata" and v.dtype ~= nil and v.shape ~= nil
-end
+local is_tensor = core.is_tensor
 
 --- lunet.save(path, {name = tensor, ...} [, metadata {key = string|number}])
 function M.save(path, tensors, metadata)

@@ -35,6 +35,13 @@ local M = {}
 
 local function lunet() return require "lunet" end
 
+-- t itself when already contiguous (Foundation's autograd-aware contiguous() records a
+-- node even when it returns its input, which would make the tensor its own parent).
+local function contig(t)
+  if t:is_contiguous() then return t end
+  return t:contiguous()
+end
+
 local function shape_str(t)
   local s = t:shape()
   local parts = {}
@@ -42,9 +49,7 @@ local function shape_str(t)
   return "[" .. concat(parts, ", ") .. "]"
 end
 
-local function is_tensor(v)
-  return core.is_tensor and core.is_tensor(v) or (type(v) == "userdata" and v.shape ~= nil)
-end
+local is_tensor = core.is_tensor
 
 -- Float tensor of the given class weights (table, tensor or nil).
 local function as_float(v, fn, name)
@@ -124,7 +129,7 @@ local function flat3(t)
   local s = t:shape()
   local S = 1
   for d = 3, #s do S = S * s[d] end
-  return t:contiguous():view(s[1], s[2], S)
+  return contig(t):view(s[1], s[2], S)
 end
 
 -- View a per-class vector (C) as (1, C, 1, ...) for a tensor of ndim dims.
@@ -171,7 +176,7 @@ function M.cross_entropy(logits, target, opts)
   if weight and (weight:dim() ~= 1 or weight:numel() ~= logits:size(2)) then
     error(format("%s: weight has shape %s, expected C = %d values", fn, shape_str(weight), logits:size(2)), 2)
   end
-  if weight then weight = weight:contiguous() end
+  if weight then weight = contig(weight) end
   local kopts = { fn = fn, weight = weight, ignore_index = opts.ignore_index, label_smoothing = ls,
                   reduction = reduction }
   local out = cnn.cross_entropy_forward(logits, target, kopts)
@@ -374,7 +379,7 @@ function M.focal_loss(logits, target, opts)
       if a:numel() ~= C then
         error(format("%s: alpha has %d values, expected C = %d (multiclass)", fn, a:numel(), C), 2)
       end
-      loss = loss * (onehot * per_class_view(a:contiguous(), logits:dim())):sum(2)
+      loss = loss * (onehot * per_class_view(contig(a), logits:dim())):sum(2)
     end
     return reduce(loss, reduction, reduction == "mean" and valid:sum() or nil)
   end
