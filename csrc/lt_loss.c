@@ -65,8 +65,14 @@ lt_status lt_cross_entropy_forward(float *out, const float *logits, const int32_
     const int64_t nb = (S + CE_BLOCK - 1) / CE_BLOCK;
     const double eps = o->label_smoothing;
     const double W = ce_weight_total(weight, C);
-    double lsum = 0.0;
-#pragma omp parallel for num_threads(lt_get_num_threads()) reduction(+ : lsum) schedule(static)
+    /* per-block partial sums, added in a fixed order: the result does not depend on the
+     * number of threads */
+    double *part = NULL;
+    if (o->reduction != LT_LOSS_NONE) {
+        part = malloc(sizeof *part * (size_t)(N * nb > 0 ? N * nb : 1));
+        if (!part) return LT_ENOMEM;
+    }
+#pragma omp parallel for num_threads(lt_get_num_threads()) schedule(static)
     for (int64_t blk = 0; blk < N * nb; blk++) {
         const int64_t n = blk / nb, s0 = (blk % nb) * CE_BLOCK;
         const int64_t B = S - s0 < CE_BLOCK ? S - s0 : CE_BLOCK;
@@ -82,6 +88,7 @@ lt_status lt_cross_entropy_forward(float *out, const float *logits, const int32_
                 for (int64_t j = 0; j < B; j++) wz[j] += wc * zc[j];
             }
         }
+        double bsum = 0.0;
         for (int64_t j = 0; j < B; j++) {
             double l = 0.0;
             if (!ce_ignored(y[j], o)) {
@@ -91,12 +98,17 @@ lt_status lt_cross_entropy_forward(float *out, const float *logits, const int32_
                 if (eps > 0.0) l += eps / (double)C * (W * (double)lse[j] - (double)wz[j]);
             }
             if (o->reduction == LT_LOSS_NONE) out[n * S + s0 + j] = (float)l;
-            else lsum += l;
+            else bsum += l;
         }
+        if (part) part[blk] = bsum;
     }
-    if (o->reduction == LT_LOSS_SUM) out[0] = (float)lsum;
-    else if (o->reduction == LT_LOSS_MEAN)
-        out[0] = (float)(lsum / ce_weight_sum(target, weight, N * S, o));
+    if (part) {
+        double lsum = 0.0;
+        for (int64_t blk = 0; blk < N * nb; blk++) lsum += part[blk];
+        free(part);
+        if (o->reduction == LT_LOSS_SUM) out[0] = (float)lsum;
+        else out[0] = (float)(lsum / ce_weight_sum(target, weight, N * S, o));
+    }
     return LT_OK;
 }
 
