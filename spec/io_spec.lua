@@ -91,6 +91,7 @@ describe("lunet.save", function()
       ["empty"] = lunet.zeros(0, 4),
       ["permuted"] = g:randn(2, 3, 4):permute(3, 1, 2),
       ["narrowed"] = g:randn(6, 5):narrow(2, 2, 3),
+      ['odd "name"\\/é'] = lunet.tensor({ 1, 2 }),
     }
     local path = tmp("round.safetensors")
     lunet.save(path, t, { epoch = 3, note = "hello" })

@@ -217,6 +217,15 @@ describe("loss modules", function()
     assert.are.equal('FocalLoss{gamma=3, mode="binary"}', tostring(losses.FocalLoss { mode = "binary", gamma = 3 }))
   end)
 
+  it("take N x H x W masks for N x 1 x H x W logits in binary mode", function()
+    local xb = lunet.Generator(5):randn(2, 1, 4, 4)
+    local yb = lunet.Generator(6):rand(2, 4, 4):lt(0.5)
+    for _, cls in ipairs { "DiceLoss", "JaccardLoss", "TverskyLoss", "FocalLoss", "LovaszLoss" } do
+      local l = losses[cls] { mode = "binary" }
+      assert.are.equal(l(xb, yb:unsqueeze(2)):item(), l(xb, yb):item(), cls)
+    end
+  end)
+
   it("accept uint8 masks and tensor weights", function()
     local w = lunet.tensor({ 1, 2, 3 })
     local a = losses.CrossEntropyLoss { weight = w }(x, y:to("uint8")):item()

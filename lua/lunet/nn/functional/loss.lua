@@ -2,7 +2,7 @@
 -- on fused C kernels, the region losses (dice, jaccard, tversky), focal and lovasz composed
 -- from autograd-aware tensor ops. Logits are N x C x ... (NCHW); multiclass targets hold
 -- int32 class ids N x ... (uint8 is converted), binary/multilabel targets are float with
--- the logits' shape.
+-- the logits' shape (binary mode also takes an N x H x W mask for N x 1 x H x W logits).
 --
 -- Semantics (see DESIGN.md "Losses"):
 --  * cross_entropy follows PyTorch: class `weight`, `ignore_index` (ignored pixels add
@@ -92,12 +92,18 @@ local function class_target(fn, x, y)
   return y
 end
 
--- Binary/multilabel target: same shape as the logits, converted to float32.
-local function float_target(fn, x, y)
+-- Binary/multilabel target: same shape as the logits, converted to float32. With
+-- squeezed_ok (binary mode), an N x H x W mask also fits N x 1 x H x W logits.
+local function float_target(fn, x, y, squeezed_ok)
   if not is_tensor(y) then error(format("%s: target must be a tensor, got %s", fn, type(y)), 3) end
   local xs, ys = x:shape(), y:shape()
   local ok = #xs == #ys
   for d = 1, #xs do ok = ok and xs[d] == ys[d] end
+  if not ok and squeezed_ok and #xs >= 2 and xs[2] == 1 and #ys == #xs - 1 and ys[1] == xs[1] then
+    ok = true
+    for d = 2, #ys do ok = ok and ys[d] == xs[d + 1] end
+    if ok then y = y:unsqueeze(2) end
+  end
   if not ok then
     error(format("%s: target %s does not match logits %s", fn, shape_str(y), shape_str(x)), 3)
   end
@@ -261,7 +267,7 @@ local function region_inputs(fn, x, y, o)
     if mode == "binary" and o.classes ~= nil then
       error(format('%s: classes are not supported with mode="binary"', fn), 3)
     end
-    y = float_target(fn, x, y)
+    y = float_target(fn, x, y, mode == "binary")
     pred = from_logits and x:sigmoid() or x
     truth = y
     if o.ignore_index ~= nil then
@@ -383,7 +389,7 @@ function M.focal_loss(logits, target, opts)
     end
     return reduce(loss, reduction, reduction == "mean" and valid:sum() or nil)
   end
-  target = float_target(fn, logits, target)
+  target = float_target(fn, logits, target, mode == "binary")
   local mask, t = nil, target
   if opts.ignore_index ~= nil then
     mask = target:ne(opts.ignore_index):to("float32")
@@ -421,7 +427,7 @@ function M.lovasz_loss(logits, target, opts)
     local G = cnn.lovasz_softmax_weights(err:detach(), target, kopts)
     return (err * G):sum()
   end
-  target = float_target(fn, logits, target)
+  target = float_target(fn, logits, target, mode == "binary")
   local err = -(logits * (target * 2 - 1)) + 1
   local G = cnn.lovasz_hinge_weights(err:detach(), target, kopts)
   return (err:relu() * G):sum()
