@@ -14,8 +14,8 @@
 --    with the denominator clamped at eps; classes with no target pixel give 0 but count in
 --    the mean; ignored pixels are removed from prediction and target; `classes` (class ids,
 --    0-based) selects the classes averaged; `log_loss` uses -log(score). Tversky takes
---    alpha (false positives), beta (false negatives) and returns mean^gamma. Unlike smp,
---    JaccardLoss also accepts ignore_index (same rule as Dice).
+--    alpha (false positives), beta (false negatives) and returns mean^gamma. JaccardLoss
+--    takes ignore_index with Dice's rule, as recent smp releases do.
 --  * focal, multiclass: softmax form -alpha_y (1 - p_y)^gamma log p_y averaged over the
 --    non-ignored pixels; binary/multilabel: smp's sigmoid form (alpha a number).
 --  * lovasz: Lovasz-softmax over the classes present (multiclass) or Lovasz-hinge on the
