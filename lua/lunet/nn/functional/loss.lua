@@ -35,8 +35,7 @@ local M = {}
 
 local function lunet() return require "lunet" end
 
--- t itself when already contiguous (Foundation's autograd-aware contiguous() records a
--- node even when it returns its input, which would make the tensor its own parent).
+-- t itself when already contiguous, with no autograd node.
 local function contig(t)
   if t:is_contiguous() then return t end
   return t:contiguous()
