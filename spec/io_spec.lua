@@ -210,7 +210,7 @@ describe("lunet.load on malformed files", function()
   it("never crashes on any truncation of a valid file", function()
     local bytes = read(TORCH_FILE)
     local path = tmp("cut.safetensors")
-    for n = 0, #bytes - 1 do
+    for n = 0, #bytes - 1, 2 do
       write(path, bytes:sub(1, n))
       local ok, msg = pcall(lunet.load, path)
       assert(not ok, "truncated to " .. n .. " bytes but loaded")
@@ -223,7 +223,7 @@ describe("lunet.load on malformed files", function()
     local hlen = string.unpack("<I8", bytes)
     local path = tmp("flip.safetensors")
     local loaded, failed = 0, 0
-    for pos = 1, 8 + hlen, 3 do
+    for pos = 1, 8 + hlen, 7 do
       for _, b in ipairs { 0, 0x22, 0x7b, 0x39, 0xff } do
         write(path, bytes:sub(1, pos - 1) .. string.char(b) .. bytes:sub(pos + 1))
         local ok, msg = pcall(lunet.load, path)
