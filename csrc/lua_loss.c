@@ -1,7 +1,6 @@
 /* lua_loss.c: Lua binding for the loss kernels of lt_loss.c (raw functions in core.nn, no
  * autograd: lua/lunet/nn/functional/loss.lua records the graph). Every function takes an
  * optional opts.fn naming the public function in error messages. */
-#include <dlfcn.h>
 #include <string.h>
 
 #include "lt_lua.h"
@@ -317,20 +316,7 @@ static int l_lovasz_hinge(lua_State *L) {
     return 1;
 }
 
-/* lua_close() dlclose()s lunet/core.so; if that drops the last reference to libgomp while
- * its idle worker threads (started by any `omp parallel`) still run in it, the process
- * segfaults at exit. One extra reference that is never released keeps libgomp mapped.
- * (The clean fix is linking core.so with -Wl,-z,nodelete.) */
-static void pin_openmp_runtime(void) {
-    static int pinned = 0;
-    if (pinned) return;
-    pinned = 1;
-    void *h = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);
-    (void)h;   /* deliberately never dlclose()d */
-}
-
 void lt_open_nn_loss(lua_State *L) {
-    pin_openmp_runtime();
     static const luaL_Reg fns[] = {
         {"cross_entropy_forward", l_ce_forward},
         {"cross_entropy_backward", l_ce_backward},
