@@ -238,11 +238,21 @@ static void jpeg_error_exit_cb(j_common_ptr ci) {
     longjmp(e->jb, 1);
 }
 
-/* Warnings are ignored except a premature end of data, which is a truncated file. */
+/* Warnings that mean the entropy-coded data is damaged are errors (a truncated or corrupt
+ * file); harmless ones (extraneous bytes, unknown JFIF version, bad ICC) are ignored. */
 static void jpeg_emit_cb(j_common_ptr ci, int level) {
-    if (level < 0 && ci->err->msg_code == JWRN_JPEG_EOF) {
-        jpeg_err *e = (jpeg_err *)ci->err;
+    if (level >= 0) return;                              /* trace messages */
+    int code = ci->err->msg_code;
+    jpeg_err *e = (jpeg_err *)ci->err;
+    if (code == JWRN_JPEG_EOF) {
         set_err(e->err, e->errlen, "file is truncated (premature end of JPEG data)");
+        longjmp(e->jb, 1);
+    }
+    if (code == JWRN_HUFF_BAD_CODE || code == JWRN_ARITH_BAD_CODE || code == JWRN_MUST_RESYNC ||
+        code == JWRN_HIT_MARKER || code == JWRN_NOT_SEQUENTIAL || code == JWRN_BOGUS_PROGRESSION) {
+        char msg[JMSG_LENGTH_MAX];
+        (*ci->err->format_message)(ci, msg);
+        set_err(e->err, e->errlen, msg);                 /* "Corrupt JPEG data: ..." */
         longjmp(e->jb, 1);
     }
 }
