@@ -60,7 +60,7 @@ function M.TensorDataset(opts)
   local n, first
   for k, v in pairs(opts) do
     if k ~= "transform" then
-      if type(k) ~= "string" or type(v) ~= "userdata" then
+      if type(k) ~= "string" or not core.is_tensor(v) then
         error(fmt("%s: field '%s' must be a tensor", fn, tostring(k)), 2)
       end
       if v:dim() < 1 then error(fmt("%s: tensor '%s' has no first dimension", fn, k), 2) end

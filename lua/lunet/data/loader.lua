@@ -33,9 +33,7 @@ local function L()
   return lunet_mod
 end
 
-local function is_tensor(x)
-  return type(x) == "userdata" and type(x.dtype) == "function"
-end
+local is_tensor = require("lunet.core").is_tensor
 
 local function shape_str(t)
   return "[" .. concat(t:shape(), ", ") .. "]"
@@ -173,22 +171,11 @@ function DataLoader:len()
 end
 DataLoader.__len = DataLoader.len
 
--- Fisher-Yates from uniform floats of the generator: the same generator state gives the
--- same order everywhere.
+-- A permutation drawn from the loader's generator (or the default one): the same
+-- generator state gives the same order everywhere.
 local function permutation(n, g)
-  local lunet = L()
-  local perm = {}
-  for i = 1, n do perm[i] = i end
-  if n < 2 then return perm end
-  local u
-  if g then u = g:rand(n) else u = lunet.rand(n) end
-  u = u:totable()
-  for i = n, 2, -1 do
-    local j = floor(u[i] * i) + 1
-    if j > i then j = i end
-    perm[i], perm[j] = perm[j], perm[i]
-  end
-  return perm
+  local p = g and g:randperm(n) or L().randperm(n)
+  return p:totable()
 end
 
 --- Item order of the next epoch (draws from the generator when shuffling).

@@ -36,22 +36,21 @@ local function L()   -- lunet is loaded lazily: lunet/init.lua may require this 
   return lunet_mod
 end
 
-local function is_tensor(x)
-  return type(x) == "userdata" and core.is_tensor ~= nil and core.is_tensor(x) or
-         (type(x) == "userdata" and type(x.dtype) == "function" and type(x.shape) == "function")
-end
+local is_tensor = core.is_tensor
 
-local function check_opts(fn, opts, allowed)
+-- level: error level of the public function's caller, counted from here
+local function check_opts(fn, opts, allowed, level)
+  level = level or 3
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(fmt("%s: options must be a table, got %s", fn, type(opts)), 3)
+    error(fmt("%s: options must be a table, got %s", fn, type(opts)), level)
   end
   for k in pairs(opts) do
     if not allowed[k] then
       local names = {}
       for a in pairs(allowed) do names[#names + 1] = a end
       table.sort(names)
-      error(fmt("%s: unknown option '%s' (allowed: %s)", fn, tostring(k), table.concat(names, ", ")), 3)
+      error(fmt("%s: unknown option '%s' (allowed: %s)", fn, tostring(k), table.concat(names, ", ")), level)
     end
   end
   return opts
@@ -137,10 +136,10 @@ function M.palette(spec)
             type(spec) == "string" and fmt("%q", spec) or type(spec)), 2)
 end
 
-local function as_palette(fn, p)
+local function as_palette(fn, p, level)
   if p == nil then return nil end
   local ok, res = pcall(M.palette, p)
-  if not ok then error((tostring(res):gsub("^.-image%.palette:", fn .. ": palette:")), 3) end
+  if not ok then error((tostring(res):gsub("^.-image%.palette:", fn .. ": palette:")), level or 3) end
   return res
 end
 
@@ -162,7 +161,7 @@ local modes = {rgb = true, gray = true, rgba = true, index = true, unchanged = t
 local function colours_to_ids(fn, name, bytes, pal)
   local lunet = L()
   local rgb, msg = cimg.decode(bytes, "rgb")
-  if not rgb then error(fmt("%s: cannot decode %s: %s", fn, name, msg), 3) end
+  if not rgb then error(fmt("%s: cannot decode %s: %s", fn, name, msg), 4) end
   local _, h, w = rgb:size(1), rgb:size(2), rgb:size(3)
   local r, g, b = rgb:select(1, 1):to("int32"), rgb:select(1, 2):to("int32"), rgb:select(1, 3):to("int32")
   local key = (r * 65536 + g * 256 + b)
@@ -180,7 +179,7 @@ local function colours_to_ids(fn, name, bytes, pal)
       if v ~= 0 then
         local y, x = (i - 1) // w + 1, (i - 1) % w + 1
         error(fmt("%s: %s has colour (%d, %d, %d) at (%d, %d) that is not in the palette", fn, name,
-                  rgb:get(1, y, x), rgb:get(2, y, x), rgb:get(3, y, x), y, x), 3)
+                  rgb:get(1, y, x), rgb:get(2, y, x), rgb:get(3, y, x), y, x), 4)
       end
     end
   end
@@ -188,20 +187,21 @@ local function colours_to_ids(fn, name, bytes, pal)
 end
 
 local function decode_impl(fn, bytes, opts, name)
-  opts = check_opts(fn, opts, load_opts)
+  opts = check_opts(fn, opts, load_opts, 4)
   local mode = opts.mode or "rgb"
   if not modes[mode] then
     error(fmt("%s: mode must be \"rgb\", \"gray\", \"rgba\", \"index\" or \"unchanged\", got %s", fn,
               type(mode) == "string" and fmt("%q", mode) or tostring(mode)), 3)
   end
-  local pal = as_palette(fn, opts.palette)
+  local pal = as_palette(fn, opts.palette, 4)
   if pal and mode ~= "index" then
     error(fmt("%s: option palette is only used with mode \"index\"", fn), 3)
   end
   local t, msg = cimg.decode(bytes, mode)
   if not t then
     if pal and msg:find("mode 'index' needs", 1, true) then
-      return colours_to_ids(fn, name, bytes, pal)
+      local ids = colours_to_ids(fn, name, bytes, pal)
+      return ids
     end
     error(fmt("%s: cannot decode %s: %s", fn, name, msg), 3)
   end
@@ -213,7 +213,8 @@ end
 --- mapped colour -> class id (an unknown colour raises, naming its position).
 function M.load(path, opts)
   local data = read_file("image.load", path)
-  return decode_impl("image.load", data, opts, fmt("'%s'", path))
+  local t = decode_impl("image.load", data, opts, fmt("'%s'", path))
+  return t   -- not a tail call: error levels in decode_impl count this frame
 end
 
 --- decode(bytes, opts): like load, on the contents of a file held in a Lua string.
@@ -221,7 +222,8 @@ function M.decode(bytes, opts)
   if type(bytes) ~= "string" then
     error(fmt("image.decode: bytes must be a string, got %s", type(bytes)), 2)
   end
-  return decode_impl("image.decode", bytes, opts, "the bytes")
+  local t = decode_impl("image.decode", bytes, opts, "the bytes")
+  return t
 end
 
 -- ---------------------------------------------------------------- encode / save
@@ -229,9 +231,9 @@ end
 local save_opts = {palette = true}
 
 local function encode_impl(fn, t, opts)
-  opts = check_opts(fn, opts, save_opts)
+  opts = check_opts(fn, opts, save_opts, 4)
   if not is_tensor(t) then error(fmt("%s: t must be a tensor, got %s", fn, type(t)), 3) end
-  local pal = as_palette(fn, opts.palette)
+  local pal = as_palette(fn, opts.palette, 4)
   if pal and t:dim() == 3 and t:size(1) == 1 then t = t:select(1, 1) end
   local ok, res = pcall(cimg.encode_png, t, pal)
   if not ok then error((tostring(res):gsub("^image%.save:", fn .. ":")), 3) end
@@ -240,7 +242,8 @@ end
 
 --- encode(t, {palette=}) -> PNG file contents as a string (see save).
 function M.encode(t, opts)
-  return encode_impl("image.encode", t, opts)
+  local s = encode_impl("image.encode", t, opts)
+  return s
 end
 
 --- save(path, t, {palette=}) writes a PNG: t uint8 1 x H x W or H x W (gray), 2 x H x W
@@ -291,7 +294,7 @@ function M.from_float(t)
   if dt ~= "float32" then
     error(fmt("image.from_float: t must be float32 (values in [0, 1]), got %s", dt), 2)
   end
-  return t:mul(255):add(0.5):clamp(0, 255.49):floor():to("uint8")
+  return t:mul(255):add(0.5):clamp(0, 255):to("uint8")   -- to() truncates: rounds here
 end
 
 -- ---------------------------------------------------------------- overlay
