@@ -57,21 +57,27 @@ function M.TensorDataset(opts)
   local fn = "TensorDataset"
   if type(opts) ~= "table" then error(fmt("%s: expects a table {image=, mask=}, got %s", fn, type(opts)), 2) end
   local ds = setmetatable({kind = fn, tensors = {}, transform = opts.transform}, TensorDataset)
-  local n, first
-  for k, v in pairs(opts) do
+  local keys = {}
+  for k in pairs(opts) do
     if k ~= "transform" then
-      if type(k) ~= "string" or not core.is_tensor(v) then
+      if type(k) ~= "string" or not core.is_tensor(opts[k]) then
         error(fmt("%s: field '%s' must be a tensor", fn, tostring(k)), 2)
       end
-      if v:dim() < 1 then error(fmt("%s: tensor '%s' has no first dimension", fn, k), 2) end
-      if n == nil then
-        n, first = v:size(1), k
-      elseif v:size(1) ~= n then
-        error(fmt("%s: tensors differ in length: '%s' has %d items, '%s' has %d (shapes %s, %s)",
-                  fn, first, n, k, v:size(1), shape_str(opts[first]), shape_str(v)), 2)
-      end
-      ds.tensors[k] = v
+      keys[#keys + 1] = k
     end
+  end
+  sort(keys)   -- a fixed order, so the length error names the same tensors every run
+  local n, first
+  for _, k in ipairs(keys) do
+    local v = opts[k]
+    if v:dim() < 1 then error(fmt("%s: tensor '%s' has no first dimension", fn, k), 2) end
+    if n == nil then
+      n, first = v:size(1), k
+    elseif v:size(1) ~= n then
+      error(fmt("%s: tensors differ in length: '%s' has %d items, '%s' has %d (shapes %s, %s)",
+                fn, first, n, k, v:size(1), shape_str(opts[first]), shape_str(v)), 2)
+    end
+    ds.tensors[k] = v
   end
   if n == nil then error(fmt("%s: needs at least one tensor (image=, mask=)", fn), 2) end
   if opts.transform ~= nil and type(opts.transform) ~= "function" and
