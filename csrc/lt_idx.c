@@ -143,3 +143,13 @@ lt_status lt_idx_read_data(void *out, const lt_idx_header *hd, const char *path,
     gzclose(f);
     return st;
 }
+
+void lt_idx_label_masks(int32_t *out, const uint8_t *img, const int32_t *labels, int64_t n,
+                        int64_t p, int threshold) {
+    for (int64_t i = 0; i < n; i++) {
+        int32_t v = labels[i] + 1;
+        const uint8_t *src = img + i * p;
+        int32_t *dst = out + i * p;
+        for (int64_t j = 0; j < p; j++) dst[j] = (int)src[j] > threshold ? v : 0;
+    }
+}

@@ -28,4 +28,9 @@ size_t lt_idx_nbytes(const lt_idx_header *hd);  /* output bytes (elements * dtyp
 lt_status lt_idx_read_data(void *out, const lt_idx_header *hd, const char *path, char *err,
                            size_t errlen);
 
+/* Segmentation masks from class labels: out[n, i] = (img[n, i] > threshold) ? label[n] + 1 : 0.
+ * img (N, P) uint8, labels (N) int32, out (N, P) int32; P pixels per item. */
+void lt_idx_label_masks(int32_t *out, const uint8_t *img, const int32_t *labels, int64_t n,
+                        int64_t p, int threshold);
+
 #endif

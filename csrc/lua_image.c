@@ -270,6 +270,28 @@ static int l_read_idx(lua_State *L) {
     return 1;
 }
 
+/* label_masks(images uint8 (N, ...), labels int32 (N), threshold) -> int32 images' shape
+ * without a channel: (pixel > threshold) * (label + 1). */
+static int l_label_masks(lua_State *L) {
+    const char *fn = "image.label_masks";
+    lt_tensor *img = lt_lua_checkdtype(L, 1, fn, "images", LT_UINT8);
+    lt_tensor *lab = lt_lua_checkdtype(L, 2, fn, "labels", LT_INT32);
+    lua_Number th = luaL_checknumber(L, 3);
+    char b1[64], b2[64];
+    if (img->ndim < 2 || lab->ndim != 1 || lab->size[0] != img->size[0])
+        return luaL_error(L, "%s: images must be N x ... and labels N, got %s and %s", fn,
+                          lt_shape_str(img, b1, sizeof b1), lt_shape_str(lab, b2, sizeof b2));
+    int pi, pl;
+    lt_tensor *ic = lt_lua_contiguous(L, 1, fn, "images", &pi);
+    lt_tensor *lc = lt_lua_contiguous(L, 2, fn, "labels", &pl);
+    lt_tensor *out = lt_lua_newtensor(L, LT_INT32, img->ndim, img->size, fn);
+    int64_t n = img->size[0];
+    int64_t p = n > 0 ? lt_numel(img) / n : 0;
+    int thr = th < 0 ? -1 : th > 255 ? 255 : (int)th;   /* pixel > th  <=>  pixel > floor(th) */
+    lt_idx_label_masks(lt_i32(out), lt_u8(ic), lt_i32(lc), n, p, thr);
+    return 1;
+}
+
 /* listdir(path) -> names in directory order (without . and ..) | nil, msg.
  * The DIR handle lives in a userdata box whose __gc closes it, so a Lua error while
  * building the table cannot leak it. */
@@ -320,6 +342,7 @@ void lt_open_image(lua_State *L) {
         {"texture", l_texture},
         {"read_idx", l_read_idx},
         {"listdir", l_listdir},
+        {"label_masks", l_label_masks},
         {NULL, NULL}
     };
     luaL_setfuncs(L, fns, 0);

@@ -117,9 +117,9 @@ describe("image.load", function()
   it("raises exact errors for misuse", function()
     local cases = {
       {{R .. "rgb.png", {mode = "index"}},
-       "image.load: cannot decode 'spec/ref/images/rgb.png': mode 'index' needs a palette or grayscale PNG, this is an RGB PNG"},
+       "image.load: cannot decode 'spec/ref/images/rgb.png': mode 'index' needs a palette or grayscale PNG, this is an RGB PNG (pass {palette=...} to map its colours to class ids)"},
       {{R .. "rgba.png", {mode = "index"}},
-       "image.load: cannot decode 'spec/ref/images/rgba.png': mode 'index' needs a palette or grayscale PNG, this is an RGBA PNG"},
+       "image.load: cannot decode 'spec/ref/images/rgba.png': mode 'index' needs a palette or grayscale PNG, this is an RGBA PNG (pass {palette=...} to map its colours to class ids)"},
       {{R .. "rgb.jpg", {mode = "index"}},
        "image.load: cannot decode 'spec/ref/images/rgb.jpg': mode 'index' needs a palette or grayscale PNG, this is a JPEG (lossy)"},
       {{R .. "rgb.png", {mode = "bgr"}},

@@ -83,8 +83,7 @@ function M.fashion_mnist(opts)
   end
   labels = labels:to("int32")
   local h, w = images:size(2), images:size(3)
-  local fg = images:gt(threshold):to("int32")
-  local mask = fg:mul((labels + 1):view(n, 1, 1))
+  local mask = cimg.label_masks(images, labels, threshold)   -- (pixel > threshold) * (label + 1)
   local ds = dataset.TensorDataset{image = images:view(n, 1, h, w), mask = mask, transform = opts.transform}
   ds.labels = labels
   ds.classes = M.FASHION_MNIST_CLASSES

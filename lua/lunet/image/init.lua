@@ -203,6 +203,9 @@ local function decode_impl(fn, bytes, opts, name)
       local ids = colours_to_ids(fn, name, bytes, pal)
       return ids
     end
+    if msg:find("PNG, this is an RGB", 1, true) then
+      msg = msg .. " (pass {palette=...} to map its colours to class ids)"
+    end
     error(fmt("%s: cannot decode %s: %s", fn, name, msg), 3)
   end
   return t
