@@ -25,6 +25,15 @@ static gzFile open_gz(const char *path, char *err, size_t errlen) {
     return f;
 }
 
+/* zlib's gzerror text is "path: message"; keep the message. */
+static const char *gz_msg(gzFile f, const char *path, int *zerr) {
+    const char *msg = gzerror(f, zerr);
+    if (!msg) return "read error";
+    size_t n = strlen(path);
+    if (strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
+    return msg;
+}
+
 /* Reads exactly n bytes; a short read is a truncated or corrupt file. */
 static lt_status read_exact(gzFile f, void *dst, size_t n, const char *path, char *err,
                             size_t errlen) {
@@ -35,13 +44,13 @@ static lt_status read_exact(gzFile f, void *dst, size_t n, const char *path, cha
         int got = gzread(f, p + done, (unsigned)chunk);
         if (got < 0) {
             int zerr = 0;
-            const char *msg = gzerror(f, &zerr);
-            snprintf(err, errlen, "'%s' is corrupt: %s", path, msg ? msg : "read error");
+            const char *msg = gz_msg(f, path, &zerr);
+            snprintf(err, errlen, "'%s' is corrupt: %s", path, msg);
             return LT_EARG;
         }
         if (got == 0) {
             int zerr = 0;
-            const char *msg = gzerror(f, &zerr);
+            const char *msg = gz_msg(f, path, &zerr);
             if (zerr != Z_OK && zerr != Z_BUF_ERROR)
                 snprintf(err, errlen, "'%s' is corrupt: %s", path, msg);
             else

@@ -365,6 +365,20 @@ lt_status lt_image_read_info(lt_image_info *info, const uint8_t *buf, size_t len
         set_err(err, errlen, "image has zero size");
         return LT_EARG;
     }
+    if (st == LT_OK && info->format == LT_IMG_PNG) {
+        /* deflate expands at most ~1032:1, so a header claiming far more pixel data than
+         * the file could hold is a truncated or forged file: refuse before allocating */
+        static const int samples[] = {1, 2, 3, 4, 1, 4};
+        double raw = (double)info->height *
+                     (1.0 + (double)info->width * samples[info->color] * info->bit_depth / 8.0);
+        if (raw > 1100.0 * (double)len + 65536.0) {
+            if (errlen)
+                snprintf(err, errlen,
+                         "file is truncated or corrupt (header claims %d x %d pixels, file has %zu bytes)",
+                         info->width, info->height, len);
+            return LT_EARG;
+        }
+    }
     return st;
 }
 

@@ -325,6 +325,33 @@ describe("dataset makers", function()
                      errmsg(data.fashion_mnist, {split = "test", root = d}))
   end)
 
+  it("reads IDX files of every element type, gzip or plain, and reports damage", function()
+    local read_idx = require("lunet.core").image.read_idx
+    local function w(name, s)
+      local p = tmp .. "/" .. name
+      local f = assert(io.open(p, "wb")); f:write(s); f:close()
+      return p
+    end
+    local t = read_idx(w("i32.idx", "\0\0\12\2" .. string.pack(">I4I4", 2, 3) .. string.pack(">i4i4i4i4i4i4", 1, -2, 3, 70000, -5, 6)))
+    assert.are.equal("int32", t:dtype())
+    assert.are.same({{1, -2, 3}, {70000, -5, 6}}, t:totable())
+    t = read_idx(w("f32.idx", "\0\0\13\1" .. string.pack(">I4", 2) .. string.pack(">ff", 1.5, -2.25)))
+    assert.are.same({1.5, -2.25}, t:totable())
+    t = read_idx(w("i16.idx", "\0\0\11\1" .. string.pack(">I4", 2) .. string.pack(">i2i2", -300, 7)))
+    assert.are.same({-300, 7}, t:totable())
+    local cases = {
+      {w("bad.gz", "\31\139\8\0\0\0\0\0\0\3" .. string.rep("\255\1\2", 20)), "'%s' is corrupt: invalid block type"},
+      {w("magic.idx", "\1\2\3\4\5\6\7\8"), "'%s' is not an IDX file (bad magic 01 02 03 04)"},
+      {w("short.idx", "\0\0\8\1" .. string.pack(">I4", 5) .. "ab"), "'%s' is truncated (expected 3 more bytes)"},
+      {tmp .. "/none.idx", "cannot open '%s': No such file or directory"},
+    }
+    for _, c in ipairs(cases) do
+      local v, msg = read_idx(c[1])
+      assert.is_nil(v)
+      assert.are.equal(c[2]:format(c[1]), msg)
+    end
+  end)
+
   if exists("/usr/share/tuxpaint/stamps/animals/amphibians/frog.png") then
     it("tuxpaint: seeded photo cut-outs on textures, mask = alpha > 127", function()
       local a = data.tuxpaint{n = 6, size = 48, seed = 3}

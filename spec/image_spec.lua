@@ -146,6 +146,17 @@ describe("image.load on broken files", function()
     return s:sub(1, pos - 1) .. string.char(byte) .. s:sub(pos + 1)
   end
   local idat = png:find("IDAT", 1, true)
+  local function crc32(str)
+    local crc = 0xffffffff
+    for i = 1, #str do
+      crc = crc ~ str:byte(i)
+      for _ = 1, 8 do crc = (crc >> 1) ~ (0xedb88320 & -(crc & 1)) end
+    end
+    return crc ~ 0xffffffff
+  end
+  -- rgb.png with its IHDR claiming 100000 x 100000 pixels (valid CRC): a forged header
+  local ihdr = "IHDR" .. string.pack(">I4I4", 100000, 100000) .. png:sub(25, 29)
+  local forged = png:sub(1, 12) .. ihdr .. string.pack(">I4", crc32(ihdr)) .. png:sub(34)
   local sos = jpg:find("\255\218", 1, true)
   local garbled = jpg:sub(1, sos + 13) .. ("\255\208"):rep(10) .. jpg:sub(sos + 34)
 
@@ -159,6 +170,7 @@ describe("image.load on broken files", function()
       {"trunc_idat.png", png:sub(1, idat + 20), "image.load: cannot decode '%s': file is truncated"},
       {"no_iend.png", png:sub(1, #png - 12), "image.load: cannot decode '%s': file is truncated"},
       {"bad_ihdr.png", corrupt(png, 17, 0xee), "image.load: cannot decode '%s': IHDR: CRC error"},
+      {"forged.png", forged, "image.load: cannot decode '%s': file is truncated or corrupt (header claims 100000 x 100000 pixels, file has " .. #forged .. " bytes)"},
       {"bad_idat.png", corrupt(png, idat + 12, png:byte(idat + 12) ~ 0xff), "image.load: cannot decode '%s': IDAT: incorrect data check"},
       {"trunc.jpg", jpg:sub(1, 300), "image.load: cannot decode '%s': file is truncated (premature end of JPEG data)"},
       {"trunc_scan.jpg", jpg:sub(1, #jpg - 40), "image.load: cannot decode '%s': file is truncated (premature end of JPEG data)"},
