@@ -95,6 +95,14 @@ describe("image.load", function()
     assert.are.same({1, 12, 16}, image.load(R .. "gray.jpg", {mode = "unchanged"}):shape())
   end)
 
+  it("converts CMYK JPEGs (Adobe, inverted) to RGB", function()
+    local t = image.load(R .. "cmyk.jpg")
+    assert.are.same({3, 16, 16}, t:shape())
+    assert.are.equal("CMYK", image.info(R .. "cmyk.jpg").color)
+    assert.is_true(t:narrow(2, 1, 6):to("int32"):min():item() >= 250)    -- white half
+    assert.is_true(t:narrow(2, 11, 6):to("int32"):max():item() <= 5)     -- black half
+  end)
+
   it("reads headers with image.info", function()
     local i = image.info(R .. "pal4.png")
     assert.are.same({format = "png", width = 7, height = 5, bit_depth = 4, color = "palette",

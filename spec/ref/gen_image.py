@@ -171,6 +171,12 @@ for name in ["rgb", "gray"]:
         jp.setdefault(name, {})[mode] = (list(a.shape), "uint8", [int(v) for v in a.reshape(-1)])
 
 
+# CMYK JPEG (Adobe, inverted): top half white (0,0,0,0), bottom half black (k = 255), 16 x 16
+cmyk = np.zeros((16, 16, 4), np.uint8)
+cmyk[8:, :, 3] = 255
+Image.fromarray(cmyk, "CMYK").save(f"{IMG}/cmyk.jpg", quality=95)
+
+
 def lua_case(ms):
     out = []
     for mode in sorted(ms):
