@@ -1,0 +1,411 @@
+/* lt_conv.c: conv2d and conv_transpose2d kernels: im2col + SGEMM (OpenBLAS) fast paths,
+ * parallel over (image, group) with OpenMP, and naive direct-loop references. */
+#include <string.h>
+#include <omp.h>
+#include <cblas.h>
+#include "lt_conv.h"
+
+/* ---------------------------------------------------------------- dims */
+
+lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
+                              int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups) {
+    if (n < 0 || cin <= 0 || h <= 0 || w <= 0 || cout <= 0 || kh <= 0 || kw <= 0 || sh <= 0 ||
+        sw <= 0 || dh <= 0 || dw <= 0 || ph < 0 || pw < 0 || groups <= 0 || cin % groups ||
+        cout % groups)
+        return LT_EARG;
+    if (h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1) return LT_ESHAPE;
+    d->n = n; d->cin = cin; d->h = h; d->w = w;
+    d->cout = cout; d->kh = kh; d->kw = kw;
+    d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
+    d->oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+    d->ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
+                                        int64_t w, int64_t cout, int64_t kh, int64_t kw,
+                                        int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                        int64_t oph, int64_t opw, int64_t dh, int64_t dw,
+                                        int64_t groups) {
+    if (n < 0 || cin <= 0 || h <= 0 || w <= 0 || cout <= 0 || kh <= 0 || kw <= 0 || sh <= 0 ||
+        sw <= 0 || dh <= 0 || dw <= 0 || ph < 0 || pw < 0 || oph < 0 || opw < 0 ||
+        groups <= 0 || cin % groups || cout % groups)
+        return LT_EARG;
+    if ((oph >= sh && oph >= dh) || (opw >= sw && opw >= dw)) return LT_EARG;
+    int64_t oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1;
+    int64_t ow = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1;
+    if (oh <= 0 || ow <= 0) return LT_ESHAPE;
+    /* the adjoint convolution: (N, cout, oh, ow) -> (N, cin, h, w) */
+    d->n = n; d->cin = cout; d->h = oh; d->w = ow;
+    d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
+    d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
+    return LT_OK;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Output columns ox in [*lo, *hi) read input column ox*s + off inside [0, w). */
+static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
+                        int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = (w - 1 - off) < 0 ? 0 : (w - 1 - off) / s + 1;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = l; *hi = h;
+}
+
+/* col (c*kh*kw, OH*OW) = patches of x (c, H, W) */
+static void im2col(float *col, const float *x, int64_t c, const lt_conv2d_dims *d) {
+    const int64_t P = d->oh * d->ow, H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t ky = 0; ky < d->kh; ky++)
+            for (int64_t kx = 0; kx < d->kw; kx++) {
+                float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const int64_t xoff = kx * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                for (int64_t oy = 0; oy < d->oh; oy++) {
+                    float *r = row + oy * OW;
+                    const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                    if (iy < 0 || iy >= H || lo == hi) {
+                        memset(r, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + (ci * H + iy) * W + xoff;
+                    if (lo > 0) memset(r, 0, (size_t)lo * sizeof(float));
+                    if (d->sw == 1) memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * d->sw];
+                    if (hi < OW) memset(r + hi, 0, (size_t)(OW - hi) * sizeof(float));
+                }
+            }
+}
+
+/* x (c, H, W) += the patches in col (c*kh*kw, OH*OW) */
+static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_dims *d) {
+    const int64_t P = d->oh * d->ow, H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t ky = 0; ky < d->kh; ky++)
+            for (int64_t kx = 0; kx < d->kw; kx++) {
+                const float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const int64_t xoff = kx * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                for (int64_t oy = 0; oy < d->oh; oy++) {
+                    const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *r = row + oy * OW;
+                    float *xr = x + (ci * H + iy) * W + xoff;
+                    if (d->sw == 1)
+                        for (int64_t ox = lo; ox < hi; ox++) xr[ox] += r[ox];
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) xr[ox * d->sw] += r[ox];
+                }
+            }
+}
+
+/* db (c) += sum over images and pixels of t (n, c, hw) */
+static void bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = t + (i * c + ch) * hw;
+            float acc = 0;
+            for (int64_t j = 0; j < hw; j++) acc += p[j];
+            s += acc;
+        }
+        db[ch] += (float)s;
+    }
+}
+
+/* out (n, c, hw) += b (c) */
+static void bias_add(float *out, const float *b, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            float *p = out + (i * c + ch) * hw;
+            const float v = b[ch];
+            for (int64_t j = 0; j < hw; j++) p[j] += v;
+        }
+}
+
+/* 1x1 kernels with unit stride and no padding read the input as its own column matrix. */
+static int is_pointwise(const lt_conv2d_dims *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->ph == 0 && d->pw == 0 &&
+           d->oh == d->h && d->ow == d->w;
+}
+
+/* Work split: with at least as many (image, group) items as threads, one item per OpenMP
+ * thread and single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
+typedef struct { int nt; int saved_blas; } par_plan;
+
+static par_plan plan_begin(int64_t items) {
+    par_plan p;
+    int t = lt_get_num_threads();
+    if (t < 1) t = 1;
+    p.saved_blas = 0;
+    if (items >= t && t > 1) {
+        p.nt = t;
+        p.saved_blas = openblas_get_num_threads();
+        if (p.saved_blas != 1) openblas_set_num_threads(1);
+    } else {
+        p.nt = 1;
+    }
+    return p;
+}
+
+static void plan_end(par_plan p) {
+    if (p.saved_blas > 1) openblas_set_num_threads(p.saved_blas);
+}
+
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* ---------------------------------------------------------------- fast kernels */
+
+/* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b] */
+static lt_status conv_fwd(float *out, const float *x, const float *w, const float *b,
+                          const lt_conv2d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G;
+    const int direct = is_pointwise(d);
+    if (items == 0 || P == 0) return LT_OK;
+    par_plan pl = plan_begin(items);
+    float *cols = NULL;
+    if (!direct) {
+        cols = lt_scratch(0, (size_t)pl.nt * (size_t)(K * P) * sizeof(float));
+        if (!cols) { plan_end(pl); return LT_ENOMEM; }
+    }
+    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        const float *xg = x + (i * d->cin + g * cing) * HW;
+        float *og = out + (i * d->cout + g * coutg) * P;
+        const float *col = xg;
+        if (!direct) {
+            float *c = cols + (int64_t)omp_get_thread_num() * K * P;
+            im2col(c, xg, cing, d);
+            col = c;
+        }
+        float beta = accumulate ? 1.0f : 0.0f;
+        if (b && !accumulate) {
+            for (int64_t co = 0; co < coutg; co++) {
+                float *r = og + co * P;
+                const float v = b[g * coutg + co];
+                for (int64_t j = 0; j < P; j++) r[j] = v;
+            }
+            beta = 1.0f;
+        }
+        sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
+    }
+    plan_end(pl);
+    if (b && accumulate) bias_add(out, b, d->n, d->cout, P);
+    return LT_OK;
+}
+
+/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL */
+static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                          const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G, wn = d->cout * K;
+    const int direct = is_pointwise(d);
+    if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
+    par_plan pl = plan_begin(items);
+    float *cols = NULL, *dwacc = NULL;
+    if (!direct) {
+        cols = lt_scratch(0, (size_t)pl.nt * (size_t)(K * P) * sizeof(float));
+        if (!cols) { plan_end(pl); return LT_ENOMEM; }
+    }
+    if (dw && pl.nt > 1) {
+        dwacc = lt_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
+        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    }
+    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        const int tid = omp_get_thread_num();
+        const float *dyg = dy + (i * d->cout + g * coutg) * P;
+        float *c = direct ? NULL : cols + (int64_t)tid * K * P;
+        if (dw) {
+            const float *xg = x + (i * d->cin + g * cing) * HW;
+            const float *col = xg;
+            if (!direct) { im2col(c, xg, cing, d); col = c; }
+            float *acc = tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn;
+            sgemm(0, 1, coutg, K, P, dyg, P, col, P, 1.0f, acc + g * coutg * K, K);
+        }
+        if (dx) {
+            float *dxg = dx + (i * d->cin + g * cing) * HW;
+            if (direct) {
+                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
+            } else {
+                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
+                col2im_add(dxg, c, cing, d);
+            }
+        }
+    }
+    plan_end(pl);
+    if (dwacc)
+        for (int t = 0; t < pl.nt - 1; t++) {
+            const float *a = dwacc + (int64_t)t * wn;
+            for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        }
+    return LT_OK;
+}
+
+lt_status lt_conv2d_forward(float *out, const float *x, const float *w, const float *b,
+                            const lt_conv2d_dims *d) {
+    return conv_fwd(out, x, w, b, d, 0);
+}
+
+lt_status lt_conv2d_backward(float *dx, float *dw, float *db, const float *dout,
+                             const float *x, const float *w, const lt_conv2d_dims *d) {
+    if (db) bias_grad(db, dout, d->n, d->cout, d->oh * d->ow);
+    return conv_bwd(dx, dw, dout, x, w, d);
+}
+
+lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w,
+                                      const float *b, const lt_conv2d_dims *d) {
+    memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
+    lt_status st = conv_bwd(out, NULL, x, NULL, w, d);
+    if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);
+    return st;
+}
+
+lt_status lt_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dout,
+                                       const float *x, const float *w,
+                                       const lt_conv2d_dims *d) {
+    if (db) bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    lt_status st = LT_OK;
+    if (dx) st = conv_fwd(dx, dout, w, NULL, d, 1);
+    if (st == LT_OK && dw) st = conv_bwd(NULL, dw, x, dout, NULL, d);
+    return st;
+}
+
+/* ---------------------------------------------------------------- naive references */
+
+static void naive_fwd(float *out, const float *x, const float *w, const float *b,
+                      const lt_conv2d_dims *d, int accumulate) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t co = 0; co < d->cout; co++) {
+            const int64_t g = co / coutg;
+            for (int64_t oy = 0; oy < d->oh; oy++)
+                for (int64_t ox = 0; ox < d->ow; ox++) {
+                    float *o = out + ((i * d->cout + co) * d->oh + oy) * d->ow + ox;
+                    double s = accumulate ? *o : 0.0;
+                    if (b) s += b[co];
+                    for (int64_t ci = 0; ci < cing; ci++)
+                        for (int64_t ky = 0; ky < d->kh; ky++) {
+                            const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                            if (iy < 0 || iy >= d->h) continue;
+                            for (int64_t kx = 0; kx < d->kw; kx++) {
+                                const int64_t ix = ox * d->sw - d->pw + kx * d->dw;
+                                if (ix < 0 || ix >= d->w) continue;
+                                s += (double)x[((i * d->cin + g * cing + ci) * d->h + iy) * d->w + ix] *
+                                     w[((co * cing + ci) * d->kh + ky) * d->kw + kx];
+                            }
+                        }
+                    *o = (float)s;
+                }
+        }
+}
+
+/* dx += conv^T(dy, w), gathered per input element */
+static void naive_bwd_data(float *dx, const float *dy, const float *w, const lt_conv2d_dims *d) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t c = 0; c < d->cin; c++) {
+            const int64_t g = c / cing, cl = c % cing;
+            for (int64_t iy = 0; iy < d->h; iy++)
+                for (int64_t ix = 0; ix < d->w; ix++) {
+                    double s = 0;
+                    for (int64_t co = g * coutg; co < (g + 1) * coutg; co++)
+                        for (int64_t ky = 0; ky < d->kh; ky++) {
+                            const int64_t ty = iy + d->ph - ky * d->dh;
+                            if (ty < 0 || ty % d->sh) continue;
+                            const int64_t oy = ty / d->sh;
+                            if (oy >= d->oh) continue;
+                            for (int64_t kx = 0; kx < d->kw; kx++) {
+                                const int64_t tx = ix + d->pw - kx * d->dw;
+                                if (tx < 0 || tx % d->sw) continue;
+                                const int64_t ox = tx / d->sw;
+                                if (ox >= d->ow) continue;
+                                s += (double)dy[((i * d->cout + co) * d->oh + oy) * d->ow + ox] *
+                                     w[((co * cing + cl) * d->kh + ky) * d->kw + kx];
+                            }
+                        }
+                    dx[((i * d->cin + c) * d->h + iy) * d->w + ix] += (float)s;
+                }
+        }
+}
+
+/* dw += sum over images and output pixels of dy * x patch */
+static void naive_bwd_weight(float *dw, const float *dy, const float *x, const lt_conv2d_dims *d) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t co = 0; co < d->cout; co++) {
+        const int64_t g = co / coutg;
+        for (int64_t ci = 0; ci < cing; ci++)
+            for (int64_t ky = 0; ky < d->kh; ky++)
+                for (int64_t kx = 0; kx < d->kw; kx++) {
+                    double s = 0;
+                    for (int64_t i = 0; i < d->n; i++)
+                        for (int64_t oy = 0; oy < d->oh; oy++) {
+                            const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                            if (iy < 0 || iy >= d->h) continue;
+                            for (int64_t ox = 0; ox < d->ow; ox++) {
+                                const int64_t ix = ox * d->sw - d->pw + kx * d->dw;
+                                if (ix < 0 || ix >= d->w) continue;
+                                s += (double)dy[((i * d->cout + co) * d->oh + oy) * d->ow + ox] *
+                                     x[((i * d->cin + g * cing + ci) * d->h + iy) * d->w + ix];
+                            }
+                        }
+                    dw[((co * cing + ci) * d->kh + ky) * d->kw + kx] += (float)s;
+                }
+    }
+}
+
+static void naive_bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < hw; j++) s += t[(i * c + ch) * hw + j];
+        db[ch] += (float)s;
+    }
+}
+
+lt_status lt_conv2d_forward_naive(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv2d_dims *d) {
+    naive_fwd(out, x, w, b, d, 0);
+    return LT_OK;
+}
+
+lt_status lt_conv2d_backward_naive(float *dx, float *dw, float *db, const float *dout,
+                                   const float *x, const float *w, const lt_conv2d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cout, d->oh * d->ow);
+    if (dx) naive_bwd_data(dx, dout, w, d);
+    if (dw) naive_bwd_weight(dw, dout, x, d);
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_forward_naive(float *out, const float *x, const float *w,
+                                            const float *b, const lt_conv2d_dims *d) {
+    memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
+    naive_bwd_data(out, x, w, d);
+    if (b) bias_add(out, b, d->n, d->cin, d->h * d->w);
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_backward_naive(float *dx, float *dw, float *db,
+                                             const float *dout, const float *x,
+                                             const float *w, const lt_conv2d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    if (dx) naive_fwd(dx, dout, w, NULL, d, 1);
+    if (dw) naive_bwd_weight(dw, x, dout, d);
+    return LT_OK;
+}
