@@ -47,6 +47,13 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
                                         int64_t oph, int64_t opw, int64_t dh, int64_t dw,
                                         int64_t groups);
 
+/* Algorithm choice for the fast kernels (the spec forces each one to compare it with the
+ * naive reference): AUTO picks per shape; DIRECT uses the direct kernel wherever it applies
+ * (unit stride, output width a multiple of 8, AVX2); GEMM always uses im2col + SGEMM. */
+enum { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1, LT_CONV_DIRECT = 2 };
+void lt_conv_set_algo(int algo);
+int lt_conv_get_algo(void);
+
 /* ---- convolution ---- */
 lt_status lt_conv2d_forward(float *out,          // (N, Cout, OH, OW)
                             const float *x,      // (N, Cin, H, W)
