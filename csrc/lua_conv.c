@@ -2,6 +2,7 @@
  * conv_transpose2d_forward/backward, their *_naive references, conv_set_algo).
  * Every argument is checked, with a message naming the function, before anything is
  * allocated; outputs are Lua-owned tensors, temporaries live in the conv scratch slots. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,20 @@ typedef struct {
     int64_t osize[4];             /* output shape (N, C, OH, OW) */
 } conv_call;
 
+/* luaL_error with printf formats (%lld): the caller's position, then the message. */
+static int conv_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int conv_error(lua_State *L, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    luaL_where(L, 1);
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
 static const char *pairstr(char *buf, size_t n, const lua_Integer v[2]) {
     snprintf(buf, n, "(%lld, %lld)", (long long)v[0], (long long)v[1]);
     return buf;
@@ -26,7 +41,7 @@ static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char 
     lt_tensor *t = lt_lua_checkdtype(L, idx, fn, arg, LT_FLOAT32);
     if (t->ndim != 3 && t->ndim != 4) {
         char s[96];
-        luaL_error(L, "%s: %s must be 3-D (C, H, W) or 4-D (N, C, H, W), got %s", fn, arg,
+        conv_error(L, "%s: %s must be 3-D (C, H, W) or 4-D (N, C, H, W), got %s", fn, arg,
                    lt_shape_str(t, s, sizeof s));
     }
     return t;
@@ -40,7 +55,7 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
     lt_tensor *x = check_input(L, xi, fn, "input");
     lt_tensor *w = lt_lua_checkdtype(L, wi, fn, "weight", LT_FLOAT32);
     if (w->ndim != 4)
-        luaL_error(L, "%s: weight must be 4-D %s, got %s", fn,
+        conv_error(L, "%s: weight must be 4-D %s, got %s", fn,
                    transposed ? "(in, out/groups, kh, kw)" : "(out, in/groups, kh, kw)",
                    lt_shape_str(w, s1, sizeof s1));
     lt_tensor *b = NULL;
@@ -53,15 +68,15 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
     if (transposed) lt_opt_pair(L, oi, "output_padding", 0, op, fn);
     lua_Integer groups = lt_opt_int(L, oi, "groups", 1, fn);
     if (st[0] <= 0 || st[1] <= 0)
-        luaL_error(L, "%s: stride must be positive, got %s", fn, pairstr(s3, sizeof s3, st));
+        conv_error(L, "%s: stride must be positive, got %s", fn, pairstr(s3, sizeof s3, st));
     if (dl[0] <= 0 || dl[1] <= 0)
-        luaL_error(L, "%s: dilation must be positive, got %s", fn, pairstr(s3, sizeof s3, dl));
+        conv_error(L, "%s: dilation must be positive, got %s", fn, pairstr(s3, sizeof s3, dl));
     if (pd[0] < 0 || pd[1] < 0)
-        luaL_error(L, "%s: padding must be non-negative, got %s", fn, pairstr(s3, sizeof s3, pd));
+        conv_error(L, "%s: padding must be non-negative, got %s", fn, pairstr(s3, sizeof s3, pd));
     if (op[0] < 0 || op[1] < 0)
-        luaL_error(L, "%s: output_padding must be non-negative, got %s", fn,
+        conv_error(L, "%s: output_padding must be non-negative, got %s", fn,
                    pairstr(s3, sizeof s3, op));
-    if (groups <= 0) luaL_error(L, "%s: groups must be positive, got %lld", fn, (long long)groups);
+    if (groups <= 0) conv_error(L, "%s: groups must be positive, got %lld", fn, (long long)groups);
 
     const int batched = x->ndim == 4;
     const int64_t n = batched ? x->size[0] : 1;
@@ -70,40 +85,40 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
     int64_t cin_w, cout;   /* input channels the weight expects, output channels */
     if (!transposed) {
         if (w->size[0] % groups)
-            luaL_error(L, "%s: groups %lld does not divide output channels %lld (weight %s)", fn,
+            conv_error(L, "%s: groups %lld does not divide output channels %lld (weight %s)", fn,
                        (long long)groups, (long long)w->size[0], lt_shape_str(w, s1, sizeof s1));
         if (cx % groups)
-            luaL_error(L, "%s: groups %lld does not divide input channels %lld (input %s)", fn,
+            conv_error(L, "%s: groups %lld does not divide input channels %lld (input %s)", fn,
                        (long long)groups, (long long)cx, lt_shape_str(x, s1, sizeof s1));
         cin_w = w->size[1] * groups;
         cout = w->size[0];
     } else {
         if (w->size[0] % groups)
-            luaL_error(L, "%s: groups %lld does not divide input channels %lld (weight %s)", fn,
+            conv_error(L, "%s: groups %lld does not divide input channels %lld (weight %s)", fn,
                        (long long)groups, (long long)w->size[0], lt_shape_str(w, s1, sizeof s1));
         cin_w = w->size[0];
         cout = w->size[1] * groups;
     }
     if (cx != cin_w) {
         if (groups > 1)
-            luaL_error(L, "%s: input has %lld channels, weight expects %lld (input %s, weight %s, groups %lld)",
+            conv_error(L, "%s: input has %lld channels, weight expects %lld (input %s, weight %s, groups %lld)",
                        fn, (long long)cx, (long long)cin_w, lt_shape_str(x, s1, sizeof s1),
                        lt_shape_str(w, s2, sizeof s2), (long long)groups);
-        luaL_error(L, "%s: input has %lld channels, weight expects %lld (input %s, weight %s)", fn,
+        conv_error(L, "%s: input has %lld channels, weight expects %lld (input %s, weight %s)", fn,
                    (long long)cx, (long long)cin_w, lt_shape_str(x, s1, sizeof s1),
                    lt_shape_str(w, s2, sizeof s2));
     }
     if (b && (b->ndim != 1 || b->size[0] != cout))
-        luaL_error(L, "%s: bias must be 1-D of size %lld, got %s", fn, (long long)cout,
+        conv_error(L, "%s: bias must be 1-D of size %lld, got %s", fn, (long long)cout,
                    lt_shape_str(b, s1, sizeof s1));
     if (kh <= 0 || kw <= 0 || cout <= 0 || n <= 0 || h <= 0 || wd <= 0)
-        luaL_error(L, "%s: empty input or weight (input %s, weight %s)", fn,
+        conv_error(L, "%s: empty input or weight (input %s, weight %s)", fn,
                    lt_shape_str(x, s1, sizeof s1), lt_shape_str(w, s2, sizeof s2));
     lt_status status;
     if (!transposed) {
         const int64_t ekh = dl[0] * (kh - 1) + 1, ekw = dl[1] * (kw - 1) + 1;
         if (h + 2 * pd[0] < ekh || wd + 2 * pd[1] < ekw)
-            luaL_error(L, "%s: kernel (%lld, %lld) with dilation %s is larger than the padded input "
+            conv_error(L, "%s: kernel (%lld, %lld) with dilation %s is larger than the padded input "
                        "(%lld, %lld) (input %s, padding %s)", fn, (long long)kh, (long long)kw,
                        pairstr(s3, sizeof s3, dl), (long long)(h + 2 * pd[0]),
                        (long long)(wd + 2 * pd[1]), lt_shape_str(x, s1, sizeof s1),
@@ -113,13 +128,13 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
         c->osize[0] = n; c->osize[1] = cout; c->osize[2] = c->d.oh; c->osize[3] = c->d.ow;
     } else {
         if ((op[0] >= st[0] && op[0] >= dl[0]) || (op[1] >= st[1] && op[1] >= dl[1]))
-            luaL_error(L, "%s: output_padding %s must be smaller than stride %s or dilation %s", fn,
+            conv_error(L, "%s: output_padding %s must be smaller than stride %s or dilation %s", fn,
                        pairstr(s3, sizeof s3, op), pairstr(s4, sizeof s4, st),
                        pairstr(s1, sizeof s1, dl));
         const int64_t oh = (h - 1) * st[0] - 2 * pd[0] + dl[0] * (kh - 1) + op[0] + 1;
         const int64_t ow = (wd - 1) * st[1] - 2 * pd[1] + dl[1] * (kw - 1) + op[1] + 1;
         if (oh <= 0 || ow <= 0)
-            luaL_error(L, "%s: output size (%lld, %lld) is not positive (input %s, weight %s, padding %s)",
+            conv_error(L, "%s: output size (%lld, %lld) is not positive (input %s, weight %s, padding %s)",
                        fn, (long long)oh, (long long)ow, lt_shape_str(x, s1, sizeof s1),
                        lt_shape_str(w, s2, sizeof s2), pairstr(s3, sizeof s3, pd));
         status = lt_conv_transpose2d_dims_init(&c->d, n, cx, h, wd, cout, kh, kw, st[0], st[1],
@@ -175,7 +190,7 @@ static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn)
         memset(&shape, 0, sizeof shape);
         shape.ndim = ndim;
         for (int k = 0; k < ndim; k++) shape.size[k] = want[k];
-        luaL_error(L, "%s: grad_output has shape %s, expected %s", fn,
+        conv_error(L, "%s: grad_output has shape %s, expected %s", fn,
                    lt_shape_str(gy0, s1, sizeof s1), lt_shape_str(&shape, s2, sizeof s2));
     }
     const int nx = arg_flag(L, 5), nw = arg_flag(L, 6), nb = arg_flag(L, 7);

@@ -8,7 +8,8 @@ local refs = dofile("spec/ref/conv.lua")
 
 local function T(r) return lunet.tensor(r.data, { shape = r.shape }) end
 
-local function flat(t) return t:contiguous():view(t:numel()):totable() end
+-- detach first: contiguous() on a tracked contiguous tensor re-records it (foundation issue)
+local function flat(t) return t:detach():contiguous():view(t:numel()):totable() end
 
 -- |got - want| <= atol + rtol * |want| elementwise, with the worst element in the message
 local function assert_close(got, want_shape, want, what, rtol, atol)
@@ -230,7 +231,7 @@ describe("conv2d and conv_transpose2d", function()
         local x, w, b = c[2]()
         local ok, err = pcall(F[c[1]], x, w, b, c[3])
         assert.is_false(ok)
-        assert.are.equal(c[4], err)
+        assert.are.equal(c[4], (err:gsub("^[^:]*:%d+: ", "")))
       end)
     end
 
@@ -247,7 +248,8 @@ describe("conv2d and conv_transpose2d", function()
       local ok, err = pcall(core.nn.conv2d_backward, lunet.randn(1, 3, 4, 4), lunet.randn(1, 2, 4, 4),
         lunet.randn(3, 2, 3, 3), { padding = 0 })
       assert.is_false(ok)
-      assert.are.equal("conv2d_backward: grad_output has shape [1, 3, 4, 4], expected [1, 3, 2, 2]", err)
+      assert.are.equal("conv2d_backward: grad_output has shape [1, 3, 4, 4], expected [1, 3, 2, 2]",
+        (err:gsub("^[^:]*:%d+: ", "")))
     end)
   end)
 end)
