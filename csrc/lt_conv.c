@@ -1,5 +1,6 @@
 /* lt_conv.c: conv2d and conv_transpose2d kernels: im2col + SGEMM (OpenBLAS) fast paths,
  * parallel over (image, group) with OpenMP, and naive direct-loop references. */
+#include <stdlib.h>
 #include <string.h>
 #include <omp.h>
 #include <cblas.h>
@@ -41,6 +42,32 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
     d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
     return LT_OK;
+}
+
+/* ---------------------------------------------------------------- scratch */
+
+/* Grow-only buffers reused across calls: column matrices / padded inputs / packed weights
+ * (slot 0) and per-thread weight-gradient accumulators (slot 1). Own statics rather than
+ * lt_scratch so that lt_conv_release_scratch can free them when the Lua state closes. */
+static struct { void *p; size_t n; } conv_buf[2];
+
+static void *conv_scratch(int slot, size_t nbytes) {
+    if (conv_buf[slot].p && conv_buf[slot].n >= nbytes) return conv_buf[slot].p;
+    size_t alloc = ((nbytes + 63) & ~(size_t)63) + 64;
+    void *p = aligned_alloc(64, alloc);
+    if (!p) return NULL;
+    free(conv_buf[slot].p);
+    conv_buf[slot].p = p;
+    conv_buf[slot].n = alloc;
+    return p;
+}
+
+void lt_conv_release_scratch(void) {
+    for (int i = 0; i < 2; i++) {
+        free(conv_buf[i].p);
+        conv_buf[i].p = NULL;
+        conv_buf[i].n = 0;
+    }
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -354,7 +381,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     par_plan pl = plan_begin(items);
     float *buf = NULL;
     if (G * wsz + pl.nt * per > 0) {
-        buf = lt_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (direct)
@@ -421,11 +448,11 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     par_plan pl = plan_begin(items);
     float *buf = NULL, *dwacc = NULL;
     if (G * wsz + pl.nt * per > 0) {
-        buf = lt_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (dw && pl.nt > 1) {
-        dwacc = lt_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
     }

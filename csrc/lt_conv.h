@@ -54,6 +54,10 @@ enum { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1, LT_CONV_DIRECT = 2 };
 void lt_conv_set_algo(int algo);
 int lt_conv_get_algo(void);
 
+/* Frees the kernels' reused scratch buffers (the binding calls it when the Lua state
+ * closes; the next kernel call grows them again). */
+void lt_conv_release_scratch(void);
+
 /* ---- convolution ---- */
 lt_status lt_conv2d_forward(float *out,          // (N, Cout, OH, OW)
                             const float *x,      // (N, Cin, H, W)

@@ -251,6 +251,13 @@ static int l_wallclock(lua_State *L) {
     return 1;
 }
 
+/* __gc of a sentinel userdata kept in the registry: frees the scratch buffers at lua_close. */
+static int l_release_scratch(lua_State *L) {
+    (void)L;
+    lt_conv_release_scratch();
+    return 0;
+}
+
 void lt_open_nn_conv(lua_State *L) {
     static const luaL_Reg fns[] = {
         { "conv2d_forward", l_conv2d_forward },
@@ -266,4 +273,10 @@ void lt_open_nn_conv(lua_State *L) {
         { NULL, NULL }
     };
     luaL_setfuncs(L, fns, 0);
+    lua_newuserdatauv(L, 1, 0);
+    lua_newtable(L);
+    lua_pushcfunction(L, l_release_scratch);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lunet.conv.scratch");
 }
