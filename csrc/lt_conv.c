@@ -304,38 +304,45 @@ typedef struct {
         if (bias) s0_ = _mm256_add_ps(s0_, _mm256_set1_ps(bias[r])); \
         _mm256_storeu_ps(o_, s0_); } } while (0)
 
+/* The taps of one (ci, ky) input row: generic kw, or kw = 3 unrolled. */
+#define TAPS2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw), v1 = _mm256_loadu_ps(row + kx * dw + 8); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROW(0, v0, v1); FMA_ROW(1, v0, v1); FMA_ROW(2, v0, v1); \
+        FMA_ROW(3, v0, v1); FMA_ROW(4, v0, v1); FMA_ROW(5, v0, v1); }
+#define TAPS1(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROW1(0, v0); FMA_ROW1(1, v0); FMA_ROW1(2, v0); \
+        FMA_ROW1(3, v0); FMA_ROW1(4, v0); FMA_ROW1(5, v0); }
+
+/* rows = cin*kh input rows per tile: row r = (ci, ky) starts at xp + ci*hp*wp + ky*dh*wp
+ * (relative to the tile), its weights at wpb + r*kw*MR. */
+#define ROW_LOOP(TAPS, KW) do { \
+        const float *base = xp + y * q->wp + x0; \
+        const float *wr = wpb; \
+        for (int64_t ci = 0; ci < q->cin; ci++, base += chan) { \
+            const float *row = base; \
+            for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MR) { TAPS(KW) } \
+        } } while (0)
+
 __attribute__((target("avx2,fma")))
 static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
-    const int64_t plane = q->oh * q->ow, kk = q->kh * q->kw, kw = q->kw, dw = q->dw;
+    const int64_t plane = q->oh * q->ow, kw = q->kw, dw = q->dw;
+    const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
     int64_t x0 = 0;
     for (; x0 + 16 <= q->ow; x0 += 16) {
         __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
         __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-        for (int64_t ci = 0; ci < q->cin; ci++)
-            for (int64_t ky = 0; ky < q->kh; ky++) {
-                const float *row = xp + (ci * q->hp + y + ky * q->dh) * q->wp + x0;
-                const float *wk = wpb + (ci * kk + ky * kw) * MR;
-                for (int64_t kx = 0; kx < kw; kx++, wk += MR, row += dw) {
-                    const __m256 v0 = _mm256_loadu_ps(row), v1 = _mm256_loadu_ps(row + 8);
-                    FMA_ROW(0, v0, v1); FMA_ROW(1, v0, v1); FMA_ROW(2, v0, v1);
-                    FMA_ROW(3, v0, v1); FMA_ROW(4, v0, v1); FMA_ROW(5, v0, v1);
-                }
-            }
+        if (kw == 3) ROW_LOOP(TAPS2, 3);
+        else ROW_LOOP(TAPS2, kw);
         STORE2(0); STORE2(1); STORE2(2); STORE2(3); STORE2(4); STORE2(5);
     }
     for (; x0 + 8 <= q->ow; x0 += 8) {
         __m256 a00 = _mm256_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
-        for (int64_t ci = 0; ci < q->cin; ci++)
-            for (int64_t ky = 0; ky < q->kh; ky++) {
-                const float *row = xp + (ci * q->hp + y + ky * q->dh) * q->wp + x0;
-                const float *wk = wpb + (ci * kk + ky * kw) * MR;
-                for (int64_t kx = 0; kx < kw; kx++, wk += MR, row += dw) {
-                    const __m256 v0 = _mm256_loadu_ps(row);
-                    FMA_ROW1(0, v0); FMA_ROW1(1, v0); FMA_ROW1(2, v0);
-                    FMA_ROW1(3, v0); FMA_ROW1(4, v0); FMA_ROW1(5, v0);
-                }
-            }
+        if (kw == 3) ROW_LOOP(TAPS1, 3);
+        else ROW_LOOP(TAPS1, kw);
         STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
     }
 }
