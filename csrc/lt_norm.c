@@ -337,6 +337,20 @@ lt_status lt_group_norm_backward_naive(float *dx, float *dw, float *db, const fl
     if (bad_dims(N, C, S) || G <= 0 || C % G != 0) return LT_EARG;
     const int64_t Cg = C / G;
     const double M = (double)(Cg * S);
+    for (int64_t c = 0; c < C; c++) {
+        double sw = 0.0, sb = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t ng = n * G + c / Cg;
+            for (int64_t s = 0; s < S; s++) {
+                int64_t i = (n * C + c) * S + s;
+                sw += dy[i] * ((x[i] - (double)mean[ng]) * invstd[ng]);
+                sb += dy[i];
+            }
+        }
+        if (dw) dw[c] += (float)sw;
+        if (db) db[c] += (float)sb;
+    }
+    if (!dx) return LT_OK;
     for (int64_t n = 0; n < N; n++)
         for (int64_t g = 0; g < G; g++) {
             const double mu = mean[n * G + g], is = invstd[n * G + g];
@@ -347,10 +361,7 @@ lt_status lt_group_norm_backward_naive(float *dx, float *dw, float *db, const fl
                     double xhat = (x[i] - mu) * is, dxhat = dy[i] * (w ? w[c] : 1.0);
                     sd += dxhat;
                     sdx += dxhat * xhat;
-                    if (dw) dw[c] += (float)(dy[i] * xhat);
-                    if (db) db[c] += dy[i];
                 }
-            if (!dx) continue;
             for (int64_t c = g * Cg; c < (g + 1) * Cg; c++)
                 for (int64_t s = 0; s < S; s++) {
                     int64_t i = (n * C + c) * S + s;
