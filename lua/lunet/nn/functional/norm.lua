@@ -5,21 +5,22 @@ local core = require "lunet.core"
 local ag = require "lunet.autograd"
 
 local nn = core.nn
+local ipairs, unpack = ipairs, table.unpack
 local M = {}
 
 -- Records out's backward for the non-nil inputs among x, w, b; back(g) returns
 -- gx, gw, gb (nil where there is no input).
 local function record3(out, x, w, b, back)
-  if not ag.needs_grad(x, w, b) then return end
   local inputs, slots = {}, {}
   if x ~= nil then inputs[#inputs + 1] = x; slots[#slots + 1] = 1 end
   if w ~= nil then inputs[#inputs + 1] = w; slots[#slots + 1] = 2 end
   if b ~= nil then inputs[#inputs + 1] = b; slots[#slots + 1] = 3 end
+  if not ag.needs_grad(unpack(inputs, 1, #inputs)) then return end
   ag.record(out, inputs, function(g)
     local grads = { back(g) }
     local res = {}
     for i, s in ipairs(slots) do res[i] = grads[s] end
-    return table.unpack(res, 1, #slots)
+    return unpack(res, 1, #slots)
   end)
 end
 
