@@ -282,8 +282,8 @@ end
 -- normalisation
 ---------------------------------------------------------------------------------------------
 -- BatchNorm2d(num_features, {eps=1e-5, momentum=0.1, affine=true, track_running_stats=true}).
--- Buffers running_mean (zeros), running_var (ones), num_batches_tracked (int32, counts the
--- training batches; PyTorch's is int64). In training mode (or without running statistics)
+-- Buffers running_mean (zeros), running_var (ones), num_batches_tracked (0-d int32, counts
+-- the training batches; PyTorch's is int64). In training mode (or without running statistics)
 -- the batch statistics are used and the running ones updated; in eval mode the running ones.
 nn.BatchNorm2d = Module:extend("BatchNorm2d")
 function nn.BatchNorm2d:__init(...)
@@ -303,7 +303,7 @@ function nn.BatchNorm2d:__init(...)
   if self.track_running_stats then
     self:register_buffer("running_mean", lunet.zeros(c))
     self:register_buffer("running_var", lunet.ones(c))
-    self:register_buffer("num_batches_tracked", lunet.zeros({ 1 }, { dtype = "int32" }))
+    self:register_buffer("num_batches_tracked", lunet.tensor(0, { dtype = "int32" }))
   end
 end
 function nn.BatchNorm2d:forward(x)
@@ -315,7 +315,7 @@ function nn.BatchNorm2d:forward(x)
   local training = self.training or not self.track_running_stats
   if self.training and self.track_running_stats then
     local n = self.num_batches_tracked
-    n:fill_(n:get(1) + 1)
+    n:fill_(n:item() + 1)
   end
   return fn("batch_norm")(x, self.running_mean, self.running_var, self.weight, self.bias,
     { training = training, momentum = self.momentum, eps = self.eps })

@@ -44,17 +44,20 @@ local util = {}
 local function raise(msg) error(msg, 0) end
 util.raise = raise
 
-local tensor_mt
+local core_is_tensor = lunet.is_tensor
 function util.is_tensor(v)
-  if type(v) ~= "userdata" then return false end
-  if lunet.is_tensor then return lunet.is_tensor(v) end
-  tensor_mt = tensor_mt or getmetatable(lunet.zeros(1))
-  return getmetatable(v) == tensor_mt
+  return type(v) == "userdata" and core_is_tensor(v)
 end
 local is_tensor = util.is_tensor
 
+-- Does t require grad (a leaf marked with requires_grad)? (x:requires_grad() SETS the flag.)
 function util.requires_grad(t)
-  return t:requires_grad() and true or false
+  return t._rg == true
+end
+
+-- Drops the gradient of a parameter (the next backward allocates a fresh one).
+function util.clear_grad(p)
+  p.grad = nil
 end
 
 function util.shape_str(t)
@@ -432,16 +435,11 @@ local ordered_mt = {
   end,
 }
 
--- A table name -> tensor of every parameter and persistent buffer (detached views sharing
--- storage with the module), savable with lunet.save. pairs() visits it in PyTorch order.
--- opts.index_base = 0 writes numeric components from 0, as PyTorch does.
-function Module:state_dict(opts)
-  opts = util.check_keys(opts, { index_base = true }, "state_dict")
-  local delta = check_index_base(opts.index_base, "state_dict") - 1
-  local sd, keys = {}, {}
+-- Ordered list of {name, tensor} of every parameter and persistent buffer, in PyTorch's
+-- state-dict order: module pre-order; within a module, parameters then buffers.
+local function state_entries(self)
   local own = named_tensors(self, "_parameters")
   for _, e in ipairs(named_tensors(self, "_buffers", true)) do own[#own + 1] = e end
-  -- PyTorch order: per module, parameters then buffers; re-sort by module pre-order.
   local rank, r = {}, 0
   walk(self, "", function(_, prefix) r = r + 1; rank[prefix] = r end, {})
   local function owner(name) return name:match("^(.*)%.[^.]*$") or "" end
@@ -451,7 +449,17 @@ function Module:state_dict(opts)
     if ra ~= rb then return ra < rb end
     return a[3] < b[3]
   end)
-  for _, e in ipairs(own) do
+  return own
+end
+
+-- A table name -> tensor of every parameter and persistent buffer (detached views sharing
+-- storage with the module), savable with lunet.save. pairs() visits it in PyTorch order.
+-- opts.index_base = 0 writes numeric components from 0, as PyTorch does.
+function Module:state_dict(opts)
+  opts = util.check_keys(opts, { index_base = true }, "state_dict")
+  local delta = check_index_base(opts.index_base, "state_dict") - 1
+  local sd, keys = {}, {}
+  for _, e in ipairs(state_entries(self)) do
     local name = shift_name(e[1], delta)
     keys[#keys + 1] = name
     sd[name] = e[2]:detach()
@@ -470,9 +478,7 @@ function Module:load_state_dict(sd, opts)
   end
   local strict = opts.strict ~= false
   local delta = 1 - check_index_base(opts.index_base, "load_state_dict")
-  local own, own_set = {}, {}
-  for _, e in ipairs(named_tensors(self, "_parameters")) do own[#own + 1] = e end
-  for _, e in ipairs(named_tensors(self, "_buffers", true)) do own[#own + 1] = e end
+  local own, own_set = state_entries(self), {}
   for _, e in ipairs(own) do own_set[e[1]] = e[2] end
   local given = {}
   for k, v in next, sd do

@@ -38,31 +38,31 @@ local function update(decoupled)
       st.step = 0
       st.exp_avg = lunet.zeros(p:shape())
       st.exp_avg_sq = lunet.zeros(p:shape())
-      if g.amsgrad then st.max_exp_avg_sq = lunet.zeros(p:shape()) end
     end
+    if g.amsgrad and st.max_exp_avg_sq == nil then st.max_exp_avg_sq = lunet.zeros(p:shape()) end
     st.step = st.step + 1
+    grad = grad:contiguous()
     if g.maximize then grad = -grad end
     if decoupled then
-      p:copy_(p * (1 - g.lr * g.weight_decay))
+      p:mul_(1 - g.lr * g.weight_decay)
     elseif g.weight_decay ~= 0 then
-      grad = grad + p * g.weight_decay
+      grad = grad:clone():add_(p, g.weight_decay)
     end
     local m, v = st.exp_avg, st.exp_avg_sq
-    m:copy_(m * beta1 + grad * (1 - beta1))
-    v:copy_(v * beta2 + grad * (1 - beta2) * grad)
+    m:mul_(beta1):add_(grad, 1 - beta1)
+    v:mul_(beta2):addcmul_(grad, grad, 1 - beta2)
     local bc1 = 1 - beta1 ^ st.step
     local bc2 = 1 - beta2 ^ st.step
     local step_size = g.lr / bc1
     local denom
     if g.amsgrad then
       local vmax = st.max_exp_avg_sq
-      if vmax == nil then vmax = lunet.zeros(p:shape()); st.max_exp_avg_sq = vmax end
-      vmax:copy_(lunet.where(vmax:gt(v), vmax, v))
-      denom = vmax:sqrt() / sqrt(bc2) + g.eps
+      vmax:copy_(vmax:maximum(v))
+      denom = vmax:sqrt():div_(sqrt(bc2)):add_(g.eps)
     else
-      denom = v:sqrt() / sqrt(bc2) + g.eps
+      denom = v:sqrt():div_(sqrt(bc2)):add_(g.eps)
     end
-    p:copy_(p + m * (-step_size) / denom)
+    p:addcdiv_(m, denom, -step_size)
   end
 end
 

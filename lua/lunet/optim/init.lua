@@ -12,7 +12,7 @@ local sched = require "lunet.optim.lr_scheduler"
 local adam = require "lunet.optim.adam"
 
 local raise, is_tensor, typename = util.raise, util.is_tensor, util.typename
-local type, ipairs, tostring, format, sqrt, huge, max = type, ipairs, tostring, string.format,
+local type, pairs, ipairs, tostring, format, sqrt, huge, max = type, pairs, ipairs, tostring, string.format,
     math.sqrt, math.huge, math.max
 
 local optim = {
@@ -78,7 +78,7 @@ function optim.clip_grad_norm(params, max_norm, norm_type)
     elseif norm_type ~= 1 and norm_type ~= huge then total = total ^ (1 / norm_type) end
     local coef = max_norm / (total + 1e-6)
     if coef < 1 then
-      for _, g in ipairs(grads) do g:copy_(g * coef) end
+      for _, g in ipairs(grads) do g:mul_(coef) end
     end
   end)
   return total

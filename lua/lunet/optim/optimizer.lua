@@ -335,23 +335,31 @@ function Optimizer:load_state_dict(sd)
   local tensor_states = {}
   for _, k in ipairs(self.tensor_states) do tensor_states[k] = true end
   local new_state = {}
-  for key, v in pairs(sd) do
+  local keys = {}
+  for key in pairs(sd) do
     if type(key) == "string" and key:sub(1, 6) == "state." then
       local i, name = key:match("^state%.(%d+)%.([%w_]+)$")
-      i = tointeger(i)
-      local p = i and params[i]
-      if p == nil then raise(format("%s: %s names no parameter of this optimizer", fn, key)) end
-      local st = new_state[p] or {}
-      new_state[p] = st
-      if tensor_states[name] then
-        if not is_tensor(v) then raise(format("%s: %s must be a tensor, got %s", fn, key, typename(v))) end
-        if not util.same_shape(v, p) then
-          raise(format("%s: %s has shape %s, its parameter %s", fn, key, util.shape_str(v), util.shape_str(p)))
-        end
-        st[name] = v:to("float32"):clone()
-      else
-        st[name] = decode(v, fn, key)
+      keys[#keys + 1] = { key, tointeger(i) or 0, name }
+    end
+  end
+  sort(keys, function(a, b)     -- deterministic: the first problem by parameter index
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  for _, e in ipairs(keys) do
+    local key, i, name = e[1], e[2], e[3]
+    local v, p = sd[key], params[i]
+    if p == nil or name == nil then raise(format("%s: %s names no parameter of this optimizer", fn, key)) end
+    local st = new_state[p] or {}
+    new_state[p] = st
+    if tensor_states[name] then
+      if not is_tensor(v) then raise(format("%s: %s must be a tensor, got %s", fn, key, typename(v))) end
+      if not util.same_shape(v, p) then
+        raise(format("%s: %s has shape %s, its parameter %s", fn, key, util.shape_str(v), util.shape_str(p)))
       end
+      st[name] = v:to("float32"):clone()
+    else
+      st[name] = decode(v, fn, key)
     end
   end
   for gi, g in ipairs(self.param_groups) do

@@ -34,26 +34,28 @@ return Optimizer.class("RMSprop", {
       st.square_avg = lunet.zeros(p:shape())
     end
     st.step = st.step + 1
+    grad = grad:contiguous()
     if g.maximize then grad = -grad end
-    if g.weight_decay ~= 0 then grad = grad + p * g.weight_decay end
+    if g.weight_decay ~= 0 then grad = grad:clone():add_(p, g.weight_decay) end
     local s = st.square_avg
-    s:copy_(s * g.alpha + grad * (1 - g.alpha) * grad)
+    s:mul_(g.alpha):addcmul_(grad, grad, 1 - g.alpha)
     local avg
     if g.centered then
       local a = st.grad_avg
       if a == nil then a = lunet.zeros(p:shape()); st.grad_avg = a end
-      a:copy_(a * g.alpha + grad * (1 - g.alpha))
-      avg = (s + a * (-1) * a):sqrt() + g.eps
+      a:mul_(g.alpha):add_(grad, 1 - g.alpha)
+      avg = s:clone():addcmul_(a, a, -1):sqrt()
     else
-      avg = s:sqrt() + g.eps
+      avg = s:sqrt()
     end
+    avg:add_(g.eps)
     if g.momentum > 0 then
       local buf = st.momentum_buffer
       if buf == nil then buf = lunet.zeros(p:shape()); st.momentum_buffer = buf end
-      buf:copy_(buf * g.momentum + grad / avg)
-      p:copy_(p + buf * (-g.lr))
+      buf:mul_(g.momentum):addcdiv_(grad, avg)
+      p:add_(buf, -g.lr)
     else
-      p:copy_(p + grad * (-g.lr) / avg)
+      p:addcdiv_(grad, avg, -g.lr)
     end
   end,
 })

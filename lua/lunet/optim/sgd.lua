@@ -33,17 +33,17 @@ return Optimizer.class("SGD", {
   update = function(_, g, p, grad, st)
     local d = grad
     if g.maximize then d = -d end
-    if g.weight_decay ~= 0 then d = d + p * g.weight_decay end
+    if g.weight_decay ~= 0 then d = d:clone():add_(p, g.weight_decay) end
     if g.momentum ~= 0 then
       local buf = st.momentum_buffer
       if buf == nil then
         buf = d:clone()
         st.momentum_buffer = buf
       else
-        buf:copy_(buf * g.momentum + d * (1 - g.dampening))
+        buf:mul_(g.momentum):add_(d, 1 - g.dampening)
       end
-      if g.nesterov then d = d + buf * g.momentum else d = buf end
+      if g.nesterov then d = d:clone():add_(buf, g.momentum) else d = buf end
     end
-    p:copy_(p + d * (-g.lr))
+    p:add_(d, -g.lr)
   end,
 })
