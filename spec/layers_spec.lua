@@ -390,9 +390,8 @@ end)
 
 describe("printing", function()
   it("shows options that differ from the defaults", function()
-    assert.are.equal("Conv2d(3, 16, kernel_size=3, padding=1)", tostring(nn.Conv2d(3, 16, 3, { padding = 1 }):extra_repr() and
-      nn.Conv2d(3, 16, 3, { padding = 1 })):match("^[^\n]*"):gsub("  %-%-.*", ""))
     local cases = {
+      { nn.Conv2d(3, 16, 3, { padding = 1 }), "Conv2d(3, 16, kernel_size=3, padding=1)" },
       { nn.Conv2d(3, 16, { 3, 1 }, { stride = 2, groups = 1, bias = false }), "Conv2d(3, 16, kernel_size=(3, 1), stride=2, bias=false)" },
       { nn.ConvTranspose2d(4, 2, 2, { stride = 2 }), "ConvTranspose2d(4, 2, kernel_size=2, stride=2)" },
       { nn.BatchNorm2d(8), "BatchNorm2d(8)" },
