@@ -13,7 +13,8 @@
 -- pair for the FIRST argument must be named: nn.MaxPool2d{kernel_size = {3, 2}} (while
 -- nn.MaxPool2d{3, 2} is kernel_size 3, stride 2). Unknown option names are errors.
 -- Sizes, strides, paddings and dilations are a number or a {h, w} pair.
--- ReLU/LeakyReLU accept `inplace` for porting but always compute out of place.
+-- ReLU, LeakyReLU, Dropout and Dropout2d accept `inplace` for porting but always compute out
+-- of place.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 local F = require "lunet.nn.functional"
@@ -313,12 +314,13 @@ function nn.BatchNorm2d:forward(x)
       x:size(2), self.num_features, util.shape_str(x)))
   end
   local training = self.training or not self.track_running_stats
+  local y = fn("batch_norm")(x, self.running_mean, self.running_var, self.weight, self.bias,
+    { training = training, momentum = self.momentum, eps = self.eps })
   if self.training and self.track_running_stats then
     local n = self.num_batches_tracked
     n:fill_(n:item() + 1)
   end
-  return fn("batch_norm")(x, self.running_mean, self.running_var, self.weight, self.bias,
-    { training = training, momentum = self.momentum, eps = self.eps })
+  return y
 end
 function nn.BatchNorm2d:extra_repr()
   local s = { tostring(self.num_features) }

@@ -359,7 +359,8 @@ function Optimizer:load_state_dict(sd)
       end
       st[name] = v:to("float32"):clone()
     else
-      st[name] = decode(v, fn, key)
+      local x = decode(v, fn, key)
+      st[name] = tointeger(x) or x
     end
   end
   for gi, g in ipairs(self.param_groups) do
