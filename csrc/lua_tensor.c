@@ -51,8 +51,11 @@ void lt_lua_check(lua_State *L, lt_status st, const char *fn) {
 /* Tells the collector about external bytes so that garbage tensors are reclaimed at the
  * pace they are allocated (the reason Torch7 loops needed collectgarbage()). */
 static void report_bytes(lua_State *L, size_t nbytes) {
-    if (nbytes < 4096 || !lua_gc(L, LUA_GCISRUNNING)) return;
-    size_t kb = nbytes / 1024;
+    static size_t pending = 0; /* small allocations are reported in 64 kB batches */
+    pending += nbytes + sizeof(lt_storage) + 64;
+    if (pending < 65536 || !lua_gc(L, LUA_GCISRUNNING)) return;
+    size_t kb = pending / 1024;
+    pending = 0;
     lua_gc(L, LUA_GCSTEP, kb > 0x3fffffff ? 0x3fffffff : (int)kb);
 }
 
@@ -1064,9 +1067,14 @@ static int do_addc(lua_State *L, int div, const char *fn) {
     lt_tensor *a = lt_lua_checkdtype(L, 2, fn, "tensor1", LT_FLOAT32);
     lt_tensor *b = lt_lua_checkdtype(L, 3, fn, "tensor2", LT_FLOAT32);
     float v = (float)luaL_optnumber(L, 4, 1.0);
-    if (lt_numel(a) != lt_numel(t) || lt_numel(b) != lt_numel(t) || !lt_is_contiguous(t) ||
-        !lt_is_contiguous(a) || !lt_is_contiguous(b))
-        return luaL_error(L, "%s: self, tensor1 and tensor2 must be contiguous with equal sizes", fn);
+    char b1[128], b2[128], b3[128];
+    if (a->ndim != t->ndim || b->ndim != t->ndim ||
+        memcmp(a->size, t->size, sizeof(int64_t) * (size_t)t->ndim) ||
+        memcmp(b->size, t->size, sizeof(int64_t) * (size_t)t->ndim))
+        return luaL_error(L, "%s: self %s, tensor1 %s and tensor2 %s must have the same shape", fn,
+                          lt_shape_str(t, b1, sizeof b1), lt_shape_str(a, b2, sizeof b2), lt_shape_str(b, b3, sizeof b3));
+    if (!lt_is_contiguous(t) || !lt_is_contiguous(a) || !lt_is_contiguous(b))
+        return luaL_error(L, "%s: self, tensor1 and tensor2 must be contiguous", fn);
     float *o = lt_f32(t);
     const float *x = lt_f32(a), *y = lt_f32(b);
     int64_t n = lt_numel(t);
