@@ -23,7 +23,8 @@ local init = require "lunet.nn.init_"
 local util = Module.util
 local raise, is_tensor, typename, is_module = util.raise, util.is_tensor, util.typename, Module.is_module
 local type, pairs, ipairs, select, tostring, rawget = type, pairs, ipairs, select, tostring, rawget
-local format, concat, sqrt, mtype, tointeger = string.format, table.concat, math.sqrt, math.type, math.tointeger
+local format, concat, sort = string.format, table.concat, table.sort
+local sqrt, mtype, tointeger = math.sqrt, math.type, math.tointeger
 
 local nn = {}
 
@@ -75,7 +76,7 @@ local function parse(cls, positional, defaults, ...)
     if defaults[k] == nil then bad[#bad + 1] = k end
   end
   if #bad > 0 then
-    table.sort(bad)
+    sort(bad)
     raise(format("%s: unknown option%s '%s'", cls, #bad > 1 and "s" or "", concat(bad, "', '")))
   end
   for i = 1, pos.n do

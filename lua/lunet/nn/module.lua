@@ -31,7 +31,7 @@ local lunet = require "lunet"
 
 local type, pairs, ipairs, next, select, rawget, rawset = type, pairs, ipairs, next, select, rawget, rawset
 local setmetatable, getmetatable, tostring, error = setmetatable, getmetatable, tostring, error
-local concat, sort, insert, remove = table.concat, table.sort, table.insert, table.remove
+local concat, sort, remove = table.concat, table.sort, table.remove
 local format, mtype, tointeger = string.format, math.type, math.tointeger
 
 local Module = {}

@@ -8,7 +8,7 @@ local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
 local util = require("lunet.nn.module").util
 
-local format, tostring, type, sqrt = string.format, tostring, type, math.sqrt
+local format, concat, tostring, type, sqrt = string.format, table.concat, tostring, type, math.sqrt
 local raise = util.raise
 
 local function num(v) return type(v) == "number" and v == v end
@@ -25,7 +25,7 @@ local function validate(fn, g, where)
   local ok = type(b) == "table" and #b == 2 and num(b[1]) and num(b[2])
       and b[1] >= 0 and b[1] < 1 and b[2] >= 0 and b[2] < 1
   check("betas", ok, "a pair of numbers in [0, 1)",
-    type(b) == "table" and "{" .. table.concat(b, ", ") .. "}" or tostring(b))
+    type(b) == "table" and "{" .. concat(b, ", ") .. "}" or tostring(b))
   check("weight_decay", num(g.weight_decay) and g.weight_decay >= 0, "a number >= 0")
   check("amsgrad", type(g.amsgrad) == "boolean", "a boolean")
   check("maximize", type(g.maximize) == "boolean", "a boolean")

@@ -18,7 +18,7 @@ local raise, typename, is_tensor = util.raise, util.typename, util.is_tensor
 local type, ipairs, pairs, tostring, setmetatable, select = type, ipairs, pairs, tostring, setmetatable, select
 local format, concat, floor, cos, pi, min, max, huge = string.format, table.concat, math.floor,
     math.cos, math.pi, math.min, math.max, math.huge
-local mtype = math.type
+local mtype, tointeger = math.type, math.tointeger
 local encode, decode = Optimizer.encode_scalar, Optimizer.decode_scalar
 
 local M = {}
@@ -154,7 +154,7 @@ function Scheduler:load_state_dict(sd)
   local last_epoch = decode(sd.last_epoch, fn, "last_epoch")
   local base = load_list(fn, sd, "base_lrs", n)
   local last = load_list(fn, sd, "last_lr", n)
-  self.last_epoch = math.tointeger(last_epoch) or last_epoch
+  self.last_epoch = tointeger(last_epoch) or last_epoch
   self.base_lrs, self._last_lr = base, last
 end
 
@@ -442,9 +442,9 @@ function Plateau:load_state_dict(sd)
   end
   local last = load_list(fn, sd, "last_lr", #self.optimizer.param_groups)
   self.best = vals.best
-  self.num_bad_epochs = math.tointeger(vals.num_bad_epochs) or vals.num_bad_epochs
-  self.cooldown_counter = math.tointeger(vals.cooldown_counter) or vals.cooldown_counter
-  self.last_epoch = math.tointeger(vals.last_epoch) or vals.last_epoch
+  self.num_bad_epochs = tointeger(vals.num_bad_epochs) or vals.num_bad_epochs
+  self.cooldown_counter = tointeger(vals.cooldown_counter) or vals.cooldown_counter
+  self.last_epoch = tointeger(vals.last_epoch) or vals.last_epoch
   self._last_lr = last
 end
 
