@@ -142,7 +142,7 @@ describe("registration", function()
     assert.is_true(t:needs_grad())
   end)
 
-  it("supports non-persistent buffers and shared modules counted once", function()
+  it("supports non-persistent buffers; shared modules count once in parameters", function()
     local M = nn.Module:extend("Shared")
     function M:__init()
       local l = nn.Linear(2, 2)
@@ -153,9 +153,11 @@ describe("registration", function()
     local m = M()
     assert.are.same({ "a.weight", "a.bias" }, names(m:named_parameters()))
     assert.are.equal(6, m:num_parameters())
+    -- the state dict names tied weights under every path, as PyTorch's
     local keys = {}
     for k in pairs(m:state_dict()) do keys[#keys + 1] = k end
-    assert.are.same({ "a.weight", "a.bias" }, keys)
+    assert.are.same({ "a.weight", "a.bias", "b.weight", "b.bias" }, keys)
+    m:load_state_dict(m:state_dict())
     assert.are.same({ "tmp" }, names(m:named_buffers()))
   end)
 

@@ -435,21 +435,31 @@ local ordered_mt = {
   end,
 }
 
--- Ordered list of {name, tensor} of every parameter and persistent buffer, in PyTorch's
--- state-dict order: module pre-order; within a module, parameters then buffers.
+-- Ordered list of {name, tensor} of every parameter and persistent buffer, as PyTorch's
+-- state_dict: per module its parameters, then its buffers, then its children, recursively.
+-- Unlike named_parameters, a module or tensor reachable by two paths is listed under both
+-- names (tied weights), as in PyTorch; a module containing itself is visited once per path.
 local function state_entries(self)
-  local own = named_tensors(self, "_parameters")
-  for _, e in ipairs(named_tensors(self, "_buffers", true)) do own[#own + 1] = e end
-  local rank, r = {}, 0
-  walk(self, "", function(_, prefix) r = r + 1; rank[prefix] = r end, {})
-  local function owner(name) return name:match("^(.*)%.[^.]*$") or "" end
-  for i, e in ipairs(own) do e[3] = i end
-  sort(own, function(a, b)
-    local ra, rb = rank[owner(a[1])], rank[owner(b[1])]
-    if ra ~= rb then return ra < rb end
-    return a[3] < b[3]
-  end)
-  return own
+  local out, active = {}, {}
+  local function visit(m, prefix)
+    if active[m] then return end
+    active[m] = true
+    local order, np = rawget(m, "_order"), rawget(m, "_nonpersistent")
+    for _, kind in ipairs({ "_parameters", "_buffers" }) do
+      local dict = rawget(m, kind)
+      for _, k in ipairs(order) do
+        local t = dict[k]
+        if t ~= nil and not (kind == "_buffers" and np[k]) then out[#out + 1] = { join(prefix, k), t } end
+      end
+    end
+    local mods = rawget(m, "_modules")
+    for _, k in ipairs(order) do
+      if mods[k] ~= nil then visit(mods[k], join(prefix, k)) end
+    end
+    active[m] = nil
+  end
+  visit(self, "")
+  return out
 end
 
 -- A table name -> tensor of every parameter and persistent buffer (detached views sharing
