@@ -360,6 +360,27 @@ describe("forward wiring", function()
   end)
 end)
 
+describe("gradients through layers reach their parameters (gradcheck)", function()
+  local function check(m, x)
+    x:requires_grad(true)
+    local inputs = { x }
+    for _, p in ipairs(m:parameters()) do inputs[#inputs + 1] = p end
+    assert(lunet.gradcheck(function(xx) return m(xx) end, inputs, { eps = 1e-2, atol = 2e-3, rtol = 2e-2 }))
+  end
+  it("Linear", function()
+    lunet.manual_seed(8)
+    check(nn.Linear(3, 2), lunet.randn(4, 3))
+  end)
+  it("Conv2d, ConvTranspose2d, BatchNorm2d (training), GroupNorm", function()
+    if not needs("conv2d", "conv_transpose2d", "batch_norm", "group_norm") then return end
+    lunet.manual_seed(9)
+    check(nn.Conv2d(2, 3, 3, { padding = 1, stride = 2 }), lunet.randn(2, 2, 5, 5))
+    check(nn.ConvTranspose2d(2, 2, 2, { stride = 2 }), lunet.randn(1, 2, 3, 3))
+    check(nn.Sequential(nn.Conv2d(2, 4, 1), nn.BatchNorm2d(4)), lunet.randn(3, 2, 3, 3))
+    check(nn.GroupNorm(2, 4), lunet.randn(2, 4, 3, 3))
+  end)
+end)
+
 describe("containers", function()
   it("Sequential from arguments or a list, indexable, appendable, named 1..n", function()
     local a = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))

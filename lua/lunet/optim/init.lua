@@ -5,6 +5,13 @@
 --   local sched = optim.OneCycleLR(opt, {max_lr = 1e-2, total_steps = 1000})
 --   loss:backward(); optim.clip_grad_norm(model:parameters(), 1.0); opt:step(); sched:step()
 --   opt:zero_grad()
+--
+-- Parameter groups, e.g. no weight decay on biases and normalisation parameters (1-D):
+--   local decay, no_decay = {}, {}
+--   for _, p in ipairs(model:parameters()) do
+--     if p:dim() == 1 then no_decay[#no_decay + 1] = p else decay[#decay + 1] = p end
+--   end
+--   local opt = optim.AdamW({ { params = decay }, { params = no_decay, weight_decay = 0 } }, { lr = 1e-3 })
 local lunet = require "lunet"
 local util = require("lunet.nn.module").util
 local Optimizer = require "lunet.optim.optimizer"
