@@ -49,8 +49,9 @@ $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
 
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS)
+	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(OBJS) $(LIBS)
 
+# -z nodelete: libgomp worker threads outlive lua_close, so core.so (and libgomp) must stay mapped.
 # models/ holds lunet.models.*; expose it under the module path for in-tree runs.
 $(BUILD)/lua/lunet/models:
 	@mkdir -p $(BUILD)/lua/lunet
