@@ -40,7 +40,8 @@ typedef enum {
 /* Storage: one allocation shared by every view of it. Refcounted; data is 64-byte
  * aligned. free() releases data at once (data = NULL) while views still hold the struct. */
 typedef struct lt_storage {
-    void *data;
+    void *data;        /* 64-byte aligned, inside base */
+    void *base;        /* what was allocated */
     size_t nbytes;
     long refcount;
 } lt_storage;
