@@ -346,10 +346,66 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
         STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
     }
 }
+
+__attribute__((target("avx2,fma")))
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define DW_FMA(r) do { const __m256 g_ = _mm256_loadu_ps(d##r + o); \
+        a##r##0 = _mm256_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(g_, v1, a##r##1); \
+        a##r##2 = _mm256_fmadd_ps(g_, v2, a##r##2); } while (0)
+#define DW_STORE(r) do { if ((r) < nco) { float *t_ = dst + (r) * wco; \
+        t_[0] += hsum8(a##r##0); t_[1] += hsum8(a##r##1); t_[2] += hsum8(a##r##2); } } while (0)
+
+/* Weight gradient of a unit-stride 3-wide kernel for one image and group:
+ * dw (cout, cin, kh, 3) += sum over pixels of dy (cout, oh, ow) * shifted rows of xp
+ * (cin, hp, wp). Register tile: 4 output channels x 3 taps, 8 pixels per lane group;
+ * the pixels are walked in chunks of about 1024 so the dy rows stay in L1. */
+__attribute__((target("avx2,fma")))
+static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    const int64_t ow = q->ow, plane = q->oh * ow, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t dd = q->dw;
+    int64_t rows = 1024 / ow;
+    if (rows < 1) rows = 1;
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
+        const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
+        for (int64_t cb = 0; cb < q->cout; cb += 4) {
+            const int nco = q->cout - cb < 4 ? (int)(q->cout - cb) : 4;
+            const float *d0 = dy + cb * plane;
+            const float *d1 = dy + (cb + (nco > 1 ? 1 : 0)) * plane;
+            const float *d2 = dy + (cb + (nco > 2 ? 2 : 0)) * plane;
+            const float *d3 = dy + (cb + (nco > 3 ? 3 : 0)) * plane;
+            for (int64_t ci = 0; ci < q->cin; ci++)
+                for (int64_t ky = 0; ky < q->kh; ky++) {
+                    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00;
+                    __m256 a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00;
+                    __m256 a32 = a00;
+                    for (int64_t y = y0; y < y1; y++) {
+                        const float *xr = xp + ci * chan + (y + ky * q->dh) * q->wp;
+                        for (int64_t x = 0, o = y * ow; x < ow; x += 8, o += 8) {
+                            const __m256 v0 = _mm256_loadu_ps(xr + x);
+                            const __m256 v1 = _mm256_loadu_ps(xr + x + dd);
+                            const __m256 v2 = _mm256_loadu_ps(xr + x + 2 * dd);
+                            DW_FMA(0); DW_FMA(1); DW_FMA(2); DW_FMA(3);
+                        }
+                    }
+                    float *dst = dw + ((cb * q->cin + ci) * q->kh + ky) * 3;
+                    DW_STORE(0); DW_STORE(1); DW_STORE(2); DW_STORE(3);
+                }
+        }
+    }
+}
 #else
 static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
     (void)out; (void)xp; (void)wpb; (void)bias; (void)y; (void)nco; (void)q; (void)accumulate;
+}
+static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    (void)dw; (void)dy; (void)xp; (void)q;
 }
 #endif
 
@@ -446,16 +502,20 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
+    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow);
+    const int xpadded = dwdirect && (d->ph || d->pw);
+    const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
     int64_t per = 0;
     if (!pointwise && dx && !ddirect) per = K * P;
-    if (!pointwise && dw && K * rows * d->ow > per) per = K * rows * d->ow;
+    if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
     if (ddirect && coutg * hq * wq > per) per = coutg * hq * wq;
+    const int64_t perx = xpadded ? cing * hp * wpd : 0;   /* padded x for the direct dw */
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
     par_plan pl = plan_begin(items);
     float *buf = NULL, *dwacc = NULL;
-    if (G * wsz + pl.nt * per > 0) {
-        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+    if (G * wsz + pl.nt * (per + perx) > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * (per + perx)) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (dw && pl.nt > 1) {
@@ -472,11 +532,20 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         const int64_t i = it / G, g = it % G;
         const int tid = omp_get_thread_num();
         const float *dyg = dy + (i * d->cout + g * coutg) * P;
-        float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
+        float *c = buf ? buf + G * wsz + (int64_t)tid * (per + perx) : NULL;
         if (dw) {
             const float *xg = x + (i * d->cin + g * cing) * HW;
             float *acc = (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K;
-            if (pointwise) {
+            if (dwdirect) {
+                const float *xs = xg;
+                if (xpadded) {
+                    pad_copy(c + per, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
+                    xs = c + per;
+                }
+                const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw,
+                                         d->dh, d->dw };
+                direct_dw_image(acc, dyg, xs, &qd);
+            } else if (pointwise) {
                 sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
             } else {
                 for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
