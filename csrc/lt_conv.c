@@ -236,10 +236,10 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
         return 0;
     if (conv_algo == LT_CONV_DIRECT) return 1;
-    /* measured on the U-Net shapes (one thread, CPU time): direct 90-100 GFLOP/s from 16-wide
-     * rows up, im2col + OpenBLAS 80-87; on 8-wide rows the direct tiles are too short */
-    (void)co;
-    return oww >= 16;
+    /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
+     * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
+     * 65-87; the direct weight gradient needs rows of 16 or more */
+    return co > 0 && oww >= 8;
 }
 
 /* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
@@ -306,7 +306,7 @@ typedef struct {
 
 /* The taps of one (ci, ky) input row: generic kw, or kw = 3 unrolled. */
 #define TAPS2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
-        const __m256 v0 = _mm256_loadu_ps(row + kx * dw), v1 = _mm256_loadu_ps(row + kx * dw + 8); \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw), v1 = _mm256_loadu_ps(row + kx * dw + off1); \
         const float *wk = wr + kx * MR; \
         FMA_ROW(0, v0, v1); FMA_ROW(1, v0, v1); FMA_ROW(2, v0, v1); \
         FMA_ROW(3, v0, v1); FMA_ROW(4, v0, v1); FMA_ROW(5, v0, v1); }
@@ -331,14 +331,19 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
     const int64_t plane = q->oh * q->ow, kw = q->kw, dw = q->dw;
     const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
+    /* 16 pixels of row y; on 8-wide images rows y and y + 1 (the second half of a tile is
+     * then the next input row, and the next output row follows at o + 8) */
+    const int two_rows = q->ow == 8 && y + 1 < q->oh;
+    const int64_t off1 = two_rows ? q->wp : 8, wend = two_rows ? 16 : q->ow;
     int64_t x0 = 0;
-    for (; x0 + 16 <= q->ow; x0 += 16) {
+    for (; x0 + 16 <= wend; x0 += 16) {
         __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
         __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
         if (kw == 3) ROW_LOOP(TAPS2, 3);
         else ROW_LOOP(TAPS2, kw);
         STORE2(0); STORE2(1); STORE2(2); STORE2(3); STORE2(4); STORE2(5);
     }
+    if (two_rows) return;
     for (; x0 + 8 <= q->ow; x0 += 8) {
         __m256 a00 = _mm256_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
         if (kw == 3) ROW_LOOP(TAPS1, 3);
@@ -414,7 +419,8 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
                          const direct_dims *q, int accumulate) {
     const int64_t nb = (q->cout + MR - 1) / MR, plane = q->oh * q->ow;
     const int64_t wblock = q->cin * q->kh * q->kw * MR;
-    for (int64_t y = 0; y < q->oh; y++)
+    const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
+    for (int64_t y = 0; y < q->oh; y += ystep)
         for (int64_t cb = 0; cb < nb; cb++) {
             const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
             direct_row(out + cb * MR * plane, xp, wp + cb * wblock, bias ? bias + cb * MR : NULL,
@@ -502,7 +508,8 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
-    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow);
+    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
+                         (d->ow >= 16 || conv_algo == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
