@@ -40,7 +40,8 @@ typedef enum {
 /* Storage: one allocation shared by every view of it. Refcounted; data is 64-byte
  * aligned. free() releases data at once (data = NULL) while views still hold the struct. */
 typedef struct lt_storage {
-    void *data;
+    void *data;        /* 64-byte aligned, inside base */
+    void *base;        /* what was allocated */
     size_t nbytes;
     long refcount;
 } lt_storage;
@@ -164,5 +165,6 @@ int lt_get_num_threads(void);
 /* ---- scratch: a grow-only buffer reused across calls (per slot) ---- */
 enum { LT_SCRATCH_SLOTS = 4 };
 void *lt_scratch(int slot, size_t nbytes);             /* NULL on failure */
+void lt_scratch_free_all(void);                        /* at module unload */
 
 #endif

@@ -1,0 +1,535 @@
+/* lt_tensor.c: storage lifetime, tensor geometry (views), strided copies and fills,
+ * index_select/gather and their adjoints, scratch buffers and thread budget. */
+#include "lt_core.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+const char *lt_dtype_name(lt_dtype dt) {
+    switch (dt) {
+    case LT_FLOAT32: return "float32";
+    case LT_INT32: return "int32";
+    case LT_UINT8: return "uint8";
+    }
+    return "?";
+}
+
+size_t lt_dtype_size(lt_dtype dt) {
+    return dt == LT_UINT8 ? 1 : 4;
+}
+
+const char *lt_status_str(lt_status st) {
+    switch (st) {
+    case LT_OK: return "ok";
+    case LT_ENOMEM: return "out of memory";
+    case LT_ESHAPE: return "shape mismatch";
+    case LT_EDTYPE: return "unsupported dtype";
+    case LT_EARG: return "invalid argument";
+    case LT_EFREED: return "tensor storage was released with free()";
+    case LT_EINDEX: return "index out of range";
+    }
+    return "unknown error";
+}
+
+/* ---- storage ---- */
+
+lt_storage *lt_storage_new(size_t nbytes) {
+    lt_storage *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    /* calloc: large blocks come from mmap already zeroed, so pages are touched lazily.
+     * Empty tensors get a real (tiny) block too: data == NULL means "freed". */
+    if (nbytes > SIZE_MAX - 64) { free(s); return NULL; }
+    s->base = calloc(1, nbytes + 64);
+    if (!s->base) { free(s); return NULL; }
+    s->data = (void *)(((uintptr_t)s->base + 63) & ~(uintptr_t)63);
+    s->nbytes = nbytes;
+    s->refcount = 1;
+    return s;
+}
+
+void lt_storage_retain(lt_storage *s) {
+    if (s) s->refcount++;
+}
+
+void lt_storage_release(lt_storage *s) {
+    if (!s) return;
+    if (--s->refcount > 0) return;
+    free(s->base);
+    free(s);
+}
+
+void lt_storage_free_data(lt_storage *s) {
+    if (!s) return;
+    free(s->base);
+    s->data = s->base = NULL;
+    s->nbytes = 0;
+}
+
+/* ---- tensor ---- */
+
+void lt_contiguous_strides(int ndim, const int64_t *size, int64_t *stride) {
+    int64_t st = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        stride[d] = st;
+        st *= size[d] > 0 ? size[d] : 1;
+    }
+}
+
+lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dt;
+    t->ndim = ndim;
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (size[d] < 0) return LT_EARG;
+        t->size[d] = size[d];
+        if (size[d] > 0 && n > INT64_MAX / size[d]) return LT_ENOMEM;
+        n *= size[d];
+    }
+    lt_contiguous_strides(ndim, t->size, t->stride);
+    size_t es = lt_dtype_size(dt);
+    if ((uint64_t)n > SIZE_MAX / es / 2) return LT_ENOMEM;
+    t->storage = lt_storage_new((size_t)n * es);
+    return t->storage ? LT_OK : LT_ENOMEM;
+}
+
+void lt_tensor_view_of(lt_tensor *dst, const lt_tensor *src) {
+    *dst = *src;
+    lt_storage_retain(dst->storage);
+}
+
+void lt_tensor_release(lt_tensor *t) {
+    lt_storage_release(t->storage);
+    t->storage = NULL;
+}
+
+int64_t lt_numel(const lt_tensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->size[d];
+    return n;
+}
+
+int lt_is_contiguous(const lt_tensor *t) {
+    int64_t st = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->size[d] == 1) continue;
+        if (t->stride[d] != st) return 0;
+        st *= t->size[d];
+    }
+    return 1;
+}
+
+void *lt_data(const lt_tensor *t) {
+    if (!t->storage || !t->storage->data) return NULL;
+    return (char *)t->storage->data + (size_t)t->offset * lt_dtype_size(t->dtype);
+}
+
+/* Offset (in elements, relative to lt_data) of the flat row-major index i of the view. */
+static int64_t flat_offset(const lt_tensor *t, int64_t i) {
+    int64_t off = 0;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        int64_t sz = t->size[d];
+        off += (i % sz) * t->stride[d];
+        i /= sz;
+    }
+    return off;
+}
+
+static inline double load_as_double(const void *base, lt_dtype dt, int64_t off) {
+    switch (dt) {
+    case LT_FLOAT32: return ((const float *)base)[off];
+    case LT_INT32: return ((const int32_t *)base)[off];
+    case LT_UINT8: return ((const uint8_t *)base)[off];
+    }
+    return 0;
+}
+
+static inline void store_from_double(void *base, lt_dtype dt, int64_t off, double v) {
+    switch (dt) {
+    case LT_FLOAT32: ((float *)base)[off] = (float)v; break;
+    case LT_INT32:
+        /* truncation toward zero like a C cast, saturated to the type's range */
+        if (v != v) v = 0;
+        if (v > 2147483647.0) v = 2147483647.0;
+        if (v < -2147483648.0) v = -2147483648.0;
+        ((int32_t *)base)[off] = (int32_t)v;
+        break;
+    case LT_UINT8: {
+        if (v != v) v = 0;
+        if (v < 0) v = 0;
+        if (v > 255) v = 255;
+        ((uint8_t *)base)[off] = (uint8_t)v;
+        break;
+    }
+    }
+}
+
+double lt_get_flat(const lt_tensor *t, int64_t i) {
+    return load_as_double(lt_data(t), t->dtype, flat_offset(t, i));
+}
+
+void lt_set_flat(lt_tensor *t, int64_t i, double v) {
+    store_from_double(lt_data(t), t->dtype, flat_offset(t, i), v);
+}
+
+/* ---- views ---- */
+
+void lt_view_permute(lt_tensor *t, const int *perm) {
+    int64_t size[LT_MAXDIM], stride[LT_MAXDIM];
+    for (int d = 0; d < t->ndim; d++) {
+        size[d] = t->size[perm[d]];
+        stride[d] = t->stride[perm[d]];
+    }
+    memcpy(t->size, size, sizeof size);
+    memcpy(t->stride, stride, sizeof stride);
+}
+
+void lt_view_transpose(lt_tensor *t, int d1, int d2) {
+    int64_t s = t->size[d1];
+    t->size[d1] = t->size[d2];
+    t->size[d2] = s;
+    s = t->stride[d1];
+    t->stride[d1] = t->stride[d2];
+    t->stride[d2] = s;
+}
+
+void lt_view_narrow(lt_tensor *t, int d, int64_t start, int64_t len) {
+    t->offset += start * t->stride[d];
+    t->size[d] = len;
+}
+
+void lt_view_select(lt_tensor *t, int d, int64_t i) {
+    t->offset += i * t->stride[d];
+    for (int k = d; k < t->ndim - 1; k++) {
+        t->size[k] = t->size[k + 1];
+        t->stride[k] = t->stride[k + 1];
+    }
+    t->ndim--;
+}
+
+void lt_view_unsqueeze(lt_tensor *t, int d) {
+    for (int k = t->ndim; k > d; k--) {
+        t->size[k] = t->size[k - 1];
+        t->stride[k] = t->stride[k - 1];
+    }
+    t->size[d] = 1;
+    t->stride[d] = d < t->ndim ? t->stride[d + 1] * t->size[d + 1] : 1;
+    t->ndim++;
+}
+
+void lt_view_squeeze(lt_tensor *t, int d) {
+    for (int k = d; k < t->ndim - 1; k++) {
+        t->size[k] = t->size[k + 1];
+        t->stride[k] = t->stride[k + 1];
+    }
+    t->ndim--;
+}
+
+/* Computes strides for viewing t (ndim_old) as the new shape without copying, following
+ * PyTorch's computeStride: chunks of old dims that are contiguous among themselves. */
+int lt_view_reshape(lt_tensor *t, int ndim, const int64_t *size) {
+    int64_t newstride[LT_MAXDIM];
+    int64_t numel = lt_numel(t);
+    if (numel == 0 || t->ndim == 0) {
+        lt_contiguous_strides(ndim, size, newstride);
+    } else {
+        int view_d = ndim - 1;
+        int64_t chunk_base_stride = t->stride[t->ndim - 1];
+        int64_t tensor_numel = 1, view_numel = 1;
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            tensor_numel *= t->size[d];
+            if (d == 0 || (t->size[d - 1] != 1 &&
+                           t->stride[d - 1] != tensor_numel * chunk_base_stride)) {
+                while (view_d >= 0 && (view_numel < tensor_numel || size[view_d] == 1)) {
+                    newstride[view_d] = view_numel * chunk_base_stride;
+                    view_numel *= size[view_d];
+                    view_d--;
+                }
+                if (view_numel != tensor_numel) return 0;
+                if (d > 0) {
+                    chunk_base_stride = t->stride[d - 1];
+                    tensor_numel = 1;
+                    view_numel = 1;
+                }
+            }
+        }
+        if (view_d != -1) return 0;
+    }
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++) {
+        t->size[d] = size[d];
+        t->stride[d] = newstride[d];
+    }
+    return 1;
+}
+
+lt_status lt_view_expand(lt_tensor *t, int ndim, const int64_t *size) {
+    if (ndim < t->ndim) return LT_ESHAPE;
+    int64_t nsize[LT_MAXDIM], nstride[LT_MAXDIM];
+    int lead = ndim - t->ndim;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int od = d - lead;
+        if (od >= 0) {
+            if (t->size[od] == size[d]) {
+                nsize[d] = size[d];
+                nstride[d] = t->stride[od];
+            } else if (t->size[od] == 1) {
+                nsize[d] = size[d];
+                nstride[d] = 0;
+            } else {
+                return LT_ESHAPE;
+            }
+        } else {
+            nsize[d] = size[d];
+            nstride[d] = 0;
+        }
+    }
+    t->ndim = ndim;
+    memcpy(t->size, nsize, sizeof nsize);
+    memcpy(t->stride, nstride, sizeof nstride);
+    return LT_OK;
+}
+
+lt_status lt_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb,
+                             int *nout, int64_t *sout) {
+    int n = na > nb ? na : nb;
+    for (int i = 0; i < n; i++) {
+        int ia = na - n + i, ib = nb - n + i;
+        int64_t a = ia >= 0 ? sa[ia] : 1, b = ib >= 0 ? sb[ib] : 1;
+        if (a == b || b == 1) sout[i] = a;
+        else if (a == 1) sout[i] = b;
+        else return LT_ESHAPE;
+    }
+    *nout = n;
+    return LT_OK;
+}
+
+/* ---- strided iteration ---- */
+
+/* Iterates a multi-index over `size` (ndim dims), keeping up to 4 running offsets.
+ * The innermost dim is handled by the caller's loop for speed. */
+typedef struct {
+    int ndim;
+    int64_t size[LT_MAXDIM];
+    int64_t idx[LT_MAXDIM];
+    int64_t stride[4][LT_MAXDIM];
+    int64_t off[4];
+    int nt;
+} lt_iter;
+
+static void iter_init(lt_iter *it, int ndim, const int64_t *size, int nt,
+                      const lt_tensor *const *ts) {
+    memset(it, 0, sizeof *it);
+    it->ndim = ndim;
+    it->nt = nt;
+    for (int d = 0; d < ndim; d++) it->size[d] = size[d];
+    for (int k = 0; k < nt; k++) {
+        int lead = ndim - ts[k]->ndim;
+        for (int d = 0; d < ndim; d++) {
+            int od = d - lead;
+            it->stride[k][d] = (od >= 0 && ts[k]->size[od] != 1) ? ts[k]->stride[od] : 0;
+        }
+    }
+}
+
+/* Advances all but the last dimension; returns 0 when done. */
+static int iter_next_outer(lt_iter *it) {
+    for (int d = it->ndim - 2; d >= 0; d--) {
+        it->idx[d]++;
+        for (int k = 0; k < it->nt; k++) it->off[k] += it->stride[k][d];
+        if (it->idx[d] < it->size[d]) return 1;
+        for (int k = 0; k < it->nt; k++) it->off[k] -= it->stride[k][d] * it->size[d];
+        it->idx[d] = 0;
+    }
+    return 0;
+}
+
+lt_status lt_copy(lt_tensor *dst, const lt_tensor *src) {
+    if (!lt_data(dst) || !lt_data(src)) return LT_EFREED;
+    if (lt_numel(dst) != lt_numel(src)) return LT_ESHAPE;
+    int64_t n = lt_numel(dst);
+    if (n == 0) return LT_OK;
+    if (dst->dtype == src->dtype && lt_is_contiguous(dst) && lt_is_contiguous(src)) {
+        memmove(lt_data(dst), lt_data(src), (size_t)n * lt_dtype_size(dst->dtype));
+        return LT_OK;
+    }
+    /* iterate over dst's shape; src is read in its own row-major order */
+    if (dst->ndim == src->ndim &&
+        memcmp(dst->size, src->size, sizeof(int64_t) * (size_t)dst->ndim) == 0 && dst->ndim > 0) {
+        const lt_tensor *ts[2] = {dst, src};
+        lt_iter it;
+        iter_init(&it, dst->ndim, dst->size, 2, ts);
+        int64_t inner = it.size[it.ndim - 1], sd = it.stride[0][it.ndim - 1],
+                ss = it.stride[1][it.ndim - 1];
+        char *db = lt_data(dst);
+        const char *sb = lt_data(src);
+        do {
+            if (dst->dtype == LT_FLOAT32 && src->dtype == LT_FLOAT32) {
+                float *d = (float *)db + it.off[0];
+                const float *s = (const float *)sb + it.off[1];
+                for (int64_t i = 0; i < inner; i++) d[i * sd] = s[i * ss];
+            } else {
+                for (int64_t i = 0; i < inner; i++)
+                    store_from_double(db, dst->dtype, it.off[0] + i * sd,
+                                      load_as_double(sb, src->dtype, it.off[1] + i * ss));
+            }
+        } while (iter_next_outer(&it));
+        return LT_OK;
+    }
+    for (int64_t i = 0; i < n; i++) lt_set_flat(dst, i, lt_get_flat(src, i));
+    return LT_OK;
+}
+
+lt_status lt_fill(lt_tensor *dst, double v) {
+    if (!lt_data(dst)) return lt_numel(dst) == 0 ? LT_OK : LT_EFREED;
+    int64_t n = lt_numel(dst);
+    if (n == 0) return LT_OK;
+    if (lt_is_contiguous(dst) && dst->dtype == LT_FLOAT32) {
+        float *d = lt_f32(dst), f = (float)v;
+        for (int64_t i = 0; i < n; i++) d[i] = f;
+        return LT_OK;
+    }
+    for (int64_t i = 0; i < n; i++) lt_set_flat(dst, i, v);
+    return LT_OK;
+}
+
+lt_status lt_flip(lt_tensor *out, const lt_tensor *in, const int *dims, int ndims) {
+    lt_tensor v = *in;
+    for (int k = 0; k < ndims; k++) {
+        int d = dims[k];
+        if (v.size[d] > 0) {
+            v.offset += (v.size[d] - 1) * v.stride[d];
+            v.stride[d] = -v.stride[d];
+        }
+    }
+    return lt_copy(out, &v);
+}
+
+static int64_t index_value(const lt_tensor *idx, int64_t j) {
+    return (int64_t)lt_get_flat(idx, j);
+}
+
+/* out has in's shape with size[d] = numel(idx). idx values are 0-based, already checked. */
+lt_status lt_index_select(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx) {
+    int64_t m = lt_numel(idx);
+    for (int64_t j = 0; j < m; j++) {
+        int64_t k = index_value(idx, j);
+        if (k < 0 || k >= in->size[d]) return LT_EINDEX;
+        lt_tensor s = *in, o = *out;
+        lt_view_select(&s, d, k);
+        lt_view_select(&o, d, j);
+        lt_status st = lt_copy(&o, &s);
+        if (st != LT_OK) return st;
+    }
+    return LT_OK;
+}
+
+/* out[.., idx[j], ..] += src[.., j, ..]: the adjoint of index_select. */
+lt_status lt_index_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src) {
+    int64_t m = lt_numel(idx);
+    for (int64_t j = 0; j < m; j++) {
+        int64_t k = index_value(idx, j);
+        if (k < 0 || k >= out->size[d]) return LT_EINDEX;
+        lt_tensor s = *src, o = *out;
+        lt_view_select(&s, d, j);
+        lt_view_select(&o, d, k);
+        lt_status st = lt_axpy(&o, 1.0, &s);
+        if (st != LT_OK) return st;
+    }
+    return LT_OK;
+}
+
+/* Walks the multi-index of idx's shape; for each, the position along d is idx's value. */
+static lt_status gather_scatter(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx,
+                                int scatter) {
+    int64_t n = lt_numel(idx);
+    int64_t pos[LT_MAXDIM];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i;
+        for (int k = idx->ndim - 1; k >= 0; k--) {
+            pos[k] = r % idx->size[k];
+            r /= idx->size[k];
+        }
+        int64_t v = index_value(idx, i);
+        const lt_tensor *big = scatter ? out : in;
+        if (v < 0 || v >= big->size[d]) return LT_EINDEX;
+        int64_t obig = 0, osmall = 0;
+        const lt_tensor *small = scatter ? in : out;
+        for (int k = 0; k < idx->ndim; k++) {
+            obig += (k == d ? v : pos[k]) * big->stride[k];
+            osmall += pos[k] * small->stride[k];
+        }
+        if (scatter) {
+            double a = load_as_double(lt_data(out), out->dtype, obig);
+            store_from_double(lt_data(out), out->dtype, obig,
+                              a + load_as_double(lt_data(in), in->dtype, osmall));
+        } else {
+            store_from_double(lt_data(out), out->dtype, osmall,
+                              load_as_double(lt_data(in), in->dtype, obig));
+        }
+    }
+    return LT_OK;
+}
+
+lt_status lt_gather(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx) {
+    return gather_scatter(out, in, d, idx, 0);
+}
+
+lt_status lt_scatter_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src) {
+    return gather_scatter(out, src, d, idx, 1);
+}
+
+/* ---- threads and scratch ---- */
+
+static int g_num_threads = 0;
+
+/* OpenBLAS's own control; declared here to avoid depending on its header layout. */
+void openblas_set_num_threads(int num_threads);
+
+void lt_set_num_threads(int n) {
+    if (n < 1) n = 1;
+    g_num_threads = n;
+    openblas_set_num_threads(n);
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+}
+
+int lt_get_num_threads(void) {
+    if (g_num_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        g_num_threads = n > 0 ? (int)n : 1;
+    }
+    return g_num_threads;
+}
+
+static struct {
+    void *p;
+    size_t n;
+} g_scratch[LT_SCRATCH_SLOTS];
+
+void *lt_scratch(int slot, size_t nbytes) {
+    if (slot < 0 || slot >= LT_SCRATCH_SLOTS) return NULL;
+    if (g_scratch[slot].n >= nbytes && g_scratch[slot].p) return g_scratch[slot].p;
+    size_t alloc = ((nbytes + 63) & ~(size_t)63) + 64;
+    void *p = aligned_alloc(64, alloc);
+    if (!p) return NULL;
+    free(g_scratch[slot].p);
+    g_scratch[slot].p = p;
+    g_scratch[slot].n = alloc;
+    return p;
+}
+
+void lt_scratch_free_all(void) {
+    for (int i = 0; i < LT_SCRATCH_SLOTS; i++) {
+        free(g_scratch[i].p);
+        g_scratch[i].p = NULL;
+        g_scratch[i].n = 0;
+    }
+}

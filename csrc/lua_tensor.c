@@ -1,0 +1,1521 @@
+/* lua_tensor.c: the tensor userdata (metatable, attribute table, lifetime) and the raw,
+ * non-autograd tensor functions and methods. lua/lunet/tensor.lua wraps the differentiable
+ * ones with autograd; dims and positions are converted here from 1-based to 0-based. */
+#include "lt_lua.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+const char *lt_shape_str(const lt_tensor *t, char *buf, size_t n) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, n - k, "[");
+    for (int d = 0; d < t->ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, d ? ", %lld" : "%lld", (long long)t->size[d]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+static const char *sizes_str(int ndim, const int64_t *size, char *buf, size_t n) {
+    lt_tensor t;
+    t.ndim = ndim;
+    for (int d = 0; d < ndim; d++) t.size[d] = size[d];
+    return lt_shape_str(&t, buf, n);
+}
+
+int lt_lua_error(lua_State *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return lua_error(L);
+}
+
+lt_tensor *lt_lua_totensor(lua_State *L, int idx) {
+    return (lt_tensor *)luaL_testudata(L, idx, LT_TENSOR_MT);
+}
+
+lt_tensor *lt_lua_checktensor(lua_State *L, int idx, const char *fn, const char *arg) {
+    lt_tensor *t = lt_lua_totensor(L, idx);
+    if (!t) lt_lua_error(L, "%s: %s must be a tensor, got %s", fn, arg, luaL_typename(L, idx));
+    if (!t->storage || !t->storage->data)
+        lt_lua_error(L, "%s: %s was released with free()", fn, arg);
+    return t;
+}
+
+lt_tensor *lt_lua_checkdtype(lua_State *L, int idx, const char *fn, const char *arg, lt_dtype dt) {
+    lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
+    if (t->dtype != dt)
+        lt_lua_error(L, "%s: %s must be %s, got %s", fn, arg, lt_dtype_name(dt), lt_dtype_name(t->dtype));
+    return t;
+}
+
+void lt_lua_check(lua_State *L, lt_status st, const char *fn) {
+    if (st != LT_OK) lt_lua_error(L, "%s: %s", fn, lt_status_str(st));
+}
+
+/* Tells the collector about external bytes so that garbage tensors are reclaimed at the
+ * pace they are allocated (the reason Torch7 loops needed collectgarbage()). */
+static void report_bytes(lua_State *L, size_t nbytes) {
+    static size_t pending = 0; /* small allocations are reported in 64 kB batches */
+    pending += nbytes + sizeof(lt_storage) + 64;
+    if (pending < 65536 || !lua_gc(L, LUA_GCISRUNNING)) return;
+    size_t kb = pending / 1024;
+    pending = 0;
+    lua_gc(L, LUA_GCSTEP, kb > 0x3fffffff ? 0x3fffffff : (int)kb);
+}
+
+static lt_tensor *push_empty_ud(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)lua_newuserdatauv(L, sizeof(lt_tensor), 1);
+    memset(t, 0, sizeof *t);
+    luaL_setmetatable(L, LT_TENSOR_MT);
+    return t;
+}
+
+lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
+                            const char *fn) {
+    char buf[160];
+    if (ndim < 0 || ndim > LT_MAXDIM)
+        lt_lua_error(L, "%s: %d dimensions (at most %d supported)", fn, ndim, LT_MAXDIM);
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (size[d] < 0)
+            lt_lua_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
+                       sizes_str(ndim, size, buf, sizeof buf));
+        if (size[d] > 0 && n > (INT64_MAX / 8) / size[d])
+            lt_lua_error(L, "%s: cannot allocate a tensor of shape %s (too many elements)", fn,
+                       sizes_str(ndim, size, buf, sizeof buf));
+        n *= size[d];
+    }
+    lt_tensor *t = push_empty_ud(L);
+    lt_tensor tmp;
+    lt_status st = lt_tensor_init(&tmp, dt, ndim, size);
+    if (st != LT_OK)
+        lt_lua_error(L, "%s: cannot allocate a %s tensor of shape %s (%f GB)", fn, lt_dtype_name(dt),
+                   sizes_str(ndim, size, buf, sizeof buf), (double)n * (double)lt_dtype_size(dt) / 1e9);
+    *t = tmp;
+    report_bytes(L, (size_t)n * lt_dtype_size(dt));
+    return t;
+}
+
+lt_tensor *lt_lua_newlike(lua_State *L, const lt_tensor *t, const char *fn) {
+    return lt_lua_newtensor(L, t->dtype, t->ndim, t->size, fn);
+}
+
+lt_tensor *lt_lua_newview(lua_State *L, const lt_tensor *src) {
+    lt_tensor *t = push_empty_ud(L);
+    lt_tensor_view_of(t, src);
+    return t;
+}
+
+lt_tensor *lt_lua_contiguous(lua_State *L, int idx, const char *fn, const char *arg, int *pushed) {
+    lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
+    if (lt_is_contiguous(t)) {
+        *pushed = 0;
+        return t;
+    }
+    lt_tensor *c = lt_lua_newlike(L, t, fn);
+    lt_lua_check(L, lt_copy(c, t), fn);
+    *pushed = 1;
+    return c;
+}
+
+static int read_shape(lua_State *L, int idx, int64_t *size, const char *fn, int allow_infer) {
+    int ndim = 0;
+    if (lua_type(L, idx) == LUA_TTABLE) {
+        lua_Integer n = luaL_len(L, idx);
+        if (n > LT_MAXDIM) lt_lua_error(L, "%s: shape has %d dimensions (at most %d)", fn, (int)n, LT_MAXDIM);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, idx, i);
+            int isnum;
+            lua_Integer v = lua_tointegerx(L, -1, &isnum);
+            if (!isnum) lt_lua_error(L, "%s: shape entry %d must be an integer, got %s", fn, (int)i, luaL_typename(L, -1));
+            lua_pop(L, 1);
+            size[ndim++] = v;
+        }
+    } else {
+        while (lua_type(L, idx + ndim) == LUA_TNUMBER) {
+            if (ndim >= LT_MAXDIM) lt_lua_error(L, "%s: more than %d dimensions", fn, LT_MAXDIM);
+            int isnum;
+            lua_Integer v = lua_tointegerx(L, idx + ndim, &isnum);
+            if (!isnum) lt_lua_error(L, "%s: size %s is not an integer", fn, lua_tostring(L, idx + ndim));
+            size[ndim++] = v;
+        }
+    }
+    for (int d = 0; d < ndim; d++)
+        if (size[d] < 0 && !(allow_infer && size[d] == -1)) {
+            char buf[160];
+            lt_lua_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
+                       sizes_str(ndim, size, buf, sizeof buf));
+        }
+    return ndim;
+}
+
+int lt_lua_checkshape(lua_State *L, int idx, int64_t *size, const char *fn) {
+    return read_shape(L, idx, size, fn, 0);
+}
+
+/* Index of the argument after a shape read at idx. */
+static int after_shape(lua_State *L, int idx, int ndim) {
+    return lua_type(L, idx) == LUA_TTABLE ? idx + 1 : idx + ndim;
+}
+
+int lt_lua_checkdim(lua_State *L, int argidx, int ndim, const char *fn) {
+    int isnum;
+    lua_Integer d = lua_tointegerx(L, argidx, &isnum);
+    if (!isnum) lt_lua_error(L, "%s: dimension must be an integer, got %s", fn, luaL_typename(L, argidx));
+    if (ndim == 0) ndim = 1; /* a 0-d tensor accepts dim 1 / -1 like PyTorch's 0 / -1 */
+    if (d == 0 || d > ndim || d < -ndim)
+        lt_lua_error(L, "%s: dimension %d out of range for a %d-d tensor (use 1..%d or -%d..-1)", fn,
+                   (int)d, ndim, ndim, ndim);
+    return d > 0 ? (int)d - 1 : ndim + (int)d;
+}
+
+lt_dtype lt_lua_checkdtypename(lua_State *L, int idx, const char *fn) {
+    const char *s = luaL_checkstring(L, idx);
+    if (!strcmp(s, "float32") || !strcmp(s, "float")) return LT_FLOAT32;
+    if (!strcmp(s, "int32") || !strcmp(s, "int")) return LT_INT32;
+    if (!strcmp(s, "uint8") || !strcmp(s, "byte")) return LT_UINT8;
+    lt_lua_error(L, "%s: unknown dtype '%s' (expected float32, int32 or uint8)", fn, s);
+    return LT_FLOAT32;
+}
+
+static int getopt(lua_State *L, int idx, const char *key, const char *fn) {
+    if (lua_isnoneornil(L, idx)) return 0;
+    if (!lua_istable(L, idx)) lt_lua_error(L, "%s: options must be a table, got %s", fn, luaL_typename(L, idx));
+    lua_getfield(L, idx, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
+lua_Integer lt_opt_int(lua_State *L, int idx, const char *key, lua_Integer def, const char *fn) {
+    if (!getopt(L, idx, key, fn)) return def;
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, -1, &isnum);
+    if (!isnum) lt_lua_error(L, "%s: option %s must be an integer, got %s", fn, key, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return v;
+}
+
+lua_Number lt_opt_num(lua_State *L, int idx, const char *key, lua_Number def, const char *fn) {
+    if (!getopt(L, idx, key, fn)) return def;
+    int isnum;
+    lua_Number v = lua_tonumberx(L, -1, &isnum);
+    if (!isnum) lt_lua_error(L, "%s: option %s must be a number, got %s", fn, key, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return v;
+}
+
+int lt_opt_bool(lua_State *L, int idx, const char *key, int def, const char *fn) {
+    if (!getopt(L, idx, key, fn)) return def;
+    if (!lua_isboolean(L, -1)) lt_lua_error(L, "%s: option %s must be a boolean, got %s", fn, key, luaL_typename(L, -1));
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+void lt_opt_pair(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer out[2],
+                 const char *fn) {
+    out[0] = out[1] = def;
+    if (!getopt(L, idx, key, fn)) return;
+    int isnum;
+    if (lua_istable(L, -1)) {
+        if (luaL_len(L, -1) != 2) lt_lua_error(L, "%s: option %s must be a number or a pair {h, w}", fn, key);
+        for (int i = 0; i < 2; i++) {
+            lua_geti(L, -1, i + 1);
+            out[i] = lua_tointegerx(L, -1, &isnum);
+            if (!isnum) lt_lua_error(L, "%s: option %s[%d] must be an integer", fn, key, i + 1);
+            lua_pop(L, 1);
+        }
+    } else {
+        out[0] = out[1] = lua_tointegerx(L, -1, &isnum);
+        if (!isnum) lt_lua_error(L, "%s: option %s must be an integer or a pair {h, w}, got %s", fn, key,
+                               luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+}
+
+/* ---------------------------------------------------------------- metatable */
+
+static int t_gc(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lt_tensor_release(t);
+    return 0;
+}
+
+/* t:free(): releases the storage at once for this tensor and every view of it. */
+static int t_free(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    if (t->storage) lt_storage_free_data(t->storage);
+    lt_tensor_release(t);
+    /* drop autograd attributes too */
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 1);
+    return 0;
+}
+
+/* __index: methods first, then the attribute table (grad, autograd fields). */
+static int t_index(lua_State *L) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER)
+        return lt_lua_error(L, "tensor: numeric indexing is not supported; use x:get(i, ...) or x:select(d, i)");
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+static int t_newindex(lua_State *L) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return lt_lua_error(L, "tensor: cannot assign to method '%s'", lua_tostring(L, 2));
+    lua_pop(L, 1);
+    if (lua_type(L, 2) != LUA_TSTRING) return lt_lua_error(L, "tensor: attribute names must be strings");
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, 1, 1);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_rawset(L, -3);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- inspection */
+
+static lt_tensor *self(lua_State *L, const char *fn) {
+    return lt_lua_checktensor(L, 1, fn, "self");
+}
+
+static int m_shape(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_createtable(L, t->ndim, 0);
+    for (int d = 0; d < t->ndim; d++) {
+        lua_pushinteger(L, t->size[d]);
+        lua_rawseti(L, -2, d + 1);
+    }
+    return 1;
+}
+
+static int m_size(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    if (lua_isnoneornil(L, 2)) return m_shape(L);
+    int d = lt_lua_checkdim(L, 2, t->ndim, "size");
+    lua_pushinteger(L, t->ndim ? t->size[d] : 1);
+    return 1;
+}
+
+static int m_stride(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_createtable(L, t->ndim, 0);
+    for (int d = 0; d < t->ndim; d++) {
+        lua_pushinteger(L, t->stride[d]);
+        lua_rawseti(L, -2, d + 1);
+    }
+    return 1;
+}
+
+static int m_dim(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_pushinteger(L, t->ndim);
+    return 1;
+}
+
+static int m_numel(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_pushinteger(L, lt_numel(t));
+    return 1;
+}
+
+static int m_dtype(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_pushstring(L, lt_dtype_name(t->dtype));
+    return 1;
+}
+
+static int m_is_contiguous(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_pushboolean(L, lt_is_contiguous(t));
+    return 1;
+}
+
+static int m_is_freed(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_pushboolean(L, !t->storage || !t->storage->data);
+    return 1;
+}
+
+/* Same storage (views of one another)? */
+static int m_shares_storage(lua_State *L) {
+    lt_tensor *a = self(L, "shares_storage");
+    lt_tensor *b = lt_lua_checktensor(L, 2, "shares_storage", "other");
+    lua_pushboolean(L, a->storage == b->storage);
+    return 1;
+}
+
+static void push_elem(lua_State *L, const lt_tensor *t, double v) {
+    if (t->dtype == LT_FLOAT32) lua_pushnumber(L, v);
+    else lua_pushinteger(L, (lua_Integer)v);
+}
+
+static int m_item(lua_State *L) {
+    lt_tensor *t = self(L, "item");
+    if (lt_numel(t) != 1) {
+        char buf[128];
+        return lt_lua_error(L, "item: tensor of shape %s has %I elements, expected exactly 1",
+                          lt_shape_str(t, buf, sizeof buf), (lua_Integer)lt_numel(t));
+    }
+    push_elem(L, t, lt_get_flat(t, 0));
+    return 1;
+}
+
+static void totable_rec(lua_State *L, const lt_tensor *t, int d, int64_t off) {
+    const char *base = lt_data(t);
+    size_t es = lt_dtype_size(t->dtype);
+    lua_createtable(L, (int)t->size[d], 0);
+    for (int64_t i = 0; i < t->size[d]; i++) {
+        int64_t o = off + i * t->stride[d];
+        if (d == t->ndim - 1) {
+            const char *p = base + (size_t)o * es;
+            switch (t->dtype) {
+            case LT_FLOAT32: lua_pushnumber(L, *(const float *)p); break;
+            case LT_INT32: lua_pushinteger(L, *(const int32_t *)p); break;
+            case LT_UINT8: lua_pushinteger(L, *(const uint8_t *)p); break;
+            }
+        } else {
+            totable_rec(L, t, d + 1, o);
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static int m_totable(lua_State *L) {
+    lt_tensor *t = self(L, "totable");
+    if (t->ndim == 0) {
+        push_elem(L, t, lt_get_flat(t, 0));
+        return 1;
+    }
+    luaL_checkstack(L, t->ndim + 4, "totable");
+    totable_rec(L, t, 0, 0);
+    return 1;
+}
+
+/* Flat list of the values in row-major order (any shape). */
+static int m_tolist(lua_State *L) {
+    lt_tensor *t = self(L, "tolist");
+    int64_t n = lt_numel(t);
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        push_elem(L, t, lt_get_flat(t, i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* Offset of the element at 1-based (or negative) indices in args first..first+ndim-1. */
+static int64_t elem_offset(lua_State *L, const lt_tensor *t, int first, const char *fn) {
+    int nargs = lua_gettop(L) - first + 1;
+    if (nargs != t->ndim) {
+        char buf[128];
+        lt_lua_error(L, "%s: %d indices given for a tensor of shape %s", fn, nargs < 0 ? 0 : nargs,
+                   lt_shape_str(t, buf, sizeof buf));
+    }
+    int64_t off = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        int isnum;
+        lua_Integer i = lua_tointegerx(L, first + d, &isnum);
+        if (!isnum) lt_lua_error(L, "%s: index %d must be an integer, got %s", fn, d + 1, luaL_typename(L, first + d));
+        int64_t sz = t->size[d];
+        if (i == 0 || i > sz || i < -sz)
+            lt_lua_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
+        int64_t k = i > 0 ? i - 1 : sz + i;
+        off += k * t->stride[d];
+    }
+    return off;
+}
+
+static int m_get(lua_State *L) {
+    lt_tensor *t = self(L, "get");
+    int64_t off = elem_offset(L, t, 2, "get");
+    const char *p = (const char *)lt_data(t) + (size_t)off * lt_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case LT_FLOAT32: lua_pushnumber(L, *(const float *)p); break;
+    case LT_INT32: lua_pushinteger(L, *(const int32_t *)p); break;
+    case LT_UINT8: lua_pushinteger(L, *(const uint8_t *)p); break;
+    }
+    return 1;
+}
+
+static int m_set(lua_State *L) {
+    lt_tensor *t = self(L, "set");
+    lua_Number v = luaL_checknumber(L, 2);
+    int64_t off = elem_offset(L, t, 3, "set");
+    char *p = (char *)lt_data(t) + (size_t)off * lt_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case LT_FLOAT32: *(float *)p = (float)v; break;
+    case LT_INT32: *(int32_t *)p = (int32_t)v; break;
+    case LT_UINT8: *(uint8_t *)p = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); break;
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- creation */
+
+/* Reads nested tables at idx, recording the shape at the first visit of each depth. */
+static void infer_shape(lua_State *L, int idx, int depth, int *ndim, int64_t *size, const char *fn) {
+    if (lua_type(L, idx) != LUA_TTABLE) return;
+    if (depth >= LT_MAXDIM) lt_lua_error(L, "%s: nested more than %d levels", fn, LT_MAXDIM);
+    lua_Integer n = luaL_len(L, idx);
+    if (depth >= *ndim) {
+        *ndim = depth + 1;
+        size[depth] = n;
+    }
+    if (n > 0) {
+        lua_geti(L, idx, 1);
+        infer_shape(L, lua_gettop(L), depth + 1, ndim, size, fn);
+        lua_pop(L, 1);
+    }
+}
+
+static void fill_from_table(lua_State *L, int idx, int depth, const lt_tensor *t, int64_t *pos,
+                            const char *fn) {
+    lua_Integer n = luaL_len(L, idx);
+    if (n != t->size[depth])
+        lt_lua_error(L, "%s: ragged nested table: expected %I entries at depth %d, got %I", fn,
+                   (lua_Integer)t->size[depth], depth + 1, (lua_Integer)n);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, idx, i);
+        if (depth == t->ndim - 1) {
+            int isnum;
+            lua_Number v;
+            if (lua_isboolean(L, -1)) { v = lua_toboolean(L, -1); isnum = 1; }
+            else v = lua_tonumberx(L, -1, &isnum);
+            if (!isnum) lt_lua_error(L, "%s: entry must be a number, got %s", fn, luaL_typename(L, -1));
+            lt_set_flat((lt_tensor *)t, (*pos)++, v);
+        } else {
+            if (!lua_istable(L, -1)) lt_lua_error(L, "%s: ragged nested table at depth %d", fn, depth + 1);
+            fill_from_table(L, lua_gettop(L), depth + 1, t, pos, fn);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static lt_dtype opt_dtype(lua_State *L, int optidx, lt_dtype def, const char *fn) {
+    if (!getopt(L, optidx, "dtype", fn)) return def;
+    lt_dtype dt = lt_lua_checkdtypename(L, lua_gettop(L), fn);
+    lua_pop(L, 1);
+    return dt;
+}
+
+/* tensor(number | nested table | flat table, {dtype=, shape=}) */
+static int f_tensor(lua_State *L) {
+    const char *fn = "tensor";
+    lt_dtype dt = opt_dtype(L, 2, LT_FLOAT32, fn);
+    if (lua_type(L, 1) == LUA_TNUMBER || lua_isboolean(L, 1)) {
+        lt_tensor *t = lt_lua_newtensor(L, dt, 0, NULL, fn);
+        lt_set_flat(t, 0, lua_isboolean(L, 1) ? lua_toboolean(L, 1) : lua_tonumber(L, 1));
+        return 1;
+    }
+    if (lt_lua_totensor(L, 1)) {
+        lt_tensor *src = lt_lua_checktensor(L, 1, fn, "data");
+        lt_tensor *t = lt_lua_newtensor(L, dt, src->ndim, src->size, fn);
+        lt_lua_check(L, lt_copy(t, src), fn);
+        return 1;
+    }
+    if (!lua_istable(L, 1)) return lt_lua_error(L, "%s: data must be a number or a table, got %s", fn, luaL_typename(L, 1));
+    int64_t size[LT_MAXDIM];
+    int ndim = 0;
+    if (getopt(L, 2, "shape", fn)) {
+        ndim = lt_lua_checkshape(L, lua_gettop(L), size, fn);
+        lua_pop(L, 1);
+        int64_t n = 1;
+        for (int d = 0; d < ndim; d++) n *= size[d];
+        lua_Integer len = luaL_len(L, 1);
+        if (len != n) {
+            char buf[128];
+            return lt_lua_error(L, "%s: %I values given for shape %s (%I elements)", fn, (lua_Integer)len,
+                              sizes_str(ndim, size, buf, sizeof buf), (lua_Integer)n);
+        }
+        lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
+        for (lua_Integer i = 1; i <= len; i++) {
+            lua_geti(L, 1, i);
+            int isnum;
+            lua_Number v = lua_tonumberx(L, -1, &isnum);
+            if (!isnum) return lt_lua_error(L, "%s: entry %d must be a number, got %s", fn, (int)i, luaL_typename(L, -1));
+            lt_set_flat(t, i - 1, v);
+            lua_pop(L, 1);
+        }
+        return 1;
+    }
+    infer_shape(L, 1, 0, &ndim, size, fn);
+    lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
+    int64_t pos = 0;
+    if (lt_numel(t) > 0) fill_from_table(L, 1, 0, t, &pos, fn);
+    return 1;
+}
+
+static int make_filled(lua_State *L, const char *fn, double v, int has_value) {
+    int64_t size[LT_MAXDIM];
+    int ndim = lt_lua_checkshape(L, 1, size, fn);
+    int next = after_shape(L, 1, ndim);
+    if (has_value) {
+        v = luaL_checknumber(L, next);
+        next++;
+    }
+    lt_dtype dt = opt_dtype(L, next, LT_FLOAT32, fn);
+    lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
+    if (v != 0) lt_lua_check(L, lt_fill(t, v), fn);
+    return 1;
+}
+
+static int f_zeros(lua_State *L) { return make_filled(L, "zeros", 0, 0); }
+static int f_empty(lua_State *L) { return make_filled(L, "empty", 0, 0); }
+static int f_ones(lua_State *L) { return make_filled(L, "ones", 1, 0); }
+static int f_full(lua_State *L) { return make_filled(L, "full", 0, 1); }
+
+/* arange(a, b [, step], {dtype=}): a, a+step, ... < b (PyTorch's end-exclusive rule).
+ * arange(n) gives 0..n-1. Integer arguments give int32 unless dtype says otherwise. */
+static int f_arange(lua_State *L) {
+    const char *fn = "arange";
+    int nnum = 0;
+    while (lua_type(L, nnum + 1) == LUA_TNUMBER) nnum++;
+    if (nnum == 0) return lt_lua_error(L, "%s: expected arange(stop) or arange(start, stop [, step])", fn);
+    double a = 0, b, step = 1;
+    if (nnum == 1) b = lua_tonumber(L, 1);
+    else {
+        a = lua_tonumber(L, 1);
+        b = lua_tonumber(L, 2);
+        if (nnum >= 3) step = lua_tonumber(L, 3);
+    }
+    int allint = 1;
+    for (int i = 1; i <= nnum; i++) allint &= lua_isinteger(L, i);
+    if (step == 0) return lt_lua_error(L, "%s: step must be nonzero", fn);
+    double cnt = ceil((b - a) / step);
+    if (cnt < 0) cnt = 0;
+    if (cnt > 1e12) return lt_lua_error(L, "%s: too many elements (%f)", fn, cnt);
+    lt_dtype dt = opt_dtype(L, nnum + 1, allint ? LT_INT32 : LT_FLOAT32, fn);
+    int64_t n = (int64_t)cnt;
+    lt_tensor *t = lt_lua_newtensor(L, dt, 1, &n, fn);
+    for (int64_t i = 0; i < n; i++) lt_set_flat(t, i, a + (double)i * step);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- views */
+
+static int m_view(lua_State *L) {
+    const char *fn = "view";
+    lt_tensor *t = self(L, fn);
+    int64_t size[LT_MAXDIM];
+    int ndim = read_shape(L, 2, size, fn, 1);
+    /* allow one -1 entry: inferred */
+    int infer = -1;
+    int64_t known = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (size[d] == -1) {
+            if (infer >= 0) return lt_lua_error(L, "%s: only one dimension can be -1", fn);
+            infer = d;
+        } else known *= size[d];
+    }
+    int64_t n = lt_numel(t);
+    char b1[128], b2[128];
+    if (infer >= 0) {
+        if (known == 0 || n % known != 0)
+            return lt_lua_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s", fn,
+                              lt_shape_str(t, b1, sizeof b1), (lua_Integer)n, sizes_str(ndim, size, b2, sizeof b2));
+        size[infer] = n / known;
+        known = n;
+    }
+    if (known != n)
+        return lt_lua_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s (%I elements)", fn,
+                          lt_shape_str(t, b1, sizeof b1), (lua_Integer)n, sizes_str(ndim, size, b2, sizeof b2),
+                          (lua_Integer)known);
+    lt_tensor *v = lt_lua_newview(L, t);
+    if (!lt_view_reshape(v, ndim, size)) {
+        /* reshape semantics: copy when the strides do not allow a view */
+        lua_pop(L, 1);
+        lt_tensor *c = lt_lua_newtensor(L, t->dtype, ndim, size, fn);
+        lt_lua_check(L, lt_copy(c, t), fn);
+    }
+    return 1;
+}
+
+static int m_permute(lua_State *L) {
+    const char *fn = "permute";
+    lt_tensor *t = self(L, fn);
+    int perm[LT_MAXDIM], seen[LT_MAXDIM] = {0};
+    int n;
+    if (lua_istable(L, 2)) {
+        n = (int)luaL_len(L, 2);
+        if (n != t->ndim) return lt_lua_error(L, "%s: %d dims given for a %d-d tensor", fn, n, t->ndim);
+        for (int i = 0; i < n; i++) {
+            lua_geti(L, 2, i + 1);
+            perm[i] = lt_lua_checkdim(L, lua_gettop(L), t->ndim, fn);
+            lua_pop(L, 1);
+        }
+    } else {
+        n = lua_gettop(L) - 1;
+        if (n != t->ndim) return lt_lua_error(L, "%s: %d dims given for a %d-d tensor", fn, n, t->ndim);
+        for (int i = 0; i < n; i++) perm[i] = lt_lua_checkdim(L, i + 2, t->ndim, fn);
+    }
+    for (int i = 0; i < n; i++) {
+        if (seen[perm[i]]) return lt_lua_error(L, "%s: dimension %d repeated", fn, perm[i] + 1);
+        seen[perm[i]] = 1;
+    }
+    lt_tensor *v = lt_lua_newview(L, t);
+    lt_view_permute(v, perm);
+    return 1;
+}
+
+static int m_transpose(lua_State *L) {
+    const char *fn = "transpose";
+    lt_tensor *t = self(L, fn);
+    int d1 = lt_lua_checkdim(L, 2, t->ndim, fn), d2 = lt_lua_checkdim(L, 3, t->ndim, fn);
+    lt_tensor *v = lt_lua_newview(L, t);
+    if (t->ndim > 0) lt_view_transpose(v, d1, d2);
+    return 1;
+}
+
+static int m_narrow(lua_State *L) {
+    const char *fn = "narrow";
+    lt_tensor *t = self(L, fn);
+    if (t->ndim == 0) return lt_lua_error(L, "%s: cannot narrow a 0-d tensor", fn);
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+    int64_t sz = t->size[d];
+    if (start < 0) start = sz + start + 1;
+    if (start < 1 || len < 0 || start - 1 + len > sz)
+        return lt_lua_error(L, "%s: start %d and length %d out of range for dimension %d of size %I", fn,
+                          (int)luaL_checkinteger(L, 3), (int)len, d + 1, (lua_Integer)sz);
+    lt_tensor *v = lt_lua_newview(L, t);
+    lt_view_narrow(v, d, start - 1, len);
+    return 1;
+}
+
+static int m_select(lua_State *L) {
+    const char *fn = "select";
+    lt_tensor *t = self(L, fn);
+    if (t->ndim == 0) return lt_lua_error(L, "%s: cannot select from a 0-d tensor", fn);
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    lua_Integer i = luaL_checkinteger(L, 3);
+    int64_t sz = t->size[d];
+    if (i == 0 || i > sz || i < -sz)
+        return lt_lua_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
+    lt_tensor *v = lt_lua_newview(L, t);
+    lt_view_select(v, d, i > 0 ? i - 1 : sz + i);
+    return 1;
+}
+
+static int m_unsqueeze(lua_State *L) {
+    const char *fn = "unsqueeze";
+    lt_tensor *t = self(L, fn);
+    if (t->ndim >= LT_MAXDIM) return lt_lua_error(L, "%s: tensor already has %d dimensions", fn, LT_MAXDIM);
+    int d = lt_lua_checkdim(L, 2, t->ndim + 1, fn);
+    lt_tensor *v = lt_lua_newview(L, t);
+    lt_view_unsqueeze(v, d);
+    return 1;
+}
+
+static int m_squeeze(lua_State *L) {
+    const char *fn = "squeeze";
+    lt_tensor *t = self(L, fn);
+    lt_tensor *v;
+    if (lua_isnoneornil(L, 2)) {
+        v = lt_lua_newview(L, t);
+        for (int d = v->ndim - 1; d >= 0; d--)
+            if (v->size[d] == 1) lt_view_squeeze(v, d);
+        return 1;
+    }
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    v = lt_lua_newview(L, t);
+    if (t->ndim > 0 && v->size[d] == 1) lt_view_squeeze(v, d);
+    return 1;
+}
+
+static int m_expand(lua_State *L) {
+    const char *fn = "expand";
+    lt_tensor *t = self(L, fn);
+    int64_t size[LT_MAXDIM];
+    int ndim;
+    lt_tensor *other = lt_lua_totensor(L, 2);
+    if (other) {
+        ndim = other->ndim;
+        memcpy(size, other->size, sizeof size);
+    } else {
+        for (int k = 2; k <= lua_gettop(L); k++)
+            if (lua_type(L, k) == LUA_TNUMBER && lua_tointeger(L, k) == -1) lua_pushinteger(L, -1), lua_replace(L, k);
+        /* -1 keeps the existing size: read raw, then fix up */
+        ndim = 0;
+        if (lua_istable(L, 2)) {
+            ndim = (int)luaL_len(L, 2);
+            if (ndim > LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
+            for (int i = 0; i < ndim; i++) {
+                lua_geti(L, 2, i + 1);
+                size[i] = lua_tointeger(L, -1);
+                lua_pop(L, 1);
+            }
+        } else {
+            while (lua_type(L, 2 + ndim) == LUA_TNUMBER && ndim < LT_MAXDIM) {
+                size[ndim] = lua_tointeger(L, 2 + ndim);
+                ndim++;
+            }
+        }
+        for (int d = 0; d < ndim; d++) {
+            int od = d - (ndim - t->ndim);
+            if (size[d] == -1) {
+                if (od < 0) return lt_lua_error(L, "%s: -1 not allowed for a new leading dimension", fn);
+                size[d] = t->size[od];
+            }
+            if (size[d] < 0) return lt_lua_error(L, "%s: negative size %I", fn, (lua_Integer)size[d]);
+        }
+    }
+    lt_tensor *v = lt_lua_newview(L, t);
+    if (lt_view_expand(v, ndim, size) != LT_OK) {
+        char b1[128], b2[128];
+        return lt_lua_error(L, "%s: cannot expand shape %s to %s", fn, lt_shape_str(t, b1, sizeof b1),
+                          sizes_str(ndim, size, b2, sizeof b2));
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- copies */
+
+static int m_contiguous(lua_State *L) {
+    lt_tensor *t = self(L, "contiguous");
+    if (lt_is_contiguous(t)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    lt_tensor *c = lt_lua_newlike(L, t, "contiguous");
+    lt_lua_check(L, lt_copy(c, t), "contiguous");
+    return 1;
+}
+
+/* detach(): a view of the same storage with no autograd attributes. */
+static int m_detach(lua_State *L) {
+    lt_tensor *t = self(L, "detach");
+    lt_lua_newview(L, t);
+    return 1;
+}
+
+static int m_clone(lua_State *L) {
+    lt_tensor *t = self(L, "clone");
+    lt_tensor *c = lt_lua_newlike(L, t, "clone");
+    lt_lua_check(L, lt_copy(c, t), "clone");
+    return 1;
+}
+
+static int m_to(lua_State *L) {
+    lt_tensor *t = self(L, "to");
+    lt_dtype dt = lt_lua_checkdtypename(L, 2, "to");
+    if (dt == t->dtype) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    lt_tensor *c = lt_lua_newtensor(L, dt, t->ndim, t->size, "to");
+    lt_lua_check(L, lt_copy(c, t), "to");
+    return 1;
+}
+
+static int m_copy_(lua_State *L) {
+    const char *fn = "copy_";
+    lt_tensor *t = self(L, fn);
+    lt_tensor *s = lt_lua_checktensor(L, 2, fn, "src");
+    lt_tensor src = *s;
+    if (src.ndim != t->ndim || memcmp(src.size, t->size, sizeof(int64_t) * (size_t)t->ndim)) {
+        if (lt_view_expand(&src, t->ndim, t->size) != LT_OK) {
+            char b1[128], b2[128];
+            return lt_lua_error(L, "%s: source of shape %s cannot be copied into shape %s", fn,
+                              lt_shape_str(s, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
+        }
+    }
+    lt_lua_check(L, lt_copy(t, &src), fn);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_fill_(lua_State *L) {
+    lt_tensor *t = self(L, "fill_");
+    lt_lua_check(L, lt_fill(t, luaL_checknumber(L, 2)), "fill_");
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_zero_(lua_State *L) {
+    lt_tensor *t = self(L, "zero_");
+    lt_lua_check(L, lt_fill(t, 0), "zero_");
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_flip(lua_State *L) {
+    const char *fn = "flip";
+    lt_tensor *t = self(L, fn);
+    int dims[LT_MAXDIM], n = 0;
+    if (lua_istable(L, 2)) {
+        int len = (int)luaL_len(L, 2);
+        for (int i = 0; i < len && n < LT_MAXDIM; i++) {
+            lua_geti(L, 2, i + 1);
+            dims[n++] = lt_lua_checkdim(L, lua_gettop(L), t->ndim, fn);
+            lua_pop(L, 1);
+        }
+    } else {
+        for (int k = 2; k <= lua_gettop(L) && n < LT_MAXDIM; k++) dims[n++] = lt_lua_checkdim(L, k, t->ndim, fn);
+    }
+    if (n == 0) return lt_lua_error(L, "%s: no dimension given", fn);
+    lt_tensor *o = lt_lua_newlike(L, t, fn);
+    lt_lua_check(L, lt_flip(o, t, dims, n), fn);
+    return 1;
+}
+
+/* Converts a 1-based index tensor to 0-based int32, checking range. Pushes it. */
+static lt_tensor *push_index0(lua_State *L, int idx, int64_t limit, const char *fn) {
+    lt_tensor *ix = lt_lua_checktensor(L, idx, fn, "index");
+    if (ix->dtype == LT_FLOAT32) lt_lua_error(L, "%s: index must be int32 or uint8, got float32", fn);
+    lt_tensor *z = lt_lua_newlike(L, ix, fn);
+    int64_t n = lt_numel(ix);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = (int64_t)lt_get_flat(ix, i);
+        if (v == 0 || v > limit || v < -limit)
+            lt_lua_error(L, "%s: index %I out of range 1..%I", fn, (lua_Integer)v, (lua_Integer)limit);
+        lt_set_flat(z, i, (double)(v > 0 ? v - 1 : limit + v));
+    }
+    return z;
+}
+
+/* index_select(d, idx): idx 1-D of 1-based positions. */
+static int m_index_select(lua_State *L) {
+    const char *fn = "index_select";
+    lt_tensor *t = self(L, fn);
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
+    if (ix->ndim != 1) return lt_lua_error(L, "%s: index must be 1-D, got %d-D", fn, ix->ndim);
+    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
+    int64_t size[LT_MAXDIM];
+    memcpy(size, t->size, sizeof size);
+    size[d] = lt_numel(z);
+    lt_tensor *o = lt_lua_newtensor(L, t->dtype, t->ndim, size, fn);
+    lt_lua_check(L, lt_index_select(o, t, d, z), fn);
+    return 1;
+}
+
+/* raw: index_add_(d, idx(1-based), src) in place, the adjoint of index_select. */
+static int m_index_add_(lua_State *L) {
+    const char *fn = "index_add_";
+    lt_tensor *t = self(L, fn);
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
+    lt_tensor *s = lt_lua_checktensor(L, 4, fn, "src");
+    if (s->ndim != t->ndim || s->size[d] != lt_numel(z)) return lt_lua_error(L, "%s: src shape does not match", fn);
+    lt_lua_check(L, lt_index_add(t, d, z, s), fn);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static void check_gather_shape(lua_State *L, const lt_tensor *t, const lt_tensor *ix, int d, const char *fn) {
+    char b1[128], b2[128];
+    if (ix->ndim != t->ndim)
+        lt_lua_error(L, "%s: index has %d dims, input has %d (index %s, input %s)", fn, ix->ndim, t->ndim,
+                   lt_shape_str(ix, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
+    for (int k = 0; k < t->ndim; k++)
+        if (k != d && ix->size[k] > t->size[k])
+            lt_lua_error(L, "%s: index shape %s does not fit input shape %s at dimension %d", fn,
+                       lt_shape_str(ix, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2), k + 1);
+}
+
+static int m_gather(lua_State *L) {
+    const char *fn = "gather";
+    lt_tensor *t = self(L, fn);
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
+    check_gather_shape(L, t, ix, d, fn);
+    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
+    lt_tensor *o = lt_lua_newtensor(L, t->dtype, ix->ndim, ix->size, fn);
+    lt_lua_check(L, lt_gather(o, t, d, z), fn);
+    return 1;
+}
+
+/* raw: scatter_add_(d, idx(1-based), src) in place, the adjoint of gather. */
+static int m_scatter_add_(lua_State *L) {
+    const char *fn = "scatter_add_";
+    lt_tensor *t = self(L, fn);
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
+    check_gather_shape(L, t, ix, d, fn);
+    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
+    lt_tensor *s = lt_lua_checktensor(L, 4, fn, "src");
+    if (lt_numel(s) < lt_numel(ix)) return lt_lua_error(L, "%s: src smaller than index", fn);
+    lt_lua_check(L, lt_scatter_add(t, d, z, s), fn);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- math */
+
+static lt_dtype promote(lt_dtype a, lt_dtype b) {
+    if (a == LT_FLOAT32 || b == LT_FLOAT32) return LT_FLOAT32;
+    if (a == LT_INT32 || b == LT_INT32) return LT_INT32;
+    return LT_UINT8;
+}
+
+static const char *const binop_names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                          "eq", "ne", "gt", "ge", "lt", "le"};
+
+/* Broadcast shape of a and b or a precise error. */
+static int bshape(lua_State *L, const lt_tensor *a, const lt_tensor *b, int64_t *size, const char *fn) {
+    int n;
+    if (lt_broadcast_shape(a->ndim, a->size, b->ndim, b->size, &n, size) != LT_OK) {
+        char b1[128], b2[128];
+        lt_lua_error(L, "%s: shapes %s and %s cannot be broadcast together", fn, lt_shape_str(a, b1, sizeof b1),
+                   lt_shape_str(b, b2, sizeof b2));
+    }
+    return n;
+}
+
+static int do_binary(lua_State *L, lt_binop op) {
+    const char *fn = binop_names[op];
+    lt_tensor *a = lt_lua_totensor(L, 1), *b = lt_lua_totensor(L, 2);
+    int cmp = op >= LT_OP_EQ;
+    if (a && b) {
+        a = lt_lua_checktensor(L, 1, fn, "self");
+        b = lt_lua_checktensor(L, 2, fn, "other");
+        int64_t size[LT_MAXDIM];
+        int n = bshape(L, a, b, size, fn);
+        lt_dtype dt = cmp ? LT_UINT8 : (op == LT_OP_DIV || op == LT_OP_POW) ? LT_FLOAT32 : promote(a->dtype, b->dtype);
+        if (op == LT_OP_POW && a->dtype != LT_FLOAT32 && b->dtype != LT_FLOAT32) dt = promote(a->dtype, b->dtype);
+        lt_tensor *o = lt_lua_newtensor(L, dt, n, size, fn);
+        lt_lua_check(L, lt_binary(o, a, b, op), fn);
+        return 1;
+    }
+    int tfirst = a != NULL;
+    lt_tensor *t = tfirst ? lt_lua_checktensor(L, 1, fn, "self") : b;
+    int sidx = tfirst ? 2 : 1;
+    if (!t) return lt_lua_error(L, "%s: expected a tensor operand, got %s and %s", fn, luaL_typename(L, 1), luaL_typename(L, 2));
+    if (!tfirst) t = lt_lua_checktensor(L, 2, fn, "other");
+    if (lua_type(L, sidx) != LUA_TNUMBER)
+        return lt_lua_error(L, "%s: other must be a tensor or a number, got %s", fn, luaL_typename(L, sidx));
+    double s = lua_tonumber(L, sidx);
+    lt_dtype dt = t->dtype;
+    if (cmp) dt = LT_UINT8;
+    else if (op == LT_OP_DIV || (!lua_isinteger(L, sidx) && dt != LT_FLOAT32)) dt = LT_FLOAT32;
+    else if (op == LT_OP_SUB && !tfirst && dt == LT_UINT8) dt = LT_INT32;
+    lt_tensor *o = lt_lua_newtensor(L, dt, t->ndim, t->size, fn);
+    lt_lua_check(L, lt_binary_scalar(o, t, s, op, !tfirst), fn);
+    return 1;
+}
+
+#define BINOP(name, op) static int m_##name(lua_State *L) { return do_binary(L, op); }
+BINOP(add, LT_OP_ADD)
+BINOP(sub, LT_OP_SUB)
+BINOP(mul, LT_OP_MUL)
+BINOP(div, LT_OP_DIV)
+BINOP(pow, LT_OP_POW)
+BINOP(maximum, LT_OP_MAX)
+BINOP(minimum, LT_OP_MIN)
+BINOP(eq, LT_OP_EQ)
+BINOP(ne, LT_OP_NE)
+BINOP(gt, LT_OP_GT)
+BINOP(ge, LT_OP_GE)
+BINOP(lt, LT_OP_LT)
+BINOP(le, LT_OP_LE)
+
+/* In place: self op= other (tensor broadcast to self, or number), with optional alpha
+ * scaling of other for add_/sub_. */
+static int do_binary_(lua_State *L, lt_binop op, const char *fn) {
+    lt_tensor *t = self(L, fn);
+    lt_tensor *b = lt_lua_totensor(L, 2);
+    double alpha = luaL_optnumber(L, 3, 1.0);
+    if (b) {
+        b = lt_lua_checktensor(L, 2, fn, "other");
+        lt_tensor bb = *b;
+        if (lt_view_expand(&bb, t->ndim, t->size) != LT_OK) {
+            char b1[128], b2[128];
+            return lt_lua_error(L, "%s: other of shape %s cannot be broadcast to self shape %s", fn,
+                              lt_shape_str(b, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
+        }
+        if ((op == LT_OP_ADD || op == LT_OP_SUB) && lt_is_contiguous(t) && lt_is_contiguous(&bb) &&
+            t->dtype == b->dtype && t->dtype == LT_FLOAT32) {
+            lt_lua_check(L, lt_axpy(t, op == LT_OP_ADD ? alpha : -alpha, &bb), fn);
+        } else if (alpha != 1.0) {
+            lt_tensor *tmp = lt_lua_newtensor(L, LT_FLOAT32, bb.ndim, bb.size, fn);
+            lt_lua_check(L, lt_binary_scalar(tmp, &bb, alpha, LT_OP_MUL, 0), fn);
+            lt_lua_check(L, lt_binary(t, t, tmp, op), fn);
+        } else {
+            lt_lua_check(L, lt_binary(t, t, &bb, op), fn);
+        }
+    } else {
+        double s = luaL_checknumber(L, 2) * ((op == LT_OP_ADD || op == LT_OP_SUB) ? alpha : 1.0);
+        lt_lua_check(L, lt_binary_scalar(t, t, s, op, 0), fn);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_add_(lua_State *L) { return do_binary_(L, LT_OP_ADD, "add_"); }
+static int m_sub_(lua_State *L) { return do_binary_(L, LT_OP_SUB, "sub_"); }
+static int m_mul_(lua_State *L) { return do_binary_(L, LT_OP_MUL, "mul_"); }
+static int m_div_(lua_State *L) { return do_binary_(L, LT_OP_DIV, "div_"); }
+static int m_pow_(lua_State *L) { return do_binary_(L, LT_OP_POW, "pow_"); }
+
+/* self += value * t1 * t2  /  self += value * t1 / t2 (float32, same shapes; optimizers). */
+static int do_addc(lua_State *L, int div, const char *fn) {
+    lt_tensor *t = lt_lua_checkdtype(L, 1, fn, "self", LT_FLOAT32);
+    lt_tensor *a = lt_lua_checkdtype(L, 2, fn, "tensor1", LT_FLOAT32);
+    lt_tensor *b = lt_lua_checkdtype(L, 3, fn, "tensor2", LT_FLOAT32);
+    float v = (float)luaL_optnumber(L, 4, 1.0);
+    char b1[128], b2[128], b3[128];
+    if (a->ndim != t->ndim || b->ndim != t->ndim ||
+        memcmp(a->size, t->size, sizeof(int64_t) * (size_t)t->ndim) ||
+        memcmp(b->size, t->size, sizeof(int64_t) * (size_t)t->ndim))
+        return lt_lua_error(L, "%s: self %s, tensor1 %s and tensor2 %s must have the same shape", fn,
+                          lt_shape_str(t, b1, sizeof b1), lt_shape_str(a, b2, sizeof b2), lt_shape_str(b, b3, sizeof b3));
+    if (!lt_is_contiguous(t) || !lt_is_contiguous(a) || !lt_is_contiguous(b))
+        return lt_lua_error(L, "%s: self, tensor1 and tensor2 must be contiguous", fn);
+    float *o = lt_f32(t);
+    const float *x = lt_f32(a), *y = lt_f32(b);
+    int64_t n = lt_numel(t);
+    if (div) for (int64_t i = 0; i < n; i++) o[i] += v * x[i] / y[i];
+    else for (int64_t i = 0; i < n; i++) o[i] += v * x[i] * y[i];
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_addcmul_(lua_State *L) { return do_addc(L, 0, "addcmul_"); }
+static int m_addcdiv_(lua_State *L) { return do_addc(L, 1, "addcdiv_"); }
+
+static const char *const unop_names[] = {"neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "sign",
+                                         "floor", "ceil", "round", "reciprocal", "square", "sin", "cos",
+                                         "log1p", "expm1"};
+
+static int do_unary(lua_State *L, lt_unop op) {
+    const char *fn = unop_names[op];
+    lt_tensor *t = self(L, fn);
+    int keep = op == LT_OP_NEG || op == LT_OP_ABS || op == LT_OP_RELU || op == LT_OP_SIGN ||
+               op == LT_OP_FLOOR || op == LT_OP_CEIL || op == LT_OP_ROUND || op == LT_OP_SQUARE;
+    lt_dtype dt = keep ? t->dtype : LT_FLOAT32;
+    if (op == LT_OP_NEG && dt == LT_UINT8) dt = LT_INT32;
+    lt_tensor *o = lt_lua_newtensor(L, dt, t->ndim, t->size, fn);
+    lt_lua_check(L, lt_unary(o, t, op), fn);
+    return 1;
+}
+
+#define UNOP(name, op) static int m_##name(lua_State *L) { return do_unary(L, op); }
+UNOP(neg, LT_OP_NEG)
+UNOP(exp, LT_OP_EXP)
+UNOP(log, LT_OP_LOG)
+UNOP(sqrt, LT_OP_SQRT)
+UNOP(abs, LT_OP_ABS)
+UNOP(relu, LT_OP_RELU)
+UNOP(sigmoid, LT_OP_SIGMOID)
+UNOP(tanh, LT_OP_TANH)
+UNOP(sign, LT_OP_SIGN)
+UNOP(floor, LT_OP_FLOOR)
+UNOP(ceil, LT_OP_CEIL)
+UNOP(round, LT_OP_ROUND)
+UNOP(reciprocal, LT_OP_RECIPROCAL)
+UNOP(square, LT_OP_SQUARE)
+UNOP(sin, LT_OP_SIN)
+UNOP(cos, LT_OP_COS)
+UNOP(log1p, LT_OP_LOG1P)
+UNOP(expm1, LT_OP_EXPM1)
+
+static int m_clamp(lua_State *L) {
+    const char *fn = "clamp";
+    lt_tensor *t = self(L, fn);
+    double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
+    if (lo > hi) return lt_lua_error(L, "%s: min %f is greater than max %f", fn, lo, hi);
+    lt_tensor *o = lt_lua_newlike(L, t, fn);
+    lt_lua_check(L, lt_clamp(o, t, lo, hi), fn);
+    return 1;
+}
+
+static int m_clamp_(lua_State *L) {
+    const char *fn = "clamp_";
+    lt_tensor *t = self(L, fn);
+    double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
+    lt_lua_check(L, lt_clamp(t, t, lo, hi), fn);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* where(cond, a, b): a, b tensors or numbers; result dtype promoted. */
+static int f_where(lua_State *L) {
+    const char *fn = "where";
+    lt_tensor *c = lt_lua_checktensor(L, 1, fn, "condition");
+    int64_t size[LT_MAXDIM];
+    int n = c->ndim;
+    memcpy(size, c->size, sizeof size);
+    lt_tensor *ab[2];
+    lt_dtype dt = LT_UINT8;
+    int any_tensor = 0;
+    for (int k = 0; k < 2; k++) {
+        int idx = 2 + k;
+        if (lt_lua_totensor(L, idx)) {
+            ab[k] = lt_lua_checktensor(L, idx, fn, k ? "other" : "input");
+            lt_tensor tmp;
+            tmp.ndim = n;
+            memcpy(tmp.size, size, sizeof size);
+            n = bshape(L, &tmp, ab[k], size, fn);
+            dt = any_tensor ? promote(dt, ab[k]->dtype) : ab[k]->dtype;
+            any_tensor = 1;
+        } else {
+            double v = luaL_checknumber(L, idx);
+            int64_t one = 1;
+            ab[k] = lt_lua_newtensor(L, lua_isinteger(L, idx) ? LT_INT32 : LT_FLOAT32, 0, &one, fn);
+            lt_set_flat(ab[k], 0, v);
+            lua_replace(L, idx);
+        }
+    }
+    if (!any_tensor) dt = promote(ab[0]->dtype, ab[1]->dtype);
+    for (int k = 0; k < 2; k++)
+        if (ab[k]->ndim == 0 && ab[k]->dtype == LT_FLOAT32) dt = promote(dt, LT_FLOAT32);
+    lt_tensor *o = lt_lua_newtensor(L, dt, n, size, fn);
+    lt_lua_check(L, lt_where(o, c, ab[0], ab[1]), fn);
+    return 1;
+}
+
+/* reductions: sum/mean/prod(d, keepdim) and max/min(d, keepdim) -> values, 1-based indices */
+static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
+    lt_tensor *t = self(L, fn);
+    int64_t size[LT_MAXDIM];
+    if (lua_isnoneornil(L, 2)) {
+        if ((op == LT_RED_MAX || op == LT_RED_MIN) && lt_numel(t) == 0)
+            return lt_lua_error(L, "%s: empty tensor has no %s", fn, op == LT_RED_MAX ? "maximum" : "minimum");
+        lt_dtype dt = (op == LT_RED_MEAN || t->dtype == LT_FLOAT32) ? LT_FLOAT32
+                      : (op == LT_RED_MAX || op == LT_RED_MIN) ? t->dtype : LT_INT32;
+        lt_tensor *o = lt_lua_newtensor(L, dt, 0, size, fn);
+        lt_lua_check(L, lt_reduce(o, NULL, t, -1, op), fn);
+        return 1;
+    }
+    int d = lt_lua_checkdim(L, 2, t->ndim, fn);
+    int keep = lua_toboolean(L, 3);
+    if (t->ndim == 0) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    if ((op == LT_RED_MAX || op == LT_RED_MIN) && t->size[d] == 0)
+        return lt_lua_error(L, "%s: dimension %d has size 0", fn, d + 1);
+    int n = 0;
+    for (int k = 0; k < t->ndim; k++) {
+        if (k == d) {
+            if (keep) size[n++] = 1;
+        } else size[n++] = t->size[k];
+    }
+    lt_dtype dt = (op == LT_RED_MEAN || t->dtype == LT_FLOAT32) ? LT_FLOAT32
+                  : (op == LT_RED_MAX || op == LT_RED_MIN) ? t->dtype : LT_INT32;
+    lt_tensor *o = lt_lua_newtensor(L, dt, n, size, fn);
+    lt_tensor *ix = NULL;
+    if (want_idx) ix = lt_lua_newtensor(L, LT_INT32, n, size, fn);
+    lt_lua_check(L, lt_reduce(o, ix, t, d, op), fn);
+    if (ix) {
+        lt_lua_check(L, lt_binary_scalar(ix, ix, 1, LT_OP_ADD, 0), fn);
+        return 2;
+    }
+    return 1;
+}
+
+static int m_sum(lua_State *L) { return do_reduce(L, LT_RED_SUM, "sum", 0); }
+static int m_mean(lua_State *L) { return do_reduce(L, LT_RED_MEAN, "mean", 0); }
+static int m_prod(lua_State *L) { return do_reduce(L, LT_RED_PROD, "prod", 0); }
+static int m_max(lua_State *L) { return do_reduce(L, LT_RED_MAX, "max", !lua_isnoneornil(L, 2)); }
+static int m_min(lua_State *L) { return do_reduce(L, LT_RED_MIN, "min", !lua_isnoneornil(L, 2)); }
+
+static int do_arg(lua_State *L, lt_redop op, const char *fn) {
+    lt_tensor *t = self(L, fn);
+    if (lua_isnoneornil(L, 2)) {
+        if (lt_numel(t) == 0) return lt_lua_error(L, "%s: empty tensor", fn);
+        int64_t sz[1];
+        lt_tensor *o = lt_lua_newtensor(L, t->dtype, 0, sz, fn);
+        lt_tensor *ix = lt_lua_newtensor(L, LT_INT32, 0, sz, fn);
+        lt_lua_check(L, lt_reduce(o, ix, t, -1, op), fn);
+        lua_pushinteger(L, (lua_Integer)lt_get_flat(ix, 0) + 1);
+        return 1;
+    }
+    int r = do_reduce(L, op, fn, 1);
+    (void)r;
+    return 1; /* the indices are on top */
+}
+
+static int m_argmax(lua_State *L) { return do_arg(L, LT_RED_MAX, "argmax"); }
+static int m_argmin(lua_State *L) { return do_arg(L, LT_RED_MIN, "argmin"); }
+
+/* raw: sum_to(shape_table): sums broadcast dims back down to shape (autograd helper). */
+static int m_sum_to(lua_State *L) {
+    const char *fn = "sum_to";
+    lt_tensor *t = self(L, fn);
+    int64_t size[LT_MAXDIM];
+    int n = lt_lua_checkshape(L, 2, size, fn);
+    if (n == t->ndim && !memcmp(size, t->size, sizeof(int64_t) * (size_t)n)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    lt_tensor *o = lt_lua_newtensor(L, t->dtype, n, size, fn);
+    lt_tensor chk = *o;
+    if (lt_view_expand(&chk, t->ndim, t->size) != LT_OK) {
+        char b1[128], b2[128];
+        return lt_lua_error(L, "%s: %s is not a broadcast of %s", fn, lt_shape_str(t, b1, sizeof b1),
+                          lt_shape_str(o, b2, sizeof b2));
+    }
+    lt_lua_check(L, lt_sum_to(o, t), fn);
+    return 1;
+}
+
+static int m_matmul(lua_State *L) {
+    const char *fn = "matmul";
+    lt_tensor *a = lt_lua_checkdtype(L, 1, fn, "self", LT_FLOAT32);
+    lt_tensor *b = lt_lua_checkdtype(L, 2, fn, "other", LT_FLOAT32);
+    char b1[128], b2[128];
+    if (a->ndim < 1 || b->ndim < 1) return lt_lua_error(L, "%s: both arguments need at least 1 dimension", fn);
+    /* promote 1-D operands as PyTorch does, remembering to squeeze the result */
+    lt_tensor av = *a, bv = *b;
+    int squeeze_n = 0, squeeze_m = 0;
+    if (av.ndim == 1) { lt_view_unsqueeze(&av, 0); squeeze_n = 1; }
+    if (bv.ndim == 1) { lt_view_unsqueeze(&bv, 1); squeeze_m = 1; }
+    if (av.size[av.ndim - 1] != bv.size[bv.ndim - 2])
+        return lt_lua_error(L, "%s: shapes %s and %s are not aligned (%I vs %I)", fn, lt_shape_str(a, b1, sizeof b1),
+                          lt_shape_str(b, b2, sizeof b2), (lua_Integer)av.size[av.ndim - 1], (lua_Integer)bv.size[bv.ndim - 2]);
+    int64_t bsz[LT_MAXDIM];
+    int nb;
+    if (lt_broadcast_shape(av.ndim - 2, av.size, bv.ndim - 2, bv.size, &nb, bsz) != LT_OK)
+        return lt_lua_error(L, "%s: batch dimensions of %s and %s cannot be broadcast", fn,
+                          lt_shape_str(a, b1, sizeof b1), lt_shape_str(b, b2, sizeof b2));
+    if (nb + 2 > LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
+    bsz[nb] = av.size[av.ndim - 2];
+    bsz[nb + 1] = bv.size[bv.ndim - 1];
+    /* make matrices BLAS-addressable: copy when neither stride is 1 */
+    lt_tensor *pa = &av, *pb = &bv;
+    if (av.stride[av.ndim - 1] != 1 && av.stride[av.ndim - 2] != 1) {
+        pa = lt_lua_newtensor(L, LT_FLOAT32, av.ndim, av.size, fn);
+        lt_lua_check(L, lt_copy(pa, &av), fn);
+    }
+    if (bv.stride[bv.ndim - 1] != 1 && bv.stride[bv.ndim - 2] != 1) {
+        pb = lt_lua_newtensor(L, LT_FLOAT32, bv.ndim, bv.size, fn);
+        lt_lua_check(L, lt_copy(pb, &bv), fn);
+    }
+    lt_tensor *o = lt_lua_newtensor(L, LT_FLOAT32, nb + 2, bsz, fn);
+    lt_status st = lt_matmul(o, pa, pb);
+    if (st == LT_EARG) {
+        /* unusual strides (e.g. 0 from expand on a matrix dim): retry on contiguous copies */
+        pa = lt_lua_newtensor(L, LT_FLOAT32, av.ndim, av.size, fn);
+        lt_lua_check(L, lt_copy(pa, &av), fn);
+        pb = lt_lua_newtensor(L, LT_FLOAT32, bv.ndim, bv.size, fn);
+        lt_lua_check(L, lt_copy(pb, &bv), fn);
+        st = lt_matmul(o, pa, pb);
+    }
+    lt_lua_check(L, st, fn);
+    if (squeeze_m) lt_view_squeeze(o, o->ndim - 1);
+    if (squeeze_n) lt_view_squeeze(o, o->ndim - 2);
+    return 1;
+}
+
+/* cat(list, d) and stack(list, d) */
+static int f_cat(lua_State *L) {
+    const char *fn = "cat";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)luaL_len(L, 1);
+    if (n == 0) return lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
+    lua_geti(L, 1, 1);
+    lt_tensor *first = lt_lua_checktensor(L, -1, fn, "tensors[1]");
+    lua_pop(L, 1);
+    int d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, first->ndim, fn);
+    if (first->ndim == 0) return lt_lua_error(L, "%s: cannot concatenate 0-d tensors", fn);
+    int64_t size[LT_MAXDIM];
+    memcpy(size, first->size, sizeof size);
+    size[d] = 0;
+    lt_dtype dt = first->dtype;
+    char argn[32], b1[128], b2[128];
+    for (int i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        snprintf(argn, sizeof argn, "tensors[%d]", i);
+        lt_tensor *t = lt_lua_checktensor(L, -1, fn, argn);
+        if (t->ndim != first->ndim)
+            return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s", fn, i,
+                              lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2));
+        for (int k = 0; k < t->ndim; k++)
+            if (k != d && t->size[k] != first->size[k])
+                return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s (mismatch at dimension %d)", fn, i,
+                                  lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2), k + 1);
+        size[d] += t->size[d];
+        dt = promote(dt, t->dtype);
+        lua_pop(L, 1);
+    }
+    lt_tensor *o = lt_lua_newtensor(L, dt, first->ndim, size, fn);
+    int64_t pos = 0;
+    for (int i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        lt_tensor *t = lt_lua_totensor(L, -1);
+        lt_tensor part = *o;
+        lt_view_narrow(&part, d, pos, t->size[d]);
+        lt_lua_check(L, lt_copy(&part, t), fn);
+        pos += t->size[d];
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+static int f_stack(lua_State *L) {
+    const char *fn = "stack";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)luaL_len(L, 1);
+    if (n == 0) return lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
+    lua_geti(L, 1, 1);
+    lt_tensor *first = lt_lua_checktensor(L, -1, fn, "tensors[1]");
+    lua_pop(L, 1);
+    if (first->ndim >= LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
+    int d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, first->ndim + 1, fn);
+    int64_t size[LT_MAXDIM];
+    int nd = first->ndim + 1;
+    for (int k = 0, j = 0; k < nd; k++) size[k] = k == d ? n : first->size[j++];
+    lt_dtype dt = first->dtype;
+    char argn[32], b1[128], b2[128];
+    for (int i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        snprintf(argn, sizeof argn, "tensors[%d]", i);
+        lt_tensor *t = lt_lua_checktensor(L, -1, fn, argn);
+        if (t->ndim != first->ndim || memcmp(t->size, first->size, sizeof(int64_t) * (size_t)t->ndim))
+            return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s", fn, i,
+                              lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2));
+        dt = promote(dt, t->dtype);
+        lua_pop(L, 1);
+    }
+    lt_tensor *o = lt_lua_newtensor(L, dt, nd, size, fn);
+    for (int i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        lt_tensor *t = lt_lua_totensor(L, -1);
+        lt_tensor part = *o;
+        lt_view_select(&part, d, i - 1);
+        lt_lua_check(L, lt_copy(&part, t), fn);
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+static int f_is_tensor(lua_State *L) {
+    lua_pushboolean(L, lt_lua_totensor(L, 1) != NULL);
+    return 1;
+}
+
+static int f_dot64(lua_State *L) {
+    const char *fn = "dot64";
+    lt_tensor *a = lt_lua_checktensor(L, 1, fn, "a"), *b = lt_lua_checktensor(L, 2, fn, "b");
+    if (lt_numel(a) != lt_numel(b)) return lt_lua_error(L, "%s: sizes differ", fn);
+    lua_pushnumber(L, lt_dot64(a, b));
+    return 1;
+}
+
+/* allclose(a, b, rtol, atol): |a - b| <= atol + rtol * |b| everywhere (NaNs unequal). */
+static int f_allclose(lua_State *L) {
+    const char *fn = "allclose";
+    lt_tensor *a = lt_lua_checktensor(L, 1, fn, "a"), *b = lt_lua_checktensor(L, 2, fn, "b");
+    double rtol = luaL_optnumber(L, 3, 1e-5), atol = luaL_optnumber(L, 4, 1e-8);
+    int64_t size[LT_MAXDIM];
+    int n = bshape(L, a, b, size, fn);
+    lt_tensor av = *a, bv = *b;
+    lt_view_expand(&av, n, size);
+    lt_view_expand(&bv, n, size);
+    int64_t cnt = lt_numel(&av);
+    double worst = 0;
+    int64_t worst_i = -1;
+    for (int64_t i = 0; i < cnt; i++) {
+        double x = lt_get_flat(&av, i), y = lt_get_flat(&bv, i);
+        double err = fabs(x - y) - (atol + rtol * fabs(y));
+        if (x != x || y != y) err = HUGE_VAL;
+        if (x == y) err = -1;
+        if (err > worst) {
+            worst = err;
+            worst_i = i;
+        }
+    }
+    lua_pushboolean(L, worst_i < 0);
+    if (worst_i < 0) return 1;
+    lua_pushfstring(L, "at flat index %d (1-based): %f vs %f", (int)worst_i + 1, lt_get_flat(&av, worst_i),
+                    lt_get_flat(&bv, worst_i));
+    return 2;
+}
+
+static int f_set_num_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1) return lt_lua_error(L, "set_num_threads: n must be >= 1, got %d", (int)n);
+    lt_set_num_threads((int)n);
+    return 0;
+}
+
+static int f_get_num_threads(lua_State *L) {
+    lua_pushinteger(L, lt_get_num_threads());
+    return 1;
+}
+
+/* Bytes of tensor storage alive (for memory specs). */
+static int m_storage_bytes(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    lua_pushinteger(L, t->storage ? (lua_Integer)t->storage->nbytes : 0);
+    return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"shape", m_shape}, {"size", m_size}, {"stride", m_stride}, {"dim", m_dim}, {"numel", m_numel},
+    {"dtype", m_dtype}, {"is_contiguous", m_is_contiguous}, {"is_freed", m_is_freed},
+    {"shares_storage", m_shares_storage}, {"storage_bytes", m_storage_bytes},
+    {"item", m_item}, {"totable", m_totable}, {"tolist", m_tolist}, {"get", m_get}, {"set", m_set},
+    {"view", m_view}, {"reshape", m_view}, {"permute", m_permute}, {"transpose", m_transpose},
+    {"narrow", m_narrow}, {"select", m_select}, {"unsqueeze", m_unsqueeze}, {"squeeze", m_squeeze},
+    {"expand", m_expand}, {"contiguous", m_contiguous}, {"detach", m_detach}, {"clone", m_clone}, {"to", m_to},
+    {"copy_", m_copy_}, {"fill_", m_fill_}, {"zero_", m_zero_}, {"flip", m_flip},
+    {"index_select", m_index_select}, {"index_add_", m_index_add_}, {"gather", m_gather},
+    {"scatter_add_", m_scatter_add_},
+    {"add", m_add}, {"sub", m_sub}, {"mul", m_mul}, {"div", m_div}, {"pow", m_pow},
+    {"maximum", m_maximum}, {"minimum", m_minimum},
+    {"eq", m_eq}, {"ne", m_ne}, {"gt", m_gt}, {"ge", m_ge}, {"lt", m_lt}, {"le", m_le},
+    {"add_", m_add_}, {"sub_", m_sub_}, {"mul_", m_mul_}, {"div_", m_div_}, {"pow_", m_pow_},
+    {"addcmul_", m_addcmul_}, {"addcdiv_", m_addcdiv_}, {"clamp_", m_clamp_},
+    {"neg", m_neg}, {"exp", m_exp}, {"log", m_log}, {"sqrt", m_sqrt}, {"abs", m_abs}, {"relu", m_relu},
+    {"sigmoid", m_sigmoid}, {"tanh", m_tanh}, {"sign", m_sign}, {"floor", m_floor}, {"ceil", m_ceil},
+    {"round", m_round}, {"reciprocal", m_reciprocal}, {"square", m_square}, {"sin", m_sin},
+    {"cos", m_cos}, {"log1p", m_log1p}, {"expm1", m_expm1}, {"clamp", m_clamp},
+    {"sum", m_sum}, {"mean", m_mean}, {"prod", m_prod}, {"max", m_max}, {"min", m_min},
+    {"argmax", m_argmax}, {"argmin", m_argmin}, {"sum_to", m_sum_to}, {"matmul", m_matmul},
+    {"free", t_free},
+    {NULL, NULL}};
+
+static const luaL_Reg functions[] = {
+    {"tensor", f_tensor}, {"zeros", f_zeros}, {"ones", f_ones}, {"full", f_full}, {"empty", f_empty},
+    {"arange", f_arange}, {"where", f_where}, {"cat", f_cat}, {"stack", f_stack},
+    {"is_tensor", f_is_tensor}, {"dot64", f_dot64}, {"allclose", f_allclose},
+    {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads},
+    {NULL, NULL}};
+
+void lt_open_tensor(lua_State *L) {
+    /* module table is at -1 */
+    luaL_newmetatable(L, LT_TENSOR_MT);        /* mt */
+    lua_newtable(L);                           /* mt methods */
+    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, "methods");            /* module.methods = methods */
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, t_index, 1);
+    lua_setfield(L, -3, "__index");
+    lua_pushcclosure(L, t_newindex, 1);        /* consumes methods */
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, t_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, t_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushliteral(L, "lunet.Tensor");
+    lua_setfield(L, -2, "__name");
+    lua_setfield(L, -2, "meta");               /* module.meta = mt */
+    luaL_setfuncs(L, functions, 0);
+    lt_get_num_threads();
+}
