@@ -59,6 +59,16 @@ local function rg(t)
   return t
 end
 
+-- runs fn with n threads, restoring the previous count even if fn fails
+local function with_threads(n, fn)
+  local old = lunet.get_num_threads()
+  lunet.set_num_threads(n)
+  local ok, a, b, c, d = pcall(fn)
+  lunet.set_num_threads(old)
+  if not ok then error(a, 0) end
+  return a, b, c, d
+end
+
 local function error_cases(cases)
   for _, c in ipairs(cases) do
     it("rejects " .. c[1], function()
@@ -178,6 +188,24 @@ describe("F.softmax and F.log_softmax", function()
           nn[name .. "_backward_naive"](gy, y2, d), 1e-4, 1e-5)
       end
     end
+  end)
+
+  it("give bit-identical results with 1 and 2 threads", function()
+    local g = lunet.Generator(32)
+    local x, gy = g:randn(2, 6, 70, 90), g:randn(2, 6, 70, 90)
+    local function run()
+      local r = {}
+      for _, name in ipairs({ "softmax", "log_softmax" }) do
+        local y = nn[name .. "_forward"](x, 2)
+        r[#r + 1] = y
+        r[#r + 1] = nn[name .. "_backward"](gy, y, 2)
+      end
+      r[#r + 1] = nn.sigmoid_forward(x)
+      r[#r + 1] = nn.labels(x)
+      return r
+    end
+    local one, two = with_threads(1, run), with_threads(2, run)
+    for k = 1, #one do assert.are.same(flat(one[k]), flat(two[k])) end
   end)
 
   local x = lunet.randn(2, 3, 4, 5)

@@ -58,6 +58,16 @@ local function rg(t)
   return t
 end
 
+-- runs fn with n threads, restoring the previous count even if fn fails
+local function with_threads(n, fn)
+  local old = lunet.get_num_threads()
+  lunet.set_num_threads(n)
+  local ok, a, b, c, d = pcall(fn)
+  lunet.set_num_threads(old)
+  if not ok then error(a, 0) end
+  return a, b, c, d
+end
+
 local function error_cases(cases)
   for _, c in ipairs(cases) do
     it("rejects " .. c[1], function()
@@ -162,6 +172,21 @@ describe("F.batch_norm", function()
         end
       end
     end
+  end)
+
+  it("gives bit-identical results with 1 and 2 threads", function()
+    local g = lunet.Generator(31)
+    local x, gy = g:randn(2, 4, 64, 80), g:randn(2, 4, 64, 80)
+    local w, b = g:rand(4), g:randn(4)
+    local function run()
+      local y, m, i = nn.batch_norm_forward(x, nil, nil, w, b, { training = true })
+      local gx, gw = nn.batch_norm_backward(gy, x, m, i, w, b, true)
+      local z, zm, zi = nn.group_norm_forward(x, 2, w, b)
+      local hx, hw = nn.group_norm_backward(gy, x, zm, zi, 2, w, b)
+      return { y, gx, gw, z, hx, hw }
+    end
+    local one, two = with_threads(1, run), with_threads(2, run)
+    for k = 1, #one do assert.are.same(flat(one[k]), flat(two[k])) end
   end)
 
   local x = lunet.randn(2, 3, 4, 4)
