@@ -16,15 +16,18 @@
 
 /* ------------------------------------------------------------------ helpers */
 
+/* A number as "%g" would print it ("2", "1.5"), for messages. */
+static const char *num_str(char *buf, size_t n, double v) {
+    snprintf(buf, n, "%.9g", v);
+    return buf;
+}
+
 static int is_naive(lua_State *L) {
     return lua_toboolean(L, lua_upvalueindex(1));
 }
 
 static lt_tensor *check_f32(lua_State *L, int idx, const char *fn, const char *arg) {
-    lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
-    if (t->dtype != LT_FLOAT32)
-        luaL_error(L, "%s: %s must be float32, got %s", fn, arg, lt_dtype_name(t->dtype));
-    return t;
+    return lt_lua_checkdtype(L, idx, fn, arg, LT_FLOAT32);
 }
 
 static lt_tensor *opt_f32(lua_State *L, int idx, const char *fn, const char *arg) {
@@ -37,7 +40,7 @@ static void check_nc(lua_State *L, const lt_tensor *x, const char *fn, const cha
                      int64_t *N, int64_t *C, int64_t *S) {
     char sb[SHAPE_BUF];
     if (x->ndim < 2)
-        luaL_error(L, "%s: %s must have at least 2 dims (N, C, ...), got %s", fn, arg,
+        lt_lua_error(L, "%s: %s must have at least 2 dims (N, C, ...), got %s", fn, arg,
                    lt_shape_str(x, sb, sizeof sb));
     *N = x->size[0];
     *C = x->size[1];
@@ -50,7 +53,7 @@ static void check_channels(lua_State *L, const lt_tensor *t, int64_t C, const lt
                            const char *fn, const char *arg) {
     char sb[SHAPE_BUF], xb[SHAPE_BUF];
     if (t && (t->ndim != 1 || t->size[0] != C))
-        luaL_error(L, "%s: %s has shape %s, expected [%I] (x %s)", fn, arg,
+        lt_lua_error(L, "%s: %s has shape %s, expected [%I] (x %s)", fn, arg,
                    lt_shape_str(t, sb, sizeof sb), (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
 }
 
@@ -60,7 +63,7 @@ static void check_same_shape(lua_State *L, const lt_tensor *g, const lt_tensor *
     int same = g->ndim == x->ndim;
     for (int d = 0; same && d < x->ndim; d++) same = g->size[d] == x->size[d];
     if (!same)
-        luaL_error(L, "%s: %s has shape %s, expected the shape of %s %s", fn, garg,
+        lt_lua_error(L, "%s: %s has shape %s, expected the shape of %s %s", fn, garg,
                    lt_shape_str(g, gb, sizeof gb), xarg, lt_shape_str(x, xb, sizeof xb));
 }
 
@@ -104,16 +107,19 @@ static int l_batch_norm_forward(lua_State *L) {
     const int training = lt_opt_bool(L, 6, "training", 0, fn);
     const double momentum = lt_opt_num(L, 6, "momentum", 0.1, fn);
     const double eps = lt_opt_num(L, 6, "eps", 1e-5, fn);
-    if (!(eps >= 0.0)) luaL_error(L, "%s: eps must be >= 0, got %f", fn, (lua_Number)eps);
+    if (!(eps >= 0.0)) {
+        char nb[32];
+        lt_lua_error(L, "%s: eps must be >= 0, got %s", fn, num_str(nb, sizeof nb, eps));
+    }
     if (training && N * S <= 1)
-        luaL_error(L, "%s: expected more than 1 value per channel when training, got x %s", fn,
+        lt_lua_error(L, "%s: expected more than 1 value per channel when training, got x %s", fn,
                    lt_shape_str(x, xb, sizeof xb));
     if (!training && (!rm || !rv))
-        luaL_error(L, "%s: running_mean and running_var are required when training is false", fn);
+        lt_lua_error(L, "%s: running_mean and running_var are required when training is false", fn);
     if (training && rm && !lt_is_contiguous(rm))
-        luaL_error(L, "%s: running_mean must be contiguous (it is updated in place)", fn);
+        lt_lua_error(L, "%s: running_mean must be contiguous (it is updated in place)", fn);
     if (training && rv && !lt_is_contiguous(rv))
-        luaL_error(L, "%s: running_var must be contiguous (it is updated in place)", fn);
+        lt_lua_error(L, "%s: running_var must be contiguous (it is updated in place)", fn);
 
     /* contiguous inputs first (copies may be pushed), then the results on top */
     const float *xd = cdata(L, 1, x, fn, "x");
@@ -179,13 +185,14 @@ static int64_t check_groups(lua_State *L, int idx, int64_t C, const lt_tensor *x
     char xb[SHAPE_BUF];
     if (!lua_isinteger(L, idx)) {
         if (lua_type(L, idx) == LUA_TNUMBER)
-            luaL_error(L, "%s: groups must be an integer, got %f", fn, lua_tonumber(L, idx));
-        luaL_error(L, "%s: groups must be an integer, got %s", fn, luaL_typename(L, idx));
+            lt_lua_error(L, "%s: groups must be an integer, got %s", fn,
+                         num_str(xb, sizeof xb, lua_tonumber(L, idx)));
+        lt_lua_error(L, "%s: groups must be an integer, got %s", fn, luaL_typename(L, idx));
     }
     lua_Integer G = lua_tointeger(L, idx);
-    if (G < 1) luaL_error(L, "%s: groups must be >= 1, got %I", fn, G);
+    if (G < 1) lt_lua_error(L, "%s: groups must be >= 1, got %I", fn, G);
     if (C % G != 0)
-        luaL_error(L, "%s: groups (%I) must divide the %I channels of x %s", fn, G,
+        lt_lua_error(L, "%s: groups (%I) must divide the %I channels of x %s", fn, G,
                    (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
     return (int64_t)G;
 }
@@ -203,7 +210,10 @@ static int l_group_norm_forward(lua_State *L) {
     check_channels(L, w, C, x, fn, "weight");
     check_channels(L, b, C, x, fn, "bias");
     const double eps = lt_opt_num(L, 5, "eps", 1e-5, fn);
-    if (!(eps >= 0.0)) luaL_error(L, "%s: eps must be >= 0, got %f", fn, (lua_Number)eps);
+    if (!(eps >= 0.0)) {
+        char nb[32];
+        lt_lua_error(L, "%s: eps must be >= 0, got %s", fn, num_str(nb, sizeof nb, eps));
+    }
     const float *xd = cdata(L, 1, x, fn, "x");
     const float *wd = cdata(L, 3, w, fn, "weight");
     const float *bd = cdata(L, 4, b, fn, "bias");
@@ -233,7 +243,7 @@ static int l_group_norm_backward(lua_State *L) {
     const int has_b = !lua_isnoneornil(L, 7);
     check_channels(L, w, C, x, fn, "weight");
     if (lt_numel(mean) != N * G || lt_numel(invstd) != N * G)
-        luaL_error(L, "%s: mean has shape %s, expected [%I, %I]", fn,
+        lt_lua_error(L, "%s: mean has shape %s, expected [%I, %I]", fn,
                    lt_shape_str(mean, sb, sizeof sb), (lua_Integer)N, (lua_Integer)G);
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *xd = cdata(L, 2, x, fn, "x");
@@ -243,7 +253,7 @@ static int l_group_norm_backward(lua_State *L) {
     double *work = NULL;
     if (!naive) {
         work = (double *)lt_scratch(2, (size_t)(N * C * 2) * sizeof(double) + 1);
-        if (!work) luaL_error(L, "%s: cannot allocate %I bytes of scratch", fn,
+        if (!work) lt_lua_error(L, "%s: cannot allocate %I bytes of scratch", fn,
                               (lua_Integer)(N * C * 2 * (int64_t)sizeof(double)));
     }
     lt_tensor *gx = new_like_shape(L, x, LT_FLOAT32, fn);
@@ -268,9 +278,10 @@ static int dropout_forward(lua_State *L, const char *fn, int planes) {
     lt_tensor *x = check_f32(L, 1, fn, "x");
     const double p = lt_opt_num(L, 2, "p", 0.5, fn);
     const int training = lt_opt_bool(L, 2, "training", 1, fn);
-    if (!(p >= 0.0 && p <= 1.0)) luaL_error(L, "%s: p must be in [0, 1], got %f", fn, (lua_Number)p);
+    if (!(p >= 0.0 && p <= 1.0))
+        lt_lua_error(L, "%s: p must be in [0, 1], got %s", fn, num_str(xb, sizeof xb, p));
     if (planes && x->ndim != 3 && x->ndim != 4)
-        luaL_error(L, "%s: x must be 3-D (N, C, L) or 4-D (N, C, H, W), got %s", fn,
+        lt_lua_error(L, "%s: x must be 3-D (N, C, L) or 4-D (N, C, H, W), got %s", fn,
                    lt_shape_str(x, xb, sizeof xb));
     lt_rng *g = lt_lua_optrng(L, 2, fn);
     if (!training || p == 0.0 || lt_numel(x) == 0) {
@@ -307,7 +318,7 @@ static int l_dropout_backward(lua_State *L) {
     lt_tensor *mask = check_f32(L, 2, fn, "mask");
     const int64_t n = lt_numel(mask), total = lt_numel(gy);
     if (n == 0 || total % n != 0 || gy->ndim < mask->ndim)
-        luaL_error(L, "%s: mask %s does not fit grad %s", fn, lt_shape_str(mask, mb, sizeof mb),
+        lt_lua_error(L, "%s: mask %s does not fit grad %s", fn, lt_shape_str(mask, mb, sizeof mb),
                    lt_shape_str(gy, gb, sizeof gb));
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *md = cdata(L, 2, mask, fn, "mask");
@@ -331,7 +342,7 @@ static const char *act_name(lt_act a) {
 static float check_slope(lua_State *L, int idx, const char *fn) {
     if (lua_isnoneornil(L, idx)) return 0.01f;
     if (lua_type(L, idx) != LUA_TNUMBER)
-        luaL_error(L, "%s: negative_slope must be a number, got %s", fn, luaL_typename(L, idx));
+        lt_lua_error(L, "%s: negative_slope must be a number, got %s", fn, luaL_typename(L, idx));
     return (float)lua_tonumber(L, idx);
 }
 
@@ -372,16 +383,17 @@ static int check_softmax_dim(lua_State *L, int idx, const lt_tensor *x, const ch
     char xb[SHAPE_BUF];
     const lua_Integer nd = x->ndim > 0 ? x->ndim : 1;
     if (lua_isnoneornil(L, idx))
-        luaL_error(L, "%s: dim is required (1..%I or -%I..-1 for x %s)", fn, nd, nd,
+        lt_lua_error(L, "%s: dim is required (1..%I or -%I..-1 for x %s)", fn, nd, nd,
                    lt_shape_str(x, xb, sizeof xb));
     if (!lua_isinteger(L, idx)) {
         if (lua_type(L, idx) == LUA_TNUMBER)
-            luaL_error(L, "%s: dim must be an integer, got %f", fn, lua_tonumber(L, idx));
-        luaL_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, idx));
+            lt_lua_error(L, "%s: dim must be an integer, got %s", fn,
+                         num_str(xb, sizeof xb, lua_tonumber(L, idx)));
+        lt_lua_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, idx));
     }
     lua_Integer d = lua_tointeger(L, idx);
     if (d == 0 || d > nd || d < -nd)
-        luaL_error(L, "%s: dim %I out of range for x %s (expected 1..%I or -%I..-1)", fn, d,
+        lt_lua_error(L, "%s: dim %I out of range for x %s (expected 1..%I or -%I..-1)", fn, d,
                    lt_shape_str(x, xb, sizeof xb), nd, nd);
     return (int)(d > 0 ? d - 1 : nd + d);
 }
