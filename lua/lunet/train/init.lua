@@ -1,0 +1,443 @@
+-- lunet.train: the training loop (fit), evaluation over a loader (evaluate) and training
+-- checkpoints that resume bit-identically.
+--
+--   local train = require "lunet.train"
+--   local history = train.fit{
+--     model = model, loss = nn.CrossEntropyLoss{}, optimizer = optim.Adam(model:parameters(), {lr = 2e-3}),
+--     train_loader = loader, val_loader = val_loader, epochs = 10,
+--     metrics = {"miou", "pixel_accuracy", "dice"},   -- the default when val_loader is given
+--     checkpoint = "run/unet.safetensors", resume = true, log = "run/log.csv",
+--   }
+--   print(history[#history].miou, history.best, history.best_epoch)
+--
+-- Each epoch: model:train(), for every batch of train_loader: optimizer:zero_grad(), logits =
+-- model(batch.image), l = loss(logits, batch.mask), l:backward(), [clip_grad_norm],
+-- optimizer:step(), [scheduler:step() when scheduler_interval = "step"]; then, with a
+-- val_loader, model:eval() and a no-grad pass that accumulates the validation loss and a
+-- metrics.ConfusionMatrix; then scheduler:step() (ReduceLROnPlateau: step(monitored value)),
+-- the history entry, the CSV log and the checkpoints.
+--
+-- Options (one table; unknown keys raise):
+--   model, loss, optimizer, train_loader, epochs     required. loss(logits, target) returns a
+--                                                    scalar tensor (a loss module or function)
+--   scheduler = nil, scheduler_interval = "epoch"    or "step" (stepped after each optimizer step)
+--   val_loader = nil, metrics = {...}                names: miou, dice (mean Dice), pixel_accuracy,
+--                                                    mean_pixel_accuracy, and name = function(cm)
+--                                                    returning a number. Default {"miou",
+--                                                    "pixel_accuracy", "dice"} with a val_loader.
+--   num_classes = model.config.num_classes or the logits' channel count (1 channel = binary,
+--                 logits > 0 is class 1); ignore_index = loss.opts.ignore_index or nil
+--   monitor = first metric (or "val_loss", or "train_loss" without val_loader), mode = "max" for
+--             metrics, "min" for names ending in "loss": chooses the best checkpoint
+--   checkpoint = path: the last checkpoint is written there after every epoch, the best one
+--             (same contents) to the path with ".best" inserted before its extension
+--             (run/unet.safetensors -> run/unet.best.safetensors); see best_checkpoint_path
+--   resume = true: when the checkpoint file exists, restore model, optimizer, scheduler,
+--             random generators, history and best, and continue with the next epoch (a
+--             checkpoint at or beyond `epochs` trains nothing and returns its history)
+--   log = csv_path: rewritten (atomically) after every epoch from the whole history
+--   progress = true: a bar (img/s, ETA, running loss) redrawn with "\r" when stdout is a
+--             terminal, one plain line per epoch otherwise (pipes, files, CI); "bar" and
+--             "lines" force a style, false prints nothing. Terminal = stdout is a TTY
+--             (`test -t 1` via os.execute, once) and TERM is set and not "dumb".
+--   output = io.stdout: anything with :write (and optionally :flush)
+--   grad_clip = max_norm (optim.clip_grad_norm), generators = {name = Generator} (extra
+--             generators to checkpoint), on_epoch_end = function(entry, history) (return
+--             true to stop early), gc = true (a full collectgarbage() every 50 steps keeps
+--             the resident size flat)
+--
+-- Random state in checkpoints: the default generator (lunet.manual_seed), each loader's
+-- generator, and each loader's dataset transform generator (Compose{seed=}), plus
+-- opts.generators. All are saved at the end of every epoch and restored on resume, so 4
+-- epochs straight and 2 + 2 with a resume in a new process give bit-identical weights.
+--
+-- A NaN or infinite training loss raises "fit: loss is nan at epoch E, step S (...)".
+--
+-- Returns history: a list of entries {epoch=, train_loss=, val_loss=, <metrics>=, lr=,
+-- seconds=}, with history.best, history.best_epoch, history.monitor, and history.confusion
+-- (the last validation ConfusionMatrix, when there was validation in this process).
+local lunet = require "lunet"
+local metrics = require "lunet.metrics"
+local ckpt = require "lunet.train.checkpoint"
+local progress = require "lunet.train.progress"
+local core = require "lunet.core"
+
+local type, pairs, ipairs, error, tostring, select = type, pairs, ipairs, error, tostring, select
+local pcall, require, collectgarbage, getmetatable = pcall, require, collectgarbage, getmetatable
+local fmt, concat, sort = string.format, table.concat, table.sort
+local huge, mtype = math.huge, math.type
+local io_open, os_rename, os_remove = io.open, os.rename, os.remove
+local is_tensor = core.is_tensor
+
+local M = {}
+M.checkpoint = ckpt
+M.load_checkpoint = ckpt.load
+M.load_model = ckpt.load_model
+
+local function fail(msg) error("fit: " .. msg, 0) end
+
+local known = {
+  model = true, loss = true, optimizer = true, scheduler = true, scheduler_interval = true,
+  train_loader = true, val_loader = true, epochs = true, metrics = true, num_classes = true,
+  ignore_index = true, monitor = true, mode = true, checkpoint = true, resume = true, log = true,
+  progress = true, output = true, grad_clip = true, generators = true, on_epoch_end = true, gc = true,
+}
+
+-- name -> function(cm) for the built-in metric names.
+local builtin = {
+  miou = function(cm) return cm:miou() end,
+  dice = function(cm) return cm:mdice() end,
+  mdice = function(cm) return cm:mdice() end,
+  pixel_accuracy = function(cm) return cm:pixel_accuracy() end,
+  mean_pixel_accuracy = function(cm) return cm:mean_pixel_accuracy() end,
+}
+M.metric_functions = builtin
+
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = (type(v) == "table" or type(v) == "userdata") and getmetatable(v)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+local function is_loader(v)
+  return type(v) == "table" and type(v.iter) == "function"
+end
+
+local function is_generator(v)
+  if type(v) ~= "userdata" and type(v) ~= "table" then return false end
+  local ok, f = pcall(function() return v.get_state end)
+  return ok and type(f) == "function"
+end
+
+--- "run/unet.safetensors" -> "run/unet.best.safetensors" (no extension: path .. ".best").
+function M.best_checkpoint_path(path)
+  local base, ext = path:match("^(.*)(%.[^./]+)$")
+  if base and base ~= "" then return base .. ".best" .. ext end
+  return path .. ".best"
+end
+
+local function file_exists(path)
+  local f = io_open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- Normalised metric list: { {name, fn}, ... } in the given order (named entries sorted).
+local function metric_list(spec)
+  local list = {}
+  if spec == nil then return list end
+  if type(spec) ~= "table" then fail("metrics must be a list of names (or name = function), got " .. type(spec)) end
+  for i, v in ipairs(spec) do
+    if type(v) ~= "string" or not builtin[v] then
+      local names = {}
+      for k in pairs(builtin) do names[#names + 1] = k end
+      sort(names)
+      fail(fmt("metrics[%d]: unknown metric %s (known: %s, or name = function(cm))", i, tostring(v), concat(names, ", ")))
+    end
+    list[#list + 1] = { v, builtin[v] }
+  end
+  local named = {}
+  for k, v in pairs(spec) do
+    if mtype(k) ~= "integer" then
+      if type(k) ~= "string" or not callable(v) then
+        fail(fmt("metrics.%s must be a function(cm) returning a number", tostring(k)))
+      end
+      named[#named + 1] = k
+    end
+  end
+  sort(named)
+  for _, k in ipairs(named) do list[#list + 1] = { k, spec[k] } end
+  return list
+end
+
+local function scalar(x)
+  if is_tensor(x) then return x:item() end
+  return x
+end
+
+-- Labels from logits for the confusion matrix: 1 channel = binary (logit > 0).
+local function labels_of(logits)
+  if logits:dim() == 4 and logits:size(2) == 1 then
+    return logits:select(2, 1):gt(0):to("int32")
+  end
+  return logits
+end
+
+--- evaluate(model, loader, {loss=, num_classes=, ignore_index=}) -> ConfusionMatrix, mean loss
+--- (model put in eval mode; no gradients; the mean loss is weighted by batch size).
+function M.evaluate(model, loader, opts)
+  opts = opts or {}
+  if not callable(model) then error("evaluate: model must be callable (a module or a function)", 2) end
+  if not is_loader(loader) then error("evaluate: loader must have an iter() method (a DataLoader)", 2) end
+  if type(model.eval) == "function" then model:eval() end
+  local cm, loss_sum, n = nil, 0, 0
+  local lossf = opts.loss
+  lunet.no_grad(function()
+    for batch in loader:iter() do
+      local logits = model(batch.image)
+      if not cm then
+        local C = opts.num_classes
+        if not C then
+          C = logits:size(2)
+          if C == 1 then C = 2 end
+        end
+        cm = metrics.ConfusionMatrix(C, { ignore_index = opts.ignore_index })
+      end
+      local bs = batch.image:size(1)
+      if lossf then
+        loss_sum = loss_sum + scalar(lossf(logits, batch.mask)) * bs
+      end
+      n = n + bs
+      cm:update(labels_of(logits), batch.mask)
+      if opts.gc ~= false then collectgarbage() end
+    end
+  end)
+  return cm, (lossf and n > 0) and loss_sum / n or nil
+end
+
+-- CSV of the history (columns: epoch, train_loss, val_loss, metrics..., lr, seconds).
+local function write_csv(path, history, columns)
+  local tmp = path .. ".tmp"
+  local f, msg = io_open(tmp, "w")
+  if not f then error("fit: cannot write the log: " .. tostring(msg), 0) end
+  f:write(concat(columns, ","), "\n")
+  for _, e in ipairs(history) do
+    local row = {}
+    for i, c in ipairs(columns) do
+      local v = e[c]
+      if v == nil then row[i] = ""
+      elseif mtype(v) == "integer" then row[i] = tostring(v)
+      else row[i] = fmt("%.6g", v) end
+    end
+    f:write(concat(row, ","), "\n")
+  end
+  f:close()
+  local ok, err = os_rename(tmp, path)
+  if not ok then os_remove(tmp); error("fit: cannot write the log: " .. tostring(err), 0) end
+end
+
+local function short(v)
+  if v ~= v then return "nan" end
+  if v ~= 0 and (math.abs(v) < 1e-3 or math.abs(v) >= 1e5) then return fmt("%.3e", v) end
+  return fmt("%.4f", v)
+end
+
+local function current_lr(optimizer)
+  local g = optimizer.param_groups and optimizer.param_groups[1]
+  return g and g.lr
+end
+
+local function is_plateau(s)
+  return s ~= nil and (s.__name == "ReduceLROnPlateau" or
+                       (s.num_bad_epochs ~= nil and s.cooldown_counter ~= nil))
+end
+
+--- fit{...} -> history (see the top of this file).
+function M.fit(opts)
+  if type(opts) ~= "table" then fail("expects one table of options, got " .. type(opts)) end
+  for k in pairs(opts) do
+    if not known[k] then fail("unknown option '" .. tostring(k) .. "'") end
+  end
+  local model, lossf, optimizer = opts.model, opts.loss, opts.optimizer
+  local train_loader, val_loader = opts.train_loader, opts.val_loader
+  if model == nil then fail("missing option 'model'") end
+  if not callable(model) then fail("model must be callable (a module), got " .. type(model)) end
+  if lossf == nil then fail("missing option 'loss'") end
+  if not callable(lossf) then fail("loss must be callable (a loss module or a function), got " .. type(lossf)) end
+  if optimizer == nil then fail("missing option 'optimizer'") end
+  if type(optimizer) ~= "table" or type(optimizer.step) ~= "function" or type(optimizer.zero_grad) ~= "function" then
+    fail("optimizer must have step() and zero_grad() (an lunet.optim optimizer), got " .. type(optimizer))
+  end
+  if train_loader == nil then fail("missing option 'train_loader'") end
+  if not is_loader(train_loader) then fail("train_loader must have an iter() method (a DataLoader), got " .. type(train_loader)) end
+  if val_loader ~= nil and not is_loader(val_loader) then
+    fail("val_loader must have an iter() method (a DataLoader), got " .. type(val_loader))
+  end
+  local epochs = opts.epochs
+  if epochs == nil then fail("missing option 'epochs'") end
+  if mtype(epochs) ~= "integer" or epochs < 1 then
+    fail("epochs must be a positive integer, got " .. tostring(epochs))
+  end
+  local scheduler = opts.scheduler
+  if scheduler ~= nil and (type(scheduler) ~= "table" or type(scheduler.step) ~= "function") then
+    fail("scheduler must have a step() method, got " .. type(scheduler))
+  end
+  local interval = opts.scheduler_interval or "epoch"
+  if interval ~= "epoch" and interval ~= "step" then
+    fail("scheduler_interval must be \"epoch\" or \"step\", got " .. tostring(interval))
+  end
+  if interval == "step" and is_plateau(scheduler) then
+    fail("ReduceLROnPlateau steps once per epoch on the monitored value (scheduler_interval = \"epoch\")")
+  end
+  local mlist = metric_list(opts.metrics == nil and val_loader and { "miou", "pixel_accuracy", "dice" } or opts.metrics)
+  if #mlist > 0 and not val_loader then fail("metrics need a val_loader") end
+  local monitor = opts.monitor or (mlist[1] and mlist[1][1]) or (val_loader and "val_loss") or "train_loss"
+  local mnames = { train_loss = true, val_loss = val_loader ~= nil }
+  for _, m in ipairs(mlist) do mnames[m[1]] = true end
+  if not mnames[monitor] then
+    fail(fmt("monitor '%s' is neither a chosen metric nor %s", tostring(monitor),
+             val_loader and "train_loss/val_loss" or "train_loss (there is no val_loader)"))
+  end
+  local mode = opts.mode or (tostring(monitor):match("loss$") and "min" or "max")
+  if mode ~= "min" and mode ~= "max" then fail("mode must be \"min\" or \"max\", got " .. tostring(mode)) end
+  local path = opts.checkpoint
+  if path ~= nil and (type(path) ~= "string" or path == "") then
+    fail("checkpoint must be a file path, got " .. type(path))
+  end
+  local log = opts.log
+  if log ~= nil and (type(log) ~= "string" or log == "") then fail("log must be a file path, got " .. type(log)) end
+  local grad_clip = opts.grad_clip
+  if grad_clip ~= nil and (type(grad_clip) ~= "number" or grad_clip <= 0) then
+    fail("grad_clip must be a positive number, got " .. tostring(grad_clip))
+  end
+  local on_epoch_end = opts.on_epoch_end
+  if on_epoch_end ~= nil and not callable(on_epoch_end) then fail("on_epoch_end must be a function") end
+  local out = opts.output or io.stdout
+  if (type(out) ~= "table" and type(out) ~= "userdata") or out.write == nil then
+    fail("output must have a write method (a file)")
+  end
+  local pmode
+  if opts.progress == false then pmode = "none"
+  elseif opts.progress == nil or opts.progress == true then pmode = progress.detect(out)
+  elseif opts.progress == "bar" or opts.progress == "lines" then pmode = opts.progress
+  else fail("progress must be true, false, \"bar\" or \"lines\", got " .. tostring(opts.progress)) end
+  local gc = opts.gc ~= false
+  local num_classes = opts.num_classes or (type(model.config) == "table" and model.config.num_classes) or nil
+  local ignore_index = opts.ignore_index
+  if ignore_index == nil and type(lossf) == "table" and type(lossf.opts) == "table" then
+    ignore_index = lossf.opts.ignore_index
+  end
+
+  -- every generator whose state the run depends on, by a stable name
+  local generators, seen = {}, {}
+  local function add_gen(name, g)
+    if is_generator(g) and not seen[g] then seen[g] = true; generators[name] = g end
+  end
+  add_gen("default", lunet.default_generator())
+  add_gen("train_loader", train_loader.generator)
+  local tds = train_loader.dataset
+  if type(tds) == "table" and type(tds.transform) == "table" then add_gen("train_transform", tds.transform.generator) end
+  if val_loader then
+    add_gen("val_loader", val_loader.generator)
+    local vds = val_loader.dataset
+    if type(vds) == "table" and type(vds.transform) == "table" then add_gen("val_transform", vds.transform.generator) end
+  end
+  if opts.generators ~= nil then
+    if type(opts.generators) ~= "table" then fail("generators must be a table name = Generator") end
+    local names = {}
+    for k in pairs(opts.generators) do names[#names + 1] = tostring(k) end
+    sort(names)
+    for _, k in ipairs(names) do
+      local g = opts.generators[k]
+      if not is_generator(g) then fail("generators." .. k .. " is not a Generator") end
+      if not seen[g] then seen[g] = true; generators[k] = g end
+    end
+  end
+
+  local P = progress.new{ mode = pmode, out = out }
+  local history = { monitor = monitor }
+  local best, best_epoch = nil, nil
+  local start = 1
+  local parts = { model = model, optimizer = optimizer, scheduler = scheduler, generators = generators }
+
+  if path and opts.resume ~= false and file_exists(path) then
+    local c = ckpt.load(path)
+    ckpt.restore(c, parts)
+    for i, e in ipairs(c.history) do history[i] = e end
+    best, best_epoch = c.best, c.best_epoch
+    start = c.epoch + 1
+    P:note(fmt("resumed from %s at epoch %d%s", path, c.epoch,
+               best and fmt(" (best %s %s at epoch %d)", monitor, short(best), best_epoch or 0) or ""))
+  end
+  history.best, history.best_epoch = best, best_epoch
+
+  local columns = { "epoch", "train_loss" }
+  if val_loader then columns[#columns + 1] = "val_loss" end
+  for _, m in ipairs(mlist) do columns[#columns + 1] = m[1] end
+  columns[#columns + 1] = "lr"
+  columns[#columns + 1] = "seconds"
+
+  local params
+  if grad_clip then params = model:parameters() end
+  local clip = grad_clip and require("lunet.optim").clip_grad_norm
+
+  for epoch = start, epochs do
+    local t0 = progress.clock()
+    if type(model.train) == "function" then model:train() end
+    local nb = train_loader:len()
+    P:start(epoch, epochs, nb)
+    local loss_sum, items = 0, 0
+    local step = 0
+    for batch, b in train_loader:iter() do
+      step = b or (step + 1)
+      optimizer:zero_grad()
+      local logits = model(batch.image)
+      local l = lossf(logits, batch.mask)
+      local lv = scalar(l)
+      if type(lv) ~= "number" then fail("loss must return a scalar tensor, got " .. type(l)) end
+      if lv ~= lv or lv == huge or lv == -huge then
+        error(fmt("fit: loss is %s at epoch %d, step %d (of %d); lower the learning rate, check the " ..
+                  "inputs and targets, or use grad_clip", lv ~= lv and "nan" or (lv > 0 and "inf" or "-inf"),
+                  epoch, step, nb), 2)
+      end
+      l:backward()
+      if clip then clip(params, grad_clip) end
+      optimizer:step()
+      if scheduler and interval == "step" then scheduler:step() end
+      local bs = batch.image:size(1)
+      loss_sum, items = loss_sum + lv * bs, items + bs
+      logits, l, batch = nil, nil, nil
+      if gc and step % 50 == 0 then collectgarbage() end
+      P:update(step, items, loss_sum / items)
+    end
+    local entry = { epoch = epoch, train_loss = items > 0 and loss_sum / items or 0 / 0 }
+    entry.lr = current_lr(optimizer)
+    local cm
+    if val_loader then
+      P:status(fmt("epoch %d/%d validating...", epoch, epochs))
+      local vloss
+      cm, vloss = M.evaluate(model, val_loader, { loss = lossf, num_classes = num_classes,
+                                                  ignore_index = ignore_index, gc = gc })
+      entry.val_loss = vloss
+      for _, m in ipairs(mlist) do
+        entry[m[1]] = cm and m[2](cm) or 0 / 0
+      end
+      history.confusion = cm
+      if type(model.train) == "function" then model:train() end
+    end
+    if scheduler and interval == "epoch" then
+      if is_plateau(scheduler) then scheduler:step(entry[monitor]) else scheduler:step() end
+    end
+    local value = entry[monitor]
+    local improved = value == value and (best == nil or (mode == "max" and value > best) or (mode == "min" and value < best))
+    if improved then best, best_epoch = value, epoch end
+    history.best, history.best_epoch = best, best_epoch
+    entry.seconds = progress.clock() - t0
+    history[#history + 1] = entry
+    if path then
+      local meta = { epoch = epoch, monitor = monitor, mode = mode }
+      if best then meta.best, meta.best_epoch = best, best_epoch end
+      ckpt.save(path, { model = model, optimizer = optimizer, scheduler = scheduler, generators = generators,
+                        meta = meta, history = history })
+      if improved then
+        ckpt.save(M.best_checkpoint_path(path), { model = model, optimizer = optimizer, scheduler = scheduler,
+                                                 generators = generators, meta = meta, history = history })
+      end
+    end
+    if log then write_csv(log, history, columns) end
+    local parts_txt = { fmt("epoch %d/%d", epoch, epochs), "train_loss " .. short(entry.train_loss) }
+    if val_loader then
+      if entry.val_loss then parts_txt[#parts_txt + 1] = "val_loss " .. short(entry.val_loss) end
+      for _, m in ipairs(mlist) do parts_txt[#parts_txt + 1] = m[1] .. " " .. short(entry[m[1]]) end
+    end
+    if entry.lr then parts_txt[#parts_txt + 1] = fmt("lr %.3g", entry.lr) end
+    parts_txt[#parts_txt + 1] = fmt("%.1fs (%.0f img/s)", entry.seconds, items / math.max(entry.seconds, 1e-9))
+    if improved then parts_txt[#parts_txt + 1] = "*" end
+    P:finish(concat(parts_txt, "  "))
+    if on_epoch_end and on_epoch_end(entry, history) == true then break end
+  end
+  if gc then collectgarbage() end
+  return history
+end
+
+return M

@@ -1,0 +1,259 @@
+-- lunet.train: fit (history, CSV log, checkpoints, bit-identical resume, NaN stop, misuse),
+-- evaluate, progress display.
+local lunet = require "lunet"
+local nn = require "lunet.nn"
+local optim = require "lunet.optim"
+local data = require "lunet.data"
+local T = require "lunet.transforms"
+local train = require "lunet.train"
+local UNet = require "lunet.models.unet"
+
+local function tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+local function sink()
+  local s = { parts = {} }
+  function s:write(...)
+    for i = 1, select("#", ...) do self.parts[#self.parts + 1] = tostring((select(i, ...))) end
+    return self
+  end
+  function s:text() return table.concat(self.parts) end
+  return s
+end
+
+-- Everything a fresh process would build: seeded data, transform, loaders, model, optimizer,
+-- scheduler (the model's dropout draws from the default generator).
+local function setup()
+  lunet.manual_seed(7)
+  local g = lunet.Generator(1)
+  local n, C = 24, 3
+  local img = g:rand(n, 1, 8, 8)
+  local mask = (img:select(2, 1) * C):to("int32"):clamp(0, C - 1)
+  local ds = data.TensorDataset{ image = img, mask = mask,
+                                 transform = T.Compose{ T.HorizontalFlip{}, T.VerticalFlip{}, seed = 5 } }
+  local vds = data.TensorDataset{ image = img:narrow(1, 1, 8), mask = mask:narrow(1, 1, 8) }
+  local model = UNet{ in_channels = 1, num_classes = C, base = 4, depth = 2, norm = "batch", dropout = 0.2 }
+  local opt = optim.Adam(model:parameters(), { lr = 1e-2 })
+  return {
+    model = model, optimizer = opt, loss = nn.CrossEntropyLoss{},
+    scheduler = optim.StepLR(opt, { step_size = 1, gamma = 0.7 }),
+    train_loader = data.DataLoader(ds, { batch_size = 6, shuffle = true, seed = 3 }),
+    val_loader = data.DataLoader(vds, { batch_size = 4 }),
+  }
+end
+
+local function fit_with(s, extra)
+  local o = { model = s.model, loss = s.loss, optimizer = s.optimizer, scheduler = s.scheduler,
+              train_loader = s.train_loader, val_loader = s.val_loader, progress = false }
+  for k, v in pairs(extra) do o[k] = v end
+  return train.fit(o)
+end
+
+local function max_diff(a, b)
+  local worst = 0
+  local n = 0
+  for k, t in pairs(a) do
+    n = n + 1
+    local u = b[k]
+    assert(u, "missing " .. k)
+    local d = (t:to("float32") - u:to("float32")):abs():max():item()
+    if d > worst then worst = d end
+  end
+  return worst, n
+end
+
+describe("train.fit", function()
+  it("returns the history with losses, metrics, lr and the best epoch", function()
+    local s = setup()
+    local h = fit_with(s, { epochs = 3 })
+    assert.are.equal(3, #h)
+    for e = 1, 3 do
+      local x = h[e]
+      assert.are.equal(e, x.epoch)
+      for _, k in ipairs({ "train_loss", "val_loss", "miou", "pixel_accuracy", "dice", "lr", "seconds" }) do
+        assert.is_number(x[k], k)
+      end
+      assert.is_true(x.miou >= 0 and x.miou <= 1)
+    end
+    assert.is_true(h[3].train_loss < h[1].train_loss)
+    assert.are.equal("miou", h.monitor)
+    local best = 1
+    for e = 2, 3 do if h[e].miou > h[best].miou then best = e end end
+    assert.are.equal(best, h.best_epoch)
+    assert.are.equal(h[best].miou, h.best)
+    assert.is_truthy(h.confusion)
+    -- StepLR(gamma 0.7) stepped once per epoch: the lr recorded is the one used in the epoch
+    assert.is_true(math.abs(h[2].lr - 0.007) < 1e-9)
+  end)
+
+  it("4 epochs straight equal 2 + 2 with a resume from fresh objects, bit for bit", function()
+    local a = setup()
+    local ha = fit_with(a, { epochs = 4 })
+    local path, log = tmpname() .. ".safetensors", tmpname() .. ".csv"
+    local b = setup()
+    fit_with(b, { epochs = 2, checkpoint = path, log = log })
+    local c = setup()          -- as a new process would build them
+    local out = sink()
+    local hc = fit_with(c, { epochs = 4, checkpoint = path, log = log, progress = "lines", output = out })
+    assert.is_truthy(out:text():find("resumed from " .. path .. " at epoch 2", 1, true))
+    local d, n = max_diff(a.model:state_dict(), c.model:state_dict())
+    assert.is_true(n > 10)
+    assert.are.equal(0, d)
+    local d2 = max_diff(a.optimizer:state_dict(), c.optimizer:state_dict())
+    assert.are.equal(0, d2)
+    assert.are.equal(4, #hc)
+    for e = 1, 4 do
+      assert.are.equal(ha[e].train_loss, hc[e].train_loss)
+      assert.are.equal(ha[e].miou, hc[e].miou)
+    end
+    -- the CSV holds the whole history, header first
+    local lines = {}
+    for line in io.lines(log) do lines[#lines + 1] = line end
+    assert.are.equal(5, #lines)
+    assert.are.equal("epoch,train_loss,val_loss,miou,pixel_accuracy,dice,lr,seconds", lines[1])
+    assert.is_truthy(lines[5]:match("^4,"))
+    -- best checkpoint beside the last one; both load into a bare model
+    local bestp = train.best_checkpoint_path(path)
+    assert.are.equal(path:gsub("%.safetensors$", ".best.safetensors"), bestp)
+    local ck = train.load_checkpoint(path)
+    assert.are.equal(4, ck.epoch)
+    assert.are.equal("miou", ck.meta.monitor)
+    local m = UNet{ in_channels = 1, num_classes = 3, base = 4, depth = 2, norm = "batch", dropout = 0.2 }
+    train.load_model(m, path)
+    assert.are.equal(0, (max_diff(m:state_dict(), c.model:state_dict())))
+    train.load_model(m, bestp)
+    -- a finished run resumes to nothing and returns its history
+    local h2 = fit_with(setup(), { epochs = 4, checkpoint = path })
+    assert.are.equal(4, #h2)
+    os.remove(path); os.remove(bestp); os.remove(log)
+  end)
+
+  it("resume = false starts over and overwrites the checkpoint", function()
+    local path = tmpname() .. ".safetensors"
+    fit_with(setup(), { epochs = 2, checkpoint = path, metrics = {}, val_loader = false or nil })
+    local h = fit_with(setup(), { epochs = 1, checkpoint = path, resume = false, metrics = {} })
+    assert.are.equal(1, #h)
+    assert.are.equal(1, train.load_checkpoint(path).epoch)
+    os.remove(path); os.remove(train.best_checkpoint_path(path))
+  end)
+
+  it("stops on a NaN loss naming the epoch and the step", function()
+    local s = setup()
+    local calls = 0
+    local function bad(logits, target)
+      calls = calls + 1
+      local l = s.loss(logits, target)
+      if calls == 3 then return l * (0 / 0) end
+      return l
+    end
+    local ok, err = pcall(fit_with, s, { epochs = 2, loss = bad })
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("fit: loss is nan at epoch 1, step 3 (of 4)", 1, true), err)
+    calls = 0
+    local ok2, err2 = pcall(fit_with, setup(), { epochs = 2, loss = function(l, t)
+      calls = calls + 1
+      local v = s.loss(l, t)
+      if calls == 8 then return v + math.huge end   -- calls 5, 6 are validation batches
+      return v
+    end })
+    assert.is_false(ok2)
+    assert.is_truthy(tostring(err2):find("fit: loss is inf at epoch 2, step 2 (of 4)", 1, true), err2)
+  end)
+
+  it("prints one line per epoch when not on a terminal, a bar with \\r when asked", function()
+    local out = sink()
+    fit_with(setup(), { epochs = 2, progress = "lines", output = out })
+    local text = out:text()
+    assert.is_nil(text:find("\r", 1, true))
+    local n = 0
+    for line in text:gmatch("[^\n]+") do
+      n = n + 1
+      assert.is_truthy(line:match("^epoch %d/2  train_loss [%d.]+  val_loss [%d.]+  miou [%d.]+"), line)
+    end
+    assert.are.equal(2, n)
+    local bar = sink()
+    fit_with(setup(), { epochs = 1, progress = "bar", output = bar })
+    local bt = bar:text()
+    assert.is_truthy(bt:find("\r", 1, true))
+    assert.is_truthy(bt:find("img/s ETA", 1, true))
+    assert.is_truthy(bt:find("loss", 1, true))
+    -- to another output object than io.stdout the automatic choice is lines
+    local auto = sink()
+    fit_with(setup(), { epochs = 1, output = auto })
+    assert.is_nil(auto:text():find("\r", 1, true))
+    local quiet = sink()
+    fit_with(setup(), { epochs = 1, progress = false, output = quiet })
+    assert.are.equal("", quiet:text())
+  end)
+
+  it("takes metric functions, monitors a loss, steps ReduceLROnPlateau with it", function()
+    local s = setup()
+    s.scheduler = optim.ReduceLROnPlateau(s.optimizer, { mode = "min", patience = 0, factor = 0.5 })
+    local h = fit_with(s, { epochs = 2, monitor = "val_loss",
+                            metrics = { "miou", bg_iou = function(cm) return cm:iou()[1] end } })
+    assert.is_number(h[1].bg_iou)
+    assert.are.equal("val_loss", h.monitor)
+    local best = h[1].val_loss <= h[2].val_loss and 1 or 2
+    if h[2].val_loss < h[1].val_loss then best = 2 else best = 1 end
+    assert.are.equal(best, h.best_epoch)
+  end)
+
+  local s = setup()
+  local base = { model = s.model, loss = s.loss, optimizer = s.optimizer, train_loader = s.train_loader, epochs = 1 }
+  local function without(k, v)
+    local o = {}
+    for kk, vv in pairs(base) do o[kk] = vv end
+    o[k] = v
+    return o
+  end
+  local cases = {
+    { "no table", nil, "fit: expects one table of options, got nil" },
+    { "missing model", without("model", nil), "fit: missing option 'model'" },
+    { "missing loss", without("loss", nil), "fit: missing option 'loss'" },
+    { "missing optimizer", without("optimizer", nil), "fit: missing option 'optimizer'" },
+    { "missing loader", without("train_loader", nil), "fit: missing option 'train_loader'" },
+    { "missing epochs", without("epochs", nil), "fit: missing option 'epochs'" },
+    { "epochs 0", without("epochs", 0), "fit: epochs must be a positive integer, got 0" },
+    { "epochs 1.5", without("epochs", 1.5), "fit: epochs must be a positive integer, got 1.5" },
+    { "bad loader", without("train_loader", {}), "fit: train_loader must have an iter() method (a DataLoader), got table" },
+    { "bad optimizer", without("optimizer", 3), "fit: optimizer must have step() and zero_grad() (an lunet.optim optimizer), got number" },
+    { "bad loss", without("loss", "ce"), "fit: loss must be callable (a loss module or a function), got string" },
+    { "typo", without("epoch", 3), "fit: unknown option 'epoch'" },
+    { "metrics without val", without("metrics", { "miou" }), "fit: metrics need a val_loader" },
+    { "unknown metric", without("metrics", { "mIoU" }),
+      "fit: metrics[1]: unknown metric mIoU (known: dice, mdice, mean_pixel_accuracy, miou, pixel_accuracy, or name = function(cm))" },
+    { "bad monitor", without("monitor", "miou"),
+      "fit: monitor 'miou' is neither a chosen metric nor train_loss (there is no val_loader)" },
+    { "bad progress", without("progress", "fancy"), "fit: progress must be true, false, \"bar\" or \"lines\", got fancy" },
+    { "bad interval", without("scheduler_interval", "iter"), "fit: scheduler_interval must be \"epoch\" or \"step\", got iter" },
+  }
+  for _, c in ipairs(cases) do
+    it("raises on misuse: " .. c[1], function()
+      local ok, err = pcall(train.fit, c[2])
+      assert.is_false(ok)
+      assert.are.equal(c[3], err)
+    end)
+  end
+
+  it("refuses a file that is not a training checkpoint", function()
+    local path = tmpname() .. ".safetensors"
+    lunet.save(path, { x = lunet.zeros(2) })
+    local ok, err = pcall(fit_with, setup(), { epochs = 1, checkpoint = path })
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("is not a lunet training checkpoint", 1, true))
+    os.remove(path)
+  end)
+end)
+
+describe("train.evaluate", function()
+  it("accumulates a confusion matrix and the mean loss over a loader", function()
+    local s = setup()
+    local cm, l = train.evaluate(s.model, s.val_loader, { loss = s.loss })
+    assert.are.equal(3, cm.num_classes)
+    assert.are.equal(8 * 64, cm:total())
+    assert.is_number(l)
+  end)
+end)
