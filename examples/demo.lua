@@ -33,7 +33,7 @@ local clock = require("lunet.train.progress").clock
 local cfg = {
   out = "out", threads = nil, fresh = false, only = nil,
   fashion_epochs = 3, fashion_train = 60000, fashion_val = 2000, fashion_lr = 6e-3,
-  tux_epochs = 8, tux_train = 1024, tux_val = 128, tux_test = 256, tux_size = 64, tux_lr = 6e-3,
+  tux_epochs = 8, tux_train = 1024, tux_val = 128, tux_test = 256, tux_size = 64, tux_lr = 6e-3, tux_batch = 16,
 }
 do
   local i = 1
@@ -57,6 +57,10 @@ do
     elseif a == "--fashion-train" then cfg.fashion_train = num(a)
     elseif a == "--tux-epochs" then cfg.tux_epochs = num(a)
     elseif a == "--tux-train" then cfg.tux_train = num(a)
+    elseif a == "--tux-batch" then cfg.tux_batch = num(a)
+    elseif a == "--tux-lr" then cfg.tux_lr = num(a)
+    elseif a == "--tux-size" then cfg.tux_size = num(a)
+    elseif a == "--fashion-lr" then cfg.fashion_lr = num(a)
     else error("demo: unknown argument " .. a .. " (see the top of examples/demo.lua)", 0) end
     i = i + 1
   end
@@ -121,7 +125,7 @@ unset multiplot
 end
 
 -- A grid (rows x cols) of images with their predicted masks blended in, as one PNG.
-local function overlay_grid(model, ds, n, cols, scale, file)
+local function overlay_grid(model, ds, n, cols, scale, file, palette)
   local b = ds:get_batch((function() local t = {} for i = 1, n do t[i] = i end return t end)())
   local img = b.image
   if img:dtype() == "uint8" then img = img:to("float32"):div(255) end
@@ -139,7 +143,7 @@ local function overlay_grid(model, ds, n, cols, scale, file)
       m = nn.functional.interpolate(m, { scale_factor = scale, mode = "nearest" })
     end
     if x:size(2) == 1 then x = x:expand(1, 3, H, W) end
-    local o = image.overlay(x:select(1, 1):contiguous(), m:select(1, 1):select(1, 1):to("int32"), { alpha = 0.45 })
+    local o = image.overlay(x:select(1, 1):contiguous(), m:select(1, 1):select(1, 1):to("int32"), { alpha = 0.45, palette = palette })
     local r, c = (i - 1) // cols, (i - 1) % cols
     canvas:narrow(2, r * (H + 2) + 2, H):narrow(3, c * (W + 2) + 2, W):copy_(o)
   end
@@ -205,7 +209,7 @@ if cfg.only == nil or cfg.only == "tuxpaint" then
   local aug = T.Compose{ T.HorizontalFlip{}, T.RandomRotate90{}, seed = 2 }
   local tr = subset(all, 1, cfg.tux_train, aug)
   local va = subset(all, cfg.tux_train + 1, cfg.tux_val)
-  local loader = data.DataLoader(tr, { batch_size = 16, shuffle = true, drop_last = true, seed = 1 })
+  local loader = data.DataLoader(tr, { batch_size = cfg.tux_batch, shuffle = true, drop_last = true, seed = 1 })
   local val_loader = data.DataLoader(va, { batch_size = 64 })
   local model = UNet{ in_channels = 3, num_classes = 2, base = 16, depth = 4, norm = "batch" }
   local opt = optim.Adam(model:parameters(), { lr = cfg.tux_lr })
@@ -222,7 +226,7 @@ if cfg.only == nil or cfg.only == "tuxpaint" then
   local cm = train.evaluate(model, data.DataLoader(test, { batch_size = 64 }), { num_classes = 2 })
   report(fmt("Tux Paint held-out composites (%d images, seed 1):", test:len()), cm, test.classes)
   results.tuxpaint = cm:iou()[2]
-  overlay_grid(model, test, 16, 8, 2, path("tuxpaint_overlay.png"))
+  overlay_grid(model, test, 16, 8, 2, path("tuxpaint_overlay.png"), { { 0, 0, 0 }, { 0, 255, 64 } })
   curves(path("tuxpaint_log.csv"), path("tuxpaint_curve.png"), "Tux Paint U-Net", "fg_iou")
 end
 

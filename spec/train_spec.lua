@@ -229,6 +229,8 @@ describe("train.fit", function()
       "fit: monitor 'miou' is neither a chosen metric nor train_loss (there is no val_loader)" },
     { "bad progress", without("progress", "fancy"), "fit: progress must be true, false, \"bar\" or \"lines\", got fancy" },
     { "bad interval", without("scheduler_interval", "iter"), "fit: scheduler_interval must be \"epoch\" or \"step\", got iter" },
+    { "bad gc", without("gc", 0), "fit: gc must be a positive integer (steps between full collections) or false, got 0" },
+    { "bad checkpoint", without("checkpoint", ""), "fit: checkpoint must be a file path, got string" },
   }
   for _, c in ipairs(cases) do
     it("raises on misuse: " .. c[1], function()
