@@ -22,6 +22,19 @@ static const char *num_str(char *buf, size_t n, double v) {
     return buf;
 }
 
+/* An integer argument (integral floats such as 2.0 accepted); raises "fn: what must be an
+ * integer, got ..." otherwise. */
+static lua_Integer check_int(lua_State *L, int idx, const char *fn, const char *what) {
+    char nb[32];
+    int isnum = 0;
+    lua_Integer v = lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &isnum) : 0;
+    if (isnum) return v;
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what,
+                     num_str(nb, sizeof nb, lua_tonumber(L, idx)));
+    return lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
+}
+
 static int is_naive(lua_State *L) {
     return lua_toboolean(L, lua_upvalueindex(1));
 }
@@ -183,13 +196,7 @@ static int l_batch_norm_backward(lua_State *L) {
 
 static int64_t check_groups(lua_State *L, int idx, int64_t C, const lt_tensor *x, const char *fn) {
     char xb[SHAPE_BUF];
-    if (!lua_isinteger(L, idx)) {
-        if (lua_type(L, idx) == LUA_TNUMBER)
-            lt_lua_error(L, "%s: groups must be an integer, got %s", fn,
-                         num_str(xb, sizeof xb, lua_tonumber(L, idx)));
-        lt_lua_error(L, "%s: groups must be an integer, got %s", fn, luaL_typename(L, idx));
-    }
-    lua_Integer G = lua_tointeger(L, idx);
+    lua_Integer G = check_int(L, idx, fn, "groups");
     if (G < 1) lt_lua_error(L, "%s: groups must be >= 1, got %I", fn, G);
     if (C % G != 0)
         lt_lua_error(L, "%s: groups (%I) must divide the %I channels of x %s", fn, G,
@@ -385,13 +392,7 @@ static int check_softmax_dim(lua_State *L, int idx, const lt_tensor *x, const ch
     if (lua_isnoneornil(L, idx))
         lt_lua_error(L, "%s: dim is required (1..%I or -%I..-1 for x %s)", fn, nd, nd,
                    lt_shape_str(x, xb, sizeof xb));
-    if (!lua_isinteger(L, idx)) {
-        if (lua_type(L, idx) == LUA_TNUMBER)
-            lt_lua_error(L, "%s: dim must be an integer, got %s", fn,
-                         num_str(xb, sizeof xb, lua_tonumber(L, idx)));
-        lt_lua_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, idx));
-    }
-    lua_Integer d = lua_tointeger(L, idx);
+    lua_Integer d = check_int(L, idx, fn, "dim");
     if (d == 0 || d > nd || d < -nd)
         lt_lua_error(L, "%s: dim %I out of range for x %s (expected 1..%I or -%I..-1)", fn, d,
                    lt_shape_str(x, xb, sizeof xb), nd, nd);
