@@ -150,7 +150,8 @@ static void softmax_row(float *y, const float *x, int64_t D, int is_log) {
 
 /* A tile of B inner positions (B <= LT_SOFTMAX_BLOCK) of one outer index: x, y point at
  * element (o, 0, i0); consecutive d are `inner` apart. */
-static void softmax_tile(float *y, const float *x, int64_t D, int64_t inner, int64_t B, int is_log) {
+static void softmax_tile(float *y, const float *x, int64_t D, int64_t inner, int64_t B,
+                         int is_log) {
     float m[LT_SOFTMAX_BLOCK], s[LT_SOFTMAX_BLOCK];
     for (int64_t j = 0; j < B; j++) {
         m[j] = -INFINITY;

@@ -144,7 +144,8 @@ lt_status lt_batch_norm_backward(float *dx, float *dw, float *db, const float *d
         if (db) db[c] += (float)sdy;
         if (!dx) continue;
         const float wis = (float)(is * (w ? w[c] : 1.0f));
-        /* training: dx = w * invstd * (dy - mean(dy) - (x - mu) * invstd^2 * mean(dy * (x - mu))) */
+        /* training: dx = w * invstd * (dy - mean(dy)
+         *                               - (x - mu) * invstd^2 * mean(dy * (x - mu))) */
         const float gm = training && M > 0 ? (float)(sdy / M) : 0.0f;
         const float k = training && M > 0 ? (float)(sdyx / M * is * is) : 0.0f;
         for (int64_t n = 0; n < N; n++) {
