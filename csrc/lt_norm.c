@@ -379,7 +379,11 @@ lt_status lt_dropout_mask(float *mask, int64_t n, double p, lt_rng *g) {
     if (n < 0 || !(p >= 0.0 && p <= 1.0)) return LT_EARG;
     const float keep = p < 1.0 ? (float)(1.0 / (1.0 - p)) : 0.0f;
     const float fp = (float)p;
-    for (int64_t i = 0; i < n; i++) mask[i] = lt_rng_uniformf(g) < fp ? 0.0f : keep;
+    /* the uniforms in bulk (the same sequence as one lt_rng_uniformf per entry), then a
+     * vectorised threshold */
+    lt_rng_fill_uniform(g, mask, n, 0.0f, 1.0f);
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) mask[i] = mask[i] < fp ? 0.0f : keep;
     return LT_OK;
 }
 
