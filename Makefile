@@ -16,10 +16,11 @@ CJSON_LIBS  ?= $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 EXTRA_LIBS  ?= -ljpeg -lz -lm
 
 CC      ?= cc
-OPT     ?= -O3 -march=x86-64-v3 -mtune=native
+# Built where it runs (make, luarocks): tune for this CPU. OpenBLAS dispatches at run time.
+OPT     ?= -O3 -march=native
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wstrict-prototypes
-CFLAGS  ?= $(OPT) -g
-ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(CFLAGS) $(LUA_INC) \
+CFLAGS  ?= -g
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(OPT) $(CFLAGS) $(LUA_INC) \
              $(BLAS_CFLAGS) $(PNG_CFLAGS) $(CJSON_CFLAGS)
 LIBS    = -fopenmp $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(EXTRA_LIBS)
 
@@ -31,9 +32,16 @@ MODULE  := $(BUILD)/lunet/core.so
 LUA_PATH_DEV  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/$(BUILD)/lua/?.lua;$(CURDIR)/$(BUILD)/lua/?/init.lua;;
 LUA_CPATH_DEV := $(CURDIR)/$(BUILD)/?.so;;
 RUN = LUA_PATH='$(LUA_PATH_DEV)' LUA_CPATH='$(LUA_CPATH_DEV)'
-DEB_PKGS := lua5.4 liblua5.4-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev \
-            libcjson-dev lua-busted luarocks pkg-config
+DEB_PKGS := make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev libopenblas-dev libpng-dev \
+            libjpeg62-turbo-dev zlib1g-dev libcjson-dev lua-busted luarocks
+# real data the dataset specs and the demo read (no network besides Debian's archive)
+DATA_PKGS := dataset-fashion-mnist labelme-examples tuxpaint-stamps-default
+DEMO_PKGS := gnuplot-nox
 SPECS ?= spec
+
+PREFIX      ?= /usr/local
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
 .PHONY: all deps test demo bench asan clean install
 all: $(MODULE) $(BUILD)/lua/lunet/models
@@ -42,9 +50,10 @@ $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# -z nodelete: libgomp worker threads outlive lua_close, so core.so (and libgomp) must stay mapped.
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS)
+	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(OBJS) $(LIBS)
 
 # models/ holds lunet.models.*; expose it under the module path for in-tree runs.
 $(BUILD)/lua/lunet/models:
@@ -54,24 +63,35 @@ $(BUILD)/lua/lunet/models:
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)
 
-test: deps
+test:
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS)
 	@$(MAKE) --no-print-directory all
 	@$(RUN) sh tools/run_specs.sh $(LUA) $(SPECS)
 
-demo: deps all
+demo:
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(DEMO_PKGS)
+	@$(MAKE) --no-print-directory all
 	@$(RUN) $(LUA) examples/demo.lua
 
 bench: deps all
 	@$(RUN) sh bench/run.sh
 
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CC=gcc \
-	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LIBS_EXTRA= all
-	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=gcc OPT=-O1 \
+	  CFLAGS="-g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libgomp.so.1)" \
+	  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=0 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/build-asan/lua/?.lua;$(CURDIR)/build-asan/lua/?/init.lua;;' \
 	  LUA_CPATH='$(CURDIR)/build-asan/?.so;;' LUNET_ASAN=1 sh tools/run_specs.sh $(LUA) $(SPECS)
+
+# Installs lunet.core and the Lua side (lua/lunet/**, models/ as lunet.models).
+install: $(MODULE)
+	mkdir -p $(INST_LIBDIR)/lunet $(INST_LUADIR)/lunet/models
+	cp $(MODULE) $(INST_LIBDIR)/lunet/core.so
+	cd lua && find lunet -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
+	find models -maxdepth 1 -name '*.lua' -exec install -m 644 {} $(INST_LUADIR)/lunet/models/ \;
 
 clean:
 	rm -rf build build-asan
