@@ -11,7 +11,8 @@
  * 1/32 pixel and uint8 results computed in fixed point exactly as cv::warpAffine/remap,
  * so warps of uint8 images equal OpenCV's bit for bit. These are augmentation kernels
  * (no autograd), hence no _forward/_backward pairs; each fast kernel that has a naive
- * twin (lt_*_naive) must give identical results.
+ * twin (lt_*_naive) gives identical results (area resize: within 1 uint8 level, as the
+ * twin sums in another order). Results never depend on the thread count.
  */
 #ifndef LT_WARP_H
 #define LT_WARP_H
