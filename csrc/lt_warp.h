@@ -65,7 +65,7 @@ lt_status lt_flip_hw(lt_tensor *out, const lt_tensor *in, int horizontal);
 lt_status lt_rot90(lt_tensor *out, const lt_tensor *in, int k);
 
 /* Separable gaussian blur, kernel kx by ky (odd), sigmas as cv::getGaussianKernel
- * (sigma <= 0: derived from the size), border reflect-101. uint8 rounds, float32 exact sums. */
+ * (sigma <= 0: derived from the size), border reflect-101; sums in float, uint8 rounds. */
 lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
                            double sigmax, double sigmay);
 
