@@ -39,8 +39,14 @@ static lt_status pair_geom(const lt_tensor *out, const lt_tensor *in, geom *go, 
     return LT_OK;
 }
 
+/* Threads for `work` element-operations: at least 128K per thread (OpenCV's grain is 64K
+ * pixels per stripe). Smaller jobs (a 3x256x256 warp) run on one thread: a fork/join costs
+ * little on an idle machine, but a barrier waiting on a descheduled worker costs ms. */
 static int nthreads_for(int64_t work) {
-    return work >= 16384 ? lt_get_num_threads() : 1;
+    int nt = lt_get_num_threads();
+    int64_t by_work = work >> 17;
+    if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
+    return nt;
 }
 
 static inline uint8_t sat_u8(double v) {

@@ -188,12 +188,15 @@ describe("core.warp fast kernels against their naive twins", function()
   end)
 
   it("results do not depend on the thread count", function()
-    local x = rand_image(3, 64, 300, "uint8", gen)
-    local m = T.rotation_matrix(150, 32, 33, 1.1)
+    -- large enough (> 2 x 128K element-operations) for the kernels to use 2 threads
+    local x = rand_image(3, 320, 300, "uint8", gen)
+    local xf = x:to("float32")
+    local m = T.rotation_matrix(150, 160, 33, 1.1)
     local function run()
-      return { W.warp_affine(x, m, {}), W.resize(x, 50, 170, {}), W.resize(x, 31, 77, { interpolation = "area" }),
+      return { W.warp_affine(x, m, {}), W.warp_affine(xf, m, { border = "reflect" }),
+               W.resize(x, 330, 310, {}), W.resize(x, 161, 77, { interpolation = "area" }),
                W.gaussian_blur(x, 7, 5), W.hsv_shift(x, 10, 5, -5), W.normalize(x, 1, 2),
-               W.crop_pad(x, -5, -7, 80, 320, { border = "reflect" }) }
+               W.crop_pad(x, -5, -7, 330, 320, { border = "reflect" }) }
     end
     local n0 = lunet.get_num_threads()
     lunet.set_num_threads(1)
