@@ -784,7 +784,7 @@ lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
     float *rows = malloc((size_t)(nt * W) * sizeof *rows);
     if (!kd || !kf || !tmp || !rows) { free(kd); free(kf); free(tmp); free(rows); return LT_ENOMEM; }
     gaussian_kernel(kd, kx, sigmax);
-    gaussian_kernel(kd + kx, ky, sigmay > 0 ? sigmay : (sigmax > 0 && ky == kx ? sigmax : sigmay));
+    gaussian_kernel(kd + kx, ky, sigmay > 0 ? sigmay : sigmax);
     for (int i = 0; i < kx + ky; i++) kf[i] = (float)kd[i];
     const float *kxv = kf, *kyv = kf + kx;
     const int u8 = in->dtype == LT_UINT8;
@@ -834,6 +834,35 @@ lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
     free(kf);
     free(tmp);
     free(rows);
+    return LT_OK;
+}
+
+/* Reference: the 2-D sum of kx[j] * ky[i] * in over the window, in double. */
+lt_status lt_gaussian_blur_naive(lt_tensor *out, const lt_tensor *in, int kx, int ky,
+                                 double sigmax, double sigmay) {
+    geom go, gi;
+    lt_status st = pair_geom(out, in, &go, &gi);
+    if (st != LT_OK) return st;
+    if (in->dtype == LT_INT32) return LT_EDTYPE;
+    if (go.h != gi.h || go.w != gi.w) return LT_ESHAPE;
+    if (kx < 1 || ky < 1 || kx % 2 == 0 || ky % 2 == 0) return LT_EARG;
+    double *k = malloc((size_t)(kx + ky) * sizeof *k);
+    if (!k) return LT_ENOMEM;
+    gaussian_kernel(k, kx, sigmax);
+    gaussian_kernel(k + kx, ky, sigmay > 0 ? sigmay : sigmax);
+    for (int64_t c = 0; c < gi.c; c++)
+        for (int64_t y = 0; y < gi.h; y++)
+            for (int64_t x = 0; x < gi.w; x++) {
+                double acc = 0;
+                for (int i = 0; i < ky; i++)
+                    for (int j = 0; j < kx; j++) {
+                        int64_t sy = border_idx(y + i - ky / 2, gi.h, LT_BORDER_REFLECT);
+                        int64_t sx = border_idx(x + j - kx / 2, gi.w, LT_BORDER_REFLECT);
+                        acc += k[kx + i] * k[j] * lt_get_flat(in, (c * gi.h + sy) * gi.w + sx);
+                    }
+                lt_set_flat(out, (c * gi.h + y) * gi.w + x, in->dtype == LT_UINT8 ? (double)sat_u8(acc) : acc);
+            }
+    free(k);
     return LT_OK;
 }
 

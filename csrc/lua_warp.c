@@ -183,7 +183,7 @@ static int l_rot90(lua_State *L) {
 
 /* ---- filters and pixel ops ---- */
 
-/* gaussian_blur(img, kx, ky, sigmax, sigmay) */
+/* gaussian_blur(img, kx, ky, sigmax, sigmay, {naive=}) */
 static int l_gaussian_blur(lua_State *L) {
     const char *fn = "gaussian_blur";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
@@ -191,8 +191,9 @@ static int l_gaussian_blur(lua_State *L) {
     double sx = luaL_optnumber(L, 4, 0), sy = luaL_optnumber(L, 5, 0);
     if (kx < 1 || ky < 1 || kx % 2 == 0 || ky % 2 == 0 || kx > 4095 || ky > 4095)
         luaL_error(L, "%s: kernel size must be odd and positive, got %dx%d", fn, (int)kx, (int)ky);
+    int naive = lt_opt_bool(L, 6, "naive", 0, fn);
     lt_tensor *out = lt_lua_newlike(L, in, fn);
-    lt_lua_check(L, lt_gaussian_blur(out, in, (int)kx, (int)ky, sx, sy), fn);
+    lt_lua_check(L, (naive ? lt_gaussian_blur_naive : lt_gaussian_blur)(out, in, (int)kx, (int)ky, sx, sy), fn);
     return 1;
 }
 

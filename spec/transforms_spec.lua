@@ -187,6 +187,18 @@ describe("core.warp fast kernels against their naive twins", function()
     end
   end)
 
+  it("gaussian_blur: separable float passes match the 2-D double sum", function()
+    for trial = 1, 8 do
+      local dtype = trial % 2 == 0 and "float32" or "uint8"
+      local x = rand_image(gen:random(1, 3), gen:random(1, 20), gen:random(1, 20), dtype, gen)
+      local kx, ky = 2 * gen:random(0, 5) + 1, 2 * gen:random(0, 5) + 1
+      local sx = trial % 3 == 0 and 0 or 0.5 + 2 * core.warp.uniform({ generator = gen })
+      local fast = W.gaussian_blur(x, kx, ky, sx, sx)
+      local slow = W.gaussian_blur(x, kx, ky, sx, sx, { naive = true })
+      assert.is_true(maxdiff(fast, slow) <= (dtype == "uint8" and 1 or 1e-5))
+    end
+  end)
+
   it("results do not depend on the thread count", function()
     -- large enough (> 2 x 128K element-operations) for the kernels to use 2 threads
     local x = rand_image(3, 320, 300, "uint8", gen)
