@@ -119,26 +119,30 @@ typedef struct {
     int nb;
 } lin_plan;
 
-/* X, Y in 1/32 pixel. */
+/* X, Y in 1/32 pixel. A branch-free pass over all pixels, then the border ones. */
 static void lin_plan_make(lin_plan *pl, const int64_t *X, const int64_t *Y, int64_t n, int64_t H,
                           int64_t W, lt_border b) {
-    pl->nb = 0;
+    uint8_t border[BLK];
+    int nb = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t sx = X[i] >> INTER_BITS, sy = Y[i] >> INTER_BITS;     /* floor */
         int32_t ax = (int32_t)(X[i] & (INTER_TAB - 1)), ay = (int32_t)(Y[i] & (INTER_TAB - 1));
-        int32_t w0 = (INTER_TAB - ax) * (INTER_TAB - ay), w1 = ax * (INTER_TAB - ay);
-        int32_t w2 = (INTER_TAB - ax) * ay, w3 = ax * ay;
-        pl->w[i][0] = w0; pl->w[i][1] = w1; pl->w[i][2] = w2; pl->w[i][3] = w3;
-        if (sx >= 0 && sx < W - 1 && sy >= 0 && sy < H - 1) {
-            pl->o[i] = sy * W + sx;
-            continue;
-        }
-        pl->o[i] = 0;     /* computed in the border pass; any in-range offset will do */
-        lin_tap *t = &pl->bt[pl->nb];
-        pl->bidx[pl->nb++] = (int32_t)i;
-        t->w[0] = w0; t->w[1] = w1; t->w[2] = w2; t->w[3] = w3;
+        pl->w[i][0] = (INTER_TAB - ax) * (INTER_TAB - ay);
+        pl->w[i][1] = ax * (INTER_TAB - ay);
+        pl->w[i][2] = (INTER_TAB - ax) * ay;
+        pl->w[i][3] = ax * ay;
+        int inside = (uint64_t)sx < (uint64_t)(W - 1) && (uint64_t)sy < (uint64_t)(H - 1);
+        pl->o[i] = inside ? sy * W + sx : 0;
+        border[i] = (uint8_t)!inside;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!border[i]) continue;
+        int64_t sx = X[i] >> INTER_BITS, sy = Y[i] >> INTER_BITS;
+        lin_tap *t = &pl->bt[nb];
+        pl->bidx[nb++] = (int32_t)i;
         t->wf = 0;
         for (int k = 0; k < 4; k++) {
+            t->w[k] = pl->w[i][k];
             int64_t ix = border_idx(sx + (k & 1), W, b), iy = border_idx(sy + (k >> 1), H, b);
             if (ix < 0 || iy < 0) {
                 t->o[k] = 0;
@@ -149,6 +153,7 @@ static void lin_plan_make(lin_plan *pl, const int64_t *X, const int64_t *Y, int6
             }
         }
     }
+    pl->nb = nb;
 }
 
 /* interior: whether the plane has 2x2 neighbourhoods at all (else every pixel is border).
@@ -259,6 +264,28 @@ static lt_status resample(lt_tensor *out, const lt_tensor *in, lt_interp interp,
                     for (int64_t c = 0; c < C; c++)
                         nn_apply(dst + ((c * Ho + y) * Wo + x0) * (int64_t)es,
                                  src + c * H * W * (int64_t)es, o, n, es, fbits);
+                } else if (pl && in->dtype == LT_UINT8 && interior) {
+                    /* uint8: all channels per pixel (the plan is read once) */
+                    lin_plan_make(pl, X, Y, n, H, W, border);
+                    const uint8_t *s8 = (const uint8_t *)src;
+                    uint8_t *d8 = (uint8_t *)dst + y * Wo + x0;
+                    const int64_t HW = H * W, HWo = Ho * Wo;
+                    for (int64_t i = 0; i < n; i++) {
+                        const int32_t *w = pl->w[i];
+                        const uint8_t *p = s8 + pl->o[i];
+                        for (int64_t c = 0; c < C; c++, p += HW) {
+                            int32_t v = w[0] * p[0] + w[1] * p[1] + w[2] * p[W] + w[3] * p[W + 1];
+                            d8[c * HWo + i] = (uint8_t)((v + (1 << (W_BITS - 1))) >> W_BITS);
+                        }
+                    }
+                    for (int64_t c = 0; c < C; c++)
+                        for (int k = 0; k < pl->nb; k++) {
+                            const lin_tap *t = &pl->bt[k];
+                            const uint8_t *sc = s8 + c * HW;
+                            int32_t v = t->w[0] * sc[t->o[0]] + t->w[1] * sc[t->o[1]] + t->w[2] * sc[t->o[2]] +
+                                        t->w[3] * sc[t->o[3]] + t->wf * fill_i;
+                            d8[c * HWo + pl->bidx[k]] = (uint8_t)((v + (1 << (W_BITS - 1))) >> W_BITS);
+                        }
                 } else if (pl) {
                     lin_plan_make(pl, X, Y, n, H, W, border);
                     for (int64_t c = 0; c < C; c++) {
