@@ -175,8 +175,9 @@ static int is_pointwise(const lt_conv2d_dims *d) {
            d->oh == d->h && d->ow == d->w;
 }
 
-/* Work split: with at least as many (image, group) items as threads, one item per OpenMP
- * thread and single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
+/* Work split: with at least as many (image, group) items as threads, items are handed out
+ * to OpenMP threads one at a time (dynamic: a thread the OS preempts does not hold up the
+ * others) with single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
 typedef struct { int nt; int saved_blas; } par_plan;
 
 static par_plan plan_begin(int64_t items) {
@@ -457,7 +458,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
     const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw };
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
         const float *xg = x + (i * d->cin + g * cing) * HW;
@@ -534,7 +535,7 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
     const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw };
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
         const int tid = omp_get_thread_num();
