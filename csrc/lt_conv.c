@@ -239,8 +239,9 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
      * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
-     * 65-87; the direct weight gradient needs rows of 16 or more */
-    return co > 0 && oww >= 8;
+     * 65-87; the direct weight gradient needs rows of 16 or more. With fewer than 4
+     * output channels per group (depthwise) most of the MR-row register tile would idle. */
+    return co >= 4 && oww >= 8;
 }
 
 /* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
