@@ -602,8 +602,60 @@ lt_status lt_conv2d_backward(float *dx, float *dw, float *db, const float *dout,
     return conv_bwd(dx, dw, dout, x, w, d);
 }
 
+/* Transposed convs whose kernel equals the stride (no padding, dilation or output padding),
+ * like U-Net's 2x2 stride-2 up-convolutions, write every output pixel exactly once: the
+ * GEMM's columns are scattered straight into the output with the bias, with no zeroing and
+ * no read-modify-write (d: the adjoint conv's dims). */
+static int is_tiling(const lt_conv2d_dims *d) {
+    return d->kh == d->sh && d->kw == d->sw && d->ph == 0 && d->pw == 0 &&
+           (d->kh == 1 || d->dh == 1) && (d->kw == 1 || d->dw == 1) &&
+           d->h == d->oh * d->sh && d->w == d->ow * d->sw;
+}
+
+static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G;
+    if (items == 0) return LT_OK;
+    /* input rows per GEMM chunk: the chunk's columns stay near 256 KB (in L2) */
+    int64_t rows = (int64_t)(256 * 1024 / sizeof(float)) / (K * d->ow);
+    if (rows < 1) rows = 1;
+    if (rows > d->oh) rows = d->oh;
+    par_plan pl = plan_begin(items);
+    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        float *t = buf + (int64_t)omp_get_thread_num() * K * rows * d->ow;
+        for (int64_t y0 = 0; y0 < d->oh; y0 += rows) {
+            const int64_t y1 = y0 + rows < d->oh ? y0 + rows : d->oh, pc = (y1 - y0) * d->ow;
+            /* t (cing*kh*kw, pc) = w_g^T x_g[rows y0..y1) */
+            sgemm(1, 0, K, pc, coutg, w + g * coutg * K, K,
+                  x + (i * d->cout + g * coutg) * P + y0 * d->ow, P, 0.0f, t, pc);
+            for (int64_t c = 0; c < cing; c++) {
+                float *oc = out + (i * d->cin + g * cing + c) * HW;
+                const float bv = b ? b[g * cing + c] : 0.0f;
+                for (int64_t ky = 0; ky < d->kh; ky++)
+                    for (int64_t kx = 0; kx < d->kw; kx++) {
+                        const float *r = t + ((c * d->kh + ky) * d->kw + kx) * pc;
+                        for (int64_t y = y0; y < y1; y++) {
+                            float *o = oc + (y * d->sh + ky) * d->w + kx;
+                            const float *ry = r + (y - y0) * d->ow;
+                            for (int64_t xx = 0; xx < d->ow; xx++) o[xx * d->sw] = ry[xx] + bv;
+                        }
+                    }
+            }
+        }
+    }
+    plan_end(pl);
+    return LT_OK;
+}
+
 lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w,
                                       const float *b, const lt_conv2d_dims *d) {
+    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_fwd(out, x, w, b, d);
     memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
     lt_status st = conv_bwd(out, NULL, x, NULL, w, d);
     if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);
