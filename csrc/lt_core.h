@@ -165,5 +165,6 @@ int lt_get_num_threads(void);
 /* ---- scratch: a grow-only buffer reused across calls (per slot) ---- */
 enum { LT_SCRATCH_SLOTS = 4 };
 void *lt_scratch(int slot, size_t nbytes);             /* NULL on failure */
+void lt_scratch_free_all(void);                        /* at module unload */
 
 #endif

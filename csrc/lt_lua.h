@@ -37,6 +37,9 @@ lt_tensor *lt_lua_newview(lua_State *L, const lt_tensor *src);
  * pushed: *pushed = 0), else a pushed copy (*pushed = 1). Raises on a freed tensor. */
 lt_tensor *lt_lua_contiguous(lua_State *L, int idx, const char *fn, const char *arg,
                              int *pushed);
+/* Raises an error like luaL_error (same % formats: %s %d %I %f %p %c %%) but without the
+ * "file:line:" prefix, which would point into lunet's own Lua wrappers. */
+int lt_lua_error(lua_State *L, const char *fmt, ...);
 /* Raises "fn: <status text>" when st != LT_OK. */
 void lt_lua_check(lua_State *L, lt_status st, const char *fn);
 /* Formats a shape as "[2, 3, 4]" into buf. */

@@ -525,3 +525,11 @@ void *lt_scratch(int slot, size_t nbytes) {
     g_scratch[slot].n = alloc;
     return p;
 }
+
+void lt_scratch_free_all(void) {
+    for (int i = 0; i < LT_SCRATCH_SLOTS; i++) {
+        free(g_scratch[i].p);
+        g_scratch[i].p = NULL;
+        g_scratch[i].n = 0;
+    }
+}

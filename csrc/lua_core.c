@@ -15,8 +15,26 @@ static void open_nn(lua_State *L) {
     lt_open_nn_loss(L);
 }
 
+/* The scratch buffers live as long as the module: a sentinel in the registry frees them
+ * when the state closes (before the shared object is unloaded). */
+static int release_scratch(lua_State *L) {
+    (void)L;
+    lt_scratch_free_all();
+    return 0;
+}
+
+static void keep_sentinel(lua_State *L) {
+    lua_newuserdatauv(L, 1, 0);
+    lua_newtable(L);
+    lua_pushcfunction(L, release_scratch);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lunet.scratch_sentinel");
+}
+
 int luaopen_lunet_core(lua_State *L);
 int luaopen_lunet_core(lua_State *L) {
+    keep_sentinel(L);
     lua_newtable(L);
     lt_open_tensor(L);
     lt_open_random(L);

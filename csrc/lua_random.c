@@ -25,7 +25,7 @@ lt_rng *lt_lua_optrng(lua_State *L, int optidx, const char *fn) {
         lua_getfield(L, optidx, "generator");
         if (!lua_isnil(L, -1)) {
             lt_rng *g = (lt_rng *)luaL_testudata(L, -1, LT_GENERATOR_MT);
-            if (!g) luaL_error(L, "%s: option generator must be a lunet.Generator, got %s", fn, luaL_typename(L, -1));
+            if (!g) lt_lua_error(L, "%s: option generator must be a lunet.Generator, got %s", fn, luaL_typename(L, -1));
             lua_pop(L, 1); /* the options table keeps it alive for this call */
             return g;
         }
@@ -64,7 +64,7 @@ static int make_random(lua_State *L, lt_rng *g, int first, rkind kind, const cha
 /* randint(lo, hi, shape [, opts]): integers in [lo, hi), int32 unless opts.dtype. */
 static int make_randint(lua_State *L, lt_rng *g, int first, const char *fn) {
     lua_Integer lo = luaL_checkinteger(L, first), hi = luaL_checkinteger(L, first + 1);
-    if (hi <= lo) return luaL_error(L, "%s: empty range [%d, %d)", fn, (int)lo, (int)hi);
+    if (hi <= lo) return lt_lua_error(L, "%s: empty range [%d, %d)", fn, (int)lo, (int)hi);
     int64_t size[LT_MAXDIM];
     int ndim = lt_lua_checkshape(L, first + 2, size, fn);
     int optidx = lua_type(L, first + 2) == LUA_TTABLE ? first + 3 : first + 2 + ndim;
@@ -84,7 +84,7 @@ static int make_randint(lua_State *L, lt_rng *g, int first, const char *fn) {
 /* randperm(n): a permutation of 1..n (1-based positions, int32). */
 static int make_randperm(lua_State *L, lt_rng *g, int first, const char *fn) {
     lua_Integer n = luaL_checkinteger(L, first);
-    if (n < 0) return luaL_error(L, "%s: n must be >= 0, got %d", fn, (int)n);
+    if (n < 0) return lt_lua_error(L, "%s: n must be >= 0, got %d", fn, (int)n);
     if (!g) g = lt_lua_optrng(L, first + 1, fn);
     int64_t sz = n;
     lt_tensor *t = lt_lua_newtensor(L, LT_INT32, 1, &sz, fn);
@@ -133,7 +133,7 @@ static int g_random(lua_State *L) {
     lua_Integer lo = 1, hi;
     if (lua_isnoneornil(L, 3)) hi = luaL_checkinteger(L, 2);
     else { lo = luaL_checkinteger(L, 2); hi = luaL_checkinteger(L, 3); }
-    if (hi < lo) return luaL_error(L, "Generator:random: empty range [%d, %d]", (int)lo, (int)hi);
+    if (hi < lo) return lt_lua_error(L, "Generator:random: empty range [%d, %d]", (int)lo, (int)hi);
     lua_pushinteger(L, lo + (lua_Integer)lt_rng_below(g, hi - lo + 1));
     return 1;
 }
@@ -159,7 +159,7 @@ static int g_set_state(lua_State *L) {
     lt_rng *g = checkgen(L);
     lt_tensor *t = lt_lua_checkdtype(L, 2, "Generator:set_state", "state", LT_INT32);
     if (lt_numel(t) != 8 || !lt_is_contiguous(t))
-        return luaL_error(L, "Generator:set_state: state must be a contiguous int32 tensor of 8 values");
+        return lt_lua_error(L, "Generator:set_state: state must be a contiguous int32 tensor of 8 values");
     memcpy(g->s, lt_i32(t), sizeof g->s);
     lua_settop(L, 1);
     return 1;

@@ -4,6 +4,7 @@
 #include "lt_lua.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,27 +26,35 @@ static const char *sizes_str(int ndim, const int64_t *size, char *buf, size_t n)
     return lt_shape_str(&t, buf, n);
 }
 
+int lt_lua_error(lua_State *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return lua_error(L);
+}
+
 lt_tensor *lt_lua_totensor(lua_State *L, int idx) {
     return (lt_tensor *)luaL_testudata(L, idx, LT_TENSOR_MT);
 }
 
 lt_tensor *lt_lua_checktensor(lua_State *L, int idx, const char *fn, const char *arg) {
     lt_tensor *t = lt_lua_totensor(L, idx);
-    if (!t) luaL_error(L, "%s: %s must be a tensor, got %s", fn, arg, luaL_typename(L, idx));
+    if (!t) lt_lua_error(L, "%s: %s must be a tensor, got %s", fn, arg, luaL_typename(L, idx));
     if (!t->storage || !t->storage->data)
-        luaL_error(L, "%s: %s was released with free()", fn, arg);
+        lt_lua_error(L, "%s: %s was released with free()", fn, arg);
     return t;
 }
 
 lt_tensor *lt_lua_checkdtype(lua_State *L, int idx, const char *fn, const char *arg, lt_dtype dt) {
     lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
     if (t->dtype != dt)
-        luaL_error(L, "%s: %s must be %s, got %s", fn, arg, lt_dtype_name(dt), lt_dtype_name(t->dtype));
+        lt_lua_error(L, "%s: %s must be %s, got %s", fn, arg, lt_dtype_name(dt), lt_dtype_name(t->dtype));
     return t;
 }
 
 void lt_lua_check(lua_State *L, lt_status st, const char *fn) {
-    if (st != LT_OK) luaL_error(L, "%s: %s", fn, lt_status_str(st));
+    if (st != LT_OK) lt_lua_error(L, "%s: %s", fn, lt_status_str(st));
 }
 
 /* Tells the collector about external bytes so that garbage tensors are reclaimed at the
@@ -70,14 +79,14 @@ lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *
                             const char *fn) {
     char buf[160];
     if (ndim < 0 || ndim > LT_MAXDIM)
-        luaL_error(L, "%s: %d dimensions (at most %d supported)", fn, ndim, LT_MAXDIM);
+        lt_lua_error(L, "%s: %d dimensions (at most %d supported)", fn, ndim, LT_MAXDIM);
     int64_t n = 1;
     for (int d = 0; d < ndim; d++) {
         if (size[d] < 0)
-            luaL_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
+            lt_lua_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
                        sizes_str(ndim, size, buf, sizeof buf));
         if (size[d] > 0 && n > (INT64_MAX / 8) / size[d])
-            luaL_error(L, "%s: cannot allocate a tensor of shape %s (too many elements)", fn,
+            lt_lua_error(L, "%s: cannot allocate a tensor of shape %s (too many elements)", fn,
                        sizes_str(ndim, size, buf, sizeof buf));
         n *= size[d];
     }
@@ -85,7 +94,7 @@ lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *
     lt_tensor tmp;
     lt_status st = lt_tensor_init(&tmp, dt, ndim, size);
     if (st != LT_OK)
-        luaL_error(L, "%s: cannot allocate a %s tensor of shape %s (%f GB)", fn, lt_dtype_name(dt),
+        lt_lua_error(L, "%s: cannot allocate a %s tensor of shape %s (%f GB)", fn, lt_dtype_name(dt),
                    sizes_str(ndim, size, buf, sizeof buf), (double)n * (double)lt_dtype_size(dt) / 1e9);
     *t = tmp;
     report_bytes(L, (size_t)n * lt_dtype_size(dt));
@@ -118,28 +127,28 @@ static int read_shape(lua_State *L, int idx, int64_t *size, const char *fn, int 
     int ndim = 0;
     if (lua_type(L, idx) == LUA_TTABLE) {
         lua_Integer n = luaL_len(L, idx);
-        if (n > LT_MAXDIM) luaL_error(L, "%s: shape has %d dimensions (at most %d)", fn, (int)n, LT_MAXDIM);
+        if (n > LT_MAXDIM) lt_lua_error(L, "%s: shape has %d dimensions (at most %d)", fn, (int)n, LT_MAXDIM);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, idx, i);
             int isnum;
             lua_Integer v = lua_tointegerx(L, -1, &isnum);
-            if (!isnum) luaL_error(L, "%s: shape entry %d must be an integer, got %s", fn, (int)i, luaL_typename(L, -1));
+            if (!isnum) lt_lua_error(L, "%s: shape entry %d must be an integer, got %s", fn, (int)i, luaL_typename(L, -1));
             lua_pop(L, 1);
             size[ndim++] = v;
         }
     } else {
         while (lua_type(L, idx + ndim) == LUA_TNUMBER) {
-            if (ndim >= LT_MAXDIM) luaL_error(L, "%s: more than %d dimensions", fn, LT_MAXDIM);
+            if (ndim >= LT_MAXDIM) lt_lua_error(L, "%s: more than %d dimensions", fn, LT_MAXDIM);
             int isnum;
             lua_Integer v = lua_tointegerx(L, idx + ndim, &isnum);
-            if (!isnum) luaL_error(L, "%s: size %s is not an integer", fn, lua_tostring(L, idx + ndim));
+            if (!isnum) lt_lua_error(L, "%s: size %s is not an integer", fn, lua_tostring(L, idx + ndim));
             size[ndim++] = v;
         }
     }
     for (int d = 0; d < ndim; d++)
         if (size[d] < 0 && !(allow_infer && size[d] == -1)) {
             char buf[160];
-            luaL_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
+            lt_lua_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
                        sizes_str(ndim, size, buf, sizeof buf));
         }
     return ndim;
@@ -157,10 +166,10 @@ static int after_shape(lua_State *L, int idx, int ndim) {
 int lt_lua_checkdim(lua_State *L, int argidx, int ndim, const char *fn) {
     int isnum;
     lua_Integer d = lua_tointegerx(L, argidx, &isnum);
-    if (!isnum) luaL_error(L, "%s: dimension must be an integer, got %s", fn, luaL_typename(L, argidx));
+    if (!isnum) lt_lua_error(L, "%s: dimension must be an integer, got %s", fn, luaL_typename(L, argidx));
     if (ndim == 0) ndim = 1; /* a 0-d tensor accepts dim 1 / -1 like PyTorch's 0 / -1 */
     if (d == 0 || d > ndim || d < -ndim)
-        luaL_error(L, "%s: dimension %d out of range for a %d-d tensor (use 1..%d or -%d..-1)", fn,
+        lt_lua_error(L, "%s: dimension %d out of range for a %d-d tensor (use 1..%d or -%d..-1)", fn,
                    (int)d, ndim, ndim, ndim);
     return d > 0 ? (int)d - 1 : ndim + (int)d;
 }
@@ -170,13 +179,13 @@ lt_dtype lt_lua_checkdtypename(lua_State *L, int idx, const char *fn) {
     if (!strcmp(s, "float32") || !strcmp(s, "float")) return LT_FLOAT32;
     if (!strcmp(s, "int32") || !strcmp(s, "int")) return LT_INT32;
     if (!strcmp(s, "uint8") || !strcmp(s, "byte")) return LT_UINT8;
-    luaL_error(L, "%s: unknown dtype '%s' (expected float32, int32 or uint8)", fn, s);
+    lt_lua_error(L, "%s: unknown dtype '%s' (expected float32, int32 or uint8)", fn, s);
     return LT_FLOAT32;
 }
 
 static int getopt(lua_State *L, int idx, const char *key, const char *fn) {
     if (lua_isnoneornil(L, idx)) return 0;
-    if (!lua_istable(L, idx)) luaL_error(L, "%s: options must be a table, got %s", fn, luaL_typename(L, idx));
+    if (!lua_istable(L, idx)) lt_lua_error(L, "%s: options must be a table, got %s", fn, luaL_typename(L, idx));
     lua_getfield(L, idx, key);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -189,7 +198,7 @@ lua_Integer lt_opt_int(lua_State *L, int idx, const char *key, lua_Integer def, 
     if (!getopt(L, idx, key, fn)) return def;
     int isnum;
     lua_Integer v = lua_tointegerx(L, -1, &isnum);
-    if (!isnum) luaL_error(L, "%s: option %s must be an integer, got %s", fn, key, luaL_typename(L, -1));
+    if (!isnum) lt_lua_error(L, "%s: option %s must be an integer, got %s", fn, key, luaL_typename(L, -1));
     lua_pop(L, 1);
     return v;
 }
@@ -198,14 +207,14 @@ lua_Number lt_opt_num(lua_State *L, int idx, const char *key, lua_Number def, co
     if (!getopt(L, idx, key, fn)) return def;
     int isnum;
     lua_Number v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum) luaL_error(L, "%s: option %s must be a number, got %s", fn, key, luaL_typename(L, -1));
+    if (!isnum) lt_lua_error(L, "%s: option %s must be a number, got %s", fn, key, luaL_typename(L, -1));
     lua_pop(L, 1);
     return v;
 }
 
 int lt_opt_bool(lua_State *L, int idx, const char *key, int def, const char *fn) {
     if (!getopt(L, idx, key, fn)) return def;
-    if (!lua_isboolean(L, -1)) luaL_error(L, "%s: option %s must be a boolean, got %s", fn, key, luaL_typename(L, -1));
+    if (!lua_isboolean(L, -1)) lt_lua_error(L, "%s: option %s must be a boolean, got %s", fn, key, luaL_typename(L, -1));
     int v = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return v;
@@ -217,16 +226,16 @@ void lt_opt_pair(lua_State *L, int idx, const char *key, lua_Integer def, lua_In
     if (!getopt(L, idx, key, fn)) return;
     int isnum;
     if (lua_istable(L, -1)) {
-        if (luaL_len(L, -1) != 2) luaL_error(L, "%s: option %s must be a number or a pair {h, w}", fn, key);
+        if (luaL_len(L, -1) != 2) lt_lua_error(L, "%s: option %s must be a number or a pair {h, w}", fn, key);
         for (int i = 0; i < 2; i++) {
             lua_geti(L, -1, i + 1);
             out[i] = lua_tointegerx(L, -1, &isnum);
-            if (!isnum) luaL_error(L, "%s: option %s[%d] must be an integer", fn, key, i + 1);
+            if (!isnum) lt_lua_error(L, "%s: option %s[%d] must be an integer", fn, key, i + 1);
             lua_pop(L, 1);
         }
     } else {
         out[0] = out[1] = lua_tointegerx(L, -1, &isnum);
-        if (!isnum) luaL_error(L, "%s: option %s must be an integer or a pair {h, w}, got %s", fn, key,
+        if (!isnum) lt_lua_error(L, "%s: option %s must be an integer or a pair {h, w}, got %s", fn, key,
                                luaL_typename(L, -1));
     }
     lua_pop(L, 1);
@@ -257,7 +266,7 @@ static int t_index(lua_State *L) {
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER)
-        return luaL_error(L, "tensor: numeric indexing is not supported; use x:get(i, ...) or x:select(d, i)");
+        return lt_lua_error(L, "tensor: numeric indexing is not supported; use x:get(i, ...) or x:select(d, i)");
     if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
         lua_pushnil(L);
         return 1;
@@ -270,9 +279,9 @@ static int t_index(lua_State *L) {
 static int t_newindex(lua_State *L) {
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
-        return luaL_error(L, "tensor: cannot assign to method '%s'", lua_tostring(L, 2));
+        return lt_lua_error(L, "tensor: cannot assign to method '%s'", lua_tostring(L, 2));
     lua_pop(L, 1);
-    if (lua_type(L, 2) != LUA_TSTRING) return luaL_error(L, "tensor: attribute names must be strings");
+    if (lua_type(L, 2) != LUA_TSTRING) return lt_lua_error(L, "tensor: attribute names must be strings");
     if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -366,7 +375,7 @@ static int m_item(lua_State *L) {
     lt_tensor *t = self(L, "item");
     if (lt_numel(t) != 1) {
         char buf[128];
-        return luaL_error(L, "item: tensor of shape %s has %I elements, expected exactly 1",
+        return lt_lua_error(L, "item: tensor of shape %s has %I elements, expected exactly 1",
                           lt_shape_str(t, buf, sizeof buf), (lua_Integer)lt_numel(t));
     }
     push_elem(L, t, lt_get_flat(t, 0));
@@ -421,17 +430,17 @@ static int64_t elem_offset(lua_State *L, const lt_tensor *t, int first, const ch
     int nargs = lua_gettop(L) - first + 1;
     if (nargs != t->ndim) {
         char buf[128];
-        luaL_error(L, "%s: %d indices given for a tensor of shape %s", fn, nargs < 0 ? 0 : nargs,
+        lt_lua_error(L, "%s: %d indices given for a tensor of shape %s", fn, nargs < 0 ? 0 : nargs,
                    lt_shape_str(t, buf, sizeof buf));
     }
     int64_t off = 0;
     for (int d = 0; d < t->ndim; d++) {
         int isnum;
         lua_Integer i = lua_tointegerx(L, first + d, &isnum);
-        if (!isnum) luaL_error(L, "%s: index %d must be an integer, got %s", fn, d + 1, luaL_typename(L, first + d));
+        if (!isnum) lt_lua_error(L, "%s: index %d must be an integer, got %s", fn, d + 1, luaL_typename(L, first + d));
         int64_t sz = t->size[d];
         if (i == 0 || i > sz || i < -sz)
-            luaL_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
+            lt_lua_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
         int64_t k = i > 0 ? i - 1 : sz + i;
         off += k * t->stride[d];
     }
@@ -469,7 +478,7 @@ static int m_set(lua_State *L) {
 /* Reads nested tables at idx, recording the shape at the first visit of each depth. */
 static void infer_shape(lua_State *L, int idx, int depth, int *ndim, int64_t *size, const char *fn) {
     if (lua_type(L, idx) != LUA_TTABLE) return;
-    if (depth >= LT_MAXDIM) luaL_error(L, "%s: nested more than %d levels", fn, LT_MAXDIM);
+    if (depth >= LT_MAXDIM) lt_lua_error(L, "%s: nested more than %d levels", fn, LT_MAXDIM);
     lua_Integer n = luaL_len(L, idx);
     if (depth >= *ndim) {
         *ndim = depth + 1;
@@ -486,7 +495,7 @@ static void fill_from_table(lua_State *L, int idx, int depth, const lt_tensor *t
                             const char *fn) {
     lua_Integer n = luaL_len(L, idx);
     if (n != t->size[depth])
-        luaL_error(L, "%s: ragged nested table: expected %I entries at depth %d, got %I", fn,
+        lt_lua_error(L, "%s: ragged nested table: expected %I entries at depth %d, got %I", fn,
                    (lua_Integer)t->size[depth], depth + 1, (lua_Integer)n);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
@@ -495,10 +504,10 @@ static void fill_from_table(lua_State *L, int idx, int depth, const lt_tensor *t
             lua_Number v;
             if (lua_isboolean(L, -1)) { v = lua_toboolean(L, -1); isnum = 1; }
             else v = lua_tonumberx(L, -1, &isnum);
-            if (!isnum) luaL_error(L, "%s: entry must be a number, got %s", fn, luaL_typename(L, -1));
+            if (!isnum) lt_lua_error(L, "%s: entry must be a number, got %s", fn, luaL_typename(L, -1));
             lt_set_flat((lt_tensor *)t, (*pos)++, v);
         } else {
-            if (!lua_istable(L, -1)) luaL_error(L, "%s: ragged nested table at depth %d", fn, depth + 1);
+            if (!lua_istable(L, -1)) lt_lua_error(L, "%s: ragged nested table at depth %d", fn, depth + 1);
             fill_from_table(L, lua_gettop(L), depth + 1, t, pos, fn);
         }
         lua_pop(L, 1);
@@ -527,7 +536,7 @@ static int f_tensor(lua_State *L) {
         lt_lua_check(L, lt_copy(t, src), fn);
         return 1;
     }
-    if (!lua_istable(L, 1)) return luaL_error(L, "%s: data must be a number or a table, got %s", fn, luaL_typename(L, 1));
+    if (!lua_istable(L, 1)) return lt_lua_error(L, "%s: data must be a number or a table, got %s", fn, luaL_typename(L, 1));
     int64_t size[LT_MAXDIM];
     int ndim = 0;
     if (getopt(L, 2, "shape", fn)) {
@@ -538,7 +547,7 @@ static int f_tensor(lua_State *L) {
         lua_Integer len = luaL_len(L, 1);
         if (len != n) {
             char buf[128];
-            return luaL_error(L, "%s: %I values given for shape %s (%I elements)", fn, (lua_Integer)len,
+            return lt_lua_error(L, "%s: %I values given for shape %s (%I elements)", fn, (lua_Integer)len,
                               sizes_str(ndim, size, buf, sizeof buf), (lua_Integer)n);
         }
         lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
@@ -546,7 +555,7 @@ static int f_tensor(lua_State *L) {
             lua_geti(L, 1, i);
             int isnum;
             lua_Number v = lua_tonumberx(L, -1, &isnum);
-            if (!isnum) return luaL_error(L, "%s: entry %d must be a number, got %s", fn, (int)i, luaL_typename(L, -1));
+            if (!isnum) return lt_lua_error(L, "%s: entry %d must be a number, got %s", fn, (int)i, luaL_typename(L, -1));
             lt_set_flat(t, i - 1, v);
             lua_pop(L, 1);
         }
@@ -584,7 +593,7 @@ static int f_arange(lua_State *L) {
     const char *fn = "arange";
     int nnum = 0;
     while (lua_type(L, nnum + 1) == LUA_TNUMBER) nnum++;
-    if (nnum == 0) return luaL_error(L, "%s: expected arange(stop) or arange(start, stop [, step])", fn);
+    if (nnum == 0) return lt_lua_error(L, "%s: expected arange(stop) or arange(start, stop [, step])", fn);
     double a = 0, b, step = 1;
     if (nnum == 1) b = lua_tonumber(L, 1);
     else {
@@ -594,10 +603,10 @@ static int f_arange(lua_State *L) {
     }
     int allint = 1;
     for (int i = 1; i <= nnum; i++) allint &= lua_isinteger(L, i);
-    if (step == 0) return luaL_error(L, "%s: step must be nonzero", fn);
+    if (step == 0) return lt_lua_error(L, "%s: step must be nonzero", fn);
     double cnt = ceil((b - a) / step);
     if (cnt < 0) cnt = 0;
-    if (cnt > 1e12) return luaL_error(L, "%s: too many elements (%f)", fn, cnt);
+    if (cnt > 1e12) return lt_lua_error(L, "%s: too many elements (%f)", fn, cnt);
     lt_dtype dt = opt_dtype(L, nnum + 1, allint ? LT_INT32 : LT_FLOAT32, fn);
     int64_t n = (int64_t)cnt;
     lt_tensor *t = lt_lua_newtensor(L, dt, 1, &n, fn);
@@ -617,7 +626,7 @@ static int m_view(lua_State *L) {
     int64_t known = 1;
     for (int d = 0; d < ndim; d++) {
         if (size[d] == -1) {
-            if (infer >= 0) return luaL_error(L, "%s: only one dimension can be -1", fn);
+            if (infer >= 0) return lt_lua_error(L, "%s: only one dimension can be -1", fn);
             infer = d;
         } else known *= size[d];
     }
@@ -625,13 +634,13 @@ static int m_view(lua_State *L) {
     char b1[128], b2[128];
     if (infer >= 0) {
         if (known == 0 || n % known != 0)
-            return luaL_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s", fn,
+            return lt_lua_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s", fn,
                               lt_shape_str(t, b1, sizeof b1), (lua_Integer)n, sizes_str(ndim, size, b2, sizeof b2));
         size[infer] = n / known;
         known = n;
     }
     if (known != n)
-        return luaL_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s (%I elements)", fn,
+        return lt_lua_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s (%I elements)", fn,
                           lt_shape_str(t, b1, sizeof b1), (lua_Integer)n, sizes_str(ndim, size, b2, sizeof b2),
                           (lua_Integer)known);
     lt_tensor *v = lt_lua_newview(L, t);
@@ -651,7 +660,7 @@ static int m_permute(lua_State *L) {
     int n;
     if (lua_istable(L, 2)) {
         n = (int)luaL_len(L, 2);
-        if (n != t->ndim) return luaL_error(L, "%s: %d dims given for a %d-d tensor", fn, n, t->ndim);
+        if (n != t->ndim) return lt_lua_error(L, "%s: %d dims given for a %d-d tensor", fn, n, t->ndim);
         for (int i = 0; i < n; i++) {
             lua_geti(L, 2, i + 1);
             perm[i] = lt_lua_checkdim(L, lua_gettop(L), t->ndim, fn);
@@ -659,11 +668,11 @@ static int m_permute(lua_State *L) {
         }
     } else {
         n = lua_gettop(L) - 1;
-        if (n != t->ndim) return luaL_error(L, "%s: %d dims given for a %d-d tensor", fn, n, t->ndim);
+        if (n != t->ndim) return lt_lua_error(L, "%s: %d dims given for a %d-d tensor", fn, n, t->ndim);
         for (int i = 0; i < n; i++) perm[i] = lt_lua_checkdim(L, i + 2, t->ndim, fn);
     }
     for (int i = 0; i < n; i++) {
-        if (seen[perm[i]]) return luaL_error(L, "%s: dimension %d repeated", fn, perm[i] + 1);
+        if (seen[perm[i]]) return lt_lua_error(L, "%s: dimension %d repeated", fn, perm[i] + 1);
         seen[perm[i]] = 1;
     }
     lt_tensor *v = lt_lua_newview(L, t);
@@ -683,13 +692,13 @@ static int m_transpose(lua_State *L) {
 static int m_narrow(lua_State *L) {
     const char *fn = "narrow";
     lt_tensor *t = self(L, fn);
-    if (t->ndim == 0) return luaL_error(L, "%s: cannot narrow a 0-d tensor", fn);
+    if (t->ndim == 0) return lt_lua_error(L, "%s: cannot narrow a 0-d tensor", fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
     int64_t sz = t->size[d];
     if (start < 0) start = sz + start + 1;
     if (start < 1 || len < 0 || start - 1 + len > sz)
-        return luaL_error(L, "%s: start %d and length %d out of range for dimension %d of size %I", fn,
+        return lt_lua_error(L, "%s: start %d and length %d out of range for dimension %d of size %I", fn,
                           (int)luaL_checkinteger(L, 3), (int)len, d + 1, (lua_Integer)sz);
     lt_tensor *v = lt_lua_newview(L, t);
     lt_view_narrow(v, d, start - 1, len);
@@ -699,12 +708,12 @@ static int m_narrow(lua_State *L) {
 static int m_select(lua_State *L) {
     const char *fn = "select";
     lt_tensor *t = self(L, fn);
-    if (t->ndim == 0) return luaL_error(L, "%s: cannot select from a 0-d tensor", fn);
+    if (t->ndim == 0) return lt_lua_error(L, "%s: cannot select from a 0-d tensor", fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     lua_Integer i = luaL_checkinteger(L, 3);
     int64_t sz = t->size[d];
     if (i == 0 || i > sz || i < -sz)
-        return luaL_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
+        return lt_lua_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
     lt_tensor *v = lt_lua_newview(L, t);
     lt_view_select(v, d, i > 0 ? i - 1 : sz + i);
     return 1;
@@ -713,7 +722,7 @@ static int m_select(lua_State *L) {
 static int m_unsqueeze(lua_State *L) {
     const char *fn = "unsqueeze";
     lt_tensor *t = self(L, fn);
-    if (t->ndim >= LT_MAXDIM) return luaL_error(L, "%s: tensor already has %d dimensions", fn, LT_MAXDIM);
+    if (t->ndim >= LT_MAXDIM) return lt_lua_error(L, "%s: tensor already has %d dimensions", fn, LT_MAXDIM);
     int d = lt_lua_checkdim(L, 2, t->ndim + 1, fn);
     lt_tensor *v = lt_lua_newview(L, t);
     lt_view_unsqueeze(v, d);
@@ -752,7 +761,7 @@ static int m_expand(lua_State *L) {
         ndim = 0;
         if (lua_istable(L, 2)) {
             ndim = (int)luaL_len(L, 2);
-            if (ndim > LT_MAXDIM) return luaL_error(L, "%s: too many dimensions", fn);
+            if (ndim > LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
             for (int i = 0; i < ndim; i++) {
                 lua_geti(L, 2, i + 1);
                 size[i] = lua_tointeger(L, -1);
@@ -767,16 +776,16 @@ static int m_expand(lua_State *L) {
         for (int d = 0; d < ndim; d++) {
             int od = d - (ndim - t->ndim);
             if (size[d] == -1) {
-                if (od < 0) return luaL_error(L, "%s: -1 not allowed for a new leading dimension", fn);
+                if (od < 0) return lt_lua_error(L, "%s: -1 not allowed for a new leading dimension", fn);
                 size[d] = t->size[od];
             }
-            if (size[d] < 0) return luaL_error(L, "%s: negative size %I", fn, (lua_Integer)size[d]);
+            if (size[d] < 0) return lt_lua_error(L, "%s: negative size %I", fn, (lua_Integer)size[d]);
         }
     }
     lt_tensor *v = lt_lua_newview(L, t);
     if (lt_view_expand(v, ndim, size) != LT_OK) {
         char b1[128], b2[128];
-        return luaL_error(L, "%s: cannot expand shape %s to %s", fn, lt_shape_str(t, b1, sizeof b1),
+        return lt_lua_error(L, "%s: cannot expand shape %s to %s", fn, lt_shape_str(t, b1, sizeof b1),
                           sizes_str(ndim, size, b2, sizeof b2));
     }
     return 1;
@@ -829,7 +838,7 @@ static int m_copy_(lua_State *L) {
     if (src.ndim != t->ndim || memcmp(src.size, t->size, sizeof(int64_t) * (size_t)t->ndim)) {
         if (lt_view_expand(&src, t->ndim, t->size) != LT_OK) {
             char b1[128], b2[128];
-            return luaL_error(L, "%s: source of shape %s cannot be copied into shape %s", fn,
+            return lt_lua_error(L, "%s: source of shape %s cannot be copied into shape %s", fn,
                               lt_shape_str(s, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
         }
     }
@@ -866,7 +875,7 @@ static int m_flip(lua_State *L) {
     } else {
         for (int k = 2; k <= lua_gettop(L) && n < LT_MAXDIM; k++) dims[n++] = lt_lua_checkdim(L, k, t->ndim, fn);
     }
-    if (n == 0) return luaL_error(L, "%s: no dimension given", fn);
+    if (n == 0) return lt_lua_error(L, "%s: no dimension given", fn);
     lt_tensor *o = lt_lua_newlike(L, t, fn);
     lt_lua_check(L, lt_flip(o, t, dims, n), fn);
     return 1;
@@ -875,13 +884,13 @@ static int m_flip(lua_State *L) {
 /* Converts a 1-based index tensor to 0-based int32, checking range. Pushes it. */
 static lt_tensor *push_index0(lua_State *L, int idx, int64_t limit, const char *fn) {
     lt_tensor *ix = lt_lua_checktensor(L, idx, fn, "index");
-    if (ix->dtype == LT_FLOAT32) luaL_error(L, "%s: index must be int32 or uint8, got float32", fn);
+    if (ix->dtype == LT_FLOAT32) lt_lua_error(L, "%s: index must be int32 or uint8, got float32", fn);
     lt_tensor *z = lt_lua_newlike(L, ix, fn);
     int64_t n = lt_numel(ix);
     for (int64_t i = 0; i < n; i++) {
         int64_t v = (int64_t)lt_get_flat(ix, i);
         if (v == 0 || v > limit || v < -limit)
-            luaL_error(L, "%s: index %I out of range 1..%I", fn, (lua_Integer)v, (lua_Integer)limit);
+            lt_lua_error(L, "%s: index %I out of range 1..%I", fn, (lua_Integer)v, (lua_Integer)limit);
         lt_set_flat(z, i, (double)(v > 0 ? v - 1 : limit + v));
     }
     return z;
@@ -893,7 +902,7 @@ static int m_index_select(lua_State *L) {
     lt_tensor *t = self(L, fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
-    if (ix->ndim != 1) return luaL_error(L, "%s: index must be 1-D, got %d-D", fn, ix->ndim);
+    if (ix->ndim != 1) return lt_lua_error(L, "%s: index must be 1-D, got %d-D", fn, ix->ndim);
     lt_tensor *z = push_index0(L, 3, t->size[d], fn);
     int64_t size[LT_MAXDIM];
     memcpy(size, t->size, sizeof size);
@@ -910,7 +919,7 @@ static int m_index_add_(lua_State *L) {
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     lt_tensor *z = push_index0(L, 3, t->size[d], fn);
     lt_tensor *s = lt_lua_checktensor(L, 4, fn, "src");
-    if (s->ndim != t->ndim || s->size[d] != lt_numel(z)) return luaL_error(L, "%s: src shape does not match", fn);
+    if (s->ndim != t->ndim || s->size[d] != lt_numel(z)) return lt_lua_error(L, "%s: src shape does not match", fn);
     lt_lua_check(L, lt_index_add(t, d, z, s), fn);
     lua_settop(L, 1);
     return 1;
@@ -919,11 +928,11 @@ static int m_index_add_(lua_State *L) {
 static void check_gather_shape(lua_State *L, const lt_tensor *t, const lt_tensor *ix, int d, const char *fn) {
     char b1[128], b2[128];
     if (ix->ndim != t->ndim)
-        luaL_error(L, "%s: index has %d dims, input has %d (index %s, input %s)", fn, ix->ndim, t->ndim,
+        lt_lua_error(L, "%s: index has %d dims, input has %d (index %s, input %s)", fn, ix->ndim, t->ndim,
                    lt_shape_str(ix, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
     for (int k = 0; k < t->ndim; k++)
         if (k != d && ix->size[k] > t->size[k])
-            luaL_error(L, "%s: index shape %s does not fit input shape %s at dimension %d", fn,
+            lt_lua_error(L, "%s: index shape %s does not fit input shape %s at dimension %d", fn,
                        lt_shape_str(ix, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2), k + 1);
 }
 
@@ -948,7 +957,7 @@ static int m_scatter_add_(lua_State *L) {
     check_gather_shape(L, t, ix, d, fn);
     lt_tensor *z = push_index0(L, 3, t->size[d], fn);
     lt_tensor *s = lt_lua_checktensor(L, 4, fn, "src");
-    if (lt_numel(s) < lt_numel(ix)) return luaL_error(L, "%s: src smaller than index", fn);
+    if (lt_numel(s) < lt_numel(ix)) return lt_lua_error(L, "%s: src smaller than index", fn);
     lt_lua_check(L, lt_scatter_add(t, d, z, s), fn);
     lua_settop(L, 1);
     return 1;
@@ -970,7 +979,7 @@ static int bshape(lua_State *L, const lt_tensor *a, const lt_tensor *b, int64_t 
     int n;
     if (lt_broadcast_shape(a->ndim, a->size, b->ndim, b->size, &n, size) != LT_OK) {
         char b1[128], b2[128];
-        luaL_error(L, "%s: shapes %s and %s cannot be broadcast together", fn, lt_shape_str(a, b1, sizeof b1),
+        lt_lua_error(L, "%s: shapes %s and %s cannot be broadcast together", fn, lt_shape_str(a, b1, sizeof b1),
                    lt_shape_str(b, b2, sizeof b2));
     }
     return n;
@@ -994,10 +1003,10 @@ static int do_binary(lua_State *L, lt_binop op) {
     int tfirst = a != NULL;
     lt_tensor *t = tfirst ? lt_lua_checktensor(L, 1, fn, "self") : b;
     int sidx = tfirst ? 2 : 1;
-    if (!t) return luaL_error(L, "%s: expected a tensor operand, got %s and %s", fn, luaL_typename(L, 1), luaL_typename(L, 2));
+    if (!t) return lt_lua_error(L, "%s: expected a tensor operand, got %s and %s", fn, luaL_typename(L, 1), luaL_typename(L, 2));
     if (!tfirst) t = lt_lua_checktensor(L, 2, fn, "other");
     if (lua_type(L, sidx) != LUA_TNUMBER)
-        return luaL_error(L, "%s: other must be a tensor or a number, got %s", fn, luaL_typename(L, sidx));
+        return lt_lua_error(L, "%s: other must be a tensor or a number, got %s", fn, luaL_typename(L, sidx));
     double s = lua_tonumber(L, sidx);
     lt_dtype dt = t->dtype;
     if (cmp) dt = LT_UINT8;
@@ -1034,7 +1043,7 @@ static int do_binary_(lua_State *L, lt_binop op, const char *fn) {
         lt_tensor bb = *b;
         if (lt_view_expand(&bb, t->ndim, t->size) != LT_OK) {
             char b1[128], b2[128];
-            return luaL_error(L, "%s: other of shape %s cannot be broadcast to self shape %s", fn,
+            return lt_lua_error(L, "%s: other of shape %s cannot be broadcast to self shape %s", fn,
                               lt_shape_str(b, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
         }
         if ((op == LT_OP_ADD || op == LT_OP_SUB) && lt_is_contiguous(t) && lt_is_contiguous(&bb) &&
@@ -1071,10 +1080,10 @@ static int do_addc(lua_State *L, int div, const char *fn) {
     if (a->ndim != t->ndim || b->ndim != t->ndim ||
         memcmp(a->size, t->size, sizeof(int64_t) * (size_t)t->ndim) ||
         memcmp(b->size, t->size, sizeof(int64_t) * (size_t)t->ndim))
-        return luaL_error(L, "%s: self %s, tensor1 %s and tensor2 %s must have the same shape", fn,
+        return lt_lua_error(L, "%s: self %s, tensor1 %s and tensor2 %s must have the same shape", fn,
                           lt_shape_str(t, b1, sizeof b1), lt_shape_str(a, b2, sizeof b2), lt_shape_str(b, b3, sizeof b3));
     if (!lt_is_contiguous(t) || !lt_is_contiguous(a) || !lt_is_contiguous(b))
-        return luaL_error(L, "%s: self, tensor1 and tensor2 must be contiguous", fn);
+        return lt_lua_error(L, "%s: self, tensor1 and tensor2 must be contiguous", fn);
     float *o = lt_f32(t);
     const float *x = lt_f32(a), *y = lt_f32(b);
     int64_t n = lt_numel(t);
@@ -1127,7 +1136,7 @@ static int m_clamp(lua_State *L) {
     const char *fn = "clamp";
     lt_tensor *t = self(L, fn);
     double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
-    if (lo > hi) return luaL_error(L, "%s: min %f is greater than max %f", fn, lo, hi);
+    if (lo > hi) return lt_lua_error(L, "%s: min %f is greater than max %f", fn, lo, hi);
     lt_tensor *o = lt_lua_newlike(L, t, fn);
     lt_lua_check(L, lt_clamp(o, t, lo, hi), fn);
     return 1;
@@ -1184,7 +1193,7 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
     int64_t size[LT_MAXDIM];
     if (lua_isnoneornil(L, 2)) {
         if ((op == LT_RED_MAX || op == LT_RED_MIN) && lt_numel(t) == 0)
-            return luaL_error(L, "%s: empty tensor has no %s", fn, op == LT_RED_MAX ? "maximum" : "minimum");
+            return lt_lua_error(L, "%s: empty tensor has no %s", fn, op == LT_RED_MAX ? "maximum" : "minimum");
         lt_dtype dt = (op == LT_RED_MEAN || t->dtype == LT_FLOAT32) ? LT_FLOAT32
                       : (op == LT_RED_MAX || op == LT_RED_MIN) ? t->dtype : LT_INT32;
         lt_tensor *o = lt_lua_newtensor(L, dt, 0, size, fn);
@@ -1198,7 +1207,7 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
         return 1;
     }
     if ((op == LT_RED_MAX || op == LT_RED_MIN) && t->size[d] == 0)
-        return luaL_error(L, "%s: dimension %d has size 0", fn, d + 1);
+        return lt_lua_error(L, "%s: dimension %d has size 0", fn, d + 1);
     int n = 0;
     for (int k = 0; k < t->ndim; k++) {
         if (k == d) {
@@ -1227,7 +1236,7 @@ static int m_min(lua_State *L) { return do_reduce(L, LT_RED_MIN, "min", !lua_isn
 static int do_arg(lua_State *L, lt_redop op, const char *fn) {
     lt_tensor *t = self(L, fn);
     if (lua_isnoneornil(L, 2)) {
-        if (lt_numel(t) == 0) return luaL_error(L, "%s: empty tensor", fn);
+        if (lt_numel(t) == 0) return lt_lua_error(L, "%s: empty tensor", fn);
         int64_t sz[1];
         lt_tensor *o = lt_lua_newtensor(L, t->dtype, 0, sz, fn);
         lt_tensor *ix = lt_lua_newtensor(L, LT_INT32, 0, sz, fn);
@@ -1257,7 +1266,7 @@ static int m_sum_to(lua_State *L) {
     lt_tensor chk = *o;
     if (lt_view_expand(&chk, t->ndim, t->size) != LT_OK) {
         char b1[128], b2[128];
-        return luaL_error(L, "%s: %s is not a broadcast of %s", fn, lt_shape_str(t, b1, sizeof b1),
+        return lt_lua_error(L, "%s: %s is not a broadcast of %s", fn, lt_shape_str(t, b1, sizeof b1),
                           lt_shape_str(o, b2, sizeof b2));
     }
     lt_lua_check(L, lt_sum_to(o, t), fn);
@@ -1269,21 +1278,21 @@ static int m_matmul(lua_State *L) {
     lt_tensor *a = lt_lua_checkdtype(L, 1, fn, "self", LT_FLOAT32);
     lt_tensor *b = lt_lua_checkdtype(L, 2, fn, "other", LT_FLOAT32);
     char b1[128], b2[128];
-    if (a->ndim < 1 || b->ndim < 1) return luaL_error(L, "%s: both arguments need at least 1 dimension", fn);
+    if (a->ndim < 1 || b->ndim < 1) return lt_lua_error(L, "%s: both arguments need at least 1 dimension", fn);
     /* promote 1-D operands as PyTorch does, remembering to squeeze the result */
     lt_tensor av = *a, bv = *b;
     int squeeze_n = 0, squeeze_m = 0;
     if (av.ndim == 1) { lt_view_unsqueeze(&av, 0); squeeze_n = 1; }
     if (bv.ndim == 1) { lt_view_unsqueeze(&bv, 1); squeeze_m = 1; }
     if (av.size[av.ndim - 1] != bv.size[bv.ndim - 2])
-        return luaL_error(L, "%s: shapes %s and %s are not aligned (%I vs %I)", fn, lt_shape_str(a, b1, sizeof b1),
+        return lt_lua_error(L, "%s: shapes %s and %s are not aligned (%I vs %I)", fn, lt_shape_str(a, b1, sizeof b1),
                           lt_shape_str(b, b2, sizeof b2), (lua_Integer)av.size[av.ndim - 1], (lua_Integer)bv.size[bv.ndim - 2]);
     int64_t bsz[LT_MAXDIM];
     int nb;
     if (lt_broadcast_shape(av.ndim - 2, av.size, bv.ndim - 2, bv.size, &nb, bsz) != LT_OK)
-        return luaL_error(L, "%s: batch dimensions of %s and %s cannot be broadcast", fn,
+        return lt_lua_error(L, "%s: batch dimensions of %s and %s cannot be broadcast", fn,
                           lt_shape_str(a, b1, sizeof b1), lt_shape_str(b, b2, sizeof b2));
-    if (nb + 2 > LT_MAXDIM) return luaL_error(L, "%s: too many dimensions", fn);
+    if (nb + 2 > LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
     bsz[nb] = av.size[av.ndim - 2];
     bsz[nb + 1] = bv.size[bv.ndim - 1];
     /* make matrices BLAS-addressable: copy when neither stride is 1 */
@@ -1317,12 +1326,12 @@ static int f_cat(lua_State *L) {
     const char *fn = "cat";
     luaL_checktype(L, 1, LUA_TTABLE);
     int n = (int)luaL_len(L, 1);
-    if (n == 0) return luaL_error(L, "%s: expected a non-empty list of tensors", fn);
+    if (n == 0) return lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
     lua_geti(L, 1, 1);
     lt_tensor *first = lt_lua_checktensor(L, -1, fn, "tensors[1]");
     lua_pop(L, 1);
     int d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, first->ndim, fn);
-    if (first->ndim == 0) return luaL_error(L, "%s: cannot concatenate 0-d tensors", fn);
+    if (first->ndim == 0) return lt_lua_error(L, "%s: cannot concatenate 0-d tensors", fn);
     int64_t size[LT_MAXDIM];
     memcpy(size, first->size, sizeof size);
     size[d] = 0;
@@ -1333,11 +1342,11 @@ static int f_cat(lua_State *L) {
         snprintf(argn, sizeof argn, "tensors[%d]", i);
         lt_tensor *t = lt_lua_checktensor(L, -1, fn, argn);
         if (t->ndim != first->ndim)
-            return luaL_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s", fn, i,
+            return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s", fn, i,
                               lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2));
         for (int k = 0; k < t->ndim; k++)
             if (k != d && t->size[k] != first->size[k])
-                return luaL_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s (mismatch at dimension %d)", fn, i,
+                return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s (mismatch at dimension %d)", fn, i,
                                   lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2), k + 1);
         size[d] += t->size[d];
         dt = promote(dt, t->dtype);
@@ -1361,11 +1370,11 @@ static int f_stack(lua_State *L) {
     const char *fn = "stack";
     luaL_checktype(L, 1, LUA_TTABLE);
     int n = (int)luaL_len(L, 1);
-    if (n == 0) return luaL_error(L, "%s: expected a non-empty list of tensors", fn);
+    if (n == 0) return lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
     lua_geti(L, 1, 1);
     lt_tensor *first = lt_lua_checktensor(L, -1, fn, "tensors[1]");
     lua_pop(L, 1);
-    if (first->ndim >= LT_MAXDIM) return luaL_error(L, "%s: too many dimensions", fn);
+    if (first->ndim >= LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
     int d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, first->ndim + 1, fn);
     int64_t size[LT_MAXDIM];
     int nd = first->ndim + 1;
@@ -1377,7 +1386,7 @@ static int f_stack(lua_State *L) {
         snprintf(argn, sizeof argn, "tensors[%d]", i);
         lt_tensor *t = lt_lua_checktensor(L, -1, fn, argn);
         if (t->ndim != first->ndim || memcmp(t->size, first->size, sizeof(int64_t) * (size_t)t->ndim))
-            return luaL_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s", fn, i,
+            return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s", fn, i,
                               lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2));
         dt = promote(dt, t->dtype);
         lua_pop(L, 1);
@@ -1402,7 +1411,7 @@ static int f_is_tensor(lua_State *L) {
 static int f_dot64(lua_State *L) {
     const char *fn = "dot64";
     lt_tensor *a = lt_lua_checktensor(L, 1, fn, "a"), *b = lt_lua_checktensor(L, 2, fn, "b");
-    if (lt_numel(a) != lt_numel(b)) return luaL_error(L, "%s: sizes differ", fn);
+    if (lt_numel(a) != lt_numel(b)) return lt_lua_error(L, "%s: sizes differ", fn);
     lua_pushnumber(L, lt_dot64(a, b));
     return 1;
 }
@@ -1439,7 +1448,7 @@ static int f_allclose(lua_State *L) {
 
 static int f_set_num_threads(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) return luaL_error(L, "set_num_threads: n must be >= 1, got %d", (int)n);
+    if (n < 1) return lt_lua_error(L, "set_num_threads: n must be >= 1, got %d", (int)n);
     lt_set_num_threads((int)n);
     return 0;
 }

@@ -190,7 +190,8 @@ local function def_view(name, grad)
   local f = raw[name]
   methods[name] = function(a, ...)
     local out = f(a, ...)
-    if needs(a) then
+    -- contiguous() of a contiguous tensor returns the tensor itself: nothing to record
+    if out ~= a and needs(a) then
       local args = table.pack(...)
       record(out, { a }, function(g) return grad(g, a, args) end, name)
     end

@@ -1,0 +1,323 @@
+/* lt_pool.c: max / average / adaptive pooling and max unpooling on stacks of float32
+ * planes, forward and backward (see lt_pool.h for the index convention and semantics). */
+#include "lt_pool.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Parallelise over planes only when there is enough work to pay for the threads. */
+#define LT_POOL_PAR_MIN 32768
+
+static int pool_threads(int64_t work) {
+    return work >= LT_POOL_PAR_MIN ? lt_get_num_threads() : 1;
+}
+
+/* floor division (PyTorch's div_rtn) */
+static int64_t div_floor(int64_t a, int64_t b) {
+    int64_t q = a / b, r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0))) q--;
+    return q;
+}
+
+static int64_t pool_outsize1(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, int ceil_mode) {
+    int64_t out = div_floor(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
+    if (ceil_mode && (out - 1) * s >= in + p) out--;
+    return out;
+}
+
+lt_status lt_pool2d_outsize(lt_pool2d_geom *g, int ceil_mode) {
+    if (g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1 ||
+        g->ph < 0 || g->pw < 0)
+        return LT_EARG;
+    g->oh = pool_outsize1(g->ih, g->kh, g->sh, g->ph, g->dh, ceil_mode);
+    g->ow = pool_outsize1(g->iw, g->kw, g->sw, g->pw, g->dw, ceil_mode);
+    return (g->oh < 1 || g->ow < 1) ? LT_ESHAPE : LT_OK;
+}
+
+/* ---- max pooling ---- */
+
+/* One plane, any geometry: PyTorch's cpu_max_pool loop. */
+static void max_pool_plane(float *out, int32_t *idx, const float *in, const lt_pool2d_geom *g) {
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        for (int64_t ow = 0; ow < g->ow; ow++) {
+            int64_t h0 = oh * g->sh - g->ph, w0 = ow * g->sw - g->pw;
+            int64_t h1 = h0 + (g->kh - 1) * g->dh + 1, w1 = w0 + (g->kw - 1) * g->dw + 1;
+            if (h1 > g->ih) h1 = g->ih;
+            if (w1 > g->iw) w1 = g->iw;
+            while (h0 < 0) h0 += g->dh;
+            while (w0 < 0) w0 += g->dw;
+            /* PyTorch's index for a window that holds no input cell (possible with
+             * dilation): the flat position of its first tap, kept inside the plane */
+            int64_t best = h0 * g->iw + w0;
+            if (best >= g->ih * g->iw) best = g->ih * g->iw - 1;
+            float m = -INFINITY;
+            for (int64_t h = h0; h < h1; h += g->dh) {
+                for (int64_t w = w0; w < w1; w += g->dw) {
+                    float v = in[h * g->iw + w];
+                    if (v > m || isnan(v)) { m = v; best = h * g->iw + w; }
+                }
+            }
+            out[oh * g->ow + ow] = m;
+            if (idx) idx[oh * g->ow + ow] = (int32_t)(best + 1);
+        }
+    }
+}
+
+/* 2x2 window, stride 2, no padding, no dilation: two input rows per output row. */
+static void max_pool_plane_2x2(float *out, int32_t *idx, const float *in, const lt_pool2d_geom *g) {
+    const int64_t iw = g->iw, ow_n = g->ow;
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        const float *r0 = in + 2 * oh * iw, *r1 = r0 + iw;
+        float *o = out + oh * ow_n;
+        if (!idx) {
+            for (int64_t ow = 0; ow < ow_n; ow++) {
+                float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+                float m = a;
+                if (b > m || isnan(b)) m = b;
+                if (c > m || isnan(c)) m = c;
+                if (d > m || isnan(d)) m = d;
+                o[ow] = m;
+            }
+        } else {
+            int32_t *ix = idx + oh * ow_n;
+            const int32_t base = (int32_t)(2 * oh * iw + 1);
+            const int32_t down = (int32_t)iw;
+            for (int64_t ow = 0; ow < ow_n; ow++) {
+                float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+                int32_t p = base + (int32_t)(2 * ow);
+                float m = a;
+                int32_t k = p;
+                if (b > m || isnan(b)) { m = b; k = p + 1; }
+                if (c > m || isnan(c)) { m = c; k = p + down; }
+                if (d > m || isnan(d)) { m = d; k = p + down + 1; }
+                o[ow] = m;
+                ix[ow] = k;
+            }
+        }
+    }
+}
+
+lt_status lt_max_pool2d_forward_naive(float *out, int32_t *idx, const float *in,
+                                      const lt_pool2d_geom *g) {
+    if (g->ih * g->iw > INT32_MAX) return LT_EARG;
+    const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
+    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    for (int64_t p = 0; p < g->planes; p++)
+        max_pool_plane(out + p * no, idx ? idx + p * no : NULL, in + p * ni, g);
+    return LT_OK;
+}
+
+lt_status lt_max_pool2d_forward(float *out, int32_t *idx, const float *in,
+                                const lt_pool2d_geom *g) {
+    if (g->ih * g->iw > INT32_MAX) return LT_EARG;
+    const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
+                     g->pw == 0 && g->dh == 1 && g->dw == 1 && 2 * g->oh <= g->ih &&
+                     2 * g->ow <= g->iw;
+    const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
+    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    for (int64_t p = 0; p < g->planes; p++) {
+        if (fast)
+            max_pool_plane_2x2(out + p * no, idx ? idx + p * no : NULL, in + p * ni, g);
+        else
+            max_pool_plane(out + p * no, idx ? idx + p * no : NULL, in + p * ni, g);
+    }
+    return LT_OK;
+}
+
+int lt_pool_check_indices(const int32_t *idx, int64_t n, int64_t limit, int32_t *bad,
+                          int64_t *pos) {
+    for (int64_t i = 0; i < n; i++) {
+        if (idx[i] < 1 || idx[i] > limit) {
+            if (bad) *bad = idx[i];
+            if (pos) *pos = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+lt_status lt_max_pool2d_backward(float *din, const float *dout, const int32_t *idx,
+                                 int64_t planes, int64_t n_out, int64_t n_in) {
+    if (lt_pool_check_indices(idx, planes * n_out, n_in, NULL, NULL)) return LT_EINDEX;
+    #pragma omp parallel for num_threads(pool_threads(planes * n_out)) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float *gi = din + p * n_in;
+        const float *go = dout + p * n_out;
+        const int32_t *ix = idx + p * n_out;
+        for (int64_t i = 0; i < n_out; i++) gi[ix[i] - 1] += go[i];
+    }
+    return LT_OK;
+}
+
+/* ---- average pooling (PyTorch's cpu_avg_pool) ---- */
+
+typedef struct avg_window { int64_t h0, h1, w0, w1, div; } avg_window;
+
+/* Window of output cell (oh, ow) clipped to the input; div == 0 means an empty window. */
+static avg_window avg_window_of(const lt_pool2d_geom *g, int64_t oh, int64_t ow,
+                                int count_include_pad, int64_t divisor) {
+    avg_window a;
+    a.h0 = oh * g->sh - g->ph;
+    a.w0 = ow * g->sw - g->pw;
+    a.h1 = a.h0 + g->kh < g->ih + g->ph ? a.h0 + g->kh : g->ih + g->ph;
+    a.w1 = a.w0 + g->kw < g->iw + g->pw ? a.w0 + g->kw : g->iw + g->pw;
+    int64_t pool_size = (a.h1 - a.h0) * (a.w1 - a.w0);
+    if (a.h0 < 0) a.h0 = 0;
+    if (a.w0 < 0) a.w0 = 0;
+    if (a.h1 > g->ih) a.h1 = g->ih;
+    if (a.w1 > g->iw) a.w1 = g->iw;
+    if (a.h0 >= a.h1 || a.w0 >= a.w1) { a.div = 0; return a; }
+    if (divisor > 0) a.div = divisor;
+    else a.div = count_include_pad ? pool_size : (a.h1 - a.h0) * (a.w1 - a.w0);
+    return a;
+}
+
+lt_status lt_avg_pool2d_forward(float *out, const float *in, const lt_pool2d_geom *g,
+                                int count_include_pad, int64_t divisor) {
+    const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
+    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    for (int64_t p = 0; p < g->planes; p++) {
+        const float *x = in + p * ni;
+        float *y = out + p * no;
+        for (int64_t oh = 0; oh < g->oh; oh++) {
+            for (int64_t ow = 0; ow < g->ow; ow++) {
+                avg_window a = avg_window_of(g, oh, ow, count_include_pad, divisor);
+                float s = 0.0f;
+                if (a.div != 0) {
+                    for (int64_t h = a.h0; h < a.h1; h++)
+                        for (int64_t w = a.w0; w < a.w1; w++) s += x[h * g->iw + w];
+                    s /= (float)a.div;
+                }
+                y[oh * g->ow + ow] = s;
+            }
+        }
+    }
+    return LT_OK;
+}
+
+lt_status lt_avg_pool2d_backward(float *din, const float *dout, const lt_pool2d_geom *g,
+                                 int count_include_pad, int64_t divisor) {
+    const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
+    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    for (int64_t p = 0; p < g->planes; p++) {
+        float *gx = din + p * ni;
+        const float *gy = dout + p * no;
+        for (int64_t oh = 0; oh < g->oh; oh++) {
+            for (int64_t ow = 0; ow < g->ow; ow++) {
+                avg_window a = avg_window_of(g, oh, ow, count_include_pad, divisor);
+                if (a.div == 0) continue;
+                float v = gy[oh * g->ow + ow] / (float)a.div;
+                for (int64_t h = a.h0; h < a.h1; h++)
+                    for (int64_t w = a.w0; w < a.w1; w++) gx[h * g->iw + w] += v;
+            }
+        }
+    }
+    return LT_OK;
+}
+
+/* ---- adaptive pooling ---- */
+
+static int64_t ad_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
+static int64_t ad_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
+
+lt_status lt_adaptive_avg_pool2d_forward(float *out, const float *in, int64_t planes,
+                                         int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
+    if (oh < 1 || ow < 1) return LT_EARG;
+    const int64_t ni = ih * iw, no = oh * ow;
+    #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *x = in + p * ni;
+        float *y = out + p * no;
+        for (int64_t i = 0; i < oh; i++) {
+            int64_t h0 = ad_start(i, ih, oh), h1 = ad_end(i, ih, oh);
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t w0 = ad_start(j, iw, ow), w1 = ad_end(j, iw, ow);
+                float s = 0.0f;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) s += x[h * iw + w];
+                y[i * ow + j] = s / (float)((h1 - h0) * (w1 - w0));
+            }
+        }
+    }
+    return LT_OK;
+}
+
+lt_status lt_adaptive_avg_pool2d_backward(float *din, const float *dout, int64_t planes,
+                                          int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
+    if (oh < 1 || ow < 1) return LT_EARG;
+    const int64_t ni = ih * iw, no = oh * ow;
+    #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float *gx = din + p * ni;
+        const float *gy = dout + p * no;
+        for (int64_t i = 0; i < oh; i++) {
+            int64_t h0 = ad_start(i, ih, oh), h1 = ad_end(i, ih, oh);
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t w0 = ad_start(j, iw, ow), w1 = ad_end(j, iw, ow);
+                float v = gy[i * ow + j] / (float)((h1 - h0) * (w1 - w0));
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) gx[h * iw + w] += v;
+            }
+        }
+    }
+    return LT_OK;
+}
+
+lt_status lt_adaptive_max_pool2d_forward(float *out, int32_t *idx, const float *in,
+                                         int64_t planes, int64_t ih, int64_t iw,
+                                         int64_t oh, int64_t ow) {
+    if (oh < 1 || ow < 1) return LT_EARG;
+    if (ih * iw > INT32_MAX) return LT_EARG;
+    const int64_t ni = ih * iw, no = oh * ow;
+    #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *x = in + p * ni;
+        float *y = out + p * no;
+        for (int64_t i = 0; i < oh; i++) {
+            int64_t h0 = ad_start(i, ih, oh), h1 = ad_end(i, ih, oh);
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t w0 = ad_start(j, iw, ow), w1 = ad_end(j, iw, ow);
+                int64_t best = h0 * iw + w0;
+                float m = -INFINITY;
+                for (int64_t h = h0; h < h1; h++) {
+                    for (int64_t w = w0; w < w1; w++) {
+                        float v = x[h * iw + w];
+                        if (v > m || isnan(v)) { m = v; best = h * iw + w; }
+                    }
+                }
+                y[i * ow + j] = m;
+                if (idx) idx[p * no + i * ow + j] = (int32_t)(best + 1);
+            }
+        }
+    }
+    return LT_OK;
+}
+
+/* ---- max unpooling ---- */
+
+lt_status lt_max_unpool2d_forward(float *out, const float *in, const int32_t *idx,
+                                  int64_t planes, int64_t n_in, int64_t n_out) {
+    if (lt_pool_check_indices(idx, planes * n_in, n_out, NULL, NULL)) return LT_EINDEX;
+    #pragma omp parallel for num_threads(pool_threads(planes * n_out)) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float *y = out + p * n_out;
+        const float *x = in + p * n_in;
+        const int32_t *ix = idx + p * n_in;
+        memset(y, 0, (size_t)n_out * sizeof(float));
+        for (int64_t i = 0; i < n_in; i++) y[ix[i] - 1] = x[i];
+    }
+    return LT_OK;
+}
+
+lt_status lt_max_unpool2d_backward(float *din, const float *dout, const int32_t *idx,
+                                   int64_t planes, int64_t n_in, int64_t n_out) {
+    if (lt_pool_check_indices(idx, planes * n_in, n_out, NULL, NULL)) return LT_EINDEX;
+    #pragma omp parallel for num_threads(pool_threads(planes * n_in)) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float *gx = din + p * n_in;
+        const float *gy = dout + p * n_out;
+        const int32_t *ix = idx + p * n_in;
+        for (int64_t i = 0; i < n_in; i++) gx[i] += gy[ix[i] - 1];
+    }
+    return LT_OK;
+}

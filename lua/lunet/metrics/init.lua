@@ -1,0 +1,598 @@
+-- lunet.metrics: evaluation metrics for segmentation. No autograd; label tensors in,
+-- Lua numbers and tables out. Kernels live in csrc/lt_metrics.c (core.metrics.*).
+--
+--   local metrics = require "lunet.metrics"
+--   local cm = metrics.ConfusionMatrix(21, {ignore_index = 255})
+--   for batch in loader do cm:update(model(batch.image), batch.mask) end   -- logits or labels
+--   print(cm)                       -- per-class IoU/Dice/recall/precision table and the means
+--   print(cm:miou(), cm:pixel_accuracy())
+--
+-- Conventions (all functions):
+--   * Class ids are data values 0..C-1. Per-class results are Lua tables indexed 1..C:
+--     entry k is class k-1 (so `cm:iou()[1]` is the background class 0).
+--   * Predictions are int32/uint8 label maps (H x W or N x H x W, same shape as the target)
+--     or float32 logits N x C x H x W (C x H x W for one image), argmaxed over the class
+--     dimension (dim 2; the first maximum wins). Targets must be int32/uint8 labels.
+--   * ignore_index: target pixels equal to it are removed from prediction and target alike.
+--     Any other label outside 0..C-1 raises an error (in pred or target).
+--   * Counts are exact Lua integers (int64): no overflow on any realistic data set.
+--   * A class absent from both prediction and target has NaN IoU, Dice, precision, recall
+--     and F-beta, and the means skip NaN (so adding an unused class to C changes nothing).
+--     Other undefined ratios follow scikit-learn's zero_division=0: the precision of a
+--     class present in the target but never predicted is 0, the recall (= per-class pixel
+--     accuracy) of a class predicted but absent from the target is 0.
+--   * mean_pixel_accuracy averages the per-class recall over the classes present in the
+--     target (Long et al. FCN "mean accuracy"; scikit-learn balanced_accuracy_score), so a
+--     class that is only predicted lowers mIoU but not the mean pixel accuracy.
+--   * Functions taking one H x W map (hausdorff, saliency, instances) also take N x H x W
+--     and then return one list per result (entry n is image n).
+local core = require "lunet.core"
+
+local K = core.metrics
+local type, error, setmetatable, pcall, tostring = type, error, setmetatable, pcall, tostring
+local ipairs, pairs, select, require, math = ipairs, pairs, select, require, math
+local concat = table.concat
+local fmt, rep = string.format, string.rep
+local NaN = 0 / 0
+
+local M = {}
+
+-- ---------------------------------------------------------------------------------------
+-- helpers
+
+local function is_nan(x) return x ~= x end
+
+local function is_tensor(x)
+  if type(x) ~= "userdata" then return false end
+  local ok, f = pcall(function() return x.dtype end)
+  return ok and type(f) == "function"
+end
+
+local function shape_str(t) return "[" .. concat(t:shape(), ", ") .. "]" end
+
+local function fail(fn, msg) error(fn .. ": " .. msg, 0) end
+
+-- Option tables: a table (or nil) whose keys are all in `allowed` (typos raise).
+local function check_opts(fn, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail(fn, "options must be a table, got " .. type(opts)) end
+  for k in pairs(opts) do
+    local ok = false
+    for _, a in ipairs(allowed) do if a == k then ok = true end end
+    if not ok then
+      fail(fn, "unknown option '" .. tostring(k) .. "' (expected " .. concat(allowed, ", ") .. ")")
+    end
+  end
+  return opts
+end
+
+local function check_tensor(fn, name, x)
+  if not is_tensor(x) then fail(fn, name .. " must be a tensor, got " .. type(x)) end
+  return x
+end
+
+local function check_ignore(fn, v)
+  if v ~= nil and math.type(v) ~= "integer" then
+    fail(fn, "ignore_index must be an integer, got " .. tostring(v))
+  end
+  return v
+end
+
+-- Validates (pred, target) for label metrics; returns the number of classes of the logits
+-- (or nil for label predictions).
+local function check_pred_target(fn, pred, target)
+  check_tensor(fn, "pred", pred)
+  check_tensor(fn, "target", target)
+  local tdt = target:dtype()
+  if tdt ~= "int32" and tdt ~= "uint8" then
+    fail(fn, "target must hold int32 or uint8 class labels, got " .. tdt)
+  end
+  local nd = target:dim()
+  if nd ~= 2 and nd ~= 3 then
+    fail(fn, "target must be H x W or N x H x W, got " .. shape_str(target))
+  end
+  if pred:dtype() == "float32" then
+    local cdim = nd == 3 and 2 or 1
+    local ok = pred:dim() == nd + 1
+    if ok then
+      local ts, ps, e = target:shape(), pred:shape(), 1
+      for d = 1, pred:dim() do
+        if d ~= cdim then
+          if ps[d] ~= ts[e] then ok = false end
+          e = e + 1
+        end
+      end
+    end
+    if not ok then
+      fail(fn, "logits " .. shape_str(pred) .. " do not fit target " .. shape_str(target) ..
+        (nd == 3 and " (expected N x C x H x W with N, H, W of the target)"
+                  or " (expected C x H x W with H, W of the target)"))
+    end
+    return pred:size(cdim)
+  end
+  local ps, ts = pred:shape(), target:shape()
+  local same = #ps == #ts
+  for d = 1, #ts do same = same and ps[d] == ts[d] end
+  if not same then
+    fail(fn, "pred shape " .. shape_str(pred) .. " does not match target shape " .. shape_str(target))
+  end
+  return nil
+end
+
+local function nanmean(t, from, to)
+  local s, n = 0, 0
+  for k = from or 1, to or #t do
+    local v = t[k]
+    if not is_nan(v) then s = s + v; n = n + 1 end
+  end
+  return n > 0 and s / n or NaN
+end
+
+-- Per-class tp, fp, fn, target count from flat counts cm (row = target) of image n.
+local function class_stats(cm, C, n)
+  local base = (n or 0) * C * C
+  local tp, fp, fn = {}, {}, {}
+  for k = 1, C do tp[k], fp[k], fn[k] = 0, 0, 0 end
+  for t = 1, C do
+    local row = base + (t - 1) * C
+    for p = 1, C do
+      local v = cm[row + p]
+      if v ~= 0 then
+        if t == p then tp[t] = tp[t] + v
+        else fn[t] = fn[t] + v; fp[p] = fp[p] + v end
+      end
+    end
+  end
+  return tp, fp, fn
+end
+
+-- Per-class scores with the module's NaN convention.
+local function score_iou(tp, fp, fn)
+  local d = tp + fp + fn
+  return d == 0 and NaN or tp / d
+end
+local function score_dice(tp, fp, fn)
+  local d = 2 * tp + fp + fn
+  return d == 0 and NaN or 2 * tp / d
+end
+local function score_recall(tp, fp, fn)
+  if tp + fp + fn == 0 then return NaN end
+  return tp + fn == 0 and 0 or tp / (tp + fn)
+end
+local function score_precision(tp, fp, fn)
+  if tp + fp + fn == 0 then return NaN end
+  return tp + fp == 0 and 0 or tp / (tp + fp)
+end
+local function score_fbeta(b2)
+  return function(tp, fp, fn)
+    local d = (1 + b2) * tp + b2 * fn + fp
+    return d == 0 and NaN or (1 + b2) * tp / d
+  end
+end
+
+-- ---------------------------------------------------------------------------------------
+-- ConfusionMatrix
+
+local ConfusionMatrix = {}
+ConfusionMatrix.__index = ConfusionMatrix
+ConfusionMatrix.__name = "lunet.metrics.ConfusionMatrix"
+
+--- ConfusionMatrix(num_classes, {ignore_index=}): counts accumulated over batches,
+-- rows = target class, columns = predicted class.
+function M.ConfusionMatrix(num_classes, opts)
+  local fn = "ConfusionMatrix"
+  opts = check_opts(fn, opts, { "ignore_index" })
+  if math.type(num_classes) ~= "integer" or num_classes < 1 then
+    fail(fn, "num_classes must be an integer >= 1, got " .. tostring(num_classes))
+  end
+  if num_classes > 65536 then fail(fn, "num_classes must be <= 65536, got " .. num_classes) end
+  local self = setmetatable({
+    num_classes = num_classes,
+    ignore_index = check_ignore(fn, opts.ignore_index),
+    cells = {},   -- C*C exact integer counts, row-major (row = target class)
+  }, ConfusionMatrix)
+  self:reset()
+  return self
+end
+
+function ConfusionMatrix:reset()
+  local c = self.cells
+  for i = 1, self.num_classes * self.num_classes do c[i] = 0 end
+  return self
+end
+
+--- cm:update(pred, target): pred labels (shape of target) or logits N x C x H x W.
+function ConfusionMatrix:update(pred, target)
+  local fn = "ConfusionMatrix:update"
+  local C = self.num_classes
+  local lc = check_pred_target(fn, pred, target)
+  if lc and lc ~= C then
+    fail(fn, "logits have " .. lc .. " classes, the matrix has " .. C .. " (logits " ..
+      shape_str(pred) .. ")")
+  end
+  local batch = K.confusion(pred, target, C, self.ignore_index, false, fn)
+  local c = self.cells
+  for i = 1, C * C do c[i] = c[i] + batch[i] end
+  return self
+end
+
+--- cm:counts(): the counts as a Lua table of C rows of C exact integers.
+function ConfusionMatrix:counts()
+  local C, c, out = self.num_classes, self.cells, {}
+  for t = 1, C do
+    local row = {}
+    for p = 1, C do row[p] = c[(t - 1) * C + p] end
+    out[t] = row
+  end
+  return out
+end
+
+--- cm:matrix(): int32 C x C tensor of counts (raises if a count exceeds 2^31 - 1; use
+-- cm:counts() for exact 64-bit values).
+function ConfusionMatrix:matrix()
+  local c = self.cells
+  for i = 1, #c do
+    if c[i] > 2147483647 then
+      fail("ConfusionMatrix:matrix", "count " .. c[i] .. " does not fit int32; use :counts()")
+    end
+  end
+  local lunet = require "lunet"
+  local flat = {}
+  for i = 1, #c do flat[i] = c[i] end
+  return lunet.tensor(flat, {dtype = "int32", shape = {self.num_classes, self.num_classes}})
+end
+
+--- Number of counted (non-ignored) pixels.
+function ConfusionMatrix:total()
+  local s, c = 0, self.cells
+  for i = 1, #c do s = s + c[i] end
+  return s
+end
+
+local function per_class(self, score)
+  local C = self.num_classes
+  local tp, fp, fn = class_stats(self.cells, C)
+  local out = {}
+  for k = 1, C do out[k] = score(tp[k], fp[k], fn[k]) end
+  return out, nanmean(out)
+end
+
+--- Fraction of counted pixels predicted correctly (NaN before any pixel was counted).
+function ConfusionMatrix:pixel_accuracy()
+  local C, c = self.num_classes, self.cells
+  local correct, total = 0, 0
+  for t = 1, C do
+    for p = 1, C do
+      local v = c[(t - 1) * C + p]
+      total = total + v
+      if t == p then correct = correct + v end
+    end
+  end
+  return total == 0 and NaN or correct / total
+end
+
+--- Mean over classes present in the target of the per-class recall.
+function ConfusionMatrix:mean_pixel_accuracy()
+  local C = self.num_classes
+  local tp, _, fn = class_stats(self.cells, C)
+  local s, n = 0, 0
+  for k = 1, C do
+    if tp[k] + fn[k] > 0 then s = s + tp[k] / (tp[k] + fn[k]); n = n + 1 end
+  end
+  return n > 0 and s / n or NaN
+end
+
+--- Per-class IoU table (entry k = class k-1) and, second, its NaN-skipping mean.
+function ConfusionMatrix:iou() return per_class(self, score_iou) end
+function ConfusionMatrix:miou() return select(2, per_class(self, score_iou)) end
+function ConfusionMatrix:dice() return per_class(self, score_dice) end
+function ConfusionMatrix:mdice() return select(2, per_class(self, score_dice)) end
+function ConfusionMatrix:precision() return per_class(self, score_precision) end
+function ConfusionMatrix:recall() return per_class(self, score_recall) end
+--- Per-class F-beta (default beta = 1: F1 = Dice) and its mean.
+function ConfusionMatrix:fbeta(beta)
+  beta = beta or 1
+  if type(beta) ~= "number" or not (beta > 0) then
+    fail("ConfusionMatrix:fbeta", "beta must be a positive number, got " .. tostring(beta))
+  end
+  return per_class(self, score_fbeta(beta * beta))
+end
+
+local function fmt_score(v)
+  if is_nan(v) then return "   nan" end
+  return fmt("%6.4f", v)
+end
+
+function ConfusionMatrix:__tostring()
+  local C = self.num_classes
+  local tp, fp, fn = class_stats(self.cells, C)
+  local lines = {
+    fmt("ConfusionMatrix(%d classes%s, %d pixels)", C,
+      self.ignore_index and (", ignore_index=" .. self.ignore_index) or "", self:total()),
+    fmt("%6s  %6s  %6s  %6s  %9s  %12s  %12s", "class", "IoU", "Dice", "recall", "precision",
+      "target px", "predicted px"),
+  }
+  for k = 1, C do
+    lines[#lines + 1] = fmt("%6d  %s  %s  %s  %s%s  %12d  %12d", k - 1,
+      fmt_score(score_iou(tp[k], fp[k], fn[k])), fmt_score(score_dice(tp[k], fp[k], fn[k])),
+      fmt_score(score_recall(tp[k], fp[k], fn[k])), rep(" ", 3),
+      fmt_score(score_precision(tp[k], fp[k], fn[k])), tp[k] + fn[k], tp[k] + fp[k])
+  end
+  lines[#lines + 1] = fmt("mIoU %s  mDice %s  pixel acc %s  mean pixel acc %s",
+    fmt_score(self:miou()), fmt_score(self:mdice()), fmt_score(self:pixel_accuracy()),
+    fmt_score(self:mean_pixel_accuracy()))
+  return concat(lines, "\n")
+end
+
+M.ConfusionMatrixClass = ConfusionMatrix
+
+-- ---------------------------------------------------------------------------------------
+-- functional dice / iou / pixel_accuracy
+--
+-- f(pred, target, {num_classes=, ignore_index=, reduction="macro", per_image=false,
+--                  classes=, zero_division=})
+-- num_classes is required for label predictions (logits give it). Returns a number, or a
+-- per-class table for reduction="none" (a list of them when per_image=true).
+--
+-- The same quantities under their names in segmentation_models_pytorch (tp, fp, fn, tn =
+-- smp.metrics.get_stats(pred, target, mode="multiclass", num_classes=, ignore_index=), then
+-- smp.metrics.iou_score / f1_score(tp, fp, fn, tn, reduction=...)) and torchmetrics
+-- (MulticlassJaccardIndex for IoU, MulticlassF1Score for Dice, MulticlassAccuracy):
+--
+--   lunet                                smp reduction=        torchmetrics
+--   reduction="micro"                    "micro"               average="micro"
+--   reduction="macro"                    "macro"               average="macro"
+--   reduction="none"                     "none" on tp.sum(0)   average="none"
+--   reduction="micro", per_image=true    "micro-imagewise"     F1/Accuracy: average="micro",
+--                                                              multidim_average="samplewise", .mean()
+--   reduction="macro", per_image=true    "macro-imagewise"     F1/Accuracy: average="macro",
+--                                                              multidim_average="samplewise", .mean()
+--   reduction="none",  per_image=true    "none"                F1/Accuracy: average="none",
+--                                                              multidim_average="samplewise"
+--
+-- "micro" pools tp, fp, fn over pixels and classes before dividing; "macro" computes one
+-- score per class (on counts pooled over the batch, or per image) and averages the classes;
+-- per_image=true scores every image on its own and averages the images (the usual
+-- "per-image Dice" of medical papers), per_image=false treats the batch as one data set.
+-- Undefined scores: a class absent from both prediction and target has a NaN score, which
+-- "macro" and the per-image mean skip (torchmetrics' macro skips such classes too, and
+-- returns zero_division=0 for them in "none"). smp replaces every 0/0 by its zero_division
+-- argument (default 1.0) and keeps it in the means: pass zero_division=1 to get smp's
+-- numbers (zero_division=0 for torchmetrics' "none"). A micro score is undefined only when
+-- no pixel of the listed classes was counted.
+-- With every class included, micro IoU = correct / (correct + 2 wrong) and micro Dice =
+-- pixel accuracy (a wrong pixel is one FP of one class and one FN of another).
+-- pixel_accuracy: "micro" = correct / counted pixels (torchmetrics MulticlassAccuracy
+-- average="micro"); "macro" = mean over the classes present in the target of the
+-- per-class recall, i.e. ConfusionMatrix:mean_pixel_accuracy (torchmetrics' macro counts a
+-- class that is only predicted as 0 instead); "none" = per-class recall. smp's `accuracy`
+-- is (tp+tn)/(tp+fp+fn+tn) per class, a different quantity.
+-- classes: optional list of class ids (e.g. {1}: the foreground of a binary task) that
+-- every reduction is restricted to; "none" then returns one entry per listed class.
+
+local REDUCTIONS = { micro = true, macro = true, none = true }
+local FUNCTIONAL_OPTS = { "num_classes", "ignore_index", "reduction", "per_image", "classes",
+                          "zero_division" }
+
+local function functional(fn, score, is_accuracy)
+  return function(pred, target, opts)
+    opts = check_opts(fn, opts, FUNCTIONAL_OPTS)
+    local lc = check_pred_target(fn, pred, target)
+    local C = opts.num_classes
+    if C == nil then
+      if not lc then fail(fn, "opts.num_classes is required for label predictions") end
+      C = lc
+    end
+    if math.type(C) ~= "integer" or C < 1 then
+      fail(fn, "num_classes must be an integer >= 1, got " .. tostring(C))
+    end
+    if lc and lc ~= C then
+      fail(fn, "logits have " .. lc .. " classes, num_classes is " .. C)
+    end
+    local reduction = opts.reduction or "macro"
+    if not REDUCTIONS[reduction] then
+      fail(fn, 'reduction must be "micro", "macro" or "none", got ' .. tostring(reduction))
+    end
+    local ignore = check_ignore(fn, opts.ignore_index)
+    local zd = opts.zero_division
+    if zd ~= nil and type(zd) ~= "number" then
+      fail(fn, "zero_division must be a number, got " .. tostring(zd))
+    end
+    local classes = opts.classes
+    if classes == nil then
+      classes = {}
+      for k = 0, C - 1 do classes[#classes + 1] = k end
+    else
+      if type(classes) ~= "table" or #classes == 0 then
+        fail(fn, "classes must be a non-empty list of class ids")
+      end
+      for _, k in ipairs(classes) do
+        if math.type(k) ~= "integer" or k < 0 or k >= C then
+          fail(fn, "classes holds " .. tostring(k) .. ", outside 0.." .. (C - 1))
+        end
+      end
+    end
+    local per_image = opts.per_image and true or false
+    local cm, nimg = K.confusion(pred, target, C, ignore, per_image, fn)
+
+    local function fix(v) if is_nan(v) and zd ~= nil then return zd end return v end
+    local function one(n)   -- score of image n (or of the pooled counts, n = 0)
+      local tp, fp, fnn = class_stats(cm, C, n)
+      if reduction == "micro" then
+        local a, b, c = 0, 0, 0
+        for _, k in ipairs(classes) do
+          a, b, c = a + tp[k + 1], b + fp[k + 1], c + fnn[k + 1]
+        end
+        if is_accuracy then return fix(a + c == 0 and NaN or a / (a + c)) end
+        return fix(score(a, b, c))
+      end
+      local per = {}
+      for i, k in ipairs(classes) do
+        local t, p, f = tp[k + 1], fp[k + 1], fnn[k + 1]
+        if is_accuracy and reduction == "macro" then
+          per[i] = t + f > 0 and t / (t + f) or NaN       -- classes present in the target
+        else
+          per[i] = fix(score(t, p, f))
+        end
+      end
+      if reduction == "none" then return per end
+      return fix(nanmean(per))
+    end
+
+    if not per_image then return one(0) end
+    local res = {}
+    for n = 0, nimg - 1 do res[n + 1] = one(n) end
+    if reduction == "none" then return res end
+    return nanmean(res)
+  end
+end
+
+M.iou = functional("iou", score_iou)
+M.dice = functional("dice", score_dice)
+M.pixel_accuracy = functional("pixel_accuracy", score_recall, true)
+
+-- ---------------------------------------------------------------------------------------
+-- Hausdorff
+
+--- hausdorff(pred, target, {percentile=nil, spacing={sy, sx}}): symmetric Hausdorff distance
+-- between the boundaries (mask minus its 4-connected erosion; pixels outside the image are
+-- background) of two binary masks (int32/uint8, nonzero = foreground), with exact Euclidean
+-- distances scaled by spacing (row spacing sy, column spacing sx). percentile=nil: the larger
+-- of the two directed maxima (classic HD); percentile=95: the larger of the two directed 95th
+-- percentiles with numpy's linear interpolation (HD95 as MONAI computes it). One empty mask
+-- gives math.huge (inf); both empty give NaN. H x W -> number; N x H x W -> list.
+function M.hausdorff(pred, target, opts)
+  local fn = "hausdorff"
+  opts = check_opts(fn, opts, { "percentile", "spacing" })
+  check_tensor(fn, "pred", pred)
+  check_tensor(fn, "target", target)
+  local pct = opts.percentile
+  if pct ~= nil and (type(pct) ~= "number" or not (pct >= 0 and pct <= 100)) then
+    fail(fn, "percentile must be a number in [0, 100], got " .. tostring(pct))
+  end
+  local sy, sx = 1, 1
+  local sp = opts.spacing
+  if sp ~= nil then
+    if type(sp) == "number" then sy, sx = sp, sp
+    elseif type(sp) == "table" and #sp == 2 then sy, sx = sp[1], sp[2]
+    else fail(fn, "spacing must be a number or {sy, sx}") end
+    if type(sy) ~= "number" or type(sx) ~= "number" or not (sy > 0 and sx > 0) then
+      fail(fn, "spacing must be positive, got {" .. tostring(sy) .. ", " .. tostring(sx) .. "}")
+    end
+  end
+  local r = K.hausdorff(pred, target, pct, sy, sx)
+  if target:dim() == 2 then return r[1] end
+  return r
+end
+
+-- ---------------------------------------------------------------------------------------
+-- saliency: sal float32 in [0, 1] (H x W or N x H x W), mask int32/uint8 (nonzero = fg)
+
+--- Mean absolute error between the saliency map and the binary mask.
+function M.mae(sal, mask)
+  check_tensor("mae", "sal", sal)
+  local r = K.mae(sal, mask)
+  if sal:dim() == 2 then return r[1] end
+  return r
+end
+
+--- fmeasure(sal, mask, {beta2=0.3}) -> adaptive F, max F.
+-- Adaptive: threshold min(2 mean(sal), 1), foreground where sal >= threshold; F = 0 when no
+-- true positive. Max: the best F over the 256 binarisations floor(255 sal) >= t, t = 0..255
+-- (precision 0 when nothing is predicted). Threshold rule and beta^2 = 0.3 from Achanta et
+-- al. (CVPR 2009); binarisations and edge cases as PySODMetrics Fmeasure.
+function M.fmeasure(sal, mask, opts)
+  opts = check_opts("fmeasure", opts, { "beta2" })
+  check_tensor("fmeasure", "sal", sal)
+  local a, m = K.fmeasure(sal, mask, opts.beta2 or 0.3)
+  if sal:dim() == 2 then return a[1], m[1] end
+  return a, m
+end
+
+--- s_measure(sal, mask, {alpha=0.5}): structure measure of Fan et al. (ICCV 2017),
+-- alpha * S_object + (1 - alpha) * S_region, clamped at 0; all-background mask: 1 - mean(sal);
+-- all-foreground mask: mean(sal). Region split at the mask centroid (0-based mean position
+-- rounded half to even, plus one), as PySODMetrics Smeasure.
+function M.s_measure(sal, mask, opts)
+  opts = check_opts("s_measure", opts, { "alpha" })
+  check_tensor("s_measure", "sal", sal)
+  local r = K.s_measure(sal, mask, opts.alpha or 0.5)
+  if sal:dim() == 2 then return r[1] end
+  return r
+end
+
+--- e_measure(sal, mask) -> mean E, adaptive E, max E: enhanced-alignment measure of Fan et
+-- al. (IJCAI 2018) as PySODMetrics Emeasure. The first value (the one usually reported as
+-- "mean E-measure") is the mean over the 256 binarisations floor(255 sal) >= t of the mean
+-- enhanced alignment; the second binarises at the adaptive threshold min(2 mean(sal), 1)
+-- (sal >= threshold); the third is the maximum over the 256 binarisations. Each E is
+-- sum(enhanced alignment matrix) / (H W - 1 + eps), as the reference code.
+function M.e_measure(sal, mask)
+  check_tensor("e_measure", "sal", sal)
+  local mean, adp, mx = K.e_measure(sal, mask)
+  if sal:dim() == 2 then return mean[1], adp[1], mx[1] end
+  return mean, adp, mx
+end
+
+-- ---------------------------------------------------------------------------------------
+-- instances: id maps (int32/uint8), 0 = background, any positive id is one object
+
+--- match_instances(pred_ids, gt_ids, {iou_threshold=0.5}) -> tp, fp, fn, mean matched IoU.
+-- One-to-one matching, greedy by decreasing IoU among pairs with IoU >= iou_threshold (ties:
+-- lower pred id, then lower gt id). Two objects can share a partner with IoU > 0.5 only if
+-- they overlap each other, which label maps exclude, so at thresholds above 0.5 greedy,
+-- Hungarian (StarDist) and any other one-to-one matching give the same pairs.
+-- fp = unmatched predictions, fn = unmatched ground-truth objects; the mean matched IoU is
+-- NaN when nothing matched.
+function M.match_instances(pred_ids, gt_ids, opts)
+  local fn = "match_instances"
+  opts = check_opts(fn, opts, { "iou_threshold" })
+  local thr = opts.iou_threshold or 0.5
+  if type(thr) ~= "number" or not (thr > 0 and thr <= 1) then
+    fail(fn, "iou_threshold must be in (0, 1], got " .. tostring(thr))
+  end
+  check_tensor(fn, "pred_ids", pred_ids)
+  local r = K.match_instances(pred_ids, gt_ids, { thr }, fn)
+  local tp, fp, fnn, mi = {}, {}, {}, {}
+  for n, s in ipairs(r) do
+    tp[n], fp[n], fnn[n] = s.tp[1], s.fp[1], s.fn[1]
+    mi[n] = s.tp[1] > 0 and s.iou_sum[1] / s.tp[1] or NaN
+  end
+  if pred_ids:dim() == 2 then return tp[1], fp[1], fnn[1], mi[1] end
+  return tp, fp, fnn, mi
+end
+
+M.AP_THRESHOLDS = { 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95 }
+
+--- average_precision(pred_ids, gt_ids, {thresholds=M.AP_THRESHOLDS}) -> AP, per-threshold table.
+-- AP as in the Data Science Bowl 2018 / StarDist convention: at each IoU threshold t,
+-- TP / (TP + FP + FN) after one-to-one matching; AP is the mean over the thresholds
+-- (0.5:0.05:0.95 by default). Both maps empty: NaN (nothing to score).
+-- N x H x W -> a list of per-image AP values and a list of per-image tables.
+function M.average_precision(pred_ids, gt_ids, opts)
+  local fn = "average_precision"
+  opts = check_opts(fn, opts, { "thresholds" })
+  local thr = opts.thresholds or M.AP_THRESHOLDS
+  if type(thr) ~= "table" or #thr == 0 then fail(fn, "thresholds must be a non-empty list") end
+  for _, t in ipairs(thr) do
+    if type(t) ~= "number" or not (t > 0 and t <= 1) then
+      fail(fn, "thresholds must lie in (0, 1], got " .. tostring(t))
+    end
+  end
+  check_tensor(fn, "pred_ids", pred_ids)
+  local r = K.match_instances(pred_ids, gt_ids, thr, fn)
+  local aps, curves = {}, {}
+  for n, s in ipairs(r) do
+    local curve, sum = {}, 0
+    for k = 1, #thr do
+      local d = s.tp[k] + s.fp[k] + s.fn[k]
+      curve[k] = d == 0 and NaN or s.tp[k] / d
+      sum = sum + curve[k]
+    end
+    aps[n], curves[n] = sum / #thr, curve
+  end
+  if pred_ids:dim() == 2 then return aps[1], curves[1] end
+  return aps, curves
+end
+
+return M

@@ -1,0 +1,127 @@
+-- lunet.nn.functional.pool: pooling, unpooling, resampling and padding (autograd-aware),
+-- with PyTorch 1.13's semantics on float32 (N, C, H, W) or (C, H, W) tensors.
+--
+--   local y, idx = F.max_pool2d(x, {kernel = 2, return_indices = true})
+--   local up = F.max_unpool2d(y, idx, {kernel = 2, output_size = x:shape()})
+--   local z = F.interpolate(x, {scale_factor = 2, mode = "bilinear", align_corners = false})
+--   local p = F.pad(x, {1, 1, 2, 2}, {mode = "reflect"})       -- left, right, top, bottom
+--
+-- Indices (max_pool2d / adaptive_max_pool2d with return_indices, max_unpool2d) are int32
+-- 1-BASED positions inside one H*W input plane: element (h, w) (1-based) of a plane of
+-- width W has index (h - 1) * W + w, i.e. PyTorch's flat index plus one.
+-- Options (defaults as PyTorch):
+--   max_pool2d(x, {kernel, stride = kernel, padding = 0, dilation = 1, ceil_mode = false,
+--                  return_indices = false})                      -> y [, indices]
+--   avg_pool2d(x, {kernel, stride = kernel, padding = 0, ceil_mode = false,
+--                  count_include_pad = true, divisor_override = nil})
+--   max_unpool2d(x, indices, {kernel, stride = kernel, padding = 0, output_size = nil})
+--     output_size is {h, w} or a full {n, c, h, w}; default (in - 1) * stride - 2 * pad + kernel
+--   adaptive_avg_pool2d(x, size), adaptive_max_pool2d(x, size, {return_indices = false})
+--     size is a number or {h, w}
+--   interpolate(x, {size = | scale_factor = , mode = "nearest" | "bilinear",
+--                   align_corners = false (bilinear only), recompute_scale_factor = false})
+--     x must be 4-D. With scale_factor the output is floor(in * scale_factor) and, unless
+--     recompute_scale_factor, the kernel steps by 1 / scale_factor, as PyTorch does.
+--     "nearest" is PyTorch's legacy nearest: src = floor(dst * step).
+--   pad(x, {left, right [, top, bottom]}, {mode = "constant" | "reflect" | "replicate" |
+--           "circular", value = 0 (constant only)})
+--     pads the last two dims of a tensor with >= 2 dims; negative sizes crop (constant).
+-- Kernel sizes, strides, paddings and dilations are a number or a pair {h, w}.
+local core = require "lunet.core"
+local ag = require "lunet.autograd"
+local type, pairs = type, pairs
+
+local nn = core.nn
+local M = {}
+
+local function copy_opts(opts)
+  if type(opts) ~= "table" then return opts end
+  local c = {}
+  for k, v in pairs(opts) do c[k] = v end
+  return c
+end
+
+local function flag(opts, key)
+  return type(opts) == "table" and opts[key] == true
+end
+
+function M.max_pool2d(x, opts)
+  local grad = ag.needs_grad(x)
+  local want = flag(opts, "return_indices")
+  local y, idx = nn.max_pool2d(x, opts, grad or want)
+  if grad then
+    ag.record(y, { x }, function(gy)
+      return nn.max_pool2d_backward(gy, idx, x)
+    end, "max_pool2d")
+  end
+  if want then return y, idx end
+  return y
+end
+
+function M.avg_pool2d(x, opts)
+  local y = nn.avg_pool2d(x, opts)
+  if ag.needs_grad(x) then
+    local o = copy_opts(opts)
+    ag.record(y, { x }, function(gy)
+      return nn.avg_pool2d_backward(gy, x, o)
+    end, "avg_pool2d")
+  end
+  return y
+end
+
+function M.max_unpool2d(x, indices, opts)
+  local y = nn.max_unpool2d(x, indices, opts)
+  if ag.needs_grad(x) then
+    ag.record(y, { x }, function(gy)
+      return nn.max_unpool2d_backward(gy, indices, x)
+    end, "max_unpool2d")
+  end
+  return y
+end
+
+function M.adaptive_avg_pool2d(x, size)
+  local y = nn.adaptive_avg_pool2d(x, size)
+  if ag.needs_grad(x) then
+    ag.record(y, { x }, function(gy)
+      return nn.adaptive_avg_pool2d_backward(gy, x)
+    end, "adaptive_avg_pool2d")
+  end
+  return y
+end
+
+function M.adaptive_max_pool2d(x, size, opts)
+  local grad = ag.needs_grad(x)
+  local want = flag(opts, "return_indices")
+  local y, idx = nn.adaptive_max_pool2d(x, size, grad or want)
+  if grad then
+    ag.record(y, { x }, function(gy)
+      return nn.max_pool2d_backward(gy, idx, x)
+    end, "adaptive_max_pool2d")
+  end
+  if want then return y, idx end
+  return y
+end
+
+function M.interpolate(x, opts)
+  local y = nn.interpolate(x, opts)
+  if ag.needs_grad(x) then
+    local o = copy_opts(opts)
+    ag.record(y, { x }, function(gy)
+      return nn.interpolate_backward(gy, x, o)
+    end, "interpolate")
+  end
+  return y
+end
+
+function M.pad(x, pads, opts)
+  local y = nn.pad(x, pads, opts)
+  if ag.needs_grad(x) then
+    local p, o = copy_opts(pads), copy_opts(opts)
+    ag.record(y, { x }, function(gy)
+      return nn.pad_backward(gy, x, p, o)
+    end, "pad")
+  end
+  return y
+end
+
+return M
