@@ -283,6 +283,7 @@ typedef struct {
     int64_t cin, hp, wp;       /* padded input (cin, hp, wp) */
     int64_t cout, oh, ow;      /* output (cout, oh, ow) */
     int64_t kh, kw, dh, dw;
+    int64_t plane;             /* output channel stride (the full oh * ow) */
 } direct_dims;
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -331,7 +332,7 @@ typedef struct {
 __attribute__((target("avx2,fma")))
 static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
-    const int64_t plane = q->oh * q->ow, kw = q->kw, dw = q->dw;
+    const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
     const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
     /* 16 pixels of row y; on 8-wide images rows y and y + 1 (the second half of a tile is
      * then the next input row, and the next output row follows at o + 8) */
@@ -419,7 +420,7 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
 /* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group */
 static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
                          const direct_dims *q, int accumulate) {
-    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->oh * q->ow;
+    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane;
     const int64_t wblock = q->cin * q->kh * q->kw * MR;
     const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
     for (int64_t y = 0; y < q->oh; y += ystep)
@@ -428,6 +429,47 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
             direct_row(out + cb * MR * plane, xp, wp + cb * wblock, bias ? bias + cb * MR : NULL,
                        y, (int)nco, q, accumulate);
         }
+}
+
+/* Output rows per block of direct_image_pad: the block's padded input stays near 256 KB. */
+static int64_t direct_block_rows(const direct_dims *q) {
+    const int64_t halo = q->dh * (q->kh - 1);
+    int64_t rb = (int64_t)(256 * 1024 / sizeof(float)) / (q->cin * q->wp) - halo;
+    if (rb < 2) rb = 2;
+    if (rb > q->oh) rb = q->oh;
+    return rb;
+}
+
+static int64_t direct_block_size(const direct_dims *q) {
+    return q->cin * (direct_block_rows(q) + q->dh * (q->kh - 1)) * q->wp;
+}
+
+/* out (cout, oh, ow) [+]= conv of x (cin, h, w) zero-padded by pt rows on top and pl columns
+ * on the left to q's (hp, wp). The padded rows are built one block of output rows at a time
+ * in tb (direct_block_size floats), so the kernel reads them from cache, not memory. */
+static void direct_image_pad(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
+                             int64_t pl, const float *wp, const float *bias, const direct_dims *q,
+                             int accumulate, float *tb) {
+    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q), pr = q->wp - w - pl;
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rb) {
+        const int64_t y1 = y0 + rb < q->oh ? y0 + rb : q->oh, nr = y1 - y0 + halo;
+        for (int64_t ci = 0; ci < q->cin; ci++)
+            for (int64_t r = 0; r < nr; r++) {
+                float *dst = tb + (ci * nr + r) * q->wp;
+                const int64_t sy = y0 + r - pt;
+                if (sy < 0 || sy >= h) {
+                    memset(dst, 0, (size_t)q->wp * sizeof(float));
+                    continue;
+                }
+                if (pl) memset(dst, 0, (size_t)pl * sizeof(float));
+                memcpy(dst + pl, x + (ci * h + sy) * w, (size_t)w * sizeof(float));
+                if (pr) memset(dst + pl + w, 0, (size_t)pr * sizeof(float));
+            }
+        direct_dims qb = *q;
+        qb.hp = nr;
+        qb.oh = y1 - y0;
+        direct_image(out + y0 * q->ow, tb, wp, bias, &qb, accumulate);
+    }
 }
 
 static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
@@ -447,7 +489,8 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
-    const int64_t per = direct ? (padded ? cing * hp * wpd : 0) : pointwise ? 0 : K * P;
+    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
+    const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
     if (items == 0 || P == 0) return LT_OK;
     par_plan pl = plan_begin(items);
     float *buf = NULL;
@@ -458,7 +501,6 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     if (direct)
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
-    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw };
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
@@ -466,13 +508,12 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         float *og = out + (i * d->cout + g * coutg) * P;
         float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
         if (direct) {
-            const float *xp = xg;
-            if (padded) {
-                pad_copy(tb, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
-                xp = tb;
-            }
-            direct_image(og, xp, buf + g * wsz, b && !accumulate ? b + g * coutg : NULL, &q,
-                         accumulate);
+            const float *bg = b && !accumulate ? b + g * coutg : NULL;
+            if (padded)
+                direct_image_pad(og, xg, d->h, d->w, d->ph, d->pw, buf + g * wsz, bg, &q,
+                                 accumulate, tb);
+            else
+                direct_image(og, xg, buf + g * wsz, bg, &q, accumulate);
             continue;
         }
         const float *col = xg;
@@ -518,7 +559,8 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     int64_t per = 0;
     if (!pointwise && dx && !ddirect) per = K * P;
     if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
-    if (ddirect && coutg * hq * wq > per) per = coutg * hq * wq;
+    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw, HW };
+    if (ddirect && direct_block_size(&q) > per) per = direct_block_size(&q);
     const int64_t perx = xpadded ? cing * hp * wpd : 0;   /* padded x for the direct dw */
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
     par_plan pl = plan_begin(items);
@@ -535,7 +577,6 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (ddirect)
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
-    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw };
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
@@ -552,7 +593,7 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
                     xs = c + per;
                 }
                 const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw,
-                                         d->dh, d->dw };
+                                         d->dh, d->dw, P };
                 direct_dw_image(acc, dyg, xs, &qd);
             } else if (pointwise) {
                 sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
@@ -568,12 +609,10 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         if (dx) {
             float *dxg = dx + (i * d->cin + g * cing) * HW;
             if (ddirect) {
-                const float *yp = dyg;
-                if (qh || qw || qb || qr) {
-                    pad_copy(c, dyg, coutg, d->oh, d->ow, qh, qb, qw, qr);
-                    yp = c;
-                }
-                direct_image(dxg, yp, buf + g * wsz, NULL, &q, 1);
+                if (qh || qw || qb || qr)
+                    direct_image_pad(dxg, dyg, d->oh, d->ow, qh, qw, buf + g * wsz, NULL, &q, 1, c);
+                else
+                    direct_image(dxg, dyg, buf + g * wsz, NULL, &q, 1);
             } else if (pointwise) {
                 sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
             } else {
