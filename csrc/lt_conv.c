@@ -262,21 +262,23 @@ static void pack_weights(float *wp, const float *w, int64_t co_n, int64_t ci_n, 
                 }
 }
 
-/* xp (c, h + pt + pb, w + pl + pr) = x (c, h, w) with zero borders */
-static void pad_copy(float *xp, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
-                     int64_t pb, int64_t pl, int64_t pr) {
-    const int64_t hp = h + pt + pb, wp = w + pl + pr;
-    for (int64_t ch = 0; ch < c; ch++) {
-        float *o = xp + ch * hp * wp;
-        memset(o, 0, (size_t)(pt * wp) * sizeof(float));
-        for (int64_t y = 0; y < h; y++) {
-            float *r = o + (pt + y) * wp;
-            if (pl) memset(r, 0, (size_t)pl * sizeof(float));
-            memcpy(r + pl, x + (ch * h + y) * w, (size_t)w * sizeof(float));
-            if (pr) memset(r + pl + w, 0, (size_t)pr * sizeof(float));
+/* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
+ * columns on the left (and zeros up to wp on the right, and below the last row) */
+static void pad_block(float *tb, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
+                      int64_t pl, int64_t wp, int64_t y0, int64_t nr) {
+    const int64_t pr = wp - w - pl;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t r = 0; r < nr; r++) {
+            float *dst = tb + (ci * nr + r) * wp;
+            const int64_t sy = y0 + r - pt;
+            if (sy < 0 || sy >= h) {
+                memset(dst, 0, (size_t)wp * sizeof(float));
+                continue;
+            }
+            if (pl) memset(dst, 0, (size_t)pl * sizeof(float));
+            memcpy(dst + pl, x + (ci * h + sy) * w, (size_t)w * sizeof(float));
+            if (pr) memset(dst + pl + w, 0, (size_t)pr * sizeof(float));
         }
-        memset(o + (pt + h) * wp, 0, (size_t)(pb * wp) * sizeof(float));
-    }
 }
 
 typedef struct {
@@ -375,7 +377,7 @@ static inline float hsum8(__m256 v) {
  * the pixels are walked in chunks of about 1024 so the dy rows stay in L1. */
 __attribute__((target("avx2,fma")))
 static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
-    const int64_t ow = q->ow, plane = q->oh * ow, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t ow = q->ow, plane = q->plane, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
     const int64_t dd = q->dw;
     int64_t rows = 1024 / ow;
     if (rows < 1) rows = 1;
@@ -450,25 +452,30 @@ static int64_t direct_block_size(const direct_dims *q) {
 static void direct_image_pad(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
                              int64_t pl, const float *wp, const float *bias, const direct_dims *q,
                              int accumulate, float *tb) {
-    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q), pr = q->wp - w - pl;
+    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q);
     for (int64_t y0 = 0; y0 < q->oh; y0 += rb) {
         const int64_t y1 = y0 + rb < q->oh ? y0 + rb : q->oh, nr = y1 - y0 + halo;
-        for (int64_t ci = 0; ci < q->cin; ci++)
-            for (int64_t r = 0; r < nr; r++) {
-                float *dst = tb + (ci * nr + r) * q->wp;
-                const int64_t sy = y0 + r - pt;
-                if (sy < 0 || sy >= h) {
-                    memset(dst, 0, (size_t)q->wp * sizeof(float));
-                    continue;
-                }
-                if (pl) memset(dst, 0, (size_t)pl * sizeof(float));
-                memcpy(dst + pl, x + (ci * h + sy) * w, (size_t)w * sizeof(float));
-                if (pr) memset(dst + pl + w, 0, (size_t)pr * sizeof(float));
-            }
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
         direct_dims qb = *q;
         qb.hp = nr;
         qb.oh = y1 - y0;
         direct_image(out + y0 * q->ow, tb, wp, bias, &qb, accumulate);
+    }
+}
+
+/* The weight gradient on x (cin, h, w) zero-padded as in direct_image_pad; dy rows are
+ * taken block by block with the padded input rows under them built in tb. */
+static void direct_dw_image_pad(float *dw, const float *dy, const float *x, int64_t h,
+                                int64_t w, int64_t pt, int64_t pl, const direct_dims *q,
+                                float *tb) {
+    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q);
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rb) {
+        const int64_t y1 = y0 + rb < q->oh ? y0 + rb : q->oh, nr = y1 - y0 + halo;
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        direct_dims qb = *q;
+        qb.hp = nr;
+        qb.oh = y1 - y0;
+        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
     }
 }
 
@@ -561,7 +568,8 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
     const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw, HW };
     if (ddirect && direct_block_size(&q) > per) per = direct_block_size(&q);
-    const int64_t perx = xpadded ? cing * hp * wpd : 0;   /* padded x for the direct dw */
+    const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
+    const int64_t perx = xpadded ? direct_block_size(&qd) : 0;   /* padded x for the direct dw */
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
     par_plan pl = plan_begin(items);
     float *buf = NULL, *dwacc = NULL;
@@ -587,14 +595,10 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
             const float *xg = x + (i * d->cin + g * cing) * HW;
             float *acc = (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K;
             if (dwdirect) {
-                const float *xs = xg;
-                if (xpadded) {
-                    pad_copy(c + per, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
-                    xs = c + per;
-                }
-                const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw,
-                                         d->dh, d->dw, P };
-                direct_dw_image(acc, dyg, xs, &qd);
+                if (xpadded)
+                    direct_dw_image_pad(acc, dyg, xg, d->h, d->w, d->ph, d->pw, &qd, c + per);
+                else
+                    direct_dw_image(acc, dyg, xg, &qd);
             } else if (pointwise) {
                 sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
             } else {
