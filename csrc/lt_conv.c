@@ -293,17 +293,18 @@ typedef struct {
 
 /* One output row y of MR channels (nco of them stored) starting at out (row 0 of channel 0).
  * The accumulators are named variables: GCC spills arrays of vectors to the stack. */
-#define FMA_ROW(r, v0, v1) do { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
-        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } while (0)
-#define FMA_ROW1(r, v0) a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0)
-#define STORE2(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+#define FMA_ROW(r, v0, v1) do { if ((r) < NRC) { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
+        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } } while (0)
+#define FMA_ROW1(r, v0) do { if ((r) < NRC) \
+        a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0); } while (0)
+#define STORE2(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
         __m256 s0_ = a##r##0, s1_ = a##r##1; \
         if (accumulate) { s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
                           s1_ = _mm256_add_ps(s1_, _mm256_loadu_ps(o_ + 8)); } \
         if (bias) { const __m256 bb_ = _mm256_set1_ps(bias[r]); \
                     s0_ = _mm256_add_ps(s0_, bb_); s1_ = _mm256_add_ps(s1_, bb_); } \
         _mm256_storeu_ps(o_, s0_); _mm256_storeu_ps(o_ + 8, s1_); } } while (0)
-#define STORE1(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+#define STORE1(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
         __m256 s0_ = a##r##0; \
         if (accumulate) s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
         if (bias) s0_ = _mm256_add_ps(s0_, _mm256_set1_ps(bias[r])); \
@@ -331,9 +332,11 @@ typedef struct {
             for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MR) { TAPS(KW) } \
         } } while (0)
 
-__attribute__((target("avx2,fma")))
-static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
-                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+/* NRC (a constant after inlining) output channels are computed and stored: the tail block
+ * of a channel count that is not a multiple of MR runs a narrower tile. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void direct_row_n(float *out, const float *xp, const float *wpb, const float *bias,
+                                int64_t y, const direct_dims *q, int accumulate, const int NRC) {
     const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
     const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
     /* 16 pixels of row y; on 8-wide images rows y and y + 1 (the second half of a tile is
@@ -354,6 +357,25 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
         if (kw == 3) ROW_LOOP(TAPS1, 3);
         else ROW_LOOP(TAPS1, kw);
         STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
+    }
+}
+
+#define DIRECT_ROW_K(k) \
+    __attribute__((target("avx2,fma"))) \
+    static void direct_row_##k(float *out, const float *xp, const float *wpb, \
+                               const float *bias, int64_t y, const direct_dims *q, int accumulate) { \
+        direct_row_n(out, xp, wpb, bias, y, q, accumulate, k); }
+DIRECT_ROW_K(1) DIRECT_ROW_K(2) DIRECT_ROW_K(3) DIRECT_ROW_K(4) DIRECT_ROW_K(5) DIRECT_ROW_K(6)
+
+static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
+                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+    switch (nco) {
+    case 1: direct_row_1(out, xp, wpb, bias, y, q, accumulate); break;
+    case 2: direct_row_2(out, xp, wpb, bias, y, q, accumulate); break;
+    case 3: direct_row_3(out, xp, wpb, bias, y, q, accumulate); break;
+    case 4: direct_row_4(out, xp, wpb, bias, y, q, accumulate); break;
+    case 5: direct_row_5(out, xp, wpb, bias, y, q, accumulate); break;
+    default: direct_row_6(out, xp, wpb, bias, y, q, accumulate); break;
     }
 }
 
