@@ -8,6 +8,13 @@
 
 /* ---------------------------------------------------------------- dims */
 
+/* The per-image GEMM dimensions are passed to BLAS as int. */
+static int gemm_sizes_fit(const lt_conv2d_dims *d) {
+    const int64_t lim = INT32_MAX;
+    return d->oh * d->ow <= lim && d->h * d->w <= lim &&
+           (d->cin / d->groups) * d->kh * d->kw <= lim && d->cout <= lim;
+}
+
 lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
                               int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                               int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups) {
@@ -21,7 +28,7 @@ lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
     d->oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
     d->ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
-    return LT_OK;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
 }
 
 lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
@@ -41,7 +48,7 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
     d->n = n; d->cin = cout; d->h = oh; d->w = ow;
     d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
-    return LT_OK;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
 }
 
 /* ---------------------------------------------------------------- scratch */

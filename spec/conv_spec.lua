@@ -159,6 +159,18 @@ describe("conv2d and conv_transpose2d", function()
       assert.are.same({ 4, 10, 12 }, t:shape())
     end)
 
+    it("accepts an empty batch, as PyTorch does", function()
+      local x, w = lunet.randn(0, 3, 5, 5), lunet.randn(4, 3, 3, 3)
+      x:requires_grad(true); w:requires_grad(true)
+      local y = F.conv2d(x, w, lunet.randn(4), { padding = 1 })
+      assert.are.same({ 0, 4, 5, 5 }, y:shape())
+      y:sum():backward()
+      assert.are.same({ 0, 3, 5, 5 }, x.grad:shape())
+      assert.are.equal(0, w.grad:abs():sum():item())
+      assert.are.same({ 0, 2, 10, 10 },
+        F.conv_transpose2d(lunet.randn(0, 3, 5, 5), lunet.randn(3, 2, 2, 2), nil, { stride = 2 }):shape())
+    end)
+
     it("reads non-contiguous inputs", function()
       lunet.manual_seed(4)
       local xt = lunet.randn(1, 6, 5, 2)
