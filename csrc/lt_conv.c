@@ -184,20 +184,22 @@ static int is_pointwise(const lt_conv2d_dims *d) {
 
 /* Work split: with at least as many (image, group) items as threads, items are handed out
  * to OpenMP threads one at a time (dynamic: a thread the OS preempts does not hold up the
- * others) with single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
+ * others) with single-threaded BLAS inside; else one thread here and OpenBLAS threads.
+ * Calls under SMALL_FLOPS run on one thread: waking a second one costs more than it saves,
+ * and on a busy machine it may not get a core for a whole scheduler slice. */
+#define SMALL_FLOPS 1.6e7
 typedef struct { int nt; int saved_blas; } par_plan;
 
-static par_plan plan_begin(int64_t items) {
+static par_plan plan_begin(int64_t items, double flops) {
     par_plan p;
     int t = lt_get_num_threads();
     if (t < 1) t = 1;
     p.saved_blas = 0;
-    if (items >= t && t > 1) {
-        p.nt = t;
+    p.nt = 1;
+    if (t > 1 && (items >= t || flops < SMALL_FLOPS)) {
+        if (items >= t && flops >= SMALL_FLOPS) p.nt = t;
         p.saved_blas = openblas_get_num_threads();
         if (p.saved_blas != 1) openblas_set_num_threads(1);
-    } else {
-        p.nt = 1;
     }
     return p;
 }
@@ -528,7 +530,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
     if (items == 0 || P == 0) return LT_OK;
-    par_plan pl = plan_begin(items);
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL;
     if (G * wsz + pl.nt * per > 0) {
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
@@ -600,7 +602,7 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     const int64_t perx = xpadded ? direct_block_size(&qd) : 0;   /* padded x for the direct dw */
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
-    par_plan pl = plan_begin(items);
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL, *dwacc = NULL;
     if (G * wsz + pl.nt * (per + perx) > 0) {
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * (per + perx)) * sizeof(float));
@@ -694,7 +696,7 @@ static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, co
     int64_t rows = (int64_t)(256 * 1024 / sizeof(float)) / (K * d->ow);
     if (rows < 1) rows = 1;
     if (rows > d->oh) rows = d->oh;
-    par_plan pl = plan_begin(items);
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
     if (!buf) { plan_end(pl); return LT_ENOMEM; }
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
