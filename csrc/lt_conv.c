@@ -464,7 +464,7 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
         }
 }
 
-/* Output rows per block of direct_image_pad: the block's padded input stays near 256 KB. */
+/* Output rows per block of direct_block: the block's padded input stays near 256 KB. */
 static int64_t direct_block_rows(const direct_dims *q) {
     const int64_t halo = q->dh * (q->kh - 1);
     int64_t rb = (int64_t)(256 * 1024 / sizeof(float)) / (q->cin * q->wp) - halo;
@@ -477,46 +477,47 @@ static int64_t direct_block_size(const direct_dims *q) {
     return q->cin * (direct_block_rows(q) + q->dh * (q->kh - 1)) * q->wp;
 }
 
-/* out (cout, oh, ow) [+]= conv of x (cin, h, w) zero-padded by pt rows on top and pl columns
- * on the left to q's (hp, wp). The padded rows are built one block of output rows at a time
- * in tb (direct_block_size floats), so the kernel reads them from cache, not memory. */
-static void direct_image_pad(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
-                             int64_t pl, const float *wp, const float *bias, const direct_dims *q,
-                             int accumulate, float *tb) {
-    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q);
-    for (int64_t y0 = 0; y0 < q->oh; y0 += rb) {
-        const int64_t y1 = y0 + rb < q->oh ? y0 + rb : q->oh, nr = y1 - y0 + halo;
-        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
-        direct_dims qb = *q;
-        qb.hp = nr;
-        qb.oh = y1 - y0;
-        direct_image(out + y0 * q->ow, tb, wp, bias, &qb, accumulate);
-    }
-}
-
-/* The weight gradient on x (cin, h, w) zero-padded as in direct_image_pad; dy rows are
- * taken block by block with the padded input rows under them built in tb. */
-static void direct_dw_image_pad(float *dw, const float *dy, const float *x, int64_t h,
-                                int64_t w, int64_t pt, int64_t pl, const direct_dims *q,
-                                float *tb) {
-    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q);
-    for (int64_t y0 = 0; y0 < q->oh; y0 += rb) {
-        const int64_t y1 = y0 + rb < q->oh ? y0 + rb : q->oh, nr = y1 - y0 + halo;
-        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
-        direct_dims qb = *q;
-        qb.hp = nr;
-        qb.oh = y1 - y0;
-        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
-    }
-}
-
 static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
     return (co_n + MR - 1) / MR * MR * ci_n * kh * kw;
 }
 
 /* ---------------------------------------------------------------- fast kernels */
 
-/* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b] */
+/* Output rows y0..y1-1 of the direct conv of one image and group: x (q->cin, h, w), zero-padded
+ * by pt rows / pl columns to q's (hp, wp) in tb when padded, else read in place. */
+static void direct_block(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
+                         int64_t pl, int padded, const float *wpk, const float *bias,
+                         const direct_dims *q, int accumulate, float *tb, int64_t y0, int64_t y1) {
+    direct_dims qb = *q;
+    qb.oh = y1 - y0;
+    if (padded) {
+        const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        qb.hp = nr;
+        direct_image(out + y0 * q->ow, tb, wpk, bias, &qb, accumulate);
+    } else {
+        direct_image(out + y0 * q->ow, x + y0 * q->wp, wpk, bias, &qb, accumulate);
+    }
+}
+
+/* The weight gradient from output rows y0..y1-1 (see direct_block for the input). */
+static void direct_dw_block(float *dw, const float *dy, const float *x, int64_t h, int64_t w,
+                            int64_t pt, int64_t pl, int padded, const direct_dims *q, float *tb,
+                            int64_t y0, int64_t y1) {
+    direct_dims qb = *q;
+    qb.oh = y1 - y0;
+    if (padded) {
+        const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        qb.hp = nr;
+        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
+    } else {
+        direct_dw_image(dw, dy + y0 * q->ow, x + y0 * q->wp, &qb);
+    }
+}
+
+/* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b]. The direct kernel's work units are blocks
+ * of output rows of one (image, group), so one image also spreads over the threads. */
 static lt_status conv_fwd(float *out, const float *x, const float *w, const float *b,
                           const lt_conv2d_dims *d, int accumulate) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -529,8 +530,10 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
     const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
+    const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
+    const int64_t units = items * nblk;
     if (items == 0 || P == 0) return LT_OK;
-    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    par_plan pl = plan_begin(units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL;
     if (G * wsz + pl.nt * per > 0) {
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
@@ -540,18 +543,15 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t i = it / G, g = it % G;
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t it = u / nblk, i = it / G, g = it % G;
         const float *xg = x + (i * d->cin + g * cing) * HW;
         float *og = out + (i * d->cout + g * coutg) * P;
         float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
         if (direct) {
-            const float *bg = b && !accumulate ? b + g * coutg : NULL;
-            if (padded)
-                direct_image_pad(og, xg, d->h, d->w, d->ph, d->pw, buf + g * wsz, bg, &q,
-                                 accumulate, tb);
-            else
-                direct_image(og, xg, buf + g * wsz, bg, &q, accumulate);
+            const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+            direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
+                         b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
             continue;
         }
         const float *col = xg;
@@ -575,7 +575,9 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     return LT_OK;
 }
 
-/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL */
+/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. Two passes:
+ * the weight gradient (per-thread accumulators, summed at the end), then the input gradient;
+ * the direct kernels' units are blocks of rows, as in conv_fwd. */
 static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
                           const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -588,24 +590,28 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
      * when the conv is the adjoint of a transposed conv with output padding */
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
+    const int ypadded = ddirect && (qh || qw || qb || qr);
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
     const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
                          (d->ow >= 16 || conv_algo == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
+    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw, HW };
+    const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     int64_t per = 0;
     if (!pointwise && dx && !ddirect) per = K * P;
     if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
-    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw, HW };
-    if (ddirect && direct_block_size(&q) > per) per = direct_block_size(&q);
-    const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
-    const int64_t perx = xpadded ? direct_block_size(&qd) : 0;   /* padded x for the direct dw */
+    if (ypadded && direct_block_size(&q) > per) per = direct_block_size(&q);
+    if (xpadded && direct_block_size(&qd) > per) per = direct_block_size(&qd);
+    const int64_t rbx = ddirect ? direct_block_rows(&q) : d->h, nbx = (d->h + rbx - 1) / rbx;
+    const int64_t rbw = dwdirect ? direct_block_rows(&qd) : d->oh, nbw = (d->oh + rbw - 1) / rbw;
+    const int64_t ux = dx ? items * nbx : 0, uw = dw ? items * nbw : 0;
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
-    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    par_plan pl = plan_begin(ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL, *dwacc = NULL;
-    if (G * wsz + pl.nt * (per + perx) > 0) {
-        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * (per + perx)) * sizeof(float));
+    if (G * wsz + pl.nt * per > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (dw && pl.nt > 1) {
@@ -616,20 +622,20 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (ddirect)
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
-    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t i = it / G, g = it % G;
+    #pragma omp parallel num_threads(pl.nt)
+    {
         const int tid = omp_get_thread_num();
-        const float *dyg = dy + (i * d->cout + g * coutg) * P;
-        float *c = buf ? buf + G * wsz + (int64_t)tid * (per + perx) : NULL;
-        if (dw) {
+        float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
+        float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < uw; u++) {
+            const int64_t it = u / nbw, i = it / G, g = it % G;
+            const float *dyg = dy + (i * d->cout + g * coutg) * P;
             const float *xg = x + (i * d->cin + g * cing) * HW;
-            float *acc = (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K;
+            float *acc = acc0 + g * coutg * K;
             if (dwdirect) {
-                if (xpadded)
-                    direct_dw_image_pad(acc, dyg, xg, d->h, d->w, d->ph, d->pw, &qd, c + per);
-                else
-                    direct_dw_image(acc, dyg, xg, &qd);
+                const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;
+                direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1);
             } else if (pointwise) {
                 sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
             } else {
@@ -641,13 +647,15 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
                 }
             }
         }
-        if (dx) {
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < ux; u++) {
+            const int64_t it = u / nbx, i = it / G, g = it % G;
+            const float *dyg = dy + (i * d->cout + g * coutg) * P;
             float *dxg = dx + (i * d->cin + g * cing) * HW;
             if (ddirect) {
-                if (qh || qw || qb || qr)
-                    direct_image_pad(dxg, dyg, d->oh, d->ow, qh, qw, buf + g * wsz, NULL, &q, 1, c);
-                else
-                    direct_image(dxg, dyg, buf + g * wsz, NULL, &q, 1);
+                const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
+                direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL, &q, 1,
+                             c, y0, y1);
             } else if (pointwise) {
                 sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
             } else {
