@@ -12,6 +12,8 @@ trap 'rm -rf "$dir"' EXIT
 have_torch=0
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then have_torch=1; fi
 [ $have_torch = 1 ] || echo "(PyTorch not found: lunet times only)"
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null; }
+echo "load average before: $(load) (on a busy machine both columns run slow and jitter)"
 for run in 1 2; do
   if [ $have_torch = 1 ]; then
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
@@ -20,4 +22,5 @@ for run in 1 2; do
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$LUA" bench/kernels.lua measure "$dir/lunet$run" "$REPS" 2 ||
     { echo "kernels.lua failed"; exit 1; }
 done
+echo "load average after: $(load)"
 "$LUA" bench/kernels.lua report "$dir/torch1,$dir/torch2" "$dir/lunet1,$dir/lunet2" "$REPS" 2
