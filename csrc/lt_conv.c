@@ -8,6 +8,13 @@
 
 /* ---------------------------------------------------------------- dims */
 
+/* The per-image GEMM dimensions are passed to BLAS as int. */
+static int gemm_sizes_fit(const lt_conv2d_dims *d) {
+    const int64_t lim = INT32_MAX;
+    return d->oh * d->ow <= lim && d->h * d->w <= lim &&
+           (d->cin / d->groups) * d->kh * d->kw <= lim && d->cout <= lim;
+}
+
 lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
                               int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                               int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups) {
@@ -21,7 +28,7 @@ lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
     d->oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
     d->ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
-    return LT_OK;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
 }
 
 lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
@@ -41,7 +48,7 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
     d->n = n; d->cin = cout; d->h = oh; d->w = ow;
     d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
-    return LT_OK;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
 }
 
 /* ---------------------------------------------------------------- scratch */
@@ -175,21 +182,24 @@ static int is_pointwise(const lt_conv2d_dims *d) {
            d->oh == d->h && d->ow == d->w;
 }
 
-/* Work split: with at least as many (image, group) items as threads, one item per OpenMP
- * thread and single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
+/* Work split: with at least as many (image, group) items as threads, items are handed out
+ * to OpenMP threads one at a time (dynamic: a thread the OS preempts does not hold up the
+ * others) with single-threaded BLAS inside; else one thread here and OpenBLAS threads.
+ * Calls under SMALL_FLOPS run on one thread: waking a second one costs more than it saves,
+ * and on a busy machine it may not get a core for a whole scheduler slice. */
+#define SMALL_FLOPS 1.6e7
 typedef struct { int nt; int saved_blas; } par_plan;
 
-static par_plan plan_begin(int64_t items) {
+static par_plan plan_begin(int64_t items, double flops) {
     par_plan p;
     int t = lt_get_num_threads();
     if (t < 1) t = 1;
     p.saved_blas = 0;
-    if (items >= t && t > 1) {
-        p.nt = t;
+    p.nt = 1;
+    if (t > 1 && (items >= t || flops < SMALL_FLOPS)) {
+        if (items >= t && flops >= SMALL_FLOPS) p.nt = t;
         p.saved_blas = openblas_get_num_threads();
         if (p.saved_blas != 1) openblas_set_num_threads(1);
-    } else {
-        p.nt = 1;
     }
     return p;
 }
@@ -238,8 +248,9 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
      * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
-     * 65-87; the direct weight gradient needs rows of 16 or more */
-    return co > 0 && oww >= 8;
+     * 65-87; the direct weight gradient needs rows of 16 or more. With fewer than 4
+     * output channels per group (depthwise) most of the MR-row register tile would idle. */
+    return co >= 4 && oww >= 8;
 }
 
 /* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
@@ -260,27 +271,30 @@ static void pack_weights(float *wp, const float *w, int64_t co_n, int64_t ci_n, 
                 }
 }
 
-/* xp (c, h + pt + pb, w + pl + pr) = x (c, h, w) with zero borders */
-static void pad_copy(float *xp, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
-                     int64_t pb, int64_t pl, int64_t pr) {
-    const int64_t hp = h + pt + pb, wp = w + pl + pr;
-    for (int64_t ch = 0; ch < c; ch++) {
-        float *o = xp + ch * hp * wp;
-        memset(o, 0, (size_t)(pt * wp) * sizeof(float));
-        for (int64_t y = 0; y < h; y++) {
-            float *r = o + (pt + y) * wp;
-            if (pl) memset(r, 0, (size_t)pl * sizeof(float));
-            memcpy(r + pl, x + (ch * h + y) * w, (size_t)w * sizeof(float));
-            if (pr) memset(r + pl + w, 0, (size_t)pr * sizeof(float));
+/* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
+ * columns on the left (and zeros up to wp on the right, and below the last row) */
+static void pad_block(float *tb, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
+                      int64_t pl, int64_t wp, int64_t y0, int64_t nr) {
+    const int64_t pr = wp - w - pl;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t r = 0; r < nr; r++) {
+            float *dst = tb + (ci * nr + r) * wp;
+            const int64_t sy = y0 + r - pt;
+            if (sy < 0 || sy >= h) {
+                memset(dst, 0, (size_t)wp * sizeof(float));
+                continue;
+            }
+            if (pl) memset(dst, 0, (size_t)pl * sizeof(float));
+            memcpy(dst + pl, x + (ci * h + sy) * w, (size_t)w * sizeof(float));
+            if (pr) memset(dst + pl + w, 0, (size_t)pr * sizeof(float));
         }
-        memset(o + (pt + h) * wp, 0, (size_t)(pb * wp) * sizeof(float));
-    }
 }
 
 typedef struct {
     int64_t cin, hp, wp;       /* padded input (cin, hp, wp) */
     int64_t cout, oh, ow;      /* output (cout, oh, ow) */
     int64_t kh, kw, dh, dw;
+    int64_t plane;             /* output channel stride (the full oh * ow) */
 } direct_dims;
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -288,17 +302,18 @@ typedef struct {
 
 /* One output row y of MR channels (nco of them stored) starting at out (row 0 of channel 0).
  * The accumulators are named variables: GCC spills arrays of vectors to the stack. */
-#define FMA_ROW(r, v0, v1) do { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
-        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } while (0)
-#define FMA_ROW1(r, v0) a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0)
-#define STORE2(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+#define FMA_ROW(r, v0, v1) do { if ((r) < NRC) { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
+        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } } while (0)
+#define FMA_ROW1(r, v0) do { if ((r) < NRC) \
+        a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0); } while (0)
+#define STORE2(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
         __m256 s0_ = a##r##0, s1_ = a##r##1; \
         if (accumulate) { s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
                           s1_ = _mm256_add_ps(s1_, _mm256_loadu_ps(o_ + 8)); } \
         if (bias) { const __m256 bb_ = _mm256_set1_ps(bias[r]); \
                     s0_ = _mm256_add_ps(s0_, bb_); s1_ = _mm256_add_ps(s1_, bb_); } \
         _mm256_storeu_ps(o_, s0_); _mm256_storeu_ps(o_ + 8, s1_); } } while (0)
-#define STORE1(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+#define STORE1(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
         __m256 s0_ = a##r##0; \
         if (accumulate) s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
         if (bias) s0_ = _mm256_add_ps(s0_, _mm256_set1_ps(bias[r])); \
@@ -326,10 +341,12 @@ typedef struct {
             for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MR) { TAPS(KW) } \
         } } while (0)
 
-__attribute__((target("avx2,fma")))
-static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
-                       int64_t y, int nco, const direct_dims *q, int accumulate) {
-    const int64_t plane = q->oh * q->ow, kw = q->kw, dw = q->dw;
+/* NRC (a constant after inlining) output channels are computed and stored: the tail block
+ * of a channel count that is not a multiple of MR runs a narrower tile. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void direct_row_n(float *out, const float *xp, const float *wpb, const float *bias,
+                                int64_t y, const direct_dims *q, int accumulate, const int NRC) {
+    const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
     const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
     /* 16 pixels of row y; on 8-wide images rows y and y + 1 (the second half of a tile is
      * then the next input row, and the next output row follows at o + 8) */
@@ -349,6 +366,25 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
         if (kw == 3) ROW_LOOP(TAPS1, 3);
         else ROW_LOOP(TAPS1, kw);
         STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
+    }
+}
+
+#define DIRECT_ROW_K(k) \
+    __attribute__((target("avx2,fma"))) \
+    static void direct_row_##k(float *out, const float *xp, const float *wpb, \
+                               const float *bias, int64_t y, const direct_dims *q, int accumulate) { \
+        direct_row_n(out, xp, wpb, bias, y, q, accumulate, k); }
+DIRECT_ROW_K(1) DIRECT_ROW_K(2) DIRECT_ROW_K(3) DIRECT_ROW_K(4) DIRECT_ROW_K(5) DIRECT_ROW_K(6)
+
+static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
+                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+    switch (nco) {
+    case 1: direct_row_1(out, xp, wpb, bias, y, q, accumulate); break;
+    case 2: direct_row_2(out, xp, wpb, bias, y, q, accumulate); break;
+    case 3: direct_row_3(out, xp, wpb, bias, y, q, accumulate); break;
+    case 4: direct_row_4(out, xp, wpb, bias, y, q, accumulate); break;
+    case 5: direct_row_5(out, xp, wpb, bias, y, q, accumulate); break;
+    default: direct_row_6(out, xp, wpb, bias, y, q, accumulate); break;
     }
 }
 
@@ -372,7 +408,7 @@ static inline float hsum8(__m256 v) {
  * the pixels are walked in chunks of about 1024 so the dy rows stay in L1. */
 __attribute__((target("avx2,fma")))
 static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
-    const int64_t ow = q->ow, plane = q->oh * ow, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t ow = q->ow, plane = q->plane, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
     const int64_t dd = q->dw;
     int64_t rows = 1024 / ow;
     if (rows < 1) rows = 1;
@@ -417,7 +453,7 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
 /* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group */
 static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
                          const direct_dims *q, int accumulate) {
-    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->oh * q->ow;
+    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane;
     const int64_t wblock = q->cin * q->kh * q->kw * MR;
     const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
     for (int64_t y = 0; y < q->oh; y += ystep)
@@ -428,13 +464,60 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
         }
 }
 
+/* Output rows per block of direct_block: the block's padded input stays near 256 KB. */
+static int64_t direct_block_rows(const direct_dims *q) {
+    const int64_t halo = q->dh * (q->kh - 1);
+    int64_t rb = (int64_t)(256 * 1024 / sizeof(float)) / (q->cin * q->wp) - halo;
+    if (rb < 2) rb = 2;
+    if (rb > q->oh) rb = q->oh;
+    return rb;
+}
+
+static int64_t direct_block_size(const direct_dims *q) {
+    return q->cin * (direct_block_rows(q) + q->dh * (q->kh - 1)) * q->wp;
+}
+
 static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
     return (co_n + MR - 1) / MR * MR * ci_n * kh * kw;
 }
 
 /* ---------------------------------------------------------------- fast kernels */
 
-/* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b] */
+/* Output rows y0..y1-1 of the direct conv of one image and group: x (q->cin, h, w), zero-padded
+ * by pt rows / pl columns to q's (hp, wp) in tb when padded, else read in place. */
+static void direct_block(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
+                         int64_t pl, int padded, const float *wpk, const float *bias,
+                         const direct_dims *q, int accumulate, float *tb, int64_t y0, int64_t y1) {
+    direct_dims qb = *q;
+    qb.oh = y1 - y0;
+    if (padded) {
+        const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        qb.hp = nr;
+        direct_image(out + y0 * q->ow, tb, wpk, bias, &qb, accumulate);
+    } else {
+        direct_image(out + y0 * q->ow, x + y0 * q->wp, wpk, bias, &qb, accumulate);
+    }
+}
+
+/* The weight gradient from output rows y0..y1-1 (see direct_block for the input). */
+static void direct_dw_block(float *dw, const float *dy, const float *x, int64_t h, int64_t w,
+                            int64_t pt, int64_t pl, int padded, const direct_dims *q, float *tb,
+                            int64_t y0, int64_t y1) {
+    direct_dims qb = *q;
+    qb.oh = y1 - y0;
+    if (padded) {
+        const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        qb.hp = nr;
+        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
+    } else {
+        direct_dw_image(dw, dy + y0 * q->ow, x + y0 * q->wp, &qb);
+    }
+}
+
+/* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b]. The direct kernel's work units are blocks
+ * of output rows of one (image, group), so one image also spreads over the threads. */
 static lt_status conv_fwd(float *out, const float *x, const float *w, const float *b,
                           const lt_conv2d_dims *d, int accumulate) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -445,9 +528,12 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
-    const int64_t per = direct ? (padded ? cing * hp * wpd : 0) : pointwise ? 0 : K * P;
+    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
+    const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
+    const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
+    const int64_t units = items * nblk;
     if (items == 0 || P == 0) return LT_OK;
-    par_plan pl = plan_begin(items);
+    par_plan pl = plan_begin(units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL;
     if (G * wsz + pl.nt * per > 0) {
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
@@ -456,21 +542,16 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     if (direct)
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
-    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw };
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t i = it / G, g = it % G;
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t it = u / nblk, i = it / G, g = it % G;
         const float *xg = x + (i * d->cin + g * cing) * HW;
         float *og = out + (i * d->cout + g * coutg) * P;
         float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
         if (direct) {
-            const float *xp = xg;
-            if (padded) {
-                pad_copy(tb, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
-                xp = tb;
-            }
-            direct_image(og, xp, buf + g * wsz, b && !accumulate ? b + g * coutg : NULL, &q,
-                         accumulate);
+            const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+            direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
+                         b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
             continue;
         }
         const float *col = xg;
@@ -494,7 +575,9 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     return LT_OK;
 }
 
-/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL */
+/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. Two passes:
+ * the weight gradient (per-thread accumulators, summed at the end), then the input gradient;
+ * the direct kernels' units are blocks of rows, as in conv_fwd. */
 static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
                           const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -507,22 +590,28 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
      * when the conv is the adjoint of a transposed conv with output padding */
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
+    const int ypadded = ddirect && (qh || qw || qb || qr);
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
     const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
                          (d->ow >= 16 || conv_algo == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
+    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw, HW };
+    const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     int64_t per = 0;
     if (!pointwise && dx && !ddirect) per = K * P;
     if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
-    if (ddirect && coutg * hq * wq > per) per = coutg * hq * wq;
-    const int64_t perx = xpadded ? cing * hp * wpd : 0;   /* padded x for the direct dw */
+    if (ypadded && direct_block_size(&q) > per) per = direct_block_size(&q);
+    if (xpadded && direct_block_size(&qd) > per) per = direct_block_size(&qd);
+    const int64_t rbx = ddirect ? direct_block_rows(&q) : d->h, nbx = (d->h + rbx - 1) / rbx;
+    const int64_t rbw = dwdirect ? direct_block_rows(&qd) : d->oh, nbw = (d->oh + rbw - 1) / rbw;
+    const int64_t ux = dx ? items * nbx : 0, uw = dw ? items * nbw : 0;
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
-    par_plan pl = plan_begin(items);
+    par_plan pl = plan_begin(ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL, *dwacc = NULL;
-    if (G * wsz + pl.nt * (per + perx) > 0) {
-        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * (per + perx)) * sizeof(float));
+    if (G * wsz + pl.nt * per > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (dw && pl.nt > 1) {
@@ -533,25 +622,20 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (ddirect)
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
-    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw };
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t i = it / G, g = it % G;
+    #pragma omp parallel num_threads(pl.nt)
+    {
         const int tid = omp_get_thread_num();
-        const float *dyg = dy + (i * d->cout + g * coutg) * P;
-        float *c = buf ? buf + G * wsz + (int64_t)tid * (per + perx) : NULL;
-        if (dw) {
+        float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
+        float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < uw; u++) {
+            const int64_t it = u / nbw, i = it / G, g = it % G;
+            const float *dyg = dy + (i * d->cout + g * coutg) * P;
             const float *xg = x + (i * d->cin + g * cing) * HW;
-            float *acc = (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K;
+            float *acc = acc0 + g * coutg * K;
             if (dwdirect) {
-                const float *xs = xg;
-                if (xpadded) {
-                    pad_copy(c + per, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
-                    xs = c + per;
-                }
-                const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw,
-                                         d->dh, d->dw };
-                direct_dw_image(acc, dyg, xs, &qd);
+                const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;
+                direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1);
             } else if (pointwise) {
                 sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
             } else {
@@ -563,15 +647,15 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
                 }
             }
         }
-        if (dx) {
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < ux; u++) {
+            const int64_t it = u / nbx, i = it / G, g = it % G;
+            const float *dyg = dy + (i * d->cout + g * coutg) * P;
             float *dxg = dx + (i * d->cin + g * cing) * HW;
             if (ddirect) {
-                const float *yp = dyg;
-                if (qh || qw || qb || qr) {
-                    pad_copy(c, dyg, coutg, d->oh, d->ow, qh, qb, qw, qr);
-                    yp = c;
-                }
-                direct_image(dxg, yp, buf + g * wsz, NULL, &q, 1);
+                const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
+                direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL, &q, 1,
+                             c, y0, y1);
             } else if (pointwise) {
                 sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
             } else {
@@ -600,8 +684,60 @@ lt_status lt_conv2d_backward(float *dx, float *dw, float *db, const float *dout,
     return conv_bwd(dx, dw, dout, x, w, d);
 }
 
+/* Transposed convs whose kernel equals the stride (no padding, dilation or output padding),
+ * like U-Net's 2x2 stride-2 up-convolutions, write every output pixel exactly once: the
+ * GEMM's columns are scattered straight into the output with the bias, with no zeroing and
+ * no read-modify-write (d: the adjoint conv's dims). */
+static int is_tiling(const lt_conv2d_dims *d) {
+    return d->kh == d->sh && d->kw == d->sw && d->ph == 0 && d->pw == 0 &&
+           (d->kh == 1 || d->dh == 1) && (d->kw == 1 || d->dw == 1) &&
+           d->h == d->oh * d->sh && d->w == d->ow * d->sw;
+}
+
+static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G;
+    if (items == 0) return LT_OK;
+    /* input rows per GEMM chunk: the chunk's columns stay near 256 KB (in L2) */
+    int64_t rows = (int64_t)(256 * 1024 / sizeof(float)) / (K * d->ow);
+    if (rows < 1) rows = 1;
+    if (rows > d->oh) rows = d->oh;
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        float *t = buf + (int64_t)omp_get_thread_num() * K * rows * d->ow;
+        for (int64_t y0 = 0; y0 < d->oh; y0 += rows) {
+            const int64_t y1 = y0 + rows < d->oh ? y0 + rows : d->oh, pc = (y1 - y0) * d->ow;
+            /* t (cing*kh*kw, pc) = w_g^T x_g[rows y0..y1) */
+            sgemm(1, 0, K, pc, coutg, w + g * coutg * K, K,
+                  x + (i * d->cout + g * coutg) * P + y0 * d->ow, P, 0.0f, t, pc);
+            for (int64_t c = 0; c < cing; c++) {
+                float *oc = out + (i * d->cin + g * cing + c) * HW;
+                const float bv = b ? b[g * cing + c] : 0.0f;
+                for (int64_t ky = 0; ky < d->kh; ky++)
+                    for (int64_t kx = 0; kx < d->kw; kx++) {
+                        const float *r = t + ((c * d->kh + ky) * d->kw + kx) * pc;
+                        for (int64_t y = y0; y < y1; y++) {
+                            float *o = oc + (y * d->sh + ky) * d->w + kx;
+                            const float *ry = r + (y - y0) * d->ow;
+                            for (int64_t xx = 0; xx < d->ow; xx++) o[xx * d->sw] = ry[xx] + bv;
+                        }
+                    }
+            }
+        }
+    }
+    plan_end(pl);
+    return LT_OK;
+}
+
 lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w,
                                       const float *b, const lt_conv2d_dims *d) {
+    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_fwd(out, x, w, b, d);
     memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
     lt_status st = conv_bwd(out, NULL, x, NULL, w, d);
     if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);

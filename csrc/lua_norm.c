@@ -22,6 +22,19 @@ static const char *num_str(char *buf, size_t n, double v) {
     return buf;
 }
 
+/* An integer argument (integral floats such as 2.0 accepted); raises "fn: what must be an
+ * integer, got ..." otherwise. */
+static lua_Integer check_int(lua_State *L, int idx, const char *fn, const char *what) {
+    char nb[32];
+    int isnum = 0;
+    lua_Integer v = lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &isnum) : 0;
+    if (isnum) return v;
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what,
+                     num_str(nb, sizeof nb, lua_tonumber(L, idx)));
+    return lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
+}
+
 static int is_naive(lua_State *L) {
     return lua_toboolean(L, lua_upvalueindex(1));
 }
@@ -41,7 +54,7 @@ static void check_nc(lua_State *L, const lt_tensor *x, const char *fn, const cha
     char sb[SHAPE_BUF];
     if (x->ndim < 2)
         lt_lua_error(L, "%s: %s must have at least 2 dims (N, C, ...), got %s", fn, arg,
-                   lt_shape_str(x, sb, sizeof sb));
+                     lt_shape_str(x, sb, sizeof sb));
     *N = x->size[0];
     *C = x->size[1];
     *S = 1;
@@ -54,7 +67,8 @@ static void check_channels(lua_State *L, const lt_tensor *t, int64_t C, const lt
     char sb[SHAPE_BUF], xb[SHAPE_BUF];
     if (t && (t->ndim != 1 || t->size[0] != C))
         lt_lua_error(L, "%s: %s has shape %s, expected [%I] (x %s)", fn, arg,
-                   lt_shape_str(t, sb, sizeof sb), (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
+                     lt_shape_str(t, sb, sizeof sb), (lua_Integer)C,
+                     lt_shape_str(x, xb, sizeof xb));
 }
 
 static void check_same_shape(lua_State *L, const lt_tensor *g, const lt_tensor *x,
@@ -64,7 +78,7 @@ static void check_same_shape(lua_State *L, const lt_tensor *g, const lt_tensor *
     for (int d = 0; same && d < x->ndim; d++) same = g->size[d] == x->size[d];
     if (!same)
         lt_lua_error(L, "%s: %s has shape %s, expected the shape of %s %s", fn, garg,
-                   lt_shape_str(g, gb, sizeof gb), xarg, lt_shape_str(x, xb, sizeof xb));
+                     lt_shape_str(g, gb, sizeof gb), xarg, lt_shape_str(x, xb, sizeof xb));
 }
 
 /* Contiguous float data of the (checked) tensor at idx, or NULL when t is NULL. May push
@@ -113,7 +127,7 @@ static int l_batch_norm_forward(lua_State *L) {
     }
     if (training && N * S <= 1)
         lt_lua_error(L, "%s: expected more than 1 value per channel when training, got x %s", fn,
-                   lt_shape_str(x, xb, sizeof xb));
+                     lt_shape_str(x, xb, sizeof xb));
     if (!training && (!rm || !rv))
         lt_lua_error(L, "%s: running_mean and running_var are required when training is false", fn);
     if (training && rm && !lt_is_contiguous(rm))
@@ -132,8 +146,8 @@ static int l_batch_norm_forward(lua_State *L) {
     float *id = lt_f32(new_vec(L, C, fn));
     if (training) {
         /* id holds the biased variance until the running stats are updated */
-        lt_lua_check(L, (naive ? lt_batch_norm_stats_naive : lt_batch_norm_stats)(md, id, xd, N, C, S),
-                     fn);
+        lt_lua_check(L, (naive ? lt_batch_norm_stats_naive
+                               : lt_batch_norm_stats)(md, id, xd, N, C, S), fn);
         lt_batch_norm_update_running(rmd, rvd, md, id, C, N * S, momentum);
         for (int64_t c = 0; c < C; c++) id[c] = (float)(1.0 / sqrt((double)id[c] + eps));
     } else {
@@ -183,17 +197,11 @@ static int l_batch_norm_backward(lua_State *L) {
 
 static int64_t check_groups(lua_State *L, int idx, int64_t C, const lt_tensor *x, const char *fn) {
     char xb[SHAPE_BUF];
-    if (!lua_isinteger(L, idx)) {
-        if (lua_type(L, idx) == LUA_TNUMBER)
-            lt_lua_error(L, "%s: groups must be an integer, got %s", fn,
-                         num_str(xb, sizeof xb, lua_tonumber(L, idx)));
-        lt_lua_error(L, "%s: groups must be an integer, got %s", fn, luaL_typename(L, idx));
-    }
-    lua_Integer G = lua_tointeger(L, idx);
+    lua_Integer G = check_int(L, idx, fn, "groups");
     if (G < 1) lt_lua_error(L, "%s: groups must be >= 1, got %I", fn, G);
     if (C % G != 0)
         lt_lua_error(L, "%s: groups (%I) must divide the %I channels of x %s", fn, G,
-                   (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
+                     (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
     return (int64_t)G;
 }
 
@@ -244,7 +252,7 @@ static int l_group_norm_backward(lua_State *L) {
     check_channels(L, w, C, x, fn, "weight");
     if (lt_numel(mean) != N * G || lt_numel(invstd) != N * G)
         lt_lua_error(L, "%s: mean has shape %s, expected [%I, %I]", fn,
-                   lt_shape_str(mean, sb, sizeof sb), (lua_Integer)N, (lua_Integer)G);
+                     lt_shape_str(mean, sb, sizeof sb), (lua_Integer)N, (lua_Integer)G);
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *xd = cdata(L, 2, x, fn, "x");
     const float *md = cdata(L, 3, mean, fn, "mean");
@@ -254,7 +262,7 @@ static int l_group_norm_backward(lua_State *L) {
     if (!naive) {
         work = (double *)lt_scratch(2, (size_t)(N * C * 2) * sizeof(double) + 1);
         if (!work) lt_lua_error(L, "%s: cannot allocate %I bytes of scratch", fn,
-                              (lua_Integer)(N * C * 2 * (int64_t)sizeof(double)));
+                                (lua_Integer)(N * C * 2 * (int64_t)sizeof(double)));
     }
     lt_tensor *gx = new_like_shape(L, x, LT_FLOAT32, fn);
     float *gw = NULL, *gb = NULL;
@@ -282,7 +290,7 @@ static int dropout_forward(lua_State *L, const char *fn, int planes) {
         lt_lua_error(L, "%s: p must be in [0, 1], got %s", fn, num_str(xb, sizeof xb, p));
     if (planes && x->ndim != 3 && x->ndim != 4)
         lt_lua_error(L, "%s: x must be 3-D (N, C, L) or 4-D (N, C, H, W), got %s", fn,
-                   lt_shape_str(x, xb, sizeof xb));
+                     lt_shape_str(x, xb, sizeof xb));
     lt_rng *g = lt_lua_optrng(L, 2, fn);
     if (!training || p == 0.0 || lt_numel(x) == 0) {
         lua_pushvalue(L, 1);
@@ -319,7 +327,7 @@ static int l_dropout_backward(lua_State *L) {
     const int64_t n = lt_numel(mask), total = lt_numel(gy);
     if (n == 0 || total % n != 0 || gy->ndim < mask->ndim)
         lt_lua_error(L, "%s: mask %s does not fit grad %s", fn, lt_shape_str(mask, mb, sizeof mb),
-                   lt_shape_str(gy, gb, sizeof gb));
+                     lt_shape_str(gy, gb, sizeof gb));
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *md = cdata(L, 2, mask, fn, "mask");
     lt_tensor *gx = new_like_shape(L, gy, LT_FLOAT32, fn);
@@ -384,17 +392,11 @@ static int check_softmax_dim(lua_State *L, int idx, const lt_tensor *x, const ch
     const lua_Integer nd = x->ndim > 0 ? x->ndim : 1;
     if (lua_isnoneornil(L, idx))
         lt_lua_error(L, "%s: dim is required (1..%I or -%I..-1 for x %s)", fn, nd, nd,
-                   lt_shape_str(x, xb, sizeof xb));
-    if (!lua_isinteger(L, idx)) {
-        if (lua_type(L, idx) == LUA_TNUMBER)
-            lt_lua_error(L, "%s: dim must be an integer, got %s", fn,
-                         num_str(xb, sizeof xb, lua_tonumber(L, idx)));
-        lt_lua_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, idx));
-    }
-    lua_Integer d = lua_tointeger(L, idx);
+                     lt_shape_str(x, xb, sizeof xb));
+    lua_Integer d = check_int(L, idx, fn, "dim");
     if (d == 0 || d > nd || d < -nd)
         lt_lua_error(L, "%s: dim %I out of range for x %s (expected 1..%I or -%I..-1)", fn, d,
-                   lt_shape_str(x, xb, sizeof xb), nd, nd);
+                     lt_shape_str(x, xb, sizeof xb), nd, nd);
     return (int)(d > 0 ? d - 1 : nd + d);
 }
 

@@ -2,6 +2,7 @@
  * lunet.transforms. Geometry arguments here are 0-based pixel offsets; sizes are counts. */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "lt_lua.h"
 #include "lt_warp.h"
@@ -15,10 +16,10 @@ static lt_tensor *check_image(lua_State *L, int idx, const char *fn, const char 
     char buf[96];
     lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
     if (t->ndim != 2 && t->ndim != 3)
-        luaL_error(L, "%s: %s must be 2-D (H, W) or 3-D (C, H, W), got %s", fn, arg,
+        lt_lua_error(L, "%s: %s must be 2-D (H, W) or 3-D (C, H, W), got %s", fn, arg,
                    lt_shape_str(t, buf, sizeof buf));
     if (t->dtype == LT_INT32 && !allow_int32)
-        luaL_error(L, "%s: %s must be uint8 or float32, got int32", fn, arg);
+        lt_lua_error(L, "%s: %s must be uint8 or float32, got int32", fn, arg);
     int pushed;
     return lt_lua_contiguous(L, idx, fn, arg, &pushed);
 }
@@ -32,7 +33,7 @@ static lt_interp opt_interp(lua_State *L, int opt, const char *fn, lt_interp def
         if (s && strcmp(s, "nearest") == 0) r = LT_INTERP_NEAREST;
         else if (s && (strcmp(s, "linear") == 0 || strcmp(s, "bilinear") == 0)) r = LT_INTERP_LINEAR;
         else if (s && strcmp(s, "area") == 0) r = LT_INTERP_AREA;
-        else luaL_error(L, "%s: interpolation must be \"nearest\", \"bilinear\" or \"area\", got %s",
+        else lt_lua_error(L, "%s: interpolation must be \"nearest\", \"bilinear\" or \"area\", got %s",
                         fn, luaL_tolstring(L, -1, NULL));
     }
     lua_pop(L, 1);
@@ -48,7 +49,7 @@ static lt_border opt_border(lua_State *L, int opt, const char *fn) {
         if (s && strcmp(s, "constant") == 0) r = LT_BORDER_CONSTANT;
         else if (s && strcmp(s, "reflect") == 0) r = LT_BORDER_REFLECT;
         else if (s && strcmp(s, "replicate") == 0) r = LT_BORDER_REPLICATE;
-        else luaL_error(L, "%s: border must be \"constant\", \"reflect\" or \"replicate\", got %s",
+        else lt_lua_error(L, "%s: border must be \"constant\", \"reflect\" or \"replicate\", got %s",
                         fn, luaL_tolstring(L, -1, NULL));
     }
     lua_pop(L, 1);
@@ -58,7 +59,7 @@ static lt_border opt_border(lua_State *L, int opt, const char *fn) {
 static int64_t check_size(lua_State *L, int idx, const char *fn, const char *arg) {
     lua_Integer v = luaL_checkinteger(L, idx);
     if (v < 1 || v > (lua_Integer)1 << 30)
-        luaL_error(L, "%s: %s must be a positive size, got %d", fn, arg, (int)v);
+        lt_lua_error(L, "%s: %s must be a positive size, got %d", fn, arg, (int)v);
     return (int64_t)v;
 }
 
@@ -83,23 +84,23 @@ static int l_warp_affine(lua_State *L) {
     lt_tensor *in = check_image(L, 1, fn, "image", 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     double m[6], inv[6];
-    if (lua_rawlen(L, 2) != 6) luaL_error(L, "%s: matrix must be a table of 6 numbers", fn);
+    if (lua_rawlen(L, 2) != 6) lt_lua_error(L, "%s: matrix must be a table of 6 numbers", fn);
     for (int i = 0; i < 6; i++) {
         lua_rawgeti(L, 2, i + 1);
-        if (!lua_isnumber(L, -1)) luaL_error(L, "%s: matrix must be a table of 6 numbers", fn);
+        if (!lua_isnumber(L, -1)) lt_lua_error(L, "%s: matrix must be a table of 6 numbers", fn);
         m[i] = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
     lt_interp ip = opt_interp(L, 3, fn, LT_INTERP_LINEAR);
-    if (ip == LT_INTERP_AREA) luaL_error(L, "%s: interpolation \"area\" is only for resize", fn);
+    if (ip == LT_INTERP_AREA) lt_lua_error(L, "%s: interpolation \"area\" is only for resize", fn);
     if (ip == LT_INTERP_LINEAR && in->dtype == LT_INT32)
-        luaL_error(L, "%s: bilinear interpolation needs a uint8 or float32 image, got int32", fn);
+        lt_lua_error(L, "%s: bilinear interpolation needs a uint8 or float32 image, got int32", fn);
     lt_border bd = opt_border(L, 3, fn);
     double fill = lt_opt_num(L, 3, "fill", 0, fn);
     int naive = lt_opt_bool(L, 3, "naive", 0, fn);
     int64_t h = lt_opt_int(L, 3, "height", plane_h(in), fn);
     int64_t w = lt_opt_int(L, 3, "width", plane_w(in), fn);
-    if (h < 1 || w < 1) luaL_error(L, "%s: output size must be positive, got %dx%d", fn, (int)h, (int)w);
+    if (h < 1 || w < 1) lt_lua_error(L, "%s: output size must be positive, got %dx%d", fn, (int)h, (int)w);
     lt_affine_invert(inv, m);
     lt_tensor *out = new_planes(L, in, h, w, in->dtype, fn);
     lt_lua_check(L, (naive ? lt_warp_affine_naive : lt_warp_affine)(out, in, inv, ip, bd, fill), fn);
@@ -114,12 +115,12 @@ static int l_remap(lua_State *L) {
     lt_tensor *mx = lt_lua_checkdtype(L, 2, fn, "mapx", LT_FLOAT32);
     lt_tensor *my = lt_lua_checkdtype(L, 3, fn, "mapy", LT_FLOAT32);
     if (mx->ndim != 2 || my->ndim != 2 || mx->size[0] != my->size[0] || mx->size[1] != my->size[1])
-        luaL_error(L, "%s: mapx and mapy must be 2-D of the same shape, got %s and %s", fn,
+        lt_lua_error(L, "%s: mapx and mapy must be 2-D of the same shape, got %s and %s", fn,
                    lt_shape_str(mx, b1, sizeof b1), lt_shape_str(my, b2, sizeof b2));
     lt_interp ip = opt_interp(L, 4, fn, LT_INTERP_LINEAR);
-    if (ip == LT_INTERP_AREA) luaL_error(L, "%s: interpolation \"area\" is only for resize", fn);
+    if (ip == LT_INTERP_AREA) lt_lua_error(L, "%s: interpolation \"area\" is only for resize", fn);
     if (ip == LT_INTERP_LINEAR && in->dtype == LT_INT32)
-        luaL_error(L, "%s: bilinear interpolation needs a uint8 or float32 image, got int32", fn);
+        lt_lua_error(L, "%s: bilinear interpolation needs a uint8 or float32 image, got int32", fn);
     lt_border bd = opt_border(L, 4, fn);
     double fill = lt_opt_num(L, 4, "fill", 0, fn);
     int p1, p2;
@@ -137,9 +138,9 @@ static int l_resize(lua_State *L) {
     int64_t h = check_size(L, 2, fn, "height"), w = check_size(L, 3, fn, "width");
     lt_interp ip = opt_interp(L, 4, fn, LT_INTERP_LINEAR);
     if (ip != LT_INTERP_NEAREST && in->dtype == LT_INT32)
-        luaL_error(L, "%s: %s interpolation needs a uint8 or float32 image, got int32", fn,
+        lt_lua_error(L, "%s: %s interpolation needs a uint8 or float32 image, got int32", fn,
                    ip == LT_INTERP_AREA ? "area" : "bilinear");
-    if (plane_h(in) * plane_w(in) == 0) luaL_error(L, "%s: image is empty", fn);
+    if (plane_h(in) * plane_w(in) == 0) lt_lua_error(L, "%s: image is empty", fn);
     int naive = lt_opt_bool(L, 4, "naive", 0, fn);
     lt_tensor *out = new_planes(L, in, h, w, in->dtype, fn);
     lt_lua_check(L, (naive ? lt_resize_naive : lt_resize)(out, in, ip), fn);
@@ -182,16 +183,17 @@ static int l_rot90(lua_State *L) {
 
 /* ---- filters and pixel ops ---- */
 
-/* gaussian_blur(img, kx, ky, sigmax, sigmay) */
+/* gaussian_blur(img, kx, ky, sigmax, sigmay, {naive=}) */
 static int l_gaussian_blur(lua_State *L) {
     const char *fn = "gaussian_blur";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     lua_Integer kx = luaL_checkinteger(L, 2), ky = luaL_checkinteger(L, 3);
     double sx = luaL_optnumber(L, 4, 0), sy = luaL_optnumber(L, 5, 0);
     if (kx < 1 || ky < 1 || kx % 2 == 0 || ky % 2 == 0 || kx > 4095 || ky > 4095)
-        luaL_error(L, "%s: kernel size must be odd and positive, got %dx%d", fn, (int)kx, (int)ky);
+        lt_lua_error(L, "%s: kernel size must be odd and positive, got %dx%d", fn, (int)kx, (int)ky);
+    int naive = lt_opt_bool(L, 6, "naive", 0, fn);
     lt_tensor *out = lt_lua_newlike(L, in, fn);
-    lt_lua_check(L, lt_gaussian_blur(out, in, (int)kx, (int)ky, sx, sy), fn);
+    lt_lua_check(L, (naive ? lt_gaussian_blur_naive : lt_gaussian_blur)(out, in, (int)kx, (int)ky, sx, sy), fn);
     return 1;
 }
 
@@ -210,7 +212,7 @@ static int l_pixel_gamma(lua_State *L) {
     const char *fn = "pixel_gamma";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     double g = luaL_checknumber(L, 2), mv = luaL_checknumber(L, 3);
-    if (!(mv > 0)) luaL_error(L, "%s: max value must be positive, got %f", fn, mv);
+    if (!(mv > 0)) lt_lua_error(L, "%s: max value must be positive, got %f", fn, mv);
     lt_tensor *out = lt_lua_newlike(L, in, fn);
     lt_lua_check(L, lt_pixel_gamma(out, in, g, mv), fn);
     return 1;
@@ -222,7 +224,7 @@ static int l_hsv_shift(lua_State *L) {
     char buf[96];
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     if (in->ndim != 3 || in->size[0] != 3)
-        luaL_error(L, "%s: image must be RGB (3, H, W), got %s", fn, lt_shape_str(in, buf, sizeof buf));
+        lt_lua_error(L, "%s: image must be RGB (3, H, W), got %s", fn, lt_shape_str(in, buf, sizeof buf));
     double h = luaL_checknumber(L, 2), s = luaL_checknumber(L, 3), v = luaL_checknumber(L, 4);
     lt_tensor *out = lt_lua_newlike(L, in, fn);
     lt_lua_check(L, lt_hsv_shift(out, in, h, s, v), fn);
@@ -238,10 +240,10 @@ static void read_channel_values(lua_State *L, int idx, int64_t C, double *out, c
     luaL_checktype(L, idx, LUA_TTABLE);
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     if (n != 1 && n != C)
-        luaL_error(L, "%s: %s has %d values, image has %d channels", fn, arg, (int)n, (int)C);
+        lt_lua_error(L, "%s: %s has %d values, image has %d channels", fn, arg, (int)n, (int)C);
     for (int64_t c = 0; c < C; c++) {
         lua_rawgeti(L, idx, n == 1 ? 1 : (lua_Integer)c + 1);
-        if (!lua_isnumber(L, -1)) luaL_error(L, "%s: %s must hold numbers", fn, arg);
+        if (!lua_isnumber(L, -1)) lt_lua_error(L, "%s: %s must hold numbers", fn, arg);
         out[c] = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
@@ -252,12 +254,12 @@ static int l_normalize(lua_State *L) {
     const char *fn = "normalize";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     int64_t C = in->ndim == 3 ? in->size[0] : 1;
-    if (C > 64) luaL_error(L, "%s: at most 64 channels, got %d", fn, (int)C);
+    if (C > 64) lt_lua_error(L, "%s: at most 64 channels, got %d", fn, (int)C);
     double mean[64], std[64];
     read_channel_values(L, 2, C, mean, fn, "mean");
     read_channel_values(L, 3, C, std, fn, "std");
     for (int64_t c = 0; c < C; c++)
-        if (std[c] == 0) luaL_error(L, "%s: std of channel %d is 0", fn, (int)c + 1);
+        if (std[c] == 0) lt_lua_error(L, "%s: std of channel %d is 0", fn, (int)c + 1);
     lt_tensor *out = new_planes(L, in, plane_h(in), plane_w(in), LT_FLOAT32, fn);
     lt_lua_check(L, lt_normalize(out, in, mean, std), fn);
     return 1;
@@ -269,7 +271,7 @@ static int l_gauss_noise(lua_State *L) {
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     double mean = luaL_checknumber(L, 2), sd = luaL_checknumber(L, 3);
     int per_channel = lua_toboolean(L, 4);
-    if (!(sd >= 0)) luaL_error(L, "%s: std must be >= 0, got %f", fn, sd);
+    if (!(sd >= 0)) lt_lua_error(L, "%s: std must be >= 0, got %f", fn, sd);
     lt_rng *g = lt_lua_optrng(L, 5, fn);
     int64_t C = in->ndim == 3 ? in->size[0] : 1;
     int64_t nsz[3] = {per_channel ? C : 1, plane_h(in), plane_w(in)};
@@ -285,7 +287,7 @@ static int l_fill_rect(lua_State *L) {
     const char *fn = "fill_rect";
     lt_tensor *t = lt_lua_checktensor(L, 1, fn, "image");
     if ((t->ndim != 2 && t->ndim != 3) || !lt_is_contiguous(t))
-        luaL_error(L, "%s: image must be a contiguous 2-D or 3-D tensor", fn);
+        lt_lua_error(L, "%s: image must be a contiguous 2-D or 3-D tensor", fn);
     lua_Integer y = luaL_checkinteger(L, 2), x = luaL_checkinteger(L, 3);
     lua_Integer h = luaL_checkinteger(L, 4), w = luaL_checkinteger(L, 5);
     double v = luaL_checknumber(L, 6);
@@ -306,7 +308,7 @@ static int l_uniform(lua_State *L) {
 /* randint(lo, hi, {generator=}) -> integer in [lo, hi] */
 static int l_randint(lua_State *L) {
     lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
-    if (hi < lo) luaL_error(L, "randint: empty range [%d, %d]", (int)lo, (int)hi);
+    if (hi < lo) lt_lua_error(L, "randint: empty range [%d, %d]", (int)lo, (int)hi);
     lt_rng *g = lt_lua_optrng(L, 3, "randint");
     lua_pushinteger(L, lo + (lua_Integer)lt_rng_below(g, (int64_t)(hi - lo) + 1));
     return 1;
@@ -319,8 +321,8 @@ static int l_elastic_maps(lua_State *L) {
     int64_t h = check_size(L, 1, fn, "height"), w = check_size(L, 2, fn, "width");
     double alpha = luaL_checknumber(L, 3), sigma = luaL_checknumber(L, 4);
     lua_Integer k = luaL_checkinteger(L, 5);
-    if (k < 1 || k % 2 == 0 || k > 4095) luaL_error(L, "%s: kernel size must be odd and positive, got %d", fn, (int)k);
-    if (!(sigma > 0)) luaL_error(L, "%s: sigma must be positive, got %f", fn, sigma);
+    if (k < 1 || k % 2 == 0 || k > 4095) lt_lua_error(L, "%s: kernel size must be odd and positive, got %d", fn, (int)k);
+    if (!(sigma > 0)) lt_lua_error(L, "%s: sigma must be positive, got %f", fn, sigma);
     lt_rng *g = lt_lua_optrng(L, 6, fn);
     int64_t sz[2] = {h, w};
     lt_tensor *f = lt_lua_newtensor(L, LT_FLOAT32, 2, sz, fn);       /* 7: field */
@@ -344,7 +346,7 @@ static int l_grid_maps(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     int64_t w = (int64_t)lua_rawlen(L, 1), h = (int64_t)lua_rawlen(L, 2);
-    if (w < 1 || h < 1) luaL_error(L, "%s: xs and ys must be non-empty", fn);
+    if (w < 1 || h < 1) lt_lua_error(L, "%s: xs and ys must be non-empty", fn);
     int64_t sz[2] = {h, w};
     lt_tensor *mx = lt_lua_newtensor(L, LT_FLOAT32, 2, sz, fn);
     lt_tensor *my = lt_lua_newtensor(L, LT_FLOAT32, 2, sz, fn);
@@ -362,6 +364,14 @@ static int l_grid_maps(lua_State *L) {
         for (int64_t x = 0; x < w; x++) py[y * w + x] = v;
     }
     return 2;
+}
+
+/* now() -> seconds of a monotonic wall clock (for bench/augment.lua; os.clock is CPU time). */
+static int l_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
 }
 
 void lt_open_warp(lua_State *L) {
@@ -383,6 +393,7 @@ void lt_open_warp(lua_State *L) {
         {"randint", l_randint},
         {"elastic_maps", l_elastic_maps},
         {"grid_maps", l_grid_maps},
+        {"now", l_now},
         {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

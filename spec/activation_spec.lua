@@ -161,6 +161,11 @@ describe("F.softmax and F.log_softmax", function()
     end
   end)
 
+  it("accept an integral float dim", function()
+    local x = lunet.randn(2, 3, 4)
+    check_close("softmax", F.softmax(x, 2.0), F.softmax(x, 2), 0, 0)
+  end)
+
   it("are numerically stable for large logits", function()
     local x = lunet.tensor({ { 1000, 0, -1000 }, { 90, 100, 80 } })
     check_close("softmax", F.softmax(x, 2),

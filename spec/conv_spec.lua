@@ -8,7 +8,7 @@ local refs = dofile("spec/ref/conv.lua")
 
 local function T(r) return lunet.tensor(r.data, { shape = r.shape }) end
 
--- detach first: contiguous() on a tracked contiguous tensor re-records it (foundation issue)
+-- detached: the comparisons record no graph
 local function flat(t) return t:detach():contiguous():view(t:numel()):totable() end
 
 -- |got - want| <= atol + rtol * |want| elementwise, with the worst element in the message
@@ -126,19 +126,40 @@ describe("conv2d and conv_transpose2d", function()
       end)
     end
 
-    it("conv2d on a wide, deep input (direct kernel, chunked weight gradient)", function()
-      lunet.manual_seed(3)
-      local x, w, b = lunet.randn(2, 64, 6, 64), lunet.randn(4, 64, 3, 3), lunet.randn(4)
-      local opts = { padding = 1 }
-      local gy = lunet.randn(2, 4, 6, 64)
-      local rx, rw, rb = nn.conv2d_backward_naive(gy, x, w, opts)
-      assert_same_tensor(nn.conv2d_forward(x, w, b, opts), nn.conv2d_forward_naive(x, w, b, opts),
-        "output", 1e-3)
-      local dx, dw, db = nn.conv2d_backward(gy, x, w, opts)
-      assert_same_tensor(dx, rx, "grad input", 1e-3)
-      assert_same_tensor(dw, rw, "grad weight", 1e-3)
-      assert_same_tensor(db, rb, "grad bias", 1e-3)
-    end)
+    -- large enough for the two-thread paths (and the row-chunked weight gradient)
+    local big = {
+      { "conv2d", { 4, 32, 16, 32 }, { 16, 32, 3, 3 }, { padding = 1 } },
+      { "conv2d", { 2, 64, 6, 64 }, { 8, 64, 3, 3 }, { padding = { 1, 2 }, dilation = { 1, 2 } } },
+      { "conv2d", { 4, 16, 16, 16 }, { 32, 16, 3, 3 }, { stride = 2, padding = 1 } },
+      { "conv_transpose2d", { 8, 64, 16, 16 }, { 64, 32, 2, 2 }, { stride = 2 } },
+      { "conv_transpose2d", { 4, 32, 8, 16 }, { 32, 16, 3, 3 }, { padding = 1 } },
+      -- one image: the direct kernels split it into blocks of rows across the threads
+      { "conv2d", { 1, 32, 48, 64 }, { 16, 32, 3, 3 }, { padding = 1 } },
+      { "conv_transpose2d", { 1, 64, 32, 32 }, { 64, 32, 3, 3 }, { padding = 1 } },
+      { "conv_transpose2d", { 1, 64, 31, 16 }, { 64, 32, 3, 3 },
+        { padding = 1, dilation = 2, output_padding = 1 } },
+    }
+    for k, c in ipairs(big) do
+      it(string.format("%s on a larger input %d, two threads, every algorithm", c[1], k), function()
+        lunet.set_num_threads(2)
+        lunet.manual_seed(30 + k)
+        local op = c[1]
+        local x, w = lunet.randn(c[2]), lunet.randn(c[3])
+        local b = lunet.randn(op == "conv2d" and c[3][1] or c[3][2])
+        local yref = nn[op .. "_forward_naive"](x, w, b, c[4])
+        local gy = lunet.randn(yref:shape())
+        local rx, rw, rb = nn[op .. "_backward_naive"](gy, x, w, c[4])
+        for _, algo in ipairs({ "auto", "gemm", "direct" }) do
+          with_algo(algo, function()
+            assert_same_tensor(nn[op .. "_forward"](x, w, b, c[4]), yref, algo .. " output", 1e-3)
+            local dx, dw, db = nn[op .. "_backward"](gy, x, w, c[4])
+            assert_same_tensor(dx, rx, algo .. " grad input", 1e-3)
+            assert_same_tensor(dw, rw, algo .. " grad weight", 1e-3)
+            assert_same_tensor(db, rb, algo .. " grad bias", 1e-3)
+          end)
+        end
+      end)
+    end
   end)
 
   describe("calling conventions", function()
@@ -157,6 +178,18 @@ describe("conv2d and conv_transpose2d", function()
       assert_same_tensor(y, y4:view(3, 5, 6), "unbatched")
       local t = F.conv_transpose2d(x, lunet.randn(2, 4, 2, 2), nil, { stride = 2 })
       assert.are.same({ 4, 10, 12 }, t:shape())
+    end)
+
+    it("accepts an empty batch, as PyTorch does", function()
+      local x, w = lunet.randn(0, 3, 5, 5), lunet.randn(4, 3, 3, 3)
+      x:requires_grad(true); w:requires_grad(true)
+      local y = F.conv2d(x, w, lunet.randn(4), { padding = 1 })
+      assert.are.same({ 0, 4, 5, 5 }, y:shape())
+      y:sum():backward()
+      assert.are.same({ 0, 3, 5, 5 }, x.grad:shape())
+      assert.are.equal(0, w.grad:abs():sum():item())
+      assert.are.same({ 0, 2, 10, 10 },
+        F.conv_transpose2d(lunet.randn(0, 3, 5, 5), lunet.randn(3, 2, 2, 2), nil, { stride = 2 }):shape())
     end)
 
     it("reads non-contiguous inputs", function()
