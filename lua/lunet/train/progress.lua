@@ -47,7 +47,7 @@ local Progress = {}
 Progress.__index = Progress
 
 function M.new(o)
-  return setmetatable({ mode = o.mode or "lines", out = o.out or io.stdout, width = o.width or 24,
+  return setmetatable({ mode = o.mode or "lines", out = o.out or io.stdout, width = o.width or 20,
                         last_len = 0, last_draw = -huge }, Progress)
 end
 
