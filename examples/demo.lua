@@ -21,6 +21,21 @@
 --     [--threads N] [--out DIR] [--fashion-epochs N] [--fashion-train N] [--tux-epochs N] [--tux-train N]
 -- --quick runs a tiny version of both tasks (seconds) to check the plumbing; the bars are
 -- only meaningful with the defaults.
+
+-- libgomp's idle workers spin (OMP_WAIT_POLICY=active by default) while OpenBLAS runs its own
+-- threads on the same 2 cores; on a loaded machine that doubled the step time here. The
+-- policy is read when libgomp loads, so set it by running this script again in a child
+-- process when the caller has not chosen one (LUNET_DEMO_NO_REEXEC=1 disables this).
+if os.getenv("OMP_WAIT_POLICY") == nil and os.getenv("LUNET_DEMO_NO_REEXEC") == nil and arg and arg[0] then
+  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+  local interp = arg[-1] or "lua5.4"
+  local cmd = { "OMP_WAIT_POLICY=PASSIVE", q(interp), q(arg[0]) }
+  for i = 1, #arg do cmd[#cmd + 1] = q(arg[i]) end
+  local ok, how, code = os.execute(table.concat(cmd, " "))
+  if ok then os.exit(0) end
+  os.exit(how == "exit" and code or 1)
+end
+
 local lunet = require "lunet"
 local nn = require "lunet.nn"
 local optim = require "lunet.optim"
