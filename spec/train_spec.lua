@@ -133,7 +133,7 @@ describe("train.fit", function()
 
   it("resume = false starts over and overwrites the checkpoint", function()
     local path = tmpname() .. ".safetensors"
-    fit_with(setup(), { epochs = 2, checkpoint = path, metrics = {}, val_loader = false or nil })
+    fit_with(setup(), { epochs = 2, checkpoint = path, metrics = {} })
     local h = fit_with(setup(), { epochs = 1, checkpoint = path, resume = false, metrics = {} })
     assert.are.equal(1, #h)
     assert.are.equal(1, train.load_checkpoint(path).epoch)
