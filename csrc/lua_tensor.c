@@ -1495,8 +1495,13 @@ static int f_empty_cache(lua_State *L) {
     return 0;
 }
 
-static int f_cache_bytes(lua_State *L) {
+/* memory_stats() -> {live_bytes = storage in use, cached_bytes = recycled blocks held} */
+static int f_memory_stats(lua_State *L) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)lt_storage_live_bytes());
+    lua_setfield(L, -2, "live_bytes");
     lua_pushinteger(L, (lua_Integer)lt_storage_cache_bytes());
+    lua_setfield(L, -2, "cached_bytes");
     return 1;
 }
 
@@ -1537,7 +1542,7 @@ static const luaL_Reg functions[] = {
     {"arange", f_arange}, {"where", f_where}, {"cat", f_cat}, {"stack", f_stack},
     {"is_tensor", f_is_tensor}, {"dot64", f_dot64}, {"allclose", f_allclose},
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads}, {"now", f_now},
-    {"empty_cache", f_empty_cache}, {"cache_bytes", f_cache_bytes},
+    {"empty_cache", f_empty_cache}, {"memory_stats", f_memory_stats},
     {NULL, NULL}};
 
 void lt_open_tensor(lua_State *L) {
