@@ -12,13 +12,13 @@ echo "lunet:   $lua_out"
 if [ -f "$TORCH" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
   torch_out=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$TORCH" "$T" 8 128 "$S") || exit 1
   echo "pytorch: $torch_out"
-  lua5.4 -e '
-    local function field(s, k) return tonumber(s:match("\"" .. k .. "\": ([%d.]+)")) end
-    local a, b = arg[1], arg[2]
-    for _, k in ipairs { "train_step_ms", "eval_fwd_ms", "maxrss_mb" } do
-      print(string.format("%-14s lunet %8.1f  pytorch %8.1f  ratio %.2f", k, field(a, k), field(b, k),
-        field(a, k) / field(b, k)))
-    end' "$lua_out" "$torch_out"
+  lua5.4 - "$lua_out" "$torch_out" <<'LUA'
+local function field(s, k) return tonumber(s:match('"' .. k .. '": ([%d.]+)')) end
+for _, k in ipairs { "train_step_ms", "eval_fwd_ms", "maxrss_mb" } do
+  local a, b = field(arg[1], k), field(arg[2], k)
+  print(string.format("%-14s lunet %8.1f  pytorch %8.1f  ratio %.2f", k, a, b, a / b))
+end
+LUA
 else
   echo "pytorch: not measured (needs ../shared/bench/torch_unet.py and python3-torch)"
 fi
