@@ -1,5 +1,10 @@
-/* lt_conv.c: conv2d and conv_transpose2d kernels: im2col + SGEMM (OpenBLAS) fast paths,
- * parallel over (image, group) with OpenMP, and naive direct-loop references. */
+/* lt_conv.c: conv2d and conv_transpose2d kernels and their naive direct-loop references.
+ * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct AVX2/FMA kernels
+ * (forward, input gradient as the flipped-weight conv of the padded output gradient, and
+ * weight gradient) on blocks of output rows; everything else runs im2col + OpenBLAS SGEMM
+ * per (image, group); transposed convs are the adjoints, kernel == stride ones scatter the
+ * GEMM straight into the output. OpenMP spreads the blocks/items over lt_get_num_threads()
+ * threads with OpenBLAS single-threaded inside. */
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -154,6 +159,8 @@ static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_di
 
 /* db (c) += sum over images and pixels of t (n, c, hw) */
 static void bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    const int nt = n * c * hw >= (1 << 20) ? lt_get_num_threads() : 1;
+    #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0;
         for (int64_t i = 0; i < n; i++) {
