@@ -43,6 +43,7 @@ typedef struct lt_storage {
     void *data;        /* 64-byte aligned, inside base */
     void *base;        /* what was allocated */
     size_t nbytes;
+    size_t capacity;   /* bytes allocated (the cache's size class) */
     long refcount;
 } lt_storage;
 
@@ -63,12 +64,23 @@ const char *lt_status_str(lt_status st);
 
 /* ---- storage and tensor lifetime ---- */
 lt_storage *lt_storage_new(size_t nbytes);          /* zero-filled; NULL on failure */
+lt_storage *lt_storage_new_uninit(size_t nbytes);   /* contents undefined: caller overwrites */
 void lt_storage_retain(lt_storage *s);
 void lt_storage_release(lt_storage *s);
 void lt_storage_free_data(lt_storage *s);           /* explicit early release */
 
 /* Allocates zeroed contiguous storage for the given shape. On failure t->storage is NULL. */
 lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
+/* The same without zeroing, for outputs a kernel overwrites completely. */
+lt_status lt_tensor_init_uninit(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
+
+/* Storage blocks of 64 kB and more are recycled through a bounded cache (training loops
+ * allocate the same sizes every step; fresh pages from the kernel cost a page fault and a
+ * clear each). The cache holds at most the limit in bytes (default 1 GiB). */
+void lt_storage_cache_set_limit(size_t bytes);
+size_t lt_storage_cache_bytes(void);
+size_t lt_storage_live_bytes(void);    /* storage in use by tensors */
+void lt_storage_cache_empty(void);
 /* Makes dst a view of src's storage with src's geometry (retains storage). */
 void lt_tensor_view_of(lt_tensor *dst, const lt_tensor *src);
 void lt_tensor_release(lt_tensor *t);

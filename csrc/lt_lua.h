@@ -31,6 +31,9 @@ lt_tensor *lt_lua_checkdtype(lua_State *L, int idx, const char *fn, const char *
 lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
                             const char *fn);
 lt_tensor *lt_lua_newlike(lua_State *L, const lt_tensor *t, const char *fn);
+/* The same without zero-filling, for outputs the kernel overwrites completely. */
+lt_tensor *lt_lua_newtensor_uninit(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
+                                   const char *fn);
 /* Pushes a new userdata viewing src's storage (same geometry); edit the geometry after. */
 lt_tensor *lt_lua_newview(lua_State *L, const lt_tensor *src);
 /* Returns a contiguous version of the tensor at idx: itself if already contiguous (nothing

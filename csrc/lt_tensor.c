@@ -3,6 +3,7 @@
 #include "lt_core.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,18 +40,134 @@ const char *lt_status_str(lt_status st) {
 
 /* ---- storage ---- */
 
-lt_storage *lt_storage_new(size_t nbytes) {
+/* The block cache: free lists per size class. Classes are 64 kB and up, four per power of
+ * two, so a request wastes at most 25%. Blocks keep their class capacity. */
+#define CACHE_MIN ((size_t)65536)
+#define CACHE_CLASSES 160
+
+typedef struct cached_block {
+    struct cached_block *next;
+} cached_block;
+
+static struct {
+    pthread_mutex_t lock;
+    cached_block *head[CACHE_CLASSES];
+    size_t bytes, limit;
+    size_t live;                       /* bytes of storage blocks in use */
+} g_cache = {PTHREAD_MUTEX_INITIALIZER, {NULL}, 0, (size_t)1 << 30, 0};
+
+/* Size class of a request (>= CACHE_MIN) and its capacity. */
+static int size_class(size_t n, size_t *cap) {
+    int e = 0;
+    while (((size_t)1 << (e + 1)) <= n - 1) e++;   /* 2^e <= n-1 < 2^(e+1) */
+    size_t base = (size_t)1 << e, step = base / 4;
+    size_t k = (n - base + step - 1) / step;           /* 1..4 quarter steps above 2^e */
+    if (k == 0) k = 1;
+    *cap = base + k * step;
+    int c = (e - 16) * 4 + (int)k - 1;
+    return c >= 0 && c < CACHE_CLASSES ? c : -1;
+}
+
+static void *block_alloc(size_t nbytes, int zero, size_t *cap_out) {
+    size_t cap = nbytes;
+    int c = nbytes >= CACHE_MIN ? size_class(nbytes, &cap) : -1;
+    if (c < 0) cap = nbytes;
+    *cap_out = cap;
+    __atomic_add_fetch(&g_cache.live, cap, __ATOMIC_RELAXED);
+    if (c >= 0) {
+        pthread_mutex_lock(&g_cache.lock);
+        cached_block *b = g_cache.head[c];
+        if (b) {
+            g_cache.head[c] = b->next;
+            g_cache.bytes -= cap;
+        }
+        pthread_mutex_unlock(&g_cache.lock);
+        if (b) {
+            if (zero) memset(b, 0, nbytes);
+            return b;
+        }
+    }
+    void *p = NULL;
+    if (c >= 0) {
+        if (posix_memalign(&p, 64, cap) != 0) return NULL;
+        if (zero) memset(p, 0, nbytes);
+    } else {
+        /* small blocks: plain malloc (aligned by the caller), which glibc packs well */
+        p = zero ? calloc(1, nbytes + 64) : malloc(nbytes + 64);
+    }
+    return p;
+}
+
+static void block_free(void *p, size_t cap) {
+    if (!p) return;
+    __atomic_sub_fetch(&g_cache.live, cap, __ATOMIC_RELAXED);
+    size_t c2;
+    int c = cap >= CACHE_MIN ? size_class(cap, &c2) : -1;
+    if (c >= 0 && c2 == cap) {
+        pthread_mutex_lock(&g_cache.lock);
+        if (g_cache.bytes + cap <= g_cache.limit) {
+            cached_block *b = p;
+            b->next = g_cache.head[c];
+            g_cache.head[c] = b;
+            g_cache.bytes += cap;
+            p = NULL;
+        }
+        pthread_mutex_unlock(&g_cache.lock);
+    }
+    free(p);
+}
+
+void lt_storage_cache_empty(void) {
+    pthread_mutex_lock(&g_cache.lock);
+    for (int c = 0; c < CACHE_CLASSES; c++) {
+        cached_block *b = g_cache.head[c];
+        while (b) {
+            cached_block *next = b->next;
+            free(b);
+            b = next;
+        }
+        g_cache.head[c] = NULL;
+    }
+    g_cache.bytes = 0;
+    pthread_mutex_unlock(&g_cache.lock);
+}
+
+void lt_storage_cache_set_limit(size_t bytes) {
+    pthread_mutex_lock(&g_cache.lock);
+    g_cache.limit = bytes;
+    pthread_mutex_unlock(&g_cache.lock);
+    if (g_cache.bytes > bytes) lt_storage_cache_empty();
+}
+
+size_t lt_storage_cache_bytes(void) {
+    return g_cache.bytes;
+}
+
+size_t lt_storage_live_bytes(void) {
+    return __atomic_load_n(&g_cache.live, __ATOMIC_RELAXED);
+}
+
+static lt_storage *storage_new(size_t nbytes, int zero) {
     lt_storage *s = malloc(sizeof *s);
     if (!s) return NULL;
-    /* calloc: large blocks come from mmap already zeroed, so pages are touched lazily.
-     * Empty tensors get a real (tiny) block too: data == NULL means "freed". */
-    if (nbytes > SIZE_MAX - 64) { free(s); return NULL; }
-    s->base = calloc(1, nbytes + 64);
+    /* Empty tensors get a real (tiny) block too: data == NULL means "freed". */
+    if (nbytes > SIZE_MAX / 2) { free(s); return NULL; }
+    size_t cap;
+    s->base = block_alloc(nbytes ? nbytes : 1, zero, &cap);
     if (!s->base) { free(s); return NULL; }
     s->data = (void *)(((uintptr_t)s->base + 63) & ~(uintptr_t)63);
     s->nbytes = nbytes;
+    s->capacity = cap;
     s->refcount = 1;
     return s;
+}
+
+lt_storage *lt_storage_new(size_t nbytes) {
+    return storage_new(nbytes, 1);
+}
+
+lt_storage *lt_storage_new_uninit(size_t nbytes) {
+    return storage_new(nbytes, 0);
 }
 
 void lt_storage_retain(lt_storage *s) {
@@ -60,13 +177,13 @@ void lt_storage_retain(lt_storage *s) {
 void lt_storage_release(lt_storage *s) {
     if (!s) return;
     if (--s->refcount > 0) return;
-    free(s->base);
+    block_free(s->base, s->capacity);
     free(s);
 }
 
 void lt_storage_free_data(lt_storage *s) {
     if (!s) return;
-    free(s->base);
+    block_free(s->base, s->capacity);
     s->data = s->base = NULL;
     s->nbytes = 0;
 }
@@ -81,7 +198,7 @@ void lt_contiguous_strides(int ndim, const int64_t *size, int64_t *stride) {
     }
 }
 
-lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size) {
+static lt_status tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size, int zero) {
     memset(t, 0, sizeof *t);
     t->dtype = dt;
     t->ndim = ndim;
@@ -95,8 +212,16 @@ lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *siz
     lt_contiguous_strides(ndim, t->size, t->stride);
     size_t es = lt_dtype_size(dt);
     if ((uint64_t)n > SIZE_MAX / es / 2) return LT_ENOMEM;
-    t->storage = lt_storage_new((size_t)n * es);
+    t->storage = storage_new((size_t)n * es, zero);
     return t->storage ? LT_OK : LT_ENOMEM;
+}
+
+lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size) {
+    return tensor_init(t, dt, ndim, size, 1);
+}
+
+lt_status lt_tensor_init_uninit(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size) {
+    return tensor_init(t, dt, ndim, size, 0);
 }
 
 void lt_tensor_view_of(lt_tensor *dst, const lt_tensor *src) {

@@ -76,8 +76,8 @@ static lt_tensor *push_empty_ud(lua_State *L) {
     return t;
 }
 
-lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
-                            const char *fn) {
+static lt_tensor *new_tensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
+                             const char *fn, int zero) {
     char buf[160];
     if (ndim < 0 || ndim > LT_MAXDIM)
         lt_lua_error(L, "%s: %d dimensions (at most %d supported)", fn, ndim, LT_MAXDIM);
@@ -93,13 +93,28 @@ lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *
     }
     lt_tensor *t = push_empty_ud(L);
     lt_tensor tmp;
-    lt_status st = lt_tensor_init(&tmp, dt, ndim, size);
+    lt_status st = zero ? lt_tensor_init(&tmp, dt, ndim, size) : lt_tensor_init_uninit(&tmp, dt, ndim, size);
     if (st != LT_OK)
         lt_lua_error(L, "%s: cannot allocate a %s tensor of shape %s (%f GB)", fn, lt_dtype_name(dt),
                    sizes_str(ndim, size, buf, sizeof buf), (double)n * (double)lt_dtype_size(dt) / 1e9);
     *t = tmp;
     report_bytes(L, (size_t)n * lt_dtype_size(dt));
     return t;
+}
+
+lt_tensor *lt_lua_newtensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
+                            const char *fn) {
+    return new_tensor(L, dt, ndim, size, fn, 1);
+}
+
+lt_tensor *lt_lua_newtensor_uninit(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
+                                   const char *fn) {
+    return new_tensor(L, dt, ndim, size, fn, 0);
+}
+
+/* A contiguous uninitialised tensor with t's dtype and shape. */
+static lt_tensor *newlike_uninit(lua_State *L, const lt_tensor *t, const char *fn) {
+    return new_tensor(L, t->dtype, t->ndim, t->size, fn, 0);
 }
 
 lt_tensor *lt_lua_newlike(lua_State *L, const lt_tensor *t, const char *fn) {
@@ -569,7 +584,7 @@ static int f_tensor(lua_State *L) {
     return 1;
 }
 
-static int make_filled(lua_State *L, const char *fn, double v, int has_value) {
+static int make_filled(lua_State *L, const char *fn, double v, int has_value, int zero) {
     int64_t size[LT_MAXDIM];
     int ndim = lt_lua_checkshape(L, 1, size, fn);
     int next = after_shape(L, 1, ndim);
@@ -578,15 +593,21 @@ static int make_filled(lua_State *L, const char *fn, double v, int has_value) {
         next++;
     }
     lt_dtype dt = opt_dtype(L, next, LT_FLOAT32, fn);
-    lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
-    if (v != 0) lt_lua_check(L, lt_fill(t, v), fn);
+    lt_tensor *t = new_tensor(L, dt, ndim, size, fn, zero);
+    if (!zero) lt_lua_check(L, lt_fill(t, v), fn);
     return 1;
 }
 
-static int f_zeros(lua_State *L) { return make_filled(L, "zeros", 0, 0); }
-static int f_empty(lua_State *L) { return make_filled(L, "empty", 0, 0); }
-static int f_ones(lua_State *L) { return make_filled(L, "ones", 1, 0); }
-static int f_full(lua_State *L) { return make_filled(L, "full", 0, 1); }
+static int f_zeros(lua_State *L) { return make_filled(L, "zeros", 0, 0, 1); }
+static int f_empty(lua_State *L) {  /* uninitialised, as torch.empty */
+    int64_t size[LT_MAXDIM];
+    int ndim = lt_lua_checkshape(L, 1, size, "empty");
+    lt_dtype dt = opt_dtype(L, after_shape(L, 1, ndim), LT_FLOAT32, "empty");
+    new_tensor(L, dt, ndim, size, "empty", 0);
+    return 1;
+}
+static int f_ones(lua_State *L) { return make_filled(L, "ones", 1, 0, 0); }
+static int f_full(lua_State *L) { return make_filled(L, "full", 0, 1, 0); }
 
 /* arange(a, b [, step], {dtype=}): a, a+step, ... < b (PyTorch's end-exclusive rule).
  * arange(n) gives 0..n-1. Integer arguments give int32 unless dtype says otherwise. */
@@ -800,7 +821,7 @@ static int m_contiguous(lua_State *L) {
         lua_settop(L, 1);
         return 1;
     }
-    lt_tensor *c = lt_lua_newlike(L, t, "contiguous");
+    lt_tensor *c = newlike_uninit(L, t, "contiguous");
     lt_lua_check(L, lt_copy(c, t), "contiguous");
     return 1;
 }
@@ -814,7 +835,7 @@ static int m_detach(lua_State *L) {
 
 static int m_clone(lua_State *L) {
     lt_tensor *t = self(L, "clone");
-    lt_tensor *c = lt_lua_newlike(L, t, "clone");
+    lt_tensor *c = newlike_uninit(L, t, "clone");
     lt_lua_check(L, lt_copy(c, t), "clone");
     return 1;
 }
@@ -826,7 +847,7 @@ static int m_to(lua_State *L) {
         lua_settop(L, 1);
         return 1;
     }
-    lt_tensor *c = lt_lua_newtensor(L, dt, t->ndim, t->size, "to");
+    lt_tensor *c = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, "to");
     lt_lua_check(L, lt_copy(c, t), "to");
     return 1;
 }
@@ -877,7 +898,7 @@ static int m_flip(lua_State *L) {
         for (int k = 2; k <= lua_gettop(L) && n < LT_MAXDIM; k++) dims[n++] = lt_lua_checkdim(L, k, t->ndim, fn);
     }
     if (n == 0) return lt_lua_error(L, "%s: no dimension given", fn);
-    lt_tensor *o = lt_lua_newlike(L, t, fn);
+    lt_tensor *o = newlike_uninit(L, t, fn);
     lt_lua_check(L, lt_flip(o, t, dims, n), fn);
     return 1;
 }
@@ -908,7 +929,7 @@ static int m_index_select(lua_State *L) {
     int64_t size[LT_MAXDIM];
     memcpy(size, t->size, sizeof size);
     size[d] = lt_numel(z);
-    lt_tensor *o = lt_lua_newtensor(L, t->dtype, t->ndim, size, fn);
+    lt_tensor *o = lt_lua_newtensor_uninit(L, t->dtype, t->ndim, size, fn);
     lt_lua_check(L, lt_index_select(o, t, d, z), fn);
     return 1;
 }
@@ -997,7 +1018,7 @@ static int do_binary(lua_State *L, lt_binop op) {
         int n = bshape(L, a, b, size, fn);
         lt_dtype dt = cmp ? LT_UINT8 : (op == LT_OP_DIV || op == LT_OP_POW) ? LT_FLOAT32 : promote(a->dtype, b->dtype);
         if (op == LT_OP_POW && a->dtype != LT_FLOAT32 && b->dtype != LT_FLOAT32) dt = promote(a->dtype, b->dtype);
-        lt_tensor *o = lt_lua_newtensor(L, dt, n, size, fn);
+        lt_tensor *o = lt_lua_newtensor_uninit(L, dt, n, size, fn);
         lt_lua_check(L, lt_binary(o, a, b, op), fn);
         return 1;
     }
@@ -1013,7 +1034,7 @@ static int do_binary(lua_State *L, lt_binop op) {
     if (cmp) dt = LT_UINT8;
     else if (op == LT_OP_DIV || (!lua_isinteger(L, sidx) && dt != LT_FLOAT32)) dt = LT_FLOAT32;
     else if (op == LT_OP_SUB && !tfirst && dt == LT_UINT8) dt = LT_INT32;
-    lt_tensor *o = lt_lua_newtensor(L, dt, t->ndim, t->size, fn);
+    lt_tensor *o = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, fn);
     lt_lua_check(L, lt_binary_scalar(o, t, s, op, !tfirst), fn);
     return 1;
 }
@@ -1108,7 +1129,7 @@ static int do_unary(lua_State *L, lt_unop op) {
                op == LT_OP_FLOOR || op == LT_OP_CEIL || op == LT_OP_ROUND || op == LT_OP_SQUARE;
     lt_dtype dt = keep ? t->dtype : LT_FLOAT32;
     if (op == LT_OP_NEG && dt == LT_UINT8) dt = LT_INT32;
-    lt_tensor *o = lt_lua_newtensor(L, dt, t->ndim, t->size, fn);
+    lt_tensor *o = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, fn);
     lt_lua_check(L, lt_unary(o, t, op), fn);
     return 1;
 }
@@ -1138,7 +1159,7 @@ static int m_clamp(lua_State *L) {
     lt_tensor *t = self(L, fn);
     double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
     if (lo > hi) return lt_lua_error(L, "%s: min %f is greater than max %f", fn, lo, hi);
-    lt_tensor *o = lt_lua_newlike(L, t, fn);
+    lt_tensor *o = newlike_uninit(L, t, fn);
     lt_lua_check(L, lt_clamp(o, t, lo, hi), fn);
     return 1;
 }
@@ -1183,7 +1204,7 @@ static int f_where(lua_State *L) {
     if (!any_tensor) dt = promote(ab[0]->dtype, ab[1]->dtype);
     for (int k = 0; k < 2; k++)
         if (ab[k]->ndim == 0 && ab[k]->dtype == LT_FLOAT32) dt = promote(dt, LT_FLOAT32);
-    lt_tensor *o = lt_lua_newtensor(L, dt, n, size, fn);
+    lt_tensor *o = lt_lua_newtensor_uninit(L, dt, n, size, fn);
     lt_lua_check(L, lt_where(o, c, ab[0], ab[1]), fn);
     return 1;
 }
@@ -1306,7 +1327,7 @@ static int m_matmul(lua_State *L) {
         pb = lt_lua_newtensor(L, LT_FLOAT32, bv.ndim, bv.size, fn);
         lt_lua_check(L, lt_copy(pb, &bv), fn);
     }
-    lt_tensor *o = lt_lua_newtensor(L, LT_FLOAT32, nb + 2, bsz, fn);
+    lt_tensor *o = lt_lua_newtensor_uninit(L, LT_FLOAT32, nb + 2, bsz, fn);
     lt_status st = lt_matmul(o, pa, pb);
     if (st == LT_EARG) {
         /* unusual strides (e.g. 0 from expand on a matrix dim): retry on contiguous copies */
@@ -1353,7 +1374,7 @@ static int f_cat(lua_State *L) {
         dt = promote(dt, t->dtype);
         lua_pop(L, 1);
     }
-    lt_tensor *o = lt_lua_newtensor(L, dt, first->ndim, size, fn);
+    lt_tensor *o = lt_lua_newtensor_uninit(L, dt, first->ndim, size, fn);
     int64_t pos = 0;
     for (int i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
@@ -1392,7 +1413,7 @@ static int f_stack(lua_State *L) {
         dt = promote(dt, t->dtype);
         lua_pop(L, 1);
     }
-    lt_tensor *o = lt_lua_newtensor(L, dt, nd, size, fn);
+    lt_tensor *o = lt_lua_newtensor_uninit(L, dt, nd, size, fn);
     for (int i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         lt_tensor *t = lt_lua_totensor(L, -1);
@@ -1467,6 +1488,23 @@ static int f_now(lua_State *L) {
     return 1;
 }
 
+/* empty_cache(): frees the recycled storage blocks; cache_bytes(): bytes held there. */
+static int f_empty_cache(lua_State *L) {
+    (void)L;
+    lt_storage_cache_empty();
+    return 0;
+}
+
+/* memory_stats() -> {live_bytes = storage in use, cached_bytes = recycled blocks held} */
+static int f_memory_stats(lua_State *L) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)lt_storage_live_bytes());
+    lua_setfield(L, -2, "live_bytes");
+    lua_pushinteger(L, (lua_Integer)lt_storage_cache_bytes());
+    lua_setfield(L, -2, "cached_bytes");
+    return 1;
+}
+
 /* Bytes of tensor storage alive (for memory specs). */
 static int m_storage_bytes(lua_State *L) {
     lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
@@ -1504,6 +1542,7 @@ static const luaL_Reg functions[] = {
     {"arange", f_arange}, {"where", f_where}, {"cat", f_cat}, {"stack", f_stack},
     {"is_tensor", f_is_tensor}, {"dot64", f_dot64}, {"allclose", f_allclose},
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads}, {"now", f_now},
+    {"empty_cache", f_empty_cache}, {"memory_stats", f_memory_stats},
     {NULL, NULL}};
 
 void lt_open_tensor(lua_State *L) {
