@@ -192,6 +192,27 @@ describe("conv2d and conv_transpose2d", function()
         F.conv_transpose2d(lunet.randn(0, 3, 5, 5), lunet.randn(3, 2, 2, 2), nil, { stride = 2 }):shape())
     end)
 
+    it("writes every output element (outputs are allocated uninitialised)", function()
+      lunet.manual_seed(6)
+      local cases = {
+        { "conv2d", { 2, 5, 7, 16 }, { 7, 5, 3, 3 }, { padding = 1 } },            -- direct
+        { "conv2d", { 2, 5, 7, 9 }, { 7, 5, 3, 2 }, { stride = 2, padding = 1 } },  -- im2col + GEMM
+        { "conv2d", { 2, 5, 7, 9 }, { 7, 5, 1, 1 } },                               -- pointwise
+        { "conv_transpose2d", { 2, 5, 4, 8 }, { 5, 3, 2, 2 }, { stride = 2 } },      -- tiling
+        { "conv_transpose2d", { 2, 5, 4, 8 }, { 5, 3, 3, 3 }, { stride = 2, padding = 1 } },
+      }
+      for _, c in ipairs(cases) do
+        local x, w = lunet.randn(c[2]), lunet.randn(c[3])
+        local want = core.nn[c[1] .. "_forward_naive"](x, w, nil, c[4])
+        for _ = 1, 3 do   -- recycle storage full of NaN, of the output's size
+          local junk = lunet.full(want:shape(), 0 / 0)
+          junk = nil
+          collectgarbage()
+        end
+        assert_same_tensor(F[c[1]](x, w, nil, c[4]), want, c[1] .. " after NaN garbage")
+      end
+    end)
+
     it("reads non-contiguous inputs", function()
       lunet.manual_seed(4)
       local xt = lunet.randn(1, 6, 5, 2)
