@@ -19,6 +19,7 @@ local function assert_close(got, want_shape, want, what, rtol, atol)
   local worst, at = 0, 0
   for i = 1, #want do
     local e = math.abs(g[i] - want[i]) - (atol + rtol * math.abs(want[i]))
+    if e ~= e then e = math.huge end   -- NaN
     if e > worst then worst, at = e, i end
   end
   assert(worst <= 0, string.format("%s: element %d is %.9g, expected %.9g", what, at,
