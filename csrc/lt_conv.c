@@ -751,10 +751,56 @@ lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w
     return st;
 }
 
+/* Backward of a tiling transposed conv: the columns of dout (a space-to-depth rearrangement,
+ * built once per block of rows) feed both GEMMs: dx (N, cout, oh, ow) += w_g cols and
+ * dw += x_g cols^T (per-thread accumulators). d: the adjoint conv's dims. */
+static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const float *x,
+                                  const float *w, const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G, wn = d->cout * K, rows = chunk_rows(d, K);
+    if (items == 0 || (!dx && !dw)) return LT_OK;
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    float *dwacc = NULL;
+    if (dw && pl.nt > 1) {
+        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
+        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    }
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        const int tid = omp_get_thread_num();
+        float *c = buf + (int64_t)tid * K * rows * d->ow;
+        const float *og = dout + (i * d->cin + g * cing) * HW;    /* (cing, h, w) */
+        const float *xg = x + (i * d->cout + g * coutg) * P;      /* (coutg, oh, ow) */
+        float *dxg = dx ? dx + (i * d->cout + g * coutg) * P : NULL;
+        float *acc = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K : NULL;
+        for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
+            const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
+            const int64_t pc = (oy1 - oy0) * d->ow;
+            im2col_rows(c, og, cing, d, oy0, oy1);
+            if (dxg)
+                sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f, dxg + oy0 * d->ow, P);
+            if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+        }
+    }
+    plan_end(pl);
+    if (dwacc)
+        for (int t = 0; t < pl.nt - 1; t++) {
+            const float *a = dwacc + (int64_t)t * wn;
+            for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        }
+    return LT_OK;
+}
+
 lt_status lt_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dout,
                                        const float *x, const float *w,
                                        const lt_conv2d_dims *d) {
     if (db) bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_bwd(dx, dw, dout, x, w, d);
     lt_status st = LT_OK;
     if (dx) st = conv_fwd(dx, dout, w, NULL, d, 1);
     if (st == LT_OK && dw) st = conv_bwd(NULL, dw, x, dout, NULL, d);
