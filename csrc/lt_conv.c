@@ -457,17 +457,27 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
 }
 #endif
 
-/* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group */
+/* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group.
+ * Deep inputs are reduced in chunks of input channels whose rows and weights fit in L1
+ * (~24 KB per 16-pixel tile); later chunks accumulate into the output. */
 static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
                          const direct_dims *q, int accumulate) {
-    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane;
-    const int64_t wblock = q->cin * q->kh * q->kw * MR;
+    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane, kk = q->kh * q->kw;
+    const int64_t wblock = q->cin * kk * MR, chan = q->hp * q->wp;
     const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
+    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (16 + (q->kw - 1) * q->dw) + kk * MR);
+    if (cc < 8) cc = 8;
+    if (cc >= q->cin) cc = q->cin;
+    direct_dims qc = *q;
     for (int64_t y = 0; y < q->oh; y += ystep)
-        for (int64_t cb = 0; cb < nb; cb++) {
-            const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
-            direct_row(out + cb * MR * plane, xp, wp + cb * wblock, bias ? bias + cb * MR : NULL,
-                       y, (int)nco, q, accumulate);
+        for (int64_t c0 = 0; c0 < q->cin; c0 += cc) {
+            qc.cin = c0 + cc < q->cin ? cc : q->cin - c0;
+            for (int64_t cb = 0; cb < nb; cb++) {
+                const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
+                direct_row(out + cb * MR * plane, xp + c0 * chan, wp + cb * wblock + c0 * kk * MR,
+                           bias && c0 == 0 ? bias + cb * MR : NULL, y, (int)nco, &qc,
+                           accumulate || c0 > 0);
+            }
         }
 }
 
