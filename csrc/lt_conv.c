@@ -262,20 +262,30 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
 
 /* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
  * the weights of the input-gradient conv: wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
-static void pack_weights(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
-                         int64_t kw, int adjoint) {
-    const int64_t nb = (co_n + MR - 1) / MR, kk = kh * kw;
-    for (int64_t cb = 0; cb < nb; cb++)
-        for (int64_t ci = 0; ci < ci_n; ci++)
-            for (int64_t k = 0; k < kk; k++)
-                for (int64_t r = 0; r < MR; r++) {
-                    const int64_t co = cb * MR + r;
-                    float v = 0.0f;
-                    if (co < co_n)
-                        v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
-                                    : w[(co * ci_n + ci) * kk + k];
-                    wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
-                }
+static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
+                       int64_t kw, int adjoint, int64_t cb) {
+    const int64_t kk = kh * kw;
+    for (int64_t ci = 0; ci < ci_n; ci++)
+        for (int64_t k = 0; k < kk; k++)
+            for (int64_t r = 0; r < MR; r++) {
+                const int64_t co = cb * MR + r;
+                float v = 0.0f;
+                if (co < co_n)
+                    v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
+                                : w[(co * ci_n + ci) * kk + k];
+                wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
+            }
+}
+
+/* Packs the weights of all groups (G groups of (co_n, ci_n, kh, kw) weights, packed blocks
+ * wsz floats apart); called by every thread of a parallel region, which it shares out. */
+static void pack_weights_par(float *wp, const float *w, int64_t G, int64_t wsz, int64_t co_n,
+                             int64_t ci_n, int64_t kh, int64_t kw, int adjoint) {
+    const int64_t nb = (co_n + MR - 1) / MR;
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t u = 0; u < G * nb; u++)
+        pack_block(wp + (u / nb) * wsz, w + (u / nb) * co_n * ci_n * kh * kw, co_n, ci_n, kh, kw,
+                   adjoint, u % nb);
 }
 
 /* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
@@ -487,7 +497,8 @@ static int64_t direct_block_rows(const direct_dims *q) {
     int64_t rb = (int64_t)(256 * 1024 / sizeof(float)) / (q->cin * q->wp) - halo;
     if (rb < 2) rb = 2;
     if (rb > q->oh) rb = q->oh;
-    return rb;
+    const int64_t nblk = (q->oh + rb - 1) / rb;
+    return (q->oh + nblk - 1) / nblk;   /* blocks of equal height */
 }
 
 static int64_t direct_block_size(const direct_dims *q) {
@@ -556,36 +567,37 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
-    if (direct)
-        for (int64_t g = 0; g < G; g++)
-            pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
-    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
-    for (int64_t u = 0; u < units; u++) {
-        const int64_t it = u / nblk, i = it / G, g = it % G;
-        const float *xg = x + (i * d->cin + g * cing) * HW;
-        float *og = out + (i * d->cout + g * coutg) * P;
-        float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
-        if (direct) {
-            const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
-            direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
-                         b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
-            continue;
-        }
-        const float *col = xg;
-        if (!pointwise) {
-            im2col(tb, xg, cing, d);
-            col = tb;
-        }
-        float beta = accumulate ? 1.0f : 0.0f;
-        if (b && !accumulate) {
-            for (int64_t co = 0; co < coutg; co++) {
-                float *r = og + co * P;
-                const float v = b[g * coutg + co];
-                for (int64_t j = 0; j < P; j++) r[j] = v;
+    #pragma omp parallel num_threads(pl.nt)
+    {
+        if (direct) pack_weights_par(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0);
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t it = u / nblk, i = it / G, g = it % G;
+            const float *xg = x + (i * d->cin + g * cing) * HW;
+            float *og = out + (i * d->cout + g * coutg) * P;
+            float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
+            if (direct) {
+                const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+                direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
+                             b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
+                continue;
             }
-            beta = 1.0f;
+            const float *col = xg;
+            if (!pointwise) {
+                im2col(tb, xg, cing, d);
+                col = tb;
+            }
+            float beta = accumulate ? 1.0f : 0.0f;
+            if (b && !accumulate) {
+                for (int64_t co = 0; co < coutg; co++) {
+                    float *r = og + co * P;
+                    const float v = b[g * coutg + co];
+                    for (int64_t j = 0; j < P; j++) r[j] = v;
+                }
+                beta = 1.0f;
+            }
+            sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
         }
-        sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
     }
     plan_end(pl);
     if (b && accumulate) bias_add(out, b, d->n, d->cout, P);
@@ -636,11 +648,9 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
     }
-    if (ddirect)
-        for (int64_t g = 0; g < G; g++)
-            pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
     #pragma omp parallel num_threads(pl.nt)
     {
+        if (ddirect) pack_weights_par(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
         const int tid = omp_get_thread_num();
         float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
         float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
