@@ -278,11 +278,11 @@ static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, in
 }
 
 /* Packs the weights of all groups (G groups of (co_n, ci_n, kh, kw) weights, packed blocks
- * wsz floats apart); called by every thread of a parallel region, which it shares out. */
-static void pack_weights_par(float *wp, const float *w, int64_t G, int64_t wsz, int64_t co_n,
-                             int64_t ci_n, int64_t kh, int64_t kw, int adjoint) {
+ * wsz floats apart). Serial: a worksharing loop here would add a barrier per call, and on a
+ * busy machine every barrier may wait a scheduler slice for a preempted thread. */
+static void pack_weights(float *wp, const float *w, int64_t G, int64_t wsz, int64_t co_n,
+                         int64_t ci_n, int64_t kh, int64_t kw, int adjoint) {
     const int64_t nb = (co_n + MR - 1) / MR;
-    #pragma omp for schedule(dynamic, 1)
     for (int64_t u = 0; u < G * nb; u++)
         pack_block(wp + (u / nb) * wsz, w + (u / nb) * co_n * ci_n * kh * kw, co_n, ci_n, kh, kw,
                    adjoint, u % nb);
@@ -567,10 +567,10 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
+    if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0);
     #pragma omp parallel num_threads(pl.nt)
     {
-        if (direct) pack_weights_par(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0);
-        #pragma omp for schedule(dynamic, 1)
+        #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
         for (int64_t u = 0; u < units; u++) {
             const int64_t it = u / nblk, i = it / G, g = it % G;
             const float *xg = x + (i * d->cin + g * cing) * HW;
@@ -604,9 +604,9 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     return LT_OK;
 }
 
-/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. Two passes:
- * the weight gradient (per-thread accumulators, summed at the end), then the input gradient;
- * the direct kernels' units are blocks of rows, as in conv_fwd. */
+/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
+ * gradient goes to per-thread accumulators, summed at the end; the direct kernels' units
+ * are blocks of rows, as in conv_fwd. */
 static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
                           const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -648,15 +648,33 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
     }
+    if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
+    /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
+     * input-gradient blocks; they write disjoint memory */
     #pragma omp parallel num_threads(pl.nt)
     {
-        if (ddirect) pack_weights_par(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
         const int tid = omp_get_thread_num();
         float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
         float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < uw; u++) {
-            const int64_t it = u / nbw, i = it / G, g = it % G;
+        #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
+        for (int64_t uu = 0; uu < uw + ux; uu++) {
+            if (uu >= uw) {
+                const int64_t u = uu - uw, it = u / nbx, i = it / G, g = it % G;
+                const float *dyg = dy + (i * d->cout + g * coutg) * P;
+                float *dxg = dx + (i * d->cin + g * cing) * HW;
+                if (ddirect) {
+                    const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
+                    direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL,
+                                 &q, 1, c, y0, y1);
+                } else if (pointwise) {
+                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
+                } else {
+                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
+                    col2im_add(dxg, c, cing, d);
+                }
+                continue;
+            }
+            const int64_t u = uu, it = u / nbw, i = it / G, g = it % G;
             const float *dyg = dy + (i * d->cout + g * coutg) * P;
             const float *xg = x + (i * d->cin + g * cing) * HW;
             float *acc = acc0 + g * coutg * K;
@@ -672,22 +690,6 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
                     im2col_rows(c, xg, cing, d, oy0, oy1);
                     sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
                 }
-            }
-        }
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < ux; u++) {
-            const int64_t it = u / nbx, i = it / G, g = it % G;
-            const float *dyg = dy + (i * d->cout + g * coutg) * P;
-            float *dxg = dx + (i * d->cin + g * cing) * HW;
-            if (ddirect) {
-                const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
-                direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL, &q, 1,
-                             c, y0, y1);
-            } else if (pointwise) {
-                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
-            } else {
-                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
-                col2im_add(dxg, c, cing, d);
             }
         }
     }
