@@ -255,7 +255,7 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
      * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
-     * 65-87; the direct weight gradient needs rows of 16 or more. With fewer than 4
+     * 65-87; the direct weight gradient wins from 32-wide rows up. With fewer than 4
      * output channels per group (depthwise) most of the MR-row register tile would idle. */
     return co >= 4 && oww >= 8;
 }
@@ -622,7 +622,7 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int ypadded = ddirect && (qh || qw || qb || qr);
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
     const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
-                         (d->ow >= 16 || conv_algo == LT_CONV_DIRECT);
+                         (d->ow >= 32 || conv_algo == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
