@@ -478,6 +478,7 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
     int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (16 + (q->kw - 1) * q->dw) + kk * MR);
     if (cc < 8) cc = 8;
     if (cc >= q->cin) cc = q->cin;
+    cc = (q->cin + (q->cin + cc - 1) / cc - 1) / ((q->cin + cc - 1) / cc);   /* equal chunks */
     direct_dims qc = *q;
     for (int64_t y = 0; y < q->oh; y += ystep)
         for (int64_t c0 = 0; c0 < q->cin; c0 += cc) {
