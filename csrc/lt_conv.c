@@ -1,0 +1,954 @@
+/* lt_conv.c: conv2d and conv_transpose2d kernels and their naive direct-loop references.
+ * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct AVX2/FMA kernels
+ * (forward, input gradient as the flipped-weight conv of the padded output gradient, and
+ * weight gradient) on blocks of output rows; everything else runs im2col + OpenBLAS SGEMM
+ * per (image, group); transposed convs are the adjoints, kernel == stride ones scatter the
+ * GEMM straight into the output. OpenMP spreads the blocks/items over lt_get_num_threads()
+ * threads with OpenBLAS single-threaded inside. */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <cblas.h>
+#include "lt_conv.h"
+
+/* ---------------------------------------------------------------- dims */
+
+/* The per-image GEMM dimensions are passed to BLAS as int. */
+static int gemm_sizes_fit(const lt_conv2d_dims *d) {
+    const int64_t lim = INT32_MAX;
+    return d->oh * d->ow <= lim && d->h * d->w <= lim &&
+           (d->cin / d->groups) * d->kh * d->kw <= lim && d->cout <= lim;
+}
+
+lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
+                              int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups) {
+    if (n < 0 || cin <= 0 || h <= 0 || w <= 0 || cout <= 0 || kh <= 0 || kw <= 0 || sh <= 0 ||
+        sw <= 0 || dh <= 0 || dw <= 0 || ph < 0 || pw < 0 || groups <= 0 || cin % groups ||
+        cout % groups)
+        return LT_EARG;
+    if (h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1) return LT_ESHAPE;
+    d->n = n; d->cin = cin; d->h = h; d->w = w;
+    d->cout = cout; d->kh = kh; d->kw = kw;
+    d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
+    d->oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+    d->ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
+}
+
+lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
+                                        int64_t w, int64_t cout, int64_t kh, int64_t kw,
+                                        int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                        int64_t oph, int64_t opw, int64_t dh, int64_t dw,
+                                        int64_t groups) {
+    if (n < 0 || cin <= 0 || h <= 0 || w <= 0 || cout <= 0 || kh <= 0 || kw <= 0 || sh <= 0 ||
+        sw <= 0 || dh <= 0 || dw <= 0 || ph < 0 || pw < 0 || oph < 0 || opw < 0 ||
+        groups <= 0 || cin % groups || cout % groups)
+        return LT_EARG;
+    if ((oph >= sh && oph >= dh) || (opw >= sw && opw >= dw)) return LT_EARG;
+    int64_t oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1;
+    int64_t ow = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1;
+    if (oh <= 0 || ow <= 0) return LT_ESHAPE;
+    /* the adjoint convolution: (N, cout, oh, ow) -> (N, cin, h, w) */
+    d->n = n; d->cin = cout; d->h = oh; d->w = ow;
+    d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
+    d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
+}
+
+/* ---------------------------------------------------------------- scratch */
+
+/* Grow-only buffers reused across calls: column matrices / padded inputs / packed weights
+ * (slot 0) and per-thread weight-gradient accumulators (slot 1). Own statics rather than
+ * lt_scratch so that lt_conv_release_scratch can free them when the Lua state closes. */
+static struct { void *p; size_t n; } conv_buf[2];
+
+static void *conv_scratch(int slot, size_t nbytes) {
+    if (conv_buf[slot].p && conv_buf[slot].n >= nbytes) return conv_buf[slot].p;
+    size_t alloc = ((nbytes + 63) & ~(size_t)63) + 64;
+    void *p = aligned_alloc(64, alloc);
+    if (!p) return NULL;
+    free(conv_buf[slot].p);
+    conv_buf[slot].p = p;
+    conv_buf[slot].n = alloc;
+    return p;
+}
+
+void lt_conv_release_scratch(void) {
+    for (int i = 0; i < 2; i++) {
+        free(conv_buf[i].p);
+        conv_buf[i].p = NULL;
+        conv_buf[i].n = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Output columns ox in [*lo, *hi) read input column ox*s + off inside [0, w). */
+static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
+                        int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = (w - 1 - off) < 0 ? 0 : (w - 1 - off) / s + 1;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = l; *hi = h;
+}
+
+/* col (c*kh*kw, (oy1-oy0)*OW) = patches of x (c, H, W) for output rows oy0..oy1-1 */
+static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_dims *d,
+                        int64_t oy0, int64_t oy1) {
+    const int64_t P = (oy1 - oy0) * d->ow, H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t ky = 0; ky < d->kh; ky++)
+            for (int64_t kx = 0; kx < d->kw; kx++) {
+                float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const int64_t xoff = kx * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    float *r = row + (oy - oy0) * OW;
+                    const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                    if (iy < 0 || iy >= H || lo == hi) {
+                        memset(r, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + (ci * H + iy) * W + xoff;
+                    if (lo > 0) memset(r, 0, (size_t)lo * sizeof(float));
+                    if (d->sw == 1) memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * d->sw];
+                    if (hi < OW) memset(r + hi, 0, (size_t)(OW - hi) * sizeof(float));
+                }
+            }
+}
+
+static void im2col(float *col, const float *x, int64_t c, const lt_conv2d_dims *d) {
+    im2col_rows(col, x, c, d, 0, d->oh);
+}
+
+/* Output rows per weight-gradient chunk: keeps the column block near 512 KB (in L2). */
+static int64_t chunk_rows(const lt_conv2d_dims *d, int64_t K) {
+    int64_t r = (int64_t)(512 * 1024 / sizeof(float)) / (K * d->ow);
+    if (r < 1) r = 1;
+    if (r > d->oh) r = d->oh;
+    return r;
+}
+
+/* x (c, H, W) += the patches in col (c*kh*kw, OH*OW) */
+static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_dims *d) {
+    const int64_t P = d->oh * d->ow, H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t ky = 0; ky < d->kh; ky++)
+            for (int64_t kx = 0; kx < d->kw; kx++) {
+                const float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const int64_t xoff = kx * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                for (int64_t oy = 0; oy < d->oh; oy++) {
+                    const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *r = row + oy * OW;
+                    float *xr = x + (ci * H + iy) * W + xoff;
+                    if (d->sw == 1)
+                        for (int64_t ox = lo; ox < hi; ox++) xr[ox] += r[ox];
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) xr[ox * d->sw] += r[ox];
+                }
+            }
+}
+
+/* db (c) += sum over images and pixels of t (n, c, hw) */
+static void bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    const int nt = n * c * hw >= (1 << 20) ? lt_get_num_threads() : 1;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = t + (i * c + ch) * hw;
+            float acc = 0;
+            for (int64_t j = 0; j < hw; j++) acc += p[j];
+            s += acc;
+        }
+        db[ch] += (float)s;
+    }
+}
+
+/* out (n, c, hw) += b (c) */
+static void bias_add(float *out, const float *b, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            float *p = out + (i * c + ch) * hw;
+            const float v = b[ch];
+            for (int64_t j = 0; j < hw; j++) p[j] += v;
+        }
+}
+
+/* 1x1 kernels with unit stride and no padding read the input as its own column matrix. */
+static int is_pointwise(const lt_conv2d_dims *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->ph == 0 && d->pw == 0 &&
+           d->oh == d->h && d->ow == d->w;
+}
+
+/* Work split: with at least as many (image, group) items as threads, items are handed out
+ * to OpenMP threads one at a time (dynamic: a thread the OS preempts does not hold up the
+ * others) with single-threaded BLAS inside; else one thread here and OpenBLAS threads.
+ * Calls under SMALL_FLOPS run on one thread: waking a second one costs more than it saves,
+ * and on a busy machine it may not get a core for a whole scheduler slice. */
+#define SMALL_FLOPS 1.6e7
+typedef struct { int nt; int saved_blas; } par_plan;
+
+static par_plan plan_begin(int64_t items, double flops) {
+    par_plan p;
+    int t = lt_get_num_threads();
+    if (t < 1) t = 1;
+    p.saved_blas = 0;
+    p.nt = 1;
+    if (t > 1 && (items >= t || flops < SMALL_FLOPS)) {
+        if (items >= t && flops >= SMALL_FLOPS) p.nt = t;
+        p.saved_blas = openblas_get_num_threads();
+        if (p.saved_blas != 1) openblas_set_num_threads(1);
+    }
+    return p;
+}
+
+static void plan_end(par_plan p) {
+    if (p.saved_blas > 1) openblas_set_num_threads(p.saved_blas);
+}
+
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* ---------------------------------------------------------------- direct stride-1 kernel */
+
+/* Unit-stride convolutions whose output width is a multiple of 8 run a direct kernel on a
+ * zero-padded copy of the input: no column matrix, MR output channels x 16 (or 8) pixels
+ * of one output row per register tile (AVX2/FMA, chosen at run time). The input gradient
+ * of such a convolution is the same kernel on the padded output gradient with the weights
+ * transposed and flipped. */
+#define MR 6
+
+static int conv_algo = LT_CONV_AUTO;
+
+void lt_conv_set_algo(int algo) { conv_algo = algo; }
+int lt_conv_get_algo(void) { return conv_algo; }
+
+static int have_avx2(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+/* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
+static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
+    if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
+        return 0;
+    if (conv_algo == LT_CONV_DIRECT) return 1;
+    /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
+     * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
+     * 65-87; the direct weight gradient wins from 32-wide rows up. With fewer than 4
+     * output channels per group (depthwise) most of the MR-row register tile would idle. */
+    return co >= 4 && oww >= 8;
+}
+
+/* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
+ * the weights of the input-gradient conv: wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
+static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
+                       int64_t kw, int adjoint, int64_t cb) {
+    const int64_t kk = kh * kw;
+    for (int64_t ci = 0; ci < ci_n; ci++)
+        for (int64_t k = 0; k < kk; k++)
+            for (int64_t r = 0; r < MR; r++) {
+                const int64_t co = cb * MR + r;
+                float v = 0.0f;
+                if (co < co_n)
+                    v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
+                                : w[(co * ci_n + ci) * kk + k];
+                wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
+            }
+}
+
+/* Packs the weights of all groups (G groups of (co_n, ci_n, kh, kw) weights, packed blocks
+ * wsz floats apart). Serial: a worksharing loop here would add a barrier per call, and on a
+ * busy machine every barrier may wait a scheduler slice for a preempted thread. */
+static void pack_weights(float *wp, const float *w, int64_t G, int64_t wsz, int64_t co_n,
+                         int64_t ci_n, int64_t kh, int64_t kw, int adjoint) {
+    const int64_t nb = (co_n + MR - 1) / MR;
+    for (int64_t u = 0; u < G * nb; u++)
+        pack_block(wp + (u / nb) * wsz, w + (u / nb) * co_n * ci_n * kh * kw, co_n, ci_n, kh, kw,
+                   adjoint, u % nb);
+}
+
+/* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
+ * columns on the left (and zeros up to wp on the right, and below the last row) */
+static void pad_block(float *tb, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
+                      int64_t pl, int64_t wp, int64_t y0, int64_t nr) {
+    const int64_t pr = wp - w - pl;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t r = 0; r < nr; r++) {
+            float *dst = tb + (ci * nr + r) * wp;
+            const int64_t sy = y0 + r - pt;
+            if (sy < 0 || sy >= h) {
+                memset(dst, 0, (size_t)wp * sizeof(float));
+                continue;
+            }
+            if (pl) memset(dst, 0, (size_t)pl * sizeof(float));
+            memcpy(dst + pl, x + (ci * h + sy) * w, (size_t)w * sizeof(float));
+            if (pr) memset(dst + pl + w, 0, (size_t)pr * sizeof(float));
+        }
+}
+
+typedef struct {
+    int64_t cin, hp, wp;       /* padded input (cin, hp, wp) */
+    int64_t cout, oh, ow;      /* output (cout, oh, ow) */
+    int64_t kh, kw, dh, dw;
+    int64_t plane;             /* output channel stride (the full oh * ow) */
+} direct_dims;
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+/* One output row y of MR channels (nco of them stored) starting at out (row 0 of channel 0).
+ * The accumulators are named variables: GCC spills arrays of vectors to the stack. */
+#define FMA_ROW(r, v0, v1) do { if ((r) < NRC) { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
+        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } } while (0)
+#define FMA_ROW1(r, v0) do { if ((r) < NRC) \
+        a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0); } while (0)
+#define STORE2(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m256 s0_ = a##r##0, s1_ = a##r##1; \
+        if (accumulate) { s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
+                          s1_ = _mm256_add_ps(s1_, _mm256_loadu_ps(o_ + 8)); } \
+        if (bias) { const __m256 bb_ = _mm256_set1_ps(bias[r]); \
+                    s0_ = _mm256_add_ps(s0_, bb_); s1_ = _mm256_add_ps(s1_, bb_); } \
+        _mm256_storeu_ps(o_, s0_); _mm256_storeu_ps(o_ + 8, s1_); } } while (0)
+#define STORE1(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m256 s0_ = a##r##0; \
+        if (accumulate) s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
+        if (bias) s0_ = _mm256_add_ps(s0_, _mm256_set1_ps(bias[r])); \
+        _mm256_storeu_ps(o_, s0_); } } while (0)
+
+/* The taps of one (ci, ky) input row: generic kw, or kw = 3 unrolled. */
+#define TAPS2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw), v1 = _mm256_loadu_ps(row + kx * dw + off1); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROW(0, v0, v1); FMA_ROW(1, v0, v1); FMA_ROW(2, v0, v1); \
+        FMA_ROW(3, v0, v1); FMA_ROW(4, v0, v1); FMA_ROW(5, v0, v1); }
+#define TAPS1(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROW1(0, v0); FMA_ROW1(1, v0); FMA_ROW1(2, v0); \
+        FMA_ROW1(3, v0); FMA_ROW1(4, v0); FMA_ROW1(5, v0); }
+
+/* rows = cin*kh input rows per tile: row r = (ci, ky) starts at xp + ci*hp*wp + ky*dh*wp
+ * (relative to the tile), its weights at wpb + r*kw*MR. */
+#define ROW_LOOP(TAPS, KW) do { \
+        const float *base = xp + y * q->wp + x0; \
+        const float *wr = wpb; \
+        for (int64_t ci = 0; ci < q->cin; ci++, base += chan) { \
+            const float *row = base; \
+            for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MR) { TAPS(KW) } \
+        } } while (0)
+
+/* NRC (a constant after inlining) output channels are computed and stored: the tail block
+ * of a channel count that is not a multiple of MR runs a narrower tile. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void direct_row_n(float *out, const float *xp, const float *wpb, const float *bias,
+                                int64_t y, const direct_dims *q, int accumulate, const int NRC) {
+    const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
+    const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
+    /* 16 pixels of row y; on 8-wide images rows y and y + 1 (the second half of a tile is
+     * then the next input row, and the next output row follows at o + 8) */
+    const int two_rows = q->ow == 8 && y + 1 < q->oh;
+    const int64_t off1 = two_rows ? q->wp : 8, wend = two_rows ? 16 : q->ow;
+    int64_t x0 = 0;
+    for (; x0 + 16 <= wend; x0 += 16) {
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        if (kw == 3) ROW_LOOP(TAPS2, 3);
+        else ROW_LOOP(TAPS2, kw);
+        STORE2(0); STORE2(1); STORE2(2); STORE2(3); STORE2(4); STORE2(5);
+    }
+    if (two_rows) return;
+    for (; x0 + 8 <= q->ow; x0 += 8) {
+        __m256 a00 = _mm256_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
+        if (kw == 3) ROW_LOOP(TAPS1, 3);
+        else ROW_LOOP(TAPS1, kw);
+        STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
+    }
+}
+
+#define DIRECT_ROW_K(k) \
+    __attribute__((target("avx2,fma"))) \
+    static void direct_row_##k(float *out, const float *xp, const float *wpb, \
+                               const float *bias, int64_t y, const direct_dims *q, int accumulate) { \
+        direct_row_n(out, xp, wpb, bias, y, q, accumulate, k); }
+DIRECT_ROW_K(1) DIRECT_ROW_K(2) DIRECT_ROW_K(3) DIRECT_ROW_K(4) DIRECT_ROW_K(5) DIRECT_ROW_K(6)
+
+static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
+                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+    switch (nco) {
+    case 1: direct_row_1(out, xp, wpb, bias, y, q, accumulate); break;
+    case 2: direct_row_2(out, xp, wpb, bias, y, q, accumulate); break;
+    case 3: direct_row_3(out, xp, wpb, bias, y, q, accumulate); break;
+    case 4: direct_row_4(out, xp, wpb, bias, y, q, accumulate); break;
+    case 5: direct_row_5(out, xp, wpb, bias, y, q, accumulate); break;
+    default: direct_row_6(out, xp, wpb, bias, y, q, accumulate); break;
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define DW_FMA(r) do { const __m256 g_ = _mm256_loadu_ps(d##r + o); \
+        a##r##0 = _mm256_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(g_, v1, a##r##1); \
+        a##r##2 = _mm256_fmadd_ps(g_, v2, a##r##2); } while (0)
+#define DW_STORE(r) do { if ((r) < nco) { float *t_ = dst + (r) * wco; \
+        t_[0] += hsum8(a##r##0); t_[1] += hsum8(a##r##1); t_[2] += hsum8(a##r##2); } } while (0)
+
+/* Weight gradient of a unit-stride 3-wide kernel for one image and group:
+ * dw (cout, cin, kh, 3) += sum over pixels of dy (cout, oh, ow) * shifted rows of xp
+ * (cin, hp, wp). Register tile: 4 output channels x 3 taps, 8 pixels per lane group;
+ * the pixels are walked in chunks of about 1024 so the dy rows stay in L1. */
+__attribute__((target("avx2,fma")))
+static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    const int64_t ow = q->ow, plane = q->plane, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t dd = q->dw;
+    int64_t rows = 1024 / ow;
+    if (rows < 1) rows = 1;
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
+        const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
+        for (int64_t cb = 0; cb < q->cout; cb += 4) {
+            const int nco = q->cout - cb < 4 ? (int)(q->cout - cb) : 4;
+            const float *d0 = dy + cb * plane;
+            const float *d1 = dy + (cb + (nco > 1 ? 1 : 0)) * plane;
+            const float *d2 = dy + (cb + (nco > 2 ? 2 : 0)) * plane;
+            const float *d3 = dy + (cb + (nco > 3 ? 3 : 0)) * plane;
+            for (int64_t ci = 0; ci < q->cin; ci++)
+                for (int64_t ky = 0; ky < q->kh; ky++) {
+                    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00;
+                    __m256 a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00;
+                    __m256 a32 = a00;
+                    for (int64_t y = y0; y < y1; y++) {
+                        const float *xr = xp + ci * chan + (y + ky * q->dh) * q->wp;
+                        for (int64_t x = 0, o = y * ow; x < ow; x += 8, o += 8) {
+                            const __m256 v0 = _mm256_loadu_ps(xr + x);
+                            const __m256 v1 = _mm256_loadu_ps(xr + x + dd);
+                            const __m256 v2 = _mm256_loadu_ps(xr + x + 2 * dd);
+                            DW_FMA(0); DW_FMA(1); DW_FMA(2); DW_FMA(3);
+                        }
+                    }
+                    float *dst = dw + ((cb * q->cin + ci) * q->kh + ky) * 3;
+                    DW_STORE(0); DW_STORE(1); DW_STORE(2); DW_STORE(3);
+                }
+        }
+    }
+}
+#else
+static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
+                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+    (void)out; (void)xp; (void)wpb; (void)bias; (void)y; (void)nco; (void)q; (void)accumulate;
+}
+static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    (void)dw; (void)dy; (void)xp; (void)q;
+}
+#endif
+
+/* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group.
+ * Deep inputs are reduced in chunks of input channels whose rows and weights fit in L1
+ * (~24 KB per 16-pixel tile); later chunks accumulate into the output. */
+static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
+                         const direct_dims *q, int accumulate) {
+    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane, kk = q->kh * q->kw;
+    const int64_t wblock = q->cin * kk * MR, chan = q->hp * q->wp;
+    const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
+    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (16 + (q->kw - 1) * q->dw) + kk * MR);
+    if (cc < 8) cc = 8;
+    if (cc >= q->cin) cc = q->cin;
+    cc = (q->cin + (q->cin + cc - 1) / cc - 1) / ((q->cin + cc - 1) / cc);   /* equal chunks */
+    direct_dims qc = *q;
+    for (int64_t y = 0; y < q->oh; y += ystep)
+        for (int64_t c0 = 0; c0 < q->cin; c0 += cc) {
+            qc.cin = c0 + cc < q->cin ? cc : q->cin - c0;
+            for (int64_t cb = 0; cb < nb; cb++) {
+                const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
+                direct_row(out + cb * MR * plane, xp + c0 * chan, wp + cb * wblock + c0 * kk * MR,
+                           bias && c0 == 0 ? bias + cb * MR : NULL, y, (int)nco, &qc,
+                           accumulate || c0 > 0);
+            }
+        }
+}
+
+/* Output rows per block of direct_block: the block's padded input stays near 256 KB. */
+static int64_t direct_block_rows(const direct_dims *q) {
+    const int64_t halo = q->dh * (q->kh - 1);
+    int64_t rb = (int64_t)(256 * 1024 / sizeof(float)) / (q->cin * q->wp) - halo;
+    if (rb < 2) rb = 2;
+    if (rb > q->oh) rb = q->oh;
+    const int64_t nblk = (q->oh + rb - 1) / rb;
+    return (q->oh + nblk - 1) / nblk;   /* blocks of equal height */
+}
+
+static int64_t direct_block_size(const direct_dims *q) {
+    return q->cin * (direct_block_rows(q) + q->dh * (q->kh - 1)) * q->wp;
+}
+
+static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
+    return (co_n + MR - 1) / MR * MR * ci_n * kh * kw;
+}
+
+/* ---------------------------------------------------------------- fast kernels */
+
+/* Output rows y0..y1-1 of the direct conv of one image and group: x (q->cin, h, w), zero-padded
+ * by pt rows / pl columns to q's (hp, wp) in tb when padded, else read in place. */
+static void direct_block(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
+                         int64_t pl, int padded, const float *wpk, const float *bias,
+                         const direct_dims *q, int accumulate, float *tb, int64_t y0, int64_t y1) {
+    direct_dims qb = *q;
+    qb.oh = y1 - y0;
+    if (padded) {
+        const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        qb.hp = nr;
+        direct_image(out + y0 * q->ow, tb, wpk, bias, &qb, accumulate);
+    } else {
+        direct_image(out + y0 * q->ow, x + y0 * q->wp, wpk, bias, &qb, accumulate);
+    }
+}
+
+/* The weight gradient from output rows y0..y1-1 (see direct_block for the input). */
+static void direct_dw_block(float *dw, const float *dy, const float *x, int64_t h, int64_t w,
+                            int64_t pt, int64_t pl, int padded, const direct_dims *q, float *tb,
+                            int64_t y0, int64_t y1) {
+    direct_dims qb = *q;
+    qb.oh = y1 - y0;
+    if (padded) {
+        const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        qb.hp = nr;
+        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
+    } else {
+        direct_dw_image(dw, dy + y0 * q->ow, x + y0 * q->wp, &qb);
+    }
+}
+
+/* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b]. The direct kernel's work units are blocks
+ * of output rows of one (image, group), so one image also spreads over the threads. */
+static lt_status conv_fwd(float *out, const float *x, const float *w, const float *b,
+                          const lt_conv2d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G;
+    const int pointwise = is_pointwise(d);
+    const int direct = !pointwise && direct_fits(d, coutg, d->ow);
+    const int padded = direct && (d->ph || d->pw);
+    const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
+    const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
+    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
+    const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
+    const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
+    const int64_t units = items * nblk;
+    if (items == 0 || P == 0) return LT_OK;
+    par_plan pl = plan_begin(units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    float *buf = NULL;
+    if (G * wsz + pl.nt * per > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+        if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    }
+    if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0);
+    #pragma omp parallel num_threads(pl.nt)
+    {
+        #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t it = u / nblk, i = it / G, g = it % G;
+            const float *xg = x + (i * d->cin + g * cing) * HW;
+            float *og = out + (i * d->cout + g * coutg) * P;
+            float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
+            if (direct) {
+                const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+                direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
+                             b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
+                continue;
+            }
+            const float *col = xg;
+            if (!pointwise) {
+                im2col(tb, xg, cing, d);
+                col = tb;
+            }
+            float beta = accumulate ? 1.0f : 0.0f;
+            if (b && !accumulate) {
+                for (int64_t co = 0; co < coutg; co++) {
+                    float *r = og + co * P;
+                    const float v = b[g * coutg + co];
+                    for (int64_t j = 0; j < P; j++) r[j] = v;
+                }
+                beta = 1.0f;
+            }
+            sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
+        }
+    }
+    plan_end(pl);
+    if (b && accumulate) bias_add(out, b, d->n, d->cout, P);
+    return LT_OK;
+}
+
+/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
+ * gradient goes to per-thread accumulators, summed at the end; the direct kernels' units
+ * are blocks of rows, as in conv_fwd. */
+static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                          const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G, wn = d->cout * K;
+    const int pointwise = is_pointwise(d);
+    const int64_t qh = d->dh * (d->kh - 1) - d->ph, qw = d->dw * (d->kw - 1) - d->pw;
+    const int ddirect = dx && !pointwise && qh >= 0 && qw >= 0 && direct_fits(d, cing, d->w);
+    /* padded dy: (coutg, h + dh*(kh-1), w + dw*(kw-1)); the bottom/right pads exceed qh/qw
+     * when the conv is the adjoint of a transposed conv with output padding */
+    const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
+    const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
+    const int ypadded = ddirect && (qh || qw || qb || qr);
+    const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
+    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
+                         (d->ow >= 32 || conv_algo == LT_CONV_DIRECT);
+    const int xpadded = dwdirect && (d->ph || d->pw);
+    const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
+    const int64_t rows = chunk_rows(d, K);
+    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw, HW };
+    const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
+    int64_t per = 0;
+    if (!pointwise && dx && !ddirect) per = K * P;
+    if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
+    if (ypadded && direct_block_size(&q) > per) per = direct_block_size(&q);
+    if (xpadded && direct_block_size(&qd) > per) per = direct_block_size(&qd);
+    const int64_t rbx = ddirect ? direct_block_rows(&q) : d->h, nbx = (d->h + rbx - 1) / rbx;
+    const int64_t rbw = dwdirect ? direct_block_rows(&qd) : d->oh, nbw = (d->oh + rbw - 1) / rbw;
+    const int64_t ux = dx ? items * nbx : 0, uw = dw ? items * nbw : 0;
+    if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
+    par_plan pl = plan_begin(ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    float *buf = NULL, *dwacc = NULL;
+    if (G * wsz + pl.nt * per > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+        if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    }
+    if (dw && pl.nt > 1) {
+        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
+        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    }
+    if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
+    /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
+     * input-gradient blocks; they write disjoint memory */
+    #pragma omp parallel num_threads(pl.nt)
+    {
+        const int tid = omp_get_thread_num();
+        float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
+        float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
+        #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
+        for (int64_t uu = 0; uu < uw + ux; uu++) {
+            if (uu >= uw) {
+                const int64_t u = uu - uw, it = u / nbx, i = it / G, g = it % G;
+                const float *dyg = dy + (i * d->cout + g * coutg) * P;
+                float *dxg = dx + (i * d->cin + g * cing) * HW;
+                if (ddirect) {
+                    const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
+                    direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL,
+                                 &q, 1, c, y0, y1);
+                } else if (pointwise) {
+                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
+                } else {
+                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
+                    col2im_add(dxg, c, cing, d);
+                }
+                continue;
+            }
+            const int64_t u = uu, it = u / nbw, i = it / G, g = it % G;
+            const float *dyg = dy + (i * d->cout + g * coutg) * P;
+            const float *xg = x + (i * d->cin + g * cing) * HW;
+            float *acc = acc0 + g * coutg * K;
+            if (dwdirect) {
+                const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;
+                direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1);
+            } else if (pointwise) {
+                sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
+            } else {
+                for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
+                    const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
+                    const int64_t pc = (oy1 - oy0) * d->ow;
+                    im2col_rows(c, xg, cing, d, oy0, oy1);
+                    sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+                }
+            }
+        }
+    }
+    plan_end(pl);
+    if (dwacc)
+        for (int t = 0; t < pl.nt - 1; t++) {
+            const float *a = dwacc + (int64_t)t * wn;
+            for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        }
+    return LT_OK;
+}
+
+lt_status lt_conv2d_forward(float *out, const float *x, const float *w, const float *b,
+                            const lt_conv2d_dims *d) {
+    return conv_fwd(out, x, w, b, d, 0);
+}
+
+lt_status lt_conv2d_backward(float *dx, float *dw, float *db, const float *dout,
+                             const float *x, const float *w, const lt_conv2d_dims *d) {
+    if (db) bias_grad(db, dout, d->n, d->cout, d->oh * d->ow);
+    return conv_bwd(dx, dw, dout, x, w, d);
+}
+
+/* Transposed convs whose kernel equals the stride (no padding, dilation or output padding),
+ * like U-Net's 2x2 stride-2 up-convolutions, write every output pixel exactly once: the
+ * GEMM's columns are scattered straight into the output with the bias, with no zeroing and
+ * no read-modify-write (d: the adjoint conv's dims). */
+static int is_tiling(const lt_conv2d_dims *d) {
+    return d->kh == d->sh && d->kw == d->sw && d->ph == 0 && d->pw == 0 &&
+           (d->kh == 1 || d->dh == 1) && (d->kw == 1 || d->dw == 1) &&
+           d->h == d->oh * d->sh && d->w == d->ow * d->sw;
+}
+
+static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G;
+    if (items == 0) return LT_OK;
+    /* input rows per GEMM chunk: the chunk's columns stay near 256 KB (in L2) */
+    int64_t rows = (int64_t)(256 * 1024 / sizeof(float)) / (K * d->ow);
+    if (rows < 1) rows = 1;
+    if (rows > d->oh) rows = d->oh;
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        float *t = buf + (int64_t)omp_get_thread_num() * K * rows * d->ow;
+        for (int64_t y0 = 0; y0 < d->oh; y0 += rows) {
+            const int64_t y1 = y0 + rows < d->oh ? y0 + rows : d->oh, pc = (y1 - y0) * d->ow;
+            /* t (cing*kh*kw, pc) = w_g^T x_g[rows y0..y1) */
+            sgemm(1, 0, K, pc, coutg, w + g * coutg * K, K,
+                  x + (i * d->cout + g * coutg) * P + y0 * d->ow, P, 0.0f, t, pc);
+            for (int64_t c = 0; c < cing; c++) {
+                float *oc = out + (i * d->cin + g * cing + c) * HW;
+                const float bv = b ? b[g * cing + c] : 0.0f;
+                for (int64_t ky = 0; ky < d->kh; ky++)
+                    for (int64_t kx = 0; kx < d->kw; kx++) {
+                        const float *r = t + ((c * d->kh + ky) * d->kw + kx) * pc;
+                        for (int64_t y = y0; y < y1; y++) {
+                            float *o = oc + (y * d->sh + ky) * d->w + kx;
+                            const float *ry = r + (y - y0) * d->ow;
+                            for (int64_t xx = 0; xx < d->ow; xx++) o[xx * d->sw] = ry[xx] + bv;
+                        }
+                    }
+            }
+        }
+    }
+    plan_end(pl);
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w,
+                                      const float *b, const lt_conv2d_dims *d) {
+    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_fwd(out, x, w, b, d);
+    memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
+    lt_status st = conv_bwd(out, NULL, x, NULL, w, d);
+    if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);
+    return st;
+}
+
+/* Backward of a tiling transposed conv: the columns of dout (a space-to-depth rearrangement,
+ * built once per block of rows) feed both GEMMs: dx (N, cout, oh, ow) += w_g cols and
+ * dw += x_g cols^T (per-thread accumulators). d: the adjoint conv's dims. */
+static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const float *x,
+                                  const float *w, const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G, wn = d->cout * K, rows = chunk_rows(d, K);
+    if (items == 0 || (!dx && !dw)) return LT_OK;
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    float *dwacc = NULL;
+    if (dw && pl.nt > 1) {
+        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
+        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    }
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        const int tid = omp_get_thread_num();
+        float *c = buf + (int64_t)tid * K * rows * d->ow;
+        const float *og = dout + (i * d->cin + g * cing) * HW;    /* (cing, h, w) */
+        const float *xg = x + (i * d->cout + g * coutg) * P;      /* (coutg, oh, ow) */
+        float *dxg = dx ? dx + (i * d->cout + g * coutg) * P : NULL;
+        float *acc = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K : NULL;
+        for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
+            const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
+            const int64_t pc = (oy1 - oy0) * d->ow;
+            im2col_rows(c, og, cing, d, oy0, oy1);
+            if (dxg)
+                sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f, dxg + oy0 * d->ow, P);
+            if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+        }
+    }
+    plan_end(pl);
+    if (dwacc)
+        for (int t = 0; t < pl.nt - 1; t++) {
+            const float *a = dwacc + (int64_t)t * wn;
+            for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        }
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dout,
+                                       const float *x, const float *w,
+                                       const lt_conv2d_dims *d) {
+    if (db) bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_bwd(dx, dw, dout, x, w, d);
+    lt_status st = LT_OK;
+    if (dx) st = conv_fwd(dx, dout, w, NULL, d, 1);
+    if (st == LT_OK && dw) st = conv_bwd(NULL, dw, x, dout, NULL, d);
+    return st;
+}
+
+/* ---------------------------------------------------------------- naive references */
+
+static void naive_fwd(float *out, const float *x, const float *w, const float *b,
+                      const lt_conv2d_dims *d, int accumulate) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t co = 0; co < d->cout; co++) {
+            const int64_t g = co / coutg;
+            for (int64_t oy = 0; oy < d->oh; oy++)
+                for (int64_t ox = 0; ox < d->ow; ox++) {
+                    float *o = out + ((i * d->cout + co) * d->oh + oy) * d->ow + ox;
+                    double s = accumulate ? *o : 0.0;
+                    if (b) s += b[co];
+                    for (int64_t ci = 0; ci < cing; ci++)
+                        for (int64_t ky = 0; ky < d->kh; ky++) {
+                            const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                            if (iy < 0 || iy >= d->h) continue;
+                            for (int64_t kx = 0; kx < d->kw; kx++) {
+                                const int64_t ix = ox * d->sw - d->pw + kx * d->dw;
+                                if (ix < 0 || ix >= d->w) continue;
+                                s += (double)x[((i * d->cin + g * cing + ci) * d->h + iy) * d->w + ix] *
+                                     w[((co * cing + ci) * d->kh + ky) * d->kw + kx];
+                            }
+                        }
+                    *o = (float)s;
+                }
+        }
+}
+
+/* dx += conv^T(dy, w), gathered per input element */
+static void naive_bwd_data(float *dx, const float *dy, const float *w, const lt_conv2d_dims *d) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t c = 0; c < d->cin; c++) {
+            const int64_t g = c / cing, cl = c % cing;
+            for (int64_t iy = 0; iy < d->h; iy++)
+                for (int64_t ix = 0; ix < d->w; ix++) {
+                    double s = 0;
+                    for (int64_t co = g * coutg; co < (g + 1) * coutg; co++)
+                        for (int64_t ky = 0; ky < d->kh; ky++) {
+                            const int64_t ty = iy + d->ph - ky * d->dh;
+                            if (ty < 0 || ty % d->sh) continue;
+                            const int64_t oy = ty / d->sh;
+                            if (oy >= d->oh) continue;
+                            for (int64_t kx = 0; kx < d->kw; kx++) {
+                                const int64_t tx = ix + d->pw - kx * d->dw;
+                                if (tx < 0 || tx % d->sw) continue;
+                                const int64_t ox = tx / d->sw;
+                                if (ox >= d->ow) continue;
+                                s += (double)dy[((i * d->cout + co) * d->oh + oy) * d->ow + ox] *
+                                     w[((co * cing + cl) * d->kh + ky) * d->kw + kx];
+                            }
+                        }
+                    dx[((i * d->cin + c) * d->h + iy) * d->w + ix] += (float)s;
+                }
+        }
+}
+
+/* dw += sum over images and output pixels of dy * x patch */
+static void naive_bwd_weight(float *dw, const float *dy, const float *x, const lt_conv2d_dims *d) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t co = 0; co < d->cout; co++) {
+        const int64_t g = co / coutg;
+        for (int64_t ci = 0; ci < cing; ci++)
+            for (int64_t ky = 0; ky < d->kh; ky++)
+                for (int64_t kx = 0; kx < d->kw; kx++) {
+                    double s = 0;
+                    for (int64_t i = 0; i < d->n; i++)
+                        for (int64_t oy = 0; oy < d->oh; oy++) {
+                            const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                            if (iy < 0 || iy >= d->h) continue;
+                            for (int64_t ox = 0; ox < d->ow; ox++) {
+                                const int64_t ix = ox * d->sw - d->pw + kx * d->dw;
+                                if (ix < 0 || ix >= d->w) continue;
+                                s += (double)dy[((i * d->cout + co) * d->oh + oy) * d->ow + ox] *
+                                     x[((i * d->cin + g * cing + ci) * d->h + iy) * d->w + ix];
+                            }
+                        }
+                    dw[((co * cing + ci) * d->kh + ky) * d->kw + kx] += (float)s;
+                }
+    }
+}
+
+static void naive_bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < hw; j++) s += t[(i * c + ch) * hw + j];
+        db[ch] += (float)s;
+    }
+}
+
+lt_status lt_conv2d_forward_naive(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv2d_dims *d) {
+    naive_fwd(out, x, w, b, d, 0);
+    return LT_OK;
+}
+
+lt_status lt_conv2d_backward_naive(float *dx, float *dw, float *db, const float *dout,
+                                   const float *x, const float *w, const lt_conv2d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cout, d->oh * d->ow);
+    if (dx) naive_bwd_data(dx, dout, w, d);
+    if (dw) naive_bwd_weight(dw, dout, x, d);
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_forward_naive(float *out, const float *x, const float *w,
+                                            const float *b, const lt_conv2d_dims *d) {
+    memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
+    naive_bwd_data(out, x, w, d);
+    if (b) bias_add(out, b, d->n, d->cin, d->h * d->w);
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_backward_naive(float *dx, float *dw, float *db,
+                                             const float *dout, const float *x,
+                                             const float *w, const lt_conv2d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    if (dx) naive_fwd(dx, dout, w, NULL, d, 1);
+    if (dw) naive_bwd_weight(dw, x, dout, d);
+    return LT_OK;
+}
