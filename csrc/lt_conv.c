@@ -652,14 +652,40 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
     /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
      * input-gradient blocks; they write disjoint memory */
+    /* one weight-gradient unit: block u of (image, group) summed into this thread's acc */
+#define WEIGHT_UNIT(uu)                                                                        \
+    do {                                                                                       \
+        const int64_t u = (uu), it = u / nbw, i = it / G, g = it % G;                          \
+        const float *dyg = dy + (i * d->cout + g * coutg) * P;                                 \
+        const float *xg = x + (i * d->cin + g * cing) * HW;                                    \
+        float *acc = acc0 + g * coutg * K;                                                     \
+        if (dwdirect) {                                                                        \
+            const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;      \
+            direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1); \
+        } else if (pointwise) {                                                                \
+            sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);                             \
+        } else {                                                                               \
+            for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {                                  \
+                const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;                   \
+                const int64_t pc = (oy1 - oy0) * d->ow;                                        \
+                im2col_rows(c, xg, cing, d, oy0, oy1);                                         \
+                sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);          \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
     #pragma omp parallel num_threads(pl.nt)
     {
         const int tid = omp_get_thread_num();
         float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
         float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
-        #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
-        for (int64_t uu = 0; uu < uw + ux; uu++) {
-            if (uu >= uw) {
+        /* weight-gradient units first, statically: which thread sums which images into its
+         * accumulator is then fixed, so dw is bitwise reproducible; the input-gradient
+         * units after them are shared dynamically (nowait: the region's end is the barrier) */
+        #pragma omp for schedule(static) nowait
+        for (int64_t uu = 0; uu < uw; uu++) WEIGHT_UNIT(uu);
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t uu = uw; uu < uw + ux; uu++) {
+            {
                 const int64_t u = uu - uw, it = u / nbx, i = it / G, g = it % G;
                 const float *dyg = dy + (i * d->cout + g * coutg) * P;
                 float *dxg = dx + (i * d->cin + g * cing) * HW;
@@ -673,27 +699,10 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
                     sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
                     col2im_add(dxg, c, cing, d);
                 }
-                continue;
-            }
-            const int64_t u = uu, it = u / nbw, i = it / G, g = it % G;
-            const float *dyg = dy + (i * d->cout + g * coutg) * P;
-            const float *xg = x + (i * d->cin + g * cing) * HW;
-            float *acc = acc0 + g * coutg * K;
-            if (dwdirect) {
-                const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;
-                direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1);
-            } else if (pointwise) {
-                sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
-            } else {
-                for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
-                    const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
-                    const int64_t pc = (oy1 - oy0) * d->ow;
-                    im2col_rows(c, xg, cing, d, oy0, oy1);
-                    sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
-                }
             }
         }
     }
+#undef WEIGHT_UNIT
     plan_end(pl);
     if (dwacc)
         for (int t = 0; t < pl.nt - 1; t++) {
@@ -792,7 +801,8 @@ static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
     }
-    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    /* static: each thread's dw accumulator sums a fixed set of images (reproducible dw) */
+    #pragma omp parallel for num_threads(pl.nt) schedule(static)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
         const int tid = omp_get_thread_num();
