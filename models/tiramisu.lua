@@ -20,8 +20,10 @@
 -- block}, up_blocks = {layers per up block} (default: down_blocks reversed), bottleneck =
 -- layers in the bottleneck block. Parameters for 11 classes: 56: 1,376,795;
 -- 67: 3,463,243; 103: 9,322,091 (the paper reports 1.5M, 3.5M, 9.4M).
--- Any H and W work: pooling floors, the transposed conv gives 2h + 1 >= the skip's size, and
--- its output is center-cropped to the skip (as the reference implementation does).
+-- Any H and W work: when H or W is not a multiple of 2^(number of down blocks) the input is
+-- zero-padded at the bottom/right and the logits are cropped back (as U-Net here does). The
+-- transposed conv gives 2h + 1 rows (and columns), center-cropped to the skip as the reference
+-- implementation does.
 --
 -- State-dict names mirror the reference PyTorch implementation (bfortuner/pytorch_tiramisu):
 -- firstconv, denseBlocksDown.<i>.layers.<j>.{norm,conv}, transDownBlocks.<i>.{norm,conv},
@@ -31,6 +33,7 @@
 local lunet = require "lunet"
 local nn = require "lunet.nn"
 
+local F = nn.functional
 local error, tostring, type, pairs, ipairs = error, tostring, type, pairs, ipairs
 local mtype, format = math.type, string.format
 local cat = lunet.cat
@@ -197,6 +200,11 @@ function Tiramisu:forward(x)
   if x:size(2) ~= o.in_channels then
     error(format("Tiramisu: input has %d channels, the model expects %d", x:size(2), o.in_channels), 2)
   end
+  -- pad to a multiple of 2^(number of poolings) so that small inputs survive the poolings
+  local H, W = x:size(3), x:size(4)
+  local m = 1 << #self.denseBlocksDown
+  local ph, pw = (-H) % m, (-W) % m
+  if ph > 0 or pw > 0 then x = F.pad(x, { 0, pw, 0, ph }) end
   x = self.firstconv(x)
   local skips = {}
   for i, block in ipairs(self.denseBlocksDown) do
@@ -210,7 +218,9 @@ function Tiramisu:forward(x)
     x = self.transUpBlocks[i](x, skips[n + 1 - i])
     x = block(x)
   end
-  return self.finalConv(x)
+  x = self.finalConv(x)
+  if ph > 0 or pw > 0 then x = x:narrow(3, 1, H):narrow(4, 1, W) end
+  return x
 end
 
 function Tiramisu:extra_repr()
