@@ -21,8 +21,9 @@
 -- published models; any positive integer works), small = false | true | "v1" | "v2",
 -- align_corners = false (of every bilinear upsampling; the reference's master branch uses
 -- false, its pytorch-v1.1 branch a config default of true), final_kernel = 1 | 3 (the
--- classifier's kernel, FINAL_CONV_KERNEL), and, to override the layout, stage1_blocks,
--- stage1_planes, modules = {stage2, stage3, stage4} and blocks (basic blocks per branch).
+-- classifier's kernel, FINAL_CONV_KERNEL), and, to override the layout, stem_channels = 64,
+-- stage1_blocks, stage1_planes, modules = {stage2, stage3, stage4} and blocks (basic blocks
+-- per branch).
 -- Layouts (the reference's configs):
 --   default    stage 1: 4 bottlenecks of 64 planes; modules 1 / 4 / 3; 4 blocks per branch
 --   small="v1" (or true), the reference's w18_small_v1 (whose width is 16): stage 1: one
@@ -138,7 +139,7 @@ local LAYOUTS = {
 }
 
 local known = { in_channels = true, num_classes = true, width = true, small = true,
-                align_corners = true, final_kernel = true, stage1_blocks = true,
+                align_corners = true, final_kernel = true, stage1_blocks = true, stem_channels = true,
                 stage1_planes = true, modules = true, blocks = true }
 
 local function check_int(k, v, min)
@@ -163,12 +164,13 @@ function HRNet:__init(opts)
   local o = {
     in_channels = opts.in_channels or 3, num_classes = opts.num_classes, width = opts.width or 18,
     small = small or false, align_corners = opts.align_corners or false,
-    final_kernel = opts.final_kernel or 1,
+    final_kernel = opts.final_kernel or 1, stem_channels = opts.stem_channels or 64,
     stage1_blocks = opts.stage1_blocks or layout.stage1_blocks,
     stage1_planes = opts.stage1_planes or layout.stage1_planes,
     modules = opts.modules or layout.modules, blocks = opts.blocks or layout.blocks,
   }
-  for _, k in ipairs { "in_channels", "num_classes", "width", "stage1_blocks", "stage1_planes", "blocks" } do
+  for _, k in ipairs { "in_channels", "num_classes", "width", "stem_channels", "stage1_blocks",
+                       "stage1_planes", "blocks" } do
     check_int(k, o[k], 1)
   end
   if type(o.modules) ~= "table" or #o.modules ~= 3 then
@@ -184,13 +186,14 @@ function HRNet:__init(opts)
   self.config = o
 
   -- stem and stage 1
-  self.conv1 = nn.Conv2d(o.in_channels, 64, 3, { stride = 2, padding = 1, bias = false })
-  self.bn1 = nn.BatchNorm2d(64)
-  self.conv2 = nn.Conv2d(64, 64, 3, { stride = 2, padding = 1, bias = false })
-  self.bn2 = nn.BatchNorm2d(64)
+  local c0 = o.stem_channels
+  self.conv1 = nn.Conv2d(o.in_channels, c0, 3, { stride = 2, padding = 1, bias = false })
+  self.bn1 = nn.BatchNorm2d(c0)
+  self.conv2 = nn.Conv2d(c0, c0, 3, { stride = 2, padding = 1, bias = false })
+  self.bn2 = nn.BatchNorm2d(c0)
   self.relu = nn.ReLU()
   local c1
-  self.layer1, c1 = resnet.make_layer(resnet.Bottleneck, 64, o.stage1_planes, o.stage1_blocks)
+  self.layer1, c1 = resnet.make_layer(resnet.Bottleneck, c0, o.stage1_planes, o.stage1_blocks)
 
   -- stages 2..4, each after a transition
   local pre = { c1 }

@@ -177,6 +177,57 @@ describe("state-dict names", function()
   end)
 end)
 
+describe("PyTorch twins (spec/ref/gen_models.py)", function()
+  local torch_counts = dofile("spec/ref/models_torch.lua")
+
+  it("count parameters as the PyTorch models do", function()
+    local cases = {
+      tiramisu56 = { "tiramisu", { variant = 56, num_classes = 11 } },
+      tiramisu67 = { "tiramisu", { variant = 67, num_classes = 11 } },
+      tiramisu103 = { "tiramisu", { variant = 103, num_classes = 11 } },
+      hrnet_w18 = { "hrnet", { width = 18, num_classes = 19 } },
+      hrnet_w16_small_v1 = { "hrnet", { width = 16, small = "v1", num_classes = 19 } },
+      hrnet_w18_small_v2 = { "hrnet", { width = 18, small = "v2", num_classes = 19 } },
+      deeplabv3plus_resnet34 = { "deeplabv3plus", { backbone = "resnet34", num_classes = 21 } },
+    }
+    for key, c in pairs(cases) do
+      assert.are.equal(torch_counts[key], models[c[1]](c[2]):num_parameters(), key)
+    end
+  end)
+
+  -- Tiny configurations, the same as gen_models.py's.
+  local twins = {
+    tiramisu = { "tiramisu", { variant = 56, num_classes = 3, down_blocks = { 2, 3 }, bottleneck = 2,
+                               growth = 3, first_conv = 4 } },
+    hrnet = { "hrnet", { width = 2, num_classes = 3, stem_channels = 4, stage1_blocks = 2, stage1_planes = 2,
+                         modules = { 1, 2, 1 }, blocks = 2 } },
+    hrnet_ac = { "hrnet", { width = 2, num_classes = 3, stem_channels = 4, stage1_blocks = 1, stage1_planes = 2,
+                            modules = { 1, 1, 1 }, blocks = 1, align_corners = true } },
+    deeplab = { "deeplabv3plus", { num_classes = 3, encoder_width = 2, aspp_channels = 4, low_level_channels = 3,
+                                   decoder_channels = 4 } },
+    deeplab_os8 = { "deeplabv3plus", { num_classes = 3, backbone = "resnet50", output_stride = 8, encoder_width = 2,
+                                       aspp_channels = 4, low_level_channels = 3, decoder_channels = 4,
+                                       separable = false } },
+  }
+  for _, key in ipairs { "tiramisu", "hrnet", "hrnet_ac", "deeplab", "deeplab_os8" } do
+    it(key .. ": same state-dict names and order, same eval output from the same weights", function()
+      local t, meta = lunet.load("spec/ref/models_" .. key .. ".safetensors")
+      local c = twins[key]
+      local model = models[c[1]](c[2])
+      local names = {}
+      for k in pairs(model:state_dict { index_base = 0 }) do names[#names + 1] = k end
+      assert.are.equal(meta.keys, table.concat(names, ","))
+      local x, y = t["test.input"], t["test.output"]
+      t["test.input"], t["test.output"] = nil, nil
+      model:load_state_dict(t, { index_base = 0 })
+      model:eval()
+      local out = lunet.no_grad(function() return model(x) end)
+      assert.are.same(y:shape(), out:shape())
+      assert.is_true(lunet.allclose(out, y, 1e-3, 1e-4), key .. ": outputs differ")
+    end)
+  end
+end)
+
 describe("printing", function()
   it("tostring(model) is a readable tree with parameter counts", function()
     local s = tostring(models.tiramisu { variant = 56, num_classes = 11 })
