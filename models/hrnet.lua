@@ -139,8 +139,8 @@ local LAYOUTS = {
 }
 
 local known = { in_channels = true, num_classes = true, width = true, small = true,
-                align_corners = true, final_kernel = true, stage1_blocks = true, stem_channels = true,
-                stage1_planes = true, modules = true, blocks = true }
+                align_corners = true, final_kernel = true, stem_channels = true,
+                stage1_blocks = true, stage1_planes = true, modules = true, blocks = true }
 
 local function check_int(k, v, min)
   if mtype(v) ~= "integer" or v < min then
