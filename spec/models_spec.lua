@@ -124,6 +124,27 @@ describe("forward and backward at odd input sizes", function()
   end
 end)
 
+describe("gradients", function()
+  it("match finite differences w.r.t. the input through every layer type (eval mode, tiny models)", function()
+    local cases = {
+      { "hrnet", { width = 2, num_classes = 2, stem_channels = 4, stage1_blocks = 1, stage1_planes = 2,
+                   modules = { 1, 1, 1 }, blocks = 1 } },
+      { "tiramisu", { variant = 56, num_classes = 2, down_blocks = { 1, 1 }, bottleneck = 1, growth = 2,
+                      first_conv = 3 } },
+      { "deeplabv3plus", { num_classes = 2, encoder_width = 2, aspp_channels = 3, low_level_channels = 2,
+                           decoder_channels = 3 } },
+    }
+    for _, c in ipairs(cases) do
+      lunet.manual_seed(5)
+      local model = models[c[1]](c[2])
+      model:eval()
+      local x = lunet.randn(1, 3, 9, 7):requires_grad(true)
+      local ok, msg = lunet.gradcheck(function(t) return model(t) end, { x }, { eps = 1e-3, atol = 2e-3, rtol = 1e-2 })
+      assert.is_true(ok, c[1] .. ": " .. tostring(msg))
+    end
+  end)
+end)
+
 describe("state-dict names", function()
   it("match spec/ref/model_names.lua (regenerate it only for an intended rename)", function()
     for _, c in ipairs(name_configs) do
