@@ -8,6 +8,13 @@
 
 /* ---------------------------------------------------------------- dims */
 
+/* The per-image GEMM dimensions are passed to BLAS as int. */
+static int gemm_sizes_fit(const lt_conv2d_dims *d) {
+    const int64_t lim = INT32_MAX;
+    return d->oh * d->ow <= lim && d->h * d->w <= lim &&
+           (d->cin / d->groups) * d->kh * d->kw <= lim && d->cout <= lim;
+}
+
 lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
                               int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                               int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups) {
@@ -21,7 +28,7 @@ lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
     d->oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
     d->ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
-    return LT_OK;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
 }
 
 lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
@@ -41,7 +48,7 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
     d->n = n; d->cin = cout; d->h = oh; d->w = ow;
     d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
-    return LT_OK;
+    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
 }
 
 /* ---------------------------------------------------------------- scratch */
@@ -262,27 +269,30 @@ static void pack_weights(float *wp, const float *w, int64_t co_n, int64_t ci_n, 
                 }
 }
 
-/* xp (c, h + pt + pb, w + pl + pr) = x (c, h, w) with zero borders */
-static void pad_copy(float *xp, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
-                     int64_t pb, int64_t pl, int64_t pr) {
-    const int64_t hp = h + pt + pb, wp = w + pl + pr;
-    for (int64_t ch = 0; ch < c; ch++) {
-        float *o = xp + ch * hp * wp;
-        memset(o, 0, (size_t)(pt * wp) * sizeof(float));
-        for (int64_t y = 0; y < h; y++) {
-            float *r = o + (pt + y) * wp;
-            if (pl) memset(r, 0, (size_t)pl * sizeof(float));
-            memcpy(r + pl, x + (ch * h + y) * w, (size_t)w * sizeof(float));
-            if (pr) memset(r + pl + w, 0, (size_t)pr * sizeof(float));
+/* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
+ * columns on the left (and zeros up to wp on the right, and below the last row) */
+static void pad_block(float *tb, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
+                      int64_t pl, int64_t wp, int64_t y0, int64_t nr) {
+    const int64_t pr = wp - w - pl;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t r = 0; r < nr; r++) {
+            float *dst = tb + (ci * nr + r) * wp;
+            const int64_t sy = y0 + r - pt;
+            if (sy < 0 || sy >= h) {
+                memset(dst, 0, (size_t)wp * sizeof(float));
+                continue;
+            }
+            if (pl) memset(dst, 0, (size_t)pl * sizeof(float));
+            memcpy(dst + pl, x + (ci * h + sy) * w, (size_t)w * sizeof(float));
+            if (pr) memset(dst + pl + w, 0, (size_t)pr * sizeof(float));
         }
-        memset(o + (pt + h) * wp, 0, (size_t)(pb * wp) * sizeof(float));
-    }
 }
 
 typedef struct {
     int64_t cin, hp, wp;       /* padded input (cin, hp, wp) */
     int64_t cout, oh, ow;      /* output (cout, oh, ow) */
     int64_t kh, kw, dh, dw;
+    int64_t plane;             /* output channel stride (the full oh * ow) */
 } direct_dims;
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -290,17 +300,18 @@ typedef struct {
 
 /* One output row y of MR channels (nco of them stored) starting at out (row 0 of channel 0).
  * The accumulators are named variables: GCC spills arrays of vectors to the stack. */
-#define FMA_ROW(r, v0, v1) do { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
-        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } while (0)
-#define FMA_ROW1(r, v0) a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0)
-#define STORE2(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+#define FMA_ROW(r, v0, v1) do { if ((r) < NRC) { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
+        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } } while (0)
+#define FMA_ROW1(r, v0) do { if ((r) < NRC) \
+        a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0); } while (0)
+#define STORE2(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
         __m256 s0_ = a##r##0, s1_ = a##r##1; \
         if (accumulate) { s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
                           s1_ = _mm256_add_ps(s1_, _mm256_loadu_ps(o_ + 8)); } \
         if (bias) { const __m256 bb_ = _mm256_set1_ps(bias[r]); \
                     s0_ = _mm256_add_ps(s0_, bb_); s1_ = _mm256_add_ps(s1_, bb_); } \
         _mm256_storeu_ps(o_, s0_); _mm256_storeu_ps(o_ + 8, s1_); } } while (0)
-#define STORE1(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+#define STORE1(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
         __m256 s0_ = a##r##0; \
         if (accumulate) s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
         if (bias) s0_ = _mm256_add_ps(s0_, _mm256_set1_ps(bias[r])); \
@@ -328,10 +339,12 @@ typedef struct {
             for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MR) { TAPS(KW) } \
         } } while (0)
 
-__attribute__((target("avx2,fma")))
-static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
-                       int64_t y, int nco, const direct_dims *q, int accumulate) {
-    const int64_t plane = q->oh * q->ow, kw = q->kw, dw = q->dw;
+/* NRC (a constant after inlining) output channels are computed and stored: the tail block
+ * of a channel count that is not a multiple of MR runs a narrower tile. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void direct_row_n(float *out, const float *xp, const float *wpb, const float *bias,
+                                int64_t y, const direct_dims *q, int accumulate, const int NRC) {
+    const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
     const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
     /* 16 pixels of row y; on 8-wide images rows y and y + 1 (the second half of a tile is
      * then the next input row, and the next output row follows at o + 8) */
@@ -351,6 +364,25 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
         if (kw == 3) ROW_LOOP(TAPS1, 3);
         else ROW_LOOP(TAPS1, kw);
         STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
+    }
+}
+
+#define DIRECT_ROW_K(k) \
+    __attribute__((target("avx2,fma"))) \
+    static void direct_row_##k(float *out, const float *xp, const float *wpb, \
+                               const float *bias, int64_t y, const direct_dims *q, int accumulate) { \
+        direct_row_n(out, xp, wpb, bias, y, q, accumulate, k); }
+DIRECT_ROW_K(1) DIRECT_ROW_K(2) DIRECT_ROW_K(3) DIRECT_ROW_K(4) DIRECT_ROW_K(5) DIRECT_ROW_K(6)
+
+static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
+                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+    switch (nco) {
+    case 1: direct_row_1(out, xp, wpb, bias, y, q, accumulate); break;
+    case 2: direct_row_2(out, xp, wpb, bias, y, q, accumulate); break;
+    case 3: direct_row_3(out, xp, wpb, bias, y, q, accumulate); break;
+    case 4: direct_row_4(out, xp, wpb, bias, y, q, accumulate); break;
+    case 5: direct_row_5(out, xp, wpb, bias, y, q, accumulate); break;
+    default: direct_row_6(out, xp, wpb, bias, y, q, accumulate); break;
     }
 }
 
@@ -374,7 +406,7 @@ static inline float hsum8(__m256 v) {
  * the pixels are walked in chunks of about 1024 so the dy rows stay in L1. */
 __attribute__((target("avx2,fma")))
 static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
-    const int64_t ow = q->ow, plane = q->oh * ow, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t ow = q->ow, plane = q->plane, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
     const int64_t dd = q->dw;
     int64_t rows = 1024 / ow;
     if (rows < 1) rows = 1;
@@ -419,7 +451,7 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
 /* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group */
 static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
                          const direct_dims *q, int accumulate) {
-    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->oh * q->ow;
+    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane;
     const int64_t wblock = q->cin * q->kh * q->kw * MR;
     const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
     for (int64_t y = 0; y < q->oh; y += ystep)
@@ -428,6 +460,52 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
             direct_row(out + cb * MR * plane, xp, wp + cb * wblock, bias ? bias + cb * MR : NULL,
                        y, (int)nco, q, accumulate);
         }
+}
+
+/* Output rows per block of direct_image_pad: the block's padded input stays near 256 KB. */
+static int64_t direct_block_rows(const direct_dims *q) {
+    const int64_t halo = q->dh * (q->kh - 1);
+    int64_t rb = (int64_t)(256 * 1024 / sizeof(float)) / (q->cin * q->wp) - halo;
+    if (rb < 2) rb = 2;
+    if (rb > q->oh) rb = q->oh;
+    return rb;
+}
+
+static int64_t direct_block_size(const direct_dims *q) {
+    return q->cin * (direct_block_rows(q) + q->dh * (q->kh - 1)) * q->wp;
+}
+
+/* out (cout, oh, ow) [+]= conv of x (cin, h, w) zero-padded by pt rows on top and pl columns
+ * on the left to q's (hp, wp). The padded rows are built one block of output rows at a time
+ * in tb (direct_block_size floats), so the kernel reads them from cache, not memory. */
+static void direct_image_pad(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
+                             int64_t pl, const float *wp, const float *bias, const direct_dims *q,
+                             int accumulate, float *tb) {
+    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q);
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rb) {
+        const int64_t y1 = y0 + rb < q->oh ? y0 + rb : q->oh, nr = y1 - y0 + halo;
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        direct_dims qb = *q;
+        qb.hp = nr;
+        qb.oh = y1 - y0;
+        direct_image(out + y0 * q->ow, tb, wp, bias, &qb, accumulate);
+    }
+}
+
+/* The weight gradient on x (cin, h, w) zero-padded as in direct_image_pad; dy rows are
+ * taken block by block with the padded input rows under them built in tb. */
+static void direct_dw_image_pad(float *dw, const float *dy, const float *x, int64_t h,
+                                int64_t w, int64_t pt, int64_t pl, const direct_dims *q,
+                                float *tb) {
+    const int64_t halo = q->dh * (q->kh - 1), rb = direct_block_rows(q);
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rb) {
+        const int64_t y1 = y0 + rb < q->oh ? y0 + rb : q->oh, nr = y1 - y0 + halo;
+        pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
+        direct_dims qb = *q;
+        qb.hp = nr;
+        qb.oh = y1 - y0;
+        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
+    }
 }
 
 static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
@@ -447,7 +525,8 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
-    const int64_t per = direct ? (padded ? cing * hp * wpd : 0) : pointwise ? 0 : K * P;
+    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
+    const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
     if (items == 0 || P == 0) return LT_OK;
     par_plan pl = plan_begin(items);
     float *buf = NULL;
@@ -458,7 +537,6 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     if (direct)
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
-    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw };
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
@@ -466,13 +544,12 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         float *og = out + (i * d->cout + g * coutg) * P;
         float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
         if (direct) {
-            const float *xp = xg;
-            if (padded) {
-                pad_copy(tb, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
-                xp = tb;
-            }
-            direct_image(og, xp, buf + g * wsz, b && !accumulate ? b + g * coutg : NULL, &q,
-                         accumulate);
+            const float *bg = b && !accumulate ? b + g * coutg : NULL;
+            if (padded)
+                direct_image_pad(og, xg, d->h, d->w, d->ph, d->pw, buf + g * wsz, bg, &q,
+                                 accumulate, tb);
+            else
+                direct_image(og, xg, buf + g * wsz, bg, &q, accumulate);
             continue;
         }
         const float *col = xg;
@@ -518,8 +595,10 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     int64_t per = 0;
     if (!pointwise && dx && !ddirect) per = K * P;
     if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
-    if (ddirect && coutg * hq * wq > per) per = coutg * hq * wq;
-    const int64_t perx = xpadded ? cing * hp * wpd : 0;   /* padded x for the direct dw */
+    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw, HW };
+    if (ddirect && direct_block_size(&q) > per) per = direct_block_size(&q);
+    const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
+    const int64_t perx = xpadded ? direct_block_size(&qd) : 0;   /* padded x for the direct dw */
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
     par_plan pl = plan_begin(items);
     float *buf = NULL, *dwacc = NULL;
@@ -535,7 +614,6 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (ddirect)
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
-    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw };
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
@@ -546,14 +624,10 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
             const float *xg = x + (i * d->cin + g * cing) * HW;
             float *acc = (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K;
             if (dwdirect) {
-                const float *xs = xg;
-                if (xpadded) {
-                    pad_copy(c + per, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
-                    xs = c + per;
-                }
-                const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw,
-                                         d->dh, d->dw };
-                direct_dw_image(acc, dyg, xs, &qd);
+                if (xpadded)
+                    direct_dw_image_pad(acc, dyg, xg, d->h, d->w, d->ph, d->pw, &qd, c + per);
+                else
+                    direct_dw_image(acc, dyg, xg, &qd);
             } else if (pointwise) {
                 sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
             } else {
@@ -568,12 +642,10 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         if (dx) {
             float *dxg = dx + (i * d->cin + g * cing) * HW;
             if (ddirect) {
-                const float *yp = dyg;
-                if (qh || qw || qb || qr) {
-                    pad_copy(c, dyg, coutg, d->oh, d->ow, qh, qb, qw, qr);
-                    yp = c;
-                }
-                direct_image(dxg, yp, buf + g * wsz, NULL, &q, 1);
+                if (qh || qw || qb || qr)
+                    direct_image_pad(dxg, dyg, d->oh, d->ow, qh, qw, buf + g * wsz, NULL, &q, 1, c);
+                else
+                    direct_image(dxg, dyg, buf + g * wsz, NULL, &q, 1);
             } else if (pointwise) {
                 sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
             } else {

@@ -57,7 +57,7 @@ static void walk_init(walk *w, int ndim, const int64_t *size, int nt, const lt_t
 /* Rows of the walk: the innermost dim is the row; OMP_ROWS parallelises the loop that
  * follows when the element count n is large. */
 #define ROW_LEN(w) ((w).size[(w).ndim - 1])
-#define OMP_ROWS _Pragma("omp parallel for schedule(static) if(n >= 65536) num_threads(lt_get_num_threads())")
+#define OMP_ROWS _Pragma("omp parallel for schedule(static) if(n >= 262144) num_threads(lt_get_num_threads())")
 
 /* Offsets of operand k for the flat row-major index i of the walk. */
 static inline int64_t walk_off(const walk *w, int k, int64_t i) {

@@ -111,7 +111,7 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
     if (b && (b->ndim != 1 || b->size[0] != cout))
         conv_error(L, "%s: bias must be 1-D of size %lld, got %s", fn, (long long)cout,
                    lt_shape_str(b, s1, sizeof s1));
-    if (kh <= 0 || kw <= 0 || cout <= 0 || n <= 0 || h <= 0 || wd <= 0)
+    if (kh <= 0 || kw <= 0 || cout <= 0 || h <= 0 || wd <= 0)
         conv_error(L, "%s: empty input or weight (input %s, weight %s)", fn,
                    lt_shape_str(x, s1, sizeof s1), lt_shape_str(w, s2, sizeof s2));
     lt_status status;

@@ -17,7 +17,7 @@ static lt_image_mode check_mode(lua_State *L, int idx, const char *fn) {
     const char *s = luaL_optstring(L, idx, "rgb");
     for (int i = 0; names[i]; i++)
         if (strcmp(s, names[i]) == 0) return (lt_image_mode)i;
-    luaL_error(L, "%s: mode must be \"rgb\", \"gray\", \"rgba\", \"index\" or \"unchanged\", got \"%s\"",
+    lt_lua_error(L, "%s: mode must be \"rgb\", \"gray\", \"rgba\", \"index\" or \"unchanged\", got \"%s\"",
                fn, s);
     return LT_IMG_MODE_RGB;
 }
@@ -96,7 +96,7 @@ static const uint8_t *check_palette(lua_State *L, int idx, const char *fn, int *
     lt_tensor *p = lt_lua_checkdtype(L, idx, fn, "palette", LT_UINT8);
     char b[64];
     if (p->ndim != 2 || p->size[1] != 3 || p->size[0] < 1 || p->size[0] > 256)
-        luaL_error(L, "%s: palette must be uint8 K x 3 with 1 <= K <= 256, got %s", fn,
+        lt_lua_error(L, "%s: palette must be uint8 K x 3 with 1 <= K <= 256, got %s", fn,
                    lt_shape_str(p, b, sizeof b));
     int pushed;
     lt_tensor *pc = lt_lua_contiguous(L, idx, fn, "palette", &pushed);
@@ -117,16 +117,16 @@ static int l_encode_png(lua_State *L) {
     } else if (t->ndim == 3) {
         c = (int)t->size[0]; h = (int)t->size[1]; w = (int)t->size[2];
     } else {
-        return luaL_error(L, "%s: t must be C x H x W or H x W, got %s", fn,
+        return lt_lua_error(L, "%s: t must be C x H x W or H x W, got %s", fn,
                           lt_shape_str(t, b, sizeof b));
     }
     if (c < 1 || c > 4)
-        return luaL_error(L, "%s: t must have 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA) channels, got %s",
+        return lt_lua_error(L, "%s: t must have 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA) channels, got %s",
                           fn, lt_shape_str(t, b, sizeof b));
     if (h < 1 || w < 1 || t->size[t->ndim - 1] > 0x7fffffff || t->size[t->ndim - 2] > 0x7fffffff)
-        return luaL_error(L, "%s: cannot save an empty image %s", fn, lt_shape_str(t, b, sizeof b));
+        return lt_lua_error(L, "%s: cannot save an empty image %s", fn, lt_shape_str(t, b, sizeof b));
     if (t->dtype == LT_FLOAT32)
-        return luaL_error(L, "%s: t is float32; convert with image.from_float(t) (values in [0, 1]) or t:to(\"uint8\")",
+        return lt_lua_error(L, "%s: t is float32; convert with image.from_float(t) (values in [0, 1]) or t:to(\"uint8\")",
                           fn);
     int bits16 = t->dtype == LT_INT32;
     int npal = 0;
@@ -134,7 +134,7 @@ static int l_encode_png(lua_State *L) {
     if (has_pal) {
         pal = check_palette(L, 2, fn, &npal);
         if (c != 1)
-            return luaL_error(L, "%s: a palette image must be H x W (class ids), got %s", fn,
+            return lt_lua_error(L, "%s: a palette image must be H x W (class ids), got %s", fn,
                               lt_shape_str(t, b, sizeof b));
     }
     int pushed;
@@ -146,9 +146,9 @@ static int l_encode_png(lua_State *L) {
             int64_t v = bits16 ? lt_i32(tc)[i] : lt_u8(tc)[i];
             if (v < 0 || v > hi) {
                 if (has_pal)
-                    return luaL_error(L, "%s: value %d is outside the palette (%d colours)", fn,
+                    return lt_lua_error(L, "%s: value %d is outside the palette (%d colours)", fn,
                                       (int)v, npal);
-                return luaL_error(L, "%s: int32 image value %d is outside 0..65535 (16-bit PNG)",
+                return lt_lua_error(L, "%s: int32 image value %d is outside 0..65535 (16-bit PNG)",
                                   fn, (int)v);
             }
         }
@@ -167,7 +167,7 @@ static int l_encode_png(lua_State *L) {
     size_t outlen = 0;
     char err[ERRLEN];
     if (lt_png_encode(dst, cap, &outlen, pix, c, h, w, bits16, pal, npal, err, sizeof err) != LT_OK)
-        return luaL_error(L, "%s: PNG encoding failed: %s", fn, err);
+        return lt_lua_error(L, "%s: PNG encoding failed: %s", fn, err);
     lua_pushlstring(L, (const char *)dst, outlen);
     return 1;
 }
@@ -183,15 +183,15 @@ static int l_overlay(lua_State *L) {
     lua_Integer bg = luaL_optinteger(L, 5, -1);
     char b1[64], b2[64];
     if (img->ndim != 3 || (img->size[0] != 1 && img->size[0] != 3))
-        return luaL_error(L, "%s: img must be 3 x H x W or 1 x H x W uint8, got %s", fn,
+        return lt_lua_error(L, "%s: img must be 3 x H x W or 1 x H x W uint8, got %s", fn,
                           lt_shape_str(img, b1, sizeof b1));
     if (mask->ndim != 2 || mask->size[0] != img->size[1] || mask->size[1] != img->size[2])
-        return luaL_error(L, "%s: mask must be H x W matching img, got img %s, mask %s", fn,
+        return lt_lua_error(L, "%s: mask must be H x W matching img, got img %s, mask %s", fn,
                           lt_shape_str(img, b1, sizeof b1), lt_shape_str(mask, b2, sizeof b2));
     if (mask->dtype == LT_FLOAT32)
-        return luaL_error(L, "%s: mask must hold class ids (int32 or uint8), got float32", fn);
+        return lt_lua_error(L, "%s: mask must hold class ids (int32 or uint8), got float32", fn);
     if (!(alpha >= 0.0 && alpha <= 1.0))
-        return luaL_error(L, "%s: alpha must be in [0, 1], got %f", fn, (double)alpha);
+        return lt_lua_error(L, "%s: alpha must be in [0, 1], got %f", fn, (double)alpha);
     int h = (int)img->size[1], w = (int)img->size[2];
     int pushed;
     lt_tensor *ic = lt_lua_contiguous(L, 1, fn, "img", &pushed);
@@ -206,7 +206,7 @@ static int l_overlay(lua_State *L) {
         int32_t bad = 0;
         for (int64_t i = 0; i < (int64_t)h * w; i++)
             if (lt_i32(mi)[i] < 0 || lt_i32(mi)[i] >= npal) { bad = lt_i32(mi)[i]; break; }
-        return luaL_error(L, "%s: mask value %d is outside the palette (%d colours)", fn,
+        return lt_lua_error(L, "%s: mask value %d is outside the palette (%d colours)", fn,
                           (int)bad, npal);
     }
     lt_lua_check(L, st, fn);
@@ -226,10 +226,10 @@ static int l_composite(lua_State *L) {
     if (img->ndim != 3 || img->size[0] != 3 || !lt_is_contiguous(img) || mask->ndim != 2 ||
         !lt_is_contiguous(mask) || mask->size[0] != img->size[1] ||
         mask->size[1] != img->size[2] || rgba->ndim != 3 || rgba->size[0] != 4)
-        return luaL_error(L, "%s: expects contiguous img 3 x H x W, mask H x W, rgba 4 x h x w", fn);
+        return lt_lua_error(L, "%s: expects contiguous img 3 x H x W, mask H x W, rgba 4 x h x w", fn);
     if (dh < 1 || dw < 1 || dh > 1 << 20 || dw > 1 << 20 || y0 < -(1 << 20) || y0 > 1 << 20 ||
         x0 < -(1 << 20) || x0 > 1 << 20)
-        return luaL_error(L, "%s: bad placement", fn);
+        return lt_lua_error(L, "%s: bad placement", fn);
     int pushed;
     lt_tensor *rc = lt_lua_contiguous(L, 3, fn, "rgba", &pushed);
     lt_image_composite(lt_u8(img), lt_i32(mask), (int)img->size[1], (int)img->size[2],
@@ -244,8 +244,8 @@ static int l_texture(lua_State *L) {
     lt_tensor *img = lt_lua_checkdtype(L, 1, fn, "img", LT_UINT8);
     lua_Integer kind = luaL_checkinteger(L, 2);
     if (img->ndim != 3 || img->size[0] != 3 || !lt_is_contiguous(img))
-        return luaL_error(L, "%s: img must be a contiguous 3 x H x W uint8 tensor", fn);
-    if (kind < 0 || kind > 3) return luaL_error(L, "%s: kind must be 0..3, got %d", fn, (int)kind);
+        return lt_lua_error(L, "%s: img must be a contiguous 3 x H x W uint8 tensor", fn);
+    if (kind < 0 || kind > 3) return lt_lua_error(L, "%s: kind must be 0..3, got %d", fn, (int)kind);
     lt_rng *g = lt_lua_optrng(L, 3, fn);
     lt_image_texture(lt_u8(img), (int)img->size[1], (int)img->size[2], (int)kind, g);
     return 0;
@@ -279,7 +279,7 @@ static int l_label_masks(lua_State *L) {
     lua_Number th = luaL_checknumber(L, 3);
     char b1[64], b2[64];
     if (img->ndim < 2 || lab->ndim != 1 || lab->size[0] != img->size[0])
-        return luaL_error(L, "%s: images must be N x ... and labels N, got %s and %s", fn,
+        return lt_lua_error(L, "%s: images must be N x ... and labels N, got %s and %s", fn,
                           lt_shape_str(img, b1, sizeof b1), lt_shape_str(lab, b2, sizeof b2));
     int pi, pl;
     lt_tensor *ic = lt_lua_contiguous(L, 1, fn, "images", &pi);

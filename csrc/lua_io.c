@@ -22,7 +22,7 @@ static int l_load(lua_State *L) {
     luaL_setmetatable(L, ST_FILE_MT);
     lua_toclose(L, -1);
     char err[512];
-    if (lt_st_open(f, path, err, sizeof err) != LT_OK) return luaL_error(L, "load: %s", err);
+    if (lt_st_open(f, path, err, sizeof err) != LT_OK) return lt_lua_error(L, "load: %s", err);
     lua_createtable(L, 0, (int)(f->n < 1000000 ? f->n : 0));   /* tensors */
     const int tt = lua_gettop(L);
     lua_createtable(L, 0, (int)(f->nmeta < 1000000 ? f->nmeta : 0));   /* metadata */
@@ -32,7 +32,7 @@ static int l_load(lua_State *L) {
     for (size_t i = 0; i < f->n; i++) {
         const lt_st_entry *e = &f->entries[i];
         lt_tensor *t = lt_lua_newtensor(L, e->dtype, e->ndim, e->shape, "load");
-        if (lt_st_read(f, i, t, err, sizeof err) != LT_OK) return luaL_error(L, "load: '%s': %s", path, err);
+        if (lt_st_read(f, i, t, err, sizeof err) != LT_OK) return lt_lua_error(L, "load: '%s': %s", path, err);
         lua_setfield(L, tt, e->name);
         lua_pushstring(L, e->name);
         lua_rawseti(L, nt, (lua_Integer)i + 1);
@@ -56,31 +56,31 @@ static int l_save(lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checktype(L, 4, LUA_TTABLE);
     const lua_Integer n = luaL_len(L, 2), nm2 = luaL_len(L, 4);
-    if (luaL_len(L, 3) != n) return luaL_error(L, "save: %d names but %d tensors", (int)n, (int)luaL_len(L, 3));
-    if (nm2 % 2) return luaL_error(L, "save: metadata must be key/value pairs");
-    if (path[0] == '\0') return luaL_error(L, "save: path is empty");
+    if (luaL_len(L, 3) != n) return lt_lua_error(L, "save: %d names but %d tensors", (int)n, (int)luaL_len(L, 3));
+    if (nm2 % 2) return lt_lua_error(L, "save: metadata must be key/value pairs");
+    if (path[0] == '\0') return lt_lua_error(L, "save: path is empty");
     const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
     const lt_tensor **ts = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(n + 1), 0);
     const char **meta = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nm2 + 1), 0);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 2, i);
-        if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "save: name %d is not a string", (int)i);
+        if (lua_type(L, -1) != LUA_TSTRING) return lt_lua_error(L, "save: name %d is not a string", (int)i);
         names[i - 1] = lua_tostring(L, -1);   /* kept alive by the names table */
         lua_pop(L, 1);
         lua_geti(L, 3, i);
         ts[i - 1] = lt_lua_totensor(L, -1);
-        if (!ts[i - 1]) return luaL_error(L, "save: '%s' is not a tensor", names[i - 1]);
+        if (!ts[i - 1]) return lt_lua_error(L, "save: '%s' is not a tensor", names[i - 1]);
         lua_pop(L, 1);
     }
     for (lua_Integer i = 1; i <= nm2; i++) {
         lua_geti(L, 4, i);
-        if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "save: metadata entry %d is not a string", (int)i);
+        if (lua_type(L, -1) != LUA_TSTRING) return lt_lua_error(L, "save: metadata entry %d is not a string", (int)i);
         meta[i - 1] = lua_tostring(L, -1);
         lua_pop(L, 1);
     }
     char err[512];
     if (lt_st_write(path, names, ts, (size_t)n, meta, (size_t)nm2 / 2, err, sizeof err) != LT_OK)
-        return luaL_error(L, "save: %s", err);
+        return lt_lua_error(L, "save: %s", err);
     return 0;
 }
 

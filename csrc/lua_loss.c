@@ -23,7 +23,7 @@ static int opt_ignore(lua_State *L, int optidx, int64_t *v, const char *fn) {
     if (has) {
         int isint = 0;
         lua_Integer i = lua_tointegerx(L, -1, &isint);
-        if (!isint) luaL_error(L, "%s: ignore_index must be an integer, got %s", fn, luaL_typename(L, -1));
+        if (!isint) lt_lua_error(L, "%s: ignore_index must be an integer, got %s", fn, luaL_typename(L, -1));
         *v = (int64_t)i;
     }
     lua_pop(L, 1);
@@ -39,7 +39,7 @@ static lt_loss_reduction opt_reduction(lua_State *L, int optidx, const char *fn)
         if (s && strcmp(s, "mean") == 0) r = LT_LOSS_MEAN;
         else if (s && strcmp(s, "sum") == 0) r = LT_LOSS_SUM;
         else if (s && strcmp(s, "none") == 0) r = LT_LOSS_NONE;
-        else luaL_error(L, "%s: reduction must be \"mean\", \"sum\" or \"none\", got %s", fn,
+        else lt_lua_error(L, "%s: reduction must be \"mean\", \"sum\" or \"none\", got %s", fn,
                         s ? s : luaL_typename(L, -1));
     }
     lua_pop(L, 1);
@@ -50,12 +50,12 @@ static lt_loss_reduction opt_reduction(lua_State *L, int optidx, const char *fn)
 static void check_target(lua_State *L, const lt_tensor *x, const lt_tensor *y, const char *fn) {
     char bx[128], by[128];
     if (y->dtype != LT_INT32)
-        luaL_error(L, "%s: target must hold int32 class ids, got %s (target %s)", fn,
+        lt_lua_error(L, "%s: target must hold int32 class ids, got %s (target %s)", fn,
                    lt_dtype_name(y->dtype), lt_shape_str(y, by, sizeof by));
     int ok = y->ndim == x->ndim - 1 && y->size[0] == x->size[0];
     for (int d = 1; ok && d < y->ndim; d++) ok = y->size[d] == x->size[d + 1];
     if (!ok)
-        luaL_error(L, "%s: target %s does not match logits %s (expected N x d1 x ... without the class dimension)",
+        lt_lua_error(L, "%s: target %s does not match logits %s (expected N x d1 x ... without the class dimension)",
                    fn, lt_shape_str(y, by, sizeof by), lt_shape_str(x, bx, sizeof bx));
 }
 
@@ -64,9 +64,9 @@ static void check_labels(lua_State *L, const int32_t *y, int64_t n, int64_t C, i
     int64_t bad = lt_loss_find_bad_label(y, n, C, ign, has_ign);
     if (bad < 0) return;
     if (has_ign)
-        luaL_error(L, "%s: target holds class id %d at element %I, outside 0..%I and not ignore_index (%I)",
+        lt_lua_error(L, "%s: target holds class id %d at element %I, outside 0..%I and not ignore_index (%I)",
                    fn, (int)y[bad], (lua_Integer)bad + 1, (lua_Integer)C - 1, (lua_Integer)ign);
-    luaL_error(L, "%s: target holds class id %d at element %I, outside 0..%I (no ignore_index set)",
+    lt_lua_error(L, "%s: target holds class id %d at element %I, outside 0..%I (no ignore_index set)",
                fn, (int)y[bad], (lua_Integer)bad + 1, (lua_Integer)C - 1);
 }
 
@@ -81,11 +81,11 @@ static lt_tensor *check_logits(lua_State *L, int idx, const char *fn) {
     lt_tensor *x = lt_lua_checktensor(L, idx, fn, "logits");
     char b[128];
     if (x->dtype != LT_FLOAT32)
-        luaL_error(L, "%s: logits must be float32, got %s", fn, lt_dtype_name(x->dtype));
+        lt_lua_error(L, "%s: logits must be float32, got %s", fn, lt_dtype_name(x->dtype));
     if (x->ndim < 2)
-        luaL_error(L, "%s: logits must be N x C x ..., got %s", fn, lt_shape_str(x, b, sizeof b));
+        lt_lua_error(L, "%s: logits must be N x C x ..., got %s", fn, lt_shape_str(x, b, sizeof b));
     if (x->size[1] < 1)
-        luaL_error(L, "%s: logits have no classes (logits %s)", fn, lt_shape_str(x, b, sizeof b));
+        lt_lua_error(L, "%s: logits have no classes (logits %s)", fn, lt_shape_str(x, b, sizeof b));
     return x;
 }
 
@@ -95,7 +95,7 @@ static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const cha
     o->reduction = opt_reduction(L, optidx, fn);
     double eps = lt_opt_num(L, optidx, "label_smoothing", 0.0, fn);
     if (!(eps >= 0.0 && eps <= 1.0))
-        luaL_error(L, "%s: label_smoothing must be in [0, 1], got %f", fn, (lua_Number)eps);
+        lt_lua_error(L, "%s: label_smoothing must be in [0, 1], got %f", fn, (lua_Number)eps);
     o->label_smoothing = (float)eps;
     if (lua_type(L, optidx) != LUA_TTABLE) return 0;
     lua_getfield(L, optidx, "weight");
@@ -106,9 +106,9 @@ static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const cha
     int widx = lua_gettop(L);
     lt_tensor *w = lt_lua_totensor(L, widx);
     char b[128];
-    if (!w) luaL_error(L, "%s: weight must be a float32 tensor of C values, got %s", fn, luaL_typename(L, widx));
+    if (!w) lt_lua_error(L, "%s: weight must be a float32 tensor of C values, got %s", fn, luaL_typename(L, widx));
     if (w->dtype != LT_FLOAT32 || w->ndim != 1 || w->size[0] != C)
-        luaL_error(L, "%s: weight must be a float32 tensor of C = %I values, got %s %s", fn,
+        lt_lua_error(L, "%s: weight must be a float32 tensor of C = %I values, got %s %s", fn,
                    (lua_Integer)C, lt_dtype_name(w->dtype), lt_shape_str(w, b, sizeof b));
     int pushed;
     lt_lua_contiguous(L, widx, fn, "weight", &pushed);
@@ -153,7 +153,7 @@ static int l_ce_backward(lua_State *L) {
     lt_tensor *g = lt_lua_checkdtype(L, 1, fn, "gout", LT_FLOAT32);
     const int64_t gn = o.reduction == LT_LOSS_NONE ? N * S : 1;
     if (lt_numel(g) != gn)
-        luaL_error(L, "%s: gout has %I elements, expected %I", fn, (lua_Integer)lt_numel(g),
+        lt_lua_error(L, "%s: gout has %I elements, expected %I", fn, (lua_Integer)lt_numel(g),
                    (lua_Integer)gn);
     int p1, p2, p3;
     lt_tensor *gc = lt_lua_contiguous(L, 1, fn, "gout", &p1);
@@ -173,7 +173,7 @@ static const float *opt_same(lua_State *L, int idx, int64_t n, const char *fn, c
     if (lua_isnoneornil(L, idx)) return NULL;
     lt_tensor *t = lt_lua_checkdtype(L, idx, fn, arg, LT_FLOAT32);
     if (lt_numel(t) != n)
-        luaL_error(L, "%s: %s has %I elements, expected %I", fn, arg, (lua_Integer)lt_numel(t),
+        lt_lua_error(L, "%s: %s has %I elements, expected %I", fn, arg, (lua_Integer)lt_numel(t),
                    (lua_Integer)n);
     int pushed;
     return lt_f32(lt_lua_contiguous(L, idx, fn, arg, &pushed));
@@ -188,7 +188,7 @@ static int l_bce_forward(lua_State *L) {
     const int64_t n = lt_numel(x);
     if (lt_numel(t) != n) {
         char b1[128], b2[128];
-        luaL_error(L, "%s: target %s does not match logits %s", fn, lt_shape_str(t, b1, sizeof b1),
+        lt_lua_error(L, "%s: target %s does not match logits %s", fn, lt_shape_str(t, b1, sizeof b1),
                    lt_shape_str(x, b2, sizeof b2));
     }
     const float *pw = opt_same(L, 3, n, fn, "pos_weight");
@@ -210,7 +210,7 @@ static int l_bce_backward(lua_State *L) {
     const float *t = opt_same(L, 3, n, fn, "target");
     const float *pw = opt_same(L, 4, n, fn, "pos_weight");
     const float *w = opt_same(L, 5, n, fn, "weight");
-    if (!g || !t) luaL_error(L, "%s: gout and target are required", fn);
+    if (!g || !t) lt_lua_error(L, "%s: gout and target are required", fn);
     int p1;
     lt_tensor *xc = lt_lua_contiguous(L, 2, fn, "logits", &p1);
     lt_tensor *dx = lt_lua_newtensor(L, LT_FLOAT32, x->ndim, x->size, fn);
@@ -238,7 +238,7 @@ static int l_lsm_backward(lua_State *L) {
     int64_t N, C, S;
     nc_s(o, &N, &C, &S);
     const float *g = opt_same(L, 1, lt_numel(o), fn, "gout");
-    if (!g) luaL_error(L, "%s: gout is required", fn);
+    if (!g) lt_lua_error(L, "%s: gout is required", fn);
     int p;
     lt_tensor *oc = lt_lua_contiguous(L, 2, fn, "out", &p);
     lt_tensor *dx = lt_lua_newtensor(L, LT_FLOAT32, o->ndim, o->size, fn);
@@ -254,10 +254,10 @@ static int l_one_hot(lua_State *L) {
     lua_Integer C = luaL_checkinteger(L, 2);
     char b[128];
     if (y->dtype != LT_INT32)
-        luaL_error(L, "%s: target must hold int32 class ids, got %s (target %s)", fn,
+        lt_lua_error(L, "%s: target must hold int32 class ids, got %s (target %s)", fn,
                    lt_dtype_name(y->dtype), lt_shape_str(y, b, sizeof b));
     if (y->ndim < 1 || y->ndim >= LT_MAXDIM || C < 1)
-        luaL_error(L, "%s: bad target %s or class count %I", fn, lt_shape_str(y, b, sizeof b), (lua_Integer)C);
+        lt_lua_error(L, "%s: bad target %s or class count %I", fn, lt_shape_str(y, b, sizeof b), (lua_Integer)C);
     int64_t ign;
     int has_ign = opt_ignore(L, 3, &ign, fn);
     int p;
@@ -301,7 +301,7 @@ static int l_lovasz_hinge(lua_State *L) {
     lt_tensor *t = lt_lua_checkdtype(L, 2, fn, "target", LT_FLOAT32);
     char b1[128], b2[128];
     if (e->ndim < 1 || lt_numel(t) != lt_numel(e))
-        luaL_error(L, "%s: target %s does not match logits %s", fn, lt_shape_str(t, b1, sizeof b1),
+        lt_lua_error(L, "%s: target %s does not match logits %s", fn, lt_shape_str(t, b1, sizeof b1),
                    lt_shape_str(e, b2, sizeof b2));
     int64_t ign;
     int has_ign = opt_ignore(L, 3, &ign, fn);

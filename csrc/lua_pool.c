@@ -32,16 +32,16 @@ static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char 
                               int mindim, int maxdim) {
     lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
     if (t->dtype != LT_FLOAT32)
-        luaL_error(L, "%s: %s must be float32, got %s", fn, arg, lt_dtype_name(t->dtype));
+        lt_lua_error(L, "%s: %s must be float32, got %s", fn, arg, lt_dtype_name(t->dtype));
     if (t->ndim < mindim || t->ndim > maxdim) {
         char b[96];
         shape_of(t, b, sizeof b);
         if (mindim == 3 && maxdim == 4)
-            luaL_error(L, "%s: %s must be 3-D (C, H, W) or 4-D (N, C, H, W), got %s", fn, arg, b);
+            lt_lua_error(L, "%s: %s must be 3-D (C, H, W) or 4-D (N, C, H, W), got %s", fn, arg, b);
         else if (mindim == 4 && maxdim == 4)
-            luaL_error(L, "%s: %s must be 4-D (N, C, H, W), got %s", fn, arg, b);
+            lt_lua_error(L, "%s: %s must be 4-D (N, C, H, W), got %s", fn, arg, b);
         else
-            luaL_error(L, "%s: %s must have at least %d dimensions, got %s", fn, arg, mindim, b);
+            lt_lua_error(L, "%s: %s must have at least %d dimensions, got %s", fn, arg, mindim, b);
     }
     return t;
 }
@@ -76,7 +76,7 @@ static lt_tensor *new_planes(lua_State *L, const lt_tensor *t, lt_dtype dt, int6
 
 static void check_opts_table(lua_State *L, int idx, const char *fn) {
     if (!lua_isnoneornil(L, idx) && !lua_istable(L, idx))
-        luaL_error(L, "%s: options must be a table, got %s", fn, luaL_typename(L, idx));
+        lt_lua_error(L, "%s: options must be a table, got %s", fn, luaL_typename(L, idx));
 }
 
 /* Reads an integer from the value on top of the stack (pops nothing). */
@@ -110,7 +110,7 @@ static int opt_int_pair(lua_State *L, int optidx, const char *key, int64_t out[2
     lua_pop(L, 1);
     return 1;
 bad:
-    return luaL_error(L, "%s: %s must be an integer or a pair {h, w} of integers", fn, key);
+    return lt_lua_error(L, "%s: %s must be an integer or a pair {h, w} of integers", fn, key);
 }
 
 /* Same for numbers (scale factors). */
@@ -134,7 +134,7 @@ static int opt_num_pair(lua_State *L, int optidx, const char *key, double out[2]
     lua_pop(L, 1);
     return 1;
 bad:
-    return luaL_error(L, "%s: %s must be a number or a pair {h, w} of numbers", fn, key);
+    return lt_lua_error(L, "%s: %s must be a number or a pair {h, w} of numbers", fn, key);
 }
 
 /* opts[key] as a boolean; -1 when absent. */
@@ -143,7 +143,7 @@ static int opt_bool3(lua_State *L, int optidx, const char *key, const char *fn) 
     int ty = lua_getfield(L, optidx, key);
     int r = -1;
     if (ty == LUA_TBOOLEAN) r = lua_toboolean(L, -1);
-    else if (ty != LUA_TNIL) luaL_error(L, "%s: %s must be a boolean, got %s", fn, key, lua_typename(L, ty));
+    else if (ty != LUA_TNIL) lt_lua_error(L, "%s: %s must be a boolean, got %s", fn, key, lua_typename(L, ty));
     lua_pop(L, 1);
     return r;
 }
@@ -157,22 +157,22 @@ static void pool_geom(lua_State *L, const lt_tensor *x, int optidx, const char *
     check_opts_table(L, optidx, fn);
     int64_t k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0}, d[2] = {1, 1};
     if (!opt_int_pair(L, optidx, "kernel", k, fn))
-        luaL_error(L, "%s: opts.kernel is required", fn);
+        lt_lua_error(L, "%s: opts.kernel is required", fn);
     if (!opt_int_pair(L, optidx, "stride", s, fn)) { s[0] = k[0]; s[1] = k[1]; }
     opt_int_pair(L, optidx, "padding", p, fn);
     if (with_dilation) opt_int_pair(L, optidx, "dilation", d, fn);
     int cm = opt_bool3(L, optidx, "ceil_mode", fn);
     *ceil_mode = cm > 0;
     if (k[0] < 1 || k[1] < 1)
-        luaL_error(L, "%s: kernel must be positive, got %dx%d", fn, (int)k[0], (int)k[1]);
+        lt_lua_error(L, "%s: kernel must be positive, got %dx%d", fn, (int)k[0], (int)k[1]);
     if (s[0] < 1 || s[1] < 1)
-        luaL_error(L, "%s: stride must be positive, got %dx%d", fn, (int)s[0], (int)s[1]);
+        lt_lua_error(L, "%s: stride must be positive, got %dx%d", fn, (int)s[0], (int)s[1]);
     if (d[0] < 1 || d[1] < 1)
-        luaL_error(L, "%s: dilation must be positive, got %dx%d", fn, (int)d[0], (int)d[1]);
+        lt_lua_error(L, "%s: dilation must be positive, got %dx%d", fn, (int)d[0], (int)d[1]);
     if (p[0] < 0 || p[1] < 0)
-        luaL_error(L, "%s: padding must be non-negative, got %dx%d", fn, (int)p[0], (int)p[1]);
+        lt_lua_error(L, "%s: padding must be non-negative, got %dx%d", fn, (int)p[0], (int)p[1]);
     if (2 * p[0] > k[0] || 2 * p[1] > k[1])
-        luaL_error(L, "%s: padding %dx%d must be at most half the kernel %dx%d", fn,
+        lt_lua_error(L, "%s: padding %dx%d must be at most half the kernel %dx%d", fn,
                    (int)p[0], (int)p[1], (int)k[0], (int)k[1]);
     memset(g, 0, sizeof *g);
     g->planes = planes_of(x);
@@ -186,17 +186,17 @@ static void pool_geom(lua_State *L, const lt_tensor *x, int optidx, const char *
         char b[96];
         shape_of(x, b, sizeof b);
         if (with_dilation)
-            luaL_error(L, "%s: kernel %dx%d (dilation %dx%d) is larger than the padded input "
+            lt_lua_error(L, "%s: kernel %dx%d (dilation %dx%d) is larger than the padded input "
                        "%dx%d (input %s, padding %dx%d)", fn, (int)k[0], (int)k[1], (int)d[0],
                        (int)d[1], (int)(g->ih + 2 * p[0]), (int)(g->iw + 2 * p[1]), b,
                        (int)p[0], (int)p[1]);
         else
-            luaL_error(L, "%s: kernel %dx%d is larger than the padded input %dx%d (input %s, "
+            lt_lua_error(L, "%s: kernel %dx%d is larger than the padded input %dx%d (input %s, "
                        "padding %dx%d)", fn, (int)k[0], (int)k[1], (int)(g->ih + 2 * p[0]),
                        (int)(g->iw + 2 * p[1]), b, (int)p[0], (int)p[1]);
     }
     if (g->ih * g->iw > INT32_MAX)
-        luaL_error(L, "%s: input planes of %dx%d are too large for int32 indices", fn,
+        lt_lua_error(L, "%s: input planes of %dx%d are too large for int32 indices", fn,
                    (int)g->ih, (int)g->iw);
 }
 
@@ -209,7 +209,7 @@ static void check_grad_shape(lua_State *L, const lt_tensor *gy, const lt_tensor 
         char a[96], b[96];
         shape_of(gy, a, sizeof a);
         shape_of(x, b, sizeof b);
-        luaL_error(L, "%s: gradient %s does not fit input %s with output planes %dx%d", fn, a, b,
+        lt_lua_error(L, "%s: gradient %s does not fit input %s with output planes %dx%d", fn, a, b,
                    (int)oh, (int)ow);
     }
 }
@@ -242,9 +242,9 @@ static int l_max_pool2d_backward(lua_State *L) {
     lt_tensor *idx = lt_lua_checktensor(L, 2, fn, "indices");
     lt_tensor *x = check_input(L, 3, fn, "x", 3, 4);
     if (idx->dtype != LT_INT32)
-        luaL_error(L, "%s: indices must be int32, got %s", fn, lt_dtype_name(idx->dtype));
+        lt_lua_error(L, "%s: indices must be int32, got %s", fn, lt_dtype_name(idx->dtype));
     if (lt_numel(idx) != lt_numel(gy) || idx->ndim != gy->ndim)
-        luaL_error(L, "%s: indices and grad shapes differ", fn);
+        lt_lua_error(L, "%s: indices and grad shapes differ", fn);
     check_grad_shape(L, gy, x, gy->size[gy->ndim - 2], gy->size[gy->ndim - 1], fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     const int32_t *idd = cdata_i32(L, 2, fn, "indices");
@@ -265,8 +265,8 @@ static void avg_opts(lua_State *L, int optidx, const char *fn, int *cip, int64_t
         int ty = lua_getfield(L, optidx, "divisor_override");
         if (ty != LUA_TNIL) {
             lua_Integer v;
-            if (!top_integer(L, &v)) luaL_error(L, "%s: divisor_override must be an integer", fn);
-            if (v < 1) luaL_error(L, "%s: divisor_override must be positive, got %d", fn, (int)v);
+            if (!top_integer(L, &v)) lt_lua_error(L, "%s: divisor_override must be an integer", fn);
+            if (v < 1) lt_lua_error(L, "%s: divisor_override must be positive, got %d", fn, (int)v);
             *divisor = v;
         }
         lua_pop(L, 1);
@@ -311,15 +311,15 @@ static void unpool_size(lua_State *L, const lt_tensor *x, int optidx, const char
     check_opts_table(L, optidx, fn);
     int64_t k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0};
     if (!opt_int_pair(L, optidx, "kernel", k, fn))
-        luaL_error(L, "%s: opts.kernel is required", fn);
+        lt_lua_error(L, "%s: opts.kernel is required", fn);
     if (!opt_int_pair(L, optidx, "stride", s, fn)) { s[0] = k[0]; s[1] = k[1]; }
     opt_int_pair(L, optidx, "padding", p, fn);
     if (k[0] < 1 || k[1] < 1)
-        luaL_error(L, "%s: kernel must be positive, got %dx%d", fn, (int)k[0], (int)k[1]);
+        lt_lua_error(L, "%s: kernel must be positive, got %dx%d", fn, (int)k[0], (int)k[1]);
     if (s[0] < 1 || s[1] < 1)
-        luaL_error(L, "%s: stride must be positive, got %dx%d", fn, (int)s[0], (int)s[1]);
+        lt_lua_error(L, "%s: stride must be positive, got %dx%d", fn, (int)s[0], (int)s[1]);
     if (p[0] < 0 || p[1] < 0)
-        luaL_error(L, "%s: padding must be non-negative, got %dx%d", fn, (int)p[0], (int)p[1]);
+        lt_lua_error(L, "%s: padding must be non-negative, got %dx%d", fn, (int)p[0], (int)p[1]);
     int64_t def[2];
     def[0] = (x->size[x->ndim - 2] - 1) * s[0] + k[0] - 2 * p[0];
     def[1] = (x->size[x->ndim - 1] - 1) * s[1] + k[1] - 2 * p[1];
@@ -329,15 +329,15 @@ static void unpool_size(lua_State *L, const lt_tensor *x, int optidx, const char
         if (ty != LUA_TNIL) {
             lua_Integer n = ty == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : 0;
             if (n != 2 && n != 4)
-                luaL_error(L, "%s: output_size must be {h, w} or {n, c, h, w}", fn);
+                lt_lua_error(L, "%s: output_size must be {h, w} or {n, c, h, w}", fn);
             for (int d = 0; d < 2; d++) {
                 lua_rawgeti(L, -1, n - 1 + d);
                 lua_Integer v;
                 if (!top_integer(L, &v))
-                    luaL_error(L, "%s: output_size must be {h, w} or {n, c, h, w}", fn);
+                    lt_lua_error(L, "%s: output_size must be {h, w} or {n, c, h, w}", fn);
                 lua_pop(L, 1);
                 if (!(def[d] - s[d] < v && v < def[d] + s[d]))
-                    luaL_error(L, "%s: output_size %s %d must be strictly between %d and %d", fn,
+                    lt_lua_error(L, "%s: output_size %s %d must be strictly between %d and %d", fn,
                                d == 0 ? "height" : "width", (int)v, (int)(def[d] - s[d]),
                                (int)(def[d] + s[d]));
                 out[d] = v;
@@ -346,9 +346,9 @@ static void unpool_size(lua_State *L, const lt_tensor *x, int optidx, const char
         lua_pop(L, 1);
     }
     if (out[0] < 1 || out[1] < 1)
-        luaL_error(L, "%s: output size %dx%d is empty", fn, (int)out[0], (int)out[1]);
+        lt_lua_error(L, "%s: output size %dx%d is empty", fn, (int)out[0], (int)out[1]);
     if (out[0] * out[1] > INT32_MAX)
-        luaL_error(L, "%s: output planes of %dx%d are too large for int32 indices", fn,
+        lt_lua_error(L, "%s: output planes of %dx%d are too large for int32 indices", fn,
                    (int)out[0], (int)out[1]);
     *oh = out[0];
     *ow = out[1];
@@ -357,14 +357,14 @@ static void unpool_size(lua_State *L, const lt_tensor *x, int optidx, const char
 static void check_unpool_indices(lua_State *L, const lt_tensor *x, const lt_tensor *idx,
                                  const char *fn) {
     if (idx->dtype != LT_INT32)
-        luaL_error(L, "%s: indices must be int32, got %s", fn, lt_dtype_name(idx->dtype));
+        lt_lua_error(L, "%s: indices must be int32, got %s", fn, lt_dtype_name(idx->dtype));
     int same = idx->ndim == x->ndim;
     for (int d = 0; same && d < x->ndim; d++) same = idx->size[d] == x->size[d];
     if (!same) {
         char a[96], b[96];
         shape_of(idx, a, sizeof a);
         shape_of(x, b, sizeof b);
-        luaL_error(L, "%s: indices %s must have the shape of x %s", fn, a, b);
+        lt_lua_error(L, "%s: indices %s must have the shape of x %s", fn, a, b);
     }
 }
 
@@ -373,7 +373,7 @@ static void raise_bad_index(lua_State *L, const int32_t *idd, int64_t n, int64_t
     int32_t bad;
     int64_t pos;
     if (lt_pool_check_indices(idd, n, oh * ow, &bad, &pos))
-        luaL_error(L, "%s: index %d is outside [1, %d] (1-based positions in an output plane "
+        lt_lua_error(L, "%s: index %d is outside [1, %d] (1-based positions in an output plane "
                    "of %dx%d)", fn, (int)bad, (int)(oh * ow), (int)oh, (int)ow);
 }
 
@@ -430,8 +430,8 @@ static void adaptive_size(lua_State *L, int idx, const char *fn, int64_t out[2])
         lua_pop(L, 2);
         ok = ok1 && ok2;
     }
-    if (!ok) luaL_error(L, "%s: size must be an integer or a pair {h, w} of integers", fn);
-    if (a < 1 || b < 1) luaL_error(L, "%s: size must be positive, got %dx%d", fn, (int)a, (int)b);
+    if (!ok) lt_lua_error(L, "%s: size must be an integer or a pair {h, w} of integers", fn);
+    if (a < 1 || b < 1) lt_lua_error(L, "%s: size must be positive, got %dx%d", fn, (int)a, (int)b);
     out[0] = a;
     out[1] = b;
 }
@@ -468,7 +468,7 @@ static int l_adaptive_max_pool2d(lua_State *L) {
     adaptive_size(L, 2, fn, o);
     int want_idx = lua_toboolean(L, 3);
     if (x->size[x->ndim - 2] * x->size[x->ndim - 1] > INT32_MAX)
-        luaL_error(L, "%s: input planes are too large for int32 indices", fn);
+        lt_lua_error(L, "%s: input planes are too large for int32 indices", fn);
     const float *xd = cdata_f32(L, 1, fn, "x");
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, o[0], o[1], fn);
     int32_t *id = NULL;
@@ -496,16 +496,16 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
             const char *mode = lua_tostring(L, -1);
             if (strcmp(mode, "bilinear") == 0) a->bilinear = 1;
             else if (strcmp(mode, "nearest") != 0)
-                luaL_error(L, "%s: mode must be \"nearest\" or \"bilinear\", got \"%s\"", fn, mode);
+                lt_lua_error(L, "%s: mode must be \"nearest\" or \"bilinear\", got \"%s\"", fn, mode);
         } else if (ty != LUA_TNIL) {
-            luaL_error(L, "%s: mode must be \"nearest\" or \"bilinear\", got a %s", fn,
+            lt_lua_error(L, "%s: mode must be \"nearest\" or \"bilinear\", got a %s", fn,
                        lua_typename(L, ty));
         }
         lua_pop(L, 1);
     }
     int ac = opt_bool3(L, optidx, "align_corners", fn);
     if (ac >= 0 && !a->bilinear)
-        luaL_error(L, "%s: align_corners can only be set with mode \"bilinear\"", fn);
+        lt_lua_error(L, "%s: align_corners can only be set with mode \"bilinear\"", fn);
     a->align_corners = ac > 0;
     int rsf = opt_bool3(L, optidx, "recompute_scale_factor", fn);
     int64_t size[2] = {0, 0};
@@ -513,25 +513,25 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
     int has_size = opt_int_pair(L, optidx, "size", size, fn);
     int has_sf = opt_num_pair(L, optidx, "scale_factor", sf, fn);
     if (has_size == has_sf)
-        luaL_error(L, "%s: give exactly one of size and scale_factor", fn);
+        lt_lua_error(L, "%s: give exactly one of size and scale_factor", fn);
     int64_t ih = x->size[2], iw = x->size[3];
     if (has_size) {
         if (size[0] < 1 || size[1] < 1)
-            luaL_error(L, "%s: size must be positive, got %dx%d", fn, (int)size[0], (int)size[1]);
-        if (rsf > 0) luaL_error(L, "%s: recompute_scale_factor needs scale_factor", fn);
+            lt_lua_error(L, "%s: size must be positive, got %dx%d", fn, (int)size[0], (int)size[1]);
+        if (rsf > 0) lt_lua_error(L, "%s: recompute_scale_factor needs scale_factor", fn);
         a->oh = size[0];
         a->ow = size[1];
     } else {
         char sfs[64];
         snprintf(sfs, sizeof sfs, "%gx%g", sf[0], sf[1]);
         if (!(sf[0] > 0.0) || !(sf[1] > 0.0) || isinf(sf[0]) || isinf(sf[1]))
-            luaL_error(L, "%s: scale_factor must be positive, got %s", fn, sfs);
+            lt_lua_error(L, "%s: scale_factor must be positive, got %s", fn, sfs);
         double fh = floor((double)ih * sf[0]), fw = floor((double)iw * sf[1]);
         if (fh < 1.0 || fw < 1.0)
-            luaL_error(L, "%s: scale_factor %s makes an empty output from input %dx%d", fn, sfs,
+            lt_lua_error(L, "%s: scale_factor %s makes an empty output from input %dx%d", fn, sfs,
                        (int)ih, (int)iw);
         if (fh > 1e9 || fw > 1e9)
-            luaL_error(L, "%s: scale_factor %s makes a too large output", fn, sfs);
+            lt_lua_error(L, "%s: scale_factor %s makes a too large output", fn, sfs);
         a->oh = (int64_t)fh;
         a->ow = (int64_t)fw;
         if (rsf <= 0) {
@@ -601,17 +601,17 @@ static const char *const pad_mode_names[] = {"constant", "reflect", "replicate",
 static void pad_parse(lua_State *L, const lt_tensor *x, int pidx, int optidx, const char *fn,
                       int64_t pad[4], lt_pad_mode *mode, float *value) {
     if (!lua_istable(L, pidx))
-        luaL_error(L, "%s: pads must be a table {left, right[, top, bottom]}, got %s", fn,
+        lt_lua_error(L, "%s: pads must be a table {left, right[, top, bottom]}, got %s", fn,
                    luaL_typename(L, pidx));
     lua_Integer n = (lua_Integer)lua_rawlen(L, pidx);
     if (n != 2 && n != 4)
-        luaL_error(L, "%s: expected 2 or 4 padding sizes {left, right[, top, bottom]}, got %d",
+        lt_lua_error(L, "%s: expected 2 or 4 padding sizes {left, right[, top, bottom]}, got %d",
                    fn, (int)n);
     pad[2] = pad[3] = 0;
     for (int k = 0; k < (int)n; k++) {
         lua_rawgeti(L, pidx, k + 1);
         lua_Integer v;
-        if (!top_integer(L, &v)) luaL_error(L, "%s: padding sizes must be integers", fn);
+        if (!top_integer(L, &v)) lt_lua_error(L, "%s: padding sizes must be integers", fn);
         lua_pop(L, 1);
         pad[k] = v;
     }
@@ -627,18 +627,18 @@ static void pad_parse(lua_State *L, const lt_tensor *x, int pidx, int optidx, co
             for (int k = 0; k < 4; k++)
                 if (strcmp(m, pad_mode_names[k]) == 0) found = k;
             if (found < 0)
-                luaL_error(L, "%s: mode must be \"constant\", \"reflect\", \"replicate\" or "
+                lt_lua_error(L, "%s: mode must be \"constant\", \"reflect\", \"replicate\" or "
                            "\"circular\", got \"%s\"", fn, ty == LUA_TSTRING ? m : luaL_typename(L, -1));
             *mode = (lt_pad_mode)found;
         }
         lua_pop(L, 1);
         ty = lua_getfield(L, optidx, "value");
         if (ty == LUA_TNUMBER) { *value = (float)lua_tonumber(L, -1); has_value = 1; }
-        else if (ty != LUA_TNIL) luaL_error(L, "%s: value must be a number", fn);
+        else if (ty != LUA_TNIL) lt_lua_error(L, "%s: value must be a number", fn);
         lua_pop(L, 1);
     }
     if (has_value && *mode != LT_PAD_CONSTANT)
-        luaL_error(L, "%s: value can only be set with mode \"constant\"", fn);
+        lt_lua_error(L, "%s: value can only be set with mode \"constant\"", fn);
     const int64_t ih = x->size[x->ndim - 2], iw = x->size[x->ndim - 1];
     const int64_t size[4] = {iw, iw, ih, ih};
     char b[96];
@@ -646,17 +646,17 @@ static void pad_parse(lua_State *L, const lt_tensor *x, int pidx, int optidx, co
     for (int k = 0; k < 4; k++) {
         int dim = k < 2 ? x->ndim : x->ndim - 1;   /* 1-based */
         if (pad[k] < 0 && *mode != LT_PAD_CONSTANT)
-            luaL_error(L, "%s: negative padding %d is only allowed in constant mode", fn, (int)pad[k]);
+            lt_lua_error(L, "%s: negative padding %d is only allowed in constant mode", fn, (int)pad[k]);
         if (*mode == LT_PAD_REFLECT && pad[k] >= size[k])
-            luaL_error(L, "%s: reflect padding %d must be less than the input size %d "
+            lt_lua_error(L, "%s: reflect padding %d must be less than the input size %d "
                        "(dimension %d of %s)", fn, (int)pad[k], (int)size[k], dim, b);
         if (*mode == LT_PAD_CIRCULAR && pad[k] > size[k])
-            luaL_error(L, "%s: circular padding %d must be at most the input size %d "
+            lt_lua_error(L, "%s: circular padding %d must be at most the input size %d "
                        "(dimension %d of %s)", fn, (int)pad[k], (int)size[k], dim, b);
     }
     int64_t oh, ow;
     if (lt_pad2d_outsize(ih, iw, pad, *mode, &oh, &ow) != LT_OK)
-        luaL_error(L, "%s: padding {%d, %d, %d, %d} leaves an empty output from input %s", fn,
+        lt_lua_error(L, "%s: padding {%d, %d, %d, %d} leaves an empty output from input %s", fn,
                    (int)pad[0], (int)pad[1], (int)pad[2], (int)pad[3], b);
 }
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1458,6 +1459,14 @@ static int f_get_num_threads(lua_State *L) {
     return 1;
 }
 
+/* now(): monotonic wall-clock seconds, for progress bars and benchmarks (os.clock is CPU time). */
+static int f_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
 /* Bytes of tensor storage alive (for memory specs). */
 static int m_storage_bytes(lua_State *L) {
     lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
@@ -1494,7 +1503,7 @@ static const luaL_Reg functions[] = {
     {"tensor", f_tensor}, {"zeros", f_zeros}, {"ones", f_ones}, {"full", f_full}, {"empty", f_empty},
     {"arange", f_arange}, {"where", f_where}, {"cat", f_cat}, {"stack", f_stack},
     {"is_tensor", f_is_tensor}, {"dot64", f_dot64}, {"allclose", f_allclose},
-    {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads},
+    {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads}, {"now", f_now},
     {NULL, NULL}};
 
 void lt_open_tensor(lua_State *L) {

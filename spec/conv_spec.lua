@@ -8,7 +8,7 @@ local refs = dofile("spec/ref/conv.lua")
 
 local function T(r) return lunet.tensor(r.data, { shape = r.shape }) end
 
--- detach first: contiguous() on a tracked contiguous tensor re-records it (foundation issue)
+-- detached: the comparisons record no graph
 local function flat(t) return t:detach():contiguous():view(t:numel()):totable() end
 
 -- |got - want| <= atol + rtol * |want| elementwise, with the worst element in the message
@@ -157,6 +157,18 @@ describe("conv2d and conv_transpose2d", function()
       assert_same_tensor(y, y4:view(3, 5, 6), "unbatched")
       local t = F.conv_transpose2d(x, lunet.randn(2, 4, 2, 2), nil, { stride = 2 })
       assert.are.same({ 4, 10, 12 }, t:shape())
+    end)
+
+    it("accepts an empty batch, as PyTorch does", function()
+      local x, w = lunet.randn(0, 3, 5, 5), lunet.randn(4, 3, 3, 3)
+      x:requires_grad(true); w:requires_grad(true)
+      local y = F.conv2d(x, w, lunet.randn(4), { padding = 1 })
+      assert.are.same({ 0, 4, 5, 5 }, y:shape())
+      y:sum():backward()
+      assert.are.same({ 0, 3, 5, 5 }, x.grad:shape())
+      assert.are.equal(0, w.grad:abs():sum():item())
+      assert.are.same({ 0, 2, 10, 10 },
+        F.conv_transpose2d(lunet.randn(0, 3, 5, 5), lunet.randn(3, 2, 2, 2), nil, { stride = 2 }):shape())
     end)
 
     it("reads non-contiguous inputs", function()
