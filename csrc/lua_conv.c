@@ -1,6 +1,282 @@
-/* lua_conv.c: Lua binding for the conv kernels (filled in by its owner). */
+/* lua_conv.c: Lua binding for the conv kernels (core.nn.conv2d_forward/backward,
+ * conv_transpose2d_forward/backward, their *_naive references, conv_set_algo).
+ * Every argument is checked, with a message naming the function, before anything is
+ * allocated; outputs are Lua-owned tensors, temporaries live in the conv scratch slots. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
 #include "lt_lua.h"
+#include "lt_conv.h"
+
+/* A parsed call: contiguous inputs, dims, and the output shape. */
+typedef struct {
+    const lt_tensor *x, *w, *b;   /* contiguous (b may be NULL) */
+    lt_conv2d_dims d;
+    int batched;                  /* input was 4-D (else 3-D, unbatched) */
+    int64_t osize[4];             /* output shape (N, C, OH, OW) */
+} conv_call;
+
+/* luaL_error with printf formats (%lld): the caller's position, then the message. */
+static int conv_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int conv_error(lua_State *L, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    luaL_where(L, 1);
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+static const char *pairstr(char *buf, size_t n, const lua_Integer v[2]) {
+    snprintf(buf, n, "(%lld, %lld)", (long long)v[0], (long long)v[1]);
+    return buf;
+}
+
+/* Input at idx: 3-D (C, H, W) or 4-D (N, C, H, W) float32. */
+static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char *arg) {
+    lt_tensor *t = lt_lua_checkdtype(L, idx, fn, arg, LT_FLOAT32);
+    if (t->ndim != 3 && t->ndim != 4) {
+        char s[96];
+        conv_error(L, "%s: %s must be 3-D (C, H, W) or 4-D (N, C, H, W), got %s", fn, arg,
+                   lt_shape_str(t, s, sizeof s));
+    }
+    return t;
+}
+
+/* Reads the options and checks everything; pushes contiguous copies where needed (they
+ * stay on the stack until the call returns). transposed selects conv_transpose2d. */
+static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transposed,
+                       const char *fn, conv_call *c) {
+    char s1[96], s2[96], s3[48], s4[48];
+    lt_tensor *x = check_input(L, xi, fn, "input");
+    lt_tensor *w = lt_lua_checkdtype(L, wi, fn, "weight", LT_FLOAT32);
+    if (w->ndim != 4)
+        conv_error(L, "%s: weight must be 4-D %s, got %s", fn,
+                   transposed ? "(in, out/groups, kh, kw)" : "(out, in/groups, kh, kw)",
+                   lt_shape_str(w, s1, sizeof s1));
+    lt_tensor *b = NULL;
+    if (bi && !lua_isnoneornil(L, bi)) b = lt_lua_checkdtype(L, bi, fn, "bias", LT_FLOAT32);
+    if (oi && !lua_isnoneornil(L, oi)) luaL_checktype(L, oi, LUA_TTABLE);
+    lua_Integer st[2], pd[2], dl[2], op[2] = { 0, 0 };
+    lt_opt_pair(L, oi, "stride", 1, st, fn);
+    lt_opt_pair(L, oi, "padding", 0, pd, fn);
+    lt_opt_pair(L, oi, "dilation", 1, dl, fn);
+    if (transposed) lt_opt_pair(L, oi, "output_padding", 0, op, fn);
+    lua_Integer groups = lt_opt_int(L, oi, "groups", 1, fn);
+    if (st[0] <= 0 || st[1] <= 0)
+        conv_error(L, "%s: stride must be positive, got %s", fn, pairstr(s3, sizeof s3, st));
+    if (dl[0] <= 0 || dl[1] <= 0)
+        conv_error(L, "%s: dilation must be positive, got %s", fn, pairstr(s3, sizeof s3, dl));
+    if (pd[0] < 0 || pd[1] < 0)
+        conv_error(L, "%s: padding must be non-negative, got %s", fn, pairstr(s3, sizeof s3, pd));
+    if (op[0] < 0 || op[1] < 0)
+        conv_error(L, "%s: output_padding must be non-negative, got %s", fn,
+                   pairstr(s3, sizeof s3, op));
+    if (groups <= 0) conv_error(L, "%s: groups must be positive, got %lld", fn, (long long)groups);
+
+    const int batched = x->ndim == 4;
+    const int64_t n = batched ? x->size[0] : 1;
+    const int64_t cx = x->size[batched], h = x->size[batched + 1], wd = x->size[batched + 2];
+    const int64_t kh = w->size[2], kw = w->size[3];
+    int64_t cin_w, cout;   /* input channels the weight expects, output channels */
+    if (!transposed) {
+        if (w->size[0] % groups)
+            conv_error(L, "%s: groups %lld does not divide output channels %lld (weight %s)", fn,
+                       (long long)groups, (long long)w->size[0], lt_shape_str(w, s1, sizeof s1));
+        if (cx % groups)
+            conv_error(L, "%s: groups %lld does not divide input channels %lld (input %s)", fn,
+                       (long long)groups, (long long)cx, lt_shape_str(x, s1, sizeof s1));
+        cin_w = w->size[1] * groups;
+        cout = w->size[0];
+    } else {
+        if (w->size[0] % groups)
+            conv_error(L, "%s: groups %lld does not divide input channels %lld (weight %s)", fn,
+                       (long long)groups, (long long)w->size[0], lt_shape_str(w, s1, sizeof s1));
+        cin_w = w->size[0];
+        cout = w->size[1] * groups;
+    }
+    if (cx != cin_w) {
+        if (groups > 1)
+            conv_error(L, "%s: input has %lld channels, weight expects %lld (input %s, weight %s, groups %lld)",
+                       fn, (long long)cx, (long long)cin_w, lt_shape_str(x, s1, sizeof s1),
+                       lt_shape_str(w, s2, sizeof s2), (long long)groups);
+        conv_error(L, "%s: input has %lld channels, weight expects %lld (input %s, weight %s)", fn,
+                   (long long)cx, (long long)cin_w, lt_shape_str(x, s1, sizeof s1),
+                   lt_shape_str(w, s2, sizeof s2));
+    }
+    if (b && (b->ndim != 1 || b->size[0] != cout))
+        conv_error(L, "%s: bias must be 1-D of size %lld, got %s", fn, (long long)cout,
+                   lt_shape_str(b, s1, sizeof s1));
+    if (kh <= 0 || kw <= 0 || cout <= 0 || n <= 0 || h <= 0 || wd <= 0)
+        conv_error(L, "%s: empty input or weight (input %s, weight %s)", fn,
+                   lt_shape_str(x, s1, sizeof s1), lt_shape_str(w, s2, sizeof s2));
+    lt_status status;
+    if (!transposed) {
+        const int64_t ekh = dl[0] * (kh - 1) + 1, ekw = dl[1] * (kw - 1) + 1;
+        if (h + 2 * pd[0] < ekh || wd + 2 * pd[1] < ekw)
+            conv_error(L, "%s: kernel (%lld, %lld) with dilation %s is larger than the padded input "
+                       "(%lld, %lld) (input %s, padding %s)", fn, (long long)kh, (long long)kw,
+                       pairstr(s3, sizeof s3, dl), (long long)(h + 2 * pd[0]),
+                       (long long)(wd + 2 * pd[1]), lt_shape_str(x, s1, sizeof s1),
+                       pairstr(s4, sizeof s4, pd));
+        status = lt_conv2d_dims_init(&c->d, n, cx, h, wd, cout, kh, kw, st[0], st[1], pd[0], pd[1],
+                                     dl[0], dl[1], groups);
+        c->osize[0] = n; c->osize[1] = cout; c->osize[2] = c->d.oh; c->osize[3] = c->d.ow;
+    } else {
+        if ((op[0] >= st[0] && op[0] >= dl[0]) || (op[1] >= st[1] && op[1] >= dl[1]))
+            conv_error(L, "%s: output_padding %s must be smaller than stride %s or dilation %s", fn,
+                       pairstr(s3, sizeof s3, op), pairstr(s4, sizeof s4, st),
+                       pairstr(s1, sizeof s1, dl));
+        const int64_t oh = (h - 1) * st[0] - 2 * pd[0] + dl[0] * (kh - 1) + op[0] + 1;
+        const int64_t ow = (wd - 1) * st[1] - 2 * pd[1] + dl[1] * (kw - 1) + op[1] + 1;
+        if (oh <= 0 || ow <= 0)
+            conv_error(L, "%s: output size (%lld, %lld) is not positive (input %s, weight %s, padding %s)",
+                       fn, (long long)oh, (long long)ow, lt_shape_str(x, s1, sizeof s1),
+                       lt_shape_str(w, s2, sizeof s2), pairstr(s3, sizeof s3, pd));
+        status = lt_conv_transpose2d_dims_init(&c->d, n, cx, h, wd, cout, kh, kw, st[0], st[1],
+                                               pd[0], pd[1], op[0], op[1], dl[0], dl[1], groups);
+        c->osize[0] = n; c->osize[1] = cout; c->osize[2] = oh; c->osize[3] = ow;
+    }
+    lt_lua_check(L, status, fn);
+    int pushed;
+    c->x = lt_lua_contiguous(L, xi, fn, "input", &pushed);
+    c->w = lt_lua_contiguous(L, wi, fn, "weight", &pushed);
+    c->b = b ? lt_lua_contiguous(L, bi, fn, "bias", &pushed) : NULL;
+    c->batched = batched;
+}
+
+/* Pushes a new tensor of shape osize (4-D, or 3-D without N when unbatched). */
+static lt_tensor *push_shaped(lua_State *L, const int64_t *size4, int batched, const char *fn) {
+    return batched ? lt_lua_newtensor(L, LT_FLOAT32, 4, size4, fn)
+                   : lt_lua_newtensor(L, LT_FLOAT32, 3, size4 + 1, fn);
+}
+
+typedef lt_status (*fwd_fn)(float *, const float *, const float *, const float *,
+                             const lt_conv2d_dims *);
+typedef lt_status (*bwd_fn)(float *, float *, float *, const float *, const float *,
+                            const float *, const lt_conv2d_dims *);
+
+/* f(x, w, b, opts) -> y */
+static int forward(lua_State *L, int transposed, fwd_fn kernel, const char *fn) {
+    conv_call c;
+    parse_call(L, 1, 2, 3, 4, transposed, fn, &c);
+    lt_tensor *y = push_shaped(L, c.osize, c.batched, fn);
+    lt_lua_check(L, kernel(lt_f32(y), lt_f32(c.x), lt_f32(c.w), c.b ? lt_f32(c.b) : NULL, &c.d),
+                 fn);
+    return 1;
+}
+
+static int arg_flag(lua_State *L, int idx) {
+    return lua_isnoneornil(L, idx) ? 1 : lua_toboolean(L, idx);
+}
+
+/* f(gy, x, w, opts [, need_dx, need_dw, need_db]) -> dx|nil, dw|nil, db|nil
+ * (each need_* defaults to true). */
+static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn) {
+    char s1[96], s2[96];
+    conv_call c;
+    lt_tensor *gy0 = lt_lua_checkdtype(L, 1, fn, "grad_output", LT_FLOAT32);
+    parse_call(L, 2, 3, 0, 4, transposed, fn, &c);
+    const int ndim = c.batched ? 4 : 3;
+    const int64_t *want = c.batched ? c.osize : c.osize + 1;
+    int ok = gy0->ndim == ndim;
+    for (int k = 0; ok && k < ndim; k++) ok = gy0->size[k] == want[k];
+    if (!ok) {
+        lt_tensor shape;
+        memset(&shape, 0, sizeof shape);
+        shape.ndim = ndim;
+        for (int k = 0; k < ndim; k++) shape.size[k] = want[k];
+        conv_error(L, "%s: grad_output has shape %s, expected %s", fn,
+                   lt_shape_str(gy0, s1, sizeof s1), lt_shape_str(&shape, s2, sizeof s2));
+    }
+    const int nx = arg_flag(L, 5), nw = arg_flag(L, 6), nb = arg_flag(L, 7);
+    int pushed;
+    const lt_tensor *gy = lt_lua_contiguous(L, 1, fn, "grad_output", &pushed);
+    int top0 = lua_gettop(L);
+    lt_tensor *dx = NULL, *dw = NULL, *db = NULL;
+    if (nx) dx = lt_lua_newlike(L, c.x, fn); else lua_pushnil(L);
+    if (nw) dw = lt_lua_newlike(L, c.w, fn); else lua_pushnil(L);
+    if (nb) {
+        const int64_t cb = c.osize[1];
+        db = lt_lua_newtensor(L, LT_FLOAT32, 1, &cb, fn);
+    } else lua_pushnil(L);
+    lt_lua_check(L, kernel(dx ? lt_f32(dx) : NULL, dw ? lt_f32(dw) : NULL,
+                           db ? lt_f32(db) : NULL, lt_f32(gy), lt_f32(c.x), lt_f32(c.w), &c.d), fn);
+    return lua_gettop(L) - top0;
+}
+
+static int l_conv2d_forward(lua_State *L) {
+    return forward(L, 0, lt_conv2d_forward, "conv2d");
+}
+static int l_conv2d_backward(lua_State *L) {
+    return backward(L, 0, lt_conv2d_backward, "conv2d_backward");
+}
+static int l_conv_transpose2d_forward(lua_State *L) {
+    return forward(L, 1, lt_conv_transpose2d_forward, "conv_transpose2d");
+}
+static int l_conv_transpose2d_backward(lua_State *L) {
+    return backward(L, 1, lt_conv_transpose2d_backward, "conv_transpose2d_backward");
+}
+static int l_conv2d_forward_naive(lua_State *L) {
+    return forward(L, 0, lt_conv2d_forward_naive, "conv2d_naive");
+}
+static int l_conv2d_backward_naive(lua_State *L) {
+    return backward(L, 0, lt_conv2d_backward_naive, "conv2d_backward_naive");
+}
+static int l_conv_transpose2d_forward_naive(lua_State *L) {
+    return forward(L, 1, lt_conv_transpose2d_forward_naive, "conv_transpose2d_naive");
+}
+static int l_conv_transpose2d_backward_naive(lua_State *L) {
+    return backward(L, 1, lt_conv_transpose2d_backward_naive, "conv_transpose2d_backward_naive");
+}
+
+/* conv_set_algo("auto"|"gemm"|"direct") -> previous name; for specs and benchmarks. */
+static int l_conv_set_algo(lua_State *L) {
+    static const char *const names[] = { "auto", "gemm", "direct", NULL };
+    const int prev = lt_conv_get_algo();
+    if (!lua_isnoneornil(L, 1)) lt_conv_set_algo(luaL_checkoption(L, 1, NULL, names));
+    lua_pushstring(L, names[prev]);
+    return 1;
+}
+
+/* wallclock() -> monotonic seconds (the kernel benchmark times with it; os.clock is CPU time). */
+static int l_wallclock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
+/* __gc of a sentinel userdata kept in the registry: frees the scratch buffers at lua_close. */
+static int l_release_scratch(lua_State *L) {
+    (void)L;
+    lt_conv_release_scratch();
+    return 0;
+}
 
 void lt_open_nn_conv(lua_State *L) {
-    (void)L;
+    static const luaL_Reg fns[] = {
+        { "conv2d_forward", l_conv2d_forward },
+        { "conv2d_backward", l_conv2d_backward },
+        { "conv_transpose2d_forward", l_conv_transpose2d_forward },
+        { "conv_transpose2d_backward", l_conv_transpose2d_backward },
+        { "conv2d_forward_naive", l_conv2d_forward_naive },
+        { "conv2d_backward_naive", l_conv2d_backward_naive },
+        { "conv_transpose2d_forward_naive", l_conv_transpose2d_forward_naive },
+        { "conv_transpose2d_backward_naive", l_conv_transpose2d_backward_naive },
+        { "conv_set_algo", l_conv_set_algo },
+        { "wallclock", l_wallclock },
+        { NULL, NULL }
+    };
+    luaL_setfuncs(L, fns, 0);
+    lua_newuserdatauv(L, 1, 0);
+    lua_newtable(L);
+    lua_pushcfunction(L, l_release_scratch);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lunet.conv.scratch");
 }

@@ -1,0 +1,137 @@
+-- lunet side of bench/bench_kernels.sh: times F.conv2d / F.conv_transpose2d (and
+-- F.max_pool2d when it exists) on every layer shape of the benchmark U-Net (batch 8,
+-- 128x128x3, base 16, depth 5), forward and forward+backward through autograd, and prints
+-- them beside the PyTorch times read from the file written by bench/torch_kernels.py.
+-- usage: lua5.4 bench/kernels.lua [TORCH_RESULTS] [REPS] [THREADS]
+local lunet = require "lunet"
+local F = require "lunet.nn.functional"
+local core = require "lunet.core"
+
+local clock = core.nn.wallclock
+local torch_file, reps, threads = arg[1], tonumber(arg[2]) or 10, tonumber(arg[3]) or 2
+lunet.set_num_threads(threads)
+lunet.manual_seed(0)
+
+local N = 8
+-- name, kind, cin, size, cout, k, stride, input needs grad (same list as torch_kernels.py)
+local LAYERS = {
+  { "enc1a", "conv", 3, 128, 16, 3, 1, false }, { "enc1b", "conv", 16, 128, 16, 3, 1, true },
+  { "enc2a", "conv", 16, 64, 32, 3, 1, true }, { "enc2b", "conv", 32, 64, 32, 3, 1, true },
+  { "enc3a", "conv", 32, 32, 64, 3, 1, true }, { "enc3b", "conv", 64, 32, 64, 3, 1, true },
+  { "enc4a", "conv", 64, 16, 128, 3, 1, true }, { "enc4b", "conv", 128, 16, 128, 3, 1, true },
+  { "enc5a", "conv", 128, 8, 256, 3, 1, true }, { "enc5b", "conv", 256, 8, 256, 3, 1, true },
+  { "up1", "convT", 256, 8, 128, 2, 2, true },
+  { "dec1a", "conv", 256, 16, 128, 3, 1, true }, { "dec1b", "conv", 128, 16, 128, 3, 1, true },
+  { "up2", "convT", 128, 16, 64, 2, 2, true },
+  { "dec2a", "conv", 128, 32, 64, 3, 1, true }, { "dec2b", "conv", 64, 32, 64, 3, 1, true },
+  { "up3", "convT", 64, 32, 32, 2, 2, true },
+  { "dec3a", "conv", 64, 64, 32, 3, 1, true }, { "dec3b", "conv", 32, 64, 32, 3, 1, true },
+  { "up4", "convT", 32, 64, 16, 2, 2, true },
+  { "dec4a", "conv", 32, 128, 16, 3, 1, true }, { "dec4b", "conv", 16, 128, 16, 3, 1, true },
+  { "head", "conv", 16, 128, 1, 1, 1, true },
+  { "pool1", "pool", 16, 128, 16, 2, 2, true }, { "pool2", "pool", 32, 64, 32, 2, 2, true },
+  { "pool3", "pool", 64, 32, 64, 2, 2, true }, { "pool4", "pool", 128, 16, 128, 2, 2, true },
+}
+
+local function read_torch(path)
+  local t = {}
+  local f = path and io.open(path)
+  if not f then return t end
+  for line in f:lines() do
+    local name, fwd, fb = line:match("^(%S+)%s+(%S+)%s+(%S+)")
+    if name then t[name] = { tonumber(fwd), tonumber(fb) } end
+  end
+  f:close()
+  return t
+end
+
+-- lower quartile of reps timings after two warm-up calls (robust on a shared machine)
+local function best(fn)
+  fn(); fn()
+  local ts = {}
+  for i = 1, reps do
+    local t0 = clock(); fn(); ts[i] = clock() - t0
+  end
+  table.sort(ts)
+  return ts[#ts // 4 + 1] * 1e3
+end
+
+local function make(kind, cin, size, cout, k, stride, xgrad)
+  local x = lunet.randn(N, cin, size, size)
+  if xgrad then x:requires_grad(true) end
+  if kind == "pool" then
+    return function() return F.max_pool2d(x, { kernel = k, stride = stride }) end, { x }, 0
+  end
+  local w, b, f, flops
+  if kind == "conv" then
+    w, b = lunet.randn(cout, cin, k, k), lunet.randn(cout)
+    local opts = { padding = (k - 1) // 2, stride = stride }
+    f = function() return F.conv2d(x, w, b, opts) end
+    flops = 2 * N * cout * size * size * cin * k * k
+  else
+    w, b = lunet.randn(cin, cout, k, k), lunet.randn(cout)
+    local opts = { stride = stride }
+    f = function() return F.conv_transpose2d(x, w, b, opts) end
+    flops = 2 * N * cin * size * size * cout * k * k
+  end
+  w:requires_grad(true); b:requires_grad(true)
+  return f, { x, w, b }, flops
+end
+
+local function sgemm_rate()
+  local n = 1024
+  local a, b = lunet.randn(n, n), lunet.randn(n, n)
+  local ms = best(function() return a:matmul(b) end)
+  return 2 * n * n * n / ms / 1e6
+end
+
+local torch = read_torch(torch_file)
+local gemm = sgemm_rate()
+print(string.format("U-Net layer shapes, batch %d, %d threads; OpenBLAS SGEMM 1024^3: %.1f GFLOP/s",
+  N, threads, gemm))
+print("fwd+bwd = forward, then backward through autograd (input gradient except enc1a);")
+print("GF/s = lunet GFLOP/s (fwd+bwd counts 3x the forward FLOPs, 2x for enc1a), %sgemm = of SGEMM rate")
+print(string.format("%-6s %-24s | %8s %8s %6s %6s %5s | %8s %8s %6s %6s %5s", "layer", "shape",
+  "lunet", "torch", "ratio", "GF/s", "%sg", "lunet", "torch", "ratio", "GF/s", "%sg"))
+print(string.format("%-6s %-24s | %-38s | %-38s", "", "", "forward (ms)", "forward+backward (ms)"))
+local tot = { conv = { 0, 0, 0, 0, 0 }, pool = { 0, 0, 0, 0, 0 } }
+local function ratio(a, b) return b and b > 0 and string.format("%6.2f", a / b) or "     -" end
+local function ms(v) return v and string.format("%8.2f", v) or "       -" end
+for _, L in ipairs(LAYERS) do
+  local name, kind, cin, size, cout, k, stride, xgrad = table.unpack(L)
+  if kind ~= "pool" or F.max_pool2d then
+    local f, inputs, flops = make(kind, cin, size, cout, k, stride, xgrad)
+    local fwd = best(function() return lunet.no_grad(f) end)
+    local y = f()
+    local g = lunet.randn(y:shape())
+    local fb = best(function()
+      for _, t in ipairs(inputs) do t.grad = nil end
+      f():backward(g)
+    end)
+    local tt = torch[name] or {}
+    local shape = kind == "pool" and string.format("pool %d %dx%d k%d", cin, size, size, k)
+      or string.format("%s %d->%d %dx%d k%d s%d", kind, cin, cout, size, size, k, stride)
+    local gf, gfb = flops / fwd / 1e6, flops * (xgrad and 3 or 2) / fb / 1e6
+    print(string.format("%-6s %-24s | %s %s %s %6.1f %4.0f%% | %s %s %s %6.1f %4.0f%%", name, shape,
+      ms(fwd), ms(tt[1]), ratio(fwd, tt[1]), gf, 100 * gf / gemm,
+      ms(fb), ms(tt[2]), ratio(fb, tt[2]), gfb, 100 * gfb / gemm))
+    local acc = tot[kind == "pool" and "pool" or "conv"]
+    acc[1], acc[2] = acc[1] + fwd, acc[2] + fb
+    if tt[1] then acc[3], acc[4], acc[5] = acc[3] + tt[1], acc[4] + tt[2], acc[5] + 1 end
+    collectgarbage()
+  end
+end
+local function total(label, a)
+  print(string.format("%-31s | %s %s %s %13s | %s %s %s", label, ms(a[1]), ms(a[5] > 0 and a[3] or nil),
+    ratio(a[1], a[5] > 0 and a[3] or nil), "", ms(a[2]), ms(a[5] > 0 and a[4] or nil),
+    ratio(a[2], a[5] > 0 and a[4] or nil)))
+end
+total("total conv + transposed conv", tot.conv)
+if F.max_pool2d then
+  total("total max pools", tot.pool)
+  local all = {}
+  for i = 1, 5 do all[i] = tot.conv[i] + tot.pool[i] end
+  total("total all layers", all)
+else
+  print("(F.max_pool2d not available: pool shapes skipped)")
+end

@@ -1,0 +1,666 @@
+/* lt_conv.c: conv2d and conv_transpose2d kernels: im2col + SGEMM (OpenBLAS) fast paths,
+ * parallel over (image, group) with OpenMP, and naive direct-loop references. */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <cblas.h>
+#include "lt_conv.h"
+
+/* ---------------------------------------------------------------- dims */
+
+lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
+                              int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups) {
+    if (n < 0 || cin <= 0 || h <= 0 || w <= 0 || cout <= 0 || kh <= 0 || kw <= 0 || sh <= 0 ||
+        sw <= 0 || dh <= 0 || dw <= 0 || ph < 0 || pw < 0 || groups <= 0 || cin % groups ||
+        cout % groups)
+        return LT_EARG;
+    if (h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1) return LT_ESHAPE;
+    d->n = n; d->cin = cin; d->h = h; d->w = w;
+    d->cout = cout; d->kh = kh; d->kw = kw;
+    d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
+    d->oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+    d->ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
+                                        int64_t w, int64_t cout, int64_t kh, int64_t kw,
+                                        int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                        int64_t oph, int64_t opw, int64_t dh, int64_t dw,
+                                        int64_t groups) {
+    if (n < 0 || cin <= 0 || h <= 0 || w <= 0 || cout <= 0 || kh <= 0 || kw <= 0 || sh <= 0 ||
+        sw <= 0 || dh <= 0 || dw <= 0 || ph < 0 || pw < 0 || oph < 0 || opw < 0 ||
+        groups <= 0 || cin % groups || cout % groups)
+        return LT_EARG;
+    if ((oph >= sh && oph >= dh) || (opw >= sw && opw >= dw)) return LT_EARG;
+    int64_t oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1;
+    int64_t ow = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1;
+    if (oh <= 0 || ow <= 0) return LT_ESHAPE;
+    /* the adjoint convolution: (N, cout, oh, ow) -> (N, cin, h, w) */
+    d->n = n; d->cin = cout; d->h = oh; d->w = ow;
+    d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
+    d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
+    return LT_OK;
+}
+
+/* ---------------------------------------------------------------- scratch */
+
+/* Grow-only buffers reused across calls: column matrices / padded inputs / packed weights
+ * (slot 0) and per-thread weight-gradient accumulators (slot 1). Own statics rather than
+ * lt_scratch so that lt_conv_release_scratch can free them when the Lua state closes. */
+static struct { void *p; size_t n; } conv_buf[2];
+
+static void *conv_scratch(int slot, size_t nbytes) {
+    if (conv_buf[slot].p && conv_buf[slot].n >= nbytes) return conv_buf[slot].p;
+    size_t alloc = ((nbytes + 63) & ~(size_t)63) + 64;
+    void *p = aligned_alloc(64, alloc);
+    if (!p) return NULL;
+    free(conv_buf[slot].p);
+    conv_buf[slot].p = p;
+    conv_buf[slot].n = alloc;
+    return p;
+}
+
+void lt_conv_release_scratch(void) {
+    for (int i = 0; i < 2; i++) {
+        free(conv_buf[i].p);
+        conv_buf[i].p = NULL;
+        conv_buf[i].n = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Output columns ox in [*lo, *hi) read input column ox*s + off inside [0, w). */
+static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
+                        int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = (w - 1 - off) < 0 ? 0 : (w - 1 - off) / s + 1;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = l; *hi = h;
+}
+
+/* col (c*kh*kw, (oy1-oy0)*OW) = patches of x (c, H, W) for output rows oy0..oy1-1 */
+static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_dims *d,
+                        int64_t oy0, int64_t oy1) {
+    const int64_t P = (oy1 - oy0) * d->ow, H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t ky = 0; ky < d->kh; ky++)
+            for (int64_t kx = 0; kx < d->kw; kx++) {
+                float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const int64_t xoff = kx * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                for (int64_t oy = oy0; oy < oy1; oy++) {
+                    float *r = row + (oy - oy0) * OW;
+                    const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                    if (iy < 0 || iy >= H || lo == hi) {
+                        memset(r, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + (ci * H + iy) * W + xoff;
+                    if (lo > 0) memset(r, 0, (size_t)lo * sizeof(float));
+                    if (d->sw == 1) memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * d->sw];
+                    if (hi < OW) memset(r + hi, 0, (size_t)(OW - hi) * sizeof(float));
+                }
+            }
+}
+
+static void im2col(float *col, const float *x, int64_t c, const lt_conv2d_dims *d) {
+    im2col_rows(col, x, c, d, 0, d->oh);
+}
+
+/* Output rows per weight-gradient chunk: keeps the column block near 512 KB (in L2). */
+static int64_t chunk_rows(const lt_conv2d_dims *d, int64_t K) {
+    int64_t r = (int64_t)(512 * 1024 / sizeof(float)) / (K * d->ow);
+    if (r < 1) r = 1;
+    if (r > d->oh) r = d->oh;
+    return r;
+}
+
+/* x (c, H, W) += the patches in col (c*kh*kw, OH*OW) */
+static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_dims *d) {
+    const int64_t P = d->oh * d->ow, H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t ky = 0; ky < d->kh; ky++)
+            for (int64_t kx = 0; kx < d->kw; kx++) {
+                const float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const int64_t xoff = kx * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                for (int64_t oy = 0; oy < d->oh; oy++) {
+                    const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *r = row + oy * OW;
+                    float *xr = x + (ci * H + iy) * W + xoff;
+                    if (d->sw == 1)
+                        for (int64_t ox = lo; ox < hi; ox++) xr[ox] += r[ox];
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) xr[ox * d->sw] += r[ox];
+                }
+            }
+}
+
+/* db (c) += sum over images and pixels of t (n, c, hw) */
+static void bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = t + (i * c + ch) * hw;
+            float acc = 0;
+            for (int64_t j = 0; j < hw; j++) acc += p[j];
+            s += acc;
+        }
+        db[ch] += (float)s;
+    }
+}
+
+/* out (n, c, hw) += b (c) */
+static void bias_add(float *out, const float *b, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            float *p = out + (i * c + ch) * hw;
+            const float v = b[ch];
+            for (int64_t j = 0; j < hw; j++) p[j] += v;
+        }
+}
+
+/* 1x1 kernels with unit stride and no padding read the input as its own column matrix. */
+static int is_pointwise(const lt_conv2d_dims *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->ph == 0 && d->pw == 0 &&
+           d->oh == d->h && d->ow == d->w;
+}
+
+/* Work split: with at least as many (image, group) items as threads, one item per OpenMP
+ * thread and single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
+typedef struct { int nt; int saved_blas; } par_plan;
+
+static par_plan plan_begin(int64_t items) {
+    par_plan p;
+    int t = lt_get_num_threads();
+    if (t < 1) t = 1;
+    p.saved_blas = 0;
+    if (items >= t && t > 1) {
+        p.nt = t;
+        p.saved_blas = openblas_get_num_threads();
+        if (p.saved_blas != 1) openblas_set_num_threads(1);
+    } else {
+        p.nt = 1;
+    }
+    return p;
+}
+
+static void plan_end(par_plan p) {
+    if (p.saved_blas > 1) openblas_set_num_threads(p.saved_blas);
+}
+
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* ---------------------------------------------------------------- direct stride-1 kernel */
+
+/* Unit-stride convolutions whose output width is a multiple of 8 run a direct kernel on a
+ * zero-padded copy of the input: no column matrix, MR output channels x 16 (or 8) pixels
+ * of one output row per register tile (AVX2/FMA, chosen at run time). The input gradient
+ * of such a convolution is the same kernel on the padded output gradient with the weights
+ * transposed and flipped. */
+#define MR 6
+
+static int conv_algo = LT_CONV_AUTO;
+
+void lt_conv_set_algo(int algo) { conv_algo = algo; }
+int lt_conv_get_algo(void) { return conv_algo; }
+
+static int have_avx2(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+/* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
+static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
+    if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
+        return 0;
+    if (conv_algo == LT_CONV_DIRECT) return 1;
+    /* measured on the U-Net shapes: OpenBLAS wins once the output channels fill its tiles
+     * and the rows are short */
+    (void)co;
+    return oww >= 64;
+}
+
+/* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
+ * the weights of the input-gradient conv: wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
+static void pack_weights(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
+                         int64_t kw, int adjoint) {
+    const int64_t nb = (co_n + MR - 1) / MR, kk = kh * kw;
+    for (int64_t cb = 0; cb < nb; cb++)
+        for (int64_t ci = 0; ci < ci_n; ci++)
+            for (int64_t k = 0; k < kk; k++)
+                for (int64_t r = 0; r < MR; r++) {
+                    const int64_t co = cb * MR + r;
+                    float v = 0.0f;
+                    if (co < co_n)
+                        v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
+                                    : w[(co * ci_n + ci) * kk + k];
+                    wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
+                }
+}
+
+/* xp (c, h + pt + pb, w + pl + pr) = x (c, h, w) with zero borders */
+static void pad_copy(float *xp, const float *x, int64_t c, int64_t h, int64_t w, int64_t pt,
+                     int64_t pb, int64_t pl, int64_t pr) {
+    const int64_t hp = h + pt + pb, wp = w + pl + pr;
+    for (int64_t ch = 0; ch < c; ch++) {
+        float *o = xp + ch * hp * wp;
+        memset(o, 0, (size_t)(pt * wp) * sizeof(float));
+        for (int64_t y = 0; y < h; y++) {
+            float *r = o + (pt + y) * wp;
+            if (pl) memset(r, 0, (size_t)pl * sizeof(float));
+            memcpy(r + pl, x + (ch * h + y) * w, (size_t)w * sizeof(float));
+            if (pr) memset(r + pl + w, 0, (size_t)pr * sizeof(float));
+        }
+        memset(o + (pt + h) * wp, 0, (size_t)(pb * wp) * sizeof(float));
+    }
+}
+
+typedef struct {
+    int64_t cin, hp, wp;       /* padded input (cin, hp, wp) */
+    int64_t cout, oh, ow;      /* output (cout, oh, ow) */
+    int64_t kh, kw, dh, dw;
+} direct_dims;
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+/* One output row y of MR channels (nco of them stored) starting at out (row 0 of channel 0).
+ * The accumulators are named variables: GCC spills arrays of vectors to the stack. */
+#define FMA_ROW(r, v0, v1) do { const __m256 b_ = _mm256_broadcast_ss(wk + (r)); \
+        a##r##0 = _mm256_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(b_, v1, a##r##1); } while (0)
+#define FMA_ROW1(r, v0) a##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + (r)), v0, a##r##0)
+#define STORE2(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m256 s0_ = a##r##0, s1_ = a##r##1; \
+        if (accumulate) { s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
+                          s1_ = _mm256_add_ps(s1_, _mm256_loadu_ps(o_ + 8)); } \
+        if (bias) { const __m256 bb_ = _mm256_set1_ps(bias[r]); \
+                    s0_ = _mm256_add_ps(s0_, bb_); s1_ = _mm256_add_ps(s1_, bb_); } \
+        _mm256_storeu_ps(o_, s0_); _mm256_storeu_ps(o_ + 8, s1_); } } while (0)
+#define STORE1(r) do { if ((r) < nco) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m256 s0_ = a##r##0; \
+        if (accumulate) s0_ = _mm256_add_ps(s0_, _mm256_loadu_ps(o_)); \
+        if (bias) s0_ = _mm256_add_ps(s0_, _mm256_set1_ps(bias[r])); \
+        _mm256_storeu_ps(o_, s0_); } } while (0)
+
+/* The taps of one (ci, ky) input row: generic kw, or kw = 3 unrolled. */
+#define TAPS2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw), v1 = _mm256_loadu_ps(row + kx * dw + 8); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROW(0, v0, v1); FMA_ROW(1, v0, v1); FMA_ROW(2, v0, v1); \
+        FMA_ROW(3, v0, v1); FMA_ROW(4, v0, v1); FMA_ROW(5, v0, v1); }
+#define TAPS1(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROW1(0, v0); FMA_ROW1(1, v0); FMA_ROW1(2, v0); \
+        FMA_ROW1(3, v0); FMA_ROW1(4, v0); FMA_ROW1(5, v0); }
+
+/* rows = cin*kh input rows per tile: row r = (ci, ky) starts at xp + ci*hp*wp + ky*dh*wp
+ * (relative to the tile), its weights at wpb + r*kw*MR. */
+#define ROW_LOOP(TAPS, KW) do { \
+        const float *base = xp + y * q->wp + x0; \
+        const float *wr = wpb; \
+        for (int64_t ci = 0; ci < q->cin; ci++, base += chan) { \
+            const float *row = base; \
+            for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MR) { TAPS(KW) } \
+        } } while (0)
+
+__attribute__((target("avx2,fma")))
+static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
+                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+    const int64_t plane = q->oh * q->ow, kw = q->kw, dw = q->dw;
+    const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
+    int64_t x0 = 0;
+    for (; x0 + 16 <= q->ow; x0 += 16) {
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        if (kw == 3) ROW_LOOP(TAPS2, 3);
+        else ROW_LOOP(TAPS2, kw);
+        STORE2(0); STORE2(1); STORE2(2); STORE2(3); STORE2(4); STORE2(5);
+    }
+    for (; x0 + 8 <= q->ow; x0 += 8) {
+        __m256 a00 = _mm256_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
+        if (kw == 3) ROW_LOOP(TAPS1, 3);
+        else ROW_LOOP(TAPS1, kw);
+        STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
+    }
+}
+#else
+static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
+                       int64_t y, int nco, const direct_dims *q, int accumulate) {
+    (void)out; (void)xp; (void)wpb; (void)bias; (void)y; (void)nco; (void)q; (void)accumulate;
+}
+#endif
+
+/* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group */
+static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
+                         const direct_dims *q, int accumulate) {
+    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->oh * q->ow;
+    const int64_t wblock = q->cin * q->kh * q->kw * MR;
+    for (int64_t y = 0; y < q->oh; y++)
+        for (int64_t cb = 0; cb < nb; cb++) {
+            const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
+            direct_row(out + cb * MR * plane, xp, wp + cb * wblock, bias ? bias + cb * MR : NULL,
+                       y, (int)nco, q, accumulate);
+        }
+}
+
+static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
+    return (co_n + MR - 1) / MR * MR * ci_n * kh * kw;
+}
+
+/* ---------------------------------------------------------------- fast kernels */
+
+/* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b] */
+static lt_status conv_fwd(float *out, const float *x, const float *w, const float *b,
+                          const lt_conv2d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G;
+    const int pointwise = is_pointwise(d);
+    const int direct = !pointwise && direct_fits(d, coutg, d->ow);
+    const int padded = direct && (d->ph || d->pw);
+    const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
+    const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
+    const int64_t per = direct ? (padded ? cing * hp * wpd : 0) : pointwise ? 0 : K * P;
+    if (items == 0 || P == 0) return LT_OK;
+    par_plan pl = plan_begin(items);
+    float *buf = NULL;
+    if (G * wsz + pl.nt * per > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+        if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    }
+    if (direct)
+        for (int64_t g = 0; g < G; g++)
+            pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
+    const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw };
+    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        const float *xg = x + (i * d->cin + g * cing) * HW;
+        float *og = out + (i * d->cout + g * coutg) * P;
+        float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
+        if (direct) {
+            const float *xp = xg;
+            if (padded) {
+                pad_copy(tb, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
+                xp = tb;
+            }
+            direct_image(og, xp, buf + g * wsz, b && !accumulate ? b + g * coutg : NULL, &q,
+                         accumulate);
+            continue;
+        }
+        const float *col = xg;
+        if (!pointwise) {
+            im2col(tb, xg, cing, d);
+            col = tb;
+        }
+        float beta = accumulate ? 1.0f : 0.0f;
+        if (b && !accumulate) {
+            for (int64_t co = 0; co < coutg; co++) {
+                float *r = og + co * P;
+                const float v = b[g * coutg + co];
+                for (int64_t j = 0; j < P; j++) r[j] = v;
+            }
+            beta = 1.0f;
+        }
+        sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
+    }
+    plan_end(pl);
+    if (b && accumulate) bias_add(out, b, d->n, d->cout, P);
+    return LT_OK;
+}
+
+/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL */
+static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                          const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G, wn = d->cout * K;
+    const int pointwise = is_pointwise(d);
+    const int64_t qh = d->dh * (d->kh - 1) - d->ph, qw = d->dw * (d->kw - 1) - d->pw;
+    const int ddirect = dx && !pointwise && qh >= 0 && qw >= 0 && direct_fits(d, cing, d->w);
+    /* padded dy: (coutg, h + dh*(kh-1), w + dw*(kw-1)); the bottom/right pads exceed qh/qw
+     * when the conv is the adjoint of a transposed conv with output padding */
+    const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
+    const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
+    const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
+    const int64_t rows = chunk_rows(d, K);
+    int64_t per = 0;
+    if (!pointwise && dx && !ddirect) per = K * P;
+    if (!pointwise && dw && K * rows * d->ow > per) per = K * rows * d->ow;
+    if (ddirect && coutg * hq * wq > per) per = coutg * hq * wq;
+    if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
+    par_plan pl = plan_begin(items);
+    float *buf = NULL, *dwacc = NULL;
+    if (G * wsz + pl.nt * per > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+        if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    }
+    if (dw && pl.nt > 1) {
+        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
+        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    }
+    if (ddirect)
+        for (int64_t g = 0; g < G; g++)
+            pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
+    const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw };
+    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        const int tid = omp_get_thread_num();
+        const float *dyg = dy + (i * d->cout + g * coutg) * P;
+        float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
+        if (dw) {
+            const float *xg = x + (i * d->cin + g * cing) * HW;
+            float *acc = (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K;
+            if (pointwise) {
+                sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
+            } else {
+                for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
+                    const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
+                    const int64_t pc = (oy1 - oy0) * d->ow;
+                    im2col_rows(c, xg, cing, d, oy0, oy1);
+                    sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+                }
+            }
+        }
+        if (dx) {
+            float *dxg = dx + (i * d->cin + g * cing) * HW;
+            if (ddirect) {
+                const float *yp = dyg;
+                if (qh || qw || qb || qr) {
+                    pad_copy(c, dyg, coutg, d->oh, d->ow, qh, qb, qw, qr);
+                    yp = c;
+                }
+                direct_image(dxg, yp, buf + g * wsz, NULL, &q, 1);
+            } else if (pointwise) {
+                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
+            } else {
+                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
+                col2im_add(dxg, c, cing, d);
+            }
+        }
+    }
+    plan_end(pl);
+    if (dwacc)
+        for (int t = 0; t < pl.nt - 1; t++) {
+            const float *a = dwacc + (int64_t)t * wn;
+            for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        }
+    return LT_OK;
+}
+
+lt_status lt_conv2d_forward(float *out, const float *x, const float *w, const float *b,
+                            const lt_conv2d_dims *d) {
+    return conv_fwd(out, x, w, b, d, 0);
+}
+
+lt_status lt_conv2d_backward(float *dx, float *dw, float *db, const float *dout,
+                             const float *x, const float *w, const lt_conv2d_dims *d) {
+    if (db) bias_grad(db, dout, d->n, d->cout, d->oh * d->ow);
+    return conv_bwd(dx, dw, dout, x, w, d);
+}
+
+lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w,
+                                      const float *b, const lt_conv2d_dims *d) {
+    memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
+    lt_status st = conv_bwd(out, NULL, x, NULL, w, d);
+    if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);
+    return st;
+}
+
+lt_status lt_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dout,
+                                       const float *x, const float *w,
+                                       const lt_conv2d_dims *d) {
+    if (db) bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    lt_status st = LT_OK;
+    if (dx) st = conv_fwd(dx, dout, w, NULL, d, 1);
+    if (st == LT_OK && dw) st = conv_bwd(NULL, dw, x, dout, NULL, d);
+    return st;
+}
+
+/* ---------------------------------------------------------------- naive references */
+
+static void naive_fwd(float *out, const float *x, const float *w, const float *b,
+                      const lt_conv2d_dims *d, int accumulate) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t co = 0; co < d->cout; co++) {
+            const int64_t g = co / coutg;
+            for (int64_t oy = 0; oy < d->oh; oy++)
+                for (int64_t ox = 0; ox < d->ow; ox++) {
+                    float *o = out + ((i * d->cout + co) * d->oh + oy) * d->ow + ox;
+                    double s = accumulate ? *o : 0.0;
+                    if (b) s += b[co];
+                    for (int64_t ci = 0; ci < cing; ci++)
+                        for (int64_t ky = 0; ky < d->kh; ky++) {
+                            const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                            if (iy < 0 || iy >= d->h) continue;
+                            for (int64_t kx = 0; kx < d->kw; kx++) {
+                                const int64_t ix = ox * d->sw - d->pw + kx * d->dw;
+                                if (ix < 0 || ix >= d->w) continue;
+                                s += (double)x[((i * d->cin + g * cing + ci) * d->h + iy) * d->w + ix] *
+                                     w[((co * cing + ci) * d->kh + ky) * d->kw + kx];
+                            }
+                        }
+                    *o = (float)s;
+                }
+        }
+}
+
+/* dx += conv^T(dy, w), gathered per input element */
+static void naive_bwd_data(float *dx, const float *dy, const float *w, const lt_conv2d_dims *d) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t c = 0; c < d->cin; c++) {
+            const int64_t g = c / cing, cl = c % cing;
+            for (int64_t iy = 0; iy < d->h; iy++)
+                for (int64_t ix = 0; ix < d->w; ix++) {
+                    double s = 0;
+                    for (int64_t co = g * coutg; co < (g + 1) * coutg; co++)
+                        for (int64_t ky = 0; ky < d->kh; ky++) {
+                            const int64_t ty = iy + d->ph - ky * d->dh;
+                            if (ty < 0 || ty % d->sh) continue;
+                            const int64_t oy = ty / d->sh;
+                            if (oy >= d->oh) continue;
+                            for (int64_t kx = 0; kx < d->kw; kx++) {
+                                const int64_t tx = ix + d->pw - kx * d->dw;
+                                if (tx < 0 || tx % d->sw) continue;
+                                const int64_t ox = tx / d->sw;
+                                if (ox >= d->ow) continue;
+                                s += (double)dy[((i * d->cout + co) * d->oh + oy) * d->ow + ox] *
+                                     w[((co * cing + cl) * d->kh + ky) * d->kw + kx];
+                            }
+                        }
+                    dx[((i * d->cin + c) * d->h + iy) * d->w + ix] += (float)s;
+                }
+        }
+}
+
+/* dw += sum over images and output pixels of dy * x patch */
+static void naive_bwd_weight(float *dw, const float *dy, const float *x, const lt_conv2d_dims *d) {
+    const int64_t cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    for (int64_t co = 0; co < d->cout; co++) {
+        const int64_t g = co / coutg;
+        for (int64_t ci = 0; ci < cing; ci++)
+            for (int64_t ky = 0; ky < d->kh; ky++)
+                for (int64_t kx = 0; kx < d->kw; kx++) {
+                    double s = 0;
+                    for (int64_t i = 0; i < d->n; i++)
+                        for (int64_t oy = 0; oy < d->oh; oy++) {
+                            const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
+                            if (iy < 0 || iy >= d->h) continue;
+                            for (int64_t ox = 0; ox < d->ow; ox++) {
+                                const int64_t ix = ox * d->sw - d->pw + kx * d->dw;
+                                if (ix < 0 || ix >= d->w) continue;
+                                s += (double)dy[((i * d->cout + co) * d->oh + oy) * d->ow + ox] *
+                                     x[((i * d->cin + g * cing + ci) * d->h + iy) * d->w + ix];
+                            }
+                        }
+                    dw[((co * cing + ci) * d->kh + ky) * d->kw + kx] += (float)s;
+                }
+    }
+}
+
+static void naive_bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < hw; j++) s += t[(i * c + ch) * hw + j];
+        db[ch] += (float)s;
+    }
+}
+
+lt_status lt_conv2d_forward_naive(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv2d_dims *d) {
+    naive_fwd(out, x, w, b, d, 0);
+    return LT_OK;
+}
+
+lt_status lt_conv2d_backward_naive(float *dx, float *dw, float *db, const float *dout,
+                                   const float *x, const float *w, const lt_conv2d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cout, d->oh * d->ow);
+    if (dx) naive_bwd_data(dx, dout, w, d);
+    if (dw) naive_bwd_weight(dw, dout, x, d);
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_forward_naive(float *out, const float *x, const float *w,
+                                            const float *b, const lt_conv2d_dims *d) {
+    memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
+    naive_bwd_data(out, x, w, d);
+    if (b) bias_add(out, b, d->n, d->cin, d->h * d->w);
+    return LT_OK;
+}
+
+lt_status lt_conv_transpose2d_backward_naive(float *dx, float *dw, float *db,
+                                             const float *dout, const float *x,
+                                             const float *w, const lt_conv2d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    if (dx) naive_fwd(dx, dout, w, NULL, d, 1);
+    if (dw) naive_bwd_weight(dw, x, dout, d);
+    return LT_OK;
+}
