@@ -1,0 +1,405 @@
+/* lt_norm.c: batch norm, group norm and dropout kernels (see lt_norm.h).
+ * Fast paths: OpenMP over channels (batch norm statistics and backward) or planes
+ * (normalise, group norm), SIMD reductions in double; naive twins below each. */
+#include "lt_norm.h"
+
+#include <math.h>
+#include <stddef.h>
+
+/* Below this many elements a kernel runs on one thread: forking costs more. */
+#define LT_NORM_PAR_MIN 32768
+
+static int norm_threads(int64_t work) {
+    return work >= LT_NORM_PAR_MIN ? lt_get_num_threads() : 1;
+}
+
+static int bad_dims(int64_t N, int64_t C, int64_t S) {
+    return N < 0 || C < 0 || S < 0;
+}
+
+/* Shifted one-pass sums of a contiguous row: s1 += sum(x - x0), s2 += sum((x - x0)^2).
+ * The shift x0 (a sample of the data) keeps s2 - s1^2 / M free of cancellation when
+ * |mean| >> std. */
+static inline void row_shifted_sums(const float *row, int64_t n, float x0,
+                                    double *s1, double *s2) {
+    double a = 0.0, q = 0.0;
+#pragma omp simd reduction(+ : a, q)
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)(row[i] - x0);
+        a += d;
+        q += d * d;
+    }
+    *s1 += a;
+    *s2 += q;
+}
+
+/* mean and biased variance from shifted sums over M elements. */
+static inline void finish_stats(double x0, double s1, double s2, double M,
+                                double *mean, double *var) {
+    double m = s1 / M;
+    double v = s2 / M - m * m;
+    *mean = x0 + m;
+    *var = v > 0.0 ? v : 0.0;
+}
+
+/* ------------------------------------------------------------------ batch norm */
+
+lt_status lt_batch_norm_stats(float *mean, float *var, const float *x,
+                              int64_t N, int64_t C, int64_t S) {
+    if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;
+    const double M = (double)(N * S);
+#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        const float x0 = x[c * S];
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t n = 0; n < N; n++)
+            row_shifted_sums(x + (n * C + c) * S, S, x0, &s1, &s2);
+        double m, v;
+        finish_stats((double)x0, s1, s2, M, &m, &v);
+        mean[c] = (float)m;
+        var[c] = (float)v;
+    }
+    return LT_OK;
+}
+
+lt_status lt_batch_norm_stats_naive(float *mean, float *var, const float *x,
+                                    int64_t N, int64_t C, int64_t S) {
+    if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;
+    const double M = (double)(N * S);
+    for (int64_t c = 0; c < C; c++) {
+        double sum = 0.0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t s = 0; s < S; s++) sum += x[(n * C + c) * S + s];
+        double m = sum / M, sq = 0.0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t s = 0; s < S; s++) {
+                double d = x[(n * C + c) * S + s] - m;
+                sq += d * d;
+            }
+        mean[c] = (float)m;
+        var[c] = (float)(sq / M);
+    }
+    return LT_OK;
+}
+
+lt_status lt_batch_norm_forward(float *y, const float *x, const float *mean,
+                                const float *invstd, const float *w, const float *b,
+                                int64_t N, int64_t C, int64_t S) {
+    if (bad_dims(N, C, S)) return LT_EARG;
+#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+    for (int64_t p = 0; p < N * C; p++) {
+        const int64_t c = p % C;
+        const float scale = invstd[c] * (w ? w[c] : 1.0f);
+        const float shift = (b ? b[c] : 0.0f) - mean[c] * scale;
+        const float *xp = x + p * S;
+        float *yp = y + p * S;
+#pragma omp simd
+        for (int64_t s = 0; s < S; s++) yp[s] = xp[s] * scale + shift;
+    }
+    return LT_OK;
+}
+
+lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mean,
+                                      const float *invstd, const float *w, const float *b,
+                                      int64_t N, int64_t C, int64_t S) {
+    if (bad_dims(N, C, S)) return LT_EARG;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t i = (n * C + c) * S + s;
+                double v = ((double)x[i] - mean[c]) * invstd[c];
+                if (w) v *= w[c];
+                if (b) v += b[c];
+                y[i] = (float)v;
+            }
+    return LT_OK;
+}
+
+lt_status lt_batch_norm_backward(float *dx, float *dw, float *db, const float *dy,
+                                 const float *x, const float *mean, const float *invstd,
+                                 const float *w, int64_t N, int64_t C, int64_t S,
+                                 int training) {
+    if (bad_dims(N, C, S)) return LT_EARG;
+    const double M = (double)(N * S);
+    /* One channel per iteration: reduce sum(dy) and sum(dy * (x - mean)) over the
+     * channel's N planes, then write the channel's dx; no temporaries needed. */
+#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *g = dy + (n * C + c) * S;
+            const float *xp = x + (n * C + c) * S;
+            double a = 0.0, q = 0.0;
+#pragma omp simd reduction(+ : a, q)
+            for (int64_t s = 0; s < S; s++) {
+                a += (double)g[s];
+                q += (double)g[s] * (double)(xp[s] - mu);
+            }
+            sdy += a;
+            sdyx += q;
+        }
+        const double is = invstd[c];
+        if (dw) dw[c] += (float)(sdyx * is);
+        if (db) db[c] += (float)sdy;
+        if (!dx) continue;
+        const float wis = (float)(is * (w ? w[c] : 1.0f));
+        /* training: dx = w * invstd * (dy - mean(dy) - (x - mu) * invstd^2 * mean(dy * (x - mu))) */
+        const float gm = training && M > 0 ? (float)(sdy / M) : 0.0f;
+        const float k = training && M > 0 ? (float)(sdyx / M * is * is) : 0.0f;
+        for (int64_t n = 0; n < N; n++) {
+            const float *g = dy + (n * C + c) * S;
+            const float *xp = x + (n * C + c) * S;
+            float *d = dx + (n * C + c) * S;
+#pragma omp simd
+            for (int64_t s = 0; s < S; s++) d[s] += (g[s] - gm - (xp[s] - mu) * k) * wis;
+        }
+    }
+    return LT_OK;
+}
+
+lt_status lt_batch_norm_backward_naive(float *dx, float *dw, float *db, const float *dy,
+                                       const float *x, const float *mean,
+                                       const float *invstd, const float *w,
+                                       int64_t N, int64_t C, int64_t S, int training) {
+    if (bad_dims(N, C, S)) return LT_EARG;
+    const double M = (double)(N * S);
+    for (int64_t c = 0; c < C; c++) {
+        double sdy = 0.0, sdyxhat = 0.0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t i = (n * C + c) * S + s;
+                double xhat = ((double)x[i] - mean[c]) * invstd[c];
+                sdy += dy[i];
+                sdyxhat += dy[i] * xhat;
+            }
+        if (dw) dw[c] += (float)sdyxhat;
+        if (db) db[c] += (float)sdy;
+        if (!dx) continue;
+        double wc = w ? w[c] : 1.0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t i = (n * C + c) * S + s;
+                double xhat = ((double)x[i] - mean[c]) * invstd[c];
+                double dxhat = dy[i];
+                if (training) dxhat -= sdy / M + xhat * sdyxhat / M;
+                dx[i] += (float)(dxhat * wc * invstd[c]);
+            }
+    }
+    return LT_OK;
+}
+
+void lt_batch_norm_update_running(float *running_mean, float *running_var,
+                                  const float *mean, const float *var,
+                                  int64_t C, int64_t M, double momentum) {
+    const double unbias = M > 1 ? (double)M / (double)(M - 1) : 1.0;
+    for (int64_t c = 0; c < C; c++) {
+        if (running_mean)
+            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+        if (running_var)
+            running_var[c] =
+                (float)((1.0 - momentum) * running_var[c] + momentum * var[c] * unbias);
+    }
+}
+
+/* ------------------------------------------------------------------ group norm */
+
+lt_status lt_group_norm_forward(float *y, float *mean, float *invstd, const float *x,
+                                const float *w, const float *b,
+                                int64_t N, int64_t C, int64_t S, int64_t G, double eps) {
+    if (bad_dims(N, C, S) || G <= 0 || C % G != 0) return LT_EARG;
+    const int64_t Cg = C / G, M = Cg * S;
+    if (M == 0) return LT_OK;
+    /* The Cg channels of one group are one contiguous block of Cg * S floats. */
+#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+    for (int64_t p = 0; p < N * G; p++) {
+        const float *xb = x + p * M;
+        float *yb = y + p * M;
+        double s1 = 0.0, s2 = 0.0, m, v;
+        row_shifted_sums(xb, M, xb[0], &s1, &s2);
+        finish_stats((double)xb[0], s1, s2, (double)M, &m, &v);
+        const double is = 1.0 / sqrt(v + eps);
+        mean[p] = (float)m;
+        invstd[p] = (float)is;
+        const int64_t c0 = (p % G) * Cg;
+        for (int64_t j = 0; j < Cg; j++) {
+            const int64_t c = c0 + j;
+            const float scale = (float)(is * (w ? w[c] : 1.0f));
+            const float shift = (float)((b ? b[c] : 0.0f) - m * scale);
+            const float *xp = xb + j * S;
+            float *yp = yb + j * S;
+#pragma omp simd
+            for (int64_t s = 0; s < S; s++) yp[s] = xp[s] * scale + shift;
+        }
+    }
+    return LT_OK;
+}
+
+lt_status lt_group_norm_forward_naive(float *y, float *mean, float *invstd, const float *x,
+                                      const float *w, const float *b,
+                                      int64_t N, int64_t C, int64_t S, int64_t G, double eps) {
+    if (bad_dims(N, C, S) || G <= 0 || C % G != 0) return LT_EARG;
+    const int64_t Cg = C / G;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t g = 0; g < G; g++) {
+            double sum = 0.0, sq = 0.0, M = (double)(Cg * S);
+            for (int64_t c = g * Cg; c < (g + 1) * Cg; c++)
+                for (int64_t s = 0; s < S; s++) sum += x[(n * C + c) * S + s];
+            double m = M > 0 ? sum / M : 0.0;
+            for (int64_t c = g * Cg; c < (g + 1) * Cg; c++)
+                for (int64_t s = 0; s < S; s++) {
+                    double d = x[(n * C + c) * S + s] - m;
+                    sq += d * d;
+                }
+            double is = 1.0 / sqrt((M > 0 ? sq / M : 0.0) + eps);
+            mean[n * G + g] = (float)m;
+            invstd[n * G + g] = (float)is;
+            for (int64_t c = g * Cg; c < (g + 1) * Cg; c++)
+                for (int64_t s = 0; s < S; s++) {
+                    int64_t i = (n * C + c) * S + s;
+                    double v = (x[i] - m) * is;
+                    if (w) v *= w[c];
+                    if (b) v += b[c];
+                    y[i] = (float)v;
+                }
+        }
+    return LT_OK;
+}
+
+lt_status lt_group_norm_backward(float *dx, float *dw, float *db, const float *dy,
+                                 const float *x, const float *mean, const float *invstd,
+                                 const float *w, double *work,
+                                 int64_t N, int64_t C, int64_t S, int64_t G) {
+    if (bad_dims(N, C, S) || G <= 0 || C % G != 0) return LT_EARG;
+    const int64_t Cg = C / G;
+    const int nt = norm_threads(N * C * S);
+    /* 1. per plane (n, c): a = sum(dy), q = sum(dy * x) */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t p = 0; p < N * C; p++) {
+        const float *g = dy + p * S;
+        const float *xp = x + p * S;
+        double a = 0.0, q = 0.0;
+#pragma omp simd reduction(+ : a, q)
+        for (int64_t s = 0; s < S; s++) {
+            a += (double)g[s];
+            q += (double)g[s] * (double)xp[s];
+        }
+        work[2 * p] = a;
+        work[2 * p + 1] = q;
+    }
+    /* 2. dw[c] = sum_n (q - mu * a) * invstd, db[c] = sum_n a */
+    if (dw || db) {
+        for (int64_t c = 0; c < C; c++) {
+            double sw = 0.0, sb = 0.0;
+            for (int64_t n = 0; n < N; n++) {
+                const int64_t p = n * C + c, ng = n * G + c / Cg;
+                sw += (work[2 * p + 1] - (double)mean[ng] * work[2 * p]) * invstd[ng];
+                sb += work[2 * p];
+            }
+            if (dw) dw[c] += (float)sw;
+            if (db) db[c] += (float)sb;
+        }
+    }
+    if (!dx) return LT_OK;
+    /* 3. per group (n, g), with dxhat = dy * w:
+     *    dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
+    const double M = (double)(Cg * S);
+    if (M == 0) return LT_OK;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t ng = 0; ng < N * G; ng++) {
+        const int64_t n = ng / G, c0 = (ng % G) * Cg;
+        const double mu = mean[ng], is = invstd[ng];
+        double A = 0.0, B = 0.0;
+        for (int64_t c = c0; c < c0 + Cg; c++) {
+            const int64_t p = n * C + c;
+            const double wc = w ? w[c] : 1.0;
+            A += wc * work[2 * p];
+            B += wc * (work[2 * p + 1] - mu * work[2 * p]) * is;
+        }
+        const float fa = (float)(A / M), fk = (float)(B / M * is), fmu = (float)mu;
+        for (int64_t c = c0; c < c0 + Cg; c++) {
+            const int64_t p = n * C + c;
+            const float wc = w ? w[c] : 1.0f, fis = (float)is;
+            const float *g = dy + p * S;
+            const float *xp = x + p * S;
+            float *d = dx + p * S;
+#pragma omp simd
+            for (int64_t s = 0; s < S; s++) d[s] += fis * (wc * g[s] - fa - (xp[s] - fmu) * fk);
+        }
+    }
+    return LT_OK;
+}
+
+lt_status lt_group_norm_backward_naive(float *dx, float *dw, float *db, const float *dy,
+                                       const float *x, const float *mean,
+                                       const float *invstd, const float *w,
+                                       int64_t N, int64_t C, int64_t S, int64_t G) {
+    if (bad_dims(N, C, S) || G <= 0 || C % G != 0) return LT_EARG;
+    const int64_t Cg = C / G;
+    const double M = (double)(Cg * S);
+    for (int64_t c = 0; c < C; c++) {
+        double sw = 0.0, sb = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t ng = n * G + c / Cg;
+            for (int64_t s = 0; s < S; s++) {
+                int64_t i = (n * C + c) * S + s;
+                sw += dy[i] * ((x[i] - (double)mean[ng]) * invstd[ng]);
+                sb += dy[i];
+            }
+        }
+        if (dw) dw[c] += (float)sw;
+        if (db) db[c] += (float)sb;
+    }
+    if (!dx) return LT_OK;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t g = 0; g < G; g++) {
+            const double mu = mean[n * G + g], is = invstd[n * G + g];
+            double sd = 0.0, sdx = 0.0;   /* sum(dxhat), sum(dxhat * xhat) */
+            for (int64_t c = g * Cg; c < (g + 1) * Cg; c++)
+                for (int64_t s = 0; s < S; s++) {
+                    int64_t i = (n * C + c) * S + s;
+                    double xhat = (x[i] - mu) * is, dxhat = dy[i] * (w ? w[c] : 1.0);
+                    sd += dxhat;
+                    sdx += dxhat * xhat;
+                }
+            for (int64_t c = g * Cg; c < (g + 1) * Cg; c++)
+                for (int64_t s = 0; s < S; s++) {
+                    int64_t i = (n * C + c) * S + s;
+                    double xhat = (x[i] - mu) * is, dxhat = dy[i] * (w ? w[c] : 1.0);
+                    dx[i] += (float)(is * (dxhat - sd / M - xhat * sdx / M));
+                }
+        }
+    return LT_OK;
+}
+
+/* ------------------------------------------------------------------ dropout */
+
+lt_status lt_dropout_mask(float *mask, int64_t n, double p, lt_rng *g) {
+    if (n < 0 || !(p >= 0.0 && p <= 1.0)) return LT_EARG;
+    const float keep = p < 1.0 ? (float)(1.0 / (1.0 - p)) : 0.0f;
+    const float fp = (float)p;
+    for (int64_t i = 0; i < n; i++) mask[i] = lt_rng_uniformf(g) < fp ? 0.0f : keep;
+    return LT_OK;
+}
+
+lt_status lt_dropout_forward(float *y, const float *x, const float *mask, int64_t n, int64_t S) {
+    if (n < 0 || S < 0) return LT_EARG;
+#pragma omp parallel for num_threads(norm_threads(n * S)) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float m = mask[i];
+#pragma omp simd
+        for (int64_t s = 0; s < S; s++) y[i * S + s] = x[i * S + s] * m;
+    }
+    return LT_OK;
+}
+
+lt_status lt_dropout_backward(float *dx, const float *dy, const float *mask, int64_t n, int64_t S) {
+    if (n < 0 || S < 0) return LT_EARG;
+#pragma omp parallel for num_threads(norm_threads(n * S)) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float m = mask[i];
+#pragma omp simd
+        for (int64_t s = 0; s < S; s++) dx[i * S + s] += dy[i * S + s] * m;
+    }
+    return LT_OK;
+}
