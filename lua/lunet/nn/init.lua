@@ -1,0 +1,26 @@
+-- lunet.nn: the Module base class, the layers, nn.init, the functional ops (nn.functional,
+-- also known as F) and, when lua/lunet/nn/losses.lua is installed, the loss modules.
+--
+--   local nn = require "lunet.nn"
+--   local net = nn.Sequential(nn.Conv2d(3, 8, 3, {padding = 1}), nn.ReLU(), nn.Conv2d(8, 2, 1))
+--   local F = nn.functional
+local searchpath, require, pairs, error = package.searchpath, require, pairs, error
+
+local nn = {}
+nn.Module = require "lunet.nn.module"
+nn.init = require "lunet.nn.init_"
+nn.functional = require "lunet.nn.functional"
+
+local function merge(part, src)
+  for k, v in pairs(src) do
+    if nn[k] ~= nil then error("lunet.nn: " .. k .. " defined twice (" .. part .. ")") end
+    nn[k] = v
+  end
+end
+
+merge("lunet.nn.layers", require "lunet.nn.layers")
+if searchpath("lunet.nn.losses", package.path) then
+  merge("lunet.nn.losses", require "lunet.nn.losses")
+end
+
+return nn

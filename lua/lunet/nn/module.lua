@@ -1,0 +1,570 @@
+-- lunet.nn.Module: the base class of every layer and user model, with the class machinery
+-- (Module:extend), registration of parameters, buffers and submodules by field assignment,
+-- recursive traversal, state dicts and the printed module tree.
+--
+--   local M = nn.Module:extend("Net")
+--   function M:__init(opts)
+--     self.conv = nn.Conv2d(3, 8, 3, {padding = 1})   -- a submodule
+--     self.scale = lunet.ones(1):requires_grad(true)   -- a parameter
+--     self:register_buffer("count", lunet.zeros(1))    -- a buffer (saved, not trained)
+--   end
+--   function M:forward(x) return self.conv(x) * self.scale end
+--   local m = M{}; local y = m(x)
+--
+-- Registration rules. Assigning to a field of a module instance registers the value when it
+-- is a module (submodule), or a tensor that requires grad at assignment time (parameter), or a
+-- tensor assigned to a name already registered as a parameter or buffer (replacement). Any
+-- other value (numbers, strings, plain tables, tensors without requires_grad) is a plain
+-- attribute, not part of the state. Assigning nil unregisters. Plain Lua tables of modules are
+-- not registered (as a Python list in PyTorch): use nn.ModuleList or nn.Sequential.
+--
+-- Names and order. named_parameters() and state_dict() give PyTorch's dotted names and
+-- PyTorch's order: a module's own parameters (definition order), then (state_dict only) its
+-- own buffers, then each child in definition order, recursively. Children of Sequential and
+-- ModuleList are named 1, 2, 3, ... (1-based like Lua indices, so `seq[1]` is "1"), where
+-- PyTorch writes 0, 1, 2: PyTorch's "features.0.weight" is "features.1.weight" here.
+-- state_dict{index_base = 0} and load_state_dict(sd, {index_base = 0}) write / read names
+-- whose numeric components count from 0, for exchanging state dicts with PyTorch.
+--
+-- Errors are raised with the message alone (no "file:line:" prefix), as the C functions do.
+local lunet = require "lunet"
+
+local type, pairs, ipairs, next, select, rawget, rawset = type, pairs, ipairs, next, select, rawget, rawset
+local setmetatable, getmetatable, tostring, error = setmetatable, getmetatable, tostring, error
+local concat, sort, remove = table.concat, table.sort, table.remove
+local format, mtype, tointeger = string.format, math.type, math.tointeger
+
+local Module = {}
+
+---------------------------------------------------------------------------------------------
+-- helpers shared by the nn and optim files (exported as Module.util)
+---------------------------------------------------------------------------------------------
+local util = {}
+
+local function raise(msg) error(msg, 0) end
+util.raise = raise
+
+local core_is_tensor = lunet.is_tensor
+function util.is_tensor(v)
+  return type(v) == "userdata" and core_is_tensor(v)
+end
+local is_tensor = util.is_tensor
+
+-- Does t require grad (a leaf marked with requires_grad)? (x:requires_grad() SETS the flag.)
+function util.requires_grad(t)
+  return t._rg == true
+end
+
+-- Drops the gradient of a parameter (the next backward allocates a fresh one).
+function util.clear_grad(p)
+  p.grad = nil
+end
+
+function util.shape_str(t)
+  return "[" .. concat(t:shape(), ", ") .. "]"
+end
+
+function util.same_shape(a, b)
+  local sa, sb = a:shape(), b:shape()
+  if #sa ~= #sb then return false end
+  for i = 1, #sa do if sa[i] ~= sb[i] then return false end end
+  return true
+end
+
+-- Lua type name with modules and tensors told apart, for error messages.
+function util.typename(v)
+  if is_tensor(v) then return "tensor" end
+  if Module.is_module(v) then return "module " .. v.__name end
+  return type(v)
+end
+
+-- Checks that every key of opts is in `allowed` (a set); fn names the caller.
+function util.check_keys(opts, allowed, fn)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" or is_tensor(opts) or Module.is_module(opts) then
+    raise(format("%s: options must be a table, got %s", fn, util.typename(opts)))
+  end
+  local bad = {}
+  for k in pairs(opts) do
+    if not allowed[k] then bad[#bad + 1] = tostring(k) end
+  end
+  if #bad > 0 then
+    sort(bad)
+    raise(format("%s: unknown option%s '%s'", fn, #bad > 1 and "s" or "", concat(bad, "', '")))
+  end
+  return opts
+end
+
+function util.set(list)
+  local s = {}
+  for _, k in ipairs(list) do s[k] = true end
+  return s
+end
+
+---------------------------------------------------------------------------------------------
+-- classes
+---------------------------------------------------------------------------------------------
+local INTERNAL = { _parameters = true, _buffers = true, _modules = true, _order = true,
+                   _attrs = true, _nonpersistent = true }
+
+local function remove_name(order, k)
+  for i = 1, #order do
+    if order[i] == k then remove(order, i); return end
+  end
+end
+
+-- The registration rules of the file header.
+local function inst_newindex(self, k, v)
+  if INTERNAL[k] then return rawset(self, k, v) end
+  local params, bufs, mods, attrs = rawget(self, "_parameters"), rawget(self, "_buffers"),
+      rawget(self, "_modules"), rawget(self, "_attrs")
+  local registered = params[k] ~= nil or bufs[k] ~= nil or mods[k] ~= nil
+  local function clear()
+    params[k], bufs[k], mods[k] = nil, nil, nil
+    rawget(self, "_nonpersistent")[k] = nil
+  end
+  if Module.is_module(v) then
+    if mods[k] == nil then
+      if registered then clear(); remove_name(self._order, k) end
+      self._order[#self._order + 1] = k
+    end
+    attrs[k] = nil; mods[k] = v
+  elseif is_tensor(v) and (bufs[k] ~= nil or params[k] ~= nil or util.requires_grad(v)) then
+    if bufs[k] ~= nil then bufs[k] = v
+    elseif params[k] ~= nil then params[k] = v
+    else
+      if registered then clear(); remove_name(self._order, k) end
+      self._order[#self._order + 1] = k
+      attrs[k] = nil; params[k] = v
+    end
+  else
+    if registered then clear(); remove_name(self._order, k) end
+    attrs[k] = v
+  end
+end
+
+local function make_instance_mt(cls)
+  return {
+    __index = function(self, k)
+      local v = rawget(self, "_attrs")[k]
+      if v ~= nil then return v end
+      v = rawget(self, "_modules")[k]
+      if v ~= nil then return v end
+      v = rawget(self, "_parameters")[k]
+      if v ~= nil then return v end
+      v = rawget(self, "_buffers")[k]
+      if v ~= nil then return v end
+      return cls[k]
+    end,
+    __newindex = inst_newindex,
+    __call = function(self, ...) return self:forward(...) end,
+    __tostring = function(self) return self:__tostring() end,
+    __len = function(self)
+      local n, mods = 0, rawget(self, "_modules")
+      while mods[n + 1] ~= nil do n = n + 1 end
+      return n
+    end,
+    __lunet_module = true,
+    __class = cls,
+  }
+end
+
+local function construct(cls, ...)
+  local self = { _parameters = {}, _buffers = {}, _modules = {}, _order = {}, _attrs = {},
+                 _nonpersistent = {} }
+  setmetatable(self, cls.__instance_mt)
+  self.training = true
+  self:__init(...)
+  return self
+end
+
+local class_mt = {
+  __call = construct,
+  __tostring = function(cls) return "class " .. cls.__name end,
+}
+
+Module.__name = "Module"
+Module.__instance_mt = make_instance_mt(Module)
+setmetatable(Module, class_mt)
+
+-- Creates a subclass: `local M = nn.Module:extend("Name")`; M(...) constructs and calls
+-- M.__init(self, ...); instances are called as m(x) -> m:forward(x).
+function Module.extend(parent, name)
+  if type(name) ~= "string" or name == "" then
+    raise(format("Module:extend: name must be a non-empty string, got %s", util.typename(name)))
+  end
+  local cls = { __name = name, __super = parent }
+  cls.__instance_mt = make_instance_mt(cls)
+  return setmetatable(cls, { __index = parent, __call = construct, __tostring = class_mt.__tostring })
+end
+
+function Module.is_module(v)
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__lunet_module") == true
+end
+
+-- True when the instance's class is cls or a subclass of it.
+function Module:is_instance_of(cls)
+  local c = getmetatable(self).__class
+  while c do
+    if c == cls then return true end
+    c = rawget(c, "__super")
+  end
+  return false
+end
+
+function Module:__init() end
+
+function Module:forward()
+  raise(format("%s: forward is not implemented (define function %s:forward(...))",
+    self.__name, self.__name))
+end
+
+---------------------------------------------------------------------------------------------
+-- registration
+---------------------------------------------------------------------------------------------
+local function check_name(self, fn, name)
+  if type(name) ~= "string" and mtype(name) ~= "integer" then
+    raise(format("%s: name must be a string or an integer, got %s", fn, util.typename(name)))
+  end
+  if type(name) == "string" and (name == "" or name:find(".", 1, true)) then
+    raise(format("%s: invalid name '%s' (empty or containing '.')", fn, name))
+  end
+end
+
+-- Registers t as a buffer (state that is saved but not trained, e.g. running_mean).
+-- opts.persistent=false keeps it out of the state dict. t may be nil (an absent buffer).
+function Module:register_buffer(name, t, opts)
+  check_name(self, "register_buffer", name)
+  opts = util.check_keys(opts, { persistent = true }, "register_buffer")
+  if t ~= nil and not is_tensor(t) then
+    raise(format("register_buffer: buffer '%s' must be a tensor or nil, got %s", name, util.typename(t)))
+  end
+  self[name] = nil
+  if t ~= nil then
+    local bufs = rawget(self, "_buffers")
+    bufs[name] = t
+    self._order[#self._order + 1] = name
+    if opts.persistent == false then rawget(self, "_nonpersistent")[name] = true end
+  end
+  return t
+end
+
+-- Registers t as a parameter (sets requires_grad) even if it did not require grad.
+function Module:register_parameter(name, t)
+  check_name(self, "register_parameter", name)
+  if t ~= nil and not is_tensor(t) then
+    raise(format("register_parameter: parameter '%s' must be a tensor or nil, got %s", name, util.typename(t)))
+  end
+  self[name] = nil
+  if t ~= nil then
+    t:requires_grad(true)
+    self[name] = t
+  end
+  return t
+end
+
+function Module:add_module(name, m)
+  check_name(self, "add_module", name)
+  if m ~= nil and not Module.is_module(m) then
+    raise(format("add_module: '%s' must be a module, got %s", tostring(name), util.typename(m)))
+  end
+  self[name] = m
+  return m
+end
+
+---------------------------------------------------------------------------------------------
+-- traversal
+---------------------------------------------------------------------------------------------
+local function join(prefix, k)
+  if prefix == "" then return tostring(k) end
+  return prefix .. "." .. tostring(k)
+end
+
+-- Calls visit(module, prefix) for self and every descendant, pre-order, each module once.
+local function walk(self, prefix, visit, seen)
+  if seen[self] then return end
+  seen[self] = true
+  visit(self, prefix)
+  local mods = rawget(self, "_modules")
+  for _, k in ipairs(rawget(self, "_order")) do
+    local m = mods[k]
+    if m ~= nil then walk(m, join(prefix, k), visit, seen) end
+  end
+end
+
+-- Ordered list of {name, tensor} for one kind ("_parameters" or "_buffers").
+local function named_tensors(self, kind, persistent_only)
+  local out, seen = {}, {}
+  walk(self, "", function(m, prefix)
+    local dict, np = rawget(m, kind), rawget(m, "_nonpersistent")
+    for _, k in ipairs(rawget(m, "_order")) do
+      local t = dict[k]
+      if t ~= nil and not seen[t] and not (persistent_only and np[k]) then
+        seen[t] = true
+        out[#out + 1] = { join(prefix, k), t }
+      end
+    end
+  end, {})
+  return out
+end
+
+local function iter(list)
+  local i = 0
+  return function()
+    i = i + 1
+    local e = list[i]
+    if e then return e[1], e[2] end
+  end
+end
+
+-- `for name, p in m:named_parameters() do ... end` (names in PyTorch order, shared once).
+function Module:named_parameters() return iter(named_tensors(self, "_parameters")) end
+function Module:named_buffers() return iter(named_tensors(self, "_buffers")) end
+
+-- List of the parameter tensors (what optimizers take).
+function Module:parameters()
+  local out = {}
+  for i, e in ipairs(named_tensors(self, "_parameters")) do out[i] = e[2] end
+  return out
+end
+
+function Module:buffers()
+  local out = {}
+  for i, e in ipairs(named_tensors(self, "_buffers")) do out[i] = e[2] end
+  return out
+end
+
+-- `for name, child in m:named_children()`; children() is the list of direct submodules.
+function Module:named_children()
+  local list, mods = {}, rawget(self, "_modules")
+  for _, k in ipairs(rawget(self, "_order")) do
+    if mods[k] ~= nil then list[#list + 1] = { tostring(k), mods[k] } end
+  end
+  return iter(list)
+end
+
+function Module:children()
+  local out = {}
+  for _, m in self:named_children() do out[#out + 1] = m end
+  return out
+end
+
+-- `for name, m in model:named_modules()`: self (name "") and every descendant, pre-order.
+function Module:named_modules()
+  local list = {}
+  walk(self, "", function(m, prefix) list[#list + 1] = { prefix, m } end, {})
+  return iter(list)
+end
+
+function Module:modules()
+  local out = {}
+  for _, m in self:named_modules() do out[#out + 1] = m end
+  return out
+end
+
+-- fn(m) on every descendant then self (children first, as PyTorch); returns self.
+function Module:apply(fn)
+  for _, m in ipairs(self:children()) do m:apply(fn) end
+  fn(self)
+  return self
+end
+
+-- Sets training mode recursively (mode defaults to true); returns self.
+function Module:train(mode)
+  if mode == nil then mode = true end
+  if type(mode) ~= "boolean" then
+    raise(format("train: mode must be a boolean, got %s", util.typename(mode)))
+  end
+  for _, m in ipairs(self:modules()) do m.training = mode end
+  return self
+end
+
+function Module:eval() return self:train(false) end
+
+-- Clears the gradients of every parameter (sets them to nil, as PyTorch 2's default).
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do util.clear_grad(p) end
+end
+
+-- Number of parameter elements (opts.trainable=true: only those requiring grad).
+function Module:num_parameters(opts)
+  opts = util.check_keys(opts, { trainable = true }, "num_parameters")
+  local n = 0
+  for _, p in ipairs(self:parameters()) do
+    if not opts.trainable or util.requires_grad(p) then n = n + p:numel() end
+  end
+  return n
+end
+
+---------------------------------------------------------------------------------------------
+-- state dicts
+---------------------------------------------------------------------------------------------
+-- Renames numeric path components by delta ("features.0.weight" -> "features.1.weight").
+local function shift_name(name, delta)
+  if delta == 0 then return name end
+  return (("." .. name):gsub("%.(%d+)", function(d) return "." .. (tointeger(d) + delta) end):sub(2))
+end
+
+local function check_index_base(v, fn)
+  if v ~= nil and v ~= 0 and v ~= 1 then
+    raise(format("%s: index_base must be 0 or 1, got %s", fn, tostring(v)))
+  end
+  return v or 1
+end
+
+local ordered_mt = {
+  __pairs = function(sd)
+    local keys, i = getmetatable(sd).__keys, 0
+    local listed = {}
+    for _, k in ipairs(keys) do listed[k] = true end
+    local k2 = nil
+    return function()
+      while true do
+        i = i + 1
+        local k = keys[i]
+        if k == nil then
+          repeat k2 = next(sd, k2) until k2 == nil or not listed[k2]
+          if k2 == nil then return nil end
+          return k2, sd[k2]
+        end
+        if rawget(sd, k) ~= nil then return k, sd[k] end
+      end
+    end, sd, nil
+  end,
+}
+
+-- Ordered list of {name, tensor} of every parameter and persistent buffer, as PyTorch's
+-- state_dict: per module its parameters, then its buffers, then its children, recursively.
+-- Unlike named_parameters, a module or tensor reachable by two paths is listed under both
+-- names (tied weights), as in PyTorch; a module containing itself is visited once per path.
+local function state_entries(self)
+  local out, active = {}, {}
+  local function visit(m, prefix)
+    if active[m] then return end
+    active[m] = true
+    local order, np = rawget(m, "_order"), rawget(m, "_nonpersistent")
+    for _, kind in ipairs({ "_parameters", "_buffers" }) do
+      local dict = rawget(m, kind)
+      for _, k in ipairs(order) do
+        local t = dict[k]
+        if t ~= nil and not (kind == "_buffers" and np[k]) then out[#out + 1] = { join(prefix, k), t } end
+      end
+    end
+    local mods = rawget(m, "_modules")
+    for _, k in ipairs(order) do
+      if mods[k] ~= nil then visit(mods[k], join(prefix, k)) end
+    end
+    active[m] = nil
+  end
+  visit(self, "")
+  return out
+end
+
+-- A table name -> tensor of every parameter and persistent buffer (detached views sharing
+-- storage with the module), savable with lunet.save. pairs() visits it in PyTorch order.
+-- opts.index_base = 0 writes numeric components from 0, as PyTorch does.
+function Module:state_dict(opts)
+  opts = util.check_keys(opts, { index_base = true }, "state_dict")
+  local delta = check_index_base(opts.index_base, "state_dict") - 1
+  local sd, keys = {}, {}
+  for _, e in ipairs(state_entries(self)) do
+    local name = shift_name(e[1], delta)
+    keys[#keys + 1] = name
+    sd[name] = e[2]:detach()
+  end
+  return setmetatable(sd, { __pairs = ordered_mt.__pairs, __keys = keys })
+end
+
+-- Copies the tensors of sd into the module's parameters and buffers, in place (dtype
+-- converted by copy_). Every problem is reported at once, before anything is copied:
+-- missing keys and unexpected keys (errors when opts.strict, default true) and shape
+-- mismatches or non-tensor values (always errors). Returns the lists missing, unexpected.
+function Module:load_state_dict(sd, opts)
+  opts = util.check_keys(opts, { strict = true, index_base = true }, "load_state_dict")
+  if type(sd) ~= "table" or Module.is_module(sd) then
+    raise(format("load_state_dict: state dict must be a table of tensors, got %s", util.typename(sd)))
+  end
+  local strict = opts.strict ~= false
+  local delta = 1 - check_index_base(opts.index_base, "load_state_dict")
+  local own, own_set = state_entries(self), {}
+  for _, e in ipairs(own) do own_set[e[1]] = e[2] end
+  local given = {}
+  for k, v in next, sd do
+    if type(k) ~= "string" then
+      raise(format("load_state_dict: state dict keys must be strings, got %s", util.typename(k)))
+    end
+    given[shift_name(k, delta)] = v
+  end
+  local missing, unexpected, bad, copies = {}, {}, {}, {}
+  for _, e in ipairs(own) do
+    local name, t = e[1], e[2]
+    local v = given[name]
+    if v == nil then
+      missing[#missing + 1] = name
+    elseif not is_tensor(v) then
+      bad[#bad + 1] = format("%s is a %s, expected a tensor", name, util.typename(v))
+    elseif not util.same_shape(t, v) then
+      bad[#bad + 1] = format("%s has shape %s in the model, %s in the state dict",
+        name, util.shape_str(t), util.shape_str(v))
+    else
+      copies[#copies + 1] = { t, v }
+    end
+  end
+  for k in pairs(given) do
+    if own_set[k] == nil then unexpected[#unexpected + 1] = k end
+  end
+  sort(unexpected)
+  local parts = {}
+  if strict and #missing > 0 then parts[#parts + 1] = "missing keys: " .. concat(missing, ", ") end
+  if strict and #unexpected > 0 then parts[#parts + 1] = "unexpected keys: " .. concat(unexpected, ", ") end
+  if #bad > 0 then parts[#parts + 1] = "size mismatch: " .. concat(bad, "; ") end
+  if #parts > 0 then raise("load_state_dict: " .. concat(parts, "; ")) end
+  lunet.no_grad(function()
+    for _, c in ipairs(copies) do c[1]:copy_(c[2]) end
+  end)
+  return missing, unexpected
+end
+
+---------------------------------------------------------------------------------------------
+-- printing
+---------------------------------------------------------------------------------------------
+-- Layers override extra_repr to describe their options ("3, 8, kernel_size=3, padding=1").
+function Module:extra_repr() return "" end
+
+local function count_str(n)
+  local s = tostring(n):reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (s:gsub("^,", ""))
+end
+
+local function repr(self, indent)
+  local lines = { self.__name .. "(" .. self:extra_repr() }
+  local has_children = false
+  local mods = rawget(self, "_modules")
+  for _, k in ipairs(rawget(self, "_order")) do
+    local m = mods[k]
+    if m ~= nil then
+      has_children = true
+      lines[#lines + 1] = indent .. "  (" .. tostring(k) .. "): " .. repr(m, indent .. "  ")
+    end
+  end
+  local n = self:num_parameters()
+  local suffix = n > 0 and format("  -- %s parameter%s", count_str(n), n == 1 and "" or "s") or ""
+  if has_children then
+    lines[1] = lines[1] .. suffix
+    lines[#lines + 1] = indent .. ")"
+  else
+    lines[1] = lines[1] .. ")" .. suffix
+  end
+  return concat(lines, "\n")
+end
+
+-- The module tree, one line per module with its parameter count:
+--   Net(  -- 1,234 parameters
+--     (conv): Conv2d(3, 8, kernel_size=3, padding=1)  -- 224 parameters
+--   )
+function Module:__tostring() return repr(self, "") end
+
+Module.util = util
+return Module

@@ -1,0 +1,49 @@
+-- lunet.optim.SGD: stochastic gradient descent with momentum, dampening, Nesterov momentum,
+-- weight decay and maximize, PyTorch 1.13's update rule (torch.optim.SGD, single-tensor):
+--   d = grad (negated if maximize) + weight_decay * p
+--   buf = d (first step) | momentum * buf + (1 - dampening) * d;  d = nesterov and d + momentum * buf or buf
+--   p = p - lr * d
+local Optimizer = require "lunet.optim.optimizer"
+local util = require("lunet.nn.module").util
+
+local format, tostring = string.format, tostring
+local raise = util.raise
+
+local function check(fn, g, where, key, ok, what)
+  if not ok then raise(format("%s: %s must be %s, got %s%s", fn, key, what, tostring(g[key]), where)) end
+end
+
+local function num(v) return type(v) == "number" and v == v end
+
+return Optimizer.class("SGD", {
+  defaults = { lr = Optimizer.REQUIRED, momentum = 0, dampening = 0, weight_decay = 0,
+               nesterov = false, maximize = false },
+  tensor_states = { "momentum_buffer" },
+  validate = function(fn, g, where)
+    check(fn, g, where, "lr", num(g.lr) and g.lr >= 0, "a number >= 0")
+    check(fn, g, where, "momentum", num(g.momentum) and g.momentum >= 0, "a number >= 0")
+    check(fn, g, where, "dampening", num(g.dampening), "a number")
+    check(fn, g, where, "weight_decay", num(g.weight_decay) and g.weight_decay >= 0, "a number >= 0")
+    check(fn, g, where, "nesterov", type(g.nesterov) == "boolean", "a boolean")
+    check(fn, g, where, "maximize", type(g.maximize) == "boolean", "a boolean")
+    if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
+      raise(format("%s: nesterov needs momentum > 0 and dampening = 0%s", fn, where))
+    end
+  end,
+  update = function(_, g, p, grad, st)
+    local d = grad
+    if g.maximize then d = -d end
+    if g.weight_decay ~= 0 then d = d:clone():add_(p, g.weight_decay) end
+    if g.momentum ~= 0 then
+      local buf = st.momentum_buffer
+      if buf == nil then
+        buf = d:clone()
+        st.momentum_buffer = buf
+      else
+        buf:mul_(g.momentum):add_(d, 1 - g.dampening)
+      end
+      if g.nesterov then d = d:clone():add_(buf, g.momentum) else d = buf end
+    end
+    p:add_(d, -g.lr)
+  end,
+})
