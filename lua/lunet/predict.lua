@@ -33,7 +33,7 @@
 -- from exactly one tile, the one whose part it is when every overlap is cut in the middle,
 -- so a pixel is at least overlap/2 pixels away from any tile edge that is not an image edge.
 -- For a fully convolutional model whose receptive field reaches at most overlap/2 pixels
--- from a pixel (e.g. a depth-3 U-Net: 44 px, so overlap >= 88 for the exact result), with
+-- from a pixel (a depth-3 U-Net reaches 22 px, so overlap >= 44 gives the exact result), with
 -- align a multiple of its total stride and eval-mode batch norm, the result equals
 -- whole-image inference up to float rounding (the spec checks 1e-4). blend = "linear"
 -- instead averages all tiles covering a pixel with weights that ramp linearly from the
@@ -41,7 +41,7 @@
 -- that are not translation-equivariant, not bit-equal to whole-image inference.
 -- border = "zero" keeps the model's own zero padding at the image edges (as whole-image
 -- inference); border = "reflect" first mirrors the image by ceil(overlap / 2) pixels on
--- every side (at most size - 1), so that pixels at the image edge get mirrored context as in
+-- every side (rounded up to a multiple of align; at most size - 1), so that pixels at the image edge get mirrored context as in
 -- the U-Net paper, and crops the result back.
 --
 -- Checkpoints. save_model(path, model, {model=, config=, metadata=}) writes the state dict
@@ -251,7 +251,9 @@ local function run_tiled(model, x, o)
   -- reflect border: mirror by ceil(overlap / 2), at most size - 1
   local rh, rw = 0, 0
   if o.border == "reflect" then
-    rh, rw = min(ceil(o.oh / 2), H - 1), min(ceil(o.ow / 2), W - 1)
+    -- multiples of align keep the tile grid on the model's pooling grid
+    rh = min(roundup(ceil(o.oh / 2), o.ah), (H - 1) // o.ah * o.ah)
+    rw = min(roundup(ceil(o.ow / 2), o.aw), (W - 1) // o.aw * o.aw)
     if rh > 0 or rw > 0 then x = F().pad(x, { rw, rw, rh, rh }, { mode = "reflect" }) end
   end
   local Hr, Wr = H + 2 * rh, W + 2 * rw
@@ -491,6 +493,16 @@ local function check_model_name(fn, name)
   end
 end
 
+--- checkpoint_metadata(name, config) -> {model = name, config = encode_config(config)}: the
+--- two metadata keys load_model reads, to merge into any checkpoint's metadata.
+function M.checkpoint_metadata(name, config)
+  check_model_name("checkpoint_metadata", name)
+  if type(config) ~= "table" then
+    raise("checkpoint_metadata: config must be a table, got " .. type(config))
+  end
+  return { model = name, config = M.encode_config(config) }
+end
+
 --- save_model(path, model, {model=, config=, metadata=}): the state dict and the metadata
 --- model = name, config = encode_config(config) (see the file header).
 function M.save_model(path, model, opts)
@@ -518,7 +530,10 @@ end
 function M.load_model(path, opts)
   opts = opts or {}
   if type(path) ~= "string" then raise("load_model: path must be a string, got " .. type(path)) end
-  local sd, meta = lunet.load(path)
+  local lok0, sd, meta = pcall(lunet.load, path)
+  if not lok0 then   -- "load: cannot open 'x': ..." (with a position prefix from lunet.io)
+    raise("load_model: " .. tostring(sd):gsub("^[^\n]-:%d+: ", ""):gsub("^load: ", ""))
+  end
   meta = meta or {}
   local name = opts.model or meta.model
   if name == nil then
