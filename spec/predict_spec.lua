@@ -244,3 +244,48 @@ describe("predict checkpoints", function()
       err(function() predict.load_model(dir .. "/missing.safetensors") end))
   end)
 end)
+
+describe("examples/predict.lua", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir .. "/in")
+  teardown(function() os.execute("rm -rf " .. dir) end)
+  local image = require "lunet.image"
+
+  local function run(args)
+    local p = io.popen("lua5.4 examples/predict.lua " .. args .. " 2>&1; echo \"rc=$?\"")
+    local out = p:read("a")
+    p:close()
+    return out, tonumber(out:match("rc=(%d+)%s*$"))
+  end
+
+  it("writes palette masks and overlays for a folder of images", function()
+    local m = tiny_unet(8, { depth = 2, num_classes = 3 })
+    lunet.no_grad(function() m.head.bias:copy_(lunet.tensor { 0, 0.5, -0.5 }) end)
+    local t = {}
+    for k, v in pairs(m:state_dict()) do t["model." .. k] = v end
+    lunet.save(dir .. "/fit.safetensors", t, predict.checkpoint_metadata("unet", m.config))
+    local img = lunet.randint(0, 256, { 3, 30, 45 }):to("uint8")
+    image.save(dir .. "/in/one.png", img)
+    image.save(dir .. "/in/two.jpg.png", lunet.randint(0, 256, { 3, 12, 9 }):to("uint8"))
+    local out, rc = run("--checkpoint " .. dir .. "/fit.safetensors --input " .. dir .. "/in --output "
+      .. dir .. "/out --tile 16 --overlap 8")
+    assert.are.equal(0, rc, out)
+    assert.is_truthy(out:find("2 images segmented into", 1, true))
+    local mask = image.load(dir .. "/out/one_mask.png", { mode = "index" })
+    assert.are.equal("30x45", shape(mask))
+    local ids = m:predict(img, { tile = 16, overlap = 8, output = "labels" })
+    assert.is_true(mask:to("int32"):eq(ids):to("int32"):sum():item() == 30 * 45)
+    assert.are.equal("3x30x45", shape(image.load(dir .. "/out/one_overlay.png")))
+    assert.are.equal("3x12x9", shape(image.load(dir .. "/out/two.jpg_overlay.png")))
+  end)
+
+  it("fails with a clear message and status 1", function()
+    local out, rc = run("--checkpoint " .. dir .. "/missing.safetensors --input " .. dir .. "/in --output " .. dir .. "/o")
+    assert.are.equal(1, rc)
+    assert.is_truthy(out:find("predict: load_model: cannot open '" .. dir .. "/missing.safetensors'", 1, true), out)
+    out, rc = run("--input " .. dir)
+    assert.are.equal(1, rc)
+    assert.is_truthy(out:find("predict: --checkpoint is required", 1, true), out)
+  end)
+end)
