@@ -32,8 +32,11 @@ MODULE  := $(BUILD)/lunet/core.so
 LUA_PATH_DEV  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/$(BUILD)/lua/?.lua;$(CURDIR)/$(BUILD)/lua/?/init.lua;;
 LUA_CPATH_DEV := $(CURDIR)/$(BUILD)/?.so;;
 RUN = LUA_PATH='$(LUA_PATH_DEV)' LUA_CPATH='$(LUA_CPATH_DEV)'
-DEB_PKGS := lua5.4 liblua5.4-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev \
-            libcjson-dev lua-busted luarocks pkg-config
+DEB_PKGS := make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev libopenblas-dev libpng-dev \
+            libjpeg62-turbo-dev zlib1g-dev libcjson-dev lua-busted luarocks
+# real data the dataset specs and the demo read (no network besides Debian's archive)
+DATA_PKGS := dataset-fashion-mnist labelme-examples tuxpaint-stamps-default
+DEMO_PKGS := gnuplot-nox
 SPECS ?= spec
 
 PREFIX      ?= /usr/local
@@ -47,11 +50,11 @@ $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# -z nodelete: libgomp worker threads outlive lua_close, so core.so (and libgomp) must stay mapped.
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(OBJS) $(LIBS)
 
-# -z nodelete: libgomp worker threads outlive lua_close, so core.so (and libgomp) must stay mapped.
 # models/ holds lunet.models.*; expose it under the module path for in-tree runs.
 $(BUILD)/lua/lunet/models:
 	@mkdir -p $(BUILD)/lua/lunet
@@ -60,11 +63,14 @@ $(BUILD)/lua/lunet/models:
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)
 
-test: deps
+test:
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS)
 	@$(MAKE) --no-print-directory all
 	@$(RUN) sh tools/run_specs.sh $(LUA) $(SPECS)
 
-demo: deps all
+demo:
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(DEMO_PKGS)
+	@$(MAKE) --no-print-directory all
 	@$(RUN) $(LUA) examples/demo.lua
 
 bench: deps all

@@ -175,8 +175,9 @@ static int is_pointwise(const lt_conv2d_dims *d) {
            d->oh == d->h && d->ow == d->w;
 }
 
-/* Work split: with at least as many (image, group) items as threads, one item per OpenMP
- * thread and single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
+/* Work split: with at least as many (image, group) items as threads, items are handed out
+ * to OpenMP threads one at a time (dynamic: a thread the OS preempts does not hold up the
+ * others) with single-threaded BLAS inside; else one thread here and OpenBLAS threads. */
 typedef struct { int nt; int saved_blas; } par_plan;
 
 static par_plan plan_begin(int64_t items) {
@@ -236,10 +237,11 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
         return 0;
     if (conv_algo == LT_CONV_DIRECT) return 1;
-    /* measured on the U-Net shapes (one thread, CPU time): direct 90-100 GFLOP/s from 16-wide
-     * rows up, im2col + OpenBLAS 80-87; on 8-wide rows the direct tiles are too short */
-    (void)co;
-    return oww >= 16;
+    /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
+     * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
+     * 65-87; the direct weight gradient needs rows of 16 or more. With fewer than 4
+     * output channels per group (depthwise) most of the MR-row register tile would idle. */
+    return co >= 4 && oww >= 8;
 }
 
 /* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
@@ -306,7 +308,7 @@ typedef struct {
 
 /* The taps of one (ci, ky) input row: generic kw, or kw = 3 unrolled. */
 #define TAPS2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
-        const __m256 v0 = _mm256_loadu_ps(row + kx * dw), v1 = _mm256_loadu_ps(row + kx * dw + 8); \
+        const __m256 v0 = _mm256_loadu_ps(row + kx * dw), v1 = _mm256_loadu_ps(row + kx * dw + off1); \
         const float *wk = wr + kx * MR; \
         FMA_ROW(0, v0, v1); FMA_ROW(1, v0, v1); FMA_ROW(2, v0, v1); \
         FMA_ROW(3, v0, v1); FMA_ROW(4, v0, v1); FMA_ROW(5, v0, v1); }
@@ -331,14 +333,19 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
     const int64_t plane = q->oh * q->ow, kw = q->kw, dw = q->dw;
     const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
+    /* 16 pixels of row y; on 8-wide images rows y and y + 1 (the second half of a tile is
+     * then the next input row, and the next output row follows at o + 8) */
+    const int two_rows = q->ow == 8 && y + 1 < q->oh;
+    const int64_t off1 = two_rows ? q->wp : 8, wend = two_rows ? 16 : q->ow;
     int64_t x0 = 0;
-    for (; x0 + 16 <= q->ow; x0 += 16) {
+    for (; x0 + 16 <= wend; x0 += 16) {
         __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
         __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
         if (kw == 3) ROW_LOOP(TAPS2, 3);
         else ROW_LOOP(TAPS2, kw);
         STORE2(0); STORE2(1); STORE2(2); STORE2(3); STORE2(4); STORE2(5);
     }
+    if (two_rows) return;
     for (; x0 + 8 <= q->ow; x0 += 8) {
         __m256 a00 = _mm256_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
         if (kw == 3) ROW_LOOP(TAPS1, 3);
@@ -346,10 +353,66 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
         STORE1(0); STORE1(1); STORE1(2); STORE1(3); STORE1(4); STORE1(5);
     }
 }
+
+__attribute__((target("avx2,fma")))
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define DW_FMA(r) do { const __m256 g_ = _mm256_loadu_ps(d##r + o); \
+        a##r##0 = _mm256_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm256_fmadd_ps(g_, v1, a##r##1); \
+        a##r##2 = _mm256_fmadd_ps(g_, v2, a##r##2); } while (0)
+#define DW_STORE(r) do { if ((r) < nco) { float *t_ = dst + (r) * wco; \
+        t_[0] += hsum8(a##r##0); t_[1] += hsum8(a##r##1); t_[2] += hsum8(a##r##2); } } while (0)
+
+/* Weight gradient of a unit-stride 3-wide kernel for one image and group:
+ * dw (cout, cin, kh, 3) += sum over pixels of dy (cout, oh, ow) * shifted rows of xp
+ * (cin, hp, wp). Register tile: 4 output channels x 3 taps, 8 pixels per lane group;
+ * the pixels are walked in chunks of about 1024 so the dy rows stay in L1. */
+__attribute__((target("avx2,fma")))
+static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    const int64_t ow = q->ow, plane = q->oh * ow, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t dd = q->dw;
+    int64_t rows = 1024 / ow;
+    if (rows < 1) rows = 1;
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
+        const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
+        for (int64_t cb = 0; cb < q->cout; cb += 4) {
+            const int nco = q->cout - cb < 4 ? (int)(q->cout - cb) : 4;
+            const float *d0 = dy + cb * plane;
+            const float *d1 = dy + (cb + (nco > 1 ? 1 : 0)) * plane;
+            const float *d2 = dy + (cb + (nco > 2 ? 2 : 0)) * plane;
+            const float *d3 = dy + (cb + (nco > 3 ? 3 : 0)) * plane;
+            for (int64_t ci = 0; ci < q->cin; ci++)
+                for (int64_t ky = 0; ky < q->kh; ky++) {
+                    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00;
+                    __m256 a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00;
+                    __m256 a32 = a00;
+                    for (int64_t y = y0; y < y1; y++) {
+                        const float *xr = xp + ci * chan + (y + ky * q->dh) * q->wp;
+                        for (int64_t x = 0, o = y * ow; x < ow; x += 8, o += 8) {
+                            const __m256 v0 = _mm256_loadu_ps(xr + x);
+                            const __m256 v1 = _mm256_loadu_ps(xr + x + dd);
+                            const __m256 v2 = _mm256_loadu_ps(xr + x + 2 * dd);
+                            DW_FMA(0); DW_FMA(1); DW_FMA(2); DW_FMA(3);
+                        }
+                    }
+                    float *dst = dw + ((cb * q->cin + ci) * q->kh + ky) * 3;
+                    DW_STORE(0); DW_STORE(1); DW_STORE(2); DW_STORE(3);
+                }
+        }
+    }
+}
 #else
 static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
     (void)out; (void)xp; (void)wpb; (void)bias; (void)y; (void)nco; (void)q; (void)accumulate;
+}
+static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    (void)dw; (void)dy; (void)xp; (void)q;
 }
 #endif
 
@@ -358,7 +421,8 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
                          const direct_dims *q, int accumulate) {
     const int64_t nb = (q->cout + MR - 1) / MR, plane = q->oh * q->ow;
     const int64_t wblock = q->cin * q->kh * q->kw * MR;
-    for (int64_t y = 0; y < q->oh; y++)
+    const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
+    for (int64_t y = 0; y < q->oh; y += ystep)
         for (int64_t cb = 0; cb < nb; cb++) {
             const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
             direct_row(out + cb * MR * plane, xp, wp + cb * wblock, bias ? bias + cb * MR : NULL,
@@ -395,7 +459,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
     const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw };
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
         const float *xg = x + (i * d->cin + g * cing) * HW;
@@ -446,16 +510,21 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
+    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
+                         (d->ow >= 16 || conv_algo == LT_CONV_DIRECT);
+    const int xpadded = dwdirect && (d->ph || d->pw);
+    const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
     int64_t per = 0;
     if (!pointwise && dx && !ddirect) per = K * P;
-    if (!pointwise && dw && K * rows * d->ow > per) per = K * rows * d->ow;
+    if (!pointwise && dw && !dwdirect && K * rows * d->ow > per) per = K * rows * d->ow;
     if (ddirect && coutg * hq * wq > per) per = coutg * hq * wq;
+    const int64_t perx = xpadded ? cing * hp * wpd : 0;   /* padded x for the direct dw */
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
     par_plan pl = plan_begin(items);
     float *buf = NULL, *dwacc = NULL;
-    if (G * wsz + pl.nt * per > 0) {
-        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+    if (G * wsz + pl.nt * (per + perx) > 0) {
+        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * (per + perx)) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (dw && pl.nt > 1) {
@@ -467,16 +536,25 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         for (int64_t g = 0; g < G; g++)
             pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
     const direct_dims q = { coutg, hq, wq, cing, d->h, d->w, d->kh, d->kw, d->dh, d->dw };
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t i = it / G, g = it % G;
         const int tid = omp_get_thread_num();
         const float *dyg = dy + (i * d->cout + g * coutg) * P;
-        float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
+        float *c = buf ? buf + G * wsz + (int64_t)tid * (per + perx) : NULL;
         if (dw) {
             const float *xg = x + (i * d->cin + g * cing) * HW;
             float *acc = (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K;
-            if (pointwise) {
+            if (dwdirect) {
+                const float *xs = xg;
+                if (xpadded) {
+                    pad_copy(c + per, xg, cing, d->h, d->w, d->ph, d->ph, d->pw, d->pw);
+                    xs = c + per;
+                }
+                const direct_dims qd = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw,
+                                         d->dh, d->dw };
+                direct_dw_image(acc, dyg, xs, &qd);
+            } else if (pointwise) {
                 sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
             } else {
                 for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
@@ -524,8 +602,60 @@ lt_status lt_conv2d_backward(float *dx, float *dw, float *db, const float *dout,
     return conv_bwd(dx, dw, dout, x, w, d);
 }
 
+/* Transposed convs whose kernel equals the stride (no padding, dilation or output padding),
+ * like U-Net's 2x2 stride-2 up-convolutions, write every output pixel exactly once: the
+ * GEMM's columns are scattered straight into the output with the bias, with no zeroing and
+ * no read-modify-write (d: the adjoint conv's dims). */
+static int is_tiling(const lt_conv2d_dims *d) {
+    return d->kh == d->sh && d->kw == d->sw && d->ph == 0 && d->pw == 0 &&
+           (d->kh == 1 || d->dh == 1) && (d->kw == 1 || d->dw == 1) &&
+           d->h == d->oh * d->sh && d->w == d->ow * d->sw;
+}
+
+static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G;
+    if (items == 0) return LT_OK;
+    /* input rows per GEMM chunk: the chunk's columns stay near 256 KB (in L2) */
+    int64_t rows = (int64_t)(256 * 1024 / sizeof(float)) / (K * d->ow);
+    if (rows < 1) rows = 1;
+    if (rows > d->oh) rows = d->oh;
+    par_plan pl = plan_begin(items);
+    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        float *t = buf + (int64_t)omp_get_thread_num() * K * rows * d->ow;
+        for (int64_t y0 = 0; y0 < d->oh; y0 += rows) {
+            const int64_t y1 = y0 + rows < d->oh ? y0 + rows : d->oh, pc = (y1 - y0) * d->ow;
+            /* t (cing*kh*kw, pc) = w_g^T x_g[rows y0..y1) */
+            sgemm(1, 0, K, pc, coutg, w + g * coutg * K, K,
+                  x + (i * d->cout + g * coutg) * P + y0 * d->ow, P, 0.0f, t, pc);
+            for (int64_t c = 0; c < cing; c++) {
+                float *oc = out + (i * d->cin + g * cing + c) * HW;
+                const float bv = b ? b[g * cing + c] : 0.0f;
+                for (int64_t ky = 0; ky < d->kh; ky++)
+                    for (int64_t kx = 0; kx < d->kw; kx++) {
+                        const float *r = t + ((c * d->kh + ky) * d->kw + kx) * pc;
+                        for (int64_t y = y0; y < y1; y++) {
+                            float *o = oc + (y * d->sh + ky) * d->w + kx;
+                            const float *ry = r + (y - y0) * d->ow;
+                            for (int64_t xx = 0; xx < d->ow; xx++) o[xx * d->sw] = ry[xx] + bv;
+                        }
+                    }
+            }
+        }
+    }
+    plan_end(pl);
+    return LT_OK;
+}
+
 lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w,
                                       const float *b, const lt_conv2d_dims *d) {
+    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_fwd(out, x, w, b, d);
     memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
     lt_status st = conv_bwd(out, NULL, x, NULL, w, d);
     if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);

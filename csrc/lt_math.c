@@ -8,6 +8,10 @@
 #include <math.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* ---- generic strided walk over a broadcast shape with up to 4 operands ---- */
 
 typedef struct {
@@ -18,17 +22,42 @@ typedef struct {
 
 static void walk_init(walk *w, int ndim, const int64_t *size, int nt, const lt_tensor *const *ts) {
     memset(w, 0, sizeof *w);
-    w->ndim = ndim;
-    for (int d = 0; d < ndim; d++) w->size[d] = size[d];
+    int64_t st[4][LT_MAXDIM];
     for (int k = 0; k < nt; k++) {
-        if (!ts[k]) continue;
-        int lead = ndim - ts[k]->ndim;
+        int lead = ts[k] ? ndim - ts[k]->ndim : 0;
         for (int d = 0; d < ndim; d++) {
             int od = d - lead;
-            w->stride[k][d] = (od >= 0 && ts[k]->size[od] != 1) ? ts[k]->stride[od] : 0;
+            st[k][d] = (ts[k] && od >= 0 && ts[k]->size[od] != 1) ? ts[k]->stride[od] : 0;
         }
     }
+    /* drop size-1 dims, then merge neighbours that are contiguous for every operand, so
+     * the innermost loop is as long as possible (a contiguous tensor becomes one dim) */
+    int n = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (size[d] == 1) continue;
+        int merge = n > 0;
+        for (int k = 0; k < nt && merge; k++)
+            if (w->stride[k][n - 1] != st[k][d] * size[d]) merge = 0;
+        if (merge) {
+            w->size[n - 1] *= size[d];
+            for (int k = 0; k < nt; k++) w->stride[k][n - 1] = st[k][d];
+        } else {
+            w->size[n] = size[d];
+            for (int k = 0; k < nt; k++) w->stride[k][n] = st[k][d];
+            n++;
+        }
+    }
+    if (n == 0) {
+        w->size[0] = 1;
+        n = 1;
+    }
+    w->ndim = n;
 }
+
+/* Rows of the walk: the innermost dim is the row; OMP_ROWS parallelises the loop that
+ * follows when the element count n is large. */
+#define ROW_LEN(w) ((w).size[(w).ndim - 1])
+#define OMP_ROWS _Pragma("omp parallel for schedule(static) if(n >= 65536) num_threads(lt_get_num_threads())")
 
 /* Offsets of operand k for the flat row-major index i of the walk. */
 static inline int64_t walk_off(const walk *w, int k, int64_t i) {
@@ -140,7 +169,14 @@ lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_b
     if (out->dtype == LT_FLOAT32 && a->dtype == LT_FLOAT32 && b->dtype == LT_FLOAT32 &&
         lt_is_contiguous(out)) {
         if (lt_is_contiguous(a) && lt_is_contiguous(b) && same_shape(a, b) && same_shape(a, out)) {
-            binary_f32(lt_f32(out), lt_f32(a), lt_f32(b), n, op);
+            float *o = lt_f32(out);
+            const float *x = lt_f32(a), *y = lt_f32(b);
+            int64_t chunk = 16384, nchunks = (n + chunk - 1) / chunk;
+            OMP_ROWS
+            for (int64_t c = 0; c < nchunks; c++) {
+                int64_t lo = c * chunk, len = n - lo < chunk ? n - lo : chunk;
+                binary_f32(o + lo, x + lo, y + lo, len, op);
+            }
             return LT_OK;
         }
         /* row-broadcast fast path: inner dim contiguous for both (e.g. bias over NCHW) */
@@ -152,6 +188,7 @@ lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_b
         float *o = lt_f32(out);
         const float *pa = lt_f32(a), *pb = lt_f32(b);
         int64_t rows = n / inner;
+        OMP_ROWS
         for (int64_t r = 0; r < rows; r++) {
             int64_t i0 = r * inner;
             int64_t oa = walk_off(&w, 1, i0), ob = walk_off(&w, 2, i0);
@@ -170,9 +207,34 @@ lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_b
     int integer = a->dtype != LT_FLOAT32 && b->dtype != LT_FLOAT32 && !is_compare(op);
     void *o = lt_data(out);
     const void *pa = lt_data(a), *pb = lt_data(b);
-    for (int64_t i = 0; i < n; i++) {
-        double x = ld(pa, a->dtype, walk_off(&w, 1, i)), y = ld(pb, b->dtype, walk_off(&w, 2, i));
-        st(o, out->dtype, walk_off(&w, 0, i), binop_d(op, x, y, integer));
+    int64_t inner = ROW_LEN(w), rows = n / inner;
+    int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1], sb = w.stride[2][w.ndim - 1];
+    lt_dtype da = a->dtype, db = b->dtype, dout = out->dtype;
+    OMP_ROWS
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i0 = r * inner;
+        int64_t oo = walk_off(&w, 0, i0), oa = walk_off(&w, 1, i0), ob = walk_off(&w, 2, i0);
+        if (da == LT_UINT8 && db == LT_UINT8 && dout == LT_UINT8) {
+            const uint8_t *x = (const uint8_t *)pa + oa, *y = (const uint8_t *)pb + ob;
+            uint8_t *z = (uint8_t *)o + oo;
+            for (int64_t i = 0; i < inner; i++) {
+                double v = binop_d(op, x[i * sa], y[i * sb], integer);
+                z[i * so] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        } else if (da == LT_INT32 && db == LT_INT32 && dout == LT_INT32 && op <= LT_OP_MUL) {
+            const int32_t *x = (const int32_t *)pa + oa, *y = (const int32_t *)pb + ob;
+            int32_t *z = (int32_t *)o + oo;
+            for (int64_t i = 0; i < inner; i++) {
+                int64_t u = x[i * sa], v = y[i * sb];
+                int64_t res = op == LT_OP_ADD ? u + v : op == LT_OP_SUB ? u - v : u * v;
+                z[i * so] = (int32_t)(res > INT32_MAX ? INT32_MAX : res < INT32_MIN ? INT32_MIN : res);
+            }
+        } else {
+            for (int64_t i = 0; i < inner; i++) {
+                double x = ld(pa, da, oa + i * sa), y = ld(pb, db, ob + i * sb);
+                st(o, dout, oo + i * so, binop_d(op, x, y, integer));
+            }
+        }
     }
     return LT_OK;
 }
@@ -181,6 +243,7 @@ lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_bino
                            int scalar_first) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
+    if (n == 0) return LT_OK;
     if (out->dtype == LT_FLOAT32 && a->dtype == LT_FLOAT32 && lt_is_contiguous(out) &&
         lt_is_contiguous(a)) {
         binary_f32_scalar(lt_f32(out), lt_f32(a), (float)s, n, op, scalar_first);
@@ -192,10 +255,30 @@ lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_bino
     int integer = a->dtype != LT_FLOAT32 && out->dtype != LT_FLOAT32 && !is_compare(op);
     void *o = lt_data(out);
     const void *pa = lt_data(a);
-    for (int64_t i = 0; i < n; i++) {
-        double x = ld(pa, a->dtype, walk_off(&w, 1, i));
-        double v = scalar_first ? binop_d(op, s, x, integer) : binop_d(op, x, s, integer);
-        st(o, out->dtype, walk_off(&w, 0, i), v);
+    int64_t inner = ROW_LEN(w), rows = n / inner;
+    int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1];
+    lt_dtype da = a->dtype, dout = out->dtype;
+    OMP_ROWS
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oa = walk_off(&w, 1, i0);
+        if (da == LT_UINT8 && dout == LT_UINT8 && is_compare(op)) {
+            const uint8_t *x = (const uint8_t *)pa + oa;
+            uint8_t *z = (uint8_t *)o + oo;
+            for (int64_t i = 0; i < inner; i++)
+                z[i * so] = (uint8_t)(scalar_first ? binop_d(op, s, x[i * sa], 0) : binop_d(op, x[i * sa], s, 0));
+        } else if (da == LT_FLOAT32 && dout == LT_FLOAT32) {
+            const float *x = (const float *)pa + oa;
+            float *z = (float *)o + oo;
+            float fs = (float)s;
+            for (int64_t i = 0; i < inner; i++)
+                z[i * so] = scalar_first ? binop_f(op, fs, x[i * sa]) : binop_f(op, x[i * sa], fs);
+        } else {
+            for (int64_t i = 0; i < inner; i++) {
+                double x = ld(pa, da, oa + i * sa);
+                double v = scalar_first ? binop_d(op, s, x, integer) : binop_d(op, x, s, integer);
+                st(o, dout, oo + i * so, v);
+            }
+        }
     }
     return LT_OK;
 }
@@ -247,6 +330,7 @@ static void unary_f32(float *o, const float *a, int64_t n, lt_unop op) {
 lt_status lt_unary(lt_tensor *out, const lt_tensor *a, lt_unop op) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
+    if (n == 0) return LT_OK;
     if (out->dtype == LT_FLOAT32 && a->dtype == LT_FLOAT32 && lt_is_contiguous(out) &&
         lt_is_contiguous(a)) {
         unary_f32(lt_f32(out), lt_f32(a), n, op);
@@ -255,23 +339,39 @@ lt_status lt_unary(lt_tensor *out, const lt_tensor *a, lt_unop op) {
     const lt_tensor *ts[2] = {out, a};
     walk w;
     walk_init(&w, out->ndim, out->size, 2, ts);
-    for (int64_t i = 0; i < n; i++)
-        st(lt_data(out), out->dtype, walk_off(&w, 0, i),
-           unop_d(op, ld(lt_data(a), a->dtype, walk_off(&w, 1, i))));
+    int64_t inner = ROW_LEN(w), rows = n / inner;
+    int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1];
+    void *o = lt_data(out);
+    const void *pa = lt_data(a);
+    OMP_ROWS
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oa = walk_off(&w, 1, i0);
+        for (int64_t i = 0; i < inner; i++)
+            st(o, out->dtype, oo + i * so, unop_d(op, ld(pa, a->dtype, oa + i * sa)));
+    }
     return LT_OK;
 }
 
 lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
+    if (n == 0) return LT_OK;
     const lt_tensor *ts[2] = {out, a};
     walk w;
     walk_init(&w, out->ndim, out->size, 2, ts);
-    for (int64_t i = 0; i < n; i++) {
-        double x = ld(lt_data(a), a->dtype, walk_off(&w, 1, i));
-        if (x < lo) x = lo;
-        if (x > hi) x = hi;
-        st(lt_data(out), out->dtype, walk_off(&w, 0, i), x);
+    int64_t inner = ROW_LEN(w), rows = n / inner;
+    int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1];
+    void *o = lt_data(out);
+    const void *pa = lt_data(a);
+    OMP_ROWS
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oa = walk_off(&w, 1, i0);
+        for (int64_t i = 0; i < inner; i++) {
+            double x = ld(pa, a->dtype, oa + i * sa);
+            if (x < lo) x = lo;
+            if (x > hi) x = hi;
+            st(o, out->dtype, oo + i * so, x);
+        }
     }
     return LT_OK;
 }
@@ -280,14 +380,25 @@ lt_status lt_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, co
     if (!lt_data(out) || !lt_data(cond) || !lt_data(a) || !lt_data(b))
         return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
+    if (n == 0) return LT_OK;
     const lt_tensor *ts[4] = {out, cond, a, b};
     walk w;
     walk_init(&w, out->ndim, out->size, 4, ts);
-    for (int64_t i = 0; i < n; i++) {
-        int c = ld(lt_data(cond), cond->dtype, walk_off(&w, 1, i)) != 0;
-        double v = c ? ld(lt_data(a), a->dtype, walk_off(&w, 2, i))
-                     : ld(lt_data(b), b->dtype, walk_off(&w, 3, i));
-        st(lt_data(out), out->dtype, walk_off(&w, 0, i), v);
+    int64_t inner = ROW_LEN(w), rows = n / inner;
+    int64_t s0 = w.stride[0][w.ndim - 1], s1 = w.stride[1][w.ndim - 1], s2 = w.stride[2][w.ndim - 1],
+            s3 = w.stride[3][w.ndim - 1];
+    void *o = lt_data(out);
+    const void *pc = lt_data(cond), *pa = lt_data(a), *pb = lt_data(b);
+    OMP_ROWS
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i0 = r * inner;
+        int64_t o0 = walk_off(&w, 0, i0), o1 = walk_off(&w, 1, i0), o2 = walk_off(&w, 2, i0),
+                o3 = walk_off(&w, 3, i0);
+        for (int64_t i = 0; i < inner; i++) {
+            int c = ld(pc, cond->dtype, o1 + i * s1) != 0;
+            double v = c ? ld(pa, a->dtype, o2 + i * s2) : ld(pb, b->dtype, o3 + i * s3);
+            st(o, out->dtype, o0 + i * s0, v);
+        }
     }
     return LT_OK;
 }
@@ -398,15 +509,16 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
     lt_status s = lt_fill(out, 0);
     if (s != LT_OK) return s;
     int64_t n = lt_numel(in);
+    if (n == 0) return LT_OK;
     const lt_tensor *ts[2] = {out, in};
     walk w;
     walk_init(&w, in->ndim, in->size, 2, ts);
     if (out->dtype == LT_FLOAT32 && in->dtype == LT_FLOAT32) {
         float *o = lt_f32(out);
         const float *p = lt_f32(in);
-        int64_t inner = in->ndim ? in->size[in->ndim - 1] : 1;
-        int64_t so = in->ndim ? w.stride[0][in->ndim - 1] : 0, si = in->ndim ? w.stride[1][in->ndim - 1] : 0;
-        for (int64_t r = 0; r < n / (inner ? inner : 1); r++) {
+        int64_t inner = ROW_LEN(w);
+        int64_t so = w.stride[0][w.ndim - 1], si = w.stride[1][w.ndim - 1];
+        for (int64_t r = 0; r < n / inner; r++) {
             int64_t i0 = r * inner;
             int64_t oo = walk_off(&w, 0, i0), oi = walk_off(&w, 1, i0);
             if (so == 0) {
@@ -419,10 +531,13 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
         }
         return LT_OK;
     }
-    for (int64_t i = 0; i < n; i++) {
-        int64_t oo = walk_off(&w, 0, i);
-        st(lt_data(out), out->dtype, oo,
-           ld(lt_data(out), out->dtype, oo) + ld(lt_data(in), in->dtype, walk_off(&w, 1, i)));
+    int64_t inner = ROW_LEN(w), rows = n / inner;
+    int64_t so = w.stride[0][w.ndim - 1], si = w.stride[1][w.ndim - 1];
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oi = walk_off(&w, 1, i0);
+        for (int64_t i = 0; i < inner; i++)
+            st(lt_data(out), out->dtype, oo + i * so,
+               ld(lt_data(out), out->dtype, oo + i * so) + ld(lt_data(in), in->dtype, oi + i * si));
     }
     return LT_OK;
 }

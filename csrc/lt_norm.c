@@ -144,7 +144,8 @@ lt_status lt_batch_norm_backward(float *dx, float *dw, float *db, const float *d
         if (db) db[c] += (float)sdy;
         if (!dx) continue;
         const float wis = (float)(is * (w ? w[c] : 1.0f));
-        /* training: dx = w * invstd * (dy - mean(dy) - (x - mu) * invstd^2 * mean(dy * (x - mu))) */
+        /* training: dx = w * invstd * (dy - mean(dy)
+         *                               - (x - mu) * invstd^2 * mean(dy * (x - mu))) */
         const float gm = training && M > 0 ? (float)(sdy / M) : 0.0f;
         const float k = training && M > 0 ? (float)(sdyx / M * is * is) : 0.0f;
         for (int64_t n = 0; n < N; n++) {
@@ -378,7 +379,11 @@ lt_status lt_dropout_mask(float *mask, int64_t n, double p, lt_rng *g) {
     if (n < 0 || !(p >= 0.0 && p <= 1.0)) return LT_EARG;
     const float keep = p < 1.0 ? (float)(1.0 / (1.0 - p)) : 0.0f;
     const float fp = (float)p;
-    for (int64_t i = 0; i < n; i++) mask[i] = lt_rng_uniformf(g) < fp ? 0.0f : keep;
+    /* the uniforms in bulk (the same sequence as one lt_rng_uniformf per entry), then a
+     * vectorised threshold */
+    lt_rng_fill_uniform(g, mask, n, 0.0f, 1.0f);
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) mask[i] = mask[i] < fp ? 0.0f : keep;
     return LT_OK;
 }
 

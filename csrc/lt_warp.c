@@ -3,6 +3,7 @@
 #include "lt_warp.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,7 @@ static uint32_t fill_bits(lt_dtype dt, double fill) {
     return bits;
 }
 
-int64_t lt_border_index(int64_t p, int64_t n, lt_border b) {
+static inline int64_t border_idx(int64_t p, int64_t n, lt_border b) {
     if (p >= 0 && p < n) return p;
     if (b == LT_BORDER_CONSTANT || n <= 0) return -1;
     if (b == LT_BORDER_REPLICATE) return p < 0 ? 0 : n - 1;
@@ -85,6 +86,8 @@ int64_t lt_border_index(int64_t p, int64_t n, lt_border b) {
     return p >= n ? period - p : p;
 }
 
+int64_t lt_border_index(int64_t p, int64_t n, lt_border b) { return border_idx(p, n, b); }
+
 void lt_affine_invert(double inv[6], const double m[6]) {
     double d = m[0] * m[4] - m[1] * m[3];
     d = d != 0 ? 1. / d : 0.;
@@ -93,64 +96,110 @@ void lt_affine_invert(double inv[6], const double m[6]) {
     inv[3] = a21; inv[4] = a22; inv[5] = -a21 * m[2] - a22 * m[5];
 }
 
-/* ---- the shared sampler: taps of one output pixel ---- */
+/* ---- the shared sampler ---- */
 
-/* Bilinear taps: element offsets into a plane and weights in 1/1024; taps that fall
- * outside under the constant border get weight 0 and their weight moves to wf (fill). */
+/* Bilinear taps of a pixel near or beyond the border: element offsets into a plane and
+ * weights in 1/1024; taps outside under the constant border get weight 0 and their weight
+ * moves to wf (the fill's share). */
 typedef struct { int64_t o[4]; int32_t w[4]; int32_t wf; } lin_tap;
 
+/* Sampling plan of one block of output pixels. Pixels whose four taps are inside use the
+ * top-left offset o[i] and weights w[i]; the nb others are listed in bidx with full taps. */
+typedef struct {
+    int64_t o[BLK];
+    int32_t w[BLK][4];
+    int32_t bidx[BLK];
+    lin_tap bt[BLK];
+    int nb;
+} lin_plan;
+
 /* X, Y in 1/32 pixel. */
-static inline void lin_tap_make(lin_tap *t, int64_t X, int64_t Y, int64_t H, int64_t W,
-                                lt_border b) {
-    int64_t sx = X >> INTER_BITS, sy = Y >> INTER_BITS;    /* floor */
-    int32_t ax = (int32_t)(X & (INTER_TAB - 1)), ay = (int32_t)(Y & (INTER_TAB - 1));
-    t->w[0] = (INTER_TAB - ax) * (INTER_TAB - ay);
-    t->w[1] = ax * (INTER_TAB - ay);
-    t->w[2] = (INTER_TAB - ax) * ay;
-    t->w[3] = ax * ay;
-    t->wf = 0;
-    if (sx >= 0 && sx < W - 1 && sy >= 0 && sy < H - 1) {
-        int64_t o = sy * W + sx;
-        t->o[0] = o; t->o[1] = o + 1; t->o[2] = o + W; t->o[3] = o + W + 1;
-        return;
-    }
-    for (int k = 0; k < 4; k++) {
-        int64_t ix = lt_border_index(sx + (k & 1), W, b);
-        int64_t iy = lt_border_index(sy + (k >> 1), H, b);
-        if (ix < 0 || iy < 0) {
-            t->o[k] = 0;
-            t->wf += t->w[k];
-            t->w[k] = 0;
-        } else {
-            t->o[k] = iy * W + ix;
+static void lin_plan_make(lin_plan *pl, const int64_t *X, const int64_t *Y, int64_t n, int64_t H,
+                          int64_t W, lt_border b) {
+    pl->nb = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t sx = X[i] >> INTER_BITS, sy = Y[i] >> INTER_BITS;     /* floor */
+        int32_t ax = (int32_t)(X[i] & (INTER_TAB - 1)), ay = (int32_t)(Y[i] & (INTER_TAB - 1));
+        int32_t w0 = (INTER_TAB - ax) * (INTER_TAB - ay), w1 = ax * (INTER_TAB - ay);
+        int32_t w2 = (INTER_TAB - ax) * ay, w3 = ax * ay;
+        pl->w[i][0] = w0; pl->w[i][1] = w1; pl->w[i][2] = w2; pl->w[i][3] = w3;
+        if (sx >= 0 && sx < W - 1 && sy >= 0 && sy < H - 1) {
+            pl->o[i] = sy * W + sx;
+            continue;
+        }
+        pl->o[i] = 0;     /* computed in the border pass; any in-range offset will do */
+        lin_tap *t = &pl->bt[pl->nb];
+        pl->bidx[pl->nb++] = (int32_t)i;
+        t->w[0] = w0; t->w[1] = w1; t->w[2] = w2; t->w[3] = w3;
+        t->wf = 0;
+        for (int k = 0; k < 4; k++) {
+            int64_t ix = border_idx(sx + (k & 1), W, b), iy = border_idx(sy + (k >> 1), H, b);
+            if (ix < 0 || iy < 0) {
+                t->o[k] = 0;
+                t->wf += t->w[k];
+                t->w[k] = 0;
+            } else {
+                t->o[k] = iy * W + ix;
+            }
         }
     }
 }
 
-/* Nearest tap: offset or -1 (fill). */
-static inline int64_t nn_tap_make(int64_t sx, int64_t sy, int64_t H, int64_t W, lt_border b) {
-    int64_t ix = lt_border_index(sx, W, b), iy = lt_border_index(sy, H, b);
-    return (ix < 0 || iy < 0) ? -1 : iy * W + ix;
-}
-
-static void lin_apply_u8(uint8_t *dst, const uint8_t *src, const lin_tap *t, int64_t n,
-                         int32_t fill) {
-    for (int64_t i = 0; i < n; i++) {
-        const lin_tap *p = &t[i];
-        int32_t s = p->w[0] * src[p->o[0]] + p->w[1] * src[p->o[1]] + p->w[2] * src[p->o[2]] +
-                    p->w[3] * src[p->o[3]] + p->wf * fill;
-        dst[i] = (uint8_t)((s + (1 << (W_BITS - 1))) >> W_BITS);
+/* interior: whether the plane has 2x2 neighbourhoods at all (else every pixel is border).
+ * The interior sum is taken row by row, (p00*(32-ax) + p01*ax)*(32-ay) + (...)*ay, which
+ * equals the sum of the four 1/1024 weights times the pixels exactly. */
+static void lin_apply_u8(uint8_t *dst, const uint8_t *src, const lin_plan *pl, int64_t n,
+                         int64_t W, int interior, int32_t fill) {
+    if (interior && pl->nb < n) {
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t *p = src + pl->o[i];
+            int32_t ax = pl->w[i][1] + pl->w[i][3];   /* = 32 * ax */
+            int32_t ay = pl->w[i][2] + pl->w[i][3];   /* = 32 * ay */
+            int32_t r0 = (p[0] << INTER_BITS) + (p[1] - p[0]) * (ax >> INTER_BITS);
+            int32_t r1 = (p[W] << INTER_BITS) + (p[W + 1] - p[W]) * (ax >> INTER_BITS);
+            int32_t s = (r0 << INTER_BITS) + (r1 - r0) * (ay >> INTER_BITS);
+            dst[i] = (uint8_t)((s + (1 << (W_BITS - 1))) >> W_BITS);
+        }
+    }
+    for (int k = 0; k < pl->nb; k++) {
+        const lin_tap *t = &pl->bt[k];
+        int32_t s = t->w[0] * src[t->o[0]] + t->w[1] * src[t->o[1]] + t->w[2] * src[t->o[2]] +
+                    t->w[3] * src[t->o[3]] + t->wf * fill;
+        dst[pl->bidx[k]] = (uint8_t)((s + (1 << (W_BITS - 1))) >> W_BITS);
     }
 }
 
-static void lin_apply_f32(float *dst, const float *src, const lin_tap *t, int64_t n, float fill) {
+static void lin_apply_f32(float *dst, const float *src, const lin_plan *pl, int64_t n, int64_t W,
+                          int interior, float fill) {
     const float sc = 1.f / (float)(1 << W_BITS);   /* exact: weights are k/1024 */
+    if (interior && pl->nb < n) {
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = src + pl->o[i];
+            const int32_t *w = pl->w[i];
+            dst[i] = p[0] * ((float)w[0] * sc) + p[1] * ((float)w[1] * sc) +
+                     p[W] * ((float)w[2] * sc) + p[W + 1] * ((float)w[3] * sc);
+        }
+    }
+    for (int k = 0; k < pl->nb; k++) {
+        const lin_tap *t = &pl->bt[k];
+        float v = src[t->o[0]] * ((float)t->w[0] * sc) + src[t->o[1]] * ((float)t->w[1] * sc) +
+                  src[t->o[2]] * ((float)t->w[2] * sc) + src[t->o[3]] * ((float)t->w[3] * sc);
+        if (t->wf) v += fill * ((float)t->wf * sc);
+        dst[pl->bidx[k]] = v;
+    }
+}
+
+/* Nearest offsets (-1: fill). */
+static void nn_plan_make(int64_t *o, const int64_t *X, const int64_t *Y, int64_t n, int64_t H,
+                         int64_t W, lt_border b) {
     for (int64_t i = 0; i < n; i++) {
-        const lin_tap *p = &t[i];
-        float v = src[p->o[0]] * ((float)p->w[0] * sc) + src[p->o[1]] * ((float)p->w[1] * sc) +
-                  src[p->o[2]] * ((float)p->w[2] * sc) + src[p->o[3]] * ((float)p->w[3] * sc);
-        if (p->wf) v += fill * ((float)p->wf * sc);
-        dst[i] = v;
+        int64_t sx = X[i], sy = Y[i];
+        if (sx >= 0 && sx < W && sy >= 0 && sy < H) {
+            o[i] = sy * W + sx;
+        } else {
+            int64_t ix = border_idx(sx, W, b), iy = border_idx(sy, H, b);
+            o[i] = (ix < 0 || iy < 0) ? -1 : iy * W + ix;
+        }
     }
 }
 
@@ -180,6 +229,7 @@ static lt_status resample(lt_tensor *out, const lt_tensor *in, lt_interp interp,
     if (go.h * go.w == 0 || go.c == 0) return LT_OK;
     if (gi.h * gi.w == 0) border = LT_BORDER_CONSTANT;  /* nothing to reflect: all fill */
     const int64_t C = go.c, Ho = go.h, Wo = go.w, H = gi.h, W = gi.w;
+    const int interior = H >= 2 && W >= 2;
     const size_t es = lt_dtype_size(in->dtype);
     const char *src = lt_data(in);
     char *dst = lt_data(out);
@@ -187,31 +237,38 @@ static lt_status resample(lt_tensor *out, const lt_tensor *in, lt_interp interp,
     const int32_t fill_i = sat_u8(fill);
     const float fill_f = (float)fill;
     const int nt = nthreads_for(C * Ho * Wo);
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t y = 0; y < Ho; y++) {
+    lin_plan *plans = NULL;
+    if (interp == LT_INTERP_LINEAR && !(plans = malloc((size_t)nt * sizeof *plans))) return LT_ENOMEM;
+    #pragma omp parallel num_threads(nt)
+    {
+        lin_plan *pl = plans ? plans + omp_get_thread_num() : NULL;
         int64_t X[BLK], Y[BLK], o[BLK];
-        lin_tap taps[BLK];
-        for (int64_t x0 = 0; x0 < Wo; x0 += BLK) {
-            int64_t n = Wo - x0 < BLK ? Wo - x0 : BLK;
-            coords(ctx, y, x0, n, X, Y);
-            if (interp == LT_INTERP_NEAREST) {
-                for (int64_t i = 0; i < n; i++) o[i] = nn_tap_make(X[i], Y[i], H, W, border);
-                for (int64_t c = 0; c < C; c++)
-                    nn_apply(dst + ((c * Ho + y) * Wo + x0) * (int64_t)es,
-                             src + c * H * W * (int64_t)es, o, n, es, fbits);
-            } else {
-                for (int64_t i = 0; i < n; i++) lin_tap_make(&taps[i], X[i], Y[i], H, W, border);
-                for (int64_t c = 0; c < C; c++) {
-                    if (in->dtype == LT_UINT8)
-                        lin_apply_u8((uint8_t *)dst + (c * Ho + y) * Wo + x0,
-                                     (const uint8_t *)src + c * H * W, taps, n, fill_i);
-                    else
-                        lin_apply_f32((float *)(void *)dst + (c * Ho + y) * Wo + x0,
-                                      (const float *)(const void *)src + c * H * W, taps, n, fill_f);
+        #pragma omp for schedule(static)
+        for (int64_t y = 0; y < Ho; y++) {
+            for (int64_t x0 = 0; x0 < Wo; x0 += BLK) {
+                int64_t n = Wo - x0 < BLK ? Wo - x0 : BLK;
+                coords(ctx, y, x0, n, X, Y);
+                if (interp == LT_INTERP_NEAREST) {
+                    nn_plan_make(o, X, Y, n, H, W, border);
+                    for (int64_t c = 0; c < C; c++)
+                        nn_apply(dst + ((c * Ho + y) * Wo + x0) * (int64_t)es,
+                                 src + c * H * W * (int64_t)es, o, n, es, fbits);
+                } else if (pl) {
+                    lin_plan_make(pl, X, Y, n, H, W, border);
+                    for (int64_t c = 0; c < C; c++) {
+                        if (in->dtype == LT_UINT8)
+                            lin_apply_u8((uint8_t *)dst + (c * Ho + y) * Wo + x0,
+                                         (const uint8_t *)src + c * H * W, pl, n, W, interior, fill_i);
+                        else
+                            lin_apply_f32((float *)(void *)dst + (c * Ho + y) * Wo + x0,
+                                          (const float *)(const void *)src + c * H * W, pl, n, W,
+                                          interior, fill_f);
+                    }
                 }
             }
         }
     }
+    free(plans);
     return LT_OK;
 }
 
@@ -594,7 +651,7 @@ lt_status lt_crop_pad(lt_tensor *out, const lt_tensor *in, int64_t top, int64_t 
     for (int64_t c = 0; c < C; c++)
         for (int64_t y = 0; y < Ho; y++) {
             char *d = dst + ((c * Ho + y) * Wo) * (int64_t)es;
-            int64_t sy = lt_border_index(top + y, H, border);
+            int64_t sy = border_idx(top + y, H, border);
             if (sy < 0) {
                 for (int64_t x = 0; x < Wo; x++) memcpy(d + x * (int64_t)es, &fbits, es);
                 continue;
@@ -603,7 +660,7 @@ lt_status lt_crop_pad(lt_tensor *out, const lt_tensor *in, int64_t top, int64_t 
             if (xb > xa) memcpy(d + xa * (int64_t)es, s + (xa + left) * (int64_t)es, (size_t)(xb - xa) * es);
             for (int64_t x = 0; x < Wo; x++) {
                 if (x == xa && xb > xa) { x = xb - 1; continue; }
-                int64_t sx = lt_border_index(left + x, W, border);
+                int64_t sx = border_idx(left + x, W, border);
                 if (sx < 0) memcpy(d + x * (int64_t)es, &fbits, es);
                 else memcpy(d + x * (int64_t)es, s + sx * (int64_t)es, es);
             }
@@ -734,7 +791,7 @@ lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
                     }
                 } else {
                     for (int i = 0; i < kx; i++) {
-                        int64_t sx = lt_border_index(x + i - rx, W, LT_BORDER_REFLECT);
+                        int64_t sx = border_idx(x + i - rx, W, LT_BORDER_REFLECT);
                         acc += kxv[i] * (u8 ? (double)lt_u8(in)[row + sx] : (double)lt_f32(in)[row + sx]);
                     }
                 }
@@ -747,7 +804,7 @@ lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
             for (int64_t x = 0; x < W; x++) {
                 double acc = 0;
                 for (int i = 0; i < ky; i++) {
-                    int64_t sy = lt_border_index(y + i - ry, H, LT_BORDER_REFLECT);
+                    int64_t sy = border_idx(y + i - ry, H, LT_BORDER_REFLECT);
                     acc += kyv[i] * (double)tmp[(c * H + sy) * W + x];
                 }
                 if (u8) lt_u8(out)[(c * H + y) * W + x] = sat_u8(acc);

@@ -16,15 +16,31 @@
 
 /* ------------------------------------------------------------------ helpers */
 
+/* A number as "%g" would print it ("2", "1.5"), for messages. */
+static const char *num_str(char *buf, size_t n, double v) {
+    snprintf(buf, n, "%.9g", v);
+    return buf;
+}
+
+/* An integer argument (integral floats such as 2.0 accepted); raises "fn: what must be an
+ * integer, got ..." otherwise. */
+static lua_Integer check_int(lua_State *L, int idx, const char *fn, const char *what) {
+    char nb[32];
+    int isnum = 0;
+    lua_Integer v = lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &isnum) : 0;
+    if (isnum) return v;
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what,
+                     num_str(nb, sizeof nb, lua_tonumber(L, idx)));
+    return lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
+}
+
 static int is_naive(lua_State *L) {
     return lua_toboolean(L, lua_upvalueindex(1));
 }
 
 static lt_tensor *check_f32(lua_State *L, int idx, const char *fn, const char *arg) {
-    lt_tensor *t = lt_lua_checktensor(L, idx, fn, arg);
-    if (t->dtype != LT_FLOAT32)
-        luaL_error(L, "%s: %s must be float32, got %s", fn, arg, lt_dtype_name(t->dtype));
-    return t;
+    return lt_lua_checkdtype(L, idx, fn, arg, LT_FLOAT32);
 }
 
 static lt_tensor *opt_f32(lua_State *L, int idx, const char *fn, const char *arg) {
@@ -37,8 +53,8 @@ static void check_nc(lua_State *L, const lt_tensor *x, const char *fn, const cha
                      int64_t *N, int64_t *C, int64_t *S) {
     char sb[SHAPE_BUF];
     if (x->ndim < 2)
-        luaL_error(L, "%s: %s must have at least 2 dims (N, C, ...), got %s", fn, arg,
-                   lt_shape_str(x, sb, sizeof sb));
+        lt_lua_error(L, "%s: %s must have at least 2 dims (N, C, ...), got %s", fn, arg,
+                     lt_shape_str(x, sb, sizeof sb));
     *N = x->size[0];
     *C = x->size[1];
     *S = 1;
@@ -50,8 +66,9 @@ static void check_channels(lua_State *L, const lt_tensor *t, int64_t C, const lt
                            const char *fn, const char *arg) {
     char sb[SHAPE_BUF], xb[SHAPE_BUF];
     if (t && (t->ndim != 1 || t->size[0] != C))
-        luaL_error(L, "%s: %s has shape %s, expected [%I] (x %s)", fn, arg,
-                   lt_shape_str(t, sb, sizeof sb), (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
+        lt_lua_error(L, "%s: %s has shape %s, expected [%I] (x %s)", fn, arg,
+                     lt_shape_str(t, sb, sizeof sb), (lua_Integer)C,
+                     lt_shape_str(x, xb, sizeof xb));
 }
 
 static void check_same_shape(lua_State *L, const lt_tensor *g, const lt_tensor *x,
@@ -60,8 +77,8 @@ static void check_same_shape(lua_State *L, const lt_tensor *g, const lt_tensor *
     int same = g->ndim == x->ndim;
     for (int d = 0; same && d < x->ndim; d++) same = g->size[d] == x->size[d];
     if (!same)
-        luaL_error(L, "%s: %s has shape %s, expected the shape of %s %s", fn, garg,
-                   lt_shape_str(g, gb, sizeof gb), xarg, lt_shape_str(x, xb, sizeof xb));
+        lt_lua_error(L, "%s: %s has shape %s, expected the shape of %s %s", fn, garg,
+                     lt_shape_str(g, gb, sizeof gb), xarg, lt_shape_str(x, xb, sizeof xb));
 }
 
 /* Contiguous float data of the (checked) tensor at idx, or NULL when t is NULL. May push
@@ -104,16 +121,19 @@ static int l_batch_norm_forward(lua_State *L) {
     const int training = lt_opt_bool(L, 6, "training", 0, fn);
     const double momentum = lt_opt_num(L, 6, "momentum", 0.1, fn);
     const double eps = lt_opt_num(L, 6, "eps", 1e-5, fn);
-    if (!(eps >= 0.0)) luaL_error(L, "%s: eps must be >= 0, got %f", fn, (lua_Number)eps);
+    if (!(eps >= 0.0)) {
+        char nb[32];
+        lt_lua_error(L, "%s: eps must be >= 0, got %s", fn, num_str(nb, sizeof nb, eps));
+    }
     if (training && N * S <= 1)
-        luaL_error(L, "%s: expected more than 1 value per channel when training, got x %s", fn,
-                   lt_shape_str(x, xb, sizeof xb));
+        lt_lua_error(L, "%s: expected more than 1 value per channel when training, got x %s", fn,
+                     lt_shape_str(x, xb, sizeof xb));
     if (!training && (!rm || !rv))
-        luaL_error(L, "%s: running_mean and running_var are required when training is false", fn);
+        lt_lua_error(L, "%s: running_mean and running_var are required when training is false", fn);
     if (training && rm && !lt_is_contiguous(rm))
-        luaL_error(L, "%s: running_mean must be contiguous (it is updated in place)", fn);
+        lt_lua_error(L, "%s: running_mean must be contiguous (it is updated in place)", fn);
     if (training && rv && !lt_is_contiguous(rv))
-        luaL_error(L, "%s: running_var must be contiguous (it is updated in place)", fn);
+        lt_lua_error(L, "%s: running_var must be contiguous (it is updated in place)", fn);
 
     /* contiguous inputs first (copies may be pushed), then the results on top */
     const float *xd = cdata(L, 1, x, fn, "x");
@@ -126,8 +146,8 @@ static int l_batch_norm_forward(lua_State *L) {
     float *id = lt_f32(new_vec(L, C, fn));
     if (training) {
         /* id holds the biased variance until the running stats are updated */
-        lt_lua_check(L, (naive ? lt_batch_norm_stats_naive : lt_batch_norm_stats)(md, id, xd, N, C, S),
-                     fn);
+        lt_lua_check(L, (naive ? lt_batch_norm_stats_naive
+                               : lt_batch_norm_stats)(md, id, xd, N, C, S), fn);
         lt_batch_norm_update_running(rmd, rvd, md, id, C, N * S, momentum);
         for (int64_t c = 0; c < C; c++) id[c] = (float)(1.0 / sqrt((double)id[c] + eps));
     } else {
@@ -177,16 +197,11 @@ static int l_batch_norm_backward(lua_State *L) {
 
 static int64_t check_groups(lua_State *L, int idx, int64_t C, const lt_tensor *x, const char *fn) {
     char xb[SHAPE_BUF];
-    if (!lua_isinteger(L, idx)) {
-        if (lua_type(L, idx) == LUA_TNUMBER)
-            luaL_error(L, "%s: groups must be an integer, got %f", fn, lua_tonumber(L, idx));
-        luaL_error(L, "%s: groups must be an integer, got %s", fn, luaL_typename(L, idx));
-    }
-    lua_Integer G = lua_tointeger(L, idx);
-    if (G < 1) luaL_error(L, "%s: groups must be >= 1, got %I", fn, G);
+    lua_Integer G = check_int(L, idx, fn, "groups");
+    if (G < 1) lt_lua_error(L, "%s: groups must be >= 1, got %I", fn, G);
     if (C % G != 0)
-        luaL_error(L, "%s: groups (%I) must divide the %I channels of x %s", fn, G,
-                   (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
+        lt_lua_error(L, "%s: groups (%I) must divide the %I channels of x %s", fn, G,
+                     (lua_Integer)C, lt_shape_str(x, xb, sizeof xb));
     return (int64_t)G;
 }
 
@@ -203,7 +218,10 @@ static int l_group_norm_forward(lua_State *L) {
     check_channels(L, w, C, x, fn, "weight");
     check_channels(L, b, C, x, fn, "bias");
     const double eps = lt_opt_num(L, 5, "eps", 1e-5, fn);
-    if (!(eps >= 0.0)) luaL_error(L, "%s: eps must be >= 0, got %f", fn, (lua_Number)eps);
+    if (!(eps >= 0.0)) {
+        char nb[32];
+        lt_lua_error(L, "%s: eps must be >= 0, got %s", fn, num_str(nb, sizeof nb, eps));
+    }
     const float *xd = cdata(L, 1, x, fn, "x");
     const float *wd = cdata(L, 3, w, fn, "weight");
     const float *bd = cdata(L, 4, b, fn, "bias");
@@ -233,8 +251,8 @@ static int l_group_norm_backward(lua_State *L) {
     const int has_b = !lua_isnoneornil(L, 7);
     check_channels(L, w, C, x, fn, "weight");
     if (lt_numel(mean) != N * G || lt_numel(invstd) != N * G)
-        luaL_error(L, "%s: mean has shape %s, expected [%I, %I]", fn,
-                   lt_shape_str(mean, sb, sizeof sb), (lua_Integer)N, (lua_Integer)G);
+        lt_lua_error(L, "%s: mean has shape %s, expected [%I, %I]", fn,
+                     lt_shape_str(mean, sb, sizeof sb), (lua_Integer)N, (lua_Integer)G);
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *xd = cdata(L, 2, x, fn, "x");
     const float *md = cdata(L, 3, mean, fn, "mean");
@@ -243,8 +261,8 @@ static int l_group_norm_backward(lua_State *L) {
     double *work = NULL;
     if (!naive) {
         work = (double *)lt_scratch(2, (size_t)(N * C * 2) * sizeof(double) + 1);
-        if (!work) luaL_error(L, "%s: cannot allocate %I bytes of scratch", fn,
-                              (lua_Integer)(N * C * 2 * (int64_t)sizeof(double)));
+        if (!work) lt_lua_error(L, "%s: cannot allocate %I bytes of scratch", fn,
+                                (lua_Integer)(N * C * 2 * (int64_t)sizeof(double)));
     }
     lt_tensor *gx = new_like_shape(L, x, LT_FLOAT32, fn);
     float *gw = NULL, *gb = NULL;
@@ -268,10 +286,11 @@ static int dropout_forward(lua_State *L, const char *fn, int planes) {
     lt_tensor *x = check_f32(L, 1, fn, "x");
     const double p = lt_opt_num(L, 2, "p", 0.5, fn);
     const int training = lt_opt_bool(L, 2, "training", 1, fn);
-    if (!(p >= 0.0 && p <= 1.0)) luaL_error(L, "%s: p must be in [0, 1], got %f", fn, (lua_Number)p);
+    if (!(p >= 0.0 && p <= 1.0))
+        lt_lua_error(L, "%s: p must be in [0, 1], got %s", fn, num_str(xb, sizeof xb, p));
     if (planes && x->ndim != 3 && x->ndim != 4)
-        luaL_error(L, "%s: x must be 3-D (N, C, L) or 4-D (N, C, H, W), got %s", fn,
-                   lt_shape_str(x, xb, sizeof xb));
+        lt_lua_error(L, "%s: x must be 3-D (N, C, L) or 4-D (N, C, H, W), got %s", fn,
+                     lt_shape_str(x, xb, sizeof xb));
     lt_rng *g = lt_lua_optrng(L, 2, fn);
     if (!training || p == 0.0 || lt_numel(x) == 0) {
         lua_pushvalue(L, 1);
@@ -307,8 +326,8 @@ static int l_dropout_backward(lua_State *L) {
     lt_tensor *mask = check_f32(L, 2, fn, "mask");
     const int64_t n = lt_numel(mask), total = lt_numel(gy);
     if (n == 0 || total % n != 0 || gy->ndim < mask->ndim)
-        luaL_error(L, "%s: mask %s does not fit grad %s", fn, lt_shape_str(mask, mb, sizeof mb),
-                   lt_shape_str(gy, gb, sizeof gb));
+        lt_lua_error(L, "%s: mask %s does not fit grad %s", fn, lt_shape_str(mask, mb, sizeof mb),
+                     lt_shape_str(gy, gb, sizeof gb));
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *md = cdata(L, 2, mask, fn, "mask");
     lt_tensor *gx = new_like_shape(L, gy, LT_FLOAT32, fn);
@@ -331,7 +350,7 @@ static const char *act_name(lt_act a) {
 static float check_slope(lua_State *L, int idx, const char *fn) {
     if (lua_isnoneornil(L, idx)) return 0.01f;
     if (lua_type(L, idx) != LUA_TNUMBER)
-        luaL_error(L, "%s: negative_slope must be a number, got %s", fn, luaL_typename(L, idx));
+        lt_lua_error(L, "%s: negative_slope must be a number, got %s", fn, luaL_typename(L, idx));
     return (float)lua_tonumber(L, idx);
 }
 
@@ -372,17 +391,12 @@ static int check_softmax_dim(lua_State *L, int idx, const lt_tensor *x, const ch
     char xb[SHAPE_BUF];
     const lua_Integer nd = x->ndim > 0 ? x->ndim : 1;
     if (lua_isnoneornil(L, idx))
-        luaL_error(L, "%s: dim is required (1..%I or -%I..-1 for x %s)", fn, nd, nd,
-                   lt_shape_str(x, xb, sizeof xb));
-    if (!lua_isinteger(L, idx)) {
-        if (lua_type(L, idx) == LUA_TNUMBER)
-            luaL_error(L, "%s: dim must be an integer, got %f", fn, lua_tonumber(L, idx));
-        luaL_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, idx));
-    }
-    lua_Integer d = lua_tointeger(L, idx);
+        lt_lua_error(L, "%s: dim is required (1..%I or -%I..-1 for x %s)", fn, nd, nd,
+                     lt_shape_str(x, xb, sizeof xb));
+    lua_Integer d = check_int(L, idx, fn, "dim");
     if (d == 0 || d > nd || d < -nd)
-        luaL_error(L, "%s: dim %I out of range for x %s (expected 1..%I or -%I..-1)", fn, d,
-                   lt_shape_str(x, xb, sizeof xb), nd, nd);
+        lt_lua_error(L, "%s: dim %I out of range for x %s (expected 1..%I or -%I..-1)", fn, d,
+                     lt_shape_str(x, xb, sizeof xb), nd, nd);
     return (int)(d > 0 ? d - 1 : nd + d);
 }
 

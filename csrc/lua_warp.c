@@ -2,6 +2,7 @@
  * lunet.transforms. Geometry arguments here are 0-based pixel offsets; sizes are counts. */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "lt_lua.h"
 #include "lt_warp.h"
@@ -364,6 +365,14 @@ static int l_grid_maps(lua_State *L) {
     return 2;
 }
 
+/* now() -> seconds of a monotonic wall clock (for bench/augment.lua; os.clock is CPU time). */
+static int l_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
 void lt_open_warp(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"warp_affine", l_warp_affine},
@@ -383,6 +392,7 @@ void lt_open_warp(lua_State *L) {
         {"randint", l_randint},
         {"elastic_maps", l_elastic_maps},
         {"grid_maps", l_grid_maps},
+        {"now", l_now},
         {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

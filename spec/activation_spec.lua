@@ -53,6 +53,22 @@ local function away_from_zero(shape)
   return lunet.tensor(v, { shape = shape })
 end
 
+-- marks t as requiring grad and returns it (gradcheck checks the inputs that do)
+local function rg(t)
+  t:requires_grad(true)
+  return t
+end
+
+-- runs fn with n threads, restoring the previous count even if fn fails
+local function with_threads(n, fn)
+  local old = lunet.get_num_threads()
+  lunet.set_num_threads(n)
+  local ok, a, b, c, d = pcall(fn)
+  lunet.set_num_threads(old)
+  if not ok then error(a, 0) end
+  return a, b, c, d
+end
+
 local function error_cases(cases)
   for _, c in ipairs(cases) do
     it("rejects " .. c[1], function()
@@ -86,7 +102,7 @@ describe("pointwise activations", function()
   end
 
   it("pass gradcheck", function()
-    local x = away_from_zero({ 3, 4, 2 })
+    local x = rg(away_from_zero({ 3, 4, 2 }))
     for name, f in pairs(pointwise) do
       assert(lunet.gradcheck(f, { x }), name)
     end
@@ -138,11 +154,16 @@ describe("F.softmax and F.log_softmax", function()
   end
 
   it("pass gradcheck over every dim", function()
-    local x = lunet.randn(2, 3, 2, 3)
+    local x = rg(lunet.randn(2, 3, 2, 3))
     for _, d in ipairs({ 1, 2, 3, 4, -1 }) do
       assert(lunet.gradcheck(function(xi) return F.softmax(xi, d) end, { x }), "softmax " .. d)
       assert(lunet.gradcheck(function(xi) return F.log_softmax(xi, d) end, { x }), "log_softmax " .. d)
     end
+  end)
+
+  it("accept an integral float dim", function()
+    local x = lunet.randn(2, 3, 4)
+    check_close("softmax", F.softmax(x, 2.0), F.softmax(x, 2), 0, 0)
   end)
 
   it("are numerically stable for large logits", function()
@@ -172,6 +193,24 @@ describe("F.softmax and F.log_softmax", function()
           nn[name .. "_backward_naive"](gy, y2, d), 1e-4, 1e-5)
       end
     end
+  end)
+
+  it("give bit-identical results with 1 and 2 threads", function()
+    local g = lunet.Generator(32)
+    local x, gy = g:randn(2, 6, 70, 90), g:randn(2, 6, 70, 90)
+    local function run()
+      local r = {}
+      for _, name in ipairs({ "softmax", "log_softmax" }) do
+        local y = nn[name .. "_forward"](x, 2)
+        r[#r + 1] = y
+        r[#r + 1] = nn[name .. "_backward"](gy, y, 2)
+      end
+      r[#r + 1] = nn.sigmoid_forward(x)
+      r[#r + 1] = nn.labels(x)
+      return r
+    end
+    local one, two = with_threads(1, run), with_threads(2, run)
+    for k = 1, #one do assert.are.same(flat(one[k]), flat(two[k])) end
   end)
 
   local x = lunet.randn(2, 3, 4, 5)

@@ -210,6 +210,19 @@ describe("train, eval, zero_grad, num_parameters", function()
     for _, p in ipairs(m:parameters()) do assert.is_nil(p.grad) end
   end)
 
+  it("freezes and unfreezes with requires_grad_", function()
+    local m = Net { n = 2 }
+    assert.are.equal(m.down, m.down:requires_grad_(false))
+    assert.are.equal(6, m:num_parameters({ trainable = true }))
+    assert.are.equal(10, #m:parameters())
+    m(lunet.randn(3, 2)):sum():backward()
+    assert.is_nil(m.down[1].conv1.weight.grad)
+    assert.is_not_nil(m.head[1].weight.grad)
+    m:requires_grad_()
+    assert.are.equal(26, m:num_parameters({ trainable = true }))
+    assert.has_error(function() m:requires_grad_(0) end, "requires_grad_: flag must be a boolean, got number")
+  end)
+
   it("counts parameters, all or trainable", function()
     local m = Net { n = 2 }
     -- gain 1, stem 2, each block 4+2+4, head 2+1

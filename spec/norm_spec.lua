@@ -52,6 +52,22 @@ local function rnd(g, lo, hi)
   return lo + math.floor(g:rand(1):item() * (hi - lo + 1) - 1e-9)
 end
 
+-- marks t as requiring grad and returns it (gradcheck checks the inputs that do)
+local function rg(t)
+  t:requires_grad(true)
+  return t
+end
+
+-- runs fn with n threads, restoring the previous count even if fn fails
+local function with_threads(n, fn)
+  local old = lunet.get_num_threads()
+  lunet.set_num_threads(n)
+  local ok, a, b, c, d = pcall(fn)
+  lunet.set_num_threads(old)
+  if not ok then error(a, 0) end
+  return a, b, c, d
+end
+
 local function error_cases(cases)
   for _, c in ipairs(cases) do
     it("rejects " .. c[1], function()
@@ -106,8 +122,8 @@ describe("F.batch_norm", function()
   end)
 
   it("passes gradcheck in training and eval mode, with and without affine", function()
-    local x = lunet.randn(3, 2, 3, 2) * 2 + 1
-    local w, b = lunet.rand(2) + 0.5, lunet.randn(2)
+    local x = rg(lunet.randn(3, 2, 3, 2) * 2 + 1)
+    local w, b = rg(lunet.rand(2) + 0.5), rg(lunet.randn(2))
     local rm, rv = lunet.randn(2), lunet.rand(2) + 0.5
     for _, training in ipairs({ true, false }) do
       local stats_m = (not training) and rm or nil
@@ -121,7 +137,7 @@ describe("F.batch_norm", function()
     end
     assert(lunet.gradcheck(function(xi, wi, bi)
       return F.batch_norm(xi, nil, nil, wi, bi, { training = true })
-    end, { lunet.randn(5, 3), lunet.rand(3) + 0.5, lunet.randn(3) }))
+    end, { rg(lunet.randn(5, 3)), rg(lunet.rand(3) + 0.5), rg(lunet.randn(3)) }))
   end)
 
   it("fast kernels agree with the naive ones on random shapes", function()
@@ -156,6 +172,21 @@ describe("F.batch_norm", function()
         end
       end
     end
+  end)
+
+  it("gives bit-identical results with 1 and 2 threads", function()
+    local g = lunet.Generator(31)
+    local x, gy = g:randn(2, 4, 64, 80), g:randn(2, 4, 64, 80)
+    local w, b = g:rand(4), g:randn(4)
+    local function run()
+      local y, m, i = nn.batch_norm_forward(x, nil, nil, w, b, { training = true })
+      local gx, gw = nn.batch_norm_backward(gy, x, m, i, w, b, true)
+      local z, zm, zi = nn.group_norm_forward(x, 2, w, b)
+      local hx, hw = nn.group_norm_backward(gy, x, zm, zi, 2, w, b)
+      return { y, gx, gw, z, hx, hw }
+    end
+    local one, two = with_threads(1, run), with_threads(2, run)
+    for k = 1, #one do assert.are.same(flat(one[k]), flat(two[k])) end
   end)
 
   local x = lunet.randn(2, 3, 4, 4)
@@ -204,8 +235,8 @@ describe("F.group_norm", function()
   end
 
   it("passes gradcheck for several group counts, with and without affine", function()
-    local x = lunet.randn(2, 4, 3, 2) * 2 + 1
-    local w, b = lunet.rand(4) + 0.5, lunet.randn(4)
+    local x = rg(lunet.randn(2, 4, 3, 2) * 2 + 1)
+    local w, b = rg(lunet.rand(4) + 0.5), rg(lunet.randn(4))
     for _, groups in ipairs({ 1, 2, 4 }) do
       assert(lunet.gradcheck(function(xi, wi, bi)
         return F.group_norm(xi, groups, wi, bi)
@@ -289,7 +320,8 @@ describe("F.dropout", function()
     local x = lunet.randn(3, 4)
     assert.are.equal(x, F.dropout(x, { training = false }))
     assert.are.equal(x, F.dropout(x, { p = 0 }))
-    assert.are.equal(x, F.dropout2d(x:view(3, 4, 1), { p = 0.5, training = false }))
+    local x3 = x:view(3, 4, 1)
+    assert.are.equal(x3, F.dropout2d(x3, { p = 0.5, training = false }))
     assert.are.same(flat(lunet.zeros(3, 4)), flat(F.dropout(x, { p = 1 })))
   end)
 
@@ -301,7 +333,7 @@ describe("F.dropout", function()
     check_close("grad", x.grad, y / x, 0, 1e-6)
     assert(lunet.gradcheck(function(xi)
       return F.dropout(xi, { p = 0.3, generator = lunet.Generator(7) })
-    end, { lunet.randn(4, 5) }))
+    end, { rg(lunet.randn(4, 5)) }))
   end)
 
   it("dropout2d zeroes whole channels", function()
@@ -321,7 +353,7 @@ describe("F.dropout", function()
     check_close("grad", x.grad, y / x, 0, 1e-6)
     assert(lunet.gradcheck(function(xi)
       return F.dropout2d(xi, { p = 0.5, generator = lunet.Generator(2) })
-    end, { lunet.randn(2, 4, 5) }))
+    end, { rg(lunet.randn(2, 4, 5)) }))
   end)
 
   local x = lunet.randn(2, 3)

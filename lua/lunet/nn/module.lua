@@ -388,6 +388,17 @@ function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do util.clear_grad(p) end
 end
 
+-- Sets requires_grad on every parameter (flag defaults to true; false freezes the module,
+-- e.g. a pretrained encoder). Frozen parameters stay parameters (named, saved, loaded).
+function Module:requires_grad_(flag)
+  if flag == nil then flag = true end
+  if type(flag) ~= "boolean" then
+    raise(format("requires_grad_: flag must be a boolean, got %s", util.typename(flag)))
+  end
+  for _, p in ipairs(self:parameters()) do p:requires_grad(flag) end
+  return self
+end
+
 -- Number of parameter elements (opts.trainable=true: only those requiring grad).
 function Module:num_parameters(opts)
   opts = util.check_keys(opts, { trainable = true }, "num_parameters")

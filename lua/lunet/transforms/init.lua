@@ -1,0 +1,114 @@
+-- lunet.transforms: joint image + mask augmentation in the manner of albumentations.
+--
+--   local T = require "lunet.transforms"
+--   local tf = T.Compose{ T.HorizontalFlip{}, T.Rotate{limit = 30}, T.RandomCrop{224, 224},
+--                         T.RandomBrightnessContrast{}, T.Normalize{}, seed = 42, ignore_index = 255 }
+--   local out = tf{image = img, mask = mask}   -- img uint8/float32 C×H×W, mask int32/uint8 H×W
+--
+-- Every transform has p= (probability, as albumentations); the p-coin is drawn even when
+-- p is 1, so the stream of random draws is fixed by the pipeline and the seed alone. All
+-- draws of one Compose come from its generator (seed= or generator=, else the default
+-- generator of lunet.manual_seed): same seed, same output on any machine.
+-- Spatial transforms (HorizontalFlip, VerticalFlip, RandomRotate90, Rotate, Affine,
+-- RandomCrop, CenterCrop, RandomResizedCrop, Resize, PadIfNeeded, ElasticTransform,
+-- GridDistortion) move image and mask together; the mask always uses nearest and fills
+-- with fill_mask (default: ignore_index when set on the transform or on Compose, else 0),
+-- so it only holds its own labels or that fill. Pixel transforms (RandomBrightnessContrast,
+-- RandomGamma, GaussNoise, GaussianBlur, HueSaturationValue, CoarseDropout, Normalize,
+-- ToFloat) never touch the mask (CoarseDropout only with fill_mask).
+-- Geometry follows OpenCV: pixel centres at integers, rotation about ((W-1)/2, (H-1)/2),
+-- positive angles counter-clockwise; border_mode "constant" | "reflect" (OpenCV
+-- BORDER_REFLECT_101, PyTorch "reflect") | "replicate". Agreement with OpenCV 4 (spec/ref):
+-- warpAffine (Rotate, Affine, flips, crops, pads) and remap are bit-exact for uint8 and
+-- within 1e-5 for float32; resize is within 1 level for uint8 (OpenCV's vector and scalar
+-- paths round differently) and 1e-4 for float32; nearest resize is exact. GaussianBlur uses
+-- exact gaussian weights where OpenCV 4 rounds its kernel to 1/256 steps.
+-- Transforms return a new sample table; tensors no transform touched are passed through.
+local B = require "lunet.transforms.base"
+local S = require "lunet.transforms.spatial"
+local P = require "lunet.transforms.pixel"
+
+local setmetatable, ipairs, type, error, tostring = setmetatable, ipairs, type, error, tostring
+local string_format, concat = string.format, table.concat
+
+local M = {}
+for k, v in pairs(S) do if type(v) == "function" and k:match("^%u") then M[k] = v end end
+for k, v in pairs(P) do M[k] = v end
+
+local function is_transform(t)
+  return type(t) == "table" and type(t.apply) == "function" and type(t.maybe) == "function"
+end
+
+local function collect(name, opts)
+  local list = {}
+  for i, t in ipairs(opts) do
+    if not is_transform(t) then
+      error(string_format("%s: element %d is not a transform (got %s)", name, i, type(t)), 3)
+    end
+    list[i] = t
+  end
+  return list
+end
+
+local Compose = setmetatable({}, { __index = B.Transform })
+Compose.__index = Compose
+Compose.__tostring = function(self)
+  local parts = {}
+  for i, t in ipairs(self.transforms) do parts[i] = tostring(t) end
+  return self.name .. "{" .. concat(parts, ", ") .. "}"
+end
+
+-- Nested in another Compose or OneOf: apply the children with the outer generator.
+function Compose:apply(s, ctx)
+  for _, t in ipairs(self.transforms) do s = t:maybe(s, ctx) end
+  return s
+end
+
+function Compose:__call(sample)
+  local s = B.check_sample(sample, self.name, 2)
+  return self:maybe(s, { rng = self.rng, ignore_index = self.ignore_index })
+end
+
+-- Compose{t1, t2, ..., seed=, generator=, ignore_index=, p=1}
+function M.Compose(opts)
+  local name = "Compose"
+  if type(opts) ~= "table" then error("Compose: expects a table of transforms", 2) end
+  local self = B.new(name, opts, { keys = { "seed", "generator", "ignore_index" }, defaults = { p = 1 },
+                                   list = true })
+  self.transforms = collect(name, opts)
+  if self.seed ~= nil and self.generator ~= nil then
+    error("Compose: give seed or generator, not both", 2)
+  end
+  if self.seed ~= nil then
+    B.int(name, "seed", self.seed, 0)
+    self.generator = require("lunet").Generator(self.seed)
+  end
+  if self.ignore_index ~= nil then B.number(name, "ignore_index", self.ignore_index) end
+  self.rng = { generator = self.generator }
+  return setmetatable(self, Compose)
+end
+
+-- OneOf{t1, t2, ..., p=0.5}: applies one child, chosen with probability proportional to the
+-- children's p (the chosen one is applied without its own coin).
+function M.OneOf(opts)
+  local name = "OneOf"
+  if type(opts) ~= "table" then error("OneOf: expects a table of transforms", 2) end
+  local self = B.new(name, opts, { defaults = { p = 0.5 },
+                                   list = true })
+  self.transforms = collect(name, opts)
+  local total = 0
+  for _, t in ipairs(self.transforms) do total = total + t.p end
+  function self.apply(t, s, ctx)
+    if total <= 0 then return s end
+    local u, acc = B.uniform(ctx) * total, 0
+    for _, c in ipairs(t.transforms) do
+      acc = acc + c.p
+      if u < acc then return c:apply(s, ctx) end
+    end
+    return t.transforms[#t.transforms]:apply(s, ctx)
+  end
+  return self
+end
+
+M.rotation_matrix = S.rotation_matrix
+return M
