@@ -15,6 +15,8 @@
 --   tensors: the model's state dict ("down.1.1.weight", ...), either alone (a plain state dict
 --   file, lunet.save(path, model:state_dict(), meta)) or under "model.<name>" next to the
 --   optimizer/scheduler entries of a lunet.train.fit checkpoint.
+--   metadata.normalize (optional) = "{mean = {0.485, 0.456, 0.406}, std = {0.229, 0.224, 0.225}}"
+--                     when the model was trained on normalized images (predict's normalize)
 -- A checkpoint without that metadata works when --model and --config are given.
 -- Images are read as RGB, gray (in_channels = 1) or RGBA (in_channels = 4), scaled to [0, 1];
 -- without --tile each image is one forward pass. Exits with status 1 and a message on error;
@@ -83,8 +85,13 @@ if args.config then
   if not ok then die(tostring(cfg)) end
   lopts.config = cfg
 end
-local ok, model = pcall(predict.load_model, args.checkpoint, lopts)
+local ok, model, meta = pcall(predict.load_model, args.checkpoint, lopts)
 if not ok then die(tostring(model)) end
+if meta.normalize then
+  local nok, nz = pcall(predict.decode_config, meta.normalize)
+  if not nok then die("metadata.normalize: " .. tostring(nz)) end
+  popts.normalize = nz
+end
 local cfg = model.config or lopts.config or {}
 local mode = ({ [1] = "gray", [3] = "rgb", [4] = "rgba" })[cfg.in_channels or 3]
 if not mode then die("cannot feed images to a model with " .. tostring(cfg.in_channels) .. " input channels") end

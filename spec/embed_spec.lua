@@ -1,5 +1,6 @@
 -- examples/embed: the C host embedding Lua 5.4 + lunet is built with cc and pkg-config,
--- segments a PNG with a tiny saved U-Net (mask = model:predict labels), and fails cleanly.
+-- segments a PNG with a tiny saved U-Net (mask = model:predict labels, with the checkpoint's
+-- normalize metadata), and fails cleanly.
 local lunet = require "lunet"
 local image = require "lunet.image"
 local predict = require "lunet.predict"
@@ -27,9 +28,10 @@ describe("examples/embed", function()
 
   lunet.manual_seed(11)
   local model = UNet { in_channels = 3, num_classes = 3, base = 4, depth = 2, norm = "batch" }
-  lunet.no_grad(function() model.head.bias:copy_(lunet.tensor { 0.1, 0.3, -0.2 }) end)
+  lunet.no_grad(function() model.head.bias:copy_(lunet.tensor { 0.0, 0.02, -0.02 }) end)
   model:eval()
   local img = lunet.randint(0, 256, { 3, 21, 34 }):to("uint8")
+  local nz = { mean = { 0.9, 0.1, 0.5 }, std = { 0.1, 0.3, 0.2 } }
 
   it("builds with cc and pkg-config lua5.4", function()
     local out, rc = run("env -u LD_PRELOAD cc -std=c11 -Wall -Wextra -o " .. sh_quote(exe) .. " examples/embed/embed.c "
@@ -39,7 +41,8 @@ describe("examples/embed", function()
   end)
 
   it("segments a PNG with a saved U-Net and writes the mask PNG", function()
-    predict.save_model(dir .. "/unet.safetensors", model)
+    predict.save_model(dir .. "/unet.safetensors", model,
+      { metadata = { normalize = predict.encode_config(nz) } })
     image.save(dir .. "/in.png", img)
     -- lunet found through LUA_PATH/LUA_CPATH (the spec runner's in-tree paths)
     local out, rc = run(env .. sh_quote(exe) .. " " .. sh_quote(dir .. "/unet.safetensors") .. " "
@@ -49,7 +52,9 @@ describe("examples/embed", function()
     local mask = image.load(dir .. "/mask.png", { mode = "index" })
     assert.are.same({ 21, 34 }, mask:shape())
     assert.is_true(mask:max():item() <= 2)
-    local ids = model:predict(img, { tile = 16, overlap = 8, output = "labels" })
+    local ids = model:predict(img, { tile = 16, overlap = 8, output = "labels", normalize = nz })
+    local plain = model:predict(img, { tile = 16, overlap = 8, output = "labels" })
+    assert.is_true(plain:ne(ids):to("int32"):sum():item() > 0)   -- normalize mattered
     assert.are.equal(21 * 34, mask:to("int32"):eq(ids):to("int32"):sum():item())
   end)
 

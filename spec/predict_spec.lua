@@ -101,6 +101,20 @@ describe("predict", function()
     assert.is_true(maxdiff(y, ref:select(1, 1)) < 1e-4)
   end)
 
+  it("normalize = {mean, std} is applied per channel after the scaling", function()
+    local img8 = lunet.randint(0, 256, { 3, 12, 16 }):to("uint8")
+    local nz = { mean = { 0.5, 0.4, 0.3 }, std = { 0.2, 0.25, 0.5 } }
+    local y = m:predict(img8, { normalize = nz })
+    local xf = img8:to("float32"):div(255)
+    local ref = m:predict((xf - lunet.tensor({ 0.5, 0.4, 0.3 }, { shape = { 3, 1, 1 } }))
+      / lunet.tensor({ 0.2, 0.25, 0.5 }, { shape = { 3, 1, 1 } }))
+    assert.is_true(maxdiff(y, ref) < 1e-5)
+    assert.are.equal("predict: normalize has 2 channels, the image 3",
+      err(function() m:predict(img8, { normalize = { mean = { 0, 0 }, std = { 1, 1 } } }) end))
+    assert.are.equal("predict: normalize must be {mean = {...}, std = {...}} with one value per channel",
+      err(function() m:predict(img8, { normalize = { mean = { 0 } } }) end))
+  end)
+
   it("output = \"labels\" gives int32 class ids 0..K-1 (argmax over classes)", function()
     local lab = m:predict(x, { tile = 64, overlap = 44, output = "labels" })
     assert.are.equal("int32", lab:dtype())
@@ -157,7 +171,7 @@ describe("predict", function()
       { { output = "probs" }, "predict: output must be \"logits\" or \"labels\", got probs" },
       { { num_classes = 4 }, "predict: the model returned 3 classes, num_classes is 4" },
       { { tiles = 4 }, "predict: unknown option 'tiles' (allowed: align, batch_size, blend, border, "
-        .. "num_classes, output, overlap, tile)" },
+        .. "normalize, num_classes, output, overlap, tile)" },
     }
     for _, c in ipairs(cases) do
       assert.are.equal(c[2], err(function() m:predict(img, c[1]) end))

@@ -6,7 +6,8 @@
  *
  * The checkpoint is one that lunet.predict.load_model reads: metadata model = "unet" and
  * config = the option table (see examples/predict.lua), tensors as a plain state dict or
- * under "model." as lunet.train.fit writes them. The mask is written as a palette PNG of
+ * under "model." as lunet.train.fit writes them; an optional metadata normalize = "{mean =
+ * {...}, std = {...}}" is applied to the image. The mask is written as a palette PNG of
  * class ids (VOC colours), the size of the input image.
  *
  * Finding lunet: when LUNET_ROOT is set in the environment (or defined at compile time, as
@@ -88,7 +89,11 @@ static int run(lua_State *L) {
     }
 
     lua_pushstring(L, j->checkpoint);
-    call_field(L, 1, "load_model", 1, 1);                     /* 3: model (eval mode) */
+    call_field(L, 1, "load_model", 1, 2);                     /* 3: model (eval mode), 4: metadata */
+    if (lua_getfield(L, 4, "normalize") == LUA_TSTRING) {     /* optional {mean = {..}, std = {..}} */
+        call_field(L, 1, "decode_config", 1, 1);
+    }
+    lua_replace(L, 4);                                        /* 4: normalize table or nil */
 
     /* the image mode follows the model's input channels (model.config.in_channels) */
     const char *mode = "rgb";
@@ -103,13 +108,15 @@ static int run(lua_State *L) {
     lua_createtable(L, 0, 1);
     lua_pushstring(L, mode);
     lua_setfield(L, -2, "mode");
-    call_field(L, 2, "load", 2, 1);                           /* 4: image, uint8 C x H x W */
+    call_field(L, 2, "load", 2, 1);                           /* 5: image, uint8 C x H x W */
 
     lua_pushvalue(L, 3);
-    lua_pushvalue(L, 4);
-    lua_createtable(L, 0, 3);                                 /* predict options */
+    lua_pushvalue(L, 5);
+    lua_createtable(L, 0, 4);                                 /* predict options */
     lua_pushstring(L, "labels");
     lua_setfield(L, -2, "output");
+    lua_pushvalue(L, 4);
+    lua_setfield(L, -2, "normalize");
     if (j->tile > 0) {
         lua_pushinteger(L, j->tile);
         lua_setfield(L, -2, "tile");
@@ -118,10 +125,10 @@ static int run(lua_State *L) {
             lua_setfield(L, -2, "overlap");
         }
     }
-    call_field(L, 1, "predict", 3, 1);                        /* 5: class ids, int32 H x W */
+    call_field(L, 1, "predict", 3, 1);                        /* 6: class ids, int32 H x W */
 
     lua_pushstring(L, j->output);
-    lua_pushvalue(L, 5);
+    lua_pushvalue(L, 6);
     lua_createtable(L, 0, 1);
     lua_pushstring(L, "voc");
     lua_setfield(L, -2, "palette");
@@ -130,8 +137,8 @@ static int run(lua_State *L) {
     /* report: size and the largest class id, through tensor methods */
     lua_Integer hw[2];
     for (int d = 0; d < 2; d++) {
-        lua_getfield(L, 5, "size");
-        lua_pushvalue(L, 5);
+        lua_getfield(L, 6, "size");
+        lua_pushvalue(L, 6);
         lua_pushinteger(L, d + 1);
         lua_call(L, 2, 1);
         hw[d] = lua_tointeger(L, -1);

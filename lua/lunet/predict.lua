@@ -23,6 +23,8 @@
 --   num_classes expected K: the model's output must have it (checked)
 --   output      "logits" (default) or "labels": class ids 0..K-1 (argmax over classes) as
 --               int32 N x H x W (or H x W)
+--   normalize   {mean = {...}, std = {...}} per channel, applied after the scaling to [0, 1]
+--               (as transforms.Normalize when the model was trained with it)
 --
 -- Tiling. Per axis, tiles of size `tile` start at 0, tile - overlap, ... and the last one
 -- ends at the (padded) image edge, so every tile lies inside the image; when the tile is
@@ -76,7 +78,7 @@ end
 -- options
 ---------------------------------------------------------------------------------------------
 local known = { tile = true, overlap = true, batch_size = true, blend = true, border = true,
-                align = true, num_classes = true, output = true }
+                align = true, num_classes = true, output = true, normalize = true }
 
 -- n or {h, w} of integers >= lo -> h, w
 local function pair(v, name, lo)
@@ -158,6 +160,18 @@ local function check_opts(model, opts)
     raise("predict: num_classes must be a positive integer, got " .. tostring(opts.num_classes))
   end
   o.num_classes = opts.num_classes
+  local nz = opts.normalize
+  if nz ~= nil then
+    if type(nz) ~= "table" or type(nz.mean) ~= "table" or type(nz.std) ~= "table" or #nz.mean ~= #nz.std then
+      raise("predict: normalize must be {mean = {...}, std = {...}} with one value per channel")
+    end
+    for i = 1, #nz.std do
+      if type(nz.mean[i]) ~= "number" or type(nz.std[i]) ~= "number" or nz.std[i] <= 0 then
+        raise("predict: normalize needs numbers and positive std values, got std " .. tostring(nz.std[i]))
+      end
+    end
+    o.normalize = nz
+  end
   return o
 end
 
@@ -335,6 +349,14 @@ function M.predict(model, image, opts)
   end
   local o = check_opts(model, opts)
   local x, batched = as_batch(image)
+  if o.normalize then
+    local C = #o.normalize.mean
+    if x:size(2) ~= C then
+      raise(fmt("predict: normalize has %d channels, the image %d", C, x:size(2)))
+    end
+    x = (x - lunet.tensor(o.normalize.mean, { shape = { 1, C, 1, 1 } }))
+      / lunet.tensor(o.normalize.std, { shape = { 1, C, 1, 1 } })
+  end
   local modes = {}
   local mods = type(model.modules) == "function" and model:modules() or { model }
   for _, m in ipairs(mods) do modes[m] = m.training end
