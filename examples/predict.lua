@@ -70,7 +70,8 @@ local function int(o, k)
 end
 
 local args = parse(arg)
-local popts = { output = "labels", blend = args.blend, border = args.border, batch_size = int(args, "batch-size") }
+local popts = { output = "labels", blend = args.blend, border = args.border,
+                batch_size = int(args, "batch-size") }
 if args.tile then
   local h, w = args.tile:match("^(%d+)x(%d+)$")
   popts.tile = h and { tonumber(h), tonumber(w) } or int(args, "tile")
@@ -94,7 +95,9 @@ if meta.normalize then
 end
 local cfg = model.config or lopts.config or {}
 local mode = ({ [1] = "gray", [3] = "rgb", [4] = "rgba" })[cfg.in_channels or 3]
-if not mode then die("cannot feed images to a model with " .. tostring(cfg.in_channels) .. " input channels") end
+if not mode then
+  die("cannot feed images to a model with " .. tostring(cfg.in_channels) .. " input channels")
+end
 
 local names, msg = core.image.listdir(args.input)
 if not names then die("cannot read --input '" .. args.input .. "': " .. tostring(msg)) end

@@ -43,8 +43,8 @@
 -- that are not translation-equivariant, not bit-equal to whole-image inference.
 -- border = "zero" keeps the model's own zero padding at the image edges (as whole-image
 -- inference); border = "reflect" first mirrors the image by ceil(overlap / 2) pixels on
--- every side (rounded up to a multiple of align; at most size - 1), so that pixels at the image edge get mirrored context as in
--- the U-Net paper, and crops the result back.
+-- every side (rounded up to a multiple of align, at most size - 1), so that pixels at the
+-- image edge get mirrored context as in the U-Net paper, and crops the result back.
 --
 -- Checkpoints. save_model(path, model, {model=, config=, metadata=}) writes the state dict
 -- with lunet.save and the metadata keys model = "unet" (the name under lunet.models; default
@@ -56,7 +56,8 @@
 -- code.
 local lunet = require "lunet"
 
-local type, pairs, ipairs, error, tostring, pcall, require = type, pairs, ipairs, error, tostring, pcall, require
+local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
+local pcall, require = pcall, require
 local setmetatable, tonumber, schar = setmetatable, tonumber, string.char
 local mtype, floor, ceil, min, max = math.type, math.floor, math.ceil, math.min, math.max
 local huge, tointeger = math.huge, math.tointeger
