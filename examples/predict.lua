@@ -77,6 +77,7 @@ if args.tile then
   popts.tile = h and { tonumber(h), tonumber(w) } or int(args, "tile")
 end
 popts.overlap = int(args, "overlap")
+if popts.overlap and not popts.tile then die("--overlap needs --tile") end
 if int(args, "threads") then lunet.set_num_threads(int(args, "threads")) end
 local alpha = tonumber(args.alpha or "0.5") or die("--alpha must be a number")
 

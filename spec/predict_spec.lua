@@ -84,6 +84,11 @@ describe("predict", function()
     } do
       assert.is_true(maxdiff(pw:predict(img, o), ref) < 1e-5)
     end
+    local gray = nn.Conv2d(1, 2, 1)                       -- H x W is one channel: K x H x W
+    local g = lunet.rand(9, 13)
+    local gy = gray:predict(g, { tile = 8, overlap = 2 })
+    assert.are.equal("2x9x13", shape(gy))
+    assert.is_true(maxdiff(gy, lunet.no_grad(function() return gray(g:view(1, 1, 9, 13)) end):select(1, 1)) < 1e-6)
   end)
 
   it("reflect border changes only pixels near the image edge", function()
