@@ -1,7 +1,8 @@
 -- bench/augment.lua: images/s of a typical lunet.transforms pipeline on 256x256 RGB uint8
 -- images with uint8 masks: HorizontalFlip, Rotate(±30, bilinear image, nearest mask),
 -- RandomCrop 224, RandomBrightnessContrast, Normalize, every p = 1 so the work per image is
--- fixed (bench/augment_cv.py runs the same steps with OpenCV). Prints "lunet <img/s>".
+-- fixed (bench/augment_cv.py runs the same steps with OpenCV). Prints "lunet <img/s by
+-- wall clock> <img/s by process CPU time>".
 -- usage: lua5.4 bench/augment.lua [threads] [seconds]
 local lunet = require "lunet"
 local core = require "lunet.core"
@@ -28,7 +29,7 @@ local tf = T.Compose {
 for i = 1, 20 do tf(samples[(i - 1) % #samples + 1]) end    -- warm-up
 collectgarbage()
 local now = core.warp.now
-local n, t0 = 0, now()
+local n, t0, c0 = 0, now(), os.clock()
 repeat
   for _ = 1, 10 do
     n = n + 1
@@ -36,4 +37,4 @@ repeat
     assert(out.image:size(2) == 224 and out.mask:size(1) == 224)
   end
 until now() - t0 >= seconds
-io.write(string.format("lunet %.1f\n", n / (now() - t0)))
+io.write(string.format("lunet %.1f %.1f\n", n / (now() - t0), n / (os.clock() - c0)))

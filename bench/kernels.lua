@@ -45,15 +45,16 @@ local function read_torch(path)
   return t
 end
 
--- lower quartile of reps timings after two warm-up calls (robust on a shared machine)
+-- fastest of reps timings after two warm-up calls: on a shared machine the minimum is the
+-- run least disturbed by other processes (torch_kernels.py does the same)
 local function best(fn)
   fn(); fn()
-  local ts = {}
-  for i = 1, reps do
-    local t0 = clock(); fn(); ts[i] = clock() - t0
+  local t = math.huge
+  for _ = 1, reps do
+    local t0 = clock(); fn()
+    t = math.min(t, clock() - t0)
   end
-  table.sort(ts)
-  return ts[#ts // 4 + 1] * 1e3
+  return t * 1e3
 end
 
 local function make(kind, cin, size, cout, k, stride, xgrad)
@@ -112,9 +113,11 @@ for _, L in ipairs(LAYERS) do
     local shape = kind == "pool" and string.format("pool %d %dx%d k%d", cin, size, size, k)
       or string.format("%s %d->%d %dx%d k%d s%d", kind, cin, cout, size, size, k, stride)
     local gf, gfb = flops / fwd / 1e6, flops * (xgrad and 3 or 2) / fb / 1e6
-    print(string.format("%-6s %-24s | %s %s %s %6.1f %4.0f%% | %s %s %s %6.1f %4.0f%%", name, shape,
-      ms(fwd), ms(tt[1]), ratio(fwd, tt[1]), gf, 100 * gf / gemm,
-      ms(fb), ms(tt[2]), ratio(fb, tt[2]), gfb, 100 * gfb / gemm))
+    local function rate(v)
+      return flops > 0 and string.format("%6.1f %4.0f%%", v, 100 * v / gemm) or "     -     -"
+    end
+    print(string.format("%-6s %-24s | %s %s %s %s | %s %s %s %s", name, shape,
+      ms(fwd), ms(tt[1]), ratio(fwd, tt[1]), rate(gf), ms(fb), ms(tt[2]), ratio(fb, tt[2]), rate(gfb)))
     local acc = tot[kind == "pool" and "pool" or "conv"]
     acc[1], acc[2] = acc[1] + fwd, acc[2] + fb
     if tt[1] then acc[3], acc[4], acc[5] = acc[3] + tt[1], acc[4] + tt[2], acc[5] + 1 end

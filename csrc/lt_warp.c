@@ -39,8 +39,14 @@ static lt_status pair_geom(const lt_tensor *out, const lt_tensor *in, geom *go, 
     return LT_OK;
 }
 
+/* Threads for `work` element-operations: at least 128K per thread (OpenCV's grain is 64K
+ * pixels per stripe). Smaller jobs (a 3x256x256 warp) run on one thread: a fork/join costs
+ * little on an idle machine, but a barrier waiting on a descheduled worker costs ms. */
 static int nthreads_for(int64_t work) {
-    return work >= 16384 ? lt_get_num_threads() : 1;
+    int nt = lt_get_num_threads();
+    int64_t by_work = work >> 17;
+    if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
+    return nt;
 }
 
 static inline uint8_t sat_u8(double v) {
@@ -759,6 +765,8 @@ static void gaussian_kernel(double *k, int n, double sigma) {
     for (int i = 0; i < n; i++) k[i] /= sum;
 }
 
+/* Separable: a horizontal pass into a float buffer, then a vertical pass that accumulates
+ * whole rows (contiguous, vectorisable). Sums in float. */
 lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
                            double sigmax, double sigmay) {
     geom go, gi;
@@ -769,50 +777,63 @@ lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
     if (kx < 1 || ky < 1 || kx % 2 == 0 || ky % 2 == 0) return LT_EARG;
     const int64_t C = gi.c, H = gi.h, W = gi.w;
     if (C * H * W == 0) return LT_OK;
-    double *kern = malloc((size_t)(kx + ky) * sizeof *kern);
-    float *tmp = malloc((size_t)(C * H * W) * sizeof *tmp);
-    if (!kern || !tmp) { free(kern); free(tmp); return LT_ENOMEM; }
-    double *kxv = kern, *kyv = kern + kx;
-    gaussian_kernel(kxv, kx, sigmax);
-    gaussian_kernel(kyv, ky, sigmay > 0 ? sigmay : (sigmax > 0 && ky == kx ? sigmax : sigmay));
-    const int u8 = in->dtype == LT_UINT8;
-    const int rx = kx / 2, ry = ky / 2;
     const int nt = nthreads_for(C * H * W * (kx + ky) / 8);
+    double *kd = malloc((size_t)(kx + ky) * sizeof *kd);
+    float *kf = malloc((size_t)(kx + ky) * sizeof *kf);
+    float *tmp = malloc((size_t)(C * H * W) * sizeof *tmp);
+    float *rows = malloc((size_t)(nt * W) * sizeof *rows);
+    if (!kd || !kf || !tmp || !rows) { free(kd); free(kf); free(tmp); free(rows); return LT_ENOMEM; }
+    gaussian_kernel(kd, kx, sigmax);
+    gaussian_kernel(kd + kx, ky, sigmay > 0 ? sigmay : (sigmax > 0 && ky == kx ? sigmax : sigmay));
+    for (int i = 0; i < kx + ky; i++) kf[i] = (float)kd[i];
+    const float *kxv = kf, *kyv = kf + kx;
+    const int u8 = in->dtype == LT_UINT8;
+    const int64_t rx = kx / 2, ry = ky / 2;
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t y = 0; y < H; y++) {
             int64_t row = (c * H + y) * W;
-            for (int64_t x = 0; x < W; x++) {
-                double acc = 0;
-                if (x >= rx && x + rx < W) {
-                    for (int i = 0; i < kx; i++) {
-                        int64_t sx = x + i - rx;
-                        acc += kxv[i] * (u8 ? (double)lt_u8(in)[row + sx] : (double)lt_f32(in)[row + sx]);
-                    }
+            float *t = tmp + row;
+            for (int64_t x = 0; x < W; x++) t[x] = 0.f;
+            for (int64_t i = 0; i < kx; i++) {
+                /* t[x] += k[i] * src[x + i - rx] for the x whose tap is inside */
+                int64_t d = i - rx, xa = d < 0 ? -d : 0, xb = d > 0 ? W - d : W;
+                float k = kxv[i];
+                if (u8) {
+                    const uint8_t *sp = lt_u8(in) + row + d;
+                    for (int64_t x = xa; x < xb; x++) t[x] += k * (float)sp[x];
                 } else {
-                    for (int i = 0; i < kx; i++) {
-                        int64_t sx = border_idx(x + i - rx, W, LT_BORDER_REFLECT);
-                        acc += kxv[i] * (u8 ? (double)lt_u8(in)[row + sx] : (double)lt_f32(in)[row + sx]);
-                    }
+                    const float *sp = lt_f32(in) + row + d;
+                    for (int64_t x = xa; x < xb; x++) t[x] += k * sp[x];
                 }
-                tmp[row + x] = (float)acc;
+                for (int64_t x = 0; x < W; x++) {                   /* taps outside */
+                    if (x == xa && xb > xa) { x = xb - 1; continue; }
+                    int64_t sx = border_idx(x + d, W, LT_BORDER_REFLECT);
+                    t[x] += k * (u8 ? (float)lt_u8(in)[row + sx] : lt_f32(in)[row + sx]);
+                }
             }
         }
-    #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t y = 0; y < H; y++) {
-            for (int64_t x = 0; x < W; x++) {
-                double acc = 0;
-                for (int i = 0; i < ky; i++) {
-                    int64_t sy = border_idx(y + i - ry, H, LT_BORDER_REFLECT);
-                    acc += kyv[i] * (double)tmp[(c * H + sy) * W + x];
+    #pragma omp parallel num_threads(nt)
+    {
+        float *acc = rows + (int64_t)omp_get_thread_num() * W;
+        #pragma omp for schedule(static) collapse(2)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t y = 0; y < H; y++) {
+                for (int64_t x = 0; x < W; x++) acc[x] = 0.f;
+                for (int64_t i = 0; i < ky; i++) {
+                    const float *t = tmp + (c * H + border_idx(y + i - ry, H, LT_BORDER_REFLECT)) * W;
+                    float k = kyv[i];
+                    for (int64_t x = 0; x < W; x++) acc[x] += k * t[x];
                 }
-                if (u8) lt_u8(out)[(c * H + y) * W + x] = sat_u8(acc);
-                else lt_f32(out)[(c * H + y) * W + x] = (float)acc;
+                int64_t o = (c * H + y) * W;
+                if (u8) for (int64_t x = 0; x < W; x++) lt_u8(out)[o + x] = sat_u8f(acc[x]);
+                else for (int64_t x = 0; x < W; x++) lt_f32(out)[o + x] = acc[x];
             }
-        }
-    free(kern);
+    }
+    free(kd);
+    free(kf);
     free(tmp);
+    free(rows);
     return LT_OK;
 }
 

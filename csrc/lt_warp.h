@@ -11,7 +11,8 @@
  * 1/32 pixel and uint8 results computed in fixed point exactly as cv::warpAffine/remap,
  * so warps of uint8 images equal OpenCV's bit for bit. These are augmentation kernels
  * (no autograd), hence no _forward/_backward pairs; each fast kernel that has a naive
- * twin (lt_*_naive) must give identical results.
+ * twin (lt_*_naive) gives identical results (area resize: within 1 uint8 level, as the
+ * twin sums in another order). Results never depend on the thread count.
  */
 #ifndef LT_WARP_H
 #define LT_WARP_H
@@ -64,7 +65,7 @@ lt_status lt_flip_hw(lt_tensor *out, const lt_tensor *in, int horizontal);
 lt_status lt_rot90(lt_tensor *out, const lt_tensor *in, int k);
 
 /* Separable gaussian blur, kernel kx by ky (odd), sigmas as cv::getGaussianKernel
- * (sigma <= 0: derived from the size), border reflect-101. uint8 rounds, float32 exact sums. */
+ * (sigma <= 0: derived from the size), border reflect-101; sums in float, uint8 rounds. */
 lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
                            double sigmax, double sigmay);
 

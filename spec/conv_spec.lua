@@ -8,7 +8,7 @@ local refs = dofile("spec/ref/conv.lua")
 
 local function T(r) return lunet.tensor(r.data, { shape = r.shape }) end
 
--- detach first: contiguous() on a tracked contiguous tensor re-records it (foundation issue)
+-- detached: the comparisons record no graph
 local function flat(t) return t:detach():contiguous():view(t:numel()):totable() end
 
 -- |got - want| <= atol + rtol * |want| elementwise, with the worst element in the message

@@ -187,6 +187,33 @@ describe("core.warp fast kernels against their naive twins", function()
     end
   end)
 
+  it("results do not depend on the thread count", function()
+    -- large enough (> 2 x 128K element-operations) for the kernels to use 2 threads
+    local x = rand_image(3, 320, 300, "uint8", gen)
+    local xf = x:to("float32")
+    local m = T.rotation_matrix(150, 160, 33, 1.1)
+    local function run()
+      return { W.warp_affine(x, m, {}), W.warp_affine(xf, m, { border = "reflect" }),
+               W.resize(x, 330, 310, {}), W.resize(x, 161, 77, { interpolation = "area" }),
+               W.gaussian_blur(x, 7, 5), W.hsv_shift(x, 10, 5, -5), W.normalize(x, 1, 2),
+               W.crop_pad(x, -5, -7, 330, 320, { border = "reflect" }) }
+    end
+    local n0 = lunet.get_num_threads()
+    lunet.set_num_threads(1)
+    local a = run()
+    lunet.set_num_threads(2)
+    local b = run()
+    lunet.set_num_threads(n0)
+    for i = 1, #a do assert.are.equal(0, maxdiff(a[i], b[i]), "output " .. i) end
+  end)
+
+  it("hsv_shift of float32 images: zero shifts give the image back", function()
+    local x = rand_image(3, 6, 9, "float32", gen)
+    assert.is_true(maxdiff(W.hsv_shift(x, 0, 0, 0), x) < 1e-5)
+    local out = T.HueSaturationValue { p = 1 } { image = x }.image
+    assert.are.equal("float32", out:dtype())
+  end)
+
   it("nearest warps copy int32 masks exactly (large labels survive)", function()
     local m = tensor_of({ 100000, -3, 7, 2147483647 }, { 2, 2 }, "int32")
     local out = W.warp_affine(m, { 1, 0, 0, 0, 1, 0 }, { interpolation = "nearest" })
@@ -430,6 +457,8 @@ describe("errors", function()
       'Rotate: interpolation must be "bilinear" or "nearest", got "cubic"' },
     { function() T.Affine { border_mode = "wrap" } end,
       'Affine: border_mode must be "constant", "reflect" or "replicate", got "wrap"' },
+    { function() T.Rotate { limit = "ten" } end,
+      'Rotate: limit must be a number or a range {lo, hi} with lo <= hi, got "ten"' },
     { function() T.Rotate { limit = { 10, -10 } } end,
       "Rotate: limit must be a number or a range {lo, hi} with lo <= hi, got {10, -10}" },
     { function() T.Compose { T.HorizontalFlip {} } { image = lunet.zeros({ 3, 4, 4 }, { dtype = "int32" }) } end,

@@ -138,7 +138,7 @@ end
 -- with a <= b is taken as is.
 function B.range(name, key, v, symmetric)
   if type(v) == "number" then
-    if symmetric then return { -v, v } end
+    if symmetric then return { -math.abs(v), math.abs(v) } end
     return { v, v }
   end
   if type(v) == "table" and type(v[1]) == "number" and type(v[2]) == "number" and v[3] == nil

@@ -331,7 +331,8 @@ end
 
 -- ElasticTransform{alpha=1, sigma=50, interpolation="bilinear", border_mode="reflect",
 -- fill=0, fill_mask=}: displacement fields dx, dy = alpha * gaussian_blur(uniform(-1, 1))
--- with a (2*ceil(3*sigma)+1)-wide kernel (at most 2*max(H, W)+1), then remap.
+-- with a (2*ceil(3*sigma)+1)-wide kernel (at most 2*max(H, W)+1), then remap. The cost
+-- grows with sigma: ~15 ms for sigma=6 at 256x256, ~200 ms for the default sigma=50.
 function S.ElasticTransform(opts)
   local name = "ElasticTransform"
   local self = B.new(name, opts, {
