@@ -23,4 +23,6 @@ if searchpath("lunet.nn.losses", package.path) then
   merge("lunet.nn.losses", require "lunet.nn.losses")
 end
 
+function nn.Module:predict(image, opts) return require("lunet.predict").predict(self, image, opts) end
+
 return nn
