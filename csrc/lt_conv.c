@@ -1,5 +1,10 @@
-/* lt_conv.c: conv2d and conv_transpose2d kernels: im2col + SGEMM (OpenBLAS) fast paths,
- * parallel over (image, group) with OpenMP, and naive direct-loop references. */
+/* lt_conv.c: conv2d and conv_transpose2d kernels and their naive direct-loop references.
+ * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct AVX2/FMA kernels
+ * (forward, input gradient as the flipped-weight conv of the padded output gradient, and
+ * weight gradient) on blocks of output rows; everything else runs im2col + OpenBLAS SGEMM
+ * per (image, group); transposed convs are the adjoints, kernel == stride ones scatter the
+ * GEMM straight into the output. OpenMP spreads the blocks/items over lt_get_num_threads()
+ * threads with OpenBLAS single-threaded inside. */
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -154,6 +159,8 @@ static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_di
 
 /* db (c) += sum over images and pixels of t (n, c, hw) */
 static void bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
+    const int nt = n * c * hw >= (1 << 20) ? lt_get_num_threads() : 1;
+    #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -248,27 +255,37 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
      * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
-     * 65-87; the direct weight gradient needs rows of 16 or more. With fewer than 4
+     * 65-87; the direct weight gradient wins from 32-wide rows up. With fewer than 4
      * output channels per group (depthwise) most of the MR-row register tile would idle. */
     return co >= 4 && oww >= 8;
 }
 
 /* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
  * the weights of the input-gradient conv: wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
-static void pack_weights(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
-                         int64_t kw, int adjoint) {
-    const int64_t nb = (co_n + MR - 1) / MR, kk = kh * kw;
-    for (int64_t cb = 0; cb < nb; cb++)
-        for (int64_t ci = 0; ci < ci_n; ci++)
-            for (int64_t k = 0; k < kk; k++)
-                for (int64_t r = 0; r < MR; r++) {
-                    const int64_t co = cb * MR + r;
-                    float v = 0.0f;
-                    if (co < co_n)
-                        v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
-                                    : w[(co * ci_n + ci) * kk + k];
-                    wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
-                }
+static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
+                       int64_t kw, int adjoint, int64_t cb) {
+    const int64_t kk = kh * kw;
+    for (int64_t ci = 0; ci < ci_n; ci++)
+        for (int64_t k = 0; k < kk; k++)
+            for (int64_t r = 0; r < MR; r++) {
+                const int64_t co = cb * MR + r;
+                float v = 0.0f;
+                if (co < co_n)
+                    v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
+                                : w[(co * ci_n + ci) * kk + k];
+                wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
+            }
+}
+
+/* Packs the weights of all groups (G groups of (co_n, ci_n, kh, kw) weights, packed blocks
+ * wsz floats apart). Serial: a worksharing loop here would add a barrier per call, and on a
+ * busy machine every barrier may wait a scheduler slice for a preempted thread. */
+static void pack_weights(float *wp, const float *w, int64_t G, int64_t wsz, int64_t co_n,
+                         int64_t ci_n, int64_t kh, int64_t kw, int adjoint) {
+    const int64_t nb = (co_n + MR - 1) / MR;
+    for (int64_t u = 0; u < G * nb; u++)
+        pack_block(wp + (u / nb) * wsz, w + (u / nb) * co_n * ci_n * kh * kw, co_n, ci_n, kh, kw,
+                   adjoint, u % nb);
 }
 
 /* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
@@ -450,17 +467,28 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
 }
 #endif
 
-/* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group */
+/* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group.
+ * Deep inputs are reduced in chunks of input channels whose rows and weights fit in L1
+ * (~24 KB per 16-pixel tile); later chunks accumulate into the output. */
 static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
                          const direct_dims *q, int accumulate) {
-    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane;
-    const int64_t wblock = q->cin * q->kh * q->kw * MR;
+    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane, kk = q->kh * q->kw;
+    const int64_t wblock = q->cin * kk * MR, chan = q->hp * q->wp;
     const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
+    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (16 + (q->kw - 1) * q->dw) + kk * MR);
+    if (cc < 8) cc = 8;
+    if (cc >= q->cin) cc = q->cin;
+    cc = (q->cin + (q->cin + cc - 1) / cc - 1) / ((q->cin + cc - 1) / cc);   /* equal chunks */
+    direct_dims qc = *q;
     for (int64_t y = 0; y < q->oh; y += ystep)
-        for (int64_t cb = 0; cb < nb; cb++) {
-            const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
-            direct_row(out + cb * MR * plane, xp, wp + cb * wblock, bias ? bias + cb * MR : NULL,
-                       y, (int)nco, q, accumulate);
+        for (int64_t c0 = 0; c0 < q->cin; c0 += cc) {
+            qc.cin = c0 + cc < q->cin ? cc : q->cin - c0;
+            for (int64_t cb = 0; cb < nb; cb++) {
+                const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
+                direct_row(out + cb * MR * plane, xp + c0 * chan, wp + cb * wblock + c0 * kk * MR,
+                           bias && c0 == 0 ? bias + cb * MR : NULL, y, (int)nco, &qc,
+                           accumulate || c0 > 0);
+            }
         }
 }
 
@@ -470,7 +498,8 @@ static int64_t direct_block_rows(const direct_dims *q) {
     int64_t rb = (int64_t)(256 * 1024 / sizeof(float)) / (q->cin * q->wp) - halo;
     if (rb < 2) rb = 2;
     if (rb > q->oh) rb = q->oh;
-    return rb;
+    const int64_t nblk = (q->oh + rb - 1) / rb;
+    return (q->oh + nblk - 1) / nblk;   /* blocks of equal height */
 }
 
 static int64_t direct_block_size(const direct_dims *q) {
@@ -539,45 +568,46 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
-    if (direct)
-        for (int64_t g = 0; g < G; g++)
-            pack_weights(buf + g * wsz, w + g * coutg * K, coutg, cing, d->kh, d->kw, 0);
-    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
-    for (int64_t u = 0; u < units; u++) {
-        const int64_t it = u / nblk, i = it / G, g = it % G;
-        const float *xg = x + (i * d->cin + g * cing) * HW;
-        float *og = out + (i * d->cout + g * coutg) * P;
-        float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
-        if (direct) {
-            const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
-            direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
-                         b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
-            continue;
-        }
-        const float *col = xg;
-        if (!pointwise) {
-            im2col(tb, xg, cing, d);
-            col = tb;
-        }
-        float beta = accumulate ? 1.0f : 0.0f;
-        if (b && !accumulate) {
-            for (int64_t co = 0; co < coutg; co++) {
-                float *r = og + co * P;
-                const float v = b[g * coutg + co];
-                for (int64_t j = 0; j < P; j++) r[j] = v;
+    if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0);
+    #pragma omp parallel num_threads(pl.nt)
+    {
+        #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t it = u / nblk, i = it / G, g = it % G;
+            const float *xg = x + (i * d->cin + g * cing) * HW;
+            float *og = out + (i * d->cout + g * coutg) * P;
+            float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
+            if (direct) {
+                const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+                direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
+                             b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
+                continue;
             }
-            beta = 1.0f;
+            const float *col = xg;
+            if (!pointwise) {
+                im2col(tb, xg, cing, d);
+                col = tb;
+            }
+            float beta = accumulate ? 1.0f : 0.0f;
+            if (b && !accumulate) {
+                for (int64_t co = 0; co < coutg; co++) {
+                    float *r = og + co * P;
+                    const float v = b[g * coutg + co];
+                    for (int64_t j = 0; j < P; j++) r[j] = v;
+                }
+                beta = 1.0f;
+            }
+            sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
         }
-        sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
     }
     plan_end(pl);
     if (b && accumulate) bias_add(out, b, d->n, d->cout, P);
     return LT_OK;
 }
 
-/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. Two passes:
- * the weight gradient (per-thread accumulators, summed at the end), then the input gradient;
- * the direct kernels' units are blocks of rows, as in conv_fwd. */
+/* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
+ * gradient goes to per-thread accumulators, summed at the end; the direct kernels' units
+ * are blocks of rows, as in conv_fwd. */
 static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
                           const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -593,7 +623,7 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int ypadded = ddirect && (qh || qw || qb || qr);
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
     const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
-                         (d->ow >= 16 || conv_algo == LT_CONV_DIRECT);
+                         (d->ow >= 32 || conv_algo == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
@@ -619,51 +649,60 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
     }
-    if (ddirect)
-        for (int64_t g = 0; g < G; g++)
-            pack_weights(buf + g * wsz, w + g * coutg * K, cing, coutg, d->kh, d->kw, 1);
+    if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
+    /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
+     * input-gradient blocks; they write disjoint memory */
+    /* one weight-gradient unit: block u of (image, group) summed into this thread's acc */
+#define WEIGHT_UNIT(uu)                                                                        \
+    do {                                                                                       \
+        const int64_t u = (uu), it = u / nbw, i = it / G, g = it % G;                          \
+        const float *dyg = dy + (i * d->cout + g * coutg) * P;                                 \
+        const float *xg = x + (i * d->cin + g * cing) * HW;                                    \
+        float *acc = acc0 + g * coutg * K;                                                     \
+        if (dwdirect) {                                                                        \
+            const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;      \
+            direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1); \
+        } else if (pointwise) {                                                                \
+            sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);                             \
+        } else {                                                                               \
+            for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {                                  \
+                const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;                   \
+                const int64_t pc = (oy1 - oy0) * d->ow;                                        \
+                im2col_rows(c, xg, cing, d, oy0, oy1);                                         \
+                sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);          \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
     #pragma omp parallel num_threads(pl.nt)
     {
         const int tid = omp_get_thread_num();
         float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
         float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < uw; u++) {
-            const int64_t it = u / nbw, i = it / G, g = it % G;
-            const float *dyg = dy + (i * d->cout + g * coutg) * P;
-            const float *xg = x + (i * d->cin + g * cing) * HW;
-            float *acc = acc0 + g * coutg * K;
-            if (dwdirect) {
-                const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;
-                direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1);
-            } else if (pointwise) {
-                sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);
-            } else {
-                for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
-                    const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
-                    const int64_t pc = (oy1 - oy0) * d->ow;
-                    im2col_rows(c, xg, cing, d, oy0, oy1);
-                    sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+        /* weight-gradient units first, statically: which thread sums which images into its
+         * accumulator is then fixed, so dw is bitwise reproducible; the input-gradient
+         * units after them are shared dynamically (nowait: the region's end is the barrier) */
+        #pragma omp for schedule(static) nowait
+        for (int64_t uu = 0; uu < uw; uu++) WEIGHT_UNIT(uu);
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t uu = uw; uu < uw + ux; uu++) {
+            {
+                const int64_t u = uu - uw, it = u / nbx, i = it / G, g = it % G;
+                const float *dyg = dy + (i * d->cout + g * coutg) * P;
+                float *dxg = dx + (i * d->cin + g * cing) * HW;
+                if (ddirect) {
+                    const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
+                    direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL,
+                                 &q, 1, c, y0, y1);
+                } else if (pointwise) {
+                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
+                } else {
+                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
+                    col2im_add(dxg, c, cing, d);
                 }
             }
         }
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < ux; u++) {
-            const int64_t it = u / nbx, i = it / G, g = it % G;
-            const float *dyg = dy + (i * d->cout + g * coutg) * P;
-            float *dxg = dx + (i * d->cin + g * cing) * HW;
-            if (ddirect) {
-                const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
-                direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL, &q, 1,
-                             c, y0, y1);
-            } else if (pointwise) {
-                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
-            } else {
-                sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
-                col2im_add(dxg, c, cing, d);
-            }
-        }
     }
+#undef WEIGHT_UNIT
     plan_end(pl);
     if (dwacc)
         for (int t = 0; t < pl.nt - 1; t++) {
@@ -744,10 +783,57 @@ lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w
     return st;
 }
 
+/* Backward of a tiling transposed conv: the columns of dout (a space-to-depth rearrangement,
+ * built once per block of rows) feed both GEMMs: dx (N, cout, oh, ow) += w_g cols and
+ * dw += x_g cols^T (per-thread accumulators). d: the adjoint conv's dims. */
+static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const float *x,
+                                  const float *w, const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
+    const int64_t items = d->n * G, wn = d->cout * K, rows = chunk_rows(d, K);
+    if (items == 0 || (!dx && !dw)) return LT_OK;
+    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    float *dwacc = NULL;
+    if (dw && pl.nt > 1) {
+        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
+        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    }
+    /* static: each thread's dw accumulator sums a fixed set of images (reproducible dw) */
+    #pragma omp parallel for num_threads(pl.nt) schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i = it / G, g = it % G;
+        const int tid = omp_get_thread_num();
+        float *c = buf + (int64_t)tid * K * rows * d->ow;
+        const float *og = dout + (i * d->cin + g * cing) * HW;    /* (cing, h, w) */
+        const float *xg = x + (i * d->cout + g * coutg) * P;      /* (coutg, oh, ow) */
+        float *dxg = dx ? dx + (i * d->cout + g * coutg) * P : NULL;
+        float *acc = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K : NULL;
+        for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
+            const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
+            const int64_t pc = (oy1 - oy0) * d->ow;
+            im2col_rows(c, og, cing, d, oy0, oy1);
+            if (dxg)
+                sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f, dxg + oy0 * d->ow, P);
+            if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+        }
+    }
+    plan_end(pl);
+    if (dwacc)
+        for (int t = 0; t < pl.nt - 1; t++) {
+            const float *a = dwacc + (int64_t)t * wn;
+            for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        }
+    return LT_OK;
+}
+
 lt_status lt_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dout,
                                        const float *x, const float *w,
                                        const lt_conv2d_dims *d) {
     if (db) bias_grad(db, dout, d->n, d->cin, d->h * d->w);
+    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_bwd(dx, dw, dout, x, w, d);
     lt_status st = LT_OK;
     if (dx) st = conv_fwd(dx, dout, w, NULL, d, 1);
     if (st == LT_OK && dw) st = conv_bwd(NULL, dw, x, dout, NULL, d);

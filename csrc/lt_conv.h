@@ -10,7 +10,9 @@
  *
  * All buffers are contiguous float32. Forward kernels overwrite their output; backward
  * kernels ADD into the gradient buffers (zero them first). Every kernel returns an
- * lt_status (LT_ENOMEM when the scratch buffers cannot grow) and never prints.
+ * lt_status (LT_ENOMEM when the scratch buffers cannot grow) and never prints. The kernels
+ * parallelise themselves (OpenMP, lt_get_num_threads()) and share process-wide scratch
+ * buffers: call them from one OS thread at a time, like the rest of the core.
  *
  * A transposed convolution is the adjoint of a convolution: its dims are described by
  * lt_conv_transpose2d_dims_init with the transposed layer's own names (x (N, Cin, H, W),

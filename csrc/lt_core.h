@@ -79,6 +79,7 @@ lt_status lt_tensor_init_uninit(lt_tensor *t, lt_dtype dt, int ndim, const int64
  * clear each). The cache holds at most the limit in bytes (default 1 GiB). */
 void lt_storage_cache_set_limit(size_t bytes);
 size_t lt_storage_cache_bytes(void);
+size_t lt_storage_live_bytes(void);    /* storage in use by tensors */
 void lt_storage_cache_empty(void);
 /* Makes dst a view of src's storage with src's geometry (retains storage). */
 void lt_tensor_view_of(lt_tensor *dst, const lt_tensor *src);

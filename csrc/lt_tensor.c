@@ -53,7 +53,8 @@ static struct {
     pthread_mutex_t lock;
     cached_block *head[CACHE_CLASSES];
     size_t bytes, limit;
-} g_cache = {PTHREAD_MUTEX_INITIALIZER, {NULL}, 0, (size_t)1 << 30};
+    size_t live;                       /* bytes of storage blocks in use */
+} g_cache = {PTHREAD_MUTEX_INITIALIZER, {NULL}, 0, (size_t)1 << 30, 0};
 
 /* Size class of a request (>= CACHE_MIN) and its capacity. */
 static int size_class(size_t n, size_t *cap) {
@@ -72,6 +73,7 @@ static void *block_alloc(size_t nbytes, int zero, size_t *cap_out) {
     int c = nbytes >= CACHE_MIN ? size_class(nbytes, &cap) : -1;
     if (c < 0) cap = nbytes;
     *cap_out = cap;
+    __atomic_add_fetch(&g_cache.live, cap, __ATOMIC_RELAXED);
     if (c >= 0) {
         pthread_mutex_lock(&g_cache.lock);
         cached_block *b = g_cache.head[c];
@@ -98,6 +100,7 @@ static void *block_alloc(size_t nbytes, int zero, size_t *cap_out) {
 
 static void block_free(void *p, size_t cap) {
     if (!p) return;
+    __atomic_sub_fetch(&g_cache.live, cap, __ATOMIC_RELAXED);
     size_t c2;
     int c = cap >= CACHE_MIN ? size_class(cap, &c2) : -1;
     if (c >= 0 && c2 == cap) {
@@ -138,6 +141,10 @@ void lt_storage_cache_set_limit(size_t bytes) {
 
 size_t lt_storage_cache_bytes(void) {
     return g_cache.bytes;
+}
+
+size_t lt_storage_live_bytes(void) {
+    return __atomic_load_n(&g_cache.live, __ATOMIC_RELAXED);
 }
 
 static lt_storage *storage_new(size_t nbytes, int zero) {

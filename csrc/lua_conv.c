@@ -149,10 +149,11 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
     c->batched = batched;
 }
 
-/* Pushes a new tensor of shape osize (4-D, or 3-D without N when unbatched). */
+/* Pushes a new uninitialised tensor of shape osize (4-D, or 3-D without N when unbatched):
+ * the forward kernels overwrite every element. */
 static lt_tensor *push_shaped(lua_State *L, const int64_t *size4, int batched, const char *fn) {
-    return batched ? lt_lua_newtensor(L, LT_FLOAT32, 4, size4, fn)
-                   : lt_lua_newtensor(L, LT_FLOAT32, 3, size4 + 1, fn);
+    return batched ? lt_lua_newtensor_uninit(L, LT_FLOAT32, 4, size4, fn)
+                   : lt_lua_newtensor_uninit(L, LT_FLOAT32, 3, size4 + 1, fn);
 }
 
 typedef lt_status (*fwd_fn)(float *, const float *, const float *, const float *,

@@ -58,12 +58,28 @@ void lt_lua_check(lua_State *L, lt_status st, const char *fn) {
     if (st != LT_OK) lt_lua_error(L, "%s: %s", fn, lt_status_str(st));
 }
 
-/* Tells the collector about external bytes so that garbage tensors are reclaimed at the
- * pace they are allocated (the reason Torch7 loops needed collectgarbage()). */
+/* Tells the collector about tensor memory, which Lua cannot see (the reason Torch7 loops
+ * needed collectgarbage()). Two mechanisms:
+ *  - every 64 kB of storage is reported as an incremental step (LUA_GCSTEP), which keeps
+ *    loops of small tensors flat;
+ *  - incremental cycles do not always finish when steps come from inside metamethods and
+ *    finalizable objects are created between them (seen with Lua 5.4.4), so once the bytes
+ *    allocated since the last full collection exceed the storage that survived it (at least
+ *    64 MB), a full collection runs. Its cost is proportional to the number of Lua objects,
+ *    not to tensor bytes, and it bounds tensor memory to about twice what is live. */
 static void report_bytes(lua_State *L, size_t nbytes) {
-    static size_t pending = 0; /* small allocations are reported in 64 kB batches */
+    static size_t pending = 0, since_full = 0, full_threshold = (size_t)64 << 20;
     pending += nbytes + sizeof(lt_storage) + 64;
+    since_full += nbytes;
     if (pending < 65536 || !lua_gc(L, LUA_GCISRUNNING)) return;
+    if (since_full >= full_threshold) {
+        lua_gc(L, LUA_GCCOLLECT);
+        size_t live = lt_storage_live_bytes();
+        full_threshold = live > ((size_t)64 << 20) ? live : ((size_t)64 << 20);
+        since_full = 0;
+        pending = 0;
+        return;
+    }
     size_t kb = pending / 1024;
     pending = 0;
     lua_gc(L, LUA_GCSTEP, kb > 0x3fffffff ? 0x3fffffff : (int)kb);
@@ -91,6 +107,10 @@ static lt_tensor *new_tensor(lua_State *L, lt_dtype dt, int ndim, const int64_t 
                        sizes_str(ndim, size, buf, sizeof buf));
         n *= size[d];
     }
+    /* Step the collector before creating the new userdata: a step taken right after a
+     * finalizable object was created, inside an arithmetic metamethod (x * y), leaves the
+     * garbage of earlier iterations unfinalized in Lua 5.4 (reproduced in pure Lua). */
+    report_bytes(L, (size_t)n * lt_dtype_size(dt));
     lt_tensor *t = push_empty_ud(L);
     lt_tensor tmp;
     lt_status st = zero ? lt_tensor_init(&tmp, dt, ndim, size) : lt_tensor_init_uninit(&tmp, dt, ndim, size);
@@ -98,7 +118,6 @@ static lt_tensor *new_tensor(lua_State *L, lt_dtype dt, int ndim, const int64_t 
         lt_lua_error(L, "%s: cannot allocate a %s tensor of shape %s (%f GB)", fn, lt_dtype_name(dt),
                    sizes_str(ndim, size, buf, sizeof buf), (double)n * (double)lt_dtype_size(dt) / 1e9);
     *t = tmp;
-    report_bytes(L, (size_t)n * lt_dtype_size(dt));
     return t;
 }
 
@@ -1495,8 +1514,13 @@ static int f_empty_cache(lua_State *L) {
     return 0;
 }
 
-static int f_cache_bytes(lua_State *L) {
+/* memory_stats() -> {live_bytes = storage in use, cached_bytes = recycled blocks held} */
+static int f_memory_stats(lua_State *L) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)lt_storage_live_bytes());
+    lua_setfield(L, -2, "live_bytes");
     lua_pushinteger(L, (lua_Integer)lt_storage_cache_bytes());
+    lua_setfield(L, -2, "cached_bytes");
     return 1;
 }
 
@@ -1537,7 +1561,7 @@ static const luaL_Reg functions[] = {
     {"arange", f_arange}, {"where", f_where}, {"cat", f_cat}, {"stack", f_stack},
     {"is_tensor", f_is_tensor}, {"dot64", f_dot64}, {"allclose", f_allclose},
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads}, {"now", f_now},
-    {"empty_cache", f_empty_cache}, {"cache_bytes", f_cache_bytes},
+    {"empty_cache", f_empty_cache}, {"memory_stats", f_memory_stats},
     {NULL, NULL}};
 
 void lt_open_tensor(lua_State *L) {

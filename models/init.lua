@@ -3,7 +3,7 @@
 --   local model = lunet.models.unet{in_channels = 3, num_classes = 2}
 local require, rawset = require, rawset
 
-local zoo = { unet = true, tiramisu = true, hrnet = true, deeplabv3plus = true }
+local zoo = { unet = true, tiramisu = true, hrnet = true, deeplabv3plus = true, resnet = true }
 
 return setmetatable({}, {
   __index = function(t, k)

@@ -19,6 +19,7 @@ local function assert_close(got, want_shape, want, what, rtol, atol)
   local worst, at = 0, 0
   for i = 1, #want do
     local e = math.abs(g[i] - want[i]) - (atol + rtol * math.abs(want[i]))
+    if e ~= e then e = math.huge end   -- NaN
     if e > worst then worst, at = e, i end
   end
   assert(worst <= 0, string.format("%s: element %d is %.9g, expected %.9g", what, at,
@@ -192,6 +193,27 @@ describe("conv2d and conv_transpose2d", function()
         F.conv_transpose2d(lunet.randn(0, 3, 5, 5), lunet.randn(3, 2, 2, 2), nil, { stride = 2 }):shape())
     end)
 
+    it("writes every output element (outputs are allocated uninitialised)", function()
+      lunet.manual_seed(6)
+      local cases = {
+        { "conv2d", { 2, 5, 7, 16 }, { 7, 5, 3, 3 }, { padding = 1 } },            -- direct
+        { "conv2d", { 2, 5, 7, 9 }, { 7, 5, 3, 2 }, { stride = 2, padding = 1 } },  -- im2col + GEMM
+        { "conv2d", { 2, 5, 7, 9 }, { 7, 5, 1, 1 } },                               -- pointwise
+        { "conv_transpose2d", { 2, 5, 4, 8 }, { 5, 3, 2, 2 }, { stride = 2 } },      -- tiling
+        { "conv_transpose2d", { 2, 5, 4, 8 }, { 5, 3, 3, 3 }, { stride = 2, padding = 1 } },
+      }
+      for _, c in ipairs(cases) do
+        local x, w = lunet.randn(c[2]), lunet.randn(c[3])
+        local want = core.nn[c[1] .. "_forward_naive"](x, w, nil, c[4])
+        for _ = 1, 3 do   -- recycle storage full of NaN, of the output's size
+          local junk = lunet.full(want:shape(), 0 / 0)
+          junk = nil
+          collectgarbage()
+        end
+        assert_same_tensor(F[c[1]](x, w, nil, c[4]), want, c[1] .. " after NaN garbage")
+      end
+    end)
+
     it("reads non-contiguous inputs", function()
       lunet.manual_seed(4)
       local xt = lunet.randn(1, 6, 5, 2)
@@ -283,6 +305,36 @@ describe("conv2d and conv_transpose2d", function()
       assert.is_false(ok)
       assert.are.equal("conv2d_backward: grad_output has shape [1, 3, 4, 4], expected [1, 3, 2, 2]",
         (err:gsub("^[^:]*:%d+: ", "")))
+    end)
+  end)
+
+  describe("reproducibility", function()
+    it("gives bitwise identical weight gradients on every run with two threads", function()
+      local old = lunet.get_num_threads()
+      lunet.set_num_threads(2)
+      local g = lunet.Generator(21)
+      local x = g:randn(6, 8, 40, 40)
+      local gy = g:randn(6, 16, 40, 40)
+      local gyt = g:randn(6, 4, 80, 80)
+      local function grads(op, w, gout, opts)
+        w = w:clone():requires_grad(true)
+        local y = F[op](x, w, nil, opts)
+        y:backward(gout)
+        return w.grad:tolist()
+      end
+      for _, algo in ipairs({ "auto", "gemm", "direct" }) do
+        with_algo(algo, function()
+          local w = g:randn(16, 8, 3, 3)
+          local first = grads("conv2d", w, gy, { padding = 1 })
+          local wt = g:randn(8, 4, 2, 2)
+          local firstt = grads("conv_transpose2d", wt, gyt, { stride = 2 })
+          for _ = 1, 3 do
+            assert.are.same(first, grads("conv2d", w, gy, { padding = 1 }))
+            assert.are.same(firstt, grads("conv_transpose2d", wt, gyt, { stride = 2 }))
+          end
+        end)
+      end
+      lunet.set_num_threads(old)
     end)
   end)
 end)

@@ -527,7 +527,7 @@ end
 for _, name in ipairs { "tensor", "zeros", "ones", "full", "empty", "arange", "rand", "randn",
                         "randint", "randperm", "manual_seed", "Generator", "default_generator",
                         "is_tensor", "allclose", "set_num_threads", "get_num_threads", "now",
-                        "empty_cache", "cache_bytes" } do
+                        "empty_cache", "memory_stats" } do
   M[name] = core[name]
 end
 M.no_grad, M.enable_grad = ag.no_grad, ag.enable_grad

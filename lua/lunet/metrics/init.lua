@@ -42,11 +42,7 @@ local M = {}
 
 local function is_nan(x) return x ~= x end
 
-local function is_tensor(x)
-  if type(x) ~= "userdata" then return false end
-  local ok, f = pcall(function() return x.dtype end)
-  return ok and type(f) == "function"
-end
+local is_tensor = core.is_tensor
 
 local function shape_str(t) return "[" .. concat(t:shape(), ", ") .. "]" end
 

@@ -1,10 +1,10 @@
 -- lunet.nn: the Module base class, the layers, nn.init, the functional ops (nn.functional,
--- also known as F) and, when lua/lunet/nn/losses.lua is installed, the loss modules.
+-- also known as F), the loss modules, and Module:predict.
 --
 --   local nn = require "lunet.nn"
 --   local net = nn.Sequential(nn.Conv2d(3, 8, 3, {padding = 1}), nn.ReLU(), nn.Conv2d(8, 2, 1))
 --   local F = nn.functional
-local searchpath, require, pairs, error = package.searchpath, require, pairs, error
+local require, pairs, error = require, pairs, error
 
 local nn = {}
 nn.Module = require "lunet.nn.module"
@@ -19,8 +19,12 @@ local function merge(part, src)
 end
 
 merge("lunet.nn.layers", require "lunet.nn.layers")
-if searchpath("lunet.nn.losses", package.path) then
-  merge("lunet.nn.losses", require "lunet.nn.losses")
+merge("lunet.nn.losses", require "lunet.nn.losses")
+
+-- model:predict(image, {tile=, overlap=, ...}): (tiled) inference in eval mode under
+-- no_grad, for every module; lunet.predict holds the implementation and its options.
+function nn.Module:predict(image, opts)
+  return require("lunet.predict").predict(self, image, opts)
 end
 
 return nn

@@ -1,0 +1,597 @@
+-- lunet.predict: inference on whole images or by overlapping tiles (model:predict), and
+-- checkpoints that carry the model's name and options so a script can rebuild the model.
+--
+--   local predict = require "lunet.predict"
+--   local logits = predict.predict(model, img, {tile = 256, overlap = 32})  -- K x H x W
+--   local ids = model:predict(img, {tile = 256, output = "labels"})       -- H x W int32
+--   predict.save_model("unet.safetensors", model)          -- state + {model=, config=}
+--   local model2 = predict.load_model("unet.safetensors")  -- rebuilt, weights loaded, eval
+--
+-- predict(model, image, opts) runs the model in eval mode under no_grad (each module's
+-- train/eval flag is restored afterwards, also on error) and returns logits
+-- N x K x H x W for an N x C x H x W image, K x H x W for C x H x W (and H x W, taken as one
+-- channel). uint8 images are divided by 255 and int32 (16-bit) images by 65535, as the
+-- DataLoader does; float32 is used as is. Options:
+--   tile        nil (default: the whole image in one forward) or a size: n or {h, w}
+--   overlap     pixels shared by neighbouring tiles: n or {h, w}; default tile // 4
+--   batch_size  tiles (or images, without tile) per forward; default 4
+--   blend       "crop" (default) or "linear"
+--   border      "zero" (default) or "reflect"
+--   align       tile origins and sizes are multiples of this: n or {h, w}; default
+--               model.tile_align if set, 2^(depth - 1) when model.config.depth is an
+--               integer (the U-Net's pooling factor), else 1
+--   num_classes expected K: the model's output must have it (checked)
+--   output      "logits" (default) or "labels": class ids 0..K-1 (argmax over classes) as
+--               int32 N x H x W (or H x W)
+--   normalize   {mean = {...}, std = {...}} per channel, applied after the scaling to [0, 1]
+--               (as transforms.Normalize when the model was trained with it)
+--
+-- Tiling. Per axis, tiles of size `tile` start at 0, tile - overlap, ... and the last one
+-- ends at the (padded) image edge, so every tile lies inside the image; when the tile is
+-- larger than the image the whole axis is one tile. tile and overlap are first rounded up to
+-- multiples of `align` (and the tile grown to at least overlap + align), and the image is
+-- zero-padded at the bottom/right to a multiple of `align` (what the U-Net does itself).
+-- blend = "crop" is the overlap-tile rule of Ronneberger et al.: each output pixel comes
+-- from exactly one tile, the one whose part it is when every overlap is cut in the middle,
+-- so a pixel is at least overlap/2 pixels away from any tile edge that is not an image edge.
+-- For a fully convolutional model whose receptive field reaches at most overlap/2 pixels
+-- from a pixel (a depth-3 U-Net reaches 22 px, so overlap >= 44 gives the exact result), with
+-- align a multiple of its total stride and eval-mode batch norm, the result equals
+-- whole-image inference up to float rounding (the spec checks 1e-4). blend = "linear"
+-- instead averages all tiles covering a pixel with weights that ramp linearly from the
+-- interior tile edges across the overlap (1 inside, and at image edges): smoother for models
+-- that are not translation-equivariant, not bit-equal to whole-image inference.
+-- border = "zero" keeps the model's own zero padding at the image edges (as whole-image
+-- inference); border = "reflect" first mirrors the image by ceil(overlap / 2) pixels on
+-- every side (rounded up to a multiple of align, at most size - 1), so that pixels at the
+-- image edge get mirrored context as in the U-Net paper, and crops the result back.
+--
+-- Checkpoints. save_model(path, model, {model=, config=, metadata=}) writes the state dict
+-- with lunet.save and the metadata keys model = "unet" (the name under lunet.models; default
+-- the lower-cased class name) and config = the option table as a Lua table literal
+-- (encode_config; default model.config), plus any extra metadata. load_model(path, {model=,
+-- config=, strict=}) reads it back: the state is the whole file, or, for a checkpoint
+-- written by lunet.train.fit, the tensors named "model.<name>" with that prefix removed.
+-- decode_config parses a literal made of tables, numbers, strings and booleans, never runs
+-- code.
+local lunet = require "lunet"
+
+local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
+local pcall, require = pcall, require
+local setmetatable, tonumber, schar = setmetatable, tonumber, string.char
+local mtype, floor, ceil, min, max = math.type, math.floor, math.ceil, math.min, math.max
+local huge, tointeger = math.huge, math.tointeger
+local fmt, concat, sort = string.format, table.concat, table.sort
+
+local M = {}
+
+local function raise(msg) error(msg, 0) end
+
+local function shape_str(t) return "[" .. concat(t:shape(), ", ") .. "]" end
+
+local F_cache
+local function F()
+  if not F_cache then F_cache = require("lunet.nn").functional end
+  return F_cache
+end
+
+---------------------------------------------------------------------------------------------
+-- options
+---------------------------------------------------------------------------------------------
+local known = { tile = true, overlap = true, batch_size = true, blend = true, border = true,
+                align = true, num_classes = true, output = true, normalize = true }
+
+-- n or {h, w} of integers >= lo -> h, w
+local function pair(v, name, lo)
+  local h, w
+  if type(v) == "table" then
+    if #v ~= 2 then
+      raise(fmt("predict: %s must be a number or {h, w}, got a table of %d values", name, #v))
+    end
+    h, w = v[1], v[2]
+  else
+    h, w = v, v
+  end
+  for _, x in ipairs({ h, w }) do
+    if mtype(x) ~= "integer" then
+      if type(x) == "number" and x == floor(x) then
+        x = floor(x)
+      else
+        raise(fmt("predict: %s must be an integer or {h, w} of integers, got %s", name, tostring(x)))
+      end
+    end
+    if x < lo then raise(fmt("predict: %s must be at least %d, got %d", name, lo, x)) end
+  end
+  return floor(h), floor(w)
+end
+
+local function default_align(model)
+  local a = model.tile_align
+  if a ~= nil then return a end
+  local cfg = model.config
+  if type(cfg) == "table" and mtype(cfg.depth) == "integer" and cfg.depth >= 1 then
+    return 1 << (cfg.depth - 1)
+  end
+  return 1
+end
+
+local function check_opts(model, opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then raise("predict: options must be a table, got " .. type(opts)) end
+  for k in pairs(opts) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      sort(names)
+      raise(fmt("predict: unknown option '%s' (allowed: %s)", tostring(k), concat(names, ", ")))
+    end
+  end
+  local o = {}
+  if opts.tile ~= nil then
+    o.th, o.tw = pair(opts.tile, "tile", 1)
+    if opts.overlap ~= nil then
+      o.oh, o.ow = pair(opts.overlap, "overlap", 0)
+    else
+      o.oh, o.ow = o.th // 4, o.tw // 4
+    end
+    if o.oh >= o.th or o.ow >= o.tw then
+      raise(fmt("predict: overlap (%d x %d) must be smaller than tile (%d x %d)", o.oh, o.ow, o.th, o.tw))
+    end
+  elseif opts.overlap ~= nil then
+    raise("predict: overlap needs tile")
+  end
+  o.ah, o.aw = pair(opts.align ~= nil and opts.align or default_align(model), "align", 1)
+  o.batch_size = opts.batch_size or 4
+  if mtype(o.batch_size) ~= "integer" or o.batch_size < 1 then
+    raise("predict: batch_size must be a positive integer, got " .. tostring(opts.batch_size))
+  end
+  o.blend = opts.blend or "crop"
+  if o.blend ~= "crop" and o.blend ~= "linear" then
+    raise("predict: blend must be \"crop\" or \"linear\", got " .. tostring(opts.blend))
+  end
+  o.border = opts.border or "zero"
+  if o.border ~= "zero" and o.border ~= "reflect" then
+    raise("predict: border must be \"zero\" or \"reflect\", got " .. tostring(opts.border))
+  end
+  o.output = opts.output or "logits"
+  if o.output ~= "logits" and o.output ~= "labels" then
+    raise("predict: output must be \"logits\" or \"labels\", got " .. tostring(opts.output))
+  end
+  if opts.num_classes ~= nil and (mtype(opts.num_classes) ~= "integer" or opts.num_classes < 1) then
+    raise("predict: num_classes must be a positive integer, got " .. tostring(opts.num_classes))
+  end
+  o.num_classes = opts.num_classes
+  local nz = opts.normalize
+  if nz ~= nil then
+    if type(nz) ~= "table" or type(nz.mean) ~= "table" or type(nz.std) ~= "table" or #nz.mean ~= #nz.std then
+      raise("predict: normalize must be {mean = {...}, std = {...}} with one value per channel")
+    end
+    for i = 1, #nz.std do
+      if type(nz.mean[i]) ~= "number" or type(nz.std[i]) ~= "number" or nz.std[i] <= 0 then
+        raise("predict: normalize needs numbers and positive std values, got std " .. tostring(nz.std[i]))
+      end
+    end
+    o.normalize = nz
+  end
+  return o
+end
+
+local function as_batch(image)
+  if not lunet.is_tensor(image) then
+    raise("predict: image must be a tensor, got " .. type(image))
+  end
+  local d = image:dim()
+  local x = image
+  if d == 2 then x = x:unsqueeze(1):unsqueeze(1)
+  elseif d == 3 then x = x:unsqueeze(1)
+  elseif d ~= 4 then
+    raise(fmt("predict: image must be C x H x W or N x C x H x W (or H x W), got shape %s", shape_str(image)))
+  end
+  local dt = x:dtype()
+  if dt == "uint8" then x = x:to("float32"):div(255)
+  elseif dt == "int32" then x = x:to("float32"):div(65535) end
+  return x, d == 4
+end
+
+---------------------------------------------------------------------------------------------
+-- tiling
+---------------------------------------------------------------------------------------------
+local function roundup(v, a) return ceil(v / a) * a end
+
+-- One axis: padded length Lp (multiple of a) -> list of {start, tile_len} (0-based starts),
+-- the cut points between consecutive tiles, and the effective overlap.
+local function axis_plan(Lp, t, o, a)
+  local oe = roundup(o, a)
+  local te = max(roundup(t, a), oe + a)
+  if te >= Lp then return { 0 }, Lp, { 0, Lp }, 0 end
+  local step = te - oe
+  local starts = {}
+  local s = 0
+  while true do
+    if s + te >= Lp then s = Lp - te end
+    starts[#starts + 1] = s
+    if s + te >= Lp then break end
+    s = s + step
+  end
+  local cuts = { 0 }
+  for i = 1, #starts - 1 do
+    cuts[i + 1] = (starts[i + 1] + starts[i] + te) // 2
+  end
+  cuts[#starts + 1] = Lp
+  return starts, te, cuts, oe
+end
+
+-- Linear weights along one axis for a tile [s, s + te) of an axis of length Lp, as a flat
+-- table: ramps of length ov from edges that are not image edges.
+local function ramp(s, te, Lp, ov)
+  local w = {}
+  for i = 0, te - 1 do
+    local v = 1
+    if ov > 0 then
+      if s > 0 then v = min(v, (i + 0.5) / ov) end
+      if s + te < Lp then v = min(v, (te - i - 0.5) / ov) end
+    end
+    w[i + 1] = v
+  end
+  return w
+end
+
+-- Runs model on a batch (NB x C x h x w) and checks the output's shape.
+local function forward(model, xb, o)
+  local y = model(xb)
+  if not lunet.is_tensor(y) or y:dim() ~= 4 or y:size(1) ~= xb:size(1)
+     or y:size(3) ~= xb:size(3) or y:size(4) ~= xb:size(4) then
+    raise(fmt("predict: the model returned %s for an input of %s; predict needs a fully "
+      .. "convolutional model whose output is N x K x H x W with the input's N, H and W",
+      lunet.is_tensor(y) and shape_str(y) or type(y), shape_str(xb)))
+  end
+  if o.num_classes and y:size(2) ~= o.num_classes then
+    raise(fmt("predict: the model returned %d classes, num_classes is %d", y:size(2), o.num_classes))
+  end
+  return y
+end
+
+local function run_whole(model, x, o)
+  local N = x:size(1)
+  if N <= o.batch_size then return forward(model, x, o) end
+  local parts = {}
+  for n = 1, N, o.batch_size do
+    parts[#parts + 1] = forward(model, x:narrow(1, n, min(o.batch_size, N - n + 1)), o)
+  end
+  return lunet.cat(parts, 1)
+end
+
+local function run_tiled(model, x, o)
+  local N, H, W = x:size(1), x:size(3), x:size(4)
+  -- reflect border: mirror by ceil(overlap / 2), at most size - 1
+  local rh, rw = 0, 0
+  if o.border == "reflect" then
+    -- multiples of align keep the tile grid on the model's pooling grid
+    rh = min(roundup(ceil(o.oh / 2), o.ah), (H - 1) // o.ah * o.ah)
+    rw = min(roundup(ceil(o.ow / 2), o.aw), (W - 1) // o.aw * o.aw)
+    if rh > 0 or rw > 0 then x = F().pad(x, { rw, rw, rh, rh }, { mode = "reflect" }) end
+  end
+  local Hr, Wr = H + 2 * rh, W + 2 * rw
+  local Hp, Wp = roundup(Hr, o.ah), roundup(Wr, o.aw)
+  if Hp > Hr or Wp > Wr then x = F().pad(x, { 0, Wp - Wr, 0, Hp - Hr }) end
+  local ys, th, ycuts, ovh = axis_plan(Hp, o.th, o.oh, o.ah)
+  local xs, tw, xcuts, ovw = axis_plan(Wp, o.tw, o.ow, o.aw)
+
+  local jobs = {}
+  for n = 1, N do
+    for i = 1, #ys do
+      for j = 1, #xs do jobs[#jobs + 1] = { n, i, j } end
+    end
+  end
+  local out, wsum          -- N x K x H x W, and for linear blending 1 x 1 x H x W
+  local wrow, wcol = {}, {}
+  if o.blend == "linear" then
+    for i, s in ipairs(ys) do
+      wrow[i] = lunet.tensor(ramp(s, th, Hp, ovh), { shape = { 1, 1, th, 1 } })
+    end
+    for j, s in ipairs(xs) do
+      wcol[j] = lunet.tensor(ramp(s, tw, Wp, ovw), { shape = { 1, 1, 1, tw } })
+    end
+  end
+
+  -- the part [a, b) of an axis of the padded frame that lands in the output, and where
+  local function clip(a, b, r, L)
+    a, b = max(a, r), min(b, r + L)
+    return a, b - a
+  end
+
+  for first = 1, #jobs, o.batch_size do
+    local last = min(first + o.batch_size - 1, #jobs)
+    local tiles = {}
+    for k = first, last do
+      local n, i, j = jobs[k][1], jobs[k][2], jobs[k][3]
+      tiles[#tiles + 1] = x:narrow(1, n, 1):narrow(3, ys[i] + 1, th):narrow(4, xs[j] + 1, tw)
+    end
+    local y = forward(model, #tiles == 1 and tiles[1] or lunet.cat(tiles, 1), o)
+    if not out then
+      out = lunet.zeros(N, y:size(2), H, W)
+      if o.blend == "linear" then wsum = lunet.zeros(1, 1, H, W) end
+    end
+    for k = first, last do
+      local n, i, j = jobs[k][1], jobs[k][2], jobs[k][3]
+      local yk = y:narrow(1, k - first + 1, 1)
+      if o.blend == "crop" then
+        local a, hh = clip(ycuts[i], ycuts[i + 1], rh, H)
+        local b, ww = clip(xcuts[j], xcuts[j + 1], rw, W)
+        if hh > 0 and ww > 0 then
+          out:narrow(1, n, 1):narrow(3, a - rh + 1, hh):narrow(4, b - rw + 1, ww)
+            :copy_(yk:narrow(3, a - ys[i] + 1, hh):narrow(4, b - xs[j] + 1, ww))
+        end
+      else
+        local a, hh = clip(ys[i], ys[i] + th, rh, H)
+        local b, ww = clip(xs[j], xs[j] + tw, rw, W)
+        if hh > 0 and ww > 0 then
+          local w = (wrow[i] * wcol[j]):narrow(3, a - ys[i] + 1, hh):narrow(4, b - xs[j] + 1, ww)
+          local part = yk:narrow(3, a - ys[i] + 1, hh):narrow(4, b - xs[j] + 1, ww)
+          local dst = out:narrow(1, n, 1):narrow(3, a - rh + 1, hh):narrow(4, b - rw + 1, ww)
+          dst:copy_(dst + part * w)
+          if n == 1 then
+            local ws = wsum:narrow(3, a - rh + 1, hh):narrow(4, b - rw + 1, ww)
+            ws:copy_(ws + w)
+          end
+        end
+      end
+    end
+  end
+  if wsum then out = out / wsum end
+  return out
+end
+
+--- predict(model, image, opts) -> logits (N x K x H x W or K x H x W), or int32 labels with
+--- output = "labels". See the file header.
+function M.predict(model, image, opts)
+  if type(model) ~= "table" or type(model.forward) ~= "function" then
+    raise("predict: model must be an nn.Module, got " .. type(model))
+  end
+  local o = check_opts(model, opts)
+  local x, batched = as_batch(image)
+  if o.normalize then
+    local C = #o.normalize.mean
+    if x:size(2) ~= C then
+      raise(fmt("predict: normalize has %d channels, the image %d", C, x:size(2)))
+    end
+    x = (x - lunet.tensor(o.normalize.mean, { shape = { 1, C, 1, 1 } }))
+      / lunet.tensor(o.normalize.std, { shape = { 1, C, 1, 1 } })
+  end
+  local modes = {}
+  local mods = type(model.modules) == "function" and model:modules() or { model }
+  for _, m in ipairs(mods) do modes[m] = m.training end
+  if type(model.eval) == "function" then model:eval() end
+  local ok, res = pcall(lunet.no_grad, function()
+    local y
+    if o.th then y = run_tiled(model, x, o) else y = run_whole(model, x, o) end
+    if o.output == "labels" then y = F().labels(y) end
+    return y
+  end)
+  for m, t in pairs(modes) do m.training = t end
+  if not ok then error(res, 0) end
+  if not batched then res = res:select(1, 1) end
+  return res
+end
+
+---------------------------------------------------------------------------------------------
+-- config literals
+---------------------------------------------------------------------------------------------
+local function encode(v, out, depth)
+  local tv = type(v)
+  if tv == "number" then
+    if mtype(v) == "integer" then out[#out + 1] = fmt("%d", v)
+    elseif v ~= v or v == huge or v == -huge then
+      raise("encode_config: cannot encode " .. tostring(v))
+    else out[#out + 1] = fmt("%.17g", v) end
+  elseif tv == "string" then out[#out + 1] = fmt("%q", v):gsub("\\\n", "\\n")
+  elseif tv == "boolean" then out[#out + 1] = tostring(v)
+  elseif tv == "table" then
+    if depth > 16 then raise("encode_config: tables nested too deeply") end
+    local n = #v
+    local keys = {}
+    for k in pairs(v) do
+      if mtype(k) == "integer" and k >= 1 and k <= n then -- list part
+      elseif type(k) == "string" and k:match("^[%a_][%w_]*$") then keys[#keys + 1] = k
+      else raise("encode_config: keys must be identifiers or list positions, got " .. tostring(k)) end
+    end
+    sort(keys)
+    out[#out + 1] = "{"
+    local first = true
+    for i = 1, n do
+      if not first then out[#out + 1] = ", " end
+      first = false
+      encode(v[i], out, depth + 1)
+    end
+    for _, k in ipairs(keys) do
+      if not first then out[#out + 1] = ", " end
+      first = false
+      out[#out + 1] = k .. " = "
+      encode(v[k], out, depth + 1)
+    end
+    out[#out + 1] = "}"
+  else
+    raise("encode_config: cannot encode a " .. tv)
+  end
+end
+
+--- encode_config(t) -> a Lua table literal ("{base = 16, depth = 3, norm = \"batch\"}"), keys
+--- sorted; values: numbers, strings, booleans, tables of those.
+function M.encode_config(t)
+  if type(t) ~= "table" then raise("encode_config: config must be a table, got " .. type(t)) end
+  local out = {}
+  encode(t, out, 0)
+  return concat(out)
+end
+
+local escapes = { n = "\n", t = "\t", r = "\r", ["\\"] = "\\", ['"'] = '"', ["'"] = "'" }
+
+--- decode_config(s) -> table: parses what encode_config writes (a table literal of numbers,
+--- strings, booleans and tables; identifier keys or positional values). Runs no code.
+function M.decode_config(s)
+  if type(s) ~= "string" then raise("decode_config: expected a string, got " .. type(s)) end
+  local pos = 1
+  local function fail(what)
+    raise(fmt("decode_config: %s at position %d in %q", what, pos, #s > 80 and s:sub(1, 80) .. "..." or s))
+  end
+  local function skip() pos = s:find("[^%s]", pos) or #s + 1 end
+  local value
+  local function str()
+    local q = s:sub(pos, pos)
+    pos = pos + 1
+    local buf = {}
+    while true do
+      local c = s:sub(pos, pos)
+      if c == "" then fail("unfinished string") end
+      pos = pos + 1
+      if c == q then break end
+      if c == "\\" then
+        local e = s:sub(pos, pos)
+        pos = pos + 1
+        if escapes[e] then buf[#buf + 1] = escapes[e]
+        elseif e:match("%d") then
+          local d = s:match("^%d%d?%d?", pos - 1)
+          pos = pos - 1 + #d
+          local code = tonumber(d)
+          if code > 255 then fail("bad escape") end
+          buf[#buf + 1] = schar(code)
+        else fail("bad escape") end
+      else
+        buf[#buf + 1] = c
+      end
+    end
+    return concat(buf)
+  end
+  local function tbl(depth)
+    if depth > 16 then fail("tables nested too deeply") end
+    pos = pos + 1
+    local t, n = {}, 0
+    while true do
+      skip()
+      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+      local key = s:match("^([%a_][%w_]*)%s*=", pos)
+      if key and key ~= "true" and key ~= "false" then
+        pos = s:find("=", pos, true) + 1
+        skip()
+        t[key] = value(depth)
+      else
+        n = n + 1
+        t[n] = value(depth)
+      end
+      skip()
+      local c = s:sub(pos, pos)
+      if c == "," or c == ";" then pos = pos + 1
+      elseif c ~= "}" then fail("expected ',' or '}'") end
+    end
+  end
+  value = function(depth)
+    skip()
+    local c = s:sub(pos, pos)
+    if c == "{" then return tbl(depth + 1) end
+    if c == '"' or c == "'" then return str() end
+    if s:find("^true", pos) then pos = pos + 4; return true end
+    if s:find("^false", pos) then pos = pos + 5; return false end
+    local num = s:match("^-?%d+%.?%d*[eE][-+]?%d+", pos) or s:match("^-?%d+%.?%d*", pos)
+      or s:match("^-?%.%d+", pos)
+    if num then
+      pos = pos + #num
+      return tointeger(tonumber(num)) or tonumber(num)
+    end
+    fail("unexpected " .. (c == "" and "end" or ("'" .. c .. "'")))
+  end
+  skip()
+  if s:sub(pos, pos) ~= "{" then fail("expected '{'") end
+  local t = tbl(1)
+  skip()
+  if pos <= #s then fail("unexpected text after the table") end
+  return t
+end
+
+---------------------------------------------------------------------------------------------
+-- checkpoints
+---------------------------------------------------------------------------------------------
+local function check_model_name(fn, name)
+  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+    raise(fmt("%s: model name must be an identifier under lunet.models, got %s", fn, tostring(name)))
+  end
+end
+
+--- checkpoint_metadata(name, config) -> {model = name, config = encode_config(config)}: the
+--- two metadata keys load_model reads, to merge into any checkpoint's metadata.
+function M.checkpoint_metadata(name, config)
+  check_model_name("checkpoint_metadata", name)
+  if type(config) ~= "table" then
+    raise("checkpoint_metadata: config must be a table, got " .. type(config))
+  end
+  return { model = name, config = M.encode_config(config) }
+end
+
+--- save_model(path, model, {model=, config=, metadata=}): the state dict and the metadata
+--- model = name, config = encode_config(config) (see the file header).
+function M.save_model(path, model, opts)
+  opts = opts or {}
+  if type(model) ~= "table" or type(model.state_dict) ~= "function" then
+    raise("save_model: model must be an nn.Module, got " .. type(model))
+  end
+  local name = opts.model or (type(model.__name) == "string" and model.__name:lower())
+  check_model_name("save_model", name)
+  local config = opts.config or model.config
+  if type(config) ~= "table" then
+    raise("save_model: config must be a table (model.config or opts.config), got " .. type(config))
+  end
+  local meta = {}
+  for k, v in pairs(opts.metadata or {}) do meta[k] = v end
+  meta.model, meta.config = name, M.encode_config(config)
+  local sd = {}
+  for k, v in pairs(model:state_dict()) do sd[k] = v end
+  lunet.save(path, sd, meta)
+  return path
+end
+
+--- load_model(path, {model=, config=, strict=true}) -> model (eval mode), metadata.
+--- The name and options come from the checkpoint's metadata unless given.
+function M.load_model(path, opts)
+  opts = opts or {}
+  if type(path) ~= "string" then raise("load_model: path must be a string, got " .. type(path)) end
+  local lok0, sd, meta = pcall(lunet.load, path)
+  if not lok0 then   -- "load: cannot open 'x': ..." (with a position prefix from lunet.io)
+    raise("load_model: " .. tostring(sd):gsub("^[^\n]-:%d+: ", ""):gsub("^load: ", ""))
+  end
+  meta = meta or {}
+  local name = opts.model or meta.model
+  if name == nil then
+    raise(fmt("load_model: '%s' has no 'model' metadata (save it with predict.save_model, or pass "
+      .. "{model = \"unet\", config = {...}})", path))
+  end
+  check_model_name("load_model", name)
+  local config = opts.config
+  if config == nil then
+    if meta.config == nil then
+      raise(fmt("load_model: '%s' has no 'config' metadata (pass {config = {...}})", path))
+    end
+    config = M.decode_config(meta.config)
+  end
+  local ok, ctor = pcall(require, "lunet.models." .. name)
+  if not ok then raise(fmt("load_model: unknown model '%s' (no module lunet.models.%s)", name, name)) end
+  local model = ctor(config)
+  -- train.fit checkpoints hold "model.<name>" (plus optimizer, scheduler, ... entries)
+  -- (used when the model's own names are not all in the file but "model."-names are)
+  local state, plain, prefixed = {}, true, false
+  for k in pairs(model:state_dict()) do
+    if sd[k] == nil then plain = false end
+    if sd["model." .. k] ~= nil then prefixed = true end
+  end
+  if not plain and prefixed then
+    for k, v in pairs(sd) do
+      if k:sub(1, 6) == "model." then state[k:sub(7)] = v end
+    end
+  else
+    state = sd
+  end
+  local lok, err = pcall(model.load_state_dict, model, state, { strict = opts.strict ~= false })
+  if not lok then raise(fmt("load_model: '%s': %s", path, tostring(err))) end
+  model:eval()
+  return model, meta
+end
+
+return setmetatable(M, { __call = function(_, ...) return M.predict(...) end })

@@ -1,0 +1,90 @@
+-- examples/embed: the C host embedding Lua 5.4 + lunet is built with cc and pkg-config,
+-- segments a PNG with a tiny saved U-Net (mask = model:predict labels, with the checkpoint's
+-- normalize metadata), and fails cleanly.
+local lunet = require "lunet"
+local image = require "lunet.image"
+local predict = require "lunet.predict"
+local UNet = require "lunet.models.unet"
+
+local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- runs a shell command, returns its output (stdout + stderr) and exit status
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return out:gsub("rc=%d+%s*$", ""), rc
+end
+
+describe("examples/embed", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. sh_quote(dir)))
+  teardown(function() os.execute("rm -rf " .. sh_quote(dir)) end)
+  local exe = dir .. "/embed"
+  -- under `make asan` the child inherits LD_PRELOAD=libasan; its leak report is not ours
+  local env = os.getenv("LUNET_ASAN") and "ASAN_OPTIONS=detect_leaks=0 " or ""
+
+  lunet.manual_seed(11)
+  local model = UNet { in_channels = 3, num_classes = 3, base = 4, depth = 2, norm = "batch" }
+  lunet.no_grad(function() model.head.bias:copy_(lunet.tensor { 0.0, 0.02, -0.02 }) end)
+  model:eval()
+  local img = lunet.randint(0, 256, { 3, 21, 34 }):to("uint8")
+  local nz = { mean = { 0.9, 0.1, 0.5 }, std = { 0.1, 0.3, 0.2 } }
+
+  it("builds with cc and pkg-config lua5.4", function()
+    local out, rc = run("env -u LD_PRELOAD cc -std=c11 -Wall -Wextra -o " .. sh_quote(exe) .. " examples/embed/embed.c "
+      .. "$(pkg-config --cflags --libs lua5.4)")
+    assert.are.equal(0, rc, out)
+    assert.are.equal("", out)   -- no warnings
+  end)
+
+  it("segments a PNG with a saved U-Net and writes the mask PNG", function()
+    predict.save_model(dir .. "/unet.safetensors", model,
+      { metadata = { normalize = predict.encode_config(nz) } })
+    image.save(dir .. "/in.png", img)
+    -- lunet found through LUA_PATH/LUA_CPATH (the spec runner's in-tree paths)
+    local out, rc = run(env .. sh_quote(exe) .. " " .. sh_quote(dir .. "/unet.safetensors") .. " "
+      .. sh_quote(dir .. "/in.png") .. " " .. sh_quote(dir .. "/mask.png") .. " --tile 16 --overlap 8")
+    assert.are.equal(0, rc, out)
+    assert.is_truthy(out:find("21 x 34 mask written to", 1, true), out)
+    local mask = image.load(dir .. "/mask.png", { mode = "index" })
+    assert.are.same({ 21, 34 }, mask:shape())
+    assert.is_true(mask:max():item() <= 2)
+    local ids = model:predict(img, { tile = 16, overlap = 8, output = "labels", normalize = nz })
+    local plain = model:predict(img, { tile = 16, overlap = 8, output = "labels" })
+    assert.is_true(plain:ne(ids):to("int32"):sum():item() > 0)   -- normalize mattered
+    assert.are.equal(21 * 34, mask:to("int32"):eq(ids):to("int32"):sum():item())
+  end)
+
+  it("finds lunet through LUNET_ROOT alone", function()
+    if os.getenv("LUNET_ASAN") then return end   -- build/ may not exist in a sanitizer run
+    local f = io.open("build/lunet/core.so", "rb")
+    if not f then return end
+    f:close()
+    local cwd = io.popen("pwd"):read("l")
+    local out, rc = run("env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 LUNET_ROOT="
+      .. sh_quote(cwd) .. " " .. sh_quote(exe) .. " " .. sh_quote(dir .. "/unet.safetensors") .. " "
+      .. sh_quote(dir .. "/in.png") .. " " .. sh_quote(dir .. "/mask2.png"))
+    assert.are.equal(0, rc, out)
+    local a = image.load(dir .. "/mask2.png", { mode = "index" })
+    assert.are.same({ 21, 34 }, a:shape())
+  end)
+
+  it("fails with a clear message and exit status 1 (missing file), 2 (usage)", function()
+    local out, rc = run(env .. sh_quote(exe) .. " " .. sh_quote(dir .. "/unet.safetensors") .. " "
+      .. sh_quote(dir .. "/nope.png") .. " " .. sh_quote(dir .. "/m.png"))
+    assert.are.equal(1, rc)
+    assert.are.equal("embed: image.load: cannot open '" .. dir .. "/nope.png': No such file or directory\n", out)
+    out, rc = run(env .. sh_quote(exe) .. " " .. sh_quote(dir .. "/none.safetensors") .. " "
+      .. sh_quote(dir .. "/in.png") .. " " .. sh_quote(dir .. "/m.png"))
+    assert.are.equal(1, rc)
+    assert.are.equal("embed: load_model: cannot open '" .. dir .. "/none.safetensors': No such file or directory\n", out)
+    out, rc = run(env .. sh_quote(exe) .. " only-one")
+    assert.are.equal(2, rc)
+    assert.is_truthy(out:find("embed: expected CHECKPOINT INPUT_IMAGE OUTPUT_MASK, got 1 argument\n", 1, true), out)
+    local f = io.open(dir .. "/m.png", "rb")
+    assert.is_nil(f)
+  end)
+end)
