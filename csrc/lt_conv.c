@@ -248,6 +248,39 @@ static int have_avx2(void) {
 #endif
 }
 
+static int have_avx512(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = have_avx2() && __builtin_cpu_supports("avx512f");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+/* ISA of the direct kernels: -1 = the best the CPU has (AVX-512 when present) */
+static int conv_isa = -1;
+
+int lt_conv_isa_supported(int isa) {
+    return isa == LT_CONV_ISA_AVX2 ? have_avx2() : isa == LT_CONV_ISA_AVX512 ? have_avx512() : 0;
+}
+
+lt_status lt_conv_set_isa(int isa) {
+    if (!lt_conv_isa_supported(isa)) return LT_EARG;
+    conv_isa = isa;
+    return LT_OK;
+}
+
+int lt_conv_get_isa(void) {
+    if (conv_isa >= 0) return conv_isa;
+    return have_avx512() ? LT_CONV_ISA_AVX512 : LT_CONV_ISA_AVX2;
+}
+
+static int use_avx512(void) { return lt_conv_get_isa() == LT_CONV_ISA_AVX512; }
+
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
 static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
@@ -457,6 +490,145 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
         }
     }
 }
+
+/* AVX-512 variants (16-wide zmm, chosen at run time when the CPU has AVX-512F and the ISA
+ * switch allows it): the same register tiles as above with twice the pixels per vector.
+ * Forward / input gradient: MR channels x 32 pixels (two rows on 16-wide images), then
+ * 16-pixel tiles, then an 8-pixel masked tail; 8-wide images keep the AVX2 kernel. */
+#define FMA_ROWZ(r, v0, v1) do { if ((r) < NRC) { const __m512 b_ = _mm512_set1_ps(wk[r]); \
+        a##r##0 = _mm512_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(b_, v1, a##r##1); } } while (0)
+#define FMA_ROWZ1(r, v0) do { if ((r) < NRC) \
+        a##r##0 = _mm512_fmadd_ps(_mm512_set1_ps(wk[r]), v0, a##r##0); } while (0)
+#define STOREZ2(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m512 s0_ = a##r##0, s1_ = a##r##1; \
+        if (accumulate) { s0_ = _mm512_add_ps(s0_, _mm512_loadu_ps(o_)); \
+                          s1_ = _mm512_add_ps(s1_, _mm512_loadu_ps(o_ + 16)); } \
+        if (bias) { const __m512 bb_ = _mm512_set1_ps(bias[r]); \
+                    s0_ = _mm512_add_ps(s0_, bb_); s1_ = _mm512_add_ps(s1_, bb_); } \
+        _mm512_storeu_ps(o_, s0_); _mm512_storeu_ps(o_ + 16, s1_); } } while (0)
+#define STOREZ1(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m512 s0_ = a##r##0; \
+        if (accumulate) s0_ = _mm512_add_ps(s0_, _mm512_maskz_loadu_ps(m, o_)); \
+        if (bias) s0_ = _mm512_add_ps(s0_, _mm512_set1_ps(bias[r])); \
+        _mm512_mask_storeu_ps(o_, m, s0_); } } while (0)
+#define TAPSZ2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m512 v0 = _mm512_loadu_ps(row + kx * dw), v1 = _mm512_loadu_ps(row + kx * dw + off1); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROWZ(0, v0, v1); FMA_ROWZ(1, v0, v1); FMA_ROWZ(2, v0, v1); \
+        FMA_ROWZ(3, v0, v1); FMA_ROWZ(4, v0, v1); FMA_ROWZ(5, v0, v1); }
+#define TAPSZ1(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m512 v0 = _mm512_maskz_loadu_ps(m, row + kx * dw); \
+        const float *wk = wr + kx * MR; \
+        FMA_ROWZ1(0, v0); FMA_ROWZ1(1, v0); FMA_ROWZ1(2, v0); \
+        FMA_ROWZ1(3, v0); FMA_ROWZ1(4, v0); FMA_ROWZ1(5, v0); }
+
+__attribute__((target("avx512f"), always_inline))
+static inline void direct_row_z(float *out, const float *xp, const float *wpb, const float *bias,
+                                int64_t y, const direct_dims *q, int accumulate, const int NRC) {
+    const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
+    const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
+    const int two_rows = q->ow == 16 && y + 1 < q->oh;
+    const int64_t off1 = two_rows ? q->wp : 16, wend = two_rows ? 32 : q->ow;
+    int64_t x0 = 0;
+    for (; x0 + 32 <= wend; x0 += 32) {
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m512 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        if (kw == 3) ROW_LOOP(TAPSZ2, 3);
+        else ROW_LOOP(TAPSZ2, kw);
+        STOREZ2(0); STOREZ2(1); STOREZ2(2); STOREZ2(3); STOREZ2(4); STOREZ2(5);
+    }
+    if (two_rows) return;
+    for (; x0 < q->ow; x0 += 16) {
+        const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
+        if (kw == 3) ROW_LOOP(TAPSZ1, 3);
+        else ROW_LOOP(TAPSZ1, kw);
+        STOREZ1(0); STOREZ1(1); STOREZ1(2); STOREZ1(3); STOREZ1(4); STOREZ1(5);
+    }
+}
+
+#define DIRECT_ROW_Z(k) \
+    __attribute__((target("avx512f"))) \
+    static void direct_row_z##k(float *out, const float *xp, const float *wpb, \
+                                const float *bias, int64_t y, const direct_dims *q, int accumulate) { \
+        direct_row_z(out, xp, wpb, bias, y, q, accumulate, k); }
+DIRECT_ROW_Z(1) DIRECT_ROW_Z(2) DIRECT_ROW_Z(3) DIRECT_ROW_Z(4) DIRECT_ROW_Z(5) DIRECT_ROW_Z(6)
+
+static void direct_row_512(float *out, const float *xp, const float *wpb, const float *bias,
+                           int64_t y, int nco, const direct_dims *q, int accumulate) {
+    switch (nco) {
+    case 1: direct_row_z1(out, xp, wpb, bias, y, q, accumulate); break;
+    case 2: direct_row_z2(out, xp, wpb, bias, y, q, accumulate); break;
+    case 3: direct_row_z3(out, xp, wpb, bias, y, q, accumulate); break;
+    case 4: direct_row_z4(out, xp, wpb, bias, y, q, accumulate); break;
+    case 5: direct_row_z5(out, xp, wpb, bias, y, q, accumulate); break;
+    default: direct_row_z6(out, xp, wpb, bias, y, q, accumulate); break;
+    }
+}
+
+/* Weight gradient with 16-pixel vectors (output width a multiple of 16): register tile of
+ * 8 output channels x 3 taps (24 zmm accumulators), else as direct_dw_image. */
+#define DWZ_FMA(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_loadu_ps(d##r + o); \
+        a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
+        a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
+#define DWZ_STORE(r) do { if ((r) < NCO) { float *t_ = dst + (r) * wco; \
+        t_[0] += _mm512_reduce_add_ps(a##r##0); t_[1] += _mm512_reduce_add_ps(a##r##1); \
+        t_[2] += _mm512_reduce_add_ps(a##r##2); } } while (0)
+
+__attribute__((target("avx512f"), always_inline))
+static inline void dw_tile_z(float *dst, const float *dy, const float *xp, const direct_dims *q,
+                             int64_t y0, int64_t y1, int64_t cb, int64_t ci, int64_t ky,
+                             const int NCO) {
+    const int64_t ow = q->ow, plane = q->plane, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t dd = q->dw;
+    /* channels past NCO alias channel cb (never read) */
+#define DWZ_PTR(r) const float *d##r = dy + (cb + ((r) < NCO ? (r) : 0)) * plane
+    DWZ_PTR(0); DWZ_PTR(1); DWZ_PTR(2); DWZ_PTR(3); DWZ_PTR(4); DWZ_PTR(5); DWZ_PTR(6); DWZ_PTR(7);
+#undef DWZ_PTR
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    __m512 a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00;
+    __m512 a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
+    for (int64_t y = y0; y < y1; y++) {
+        const float *xr = xp + ci * chan + (y + ky * q->dh) * q->wp;
+        for (int64_t x = 0, o = y * ow; x < ow; x += 16, o += 16) {
+            const __m512 v0 = _mm512_loadu_ps(xr + x);
+            const __m512 v1 = _mm512_loadu_ps(xr + x + dd);
+            const __m512 v2 = _mm512_loadu_ps(xr + x + 2 * dd);
+            DWZ_FMA(0); DWZ_FMA(1); DWZ_FMA(2); DWZ_FMA(3);
+            DWZ_FMA(4); DWZ_FMA(5); DWZ_FMA(6); DWZ_FMA(7);
+        }
+    }
+    DWZ_STORE(0); DWZ_STORE(1); DWZ_STORE(2); DWZ_STORE(3);
+    DWZ_STORE(4); DWZ_STORE(5); DWZ_STORE(6); DWZ_STORE(7);
+}
+
+#define DW_TILE_Z(k) \
+    __attribute__((target("avx512f"))) \
+    static void dw_tile_z##k(float *dst, const float *dy, const float *xp, const direct_dims *q, \
+                             int64_t y0, int64_t y1, int64_t cb, int64_t ci, int64_t ky) { \
+        dw_tile_z(dst, dy, xp, q, y0, y1, cb, ci, ky, k); }
+DW_TILE_Z(1) DW_TILE_Z(2) DW_TILE_Z(3) DW_TILE_Z(4) DW_TILE_Z(5) DW_TILE_Z(6) DW_TILE_Z(7)
+DW_TILE_Z(8)
+
+static void direct_dw_image_512(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    static void (*const tiles[8])(float *, const float *, const float *, const direct_dims *,
+                                  int64_t, int64_t, int64_t, int64_t, int64_t) = {
+        dw_tile_z1, dw_tile_z2, dw_tile_z3, dw_tile_z4, dw_tile_z5, dw_tile_z6, dw_tile_z7,
+        dw_tile_z8 };
+    int64_t rows = 1024 / q->ow;
+    if (rows < 1) rows = 1;
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
+        const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
+        for (int64_t cb = 0; cb < q->cout; cb += 8) {
+            const int64_t nco = q->cout - cb < 8 ? q->cout - cb : 8;
+            for (int64_t ci = 0; ci < q->cin; ci++)
+                for (int64_t ky = 0; ky < q->kh; ky++)
+                    tiles[nco - 1](dw + ((cb * q->cin + ci) * q->kh + ky) * 3, dy, xp, q, y0, y1,
+                                   cb, ci, ky);
+        }
+    }
+}
 #else
 static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
@@ -464,6 +636,13 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
 }
 static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
     (void)dw; (void)dy; (void)xp; (void)q;
+}
+static void direct_row_512(float *out, const float *xp, const float *wpb, const float *bias,
+                           int64_t y, int nco, const direct_dims *q, int accumulate) {
+    direct_row(out, xp, wpb, bias, y, nco, q, accumulate);
+}
+static void direct_dw_image_512(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    direct_dw_image(dw, dy, xp, q);
 }
 #endif
 
@@ -474,8 +653,11 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
                          const direct_dims *q, int accumulate) {
     const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane, kk = q->kh * q->kw;
     const int64_t wblock = q->cin * kk * MR, chan = q->hp * q->wp;
-    const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
-    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (16 + (q->kw - 1) * q->dw) + kk * MR);
+    /* AVX-512 on rows of 16 or more pixels (32-pixel tiles), else AVX2 (16-pixel tiles); both
+     * take two rows at once when a row is half a tile */
+    const int z = q->ow >= 16 && use_avx512();
+    const int64_t tile = z ? 32 : 16, ystep = q->ow * 2 == tile ? 2 : 1;
+    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (tile + (q->kw - 1) * q->dw) + kk * MR);
     if (cc < 8) cc = 8;
     if (cc >= q->cin) cc = q->cin;
     cc = (q->cin + (q->cin + cc - 1) / cc - 1) / ((q->cin + cc - 1) / cc);   /* equal chunks */
@@ -485,7 +667,7 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
             qc.cin = c0 + cc < q->cin ? cc : q->cin - c0;
             for (int64_t cb = 0; cb < nb; cb++) {
                 const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
-                direct_row(out + cb * MR * plane, xp + c0 * chan, wp + cb * wblock + c0 * kk * MR,
+                (z ? direct_row_512 : direct_row)(out + cb * MR * plane, xp + c0 * chan, wp + cb * wblock + c0 * kk * MR,
                            bias && c0 == 0 ? bias + cb * MR : NULL, y, (int)nco, &qc,
                            accumulate || c0 > 0);
             }
@@ -533,15 +715,17 @@ static void direct_block(float *out, const float *x, int64_t h, int64_t w, int64
 static void direct_dw_block(float *dw, const float *dy, const float *x, int64_t h, int64_t w,
                             int64_t pt, int64_t pl, int padded, const direct_dims *q, float *tb,
                             int64_t y0, int64_t y1) {
+    void (*const kern)(float *, const float *, const float *, const direct_dims *) =
+        q->ow % 16 == 0 && use_avx512() ? direct_dw_image_512 : direct_dw_image;
     direct_dims qb = *q;
     qb.oh = y1 - y0;
     if (padded) {
         const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
         pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
         qb.hp = nr;
-        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
+        kern(dw, dy + y0 * q->ow, tb, &qb);
     } else {
-        direct_dw_image(dw, dy + y0 * q->ow, x + y0 * q->wp, &qb);
+        kern(dw, dy + y0 * q->ow, x + y0 * q->wp, &qb);
     }
 }
 
