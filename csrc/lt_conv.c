@@ -790,8 +790,8 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
 }
 
 /* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
- * gradient goes to per-thread accumulators, summed at the end; the direct kernels' units
- * are blocks of rows, as in conv_fwd. */
+ * gradient goes to per-run accumulators, summed in run order at the end; the direct
+ * kernels' units are blocks of rows, as in conv_fwd. */
 static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
                           const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -828,10 +828,16 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
-    if (dw && pl.nt > 1) {
-        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    /* the weight-gradient units are split into nslot fixed runs of consecutive units, each
+     * summed in order into its own accumulator (run 0 into dw) and the accumulators added in
+     * run order at the end: dw does not depend on which thread took which run, so the runs
+     * can be handed out dynamically (a thread the OS preempts does not hold the others up
+     * with a statically assigned share) and dw stays bitwise reproducible */
+    const int64_t nslot = pl.nt > 1 ? (uw < 2 * pl.nt ? uw : 2 * pl.nt) : 1;
+    if (dw && nslot > 1) {
+        dwacc = conv_scratch(1, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
-        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        memset(dwacc, 0, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
     }
     if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
     /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
@@ -861,12 +867,13 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     {
         const int tid = omp_get_thread_num();
         float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
-        float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
-        /* weight-gradient units first, statically: which thread sums which images into its
-         * accumulator is then fixed, so dw is bitwise reproducible; the input-gradient
-         * units after them are shared dynamically (nowait: the region's end is the barrier) */
-        #pragma omp for schedule(static) nowait
-        for (int64_t uu = 0; uu < uw; uu++) WEIGHT_UNIT(uu);
+        /* the weight-gradient runs first (the longest units), then the input-gradient
+         * units, all shared dynamically (nowait: the region's end is the barrier) */
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t s = 0; s < (dw ? nslot : 0); s++) {
+            float *acc0 = s == 0 ? dw : dwacc + (s - 1) * wn;
+            for (int64_t uu = s * uw / nslot; uu < (s + 1) * uw / nslot; uu++) WEIGHT_UNIT(uu);
+        }
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t uu = uw; uu < uw + ux; uu++) {
             {
@@ -889,8 +896,8 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
 #undef WEIGHT_UNIT
     plan_end(pl);
     if (dwacc)
-        for (int t = 0; t < pl.nt - 1; t++) {
-            const float *a = dwacc + (int64_t)t * wn;
+        for (int64_t s = 0; s < nslot - 1; s++) {
+            const float *a = dwacc + s * wn;
             for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
         }
     return LT_OK;
@@ -969,7 +976,7 @@ lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w
 
 /* Backward of a tiling transposed conv: the columns of dout (a space-to-depth rearrangement,
  * built once per block of rows) feed both GEMMs: dx (N, cout, oh, ow) += w_g cols and
- * dw += x_g cols^T (per-thread accumulators). d: the adjoint conv's dims. */
+ * dw += x_g cols^T (per-run accumulators). d: the adjoint conv's dims. */
 static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const float *x,
                                   const float *w, const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -979,35 +986,40 @@ static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const
     par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
     if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    /* fixed runs of images, each summed into its own dw accumulator, handed out dynamically
+     * and added in run order (reproducible dw; see conv_bwd) */
+    const int64_t nslot = pl.nt > 1 ? (items < 2 * pl.nt ? items : 2 * pl.nt) : 1;
     float *dwacc = NULL;
-    if (dw && pl.nt > 1) {
-        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    if (dw && nslot > 1) {
+        dwacc = conv_scratch(1, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
-        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        memset(dwacc, 0, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
     }
-    /* static: each thread's dw accumulator sums a fixed set of images (reproducible dw) */
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t i = it / G, g = it % G;
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t s = 0; s < nslot; s++) {
         const int tid = omp_get_thread_num();
         float *c = buf + (int64_t)tid * K * rows * d->ow;
-        const float *og = dout + (i * d->cin + g * cing) * HW;    /* (cing, h, w) */
-        const float *xg = x + (i * d->cout + g * coutg) * P;      /* (coutg, oh, ow) */
-        float *dxg = dx ? dx + (i * d->cout + g * coutg) * P : NULL;
-        float *acc = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K : NULL;
-        for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
-            const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
-            const int64_t pc = (oy1 - oy0) * d->ow;
-            im2col_rows(c, og, cing, d, oy0, oy1);
-            if (dxg)
-                sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f, dxg + oy0 * d->ow, P);
-            if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+        for (int64_t it = s * items / nslot; it < (s + 1) * items / nslot; it++) {
+            const int64_t i = it / G, g = it % G;
+            const float *og = dout + (i * d->cin + g * cing) * HW;    /* (cing, h, w) */
+            const float *xg = x + (i * d->cout + g * coutg) * P;      /* (coutg, oh, ow) */
+            float *dxg = dx ? dx + (i * d->cout + g * coutg) * P : NULL;
+            float *acc = dw ? (s == 0 ? dw : dwacc + (s - 1) * wn) + g * coutg * K : NULL;
+            for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
+                const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
+                const int64_t pc = (oy1 - oy0) * d->ow;
+                im2col_rows(c, og, cing, d, oy0, oy1);
+                if (dxg)
+                    sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f,
+                          dxg + oy0 * d->ow, P);
+                if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+            }
         }
     }
     plan_end(pl);
     if (dwacc)
-        for (int t = 0; t < pl.nt - 1; t++) {
-            const float *a = dwacc + (int64_t)t * wn;
+        for (int64_t s = 0; s < nslot - 1; s++) {
+            const float *a = dwacc + s * wn;
             for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
         }
     return LT_OK;
