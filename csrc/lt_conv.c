@@ -1,10 +1,11 @@
 /* lt_conv.c: conv2d and conv_transpose2d kernels and their naive direct-loop references.
- * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct AVX2/FMA kernels
- * (forward, input gradient as the flipped-weight conv of the padded output gradient, and
- * weight gradient) on blocks of output rows; everything else runs im2col + OpenBLAS SGEMM
- * per (image, group); transposed convs are the adjoints, kernel == stride ones scatter the
- * GEMM straight into the output. OpenMP spreads the blocks/items over lt_get_num_threads()
- * threads with OpenBLAS single-threaded inside. */
+ * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct kernels (forward,
+ * input gradient as the flipped-weight conv of the padded output gradient, and weight
+ * gradient) on blocks of output rows, in AVX-512 (16-wide) where the CPU has it, else
+ * AVX2/FMA (8-wide), chosen at run time (lt_conv_set_isa forces one, for the spec);
+ * everything else runs im2col + OpenBLAS SGEMM per (image, group); transposed convs are the
+ * adjoints, kernel == stride ones scatter the GEMM straight into the output. OpenMP spreads
+ * the blocks/items over lt_get_num_threads() threads with OpenBLAS single-threaded inside. */
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -667,9 +668,10 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
             qc.cin = c0 + cc < q->cin ? cc : q->cin - c0;
             for (int64_t cb = 0; cb < nb; cb++) {
                 const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
-                (z ? direct_row_512 : direct_row)(out + cb * MR * plane, xp + c0 * chan, wp + cb * wblock + c0 * kk * MR,
-                           bias && c0 == 0 ? bias + cb * MR : NULL, y, (int)nco, &qc,
-                           accumulate || c0 > 0);
+                (z ? direct_row_512 : direct_row)(out + cb * MR * plane, xp + c0 * chan,
+                                                  wp + cb * wblock + c0 * kk * MR,
+                                                  bias && c0 == 0 ? bias + cb * MR : NULL, y,
+                                                  (int)nco, &qc, accumulate || c0 > 0);
             }
         }
 }
