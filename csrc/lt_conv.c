@@ -230,6 +230,7 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
  * of such a convolution is the same kernel on the padded output gradient with the weights
  * transposed and flipped. */
 #define MR 6
+#define MRZ 8   /* AVX-512: 8 channels x 32 pixels, 16 zmm accumulators */
 
 static int conv_algo = LT_CONV_AUTO;
 
@@ -282,6 +283,11 @@ int lt_conv_get_isa(void) {
 
 static int use_avx512(void) { return lt_conv_get_isa() == LT_CONV_ISA_AVX512; }
 
+/* The direct kernel on output rows ow wide runs AVX-512 tiles of MRZ channels from 16 pixels
+ * up, else AVX2 tiles of MR channels; the weights are packed for the tile height used. */
+static int use_z(int64_t ow) { return ow >= 16 && use_avx512(); }
+static int64_t tile_mr(int64_t ow) { return use_z(ow) ? MRZ : MR; }
+
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
 static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
@@ -294,20 +300,21 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     return co >= 4 && oww >= 8;
 }
 
-/* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
- * the weights of the input-gradient conv: wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
+/* wp[cb][ci][ky][kx][mr] for the (co_n, ci_n, kh, kw) weights of one group (mr: MR or MRZ
+ * channels per tile); adjoint packs the weights of the input-gradient conv:
+ * wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
 static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
-                       int64_t kw, int adjoint, int64_t cb) {
+                       int64_t kw, int adjoint, int64_t cb, int64_t mr) {
     const int64_t kk = kh * kw;
     for (int64_t ci = 0; ci < ci_n; ci++)
         for (int64_t k = 0; k < kk; k++)
-            for (int64_t r = 0; r < MR; r++) {
-                const int64_t co = cb * MR + r;
+            for (int64_t r = 0; r < mr; r++) {
+                const int64_t co = cb * mr + r;
                 float v = 0.0f;
                 if (co < co_n)
                     v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
                                 : w[(co * ci_n + ci) * kk + k];
-                wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
+                wp[((cb * ci_n + ci) * kk + k) * mr + r] = v;
             }
 }
 
@@ -315,11 +322,11 @@ static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, in
  * wsz floats apart). Serial: a worksharing loop here would add a barrier per call, and on a
  * busy machine every barrier may wait a scheduler slice for a preempted thread. */
 static void pack_weights(float *wp, const float *w, int64_t G, int64_t wsz, int64_t co_n,
-                         int64_t ci_n, int64_t kh, int64_t kw, int adjoint) {
-    const int64_t nb = (co_n + MR - 1) / MR;
+                         int64_t ci_n, int64_t kh, int64_t kw, int adjoint, int64_t mr) {
+    const int64_t nb = (co_n + mr - 1) / mr;
     for (int64_t u = 0; u < G * nb; u++)
         pack_block(wp + (u / nb) * wsz, w + (u / nb) * co_n * ci_n * kh * kw, co_n, ci_n, kh, kw,
-                   adjoint, u % nb);
+                   adjoint, u % nb, mr);
 }
 
 /* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
@@ -494,7 +501,7 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
 
 /* AVX-512 variants (16-wide zmm, chosen at run time when the CPU has AVX-512F and the ISA
  * switch allows it): the same register tiles as above with twice the pixels per vector.
- * Forward / input gradient: MR channels x 32 pixels (two rows on 16-wide images), then
+ * Forward / input gradient: MRZ channels x 32 pixels (two rows on 16-wide images), then
  * 16-pixel tiles, then an 8-pixel masked tail; 8-wide images keep the AVX2 kernel. */
 #define FMA_ROWZ(r, v0, v1) do { if ((r) < NRC) { const __m512 b_ = _mm512_set1_ps(wk[r]); \
         a##r##0 = _mm512_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(b_, v1, a##r##1); } } while (0)
@@ -514,14 +521,21 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
         _mm512_mask_storeu_ps(o_, m, s0_); } } while (0)
 #define TAPSZ2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
         const __m512 v0 = _mm512_loadu_ps(row + kx * dw), v1 = _mm512_loadu_ps(row + kx * dw + off1); \
-        const float *wk = wr + kx * MR; \
-        FMA_ROWZ(0, v0, v1); FMA_ROWZ(1, v0, v1); FMA_ROWZ(2, v0, v1); \
-        FMA_ROWZ(3, v0, v1); FMA_ROWZ(4, v0, v1); FMA_ROWZ(5, v0, v1); }
+        const float *wk = wr + kx * MRZ; \
+        FMA_ROWZ(0, v0, v1); FMA_ROWZ(1, v0, v1); FMA_ROWZ(2, v0, v1); FMA_ROWZ(3, v0, v1); \
+        FMA_ROWZ(4, v0, v1); FMA_ROWZ(5, v0, v1); FMA_ROWZ(6, v0, v1); FMA_ROWZ(7, v0, v1); }
 #define TAPSZ1(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
         const __m512 v0 = _mm512_maskz_loadu_ps(m, row + kx * dw); \
-        const float *wk = wr + kx * MR; \
-        FMA_ROWZ1(0, v0); FMA_ROWZ1(1, v0); FMA_ROWZ1(2, v0); \
-        FMA_ROWZ1(3, v0); FMA_ROWZ1(4, v0); FMA_ROWZ1(5, v0); }
+        const float *wk = wr + kx * MRZ; \
+        FMA_ROWZ1(0, v0); FMA_ROWZ1(1, v0); FMA_ROWZ1(2, v0); FMA_ROWZ1(3, v0); \
+        FMA_ROWZ1(4, v0); FMA_ROWZ1(5, v0); FMA_ROWZ1(6, v0); FMA_ROWZ1(7, v0); }
+#define ROW_LOOPZ(TAPS, KW) do { \
+        const float *base = xp + y * q->wp + x0; \
+        const float *wr = wpb; \
+        for (int64_t ci = 0; ci < q->cin; ci++, base += chan) { \
+            const float *row = base; \
+            for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MRZ) { TAPS(KW) } \
+        } } while (0)
 
 __attribute__((target("avx512f"), always_inline))
 static inline void direct_row_z(float *out, const float *xp, const float *wpb, const float *bias,
@@ -534,17 +548,21 @@ static inline void direct_row_z(float *out, const float *xp, const float *wpb, c
     for (; x0 + 32 <= wend; x0 += 32) {
         __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
         __m512 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-        if (kw == 3) ROW_LOOP(TAPSZ2, 3);
-        else ROW_LOOP(TAPSZ2, kw);
-        STOREZ2(0); STOREZ2(1); STOREZ2(2); STOREZ2(3); STOREZ2(4); STOREZ2(5);
+        __m512 a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+        if (kw == 3) ROW_LOOPZ(TAPSZ2, 3);
+        else ROW_LOOPZ(TAPSZ2, kw);
+        STOREZ2(0); STOREZ2(1); STOREZ2(2); STOREZ2(3);
+        STOREZ2(4); STOREZ2(5); STOREZ2(6); STOREZ2(7);
     }
     if (two_rows) return;
     for (; x0 < q->ow; x0 += 16) {
         const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
         __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
-        if (kw == 3) ROW_LOOP(TAPSZ1, 3);
-        else ROW_LOOP(TAPSZ1, kw);
-        STOREZ1(0); STOREZ1(1); STOREZ1(2); STOREZ1(3); STOREZ1(4); STOREZ1(5);
+        __m512 a60 = a00, a70 = a00;
+        if (kw == 3) ROW_LOOPZ(TAPSZ1, 3);
+        else ROW_LOOPZ(TAPSZ1, kw);
+        STOREZ1(0); STOREZ1(1); STOREZ1(2); STOREZ1(3);
+        STOREZ1(4); STOREZ1(5); STOREZ1(6); STOREZ1(7);
     }
 }
 
@@ -554,6 +572,7 @@ static inline void direct_row_z(float *out, const float *xp, const float *wpb, c
                                 const float *bias, int64_t y, const direct_dims *q, int accumulate) { \
         direct_row_z(out, xp, wpb, bias, y, q, accumulate, k); }
 DIRECT_ROW_Z(1) DIRECT_ROW_Z(2) DIRECT_ROW_Z(3) DIRECT_ROW_Z(4) DIRECT_ROW_Z(5) DIRECT_ROW_Z(6)
+DIRECT_ROW_Z(7) DIRECT_ROW_Z(8)
 
 static void direct_row_512(float *out, const float *xp, const float *wpb, const float *bias,
                            int64_t y, int nco, const direct_dims *q, int accumulate) {
@@ -563,7 +582,9 @@ static void direct_row_512(float *out, const float *xp, const float *wpb, const 
     case 3: direct_row_z3(out, xp, wpb, bias, y, q, accumulate); break;
     case 4: direct_row_z4(out, xp, wpb, bias, y, q, accumulate); break;
     case 5: direct_row_z5(out, xp, wpb, bias, y, q, accumulate); break;
-    default: direct_row_z6(out, xp, wpb, bias, y, q, accumulate); break;
+    case 6: direct_row_z6(out, xp, wpb, bias, y, q, accumulate); break;
+    case 7: direct_row_z7(out, xp, wpb, bias, y, q, accumulate); break;
+    default: direct_row_z8(out, xp, wpb, bias, y, q, accumulate); break;
     }
 }
 
@@ -652,13 +673,14 @@ static void direct_dw_image_512(float *dw, const float *dy, const float *xp, con
  * (~24 KB per 16-pixel tile); later chunks accumulate into the output. */
 static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
                          const direct_dims *q, int accumulate) {
-    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane, kk = q->kh * q->kw;
-    const int64_t wblock = q->cin * kk * MR, chan = q->hp * q->wp;
+    const int z = use_z(q->ow);
+    const int64_t mr = z ? MRZ : MR;
+    const int64_t nb = (q->cout + mr - 1) / mr, plane = q->plane, kk = q->kh * q->kw;
+    const int64_t wblock = q->cin * kk * mr, chan = q->hp * q->wp;
     /* AVX-512 on rows of 16 or more pixels (32-pixel tiles), else AVX2 (16-pixel tiles); both
      * take two rows at once when a row is half a tile */
-    const int z = q->ow >= 16 && use_avx512();
     const int64_t tile = z ? 32 : 16, ystep = q->ow * 2 == tile ? 2 : 1;
-    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (tile + (q->kw - 1) * q->dw) + kk * MR);
+    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (tile + (q->kw - 1) * q->dw) + kk * mr);
     if (cc < 8) cc = 8;
     if (cc >= q->cin) cc = q->cin;
     cc = (q->cin + (q->cin + cc - 1) / cc - 1) / ((q->cin + cc - 1) / cc);   /* equal chunks */
@@ -667,10 +689,10 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
         for (int64_t c0 = 0; c0 < q->cin; c0 += cc) {
             qc.cin = c0 + cc < q->cin ? cc : q->cin - c0;
             for (int64_t cb = 0; cb < nb; cb++) {
-                const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
-                (z ? direct_row_512 : direct_row)(out + cb * MR * plane, xp + c0 * chan,
-                                                  wp + cb * wblock + c0 * kk * MR,
-                                                  bias && c0 == 0 ? bias + cb * MR : NULL, y,
+                const int64_t nco = q->cout - cb * mr < mr ? q->cout - cb * mr : mr;
+                (z ? direct_row_512 : direct_row)(out + cb * mr * plane, xp + c0 * chan,
+                                                  wp + cb * wblock + c0 * kk * mr,
+                                                  bias && c0 == 0 ? bias + cb * mr : NULL, y,
                                                   (int)nco, &qc, accumulate || c0 > 0);
             }
         }
@@ -690,8 +712,8 @@ static int64_t direct_block_size(const direct_dims *q) {
     return q->cin * (direct_block_rows(q) + q->dh * (q->kh - 1)) * q->wp;
 }
 
-static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
-    return (co_n + MR - 1) / MR * MR * ci_n * kh * kw;
+static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw, int64_t mr) {
+    return (co_n + mr - 1) / mr * mr * ci_n * kh * kw;
 }
 
 /* ---------------------------------------------------------------- fast kernels */
@@ -742,7 +764,8 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     const int direct = !pointwise && direct_fits(d, coutg, d->ow);
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
-    const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
+    const int64_t mr = tile_mr(d->ow);
+    const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw, mr) : 0;
     const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
     const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
@@ -754,7 +777,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
-    if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0);
+    if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0, mr);
     #pragma omp parallel num_threads(pl.nt)
     {
         #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
@@ -807,7 +830,8 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
     const int ypadded = ddirect && (qh || qw || qb || qr);
-    const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
+    const int64_t mr = tile_mr(d->w);
+    const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw, mr) : 0;
     const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
                          (d->ow >= 32 || conv_algo == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
@@ -841,7 +865,7 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
     }
-    if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
+    if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1, mr);
     /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
      * input-gradient blocks; they write disjoint memory */
     /* one weight-gradient unit: block u of (image, group) summed into this thread's acc */
