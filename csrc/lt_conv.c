@@ -283,9 +283,9 @@ int lt_conv_get_isa(void) {
 
 static int use_avx512(void) { return lt_conv_get_isa() == LT_CONV_ISA_AVX512; }
 
-/* The direct kernel on output rows ow wide runs AVX-512 tiles of MRZ channels from 16 pixels
- * up, else AVX2 tiles of MR channels; the weights are packed for the tile height used. */
-static int use_z(int64_t ow) { return ow >= 16 && use_avx512(); }
+/* The direct kernel on output rows ow wide runs AVX-512 tiles of MRZ channels, else AVX2
+ * tiles of MR channels; the weights are packed for the tile height used. */
+static int use_z(int64_t ow) { (void)ow; return use_avx512(); }
 static int64_t tile_mr(int64_t ow) { return use_z(ow) ? MRZ : MR; }
 
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
@@ -537,32 +537,61 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
             for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MRZ) { TAPS(KW) } \
         } } while (0)
 
+/* two 8-float rows, at p and p + stride, as one zmm */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 load_rows8(const float *p, int64_t stride) {
+    const __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(p + stride)), 1));
+}
+#define TAPSZ4(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m512 v0 = load_rows8(row + kx * dw, q->wp); \
+        const __m512 v1 = load_rows8(row + kx * dw + 2 * q->wp, q->wp); \
+        const float *wk = wr + kx * MRZ; \
+        FMA_ROWZ(0, v0, v1); FMA_ROWZ(1, v0, v1); FMA_ROWZ(2, v0, v1); FMA_ROWZ(3, v0, v1); \
+        FMA_ROWZ(4, v0, v1); FMA_ROWZ(5, v0, v1); FMA_ROWZ(6, v0, v1); FMA_ROWZ(7, v0, v1); }
+
+/* Output row y (rows y, y + 1 on 16-wide images while two are left; rows y .. y + 3 on 8-wide
+ * ones while four are left, else all the remaining ones, one by one). */
 __attribute__((target("avx512f"), always_inline))
 static inline void direct_row_z(float *out, const float *xp, const float *wpb, const float *bias,
                                 int64_t y, const direct_dims *q, int accumulate, const int NRC) {
     const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
     const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
-    const int two_rows = q->ow == 16 && y + 1 < q->oh;
-    const int64_t off1 = two_rows ? q->wp : 16, wend = two_rows ? 32 : q->ow;
-    int64_t x0 = 0;
-    for (; x0 + 32 <= wend; x0 += 32) {
+    if (q->ow == 8 && y + 4 <= q->oh) {
+        const int64_t x0 = 0;
         __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
         __m512 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
         __m512 a60 = a00, a61 = a00, a70 = a00, a71 = a00;
-        if (kw == 3) ROW_LOOPZ(TAPSZ2, 3);
-        else ROW_LOOPZ(TAPSZ2, kw);
+        if (kw == 3) ROW_LOOPZ(TAPSZ4, 3);
+        else ROW_LOOPZ(TAPSZ4, kw);
         STOREZ2(0); STOREZ2(1); STOREZ2(2); STOREZ2(3);
         STOREZ2(4); STOREZ2(5); STOREZ2(6); STOREZ2(7);
+        return;
     }
-    if (two_rows) return;
-    for (; x0 < q->ow; x0 += 16) {
-        const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
-        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00, a50 = a00;
-        __m512 a60 = a00, a70 = a00;
-        if (kw == 3) ROW_LOOPZ(TAPSZ1, 3);
-        else ROW_LOOPZ(TAPSZ1, kw);
-        STOREZ1(0); STOREZ1(1); STOREZ1(2); STOREZ1(3);
-        STOREZ1(4); STOREZ1(5); STOREZ1(6); STOREZ1(7);
+    const int64_t ylast = q->ow == 8 ? q->oh : y + 1;
+    for (; y < ylast; y++) {
+        const int two_rows = q->ow == 16 && y + 1 < q->oh;
+        const int64_t off1 = two_rows ? q->wp : 16, wend = two_rows ? 32 : q->ow;
+        int64_t x0 = 0;
+        for (; x0 + 32 <= wend; x0 += 32) {
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00;
+            __m512 a21 = a00, a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+            __m512 a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+            if (kw == 3) ROW_LOOPZ(TAPSZ2, 3);
+            else ROW_LOOPZ(TAPSZ2, kw);
+            STOREZ2(0); STOREZ2(1); STOREZ2(2); STOREZ2(3);
+            STOREZ2(4); STOREZ2(5); STOREZ2(6); STOREZ2(7);
+        }
+        if (two_rows) return;
+        for (; x0 < q->ow; x0 += 16) {
+            const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+            __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00;
+            __m512 a50 = a00, a60 = a00, a70 = a00;
+            if (kw == 3) ROW_LOOPZ(TAPSZ1, 3);
+            else ROW_LOOPZ(TAPSZ1, kw);
+            STOREZ1(0); STOREZ1(1); STOREZ1(2); STOREZ1(3);
+            STOREZ1(4); STOREZ1(5); STOREZ1(6); STOREZ1(7);
+        }
     }
 }
 
@@ -677,9 +706,8 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
     const int64_t mr = z ? MRZ : MR;
     const int64_t nb = (q->cout + mr - 1) / mr, plane = q->plane, kk = q->kh * q->kw;
     const int64_t wblock = q->cin * kk * mr, chan = q->hp * q->wp;
-    /* AVX-512 on rows of 16 or more pixels (32-pixel tiles), else AVX2 (16-pixel tiles); both
-     * take two rows at once when a row is half a tile */
-    const int64_t tile = z ? 32 : 16, ystep = q->ow * 2 == tile ? 2 : 1;
+    /* AVX-512 tiles are 32 pixels, AVX2 ones 16: rows narrower than a tile go 2 or 4 at once */
+    const int64_t tile = z ? 32 : 16, ystep = q->ow < tile ? tile / q->ow : 1;
     int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (tile + (q->kw - 1) * q->dw) + kk * mr);
     if (cc < 8) cc = 8;
     if (cc >= q->cin) cc = q->cin;

@@ -150,11 +150,14 @@ describe("conv2d and conv_transpose2d", function()
       { "conv_transpose2d", { 1, 64, 32, 32 }, { 64, 32, 3, 3 }, { padding = 1 } },
       { "conv_transpose2d", { 1, 64, 31, 16 }, { 64, 32, 3, 3 },
         { padding = 1, dilation = 2, output_padding = 1 } },
-      -- AVX-512 tiles: 32 + masked 8-pixel tail, 16-wide rows in pairs (odd height), and a
-      -- weight-gradient tile of 8 channels with a tail of 5
+      -- AVX-512 tiles: 32 + masked 8-pixel tail, 16-wide rows in pairs (odd height), and
+      -- 8-channel tiles with tails of 5 and 4
       { "conv2d", { 2, 24, 9, 40 }, { 13, 24, 3, 3 }, { padding = 1 } },
       { "conv2d", { 2, 16, 7, 16 }, { 12, 16, 3, 3 }, { padding = 1 } },
       { "conv2d", { 2, 8, 10, 48 }, { 13, 8, 3, 3 }, { padding = 1 } },
+      -- 8-wide rows: four at once, then the last ones (7 rows) one by one
+      { "conv2d", { 3, 40, 7, 8 }, { 20, 40, 3, 3 }, { padding = 1 } },
+      { "conv_transpose2d", { 3, 24, 6, 8 }, { 24, 10, 3, 3 }, { padding = 1 } },
     }
     for k, c in ipairs(big) do
       it(string.format("%s on a larger input %d, two threads, every algorithm", c[1], k), function()
