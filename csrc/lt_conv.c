@@ -618,7 +618,8 @@ static void direct_row_512(float *out, const float *xp, const float *wpb, const 
 }
 
 /* Weight gradient with 16-pixel vectors (output width a multiple of 16): register tile of
- * 8 output channels x 3 taps (24 zmm accumulators), else as direct_dw_image. */
+ * 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of about 512 so the
+ * 8 channels of dy rows stay in L1 (16 KB). Else as direct_dw_image. */
 #define DWZ_FMA(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_loadu_ps(d##r + o); \
         a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
         a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
@@ -667,7 +668,7 @@ static void direct_dw_image_512(float *dw, const float *dy, const float *xp, con
                                   int64_t, int64_t, int64_t, int64_t, int64_t) = {
         dw_tile_z1, dw_tile_z2, dw_tile_z3, dw_tile_z4, dw_tile_z5, dw_tile_z6, dw_tile_z7,
         dw_tile_z8 };
-    int64_t rows = 1024 / q->ow;
+    int64_t rows = 512 / q->ow;
     if (rows < 1) rows = 1;
     for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
         const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
