@@ -3,7 +3,8 @@
 # (../shared/bench/torch_unet.py), lunet vs PyTorch side by side, forward and forward+backward,
 # 2 threads, OpenBLAS overrides unset. PyTorch runs in its best setting (OPENBLAS_NUM_THREADS=1,
 # torch threads 2). Each side runs twice, alternating, and keeps its fastest time per layer (the
-# machine may be shared). Without /usr/bin/python3 + torch only the lunet column is printed.
+# machine may be shared). CONV_ISA=avx2|avx512 forces the direct conv kernels' ISA. Without
+# /usr/bin/python3 + torch only the lunet column is printed.
 cd "$(dirname "$0")/.." || exit 1
 LUA=${LUA:-lua5.4}
 REPS=${REPS:-10}

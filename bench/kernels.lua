@@ -19,6 +19,8 @@ if mode ~= "measure" and mode ~= "report" then
 end
 lunet.set_num_threads(threads)
 lunet.manual_seed(0)
+-- CONV_ISA=avx2|avx512 forces the direct kernels' instruction set (default: the best one)
+if mode == "measure" and os.getenv("CONV_ISA") then core.nn.conv_set_isa(os.getenv("CONV_ISA")) end
 
 local N = 8
 -- name, kind, cin, size, cout, k, stride, input needs grad (same list as torch_kernels.py)

@@ -1,10 +1,11 @@
 /* lt_conv.c: conv2d and conv_transpose2d kernels and their naive direct-loop references.
- * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct AVX2/FMA kernels
- * (forward, input gradient as the flipped-weight conv of the padded output gradient, and
- * weight gradient) on blocks of output rows; everything else runs im2col + OpenBLAS SGEMM
- * per (image, group); transposed convs are the adjoints, kernel == stride ones scatter the
- * GEMM straight into the output. OpenMP spreads the blocks/items over lt_get_num_threads()
- * threads with OpenBLAS single-threaded inside. */
+ * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct kernels (forward,
+ * input gradient as the flipped-weight conv of the padded output gradient, and weight
+ * gradient) on blocks of output rows, in AVX-512 (16-wide) where the CPU has it, else
+ * AVX2/FMA (8-wide), chosen at run time (lt_conv_set_isa forces one, for the spec);
+ * everything else runs im2col + OpenBLAS SGEMM per (image, group); transposed convs are the
+ * adjoints, kernel == stride ones scatter the GEMM straight into the output. OpenMP spreads
+ * the blocks/items over lt_get_num_threads() threads with OpenBLAS single-threaded inside. */
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -229,6 +230,7 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
  * of such a convolution is the same kernel on the padded output gradient with the weights
  * transposed and flipped. */
 #define MR 6
+#define MRZ 8   /* AVX-512: 8 channels x 32 pixels, 16 zmm accumulators */
 
 static int conv_algo = LT_CONV_AUTO;
 
@@ -248,6 +250,44 @@ static int have_avx2(void) {
 #endif
 }
 
+static int have_avx512(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = have_avx2() && __builtin_cpu_supports("avx512f");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+/* ISA of the direct kernels: -1 = the best the CPU has (AVX-512 when present) */
+static int conv_isa = -1;
+
+int lt_conv_isa_supported(int isa) {
+    return isa == LT_CONV_ISA_AVX2 ? have_avx2() : isa == LT_CONV_ISA_AVX512 ? have_avx512() : 0;
+}
+
+lt_status lt_conv_set_isa(int isa) {
+    if (!lt_conv_isa_supported(isa)) return LT_EARG;
+    conv_isa = isa;
+    return LT_OK;
+}
+
+int lt_conv_get_isa(void) {
+    if (conv_isa >= 0) return conv_isa;
+    return have_avx512() ? LT_CONV_ISA_AVX512 : LT_CONV_ISA_AVX2;
+}
+
+static int use_avx512(void) { return lt_conv_get_isa() == LT_CONV_ISA_AVX512; }
+
+/* The direct kernel on output rows ow wide runs AVX-512 tiles of MRZ channels, else AVX2
+ * tiles of MR channels; the weights are packed for the tile height used. */
+static int use_z(int64_t ow) { (void)ow; return use_avx512(); }
+static int64_t tile_mr(int64_t ow) { return use_z(ow) ? MRZ : MR; }
+
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
 static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
@@ -260,20 +300,21 @@ static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     return co >= 4 && oww >= 8;
 }
 
-/* wp[cb][ci][ky][kx][MR] for the (co_n, ci_n, kh, kw) weights of one group; adjoint packs
- * the weights of the input-gradient conv: wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
+/* wp[cb][ci][ky][kx][mr] for the (co_n, ci_n, kh, kw) weights of one group (mr: MR or MRZ
+ * channels per tile); adjoint packs the weights of the input-gradient conv:
+ * wp(c, o, ky, kx) = w(o, c, kh-1-ky, kw-1-kx). */
 static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, int64_t kh,
-                       int64_t kw, int adjoint, int64_t cb) {
+                       int64_t kw, int adjoint, int64_t cb, int64_t mr) {
     const int64_t kk = kh * kw;
     for (int64_t ci = 0; ci < ci_n; ci++)
         for (int64_t k = 0; k < kk; k++)
-            for (int64_t r = 0; r < MR; r++) {
-                const int64_t co = cb * MR + r;
+            for (int64_t r = 0; r < mr; r++) {
+                const int64_t co = cb * mr + r;
                 float v = 0.0f;
                 if (co < co_n)
                     v = adjoint ? w[(ci * co_n + co) * kk + (kk - 1 - k)]
                                 : w[(co * ci_n + ci) * kk + k];
-                wp[((cb * ci_n + ci) * kk + k) * MR + r] = v;
+                wp[((cb * ci_n + ci) * kk + k) * mr + r] = v;
             }
 }
 
@@ -281,11 +322,11 @@ static void pack_block(float *wp, const float *w, int64_t co_n, int64_t ci_n, in
  * wsz floats apart). Serial: a worksharing loop here would add a barrier per call, and on a
  * busy machine every barrier may wait a scheduler slice for a preempted thread. */
 static void pack_weights(float *wp, const float *w, int64_t G, int64_t wsz, int64_t co_n,
-                         int64_t ci_n, int64_t kh, int64_t kw, int adjoint) {
-    const int64_t nb = (co_n + MR - 1) / MR;
+                         int64_t ci_n, int64_t kh, int64_t kw, int adjoint, int64_t mr) {
+    const int64_t nb = (co_n + mr - 1) / mr;
     for (int64_t u = 0; u < G * nb; u++)
         pack_block(wp + (u / nb) * wsz, w + (u / nb) * co_n * ci_n * kh * kw, co_n, ci_n, kh, kw,
-                   adjoint, u % nb);
+                   adjoint, u % nb, mr);
 }
 
 /* tb (c, nr, wp) = rows y0 .. y0+nr-1 of x (c, h, w) zero-padded by pt rows on top and pl
@@ -457,6 +498,189 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
         }
     }
 }
+
+/* AVX-512 variants (16-wide zmm, chosen at run time when the CPU has AVX-512F and the ISA
+ * switch allows it): the same register tiles as above with twice the pixels per vector.
+ * Forward / input gradient: MRZ channels x 32 pixels (two rows on 16-wide images), then
+ * 16-pixel tiles, then an 8-pixel masked tail; 8-wide images keep the AVX2 kernel. */
+#define FMA_ROWZ(r, v0, v1) do { if ((r) < NRC) { const __m512 b_ = _mm512_set1_ps(wk[r]); \
+        a##r##0 = _mm512_fmadd_ps(b_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(b_, v1, a##r##1); } } while (0)
+#define FMA_ROWZ1(r, v0) do { if ((r) < NRC) \
+        a##r##0 = _mm512_fmadd_ps(_mm512_set1_ps(wk[r]), v0, a##r##0); } while (0)
+#define STOREZ2(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m512 s0_ = a##r##0, s1_ = a##r##1; \
+        if (accumulate) { s0_ = _mm512_add_ps(s0_, _mm512_loadu_ps(o_)); \
+                          s1_ = _mm512_add_ps(s1_, _mm512_loadu_ps(o_ + 16)); } \
+        if (bias) { const __m512 bb_ = _mm512_set1_ps(bias[r]); \
+                    s0_ = _mm512_add_ps(s0_, bb_); s1_ = _mm512_add_ps(s1_, bb_); } \
+        _mm512_storeu_ps(o_, s0_); _mm512_storeu_ps(o_ + 16, s1_); } } while (0)
+#define STOREZ1(r) do { if ((r) < NRC) { float *o_ = out + (r) * plane + y * q->ow + x0; \
+        __m512 s0_ = a##r##0; \
+        if (accumulate) s0_ = _mm512_add_ps(s0_, _mm512_maskz_loadu_ps(m, o_)); \
+        if (bias) s0_ = _mm512_add_ps(s0_, _mm512_set1_ps(bias[r])); \
+        _mm512_mask_storeu_ps(o_, m, s0_); } } while (0)
+#define TAPSZ2(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m512 v0 = _mm512_loadu_ps(row + kx * dw), v1 = _mm512_loadu_ps(row + kx * dw + off1); \
+        const float *wk = wr + kx * MRZ; \
+        FMA_ROWZ(0, v0, v1); FMA_ROWZ(1, v0, v1); FMA_ROWZ(2, v0, v1); FMA_ROWZ(3, v0, v1); \
+        FMA_ROWZ(4, v0, v1); FMA_ROWZ(5, v0, v1); FMA_ROWZ(6, v0, v1); FMA_ROWZ(7, v0, v1); }
+#define TAPSZ1(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m512 v0 = _mm512_maskz_loadu_ps(m, row + kx * dw); \
+        const float *wk = wr + kx * MRZ; \
+        FMA_ROWZ1(0, v0); FMA_ROWZ1(1, v0); FMA_ROWZ1(2, v0); FMA_ROWZ1(3, v0); \
+        FMA_ROWZ1(4, v0); FMA_ROWZ1(5, v0); FMA_ROWZ1(6, v0); FMA_ROWZ1(7, v0); }
+#define ROW_LOOPZ(TAPS, KW) do { \
+        const float *base = xp + y * q->wp + x0; \
+        const float *wr = wpb; \
+        for (int64_t ci = 0; ci < q->cin; ci++, base += chan) { \
+            const float *row = base; \
+            for (int64_t ky = 0; ky < q->kh; ky++, row += rstep, wr += (KW) * MRZ) { TAPS(KW) } \
+        } } while (0)
+
+/* two 8-float rows, at p and p + stride, as one zmm */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 load_rows8(const float *p, int64_t stride) {
+    const __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(p)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(p + stride)), 1));
+}
+#define TAPSZ4(KW) for (int64_t kx = 0; kx < (KW); kx++) { \
+        const __m512 v0 = load_rows8(row + kx * dw, q->wp); \
+        const __m512 v1 = load_rows8(row + kx * dw + 2 * q->wp, q->wp); \
+        const float *wk = wr + kx * MRZ; \
+        FMA_ROWZ(0, v0, v1); FMA_ROWZ(1, v0, v1); FMA_ROWZ(2, v0, v1); FMA_ROWZ(3, v0, v1); \
+        FMA_ROWZ(4, v0, v1); FMA_ROWZ(5, v0, v1); FMA_ROWZ(6, v0, v1); FMA_ROWZ(7, v0, v1); }
+
+/* Output row y (rows y, y + 1 on 16-wide images while two are left; rows y .. y + 3 on 8-wide
+ * ones while four are left, else all the remaining ones, one by one). */
+__attribute__((target("avx512f"), always_inline))
+static inline void direct_row_z(float *out, const float *xp, const float *wpb, const float *bias,
+                                int64_t y, const direct_dims *q, int accumulate, const int NRC) {
+    const int64_t plane = q->plane, kw = q->kw, dw = q->dw;
+    const int64_t chan = q->hp * q->wp, rstep = q->dh * q->wp;
+    if (q->ow == 8 && y + 4 <= q->oh) {
+        const int64_t x0 = 0;
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m512 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        __m512 a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+        if (kw == 3) ROW_LOOPZ(TAPSZ4, 3);
+        else ROW_LOOPZ(TAPSZ4, kw);
+        STOREZ2(0); STOREZ2(1); STOREZ2(2); STOREZ2(3);
+        STOREZ2(4); STOREZ2(5); STOREZ2(6); STOREZ2(7);
+        return;
+    }
+    const int64_t ylast = q->ow == 8 ? q->oh : y + 1;
+    for (; y < ylast; y++) {
+        const int two_rows = q->ow == 16 && y + 1 < q->oh;
+        const int64_t off1 = two_rows ? q->wp : 16, wend = two_rows ? 32 : q->ow;
+        int64_t x0 = 0;
+        for (; x0 + 32 <= wend; x0 += 32) {
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00;
+            __m512 a21 = a00, a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+            __m512 a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+            if (kw == 3) ROW_LOOPZ(TAPSZ2, 3);
+            else ROW_LOOPZ(TAPSZ2, kw);
+            STOREZ2(0); STOREZ2(1); STOREZ2(2); STOREZ2(3);
+            STOREZ2(4); STOREZ2(5); STOREZ2(6); STOREZ2(7);
+        }
+        if (two_rows) return;
+        for (; x0 < q->ow; x0 += 16) {
+            const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+            __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00;
+            __m512 a50 = a00, a60 = a00, a70 = a00;
+            if (kw == 3) ROW_LOOPZ(TAPSZ1, 3);
+            else ROW_LOOPZ(TAPSZ1, kw);
+            STOREZ1(0); STOREZ1(1); STOREZ1(2); STOREZ1(3);
+            STOREZ1(4); STOREZ1(5); STOREZ1(6); STOREZ1(7);
+        }
+    }
+}
+
+#define DIRECT_ROW_Z(k) \
+    __attribute__((target("avx512f"))) \
+    static void direct_row_z##k(float *out, const float *xp, const float *wpb, \
+                                const float *bias, int64_t y, const direct_dims *q, int accumulate) { \
+        direct_row_z(out, xp, wpb, bias, y, q, accumulate, k); }
+DIRECT_ROW_Z(1) DIRECT_ROW_Z(2) DIRECT_ROW_Z(3) DIRECT_ROW_Z(4) DIRECT_ROW_Z(5) DIRECT_ROW_Z(6)
+DIRECT_ROW_Z(7) DIRECT_ROW_Z(8)
+
+static void direct_row_512(float *out, const float *xp, const float *wpb, const float *bias,
+                           int64_t y, int nco, const direct_dims *q, int accumulate) {
+    switch (nco) {
+    case 1: direct_row_z1(out, xp, wpb, bias, y, q, accumulate); break;
+    case 2: direct_row_z2(out, xp, wpb, bias, y, q, accumulate); break;
+    case 3: direct_row_z3(out, xp, wpb, bias, y, q, accumulate); break;
+    case 4: direct_row_z4(out, xp, wpb, bias, y, q, accumulate); break;
+    case 5: direct_row_z5(out, xp, wpb, bias, y, q, accumulate); break;
+    case 6: direct_row_z6(out, xp, wpb, bias, y, q, accumulate); break;
+    case 7: direct_row_z7(out, xp, wpb, bias, y, q, accumulate); break;
+    default: direct_row_z8(out, xp, wpb, bias, y, q, accumulate); break;
+    }
+}
+
+/* Weight gradient with 16-pixel vectors (output width a multiple of 16): register tile of
+ * 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of about 512 so the
+ * 8 channels of dy rows stay in L1 (16 KB). Else as direct_dw_image. */
+#define DWZ_FMA(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_loadu_ps(d##r + o); \
+        a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
+        a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
+#define DWZ_STORE(r) do { if ((r) < NCO) { float *t_ = dst + (r) * wco; \
+        t_[0] += _mm512_reduce_add_ps(a##r##0); t_[1] += _mm512_reduce_add_ps(a##r##1); \
+        t_[2] += _mm512_reduce_add_ps(a##r##2); } } while (0)
+
+__attribute__((target("avx512f"), always_inline))
+static inline void dw_tile_z(float *dst, const float *dy, const float *xp, const direct_dims *q,
+                             int64_t y0, int64_t y1, int64_t cb, int64_t ci, int64_t ky,
+                             const int NCO) {
+    const int64_t ow = q->ow, plane = q->plane, chan = q->hp * q->wp, wco = q->cin * q->kh * 3;
+    const int64_t dd = q->dw;
+    /* channels past NCO alias channel cb (never read) */
+#define DWZ_PTR(r) const float *d##r = dy + (cb + ((r) < NCO ? (r) : 0)) * plane
+    DWZ_PTR(0); DWZ_PTR(1); DWZ_PTR(2); DWZ_PTR(3); DWZ_PTR(4); DWZ_PTR(5); DWZ_PTR(6); DWZ_PTR(7);
+#undef DWZ_PTR
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    __m512 a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00;
+    __m512 a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
+    for (int64_t y = y0; y < y1; y++) {
+        const float *xr = xp + ci * chan + (y + ky * q->dh) * q->wp;
+        for (int64_t x = 0, o = y * ow; x < ow; x += 16, o += 16) {
+            const __m512 v0 = _mm512_loadu_ps(xr + x);
+            const __m512 v1 = _mm512_loadu_ps(xr + x + dd);
+            const __m512 v2 = _mm512_loadu_ps(xr + x + 2 * dd);
+            DWZ_FMA(0); DWZ_FMA(1); DWZ_FMA(2); DWZ_FMA(3);
+            DWZ_FMA(4); DWZ_FMA(5); DWZ_FMA(6); DWZ_FMA(7);
+        }
+    }
+    DWZ_STORE(0); DWZ_STORE(1); DWZ_STORE(2); DWZ_STORE(3);
+    DWZ_STORE(4); DWZ_STORE(5); DWZ_STORE(6); DWZ_STORE(7);
+}
+
+#define DW_TILE_Z(k) \
+    __attribute__((target("avx512f"))) \
+    static void dw_tile_z##k(float *dst, const float *dy, const float *xp, const direct_dims *q, \
+                             int64_t y0, int64_t y1, int64_t cb, int64_t ci, int64_t ky) { \
+        dw_tile_z(dst, dy, xp, q, y0, y1, cb, ci, ky, k); }
+DW_TILE_Z(1) DW_TILE_Z(2) DW_TILE_Z(3) DW_TILE_Z(4) DW_TILE_Z(5) DW_TILE_Z(6) DW_TILE_Z(7)
+DW_TILE_Z(8)
+
+static void direct_dw_image_512(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    static void (*const tiles[8])(float *, const float *, const float *, const direct_dims *,
+                                  int64_t, int64_t, int64_t, int64_t, int64_t) = {
+        dw_tile_z1, dw_tile_z2, dw_tile_z3, dw_tile_z4, dw_tile_z5, dw_tile_z6, dw_tile_z7,
+        dw_tile_z8 };
+    int64_t rows = 512 / q->ow;
+    if (rows < 1) rows = 1;
+    for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
+        const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
+        for (int64_t cb = 0; cb < q->cout; cb += 8) {
+            const int64_t nco = q->cout - cb < 8 ? q->cout - cb : 8;
+            for (int64_t ci = 0; ci < q->cin; ci++)
+                for (int64_t ky = 0; ky < q->kh; ky++)
+                    tiles[nco - 1](dw + ((cb * q->cin + ci) * q->kh + ky) * 3, dy, xp, q, y0, y1,
+                                   cb, ci, ky);
+        }
+    }
+}
 #else
 static void direct_row(float *out, const float *xp, const float *wpb, const float *bias,
                        int64_t y, int nco, const direct_dims *q, int accumulate) {
@@ -465,6 +689,13 @@ static void direct_row(float *out, const float *xp, const float *wpb, const floa
 static void direct_dw_image(float *dw, const float *dy, const float *xp, const direct_dims *q) {
     (void)dw; (void)dy; (void)xp; (void)q;
 }
+static void direct_row_512(float *out, const float *xp, const float *wpb, const float *bias,
+                           int64_t y, int nco, const direct_dims *q, int accumulate) {
+    direct_row(out, xp, wpb, bias, y, nco, q, accumulate);
+}
+static void direct_dw_image_512(float *dw, const float *dy, const float *xp, const direct_dims *q) {
+    direct_dw_image(dw, dy, xp, q);
+}
 #endif
 
 /* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group.
@@ -472,10 +703,13 @@ static void direct_dw_image(float *dw, const float *dy, const float *xp, const d
  * (~24 KB per 16-pixel tile); later chunks accumulate into the output. */
 static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
                          const direct_dims *q, int accumulate) {
-    const int64_t nb = (q->cout + MR - 1) / MR, plane = q->plane, kk = q->kh * q->kw;
-    const int64_t wblock = q->cin * kk * MR, chan = q->hp * q->wp;
-    const int64_t ystep = q->ow == 8 ? 2 : 1;   /* direct_row takes two 8-wide rows */
-    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (16 + (q->kw - 1) * q->dw) + kk * MR);
+    const int z = use_z(q->ow);
+    const int64_t mr = z ? MRZ : MR;
+    const int64_t nb = (q->cout + mr - 1) / mr, plane = q->plane, kk = q->kh * q->kw;
+    const int64_t wblock = q->cin * kk * mr, chan = q->hp * q->wp;
+    /* AVX-512 tiles are 32 pixels, AVX2 ones 16: rows narrower than a tile go 2 or 4 at once */
+    const int64_t tile = z ? 32 : 16, ystep = q->ow < tile ? tile / q->ow : 1;
+    int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (tile + (q->kw - 1) * q->dw) + kk * mr);
     if (cc < 8) cc = 8;
     if (cc >= q->cin) cc = q->cin;
     cc = (q->cin + (q->cin + cc - 1) / cc - 1) / ((q->cin + cc - 1) / cc);   /* equal chunks */
@@ -484,10 +718,11 @@ static void direct_image(float *out, const float *xp, const float *wp, const flo
         for (int64_t c0 = 0; c0 < q->cin; c0 += cc) {
             qc.cin = c0 + cc < q->cin ? cc : q->cin - c0;
             for (int64_t cb = 0; cb < nb; cb++) {
-                const int64_t nco = q->cout - cb * MR < MR ? q->cout - cb * MR : MR;
-                direct_row(out + cb * MR * plane, xp + c0 * chan, wp + cb * wblock + c0 * kk * MR,
-                           bias && c0 == 0 ? bias + cb * MR : NULL, y, (int)nco, &qc,
-                           accumulate || c0 > 0);
+                const int64_t nco = q->cout - cb * mr < mr ? q->cout - cb * mr : mr;
+                (z ? direct_row_512 : direct_row)(out + cb * mr * plane, xp + c0 * chan,
+                                                  wp + cb * wblock + c0 * kk * mr,
+                                                  bias && c0 == 0 ? bias + cb * mr : NULL, y,
+                                                  (int)nco, &qc, accumulate || c0 > 0);
             }
         }
 }
@@ -506,8 +741,8 @@ static int64_t direct_block_size(const direct_dims *q) {
     return q->cin * (direct_block_rows(q) + q->dh * (q->kh - 1)) * q->wp;
 }
 
-static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw) {
-    return (co_n + MR - 1) / MR * MR * ci_n * kh * kw;
+static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw, int64_t mr) {
+    return (co_n + mr - 1) / mr * mr * ci_n * kh * kw;
 }
 
 /* ---------------------------------------------------------------- fast kernels */
@@ -533,15 +768,17 @@ static void direct_block(float *out, const float *x, int64_t h, int64_t w, int64
 static void direct_dw_block(float *dw, const float *dy, const float *x, int64_t h, int64_t w,
                             int64_t pt, int64_t pl, int padded, const direct_dims *q, float *tb,
                             int64_t y0, int64_t y1) {
+    void (*const kern)(float *, const float *, const float *, const direct_dims *) =
+        q->ow % 16 == 0 && use_avx512() ? direct_dw_image_512 : direct_dw_image;
     direct_dims qb = *q;
     qb.oh = y1 - y0;
     if (padded) {
         const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
         pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
         qb.hp = nr;
-        direct_dw_image(dw, dy + y0 * q->ow, tb, &qb);
+        kern(dw, dy + y0 * q->ow, tb, &qb);
     } else {
-        direct_dw_image(dw, dy + y0 * q->ow, x + y0 * q->wp, &qb);
+        kern(dw, dy + y0 * q->ow, x + y0 * q->wp, &qb);
     }
 }
 
@@ -556,7 +793,8 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     const int direct = !pointwise && direct_fits(d, coutg, d->ow);
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
-    const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw) : 0;
+    const int64_t mr = tile_mr(d->ow);
+    const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw, mr) : 0;
     const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
     const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
@@ -568,7 +806,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
-    if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0);
+    if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0, mr);
     #pragma omp parallel num_threads(pl.nt)
     {
         #pragma omp for schedule(dynamic, 1) nowait   /* the region's end is the barrier */
@@ -606,8 +844,8 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
 }
 
 /* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
- * gradient goes to per-thread accumulators, summed at the end; the direct kernels' units
- * are blocks of rows, as in conv_fwd. */
+ * gradient goes to per-run accumulators, summed in run order at the end; the direct
+ * kernels' units are blocks of rows, as in conv_fwd. */
 static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
                           const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -621,7 +859,8 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
     const int ypadded = ddirect && (qh || qw || qb || qr);
-    const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw) : 0;
+    const int64_t mr = tile_mr(d->w);
+    const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw, mr) : 0;
     const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
                          (d->ow >= 32 || conv_algo == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
@@ -644,12 +883,18 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
-    if (dw && pl.nt > 1) {
-        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    /* the weight-gradient units are split into nslot fixed runs of consecutive units, each
+     * summed in order into its own accumulator (run 0 into dw) and the accumulators added in
+     * run order at the end: dw does not depend on which thread took which run, so the runs
+     * can be handed out dynamically (a thread the OS preempts does not hold the others up
+     * with a statically assigned share) and dw stays bitwise reproducible */
+    const int64_t nslot = pl.nt > 1 ? (uw < 2 * pl.nt ? uw : 2 * pl.nt) : 1;
+    if (dw && nslot > 1) {
+        dwacc = conv_scratch(1, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
-        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        memset(dwacc, 0, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
     }
-    if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1);
+    if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1, mr);
     /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
      * input-gradient blocks; they write disjoint memory */
     /* one weight-gradient unit: block u of (image, group) summed into this thread's acc */
@@ -677,12 +922,13 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     {
         const int tid = omp_get_thread_num();
         float *c = buf ? buf + G * wsz + (int64_t)tid * per : NULL;
-        float *acc0 = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) : NULL;
-        /* weight-gradient units first, statically: which thread sums which images into its
-         * accumulator is then fixed, so dw is bitwise reproducible; the input-gradient
-         * units after them are shared dynamically (nowait: the region's end is the barrier) */
-        #pragma omp for schedule(static) nowait
-        for (int64_t uu = 0; uu < uw; uu++) WEIGHT_UNIT(uu);
+        /* the weight-gradient runs first (the longest units), then the input-gradient
+         * units, all shared dynamically (nowait: the region's end is the barrier) */
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t s = 0; s < (dw ? nslot : 0); s++) {
+            float *acc0 = s == 0 ? dw : dwacc + (s - 1) * wn;
+            for (int64_t uu = s * uw / nslot; uu < (s + 1) * uw / nslot; uu++) WEIGHT_UNIT(uu);
+        }
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t uu = uw; uu < uw + ux; uu++) {
             {
@@ -705,8 +951,8 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
 #undef WEIGHT_UNIT
     plan_end(pl);
     if (dwacc)
-        for (int t = 0; t < pl.nt - 1; t++) {
-            const float *a = dwacc + (int64_t)t * wn;
+        for (int64_t s = 0; s < nslot - 1; s++) {
+            const float *a = dwacc + s * wn;
             for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
         }
     return LT_OK;
@@ -785,7 +1031,7 @@ lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w
 
 /* Backward of a tiling transposed conv: the columns of dout (a space-to-depth rearrangement,
  * built once per block of rows) feed both GEMMs: dx (N, cout, oh, ow) += w_g cols and
- * dw += x_g cols^T (per-thread accumulators). d: the adjoint conv's dims. */
+ * dw += x_g cols^T (per-run accumulators). d: the adjoint conv's dims. */
 static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const float *x,
                                   const float *w, const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
@@ -795,35 +1041,40 @@ static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const
     par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
     if (!buf) { plan_end(pl); return LT_ENOMEM; }
+    /* fixed runs of images, each summed into its own dw accumulator, handed out dynamically
+     * and added in run order (reproducible dw; see conv_bwd) */
+    const int64_t nslot = pl.nt > 1 ? (items < 2 * pl.nt ? items : 2 * pl.nt) : 1;
     float *dwacc = NULL;
-    if (dw && pl.nt > 1) {
-        dwacc = conv_scratch(1, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+    if (dw && nslot > 1) {
+        dwacc = conv_scratch(1, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
-        memset(dwacc, 0, (size_t)(pl.nt - 1) * (size_t)wn * sizeof(float));
+        memset(dwacc, 0, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
     }
-    /* static: each thread's dw accumulator sums a fixed set of images (reproducible dw) */
-    #pragma omp parallel for num_threads(pl.nt) schedule(static)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t i = it / G, g = it % G;
+    #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
+    for (int64_t s = 0; s < nslot; s++) {
         const int tid = omp_get_thread_num();
         float *c = buf + (int64_t)tid * K * rows * d->ow;
-        const float *og = dout + (i * d->cin + g * cing) * HW;    /* (cing, h, w) */
-        const float *xg = x + (i * d->cout + g * coutg) * P;      /* (coutg, oh, ow) */
-        float *dxg = dx ? dx + (i * d->cout + g * coutg) * P : NULL;
-        float *acc = dw ? (tid == 0 ? dw : dwacc + (int64_t)(tid - 1) * wn) + g * coutg * K : NULL;
-        for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
-            const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
-            const int64_t pc = (oy1 - oy0) * d->ow;
-            im2col_rows(c, og, cing, d, oy0, oy1);
-            if (dxg)
-                sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f, dxg + oy0 * d->ow, P);
-            if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+        for (int64_t it = s * items / nslot; it < (s + 1) * items / nslot; it++) {
+            const int64_t i = it / G, g = it % G;
+            const float *og = dout + (i * d->cin + g * cing) * HW;    /* (cing, h, w) */
+            const float *xg = x + (i * d->cout + g * coutg) * P;      /* (coutg, oh, ow) */
+            float *dxg = dx ? dx + (i * d->cout + g * coutg) * P : NULL;
+            float *acc = dw ? (s == 0 ? dw : dwacc + (s - 1) * wn) + g * coutg * K : NULL;
+            for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {
+                const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;
+                const int64_t pc = (oy1 - oy0) * d->ow;
+                im2col_rows(c, og, cing, d, oy0, oy1);
+                if (dxg)
+                    sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f,
+                          dxg + oy0 * d->ow, P);
+                if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+            }
         }
     }
     plan_end(pl);
     if (dwacc)
-        for (int t = 0; t < pl.nt - 1; t++) {
-            const float *a = dwacc + (int64_t)t * wn;
+        for (int64_t s = 0; s < nslot - 1; s++) {
+            const float *a = dwacc + s * wn;
             for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
         }
     return LT_OK;

@@ -56,6 +56,14 @@ enum { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1, LT_CONV_DIRECT = 2 };
 void lt_conv_set_algo(int algo);
 int lt_conv_get_algo(void);
 
+/* Instruction set of the direct kernels: AVX-512 (16-wide, the default where the CPU has
+ * AVX-512F) or AVX2/FMA (8-wide; 8-wide rows always use it). set returns LT_EARG when the
+ * CPU lacks the ISA; get returns the one in use. The spec tests both where available. */
+enum { LT_CONV_ISA_AVX2 = 0, LT_CONV_ISA_AVX512 = 1 };
+int lt_conv_isa_supported(int isa);
+lt_status lt_conv_set_isa(int isa);
+int lt_conv_get_isa(void);
+
 /* Frees the kernels' reused scratch buffers (the binding calls it when the Lua state
  * closes; the next kernel call grows them again). */
 void lt_conv_release_scratch(void);

@@ -244,6 +244,24 @@ static int l_conv_set_algo(lua_State *L) {
     return 1;
 }
 
+/* conv_set_isa(["avx2"|"avx512"]) -> previous name (the one in use); an ISA the CPU lacks is
+ * an error. conv_isa_supported(name) -> boolean. For specs and benchmarks. */
+static const char *const isa_names[] = { "avx2", "avx512", NULL };
+static int l_conv_set_isa(lua_State *L) {
+    const int prev = lt_conv_get_isa();
+    if (!lua_isnoneornil(L, 1)) {
+        const int isa = luaL_checkoption(L, 1, NULL, isa_names);
+        if (lt_conv_set_isa(isa) != LT_OK)
+            return luaL_error(L, "conv_set_isa: this CPU does not support %s", isa_names[isa]);
+    }
+    lua_pushstring(L, isa_names[prev]);
+    return 1;
+}
+static int l_conv_isa_supported(lua_State *L) {
+    lua_pushboolean(L, lt_conv_isa_supported(luaL_checkoption(L, 1, NULL, isa_names)));
+    return 1;
+}
+
 /* wallclock() -> monotonic seconds (the kernel benchmark times with it; os.clock is CPU time). */
 static int l_wallclock(lua_State *L) {
     struct timespec ts;
@@ -270,6 +288,8 @@ void lt_open_nn_conv(lua_State *L) {
         { "conv_transpose2d_forward_naive", l_conv_transpose2d_forward_naive },
         { "conv_transpose2d_backward_naive", l_conv_transpose2d_backward_naive },
         { "conv_set_algo", l_conv_set_algo },
+        { "conv_set_isa", l_conv_set_isa },
+        { "conv_isa_supported", l_conv_isa_supported },
         { "wallclock", l_wallclock },
         { NULL, NULL }
     };

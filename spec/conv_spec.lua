@@ -30,15 +30,26 @@ local function assert_same_tensor(a, b, what, tol)
   assert_close(a, b:shape(), flat(b), what, tol or 1e-4, tol or 1e-4)
 end
 
-local function with_algo(algo, fn)
+-- "algo" or "algo+isa" (the direct kernels' instruction set)
+local function with_algo(name, fn)
+  local algo, isa = name:match("^(%w+)%+?(%w*)$")
   local prev = core.nn.conv_set_algo(algo)
+  local prev_isa = core.nn.conv_set_isa(isa ~= "" and isa or nil)
   local ok, err = pcall(fn)
   core.nn.conv_set_algo(prev)
+  core.nn.conv_set_isa(prev_isa)
   if not ok then error(err, 0) end
 end
 
+-- every algorithm, the direct kernels in each instruction set the CPU has
+local ALGOS = { "auto", "gemm" }
+for _, isa in ipairs({ "avx2", "avx512" }) do
+  if core.nn.conv_isa_supported(isa) then ALGOS[#ALGOS + 1] = "direct+" .. isa end
+end
+if #ALGOS == 2 then ALGOS[3] = "direct" end
+
 describe("conv2d and conv_transpose2d", function()
-  for _, algo in ipairs({ "auto", "gemm", "direct" }) do
+  for _, algo in ipairs(ALGOS) do
     describe("match PyTorch 1.13 (" .. algo .. " kernels)", function()
       for _, c in ipairs(refs) do
         it(c.op .. ": " .. c.name, function()
@@ -112,7 +123,7 @@ describe("conv2d and conv_transpose2d", function()
             done = done + 1
             local gy = lunet.randn(yref:shape())
             local rx, rw, rb = nn[op .. "_backward_naive"](gy, x, w, c.opts)
-            for _, algo in ipairs({ "auto", "gemm", "direct" }) do
+            for _, algo in ipairs(ALGOS) do
               with_algo(algo, function()
                 local what = string.format("%s %s config %d", op, algo, done)
                 assert_same_tensor(nn[op .. "_forward"](x, w, b, c.opts), yref, what .. " output")
@@ -139,6 +150,14 @@ describe("conv2d and conv_transpose2d", function()
       { "conv_transpose2d", { 1, 64, 32, 32 }, { 64, 32, 3, 3 }, { padding = 1 } },
       { "conv_transpose2d", { 1, 64, 31, 16 }, { 64, 32, 3, 3 },
         { padding = 1, dilation = 2, output_padding = 1 } },
+      -- AVX-512 tiles: 32 + masked 8-pixel tail, 16-wide rows in pairs (odd height), and
+      -- 8-channel tiles with tails of 5 and 4
+      { "conv2d", { 2, 24, 9, 40 }, { 13, 24, 3, 3 }, { padding = 1 } },
+      { "conv2d", { 2, 16, 7, 16 }, { 12, 16, 3, 3 }, { padding = 1 } },
+      { "conv2d", { 2, 8, 10, 48 }, { 13, 8, 3, 3 }, { padding = 1 } },
+      -- 8-wide rows: four at once, then the last ones (7 rows) one by one
+      { "conv2d", { 3, 40, 7, 8 }, { 20, 40, 3, 3 }, { padding = 1 } },
+      { "conv_transpose2d", { 3, 24, 6, 8 }, { 24, 10, 3, 3 }, { padding = 1 } },
     }
     for k, c in ipairs(big) do
       it(string.format("%s on a larger input %d, two threads, every algorithm", c[1], k), function()
@@ -150,7 +169,7 @@ describe("conv2d and conv_transpose2d", function()
         local yref = nn[op .. "_forward_naive"](x, w, b, c[4])
         local gy = lunet.randn(yref:shape())
         local rx, rw, rb = nn[op .. "_backward_naive"](gy, x, w, c[4])
-        for _, algo in ipairs({ "auto", "gemm", "direct" }) do
+        for _, algo in ipairs(ALGOS) do
           with_algo(algo, function()
             assert_same_tensor(nn[op .. "_forward"](x, w, b, c[4]), yref, algo .. " output", 1e-3)
             local dx, dw, db = nn[op .. "_backward"](gy, x, w, c[4])
@@ -313,16 +332,16 @@ describe("conv2d and conv_transpose2d", function()
       local old = lunet.get_num_threads()
       lunet.set_num_threads(2)
       local g = lunet.Generator(21)
-      local x = g:randn(6, 8, 40, 40)
-      local gy = g:randn(6, 16, 40, 40)
-      local gyt = g:randn(6, 4, 80, 80)
+      local x = g:randn(6, 8, 48, 48)
+      local gy = g:randn(6, 16, 48, 48)
+      local gyt = g:randn(6, 4, 96, 96)
       local function grads(op, w, gout, opts)
         w = w:clone():requires_grad(true)
         local y = F[op](x, w, nil, opts)
         y:backward(gout)
         return w.grad:tolist()
       end
-      for _, algo in ipairs({ "auto", "gemm", "direct" }) do
+      for _, algo in ipairs(ALGOS) do
         with_algo(algo, function()
           local w = g:randn(16, 8, 3, 3)
           local first = grads("conv2d", w, gy, { padding = 1 })
