@@ -335,14 +335,18 @@ static lt_tensor *self(lua_State *L, const char *fn) {
     return lt_lua_checktensor(L, 1, fn, "self");
 }
 
-static int m_shape(lua_State *L) {
-    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
-    lua_createtable(L, t->ndim, 0);
-    for (int d = 0; d < t->ndim; d++) {
-        lua_pushinteger(L, t->size[d]);
+static int push_list(lua_State *L, int n, const int64_t *v) {
+    lua_createtable(L, n, 0);
+    for (int d = 0; d < n; d++) {
+        lua_pushinteger(L, v[d]);
         lua_rawseti(L, -2, d + 1);
     }
     return 1;
+}
+
+static int m_shape(lua_State *L) {
+    lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
+    return push_list(L, t->ndim, t->size);
 }
 
 static int m_size(lua_State *L) {
@@ -355,12 +359,7 @@ static int m_size(lua_State *L) {
 
 static int m_stride(lua_State *L) {
     lt_tensor *t = (lt_tensor *)luaL_checkudata(L, 1, LT_TENSOR_MT);
-    lua_createtable(L, t->ndim, 0);
-    for (int d = 0; d < t->ndim; d++) {
-        lua_pushinteger(L, t->stride[d]);
-        lua_rawseti(L, -2, d + 1);
-    }
-    return 1;
+    return push_list(L, t->ndim, t->stride);
 }
 
 static int m_dim(lua_State *L) {
