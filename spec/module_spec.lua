@@ -70,7 +70,7 @@ describe("nn.Module classes", function()
   it("raises on an abstract forward", function()
     local M = nn.Module:extend("Empty")
     assert.has_error(function() M()(lunet.ones(1)) end,
-      "Empty: forward is not implemented (define function Empty:forward(...))")
+      "Empty: no forward method defined (define function Empty:forward(...))")
     assert.has_error(function() nn.Module:extend(3) end,
       "Module:extend: name must be a non-empty string, got number")
   end)

@@ -217,7 +217,7 @@ end
 function Module:__init() end
 
 function Module:forward()
-  raise(format("%s: forward is not implemented (define function %s:forward(...))",
+  raise(format("%s: no forward method defined (define function %s:forward(...))",
     self.__name, self.__name))
 end
 
