@@ -4,6 +4,8 @@
 local lunet = require "lunet"
 local F = require "lunet.nn.functional"
 local core = require "lunet.core"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat, rg, with_threads, error_cases = H.flat, H.rg, H.with_threads, H.error_cases
 
 local ref = dofile("spec/ref/norm.lua")
 local nn = core.nn
@@ -12,10 +14,6 @@ local RTOL, ATOL = 1e-4, 1e-5
 
 local function T(flat, shape)
   return lunet.tensor(flat, { shape = shape })
-end
-
-local function flat(t)
-  return t:contiguous():reshape(t:numel()):totable()
 end
 
 local function check_close(name, got, want, rtol, atol)
@@ -51,30 +49,6 @@ local function away_from_zero(shape)
     v[i] = u
   end
   return lunet.tensor(v, { shape = shape })
-end
-
--- marks t as requiring grad and returns it (gradcheck checks the inputs that do)
-local function rg(t)
-  t:requires_grad(true)
-  return t
-end
-
--- runs fn with n threads, restoring the previous count even if fn fails
-local function with_threads(n, fn)
-  local old = lunet.get_num_threads()
-  lunet.set_num_threads(n)
-  local ok, a, b, c, d = pcall(fn)
-  lunet.set_num_threads(old)
-  if not ok then error(a, 0) end
-  return a, b, c, d
-end
-
-local function error_cases(cases)
-  for _, c in ipairs(cases) do
-    it("rejects " .. c[1], function()
-      assert.has_error(c[2], c[3])
-    end)
-  end
 end
 
 local pointwise = {

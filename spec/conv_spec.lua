@@ -3,13 +3,12 @@
 local lunet = require "lunet"
 local F = require "lunet.nn.functional"
 local core = require "lunet.core"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat = H.flat
 
 local refs = dofile("spec/ref/conv.lua")
 
 local function T(r) return lunet.tensor(r.data, { shape = r.shape }) end
-
--- detached: the comparisons record no graph
-local function flat(t) return t:detach():contiguous():view(t:numel()):totable() end
 
 -- |got - want| <= atol + rtol * |want| elementwise, with the worst element in the message
 local function assert_close(got, want_shape, want, what, rtol, atol)

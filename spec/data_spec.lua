@@ -4,6 +4,8 @@
 local lunet = require "lunet"
 local image = require "lunet.image"
 local data = require "lunet.data"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat = H.flat
 
 local function errmsg(f, ...)
   local ok, msg = pcall(f, ...)
@@ -16,8 +18,6 @@ local function exists(p)
   if f then f:close() return true end
   return false
 end
-
-local function flat(t) return t:contiguous():view(-1):totable() end
 
 local tmp = os.tmpname()
 os.remove(tmp)

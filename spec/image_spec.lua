@@ -3,11 +3,11 @@
 -- errors for missing, empty, truncated, corrupt and non-image files.
 local lunet = require "lunet"
 local image = require "lunet.image"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat = H.flat
 
 local ref = dofile("spec/ref/image.lua")
 local R = "spec/ref/images/"
-
-local function flat(t) return t:contiguous():view(-1):totable() end
 
 local function read(path)
   local f = assert(io.open(path, "rb"))

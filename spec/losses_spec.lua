@@ -5,6 +5,8 @@ local lunet = require "lunet"
 local core = require "lunet.core"
 local F = require "lunet.nn.functional"
 local losses = require "lunet.nn.losses"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat = H.flat
 local REF = dofile("spec/ref/losses.lua")
 
 local function close(actual, expected, atol, rtol, what)
@@ -16,8 +18,6 @@ local function close(actual, expected, atol, rtol, what)
     end
   end
 end
-
-local function flat(t) return t:detach():contiguous():view(-1):tolist() end
 
 -- message of the error raised by fn, without the "file:line: " prefix
 local function errmsg(fn, ...)

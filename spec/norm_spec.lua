@@ -4,6 +4,8 @@
 local lunet = require "lunet"
 local F = require "lunet.nn.functional"
 local core = require "lunet.core"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat, rg, with_threads, error_cases = H.flat, H.rg, H.with_threads, H.error_cases
 
 local ref = dofile("spec/ref/norm.lua")
 local nn = core.nn
@@ -19,10 +21,6 @@ local function leaf(flat, shape)
   local t = T(flat, shape)
   t:requires_grad(true)
   return t
-end
-
-local function flat(t)
-  return t:contiguous():reshape(t:numel()):totable()
 end
 
 -- got (tensor) against want (flat table, or tensor) elementwise: |g - w| <= atol + rtol |w|
@@ -50,30 +48,6 @@ end
 -- a random size in [lo, hi] from a generator
 local function rnd(g, lo, hi)
   return lo + math.floor(g:rand(1):item() * (hi - lo + 1) - 1e-9)
-end
-
--- marks t as requiring grad and returns it (gradcheck checks the inputs that do)
-local function rg(t)
-  t:requires_grad(true)
-  return t
-end
-
--- runs fn with n threads, restoring the previous count even if fn fails
-local function with_threads(n, fn)
-  local old = lunet.get_num_threads()
-  lunet.set_num_threads(n)
-  local ok, a, b, c, d = pcall(fn)
-  lunet.set_num_threads(old)
-  if not ok then error(a, 0) end
-  return a, b, c, d
-end
-
-local function error_cases(cases)
-  for _, c in ipairs(cases) do
-    it("rejects " .. c[1], function()
-      assert.has_error(c[2], c[3])
-    end)
-  end
 end
 
 describe("F.batch_norm", function()

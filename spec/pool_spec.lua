@@ -4,25 +4,14 @@
 local lunet = require "lunet"
 local F = require "lunet.nn.functional"
 local core = require "lunet.core"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat = H.flat
 
 local refs = dofile("spec/ref/pool.lua")
 local RTOL, ATOL = 1e-4, 1e-5
 
 local function T(r, dtype)
   return lunet.tensor(r.data, { shape = r.shape, dtype = dtype })
-end
-
-local function flat(t)
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then
-      for i = 1, #v do walk(v[i]) end
-    else
-      out[#out + 1] = v
-    end
-  end
-  walk(t:totable())
-  return out
 end
 
 -- Elementwise |a - b| <= atol + rtol * |b| with the shape checked; reports the worst element.

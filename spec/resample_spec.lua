@@ -4,6 +4,8 @@
 local lunet = require "lunet"
 local F = require "lunet.nn.functional"
 local core = require "lunet.core"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat = H.flat
 
 local refs = dofile("spec/ref/pool.lua")
 local RTOL, ATOL = 1e-4, 1e-5
@@ -15,19 +17,6 @@ end
 local function leaf(t)
   t:requires_grad(true)
   return t
-end
-
-local function flat(t)
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then
-      for i = 1, #v do walk(v[i]) end
-    else
-      out[#out + 1] = v
-    end
-  end
-  walk(t:totable())
-  return out
 end
 
 local function assert_close(t, ref, what, rtol, atol)

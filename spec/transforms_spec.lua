@@ -4,11 +4,11 @@
 local lunet = require "lunet"
 local core = require "lunet.core"
 local T = require "lunet.transforms"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local flat = H.flat
 
 local W = core.warp
 local ref = dofile("spec/ref/transforms.lua")
-
-local function flat(t) return t:contiguous():view(-1):totable() end
 
 local function tensor_of(data, shape, dtype)
   return lunet.tensor(data, { shape = shape, dtype = dtype })
