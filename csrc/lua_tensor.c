@@ -833,14 +833,20 @@ static int m_expand(lua_State *L) {
 
 /* ---------------------------------------------------------------- copies */
 
+/* Pushes a contiguous copy of the view v (same dtype and shape). */
+static lt_tensor *push_copy(lua_State *L, const lt_tensor *v, const char *fn) {
+    lt_tensor *c = lt_lua_newtensor_uninit(L, v->dtype, v->ndim, v->size, fn);
+    lt_lua_check(L, lt_copy(c, v), fn);
+    return c;
+}
+
 static int m_contiguous(lua_State *L) {
     lt_tensor *t = self(L, "contiguous");
     if (lt_is_contiguous(t)) {
         lua_settop(L, 1);
         return 1;
     }
-    lt_tensor *c = newlike_uninit(L, t, "contiguous");
-    lt_lua_check(L, lt_copy(c, t), "contiguous");
+    push_copy(L, t, "contiguous");
     return 1;
 }
 
@@ -853,8 +859,7 @@ static int m_detach(lua_State *L) {
 
 static int m_clone(lua_State *L) {
     lt_tensor *t = self(L, "clone");
-    lt_tensor *c = newlike_uninit(L, t, "clone");
-    lt_lua_check(L, lt_copy(c, t), "clone");
+    push_copy(L, t, "clone");
     return 1;
 }
 
@@ -1337,24 +1342,12 @@ static int m_matmul(lua_State *L) {
     bsz[nb + 1] = bv.size[bv.ndim - 1];
     /* make matrices BLAS-addressable: copy when neither stride is 1 */
     lt_tensor *pa = &av, *pb = &bv;
-    if (av.stride[av.ndim - 1] != 1 && av.stride[av.ndim - 2] != 1) {
-        pa = lt_lua_newtensor(L, LT_FLOAT32, av.ndim, av.size, fn);
-        lt_lua_check(L, lt_copy(pa, &av), fn);
-    }
-    if (bv.stride[bv.ndim - 1] != 1 && bv.stride[bv.ndim - 2] != 1) {
-        pb = lt_lua_newtensor(L, LT_FLOAT32, bv.ndim, bv.size, fn);
-        lt_lua_check(L, lt_copy(pb, &bv), fn);
-    }
+    if (av.stride[av.ndim - 1] != 1 && av.stride[av.ndim - 2] != 1) pa = push_copy(L, &av, fn);
+    if (bv.stride[bv.ndim - 1] != 1 && bv.stride[bv.ndim - 2] != 1) pb = push_copy(L, &bv, fn);
     lt_tensor *o = lt_lua_newtensor_uninit(L, LT_FLOAT32, nb + 2, bsz, fn);
     lt_status st = lt_matmul(o, pa, pb);
-    if (st == LT_EARG) {
-        /* unusual strides (e.g. 0 from expand on a matrix dim): retry on contiguous copies */
-        pa = lt_lua_newtensor(L, LT_FLOAT32, av.ndim, av.size, fn);
-        lt_lua_check(L, lt_copy(pa, &av), fn);
-        pb = lt_lua_newtensor(L, LT_FLOAT32, bv.ndim, bv.size, fn);
-        lt_lua_check(L, lt_copy(pb, &bv), fn);
-        st = lt_matmul(o, pa, pb);
-    }
+    if (st == LT_EARG) /* unusual strides (e.g. 0 from expand on a matrix dim): contiguous copies */
+        st = lt_matmul(o, push_copy(L, &av, fn), push_copy(L, &bv, fn));
     lt_lua_check(L, st, fn);
     if (squeeze_m) lt_view_squeeze(o, o->ndim - 1);
     if (squeeze_n) lt_view_squeeze(o, o->ndim - 2);
@@ -1362,14 +1355,37 @@ static int m_matmul(lua_State *L) {
 }
 
 /* cat(list, d) and stack(list, d) */
-static int f_cat(lua_State *L) {
-    const char *fn = "cat";
+
+/* Checks that arg 1 is a non-empty list and returns its first tensor and length. */
+static lt_tensor *list_first(lua_State *L, const char *fn, int *n) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    int n = (int)luaL_len(L, 1);
-    if (n == 0) return lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
+    *n = (int)luaL_len(L, 1);
+    if (*n == 0) lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
     lua_geti(L, 1, 1);
     lt_tensor *first = lt_lua_checktensor(L, -1, fn, "tensors[1]");
-    lua_pop(L, 1);
+    lua_pop(L, 1); /* the list keeps it alive */
+    return first;
+}
+
+/* Copies list entry i into o's part i along d: consecutive slices (cat) or the index i
+ * (stack). The entries were checked by the caller. */
+static void copy_parts(lua_State *L, lt_tensor *o, int d, int n, int stack, const char *fn) {
+    int64_t pos = 0;
+    for (int i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        lt_tensor *t = lt_lua_totensor(L, -1);
+        lt_tensor part = *o;
+        if (stack) lt_view_select(&part, d, i - 1);
+        else lt_view_narrow(&part, d, pos, t->size[d]);
+        lt_lua_check(L, lt_copy(&part, t), fn);
+        pos += stack ? 0 : t->size[d];
+        lua_pop(L, 1);
+    }
+}
+static int f_cat(lua_State *L) {
+    const char *fn = "cat";
+    int n;
+    lt_tensor *first = list_first(L, fn, &n);
     int d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, first->ndim, fn);
     if (first->ndim == 0) return lt_lua_error(L, "%s: cannot concatenate 0-d tensors", fn);
     int64_t size[LT_MAXDIM];
@@ -1393,27 +1409,14 @@ static int f_cat(lua_State *L) {
         lua_pop(L, 1);
     }
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, first->ndim, size, fn);
-    int64_t pos = 0;
-    for (int i = 1; i <= n; i++) {
-        lua_geti(L, 1, i);
-        lt_tensor *t = lt_lua_totensor(L, -1);
-        lt_tensor part = *o;
-        lt_view_narrow(&part, d, pos, t->size[d]);
-        lt_lua_check(L, lt_copy(&part, t), fn);
-        pos += t->size[d];
-        lua_pop(L, 1);
-    }
+    copy_parts(L, o, d, n, 0, fn);
     return 1;
 }
 
 static int f_stack(lua_State *L) {
     const char *fn = "stack";
-    luaL_checktype(L, 1, LUA_TTABLE);
-    int n = (int)luaL_len(L, 1);
-    if (n == 0) return lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
-    lua_geti(L, 1, 1);
-    lt_tensor *first = lt_lua_checktensor(L, -1, fn, "tensors[1]");
-    lua_pop(L, 1);
+    int n;
+    lt_tensor *first = list_first(L, fn, &n);
     if (first->ndim >= LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
     int d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, first->ndim + 1, fn);
     int64_t size[LT_MAXDIM];
@@ -1432,14 +1435,7 @@ static int f_stack(lua_State *L) {
         lua_pop(L, 1);
     }
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, nd, size, fn);
-    for (int i = 1; i <= n; i++) {
-        lua_geti(L, 1, i);
-        lt_tensor *t = lt_lua_totensor(L, -1);
-        lt_tensor part = *o;
-        lt_view_select(&part, d, i - 1);
-        lt_lua_check(L, lt_copy(&part, t), fn);
-        lua_pop(L, 1);
-    }
+    copy_parts(L, o, d, n, 1, fn);
     return 1;
 }
 
