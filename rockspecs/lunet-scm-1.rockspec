@@ -1,0 +1,1 @@
+../lunet-scm-1.rockspec
