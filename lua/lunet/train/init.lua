@@ -43,9 +43,10 @@
 --   output = io.stdout: anything with :write (and optionally :flush)
 --   grad_clip = max_norm (optim.clip_grad_norm), generators = {name = Generator} (extra
 --             generators to checkpoint), on_epoch_end = function(entry, history) (return
---             true to stop early), gc = 1: a full collectgarbage() every gc steps (and after
---             every validation batch) keeps the resident size flat (a U-Net step leaves
---             hundreds of MB of dead tensors; a full collection costs a few ms); false: never
+--             true to stop early), gc = false: the core already paces the collector by
+--             tensor bytes (report_bytes in csrc/lua_tensor.c), which keeps the resident size bounded; gc = n
+--             adds a full collectgarbage() every n steps and after every validation batch
+--             (a lower peak for a few ms per collection)
 --
 -- Random state in checkpoints: the default generator (lunet.manual_seed), each loader's
 -- generator, and each loader's dataset transform generator (Compose{seed=}), plus
@@ -190,7 +191,7 @@ function M.evaluate(model, loader, opts)
       end
       n = n + bs
       cm:update(labels_of(logits), batch.mask)
-      if opts.gc ~= false then collectgarbage() end
+      if opts.gc then collectgarbage() end
     end
   end)
   return cm, (lossf and n > 0) and loss_sum / n or nil
@@ -303,7 +304,7 @@ function M.fit(opts)
   elseif opts.progress == "bar" or opts.progress == "lines" then pmode = opts.progress
   else fail("progress must be true, false, \"bar\" or \"lines\", got " .. tostring(opts.progress)) end
   local gc = opts.gc
-  if gc == nil or gc == true then gc = 1 end
+  if gc == nil then gc = false elseif gc == true then gc = 1 end
   if gc ~= false and (mtype(gc) ~= "integer" or gc < 1) then
     fail("gc must be a positive integer (steps between full collections) or false, got " .. tostring(gc))
   end
@@ -402,7 +403,7 @@ function M.fit(opts)
       P:status(fmt("epoch %d/%d validating...", epoch, epochs))
       local vloss
       cm, vloss = M.evaluate(model, val_loader, { loss = lossf, num_classes = num_classes,
-                                                  ignore_index = ignore_index, gc = gc ~= false })
+                                                  ignore_index = ignore_index, gc = gc and true or false })
       entry.val_loss = vloss
       for _, m in ipairs(mlist) do
         entry[m[1]] = cm and m[2](cm) or 0 / 0
