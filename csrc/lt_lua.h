@@ -53,13 +53,28 @@ int lt_lua_checkshape(lua_State *L, int idx, int64_t *size, const char *fn);
 int lt_lua_checkdim(lua_State *L, int argidx, int ndim, const char *fn);
 lt_dtype lt_lua_checkdtypename(lua_State *L, int idx, const char *fn);
 
-/* Option tables: opts at idx may be nil/none. Missing keys give the default. */
+/* Option tables (lua_opts.c): opts at idx may be nil/none. A binding that takes options
+ * first names every key it knows; an unknown key raises
+ * "fn: unknown option 'paddin' (did you mean 'padding'?)":
+ *     static const char *const conv_opts[] = {"stride", "padding", "dilation", "groups", NULL};
+ *     lt_opt_check(L, 4, "conv2d", conv_opts);
+ * The readers then fetch single keys; a missing key gives the default. The _range readers
+ * also reject values outside [lo, hi] (NaN included) with the value in the message. */
+void lt_opt_check(lua_State *L, int idx, const char *fn, const char *const *known);
+/* Pushes opts[key] and returns 1 if present and non-nil, else pushes nothing and returns 0. */
+int lt_opt_get(lua_State *L, int idx, const char *key, const char *fn);
 lua_Integer lt_opt_int(lua_State *L, int idx, const char *key, lua_Integer def, const char *fn);
 lua_Number lt_opt_num(lua_State *L, int idx, const char *key, lua_Number def, const char *fn);
+lua_Integer lt_opt_int_range(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer lo,
+                             lua_Integer hi, const char *fn);
+lua_Number lt_opt_num_range(lua_State *L, int idx, const char *key, lua_Number def, lua_Number lo,
+                            lua_Number hi, const char *fn);
 int lt_opt_bool(lua_State *L, int idx, const char *key, int def, const char *fn);
 /* A number or a {a, b} pair (e.g. kernel = 3 or {3, 5}). */
 void lt_opt_pair(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer out[2],
                  const char *fn);
+/* The known name closest to key (a likely typo), or NULL. */
+const char *lt_opt_suggest(const char *key, const char *const *known, int n);
 
 /* The default generator (lunet.manual_seed) or the one in opts.generator. */
 lt_rng *lt_lua_default_rng(lua_State *L);
@@ -67,6 +82,7 @@ lt_rng *lt_lua_optrng(lua_State *L, int optidx, const char *fn);
 
 /* Registration: each adds functions to the table at the top of the stack. */
 void lt_open_tensor(lua_State *L);     /* lua_tensor.c: tensor type, creation, math */
+void lt_open_opts(lua_State *L);       /* lua_opts.c: check_options */
 void lt_open_random(lua_State *L);     /* lua_random.c: generators */
 /* Kernels for lunet.nn.functional: each adds raw (non-autograd) functions to the table
  * core.nn at the top of the stack. */

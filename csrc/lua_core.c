@@ -38,6 +38,7 @@ int luaopen_lunet_core(lua_State *L) {
     lua_newtable(L);
     lt_open_tensor(L);
     lt_open_random(L);
+    lt_open_opts(L);
     open_subtable(L, "nn", open_nn);
     open_subtable(L, "image", lt_open_image);
     open_subtable(L, "metrics", lt_open_metrics);

@@ -218,64 +218,6 @@ lt_dtype lt_lua_checkdtypename(lua_State *L, int idx, const char *fn) {
     return LT_FLOAT32;
 }
 
-static int getopt(lua_State *L, int idx, const char *key, const char *fn) {
-    if (lua_isnoneornil(L, idx)) return 0;
-    if (!lua_istable(L, idx)) lt_lua_error(L, "%s: options must be a table, got %s", fn, luaL_typename(L, idx));
-    lua_getfield(L, idx, key);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    return 1;
-}
-
-lua_Integer lt_opt_int(lua_State *L, int idx, const char *key, lua_Integer def, const char *fn) {
-    if (!getopt(L, idx, key, fn)) return def;
-    int isnum;
-    lua_Integer v = lua_tointegerx(L, -1, &isnum);
-    if (!isnum) lt_lua_error(L, "%s: option %s must be an integer, got %s", fn, key, luaL_typename(L, -1));
-    lua_pop(L, 1);
-    return v;
-}
-
-lua_Number lt_opt_num(lua_State *L, int idx, const char *key, lua_Number def, const char *fn) {
-    if (!getopt(L, idx, key, fn)) return def;
-    int isnum;
-    lua_Number v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum) lt_lua_error(L, "%s: option %s must be a number, got %s", fn, key, luaL_typename(L, -1));
-    lua_pop(L, 1);
-    return v;
-}
-
-int lt_opt_bool(lua_State *L, int idx, const char *key, int def, const char *fn) {
-    if (!getopt(L, idx, key, fn)) return def;
-    if (!lua_isboolean(L, -1)) lt_lua_error(L, "%s: option %s must be a boolean, got %s", fn, key, luaL_typename(L, -1));
-    int v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-void lt_opt_pair(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer out[2],
-                 const char *fn) {
-    out[0] = out[1] = def;
-    if (!getopt(L, idx, key, fn)) return;
-    int isnum;
-    if (lua_istable(L, -1)) {
-        if (luaL_len(L, -1) != 2) lt_lua_error(L, "%s: option %s must be a number or a pair {h, w}", fn, key);
-        for (int i = 0; i < 2; i++) {
-            lua_geti(L, -1, i + 1);
-            out[i] = lua_tointegerx(L, -1, &isnum);
-            if (!isnum) lt_lua_error(L, "%s: option %s[%d] must be an integer", fn, key, i + 1);
-            lua_pop(L, 1);
-        }
-    } else {
-        out[0] = out[1] = lua_tointegerx(L, -1, &isnum);
-        if (!isnum) lt_lua_error(L, "%s: option %s must be an integer or a pair {h, w}, got %s", fn, key,
-                               luaL_typename(L, -1));
-    }
-    lua_pop(L, 1);
-}
-
 /* ---------------------------------------------------------------- metatable */
 
 static int t_gc(lua_State *L) {
@@ -549,7 +491,7 @@ static void fill_from_table(lua_State *L, int idx, int depth, const lt_tensor *t
 }
 
 static lt_dtype opt_dtype(lua_State *L, int optidx, lt_dtype def, const char *fn) {
-    if (!getopt(L, optidx, "dtype", fn)) return def;
+    if (!lt_opt_get(L, optidx, "dtype", fn)) return def;
     lt_dtype dt = lt_lua_checkdtypename(L, lua_gettop(L), fn);
     lua_pop(L, 1);
     return dt;
@@ -573,7 +515,7 @@ static int f_tensor(lua_State *L) {
     if (!lua_istable(L, 1)) return lt_lua_error(L, "%s: data must be a number or a table, got %s", fn, luaL_typename(L, 1));
     int64_t size[LT_MAXDIM];
     int ndim = 0;
-    if (getopt(L, 2, "shape", fn)) {
+    if (lt_opt_get(L, 2, "shape", fn)) {
         ndim = lt_lua_checkshape(L, lua_gettop(L), size, fn);
         lua_pop(L, 1);
         int64_t n = 1;
