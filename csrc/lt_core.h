@@ -34,8 +34,17 @@ typedef enum {
     LT_EDTYPE,     /* dtype not supported by this kernel */
     LT_EARG,       /* invalid argument value */
     LT_EFREED,     /* storage was released with free() */
-    LT_EINDEX      /* index out of range */
+    LT_EINDEX,     /* index out of range */
+    LT_EOVERFLOW   /* a size, count, stride, offset or byte count overflows int64 */
 } lt_status;
+
+/* Overflow-checked int64 arithmetic for every size, element count, stride, offset and byte
+ * count: each returns 1 (and leaves *out unspecified) when the exact result does not fit.
+ *     int64_t n;
+ *     if (lt_mul_ovf(h, w, &n) || lt_mul_ovf(n, c, &n)) return LT_EOVERFLOW; */
+static inline int lt_mul_ovf(int64_t a, int64_t b, int64_t *out) { return __builtin_mul_overflow(a, b, out); }
+static inline int lt_add_ovf(int64_t a, int64_t b, int64_t *out) { return __builtin_add_overflow(a, b, out); }
+static inline int lt_sub_ovf(int64_t a, int64_t b, int64_t *out) { return __builtin_sub_overflow(a, b, out); }
 
 /* Storage: one allocation shared by every view of it. Refcounted; data is 64-byte
  * aligned. free() releases data at once (data = NULL) while views still hold the struct. */

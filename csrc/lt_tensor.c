@@ -34,6 +34,7 @@ const char *lt_status_str(lt_status st) {
     case LT_EARG: return "invalid argument";
     case LT_EFREED: return "tensor storage was released with free()";
     case LT_EINDEX: return "index out of range";
+    case LT_EOVERFLOW: return "size overflows 64-bit arithmetic";
     }
     return "unknown error";
 }
