@@ -375,6 +375,86 @@ describe("train.fit on masks with an ignored label (255)", function()
   end)
 end)
 
+describe("checkpoint writes", function()
+  local ckpt = train.checkpoint
+  local function touch(p) assert(io.open(p, "w")):close() end
+  local function listing(dir)
+    local names = assert(lunet.core.image.listdir(dir))
+    table.sort(names)
+    return names
+  end
+  -- start time (field 22) of a running process, as /proc shows it
+  local function start_of(pid)
+    local s = assert(io.open("/proc/" .. pid .. "/stat")):read("a")
+    local rest = s:match("^%d+ %(.*%) (.*)$")
+    local f = {}
+    for w in rest:gmatch("%S+") do f[#f + 1] = w end
+    return f[20]
+  end
+
+  it("the next save removes its stale temporary files, and only those", function()
+    if not io.open("/proc/self/stat") then pending("no /proc: temporary files carry no writer") return end
+    local dir = tmpname() .. "_ckpt"
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    local me = ckpt.writer_tag()
+    assert.is_truthy(me:match("^%d+%.%d+$"), me)
+    local init = "1." .. start_of(1)                   -- a running writer (pid 1 outlives us)
+    local dead = "4294967295.12345"                    -- above any pid_max: never runs
+    local stale = {
+      "ck.safetensors.tmp." .. dead,                   -- killed between its two renames
+      "ck.safetensors.tmp." .. dead .. ".tmpAb12Cd",   -- killed while lunet.save wrote
+      "ck.safetensors.tmp.1.1",                        -- pid 1, but started at another time
+      "ck.safetensors.tmp." .. me,                     -- an earlier write of this process
+      "ck.safetensors.tmp." .. me .. ".tmpZZ9zz9",
+    }
+    local kept = {
+      "ck.safetensors.tmp." .. init,                   -- a write in progress elsewhere
+      "ck.safetensors.tmp." .. init .. ".tmpQq1Qq1",
+      "ck.safetensors.tmpXyZ123",                      -- lunet.save's own: whose, unknown
+      "ck.safetensors.tmp." .. dead .. ".old",         -- not the naming scheme
+      "ck.best.safetensors.tmp." .. dead,              -- another target
+      "xck.safetensors.tmp." .. dead,
+      "notes.txt",
+    }
+    for _, n in ipairs(stale) do touch(dir .. "/" .. n) end
+    for _, n in ipairs(kept) do touch(dir .. "/" .. n) end
+    local m = nn.Conv2d(1, 2, 3)
+    ckpt.save(dir .. "/ck.safetensors", { model = m, meta = { epoch = 1 } })
+    local want = { "ck.safetensors" }
+    for _, n in ipairs(kept) do want[#want + 1] = n end
+    table.sort(want)
+    assert.are.same(want, listing(dir))
+    assert.are.equal(1, ckpt.load(dir .. "/ck.safetensors").epoch)
+    -- remove_stale_temps alone reports what it removed
+    touch(dir .. "/ck.best.safetensors.tmp." .. me)
+    local removed = { "ck.best.safetensors.tmp." .. dead, "ck.best.safetensors.tmp." .. me }
+    table.sort(removed)
+    assert.are.same(removed, ckpt.remove_stale_temps(dir .. "/ck.best.safetensors"))
+    -- a relative path cleans the current directory's files of that name only
+    assert.are.same({}, ckpt.remove_stale_temps("no_such_lunet_checkpoint.safetensors"))
+    assert(os.execute("rm -rf '" .. dir .. "'"))
+  end)
+
+  it("fit leaves no temporary file behind, and checks the option tables of save and restore", function()
+    local dir = tmpname() .. "_fit"
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    fit_with(setup(), { epochs = 2, checkpoint = dir .. "/run.safetensors", log = dir .. "/log.csv" })
+    assert.are.same({ "log.csv", "run.best.safetensors", "run.safetensors" }, listing(dir))
+    local ok, err = pcall(ckpt.save, dir .. "/x.safetensors", { modle = nn.Conv2d(1, 1, 1) })
+    assert.is_false(ok)
+    assert.are.equal("checkpoint.save: unknown option 'modle' (did you mean 'model'?)",
+                     tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+    ok, err = pcall(ckpt.save, "", {})
+    assert.is_false(ok)
+    assert.are.equal("checkpoint.save: path must be a non-empty string, got ''", tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+    ok, err = pcall(ckpt.restore, ckpt.load(dir .. "/run.safetensors"), { optimiser = 1 })
+    assert.is_false(ok)
+    assert.are.equal("checkpoint.restore: unknown option 'optimiser' (did you mean 'optimizer'?)",
+                     tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+    assert(os.execute("rm -rf '" .. dir .. "'"))
+  end)
+end)
+
 describe("train.evaluate", function()
   it("accumulates a confusion matrix and the mean loss over a loader", function()
     local s = setup()
