@@ -167,9 +167,9 @@ describe("DataLoader", function()
     function ragged.get(_, i) return {image = lunet.zeros({1, 4, 3 + i}, {dtype = "uint8"}), mask = lunet.zeros({4, 3 + i}, {dtype = "int32"})} end
     local fmask = {len = function() return 1 end, get = function() return {image = lunet.zeros(1, 2, 2), mask = lunet.zeros(2, 2)} end}
     local cases = {
-      {function() data.DataLoader(numbered(3), {batch_size = 0}) end, "DataLoader: batch_size must be a positive integer, got 0"},
+      {function() data.DataLoader(numbered(3), {batch_size = 0}) end, "DataLoader: batch_size must be an integer >= 1, got 0"},
       {function() data.DataLoader(numbered(3), {batchsize = 2}) end,
-       "DataLoader: unknown option 'batchsize' (allowed: batch_size, collate, drop_last, generator, seed, shuffle)"},
+       "DataLoader: unknown option 'batchsize' (did you mean 'batch_size'?)"},
       {function() data.DataLoader({}, {}) end, "DataLoader: dataset must have a get(i) method, got table"},
       {function() data.DataLoader(numbered(3), {seed = 1.5}) end, "DataLoader: seed must be an integer, got 1.5"},
       {function() for _ in data.DataLoader(ragged, {batch_size = 2}):iter() do end end,
