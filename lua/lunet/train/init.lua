@@ -469,6 +469,17 @@ function M.fit(opts)
   columns[#columns + 1] = "lr"
   columns[#columns + 1] = "seconds"
 
+  if start > 1 then
+    -- A run killed after writing the last checkpoint but before the best one or the log:
+    -- bring both in line with the checkpoint (the restored state is the checkpoint's).
+    if best_epoch == start - 1 then
+      local meta = { epoch = start - 1, monitor = monitor, mode = mode, best = best, best_epoch = best_epoch }
+      ckpt.save(M.best_checkpoint_path(path), { model = model, optimizer = optimizer, scheduler = scheduler,
+                                                generators = generators, meta = meta, history = history })
+    end
+    if log then write_csv(log, history, columns) end
+  end
+
   local params
   if grad_clip then params = model:parameters() end
   local clip = grad_clip and require("lunet.optim").clip_grad_norm
