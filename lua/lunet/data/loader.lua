@@ -22,8 +22,9 @@
 -- numbers) are gathered into lists. collate(samples, indices) gets the dataset indices of the
 -- samples, and its errors name the item (dataset:get(i)) at fault: every sample must be a
 -- table with an image tensor, all or none of a batch have a mask, and images (masks) agree in
--- shape and dtype. A get(i) that returns nil raises naming i, whatever the collate. A dataset offering has_batch() / get_batch(indices)
--- (TensorDataset without transform) is batched without per-item copies.
+-- shape and dtype. A get(i) that returns nil raises naming i, whatever the collate. A
+-- dataset offering has_batch() / get_batch(indices) (TensorDataset without transform) is
+-- batched without per-item copies.
 local type, pairs, ipairs, tostring, setmetatable = type, pairs, ipairs, tostring, setmetatable
 local E = require "lunet.errors"
 local getmetatable, floor = getmetatable, math.floor
