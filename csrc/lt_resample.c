@@ -218,9 +218,12 @@ lt_status lt_pad2d_outsize(int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_
             if (mode == LT_PAD_CIRCULAR && pad[k] > size[k]) return LT_EARG;
         }
     }
-    *oh = ih + pad[2] + pad[3];
-    *ow = iw + pad[0] + pad[1];
-    return (*oh < 1 || *ow < 1) ? LT_ESHAPE : LT_OK;
+    if (lt_add_ovf(ih, pad[2], oh) || lt_add_ovf(*oh, pad[3], oh) || lt_add_ovf(iw, pad[0], ow) ||
+        lt_add_ovf(*ow, pad[1], ow))
+        return LT_EOVERFLOW;
+    if (*oh < 1 || *ow < 1) return LT_ESHAPE;
+    if (mode != LT_PAD_CONSTANT && (ih < 1 || iw < 1)) return LT_EARG;   /* nothing to copy */
+    return LT_OK;
 }
 
 lt_status lt_pad2d_forward(float *out, const float *in, int64_t planes, int64_t ih, int64_t iw,
