@@ -273,17 +273,17 @@ static void read_channel_values(lua_State *L, int idx, int64_t C, double *out, c
                                 const char *arg) {
     if (lua_isnumber(L, idx)) {
         for (int64_t c = 0; c < C; c++) out[c] = lua_tonumber(L, idx);
-        return;
-    }
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-    if (n != 1 && n != C)
-        lt_lua_error(L, "%s: %s has %I values, image has %I channels", fn, arg, n, (lua_Integer)C);
-    for (int64_t c = 0; c < C; c++) {
-        lua_rawgeti(L, idx, n == 1 ? 1 : (lua_Integer)c + 1);
-        if (!lua_isnumber(L, -1)) lt_lua_error(L, "%s: %s must hold numbers", fn, arg);
-        out[c] = lua_tonumber(L, -1);
-        lua_pop(L, 1);
+    } else {
+        luaL_checktype(L, idx, LUA_TTABLE);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+        if (n != 1 && n != C)
+            lt_lua_error(L, "%s: %s has %I values, image has %I channels", fn, arg, n, (lua_Integer)C);
+        for (int64_t c = 0; c < C; c++) {
+            lua_rawgeti(L, idx, n == 1 ? 1 : (lua_Integer)c + 1);
+            if (!lua_isnumber(L, -1)) lt_lua_error(L, "%s: %s must hold numbers", fn, arg);
+            out[c] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
     }
     for (int64_t c = 0; c < C; c++)
         if (!lt_nn_in_range(out[c], LT_REAL_FINITE)) {
