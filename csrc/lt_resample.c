@@ -106,7 +106,10 @@ lt_status lt_upsample_bilinear2d_forward(float *out, const float *in, int64_t pl
                                          int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                                          int align_corners, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
-    linear_tab *th = malloc((size_t)(oh + ow) * sizeof(linear_tab));
+    int64_t nt;
+    if (lt_add_ovf(oh, ow, &nt) || lt_mul_ovf(nt, (int64_t)sizeof(linear_tab), &nt))
+        return LT_EOVERFLOW;
+    linear_tab *th = malloc((size_t)nt);
     if (!th) return LT_ENOMEM;
     linear_tab *tw = th + oh;
     linear_table(th, ih, oh, align_corners, scale_h);
@@ -159,7 +162,10 @@ lt_status lt_upsample_bilinear2d_backward(float *din, const float *dout, int64_t
                                           int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                                           int align_corners, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
-    linear_tab *th = malloc((size_t)(oh + ow) * sizeof(linear_tab));
+    int64_t nt;
+    if (lt_add_ovf(oh, ow, &nt) || lt_mul_ovf(nt, (int64_t)sizeof(linear_tab), &nt))
+        return LT_EOVERFLOW;
+    linear_tab *th = malloc((size_t)nt);
     if (!th) return LT_ENOMEM;
     linear_tab *tw = th + oh;
     linear_table(th, ih, oh, align_corners, scale_h);

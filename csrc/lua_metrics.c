@@ -300,6 +300,11 @@ static int match_impl(lua_State *L, int naive) {
         lt_status st = (naive ? lt_match_instances_naive : lt_match_instances)(
             cnt, cnt + nthr, cnt + 2 * nthr, sum, p, g, n * hw, hw, thr, nthr);
         if (st == LT_EINDEX) return raise(L, "%s: instance ids must be >= 0", fn);
+        if (st == LT_ENOMEM || st == LT_EOVERFLOW) {
+            char s1[96], s2[96];
+            return raise(L, "%s: cannot allocate the instance tables of image %I (pred_ids %s, gt_ids %s)",
+                         fn, (lua_Integer)n + 1, shape_of(p, s1, sizeof s1), shape_of(g, s2, sizeof s2));
+        }
         lt_lua_check(L, st, fn);
         lua_createtable(L, 0, 4);
         static const char *names[3] = {"tp", "fp", "fn"};

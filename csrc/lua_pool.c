@@ -687,6 +687,16 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
     }
 }
 
+/* The bilinear kernels allocate (OH + OW) table entries: the only way they can fail. */
+static void check_interp_status(lua_State *L, lt_status st, const lt_tensor *x,
+                                const interp_args *a, const char *fn) {
+    if (st == LT_OK) return;
+    char b[96], c[48];
+    lt_lua_error(L, "%s: cannot allocate the interpolation tables for output planes of %s (x %s): %s",
+                 fn, hw_str(c, sizeof c, a->oh, a->ow), lt_shape_str(x, b, sizeof b),
+                 lt_status_str(st));
+}
+
 static int interp_common(lua_State *L, int naive) {
     const char *fn = "interpolate";
     lt_opt_check(L, 2, fn, interp_keys);
@@ -707,7 +717,7 @@ static int interp_common(lua_State *L, int naive) {
     else
         st = lt_upsample_bilinear2d_forward(lt_f32(y), xd, P, ih, iw, a.oh, a.ow,
                                             a.align_corners, a.scale_h, a.scale_w);
-    lt_lua_check(L, st, fn);
+    check_interp_status(L, st, x, &a, fn);
     return 1;
 }
 static int l_interpolate(lua_State *L) { return interp_common(L, 0); }
@@ -731,7 +741,7 @@ static int l_interpolate_backward(lua_State *L) {
                                           a.align_corners, a.scale_h, a.scale_w)
         : lt_upsample_nearest2d_backward(lt_f32(gx), gyd, P, ih, iw, a.oh, a.ow,
                                          a.scale_h, a.scale_w);
-    lt_lua_check(L, st, fn);
+    check_interp_status(L, st, x, &a, fn);
     return 1;
 }
 
