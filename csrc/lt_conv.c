@@ -123,7 +123,7 @@ void lt_conv_release_scratch(void) {
 /* Output columns ox in [*lo, *hi) read input column ox*s + off inside [0, w). */
 static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
                         int64_t *hi) {
-    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0);   /* ceil(-off / s), no overflow */
     int64_t h = (w - 1 - off) < 0 ? 0 : (w - 1 - off) / s + 1;
     if (h > ow) h = ow;
     if (l > h) l = h;

@@ -39,6 +39,9 @@ lt_status lt_pool2d_outsize(lt_pool2d_geom *g, int ceil_mode) {
     if (g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1 ||
         g->ph < 0 || g->pw < 0)
         return LT_EARG;
+    /* one tap: the dilation plays no part (and the kernels' h += dh could overflow) */
+    if (g->kh == 1) g->dh = 1;
+    if (g->kw == 1) g->dw = 1;
     lt_status st = pool_outsize1(g->ih, g->kh, g->sh, g->ph, g->dh, ceil_mode, &g->oh);
     if (st == LT_OK) st = pool_outsize1(g->iw, g->kw, g->sw, g->pw, g->dw, ceil_mode, &g->ow);
     if (st != LT_OK) return st;
@@ -55,8 +58,9 @@ static void max_pool_plane(float *out, int32_t *idx, const float *in, const lt_p
             int64_t h1 = h0 + (g->kh - 1) * g->dh + 1, w1 = w0 + (g->kw - 1) * g->dw + 1;
             if (h1 > g->ih) h1 = g->ih;
             if (w1 > g->iw) w1 = g->iw;
-            if (h0 < 0) h0 += (-h0 + g->dh - 1) / g->dh * g->dh;   /* first tap inside */
-            if (w0 < 0) w0 += (-w0 + g->dw - 1) / g->dw * g->dw;
+            /* first tap inside: h0 + ceil(-h0 / dh) * dh (<= h0 + dilated kernel: fits) */
+            if (h0 < 0) h0 += (-h0 / g->dh + (-h0 % g->dh != 0)) * g->dh;
+            if (w0 < 0) w0 += (-w0 / g->dw + (-w0 % g->dw != 0)) * g->dw;
             /* PyTorch's index for a window that holds no input cell (possible with
              * dilation): the flat position of its first tap, kept inside the plane */
             int64_t best = h0 * g->iw + w0;

@@ -36,7 +36,8 @@ typedef struct lt_pool2d_geom {
 /* PyTorch's pooling_output_shape for both dims: floor (or ceil with ceil_mode, dropping a
  * last window that would start in the right padding). LT_ESHAPE when a size is < 1,
  * LT_EOVERFLOW when the padded input, the dilated kernel or the last window's end does
- * not fit in int64 (every later window computation then fits). */
+ * not fit in int64 (every later window computation then fits). A dilation along a dim
+ * whose kernel size is 1 plays no part and is set to 1. */
 lt_status lt_pool2d_outsize(lt_pool2d_geom *g, int ceil_mode);
 
 /* idx may be NULL (inference: no indices kept). The 2x2 stride-2 unpadded case takes a

@@ -228,6 +228,11 @@ lt_status lt_pad2d_outsize(int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_
         lt_add_ovf(*ow, pad[1], ow))
         return LT_EOVERFLOW;
     if (*oh < 1 || *ow < 1) return LT_ESHAPE;
+    /* the kernels map output o to input o - before: that must fit for o in [0, out) */
+    int64_t last;
+    if (lt_sub_ovf(*ow - 1, pad[0], &last) || lt_sub_ovf(0, pad[0], &last) ||
+        lt_sub_ovf(*oh - 1, pad[2], &last) || lt_sub_ovf(0, pad[2], &last))
+        return LT_EOVERFLOW;
     if (mode != LT_PAD_CONSTANT && (ih < 1 || iw < 1)) return LT_EARG;   /* nothing to copy */
     return LT_OK;
 }

@@ -80,6 +80,15 @@ describe("conv2d / conv_transpose2d size arithmetic", function()
   it("runs a stride of 2^62 (one output row) like any stride past the input", function()
     same(F.conv2d(x, w, nil, { stride = { BIG, 1 } }), F.conv2d(x, w, nil, { stride = { 100, 1 } }))
   end)
+
+  it("takes the largest stride with a padding near int64's end (windows entirely in the padding)", function()
+    local M = math.maxinteger
+    local y = F.conv2d(x, w, nil, { stride = M, padding = BIG - 8 })
+    assert.are.same({ 1, 3, 1, 1 }, y:shape())
+    assert.are.same({ 0, 0, 0 }, H.flat(y))
+    local x1 = R(1, 2, 1, 1)   -- one input pixel: the stride plays no part
+    same(F.conv_transpose2d(x1, wt, nil, { stride = M, padding = 1 }), F.conv_transpose2d(x1, wt, nil, { padding = 1 }))
+  end)
 end)
 
 describe("pooling size arithmetic", function()
@@ -122,6 +131,12 @@ describe("pooling size arithmetic", function()
     for _, v in ipairs(H.flat(tiny)) do assert(math.abs(v) < 1e-30, v) end
   end)
 
+  it("ignores the dilation of a one-tap kernel, even the largest", function()
+    same(F.max_pool2d(x, { kernel = 1, dilation = math.maxinteger }), x)
+    same(F.max_pool2d(x, { kernel = { 1, 2 }, dilation = { math.maxinteger, 1 }, stride = 2 }),
+      F.max_pool2d(x, { kernel = { 1, 2 }, stride = 2 }))
+  end)
+
   it("takes a stride of 2^62 (one window) with and without ceil_mode", function()
     local y = F.max_pool2d(x, { kernel = 2, stride = BIG })
     same(y, F.max_pool2d(x, { kernel = 2, stride = 100 }))
@@ -158,6 +173,9 @@ describe("pad", function()
   cases({
     { "paddings whose sum overflows", function() return F.pad(x, { BIG, BIG }) end,
       "pad: padding {4611686018427387904, 4611686018427387904, 0, 0} overflows int64 (input [1, 2, 8, 8])" },
+    { "a crop and a padding that cancel out near int64's end",
+      function() return F.pad(x, { -math.maxinteger, math.maxinteger }) end,
+      "pad: padding {-9223372036854775807, 9223372036854775807, 0, 0} overflows int64 (input [1, 2, 8, 8])" },
     { "a crop of 2^62", function() return F.pad(x, { -BIG, 0 }) end,
       "pad: padding {-4611686018427387904, 0, 0, 0} leaves an empty output from input [1, 2, 8, 8]" },
     { "replicate padding of an empty plane", function() return F.pad(e, { 1, 1, 1, 1 }, { mode = "replicate" }) end,
