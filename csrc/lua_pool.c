@@ -57,9 +57,12 @@ static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char 
     return t;
 }
 
+/* Product of the leading dims (N * C); saturates at INT64_MAX (only possible for a view
+ * with an empty plane), which check_out_numel then reports. */
 static int64_t planes_of(const lt_tensor *t) {
     int64_t p = 1;
-    for (int d = 0; d < t->ndim - 2; d++) p *= t->size[d];   /* <= numel(t): fits */
+    for (int d = 0; d < t->ndim - 2; d++)
+        if (lt_mul_ovf(p, t->size[d], &p)) return INT64_MAX;
     return p;
 }
 
