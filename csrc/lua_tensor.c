@@ -277,7 +277,7 @@ static int read_shape(lua_State *L, int idx, int64_t *size, const char *fn, int 
     }
     for (int d = 0; d < ndim; d++)
         if (size[d] < 0 && !(allow_infer && size[d] == -1)) {
-            char buf[160];
+            char buf[200];
             lt_lua_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
                        sizes_str(ndim, size, buf, sizeof buf));
         }
@@ -452,7 +452,7 @@ static void push_elem(lua_State *L, const lt_tensor *t, double v) {
 static int m_item(lua_State *L) {
     lt_tensor *t = self(L, "item");
     if (lt_numel(t) != 1) {
-        char buf[128];
+        char buf[200];
         return lt_lua_error(L, "item: tensor of shape %s has %I elements, expected exactly 1",
                           lt_shape_str(t, buf, sizeof buf), (lua_Integer)lt_numel(t));
     }
@@ -507,7 +507,7 @@ static int m_tolist(lua_State *L) {
 static int64_t elem_offset(lua_State *L, const lt_tensor *t, int first, const char *fn) {
     int nargs = lua_gettop(L) - first + 1;
     if (nargs != t->ndim) {
-        char buf[128];
+        char buf[200];
         lt_lua_error(L, "%s: %d indices given for a tensor of shape %s", fn, nargs < 0 ? 0 : nargs,
                    lt_shape_str(t, buf, sizeof buf));
     }
@@ -1033,7 +1033,7 @@ static int m_copy_(lua_State *L) {
     lt_tensor src = *s;
     if (src.ndim != t->ndim || memcmp(src.size, t->size, sizeof(int64_t) * (size_t)t->ndim)) {
         if (lt_view_expand(&src, t->ndim, t->size) != LT_OK) {
-            char b1[128], b2[128];
+            char b1[200], b2[200];
             return lt_lua_error(L, "%s: source of shape %s cannot be copied into shape %s", fn,
                               lt_shape_str(s, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
         }
@@ -1373,7 +1373,7 @@ static int do_addc(lua_State *L, int div, const char *fn) {
     lt_tensor *a = lt_lua_checkdtype(L, 2, fn, "tensor1", LT_FLOAT32);
     lt_tensor *b = lt_lua_checkdtype(L, 3, fn, "tensor2", LT_FLOAT32);
     float v = (float)luaL_optnumber(L, 4, 1.0);
-    char b1[128], b2[128], b3[128];
+    char b1[200], b2[200], b3[200];
     if (a->ndim != t->ndim || b->ndim != t->ndim ||
         memcmp(a->size, t->size, sizeof(int64_t) * (size_t)t->ndim) ||
         memcmp(b->size, t->size, sizeof(int64_t) * (size_t)t->ndim))
@@ -1593,7 +1593,7 @@ static int m_sum_to(lua_State *L) {
     lt_tensor *o = lt_lua_newtensor(L, t->dtype, n, size, fn);
     lt_tensor chk = *o;
     if (lt_view_expand(&chk, t->ndim, t->size) != LT_OK) {
-        char b1[128], b2[128];
+        char b1[200], b2[200];
         return lt_lua_error(L, "%s: %s is not a broadcast of %s", fn, lt_shape_str(t, b1, sizeof b1),
                           lt_shape_str(o, b2, sizeof b2));
     }
@@ -1605,7 +1605,7 @@ static int m_matmul(lua_State *L) {
     const char *fn = "matmul";
     lt_tensor *a = lt_lua_checkdtype(L, 1, fn, "self", LT_FLOAT32);
     lt_tensor *b = lt_lua_checkdtype(L, 2, fn, "other", LT_FLOAT32);
-    char b1[128], b2[128];
+    char b1[200], b2[200];
     if (a->ndim < 1 || b->ndim < 1) return lt_lua_error(L, "%s: both arguments need at least 1 dimension", fn);
     /* promote 1-D operands as PyTorch does, remembering to squeeze the result */
     lt_tensor av = *a, bv = *b;
@@ -1684,7 +1684,7 @@ static int f_cat(lua_State *L) {
     memcpy(size, first->size, sizeof size);
     size[d] = 0;
     lt_dtype dt = first->dtype;
-    char argn[32], b1[128], b2[128];
+    char argn[32], b1[200], b2[200];
     for (int i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         snprintf(argn, sizeof argn, "tensors[%d]", i);
@@ -1697,7 +1697,8 @@ static int f_cat(lua_State *L) {
                 return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s (mismatch at dimension %d)", fn, i,
                                   lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2), k + 1);
         if (lt_add_ovf(size[d], t->size[d], &size[d]))
-            return lt_lua_error(L, "%s: the concatenated size along dimension %d overflows int64", fn, d + 1);
+            return lt_lua_error(L, "%s: the total size along dimension %d overflows int64 at tensors[%d] of shape %s",
+                                fn, d + 1, i, lt_shape_str(t, b1, sizeof b1));
         dt = promote(dt, t->dtype);
         lua_pop(L, 1);
     }
@@ -1716,7 +1717,7 @@ static int f_stack(lua_State *L) {
     int nd = first->ndim + 1;
     for (int k = 0, j = 0; k < nd; k++) size[k] = k == d ? n : first->size[j++];
     lt_dtype dt = first->dtype;
-    char argn[32], b1[128], b2[128];
+    char argn[32], b1[200], b2[200];
     for (int i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         snprintf(argn, sizeof argn, "tensors[%d]", i);
