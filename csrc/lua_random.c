@@ -34,14 +34,17 @@ lt_rng *lt_lua_optrng(lua_State *L, int optidx, const char *fn) {
     return lt_lua_default_rng(L);
 }
 
+static lua_Integer check_int_arg(lua_State *L, int idx, const char *fn, const char *what);
+
+/* Seeds are any int64 (taken as their 64-bit pattern). */
 static int f_manual_seed(lua_State *L) {
-    lua_Integer seed = luaL_checkinteger(L, 1);
+    lua_Integer seed = check_int_arg(L, 1, "manual_seed", "seed");
     lt_rng_seed(lt_lua_default_rng(L), (uint64_t)seed);
     return 0;
 }
 
 static int f_generator(lua_State *L) {
-    push_generator(L, (uint64_t)luaL_optinteger(L, 1, 0));
+    push_generator(L, lua_isnoneornil(L, 1) ? 0 : (uint64_t)check_int_arg(L, 1, "Generator", "seed"));
     return 1;
 }
 
@@ -165,7 +168,7 @@ static int g_randint(lua_State *L) { return make_randint(L, checkgen(L), 2, "Gen
 static int g_randperm(lua_State *L) { return make_randperm(L, checkgen(L), 2, "Generator:randperm"); }
 
 static int g_seed(lua_State *L) {
-    lt_rng_seed(checkgen(L), (uint64_t)luaL_checkinteger(L, 2));
+    lt_rng_seed(checkgen(L), (uint64_t)check_int_arg(L, 2, "Generator:seed", "seed"));
     lua_settop(L, 1);
     return 1;
 }
