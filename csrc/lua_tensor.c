@@ -1524,9 +1524,13 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
     }
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     int keep = lua_toboolean(L, 3);
-    if (t->ndim == 0) {
+    if (t->ndim == 0) { /* the one element (a new view: autograd records on it); position 1 */
         lua_settop(L, 1);
-        return 1;
+        lt_lua_newview(L, t);
+        if (!want_idx) return 1;
+        lt_tensor *ix = lt_lua_newtensor(L, LT_INT32, 0, NULL, fn);
+        lt_set_flat(ix, 0, 1);
+        return 2;
     }
     if ((op == LT_RED_MAX || op == LT_RED_MIN) && t->size[d] == 0)
         return lt_lua_error(L, "%s: dimension %d has size 0", fn, d + 1);
@@ -1597,7 +1601,7 @@ static int m_sum_to(lua_State *L) {
         return lt_lua_error(L, "%s: %s is not a broadcast of %s", fn, lt_shape_str(t, b1, sizeof b1),
                           lt_shape_str(o, b2, sizeof b2));
     }
-    lt_lua_check(L, lt_sum_to(o, t), fn);
+    check_result(L, lt_sum_to(o, t), fn);
     return 1;
 }
 

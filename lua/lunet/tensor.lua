@@ -164,6 +164,7 @@ local function def_minmax(name)
     local v, idx = f(a, d, keepdim)
     if needs(a) then
       record(v, { a }, function(g)
+        if raw.dim(a) == 0 then return raw.clone(g) end   -- the one element took the gradient
         local z = core.zeros(raw.shape(a))
         if d == nil then
           -- all-reduce: the gradient goes to the first extreme element
