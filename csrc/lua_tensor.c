@@ -620,6 +620,11 @@ static int f_tensor(lua_State *L) {
     static const char *const known[] = {"dtype", "shape", NULL};
     lt_opt_check(L, 2, fn, known);
     lt_dtype dt = opt_dtype(L, 2, LT_FLOAT32, fn);
+    if (!lua_istable(L, 1) || lt_lua_totensor(L, 1)) {
+        if (lt_opt_get(L, 2, "shape", fn))
+            return lt_lua_error(L, "%s: option shape applies to a flat table of values, not to a %s (use view)",
+                                fn, lt_lua_totensor(L, 1) ? "tensor" : luaL_typename(L, 1));
+    }
     if (lua_type(L, 1) == LUA_TNUMBER || lua_isboolean(L, 1)) {
         double v = lua_isboolean(L, 1) ? lua_toboolean(L, 1) : check_value(L, 1, dt, fn, "");
         lt_tensor *t = lt_lua_newtensor(L, dt, 0, NULL, fn);

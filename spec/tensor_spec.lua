@@ -331,6 +331,8 @@ describe("validated arguments", function()
       "randperm: n must be an integer, got 2.5" },
     { "an expand size that is not an integer", function() return lunet.zeros(1):expand(2.5) end,
       "expand: size 2.5 is not an integer" },
+    { "tensor() of a number with a shape (ignored before)", function() return lunet.tensor(3, { shape = { 1 } }) end,
+      "tensor: option shape applies to a flat table of values, not to a number (use view)" },
     { "zeros with a dtype option typo", function() return lunet.zeros(2, { dtpye = "int32" }) end,
       "zeros: unknown option 'dtpye' (did you mean 'dtype'?)" },
     { "clamp with a NaN bound", function() return lunet.zeros(2):clamp(0 / 0) end,
