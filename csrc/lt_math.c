@@ -1,6 +1,7 @@
 /* lt_math.c: broadcasting elementwise ops, reductions along a dimension, matmul on
  * OpenBLAS, and the xoshiro256** generator. Float32 has fast contiguous paths; int32 and
- * uint8 go through a generic double-valued path (exact for their ranges). */
+ * uint8 go through a generic double-valued path (exact for their ranges) whose results are
+ * checked against the output dtype (LT_ERANGE with the first failing position). */
 #include "lt_core.h"
 
 #include <cblas.h>

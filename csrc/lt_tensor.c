@@ -1,5 +1,6 @@
-/* lt_tensor.c: storage lifetime, tensor geometry (views), strided copies and fills,
- * index_select/gather and their adjoints, scratch buffers and thread budget. */
+/* lt_tensor.c: storage lifetime, shape validation (every tensor's element count and byte
+ * size fit int64), tensor geometry (views), strided copies and fills with checked dtype
+ * conversions, index_select/gather and their adjoints, scratch buffers and thread budget. */
 #include "lt_core.h"
 
 #include <math.h>
