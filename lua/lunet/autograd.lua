@@ -126,6 +126,13 @@ function M.backward(root, grad, opts)
     error("backward: grad must be a tensor, got " .. type(grad), 2)
   elseif not same_shape(grad, root) then
     error("backward: grad has shape " .. shape_str(grad) .. ", output has " .. shape_str(root), 2)
+  elseif raw.dtype(grad) ~= "float32" then
+    error("backward: grad must be float32, got " .. raw.dtype(grad), 2)
+  end
+  if opts ~= nil then
+    local msg = type(opts) ~= "table" and ("backward: options must be a table, got " .. type(opts))
+      or core.check_options(opts, "backward", { "retain_graph" })
+    if msg then error(msg, 2) end
   end
   local retain = opts and opts.retain_graph
   if not root._node then
