@@ -616,4 +616,14 @@ function nn.ModuleList:forward()
   raise("ModuleList: has no forward; call its modules (list[i](x), or ipairs(list))")
 end
 
+-- Leaf layers run their forward through util.call, so an error of the functional op (C or
+-- Lua) reports the user's line, never a path inside lunet. The containers call the user's
+-- modules and are left alone (their errors keep their own positions and tracebacks).
+for name, cls in pairs(nn) do
+  local f = rawget(cls, "forward")
+  if f and name ~= "Sequential" and name ~= "ModuleList" then
+    cls.forward = function(self, ...) return util.call(f, self, ...) end
+  end
+end
+
 return nn

@@ -33,7 +33,7 @@ local E = require "lunet.errors"
 
 local type, pairs, ipairs, next, select, rawget, rawset = type, pairs, ipairs, next, select, rawget, rawset
 local setmetatable, getmetatable, tostring, error = setmetatable, getmetatable, tostring, error
-local getinfo, xpcall, pack, unpack = debug.getinfo, xpcall, table.pack, table.unpack
+local getinfo, pcall, pack, unpack = debug.getinfo, pcall, table.pack, table.unpack
 local concat, sort, remove = table.concat, table.sort, table.remove
 local format, mtype, tointeger = string.format, math.type, math.tointeger
 
@@ -92,52 +92,62 @@ function util.typename(v)
   return type(v)
 end
 
--- util.call(f, ...): f(...), with one difference for errors: a message that carries the
--- position of one of lunet's own Lua files ("lua/lunet/nn/functional/loss.lua:71: ...", as
--- error(msg, 2) writes it) is raised again at the user's level; other errors (C errors have
--- no position; lunet.errors already points at the user) pass unchanged. For calls into code
--- that raises with error(msg, level).
-local roots
-local function internal(source)
-  if not roots then
-    roots = { (getinfo(1, "S").source:match("^(@.*[/\\])nn[/\\]module%.lua$")) }
-    local path = package.searchpath("lunet.models.unet", package.path)
-    local dir = path and path:match("^(.*[/\\])models[/\\]unet%.lua$")
-    if dir then roots[#roots + 1] = "@" .. dir end
+-- util.call(f, ...): f(...), with errors brought to the user's level: a message that carries
+-- the position of one of lunet's own Lua files ("lua/lunet/nn/functional/conv.lua:25: ...",
+-- as error(msg, 2) or a C function's luaL_where writes it) loses it, and a message with no
+-- position gets the user's; both are raised again at the first frame outside lunet. A
+-- message that already points outside lunet (lunet.errors put it at the user's line, or the
+-- user's own code raised it) passes unchanged, as do non-string errors. util.rethrow(err)
+-- is the same for an error caught by pcall.
+local roots, exists_cache = nil, {}
+local function exists(path)
+  local e = exists_cache[path]
+  if e == nil then
+    local f = io.open(path, "rb")
+    e = f ~= nil
+    if f then f:close() end
+    exists_cache[path] = e
   end
-  for i = 1, #roots do
+  return e
+end
+
+-- Is p (a chunk's short_src as error messages print it: the path, or "..." and its last
+-- characters when long) one of lunet's own Lua files?
+local function internal_path(p)
+  if not roots then
+    roots = { (getinfo(1, "S").source:match("^@(.*[/\\])nn[/\\]module%.lua$")) }
+    local path = package.searchpath("lunet.models.unet", package.path)
+    roots[#roots + 1] = path and path:match("^(.*[/\\])models[/\\]unet%.lua$")
+  end
+  for i = 1, 2 do
     local r = roots[i]
-    if r and source:sub(1, #r) == r then return true end
+    if r then
+      if p:sub(1, #r) == r then return true end
+      if p:sub(1, 3) == "..." then   -- the tail of root .. relative path
+        local tail = p:sub(4)
+        for k = 1, #r do
+          local piece = r:sub(k)
+          if tail:sub(1, #piece) == piece and exists(r .. tail:sub(#piece + 1)) then return true end
+        end
+      end
+    end
   end
   return false
 end
 
-local Stripped = {}   -- metatable marking a message whose internal position was removed
-
--- The xpcall handler: runs while the raising frames are still on the stack, so the frame
--- whose "short_src:line: " prefixes the message is known exactly.
-local function strip_internal(msg)
-  if type(msg) ~= "string" then return msg end
-  local level = 2
-  while true do
-    local info = getinfo(level, "Sl")
-    if not info then return msg end
-    if info.currentline and info.currentline > 0 and internal(info.source) then
-      local prefix = info.short_src .. ":" .. info.currentline .. ": "
-      if msg:sub(1, #prefix) == prefix then
-        return setmetatable({ msg:sub(#prefix + 1) }, Stripped)
-      end
-    end
-    level = level + 1
-  end
+local function rethrow(e)
+  if type(e) ~= "string" then error(e, 0) end
+  local path, rest = e:match("^([^\n:]+):%d+: ()")
+  if path == nil then raise(e) end
+  if internal_path(path) then raise(e:sub(rest)) end
+  error(e, 0)
 end
+util.rethrow = rethrow
 
 function util.call(f, ...)
-  local r = pack(xpcall(f, strip_internal, ...))
+  local r = pack(pcall(f, ...))
   if r[1] then return unpack(r, 2, r.n) end
-  local e = r[2]
-  if getmetatable(e) == Stripped then raise(e[1]) end
-  error(e, 0)
+  rethrow(r[2])
 end
 
 function util.set(list)
