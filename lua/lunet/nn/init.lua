@@ -24,6 +24,7 @@ merge("lunet.nn.losses", require "lunet.nn.losses")
 -- model:predict(image, {tile=, overlap=, ...}): (tiled) inference in eval mode under
 -- no_grad, for every module; lunet.predict holds the implementation and its options.
 function nn.Module:predict(image, opts)
+  nn.Module.util.need_module(self, "predict")
   return require("lunet.predict").predict(self, image, opts)
 end
 
