@@ -286,12 +286,12 @@ describe("options", function()
   local cases = {
     { "tiramisu", { num_classes = 2, variant = 57 }, "Tiramisu: variant must be 56, 67 or 103, got 57" },
     { "tiramisu", { num_classes = 2, growth = 0 }, "Tiramisu: growth must be an integer >= 1, got 0" },
-    { "tiramisu", { num_classes = 2, colour = 1 }, "Tiramisu: unknown option 'colour'" },
+    { "tiramisu", { num_classes = 2, colour = 1 }, "Tiramisu: unknown option 'colour' (known options: bottleneck, down_blocks, dropout, first_conv, growth, in_channels, num_classes, up_blocks, variant)" },
     { "tiramisu", { variant = 56 }, "Tiramisu: num_classes must be an integer >= 1, got nil" },
     { "tiramisu", { num_classes = 2, down_blocks = { 2, 2 }, up_blocks = { 2 } },
       "Tiramisu: up_blocks has 1 entries, down_blocks 2" },
-    { "tiramisu", { num_classes = 2, dropout = 1 }, "Tiramisu: dropout must be in [0, 1), got 1" },
-    { "hrnet", { num_classes = 2, small = "v3" }, "HRNet: small must be false, true, \"v1\" or \"v2\", got v3" },
+    { "tiramisu", { num_classes = 2, dropout = 1 }, "Tiramisu: dropout must be a number in [0, 1), got 1" },
+    { "hrnet", { num_classes = 2, small = "v3" }, "HRNet: small must be false, true, 'v1' or 'v2', got 'v3'" },
     { "hrnet", { num_classes = 2, width = 0 }, "HRNet: width must be an integer >= 1, got 0" },
     { "hrnet", { num_classes = 2, final_kernel = 2 }, "HRNet: final_kernel must be 1 or 3, got 2" },
     { "hrnet", { num_classes = 2, modules = { 1, 1 } },
@@ -299,10 +299,10 @@ describe("options", function()
     { "hrnet", { width = 18 }, "HRNet: num_classes must be an integer >= 1, got nil" },
     { "deeplabv3plus", { num_classes = 2, output_stride = 32 }, "DeepLabV3Plus: output_stride must be 8 or 16, got 32" },
     { "deeplabv3plus", { num_classes = 2, backbone = "vgg16" },
-      "DeepLabV3Plus: backbone must be \"resnet18\", \"resnet34\" or \"resnet50\", got vgg16" },
+      "DeepLabV3Plus: backbone must be 'resnet18', 'resnet34' or 'resnet50', got 'vgg16'" },
     { "deeplabv3plus", { num_classes = 2, aspp_rates = {} },
-      "DeepLabV3Plus: aspp_rates must be a non-empty list of dilation rates" },
-    { "deeplabv3plus", { num_classes = 2, depth = 18 }, "DeepLabV3Plus: unknown option 'depth'" },
+      "DeepLabV3Plus: aspp_rates must be a list of 1 to 16 dilation rates, got a list of 0" },
+    { "deeplabv3plus", { num_classes = 2, depth = 18 }, "DeepLabV3Plus: unknown option 'depth' (known options: align_corners, aspp_channels, aspp_dropout, aspp_rates, backbone, decoder_channels, encoder_width, in_channels, low_level_channels, num_classes, output_stride, separable)" },
   }
   for _, c in ipairs(cases) do
     it("rejects " .. c[3], function()
