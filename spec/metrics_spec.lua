@@ -443,3 +443,43 @@ describe("errors", function()
     end)
   end
 end)
+
+describe("range checks", function()
+  local p = T({ 0, 1, 1, 0 }, { 2, 2 })
+  local nan, inf = 0 / 0, math.huge
+  local cases = {
+    { function() metrics.ConfusionMatrix(70000) end,
+      "ConfusionMatrix: num_classes must be an integer in [1, 65536], got 70000" },
+    { function() metrics.ConfusionMatrix(2, { ignore_index = 2.5 }) end,
+      "ConfusionMatrix: ignore_index must be an integer, got 2.5" },
+    { function() metrics.ConfusionMatrix(2):fbeta(0) end, "ConfusionMatrix:fbeta: beta must be a finite number > 0, got 0" },
+    { function() metrics.ConfusionMatrix(2):fbeta(nan) end,
+      "ConfusionMatrix:fbeta: beta must be a finite number > 0, got nan" },
+    { function() metrics.ConfusionMatrix(2).miou() end,
+      "ConfusionMatrix:miou: self must be a ConfusionMatrix, got nil (call it with a colon: cm:miou(...))" },
+    { function() metrics.iou(p, p, { num_classes = 0 }) end, "iou: num_classes must be an integer in [1, 65536], got 0" },
+    { function() metrics.dice(p, p, { num_classes = 2, zero_division = nan }) end,
+      "dice: zero_division must be a finite number, got nan" },
+    { function() metrics.dice(p, p, { num_classes = 2, per_image = 1 }) end, "dice: per_image must be a boolean, got 1" },
+    { function() metrics.iou(p, p, { num_classes = 2, classes = { 2 } }) end, "iou: classes holds 2, outside 0..1" },
+    { function() metrics.hausdorff(p, p, { percentile = -1 }) end,
+      "hausdorff: percentile must be a number in [0, 100], got -1" },
+    { function() metrics.hausdorff(p, p, { percentile = nan }) end,
+      "hausdorff: percentile must be a number in [0, 100], got nan" },
+    { function() metrics.hausdorff(p, p, { spacing = { 1, 0 } }) end,
+      "hausdorff: spacing must be finite and > 0, got {1, 0}" },
+    { function() metrics.hausdorff(p, p, { spacing = inf }) end,
+      "hausdorff: spacing must be finite and > 0, got {inf, inf}" },
+    { function() metrics.fmeasure(lunet.zeros(2, 2), p, { beta2 = 0 }) end,
+      "fmeasure: beta2 must be a finite number > 0, got 0" },
+    { function() metrics.s_measure(lunet.zeros(2, 2), p, { alpha = 2 }) end,
+      "s_measure: alpha must be a number in [0, 1], got 2" },
+    { function() metrics.match_instances(p, p, { iou_threshold = 0 }) end,
+      "match_instances: iou_threshold must be in (0, 1], got 0" },
+    { function() metrics.average_precision(p, p, { thresholds = { 0.5, 1.5 } }) end,
+      "average_precision: thresholds must lie in (0, 1], got 1.5" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2], function() assert.are.equal(c[2], err_of(c[1])) end)
+  end
+end)

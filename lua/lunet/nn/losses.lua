@@ -171,7 +171,8 @@ end
 local function check_classes(name, v)
   if v == nil or is_tensor(v) then return end
   if type(v) ~= "table" or getmetatable(v) ~= nil or #v == 0 then
-    E.fail(name, "classes must be a non-empty list of class ids, got %s", E.show(v))
+    E.fail(name, "classes must be a non-empty list of class ids, got %s",
+      (type(v) == "table" and getmetatable(v) == nil) and "an empty list" or E.show(v))
   end
   for i = 1, #v do E.integer(name, format("classes[%d]", i), v[i], 0) end
 end
