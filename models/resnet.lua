@@ -107,6 +107,13 @@ local function count_block(block, inplanes, planes, downsample)
 end
 
 function M.count_layer(block, inplanes, planes, n, stride)
+  if block ~= BasicBlock and block ~= Bottleneck then
+    E.fail("count_layer", "block must be resnet.BasicBlock or resnet.Bottleneck, got %s", E.typename(block))
+  end
+  common.int("count_layer", "inplanes", inplanes, 1)
+  common.int("count_layer", "planes", planes, 1)
+  common.int("count_layer", "n", n, 1)
+  if stride ~= nil then common.int("count_layer", "stride", stride, 1) end
   local out = planes * block.expansion
   local total = count_block(block, inplanes, planes, (stride or 1) ~= 1 or inplanes ~= out)
   return total + (n - 1) * count_block(block, out, planes, false), out
@@ -142,6 +149,9 @@ local DEPTHS = {
 --- width=} (the output stride changes dilations, not shapes), and its output channels.
 function M.count_resnet(depth, cin, w)
   local spec = DEPTHS[depth]
+  if spec == nil then E.fail("count_resnet", "depth must be 18, 34 or 50, got %s", E.show(depth)) end
+  common.int("count_resnet", "in_channels", cin, 1)
+  common.int("count_resnet", "width", w, 1)
   local n = cin * w * 49 + 2 * w
   local c, channels = w, {}
   for i, planes in ipairs { w, 2 * w, 4 * w, 8 * w } do

@@ -4,7 +4,8 @@
 --   local nn = require "lunet.nn"
 --   local net = nn.Sequential(nn.Conv2d(3, 8, 3, {padding = 1}), nn.ReLU(), nn.Conv2d(8, 2, 1))
 --   local F = nn.functional
-local require, pairs, error = require, pairs, error
+local require, pairs = require, pairs
+local E = require "lunet.errors"
 
 local nn = {}
 nn.Module = require "lunet.nn.module"
@@ -13,7 +14,7 @@ nn.functional = require "lunet.nn.functional"
 
 local function merge(part, src)
   for k, v in pairs(src) do
-    if nn[k] ~= nil then error("lunet.nn: " .. k .. " defined twice (" .. part .. ")") end
+    if nn[k] ~= nil then E.raise("lunet.nn: " .. k .. " defined twice (" .. part .. ")") end
     nn[k] = v
   end
 end

@@ -72,6 +72,7 @@ end
 -- Returns fan_in, fan_out of a weight tensor (at least 2 dimensions).
 function init.calculate_fan_in_and_fan_out(t, fn)
   fn = fn or "calculate_fan_in_and_fan_out"
+  if not is_tensor(t) then raise(format("%s: tensor expected, got %s", fn, typename(t))) end
   local shape = t:shape()
   if #shape < 2 then
     raise(format("%s: fan in and fan out need a tensor of at least 2 dimensions, got %s",

@@ -325,6 +325,9 @@ function Module:register_parameter(name, t)
   if t ~= nil and not is_tensor(t) then
     raise(format("register_parameter: parameter '%s' must be a tensor or nil, got %s", name, util.typename(t)))
   end
+  if t ~= nil and t:dtype() ~= "float32" then
+    raise(format("register_parameter: parameter '%s' must be a float32 tensor, got %s", name, t:dtype()))
+  end
   self[name] = nil
   if t ~= nil then
     t:requires_grad(true)

@@ -53,6 +53,13 @@ end
 
 -- cv2.getRotationMatrix2D(center, angle, scale): positive angles turn counter-clockwise.
 local function rotation_matrix(cx, cy, angle, scale)
+  local args = { cx, cy, angle, scale }
+  for i = 1, 4 do
+    local v = args[i]
+    if not B.finite(v) then
+      E.fail("rotation_matrix", "%s must be a finite number, got %s", ({ "cx", "cy", "angle", "scale" })[i], B.show(v))
+    end
+  end
   local a = math_cos(math_rad(angle)) * scale
   local b = math_sin(math_rad(angle)) * scale
   return { a, b, (1 - a) * cx - b * cy, -b, a, b * cx + (1 - a) * cy }
