@@ -274,9 +274,7 @@ function Module:is_instance_of(cls)
   return false
 end
 
-
 function Module:__init() end
-
 
 function Module:forward()
   need_module(self, "forward")
