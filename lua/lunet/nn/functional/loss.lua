@@ -81,37 +81,37 @@ local function as_float(v, fn, name)
   if type(v) == "table" then return lunet().tensor(v) end
   if type(v) == "number" then return lunet().tensor({ v }) end
   if not is_tensor(v) then
-    error(format("%s: %s must be a number, a table or a tensor, got %s", fn, name, type(v)), 3)
+    E.raise(format("%s: %s must be a number, a table or a tensor, got %s", fn, name, type(v)))
   end
   if v:dtype() ~= "float32" then return v:to("float32") end
   return v
 end
 
 local function check_logits(fn, x)
-  if not is_tensor(x) then error(format("%s: logits must be a tensor, got %s", fn, type(x)), 3) end
+  if not is_tensor(x) then E.raise(format("%s: logits must be a tensor, got %s", fn, type(x))) end
   if x:dtype() ~= "float32" then
-    error(format("%s: logits must be float32, got %s", fn, x:dtype()), 3)
+    E.raise(format("%s: logits must be float32, got %s", fn, x:dtype()))
   end
   if x:dim() < 2 then
-    error(format("%s: logits must be N x C x ..., got %s", fn, shape_str(x)), 3)
+    E.raise(format("%s: logits must be N x C x ..., got %s", fn, shape_str(x)))
   end
 end
 
 -- Multiclass target: int32 (uint8 converted) class ids shaped like the logits minus dim 2.
 local function class_target(fn, x, y)
-  if not is_tensor(y) then error(format("%s: target must be a tensor, got %s", fn, type(y)), 3) end
+  if not is_tensor(y) then E.raise(format("%s: target must be a tensor, got %s", fn, type(y))) end
   local dt = y:dtype()
   if dt == "uint8" then
     y = y:to("int32")
   elseif dt ~= "int32" then
-    error(format("%s: target must hold int32 class ids, got %s (target %s)", fn, dt, shape_str(y)), 3)
+    E.raise(format("%s: target must hold int32 class ids, got %s (target %s)", fn, dt, shape_str(y)))
   end
   local xs, ys = x:shape(), y:shape()
   local ok = #ys == #xs - 1 and ys[1] == xs[1]
   for d = 2, #ys do ok = ok and ys[d] == xs[d + 1] end
   if not ok then
-    error(format("%s: target %s does not match logits %s (expected N x d1 x ... without the class dimension)",
-      fn, shape_str(y), shape_str(x)), 3)
+    E.raise(format("%s: target %s does not match logits %s (expected N x d1 x ... without the class dimension)",
+      fn, shape_str(y), shape_str(x)))
   end
   return y
 end
@@ -119,7 +119,7 @@ end
 -- Binary/multilabel target: same shape as the logits, converted to float32. With
 -- squeezed_ok (binary mode), an N x H x W mask also fits N x 1 x H x W logits.
 local function float_target(fn, x, y, squeezed_ok)
-  if not is_tensor(y) then error(format("%s: target must be a tensor, got %s", fn, type(y)), 3) end
+  if not is_tensor(y) then E.raise(format("%s: target must be a tensor, got %s", fn, type(y))) end
   local xs, ys = x:shape(), y:shape()
   local ok = #xs == #ys
   for d = 1, #xs do ok = ok and xs[d] == ys[d] end
@@ -129,7 +129,7 @@ local function float_target(fn, x, y, squeezed_ok)
     if ok then y = y:unsqueeze(2) end
   end
   if not ok then
-    error(format("%s: target %s does not match logits %s", fn, shape_str(y), shape_str(x)), 3)
+    E.raise(format("%s: target %s does not match logits %s", fn, shape_str(y), shape_str(x)))
   end
   if y:dtype() ~= "float32" then y = y:to("float32") end
   return y
@@ -137,14 +137,14 @@ end
 
 local function check_mode(fn, mode)
   if mode ~= "multiclass" and mode ~= "binary" and mode ~= "multilabel" then
-    error(format('%s: mode must be "multiclass", "binary" or "multilabel", got %s', fn,
-      type(mode) == "string" and ('"' .. mode .. '"') or tostring(mode)), 3)
+    E.raise(format('%s: mode must be "multiclass", "binary" or "multilabel", got %s', fn,
+      type(mode) == "string" and ('"' .. mode .. '"') or tostring(mode)))
   end
 end
 
 local function check_reduction(fn, r)
   if r ~= "mean" and r ~= "sum" and r ~= "none" then
-    error(format('%s: reduction must be "mean", "sum" or "none", got %s', fn, tostring(r)), 3)
+    E.raise(format('%s: reduction must be "mean", "sum" or "none", got %s', fn, tostring(r)))
   end
 end
 
@@ -204,7 +204,7 @@ function M.cross_entropy(logits, target, opts)
   end
   local weight = as_float(opts.weight, fn, "weight")
   if weight and (weight:dim() ~= 1 or weight:numel() ~= logits:size(2)) then
-    error(format("%s: weight has shape %s, expected C = %d values", fn, shape_str(weight), logits:size(2)), 2)
+    E.raise(format("%s: weight has shape %s, expected C = %d values", fn, shape_str(weight), logits:size(2)))
   end
   if weight then weight = contig(weight) end
   local kopts = { fn = fn, weight = weight, ignore_index = opts.ignore_index, label_smoothing = ls,
@@ -232,7 +232,7 @@ local function broadcast_weight(fn, name, v, x)
     return lunet().no_grad(function() return (lunet().ones(x:shape()) * v):contiguous() end)
   end)
   if not ok then
-    error(format("%s: %s of shape %s does not broadcast to logits %s", fn, name, shape_str(v), shape_str(x)), 3)
+    E.raise(format("%s: %s of shape %s does not broadcast to logits %s", fn, name, shape_str(v), shape_str(x)))
   end
   return full
 end
@@ -259,7 +259,7 @@ function M.binary_cross_entropy_with_logits(logits, target, opts)
   local fn = "binary_cross_entropy_with_logits"
   opts = E.options(opts, fn, BCE_OPTS)
   if not is_tensor(logits) or logits:dtype() ~= "float32" then
-    error(format("%s: logits must be a float32 tensor", fn), 2)
+    E.raise(format("%s: logits must be a float32 tensor", fn))
   end
   target = float_target(fn, logits, target)
   local reduction = opts.reduction or "mean"
@@ -291,7 +291,7 @@ local function region_inputs(fn, x, y, o)
     truth = onehot
   else
     if mode == "binary" and o.classes ~= nil then
-      error(format('%s: classes are not supported with mode="binary"', fn), 3)
+      E.raise(format('%s: classes are not supported with mode="binary"', fn))
     end
     y = float_target(fn, x, y, mode == "binary")
     pred = from_logits and x:sigmoid() or x
@@ -309,19 +309,19 @@ end
 local function class_mean(fn, loss, C, classes)
   if classes == nil then return loss:mean() end
   if type(classes) ~= "table" and not is_tensor(classes) then
-    error(format("%s: classes must be a list of class ids, got %s", fn, type(classes)), 3)
+    E.raise(format("%s: classes must be a list of class ids, got %s", fn, type(classes)))
   end
   if is_tensor(classes) then classes = classes:totable() end
   local sel = {}
   for c = 1, C do sel[c] = 0 end
   for _, c in ipairs(classes) do
     if type(c) ~= "number" or c ~= c // 1 or c < 0 or c >= C then
-      error(format("%s: classes holds %s, not a class id in 0..%d", fn, tostring(c), C - 1), 3)
+      E.raise(format("%s: classes holds %s, not a class id in 0..%d", fn, tostring(c), C - 1))
     end
     c = c // 1
     sel[c + 1] = sel[c + 1] + 1
   end
-  if #classes == 0 then error(format("%s: classes is empty", fn), 3) end
+  if #classes == 0 then E.raise(format("%s: classes is empty", fn)) end
   return (loss * lunet().tensor(sel)):sum() / #classes
 end
 
@@ -413,7 +413,7 @@ function M.focal_loss(logits, target, opts)
     if alpha ~= nil then
       local a = as_float(alpha, fn, "alpha")
       if a:numel() ~= C then
-        error(format("%s: alpha has %d values, expected C = %d (multiclass)", fn, a:numel(), C), 2)
+        E.raise(format("%s: alpha has %d values, expected C = %d (multiclass)", fn, a:numel(), C))
       end
       loss = loss * (onehot * per_class_view(contig(a), logits:dim())):sum(2)
     end
@@ -430,7 +430,7 @@ function M.focal_loss(logits, target, opts)
   local loss = (-pt + 1):pow(gamma) * logpt
   if alpha ~= nil then
     if type(alpha) ~= "number" then
-      error(format("%s: alpha must be a number with mode=%q", fn, mode), 2)
+      E.raise(format("%s: alpha must be a number with mode=%q", fn, mode))
     end
     if not (alpha >= 0 and alpha <= 1) then   -- NaN fails too
       E.fail(fn, "alpha must be in [0, 1] with mode=%q, got %s", mode, E.show(alpha))
