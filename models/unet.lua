@@ -15,7 +15,7 @@
 -- When H or W is not a multiple of 2^(depth-1) the input is zero-padded at the bottom/right
 -- and the logits are cropped back, so every skip concatenation fits.
 --
--- State-dict names mirror the PyTorch benchmark model (../shared/bench/torch_unet.py):
+-- State-dict names mirror the PyTorch benchmark model (bench/torch_unet.py):
 -- down.<level>.<layer>, up.<level>, dec.<level>.<layer>, head; with index_base = 0 a
 -- state dict from that PyTorch model loads directly (norm = "batch").
 -- Bounds: depth <= 13 (a pooling factor of 4096), and at most common.MAX_PARAMETERS
