@@ -101,8 +101,11 @@ end
 
 local lunet = require "lunet"
 local core = require "lunet.core"
-local G, clock = core.gemm, core.nn.wallclock
+local G = core.gemm
 local threads = tonumber(arg[3]) or 1
+-- one thread: process CPU time (os.clock), so time spent preempted by other processes on a
+-- shared machine does not count; more threads: wall-clock time
+local clock = threads == 1 and os.clock or core.nn.wallclock
 lunet.set_num_threads(threads)        -- OpenBLAS's pool and lunet's budget
 lunet.manual_seed(0)
 local impls = {}
@@ -115,7 +118,8 @@ for name in (arg[2] or "isas"):gmatch("[^,]+") do
 end
 local coretype = os.getenv("OPENBLAS_CORETYPE") or "default"
 
--- best of 5 batches of at least 20 ms each, after a warm-up call
+-- best batch (each at least 10 ms) over 0.25 s (of the clock above) and at least 5 batches, after a warm-up call:
+-- on a shared machine the least disturbed batch is the fairest figure
 local function gflops(s, impl)
   local _, ta, tb, m, n, k, lda, ldb, ldc, beta = table.unpack(s)
   local a = lunet.randn(((ta == 1) and k or m) * lda)
@@ -124,15 +128,16 @@ local function gflops(s, impl)
   local o = { m = m, n = n, k = k, transa = ta == 1, transb = tb == 1, lda = lda, ldb = ldb,
               ldc = ldc, beta = beta * 1.0, impl = impl, threads = threads }
   G.sgemm(c, a, b, o)
-  local best = math.huge
-  for _ = 1, 5 do
+  local best, batches, t_end = math.huge, 0, clock() + 0.25
+  repeat
     local reps, t0 = 0, clock()
     repeat
       G.sgemm(c, a, b, o)
       reps = reps + 1
-    until clock() - t0 > 0.02
+    until clock() - t0 > 0.01
     best = math.min(best, (clock() - t0) / reps)
-  end
+    batches = batches + 1
+  until batches >= 5 and clock() > t_end
   return 2 * m * n * k / best / 1e9
 end
 

@@ -21,6 +21,11 @@
 typedef void (*kern_fn)(int64_t kc, const float *a, int64_t rs_a, int64_t ps_a, const float *b,
                         int64_t ps_b, float *c, int64_t ldc, float alpha, float beta, int ncols);
 
+/* Narrow remainders (1 or 2 columns of C, A read in place): dot products along k,
+ * C[i, j] = alpha * sum_p a[i * lda + p] * bt[j * ldbt + p] + beta * C[i, j] for i < mrows. */
+typedef void (*dot_fn)(int mrows, int ncols, int64_t kc, const float *a, int64_t lda,
+                       const float *bt, int64_t ldbt, float *c, int64_t ldc, float alpha, float beta);
+
 /* Tile and cache-block sizes of one ISA: the packed A micro-panel (MR x KC) stays in L1 while
  * the kernel sweeps the packed B block (KC x NC, in L2) panel by panel. */
 typedef struct {
@@ -30,6 +35,7 @@ typedef struct {
     const kern_fn *tab;    /* tab[(mrows - 1) * nv_max + nv - 1], nv = ceil(ncols / 16) */
     int nv_max;            /* vectors per row of the widest kernel */
     int vw;                /* floats per vector */
+    dot_fn dot;            /* narrow remainders */
 } gemm_geom;
 
 #define INL static inline __attribute__((always_inline))
@@ -73,7 +79,19 @@ static inline void kgen(const int mrows, int64_t kc, const float *restrict a, in
 KGEN(1) KGEN(2) KGEN(3) KGEN(4)
 static const kern_fn gen_tab[GEN_MR] = { kgen_1, kgen_2, kgen_3, kgen_4 };
 
-static const gemm_geom geom_generic = { LT_GEMM_GENERIC, GEN_MR, GEN_NR, 256, 512, gen_tab, 1, 16 };
+static void dot_gen(int mrows, int ncols, int64_t kc, const float *a, int64_t lda,
+                    const float *bt, int64_t ldbt, float *c, int64_t ldc, float alpha, float beta) {
+    for (int i = 0; i < mrows; i++)
+        for (int j = 0; j < ncols; j++) {
+            float s = 0.0f;
+            for (int64_t p = 0; p < kc; p++) s += a[i * lda + p] * bt[j * ldbt + p];
+            float *cij = c + i * ldc + j;
+            *cij = beta == 0.0f ? alpha * s : alpha * s + beta * *cij;
+        }
+}
+
+static const gemm_geom geom_generic = { LT_GEMM_GENERIC, GEN_MR, GEN_NR, 256, 512, gen_tab, 1, 16,
+                                        dot_gen };
 
 #if LT_GEMM_X86
 
@@ -138,7 +156,68 @@ static const kern_fn a2_tab[A2_MR * 2] = {
     k256_1_1, k256_1_2, k256_2_1, k256_2_2, k256_3_1, k256_3_2,
     k256_4_1, k256_4_2, k256_5_1, k256_5_2, k256_6_1, k256_6_2,
 };
-static const gemm_geom geom_avx2 = { LT_GEMM_AVX2, A2_MR, A2_NR, 256, 384, a2_tab, 2, 8 };
+/* R rows x NC (1, 2) columns of dot products, 8 floats of k at a time, the tail scalar */
+INL T256 float hsum256(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+INL T256 void dot256(const int R, const int NC, int64_t kc, const float *restrict a, int64_t lda,
+                     const float *restrict bt, int64_t ldbt, float *restrict c, int64_t ldc,
+                     float alpha, float beta) {
+    __m256 acc[4][2];
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+        const __m256 b0 = _mm256_loadu_ps(bt + p);
+        const __m256 b1 = NC > 1 ? _mm256_loadu_ps(bt + ldbt + p) : _mm256_setzero_ps();
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            if (i < R) {
+                const __m256 ai = _mm256_loadu_ps(a + i * lda + p);
+                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+                if (NC > 1) acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        if (i < R) {
+            #pragma GCC unroll 2
+            for (int j = 0; j < 2; j++)
+                if (j < NC) {
+                    float sum = hsum256(acc[i][j]);
+                    for (int64_t q = p; q < kc; q++) sum += a[i * lda + q] * bt[j * ldbt + q];
+                    float *cij = c + i * ldc + j;
+                    *cij = beta == 0.0f ? alpha * sum : alpha * sum + beta * *cij;
+                }
+        }
+}
+
+#define D256(R, N)                                                                            \
+    static T256 void dot256_##R##_##N(int64_t kc, const float *a, int64_t lda, const float *bt, \
+                                      int64_t ldbt, float *c, int64_t ldc, float alpha,       \
+                                      float beta) {                                           \
+        dot256(R, N, kc, a, lda, bt, ldbt, c, ldc, alpha, beta);                              \
+    }
+D256(1, 1) D256(2, 1) D256(3, 1) D256(4, 1) D256(1, 2) D256(2, 2) D256(3, 2) D256(4, 2)
+
+typedef void (*dotr_fn)(int64_t kc, const float *a, int64_t lda, const float *bt, int64_t ldbt,
+                        float *c, int64_t ldc, float alpha, float beta);
+
+static void dot_avx2(int mrows, int ncols, int64_t kc, const float *a, int64_t lda,
+                     const float *bt, int64_t ldbt, float *c, int64_t ldc, float alpha, float beta) {
+    static const dotr_fn tab[2][4] = { { dot256_1_1, dot256_2_1, dot256_3_1, dot256_4_1 },
+                                       { dot256_1_2, dot256_2_2, dot256_3_2, dot256_4_2 } };
+    for (int i = 0; i < mrows; i += 4) {
+        const int r = mrows - i < 4 ? mrows - i : 4;
+        tab[ncols - 1][r - 1](kc, a + i * lda, lda, bt, ldbt, c + i * ldc, ldc, alpha, beta);
+    }
+}
+
+static const gemm_geom geom_avx2 = { LT_GEMM_AVX2, A2_MR, A2_NR, 256, 384, a2_tab, 2, 8, dot_avx2 };
 
 /* ---------------------------------------------------------------- AVX-512 kernel (8 x 48) */
 
@@ -198,7 +277,59 @@ K512M(1) K512M(2) K512M(3) K512M(4) K512M(5) K512M(6) K512M(7) K512M(8)
 static const kern_fn z_tab[Z_MR * 3] = {
     K512T(1), K512T(2), K512T(3), K512T(4), K512T(5), K512T(6), K512T(7), K512T(8),
 };
-static const gemm_geom geom_avx512 = { LT_GEMM_AVX512, Z_MR, Z_NR, 256, 384, z_tab, 3, 16 };
+/* R rows x NC (1, 2) columns of dot products, 16 floats of k at a time, masked tail */
+INL T512 void dot512(const int R, const int NC, int64_t kc, const float *restrict a, int64_t lda,
+                     const float *restrict bt, int64_t ldbt, float *restrict c, int64_t ldc,
+                     float alpha, float beta) {
+    __m512 acc[4][2];
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p += 16) {
+        const __mmask16 mk = (__mmask16)(kc - p >= 16 ? 0xFFFF : (1u << (kc - p)) - 1u);
+        const __m512 b0 = _mm512_maskz_loadu_ps(mk, bt + p);
+        const __m512 b1 = NC > 1 ? _mm512_maskz_loadu_ps(mk, bt + ldbt + p) : _mm512_setzero_ps();
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            if (i < R) {
+                const __m512 ai = _mm512_maskz_loadu_ps(mk, a + i * lda + p);
+                acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+                if (NC > 1) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+            }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        if (i < R) {
+            #pragma GCC unroll 2
+            for (int j = 0; j < 2; j++)
+                if (j < NC) {
+                    const float sum = _mm512_reduce_add_ps(acc[i][j]);
+                    float *cij = c + i * ldc + j;
+                    *cij = beta == 0.0f ? alpha * sum : alpha * sum + beta * *cij;
+                }
+        }
+}
+
+#define D512(R, N)                                                                            \
+    static T512 void dot512_##R##_##N(int64_t kc, const float *a, int64_t lda, const float *bt, \
+                                      int64_t ldbt, float *c, int64_t ldc, float alpha,       \
+                                      float beta) {                                           \
+        dot512(R, N, kc, a, lda, bt, ldbt, c, ldc, alpha, beta);                              \
+    }
+D512(1, 1) D512(2, 1) D512(3, 1) D512(4, 1) D512(1, 2) D512(2, 2) D512(3, 2) D512(4, 2)
+
+static void dot_avx512(int mrows, int ncols, int64_t kc, const float *a, int64_t lda,
+                       const float *bt, int64_t ldbt, float *c, int64_t ldc, float alpha,
+                       float beta) {
+    static const dotr_fn tab[2][4] = { { dot512_1_1, dot512_2_1, dot512_3_1, dot512_4_1 },
+                                       { dot512_1_2, dot512_2_2, dot512_3_2, dot512_4_2 } };
+    for (int i = 0; i < mrows; i += 4) {
+        const int r = mrows - i < 4 ? mrows - i : 4;
+        tab[ncols - 1][r - 1](kc, a + i * lda, lda, bt, ldbt, c + i * ldc, ldc, alpha, beta);
+    }
+}
+
+static const gemm_geom geom_avx512 = { LT_GEMM_AVX512, Z_MR, Z_NR, 256, 384, z_tab, 3, 16,
+                                       dot_avx512 };
 
 static int cpu_avx2(void) {
     __builtin_cpu_init();
@@ -369,14 +500,30 @@ static void gemm_run(const gemm_geom *g, int ta, int tb, int64_t m, int64_t n, i
     scratch_floats(g, n, k, &na, &nb);
     float *ap = ws, *bp = ws + na;
     const int mr = g->mr, nr = g->nr;
-    const int direct_b = !tb && m <= mr;
+    const int direct_b = !tb && (m <= 4 * mr || ldb % 256 != 0);
     for (int64_t jc = 0; jc < n; jc += g->nc) {
         const int64_t nc = min64(g->nc, n - jc), nfull = nc / nr * nr;
+        /* a last panel whose last vector holds 1 or 2 columns: those run as dot products when
+         * A is read in place (a 16-wide vector would mostly multiply zeros) */
+        const int rem = nfull < nc ? (int)((nc - nfull) % g->vw) : 0;
+        const int dot = !ta && rem >= 1 && rem <= 2;
+        const int64_t j0 = jc + nc - rem;   /* first dot column */
         for (int64_t pc = 0; pc < k; pc += g->kc) {
             const int64_t kc = min64(g->kc, k - pc);
             const float bet = pc == 0 ? beta : 1.0f;
             if (!direct_b) pack_b(bp, b, tb, ldb, pc, jc, kc, nc, nr);
-            else if (nfull < nc) pack_b(bp, b, 0, ldb, pc, jc + nfull, kc, nc - nfull, nr);
+            else if (nfull < nc - (dot ? rem : 0))
+                pack_b(bp, b, 0, ldb, pc, jc + nfull, kc, nc - nfull, nr);
+            /* the dot columns contiguous along k: in place when B is stored (n, k), else
+             * copied into the A panel's scratch (unused: A is read in place) */
+            const float *bt = b + j0 * ldb + pc;
+            int64_t ldbt = ldb;
+            if (dot && !tb) {
+                for (int j = 0; j < rem; j++)
+                    for (int64_t p = 0; p < kc; p++) ap[j * kc + p] = b[(pc + p) * ldb + j0 + j];
+                bt = ap;
+                ldbt = kc;
+            }
             for (int64_t ir = 0; ir < m; ir += mr) {
                 const int64_t mrows = min64(mr, m - ir);
                 const float *pa = ap;
@@ -386,7 +533,12 @@ static void gemm_run(const gemm_geom *g, int ta, int tb, int64_t m, int64_t n, i
                 const kern_fn *row = g->tab + (mrows - 1) * g->nv_max;
                 float *cr = c + ir * ldc + jc;
                 for (int64_t jr = 0; jr < nc; jr += nr) {
-                    const int ncols = (int)min64(nr, nc - jr);
+                    int ncols = (int)min64(nr, nc - jr);
+                    if (dot && jr + ncols == nc) {
+                        g->dot((int)mrows, rem, kc, pa, lda, bt, ldbt, cr + nc - rem, ldc, alpha, bet);
+                        ncols -= rem;
+                        if (!ncols) continue;
+                    }
                     const float *pb = bp + jr * kc;
                     int64_t psb = nr;
                     if (direct_b) {

@@ -9,11 +9,14 @@ local G = core.gemm
 local EPS = 2 ^ -24      -- float32 unit roundoff
 
 -- m, n, k: ones, primes, sizes just past the tiles (AVX-512 8x48, AVX2 6x16, C 4x16) and
--- the cache blocks (KC 256, NC 384/512), a Fashion-MNIST conv shape
+-- the cache blocks (KC 256, NC 384/512), last vectors of 1 or 2 columns (the dot-product
+-- path: n = 49, 97, 18, 50, 386), many M panels (B read in place or packed), a Fashion-MNIST
+-- conv shape
 local SHAPES = {
   { 1, 1, 1 }, { 1, 17, 5 }, { 13, 1, 7 }, { 1, 1, 300 }, { 2, 3, 1 }, { 7, 13, 29 },
   { 8, 48, 256 }, { 9, 49, 257 }, { 17, 97, 263 }, { 31, 61, 530 }, { 64, 49, 576 },
-  { 5, 400, 3 }, { 100, 37, 2 }, { 6, 779, 19 },
+  { 5, 400, 3 }, { 100, 37, 2 }, { 6, 779, 19 }, { 7, 18, 9 }, { 12, 50, 300 }, { 5, 386, 40 },
+  { 70, 256, 20 },
 }
 local TRANS = { { false, false }, { true, false }, { false, true }, { true, true } }
 -- alpha, beta: beta 0 must not read C (it starts as NaN), beta 1 accumulates
