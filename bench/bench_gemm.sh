@@ -6,7 +6,11 @@
 # THREADS (default "1 2"; with more than one thread lunet runs its split entry, "auto");
 # RUNS (default 2): the sides alternate and each keeps its best figure. One thread is timed in
 # process CPU time (preemption by other processes on a shared machine does not count), more
-# threads in wall-clock time. Load average printed.
+# threads in wall-clock time. Load average printed. With more than one thread lunet is also
+# run with OMP_WAIT_POLICY=PASSIVE ("-passive"): on a machine loaded by other processes, a
+# libgomp thread spinning at the end of a split GEMM can hold its core while its partner waits
+# for one, and a split GEMM then takes a scheduler slice (the demo sets PASSIVE for the same
+# reason); OpenBLAS's own threads yield while they wait.
 cd "$(dirname "$0")/.." || exit 1
 LUA=${LUA:-lua5.4}
 R=${RUNS:-2}
@@ -25,6 +29,11 @@ for T in ${THREADS:-1 2}; do
     echo "threads $T, run $run: load average $(load)"
     f="$dir/t$T.r$run"
     env -u OPENBLAS_CORETYPE "$LUA" bench/gemm.lua measure "$impls" "$T" > "$f.lunet" || exit 1
+    if [ "$T" -gt 1 ]; then   # libgomp's idle workers sleep instead of spinning (see below)
+      env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=PASSIVE "$LUA" bench/gemm.lua measure auto "$T" \
+        > "$f.passive" || exit 1
+      files="$files,$f.passive"
+    fi
     OPENBLAS_CORETYPE=Prescott "$LUA" bench/gemm.lua measure openblas "$T" > "$f.prescott" || exit 1
     OPENBLAS_CORETYPE=SkylakeX "$LUA" bench/gemm.lua measure openblas "$T" > "$f.skx" || exit 1
     files="$files,$f.lunet,$f.prescott,$f.skx"

@@ -144,6 +144,9 @@ end
 for _, s in ipairs(SHAPES) do
   for _, impl in ipairs(impls) do
     local col = impl == "openblas" and ("ob-" .. coretype:lower()) or ("lt-" .. impl)
+    if impl ~= "openblas" and (os.getenv("OMP_WAIT_POLICY") or ""):lower() == "passive" then
+      col = col .. "-passive"
+    end
     print(string.format("%s %s %.2f", s[1], col, gflops(s, impl)))
     io.stdout:flush()
   end

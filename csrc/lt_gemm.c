@@ -589,6 +589,9 @@ lt_status lt_gemm_parallel(int nthreads, int isa, int ta, int tb, int64_t m, int
     const int split_n = npan >= 2 * (int64_t)nthreads || npan >= mpan;
     const int64_t pans = split_n ? npan : mpan;
     if (nthreads > pans) nthreads = (int)pans;
+    /* at least 8 MFLOP a thread: waking a team costs more than it saves below that */
+    const double cap = 2.0 * (double)m * (double)n * (double)k / 8e6;
+    if ((double)nthreads > cap) nthreads = (int)cap;
     if (nthreads <= 1 || omp_get_active_level() > 0 || k == 0 || alpha == 0.0f)
         return lt_gemm(isa, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
     int failed = 0;

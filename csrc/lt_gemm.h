@@ -40,9 +40,9 @@ lt_status lt_gemm(int isa, int ta, int tb, int64_t m, int64_t n, int64_t k, floa
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                   float *c, int64_t ldc, void *scratch);
 
-/* The same split over nthreads OpenMP threads (N in panel-aligned slices, or M when N has
- * too few panels; each thread mallocs its own scratch). nthreads <= 1, or a call from
- * inside an active parallel region, runs on the calling thread. */
+/* The same split over up to nthreads OpenMP threads (N in panel-aligned slices, or M when N
+ * has too few panels; each thread mallocs its own scratch), at most one thread per 8 MFLOP.
+ * nthreads <= 1, or a call from inside an active parallel region, runs on the calling thread. */
 lt_status lt_gemm_parallel(int nthreads, int isa, int ta, int tb, int64_t m, int64_t n,
                            int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                            int64_t ldb, float beta, float *c, int64_t ldc);
