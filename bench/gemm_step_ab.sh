@@ -5,6 +5,7 @@
 # One thread is timed in process CPU time (robust on a shared machine), two in wall time.
 # OMP_WAIT_POLICY and the rest of the environment are inherited (OPENBLAS_CORETYPE unset).
 # Extra environment for the A side only: A_ENV (e.g. A_ENV=OPENBLAS_CORETYPE=Prescott).
+# CFGS picks the configurations (default "fashion 1 cpu,unet 1 cpu,fashion 2 wall,unet 2 wall").
 # usage: sh bench/gemm_step_ab.sh A_BUILD_DIR B_BUILD_DIR     (dirs holding lunet/core.so)
 cd "$(dirname "$0")/.." || exit 1
 [ $# -eq 2 ] || { echo "usage: sh bench/gemm_step_ab.sh A_BUILD_DIR B_BUILD_DIR"; exit 2; }
@@ -13,8 +14,11 @@ LP="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/build/lua/?.lua;$PWD/build/lua/?/ini
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for cfg in "fashion 1 cpu" "unet 1 cpu" "fashion 2 wall" "unet 2 wall"; do
-  set -- $cfg
+# CFGS: "model threads clock" triples separated by commas
+CFGS=${CFGS:-"fashion 1 cpu,unet 1 cpu,fashion 2 wall,unet 2 wall"}
+echo "$CFGS" | tr ',' '\n' > "$out/cfgs"
+while read -r m t c; do
+  set -- "$m" "$t" "$c"
   run=1
   while [ "$run" -le "$R" ]; do
     for side in A B; do
@@ -27,7 +31,7 @@ for cfg in "fashion 1 cpu" "unet 1 cpu" "fashion 2 wall" "unet 2 wall"; do
     done
     run=$((run + 1))
   done
-done
+done < "$out/cfgs"
 echo "best of each (train step ms, eval forward ms):"
 for f in "$out"/A.*; do
   key=${f#"$out"/A.}
