@@ -11,6 +11,7 @@
 #include <omp.h>
 #include <cblas.h>
 #include "lt_conv.h"
+#include "lt_gemm.h"
 
 /* ---------------------------------------------------------------- dims */
 
@@ -241,8 +242,11 @@ static par_plan plan_begin(int64_t items, double flops) {
     p.nt = 1;
     if (t > 1 && (items >= t || flops < SMALL_FLOPS)) {
         if (items >= t && flops >= SMALL_FLOPS) p.nt = t;
-        p.saved_blas = openblas_get_num_threads();
-        if (p.saved_blas != 1) openblas_set_num_threads(1);
+        /* only OpenBLAS (CPUs without AVX2) needs its own pool quiet inside the team */
+        if (lt_gemm_best_isa() == LT_GEMM_GENERIC) {
+            p.saved_blas = openblas_get_num_threads();
+            if (p.saved_blas != 1) openblas_set_num_threads(1);
+        }
     }
     return p;
 }
@@ -251,8 +255,17 @@ static void plan_end(par_plan p) {
     if (p.saved_blas > 1) openblas_set_num_threads(p.saved_blas);
 }
 
+/* lunet's packed SGEMM (lt_gemm.c: AVX-512 or AVX2 kernels, faster here than OpenBLAS, which
+ * falls back to SSE3 kernels on CPUs it does not know): on this thread inside a team, split
+ * over the thread budget when one large GEMM runs alone. OpenBLAS on CPUs without AVX2, or
+ * if lt_gemm cannot allocate its packing buffers. */
 static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    const int nt = omp_get_active_level() == 0 && 2.0 * (double)m * (double)n * (double)k >= SMALL_FLOPS
+                       ? lt_get_num_threads() : 1;
+    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
+        lt_gemm_parallel(nt, LT_GEMM_AUTO, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) == LT_OK)
+        return;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }

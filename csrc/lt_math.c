@@ -3,6 +3,7 @@
  * uint8 go through a generic double-valued path (exact for their ranges) whose results are
  * checked against the output dtype (LT_ERANGE with the first failing position). */
 #include "lt_core.h"
+#include "lt_gemm.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -610,6 +611,13 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
 
 void lt_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc) {
+    /* lunet's SGEMM (lt_gemm.c) where the CPU has AVX2 or AVX-512, split over the thread
+     * budget from 16 MFLOP; OpenBLAS otherwise or if lt_gemm cannot allocate */
+    const int nt = omp_get_active_level() == 0 && 2.0 * m * (double)n * k >= 1.6e7 ? lt_get_num_threads() : 1;
+    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
+        lt_gemm_parallel(nt, LT_GEMM_AUTO, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                         ldc) == LT_OK)
+        return;
     cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
