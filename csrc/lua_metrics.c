@@ -312,7 +312,7 @@ static int match_impl(lua_State *L, int naive) {
         }
         lt_lua_check(L, st, fn);
         lua_createtable(L, 0, 4);
-        static const char *names[3] = {"tp", "fp", "fn"};
+        static const char *const names[3] = {"tp", "fp", "fn"};
         for (int j = 0; j < 3; j++) {
             lua_createtable(L, nthr, 0);
             for (int k = 0; k < nthr; k++) {
