@@ -86,6 +86,14 @@ asan:
 	  LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/build-asan/lua/?.lua;$(CURDIR)/build-asan/lua/?/init.lua;;' \
 	  LUA_CPATH='$(CURDIR)/build-asan/?.so;;' LUNET_ASAN=1 sh tools/run_specs.sh $(LUA) $(SPECS)
 
+# make fuzz: libFuzzer harnesses of the loaders (fuzz/, Debian clang), each run FUZZ_SECONDS;
+# fails on any crash, leak, timeout or sanitizer report. See fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+.PHONY: fuzz
+fuzz:
+	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk FUZZ_CC=$(FUZZ_CC) FUZZ_SECONDS=$(FUZZ_SECONDS) run
+
 # Installs lunet.core and the Lua side (lua/lunet/**, models/ as lunet.models).
 install: $(MODULE)
 	mkdir -p $(INST_LIBDIR)/lunet $(INST_LUADIR)/lunet/models

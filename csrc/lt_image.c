@@ -111,6 +111,20 @@ static void png_read_cb(png_structp png, png_bytep data, size_t n) {
     s->pos += n;
 }
 
+/* Fuzz builds only (fuzz/fuzz.mk defines LT_FUZZING): CRC and Adler-32 failures would stop
+ * nearly every mutation at its first chunk; ignoring them lets the fuzzer reach the decoding
+ * behind, as libpng's own fuzzer does. */
+static void png_fuzz_setup(png_structp png) {
+#ifdef LT_FUZZING
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+#ifdef PNG_IGNORE_ADLER32
+    png_set_option(png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+#endif
+#else
+    (void)png;
+#endif
+}
+
 static lt_status png_header(lt_image_info *info, const uint8_t *buf, size_t len, char *err,
                             size_t errlen) {
     png_src src = {buf, len, 0, err, errlen};
@@ -128,6 +142,7 @@ static lt_status png_header(lt_image_info *info, const uint8_t *buf, size_t len,
         return LT_EARG;
     }
     png_set_read_fn(png, &src, png_read_cb);
+    png_fuzz_setup(png);
     png_read_info(png, pi);
     info->format = LT_IMG_PNG;
     info->width = (int)png_get_image_width(png, pi);
@@ -166,6 +181,7 @@ static lt_status png_decode_run(png_structp png, png_infop pi, png_src *src, uin
     int wide = info->bit_depth == 16;
     if (setjmp(png_jmpbuf(png))) return LT_EARG;
     png_set_read_fn(png, src, png_read_cb);
+    png_fuzz_setup(png);
     png_read_info(png, pi);
     if ((int)png_get_image_width(png, pi) != info->width ||
         (int)png_get_image_height(png, pi) != info->height)
@@ -604,7 +620,7 @@ static void jdst_term(j_compress_ptr ci) {
 
 static lt_status jpeg_encode_run(struct jpeg_compress_struct *ci, jpeg_err *e, jpeg_dst *d,
                                  uint8_t *row, const uint8_t *pix, int c, int h, int w,
-                                 int quality) {
+                                 int quality, int progressive) {
     if (setjmp(e->jb)) return LT_EARG;
     jpeg_create_compress(ci);
     ci->dest = &d->pub;
@@ -614,6 +630,7 @@ static lt_status jpeg_encode_run(struct jpeg_compress_struct *ci, jpeg_err *e, j
     ci->in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(ci);                    /* 4:2:0 chroma, as PIL and OpenCV write */
     jpeg_set_quality(ci, quality, TRUE);
+    if (progressive) jpeg_simple_progression(ci);
     jpeg_start_compress(ci, TRUE);
     size_t plane = (size_t)h * (size_t)w;
     for (int y = 0; y < h; y++) {
@@ -629,7 +646,7 @@ static lt_status jpeg_encode_run(struct jpeg_compress_struct *ci, jpeg_err *e, j
 }
 
 lt_status lt_jpeg_encode(lt_bytes *out, const uint8_t *pix, int c, int h, int w, int quality,
-                         char *err, size_t errlen) {
+                         int progressive, char *err, size_t errlen) {
     if (errlen) err[0] = 0;
     out->len = 0;
     if ((c != 1 && c != 3) || h < 1 || w < 1 || h > LT_JPEG_MAX_SIDE || w > LT_JPEG_MAX_SIDE ||
@@ -659,7 +676,7 @@ lt_status lt_jpeg_encode(lt_bytes *out, const uint8_t *pix, int c, int h, int w,
     d.pub.term_destination = jdst_term;
     d.out = out;
     d.e = &e;
-    lt_status st = jpeg_encode_run(&ci, &e, &d, row, pix, c, h, w, quality);
+    lt_status st = jpeg_encode_run(&ci, &e, &d, row, pix, c, h, w, quality, progressive);
     jpeg_destroy_compress(&ci);
     free(row);
     if (st != LT_OK) out->len = 0;

@@ -89,11 +89,11 @@ typedef struct lt_bytes {
 } lt_bytes;
 
 #define LT_JPEG_MAX_SIDE 65500   /* libjpeg's JPEG_MAX_DIMENSION */
-/* Encodes a baseline JPEG (libjpeg-turbo, 4:2:0 chroma like PIL and OpenCV, quality 1..100)
- * into out. pix: (C, H, W) planar uint8 with C = 1 (gray) or 3 (RGB); sides up to
- * LT_JPEG_MAX_SIDE. */
+/* Encodes a JPEG (libjpeg-turbo, 4:2:0 chroma like PIL and OpenCV, quality 1..100; baseline,
+ * or progressive with libjpeg's standard scan script) into out. pix: (C, H, W) planar uint8
+ * with C = 1 (gray) or 3 (RGB); sides up to LT_JPEG_MAX_SIDE. */
 lt_status lt_jpeg_encode(lt_bytes *out, const uint8_t *pix, int c, int h, int w, int quality,
-                         char *err, size_t errlen);
+                         int progressive, char *err, size_t errlen);
 
 /* out = (1 - alpha) * img + alpha * palette[mask] where mask != background (background < 0:
  * every pixel is coloured). img (C, H, W) uint8 with C = 1 (gray, broadcast) or 3;

@@ -246,12 +246,13 @@ static int bytes_box_gc(lua_State *L) {
     return 0;
 }
 
-/* encode_jpeg(t, quality, fn) -> string. t: uint8 (1, H, W), (3, H, W) or (H, W). */
+/* encode_jpeg(t, quality, fn, progressive) -> string. t: uint8 (1, H, W), (3, H, W) or (H, W). */
 static int l_encode_jpeg(lua_State *L) {
     const char *fn = luaL_optstring(L, 3, "image.save");
     int c, h, w;
     lt_tensor *t = check_image(L, fn, &c, &h, &w);
     lua_Integer quality = luaL_checkinteger(L, 2);
+    int progressive = lua_toboolean(L, 4);
     char b[256];
     if (t->dtype != LT_UINT8)
         return lt_lua_error(L, "%s: JPEG holds 8-bit samples, t is %s (convert with t:to(\"uint8\"), or save a 16-bit image as .png)",
@@ -275,7 +276,8 @@ static int l_encode_jpeg(lua_State *L) {
     }
     lua_setmetatable(L, -2);
     char err[ERRLEN];
-    lt_status st = lt_jpeg_encode(out, lt_u8(tc), c, h, w, (int)quality, err, sizeof err);
+    lt_status st = lt_jpeg_encode(out, lt_u8(tc), c, h, w, (int)quality, progressive, err,
+                                  sizeof err);
     if (st != LT_OK) return lt_lua_error(L, "%s: JPEG encoding failed: %s", fn, err);
     lua_pushlstring(L, (const char *)out->data, out->len);
     free(out->data);           /* at once: the string holds the bytes */

@@ -272,10 +272,14 @@ local function encode_impl(fn, t, opts, format)
     end
     local q = M.DEFAULT_JPEG_QUALITY
     if opts.quality ~= nil then q = E.integer(fn, "option quality", opts.quality, 1, 100) end
-    ok, res = pcall(cimg.encode_jpeg, t, q, fn)
+    local prog = opts.progressive
+    if prog ~= nil and type(prog) ~= "boolean" then
+      E.fail(fn, "option progressive must be true or false, got %s", E.show(prog))
+    end
+    ok, res = pcall(cimg.encode_jpeg, t, q, fn, prog)
   else
-    if opts.quality ~= nil then
-      E.fail(fn, "option quality only applies to JPEG (PNG is lossless)")
+    for _, k in ipairs({"quality", "progressive"}) do
+      if opts[k] ~= nil then E.fail(fn, "option %s only applies to JPEG (PNG is lossless)", k) end
     end
     local pal = as_palette(fn, opts.palette)
     if pal and t:dim() == 3 and t:size(1) == 1 then t = t:select(1, 1) end
@@ -285,11 +289,11 @@ local function encode_impl(fn, t, opts, format)
   return res
 end
 
---- encode(t, {format = "png"|"jpeg", palette=, quality=}) -> the file contents as a string
---- (see save; format defaults to "png", "jpg" is accepted for "jpeg").
+--- encode(t, {format = "png"|"jpeg", palette=, quality=, progressive=}) -> the file contents
+--- as a string (see save; format defaults to "png", "jpg" is accepted for "jpeg").
 function M.encode(t, opts)
   local fn = "image.encode"
-  opts = E.options(opts, fn, {"format", "palette", "quality"})
+  opts = E.options(opts, fn, {"format", "palette", "quality", "progressive"})
   local format = opts.format or "png"
   E.choice(fn, "format", format, formats)
   return encode_impl(fn, t, opts, format == "jpg" and "jpeg" or format)
@@ -307,7 +311,8 @@ local function format_of(fn, path)
   E.fail(fn, "cannot tell the format of '%s' from its extension '.%s' (supported: .png, .jpg, .jpeg)", path, ext)
 end
 
---- save(path, t, {palette=, quality=}) writes the format the extension names (any case):
+--- save(path, t, {palette=, quality=, progressive=}) writes the format the extension names
+--- (any case):
 ---   .png          t uint8 1 x H x W or H x W (gray), 2 x H x W (gray+alpha), 3 x H x W (RGB),
 ---                 4 x H x W (RGBA); int32 values 0..65535 give a 16-bit PNG. With palette
 ---                 ("voc", a list of colours or a K x 3 tensor) t holds class ids (H x W or
@@ -315,7 +320,8 @@ end
 ---                 load(path, {mode="index"}) reads back as the same ids.
 ---   .jpg, .jpeg   t uint8 1 x H x W or H x W (gray) or 3 x H x W (RGB), through libjpeg-turbo
 ---                 with 4:2:0 chroma; quality 1..100, default 95 (OpenCV's default; PIL's is
----                 75). JPEG is lossy: never store masks in it (palette raises).
+---                 75); progressive = true writes a progressive JPEG (PIL's option of that
+---                 name). JPEG is lossy: never store masks in it (palette raises).
 --- Any other extension raises. The file is written to a temporary name and renamed, so a
 --- failed save leaves no partial file.
 function M.save(path, t, opts)
@@ -323,7 +329,7 @@ function M.save(path, t, opts)
   if type(path) ~= "string" then
     E.fail(fn, "path must be a string, got %s", E.typename(path))
   end
-  opts = E.options(opts, fn, {"palette", "quality"})
+  opts = E.options(opts, fn, {"palette", "quality", "progressive"})
   local bytes = encode_impl(fn, t, opts, format_of(fn, path))
   local tmp = path .. ".tmp"
   local f, msg = io_open(tmp, "wb")
