@@ -83,6 +83,11 @@ static int st_entry_cmp(const void *pa, const void *pb) {
     return 0;
 }
 
+static int st_name_cmp(const void *pa, const void *pb) {
+    const lt_st_entry *const *a = pa, *const *b = pb;
+    return strcmp((*a)->name, (*b)->name);
+}
+
 static void st_shape_str(const lt_st_entry *e, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "[");
     for (int d = 0; d < e->ndim && k < n; d++)
@@ -182,11 +187,23 @@ static lt_status st_parse_header(lt_st_file *f, const cJSON *root, char *err, si
         e->name = st_strdup(c->string ? c->string : "");
         if (!e->name) return st_fail(LT_ENOMEM, err, errlen, "out of memory");
         f->n++;
-        for (size_t j = 0; j + 1 < f->n; j++)
-            if (strcmp(f->entries[j].name, e->name) == 0)
-                return st_fail(LT_EARG, err, errlen, "header names tensor '%s' twice", e->name);
         lt_status st = st_parse_entry(e, c, data_len, err, errlen);
         if (st != LT_OK) return st;
+    }
+    /* duplicated names, in O(n log n): a header may hold millions of (empty) entries */
+    if (f->n > 1) {
+        const lt_st_entry **byname = malloc(f->n * sizeof *byname);
+        if (!byname) return st_fail(LT_ENOMEM, err, errlen, "out of memory");
+        for (size_t i = 0; i < f->n; i++) byname[i] = &f->entries[i];
+        qsort(byname, f->n, sizeof *byname, st_name_cmp);
+        for (size_t i = 1; i < f->n; i++)
+            if (strcmp(byname[i - 1]->name, byname[i]->name) == 0) {
+                lt_status st = st_fail(LT_EARG, err, errlen, "header names tensor '%s' twice",
+                                       byname[i]->name);
+                free(byname);
+                return st;
+            }
+        free(byname);
     }
     qsort(f->entries, f->n, sizeof *f->entries, st_entry_cmp);
     for (size_t i = 1; i < f->n; i++) {

@@ -416,6 +416,27 @@ describe("NUL in safetensors names and metadata", function()
   end)
 end)
 
+describe("safetensors headers with many entries", function()
+  local function st(header) return string.pack("<I8", #header) .. header end
+  local function header(n, dup)
+    local parts = {}
+    for i = 1, n do
+      parts[i] = string.format('"t%06d":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}', i)
+    end
+    if dup then parts[#parts + 1] = string.format('"t%06d":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}', dup) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+
+  it("load 50000 names and find a duplicate among them (names are compared sorted, not pairwise)", function()
+    local p = write(tmp .. "/many.safetensors", st(header(50000)))
+    local sd, _, order = lunet.load(p)
+    assert.are.equal(50000, #order)
+    assert.are.same({0}, sd.t049999:shape())
+    local q = write(tmp .. "/dup.safetensors", st(header(50000, 31337)))
+    assert.are.equal("load: '" .. q .. "': header names tensor 't031337' twice", errmsg(lunet.load, q))
+  end)
+end)
+
 describe("loader messages print values in full", function()
   local img = lunet.zeros({3, 4, 4}, {dtype = "uint8"})
   local mask = lunet.zeros({4, 4}, {dtype = "int32"})
