@@ -90,8 +90,10 @@ asan:
 # fails on any crash, leak, timeout or sanitizer report. See fuzz/README.md.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
+FUZZ_PKGS    := clang libclang-rt-14-dev
 .PHONY: fuzz
 fuzz:
+	@sh tools/deps.sh $(DEB_PKGS) $(FUZZ_PKGS)
 	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk FUZZ_CC=$(FUZZ_CC) FUZZ_SECONDS=$(FUZZ_SECONDS) run
 
 # Installs lunet.core and the Lua side (lua/lunet/**, models/ as lunet.models).
