@@ -433,15 +433,15 @@ static int p_recv(lua_State *L) {
     return 1;
 }
 
+/* Pushes true, or false when the loader is gone (it stopped the pool): the worker then ends. */
 static int send_header(lua_State *L, pool *p, lua_Integer batch, lua_Integer slot, int status, uint64_t nbytes) {
     header h;
     h.batch = batch;
     h.slot = slot;
     h.status = status;
     h.nbytes = nbytes;
-    if (lt_io_send(p->w[p->self].csock, &h, sizeof h) != LT_IO_OK)
-        return lt_lua_error(L, "DataLoader worker %d: cannot reach the loader: %s", p->self, strerror(errno));
-    return 0;
+    lua_pushboolean(L, lt_io_send(p->w[p->self].csock, &h, sizeof h) == LT_IO_OK);
+    return 1;
 }
 
 static lt_shm *checkslot(lua_State *L, pool *p, int idx, const char *fn) {
@@ -451,7 +451,8 @@ static lt_shm *checkslot(lua_State *L, pool *p, int idx, const char *fn) {
     return &p->slot[p->self * p->nslots + k];
 }
 
-/* pool:put(b, slot, meta, {tensors}): writes batch b into the slot and tells the loader. */
+/* pool:put(b, slot, meta, {tensors}) -> true | false: writes batch b into the slot and tells
+ * the loader (false: the loader closed the socket). */
 static int p_put(lua_State *L) {
     const char *fn = "DataLoader worker";
     pool *p = checkself(L, fn);
@@ -519,7 +520,8 @@ static int p_put(lua_State *L) {
     return send_header(L, p, batch, (lua_Integer)(s - &p->slot[p->self * p->nslots]), 0, (uint64_t)off);
 }
 
-/* pool:put_error(b, slot, message): batch b failed; the loader raises the message. */
+/* pool:put_error(b, slot, message) -> true | false: batch b failed; the loader raises the
+ * message. */
 static int p_put_error(lua_State *L) {
     const char *fn = "DataLoader worker";
     pool *p = checkself(L, fn);

@@ -246,24 +246,26 @@ local function worker_main(pool, loader, seed, w)
     if msg == nil then return end
     local b, slot, eseed, idx = sunpack("<jjjs4", msg)
     local indices = W.decode(idx)
+    local delivered
     if init_err then
-      pool:put_error(b, slot, init_err)
+      delivered = pool:put_error(b, slot, init_err)
     else
       failure, current_index = nil, nil
       local ok, batch = xpcall(loader.batch, handler, loader, indices, eseed)
       if ok then
         local ok2, err = pcall(function()
           local meta, tensors = W.encode(batch)
-          pool:put(b, slot, meta, tensors)
+          delivered = pool:put(b, slot, meta, tensors)
         end)
         if not ok2 then
-          pool:put_error(b, slot, fmt("worker %d (pid %d) cannot send batch %d: %s", w, pid, b, tostring(err)))
+          delivered = pool:put_error(b, slot, fmt("worker %d (pid %d) cannot send batch %d: %s", w, pid, b, tostring(err)))
         end
       else
-        pool:put_error(b, slot, fmt("worker %d (pid %d) failed %s of batch %d: %s\nworker %s", w, pid,
-                                    failure.where, b, failure.msg, (failure.tb:gsub("^\n", ""))))
+        delivered = pool:put_error(b, slot, fmt("worker %d (pid %d) failed %s of batch %d: %s\nworker %s", w, pid,
+                                                failure.where, b, failure.msg, (failure.tb:gsub("^\n", ""))))
       end
     end
+    if not delivered then return end   -- the loader stopped listening
   end
 end
 
