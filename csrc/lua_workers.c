@@ -159,15 +159,18 @@ static int l_pool(lua_State *L) {
         return lt_lua_error(L, "DataLoader: num_workers must be in 1..%d, got %I", MAX_WORKERS, (lua_Integer)n);
     if (ns < 1 || ns > MAX_SLOTS)
         return lt_lua_error(L, "DataLoader: prefetch_factor must be in 1..%d, got %I", MAX_SLOTS, (lua_Integer)ns);
-    size_t bytes = sizeof(pool) + (size_t)n * sizeof(wk) + (size_t)(n * ns) * sizeof(lt_shm);
+    /* one block: the pool, the workers, the slots (each part 16-byte aligned) */
+    size_t woff = (sizeof(pool) + 15) / 16 * 16;
+    size_t soff = (woff + (size_t)n * sizeof(wk) + 15) / 16 * 16;
+    size_t bytes = soff + (size_t)(n * ns) * sizeof(lt_shm);
     pool *p = (pool *)lua_newuserdatauv(L, bytes, 0);
-    memset(p, 0, sizeof *p);
+    memset(p, 0, bytes);
     p->owner = getpid();
     p->n = (int)n;
     p->nslots = (int)ns;
     p->self = -1;
-    p->w = (wk *)(void *)(p + 1);
-    p->slot = (lt_shm *)(void *)(p->w + n);
+    p->w = (wk *)(void *)((char *)p + woff);
+    p->slot = (lt_shm *)(void *)((char *)p + soff);
     for (int i = 0; i < p->n; i++) {
         p->w[i].pid = 0;
         p->w[i].sock = p->w[i].csock = -1;
