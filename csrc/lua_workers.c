@@ -230,6 +230,9 @@ static void child_main(lua_State *L, pool *p, int self, pid_t parent, int thread
     child_detach(p, self);
     p->self = self;
     lt_set_num_threads(threads);
+    /* The loader's cached storage blocks are shared copy-on-write: writing into them here
+     * would copy every page, and keep the loader's own writes copying too. */
+    lt_storage_cache_empty();
     lua_pushvalue(L, 2);
     lua_pushinteger(L, self);
     int rc = lua_pcall(L, 1, 0, 0);
