@@ -283,6 +283,13 @@ describe("DataLoader workers", function()
     for _, r in ipairs(ref) do if r.epoch ~= 2 or r.i == 1 then want[#want + 1] = r end end
     assert.are.same(want, got)
     assert.are.equal(2, #pids)
+    local first = loader:iter()
+    assert.are.same({ 5, 3, 16, 16 }, first().image:shape())
+    for _ in loader:iter() do end                              -- takes the workers over
+    local ok, err = pcall(first)
+    assert.is_false(ok)
+    assert.are.equal("DataLoader: this iterator was superseded by a newer iter() of the same loader " ..
+                     "(persistent workers serve one epoch at a time)", strip(err))
     loader:shutdown_workers()
     assert.are.same({}, loader:worker_pids())
     assert.is_true(wait_gone(pids, 0))

@@ -326,6 +326,8 @@ function W.iter(loader)
     if loader.persistent_workers then loader._workers = P end
   end
   loader._current = setmetatable({ P = P }, { __mode = "v" })   -- for pids(), not kept alive
+  local epoch = {}
+  P.epoch = epoch                    -- a newer iter() on a persistent pool takes it over
   local sent, b, done = 0, 0, false
   local function send_next()
     if sent >= nb then return end
@@ -338,7 +340,7 @@ function W.iter(loader)
     P.pending[P.tail] = { w = w, b = sent }
   end
   local function finish(broken)
-    if done then return end
+    if done or P.epoch ~= epoch then return end
     done = true
     if broken or not loader.persistent_workers then stop(loader, P) end
   end
@@ -348,6 +350,9 @@ function W.iter(loader)
     if b >= nb then
       finish(false)
       return nil
+    end
+    if P.epoch ~= epoch then
+      E.fail("DataLoader", "this iterator was superseded by a newer iter() of the same loader (persistent workers serve one epoch at a time)")
     end
     b = b + 1
     local e = P.pending[P.head]
