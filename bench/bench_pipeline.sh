@@ -5,6 +5,10 @@
 # same steps with PIL + numpy (bench/pipeline_torch.py), at num_workers 0, 1 and 2. The runs
 # alternate (lunet, PyTorch, for each worker count, ROUNDS times); the table keeps the best
 # of each, and the load average is printed beside every run (the machine may be shared).
+# Beside images/s by wall clock, each run reports images per CPU second (its own and its
+# workers' user + system time): on a loaded machine the wall figure only shows the share of
+# the cores the run got, while the CPU figure shows what the pipeline costs; on an idle
+# machine N workers approach N times the CPU figure.
 # The photos are Tux Paint composites made by bench/pipeline_data.lua (Debian
 # tuxpaint-stamps-default), written as JPEG by image.save or, where it writes PNG only, by
 # bench/pipeline_jpeg.py (python3-pil). Without python3-torch the PyTorch column is skipped.
@@ -51,22 +55,25 @@ for r in $(seq "$rounds"); do
   for w in 0 1 2; do
     l=$(env -u OPENBLAS_CORETYPE "$lua" bench/pipeline.lua "$dir" "$w" "$epochs") || exit 1
     echo "$l" >> "$runs"
-    printf "  round %d: %-22s load %s\n" "$r" "$l img/s" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf "  round %d: %-36s load %s\n" "$r" "$(echo "$l" | awk '{printf "%s %s %7.1f img/s %7.1f img/CPU-s", $1, $2, $3, $4}')" \
+           "$(cut -d' ' -f1-3 /proc/loadavg)"
     if [ "$torch" = 1 ]; then
       t=$(env -u OPENBLAS_CORETYPE "$py" bench/pipeline_torch.py "$dir" "$w" "$epochs") || exit 1
       echo "$t" >> "$runs"
-      printf "  round %d: %-22s load %s\n" "$r" "$t img/s" "$(cut -d' ' -f1-3 /proc/loadavg)"
+      printf "  round %d: %-36s load %s\n" "$r" "$(echo "$t" | awk '{printf "%s %s %7.1f img/s %7.1f img/CPU-s", $1, $2, $3, $4}')" \
+             "$(cut -d' ' -f1-3 /proc/loadavg)"
     fi
   done
 done
 awk -v torch="$torch" '
-  { if ($3 > best[$1, $2]) best[$1, $2] = $3 }
+  { if ($3 > best[$1, $2]) best[$1, $2] = $3; if ($4 > cbest[$1, $2]) cbest[$1, $2] = $4 }
   END {
-    printf "best of each (images/s):\n"
-    printf "  %-11s %8s %9s %13s %15s\n", "num_workers", "lunet", "PyTorch", "lunet/PyTorch", "lunet vs 0"
+    printf "best of each: images/s by wall clock (images per CPU second)\n"
+    printf "  %-11s %17s %17s %13s %11s\n", "num_workers", "lunet", "PyTorch", "lunet/PyTorch", "lunet vs 0"
     for (w = 0; w <= 2; w++) {
       l = best["lunet", w]; t = best["torch", w]
-      printf "  %-11d %8.1f %9s %13s %14.2fx\n", w, l, torch ? sprintf("%.1f", t) : "-",
+      printf "  %-11d %7.1f (%7.1f) %17s %13s %10.2fx\n", w, l, cbest["lunet", w],
+             torch ? sprintf("%7.1f (%7.1f)", t, cbest["torch", w]) : "-",
              torch ? sprintf("%.2f", l / t) : "-", l / best["lunet", 0]
     }
   }' "$runs"

@@ -4,7 +4,8 @@
 -- RandomBrightnessContrast, Normalize (every p = 1, so the work per image is fixed), and a
 -- DataLoader (batch 16, shuffled) with WORKERS worker processes (0: in this process).
 -- bench/pipeline_torch.py runs the same pipeline with PIL + numpy in torch's DataLoader.
--- Prints "lunet <workers> <images/s>" over EPOCHS epochs (default 3), worker start-up
+-- Prints "lunet <workers> <images/s> <images per CPU second>" over EPOCHS epochs (default
+-- 3; CPU time of this process and its workers, user + system), worker start-up
 -- included; workers are persistent (persistent_workers = true on both sides: the usual
 -- setting for speed, and what a fork per epoch costs is then paid once per run).
 local lunet = require "lunet"
@@ -24,11 +25,21 @@ local ds = data.SegmentationFolder { images = dir .. "/img", masks = dir .. "/ma
 local loader = data.DataLoader(ds, { batch_size = 16, shuffle = true, seed = 1, num_workers = workers,
                                          persistent_workers = workers > 0 })
 local now = lunet.now or require("lunet.core").workers.now
-local n, t0 = 0, now()
+-- CPU seconds of this process and of its reaped children (USER_HZ = 100 in /proc)
+local function cpu()
+  local f = assert(io.open("/proc/self/stat", "r"))
+  local fields = {}
+  for x in f:read("a"):match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = tonumber(x) end
+  f:close()
+  return (fields[12] + fields[13] + fields[14] + fields[15]) / 100
+end
+local n, t0, c0 = 0, now(), cpu()
 for _ = 1, epochs do
   for b in loader:iter() do
     assert(b.image:size(3) == 224 and b.mask:size(2) == 224)
     n = n + b.image:size(1)
   end
 end
-io.write(string.format("lunet %d %.1f\n", workers, n / (now() - t0)))
+local wall = now() - t0
+loader:shutdown_workers()             -- reaps the workers, so their CPU time counts
+io.write(string.format("lunet %d %.1f %.1f\n", workers, n / wall, n / (cpu() - c0)))

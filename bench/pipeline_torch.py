@@ -5,10 +5,12 @@ flips both (Image.transpose), rotates by +-30 degrees (PIL rotate: bilinear imag
 mask filled with 255), takes a random 224 crop, applies brightness/contrast through a
 uint8 lookup table and normalizes in float32 (numpy), returning CHW float32 and HW int32
 tensors; torch.utils.data.DataLoader(batch_size=16, shuffle=True, num_workers=WORKERS).
-Prints "torch <workers> <images/s>" over EPOCHS epochs (default 3), worker start-up
+Prints "torch <workers> <images/s> <images per CPU second>" over EPOCHS epochs (default 3;
+CPU time of this process and its workers, user + system), worker start-up
 included; persistent_workers=True (as in bench/pipeline.lua)."""
 import glob
 import random
+import resource
 import sys
 import time
 
@@ -50,9 +52,19 @@ class Folder(torch.utils.data.Dataset):
 
 loader = torch.utils.data.DataLoader(Folder(root), batch_size=16, shuffle=True, num_workers=workers,
                                      persistent_workers=workers > 0)
-n, t0 = 0, time.perf_counter()
+
+
+def cpu():
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+n, t0, c0 = 0, time.perf_counter(), cpu()
 for _ in range(epochs):
     for img, mask in loader:
         assert img.shape[2] == 224 and mask.shape[1] == 224
         n += img.shape[0]
-print("torch %d %.1f" % (workers, n / (time.perf_counter() - t0)))
+wall = time.perf_counter() - t0
+if workers:
+    loader._iterator._shutdown_workers()  # joins the workers, so their CPU time counts
+print("torch %d %.1f %.1f" % (workers, n / wall, n / (cpu() - c0)))
