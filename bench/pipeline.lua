@@ -25,13 +25,10 @@ local ds = data.SegmentationFolder { images = dir .. "/img", masks = dir .. "/ma
 local loader = data.DataLoader(ds, { batch_size = 16, shuffle = true, seed = 1, num_workers = workers,
                                          persistent_workers = workers > 0 })
 local now = lunet.now or require("lunet.core").workers.now
--- CPU seconds of this process and of its reaped children (USER_HZ = 100 in /proc)
+-- CPU seconds of this process and of its reaped children
 local function cpu()
-  local f = assert(io.open("/proc/self/stat", "r"))
-  local fields = {}
-  for x in f:read("a"):match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = tonumber(x) end
-  f:close()
-  return (fields[12] + fields[13] + fields[14] + fields[15]) / 100
+  local self, children = require("lunet.core").workers.cputime()
+  return self + children
 end
 local n, t0, c0 = 0, now(), cpu()
 for _ = 1, epochs do

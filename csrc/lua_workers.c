@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -600,7 +601,20 @@ static int l_getpid(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg functions[] = {{"pool", l_pool}, {"now", l_now}, {"getpid", l_getpid}, {NULL, NULL}};
+/* cputime() -> seconds of CPU (user + system) of this process, and of its reaped children. */
+static int l_cputime(lua_State *L) {
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    lua_pushnumber(L, (lua_Number)(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                          (lua_Number)(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6);
+    lua_pushnumber(L, (lua_Number)(kids.ru_utime.tv_sec + kids.ru_stime.tv_sec) +
+                          (lua_Number)(kids.ru_utime.tv_usec + kids.ru_stime.tv_usec) / 1e6);
+    return 2;
+}
+
+static const luaL_Reg functions[] = {{"pool", l_pool}, {"now", l_now}, {"getpid", l_getpid},
+                                     {"cputime", l_cputime}, {NULL, NULL}};
 
 void lt_open_workers(lua_State *L) {
     luaL_newmetatable(L, POOL_MT);
