@@ -37,6 +37,8 @@ DEB_PKGS := make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev libopenblas-dev l
 # real data the dataset specs and the demo read (no network besides Debian's archive)
 DATA_PKGS := dataset-fashion-mnist labelme-examples tuxpaint-stamps-default
 DEMO_PKGS := gnuplot-nox
+# the references make bench measures lunet against (never needed by make test or CI)
+BENCH_PKGS := python3-torch python3-numpy python3-pil python3-opencv
 SPECS ?= spec
 
 PREFIX      ?= /usr/local
@@ -73,7 +75,10 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@$(RUN) $(LUA) examples/demo.lua
 
-bench: deps all
+bench:
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(BENCH_PKGS) || \
+	  echo "bench: reference packages missing: the parts that need them print so and skip"
+	@$(MAKE) --no-print-directory all
 	@$(RUN) sh bench/run.sh
 
 asan:

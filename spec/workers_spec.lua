@@ -414,6 +414,8 @@ end
       { { num_workers = 1, worker_threads = 0 }, "DataLoader: worker_threads must be an integer in [1, 4096], got 0" },
       { { num_workers = 1, timeout = -1 }, "DataLoader: timeout must be a number >= 0, got -1" },
       { { num_workers = 1, timeout = 0 / 0 }, "DataLoader: timeout must be a number >= 0, got nan" },
+      { { num_worker = 2 }, "DataLoader: unknown option 'num_worker' (did you mean 'num_workers'?)" },
+      { { prefetch = 2 }, "DataLoader: unknown option 'prefetch' (did you mean 'prefetch_factor'?)" },
     }
     for _, c in ipairs(cases) do
       it("rejects " .. strip(c[2]):gsub("^DataLoader: ", ""), function()
