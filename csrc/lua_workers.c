@@ -13,9 +13,13 @@
  *   local kind, meta, tensors = P:take(0, b, timeout_s)   -- "ok" | "error" | "intr" | "timeout" | "dead"
  *   P:stop()                                     -- SIGTERM, SIGKILL after 1 s, waitpid; also __gc/__close
  *
- * Processes, not threads with their own Lua states: the C core keeps process-global scratch
- * buffers and caches, and fork() shares the dataset with no serialization. Children die with
- * the parent (PR_SET_PDEATHSIG), take SIGINT/SIGTERM with the default action, and exit with
+ * Processes, not threads with their own Lua states: fork() shares the dataset, its transforms
+ * and every closure with no serialization (Lua values cannot cross states); OpenBLAS keeps one
+ * thread count per process, so single-threaded workers beside a multithreaded training thread
+ * need processes of their own; and the core had process-global scratch buffers and caches
+ * when the workers were written (one context per Lua state since). Children die with
+ * the parent (PR_SET_PDEATHSIG: also when it ends with exit() and no lua_close), take
+ * SIGINT/SIGTERM with the default action, and exit with
  * _exit (no atexit handlers, no lua_close, no leak check of the parent's heap). libgomp's
  * thread pool does not survive fork (a child's parallel region would wait forever for
  * threads that only exist in the parent), so the pool is released with
@@ -56,7 +60,6 @@ typedef struct pool {
     int n, nslots, self, started, stopped;
     wk *w;         /* n workers, inside this userdata */
     lt_shm *slot;  /* n * nslots slots, inside this userdata */
-    struct pool *prev, *next;
 } pool;
 
 /* Batch header, worker -> loader. status 0: a batch, 1: an error message. */
@@ -74,23 +77,20 @@ typedef struct {
 
 enum { SLOT_HEAD = 16 };   /* uint64 meta_len, uint64 ntensors; records; meta; data */
 
-/* Pools alive in this process, so a new worker closes the descriptors of every other pool
- * and an exit() without lua_close still stops the workers. */
-static pool *g_pools = NULL;
-static int g_atexit_done = 0;
+/* The Lua state's pools, in a weak-keyed registry table, so a new worker can close the
+ * descriptors of every other pool of its state (the core keeps no process-wide data). */
+static const char *const POOLS_KEY = "lunet.worker_pools";
 
-static void link_pool(pool *p) {
-    p->prev = NULL;
-    p->next = g_pools;
-    if (g_pools) g_pools->prev = p;
-    g_pools = p;
-}
-
-static void unlink_pool(pool *p) {
-    if (p->prev) p->prev->next = p->next;
-    else if (g_pools == p) g_pools = p->next;
-    if (p->next) p->next->prev = p->prev;
-    p->prev = p->next = NULL;
+static void push_pools(lua_State *L) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, POOLS_KEY) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, POOLS_KEY);
 }
 
 static void close_fd(int *fd) {
@@ -119,19 +119,6 @@ static void pool_stop(pool *p) {
         }
     }
     for (int i = 0; i < p->n * p->nslots; i++) lt_shm_close(&p->slot[i]);
-    unlink_pool(p);
-}
-
-static void stop_all_at_exit(void) {
-    while (g_pools) {
-        pool *p = g_pools;
-        if (p->owner != getpid()) {
-            unlink_pool(p);
-            continue;
-        }
-        pool_stop(p);
-        unlink_pool(p);
-    }
 }
 
 static pool *checkpool(lua_State *L, int idx) {
@@ -180,11 +167,11 @@ static int l_pool(lua_State *L) {
     }
     for (int i = 0; i < p->n * p->nslots; i++) lt_shm_init(&p->slot[i]);
     luaL_setmetatable(L, POOL_MT);   /* from here __gc cleans up whatever was made */
-    link_pool(p);
-    if (!g_atexit_done) {
-        g_atexit_done = 1;
-        atexit(stop_all_at_exit);
-    }
+    push_pools(L);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
     for (int i = 0; i < p->n; i++) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -206,9 +193,16 @@ static int l_pool(lua_State *L) {
 }
 
 /* In a new worker: keep only its own socket end and slots; every other descriptor of every
- * pool is closed (so a worker's death shows as EOF to the loader), and no pool is ours. */
-static void child_detach(pool *own, int self) {
-    for (pool *q = g_pools; q; q = q->next) {
+ * pool of the state is closed (so a worker's death shows as EOF to the loader), and no pool
+ * is ours. (Pools of other Lua states in the process, if any, stay open here; the loader
+ * also polls its workers for life, so a death is still seen.) */
+static void child_detach(lua_State *L, pool *own, int self) {
+    push_pools(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        pool *q = (pool *)luaL_testudata(L, -1, POOL_MT);
+        if (!q) continue;
         for (int i = 0; i < q->n; i++) {
             int keep = q == own && i == self;
             close_fd(&q->w[i].sock);
@@ -219,7 +213,7 @@ static void child_detach(pool *own, int self) {
                 if (!keep) lt_shm_close(&q->slot[i * q->nslots + k]);
         }
     }
-    g_pools = NULL;
+    lua_pop(L, 1);
 }
 
 static void child_main(lua_State *L, pool *p, int self, pid_t parent, int threads) {
@@ -228,12 +222,13 @@ static void child_main(lua_State *L, pool *p, int self, pid_t parent, int thread
     signal(SIGINT, SIG_DFL);             /* Ctrl-C reaches the whole process group */
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    child_detach(p, self);
+    child_detach(L, p, self);
     p->self = self;
-    lt_set_num_threads(threads);
+    lt_context *ctx = lt_lua_ctx(L);
+    lt_ctx_set_num_threads(ctx, threads);
     /* The loader's cached storage blocks are shared copy-on-write: writing into them here
      * would copy every page, and keep the loader's own writes copying too. */
-    lt_storage_cache_empty();
+    lt_ctx_cache_empty(ctx);
     lua_pushvalue(L, 2);
     lua_pushinteger(L, self);
     int rc = lua_pcall(L, 1, 0, 0);

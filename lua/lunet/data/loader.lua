@@ -31,8 +31,9 @@
 -- worker PROCESSES (defaults as PyTorch's; 0 = in this process), forked when an epoch
 -- starts (once with persistent_workers), each with prefetch_factor batches in flight and
 -- worker_init_fn(worker_id) (0-based) called in it. Processes, not threads with their own
--- Lua states: the C core still has process-global scratch buffers and caches, and fork()
--- shares the dataset with no serialization. Batches come back through shared memory. The
+-- Lua states: fork() shares the dataset with no serialization, OpenBLAS keeps one thread
+-- count per process, and the C core had process-global scratch buffers and caches when the
+-- workers were written. Batches come back through shared memory. The
 -- same seed gives the same batches for every num_workers: each sample draws its
 -- augmentation from a stream seeded by (epoch seed, dataset index), the epoch seed coming
 -- from the loader's generator after the shuffle. Breaking out of the loop or an error stops

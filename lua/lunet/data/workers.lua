@@ -10,10 +10,12 @@
 --                                                 -- workers (the loop's closing value)
 --   data.get_worker_info()    -- in a worker: {id=, num_workers=, seed=, dataset=}; else nil
 --
--- Why processes and not threads with their own Lua states: the C core still keeps
--- process-global scratch buffers and caches (until it has one context per Lua state), and
--- fork() hands each worker the dataset, its transforms and every closure as they are, with
--- no serialization. The pool (lua_workers.c) forks N workers when an epoch starts (once,
+-- Why processes and not threads with their own Lua states: fork() hands each worker the
+-- dataset, its transforms and every closure as they are, with no serialization (Lua values
+-- cannot cross states); OpenBLAS keeps one thread count per process, so single-threaded
+-- workers beside a multithreaded training thread need their own processes; and the C core
+-- had process-global scratch buffers and caches when this was written (it has one context
+-- per Lua state since). The pool (lua_workers.c) forks N workers when an epoch starts (once,
 -- with persistent_workers); each one runs loader:batch(indices) for the batches dealt to it
 -- (batch b goes to worker (b - 1) % N, as PyTorch deals them), writes the collated batch
 -- into one of its prefetch_factor shared-memory slots and sends a small header; the loader
