@@ -229,6 +229,7 @@ walk("lunet.data", data, {
 }, {
   DataLoader = "lua/lunet/data/loader.lua (checked by its owner's spec)",
   collate = "positional (list of samples)",
+  get_worker_info = "no arguments (spec/workers_spec.lua)",
 })
 
 walk("lunet.predict", predict, {
