@@ -33,6 +33,7 @@ static struct {
     int (*get_active_level)(void);
     int (*get_num_threads)(void);
     int (*get_thread_num)(void);
+    int (*pause_resource_all)(int);
     int ok;   /* every entry point bound (else the serial fallbacks run) */
 } gomp;   /* the core's one writable global: written once, by the constructor below */
 
@@ -65,6 +66,7 @@ __attribute__((constructor)) static void lt_omp_load(void) {
     BIND(get_active_level, "omp_get_active_level");
     BIND(get_num_threads, "omp_get_num_threads");
     BIND(get_thread_num, "omp_get_thread_num");
+    BIND(pause_resource_all, "omp_pause_resource_all");
     gomp.ok = ok;   /* the handle stays open: core.so is never unloaded (-z nodelete) */
 }
 
@@ -80,6 +82,7 @@ HIDDEN _Bool GOMP_loop_nonmonotonic_dynamic_next(long *istart, long *iend);
 HIDDEN int omp_get_active_level(void);
 HIDDEN int omp_get_num_threads(void);
 HIDDEN int omp_get_thread_num(void);
+HIDDEN int omp_pause_resource_all(int kind);   /* kind: omp_pause_resource_t */
 
 void GOMP_parallel(region_fn fn, void *data, unsigned nthreads, unsigned flags) {
     if (gomp.ok) {
@@ -129,3 +132,6 @@ int omp_get_active_level(void) { return gomp.ok ? gomp.get_active_level() : 0; }
 int omp_get_num_threads(void) { return gomp.ok ? gomp.get_num_threads() : 1; }
 
 int omp_get_thread_num(void) { return gomp.ok ? gomp.get_thread_num() : 0; }
+
+/* releases the pool's threads (lua_workers.c before fork); serially there is none */
+int omp_pause_resource_all(int kind) { return gomp.ok ? gomp.pause_resource_all(kind) : 0; }
