@@ -1,13 +1,13 @@
 #!/bin/sh
 # Overlap-tile prediction of a SIZE x SIZE image (default 2048) with the benchmark U-Net
 # (bench/torch_unet.py's: base 16, depth 5, BN), lunet's model:predict on the fused model
-# (TILE, OVERLAP, BATCH tiles per forward; defaults 256, 32, 4) beside PyTorch's eval forward
+# (TILE, OVERLAP, BATCH tiles per forward; defaults 544, 32, 4) beside PyTorch's eval forward
 # on the whole image, same thread budget (THREADS, default 2), both with OpenBLAS's core-type
 # override unset and PyTorch with OPENBLAS_NUM_THREADS=1 (its best setting here). The two
 # alternate RUNS times (default 3), each process keeping its best of 3 calls; the best of all
 # is compared. The load average is printed beside every run.
 cd "$(dirname "$0")/.." || exit 1
-T=${THREADS:-2}; SIZE=${SIZE:-2048}; TILE=${TILE:-256}; OV=${OVERLAP:-32}; B=${BATCH:-4}; R=${RUNS:-3}
+T=${THREADS:-2}; SIZE=${SIZE:-2048}; TILE=${TILE:-544}; OV=${OVERLAP:-32}; B=${BATCH:-4}; R=${RUNS:-3}
 export LUA_PATH="lua/?.lua;lua/?/init.lua;build/lua/?.lua;build/lua/?/init.lua;;"
 export LUA_CPATH="build/?.so;;"
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null; }

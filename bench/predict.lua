@@ -1,11 +1,11 @@
 -- Overlap-tile prediction of a large image with the benchmark U-Net of bench/torch_unet.py
 -- (3 -> 1 class, base 16, depth 5, conv-BN-ReLU blocks), random weights, eval mode, fused.
---   lua5.4 bench/predict.lua [--threads 2] [--size 2048] [--tile 256] [--overlap 32]
+--   lua5.4 bench/predict.lua [--threads 2] [--size 2048] [--tile 544] [--overlap 32]
 --     [--batch 4] [--runs 3] [--nofuse]
 -- Prints JSON: best-of-runs wall ms of model:predict (and the CPU seconds of the process).
 local lunet = require "lunet"
 local UNet = require "lunet.models.unet"
-local o = { threads = 2, size = 2048, tile = 256, overlap = 32, batch = 4, runs = 3, fuse = true }
+local o = { threads = 2, size = 2048, tile = 544, overlap = 32, batch = 4, runs = 3, fuse = true }
 local i = 1
 while arg[i] do
   local a = arg[i]
