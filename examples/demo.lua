@@ -7,8 +7,8 @@
 --      the 5-minute budget: 58,000 images reach 0.84 in 1.6x the time);
 --      scored on the 10,000 test images (bar: mIoU >= 0.80).
 --   2. Tux Paint photo composites (Debian tuxpaint-stamps-default): a photo cut-out pasted on
---      a procedural texture, 64 x 64, foreground vs background; 4-level U-Net, base 16,
---      cross-entropy + Dice loss, Adam one-cycle (max lr 6e-3), batch 8, 12 epochs over 1,024
+--      a procedural texture, 48 x 48, foreground vs background; 4-level U-Net, base 16,
+--      cross-entropy + Dice loss, Adam one-cycle (max lr 6e-3), batch 8, 16 epochs over 1,024
 --      composites with flips and quarter turns; scored on 256 composites drawn with another
 --      seed (bar: foreground IoU >= 0.85).
 -- Writes to out/ (or --out DIR): <task>_log.csv (per-epoch history), <task>_overlay.png
@@ -53,7 +53,7 @@ local clock = require("lunet.train.progress").clock
 local cfg = {
   out = "out", threads = nil, fresh = false, only = nil,
   fashion_epochs = 2, fashion_train = 36000, fashion_val = 2000, fashion_lr = 6e-3,
-  tux_epochs = 12, tux_train = 1024, tux_val = 128, tux_test = 256, tux_size = 64, tux_lr = 6e-3, tux_batch = 8,
+  tux_epochs = 16, tux_train = 1024, tux_val = 128, tux_test = 256, tux_size = 48, tux_lr = 6e-3, tux_batch = 8,
 }
 do
   local i = 1
