@@ -259,6 +259,7 @@ local PREDICT_FLAGS = { tile = "str", overlap = "int", ["batch-size"] = "int", b
                         alpha = "num", ["no-overlay"] = "bool", model = "str", config = "str",
                         threads = "int", quiet = "bool" }
 
+--- predict(argv) -> exit status: `lunet predict MODEL INPUT OUTPUT [options]` (PREDICT_HELP).
 function M.predict(argv)
   local o, args = parse("predict", argv, { positional = { "MODEL", "INPUT", "OUTPUT" }, flags = PREDICT_FLAGS })
   if o.help then io.stdout:write(PREDICT_HELP, "\n") return 0 end
@@ -352,6 +353,7 @@ local EVAL_FLAGS = { ["ignore-index"] = "int", ["num-classes"] = "int", ["split-
 
 local function nan_str(v) return v ~= v and "nan" or fmt("%.6f", v) end
 
+--- eval(argv) -> exit status: `lunet eval MODEL IMAGES MASKS [options]` (EVAL_HELP).
 function M.eval(argv)
   local o, args = parse("eval", argv, { positional = { "MODEL", "IMAGES", "MASKS" }, flags = EVAL_FLAGS })
   if o.help then io.stdout:write(EVAL_HELP, "\n") return 0 end
@@ -455,7 +457,7 @@ options:
 
 local TRAIN_FLAGS = { epochs = "int", out = "str", fresh = "bool", threads = "int", quiet = "bool" }
 
--- Runs a config file in a fresh environment (globals read through to _G) and returns its table.
+--- load_config(path) -> the table a config file returns (unknown keys raise).
 local function load_config(path)
   if not file_exists(path) then error(fmt("cannot read the config file '%s'", path), 0) end
   local env = setmetatable({}, { __index = _G })
@@ -475,7 +477,7 @@ local function is_module(v)
   return type(v) == "table" and type(v.state_dict) == "function" and type(v.parameters) == "function"
 end
 
--- The model of a config: (model, name, options) with name/options nil for a given module.
+--- build_model(cfg) -> model, name, options: the model of a config ({name = "unet", ...} or a module).
 local function build_model(cfg)
   local m = cfg.model
   if m == nil then E.fail("config", "missing key 'model' ({name = \"unet\", ...} or an nn.Module)") end
@@ -535,6 +537,7 @@ local function build_optimizer(cfg, model)
   return optim.RMSprop(params, { lr = lr, weight_decay = wd, momentum = mom })
 end
 
+--- train(argv) -> exit status: `lunet train CONFIG.lua [options]` (TRAIN_HELP, CONFIG_HELP).
 function M.train(argv)
   local o, args = parse("train", argv, { positional = { "CONFIG" }, flags = TRAIN_FLAGS })
   if o.help then io.stdout:write(TRAIN_HELP, "\n") return 0 end
@@ -697,6 +700,7 @@ local function info_config(path)
   return 0
 end
 
+--- info(argv) -> exit status: `lunet info [MODEL | CONFIG]` (INFO_HELP).
 function M.info(argv)
   local o, args = parse("info", argv, { positional = {}, optional_positional = 1, flags = INFO_FLAGS })
   if o.help then io.stdout:write(INFO_HELP, "\n") return 0 end

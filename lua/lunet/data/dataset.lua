@@ -106,12 +106,14 @@ local function need_self(self, cls, fn)
   end
 end
 
+--- Number of items (the first dimension of the tensors).
 function TensorDataset:len()
   need_self(self, TensorDataset, "len")
   return self.n
 end
 TensorDataset.__len = TensorDataset.len
 
+--- Item i: {image = image[i], mask = mask[i], index = i, ...} (views), through ds.transform.
 function TensorDataset:get(i)
   need_self(self, TensorDataset, "get")
   if math.type(i) ~= "integer" and not (type(i) == "number" and i % 1 == 0) or i < 1 or i > self.n then
@@ -489,12 +491,14 @@ function M.Subset(ds, indices)
   return setmetatable({kind = fn, dataset = ds, indices = list, transform = tf}, Subset)
 end
 
+--- Number of items (#subset.indices).
 function Subset:len()
   need_self(self, Subset, "len")
   return #self.indices
 end
 Subset.__len = Subset.len
 
+--- Item i of the subset: dataset:get(indices[i]).
 function Subset:get(i)
   need_self(self, Subset, "get")
   local j = type(i) == "number" and math.tointeger(i)
@@ -511,6 +515,7 @@ function Subset:has_batch()
   return type(ds.has_batch) ~= "function" or ds:has_batch()
 end
 
+-- The collated batch of subset positions idx (the dataset's get_batch on the mapped indices).
 function Subset:get_batch(idx)
   local map = {}
   for k, i in ipairs(idx) do map[k] = self.indices[i] end

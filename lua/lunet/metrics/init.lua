@@ -194,6 +194,7 @@ local function need_self(self, fn)
   end
 end
 
+--- cm:reset(): sets every count to 0 (start of a new evaluation); returns cm.
 function ConfusionMatrix:reset()
   need_self(self, "reset")
   local c = self.cells
@@ -302,6 +303,7 @@ function ConfusionMatrix:miou_fg()
   local t = per_class(self, score_iou, "miou_fg")
   return nanmean(t, 2)
 end
+--- cm:mdice_fg(): mean Dice over the foreground classes 1..C-1 (as miou_fg).
 function ConfusionMatrix:mdice_fg()
   local t = per_class(self, score_dice, "mdice_fg")
   return nanmean(t, 2)
