@@ -384,6 +384,36 @@ do -- nn
       local e = describe_function("nn." .. k, v)
       local path = e.src and e.src:match("^(.-):")
       if path and path:find("losses") then losses[#losses + 1] = e else layers[#layers + 1] = e end
+    elseif type(v) == "table" and rawget(v, "__lunet_loss") then
+      -- a loss module made by define(name, defaults, optional, validate, forward) in losses.lua
+      local path = src_of("lunet.nn.losses")
+      local lines = lines_of(path)
+      local line
+      for i, l in ipairs(lines) do if l:find('define("' .. k .. '"', 1, true) then line = i break end end
+      local defaults, optional = {}, {}
+      for _, n in ipairs(sorted_keys(rawget(v, "defaults") or {})) do
+        local d = v.defaults[n]
+        defaults[#defaults + 1] = n .. " = " .. (type(d) == "string" and fmt("%q", d) or tostring(d))
+      end
+      local names = {}
+      local on = rawget(v, "option_names") or {}
+      local listed = #on > 0 and { table.unpack(on) } or sorted_keys(on)
+      sort(listed)
+      for _, n in ipairs(listed) do
+        names[#names + 1] = n
+        if rawget(v, "defaults") == nil or v.defaults[n] == nil then optional[#optional + 1] = n .. "=" end
+      end
+      local fwd = line and concat(lines, "\n", line, math.min(#lines, line + 40)):match("F%.([%w_]+)%(x, y")
+      local doc = fmt("nn.%s{%s}: a loss module, called as loss(logits, target) -> scalar tensor; combines with\n" ..
+                      "+ and scalar * (nn.CrossEntropyLoss{} + 0.5 * nn.DiceLoss{}). Options are checked when it is\n" ..
+                      "built; the computation is F.%s's (see lunet.nn.functional).", k,
+                      concat(defaults, ", ") .. ((#defaults > 0 and #optional > 0) and ", " or "") .. concat(optional, ", "),
+                      fwd or "?")
+      local above = line and comment_above(lines, line)
+      if above then doc = above .. "\n" .. doc end
+      documented_names["nn." .. k] = true
+      losses[#losses + 1] = { name = "nn." .. k, doc = doc, src = line and fmt("%s:%d", rel(path), line),
+                              options = names, raises = {} }
     elseif type(v) == "function" then
       layers[#layers + 1] = describe_function("nn." .. k, v)
     end
