@@ -1,7 +1,7 @@
 -- docs/gen_api.lua: writes docs/api.md, the reference of every public function of lunet,
 -- from the sources' own doc comments.
 --
---   ./lunet-env lua5.4 docs/gen_api.lua          (or: eval "$(make -s env)"; lua5.4 docs/gen_api.lua)
+--   eval "$(make -s env)"; lua5.4 docs/gen_api.lua   rewrites docs/api.md
 --   lua5.4 docs/gen_api.lua --check              exit 1 listing public functions without a doc
 --   lua5.4 docs/gen_api.lua --stdout             print instead of writing docs/api.md
 --
@@ -461,9 +461,10 @@ do -- data
   add_methods("TensorDataset", ds)
   add_methods("Subset", data.Subset(ds, { 1 }))
   add_methods("DataLoader", data.DataLoader(ds, { batch_size = 1 }))
-  local folder = require("lunet.data.dataset")
-  local SF = getmetatable(setmetatable({}, { __index = function() return nil end }))
-  local _ = SF and folder
+  local classes = require("lunet.data.dataset").classes
+  if classes and classes.SegmentationFolder then
+    own_methods("SegmentationFolder", classes.SegmentationFolder, out, { __tostring = true, __len = true })
+  end
   section("lunet.data", src_of("lunet.data"), out, (file_header(src_of("lunet.data")) or "") .. "\n\n" ..
           (file_header(src_of("lunet.data.loader")) or "") .. "\n\n" .. (file_header(src_of("lunet.data.makers")) or ""))
 end

@@ -366,6 +366,7 @@ function M.SegmentationFolder(opts)
   }, SegmentationFolder)
 end
 
+--- Number of image/mask pairs.
 function SegmentationFolder:len()
   need_self(self, SegmentationFolder, "len")
   return #self.files
@@ -394,6 +395,7 @@ function SegmentationFolder:load(i)
   return {image = img, mask = mask, name = f.name, index = i}
 end
 
+--- Item i: {image=, mask=, name=, index=} loaded (sizes compared) and passed through ds.transform.
 function SegmentationFolder:get(i)
   need_self(self, SegmentationFolder, "get")
   return apply_transform(self, self:load(i))
@@ -596,5 +598,8 @@ function M.random_split(ds, lengths, opts)
   end
   return out
 end
+
+-- The method tables (for docs/gen_api.lua and for type checks: getmetatable(ds) == classes.Subset).
+M.classes = { TensorDataset = TensorDataset, SegmentationFolder = SegmentationFolder, Subset = Subset }
 
 return M
