@@ -178,6 +178,13 @@ return {
   ["opt:finite"] = "Optimizer helper for subclasses: raises unless an option value is a finite number.",
   ["opt:encode_scalar"] = "Optimizer helper for state_dict: a Lua number as a 0-d float32 tensor (restored exactly).",
 
+  ["OneCycleLR:step"] = "sched:step(): advances one optimizer step (OneCycleLR counts steps, not epochs) and sets " ..
+    "the learning rate (and momentum, when cycled) of every group; stepping past total_steps raises.",
+  ["ReduceLROnPlateau:step"] = "sched:step(value): once per epoch with the monitored value (a number); lowers the " ..
+    "learning rates by factor after patience epochs without improvement (mode, threshold, cooldown, min_lr).",
+  ["ReduceLROnPlateau:is_better"] = "sched:is_better(a, best) -> whether a improves on best under mode and threshold.",
+  ["ReduceLROnPlateau:load_state_dict"] = "sched:load_state_dict(sd): restores what state_dict() saved.",
+
   -- ---------------------------------------------------------------- data, transforms, metrics
   ["T.HorizontalFlip"] = "HorizontalFlip{p = 0.5}: mirrors image and mask left-right.",
   ["T.VerticalFlip"] = "VerticalFlip{p = 0.5}: mirrors image and mask top-bottom.",

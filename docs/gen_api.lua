@@ -217,6 +217,7 @@ local function describe_function(name, f, opts)
   local doc, src, optnames, raises
   local fn = f
   if type(f) == "table" then fn = rawget(f, "__init") or (getmetatable(f) and getmetatable(f).__call) end
+  if opts.by_assignment then fn = nil end   -- a class made by a shared factory: see below
   if type(fn) == "function" then
     local info = debug.getinfo(fn, "S")
     if info.what == "Lua" and info.source:sub(1, 1) == "@" then
@@ -436,9 +437,31 @@ do -- optim
   local out = {}
   for _, k in ipairs(sorted_keys(optim)) do
     local v = rawget(optim, k)
-    if k ~= "Optimizer" and (type(v) == "function" or (type(v) == "table" and rawget(v, "__init"))) then
+    if k ~= "Optimizer" and type(v) == "function" then
       out[#out + 1] = describe_function("optim." .. k, v)
-      if type(v) == "table" then own_methods(k, v, out, { __init = true }) end
+    elseif k ~= "Optimizer" and type(v) == "table" and getmetatable(v) and getmetatable(v).__call then
+      -- optimizers and schedulers are made by Optimizer.class / the schedulers' class():
+      -- the comment above `M.Name = class(...)`, else the header of the optimizer's own file
+      local own = package.searchpath("lunet.optim." .. k:lower(), package.path)
+      local e = describe_function("optim." .. k, v, { by_assignment = true })
+      if not e.doc and own then
+        e.doc, e.src = file_header(own), rel(own)
+        for i = #undocumented, 1, -1 do if undocumented[i] == e.name then table.remove(undocumented, i) end end
+        documented_names[e.name] = e.doc ~= nil
+        if not e.doc then undocumented[#undocumented + 1] = e.name end
+      end
+      local d = rawget(v, "defaults") or rawget(v, "defaults_spec")
+      if type(d) == "table" then
+        local shown = {}
+        for _, n in ipairs(sorted_keys(d)) do
+          e.options[#e.options + 1] = n
+          local x = d[n]
+          shown[#shown + 1] = n .. " = " .. (type(x) == "table" and "{" .. concat(x, ", ") .. "}" or tostring(x))
+        end
+        if e.doc then e.doc = fmt("%s(params, {%s})\n%s", k, concat(shown, ", "), e.doc) end
+      end
+      out[#out + 1] = e
+      own_methods(k, v, out, { __init = true, validate = true, update = true, lr_at = true })
     end
   end
   section("lunet.optim", src_of("lunet.optim"), out, (file_header(src_of("lunet.optim")) or "") .. "\n\n" ..
