@@ -5,6 +5,8 @@
 #   make bench    lunet vs PyTorch, side by side
 #   make asan     specs under AddressSanitizer + UBSan
 #   make tsan     two Lua states training in two threads under ThreadSanitizer
+#   make rock     source rock of this working tree: build/rock/lunet-scm-1.src.rock
+#   make env      prints the exports that run lunet from this tree: eval "$(make -s env)"
 LUA_VERSION ?= 5.4
 LUA         ?= lua$(LUA_VERSION)
 LUA_INC     ?= $(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION))
@@ -46,8 +48,9 @@ SPECS ?= spec
 PREFIX      ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+INST_BINDIR ?= $(PREFIX)/bin
 
-.PHONY: all deps test demo bench asan tsan clean install
+.PHONY: all deps test demo bench asan tsan clean install rock env
 all: $(MODULE) $(BUILD)/lua/lunet/models
 
 $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
@@ -128,6 +131,31 @@ install: $(MODULE)
 	cp $(MODULE) $(INST_LIBDIR)/lunet/core.so
 	cd lua && find lunet -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
 	find models -maxdepth 1 -name '*.lua' -exec install -m 644 {} $(INST_LUADIR)/lunet/models/ \;
+	install -D -m 755 bin/lunet $(INST_BINDIR)/lunet
+
+# A source rock of the working tree (tracked and untracked files git does not ignore; the
+# whole tree, less build output, outside git): the tree as build/rock/lunet-scm-1.tar.gz, the
+# rockspec with its source pointed at that file, and `luarocks pack`, which zips the two.
+ROCK_DIR = $(abspath $(BUILD))/rock
+rock:
+	@rm -rf $(ROCK_DIR) && mkdir -p $(ROCK_DIR)/lunet-scm-1
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf - 2>/dev/null; \
+	else tar --exclude=./build --exclude=./build-asan --exclude=./out --exclude=./.git -cf - .; fi \
+	  | tar -xf - -C $(ROCK_DIR)/lunet-scm-1
+	@cd $(ROCK_DIR) && tar -czf lunet-scm-1.tar.gz lunet-scm-1 && rm -rf lunet-scm-1
+	@sed '/^source = {/,/^}/c\source = { url = "file://$(ROCK_DIR)/lunet-scm-1.tar.gz", dir = "lunet-scm-1" }' \
+	  lunet-scm-1.rockspec > $(ROCK_DIR)/lunet-scm-1.rockspec
+	@cd $(ROCK_DIR) && luarocks --lua-version=$(LUA_VERSION) pack lunet-scm-1.rockspec >/dev/null
+	@rm -f $(ROCK_DIR)/lunet-scm-1.tar.gz $(ROCK_DIR)/lunet-scm-1.rockspec
+	@echo "$(ROCK_DIR)/lunet-scm-1.src.rock"
+	@echo "install it: luarocks --lua-version=$(LUA_VERSION) install $(ROCK_DIR)/lunet-scm-1.src.rock [--tree DIR]"
+
+# Exports for running lunet from this tree (after make): eval "$$(make -s env)"
+env:
+	@echo "export LUA_PATH='$(LUA_PATH_DEV)'"
+	@echo "export LUA_CPATH='$(LUA_CPATH_DEV)'"
+	@echo "export PATH='$(CURDIR)':\"\$$PATH\""
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -1,7 +1,23 @@
+-- lunet's rockspec. Three ways to use it:
+--   luarocks --lua-version=5.4 make lunet-scm-1.rockspec [--tree DIR]   build this checkout
+--   make rock       packs this working tree into build/rock/lunet-scm-1.src.rock (this file
+--                   with its source pointed at a tarball of the tree, then `luarocks pack`);
+--                   `luarocks --lua-version=5.4 install lunet-scm-1.src.rock` installs it
+--                   offline on any machine with the external dependencies below
+--   luarocks test   runs the specs (`make test`) in the source directory
+-- rockspecs/ is where release rockspecs go (its lunet-scm-1.rockspec links to this file).
+rockspec_format = "3.0"
 package = "lunet"
 version = "scm-1"
+-- The development head. A release vX.Y.Z is published by copying this file to
+-- rockspecs/lunet-X.Y.Z-1.rockspec with
+--   source = { url = "https://github.com/lunet/lunet/archive/vX.Y.Z.tar.gz",
+--              dir = "lunet-X.Y.Z", md5 = "<md5sum of that archive>" },
+-- tagging vX.Y.Z, and running `luarocks pack` and `luarocks upload` on that rockspec (the
+-- .src.rock it packs carries the archive, so installs need no network).
 source = {
-   url = "git+file://.",
+   url = "git+https://github.com/lunet/lunet.git",
+   branch = "main",
 }
 description = {
    summary = "Image segmentation for Lua 5.4: tensors, autograd, OpenBLAS convolutions, U-Net and friends",
@@ -9,13 +25,16 @@ description = {
 lunet is a Lua 5.4 extension module written in C for building, training and running
 image-segmentation networks: float32 NCHW tensors with reverse-mode autograd, convolution
 on OpenBLAS, PNG/JPEG I/O, losses, metrics, augmentation, and U-Net / Tiramisu / HRNet /
-DeepLabv3+ models written in Lua.
+DeepLabv3+ models written in Lua. The `lunet` command trains, predicts, evaluates and
+describes models from the shell.
 ]],
+   homepage = "https://github.com/lunet/lunet",
    license = "MIT",
 }
 dependencies = {
    "lua >= 5.4, < 5.5",
 }
+-- Debian 12: libopenblas-dev libpng-dev libjpeg62-turbo-dev libcjson-dev zlib1g-dev
 external_dependencies = {
    OPENBLAS = { library = "openblas" },
    PNG = { header = "png.h", library = "png16" },
@@ -27,12 +46,19 @@ build = {
    type = "make",
    build_target = "all",
    build_variables = {
-      CFLAGS = "$(CFLAGS)",
+      -- luarocks passes its own CFLAGS (-O2 -fPIC), which the Makefile puts after its -O3:
+      -- the trailing -O3 keeps the Makefile's optimisation level (rock_spec checks it).
+      CFLAGS = "$(CFLAGS) -O3",
       LUA_INC = "-I$(LUA_INCDIR)",
    },
    install_target = "install",
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
+      INST_BINDIR = "$(BINDIR)",
    },
+}
+test = {
+   type = "command",
+   command = "make test",
 }

@@ -227,7 +227,10 @@ walk("lunet.data", data, {
   fashion_mnist = { data.fashion_mnist, "data.fashion_mnist", "splt", "split" },
   tuxpaint = { data.tuxpaint, "data.tuxpaint", "sizee", "size" },
   labelme_voc = { data.labelme_voc, "data.labelme_voc", "image_mod", "image_mode" },
+  random_split = { function(o) return data.random_split(data.TensorDataset{ image = lunet.zeros(2, 1) }, { 1, 1 }, o) end,
+                   "random_split", "sed", "seed" },
 }, {
+  Subset = "positional (dataset, indices)",
   DataLoader = "lua/lunet/data/loader.lua (checked by its owner's spec)",
   collate = "positional (list of samples)",
   get_worker_info = "no arguments (spec/workers_spec.lua)",

@@ -229,7 +229,7 @@ describe("train.fit", function()
     { "options not a plain table", lunet.zeros(1), "fit: expects one table of options, got tensor" },
     { "metrics without val", without("metrics", { "miou" }), "fit: metrics need a val_loader" },
     { "unknown metric", without("metrics", { "mIoU" }),
-      "fit: metrics[1]: unknown metric 'mIoU' (known: dice, mdice, mean_pixel_accuracy, miou, pixel_accuracy, or name = function(cm))" },
+      "fit: metrics[1]: unknown metric 'mIoU' (known: dice, dice_class, dice_fg, iou_class, mdice, mdice_fg, mean_pixel_accuracy, miou, miou_fg, pixel_accuracy, or name = function(cm))" },
     { "bad monitor", without("monitor", "miou"),
       "fit: monitor 'miou' is neither a chosen metric nor train_loss (there is no val_loader)" },
     { "bad mode", without("mode", "maximum"), "fit: mode must be 'min' or 'max', got 'maximum'" },

@@ -8,7 +8,8 @@
 --
 -- A dataset is anything with :len() (or __len) and :get(i) (1-based) returning
 -- {image=, mask=}; TensorDataset and SegmentationFolder apply ds.transform (called as
--- transform{image=, mask=}) in get. Makers: fashion_mnist{}, tuxpaint{}, labelme_voc{}
+-- transform{image=, mask=}) in get. Subset(ds, indices) and random_split(ds, {0.8, 0.2},
+-- {seed = 1}) pick items of a dataset (as torch.utils.data). Makers: fashion_mnist{}, tuxpaint{}, labelme_voc{}
 -- (see lunet/data/makers.lua); each names the Debian package to install when its files
 -- are missing.
 local dataset = require "lunet.data.dataset"
@@ -19,6 +20,8 @@ local workers = require "lunet.data.workers"
 return {
   TensorDataset = dataset.TensorDataset,
   SegmentationFolder = dataset.SegmentationFolder,
+  Subset = dataset.Subset,
+  random_split = dataset.random_split,
   DataLoader = loader.DataLoader,
   collate = loader.collate,
   get_worker_info = workers.get_worker_info,

@@ -9,7 +9,8 @@
 --
 -- Conventions (all functions):
 --   * Class ids are data values 0..C-1. Per-class results are Lua tables indexed 1..C:
---     entry k is class k-1 (so `cm:iou()[1]` is the background class 0).
+--     entry k is class k-1 (so `cm:iou()[1]` is the background class 0). The accessors
+--     cm:iou_of(c), dice_of, precision_of, recall_of take the class id itself (0-based).
 --   * Predictions are int32/uint8 label maps (H x W or N x H x W, same shape as the target)
 --     or float32 logits N x C x H x W (C x H x W for one image), argmaxed over the class
 --     dimension (dim 2; the first maximum wins). Targets must be int32/uint8 labels.
@@ -193,6 +194,7 @@ local function need_self(self, fn)
   end
 end
 
+--- cm:reset(): sets every count to 0 (start of a new evaluation); returns cm.
 function ConfusionMatrix:reset()
   need_self(self, "reset")
   local c = self.cells
@@ -295,6 +297,47 @@ function ConfusionMatrix:dice() return per_class(self, score_dice, "dice") end
 function ConfusionMatrix:mdice() return select(2, per_class(self, score_dice, "mdice")) end
 function ConfusionMatrix:precision() return per_class(self, score_precision, "precision") end
 function ConfusionMatrix:recall() return per_class(self, score_recall, "recall") end
+--- Mean IoU and mean Dice over the foreground classes 1..C-1 (class 0, the background, left
+--- out; NaN-skipping as miou; NaN for C = 1). For C = 2 they are the IoU / Dice of class 1.
+function ConfusionMatrix:miou_fg()
+  local t = per_class(self, score_iou, "miou_fg")
+  return nanmean(t, 2)
+end
+--- cm:mdice_fg(): mean Dice over the foreground classes 1..C-1 (as miou_fg).
+function ConfusionMatrix:mdice_fg()
+  local t = per_class(self, score_dice, "mdice_fg")
+  return nanmean(t, 2)
+end
+
+-- A class id 0..C-1 (0-based, as in the data), checked for the *_of accessors.
+local function class_id(self, fn, c)
+  local C = self.num_classes
+  local i = type(c) == "number" and math.tointeger(c)
+  if not i then
+    fail("ConfusionMatrix:" .. fn, "class must be an integer class id 0.." .. (C - 1) .. ", got " .. E.show(c))
+  end
+  if i < 0 or i >= C then
+    fail("ConfusionMatrix:" .. fn, "class " .. i .. " is outside the class ids 0.." .. (C - 1) ..
+      " (" .. C .. " classes; ids are 0-based: cm:iou()[k] is class k-1)")
+  end
+  return i
+end
+
+local function one_class(self, fn, c, score)
+  need_self(self, fn)
+  local k = class_id(self, fn, c) + 1
+  local tp, fp, fnn = class_stats(self.cells, self.num_classes)
+  return score(tp[k], fp[k], fnn[k])
+end
+
+--- cm:iou_of(c), cm:dice_of(c), cm:precision_of(c), cm:recall_of(c): the score of class id c
+--- (0-based, 0..C-1: cm:iou_of(0) is cm:iou()[1]); NaN when c is absent from prediction and
+--- target. A c outside 0..C-1 raises.
+function ConfusionMatrix:iou_of(c) return one_class(self, "iou_of", c, score_iou) end
+function ConfusionMatrix:dice_of(c) return one_class(self, "dice_of", c, score_dice) end
+function ConfusionMatrix:precision_of(c) return one_class(self, "precision_of", c, score_precision) end
+function ConfusionMatrix:recall_of(c) return one_class(self, "recall_of", c, score_recall) end
+
 --- Per-class F-beta (default beta = 1: F1 = Dice) and its mean.
 function ConfusionMatrix:fbeta(beta)
   need_self(self, "fbeta")

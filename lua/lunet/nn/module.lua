@@ -24,7 +24,8 @@
 -- ModuleList are named 1, 2, 3, ... (1-based like Lua indices, so `seq[1]` is "1"), where
 -- PyTorch writes 0, 1, 2: PyTorch's "features.0.weight" is "features.1.weight" here.
 -- state_dict{index_base = 0} and load_state_dict(sd, {index_base = 0}) write / read names
--- whose numeric components count from 0, for exchanging state dicts with PyTorch.
+-- whose numeric components count from 0, for exchanging state dicts with PyTorch; a strict
+-- load that fails where the other numbering fits says "use index_base = 0" (or "drop" it).
 --
 -- Errors are raised through lunet.errors: at the first stack frame outside lunet's own files,
 -- so a misuse reports the user's file and line.
@@ -853,7 +854,29 @@ function Module:load_state_dict(sd, opts)
   if strict and #missing > 0 then parts[#parts + 1] = "missing keys: " .. concat(missing, ", ") end
   if strict and #unexpected > 0 then parts[#parts + 1] = "unexpected keys: " .. concat(unexpected, ", ") end
   if #bad > 0 then parts[#parts + 1] = "size mismatch: " .. concat(bad, "; ") end
-  if #parts > 0 then raise("load_state_dict: " .. concat(parts, "; ")) end
+  if #parts > 0 then
+    -- The names fit with the other numbering (PyTorch's 0-based Sequential/ModuleList
+    -- children, or lunet's 1-based ones read with index_base = 0): say which option fixes it.
+    local alt = 1 - delta
+    local fits, numbered = #own > 0, false
+    local shifted = {}
+    for k in next, sd do
+      local n = shift_name(k, alt)
+      if ("." .. k):find("%.%d") then numbered = true end
+      shifted[n] = true
+      if own_set[n] == nil then fits = false end
+    end
+    for _, e in ipairs(own) do
+      if not shifted[e[1]] then fits = false end
+    end
+    local hint = ""
+    if fits and numbered then
+      hint = alt == 1
+        and " (the state dict numbers Sequential/ModuleList children from 0, as PyTorch does: use index_base = 0)"
+        or " (the state dict numbers Sequential/ModuleList children from 1, as lunet does: drop index_base = 0)"
+    end
+    raise("load_state_dict: " .. concat(parts, "; ") .. hint)
+  end
   lunet.no_grad(function()
     for _, c in ipairs(copies) do c[1]:copy_(c[2]) end
   end)

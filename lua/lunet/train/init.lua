@@ -25,10 +25,19 @@
 --                                                    train up to: a resume continues from the
 --                                                    checkpoint's epoch)
 --   scheduler = nil, scheduler_interval = "epoch"    or "step" (stepped after each optimizer step)
---   val_loader = nil, metrics = {...}                names: miou, dice (mean Dice), pixel_accuracy,
---                                                    mean_pixel_accuracy, and name = function(cm)
---                                                    returning a number. Default {"miou",
---                                                    "pixel_accuracy", "dice"} with a val_loader.
+--   val_loader = nil, metrics = {...}                names (means skip classes absent from both
+--                                                    prediction and target):
+--       miou       mean IoU over all classes 0..C-1, background included
+--       miou_fg    mean IoU over the foreground classes 1..C-1 (C = 2: the IoU of class 1)
+--       dice       mean Dice over all classes, background included (= mdice)
+--       dice_fg    mean Dice over classes 1..C-1 (= mdice_fg)
+--       pixel_accuracy, mean_pixel_accuracy
+--       iou_class, dice_class   per-class tables (entry k = class k-1); the history entry also
+--                  holds them as numbers iou_class_0 .. iou_class_<C-1> (CSV columns,
+--                  checkpoints); they cannot be the monitor
+--       name = function(cm) returning a number (cm: the validation ConfusionMatrix).
+--                                                    Default {"miou", "pixel_accuracy", "dice"}
+--                                                    with a val_loader.
 --   num_classes = model.config.num_classes or the logits' channel count (1 channel = binary,
 --                 logits > 0 is class 1)
 --   ignore_index = the label the validation metrics leave out (an integer). Default: the
@@ -102,12 +111,20 @@ local known = {
 -- name -> function(cm) for the built-in metric names.
 local builtin = {
   miou = function(cm) return cm:miou() end,
+  miou_fg = function(cm) return cm:miou_fg() end,
   dice = function(cm) return cm:mdice() end,
   mdice = function(cm) return cm:mdice() end,
+  dice_fg = function(cm) return cm:mdice_fg() end,
+  mdice_fg = function(cm) return cm:mdice_fg() end,
   pixel_accuracy = function(cm) return cm:pixel_accuracy() end,
   mean_pixel_accuracy = function(cm) return cm:mean_pixel_accuracy() end,
+  iou_class = function(cm) return (cm:iou()) end,
+  dice_class = function(cm) return (cm:dice()) end,
 }
 M.metric_functions = builtin
+-- The built-in metrics whose value is a per-class table (flattened to <name>_<class id>).
+local table_metric = { iou_class = true, dice_class = true }
+M.table_metrics = table_metric
 
 local function callable(v)
   if type(v) == "function" then return true end
@@ -289,6 +306,23 @@ end
 -- CSV of the history (columns: epoch, train_loss, val_loss, metrics..., lr, seconds), written
 -- atomically through the checkpoint module's temporary names (stale ones removed).
 local function write_csv(path, history, columns)
+  local cols = {}
+  for _, c in ipairs(columns) do
+    if table_metric[c] then
+      local ids, seen = {}, {}
+      for _, e in ipairs(history) do
+        for k in pairs(e) do
+          local id = type(k) == "string" and k:sub(1, #c + 1) == c .. "_" and k:sub(#c + 2):match("^%d+$")
+          if id and not seen[id] then seen[id] = true; ids[#ids + 1] = tonumber(id) end
+        end
+      end
+      sort(ids)
+      for _, id in ipairs(ids) do cols[#cols + 1] = c .. "_" .. id end
+    else
+      cols[#cols + 1] = c
+    end
+  end
+  columns = cols
   local lines = { concat(columns, ",") }
   for _, e in ipairs(history) do
     local row = {}
@@ -359,9 +393,17 @@ function M.fit(opts)
   end
   local mlist = metric_list(opts.metrics == nil and val_loader and { "miou", "pixel_accuracy", "dice" } or opts.metrics)
   if #mlist > 0 and not val_loader then fail("metrics need a val_loader") end
-  local monitor = opts.monitor or (mlist[1] and mlist[1][1]) or (val_loader and "val_loss") or "train_loss"
+  local first_number
+  for _, m in ipairs(mlist) do
+    if not table_metric[m[1]] then first_number = first_number or m[1] end
+  end
+  local monitor = opts.monitor or first_number or (val_loader and "val_loss") or "train_loss"
   local mnames = { train_loss = true, val_loss = val_loader ~= nil }
   for _, m in ipairs(mlist) do mnames[m[1]] = true end
+  if type(monitor) == "string" and mnames[monitor] and table_metric[monitor] then
+    fail(fmt("monitor %s is a per-class table; monitor a number (miou, miou_fg, dice, ..., " ..
+             "or name = function(cm) returning one)", E.show(monitor)))
+  end
   if type(monitor) ~= "string" or not mnames[monitor] then
     fail(fmt("monitor %s is neither a chosen metric nor %s", E.show(monitor),
              val_loader and "train_loss/val_loss" or "train_loss (there is no val_loader)"))
@@ -523,7 +565,11 @@ function M.fit(opts)
                                  ignore_index = ignore_index, gc = gc and true or false }, ignore_from)
       entry.val_loss = vloss
       for _, m in ipairs(mlist) do
-        entry[m[1]] = cm and m[2](cm) or 0 / 0
+        local v = cm and m[2](cm) or 0 / 0
+        entry[m[1]] = v
+        if table_metric[m[1]] and type(v) == "table" then
+          for k, x in ipairs(v) do entry[m[1] .. "_" .. (k - 1)] = x end
+        end
       end
       history.confusion = cm
       if type(model.train) == "function" then model:train() end
@@ -551,7 +597,16 @@ function M.fit(opts)
     local parts_txt = { fmt("epoch %d/%d", epoch, epochs), "train_loss " .. short(entry.train_loss) }
     if val_loader then
       if entry.val_loss then parts_txt[#parts_txt + 1] = "val_loss " .. short(entry.val_loss) end
-      for _, m in ipairs(mlist) do parts_txt[#parts_txt + 1] = m[1] .. " " .. short(entry[m[1]]) end
+      for _, m in ipairs(mlist) do
+        local v = entry[m[1]]
+        if type(v) == "table" then
+          local xs = {}
+          for k, x in ipairs(v) do xs[k] = short(x) end
+          parts_txt[#parts_txt + 1] = m[1] .. " " .. concat(xs, "/")
+        else
+          parts_txt[#parts_txt + 1] = m[1] .. " " .. short(v)
+        end
+      end
     end
     if entry.lr then parts_txt[#parts_txt + 1] = fmt("lr %.3g", entry.lr) end
     parts_txt[#parts_txt + 1] = fmt("%.1fs (%.0f img/s)", entry.seconds, items / math.max(entry.seconds, 1e-9))
