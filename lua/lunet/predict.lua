@@ -230,9 +230,12 @@ local function ramp(s, te, Lp, ov)
   return w
 end
 
--- Runs model on a batch (NB x C x h x w) and checks the output's shape.
+-- Runs model on a batch (NB x C x h x w) and checks the output's shape. A model that returns
+-- several outputs (a list: deep supervision, see models/shared.lua) is read through its main
+-- output: list.main, else list[1].
 local function forward(model, xb, o)
   local y = model(xb)
+  if type(y) == "table" and not lunet.is_tensor(y) then y = y.main or y[1] end
   if not lunet.is_tensor(y) or y:dim() ~= 4 or y:size(1) ~= xb:size(1)
      or y:size(3) ~= xb:size(3) or y:size(4) ~= xb:size(4) then
     raise(fmt("predict: the model returned %s for an input of %s; predict needs a fully "
