@@ -94,13 +94,19 @@ describe("summary", function()
     m:train()
     local before = m.down[1][2].running_mean:clone()
     local out = sink()
-    local text, rows = lunet.summary(m, { 2, 3, 16, 16 }, { depth = 1, output = out })
+    local text, rows = lunet.summary(m, { 2, 3, 16, 16 }, { depth = 2, output = out })
     assert.are.equal(text .. "\n", table.concat(out.parts))
     assert.is_falsy(text:find("down.1.1: Conv2d", 1, true))
     assert.is_truthy(text:find("head: Conv2d", 1, true))
+    -- a row whose children are hidden shows their parameters: down.1 is conv + BN + conv + BN
+    local n1 = m.down[1]:num_parameters()
+    assert.is_truthy(text:find("down.1: Sequential%s+%[2, 4, 16, 16%]%s+" .. n1 .. "%s"), text)
     local deep = 0
-    for _, r in ipairs(rows) do if r.depth > 1 then deep = deep + 1 end end
+    for _, r in ipairs(rows) do if r.depth > 2 then deep = deep + 1 end end
     assert.is_true(deep > 0)                                   -- rows keeps every call
+    -- depth 0: one row with every parameter and mult-add
+    local t0, _, tot = lunet.summary(m, { 2, 3, 16, 16 }, { depth = 0 })
+    assert.is_truthy(t0:find("UNet%s+%[2, 2, 16, 16%]%s+7,634%s+" .. lunet.summary.count_str(tot.flops)), t0)
     assert.is_true(m.training and m.down[1][2].training)       -- modes restored
     assert.is_true(lunet.allclose(before, m.down[1][2].running_mean, 0, 0))   -- eval: no BN update
     assert.are.equal(nn.Conv2d.forward, m.head.forward)        -- the wrappers are gone

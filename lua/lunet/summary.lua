@@ -11,8 +11,10 @@
 -- tensor. The model runs once in eval mode under no_grad (each
 -- module's train/eval flag is restored afterwards, also on error), with every module's forward
 -- wrapped to record its call. Options:
---   depth = 3      rows deeper than this (the model is depth 0, its children 1, ...) are not
---                  printed; they still count in the totals (rows holds every call)
+--   depth = 3      rows deeper than this (the model is depth 0, its children 1, ...: the
+--                  number of components of the dotted name) are not printed; a printed row
+--                  then shows its own parameters and mult-adds plus those of the rows hidden
+--                  below it (as torchinfo); rows holds every call
 --   print = false  also print the text (to io.stdout, or to opts.output: anything with :write)
 --   output         see print
 -- Each row of the text is "name: Type", the state-dict prefix of the module, indented by its
@@ -183,8 +185,29 @@ function M.summary(model, input, opts)
   for k, v in pairs(totals) do totals[k] = tointeger(v) or v end
 
   -- the text
-  local shown = {}
-  for _, r in ipairs(rows) do if r.depth <= depth then shown[#shown + 1] = r end end
+  -- a shown row also counts the rows hidden below it (as torchinfo): each hidden row adds its
+  -- parameters and mult-adds to its deepest shown ancestor
+  local shown, shown_params, shown_flops = {}, {}, {}
+  for _, r in ipairs(rows) do
+    if r.depth <= depth then
+      shown[#shown + 1] = r
+      shown_params[r], shown_flops[r] = r.params, r.flops
+    end
+  end
+  for _, r in ipairs(rows) do
+    if r.depth > depth then
+      local best
+      for _, a in ipairs(shown) do
+        if (a.name == "" or r.name:sub(1, #a.name + 1) == a.name .. ".") and (best == nil or a.depth > best.depth) then
+          best = a
+        end
+      end
+      if best then
+        shown_params[best] = shown_params[best] + r.params
+        shown_flops[best] = shown_flops[best] + r.flops
+      end
+    end
+  end
   local lines = {}
   local function cell_layer(r)
     if r.name == "" then return r.type end
@@ -210,8 +233,8 @@ function M.summary(model, input, opts)
   line("Layer (type)", "Output shape", "Param #", "Mult-adds")
   lines[#lines + 1] = rep("=", width)
   for _, r in ipairs(shown) do
-    line(cell_layer(r), cell_shape(r), r.params > 0 and count_str(r.params) or "--",
-      r.flops > 0 and count_str(r.flops) or "--")
+    local p, f = shown_params[r], shown_flops[r]
+    line(cell_layer(r), cell_shape(r), p > 0 and count_str(p) or "--", f > 0 and count_str(f) or "--")
   end
   lines[#lines + 1] = rep("=", width)
   local mb = function(b) return fmt("%.2f", b / 1e6) end
