@@ -49,7 +49,8 @@ local fmt = string.format
 local clock = require("lunet.train.progress").clock
 local t_start = clock()
 
-local cfg = { size = 48, epochs = 5, train = 1024, test = 256, batch = 16, lr = 1e-2, out = "out/saliency" }
+local cfg = { size = 32, epochs = 12, train = 1024, test = 256, batch = 16, lr = 1e-2, out = "out/saliency",
+              loss = "bce" }
 do
   local i = 1
   local function num(name)
@@ -69,6 +70,7 @@ do
     elseif a == "--lr" then cfg.lr = num(a)
     elseif a == "--threads" then cfg.threads = num(a)
     elseif a == "--out" then i = i + 1; cfg.out = arg[i]
+    elseif a == "--loss" then i = i + 1; cfg.loss = arg[i]
     else error("saliency: unknown argument " .. a .. " (see the top of examples/saliency.lua)", 0) end
     i = i + 1
   end
@@ -99,8 +101,15 @@ local sched = optim.OneCycleLR(opt, { max_lr = cfg.lr, total_steps = cfg.epochs 
 local function bce(logits, mask)
   return F.binary_cross_entropy_with_logits(logits, mask:unsqueeze(2):to("float32"))
 end
+local loss = bce
+if cfg.loss == "bce+iou" then
+  local iou = nn.JaccardLoss { mode = "binary" }
+  loss = function(logits, mask) return bce(logits, mask) + iou(logits, mask) end
+elseif cfg.loss ~= "bce" then
+  error("saliency: --loss must be bce or bce+iou, got " .. tostring(cfg.loss), 0)
+end
 local history = train.fit {
-  model = model, loss = bce, optimizer = opt, scheduler = sched, scheduler_interval = "step",
+  model = model, loss = loss, optimizer = opt, scheduler = sched, scheduler_interval = "step",
   train_loader = loader, epochs = cfg.epochs, log = path("saliency_log.csv"),
 }
 local train_s = clock() - t0

@@ -55,6 +55,7 @@ function AttentionBlock:forward(g, x)
 end
 
 local AttUNet = nn.Module:extend("AttU_Net")
+AttUNet.zoo_name = "attention_unet"   -- lunet.models.attention_unet (predict.save_model records it)
 
 local known = { "in_channels", "num_classes", "base" }
 

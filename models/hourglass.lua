@@ -82,6 +82,7 @@ function HourglassModule:forward(x) return hg_forward(self, self.depth, x) end
 function HourglassModule:extra_repr() return "depth=" .. self.depth end
 
 local HourglassNet = nn.Module:extend("HourglassNet")
+HourglassNet.zoo_name = "hourglass"   -- lunet.models.hourglass (predict.save_model records it)
 
 local known = { "in_channels", "num_classes", "stacks", "blocks", "features", "depth", "upsample" }
 HourglassNet.MAX_DEPTH = 10

@@ -146,6 +146,8 @@ local function configure(opts)
   if o.variant == "small" and opts.base ~= nil then
     E.fail(fn, "base is an option of variant \"full\"; the small variant takes mid_channels and out_channels")
   end
+  -- keep only the widths of the variant (self.config rebuilds the model: predict.load_model)
+  if o.variant == "full" then o.mid_channels, o.out_channels = nil, nil else o.base = nil end
   if o.side_outputs == nil then o.side_outputs = true end
   if type(o.side_outputs) ~= "boolean" then
     E.fail(fn, "side_outputs must be a boolean, got %s", E.show(o.side_outputs))

@@ -41,6 +41,7 @@ function VGGBlock:forward(x)
 end
 
 local UNetPP = nn.Module:extend("NestedUNet")
+UNetPP.zoo_name = "unetpp"   -- lunet.models.unetpp (predict.save_model records it)
 
 local known = { "in_channels", "num_classes", "base", "deep_supervision" }
 

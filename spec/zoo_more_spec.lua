@@ -310,6 +310,34 @@ describe("several outputs (models/shared.lua)", function()
   end)
 end)
 
+describe("checkpoints with the model's name (lunet.predict)", function()
+  it("save_model / load_model rebuild each model from its lunet.models name and options", function()
+    local predict = require "lunet.predict"
+    local cases = {
+      { "u2net", { variant = "small", mid_channels = 2, out_channels = 2 } },
+      { "unetpp", { num_classes = 2, base = 2, deep_supervision = true } },
+      { "attention_unet", { num_classes = 2, base = 2 } },
+      { "hourglass", { num_classes = 2, features = 4, upsample = true } },
+      { "segnet", { num_classes = 2, base = 1 } },
+      { "pspnet", { num_classes = 2, encoder_width = 1, head_channels = 2, aux = true, aux_channels = 2 } },
+      { "fcn", { variant = 16, num_classes = 2, base = 1, fc_channels = 2 } },
+    }
+    local path = os.tmpname()
+    for _, c in ipairs(cases) do
+      lunet.manual_seed(9)
+      local m = models[c[1]](c[2])
+      predict.save_model(path, m)
+      local m2 = predict.load_model(path)
+      assert.are.equal(getmetatable(m).__class, getmetatable(m2).__class, c[1])
+      m:eval()
+      local x = lunet.randn(1, 3, 20, 20)
+      assert.is_true(lunet.allclose(lunet.no_grad(function() return m(x) end),
+                                    lunet.no_grad(function() return m2(x) end), 0, 0), c[1])
+    end
+    os.remove(path)
+  end)
+end)
+
 describe("FCN initialisation", function()
   it("starts the score layers at zero and the upsampling at bilinear kernels", function()
     local m = models.fcn { variant = 8, num_classes = 2, base = 1, fc_channels = 2 }

@@ -534,7 +534,9 @@ function M.save_model(path, model, opts)
   if type(model) ~= "table" or type(model.state_dict) ~= "function" then
     raise("save_model: model must be an nn.Module, got " .. E.typename(model))
   end
-  local name = opts.model or (type(model.__name) == "string" and model.__name:lower())
+  -- a zoo model whose class name is not its lunet.models name says so in zoo_name
+  local name = opts.model or (type(model.zoo_name) == "string" and model.zoo_name)
+      or (type(model.__name) == "string" and model.__name:lower())
   check_model_name("save_model", name)
   local config = opts.config or model.config
   if type(config) ~= "table" then
