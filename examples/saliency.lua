@@ -253,7 +253,7 @@ print(fmt("                 %.4f   (mean of each image's own max F, lunet.metric
 print(fmt("  adaptive F     %.4f", adp_f))
 print(fmt("  S-measure      %.4f", s_m))
 print(fmt("  mean E-measure %.4f", e_mean))
-print(fmt("  final train loss (sum of 7 BCE) %.4f; training %.0f s, total %.0f s", history[#history].train_loss,
+print(fmt("  final train loss (summed over the 7 outputs) %.4f; training %.0f s, total %.0f s", history[#history].train_loss,
   train_s, total_s))
 if not cfg.quick then
   local ok = mae <= 0.05 and max_f >= 0.90
