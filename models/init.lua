@@ -1,9 +1,12 @@
--- lunet.models: the model zoo (U-Net, FC-DenseNet/Tiramisu, HRNetV2, DeepLabv3+), each a
+-- lunet.models: the model zoo (U-Net, FC-DenseNet/Tiramisu, HRNetV2, DeepLabv3+, U^2-Net,
+-- SegNet, FCN, PSPNet, UNet++, Attention U-Net, stacked hourglass), each a
 -- Lua file written on lunet's public API; loaded on first use:
 --   local model = lunet.models.unet{in_channels = 3, num_classes = 2}
 local require, rawset = require, rawset
 
-local zoo = { unet = true, tiramisu = true, hrnet = true, deeplabv3plus = true, resnet = true }
+local zoo = { unet = true, tiramisu = true, hrnet = true, deeplabv3plus = true, resnet = true,
+              u2net = true, segnet = true, fcn = true, pspnet = true, unetpp = true, attention_unet = true,
+              hourglass = true, vgg = true }
 
 return setmetatable({}, {
   __index = function(t, k)

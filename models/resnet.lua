@@ -1,5 +1,6 @@
 -- Residual building blocks and a ResNet encoder (He et al. 2016) for the segmentation models:
--- HRNet uses BasicBlock and Bottleneck, DeepLabv3+ the dilated encoder.
+-- HRNet uses BasicBlock and Bottleneck, DeepLabv3+ the dilated encoder, PSPNet the dilated
+-- encoder with the deep stem.
 --
 --   local resnet = require "lunet.models.resnet"
 --   local enc = resnet.ResNet{depth = 18, in_channels = 3, output_stride = 16}
@@ -14,7 +15,10 @@
 -- output channels.
 -- ResNet options: depth = 18 | 34 | 50, in_channels = 3, width = 64 (channels of the stem and
 -- layer1; layers 2-4 double it each; smaller widths for CPU training and fast tests),
--- output_stride = 32 | 16 | 8. For
+-- output_stride = 32 | 16 | 8, deep_stem = false (true: the "deep base" stem of PSPNet and
+-- hszhao/semseg's ResNet: three 3x3 convs + BN + ReLU, in_channels -> width (stride 2) ->
+-- width -> 2 * width, named conv1/bn1, conv2/bn2, conv3/bn3, instead of one 7x7 conv; layer1
+-- then starts from 2 * width channels). For
 -- output stride 16 (8) the stride of layer4 (layer3 and layer4) is replaced by dilation 2
 -- (2 and 4) in every 3x3 conv of the layer, as segmentation_models_pytorch does.
 -- Names follow torchvision (conv1, bn1, layer1.1.conv1, layer1.1.downsample.1, ...), so its
@@ -147,13 +151,18 @@ local DEPTHS = {
 
 --- count_resnet(depth, in_channels, width) -> parameters of ResNet{depth=, in_channels=,
 --- width=} (the output stride changes dilations, not shapes), and its output channels.
-function M.count_resnet(depth, cin, w)
+--- count_resnet(depth, in_channels, width, true) counts the deep-stem variant.
+function M.count_resnet(depth, cin, w, deep_stem)
   local spec = DEPTHS[depth]
   if spec == nil then E.fail("count_resnet", "depth must be 18, 34 or 50, got %s", E.show(depth)) end
   common.int("count_resnet", "in_channels", cin, 1)
   common.int("count_resnet", "width", w, 1)
-  local n = cin * w * 49 + 2 * w
-  local c, channels = w, {}
+  local n, c = cin * w * 49 + 2 * w, w
+  if deep_stem then
+    n = cin * w * 9 + 2 * w + w * w * 9 + 2 * w + w * 2 * w * 9 + 4 * w
+    c = 2 * w
+  end
+  local channels = {}
   for i, planes in ipairs { w, 2 * w, 4 * w, 8 * w } do
     local k
     k, c = M.count_layer(spec[1], c, planes, spec[2][i], i == 1 and 1 or 2)
@@ -166,7 +175,7 @@ end
 local ResNet = nn.Module:extend("ResNet")
 function ResNet:__init(opts)
   local fn = "ResNet"
-  opts = E.options(opts, fn, { "depth", "in_channels", "width", "output_stride" })
+  opts = E.options(opts, fn, { "depth", "in_channels", "width", "output_stride", "deep_stem" })
   local depth, os_ = opts.depth or 18, opts.output_stride or 32
   local spec = DEPTHS[depth]
   if spec == nil then E.fail(fn, "depth must be 18, 34 or 50, got %s", E.show(depth)) end
@@ -175,10 +184,24 @@ function ResNet:__init(opts)
   end
   local cin = common.int(fn, "in_channels", opts.in_channels or 3, 1)
   local w = common.int(fn, "width", opts.width or 64, 1)
-  common.check_parameters(fn, (M.count_resnet(depth, cin, w)), format("depth %d with width %d", depth, w))
+  local deep = opts.deep_stem or false
+  if type(deep) ~= "boolean" then E.fail(fn, "deep_stem must be a boolean, got %s", E.show(deep)) end
+  common.check_parameters(fn, (M.count_resnet(depth, cin, w, deep)), format("depth %d with width %d", depth, w))
   self.depth, self.output_stride, self.width, self.in_channels = depth, os_, w, cin
-  self.conv1 = nn.Conv2d(cin, w, 7, { stride = 2, padding = 3, bias = false })
-  self.bn1 = nn.BatchNorm2d(w)
+  self.deep_stem = deep
+  local c = w
+  if deep then
+    self.conv1 = nn.Conv2d(cin, w, 3, { stride = 2, padding = 1, bias = false })
+    self.bn1 = nn.BatchNorm2d(w)
+    self.conv2 = nn.Conv2d(w, w, 3, { padding = 1, bias = false })
+    self.bn2 = nn.BatchNorm2d(w)
+    self.conv3 = nn.Conv2d(w, 2 * w, 3, { padding = 1, bias = false })
+    self.bn3 = nn.BatchNorm2d(2 * w)
+    c = 2 * w
+  else
+    self.conv1 = nn.Conv2d(cin, w, 7, { stride = 2, padding = 3, bias = false })
+    self.bn1 = nn.BatchNorm2d(w)
+  end
   self.relu = nn.ReLU()
   self.maxpool = nn.MaxPool2d(3, { stride = 2, padding = 1 })
   -- per layer: stride, dilation
@@ -186,7 +209,7 @@ function ResNet:__init(opts)
   if os_ <= 16 then sd[4] = { 1, 2 } end
   if os_ == 8 then sd[3] = { 1, 2 }; sd[4] = { 1, 4 } end
   local block, counts = spec[1], spec[2]
-  local c, channels = w, {}
+  local channels = {}
   for i, planes in ipairs { w, 2 * w, 4 * w, 8 * w } do
     local layer
     layer, c = M.make_layer(block, c, planes, counts[i], { stride = sd[i][1], dilation = sd[i][2] })
@@ -206,7 +229,12 @@ function ResNet:forward(x)
     E.fail("ResNet", "input has %d channels, the model expects %d", x:size(2), self.in_channels)
   end
   if self.training then common.check_bn_input("ResNet", x, self.output_stride, "layer4") end
-  x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+  x = self.relu(self.bn1(self.conv1(x)))
+  if self.deep_stem then
+    x = self.relu(self.bn2(self.conv2(x)))
+    x = self.relu(self.bn3(self.conv3(x)))
+  end
+  x = self.maxpool(x)
   local feats = {}
   for i = 1, 4 do
     x = self["layer" .. i](x)
@@ -217,6 +245,7 @@ end
 function ResNet:extra_repr()
   local s = format("depth=%d, output_stride=%d", self.depth, self.output_stride)
   if self.width ~= 64 then s = s .. ", width=" .. self.width end
+  if self.deep_stem then s = s .. ", deep_stem=true" end
   return s
 end
 M.ResNet = ResNet

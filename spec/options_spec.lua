@@ -255,6 +255,13 @@ describe("lunet.models", function()
     tiramisu = { "Tiramisu", "varient", "variant" },
     hrnet = { "HRNet", "widht", "width" },
     deeplabv3plus = { "DeepLabV3Plus", "output_strid", "output_stride" },
+    u2net = { "U2Net", "varient", "variant" },
+    segnet = { "SegNet", "bsae", "base" },
+    fcn = { "FCN", "fc_channel", "fc_channels" },
+    pspnet = { "PSPNet", "bnis", "bins" },
+    unetpp = { "NestedUNet", "deep_supervison", "deep_supervision" },
+    attention_unet = { "AttU_Net", "in_channel", "in_channels" },
+    hourglass = { "HourglassNet", "stakcs", "stacks" },
   }
   local resnet_cases = {
     ResNet = { function(o) return require("lunet.models.resnet").ResNet(o) end, "ResNet", "deph", "depth" },
@@ -270,7 +277,8 @@ describe("lunet.models", function()
   local seen = {}
   for _, file in ipairs(names) do
     local name = file:match("^(.+)%.lua$")
-    if name and name ~= "init" and name ~= "common" then
+    -- common, shared (checks) and vgg (a backbone built into SegNet / FCN) are no models
+    if name and name ~= "init" and name ~= "common" and name ~= "shared" and name ~= "vgg" then
       seen[name] = true
       if name == "resnet" then
         walk("lunet.models.resnet", require "lunet.models.resnet", resnet_cases, {

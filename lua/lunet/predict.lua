@@ -236,9 +236,12 @@ local function ramp(s, te, Lp, ov)
   return w
 end
 
--- Runs model on a batch (NB x C x h x w) and checks the output's shape.
+-- Runs model on a batch (NB x C x h x w) and checks the output's shape. A model that returns
+-- several outputs (a list: deep supervision, see models/shared.lua) is read through its main
+-- output: list.main, else list[1].
 local function forward(model, xb, o)
   local y = model(xb)
+  if type(y) == "table" and not lunet.is_tensor(y) then y = y.main or y[1] end
   if not lunet.is_tensor(y) or y:dim() ~= 4 or y:size(1) ~= xb:size(1)
      or y:size(3) ~= xb:size(3) or y:size(4) ~= xb:size(4) then
     raise(fmt("predict: the model returned %s for an input of %s; predict needs a fully "
@@ -537,7 +540,9 @@ function M.save_model(path, model, opts)
   if type(model) ~= "table" or type(model.state_dict) ~= "function" then
     raise("save_model: model must be an nn.Module, got " .. E.typename(model))
   end
-  local name = opts.model or (type(model.__name) == "string" and model.__name:lower())
+  -- a zoo model whose class name is not its lunet.models name says so in zoo_name
+  local name = opts.model or (type(model.zoo_name) == "string" and model.zoo_name)
+      or (type(model.__name) == "string" and model.__name:lower())
   check_model_name("save_model", name)
   local config = opts.config or model.config
   if type(config) ~= "table" then

@@ -61,6 +61,15 @@
 --             "lines" force a style, false prints nothing. Terminal = stdout is a TTY
 --             (`test -t 1` via os.execute, once) and TERM is set and not "dumb".
 --   output = io.stdout: anything with :write (and optionally :flush)
+--   deep_supervision = {weights = {...}} | false: for a model that returns several outputs in
+--             training mode (a list of logits with a `main` field, see models/shared.lua: U^2-Net's
+--             side outputs, UNet++'s heads, the hourglass stacks, PSPNet's aux head), the training
+--             loss is sum_i weights[i] * loss(outputs[i], target). Default weights:
+--             model.deep_supervision_weights (U^2-Net all 1, the paper's BCE summed over the
+--             seven outputs; UNet++ 1/4 each, its mean; PSPNet {1, 0.4}), else 1 for every
+--             output; false trains on the main output alone. Validation loss, metrics and
+--             predict use the main output (outputs.main: U^2-Net's fused d0, UNet++'s last head,
+--             the last stack, PSPNet's main head). M.deep_supervision_loss is the same rule.
 --   grad_clip = max_norm (optim.clip_grad_norm), generators = {name = Generator} (extra
 --             generators to checkpoint), on_epoch_end = function(entry, history) (return
 --             true to stop early), gc = false: the core already paces the collector by
@@ -105,8 +114,40 @@ local function fail(msg) E.raise("fit: " .. msg) end
 local known = {
   "model", "loss", "optimizer", "scheduler", "scheduler_interval", "train_loader", "val_loader",
   "epochs", "metrics", "num_classes", "ignore_index", "monitor", "mode", "checkpoint", "resume",
-  "log", "progress", "output", "grad_clip", "generators", "on_epoch_end", "gc",
+  "log", "progress", "output", "grad_clip", "generators", "on_epoch_end", "gc", "deep_supervision",
 }
+
+-- The main output of what a model returned: a tensor as is; a list of outputs (deep
+-- supervision) through its `main` field, else its first entry.
+local function main_output(out)
+  if type(out) == "table" and not is_tensor(out) then return out.main or out[1] end
+  return out
+end
+M.main_output = main_output
+
+--- deep_supervision_loss(loss, outputs, target, weights) -> sum_i weights[i] * loss(outputs[i],
+--- target) for a list of outputs (weights nil: 1 each); loss(outputs, target) for a tensor.
+function M.deep_supervision_loss(lossf, outputs, target, weights)
+  if is_tensor(outputs) then return lossf(outputs, target) end
+  if type(outputs) ~= "table" or #outputs == 0 then
+    fail("the model must return a tensor or a list of tensors, got " .. E.typename(outputs))
+  end
+  if weights ~= nil and #weights ~= #outputs then
+    fail(fmt("deep_supervision.weights has %d weights, the model returned %d outputs", #weights, #outputs))
+  end
+  local total
+  for i, y in ipairs(outputs) do
+    if not is_tensor(y) then fail(fmt("output %d of the model is %s, not a tensor", i, E.typename(y))) end
+    local w = weights and weights[i] or 1
+    if w ~= 0 then
+      local l = lossf(y, target)
+      if w ~= 1 then l = l * w end
+      total = total and total + l or l
+    end
+  end
+  if total == nil then fail("deep_supervision.weights are all 0") end
+  return total
+end
 
 -- name -> function(cm) for the built-in metric names.
 local builtin = {
@@ -265,7 +306,7 @@ local function run_evaluation(how, model, loader, opts, from)
   lunet.no_grad(function()
     for batch in loader:iter() do
       b = b + 1
-      local logits = model(batch.image)
+      local logits = main_output(model(batch.image))
       local C = opts.num_classes
       if not C then
         C = logits:size(2)
@@ -522,6 +563,23 @@ function M.fit(opts)
     if log then write_csv(log, history, columns) end
   end
 
+  -- several outputs: the loss weights (deep_supervision option, else the model's), or false
+  local ds = opts.deep_supervision
+  local ds_weights
+  if ds == nil then
+    ds_weights = type(model) == "table" and model.deep_supervision_weights or nil
+  elseif ds ~= false then
+    if type(ds) ~= "table" then fail("deep_supervision must be {weights = {...}} or false, got " .. tostring(ds)) end
+    E.options(ds, "fit: deep_supervision", { "weights" })
+    ds_weights = ds.weights
+  end
+  if ds_weights ~= nil then
+    if type(ds_weights) ~= "table" or #ds_weights == 0 then
+      fail("deep_supervision.weights must be a list of numbers, got " .. E.show(ds_weights))
+    end
+    for i, w in ipairs(ds_weights) do E.number("fit", fmt("deep_supervision.weights[%d]", i), w, 0) end
+  end
+
   local params
   if grad_clip then params = model:parameters() end
   local clip = grad_clip and require("lunet.optim").clip_grad_norm
@@ -537,7 +595,9 @@ function M.fit(opts)
       step = b or (step + 1)
       optimizer:zero_grad()
       local logits = model(batch.image)
-      local l = lossf(logits, batch.mask)
+      local l
+      if ds == false then l = lossf(main_output(logits), batch.mask)
+      else l = M.deep_supervision_loss(lossf, logits, batch.mask, ds_weights) end
       local lv = scalar(l)
       if type(lv) ~= "number" then fail("loss must return a scalar tensor, got " .. E.typename(l)) end
       if lv ~= lv or lv == huge or lv == -huge then
