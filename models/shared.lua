@@ -21,6 +21,7 @@ local concat = table.concat
 
 local M = {}
 
+-- A tensor's shape as "[2, 3, 4]", for messages.
 local function shape_str(x) return "[" .. concat(x:shape(), ", ") .. "]" end
 M.shape_str = shape_str
 
@@ -42,6 +43,7 @@ end
 function M.conv(cin, cout, k, bias)
   return cin * cout * k * k + (bias == false and 0 or cout)
 end
+-- Parameters of a BatchNorm2d over c channels (weight and bias).
 function M.bn(c) return 2 * c end
 
 -- The multi-output convention of the file header: list.main = list[main]; returns the list

@@ -23,6 +23,7 @@ local M = {}
 
 M.DEPTHS = { 2, 2, 3, 3, 3 }
 
+-- Channel widths of VGG16's five stages for a first-stage width base (64 in the paper).
 function M.widths(base) return { base, 2 * base, 4 * base, 8 * base, 8 * base } end
 
 -- Registers the convolutions on owner (in stage order, conv before its BN); returns the list

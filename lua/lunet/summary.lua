@@ -45,6 +45,7 @@ local max, tointeger = math.max, math.tointeger
 
 local M = {}
 
+-- n with thousands separators ("1,944,049"), as the summary table prints counts.
 local function count_str(n)
   local s = fmt("%.0f", n):reverse():gsub("(%d%d%d)", "%1,"):reverse()
   return (s:gsub("^,", ""))
