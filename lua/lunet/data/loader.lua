@@ -127,7 +127,7 @@ DataLoader.__index = DataLoader
 DataLoader.__name = "lunet.data.DataLoader"
 
 local loader_opts = {batch_size = true, shuffle = true, drop_last = true, seed = true,
-                     generator = true, collate = true}
+                     generator = true, collate = true, distributed = true}
 
 --- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false, seed=, generator=, collate=})
 function M.DataLoader(ds, opts)
@@ -157,15 +157,20 @@ function M.DataLoader(ds, opts)
     error(fmt("%s: collate must be a function, got %s", fn, type(opts.collate)), 2)
   end
   dataset_len(ds, fn)
+  -- distributed: this rank's shard of each epoch (lunet.distributed's sampler)
+  local sampler = opts.distributed and require("lunet.distributed").sampler(opts.distributed, fn) or nil
+  if sampler and g == nil then g = sampler.generator end
   return setmetatable({
     dataset = ds, batch_size = floor(bs), shuffle = opts.shuffle and true or false,
     drop_last = opts.drop_last and true or false, generator = g, collate = opts.collate or M.collate,
+    distributed = sampler,
   }, DataLoader)
 end
 
 --- Number of batches per epoch.
 function DataLoader:len()
   local n = dataset_len(self.dataset, "DataLoader")
+  if self.distributed then n = self.distributed:num_samples(n, self.drop_last) end
   if self.drop_last then return n // self.batch_size end
   return (n + self.batch_size - 1) // self.batch_size
 end
@@ -213,6 +218,7 @@ end
 --- iter() -> iterator over one epoch yielding (batch, batch_number).
 function DataLoader:iter()
   local order = self:order()
+  if self.distributed then order = self.distributed:shard(order, self.drop_last) end
   local nb = self:len()
   local bs = self.batch_size
   local b = 0
