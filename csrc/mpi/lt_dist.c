@@ -368,13 +368,13 @@ lt_dist_status lt_dist_finalize(char *err) {
     }
     if (G.finalized) return LT_DIST_OK;
     G.finalized = 1;
+    set_doing("in finalize()");
     MPI_Request *reqs = send_leave();
     if (G.broken) {
-        /* a collective never completed on this rank: MPI_Finalize could wait for it forever */
-        set_err(err, "rank %d: the process group failed earlier (%s); aborting the job", G.rank, G.broken_msg);
-        fprintf(stderr, "lunet.distributed: %s\n", err);
-        fflush(stderr);
-        MPI_Abort(MPI_COMM_WORLD, 1);
+        /* A collective never completed on this rank: MPI_Finalize could wait for it forever.
+         * The process ends without it, and mpirun then stops the other ranks. */
+        set_err(err, "rank %d ends without MPI_Finalize (so mpirun stops the job) after: %s", G.rank,
+                G.broken_msg);
         release(reqs);
         return LT_DIST_ESTATE;
     }
@@ -387,11 +387,9 @@ lt_dist_status lt_dist_finalize(char *err) {
             size_t k = 0;
             for (int r = 0; r < G.size && k + 12 < sizeof waiting; r++)
                 if (r != G.rank && !G.left[r]) k += (size_t)snprintf(waiting + k, sizeof waiting - k, k ? ", %d" : "%d", r);
-            set_err(err, "rank %d: ranks %s did not finish within %g s of this one (timeout); aborting the job",
-                    G.rank, waiting, G.timeout);
-            fprintf(stderr, "lunet.distributed: %s\n", err);
-            fflush(stderr);
-            MPI_Abort(MPI_COMM_WORLD, 1);
+            set_err(err, "rank %d ends without MPI_Finalize (so mpirun stops the job): ranks %s did not reach "
+                    "finalize within %g s of it (timeout)", G.rank, waiting, G.timeout);
+            G.broken = 1;
             release(reqs);
             return LT_DIST_ETIMEOUT;
         }
@@ -418,5 +416,8 @@ lt_dist_status lt_dist_finalize(char *err) {
 void lt_dist_at_close(void) {
     if (!G.inited || G.finalized) return;
     char err[LT_DIST_ERRLEN];
-    lt_dist_finalize(err);
+    if (lt_dist_finalize(err) != LT_DIST_OK) {
+        fprintf(stderr, "lunet.distributed: %s\n", err);
+        fflush(stderr);
+    }
 }

@@ -70,8 +70,9 @@ lt_dist_status lt_dist_all_gather(void *out, const void *in, int64_t count, lt_d
                                   uint64_t shape_hash, char *err);
 
 /* Sends this rank's leave notice, waits (up to the timeout) for every other rank's, then
- * MPI_Finalize. After a failure (broken group) it sends the notice and aborts the job with
- * MPI_Abort instead, since an unfinished collective would make MPI_Finalize hang. */
+ * MPI_Finalize. After a failure (broken group) or when the others do not arrive in time it
+ * returns an error without MPI_Finalize, since an unfinished collective would make it hang:
+ * the process then ends without it, and mpirun stops the other ranks. */
 lt_dist_status lt_dist_finalize(char *err);
 
 /* For the Lua state's close: finalize when init ran and finalize did not; messages go to

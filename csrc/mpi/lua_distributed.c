@@ -238,11 +238,11 @@ static int l_all_reduce(lua_State *L) {
     lt_opt_check(L, 2, fn, known);
     lt_tensor *t = check_tensor(L, 1, fn, "tensor");
     int op = read_op(L, 2, fn);
-    need_init(L, fn);
     if (t->dtype == LT_UINT8)
         lt_lua_error(L, "%s: tensor must be float32 or int32, got uint8 (reduce a converted copy: :to(\"int32\"))", fn);
     if (t->dtype == LT_INT32 && op == OP_MEAN)
         lt_lua_error(L, "%s: op 'mean' needs a float32 tensor, got int32 (sum, then divide a float32 copy)", fn);
+    need_init(L, fn);
     const int64_t n = numel(t);
     const uint64_t h = shape_hash(t, 14695981039346656037ULL);
     char err[LT_DIST_ERRLEN];

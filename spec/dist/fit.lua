@@ -45,4 +45,4 @@ if rank == 0 then
   for _, p in ipairs(model:parameters()) do s = s + p:abs():sum():item() end
   print(string.format("weights %.17g", s))
 end
-if world > 1 then dist.finalize() end
+-- no finalize(): the end of the script (the Lua state closing) finalizes
