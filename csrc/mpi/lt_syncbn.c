@@ -6,35 +6,33 @@
 
 #define PAR_MIN 32768
 
+/* One pass of shifted sums, as lt_batch_norm_stats: the shift x0 (the channel's first value
+ * here) keeps M2 = s2 - s1^2 / n free of cancellation when |mean| >> std. */
 lt_status lt_syncbn_local_stats(double *stats, const float *x, int64_t N, int64_t C, int64_t S) {
     if (N < 0 || C < 0 || S < 0) return LT_EARG;
     const int64_t work = N * C * S;
 #pragma omp parallel for if (work >= PAR_MIN) schedule(static)
     for (int64_t c = 0; c < C; c++) {
-        double sum = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *row = x + (n * C + c) * S;
-            double a = 0.0;
-#pragma omp simd reduction(+ : a)
-            for (int64_t s = 0; s < S; s++) a += (double)row[s];
-            sum += a;
-        }
         const double cnt = (double)(N * S);
-        const double m = cnt > 0 ? sum / cnt : 0.0;
-        double m2 = 0.0;
+        const float x0 = N * S > 0 ? x[c * S] : 0.0f;
+        double s1 = 0.0, s2 = 0.0;
         for (int64_t n = 0; n < N; n++) {
             const float *row = x + (n * C + c) * S;
-            double q = 0.0;
-#pragma omp simd reduction(+ : q)
+            double a = 0.0, q = 0.0;
+#pragma omp simd reduction(+ : a, q)
             for (int64_t s = 0; s < S; s++) {
-                double d = (double)row[s] - m;
+                double d = (double)(row[s] - x0);
+                a += d;
                 q += d * d;
             }
-            m2 += q;
+            s1 += a;
+            s2 += q;
         }
+        const double m = cnt > 0 ? s1 / cnt : 0.0;
+        const double m2 = cnt > 0 ? s2 - s1 * m : 0.0;
         stats[3 * c] = cnt;
-        stats[3 * c + 1] = m;
-        stats[3 * c + 2] = m2;
+        stats[3 * c + 1] = (double)x0 + m;
+        stats[3 * c + 2] = m2 > 0.0 ? m2 : 0.0;
     }
     return LT_OK;
 }

@@ -23,7 +23,7 @@
 #include "../lt_core.h"
 
 /* stats[3c] = N * S, stats[3c + 1] = mean, stats[3c + 2] = sum of squared deviations
- * from that mean (two passes); a rank with N = 0 contributes count 0. */
+ * from that mean (one pass of shifted sums); a rank with N = 0 contributes count 0. */
 lt_status lt_syncbn_local_stats(double *stats,                    // (C, 3)
                                 const float *x,                   // (N, C, S)
                                 int64_t N, int64_t C, int64_t S);
