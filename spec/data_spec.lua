@@ -169,7 +169,7 @@ describe("DataLoader", function()
     local cases = {
       {function() data.DataLoader(numbered(3), {batch_size = 0}) end, "DataLoader: batch_size must be a positive integer, got 0"},
       {function() data.DataLoader(numbered(3), {batchsize = 2}) end,
-       "DataLoader: unknown option 'batchsize' (allowed: batch_size, collate, drop_last, generator, seed, shuffle)"},
+       "DataLoader: unknown option 'batchsize' (allowed: batch_size, collate, distributed, drop_last, generator, seed, shuffle)"},
       {function() data.DataLoader({}, {}) end, "DataLoader: dataset must have a get(i) method, got table"},
       {function() data.DataLoader(numbered(3), {seed = 1.5}) end, "DataLoader: seed must be an integer, got 1.5"},
       {function() for _ in data.DataLoader(ragged, {batch_size = 2}):iter() do end end,

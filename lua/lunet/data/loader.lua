@@ -129,7 +129,9 @@ DataLoader.__name = "lunet.data.DataLoader"
 local loader_opts = {batch_size = true, shuffle = true, drop_last = true, seed = true,
                      generator = true, collate = true, distributed = true}
 
---- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false, seed=, generator=, collate=})
+--- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false, seed=, generator=, collate=,
+--- distributed=}): distributed = true (or {rank=, world_size=}) iterates this rank's shard of each
+--- epoch, as PyTorch's DistributedSampler (lunet.distributed.sampler).
 function M.DataLoader(ds, opts)
   local fn = "DataLoader"
   if (type(ds) ~= "table" and type(ds) ~= "userdata") or type(ds.get) ~= "function" then
@@ -139,7 +141,7 @@ function M.DataLoader(ds, opts)
   if type(opts) ~= "table" then error(fmt("%s: options must be a table, got %s", fn, type(opts)), 2) end
   for k in pairs(opts) do
     if not loader_opts[k] then
-      error(fmt("%s: unknown option '%s' (allowed: batch_size, collate, drop_last, generator, seed, shuffle)", fn, tostring(k)), 2)
+      error(fmt("%s: unknown option '%s' (allowed: batch_size, collate, distributed, drop_last, generator, seed, shuffle)", fn, tostring(k)), 2)
     end
   end
   local bs = opts.batch_size or 1
