@@ -27,8 +27,9 @@ static struct {
     int rank, size;
     double timeout;
     int64_t seq;                /* collectives called so far on this rank */
-    unsigned char *left;        /* left[r]: rank r's leave notice arrived */
+    int64_t *left;              /* rank r's leave notice: -1 before, then its number of calls */
     int nleft;
+    int64_t leave_seq;          /* the number sent in this rank's notice */
     int64_t *desc;              /* size * NDESC descriptors of the current call */
     char broken_msg[LT_DIST_ERRLEN];
 } G;   /* zero until init */
@@ -160,7 +161,9 @@ lt_dist_status lt_dist_init(double timeout, char *err) {
     MPI_Comm_set_errhandler(G.ctl, MPI_ERRORS_RETURN);
     MPI_Comm_rank(G.comm, &G.rank);
     MPI_Comm_size(G.comm, &G.size);
-    G.left = calloc((size_t)G.size, 1);
+    G.left = malloc(sizeof(int64_t) * (size_t)G.size);
+    if (G.left)
+        for (int r = 0; r < G.size; r++) G.left[r] = -1;
     G.desc = malloc(sizeof(int64_t) * NDESC * (size_t)G.size);
     if (!G.left || !G.desc) {
         set_err(err, "cannot allocate the bookkeeping of %d ranks", G.size);
@@ -173,24 +176,30 @@ lt_dist_status lt_dist_init(double timeout, char *err) {
     return LT_DIST_OK;
 }
 
-/* Receives every leave notice that has arrived; returns the lowest rank whose notice
- * arrived in this call, or -1. */
-static int poll_leave(void) {
-    int first = -1;
+/* Receives every leave notice that has arrived. A notice carries the number of collectives
+ * its rank entered: a rank that ended after entering call n (as the root of a broadcast may,
+ * before the others finish it) is no reason to fail while waiting in call n. */
+static void poll_leave(void) {
     for (;;) {
         int flag = 0;
         MPI_Status st;
         if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_LEAVE, G.ctl, &flag, &st) != MPI_SUCCESS || !flag) break;
-        int v = 0;
-        if (MPI_Recv(&v, 1, MPI_INT, st.MPI_SOURCE, TAG_LEAVE, G.ctl, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+        int64_t calls = 0;
+        if (MPI_Recv(&calls, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_LEAVE, G.ctl, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
         int src = st.MPI_SOURCE;
-        if (src >= 0 && src < G.size && !G.left[src]) {
-            G.left[src] = 1;
+        if (src >= 0 && src < G.size && G.left[src] < 0) {
+            G.left[src] = calls;
             G.nleft++;
-            if (first < 0 || src < first) first = src;
         }
     }
-    return first;
+}
+
+/* The lowest rank that ended before entering call number `call` (0-based), or -1. */
+static int left_before(int64_t call) {
+    if (G.nleft == 0) return -1;
+    for (int r = 0; r < G.size; r++)
+        if (G.left[r] >= 0 && G.left[r] <= call) return r;
+    return -1;
 }
 
 static void describe(char *out, size_t n, const int64_t *d) {
@@ -221,7 +230,8 @@ static lt_dist_status wait_request(MPI_Request *req, const int64_t *mine, char *
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Test", err);
         if (done) return LT_DIST_OK;
         if (spins % 64) continue;
-        int who = poll_leave();
+        poll_leave();
+        int who = left_before(mine[6]);
         if (who >= 0) {
             describe(what, sizeof what, mine);
             set_err(err, "rank %d ended (called finalize() or its script stopped, e.g. on an error: "
@@ -344,11 +354,11 @@ lt_dist_status lt_dist_all_gather(void *out, const void *in, int64_t count, lt_d
 
 static MPI_Request *send_leave(void) {
     MPI_Request *reqs = malloc(sizeof(MPI_Request) * (size_t)(G.size > 1 ? G.size : 1));
-    static const int one = 1;
+    G.leave_seq = G.seq;
     for (int r = 0; r < G.size; r++) {
         if (!reqs) break;
         reqs[r] = MPI_REQUEST_NULL;
-        if (r != G.rank) MPI_Isend(&one, 1, MPI_INT, r, TAG_LEAVE, G.ctl, &reqs[r]);
+        if (r != G.rank) MPI_Isend(&G.leave_seq, 1, MPI_INT64_T, r, TAG_LEAVE, G.ctl, &reqs[r]);
     }
     return reqs;
 }
@@ -386,7 +396,7 @@ lt_dist_status lt_dist_finalize(char *err) {
             char waiting[200] = "";
             size_t k = 0;
             for (int r = 0; r < G.size && k + 12 < sizeof waiting; r++)
-                if (r != G.rank && !G.left[r]) k += (size_t)snprintf(waiting + k, sizeof waiting - k, k ? ", %d" : "%d", r);
+                if (r != G.rank && G.left[r] < 0) k += (size_t)snprintf(waiting + k, sizeof waiting - k, k ? ", %d" : "%d", r);
             set_err(err, "rank %d ends without MPI_Finalize (so mpirun stops the job): ranks %s did not reach "
                     "finalize within %g s of it (timeout)", G.rank, waiting, G.timeout);
             G.broken = 1;

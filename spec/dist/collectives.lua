@@ -104,6 +104,12 @@ t = lunet.tensor { 1 }
 dist.all_reduce(t)
 same(t, { W }, "usable after the errors")
 
+-- the root of a broadcast may finish it, finalize and leave while the others still receive:
+-- its leave notice must not fail them
+local last = lunet.tensor { rank }
+dist.broadcast(last, { root = W - 1 })
+check(last:item() == W - 1, "last broadcast")
+
 dist.finalize()
 check(not dist.is_initialized(), "finalized")
 errors(function() dist.barrier() end, "barrier: called after finalize()", "after finalize")
