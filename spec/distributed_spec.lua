@@ -40,6 +40,31 @@ describe("lunet.distributed", function()
     assert.is_truthy(dist.version():find("Open MPI", 1, true))
   end)
 
+  it("says so when the MPI module is not built, while sharding and SyncBatchNorm still work", function()
+    local f = io.open("build/lunet/core.so", "rb")
+    if not f then return end   -- a sanitizer build: build-asan/ holds the modules
+    f:close()
+    local dir = MPI.tmpdir()
+    os.execute("mkdir -p " .. MPI.sh_quote(dir .. "/lunet") .. " && ln -s \"$PWD/build/lunet/core.so\" "
+      .. MPI.sh_quote(dir .. "/lunet/core.so"))
+    local script = dir .. "/nompi.lua"
+    local g = assert(io.open(script, "w"))
+    g:write([[
+      local lunet = require "lunet"
+      local dist = require "lunet.distributed"
+      print(dist.is_available(), select(2, pcall(dist.init)))
+      local l = lunet.data.DataLoader(lunet.data.TensorDataset{image = lunet.zeros(5, 1, 2, 2)},
+        {distributed = {rank = 1, world_size = 2}})
+      print(#l, lunet.nn.SyncBatchNorm(3)(lunet.randn(2, 3, 4, 4)):size(1))
+    ]])
+    g:close()
+    local out, rc = MPI.run("LUA_CPATH=" .. MPI.sh_quote(dir .. "/?.so") .. " lua5.4 " .. MPI.sh_quote(script))
+    os.execute("rm -rf " .. MPI.sh_quote(dir))
+    assert.are.equal(0, rc, out)
+    assert.are.equal("false\t" .. script .. ":3: init: the MPI module lunet.distributed.core is not available (it was not built; build "
+      .. "lunet where Open MPI is installed: apt-get install openmpi-bin libopenmpi-dev, then make)\n3\t2\n", out)
+  end)
+
   describe("checks its arguments before anything runs", function()
     local t = lunet.zeros(3)
     local m = nn.Conv2d(1, 1, 1)

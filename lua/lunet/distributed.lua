@@ -61,8 +61,10 @@ local function core(fn)
     if ok then C = mod return C end
     C_err = tostring(mod)
   end
-  E.fail(fn or "lunet.distributed", "the MPI module lunet.distributed.core is not available (build lunet "
-    .. "where Open MPI is installed: apt-get install openmpi-bin libopenmpi-dev, then make): %s", C_err)
+  local why = C_err:find("module 'lunet.distributed.core' not found", 1, true) and "it was not built"
+    or C_err:gsub("\n.*", "")
+  E.fail(fn or "lunet.distributed", "the MPI module lunet.distributed.core is not available (%s; build lunet "
+    .. "where Open MPI is installed: apt-get install openmpi-bin libopenmpi-dev, then make)", why)
 end
 
 -- The C module, after checking that init() ran.
