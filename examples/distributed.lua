@@ -33,11 +33,8 @@ while i <= #arg do
   i = i + 1
 end
 
-local rank, world = dist.init()
--- Open MPI tells each rank how many ranks share its machine: split the cores among them
-local local_ranks = tonumber(os.getenv("OMPI_COMM_WORLD_LOCAL_SIZE") or "1")
-local cores = tonumber(io.popen("nproc"):read("l")) or 1
-lunet.set_num_threads(cfg.threads or math.max(1, cores // local_ranks))
+-- init() splits this machine's cores among the ranks on it (unless --threads says otherwise)
+local rank, world = dist.init { threads = cfg.threads }
 if rank == 0 then os.execute("mkdir -p '" .. cfg.out .. "'") end
 local ckpt = cfg.out .. "/tuxpaint_dist.safetensors"
 if cfg.fresh and rank == 0 then os.remove(ckpt) end

@@ -18,7 +18,7 @@ describe("lunet.distributed over TCP on loopback", function()
     assert.are.equal(0, rc, out)
     assert.is_truthy(out:find("btl: tcp: Using interface: lo", 1, true), out)
     assert.is_nil(out:find("vader", 1, true), out)   -- no shared memory between the ranks
-    for r = 0, 1 do assert.is_truthy(out:find("rank " .. r .. " of 2: 70 checks passed", 1, true), out) end
+    for r = 0, 1 do assert.is_truthy(out:find("rank " .. r .. " of 2: 71 checks passed", 1, true), out) end
   end)
 
   it("trains DistributedDataParallel + SyncBatchNorm to the weights of one process with the doubled batch", function()

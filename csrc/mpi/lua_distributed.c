@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT 600.0
 #define DEFAULT_BUCKET ((lua_Integer)25 << 20)
@@ -170,6 +171,13 @@ static int l_set_timeout(lua_State *L) {
     pending_timeout = v;
     if (lt_dist_is_initialized()) lt_dist_set_timeout(v);
     return 0;
+}
+
+/* cores() -> the number of online processors of this machine */
+static int l_cores(lua_State *L) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? (lua_Integer)n : 1);
+    return 1;
 }
 
 static int l_version(lua_State *L) {
@@ -616,6 +624,7 @@ static const luaL_Reg funcs[] = {
     {"get_timeout", l_get_timeout},
     {"set_timeout", l_set_timeout},
     {"version", l_version},
+    {"cores", l_cores},
     {"barrier", l_barrier},
     {"all_reduce", l_all_reduce},
     {"broadcast", l_broadcast},

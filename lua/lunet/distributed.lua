@@ -18,7 +18,7 @@
 -- writes output on rank 0 only.
 --
 -- Collectives (tensors float32 or int32 for all_reduce, any dtype otherwise; in place):
---   init([{timeout = 600}]) -> rank, world_size   is_initialized(), rank(), world_size()
+--   init([{timeout = 600, threads =}]) -> rank, world_size   is_initialized(), rank(), world_size()
 --   barrier()   broadcast(t, {root = 0}) -> t   all_reduce(t, {op = "sum"|"mean"|"max"|"min"}) -> t
 --   all_gather(t) -> list of world_size tensors (views of one world_size x ... tensor)
 --   finalize()   set_timeout(seconds)   get_timeout()   is_available()   version()
@@ -83,7 +83,26 @@ function M.is_available()
   return ok
 end
 
-function M.init(opts) return core("init").init(opts) end
+--- init([{timeout = 600, threads =}]) -> rank, world_size. Starts MPI (under mpirun, or as a
+--- world of one without it). When several ranks share this machine and lunet's thread count is
+--- still its default (every core), it becomes cores / (ranks on this machine), at least 1, as
+--- torchrun limits OpenMP threads: ranks that each use every core slow each other down.
+--- threads = n sets it instead.
+function M.init(opts)
+  local fn = "init"
+  opts = E.options(opts, fn, { "timeout", "threads" })
+  local threads = opts.threads ~= nil and E.integer(fn, "option threads", opts.threads, 1) or nil
+  local c = core(fn)
+  local rank, world = c.init({ timeout = opts.timeout })
+  local cores = c.cores()
+  local here = math.tointeger(tonumber(os.getenv("OMPI_COMM_WORLD_LOCAL_SIZE") or "")) or 1
+  if threads then
+    lunet.set_num_threads(threads)
+  elseif here > 1 and lunet.get_num_threads() == cores then
+    lunet.set_num_threads(math.max(1, cores // here))
+  end
+  return rank, world
+end
 function M.is_initialized() return M.is_available() and C.is_initialized() end
 function M.rank() return core("rank").rank() end
 function M.world_size() return core("world_size").world_size() end

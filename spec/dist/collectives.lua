@@ -12,6 +12,10 @@ local function check(cond, msg)
   if not cond then error(string.format("rank %d: %s", rank, msg), 0) end
   checks = checks + 1
 end
+-- init() split the cores among the ranks on this machine
+local here = tonumber(os.getenv("OMPI_COMM_WORLD_LOCAL_SIZE"))
+local cores = require("lunet.distributed.core").cores()
+check(lunet.get_num_threads() == math.max(1, cores // here), "threads: " .. lunet.get_num_threads())
 local function same(t, list, what)
   local v = t:tolist()
   check(#v == #list, what .. ": " .. #v .. " values, expected " .. #list)
