@@ -13,6 +13,11 @@ lua=${LUA:-lua5.4}
 : "${LUA_CPATH:=$PWD/build/?.so;;}"
 export LUA_PATH LUA_CPATH
 l=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$threads" "$lua" bench/augment.lua "$threads" "$secs") || exit 1
+if ! /usr/bin/python3 -c "import cv2" 2>/dev/null; then
+  echo "augment 256x256 RGB+mask, $threads thread(s): lunet $(echo "$l" | cut -d' ' -f2) images/s;" \
+    "OpenCV not measured (needs python3-opencv: apt-get install python3-opencv)"
+  exit 0
+fi
 c=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$threads" /usr/bin/python3 bench/augment_cv.py "$threads" "$secs") || exit 1
 echo "$l $c" | awk -v t="$threads" '{
   printf "augment 256x256 RGB+mask (flip, rotate, crop 224, brightness/contrast, normalize), %d thread(s)\n", t

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Kernel benchmark: the conv, transposed-conv and max-pool layer shapes of the benchmark U-Net
-# (../shared/bench/torch_unet.py), lunet vs PyTorch side by side, forward and forward+backward,
+# (bench/torch_unet.py), lunet vs PyTorch side by side, forward and forward+backward,
 # 2 threads, OpenBLAS overrides unset. PyTorch runs in its best setting (OPENBLAS_NUM_THREADS=1,
 # torch threads 2). Each side runs twice, alternating, and keeps its fastest time per layer (the
 # machine may be shared). CONV_ISA=avx2|avx512 forces the direct conv kernels' ISA. Without

@@ -2,7 +2,7 @@
 # The benchmark U-Net training step and eval forward, lunet beside PyTorch in one run, on
 # the same shapes and thread budget (THREADS, default 2; STEPS, default 10). OpenBLAS's
 # core-type override is unset for both, as the machine's notes say for benchmarks. PyTorch
-# runs with its best setting (../shared/bench/torch_unet.py header: OPENBLAS_NUM_THREADS=1).
+# runs with its best setting (bench/torch_unet.py header: OPENBLAS_NUM_THREADS=1).
 # The two sides alternate RUNS times (default 2) and each keeps its fastest figures: on a
 # shared machine the least disturbed run is the fairest one. The load average is printed
 # beside every run.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.." || exit 1
 T=${THREADS:-2}
 S=${STEPS:-10}
 R=${RUNS:-2}
-TORCH=../shared/bench/torch_unet.py
+TORCH=bench/torch_unet.py
 have_torch=0
 if [ -f "$TORCH" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then have_torch=1; fi
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null; }
@@ -46,5 +46,5 @@ for _, k in ipairs { "train_step_ms", "eval_fwd_ms", "maxrss_mb" } do
 end
 LUA
 else
-  echo "pytorch: not measured (needs ../shared/bench/torch_unet.py and python3-torch)"
+  echo "pytorch: not measured (needs bench/torch_unet.py and python3-torch)"
 fi

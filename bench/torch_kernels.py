@@ -1,5 +1,5 @@
 """PyTorch side of bench/bench_kernels.sh: times every conv / transposed conv / max-pool layer
-shape of the benchmark U-Net (../shared/bench/torch_unet.py: batch 8, 128x128x3, base 16,
+shape of the benchmark U-Net (bench/torch_unet.py: batch 8, 128x128x3, base 16,
 depth 5), forward and forward+backward, and prints one line per shape:
     name fwd_ms fwdbwd_ms
 usage: python3 torch_kernels.py THREADS [REPS]   (run with OPENBLAS_NUM_THREADS=1, as the

@@ -1,4 +1,4 @@
--- The benchmark U-Net of ../shared/bench/torch_unet.py in lunet: 128x128x3 input, base 16,
+-- The benchmark U-Net of bench/torch_unet.py in lunet: 128x128x3 input, base 16,
 -- depth 5, conv-BN-ReLU blocks, transposed-conv up, BCE with logits, Adam, batch 8.
 -- Prints one JSON line: train_step_ms (forward + backward + Adam), eval_fwd_ms, maxrss_mb.
 -- usage: lua5.4 bench/unet.lua [--threads N] [--steps N] [--batch N] [--size N]

@@ -11,14 +11,26 @@
 #include <omp.h>
 #include <cblas.h>
 #include "lt_conv.h"
+#include "lt_gemm.h"
 
 /* ---------------------------------------------------------------- dims */
 
 /* The per-image GEMM dimensions are passed to BLAS as int. */
 static int gemm_sizes_fit(const lt_conv2d_dims *d) {
     const int64_t lim = INT32_MAX;
-    return d->oh * d->ow <= lim && d->h * d->w <= lim &&
-           (d->cin / d->groups) * d->kh * d->kw <= lim && d->cout <= lim;
+    int64_t po, pi, k;
+    return !lt_mul_ovf(d->oh, d->ow, &po) && po <= lim && !lt_mul_ovf(d->h, d->w, &pi) &&
+           pi <= lim && !lt_mul_ovf(d->cin / d->groups, d->kh, &k) && !lt_mul_ovf(k, d->kw, &k) &&
+           k <= lim && d->cout <= lim;
+}
+
+/* Dilated kernel extent d * (k - 1) + 1 and padded size n + 2 * p (LT_EOVERFLOW if either
+ * does not fit in int64). */
+static lt_status extents(int64_t n, int64_t p, int64_t k, int64_t dil, int64_t *padded,
+                         int64_t *ek) {
+    if (lt_mul_ovf(dil, k - 1, ek) || lt_add_ovf(*ek, 1, ek)) return LT_EOVERFLOW;
+    if (padded && (lt_mul_ovf(p, 2, padded) || lt_add_ovf(*padded, n, padded))) return LT_EOVERFLOW;
+    return LT_OK;
 }
 
 lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
@@ -28,13 +40,26 @@ lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t
         sw <= 0 || dh <= 0 || dw <= 0 || ph < 0 || pw < 0 || groups <= 0 || cin % groups ||
         cout % groups)
         return LT_EARG;
-    if (h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1) return LT_ESHAPE;
+    int64_t hp, wp, ekh, ekw;
+    if (extents(h, ph, kh, dh, &hp, &ekh) != LT_OK || extents(w, pw, kw, dw, &wp, &ekw) != LT_OK)
+        return LT_EOVERFLOW;
+    if (hp < ekh || wp < ekw) return LT_ESHAPE;
     d->n = n; d->cin = cin; d->h = h; d->w = w;
     d->cout = cout; d->kh = kh; d->kw = kw;
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
-    d->oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
-    d->ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
-    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
+    d->oh = (hp - ekh) / sh + 1;
+    d->ow = (wp - ekw) / sw + 1;
+    return gemm_sizes_fit(d) ? LT_OK : LT_EOVERFLOW;
+}
+
+/* (in - 1) * s - 2 * p + ek + op: the transposed conv's output size, overflow-checked. */
+static lt_status convt_out(int64_t in, int64_t s, int64_t p, int64_t ek, int64_t op,
+                           int64_t *out) {
+    int64_t p2;
+    if (lt_mul_ovf(in - 1, s, out) || lt_add_ovf(*out, ek, out) || lt_add_ovf(*out, op, out) ||
+        lt_mul_ovf(p, 2, &p2) || lt_sub_ovf(*out, p2, out))
+        return LT_EOVERFLOW;
+    return LT_OK;
 }
 
 lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
@@ -47,14 +72,25 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
         groups <= 0 || cin % groups || cout % groups)
         return LT_EARG;
     if ((oph >= sh && oph >= dh) || (opw >= sw && opw >= dw)) return LT_EARG;
-    int64_t oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1;
-    int64_t ow = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1;
+    int64_t ekh, ekw, oh, ow;
+    if (extents(0, 0, kh, dh, NULL, &ekh) != LT_OK || extents(0, 0, kw, dw, NULL, &ekw) != LT_OK ||
+        convt_out(h, sh, ph, ekh, oph, &oh) != LT_OK || convt_out(w, sw, pw, ekw, opw, &ow) != LT_OK)
+        return LT_EOVERFLOW;
     if (oh <= 0 || ow <= 0) return LT_ESHAPE;
     /* the adjoint convolution: (N, cout, oh, ow) -> (N, cin, h, w) */
     d->n = n; d->cin = cout; d->h = oh; d->w = ow;
     d->cout = cin; d->kh = kh; d->kw = kw; d->oh = h; d->ow = w;
     d->sh = sh; d->sw = sw; d->ph = ph; d->pw = pw; d->dh = dh; d->dw = dw; d->groups = groups;
-    return gemm_sizes_fit(d) ? LT_OK : LT_ESHAPE;
+    return gemm_sizes_fit(d) ? LT_OK : LT_EOVERFLOW;
+}
+
+/* Bytes of a + b * c floats (scratch sizes), or 0 when that overflows size_t / int64. */
+static size_t floats_bytes(int64_t a, int64_t b, int64_t c) {
+    int64_t n;
+    if (lt_mul_ovf(b, c, &n) || lt_add_ovf(n, a, &n) || lt_mul_ovf(n, (int64_t)sizeof(float), &n) ||
+        n < 0 || (uint64_t)n > (uint64_t)SIZE_MAX - 128)
+        return 0;
+    return (size_t)n;
 }
 
 /* ---------------------------------------------------------------- scratch */
@@ -88,7 +124,7 @@ void lt_conv_release_scratch(void) {
 /* Output columns ox in [*lo, *hi) read input column ox*s + off inside [0, w). */
 static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
                         int64_t *hi) {
-    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0);   /* ceil(-off / s), no overflow */
     int64_t h = (w - 1 - off) < 0 ? 0 : (w - 1 - off) / s + 1;
     if (h > ow) h = ow;
     if (l > h) l = h;
@@ -206,8 +242,11 @@ static par_plan plan_begin(int64_t items, double flops) {
     p.nt = 1;
     if (t > 1 && (items >= t || flops < SMALL_FLOPS)) {
         if (items >= t && flops >= SMALL_FLOPS) p.nt = t;
-        p.saved_blas = openblas_get_num_threads();
-        if (p.saved_blas != 1) openblas_set_num_threads(1);
+        /* only OpenBLAS (CPUs without AVX2) needs its own pool quiet inside the team */
+        if (lt_gemm_best_isa() == LT_GEMM_GENERIC) {
+            p.saved_blas = openblas_get_num_threads();
+            if (p.saved_blas != 1) openblas_set_num_threads(1);
+        }
     }
     return p;
 }
@@ -216,8 +255,17 @@ static void plan_end(par_plan p) {
     if (p.saved_blas > 1) openblas_set_num_threads(p.saved_blas);
 }
 
+/* lunet's packed SGEMM (lt_gemm.c: AVX-512 or AVX2 kernels, faster here than OpenBLAS, which
+ * falls back to SSE3 kernels on CPUs it does not know): on this thread inside a team, split
+ * over the thread budget when one large GEMM runs alone. OpenBLAS on CPUs without AVX2, or
+ * if lt_gemm cannot allocate its packing buffers. */
 static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    const int nt = omp_get_active_level() == 0 && 2.0 * (double)m * (double)n * (double)k >= SMALL_FLOPS
+                       ? lt_get_num_threads() : 1;
+    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
+        lt_gemm_parallel(nt, LT_GEMM_AUTO, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) == LT_OK)
+        return;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
@@ -802,8 +850,10 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
     if (items == 0 || P == 0) return LT_OK;
     par_plan pl = plan_begin(units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL;
-    if (G * wsz + pl.nt * per > 0) {
-        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+    if (G * wsz + per > 0) {
+        const size_t nb = floats_bytes(G * wsz, pl.nt, per);
+        if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
+        buf = conv_scratch(0, nb);
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0, mr);
@@ -879,8 +929,10 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
     par_plan pl = plan_begin(ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL, *dwacc = NULL;
-    if (G * wsz + pl.nt * per > 0) {
-        buf = conv_scratch(0, (size_t)(G * wsz + pl.nt * per) * sizeof(float));
+    if (G * wsz + per > 0) {
+        const size_t nb = floats_bytes(G * wsz, pl.nt, per);
+        if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
+        buf = conv_scratch(0, nb);
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     /* the weight-gradient units are split into nslot fixed runs of consecutive units, each
@@ -890,9 +942,11 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
      * with a statically assigned share) and dw stays bitwise reproducible */
     const int64_t nslot = pl.nt > 1 ? (uw < 2 * pl.nt ? uw : 2 * pl.nt) : 1;
     if (dw && nslot > 1) {
-        dwacc = conv_scratch(1, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
+        const size_t nacc = floats_bytes(0, nslot - 1, wn);
+        if (!nacc) { plan_end(pl); return LT_EOVERFLOW; }
+        dwacc = conv_scratch(1, nacc);
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
-        memset(dwacc, 0, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
+        memset(dwacc, 0, nacc);
     }
     if (ddirect) pack_weights(buf, w, G, wsz, cing, coutg, d->kh, d->kw, 1, mr);
     /* one worksharing loop (one barrier): units [0, uw) are weight-gradient blocks, the rest
@@ -990,7 +1044,11 @@ static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, co
     if (rows < 1) rows = 1;
     if (rows > d->oh) rows = d->oh;
     par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
-    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    int64_t per;
+    if (lt_mul_ovf(K, rows, &per) || lt_mul_ovf(per, d->ow, &per)) { plan_end(pl); return LT_EOVERFLOW; }
+    const size_t nb = floats_bytes(0, pl.nt, per);
+    if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
+    float *buf = conv_scratch(0, nb);
     if (!buf) { plan_end(pl); return LT_ENOMEM; }
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
@@ -1039,16 +1097,22 @@ static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const
     const int64_t items = d->n * G, wn = d->cout * K, rows = chunk_rows(d, K);
     if (items == 0 || (!dx && !dw)) return LT_OK;
     par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
-    float *buf = conv_scratch(0, (size_t)(pl.nt * K * rows * d->ow) * sizeof(float));
+    int64_t per;
+    if (lt_mul_ovf(K, rows, &per) || lt_mul_ovf(per, d->ow, &per)) { plan_end(pl); return LT_EOVERFLOW; }
+    const size_t nb = floats_bytes(0, pl.nt, per);
+    if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
+    float *buf = conv_scratch(0, nb);
     if (!buf) { plan_end(pl); return LT_ENOMEM; }
     /* fixed runs of images, each summed into its own dw accumulator, handed out dynamically
      * and added in run order (reproducible dw; see conv_bwd) */
     const int64_t nslot = pl.nt > 1 ? (items < 2 * pl.nt ? items : 2 * pl.nt) : 1;
     float *dwacc = NULL;
     if (dw && nslot > 1) {
-        dwacc = conv_scratch(1, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
+        const size_t nacc = floats_bytes(0, nslot - 1, wn);
+        if (!nacc) { plan_end(pl); return LT_EOVERFLOW; }
+        dwacc = conv_scratch(1, nacc);
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
-        memset(dwacc, 0, (size_t)(nslot - 1) * (size_t)wn * sizeof(float));
+        memset(dwacc, 0, nacc);
     }
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t s = 0; s < nslot; s++) {

@@ -10,7 +10,8 @@
  *
  * All buffers are contiguous float32. Forward kernels overwrite their output; backward
  * kernels ADD into the gradient buffers (zero them first). Every kernel returns an
- * lt_status (LT_ENOMEM when the scratch buffers cannot grow) and never prints. The kernels
+ * lt_status (LT_ENOMEM when the scratch buffers cannot grow, LT_EOVERFLOW when their byte
+ * count would not fit in size_t) and never prints. The kernels
  * parallelise themselves (OpenMP, lt_get_num_threads()) and share process-wide scratch
  * buffers: call them from one OS thread at a time, like the rest of the core.
  *
@@ -33,16 +34,20 @@ typedef struct lt_conv2d_dims {
     int64_t sh, sw, ph, pw, dh, dw, groups;
 } lt_conv2d_dims;
 
-/* Fills d and computes oh, ow. LT_EARG on non-positive sizes/stride/dilation/groups,
- * negative padding or groups not dividing cin and cout; LT_ESHAPE when the dilated
- * kernel is larger than the padded input. (The binding checks first, with messages.) */
+/* Fills d and computes oh, ow (all size arithmetic overflow-checked). LT_EARG on
+ * non-positive sizes/stride/dilation/groups, negative padding or groups not dividing cin
+ * and cout; LT_ESHAPE when the dilated kernel is larger than the padded input;
+ * LT_EOVERFLOW when the padded input or the dilated kernel overflows int64, or a per-image
+ * GEMM size (a plane, a weight row, a channel count) exceeds INT32_MAX.
+ * (The binding checks first, with messages.) */
 lt_status lt_conv2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h, int64_t w,
                               int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                               int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups);
 
 /* Transposed conv: x (N, cin, H, W), w (cin, cout/groups, kh, kw), output padding oph, opw.
  * Stores the adjoint convolution's dims (see above). LT_EARG also when the output padding
- * is not smaller than the stride or the dilation, LT_ESHAPE when the output is empty. */
+ * is not smaller than the stride or the dilation, LT_ESHAPE when the output is empty,
+ * LT_EOVERFLOW as lt_conv2d_dims_init (the output size formula included). */
 lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t cin, int64_t h,
                                         int64_t w, int64_t cout, int64_t kh, int64_t kw,
                                         int64_t sh, int64_t sw, int64_t ph, int64_t pw,

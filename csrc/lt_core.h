@@ -35,7 +35,9 @@ typedef enum {
     LT_EARG,       /* invalid argument value */
     LT_EFREED,     /* storage was released with free() */
     LT_EINDEX,     /* index out of range */
-    LT_EOVERFLOW   /* a size, count, stride, offset or byte count overflows int64 */
+    LT_EOVERFLOW,  /* a size, count, stride, offset or byte count overflows int64 */
+    LT_ERANGE      /* a value does not fit the destination dtype (out of range, NaN or inf):
+                    * lt_last_range_error() tells which value and where */
 } lt_status;
 
 /* Overflow-checked int64 arithmetic for every size, element count, stride, offset and byte
@@ -45,6 +47,29 @@ typedef enum {
 static inline int lt_mul_ovf(int64_t a, int64_t b, int64_t *out) { return __builtin_mul_overflow(a, b, out); }
 static inline int lt_add_ovf(int64_t a, int64_t b, int64_t *out) { return __builtin_add_overflow(a, b, out); }
 static inline int lt_sub_ovf(int64_t a, int64_t b, int64_t *out) { return __builtin_sub_overflow(a, b, out); }
+
+/* Validates a shape: LT_EARG for a negative size, LT_EOVERFLOW when the element count, the
+ * contiguous strides (the product of the sizes with zeros counted as ones) or the byte count
+ * at elsize bytes per element does not fit int64. *numel (may be NULL) gets the count. Every
+ * tensor that exists passed this check, so lt_numel never wraps and numel * elsize fits. */
+lt_status lt_shape_numel(int ndim, const int64_t *size, size_t elsize, int64_t *numel);
+
+/* Conversions into int32/uint8 are checked, like PyTorch's scalar conversions: a value fits
+ * when it is finite and, truncated toward zero, lies in the dtype's range (float32 takes any
+ * value: out-of-range magnitudes round to inf as IEEE does). */
+int lt_fits(double v, lt_dtype dt);
+/* Details of the last LT_ERANGE returned on the calling thread: the value, and its position
+ * (ndim 1-based indices into the tensor named by the function; ndim = -1 for a scalar). */
+typedef struct {
+    double value;
+    lt_dtype dtype;    /* the dtype it did not fit */
+    int ndim;
+    int64_t pos[LT_MAXDIM];
+} lt_range_error;
+const lt_range_error *lt_last_range_error(void);
+/* Records a range error for the flat row-major index i of a tensor of shape (ndim, size), or
+ * for a scalar (ndim = -1); returns LT_ERANGE. */
+lt_status lt_range_fail(double v, lt_dtype dt, int ndim, const int64_t *size, int64_t i);
 
 /* Storage: one allocation shared by every view of it. Refcounted; data is 64-byte
  * aligned. free() releases data at once (data = NULL) while views still hold the struct. */
@@ -78,7 +103,8 @@ void lt_storage_retain(lt_storage *s);
 void lt_storage_release(lt_storage *s);
 void lt_storage_free_data(lt_storage *s);           /* explicit early release */
 
-/* Allocates zeroed contiguous storage for the given shape. On failure t->storage is NULL. */
+/* Allocates zeroed contiguous storage for the given shape (checked with lt_shape_numel:
+ * LT_EARG, LT_EOVERFLOW, or LT_ENOMEM). On failure t->storage is NULL. */
 lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
 /* The same without zeroing, for outputs a kernel overwrites completely. */
 lt_status lt_tensor_init_uninit(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
@@ -103,7 +129,9 @@ static inline float *lt_f32(const lt_tensor *t) { return (float *)lt_data(t); }
 static inline int32_t *lt_i32(const lt_tensor *t) { return (int32_t *)lt_data(t); }
 static inline uint8_t *lt_u8(const lt_tensor *t) { return (uint8_t *)lt_data(t); }
 
-/* Element at a flat row-major index of the view, as double / set from double. */
+/* Element at a flat row-major index of the view, as double / set from double. lt_set_flat
+ * is the unchecked store: it saturates values that do not fit (NaN -> 0) and is for kernels
+ * that clamp on purpose (image warps); checked code tests lt_fits first. */
 double lt_get_flat(const lt_tensor *t, int64_t i);
 void lt_set_flat(lt_tensor *t, int64_t i, double v);
 
@@ -114,17 +142,26 @@ void lt_view_narrow(lt_tensor *t, int d, int64_t start, int64_t len);
 void lt_view_select(lt_tensor *t, int d, int64_t i);
 void lt_view_unsqueeze(lt_tensor *t, int d);
 void lt_view_squeeze(lt_tensor *t, int d);          /* d must have size 1 */
-/* Reshape without copying if the strides allow; returns 0 when a copy is needed. */
+/* Reshape without copying if the strides allow; returns 0 when a copy is needed. The new
+ * shape must be valid (lt_shape_numel) with t's element count. */
 int lt_view_reshape(lt_tensor *t, int ndim, const int64_t *size);
-/* Broadcast t to shape (ndim >= t->ndim); returns LT_ESHAPE if incompatible. */
+/* Broadcast t to shape (ndim >= t->ndim, ndim <= LT_MAXDIM); LT_ESHAPE if incompatible,
+ * LT_EARG for a negative size, LT_EOVERFLOW if the shape fails lt_shape_numel. */
 lt_status lt_view_expand(lt_tensor *t, int ndim, const int64_t *size);
 
-/* Broadcast shape of a and b into out (PyTorch rules). */
+/* Broadcast shape of a and b into out (PyTorch rules): LT_ESHAPE, or LT_EOVERFLOW when
+ * the broadcast shape's element count overflows (lt_shape_numel with elsize 4). */
 lt_status lt_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb,
                              int *nout, int64_t *sout);
 
 /* ---- copies and fills ---- */
-lt_status lt_copy(lt_tensor *dst, const lt_tensor *src);   /* same shape, any dtypes */
+/* Same element count, any dtypes. Conversions that can lose range (float32 -> int32/uint8,
+ * int32 -> uint8) scan src first: LT_ERANGE (lt_last_range_error) and nothing written. */
+lt_status lt_copy(lt_tensor *dst, const lt_tensor *src);
+/* First value of src (row-major) that does not fit dt: LT_ERANGE recorded with its position
+ * in src, or LT_OK. Cheap no-op for conversions that always fit (to float32, uint8 -> int32). */
+lt_status lt_convert_check(const lt_tensor *src, lt_dtype dt);
+/* LT_ERANGE (nothing written) when v does not fit dst's dtype. */
 lt_status lt_fill(lt_tensor *dst, double v);
 lt_status lt_flip(lt_tensor *out, const lt_tensor *in, const int *dims, int ndims);
 /* out[.., j, ..] = in[.., idx[j], ..] along dim d; idx 0-based int32/int64 values. */
@@ -133,7 +170,9 @@ lt_status lt_index_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_ten
 lt_status lt_gather(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx);
 lt_status lt_scatter_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src);
 
-/* ---- elementwise (broadcasting; out has the broadcast shape) ---- */
+/* ---- elementwise (broadcasting; out has the broadcast shape) ----
+ * Integer outputs are checked: a result that does not fit out's dtype (u8 200 + 100, int32
+ * overflow) returns LT_ERANGE with its position in out; out is then partly written. */
 typedef enum {
     LT_OP_ADD, LT_OP_SUB, LT_OP_MUL, LT_OP_DIV, LT_OP_POW, LT_OP_MAX, LT_OP_MIN,
     LT_OP_EQ, LT_OP_NE, LT_OP_GT, LT_OP_GE, LT_OP_LT, LT_OP_LE
@@ -163,7 +202,9 @@ double lt_dot64(const lt_tensor *a, const lt_tensor *b);
 /* Sum `in` down to the (broadcast-compatible) shape of out. */
 lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in);
 
-/* ---- matmul: (.., n, k) x (.., k, m) -> (.., n, m), batch dims broadcast; float32 ---- */
+/* ---- matmul: (.., n, k) x (.., k, m) -> (.., n, m), batch dims broadcast; float32.
+ * LT_EOVERFLOW when a matrix dimension exceeds BLAS's int; LT_EARG when a matrix is not
+ * BLAS-addressable (no unit stride, or a leading dimension beyond int): pass copies. ---- */
 lt_status lt_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b);
 /* Plain row-major sgemm helper used by kernels: C = alpha*op(A)*op(B) + beta*C. */
 void lt_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,

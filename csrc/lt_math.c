@@ -1,7 +1,9 @@
 /* lt_math.c: broadcasting elementwise ops, reductions along a dimension, matmul on
  * OpenBLAS, and the xoshiro256** generator. Float32 has fast contiguous paths; int32 and
- * uint8 go through a generic double-valued path (exact for their ranges). */
+ * uint8 go through a generic double-valued path (exact for their ranges) whose results are
+ * checked against the output dtype (LT_ERANGE with the first failing position). */
 #include "lt_core.h"
+#include "lt_gemm.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -79,20 +81,43 @@ static inline double ld(const void *b, lt_dtype dt, int64_t off) {
     return 0;
 }
 
-static inline void st(void *b, lt_dtype dt, int64_t off, double v) {
+/* Checked store: returns 0 (and stores nothing) when v does not fit the dtype. */
+static inline int st(void *b, lt_dtype dt, int64_t off, double v) {
     switch (dt) {
-    case LT_FLOAT32: ((float *)b)[off] = (float)v; break;
+    case LT_FLOAT32: ((float *)b)[off] = (float)v; return 1;
     case LT_INT32:
-        if (v != v) v = 0;
-        v = v > 2147483647.0 ? 2147483647.0 : v < -2147483648.0 ? -2147483648.0 : v;
+        if (!(v > -2147483649.0 && v < 2147483648.0)) return 0;
         ((int32_t *)b)[off] = (int32_t)v;
-        break;
+        return 1;
     case LT_UINT8:
-        if (v != v) v = 0;
-        v = v > 255 ? 255 : v < 0 ? 0 : v;
+        if (!(v > -1.0 && v < 256.0)) return 0;
         ((uint8_t *)b)[off] = (uint8_t)v;
-        break;
+        return 1;
     }
+    return 0;
+}
+
+/* The first value of a (possibly parallel) loop that did not fit the output dtype: the
+ * smallest flat row-major index of the output. Only the failing path takes the lock. */
+typedef struct {
+    int64_t at;
+    double v;
+} range_bad;
+#define RANGE_BAD_INIT {INT64_MAX, 0.0}
+
+static void note_bad(range_bad *b, int64_t at, double v) {
+    _Pragma("omp critical(lt_range_bad)")
+    {
+        if (at < b->at) {
+            b->at = at;
+            b->v = v;
+        }
+    }
+}
+
+static lt_status bad_status(const range_bad *b, const lt_tensor *out) {
+    if (b->at == INT64_MAX) return LT_OK;
+    return lt_range_fail(b->v, out->dtype, out->ndim, out->size, b->at);
 }
 
 static inline double binop_d(lt_binop op, double a, double b, int integer) {
@@ -210,6 +235,7 @@ lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_b
     int64_t inner = ROW_LEN(w), rows = n / inner;
     int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1], sb = w.stride[2][w.ndim - 1];
     lt_dtype da = a->dtype, db = b->dtype, dout = out->dtype;
+    range_bad bad = RANGE_BAD_INIT;
     OMP_ROWS
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r * inner;
@@ -219,7 +245,11 @@ lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_b
             uint8_t *z = (uint8_t *)o + oo;
             for (int64_t i = 0; i < inner; i++) {
                 double v = binop_d(op, x[i * sa], y[i * sb], integer);
-                z[i * so] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                if (!(v > -1.0 && v < 256.0)) {
+                    note_bad(&bad, i0 + i, v);
+                    break;
+                }
+                z[i * so] = (uint8_t)v;
             }
         } else if (da == LT_INT32 && db == LT_INT32 && dout == LT_INT32 && op <= LT_OP_MUL) {
             const int32_t *x = (const int32_t *)pa + oa, *y = (const int32_t *)pb + ob;
@@ -227,16 +257,24 @@ lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_b
             for (int64_t i = 0; i < inner; i++) {
                 int64_t u = x[i * sa], v = y[i * sb];
                 int64_t res = op == LT_OP_ADD ? u + v : op == LT_OP_SUB ? u - v : u * v;
-                z[i * so] = (int32_t)(res > INT32_MAX ? INT32_MAX : res < INT32_MIN ? INT32_MIN : res);
+                if (res > INT32_MAX || res < INT32_MIN) {
+                    note_bad(&bad, i0 + i, (double)res);
+                    break;
+                }
+                z[i * so] = (int32_t)res;
             }
         } else {
             for (int64_t i = 0; i < inner; i++) {
                 double x = ld(pa, da, oa + i * sa), y = ld(pb, db, ob + i * sb);
-                st(o, dout, oo + i * so, binop_d(op, x, y, integer));
+                double v = binop_d(op, x, y, integer);
+                if (!st(o, dout, oo + i * so, v)) {
+                    note_bad(&bad, i0 + i, v);
+                    break;
+                }
             }
         }
     }
-    return LT_OK;
+    return bad_status(&bad, out);
 }
 
 lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_binop op,
@@ -258,6 +296,7 @@ lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_bino
     int64_t inner = ROW_LEN(w), rows = n / inner;
     int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1];
     lt_dtype da = a->dtype, dout = out->dtype;
+    range_bad bad = RANGE_BAD_INIT;
     OMP_ROWS
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oa = walk_off(&w, 1, i0);
@@ -276,11 +315,14 @@ lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_bino
             for (int64_t i = 0; i < inner; i++) {
                 double x = ld(pa, da, oa + i * sa);
                 double v = scalar_first ? binop_d(op, s, x, integer) : binop_d(op, x, s, integer);
-                st(o, dout, oo + i * so, v);
+                if (!st(o, dout, oo + i * so, v)) {
+                    note_bad(&bad, i0 + i, v);
+                    break;
+                }
             }
         }
     }
-    return LT_OK;
+    return bad_status(&bad, out);
 }
 
 static inline double unop_d(lt_unop op, double x) {
@@ -343,13 +385,19 @@ lt_status lt_unary(lt_tensor *out, const lt_tensor *a, lt_unop op) {
     int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1];
     void *o = lt_data(out);
     const void *pa = lt_data(a);
+    range_bad bad = RANGE_BAD_INIT;
     OMP_ROWS
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oa = walk_off(&w, 1, i0);
-        for (int64_t i = 0; i < inner; i++)
-            st(o, out->dtype, oo + i * so, unop_d(op, ld(pa, a->dtype, oa + i * sa)));
+        for (int64_t i = 0; i < inner; i++) {
+            double v = unop_d(op, ld(pa, a->dtype, oa + i * sa));
+            if (!st(o, out->dtype, oo + i * so, v)) {
+                note_bad(&bad, i0 + i, v);
+                break;
+            }
+        }
     }
-    return LT_OK;
+    return bad_status(&bad, out);
 }
 
 lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi) {
@@ -363,6 +411,7 @@ lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi) {
     int64_t so = w.stride[0][w.ndim - 1], sa = w.stride[1][w.ndim - 1];
     void *o = lt_data(out);
     const void *pa = lt_data(a);
+    range_bad bad = RANGE_BAD_INIT;
     OMP_ROWS
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oa = walk_off(&w, 1, i0);
@@ -370,10 +419,13 @@ lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi) {
             double x = ld(pa, a->dtype, oa + i * sa);
             if (x < lo) x = lo;
             if (x > hi) x = hi;
-            st(o, out->dtype, oo + i * so, x);
+            if (!st(o, out->dtype, oo + i * so, x)) {
+                note_bad(&bad, i0 + i, x);
+                break;
+            }
         }
     }
-    return LT_OK;
+    return bad_status(&bad, out);
 }
 
 lt_status lt_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b) {
@@ -389,6 +441,7 @@ lt_status lt_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, co
             s3 = w.stride[3][w.ndim - 1];
     void *o = lt_data(out);
     const void *pc = lt_data(cond), *pa = lt_data(a), *pb = lt_data(b);
+    range_bad bad = RANGE_BAD_INIT;
     OMP_ROWS
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r * inner;
@@ -397,10 +450,13 @@ lt_status lt_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, co
         for (int64_t i = 0; i < inner; i++) {
             int c = ld(pc, cond->dtype, o1 + i * s1) != 0;
             double v = c ? ld(pa, a->dtype, o2 + i * s2) : ld(pb, b->dtype, o3 + i * s3);
-            st(o, out->dtype, o0 + i * s0, v);
+            if (!st(o, out->dtype, o0 + i * s0, v)) {
+                note_bad(&bad, i0 + i, v);
+                break;
+            }
         }
     }
-    return LT_OK;
+    return bad_status(&bad, out);
 }
 
 lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a) {
@@ -415,7 +471,11 @@ lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a) {
         for (int64_t i = 0; i < n; i++) o[i] += al * x[i];
         return LT_OK;
     }
-    for (int64_t i = 0; i < n; i++) lt_set_flat(out, i, lt_get_flat(out, i) + alpha * lt_get_flat(a, i));
+    for (int64_t i = 0; i < n; i++) {
+        double v = lt_get_flat(out, i) + alpha * lt_get_flat(a, i);
+        if (!lt_fits(v, out->dtype)) return lt_range_fail(v, out->dtype, out->ndim, out->size, i);
+        lt_set_flat(out, i, v);
+    }
     return LT_OK;
 }
 
@@ -448,6 +508,7 @@ lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, 
             }
         }
         if (op == LT_RED_MEAN) acc = n ? acc / (double)n : NAN;
+        if (!lt_fits(acc, out->dtype)) return lt_range_fail(acc, out->dtype, out->ndim, out->size, 0);
         lt_set_flat(out, 0, acc);
         if (idx) lt_set_flat(idx, 0, (double)best);
         return LT_OK;
@@ -490,6 +551,7 @@ lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, 
             }
         }
         if (op == LT_RED_MEAN) acc = len ? acc / (double)len : NAN;
+        if (!lt_fits(acc, out->dtype)) return lt_range_fail(acc, out->dtype, out->ndim, out->size, o);
         lt_set_flat(out, o, acc);
         if (idx) lt_set_flat(idx, o, (double)best);
     }
@@ -535,9 +597,12 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
     int64_t so = w.stride[0][w.ndim - 1], si = w.stride[1][w.ndim - 1];
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r * inner, oo = walk_off(&w, 0, i0), oi = walk_off(&w, 1, i0);
-        for (int64_t i = 0; i < inner; i++)
-            st(lt_data(out), out->dtype, oo + i * so,
-               ld(lt_data(out), out->dtype, oo + i * so) + ld(lt_data(in), in->dtype, oi + i * si));
+        for (int64_t i = 0; i < inner; i++) {
+            double v = ld(lt_data(out), out->dtype, oo + i * so) + ld(lt_data(in), in->dtype, oi + i * si);
+            if (!st(lt_data(out), out->dtype, oo + i * so, v)) /* out is contiguous: offset = position */
+                return lt_is_contiguous(out) ? lt_range_fail(v, out->dtype, out->ndim, out->size, oo + i * so)
+                                             : lt_range_fail(v, out->dtype, -1, NULL, 0);
+        }
     }
     return LT_OK;
 }
@@ -546,6 +611,13 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
 
 void lt_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc) {
+    /* lunet's SGEMM (lt_gemm.c) where the CPU has AVX2 or AVX-512, split over the thread
+     * budget from 16 MFLOP; OpenBLAS otherwise or if lt_gemm cannot allocate */
+    const int nt = omp_get_active_level() == 0 && 2.0 * m * (double)n * k >= 1.6e7 ? lt_get_num_threads() : 1;
+    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
+        lt_gemm_parallel(nt, LT_GEMM_AUTO, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                         ldc) == LT_OK)
+        return;
     cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -553,6 +625,7 @@ void lt_sgemm(int transa, int transb, int m, int n, int k, float alpha, const fl
 /* A matrix operand given as a 2-D strided view: usable by BLAS directly when one of its
  * strides is 1 (row-major or transposed). */
 static int blas_layout(int64_t s0, int64_t s1, int64_t rows, int64_t cols, int *trans, int *ld) {
+    if (s0 > INT32_MAX || s1 > INT32_MAX || s0 < 0 || s1 < 0) return 0; /* BLAS's int ld */
     if (s1 == 1 && (s0 >= (cols > 1 ? cols : 1) || rows == 1)) {
         *trans = 0;
         *ld = (int)(s0 > 0 ? s0 : (cols > 0 ? cols : 1));
@@ -576,7 +649,9 @@ lt_status lt_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b) {
     int on = out->ndim;
     int64_t n = out->size[on - 2], m = out->size[on - 1], k = a->size[a->ndim - 1];
     int64_t batch = 1;
-    for (int d = 0; d < on - 2; d++) batch *= out->size[d];
+    for (int d = 0; d < on - 2; d++) batch *= out->size[d]; /* out is a valid tensor */
+    /* BLAS takes int sizes and leading dimensions */
+    if (n > INT32_MAX || m > INT32_MAX || k > INT32_MAX) return LT_EOVERFLOW;
     int ta, tb, lda, ldb;
     if (!blas_layout(a->stride[a->ndim - 2], a->stride[a->ndim - 1], n, k, &ta, &lda)) return LT_EARG;
     if (!blas_layout(b->stride[b->ndim - 2], b->stride[b->ndim - 1], k, m, &tb, &ldb)) return LT_EARG;

@@ -172,10 +172,11 @@ lt_status lt_confusion_forward(int64_t *cm, const lt_tensor *pred, const lt_tens
     if (st != LT_OK) return st;
     int64_t total = g.nimg * g.hw;
     int64_t C = num_classes;
-    int64_t cells = (per_image ? g.nimg : 1) * C * C;
+    int64_t cells, all;
+    if (lt_mul_ovf(per_image ? g.nimg : 1, C * C, &cells)) return LT_EOVERFLOW;
     int nt = lt_get_num_threads();
-    if (nt > 1 && total >= 65536 && cells * nt <= ((int64_t)1 << 23)) {
-        int64_t *local = (int64_t *)calloc((size_t)(cells * nt), sizeof(int64_t));
+    if (nt > 1 && total >= 65536 && !lt_mul_ovf(cells, nt, &all) && all <= ((int64_t)1 << 23)) {
+        int64_t *local = (int64_t *)calloc((size_t)all, sizeof(int64_t));
         if (local != NULL) {
             int64_t chunk = (total + nt - 1) / nt;
             #pragma omp parallel for num_threads(nt) schedule(static)
@@ -765,7 +766,9 @@ lt_status lt_match_instances_naive(int64_t *tp, int64_t *fp, int64_t *fn, double
     st = inst_ids(&pid, &P, pred_ids, off, n);
     if (st == LT_OK) st = inst_ids(&gid, &G, gt_ids, off, n);
     if (st != LT_OK) goto done;
-    iou = (double *)calloc((size_t)(P * G + 1), sizeof(double));
+    int64_t pg;   /* P, G <= n: the table is quadratic in the instance counts */
+    if (lt_mul_ovf(P, G, &pg) || lt_add_ovf(pg, 1, &pg)) { st = LT_EOVERFLOW; goto done; }
+    iou = (double *)calloc((size_t)pg, sizeof(double));
     used = (uint8_t *)malloc((size_t)(P + G + 1));
     if (!iou || !used) { st = LT_ENOMEM; goto done; }
     {

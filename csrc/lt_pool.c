@@ -12,25 +12,39 @@ static int pool_threads(int64_t work) {
     return work >= LT_POOL_PAR_MIN ? lt_get_num_threads() : 1;
 }
 
-/* floor division (PyTorch's div_rtn) */
-static int64_t div_floor(int64_t a, int64_t b) {
-    int64_t q = a / b, r = a % b;
-    if (r != 0 && ((r < 0) != (b < 0))) q--;
-    return q;
-}
-
-static int64_t pool_outsize1(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, int ceil_mode) {
-    int64_t out = div_floor(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
-    if (ceil_mode && (out - 1) * s >= in + p) out--;
-    return out;
+/* PyTorch's pooling_output_shape for one dim, overflow-checked:
+ *   out = div_rtn(in + 2p - d(k-1) - 1 + (ceil ? s - 1 : 0), s) + 1, minus one with ceil_mode
+ *   when the last window would start in the right padding ((out - 1) * s >= in + p).
+ * The ceil_mode rounding is done as a ceiling division (no s - 1 added: no overflow). */
+static lt_status pool_outsize1(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
+                               int ceil_mode, int64_t *out) {
+    int64_t num, ek, last;
+    if (lt_mul_ovf(d, k - 1, &ek) || lt_add_ovf(ek, 1, &ek) || lt_mul_ovf(p, 2, &num) ||
+        lt_add_ovf(num, in, &num) || lt_sub_ovf(num, ek, &num))
+        return LT_EOVERFLOW;
+    int64_t q = num / s, r = num % s;                 /* truncated toward zero */
+    if (ceil_mode) { if (r > 0) q++; }                /* ceiling */
+    else if (r < 0) q--;                              /* floor */
+    int64_t o = q + 1;
+    if (ceil_mode && o >= 1 && (lt_mul_ovf(o - 1, s, &last) || last >= in + p)) o--;
+    /* the kernels compute the last window's end (o - 1) * s - p + ek: it must fit too */
+    if (o >= 1 && (lt_mul_ovf(o - 1, s, &last) || lt_sub_ovf(last, p, &last) ||
+                   lt_add_ovf(last, ek, &last)))
+        return LT_EOVERFLOW;
+    *out = o;
+    return LT_OK;
 }
 
 lt_status lt_pool2d_outsize(lt_pool2d_geom *g, int ceil_mode) {
     if (g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1 ||
         g->ph < 0 || g->pw < 0)
         return LT_EARG;
-    g->oh = pool_outsize1(g->ih, g->kh, g->sh, g->ph, g->dh, ceil_mode);
-    g->ow = pool_outsize1(g->iw, g->kw, g->sw, g->pw, g->dw, ceil_mode);
+    /* one tap: the dilation plays no part (and the kernels' h += dh could overflow) */
+    if (g->kh == 1) g->dh = 1;
+    if (g->kw == 1) g->dw = 1;
+    lt_status st = pool_outsize1(g->ih, g->kh, g->sh, g->ph, g->dh, ceil_mode, &g->oh);
+    if (st == LT_OK) st = pool_outsize1(g->iw, g->kw, g->sw, g->pw, g->dw, ceil_mode, &g->ow);
+    if (st != LT_OK) return st;
     return (g->oh < 1 || g->ow < 1) ? LT_ESHAPE : LT_OK;
 }
 
@@ -44,8 +58,9 @@ static void max_pool_plane(float *out, int32_t *idx, const float *in, const lt_p
             int64_t h1 = h0 + (g->kh - 1) * g->dh + 1, w1 = w0 + (g->kw - 1) * g->dw + 1;
             if (h1 > g->ih) h1 = g->ih;
             if (w1 > g->iw) w1 = g->iw;
-            while (h0 < 0) h0 += g->dh;
-            while (w0 < 0) w0 += g->dw;
+            /* first tap inside: h0 + ceil(-h0 / dh) * dh (<= h0 + dilated kernel: fits) */
+            if (h0 < 0) h0 += (-h0 / g->dh + (-h0 % g->dh != 0)) * g->dh;
+            if (w0 < 0) w0 += (-w0 / g->dw + (-w0 % g->dw != 0)) * g->dw;
             /* PyTorch's index for a window that holds no input cell (possible with
              * dilation): the flat position of its first tap, kept inside the plane */
             int64_t best = h0 * g->iw + w0;
@@ -151,7 +166,7 @@ lt_status lt_max_pool2d_backward(float *din, const float *dout, const int32_t *i
 
 /* ---- average pooling (PyTorch's cpu_avg_pool) ---- */
 
-typedef struct avg_window { int64_t h0, h1, w0, w1, div; } avg_window;
+typedef struct avg_window { int64_t h0, h1, w0, w1; double div; } avg_window;
 
 /* Window of output cell (oh, ow) clipped to the input; div == 0 means an empty window. */
 static avg_window avg_window_of(const lt_pool2d_geom *g, int64_t oh, int64_t ow,
@@ -161,14 +176,14 @@ static avg_window avg_window_of(const lt_pool2d_geom *g, int64_t oh, int64_t ow,
     a.w0 = ow * g->sw - g->pw;
     a.h1 = a.h0 + g->kh < g->ih + g->ph ? a.h0 + g->kh : g->ih + g->ph;
     a.w1 = a.w0 + g->kw < g->iw + g->pw ? a.w0 + g->kw : g->iw + g->pw;
-    int64_t pool_size = (a.h1 - a.h0) * (a.w1 - a.w0);
+    const double pool_size = (double)(a.h1 - a.h0) * (double)(a.w1 - a.w0);   /* may pass 2^63 */
     if (a.h0 < 0) a.h0 = 0;
     if (a.w0 < 0) a.w0 = 0;
     if (a.h1 > g->ih) a.h1 = g->ih;
     if (a.w1 > g->iw) a.w1 = g->iw;
     if (a.h0 >= a.h1 || a.w0 >= a.w1) { a.div = 0; return a; }
-    if (divisor > 0) a.div = divisor;
-    else a.div = count_include_pad ? pool_size : (a.h1 - a.h0) * (a.w1 - a.w0);
+    if (divisor > 0) a.div = (double)divisor;
+    else a.div = count_include_pad ? pool_size : (double)(a.h1 - a.h0) * (double)(a.w1 - a.w0);
     return a;
 }
 
@@ -218,11 +233,21 @@ lt_status lt_avg_pool2d_backward(float *din, const float *dout, const lt_pool2d_
 /* ---- adaptive pooling ---- */
 
 static int64_t ad_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
+/* ad_start / ad_end compute up to out * in + out - 1: LT_EOVERFLOW when that does not fit. */
+static lt_status ad_fits(int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
+    int64_t a, b;
+    if (oh < 1 || ow < 1 || ih < 0 || iw < 0) return LT_EARG;
+    if (lt_mul_ovf(oh, ih, &a) || lt_add_ovf(a, oh, &a) || lt_mul_ovf(ow, iw, &b) ||
+        lt_add_ovf(b, ow, &b))
+        return LT_EOVERFLOW;
+    return LT_OK;
+}
 static int64_t ad_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
 lt_status lt_adaptive_avg_pool2d_forward(float *out, const float *in, int64_t planes,
                                          int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
-    if (oh < 1 || ow < 1) return LT_EARG;
+    lt_status st = ad_fits(ih, iw, oh, ow);
+    if (st != LT_OK) return st;
     const int64_t ni = ih * iw, no = oh * ow;
     #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
@@ -244,7 +269,8 @@ lt_status lt_adaptive_avg_pool2d_forward(float *out, const float *in, int64_t pl
 
 lt_status lt_adaptive_avg_pool2d_backward(float *din, const float *dout, int64_t planes,
                                           int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
-    if (oh < 1 || ow < 1) return LT_EARG;
+    lt_status st = ad_fits(ih, iw, oh, ow);
+    if (st != LT_OK) return st;
     const int64_t ni = ih * iw, no = oh * ow;
     #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
@@ -266,7 +292,8 @@ lt_status lt_adaptive_avg_pool2d_backward(float *din, const float *dout, int64_t
 lt_status lt_adaptive_max_pool2d_forward(float *out, int32_t *idx, const float *in,
                                          int64_t planes, int64_t ih, int64_t iw,
                                          int64_t oh, int64_t ow) {
-    if (oh < 1 || ow < 1) return LT_EARG;
+    lt_status st = ad_fits(ih, iw, oh, ow);
+    if (st != LT_OK) return st;
     if (ih * iw > INT32_MAX) return LT_EARG;
     const int64_t ni = ih * iw, no = oh * ow;
     #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)

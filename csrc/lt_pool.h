@@ -34,7 +34,10 @@ typedef struct lt_pool2d_geom {
 } lt_pool2d_geom;
 
 /* PyTorch's pooling_output_shape for both dims: floor (or ceil with ceil_mode, dropping a
- * last window that would start in the right padding). LT_ESHAPE when a size is < 1. */
+ * last window that would start in the right padding). LT_ESHAPE when a size is < 1,
+ * LT_EOVERFLOW when the padded input, the dilated kernel or the last window's end does
+ * not fit in int64 (every later window computation then fits). A dilation along a dim
+ * whose kernel size is 1 plays no part and is set to 1. */
 lt_status lt_pool2d_outsize(lt_pool2d_geom *g, int ceil_mode);
 
 /* idx may be NULL (inference: no indices kept). The 2x2 stride-2 unpadded case takes a
@@ -55,7 +58,8 @@ lt_status lt_avg_pool2d_forward(float *out, const float *in, const lt_pool2d_geo
 lt_status lt_avg_pool2d_backward(float *din, const float *dout, const lt_pool2d_geom *g,  // (P, IH, IW), (P, OH, OW)
                                  int count_include_pad, int64_t divisor);
 
-/* Adaptive pooling: output cell (o) covers input [floor(o*I/O), ceil((o+1)*I/O)). */
+/* Adaptive pooling: output cell (o) covers input [floor(o*I/O), ceil((o+1)*I/O)).
+ * LT_EOVERFLOW when O * I + O does not fit in int64 (either dim). */
 lt_status lt_adaptive_avg_pool2d_forward(float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
                                          int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow);
 lt_status lt_adaptive_avg_pool2d_backward(float *din, const float *dout,  // (P, IH, IW), (P, OH, OW)

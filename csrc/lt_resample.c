@@ -106,7 +106,10 @@ lt_status lt_upsample_bilinear2d_forward(float *out, const float *in, int64_t pl
                                          int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                                          int align_corners, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
-    linear_tab *th = malloc((size_t)(oh + ow) * sizeof(linear_tab));
+    int64_t nt;
+    if (lt_add_ovf(oh, ow, &nt) || lt_mul_ovf(nt, (int64_t)sizeof(linear_tab), &nt))
+        return LT_EOVERFLOW;
+    linear_tab *th = malloc((size_t)nt);
     if (!th) return LT_ENOMEM;
     linear_tab *tw = th + oh;
     linear_table(th, ih, oh, align_corners, scale_h);
@@ -159,7 +162,10 @@ lt_status lt_upsample_bilinear2d_backward(float *din, const float *dout, int64_t
                                           int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                                           int align_corners, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
-    linear_tab *th = malloc((size_t)(oh + ow) * sizeof(linear_tab));
+    int64_t nt;
+    if (lt_add_ovf(oh, ow, &nt) || lt_mul_ovf(nt, (int64_t)sizeof(linear_tab), &nt))
+        return LT_EOVERFLOW;
+    linear_tab *th = malloc((size_t)nt);
     if (!th) return LT_ENOMEM;
     linear_tab *tw = th + oh;
     linear_table(th, ih, oh, align_corners, scale_h);
@@ -218,9 +224,17 @@ lt_status lt_pad2d_outsize(int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_
             if (mode == LT_PAD_CIRCULAR && pad[k] > size[k]) return LT_EARG;
         }
     }
-    *oh = ih + pad[2] + pad[3];
-    *ow = iw + pad[0] + pad[1];
-    return (*oh < 1 || *ow < 1) ? LT_ESHAPE : LT_OK;
+    if (lt_add_ovf(ih, pad[2], oh) || lt_add_ovf(*oh, pad[3], oh) || lt_add_ovf(iw, pad[0], ow) ||
+        lt_add_ovf(*ow, pad[1], ow))
+        return LT_EOVERFLOW;
+    if (*oh < 1 || *ow < 1) return LT_ESHAPE;
+    /* the kernels map output o to input o - before: that must fit for o in [0, out) */
+    int64_t last;
+    if (lt_sub_ovf(*ow - 1, pad[0], &last) || lt_sub_ovf(0, pad[0], &last) ||
+        lt_sub_ovf(*oh - 1, pad[2], &last) || lt_sub_ovf(0, pad[2], &last))
+        return LT_EOVERFLOW;
+    if (mode != LT_PAD_CONSTANT && (ih < 1 || iw < 1)) return LT_EARG;   /* nothing to copy */
+    return LT_OK;
 }
 
 lt_status lt_pad2d_forward(float *out, const float *in, int64_t planes, int64_t ih, int64_t iw,

@@ -58,7 +58,8 @@ typedef enum {
 } lt_pad_mode;
 
 /* Output plane size for pads {left, right, top, bottom}; LT_EARG when the mode's limits
- * are broken (negative pad outside constant mode, reflect pad >= size, circular pad > size)
+ * are broken (negative pad outside constant mode, reflect pad >= size, circular pad > size,
+ * an empty input plane outside constant mode), LT_EOVERFLOW when a size overflows int64
  * and LT_ESHAPE when the output would be empty. */
 lt_status lt_pad2d_outsize(int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_mode mode,
                            int64_t *oh, int64_t *ow);

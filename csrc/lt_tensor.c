@@ -1,5 +1,6 @@
-/* lt_tensor.c: storage lifetime, tensor geometry (views), strided copies and fills,
- * index_select/gather and their adjoints, scratch buffers and thread budget. */
+/* lt_tensor.c: storage lifetime, shape validation (every tensor's element count and byte
+ * size fit int64), tensor geometry (views), strided copies and fills with checked dtype
+ * conversions, index_select/gather and their adjoints, scratch buffers and thread budget. */
 #include "lt_core.h"
 
 #include <math.h>
@@ -35,6 +36,7 @@ const char *lt_status_str(lt_status st) {
     case LT_EFREED: return "tensor storage was released with free()";
     case LT_EINDEX: return "index out of range";
     case LT_EOVERFLOW: return "size overflows 64-bit arithmetic";
+    case LT_ERANGE: return "value cannot be converted to the destination dtype without overflow";
     }
     return "unknown error";
 }
@@ -189,29 +191,78 @@ void lt_storage_free_data(lt_storage *s) {
     s->nbytes = 0;
 }
 
+/* ---- shapes and checked conversions ---- */
+
+lt_status lt_shape_numel(int ndim, const int64_t *size, size_t elsize, int64_t *numel) {
+    if (ndim < 0 || ndim > LT_MAXDIM) return LT_EARG;
+    int64_t n = 1, span = 1; /* span: the product with zeros as ones (the outer stride) */
+    for (int d = 0; d < ndim; d++)
+        if (size[d] < 0) return LT_EARG;
+    for (int d = 0; d < ndim; d++) {
+        if (lt_mul_ovf(span, size[d] > 0 ? size[d] : 1, &span)) return LT_EOVERFLOW;
+        n *= size[d]; /* n <= span: cannot overflow once span did not */
+    }
+    int64_t bytes;
+    if (lt_mul_ovf(span, (int64_t)(elsize ? elsize : 1), &bytes)) return LT_EOVERFLOW;
+    if (numel) *numel = n;
+    return LT_OK;
+}
+
+int lt_fits(double v, lt_dtype dt) {
+    switch (dt) {
+    case LT_FLOAT32: return 1;
+    case LT_INT32: return v > -2147483649.0 && v < 2147483648.0;  /* false for NaN */
+    case LT_UINT8: return v > -1.0 && v < 256.0;
+    }
+    return 0;
+}
+
+static _Thread_local lt_range_error g_range;
+
+const lt_range_error *lt_last_range_error(void) {
+    return &g_range;
+}
+
+lt_status lt_range_fail(double v, lt_dtype dt, int ndim, const int64_t *size, int64_t i) {
+    g_range.value = v;
+    g_range.dtype = dt;
+    g_range.ndim = ndim < 0 ? -1 : ndim;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t sz = size[d] > 0 ? size[d] : 1;
+        g_range.pos[d] = i % sz + 1;
+        i /= sz;
+    }
+    return LT_ERANGE;
+}
+
+/* Can a value of dtype `from` fail to fit `to`? */
+static int lossy(lt_dtype from, lt_dtype to) {
+    if (to == LT_FLOAT32 || from == to) return 0;
+    if (from == LT_UINT8) return 0;           /* uint8 -> int32 */
+    return 1;                                  /* float32 -> int, int32 -> uint8 */
+}
+
 /* ---- tensor ---- */
 
 void lt_contiguous_strides(int ndim, const int64_t *size, int64_t *stride) {
+    /* valid shapes (lt_shape_numel) never overflow; saturate rather than wrap otherwise */
     int64_t st = 1;
     for (int d = ndim - 1; d >= 0; d--) {
         stride[d] = st;
-        st *= size[d] > 0 ? size[d] : 1;
+        if (lt_mul_ovf(st, size[d] > 0 ? size[d] : 1, &st)) st = INT64_MAX;
     }
 }
 
 static lt_status tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size, int zero) {
     memset(t, 0, sizeof *t);
     t->dtype = dt;
-    t->ndim = ndim;
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (size[d] < 0) return LT_EARG;
-        t->size[d] = size[d];
-        if (size[d] > 0 && n > INT64_MAX / size[d]) return LT_ENOMEM;
-        n *= size[d];
-    }
-    lt_contiguous_strides(ndim, t->size, t->stride);
     size_t es = lt_dtype_size(dt);
+    int64_t n;
+    lt_status st = lt_shape_numel(ndim, size, es, &n);
+    if (st != LT_OK) return st;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++) t->size[d] = size[d];
+    lt_contiguous_strides(ndim, t->size, t->stride);
     if ((uint64_t)n > SIZE_MAX / es / 2) return LT_ENOMEM;
     t->storage = storage_new((size_t)n * es, zero);
     return t->storage ? LT_OK : LT_ENOMEM;
@@ -236,8 +287,10 @@ void lt_tensor_release(lt_tensor *t) {
 }
 
 int64_t lt_numel(const lt_tensor *t) {
+    /* every tensor's shape passed lt_shape_numel; saturate rather than wrap regardless */
     int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++) n *= t->size[d];
+    for (int d = 0; d < t->ndim; d++)
+        if (lt_mul_ovf(n, t->size[d], &n)) return INT64_MAX;
     return n;
 }
 
@@ -345,7 +398,10 @@ void lt_view_unsqueeze(lt_tensor *t, int d) {
         t->stride[k] = t->stride[k - 1];
     }
     t->size[d] = 1;
-    t->stride[d] = d < t->ndim ? t->stride[d + 1] * t->size[d + 1] : 1;
+    /* the stride of a size-1 dim is never used to address; keep PyTorch's value when it fits */
+    int64_t s = 1;
+    if (d < t->ndim && lt_mul_ovf(t->stride[d + 1], t->size[d + 1], &s)) s = 0;
+    t->stride[d] = s;
     t->ndim++;
 }
 
@@ -362,19 +418,22 @@ void lt_view_squeeze(lt_tensor *t, int d) {
 int lt_view_reshape(lt_tensor *t, int ndim, const int64_t *size) {
     int64_t newstride[LT_MAXDIM];
     int64_t numel = lt_numel(t);
+    if (ndim < 0 || ndim > LT_MAXDIM) return 0;
     if (numel == 0 || t->ndim == 0) {
         lt_contiguous_strides(ndim, size, newstride);
     } else {
         int view_d = ndim - 1;
         int64_t chunk_base_stride = t->stride[t->ndim - 1];
-        int64_t tensor_numel = 1, view_numel = 1;
+        int64_t tensor_numel = 1, view_numel = 1, prod;
         for (int d = t->ndim - 1; d >= 0; d--) {
-            tensor_numel *= t->size[d];
+            if (lt_mul_ovf(tensor_numel, t->size[d], &tensor_numel)) return 0;
             if (d == 0 || (t->size[d - 1] != 1 &&
-                           t->stride[d - 1] != tensor_numel * chunk_base_stride)) {
+                           (lt_mul_ovf(tensor_numel, chunk_base_stride, &prod) ||
+                            t->stride[d - 1] != prod))) {
                 while (view_d >= 0 && (view_numel < tensor_numel || size[view_d] == 1)) {
-                    newstride[view_d] = view_numel * chunk_base_stride;
-                    view_numel *= size[view_d];
+                    if (lt_mul_ovf(view_numel, chunk_base_stride, &newstride[view_d]) ||
+                        lt_mul_ovf(view_numel, size[view_d], &view_numel))
+                        return 0;
                     view_d--;
                 }
                 if (view_numel != tensor_numel) return 0;
@@ -396,8 +455,10 @@ int lt_view_reshape(lt_tensor *t, int ndim, const int64_t *size) {
 }
 
 lt_status lt_view_expand(lt_tensor *t, int ndim, const int64_t *size) {
-    if (ndim < t->ndim) return LT_ESHAPE;
-    int64_t nsize[LT_MAXDIM], nstride[LT_MAXDIM];
+    if (ndim < t->ndim || ndim > LT_MAXDIM) return LT_ESHAPE;
+    for (int d = 0; d < ndim; d++)
+        if (size[d] < 0) return LT_EARG;
+    int64_t nsize[LT_MAXDIM] = {0}, nstride[LT_MAXDIM] = {0};
     int lead = ndim - t->ndim;
     for (int d = ndim - 1; d >= 0; d--) {
         int od = d - lead;
@@ -416,6 +477,8 @@ lt_status lt_view_expand(lt_tensor *t, int ndim, const int64_t *size) {
             nstride[d] = 0;
         }
     }
+    lt_status st = lt_shape_numel(ndim, nsize, lt_dtype_size(t->dtype), NULL);
+    if (st != LT_OK) return st;
     t->ndim = ndim;
     memcpy(t->size, nsize, sizeof nsize);
     memcpy(t->stride, nstride, sizeof nstride);
@@ -433,7 +496,7 @@ lt_status lt_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *s
         else return LT_ESHAPE;
     }
     *nout = n;
-    return LT_OK;
+    return lt_shape_numel(n, sout, 1, NULL) == LT_OK ? LT_OK : LT_EOVERFLOW;
 }
 
 /* ---- strided iteration ---- */
@@ -476,11 +539,47 @@ static int iter_next_outer(lt_iter *it) {
     return 0;
 }
 
+lt_status lt_convert_check(const lt_tensor *src, lt_dtype dt) {
+    if (!lossy(src->dtype, dt)) return LT_OK;
+    int64_t n = lt_numel(src);
+    if (n == 0) return LT_OK;
+    if (!lt_data(src)) return LT_EFREED;
+    const char *sb = lt_data(src);
+    if (src->ndim == 0) {
+        double v = load_as_double(sb, src->dtype, 0);
+        return lt_fits(v, dt) ? LT_OK : lt_range_fail(v, dt, 0, src->size, 0);
+    }
+    const lt_tensor *ts[1] = {src};
+    lt_iter it;
+    iter_init(&it, src->ndim, src->size, 1, ts);
+    int64_t inner = it.size[it.ndim - 1], ss = it.stride[0][it.ndim - 1], row = 0;
+    do {
+        if (src->dtype == LT_FLOAT32) {
+            const float *p = (const float *)sb + it.off[0];
+            int bad = 0;
+            for (int64_t i = 0; i < inner; i++) bad |= !lt_fits(p[i * ss], dt);
+            if (bad)
+                for (int64_t i = 0; i < inner; i++)
+                    if (!lt_fits(p[i * ss], dt))
+                        return lt_range_fail(p[i * ss], dt, src->ndim, src->size, row * inner + i);
+        } else {
+            for (int64_t i = 0; i < inner; i++) {
+                double v = load_as_double(sb, src->dtype, it.off[0] + i * ss);
+                if (!lt_fits(v, dt)) return lt_range_fail(v, dt, src->ndim, src->size, row * inner + i);
+            }
+        }
+        row++;
+    } while (iter_next_outer(&it));
+    return LT_OK;
+}
+
 lt_status lt_copy(lt_tensor *dst, const lt_tensor *src) {
     if (!lt_data(dst) || !lt_data(src)) return LT_EFREED;
     if (lt_numel(dst) != lt_numel(src)) return LT_ESHAPE;
     int64_t n = lt_numel(dst);
     if (n == 0) return LT_OK;
+    lt_status cs = lt_convert_check(src, dst->dtype);
+    if (cs != LT_OK) return cs;
     if (dst->dtype == src->dtype && lt_is_contiguous(dst) && lt_is_contiguous(src)) {
         memmove(lt_data(dst), lt_data(src), (size_t)n * lt_dtype_size(dst->dtype));
         return LT_OK;
@@ -513,6 +612,7 @@ lt_status lt_copy(lt_tensor *dst, const lt_tensor *src) {
 }
 
 lt_status lt_fill(lt_tensor *dst, double v) {
+    if (!lt_fits(v, dst->dtype)) return lt_range_fail(v, dst->dtype, -1, NULL, 0);
     if (!lt_data(dst)) return lt_numel(dst) == 0 ? LT_OK : LT_EFREED;
     int64_t n = lt_numel(dst);
     if (n == 0) return LT_OK;
@@ -593,8 +693,15 @@ static lt_status gather_scatter(lt_tensor *out, const lt_tensor *in, int d, cons
         }
         if (scatter) {
             double a = load_as_double(lt_data(out), out->dtype, obig);
-            store_from_double(lt_data(out), out->dtype, obig,
-                              a + load_as_double(lt_data(in), in->dtype, osmall));
+            double sum = a + load_as_double(lt_data(in), in->dtype, osmall);
+            if (!lt_fits(sum, out->dtype)) {
+                int64_t at[LT_MAXDIM];
+                for (int k = 0; k < idx->ndim; k++) at[k] = k == d ? v : pos[k];
+                int64_t flat = 0; /* row-major index of the element of out that overflowed */
+                for (int k = 0; k < out->ndim; k++) flat = flat * out->size[k] + at[k];
+                return lt_range_fail(sum, out->dtype, out->ndim, out->size, flat);
+            }
+            store_from_double(lt_data(out), out->dtype, obig, sum);
         } else {
             store_from_double(lt_data(out), out->dtype, osmall,
                               load_as_double(lt_data(in), in->dtype, obig));

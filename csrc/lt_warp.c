@@ -49,14 +49,14 @@ static int nthreads_for(int64_t work) {
     return nt;
 }
 
-static inline uint8_t sat_u8(double v) {
+static inline uint8_t sat_u8(double v) {   /* NaN -> 0 (never an undefined conversion) */
     v = nearbyint(v);
-    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    return (uint8_t)(v >= 255 ? 255 : v >= 0 ? v : 0);
 }
 static inline uint8_t sat_u8i(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
 static inline uint8_t sat_u8f(float v) {
     v = nearbyintf(v);
-    return (uint8_t)(v < 0.f ? 0.f : v > 255.f ? 255.f : v);
+    return (uint8_t)(v >= 255.f ? 255.f : v >= 0.f ? v : 0.f);
 }
 /* cvRound into the int range (saturate_cast<int>(double)). */
 static inline int64_t sat_int(double v) {
@@ -72,7 +72,8 @@ static uint32_t fill_bits(lt_dtype dt, double fill) {
         bits = sat_u8(fill);
     } else if (dt == LT_INT32) {
         double v = nearbyint(fill);
-        int32_t i = v <= -2147483648.0 ? INT32_MIN : v >= 2147483647.0 ? INT32_MAX : (int32_t)v;
+        int32_t i = v <= -2147483648.0 ? INT32_MIN : v >= 2147483647.0 ? INT32_MAX
+                  : v == v ? (int32_t)v : 0;
         memcpy(&bits, &i, 4);
     } else {
         float f = (float)fill;
@@ -954,9 +955,11 @@ static void hsv2rgb(float h, float s, float v, float hscale, float *r, float *g,
     static const int sector_data[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
     if (s == 0) { *r = *g = *b = v; return; }
     h *= hscale;
-    while (h < 0) h += 6;
-    while (h >= 6) h -= 6;
-    int sector = (int)floorf(h);
+    if (!(h >= 0 && h < 6)) {   /* the same as adding / subtracting 6 until in [0, 6) */
+        h = fmodf(h, 6.f);
+        if (h < 0) h += 6;
+    }
+    int sector = h >= 0 && h < 6 ? (int)floorf(h) : 0;   /* NaN (from NaN pixels): sector 0 */
     h -= (float)sector;
     if (sector < 0 || sector >= 6) { sector = 0; h = 0; }
     float tab[4] = {v, v * (1.f - s), v * (1.f - s * h), v * (1.f - s * (1.f - h))};
@@ -980,7 +983,11 @@ lt_status lt_hsv_shift(lt_tensor *out, const lt_tensor *in, double hue, double s
             sdiv[i] = (int)nearbyint((double)(255 << hsv_shift) / (1. * i));
             hdiv[i] = (int)nearbyint((double)(180 << hsv_shift) / (6. * i));
         }
-        int dh = (int)nearbyint(hue), ds = (int)nearbyint(sat), dv = (int)nearbyint(val);
+        /* hue only matters modulo 180, and shifts beyond +-255 saturate: both reduced first
+         * so the int conversions are defined for any finite value */
+        int dh = (int)fmod(nearbyint(hue), 180.0);
+        int ds = (int)nearbyint(fmin(fmax(sat, -512.0), 512.0));
+        int dv = (int)nearbyint(fmin(fmax(val, -512.0), 512.0));
         const uint8_t *R = lt_u8(in), *G = R + n, *B = G + n;
         uint8_t *oR = lt_u8(out), *oG = oR + n, *oB = oG + n;
         #pragma omp parallel for num_threads(nt) schedule(static)

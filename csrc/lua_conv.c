@@ -15,19 +15,23 @@ typedef struct {
     lt_conv2d_dims d;
     int batched;                  /* input was 4-D (else 3-D, unbatched) */
     int64_t osize[4];             /* output shape (N, C, OH, OW) */
+    char ctx[256];                /* "input [..], weight [..]" for kernel failures */
 } conv_call;
 
-/* luaL_error with printf formats (%lld): the caller's position, then the message. */
+/* The option keys of each op (lt_opt_check raises on any other). */
+static const char *const conv_keys[] = {"stride", "padding", "dilation", "groups", NULL};
+static const char *const convt_keys[] = {"stride", "padding", "output_padding", "dilation",
+                                         "groups", NULL};
+
+/* Raises the formatted message (printf formats, values printed in full), with no position. */
 static int conv_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int conv_error(lua_State *L, const char *fmt, ...) {
-    char msg[512];
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    luaL_where(L, 1);
     lua_pushstring(L, msg);
-    lua_concat(L, 2);
     return lua_error(L);
 }
 
@@ -47,11 +51,38 @@ static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char 
     return t;
 }
 
+/* The output shape must have a countable number of elements, and the per-image GEMMs of the
+ * kernels take int sizes: planes (input and output) of at most INT32_MAX elements, weight
+ * rows (in/groups * kh * kw) and channel counts too. cin, h, w are the convolution's input
+ * (for a transposed conv, its output), oh, ow its output. */
+static void check_output(lua_State *L, const char *fn, const int64_t osize[4], int64_t h,
+                         int64_t w, int64_t oh, int64_t ow, int64_t krow, int64_t chan,
+                         const char *why) {
+    char s1[160];
+    int64_t n = 1, p1, p2;
+    int ovf = 0;
+    for (int k = 0; k < 4; k++) ovf |= lt_mul_ovf(n, osize[k], &n);
+    if (ovf)
+        conv_error(L, "%s: output [%lld, %lld, %lld, %lld] is too large (its element count "
+                   "overflows int64) (%s)", fn, (long long)osize[0], (long long)osize[1],
+                   (long long)osize[2], (long long)osize[3], why);
+    const int64_t lim = INT32_MAX;
+    if (lt_mul_ovf(oh, ow, &p1) || lt_mul_ovf(h, w, &p2) || p1 > lim || p2 > lim || krow > lim ||
+        chan > lim) {
+        snprintf(s1, sizeof s1, "planes %lldx%lld and %lldx%lld, weight rows of %lld, %lld "
+                 "channels", (long long)h, (long long)w, (long long)oh, (long long)ow,
+                 (long long)krow, (long long)chan);
+        conv_error(L, "%s: sizes too large for the BLAS kernels (at most %lld elements per plane, "
+                   "per weight row and channels; got %s) (%s)", fn, (long long)lim, s1, why);
+    }
+}
+
 /* Reads the options and checks everything; pushes contiguous copies where needed (they
- * stay on the stack until the call returns). transposed selects conv_transpose2d. */
+ * stay on the stack until the call returns). transposed selects conv_transpose2d. The
+ * caller has run lt_opt_check on the options at oi. */
 static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transposed,
                        const char *fn, conv_call *c) {
-    char s1[96], s2[96], s3[48], s4[48];
+    char s1[96], s2[96], s3[48], s4[48], s5[48], why[512];
     lt_tensor *x = check_input(L, xi, fn, "input");
     lt_tensor *w = lt_lua_checkdtype(L, wi, fn, "weight", LT_FLOAT32);
     if (w->ndim != 4)
@@ -60,7 +91,6 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
                    lt_shape_str(w, s1, sizeof s1));
     lt_tensor *b = NULL;
     if (bi && !lua_isnoneornil(L, bi)) b = lt_lua_checkdtype(L, bi, fn, "bias", LT_FLOAT32);
-    if (oi && !lua_isnoneornil(L, oi)) luaL_checktype(L, oi, LUA_TTABLE);
     lua_Integer st[2], pd[2], dl[2], op[2] = { 0, 0 };
     lt_opt_pair(L, oi, "stride", 1, st, fn);
     lt_opt_pair(L, oi, "padding", 0, pd, fn);
@@ -90,14 +120,17 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
         if (cx % groups)
             conv_error(L, "%s: groups %lld does not divide input channels %lld (input %s)", fn,
                        (long long)groups, (long long)cx, lt_shape_str(x, s1, sizeof s1));
-        cin_w = w->size[1] * groups;
+        if (lt_mul_ovf(w->size[1], groups, &cin_w)) cin_w = -1;   /* no match below */
         cout = w->size[0];
     } else {
         if (w->size[0] % groups)
             conv_error(L, "%s: groups %lld does not divide input channels %lld (weight %s)", fn,
                        (long long)groups, (long long)w->size[0], lt_shape_str(w, s1, sizeof s1));
         cin_w = w->size[0];
-        cout = w->size[1] * groups;
+        if (lt_mul_ovf(w->size[1], groups, &cout))   /* groups divides w->size[0]: fits */
+            conv_error(L, "%s: groups %lld times %lld output channels per group overflows int64 "
+                       "(weight %s)", fn, (long long)groups, (long long)w->size[1],
+                       lt_shape_str(w, s1, sizeof s1));
     }
     if (cx != cin_w) {
         if (groups > 1)
@@ -111,42 +144,82 @@ static void parse_call(lua_State *L, int xi, int wi, int bi, int oi, int transpo
     if (b && (b->ndim != 1 || b->size[0] != cout))
         conv_error(L, "%s: bias must be 1-D of size %lld, got %s", fn, (long long)cout,
                    lt_shape_str(b, s1, sizeof s1));
-    if (kh <= 0 || kw <= 0 || cout <= 0 || h <= 0 || wd <= 0)
+    if (kh <= 0 || kw <= 0 || cx <= 0 || cout <= 0 || h <= 0 || wd <= 0)
         conv_error(L, "%s: empty input or weight (input %s, weight %s)", fn,
                    lt_shape_str(x, s1, sizeof s1), lt_shape_str(w, s2, sizeof s2));
+    lt_shape_str(x, s1, sizeof s1);
+    lt_shape_str(w, s2, sizeof s2);
+    snprintf(c->ctx, sizeof c->ctx, "input %s, weight %s", s1, s2);
+    /* dilated kernel extent dl * (k - 1) + 1, overflow-checked */
+    int64_t ekh = 0, ekw = 0;
+    if (lt_mul_ovf(dl[0], kh - 1, &ekh) || lt_add_ovf(ekh, 1, &ekh) ||
+        lt_mul_ovf(dl[1], kw - 1, &ekw) || lt_add_ovf(ekw, 1, &ekw))
+        conv_error(L, "%s: kernel (%lld, %lld) with dilation %s overflows int64 (%s)", fn,
+                   (long long)kh, (long long)kw, pairstr(s3, sizeof s3, dl), c->ctx);
+    const int64_t krow = (cin_w / groups) * kh * kw;   /* <= numel(w) */
     lt_status status;
     if (!transposed) {
-        const int64_t ekh = dl[0] * (kh - 1) + 1, ekw = dl[1] * (kw - 1) + 1;
-        if (h + 2 * pd[0] < ekh || wd + 2 * pd[1] < ekw)
+        int64_t hp = 0, wp = 0;
+        if (lt_mul_ovf(pd[0], 2, &hp) || lt_add_ovf(hp, h, &hp) || lt_mul_ovf(pd[1], 2, &wp) ||
+            lt_add_ovf(wp, wd, &wp))
+            conv_error(L, "%s: padding %s overflows int64 (%s)", fn,
+                       pairstr(s3, sizeof s3, pd), c->ctx);
+        if (hp < ekh || wp < ekw)
             conv_error(L, "%s: kernel (%lld, %lld) with dilation %s is larger than the padded input "
                        "(%lld, %lld) (input %s, padding %s)", fn, (long long)kh, (long long)kw,
-                       pairstr(s3, sizeof s3, dl), (long long)(h + 2 * pd[0]),
-                       (long long)(wd + 2 * pd[1]), lt_shape_str(x, s1, sizeof s1),
+                       pairstr(s3, sizeof s3, dl), (long long)hp, (long long)wp, s1,
                        pairstr(s4, sizeof s4, pd));
+        const int64_t oh = (hp - ekh) / st[0] + 1, ow = (wp - ekw) / st[1] + 1;
+        c->osize[0] = n; c->osize[1] = cout; c->osize[2] = oh; c->osize[3] = ow;
+        snprintf(why, sizeof why, "%s, stride %s, padding %s, dilation %s", c->ctx,
+                 pairstr(s3, sizeof s3, st), pairstr(s4, sizeof s4, pd), pairstr(s5, sizeof s5, dl));
+        check_output(L, fn, c->osize, h, wd, oh, ow, krow, cout, why);
         status = lt_conv2d_dims_init(&c->d, n, cx, h, wd, cout, kh, kw, st[0], st[1], pd[0], pd[1],
                                      dl[0], dl[1], groups);
-        c->osize[0] = n; c->osize[1] = cout; c->osize[2] = c->d.oh; c->osize[3] = c->d.ow;
     } else {
         if ((op[0] >= st[0] && op[0] >= dl[0]) || (op[1] >= st[1] && op[1] >= dl[1]))
             conv_error(L, "%s: output_padding %s must be smaller than stride %s or dilation %s", fn,
                        pairstr(s3, sizeof s3, op), pairstr(s4, sizeof s4, st),
-                       pairstr(s1, sizeof s1, dl));
-        const int64_t oh = (h - 1) * st[0] - 2 * pd[0] + dl[0] * (kh - 1) + op[0] + 1;
-        const int64_t ow = (wd - 1) * st[1] - 2 * pd[1] + dl[1] * (kw - 1) + op[1] + 1;
-        if (oh <= 0 || ow <= 0)
+                       pairstr(s5, sizeof s5, dl));
+        /* OH = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1 */
+        int64_t o[2] = { 0, 0 }, p2;
+        const int64_t in[2] = { h, wd }, ek[2] = { ekh, ekw };
+        for (int k = 0; k < 2; k++)
+            if (lt_mul_ovf(in[k] - 1, st[k], &o[k]) || lt_add_ovf(o[k], ek[k], &o[k]) ||
+                lt_add_ovf(o[k], op[k], &o[k]) || lt_mul_ovf(pd[k], 2, &p2) ||
+                lt_sub_ovf(o[k], p2, &o[k]))
+                conv_error(L, "%s: output size overflows int64 (%s, stride %s, padding %s, "
+                           "dilation %s)", fn, c->ctx, pairstr(s3, sizeof s3, st),
+                           pairstr(s4, sizeof s4, pd), pairstr(s5, sizeof s5, dl));
+        if (o[0] <= 0 || o[1] <= 0)
             conv_error(L, "%s: output size (%lld, %lld) is not positive (input %s, weight %s, padding %s)",
-                       fn, (long long)oh, (long long)ow, lt_shape_str(x, s1, sizeof s1),
-                       lt_shape_str(w, s2, sizeof s2), pairstr(s3, sizeof s3, pd));
+                       fn, (long long)o[0], (long long)o[1], s1, s2, pairstr(s3, sizeof s3, pd));
+        c->osize[0] = n; c->osize[1] = cout; c->osize[2] = o[0]; c->osize[3] = o[1];
+        snprintf(why, sizeof why, "%s, stride %s, padding %s, dilation %s", c->ctx,
+                 pairstr(s3, sizeof s3, st), pairstr(s4, sizeof s4, pd), pairstr(s5, sizeof s5, dl));
+        /* the adjoint convolution maps (cout, OH, OW) back to (cx, H, W) */
+        const int64_t krow_t = (cout / groups) * kh * kw;   /* <= numel(w) */
+        check_output(L, fn, c->osize, o[0], o[1], h, wd, krow_t, cx, why);
         status = lt_conv_transpose2d_dims_init(&c->d, n, cx, h, wd, cout, kh, kw, st[0], st[1],
                                                pd[0], pd[1], op[0], op[1], dl[0], dl[1], groups);
-        c->osize[0] = n; c->osize[1] = cout; c->osize[2] = oh; c->osize[3] = ow;
     }
-    lt_lua_check(L, status, fn);
+    if (status != LT_OK)   /* everything was checked above: a kernel/binding disagreement */
+        conv_error(L, "%s: %s (%s)", fn, lt_status_str(status), why);
     int pushed;
     c->x = lt_lua_contiguous(L, xi, fn, "input", &pushed);
     c->w = lt_lua_contiguous(L, wi, fn, "weight", &pushed);
     c->b = b ? lt_lua_contiguous(L, bi, fn, "bias", &pushed) : NULL;
     c->batched = batched;
+}
+
+/* A kernel status: LT_ENOMEM / LT_EOVERFLOW come from the scratch buffers. */
+static void check_kernel(lua_State *L, lt_status st, const conv_call *c, const char *fn) {
+    if (st == LT_OK) return;
+    if (st == LT_ENOMEM || st == LT_EOVERFLOW)
+        conv_error(L, "%s: cannot allocate the kernel's scratch buffers (%s, output [%lld, %lld, "
+                   "%lld, %lld])", fn, c->ctx, (long long)c->osize[0], (long long)c->osize[1],
+                   (long long)c->osize[2], (long long)c->osize[3]);
+    conv_error(L, "%s: %s (%s)", fn, lt_status_str(st), c->ctx);
 }
 
 /* Pushes a new uninitialised tensor of shape osize (4-D, or 3-D without N when unbatched):
@@ -164,10 +237,11 @@ typedef lt_status (*bwd_fn)(float *, float *, float *, const float *, const floa
 /* f(x, w, b, opts) -> y */
 static int forward(lua_State *L, int transposed, fwd_fn kernel, const char *fn) {
     conv_call c;
+    lt_opt_check(L, 4, fn, transposed ? convt_keys : conv_keys);
     parse_call(L, 1, 2, 3, 4, transposed, fn, &c);
     lt_tensor *y = push_shaped(L, c.osize, c.batched, fn);
-    lt_lua_check(L, kernel(lt_f32(y), lt_f32(c.x), lt_f32(c.w), c.b ? lt_f32(c.b) : NULL, &c.d),
-                 fn);
+    check_kernel(L, kernel(lt_f32(y), lt_f32(c.x), lt_f32(c.w), c.b ? lt_f32(c.b) : NULL, &c.d),
+                 &c, fn);
     return 1;
 }
 
@@ -180,6 +254,7 @@ static int arg_flag(lua_State *L, int idx) {
 static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn) {
     char s1[96], s2[96];
     conv_call c;
+    lt_opt_check(L, 4, fn, transposed ? convt_keys : conv_keys);
     lt_tensor *gy0 = lt_lua_checkdtype(L, 1, fn, "grad_output", LT_FLOAT32);
     parse_call(L, 2, 3, 0, 4, transposed, fn, &c);
     const int ndim = c.batched ? 4 : 3;
@@ -205,8 +280,9 @@ static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn)
         const int64_t cb = c.osize[1];
         db = lt_lua_newtensor(L, LT_FLOAT32, 1, &cb, fn);
     } else lua_pushnil(L);
-    lt_lua_check(L, kernel(dx ? lt_f32(dx) : NULL, dw ? lt_f32(dw) : NULL,
-                           db ? lt_f32(db) : NULL, lt_f32(gy), lt_f32(c.x), lt_f32(c.w), &c.d), fn);
+    check_kernel(L, kernel(dx ? lt_f32(dx) : NULL, dw ? lt_f32(dw) : NULL,
+                           db ? lt_f32(db) : NULL, lt_f32(gy), lt_f32(c.x), lt_f32(c.w), &c.d),
+                 &c, fn);
     return lua_gettop(L) - top0;
 }
 

@@ -1,47 +1,55 @@
 /* lua_loss.c: Lua binding for the loss kernels of lt_loss.c (raw functions in core.nn, no
  * autograd: lua/lunet/nn/functional/loss.lua records the graph). Every function takes an
- * optional opts.fn naming the public function in error messages. */
+ * optional opts.fn naming the public function in error messages; each checks the keys of
+ * its option table (lt_opt_check). */
 #include <string.h>
 
 #include "lt_lua.h"
+#include "lt_lua_nn.h"
 #include "lt_loss.h"
 
-static const char *opt_fn(lua_State *L, int optidx, const char *def) {
-    if (lua_type(L, optidx) != LUA_TTABLE) return def;
-    lua_getfield(L, optidx, "fn");
-    const char *fn = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : def;
-    lua_pop(L, 1);   /* the string stays alive: it is referenced by the opts table */
+/* The option keys of each function (lt_opt_check raises on any other). */
+static const char *const ce_keys[] = {"fn", "weight", "ignore_index", "label_smoothing",
+                                      "reduction", "naive", NULL};
+static const char *const fn_keys[] = {"fn", NULL};
+static const char *const one_hot_keys[] = {"fn", "ignore_index", NULL};
+static const char *const lovasz_keys[] = {"fn", "ignore_index", "per_image", NULL};
+
+/* opts.fn (the public name for messages) or def; then checks the option keys. */
+static const char *opt_fn(lua_State *L, int optidx, const char *def, const char *const *keys) {
+    const char *fn = def;
+    if (lua_type(L, optidx) == LUA_TTABLE) {
+        lua_getfield(L, optidx, "fn");
+        if (lua_type(L, -1) == LUA_TSTRING) fn = lua_tostring(L, -1);
+        lua_pop(L, 1);   /* the string stays alive: it is referenced by the opts table */
+    }
+    lt_opt_check(L, optidx, fn, keys);
     return fn;
 }
 
 /* opts.ignore_index: returns 1 and sets *v when present (an integer). */
 static int opt_ignore(lua_State *L, int optidx, int64_t *v, const char *fn) {
     *v = 0;
-    if (lua_type(L, optidx) != LUA_TTABLE) return 0;
-    lua_getfield(L, optidx, "ignore_index");
-    int has = !lua_isnil(L, -1);
-    if (has) {
-        int isint = 0;
-        lua_Integer i = lua_tointegerx(L, -1, &isint);
-        if (!isint) lt_lua_error(L, "%s: ignore_index must be an integer, got %s", fn, luaL_typename(L, -1));
-        *v = (int64_t)i;
-    }
+    if (!lt_opt_get(L, optidx, "ignore_index", fn)) return 0;
+    int isint = 0;
+    lua_Integer i = lua_tointegerx(L, -1, &isint);
+    if (!isint)
+        lt_lua_error(L, "%s: ignore_index must be an integer, got %s", fn,
+                     luaL_tolstring(L, -1, NULL));
+    *v = (int64_t)i;
     lua_pop(L, 1);
-    return has;
+    return 1;
 }
 
 static lt_loss_reduction opt_reduction(lua_State *L, int optidx, const char *fn) {
-    if (lua_type(L, optidx) != LUA_TTABLE) return LT_LOSS_MEAN;
-    lua_getfield(L, optidx, "reduction");
     lt_loss_reduction r = LT_LOSS_MEAN;
-    if (!lua_isnil(L, -1)) {
-        const char *s = lua_tostring(L, -1);
-        if (s && strcmp(s, "mean") == 0) r = LT_LOSS_MEAN;
-        else if (s && strcmp(s, "sum") == 0) r = LT_LOSS_SUM;
-        else if (s && strcmp(s, "none") == 0) r = LT_LOSS_NONE;
-        else lt_lua_error(L, "%s: reduction must be \"mean\", \"sum\" or \"none\", got %s", fn,
-                        s ? s : luaL_typename(L, -1));
-    }
+    if (!lt_opt_get(L, optidx, "reduction", fn)) return r;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (s && strcmp(s, "mean") == 0) r = LT_LOSS_MEAN;
+    else if (s && strcmp(s, "sum") == 0) r = LT_LOSS_SUM;
+    else if (s && strcmp(s, "none") == 0) r = LT_LOSS_NONE;
+    else lt_lua_error(L, "%s: reduction must be \"mean\", \"sum\" or \"none\", got %s%s%s", fn,
+                      s ? "\"" : "", s ? s : luaL_typename(L, -1), s ? "\"" : "");
     lua_pop(L, 1);
     return r;
 }
@@ -93,16 +101,9 @@ static lt_tensor *check_logits(lua_State *L, int idx, const char *fn) {
 static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const char *fn) {
     o->has_ignore = opt_ignore(L, optidx, &o->ignore_index, fn);
     o->reduction = opt_reduction(L, optidx, fn);
-    double eps = lt_opt_num(L, optidx, "label_smoothing", 0.0, fn);
-    if (!(eps >= 0.0 && eps <= 1.0))
-        lt_lua_error(L, "%s: label_smoothing must be in [0, 1], got %f", fn, (lua_Number)eps);
+    double eps = lt_nn_opt_real(L, optidx, "label_smoothing", 0.0, LT_REAL_UNIT, fn);
     o->label_smoothing = (float)eps;
-    if (lua_type(L, optidx) != LUA_TTABLE) return 0;
-    lua_getfield(L, optidx, "weight");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
+    if (!lt_opt_get(L, optidx, "weight", fn)) return 0;
     int widx = lua_gettop(L);
     lt_tensor *w = lt_lua_totensor(L, widx);
     char b[128];
@@ -117,7 +118,7 @@ static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const cha
 
 /* cross_entropy_forward(logits, target, opts) -> loss (scalar or per pixel N x d...) */
 static int l_ce_forward(lua_State *L) {
-    const char *fn = opt_fn(L, 3, "cross_entropy");
+    const char *fn = opt_fn(L, 3, "cross_entropy", ce_keys);
     lt_tensor *x = check_logits(L, 1, fn);
     lt_tensor *y = lt_lua_checktensor(L, 2, fn, "target");
     check_target(L, x, y, fn);
@@ -141,7 +142,7 @@ static int l_ce_forward(lua_State *L) {
 
 /* cross_entropy_backward(gout, logits, target, opts) -> dlogits */
 static int l_ce_backward(lua_State *L) {
-    const char *fn = opt_fn(L, 4, "cross_entropy_backward");
+    const char *fn = opt_fn(L, 4, "cross_entropy_backward", ce_keys);
     lt_tensor *x = check_logits(L, 2, fn);
     lt_tensor *y = lt_lua_checktensor(L, 3, fn, "target");
     check_target(L, x, y, fn);
@@ -182,7 +183,7 @@ static const float *opt_same(lua_State *L, int idx, int64_t n, const char *fn, c
 /* bce_with_logits_forward(x, target, pos_weight|nil, weight|nil, opts) -> per-element loss;
  * pos_weight and weight already broadcast to x's shape. */
 static int l_bce_forward(lua_State *L) {
-    const char *fn = opt_fn(L, 5, "binary_cross_entropy_with_logits");
+    const char *fn = opt_fn(L, 5, "binary_cross_entropy_with_logits", fn_keys);
     lt_tensor *x = lt_lua_checkdtype(L, 1, fn, "logits", LT_FLOAT32);
     lt_tensor *t = lt_lua_checkdtype(L, 2, fn, "target", LT_FLOAT32);
     const int64_t n = lt_numel(x);
@@ -249,15 +250,23 @@ static int l_lsm_backward(lua_State *L) {
 /* one_hot(target (N, d...) int32, C, opts{ignore_index, fn}) -> onehot (N, C, d...) float32,
  * valid (N, d...) float32 */
 static int l_one_hot(lua_State *L) {
-    const char *fn = opt_fn(L, 3, "one_hot");
+    const char *fn = opt_fn(L, 3, "one_hot", one_hot_keys);
     lt_tensor *y = lt_lua_checktensor(L, 1, fn, "target");
-    lua_Integer C = luaL_checkinteger(L, 2);
+    int isint = 0;
+    lua_Integer C = lua_tointegerx(L, 2, &isint);
     char b[128];
+    if (!isint)
+        lt_lua_error(L, "%s: the class count must be an integer, got %s", fn,
+                     luaL_tolstring(L, 2, NULL));
     if (y->dtype != LT_INT32)
         lt_lua_error(L, "%s: target must hold int32 class ids, got %s (target %s)", fn,
                    lt_dtype_name(y->dtype), lt_shape_str(y, b, sizeof b));
-    if (y->ndim < 1 || y->ndim >= LT_MAXDIM || C < 1)
-        lt_lua_error(L, "%s: bad target %s or class count %I", fn, lt_shape_str(y, b, sizeof b), (lua_Integer)C);
+    if (y->ndim < 1 || y->ndim >= LT_MAXDIM)
+        lt_lua_error(L, "%s: target must have 1 to %d dims (N, ...), got %s", fn, LT_MAXDIM - 1,
+                     lt_shape_str(y, b, sizeof b));
+    if (C < 1)
+        lt_lua_error(L, "%s: the class count must be positive, got %I (target %s)", fn, C,
+                     lt_shape_str(y, b, sizeof b));
     int64_t ign;
     int has_ign = opt_ignore(L, 3, &ign, fn);
     int p;
@@ -276,7 +285,7 @@ static int l_one_hot(lua_State *L) {
 
 /* lovasz_softmax_weights(err (N, C, d...), target (N, d...), opts{ignore_index, per_image}) -> G */
 static int l_lovasz_softmax(lua_State *L) {
-    const char *fn = opt_fn(L, 3, "lovasz_softmax");
+    const char *fn = opt_fn(L, 3, "lovasz_softmax", lovasz_keys);
     lt_tensor *e = check_logits(L, 1, fn);
     lt_tensor *y = lt_lua_checktensor(L, 2, fn, "target");
     check_target(L, e, y, fn);
@@ -296,7 +305,7 @@ static int l_lovasz_softmax(lua_State *L) {
 
 /* lovasz_hinge_weights(err (N, ...), labels (N, ...) float32, opts{ignore_index, per_image}) -> G */
 static int l_lovasz_hinge(lua_State *L) {
-    const char *fn = opt_fn(L, 3, "lovasz_hinge");
+    const char *fn = opt_fn(L, 3, "lovasz_hinge", lovasz_keys);
     lt_tensor *e = lt_lua_checkdtype(L, 1, fn, "errors", LT_FLOAT32);
     lt_tensor *t = lt_lua_checkdtype(L, 2, fn, "target", LT_FLOAT32);
     char b1[128], b2[128];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lt_lua.h"
+#include "lt_lua_nn.h"
 #include "lt_metrics.h"
 
 /* Raises a Lua error with the message only (no "file:line:" prefix), so the message is the
@@ -65,7 +66,7 @@ static int confusion_impl(lua_State *L, int naive) {
     int has_ignore = !lua_isnoneornil(L, 4);
     lua_Integer ignore = has_ignore ? luaL_checkinteger(L, 4) : 0;
     int per_image = lua_toboolean(L, 5);
-    if (C < 1 || C > 65536) raise(L, "%s: num_classes must be in 1..65536, got %d", fn, (int)C);
+    if (C < 1 || C > 65536) raise(L, "%s: num_classes must be in 1..65536, got %I", fn, C);
     if (target->dtype == LT_FLOAT32)
         raise(L, "%s: target must hold int32 or uint8 class labels, got float32", fn);
     if (target->ndim != 2 && target->ndim != 3) {
@@ -75,6 +76,12 @@ static int confusion_impl(lua_State *L, int naive) {
     pred = contig(L, 1, fn, "pred");
     target = contig(L, 2, fn, "target");
     int64_t nimg = per_image && target->ndim == 3 ? target->size[0] : 1;
+    int64_t ncells;
+    if (lt_mul_ovf(nimg, C * C, &ncells) || lt_mul_ovf(ncells, (int64_t)sizeof(int64_t), &ncells)) {
+        char s[96];
+        raise(L, "%s: %I images of %I x %I counts overflow int64 (target %s)", fn, (lua_Integer)nimg,
+              C, C, shape_of(target, s, sizeof s));
+    }
     size_t cells = (size_t)(nimg * C * C);
     int64_t *cm = (int64_t *)tmp_buffer(L, cells * sizeof(int64_t));
     lt_label_fault fault = {0, 0, 0};
@@ -82,10 +89,10 @@ static int confusion_impl(lua_State *L, int naive) {
         cm, pred, target, (int)C, has_ignore, (int64_t)ignore, per_image, &fault);
     if (st == LT_EINDEX) {
         if (has_ignore && !fault.in_pred)
-            return raise(L, "%s: target has label %d, outside 0..%d and not the ignore_index (%d)",
-                              fn, (int)fault.value, (int)C - 1, (int)ignore);
-        return raise(L, "%s: %s has label %d, outside 0..%d", fn,
-                          fault.in_pred ? "pred" : "target", (int)fault.value, (int)C - 1);
+            return raise(L, "%s: target has label %I, outside 0..%I and not the ignore_index (%I)",
+                         fn, (lua_Integer)fault.value, C - 1, ignore);
+        return raise(L, "%s: %s has label %I, outside 0..%I", fn,
+                     fault.in_pred ? "pred" : "target", (lua_Integer)fault.value, C - 1);
     }
     if (st == LT_ESHAPE) {
         char s1[96], s2[96];
@@ -109,7 +116,11 @@ static int edt_impl(lua_State *L, int naive) {
     const char *fn = naive ? "edt_naive" : "edt";
     check_labels(L, 1, fn, "mask");
     double sy = luaL_optnumber(L, 2, 1.0), sx = luaL_optnumber(L, 3, 1.0);
-    if (!(sy > 0) || !(sx > 0)) raise(L, "%s: spacing must be positive, got {%f, %f}", fn, sy, sx);
+    if (!lt_nn_in_range(sy, LT_REAL_POSITIVE) || !lt_nn_in_range(sx, LT_REAL_POSITIVE)) {
+        char a[64], b[64];
+        raise(L, "%s: spacing must be positive finite numbers, got {%s, %s}", fn,
+              lt_nn_numstr(a, sizeof a, sy), lt_nn_numstr(b, sizeof b, sx));
+    }
     lt_tensor *m = contig(L, 1, fn, "mask");
     if (m->ndim != 2) {
         char s[96];
@@ -164,9 +175,12 @@ static int hausdorff_impl(lua_State *L, int naive) {
     check_same_maps(L, p, t, fn, "pred", "target");
     double pct = lua_isnoneornil(L, 3) ? -1.0 : luaL_checknumber(L, 3);
     double sy = luaL_optnumber(L, 4, 1.0), sx = luaL_optnumber(L, 5, 1.0);
+    char a[64], b[64];
     if (!lua_isnoneornil(L, 3) && !(pct >= 0 && pct <= 100))
-        raise(L, "%s: percentile must be in [0, 100], got %f", fn, pct);
-    if (!(sy > 0) || !(sx > 0)) raise(L, "%s: spacing must be positive, got {%f, %f}", fn, sy, sx);
+        raise(L, "%s: percentile must be in [0, 100], got %s", fn, lt_nn_numstr(a, sizeof a, pct));
+    if (!lt_nn_in_range(sy, LT_REAL_POSITIVE) || !lt_nn_in_range(sx, LT_REAL_POSITIVE))
+        raise(L, "%s: spacing must be positive finite numbers, got {%s, %s}", fn,
+              lt_nn_numstr(a, sizeof a, sy), lt_nn_numstr(b, sizeof b, sx));
     p = contig(L, 1, fn, "pred");
     t = contig(L, 2, fn, "target");
     int64_t nimg = t->ndim == 3 ? t->size[0] : 1;
@@ -218,7 +232,7 @@ static int l_mae(lua_State *L) {
 static int l_fmeasure(lua_State *L) {
     double beta2 = luaL_optnumber(L, 3, 0.3);
     sal_args a = sal_check(L, "fmeasure");
-    if (!(beta2 > 0)) raise(L, "fmeasure: beta2 must be positive, got %f", beta2);
+    lt_nn_check_real(L, beta2, LT_REAL_POSITIVE, "fmeasure", "beta2");
     int64_t hw = a.H * a.W;
     double *r = (double *)tmp_buffer(L, (size_t)a.nimg * 2 * sizeof(double));
     for (int64_t n = 0; n < a.nimg; n++)
@@ -231,7 +245,7 @@ static int l_fmeasure(lua_State *L) {
 static int l_smeasure(lua_State *L) {
     double alpha = luaL_optnumber(L, 3, 0.5);
     sal_args a = sal_check(L, "s_measure");
-    if (!(alpha >= 0 && alpha <= 1)) raise(L, "s_measure: alpha must be in [0, 1], got %f", alpha);
+    lt_nn_check_real(L, alpha, LT_REAL_UNIT, "s_measure", "alpha");
     int64_t hw = a.H * a.W;
     double *r = (double *)tmp_buffer(L, (size_t)a.nimg * sizeof(double));
     for (int64_t n = 0; n < a.nimg; n++)
@@ -260,14 +274,20 @@ static int match_impl(lua_State *L, int naive) {
     lt_tensor *g = check_labels(L, 2, fn, "gt_ids");
     check_same_maps(L, p, g, fn, "pred_ids", "gt_ids");
     luaL_checktype(L, 3, LUA_TTABLE);
-    int nthr = (int)luaL_len(L, 3);
-    if (nthr < 1 || nthr > 1000) raise(L, "%s: need 1..1000 thresholds, got %d", fn, nthr);
+    lua_Integer nlen = luaL_len(L, 3);
+    if (nlen < 1 || nlen > 1000) raise(L, "%s: need 1..1000 thresholds, got %I", fn, nlen);
+    const int nthr = (int)nlen;
     double *thr = (double *)tmp_buffer(L, (size_t)nthr * sizeof(double));
     for (int k = 0; k < nthr; k++) {
         lua_rawgeti(L, 3, k + 1);
         if (!lua_isnumber(L, -1)) raise(L, "%s: threshold %d is not a number", fn, k + 1);
         thr[k] = lua_tonumber(L, -1);
         lua_pop(L, 1);
+        if (!(thr[k] >= 0 && thr[k] <= 1)) {
+            char nb[64];
+            raise(L, "%s: threshold %d must be in [0, 1], got %s", fn, k + 1,
+                  lt_nn_numstr(nb, sizeof nb, thr[k]));
+        }
     }
     p = contig(L, 1, fn, "pred_ids");
     g = contig(L, 2, fn, "gt_ids");
@@ -280,6 +300,11 @@ static int match_impl(lua_State *L, int naive) {
         lt_status st = (naive ? lt_match_instances_naive : lt_match_instances)(
             cnt, cnt + nthr, cnt + 2 * nthr, sum, p, g, n * hw, hw, thr, nthr);
         if (st == LT_EINDEX) return raise(L, "%s: instance ids must be >= 0", fn);
+        if (st == LT_ENOMEM || st == LT_EOVERFLOW) {
+            char s1[96], s2[96];
+            return raise(L, "%s: cannot allocate the instance tables of image %I (pred_ids %s, gt_ids %s)",
+                         fn, (lua_Integer)n + 1, shape_of(p, s1, sizeof s1), shape_of(g, s2, sizeof s2));
+        }
         lt_lua_check(L, st, fn);
         lua_createtable(L, 0, 4);
         static const char *names[3] = {"tp", "fp", "fn"};

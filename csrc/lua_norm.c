@@ -6,6 +6,7 @@
  * tensors or lt_scratch slot 2, so a raised error leaks nothing. Functions registered
  * with a `_naive` suffix run the naive reference kernels (for the specs). */
 #include "lt_lua.h"
+#include "lt_lua_nn.h"
 #include "lt_norm.h"
 #include "lt_activation.h"
 
@@ -16,11 +17,10 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-/* A number as "%g" would print it ("2", "1.5"), for messages. */
-static const char *num_str(char *buf, size_t n, double v) {
-    snprintf(buf, n, "%.9g", v);
-    return buf;
-}
+/* The option keys of each function (lt_opt_check raises on any other). */
+static const char *const batch_norm_keys[] = {"training", "momentum", "eps", NULL};
+static const char *const group_norm_keys[] = {"eps", NULL};
+static const char *const dropout_keys[] = {"p", "training", "generator", NULL};
 
 /* An integer argument (integral floats such as 2.0 accepted); raises "fn: what must be an
  * integer, got ..." otherwise. */
@@ -31,7 +31,7 @@ static lua_Integer check_int(lua_State *L, int idx, const char *fn, const char *
     if (isnum) return v;
     if (lua_type(L, idx) == LUA_TNUMBER)
         lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what,
-                     num_str(nb, sizeof nb, lua_tonumber(L, idx)));
+                     lt_nn_numstr(nb, sizeof nb, (double)lua_tonumber(L, idx)));
     return lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
 }
 
@@ -107,6 +107,7 @@ static int l_batch_norm_forward(lua_State *L) {
     const char *fn = "batch_norm";
     char xb[SHAPE_BUF];
     const int naive = is_naive(L);
+    lt_opt_check(L, 6, fn, batch_norm_keys);
     lt_tensor *x = check_f32(L, 1, fn, "x");
     int64_t N, C, S;
     check_nc(L, x, fn, "x", &N, &C, &S);
@@ -119,12 +120,9 @@ static int l_batch_norm_forward(lua_State *L) {
     check_channels(L, w, C, x, fn, "weight");
     check_channels(L, b, C, x, fn, "bias");
     const int training = lt_opt_bool(L, 6, "training", 0, fn);
-    const double momentum = lt_opt_num(L, 6, "momentum", 0.1, fn);
-    const double eps = lt_opt_num(L, 6, "eps", 1e-5, fn);
-    if (!(eps >= 0.0)) {
-        char nb[32];
-        lt_lua_error(L, "%s: eps must be >= 0, got %s", fn, num_str(nb, sizeof nb, eps));
-    }
+    /* PyTorch takes any momentum and eps; outside these ranges the statistics are garbage */
+    const double momentum = lt_nn_opt_real(L, 6, "momentum", 0.1, LT_REAL_UNIT, fn);
+    const double eps = lt_nn_opt_real(L, 6, "eps", 1e-5, LT_REAL_POSITIVE, fn);
     if (training && N * S <= 1)
         lt_lua_error(L, "%s: expected more than 1 value per channel when training, got x %s", fn,
                      lt_shape_str(x, xb, sizeof xb));
@@ -209,6 +207,7 @@ static int64_t check_groups(lua_State *L, int idx, int64_t C, const lt_tensor *x
 static int l_group_norm_forward(lua_State *L) {
     const char *fn = "group_norm";
     const int naive = is_naive(L);
+    lt_opt_check(L, 5, fn, group_norm_keys);
     lt_tensor *x = check_f32(L, 1, fn, "x");
     int64_t N, C, S;
     check_nc(L, x, fn, "x", &N, &C, &S);
@@ -217,11 +216,7 @@ static int l_group_norm_forward(lua_State *L) {
     lt_tensor *b = opt_f32(L, 4, fn, "bias");
     check_channels(L, w, C, x, fn, "weight");
     check_channels(L, b, C, x, fn, "bias");
-    const double eps = lt_opt_num(L, 5, "eps", 1e-5, fn);
-    if (!(eps >= 0.0)) {
-        char nb[32];
-        lt_lua_error(L, "%s: eps must be >= 0, got %s", fn, num_str(nb, sizeof nb, eps));
-    }
+    const double eps = lt_nn_opt_real(L, 5, "eps", 1e-5, LT_REAL_POSITIVE, fn);
     const float *xd = cdata(L, 1, x, fn, "x");
     const float *wd = cdata(L, 3, w, fn, "weight");
     const float *bd = cdata(L, 4, b, fn, "bias");
@@ -260,9 +255,12 @@ static int l_group_norm_backward(lua_State *L) {
     const float *wd = cdata(L, 6, w, fn, "weight");
     double *work = NULL;
     if (!naive) {
-        work = (double *)lt_scratch(2, (size_t)(N * C * 2) * sizeof(double) + 1);
-        if (!work) lt_lua_error(L, "%s: cannot allocate %I bytes of scratch", fn,
-                                (lua_Integer)(N * C * 2 * (int64_t)sizeof(double)));
+        int64_t nbytes;   /* N * C <= numel(x): the products fit, checked all the same */
+        if (lt_mul_ovf(N, C, &nbytes) || lt_mul_ovf(nbytes, 2 * (int64_t)sizeof(double), &nbytes))
+            lt_lua_error(L, "%s: scratch size for x %s overflows int64", fn,
+                         lt_shape_str(x, sb, sizeof sb));
+        work = (double *)lt_scratch(2, (size_t)nbytes + 1);
+        if (!work) lt_lua_error(L, "%s: cannot allocate %I bytes of scratch", fn, (lua_Integer)nbytes);
     }
     lt_tensor *gx = new_like_shape(L, x, LT_FLOAT32, fn);
     float *gw = NULL, *gb = NULL;
@@ -283,11 +281,10 @@ static int l_group_norm_backward(lua_State *L) {
  * Not training or p = 0: returns x itself and no mask (nothing drawn), as PyTorch. */
 static int dropout_forward(lua_State *L, const char *fn, int planes) {
     char xb[SHAPE_BUF];
+    lt_opt_check(L, 2, fn, dropout_keys);
     lt_tensor *x = check_f32(L, 1, fn, "x");
-    const double p = lt_opt_num(L, 2, "p", 0.5, fn);
+    const double p = lt_nn_opt_real(L, 2, "p", 0.5, LT_REAL_UNIT, fn);
     const int training = lt_opt_bool(L, 2, "training", 1, fn);
-    if (!(p >= 0.0 && p <= 1.0))
-        lt_lua_error(L, "%s: p must be in [0, 1], got %s", fn, num_str(xb, sizeof xb, p));
     if (planes && x->ndim != 3 && x->ndim != 4)
         lt_lua_error(L, "%s: x must be 3-D (N, C, L) or 4-D (N, C, H, W), got %s", fn,
                      lt_shape_str(x, xb, sizeof xb));
@@ -448,6 +445,12 @@ static int l_labels(lua_State *L) {
     lt_tensor *x = check_f32(L, 1, fn, "logits");
     int64_t N, C, S;
     check_nc(L, x, fn, "logits", &N, &C, &S);
+    char sb[SHAPE_BUF];
+    if (C < 1)   /* an argmax over nothing (PyTorch: "Expected reduction dim 2 to have non-zero size") */
+        lt_lua_error(L, "%s: logits have no classes (logits %s)", fn, lt_shape_str(x, sb, sizeof sb));
+    if (C > INT32_MAX)
+        lt_lua_error(L, "%s: logits have %I classes, more than int32 class ids can hold (logits %s)",
+                     fn, (lua_Integer)C, lt_shape_str(x, sb, sizeof sb));
     int64_t size[LT_MAXDIM];
     size[0] = N;
     for (int k = 2; k < x->ndim; k++) size[k - 1] = x->size[k];

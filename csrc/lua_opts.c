@@ -30,22 +30,26 @@ static int edit_distance(const char *a, const char *b) {
 }
 
 /* The known name closest to key: within 1 edit for short names, 2 from 5 letters, 3 from
- * 9; or a known name that starts with key or that key starts with (ignore_idx, mod). */
+ * 9; else a known name that starts with key or that key starts with (ignore_idx, mod). */
 const char *lt_opt_suggest(const char *key, const char *const *known, int n) {
     const char *best = NULL;
-    int bestd = 99;
+    int bestscore = 1000;
     size_t nk = strlen(key);
+    int limit = nk < 5 ? 1 : nk < 9 ? 2 : 3;
     for (int i = 0; i < n; i++) {
-        int dist = edit_distance(key, known[i]);
-        int limit = nk < 5 ? 1 : nk < 9 ? 2 : 3;
-        if (dist > limit) {
+        /* a typo within the limit beats any prefix match: "mask" suggests "masks", not
+         * "mask_mode" */
+        int dist = edit_distance(key, known[i]), score;
+        if (dist <= limit) {
+            score = 2 * dist;
+        } else {
             size_t m = strlen(known[i]);
             size_t p = nk < m ? nk : m;
-            if (p >= 3 && strncmp(key, known[i], p) == 0) dist = limit; /* prefix */
-            else continue;
+            if (p < 3 || strncmp(key, known[i], p) != 0) continue;
+            score = 2 * limit + 1;
         }
-        if (dist < bestd) {
-            bestd = dist;
+        if (score < bestscore) {
+            bestscore = score;
             best = known[i];
         }
     }

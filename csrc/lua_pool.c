@@ -16,6 +16,7 @@
  * Inputs are float32 (N, C, H, W) or (C, H, W); pad also takes any leading dims.
  */
 #include "lt_lua.h"
+#include "lt_lua_nn.h"
 #include "lt_pool.h"
 #include "lt_resample.h"
 
@@ -24,6 +25,16 @@
 #include <string.h>
 
 /* ---- argument helpers ---- */
+
+/* The option keys of each function (lt_opt_check raises on any other). */
+static const char *const max_pool_keys[] = {"kernel", "stride", "padding", "dilation",
+                                            "ceil_mode", "return_indices", NULL};
+static const char *const avg_pool_keys[] = {"kernel", "stride", "padding", "ceil_mode",
+                                            "count_include_pad", "divisor_override", NULL};
+static const char *const unpool_keys[] = {"kernel", "stride", "padding", "output_size", NULL};
+static const char *const interp_keys[] = {"size", "scale_factor", "mode", "align_corners",
+                                          "recompute_scale_factor", NULL};
+static const char *const pad_keys[] = {"mode", "value", NULL};
 
 static void shape_of(const lt_tensor *t, char *buf, size_t n) { lt_shape_str(t, buf, n); }
 
@@ -46,10 +57,19 @@ static lt_tensor *check_input(lua_State *L, int idx, const char *fn, const char 
     return t;
 }
 
+/* Product of the leading dims (N * C); saturates at INT64_MAX (only possible for a view
+ * with an empty plane), which check_out_numel then reports. */
 static int64_t planes_of(const lt_tensor *t) {
     int64_t p = 1;
-    for (int d = 0; d < t->ndim - 2; d++) p *= t->size[d];
+    for (int d = 0; d < t->ndim - 2; d++)
+        if (lt_mul_ovf(p, t->size[d], &p)) return INT64_MAX;
     return p;
+}
+
+/* "AxB" with both values in full. */
+static const char *hw_str(char *buf, size_t n, int64_t a, int64_t b) {
+    snprintf(buf, n, "%lldx%lld", (long long)a, (long long)b);
+    return buf;
 }
 
 /* Contiguous data of the tensor at idx (a copy may be pushed; it stays on the stack). */
@@ -64,6 +84,30 @@ static const int32_t *cdata_i32(lua_State *L, int idx, const char *fn, const cha
     return lt_i32(c);
 }
 
+/* PyTorch's pooling and resampling kernels take empty batches but not empty planes. */
+/* The output (t's leading dims, an oh x ow plane) must have a countable number of elements. */
+static void check_out_numel(lua_State *L, const lt_tensor *t, int64_t oh, int64_t ow,
+                            const char *fn) {
+    int64_t n = 1;
+    int ovf = lt_mul_ovf(planes_of(t), oh, &n) || lt_mul_ovf(n, ow, &n);
+    if (ovf) {
+        lt_tensor shape = *t;
+        char b[160], c[96];
+        shape.size[t->ndim - 2] = oh;
+        shape.size[t->ndim - 1] = ow;
+        lt_lua_error(L, "%s: output %s is too large (its element count overflows int64) (x %s)", fn,
+                     lt_shape_str(&shape, b, sizeof b), lt_shape_str(t, c, sizeof c));
+    }
+}
+
+static void check_planes(lua_State *L, const lt_tensor *t, const char *fn, const char *arg) {
+    if (t->size[t->ndim - 2] < 1 || t->size[t->ndim - 1] < 1) {
+        char b[96];
+        lt_lua_error(L, "%s: %s must have non-empty planes (H and W at least 1), got %s", fn, arg,
+                     lt_shape_str(t, b, sizeof b));
+    }
+}
+
 /* Pushes a new float32/int32 tensor with t's leading dims and an (h, w) plane. */
 static lt_tensor *new_planes(lua_State *L, const lt_tensor *t, lt_dtype dt, int64_t h, int64_t w,
                              const char *fn) {
@@ -74,11 +118,6 @@ static lt_tensor *new_planes(lua_State *L, const lt_tensor *t, lt_dtype dt, int6
     return lt_lua_newtensor(L, dt, t->ndim, size, fn);
 }
 
-static void check_opts_table(lua_State *L, int idx, const char *fn) {
-    if (!lua_isnoneornil(L, idx) && !lua_istable(L, idx))
-        lt_lua_error(L, "%s: options must be a table, got %s", fn, luaL_typename(L, idx));
-}
-
 /* Reads an integer from the value on top of the stack (pops nothing). */
 static int top_integer(lua_State *L, lua_Integer *out) {
     int ok;
@@ -86,11 +125,37 @@ static int top_integer(lua_State *L, lua_Integer *out) {
     return ok;
 }
 
+/* Raises "fn: key must be <what>, got <v>" for the value on top of the stack (a table shows
+ * its entries: "{2.5, 1}"). */
+static int bad_pair(lua_State *L, const char *key, const char *what, const char *fn) {
+    int top = lua_gettop(L);
+    if (lua_type(L, top) == LUA_TTABLE) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, top);
+        luaL_Buffer buf;
+        luaL_buffinit(L, &buf);
+        luaL_addchar(&buf, '{');
+        for (lua_Integer i = 1; i <= n && i <= 8; i++) {
+            if (i > 1) luaL_addstring(&buf, ", ");
+            lua_rawgeti(L, top, i);
+            luaL_tolstring(L, -1, NULL);
+            lua_remove(L, -2);
+            luaL_addvalue(&buf);
+        }
+        if (n > 8) luaL_addstring(&buf, ", ...");
+        luaL_addchar(&buf, '}');
+        luaL_pushresult(&buf);
+    } else if (lua_type(L, top) == LUA_TSTRING) {
+        lua_pushfstring(L, "'%s'", lua_tostring(L, top));
+    } else {
+        luaL_tolstring(L, top, NULL);
+    }
+    return lt_lua_error(L, "%s: %s must be %s, got %s", fn, key, what, lua_tostring(L, -1));
+}
+
 /* opts[key] as a number or {h, w} pair of integers; returns 0 (out untouched) when absent. */
 static int opt_int_pair(lua_State *L, int optidx, const char *key, int64_t out[2], const char *fn) {
-    if (lua_isnoneornil(L, optidx)) return 0;
-    int ty = lua_getfield(L, optidx, key);
-    if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
+    if (!lt_opt_get(L, optidx, key, fn)) return 0;
+    int ty = lua_type(L, -1);
     lua_Integer a, b;
     if (ty == LUA_TNUMBER) {
         if (!top_integer(L, &a)) goto bad;
@@ -110,14 +175,13 @@ static int opt_int_pair(lua_State *L, int optidx, const char *key, int64_t out[2
     lua_pop(L, 1);
     return 1;
 bad:
-    return lt_lua_error(L, "%s: %s must be an integer or a pair {h, w} of integers", fn, key);
+    return bad_pair(L, key, "an integer or a pair {h, w} of integers", fn);
 }
 
 /* Same for numbers (scale factors). */
 static int opt_num_pair(lua_State *L, int optidx, const char *key, double out[2], const char *fn) {
-    if (lua_isnoneornil(L, optidx)) return 0;
-    int ty = lua_getfield(L, optidx, key);
-    if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
+    if (!lt_opt_get(L, optidx, key, fn)) return 0;
+    int ty = lua_type(L, -1);
     if (ty == LUA_TNUMBER) {
         out[0] = out[1] = lua_tonumber(L, -1);
     } else if (ty == LUA_TTABLE && lua_rawlen(L, -1) == 2) {
@@ -134,16 +198,15 @@ static int opt_num_pair(lua_State *L, int optidx, const char *key, double out[2]
     lua_pop(L, 1);
     return 1;
 bad:
-    return lt_lua_error(L, "%s: %s must be a number or a pair {h, w} of numbers", fn, key);
+    return bad_pair(L, key, "a number or a pair {h, w} of numbers", fn);
 }
 
 /* opts[key] as a boolean; -1 when absent. */
 static int opt_bool3(lua_State *L, int optidx, const char *key, const char *fn) {
-    if (lua_isnoneornil(L, optidx)) return -1;
-    int ty = lua_getfield(L, optidx, key);
-    int r = -1;
-    if (ty == LUA_TBOOLEAN) r = lua_toboolean(L, -1);
-    else if (ty != LUA_TNIL) lt_lua_error(L, "%s: %s must be a boolean, got %s", fn, key, lua_typename(L, ty));
+    if (!lt_opt_get(L, optidx, key, fn)) return -1;
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        lt_lua_error(L, "%s: %s must be a boolean, got %s", fn, key, luaL_typename(L, -1));
+    int r = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return r;
 }
@@ -151,10 +214,11 @@ static int opt_bool3(lua_State *L, int optidx, const char *key, const char *fn) 
 /* ---- pooling geometry from options ---- */
 
 /* kernel (required), stride (= kernel), padding (0), dilation (1, max pooling only),
- * ceil_mode (false); every PyTorch check, with the input's shape in the message. */
+ * ceil_mode (false); every PyTorch check, with the input's shape in the message. The
+ * caller has checked the option keys (lt_opt_check). */
 static void pool_geom(lua_State *L, const lt_tensor *x, int optidx, const char *fn,
                       int with_dilation, lt_pool2d_geom *g, int *ceil_mode) {
-    check_opts_table(L, optidx, fn);
+    char b[96], s1[48], s2[48], s3[48], s4[48];
     int64_t k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0}, d[2] = {1, 1};
     if (!opt_int_pair(L, optidx, "kernel", k, fn))
         lt_lua_error(L, "%s: opts.kernel is required", fn);
@@ -164,16 +228,16 @@ static void pool_geom(lua_State *L, const lt_tensor *x, int optidx, const char *
     int cm = opt_bool3(L, optidx, "ceil_mode", fn);
     *ceil_mode = cm > 0;
     if (k[0] < 1 || k[1] < 1)
-        lt_lua_error(L, "%s: kernel must be positive, got %dx%d", fn, (int)k[0], (int)k[1]);
+        lt_lua_error(L, "%s: kernel must be positive, got %s", fn, hw_str(s1, sizeof s1, k[0], k[1]));
     if (s[0] < 1 || s[1] < 1)
-        lt_lua_error(L, "%s: stride must be positive, got %dx%d", fn, (int)s[0], (int)s[1]);
+        lt_lua_error(L, "%s: stride must be positive, got %s", fn, hw_str(s1, sizeof s1, s[0], s[1]));
     if (d[0] < 1 || d[1] < 1)
-        lt_lua_error(L, "%s: dilation must be positive, got %dx%d", fn, (int)d[0], (int)d[1]);
+        lt_lua_error(L, "%s: dilation must be positive, got %s", fn, hw_str(s1, sizeof s1, d[0], d[1]));
     if (p[0] < 0 || p[1] < 0)
-        lt_lua_error(L, "%s: padding must be non-negative, got %dx%d", fn, (int)p[0], (int)p[1]);
-    if (2 * p[0] > k[0] || 2 * p[1] > k[1])
-        lt_lua_error(L, "%s: padding %dx%d must be at most half the kernel %dx%d", fn,
-                   (int)p[0], (int)p[1], (int)k[0], (int)k[1]);
+        lt_lua_error(L, "%s: padding must be non-negative, got %s", fn, hw_str(s1, sizeof s1, p[0], p[1]));
+    if (p[0] > k[0] / 2 || p[1] > k[1] / 2)   /* 2p > k, without overflow */
+        lt_lua_error(L, "%s: padding %s must be at most half the kernel %s", fn,
+                     hw_str(s1, sizeof s1, p[0], p[1]), hw_str(s2, sizeof s2, k[0], k[1]));
     memset(g, 0, sizeof *g);
     g->planes = planes_of(x);
     g->ih = x->size[x->ndim - 2];
@@ -182,22 +246,30 @@ static void pool_geom(lua_State *L, const lt_tensor *x, int optidx, const char *
     g->sh = s[0]; g->sw = s[1];
     g->ph = p[0]; g->pw = p[1];
     g->dh = d[0]; g->dw = d[1];
-    if (lt_pool2d_outsize(g, *ceil_mode) != LT_OK) {
-        char b[96];
-        shape_of(x, b, sizeof b);
+    shape_of(x, b, sizeof b);
+    lt_status st = lt_pool2d_outsize(g, *ceil_mode);
+    if (st == LT_EOVERFLOW)
+        lt_lua_error(L, "%s: kernel %s with stride %s, padding %s and dilation %s overflows int64 "
+                     "(input %s)", fn, hw_str(s1, sizeof s1, k[0], k[1]),
+                     hw_str(s2, sizeof s2, s[0], s[1]), hw_str(s3, sizeof s3, p[0], p[1]),
+                     hw_str(s4, sizeof s4, d[0], d[1]), b);
+    if (st != LT_OK) {   /* the padded input is ih + 2p here: p <= k/2 and the sum fits */
         if (with_dilation)
-            lt_lua_error(L, "%s: kernel %dx%d (dilation %dx%d) is larger than the padded input "
-                       "%dx%d (input %s, padding %dx%d)", fn, (int)k[0], (int)k[1], (int)d[0],
-                       (int)d[1], (int)(g->ih + 2 * p[0]), (int)(g->iw + 2 * p[1]), b,
-                       (int)p[0], (int)p[1]);
+            lt_lua_error(L, "%s: kernel %s (dilation %s) is larger than the padded input %s "
+                         "(input %s, padding %s)", fn, hw_str(s1, sizeof s1, k[0], k[1]),
+                         hw_str(s2, sizeof s2, d[0], d[1]),
+                         hw_str(s3, sizeof s3, g->ih + 2 * p[0], g->iw + 2 * p[1]), b,
+                         hw_str(s4, sizeof s4, p[0], p[1]));
         else
-            lt_lua_error(L, "%s: kernel %dx%d is larger than the padded input %dx%d (input %s, "
-                       "padding %dx%d)", fn, (int)k[0], (int)k[1], (int)(g->ih + 2 * p[0]),
-                       (int)(g->iw + 2 * p[1]), b, (int)p[0], (int)p[1]);
+            lt_lua_error(L, "%s: kernel %s is larger than the padded input %s (input %s, "
+                         "padding %s)", fn, hw_str(s1, sizeof s1, k[0], k[1]),
+                         hw_str(s3, sizeof s3, g->ih + 2 * p[0], g->iw + 2 * p[1]), b,
+                         hw_str(s4, sizeof s4, p[0], p[1]));
     }
-    if (g->ih * g->iw > INT32_MAX)
-        lt_lua_error(L, "%s: input planes of %dx%d are too large for int32 indices", fn,
-                   (int)g->ih, (int)g->iw);
+    int64_t plane;
+    if (lt_mul_ovf(g->ih, g->iw, &plane) || plane > INT32_MAX)
+        lt_lua_error(L, "%s: input planes of %s are too large for int32 indices (input %s)", fn,
+                     hw_str(s1, sizeof s1, g->ih, g->iw), b);
 }
 
 /* gy must have x's leading dims and an (oh, ow) plane. */
@@ -209,8 +281,9 @@ static void check_grad_shape(lua_State *L, const lt_tensor *gy, const lt_tensor 
         char a[96], b[96];
         shape_of(gy, a, sizeof a);
         shape_of(x, b, sizeof b);
-        lt_lua_error(L, "%s: gradient %s does not fit input %s with output planes %dx%d", fn, a, b,
-                   (int)oh, (int)ow);
+        char c[48];
+        lt_lua_error(L, "%s: gradient %s does not fit input %s with output planes %s", fn, a, b,
+                     hw_str(c, sizeof c, oh, ow));
     }
 }
 
@@ -218,10 +291,13 @@ static void check_grad_shape(lua_State *L, const lt_tensor *gy, const lt_tensor 
 
 static int max_pool_common(lua_State *L, int naive) {
     const char *fn = "max_pool2d";
+    lt_opt_check(L, 2, fn, max_pool_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
+    check_planes(L, x, fn, "x");
     lt_pool2d_geom g;
     int ceil_mode;
     pool_geom(L, x, 2, fn, 1, &g, &ceil_mode);
+    opt_bool3(L, 2, "return_indices", fn);   /* read by the Lua side; type-checked here */
     int want_idx = lua_toboolean(L, 3);
     const float *xd = cdata_f32(L, 1, fn, "x");
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, g.oh, g.ow, fn);
@@ -243,15 +319,29 @@ static int l_max_pool2d_backward(lua_State *L) {
     lt_tensor *x = check_input(L, 3, fn, "x", 3, 4);
     if (idx->dtype != LT_INT32)
         lt_lua_error(L, "%s: indices must be int32, got %s", fn, lt_dtype_name(idx->dtype));
-    if (lt_numel(idx) != lt_numel(gy) || idx->ndim != gy->ndim)
-        lt_lua_error(L, "%s: indices and grad shapes differ", fn);
+    int same = idx->ndim == gy->ndim;
+    for (int d = 0; same && d < gy->ndim; d++) same = idx->size[d] == gy->size[d];
+    if (!same) {
+        char a[96], b[96];
+        lt_lua_error(L, "%s: indices %s must have the shape of grad %s", fn,
+                     lt_shape_str(idx, a, sizeof a), lt_shape_str(gy, b, sizeof b));
+    }
     check_grad_shape(L, gy, x, gy->size[gy->ndim - 2], gy->size[gy->ndim - 1], fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     const int32_t *idd = cdata_i32(L, 2, fn, "indices");
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
     int64_t n_out = gy->size[gy->ndim - 2] * gy->size[gy->ndim - 1];
     int64_t n_in = x->size[x->ndim - 2] * x->size[x->ndim - 1];
-    lt_lua_check(L, lt_max_pool2d_backward(lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in), fn);
+    lt_status st = lt_max_pool2d_backward(lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in);
+    if (st == LT_EINDEX) {   /* nothing was written: find the culprit for the message */
+        int32_t bad = 0;
+        char c[48];
+        lt_pool_check_indices(idd, lt_numel(gy), n_in, &bad, NULL);
+        lt_lua_error(L, "%s: index %d is outside [1, %I] (1-based positions in an input plane of "
+                     "%s)", fn, (int)bad, (lua_Integer)n_in,
+                     hw_str(c, sizeof c, x->size[x->ndim - 2], x->size[x->ndim - 1]));
+    }
+    lt_lua_check(L, st, fn);
     return 1;
 }
 
@@ -261,21 +351,22 @@ static void avg_opts(lua_State *L, int optidx, const char *fn, int *cip, int64_t
     int c = opt_bool3(L, optidx, "count_include_pad", fn);
     *cip = c != 0;
     *divisor = 0;
-    if (!lua_isnoneornil(L, optidx)) {
-        int ty = lua_getfield(L, optidx, "divisor_override");
-        if (ty != LUA_TNIL) {
-            lua_Integer v;
-            if (!top_integer(L, &v)) lt_lua_error(L, "%s: divisor_override must be an integer", fn);
-            if (v < 1) lt_lua_error(L, "%s: divisor_override must be positive, got %d", fn, (int)v);
-            *divisor = v;
-        }
+    if (lt_opt_get(L, optidx, "divisor_override", fn)) {
+        lua_Integer v;
+        if (!top_integer(L, &v))
+            lt_lua_error(L, "%s: divisor_override must be an integer, got %s", fn,
+                         luaL_tolstring(L, -1, NULL));
+        if (v < 1) lt_lua_error(L, "%s: divisor_override must be positive, got %I", fn, v);
+        *divisor = v;
         lua_pop(L, 1);
     }
 }
 
 static int l_avg_pool2d(lua_State *L) {
     const char *fn = "avg_pool2d";
+    lt_opt_check(L, 2, fn, avg_pool_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
+    check_planes(L, x, fn, "x");
     lt_pool2d_geom g;
     int ceil_mode, cip;
     int64_t divisor;
@@ -289,8 +380,10 @@ static int l_avg_pool2d(lua_State *L) {
 
 static int l_avg_pool2d_backward(lua_State *L) {
     const char *fn = "avg_pool2d";
+    lt_opt_check(L, 3, fn, avg_pool_keys);
     lt_tensor *gy = check_input(L, 1, fn, "grad", 3, 4);
     lt_tensor *x = check_input(L, 2, fn, "x", 3, 4);
+    check_planes(L, x, fn, "x");
     lt_pool2d_geom g;
     int ceil_mode, cip;
     int64_t divisor;
@@ -305,51 +398,61 @@ static int l_avg_pool2d_backward(lua_State *L) {
 
 /* ---- max unpooling ---- */
 
-/* Output plane of max_unpool2d: PyTorch's _unpool_output_size. */
+/* Output plane of max_unpool2d: PyTorch's _unpool_output_size. The caller has checked the
+ * option keys. */
 static void unpool_size(lua_State *L, const lt_tensor *x, int optidx, const char *fn,
                         int64_t *oh, int64_t *ow) {
-    check_opts_table(L, optidx, fn);
+    char b[96], s1[48], s2[48], s3[48];
     int64_t k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0};
     if (!opt_int_pair(L, optidx, "kernel", k, fn))
         lt_lua_error(L, "%s: opts.kernel is required", fn);
     if (!opt_int_pair(L, optidx, "stride", s, fn)) { s[0] = k[0]; s[1] = k[1]; }
     opt_int_pair(L, optidx, "padding", p, fn);
     if (k[0] < 1 || k[1] < 1)
-        lt_lua_error(L, "%s: kernel must be positive, got %dx%d", fn, (int)k[0], (int)k[1]);
+        lt_lua_error(L, "%s: kernel must be positive, got %s", fn, hw_str(s1, sizeof s1, k[0], k[1]));
     if (s[0] < 1 || s[1] < 1)
-        lt_lua_error(L, "%s: stride must be positive, got %dx%d", fn, (int)s[0], (int)s[1]);
+        lt_lua_error(L, "%s: stride must be positive, got %s", fn, hw_str(s1, sizeof s1, s[0], s[1]));
     if (p[0] < 0 || p[1] < 0)
-        lt_lua_error(L, "%s: padding must be non-negative, got %dx%d", fn, (int)p[0], (int)p[1]);
-    int64_t def[2];
-    def[0] = (x->size[x->ndim - 2] - 1) * s[0] + k[0] - 2 * p[0];
-    def[1] = (x->size[x->ndim - 1] - 1) * s[1] + k[1] - 2 * p[1];
+        lt_lua_error(L, "%s: padding must be non-negative, got %s", fn, hw_str(s1, sizeof s1, p[0], p[1]));
+    shape_of(x, b, sizeof b);
+    /* default (in - 1) * stride + kernel - 2 * padding, and the accepted range
+     * (default - stride, default + stride), all overflow-checked */
+    int64_t def[2], lo[2], hi[2];
+    for (int d = 0; d < 2; d++) {
+        int64_t p2;
+        if (lt_mul_ovf(x->size[x->ndim - 2 + d] - 1, s[d], &def[d]) ||
+            lt_add_ovf(def[d], k[d], &def[d]) || lt_mul_ovf(p[d], 2, &p2) ||
+            lt_sub_ovf(def[d], p2, &def[d]) || lt_sub_ovf(def[d], s[d], &lo[d]) ||
+            lt_add_ovf(def[d], s[d], &hi[d]))
+            lt_lua_error(L, "%s: output size overflows int64 (input %s, kernel %s, stride %s, "
+                         "padding %s)", fn, b, hw_str(s1, sizeof s1, k[0], k[1]),
+                         hw_str(s2, sizeof s2, s[0], s[1]), hw_str(s3, sizeof s3, p[0], p[1]));
+    }
     int64_t out[2] = {def[0], def[1]};
-    if (!lua_isnoneornil(L, optidx)) {
-        int ty = lua_getfield(L, optidx, "output_size");
-        if (ty != LUA_TNIL) {
-            lua_Integer n = ty == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : 0;
-            if (n != 2 && n != 4)
+    if (lt_opt_get(L, optidx, "output_size", fn)) {
+        lua_Integer n = lua_type(L, -1) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : 0;
+        if (n != 2 && n != 4)
+            lt_lua_error(L, "%s: output_size must be {h, w} or {n, c, h, w}", fn);
+        for (int d = 0; d < 2; d++) {
+            lua_rawgeti(L, -1, n - 1 + d);
+            lua_Integer v;
+            if (!top_integer(L, &v))
                 lt_lua_error(L, "%s: output_size must be {h, w} or {n, c, h, w}", fn);
-            for (int d = 0; d < 2; d++) {
-                lua_rawgeti(L, -1, n - 1 + d);
-                lua_Integer v;
-                if (!top_integer(L, &v))
-                    lt_lua_error(L, "%s: output_size must be {h, w} or {n, c, h, w}", fn);
-                lua_pop(L, 1);
-                if (!(def[d] - s[d] < v && v < def[d] + s[d]))
-                    lt_lua_error(L, "%s: output_size %s %d must be strictly between %d and %d", fn,
-                               d == 0 ? "height" : "width", (int)v, (int)(def[d] - s[d]),
-                               (int)(def[d] + s[d]));
-                out[d] = v;
-            }
+            lua_pop(L, 1);
+            if (!(lo[d] < v && v < hi[d]))
+                lt_lua_error(L, "%s: output_size %s %I must be strictly between %I and %I", fn,
+                             d == 0 ? "height" : "width", v, (lua_Integer)lo[d], (lua_Integer)hi[d]);
+            out[d] = v;
         }
         lua_pop(L, 1);
     }
+    int64_t plane;
     if (out[0] < 1 || out[1] < 1)
-        lt_lua_error(L, "%s: output size %dx%d is empty", fn, (int)out[0], (int)out[1]);
-    if (out[0] * out[1] > INT32_MAX)
-        lt_lua_error(L, "%s: output planes of %dx%d are too large for int32 indices", fn,
-                   (int)out[0], (int)out[1]);
+        lt_lua_error(L, "%s: output size %s is empty (input %s)", fn,
+                     hw_str(s1, sizeof s1, out[0], out[1]), b);
+    if (lt_mul_ovf(out[0], out[1], &plane) || plane > INT32_MAX)
+        lt_lua_error(L, "%s: output planes of %s are too large for int32 indices (input %s)", fn,
+                     hw_str(s1, sizeof s1, out[0], out[1]), b);
     *oh = out[0];
     *ow = out[1];
 }
@@ -368,17 +471,20 @@ static void check_unpool_indices(lua_State *L, const lt_tensor *x, const lt_tens
     }
 }
 
+/* oh * ow <= INT32_MAX (unpool_size checked it, or gy holds such planes). */
 static void raise_bad_index(lua_State *L, const int32_t *idd, int64_t n, int64_t oh, int64_t ow,
                             const char *fn) {
     int32_t bad;
     int64_t pos;
+    char c[48];
     if (lt_pool_check_indices(idd, n, oh * ow, &bad, &pos))
-        lt_lua_error(L, "%s: index %d is outside [1, %d] (1-based positions in an output plane "
-                   "of %dx%d)", fn, (int)bad, (int)(oh * ow), (int)oh, (int)ow);
+        lt_lua_error(L, "%s: index %d is outside [1, %I] (1-based positions in an output plane "
+                     "of %s)", fn, (int)bad, (lua_Integer)(oh * ow), hw_str(c, sizeof c, oh, ow));
 }
 
 static int l_max_unpool2d(lua_State *L) {
     const char *fn = "max_unpool2d";
+    lt_opt_check(L, 3, fn, unpool_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
     lt_tensor *idx = lt_lua_checktensor(L, 2, fn, "indices");
     check_unpool_indices(L, x, idx, fn);
@@ -400,8 +506,13 @@ static int l_max_unpool2d_backward(lua_State *L) {
     lt_tensor *idx = lt_lua_checktensor(L, 2, fn, "indices");
     lt_tensor *x = check_input(L, 3, fn, "x", 3, 4);
     check_unpool_indices(L, x, idx, fn);
-    int64_t oh = gy->size[gy->ndim - 2], ow = gy->size[gy->ndim - 1];
+    int64_t oh = gy->size[gy->ndim - 2], ow = gy->size[gy->ndim - 1], plane;
     check_grad_shape(L, gy, x, oh, ow, fn);
+    if (lt_mul_ovf(oh, ow, &plane) || plane > INT32_MAX) {
+        char c[48];
+        lt_lua_error(L, "%s: gradient planes of %s are too large for int32 indices", fn,
+                     hw_str(c, sizeof c, oh, ow));
+    }
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     const int32_t *idd = cdata_i32(L, 2, fn, "indices");
     raise_bad_index(L, idd, lt_numel(x), oh, ow, fn);
@@ -430,18 +541,35 @@ static void adaptive_size(lua_State *L, int idx, const char *fn, int64_t out[2])
         lua_pop(L, 2);
         ok = ok1 && ok2;
     }
+    char c[48];
     if (!ok) lt_lua_error(L, "%s: size must be an integer or a pair {h, w} of integers", fn);
-    if (a < 1 || b < 1) lt_lua_error(L, "%s: size must be positive, got %dx%d", fn, (int)a, (int)b);
+    if (a < 1 || b < 1) lt_lua_error(L, "%s: size must be positive, got %s", fn, hw_str(c, sizeof c, a, b));
     out[0] = a;
     out[1] = b;
+}
+
+/* The kernels compute o * in / out for output cells o < out (and a ceiling): out * in must
+ * fit in int64. x has non-empty planes. */
+static void check_adaptive(lua_State *L, const lt_tensor *x, int64_t oh, int64_t ow, const char *fn) {
+    int64_t a, b;
+    const int64_t ih = x->size[x->ndim - 2], iw = x->size[x->ndim - 1];
+    if (lt_mul_ovf(oh, ih, &a) || lt_add_ovf(a, oh, &a) || lt_mul_ovf(ow, iw, &b) ||
+        lt_add_ovf(b, ow, &b)) {
+        char c1[48], c2[96];
+        lt_lua_error(L, "%s: output size %s overflows int64 in the window arithmetic (x %s)", fn,
+                     hw_str(c1, sizeof c1, oh, ow), lt_shape_str(x, c2, sizeof c2));
+    }
 }
 
 static int l_adaptive_avg_pool2d(lua_State *L) {
     const char *fn = "adaptive_avg_pool2d";
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
+    check_planes(L, x, fn, "x");
     int64_t o[2];
     adaptive_size(L, 2, fn, o);
+    check_adaptive(L, x, o[0], o[1], fn);
     const float *xd = cdata_f32(L, 1, fn, "x");
+    check_out_numel(L, x, o[0], o[1], fn);
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, o[0], o[1], fn);
     lt_lua_check(L, lt_adaptive_avg_pool2d_forward(lt_f32(y), xd, planes_of(x),
                  x->size[x->ndim - 2], x->size[x->ndim - 1], o[0], o[1]), fn);
@@ -452,8 +580,11 @@ static int l_adaptive_avg_pool2d_backward(lua_State *L) {
     const char *fn = "adaptive_avg_pool2d";
     lt_tensor *gy = check_input(L, 1, fn, "grad", 3, 4);
     lt_tensor *x = check_input(L, 2, fn, "x", 3, 4);
+    check_planes(L, x, fn, "x");
     int64_t oh = gy->size[gy->ndim - 2], ow = gy->size[gy->ndim - 1];
     check_grad_shape(L, gy, x, oh, ow, fn);
+    check_planes(L, gy, fn, "grad");
+    check_adaptive(L, x, oh, ow, fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
     lt_lua_check(L, lt_adaptive_avg_pool2d_backward(lt_f32(gx), gyd, planes_of(x),
@@ -464,11 +595,17 @@ static int l_adaptive_avg_pool2d_backward(lua_State *L) {
 static int l_adaptive_max_pool2d(lua_State *L) {
     const char *fn = "adaptive_max_pool2d";
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
+    check_planes(L, x, fn, "x");
     int64_t o[2];
     adaptive_size(L, 2, fn, o);
+    check_adaptive(L, x, o[0], o[1], fn);
     int want_idx = lua_toboolean(L, 3);
-    if (x->size[x->ndim - 2] * x->size[x->ndim - 1] > INT32_MAX)
-        lt_lua_error(L, "%s: input planes are too large for int32 indices", fn);
+    if (x->size[x->ndim - 2] * x->size[x->ndim - 1] > INT32_MAX) {   /* numel fits */
+        char c[96];
+        lt_lua_error(L, "%s: input planes are too large for int32 indices (x %s)", fn,
+                     lt_shape_str(x, c, sizeof c));
+    }
+    check_out_numel(L, x, o[0], o[1], fn);
     const float *xd = cdata_f32(L, 1, fn, "x");
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, o[0], o[1], fn);
     int32_t *id = NULL;
@@ -488,19 +625,16 @@ typedef struct interp_args {
 
 static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const char *fn,
                          interp_args *a) {
-    check_opts_table(L, optidx, fn);
+    char c1[48], c2[48], c3[48];
     memset(a, 0, sizeof *a);
-    if (!lua_isnoneornil(L, optidx)) {
-        int ty = lua_getfield(L, optidx, "mode");
-        if (ty == LUA_TSTRING) {
-            const char *mode = lua_tostring(L, -1);
-            if (strcmp(mode, "bilinear") == 0) a->bilinear = 1;
-            else if (strcmp(mode, "nearest") != 0)
-                lt_lua_error(L, "%s: mode must be \"nearest\" or \"bilinear\", got \"%s\"", fn, mode);
-        } else if (ty != LUA_TNIL) {
+    if (lt_opt_get(L, optidx, "mode", fn)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
             lt_lua_error(L, "%s: mode must be \"nearest\" or \"bilinear\", got a %s", fn,
-                       lua_typename(L, ty));
-        }
+                         luaL_typename(L, -1));
+        const char *mode = lua_tostring(L, -1);
+        if (strcmp(mode, "bilinear") == 0) a->bilinear = 1;
+        else if (strcmp(mode, "nearest") != 0)
+            lt_lua_error(L, "%s: mode must be \"nearest\" or \"bilinear\", got \"%s\"", fn, mode);
         lua_pop(L, 1);
     }
     int ac = opt_bool3(L, optidx, "align_corners", fn);
@@ -517,21 +651,27 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
     int64_t ih = x->size[2], iw = x->size[3];
     if (has_size) {
         if (size[0] < 1 || size[1] < 1)
-            lt_lua_error(L, "%s: size must be positive, got %dx%d", fn, (int)size[0], (int)size[1]);
+            lt_lua_error(L, "%s: size must be positive, got %s", fn,
+                         hw_str(c1, sizeof c1, size[0], size[1]));
         if (rsf > 0) lt_lua_error(L, "%s: recompute_scale_factor needs scale_factor", fn);
         a->oh = size[0];
         a->ow = size[1];
     } else {
         char sfs[64];
-        snprintf(sfs, sizeof sfs, "%gx%g", sf[0], sf[1]);
-        if (!(sf[0] > 0.0) || !(sf[1] > 0.0) || isinf(sf[0]) || isinf(sf[1]))
-            lt_lua_error(L, "%s: scale_factor must be positive, got %s", fn, sfs);
+        snprintf(sfs, sizeof sfs, "%sx%s", lt_nn_numstr(c1, sizeof c1, sf[0]),
+                 lt_nn_numstr(c2, sizeof c2, sf[1]));
+        if (!lt_nn_in_range(sf[0], LT_REAL_POSITIVE) || !lt_nn_in_range(sf[1], LT_REAL_POSITIVE))
+            lt_lua_error(L, "%s: scale_factor must be a positive finite number, got %s", fn, sfs);
         double fh = floor((double)ih * sf[0]), fw = floor((double)iw * sf[1]);
         if (fh < 1.0 || fw < 1.0)
-            lt_lua_error(L, "%s: scale_factor %s makes an empty output from input %dx%d", fn, sfs,
-                       (int)ih, (int)iw);
-        if (fh > 1e9 || fw > 1e9)
-            lt_lua_error(L, "%s: scale_factor %s makes a too large output", fn, sfs);
+            lt_lua_error(L, "%s: scale_factor %s makes an empty output from input %s", fn, sfs,
+                         hw_str(c3, sizeof c3, ih, iw));
+        if (fh >= 9223372036854775808.0 || fw >= 9223372036854775808.0) {
+            char o1[48], o2[48];
+            lt_lua_error(L, "%s: scale_factor %s makes an output of %sx%s from input %s, which "
+                         "overflows int64", fn, sfs, lt_nn_numstr(o1, sizeof o1, fh),
+                         lt_nn_numstr(o2, sizeof o2, fw), hw_str(c3, sizeof c3, ih, iw));
+        }
         a->oh = (int64_t)fh;
         a->ow = (int64_t)fw;
         if (rsf <= 0) {
@@ -550,11 +690,24 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
     }
 }
 
+/* The bilinear kernels allocate (OH + OW) table entries: the only way they can fail. */
+static void check_interp_status(lua_State *L, lt_status st, const lt_tensor *x,
+                                const interp_args *a, const char *fn) {
+    if (st == LT_OK) return;
+    char b[96], c[48];
+    lt_lua_error(L, "%s: cannot allocate the interpolation tables for output planes of %s (x %s): %s",
+                 fn, hw_str(c, sizeof c, a->oh, a->ow), lt_shape_str(x, b, sizeof b),
+                 lt_status_str(st));
+}
+
 static int interp_common(lua_State *L, int naive) {
     const char *fn = "interpolate";
+    lt_opt_check(L, 2, fn, interp_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 4, 4);
+    check_planes(L, x, fn, "x");
     interp_args a;
     interp_parse(L, x, 2, fn, &a);
+    check_out_numel(L, x, a.oh, a.ow, fn);
     const float *xd = cdata_f32(L, 1, fn, "x");
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, a.oh, a.ow, fn);
     int64_t P = planes_of(x), ih = x->size[2], iw = x->size[3];
@@ -567,7 +720,7 @@ static int interp_common(lua_State *L, int naive) {
     else
         st = lt_upsample_bilinear2d_forward(lt_f32(y), xd, P, ih, iw, a.oh, a.ow,
                                             a.align_corners, a.scale_h, a.scale_w);
-    lt_lua_check(L, st, fn);
+    check_interp_status(L, st, x, &a, fn);
     return 1;
 }
 static int l_interpolate(lua_State *L) { return interp_common(L, 0); }
@@ -576,8 +729,10 @@ static int l_interpolate_naive(lua_State *L) { return interp_common(L, 1); }
 /* gx = interpolate_backward(gy, x, opts) */
 static int l_interpolate_backward(lua_State *L) {
     const char *fn = "interpolate";
+    lt_opt_check(L, 3, fn, interp_keys);
     lt_tensor *gy = check_input(L, 1, fn, "grad", 4, 4);
     lt_tensor *x = check_input(L, 2, fn, "x", 4, 4);
+    check_planes(L, x, fn, "x");
     interp_args a;
     interp_parse(L, x, 3, fn, &a);
     check_grad_shape(L, gy, x, a.oh, a.ow, fn);
@@ -589,7 +744,7 @@ static int l_interpolate_backward(lua_State *L) {
                                           a.align_corners, a.scale_h, a.scale_w)
         : lt_upsample_nearest2d_backward(lt_f32(gx), gyd, P, ih, iw, a.oh, a.ow,
                                          a.scale_h, a.scale_w);
-    lt_lua_check(L, st, fn);
+    check_interp_status(L, st, x, &a, fn);
     return 1;
 }
 
@@ -597,79 +752,98 @@ static int l_interpolate_backward(lua_State *L) {
 
 static const char *const pad_mode_names[] = {"constant", "reflect", "replicate", "circular"};
 
-/* pads at pidx: {left, right} or {left, right, top, bottom}; opts at optidx. */
+/* pads at pidx: {left, right} or {left, right, top, bottom}; opts at optidx (keys checked
+ * by the caller). Fills the output plane size too. */
 static void pad_parse(lua_State *L, const lt_tensor *x, int pidx, int optidx, const char *fn,
-                      int64_t pad[4], lt_pad_mode *mode, float *value) {
+                      int64_t pad[4], lt_pad_mode *mode, float *value, int64_t *oh, int64_t *ow) {
+    char b[96], nb[64];
     if (!lua_istable(L, pidx))
         lt_lua_error(L, "%s: pads must be a table {left, right[, top, bottom]}, got %s", fn,
-                   luaL_typename(L, pidx));
+                     luaL_typename(L, pidx));
     lua_Integer n = (lua_Integer)lua_rawlen(L, pidx);
     if (n != 2 && n != 4)
-        lt_lua_error(L, "%s: expected 2 or 4 padding sizes {left, right[, top, bottom]}, got %d",
-                   fn, (int)n);
+        lt_lua_error(L, "%s: expected 2 or 4 padding sizes {left, right[, top, bottom]}, got %I",
+                     fn, n);
     pad[2] = pad[3] = 0;
     for (int k = 0; k < (int)n; k++) {
         lua_rawgeti(L, pidx, k + 1);
         lua_Integer v;
-        if (!top_integer(L, &v)) lt_lua_error(L, "%s: padding sizes must be integers", fn);
+        if (!top_integer(L, &v))
+            lt_lua_error(L, "%s: padding sizes must be integers, got %s at position %d", fn,
+                         luaL_tolstring(L, -1, NULL), k + 1);
         lua_pop(L, 1);
         pad[k] = v;
     }
-    check_opts_table(L, optidx, fn);
     *mode = LT_PAD_CONSTANT;
     *value = 0.0f;
     int has_value = 0;
-    if (!lua_isnoneornil(L, optidx)) {
-        int ty = lua_getfield(L, optidx, "mode");
-        if (ty != LUA_TNIL) {
-            const char *m = ty == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-            int found = -1;
-            for (int k = 0; k < 4; k++)
-                if (strcmp(m, pad_mode_names[k]) == 0) found = k;
-            if (found < 0)
-                lt_lua_error(L, "%s: mode must be \"constant\", \"reflect\", \"replicate\" or "
-                           "\"circular\", got \"%s\"", fn, ty == LUA_TSTRING ? m : luaL_typename(L, -1));
-            *mode = (lt_pad_mode)found;
-        }
+    if (lt_opt_get(L, optidx, "mode", fn)) {
+        const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int found = -1;
+        for (int k = 0; m && k < 4; k++)
+            if (strcmp(m, pad_mode_names[k]) == 0) found = k;
+        if (found < 0)
+            lt_lua_error(L, "%s: mode must be \"constant\", \"reflect\", \"replicate\" or "
+                         "\"circular\", got %s%s%s", fn, m ? "\"" : "", m ? m : luaL_typename(L, -1),
+                         m ? "\"" : "");
+        *mode = (lt_pad_mode)found;
         lua_pop(L, 1);
-        ty = lua_getfield(L, optidx, "value");
-        if (ty == LUA_TNUMBER) { *value = (float)lua_tonumber(L, -1); has_value = 1; }
-        else if (ty != LUA_TNIL) lt_lua_error(L, "%s: value must be a number", fn);
+    }
+    if (lt_opt_get(L, optidx, "value", fn)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            lt_lua_error(L, "%s: value must be a number, got %s", fn, luaL_typename(L, -1));
+        const double v = (double)lua_tonumber(L, -1);
+        /* like PyTorch: a finite value outside float32's range cannot be converted */
+        if (isfinite(v) && fabs(v) > 3.4028234663852886e38)
+            lt_lua_error(L, "%s: value %s cannot be converted to float32 without overflow", fn,
+                         lt_nn_numstr(nb, sizeof nb, v));
+        *value = (float)v;
+        has_value = 1;
         lua_pop(L, 1);
     }
     if (has_value && *mode != LT_PAD_CONSTANT)
         lt_lua_error(L, "%s: value can only be set with mode \"constant\"", fn);
     const int64_t ih = x->size[x->ndim - 2], iw = x->size[x->ndim - 1];
     const int64_t size[4] = {iw, iw, ih, ih};
-    char b[96];
     shape_of(x, b, sizeof b);
+    if (*mode != LT_PAD_CONSTANT && (ih < 1 || iw < 1))
+        lt_lua_error(L, "%s: %s padding needs non-empty planes (H and W at least 1), got x %s", fn,
+                     pad_mode_names[*mode], b);
     for (int k = 0; k < 4; k++) {
         int dim = k < 2 ? x->ndim : x->ndim - 1;   /* 1-based */
         if (pad[k] < 0 && *mode != LT_PAD_CONSTANT)
-            lt_lua_error(L, "%s: negative padding %d is only allowed in constant mode", fn, (int)pad[k]);
+            lt_lua_error(L, "%s: negative padding %I is only allowed in constant mode", fn,
+                         (lua_Integer)pad[k]);
         if (*mode == LT_PAD_REFLECT && pad[k] >= size[k])
-            lt_lua_error(L, "%s: reflect padding %d must be less than the input size %d "
-                       "(dimension %d of %s)", fn, (int)pad[k], (int)size[k], dim, b);
+            lt_lua_error(L, "%s: reflect padding %I must be less than the input size %I "
+                         "(dimension %d of %s)", fn, (lua_Integer)pad[k], (lua_Integer)size[k], dim, b);
         if (*mode == LT_PAD_CIRCULAR && pad[k] > size[k])
-            lt_lua_error(L, "%s: circular padding %d must be at most the input size %d "
-                       "(dimension %d of %s)", fn, (int)pad[k], (int)size[k], dim, b);
+            lt_lua_error(L, "%s: circular padding %I must be at most the input size %I "
+                         "(dimension %d of %s)", fn, (lua_Integer)pad[k], (lua_Integer)size[k], dim, b);
     }
-    int64_t oh, ow;
-    if (lt_pad2d_outsize(ih, iw, pad, *mode, &oh, &ow) != LT_OK)
-        lt_lua_error(L, "%s: padding {%d, %d, %d, %d} leaves an empty output from input %s", fn,
-                   (int)pad[0], (int)pad[1], (int)pad[2], (int)pad[3], b);
+    lt_status st = lt_pad2d_outsize(ih, iw, pad, *mode, oh, ow);
+    if (st == LT_EOVERFLOW)
+        lt_lua_error(L, "%s: padding {%I, %I, %I, %I} overflows int64 (input %s)", fn,
+                     (lua_Integer)pad[0], (lua_Integer)pad[1], (lua_Integer)pad[2],
+                     (lua_Integer)pad[3], b);
+    if (st != LT_OK)
+        lt_lua_error(L, "%s: padding {%I, %I, %I, %I} leaves an empty output from input %s", fn,
+                     (lua_Integer)pad[0], (lua_Integer)pad[1], (lua_Integer)pad[2],
+                     (lua_Integer)pad[3], b);
+    check_out_numel(L, x, *oh, *ow, fn);
 }
 
 static int l_pad(lua_State *L) {
     const char *fn = "pad";
+    lt_opt_check(L, 3, fn, pad_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 2, LT_MAXDIM);
-    int64_t pad[4];
+    int64_t pad[4], oh, ow;
     lt_pad_mode mode;
     float value;
-    pad_parse(L, x, 2, 3, fn, pad, &mode, &value);
+    pad_parse(L, x, 2, 3, fn, pad, &mode, &value, &oh, &ow);
     const int64_t ih = x->size[x->ndim - 2], iw = x->size[x->ndim - 1];
     const float *xd = cdata_f32(L, 1, fn, "x");
-    lt_tensor *y = new_planes(L, x, LT_FLOAT32, ih + pad[2] + pad[3], iw + pad[0] + pad[1], fn);
+    lt_tensor *y = new_planes(L, x, LT_FLOAT32, oh, ow, fn);
     lt_lua_check(L, lt_pad2d_forward(lt_f32(y), xd, planes_of(x), ih, iw, pad, mode, value), fn);
     return 1;
 }
@@ -677,14 +851,15 @@ static int l_pad(lua_State *L) {
 /* gx = pad_backward(gy, x, pads, opts) */
 static int l_pad_backward(lua_State *L) {
     const char *fn = "pad";
+    lt_opt_check(L, 4, fn, pad_keys);
     lt_tensor *gy = check_input(L, 1, fn, "grad", 2, LT_MAXDIM);
     lt_tensor *x = check_input(L, 2, fn, "x", 2, LT_MAXDIM);
-    int64_t pad[4];
+    int64_t pad[4], oh, ow;
     lt_pad_mode mode;
     float value;
-    pad_parse(L, x, 3, 4, fn, pad, &mode, &value);
+    pad_parse(L, x, 3, 4, fn, pad, &mode, &value, &oh, &ow);
     const int64_t ih = x->size[x->ndim - 2], iw = x->size[x->ndim - 1];
-    check_grad_shape(L, gy, x, ih + pad[2] + pad[3], iw + pad[0] + pad[1], fn);
+    check_grad_shape(L, gy, x, oh, ow, fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, ih, iw, fn);
     lt_lua_check(L, lt_pad2d_backward(lt_f32(gx), gyd, planes_of(x), ih, iw, pad, mode), fn);

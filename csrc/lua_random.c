@@ -34,14 +34,17 @@ lt_rng *lt_lua_optrng(lua_State *L, int optidx, const char *fn) {
     return lt_lua_default_rng(L);
 }
 
+static lua_Integer check_int_arg(lua_State *L, int idx, const char *fn, const char *what);
+
+/* Seeds are any int64 (taken as their 64-bit pattern). */
 static int f_manual_seed(lua_State *L) {
-    lua_Integer seed = luaL_checkinteger(L, 1);
+    lua_Integer seed = check_int_arg(L, 1, "manual_seed", "seed");
     lt_rng_seed(lt_lua_default_rng(L), (uint64_t)seed);
     return 0;
 }
 
 static int f_generator(lua_State *L) {
-    push_generator(L, (uint64_t)luaL_optinteger(L, 1, 0));
+    push_generator(L, lua_isnoneornil(L, 1) ? 0 : (uint64_t)check_int_arg(L, 1, "Generator", "seed"));
     return 1;
 }
 
@@ -49,45 +52,96 @@ static int f_generator(lua_State *L) {
  * shape starts at argument `first`. */
 typedef enum { R_UNIFORM, R_NORMAL } rkind;
 
+static const char *const rand_opts[] = {"dtype", "generator", NULL};
+static const char *const gen_opts[] = {"generator", NULL};
+
+/* The option table at optidx: known keys checked, dtype (default def) returned. */
+static lt_dtype rand_dtype(lua_State *L, int optidx, lt_dtype def, const char *fn) {
+    lt_opt_check(L, optidx, fn, rand_opts);
+    if (!lt_opt_get(L, optidx, "dtype", fn)) return def;
+    lt_dtype dt = lt_lua_checkdtypename(L, lua_gettop(L), fn);
+    lua_pop(L, 1);
+    return dt;
+}
+
+/* An integer argument, or "fn: what must be an integer, got 2.5". */
+static lua_Integer check_int_arg(lua_State *L, int idx, const char *fn, const char *what) {
+    int isint;
+    lua_Integer v = lua_tointegerx(L, idx, &isint);
+    if (!isint || lua_type(L, idx) != LUA_TNUMBER) {
+        if (lua_type(L, idx) == LUA_TNUMBER) {
+            lua_pushfstring(L, "%f", lua_tonumber(L, idx));
+            lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, lua_tostring(L, -1));
+        }
+        lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
+    }
+    return v;
+}
+
 static int make_random(lua_State *L, lt_rng *g, int first, rkind kind, const char *fn) {
     int64_t size[LT_MAXDIM];
     int ndim = lt_lua_checkshape(L, first, size, fn);
     int optidx = lua_type(L, first) == LUA_TTABLE ? first + 1 : first + ndim;
+    if (rand_dtype(L, optidx, LT_FLOAT32, fn) != LT_FLOAT32)
+        return lt_lua_error(L, "%s: only dtype float32 is supported (use randint for integers)", fn);
     if (!g) g = lt_lua_optrng(L, optidx, fn);
-    lt_tensor *t = lt_lua_newtensor(L, LT_FLOAT32, ndim, size, fn);
+    lt_tensor *t = lt_lua_newtensor_uninit(L, LT_FLOAT32, ndim, size, fn);
     int64_t n = lt_numel(t);
     if (kind == R_UNIFORM) lt_rng_fill_uniform(g, lt_f32(t), n, 0.0f, 1.0f);
     else lt_rng_fill_normal(g, lt_f32(t), n, 0.0f, 1.0f);
     return 1;
 }
 
-/* randint(lo, hi, shape [, opts]): integers in [lo, hi), int32 unless opts.dtype. */
+/* Uniform in [0, range) for a range of up to 2^64 - 1 (unbiased, by rejection). */
+static uint64_t below_u64(lt_rng *g, uint64_t range) {
+    if (range <= 1) return 0;
+    uint64_t limit = UINT64_MAX - UINT64_MAX % range;
+    uint64_t r;
+    do r = lt_rng_next(g); while (r >= limit);
+    return r % range;
+}
+
+/* randint(lo, hi, shape [, opts]): integers in [lo, hi), int32 unless opts.dtype. Any int64
+ * bounds are accepted (the span is computed in unsigned 64-bit); the values must fit the
+ * dtype: int32 [-2^31, 2^31), uint8 [0, 256), float32 any (rounded to float). */
 static int make_randint(lua_State *L, lt_rng *g, int first, const char *fn) {
-    lua_Integer lo = luaL_checkinteger(L, first), hi = luaL_checkinteger(L, first + 1);
-    if (hi <= lo) return lt_lua_error(L, "%s: empty range [%d, %d)", fn, (int)lo, (int)hi);
+    lua_Integer lo = check_int_arg(L, first, fn, "lo"), hi = check_int_arg(L, first + 1, fn, "hi");
+    if (hi <= lo) return lt_lua_error(L, "%s: empty range [%I, %I)", fn, lo, hi);
     int64_t size[LT_MAXDIM];
+    if (lua_type(L, first + 2) != LUA_TTABLE && lua_type(L, first + 2) != LUA_TNUMBER)
+        return lt_lua_error(L, "%s: shape must be sizes or a table, got %s", fn, luaL_typename(L, first + 2));
     int ndim = lt_lua_checkshape(L, first + 2, size, fn);
     int optidx = lua_type(L, first + 2) == LUA_TTABLE ? first + 3 : first + 2 + ndim;
+    lt_dtype dt = rand_dtype(L, optidx, LT_INT32, fn);
+    if ((dt == LT_INT32 && (lo < INT32_MIN || hi - 1 > INT32_MAX)) ||
+        (dt == LT_UINT8 && (lo < 0 || hi - 1 > 255)))
+        return lt_lua_error(L, "%s: range [%I, %I) does not fit dtype %s (pass dtype = \"float32\" for wider ranges)",
+                            fn, lo, hi, lt_dtype_name(dt));
     if (!g) g = lt_lua_optrng(L, optidx, fn);
-    lt_dtype dt = LT_INT32;
-    if (lua_istable(L, optidx)) {
-        lua_getfield(L, optidx, "dtype");
-        if (!lua_isnil(L, -1)) dt = lt_lua_checkdtypename(L, -1, fn);
-        lua_pop(L, 1);
-    }
-    lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
+    lt_tensor *t = lt_lua_newtensor_uninit(L, dt, ndim, size, fn);
     int64_t n = lt_numel(t);
-    for (int64_t i = 0; i < n; i++) lt_set_flat(t, i, (double)(lo + lt_rng_below(g, hi - lo)));
+    uint64_t span = (uint64_t)hi - (uint64_t)lo; /* exact: hi > lo */
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t u = (uint64_t)lo + below_u64(g, span); /* wraps back into [lo, hi) */
+        int64_t v = u > (uint64_t)INT64_MAX ? -(int64_t)(~u) - 1 : (int64_t)u;
+        switch (dt) {
+        case LT_INT32: lt_i32(t)[i] = (int32_t)v; break;
+        case LT_UINT8: lt_u8(t)[i] = (uint8_t)v; break;
+        case LT_FLOAT32: lt_f32(t)[i] = (float)v; break;
+        }
+    }
     return 1;
 }
 
-/* randperm(n): a permutation of 1..n (1-based positions, int32). */
+/* randperm(n): a permutation of 1..n (1-based positions, int32, so n <= 2^31 - 1). */
 static int make_randperm(lua_State *L, lt_rng *g, int first, const char *fn) {
-    lua_Integer n = luaL_checkinteger(L, first);
-    if (n < 0) return lt_lua_error(L, "%s: n must be >= 0, got %d", fn, (int)n);
+    lua_Integer n = check_int_arg(L, first, fn, "n");
+    if (n < 0 || n > INT32_MAX)
+        return lt_lua_error(L, "%s: n must be in [0, %d] (int32 positions), got %I", fn, INT32_MAX, n);
+    lt_opt_check(L, first + 1, fn, gen_opts);
     if (!g) g = lt_lua_optrng(L, first + 1, fn);
     int64_t sz = n;
-    lt_tensor *t = lt_lua_newtensor(L, LT_INT32, 1, &sz, fn);
+    lt_tensor *t = lt_lua_newtensor_uninit(L, LT_INT32, 1, &sz, fn);
     int32_t *p = lt_i32(t);
     for (int64_t i = 0; i < n; i++) p[i] = (int32_t)(i + 1);
     for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
@@ -114,7 +168,7 @@ static int g_randint(lua_State *L) { return make_randint(L, checkgen(L), 2, "Gen
 static int g_randperm(lua_State *L) { return make_randperm(L, checkgen(L), 2, "Generator:randperm"); }
 
 static int g_seed(lua_State *L) {
-    lt_rng_seed(checkgen(L), (uint64_t)luaL_checkinteger(L, 2));
+    lt_rng_seed(checkgen(L), (uint64_t)check_int_arg(L, 2, "Generator:seed", "seed"));
     lua_settop(L, 1);
     return 1;
 }
@@ -129,12 +183,16 @@ static int g_uniform(lua_State *L) {
 }
 
 static int g_random(lua_State *L) {
+    const char *fn = "Generator:random";
     lt_rng *g = checkgen(L);
     lua_Integer lo = 1, hi;
-    if (lua_isnoneornil(L, 3)) hi = luaL_checkinteger(L, 2);
-    else { lo = luaL_checkinteger(L, 2); hi = luaL_checkinteger(L, 3); }
-    if (hi < lo) return lt_lua_error(L, "Generator:random: empty range [%d, %d]", (int)lo, (int)hi);
-    lua_pushinteger(L, lo + (lua_Integer)lt_rng_below(g, hi - lo + 1));
+    if (lua_isnoneornil(L, 3)) hi = check_int_arg(L, 2, fn, "n");
+    else { lo = check_int_arg(L, 2, fn, "lo"); hi = check_int_arg(L, 3, fn, "hi"); }
+    if (hi < lo) return lt_lua_error(L, "%s: empty range [%I, %I]", fn, lo, hi);
+    /* span - 1 in unsigned 64-bit; the full int64 range has span 2^64 (any draw) */
+    uint64_t span1 = (uint64_t)hi - (uint64_t)lo;
+    uint64_t u = (uint64_t)lo + (span1 == UINT64_MAX ? lt_rng_next(g) : below_u64(g, span1 + 1));
+    lua_pushinteger(L, (lua_Integer)(u > (uint64_t)INT64_MAX ? -(int64_t)(~u) - 1 : (int64_t)u));
     return 1;
 }
 

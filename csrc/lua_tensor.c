@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -54,8 +55,102 @@ lt_tensor *lt_lua_checkdtype(lua_State *L, int idx, const char *fn, const char *
     return t;
 }
 
+/* A number as messages print it: integers in full, nan/inf spelt out, other values with the
+ * fewest digits that read back to the same float (or double). */
+static const char *num_str(double v, char *buf, size_t n) {
+    if (v != v) snprintf(buf, n, "nan");
+    else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
+    else if (v == floor(v) && fabs(v) < 1e19) snprintf(buf, n, "%.0f", v);
+    else if ((double)(float)v == v) {
+        for (int p = 6; p <= 9; p++) {
+            snprintf(buf, n, "%.*g", p, v);
+            if ((float)strtod(buf, NULL) == (float)v) break;
+        }
+    } else {
+        for (int p = 15; p <= 17; p++) {
+            snprintf(buf, n, "%.*g", p, v);
+            if (strtod(buf, NULL) == v) break;
+        }
+    }
+    return buf;
+}
+
+/* " at [2, 3]" for a position, "" for none. */
+static const char *pos_str(int ndim, const int64_t *pos, char *buf, size_t n) {
+    if (ndim <= 0) {
+        buf[0] = 0;
+        return buf;
+    }
+    size_t k = (size_t)snprintf(buf, n, " at [");
+    for (int d = 0; d < ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, d ? ", %lld" : "%lld", (long long)pos[d]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* Raises "fn: <noun> 300 at [2] cannot be converted to type uint8 without overflow" from the
+ * record of the last LT_ERANGE (noun: "value" for conversions, "result" for arithmetic). */
+static int range_error(lua_State *L, const char *fn, const char *noun) {
+    const lt_range_error *r = lt_last_range_error();
+    char v[64], p[200];
+    return lt_lua_error(L, "%s: %s %s%s cannot be converted to type %s without overflow", fn, noun,
+                        num_str(r->value, v, sizeof v), pos_str(r->ndim, r->pos, p, sizeof p),
+                        lt_dtype_name(r->dtype));
+}
+
 void lt_lua_check(lua_State *L, lt_status st, const char *fn) {
+    if (st == LT_ERANGE) range_error(L, fn, "value");
     if (st != LT_OK) lt_lua_error(L, "%s: %s", fn, lt_status_str(st));
+}
+
+/* The same for arithmetic: a result that does not fit an integer output dtype. */
+static void check_result(lua_State *L, lt_status st, const char *fn) {
+    if (st == LT_ERANGE) range_error(L, fn, "result");
+    lt_lua_check(L, st, fn);
+}
+
+/* Reads the number at idx as a value to store in dtype dt, or raises "fn: value 300[ at
+ * [2]] cannot be converted to type uint8 without overflow" (Lua integers compared and
+ * printed exactly). `where` is a position text (" at [2]") or "". */
+static double check_value(lua_State *L, int idx, lt_dtype dt, const char *fn, const char *where) {
+    if (lua_isinteger(L, idx)) {
+        lua_Integer i = lua_tointeger(L, idx);
+        lua_Integer lo = dt == LT_INT32 ? INT32_MIN : 0, hi = dt == LT_INT32 ? INT32_MAX : 255;
+        if (dt != LT_FLOAT32 && (i < lo || i > hi))
+            lt_lua_error(L, "%s: value %I%s cannot be converted to type %s without overflow", fn, i, where,
+                         lt_dtype_name(dt));
+        return (double)i;
+    }
+    double v = lua_tonumber(L, idx);
+    if (!lt_fits(v, dt)) {
+        char b[64];
+        lt_lua_error(L, "%s: value %s%s cannot be converted to type %s without overflow", fn,
+                     num_str(v, b, sizeof b), where, lt_dtype_name(dt));
+    }
+    return v;
+}
+
+/* The integer at idx (a float with an integral value is accepted), or raises
+ * "fn: what must be an integer, got 2.5". */
+static lua_Integer check_integer(lua_State *L, int idx, const char *fn, const char *what) {
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, idx, &isnum);
+    if (!isnum || lua_type(L, idx) != LUA_TNUMBER) {
+        if (lua_type(L, idx) == LUA_TNUMBER) {
+            char b[64];
+            lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, num_str(lua_tonumber(L, idx), b, sizeof b));
+        }
+        lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
+    }
+    return v;
+}
+
+/* Raises "fn: shape [..] is too large (...)" for a shape that fails lt_shape_numel. */
+static const char *sizes_str(int ndim, const int64_t *size, char *buf, size_t n);
+static int shape_overflow(lua_State *L, const char *fn, int ndim, const int64_t *size) {
+    char buf[200];
+    return lt_lua_error(L, "%s: shape %s is too large (its element count or byte size overflows int64)", fn,
+                        sizes_str(ndim, size, buf, sizeof buf));
 }
 
 /* Tells the collector about tensor memory, which Lua cannot see (the reason Torch7 loops
@@ -94,19 +189,15 @@ static lt_tensor *push_empty_ud(lua_State *L) {
 
 static lt_tensor *new_tensor(lua_State *L, lt_dtype dt, int ndim, const int64_t *size,
                              const char *fn, int zero) {
-    char buf[160];
+    char buf[200];
     if (ndim < 0 || ndim > LT_MAXDIM)
         lt_lua_error(L, "%s: %d dimensions (at most %d supported)", fn, ndim, LT_MAXDIM);
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
+    for (int d = 0; d < ndim; d++)
         if (size[d] < 0)
             lt_lua_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
                        sizes_str(ndim, size, buf, sizeof buf));
-        if (size[d] > 0 && n > (INT64_MAX / 8) / size[d])
-            lt_lua_error(L, "%s: cannot allocate a tensor of shape %s (too many elements)", fn,
-                       sizes_str(ndim, size, buf, sizeof buf));
-        n *= size[d];
-    }
+    int64_t n;
+    if (lt_shape_numel(ndim, size, lt_dtype_size(dt), &n) != LT_OK) shape_overflow(L, fn, ndim, size);
     /* Step the collector before creating the new userdata: a step taken right after a
      * finalizable object was created, inside an arithmetic metamethod (x * y), leaves the
      * garbage of earlier iterations unfinalized in Lua 5.4 (reproduced in pure Lua). */
@@ -162,12 +253,16 @@ static int read_shape(lua_State *L, int idx, int64_t *size, const char *fn, int 
     int ndim = 0;
     if (lua_type(L, idx) == LUA_TTABLE) {
         lua_Integer n = luaL_len(L, idx);
-        if (n > LT_MAXDIM) lt_lua_error(L, "%s: shape has %d dimensions (at most %d)", fn, (int)n, LT_MAXDIM);
+        if (n > LT_MAXDIM) lt_lua_error(L, "%s: shape has %I dimensions (at most %d)", fn, n, LT_MAXDIM);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, idx, i);
             int isnum;
             lua_Integer v = lua_tointegerx(L, -1, &isnum);
-            if (!isnum) lt_lua_error(L, "%s: shape entry %d must be an integer, got %s", fn, (int)i, luaL_typename(L, -1));
+            if (!isnum) {
+                if (lua_type(L, -1) == LUA_TNUMBER)
+                    lt_lua_error(L, "%s: shape entry %I must be an integer, got %s", fn, i, lua_tostring(L, -1));
+                lt_lua_error(L, "%s: shape entry %I must be an integer, got %s", fn, i, luaL_typename(L, -1));
+            }
             lua_pop(L, 1);
             size[ndim++] = v;
         }
@@ -182,7 +277,7 @@ static int read_shape(lua_State *L, int idx, int64_t *size, const char *fn, int 
     }
     for (int d = 0; d < ndim; d++)
         if (size[d] < 0 && !(allow_infer && size[d] == -1)) {
-            char buf[160];
+            char buf[200];
             lt_lua_error(L, "%s: negative size %I in shape %s", fn, (lua_Integer)size[d],
                        sizes_str(ndim, size, buf, sizeof buf));
         }
@@ -201,12 +296,19 @@ static int after_shape(lua_State *L, int idx, int ndim) {
 int lt_lua_checkdim(lua_State *L, int argidx, int ndim, const char *fn) {
     int isnum;
     lua_Integer d = lua_tointegerx(L, argidx, &isnum);
-    if (!isnum) lt_lua_error(L, "%s: dimension must be an integer, got %s", fn, luaL_typename(L, argidx));
+    if (!isnum || lua_type(L, argidx) != LUA_TNUMBER) {
+        if (lua_type(L, argidx) == LUA_TNUMBER) {
+            char b[64];
+            lt_lua_error(L, "%s: dimension must be an integer, got %s", fn,
+                         num_str(lua_tonumber(L, argidx), b, sizeof b));
+        }
+        lt_lua_error(L, "%s: dimension must be an integer, got %s", fn, luaL_typename(L, argidx));
+    }
     if (ndim == 0) ndim = 1; /* a 0-d tensor accepts dim 1 / -1 like PyTorch's 0 / -1 */
     if (d == 0 || d > ndim || d < -ndim)
-        lt_lua_error(L, "%s: dimension %d out of range for a %d-d tensor (use 1..%d or -%d..-1)", fn,
-                   (int)d, ndim, ndim, ndim);
-    return d > 0 ? (int)d - 1 : ndim + (int)d;
+        lt_lua_error(L, "%s: dimension %I out of range for a %d-d tensor (use 1..%d or -%d..-1)", fn,
+                   d, ndim, ndim, ndim);
+    return d > 0 ? (int)(d - 1) : (int)(ndim + d);
 }
 
 lt_dtype lt_lua_checkdtypename(lua_State *L, int idx, const char *fn) {
@@ -350,7 +452,7 @@ static void push_elem(lua_State *L, const lt_tensor *t, double v) {
 static int m_item(lua_State *L) {
     lt_tensor *t = self(L, "item");
     if (lt_numel(t) != 1) {
-        char buf[128];
+        char buf[200];
         return lt_lua_error(L, "item: tensor of shape %s has %I elements, expected exactly 1",
                           lt_shape_str(t, buf, sizeof buf), (lua_Integer)lt_numel(t));
     }
@@ -361,7 +463,7 @@ static int m_item(lua_State *L) {
 static void totable_rec(lua_State *L, const lt_tensor *t, int d, int64_t off) {
     const char *base = lt_data(t);
     size_t es = lt_dtype_size(t->dtype);
-    lua_createtable(L, (int)t->size[d], 0);
+    lua_createtable(L, t->size[d] < INT32_MAX ? (int)t->size[d] : 0, 0);
     for (int64_t i = 0; i < t->size[d]; i++) {
         int64_t o = off + i * t->stride[d];
         if (d == t->ndim - 1) {
@@ -393,7 +495,7 @@ static int m_totable(lua_State *L) {
 static int m_tolist(lua_State *L) {
     lt_tensor *t = self(L, "tolist");
     int64_t n = lt_numel(t);
-    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, n < INT32_MAX ? (int)n : 0, 0);
     for (int64_t i = 0; i < n; i++) {
         push_elem(L, t, lt_get_flat(t, i));
         lua_rawseti(L, -2, i + 1);
@@ -405,7 +507,7 @@ static int m_tolist(lua_State *L) {
 static int64_t elem_offset(lua_State *L, const lt_tensor *t, int first, const char *fn) {
     int nargs = lua_gettop(L) - first + 1;
     if (nargs != t->ndim) {
-        char buf[128];
+        char buf[200];
         lt_lua_error(L, "%s: %d indices given for a tensor of shape %s", fn, nargs < 0 ? 0 : nargs,
                    lt_shape_str(t, buf, sizeof buf));
     }
@@ -416,7 +518,7 @@ static int64_t elem_offset(lua_State *L, const lt_tensor *t, int first, const ch
         if (!isnum) lt_lua_error(L, "%s: index %d must be an integer, got %s", fn, d + 1, luaL_typename(L, first + d));
         int64_t sz = t->size[d];
         if (i == 0 || i > sz || i < -sz)
-            lt_lua_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
+            lt_lua_error(L, "%s: index %I out of range for dimension %d of size %I", fn, i, d + 1, (lua_Integer)sz);
         int64_t k = i > 0 ? i - 1 : sz + i;
         off += k * t->stride[d];
     }
@@ -437,13 +539,15 @@ static int m_get(lua_State *L) {
 
 static int m_set(lua_State *L) {
     lt_tensor *t = self(L, "set");
-    lua_Number v = luaL_checknumber(L, 2);
+    if (lua_type(L, 2) != LUA_TNUMBER)
+        return lt_lua_error(L, "set: value must be a number, got %s", luaL_typename(L, 2));
     int64_t off = elem_offset(L, t, 3, "set");
+    double v = check_value(L, 2, t->dtype, "set", "");
     char *p = (char *)lt_data(t) + (size_t)off * lt_dtype_size(t->dtype);
     switch (t->dtype) {
     case LT_FLOAT32: *(float *)p = (float)v; break;
     case LT_INT32: *(int32_t *)p = (int32_t)v; break;
-    case LT_UINT8: *(uint8_t *)p = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); break;
+    case LT_UINT8: *(uint8_t *)p = (uint8_t)v; break;
     }
     lua_settop(L, 1);
     return 1;
@@ -467,28 +571,41 @@ static void infer_shape(lua_State *L, int idx, int depth, int *ndim, int64_t *si
     }
 }
 
-static void fill_from_table(lua_State *L, int idx, int depth, const lt_tensor *t, int64_t *pos,
-                            const char *fn) {
+/* Stores the number (or boolean) at the top of the stack as element `flat` of t, checking
+ * that it converts to t's dtype; at[0..ndim) is its position for messages. */
+static void store_entry(lua_State *L, lt_tensor *t, int64_t flat, int ndim, const int64_t *at,
+                        const char *fn) {
+    char where[200];
+    pos_str(ndim, at, where, sizeof where);
+    if (lua_isboolean(L, -1)) {
+        lt_set_flat(t, flat, lua_toboolean(L, -1));
+        return;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        lt_lua_error(L, "%s: entry%s must be a number, got %s", fn, where, luaL_typename(L, -1));
+    lt_set_flat(t, flat, check_value(L, -1, t->dtype, fn, where));
+}
+
+static void fill_from_table(lua_State *L, int idx, int depth, lt_tensor *t, int64_t *pos,
+                            int64_t *at, const char *fn) {
     lua_Integer n = luaL_len(L, idx);
     if (n != t->size[depth])
         lt_lua_error(L, "%s: ragged nested table: expected %I entries at depth %d, got %I", fn,
                    (lua_Integer)t->size[depth], depth + 1, (lua_Integer)n);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
+        at[depth] = i;
         if (depth == t->ndim - 1) {
-            int isnum;
-            lua_Number v;
-            if (lua_isboolean(L, -1)) { v = lua_toboolean(L, -1); isnum = 1; }
-            else v = lua_tonumberx(L, -1, &isnum);
-            if (!isnum) lt_lua_error(L, "%s: entry must be a number, got %s", fn, luaL_typename(L, -1));
-            lt_set_flat((lt_tensor *)t, (*pos)++, v);
+            store_entry(L, t, (*pos)++, t->ndim, at, fn);
         } else {
             if (!lua_istable(L, -1)) lt_lua_error(L, "%s: ragged nested table at depth %d", fn, depth + 1);
-            fill_from_table(L, lua_gettop(L), depth + 1, t, pos, fn);
+            fill_from_table(L, lua_gettop(L), depth + 1, t, pos, at, fn);
         }
         lua_pop(L, 1);
     }
 }
+
+static const char *const dtype_opts[] = {"dtype", NULL};
 
 static lt_dtype opt_dtype(lua_State *L, int optidx, lt_dtype def, const char *fn) {
     if (!lt_opt_get(L, optidx, "dtype", fn)) return def;
@@ -500,10 +617,18 @@ static lt_dtype opt_dtype(lua_State *L, int optidx, lt_dtype def, const char *fn
 /* tensor(number | nested table | flat table, {dtype=, shape=}) */
 static int f_tensor(lua_State *L) {
     const char *fn = "tensor";
+    static const char *const known[] = {"dtype", "shape", NULL};
+    lt_opt_check(L, 2, fn, known);
     lt_dtype dt = opt_dtype(L, 2, LT_FLOAT32, fn);
+    if (!lua_istable(L, 1) || lt_lua_totensor(L, 1)) {
+        if (lt_opt_get(L, 2, "shape", fn))
+            return lt_lua_error(L, "%s: option shape applies to a flat table of values, not to a %s (use view)",
+                                fn, lt_lua_totensor(L, 1) ? "tensor" : luaL_typename(L, 1));
+    }
     if (lua_type(L, 1) == LUA_TNUMBER || lua_isboolean(L, 1)) {
+        double v = lua_isboolean(L, 1) ? lua_toboolean(L, 1) : check_value(L, 1, dt, fn, "");
         lt_tensor *t = lt_lua_newtensor(L, dt, 0, NULL, fn);
-        lt_set_flat(t, 0, lua_isboolean(L, 1) ? lua_toboolean(L, 1) : lua_tonumber(L, 1));
+        lt_set_flat(t, 0, v);
         return 1;
     }
     if (lt_lua_totensor(L, 1)) {
@@ -518,29 +643,31 @@ static int f_tensor(lua_State *L) {
     if (lt_opt_get(L, 2, "shape", fn)) {
         ndim = lt_lua_checkshape(L, lua_gettop(L), size, fn);
         lua_pop(L, 1);
-        int64_t n = 1;
-        for (int d = 0; d < ndim; d++) n *= size[d];
+        int64_t n;
+        if (lt_shape_numel(ndim, size, lt_dtype_size(dt), &n) != LT_OK) return shape_overflow(L, fn, ndim, size);
         lua_Integer len = luaL_len(L, 1);
         if (len != n) {
-            char buf[128];
+            char buf[200];
             return lt_lua_error(L, "%s: %I values given for shape %s (%I elements)", fn, (lua_Integer)len,
                               sizes_str(ndim, size, buf, sizeof buf), (lua_Integer)n);
         }
         lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
         for (lua_Integer i = 1; i <= len; i++) {
             lua_geti(L, 1, i);
-            int isnum;
-            lua_Number v = lua_tonumberx(L, -1, &isnum);
-            if (!isnum) return lt_lua_error(L, "%s: entry %d must be a number, got %s", fn, (int)i, luaL_typename(L, -1));
-            lt_set_flat(t, i - 1, v);
+            int64_t at[LT_MAXDIM], r = i - 1;
+            for (int d = ndim - 1; d >= 0; d--) {
+                at[d] = r % size[d] + 1;
+                r /= size[d];
+            }
+            store_entry(L, t, i - 1, ndim, at, fn);
             lua_pop(L, 1);
         }
         return 1;
     }
     infer_shape(L, 1, 0, &ndim, size, fn);
     lt_tensor *t = lt_lua_newtensor(L, dt, ndim, size, fn);
-    int64_t pos = 0;
-    if (lt_numel(t) > 0) fill_from_table(L, 1, 0, t, &pos, fn);
+    int64_t pos = 0, at[LT_MAXDIM];
+    if (lt_numel(t) > 0) fill_from_table(L, 1, 0, t, &pos, at, fn);
     return 1;
 }
 
@@ -548,11 +675,15 @@ static int make_filled(lua_State *L, const char *fn, double v, int has_value, in
     int64_t size[LT_MAXDIM];
     int ndim = lt_lua_checkshape(L, 1, size, fn);
     int next = after_shape(L, 1, ndim);
+    int vidx = 0;
     if (has_value) {
-        v = luaL_checknumber(L, next);
-        next++;
+        if (lua_type(L, next) != LUA_TNUMBER && !lua_isboolean(L, next))
+            return lt_lua_error(L, "%s: fill value must be a number, got %s", fn, luaL_typename(L, next));
+        vidx = next++;
     }
+    lt_opt_check(L, next, fn, dtype_opts);
     lt_dtype dt = opt_dtype(L, next, LT_FLOAT32, fn);
+    if (vidx) v = lua_isboolean(L, vidx) ? lua_toboolean(L, vidx) : check_value(L, vidx, dt, fn, "");
     lt_tensor *t = new_tensor(L, dt, ndim, size, fn, zero);
     if (!zero) lt_lua_check(L, lt_fill(t, v), fn);
     return 1;
@@ -562,6 +693,7 @@ static int f_zeros(lua_State *L) { return make_filled(L, "zeros", 0, 0, 1); }
 static int f_empty(lua_State *L) {  /* uninitialised, as torch.empty */
     int64_t size[LT_MAXDIM];
     int ndim = lt_lua_checkshape(L, 1, size, "empty");
+    lt_opt_check(L, after_shape(L, 1, ndim), "empty", dtype_opts);
     lt_dtype dt = opt_dtype(L, after_shape(L, 1, ndim), LT_FLOAT32, "empty");
     new_tensor(L, dt, ndim, size, "empty", 0);
     return 1;
@@ -570,12 +702,24 @@ static int f_ones(lua_State *L) { return make_filled(L, "ones", 1, 0, 0); }
 static int f_full(lua_State *L) { return make_filled(L, "full", 0, 1, 0); }
 
 /* arange(a, b [, step], {dtype=}): a, a+step, ... < b (PyTorch's end-exclusive rule).
- * arange(n) gives 0..n-1. Integer arguments give int32 unless dtype says otherwise. */
+ * arange(n) gives 0..n-1. Integer arguments give int32 unless dtype says otherwise. Like
+ * PyTorch: step 0, non-finite bounds and a step whose sign goes away from the end raise. */
 static int f_arange(lua_State *L) {
     const char *fn = "arange";
     int nnum = 0;
-    while (lua_type(L, nnum + 1) == LUA_TNUMBER) nnum++;
+    while (nnum < 3 && lua_type(L, nnum + 1) == LUA_TNUMBER) nnum++;
     if (nnum == 0) return lt_lua_error(L, "%s: expected arange(stop) or arange(start, stop [, step])", fn);
+    int optidx = nnum + 1;
+    lt_opt_check(L, optidx, fn, dtype_opts);
+    static const char *const names1[] = {"end"}, *const names3[] = {"start", "end", "step"};
+    for (int i = 1; i <= nnum; i++) {
+        double v = lua_tonumber(L, i);
+        if (v != v || isinf(v)) {
+            char b[64];
+            return lt_lua_error(L, "%s: %s must be finite, got %s", fn, nnum == 1 ? names1[0] : names3[i - 1],
+                                num_str(v, b, sizeof b));
+        }
+    }
     double a = 0, b, step = 1;
     if (nnum == 1) b = lua_tonumber(L, 1);
     else {
@@ -585,53 +729,127 @@ static int f_arange(lua_State *L) {
     }
     int allint = 1;
     for (int i = 1; i <= nnum; i++) allint &= lua_isinteger(L, i);
+    char sa[64], sb[64], ss[64];
     if (step == 0) return lt_lua_error(L, "%s: step must be nonzero", fn);
-    double cnt = ceil((b - a) / step);
-    if (cnt < 0) cnt = 0;
-    if (cnt > 1e12) return lt_lua_error(L, "%s: too many elements (%f)", fn, cnt);
-    lt_dtype dt = opt_dtype(L, nnum + 1, allint ? LT_INT32 : LT_FLOAT32, fn);
-    int64_t n = (int64_t)cnt;
-    lt_tensor *t = lt_lua_newtensor(L, dt, 1, &n, fn);
-    for (int64_t i = 0; i < n; i++) lt_set_flat(t, i, a + (double)i * step);
+    if ((b > a && step < 0) || (b < a && step > 0))
+        return lt_lua_error(L, "%s: step %s goes away from end %s (start %s): the bounds are inconsistent with the "
+                               "step sign", fn, num_str(step, ss, sizeof ss), num_str(b, sb, sizeof sb),
+                            num_str(a, sa, sizeof sa));
+    lt_dtype dt = opt_dtype(L, optidx, allint ? LT_INT32 : LT_FLOAT32, fn);
+    /* the count in exact integers when the arguments are integers, in double otherwise */
+    int64_t n;
+    if (allint) {
+        lua_Integer ia = nnum == 1 ? 0 : lua_tointeger(L, 1), ib = lua_tointeger(L, nnum == 1 ? 1 : 2);
+        lua_Integer is = nnum >= 3 ? lua_tointeger(L, 3) : 1;
+        /* |b - a| and |step| as unsigned 64-bit: exact for any int64 arguments */
+        uint64_t span = ib >= ia ? (uint64_t)ib - (uint64_t)ia : (uint64_t)ia - (uint64_t)ib;
+        uint64_t ustep = is > 0 ? (uint64_t)is : (uint64_t)0 - (uint64_t)is;
+        uint64_t c = span / ustep + (span % ustep != 0);
+        if (c > (uint64_t)INT64_MAX) {
+            char cb[32];
+            snprintf(cb, sizeof cb, "%llu", (unsigned long long)c);
+            return lt_lua_error(L, "%s: start %I, end %I and step %I give too many elements (%s)", fn, ia, ib, is, cb);
+        }
+        n = (int64_t)c;
+    } else {
+        double cnt = ceil((b - a) / step);
+        if (cnt < 0) cnt = 0;
+        if (!(cnt < 9.2e18)) { /* beyond int64 (or inf from an overflowing b - a) */
+            char cb[64];
+            return lt_lua_error(L, "%s: start %s, end %s and step %s give too many elements (%s)", fn,
+                                num_str(a, sa, sizeof sa), num_str(b, sb, sizeof sb), num_str(step, ss, sizeof ss),
+                                num_str(cnt, cb, sizeof cb));
+        }
+        n = (int64_t)cnt;
+    }
+    lt_tensor *t = lt_lua_newtensor_uninit(L, dt, 1, &n, fn);
+    for (int64_t i = 0; i < n; i++) {
+        double v = a + (double)i * step;
+        if (!lt_fits(v, dt)) {
+            int64_t at = i + 1;
+            char where[64], vb[64];
+            return lt_lua_error(L, "%s: value %s%s cannot be converted to type %s without overflow", fn,
+                                num_str(v, vb, sizeof vb), pos_str(1, &at, where, sizeof where), lt_dtype_name(dt));
+        }
+        lt_set_flat(t, i, v);
+    }
     return 1;
 }
 
 /* ---------------------------------------------------------------- views */
 
-static int m_view(lua_State *L) {
-    const char *fn = "view";
-    lt_tensor *t = self(L, fn);
-    int64_t size[LT_MAXDIM];
+/* Reads the shape of view/reshape at arg 2 (one entry may be -1) and resolves it against
+ * t's element count, with overflow-checked products. */
+static int target_shape(lua_State *L, const lt_tensor *t, int64_t *size, const char *fn) {
     int ndim = read_shape(L, 2, size, fn, 1);
-    /* allow one -1 entry: inferred */
     int infer = -1;
     int64_t known = 1;
+    int overflow = 0;
     for (int d = 0; d < ndim; d++) {
         if (size[d] == -1) {
             if (infer >= 0) return lt_lua_error(L, "%s: only one dimension can be -1", fn);
             infer = d;
-        } else known *= size[d];
+        } else if (lt_mul_ovf(known, size[d], &known)) {
+            overflow = 1;
+        }
     }
     int64_t n = lt_numel(t);
-    char b1[128], b2[128];
+    char b1[200], b2[200];
     if (infer >= 0) {
-        if (known == 0 || n % known != 0)
+        if (overflow || known == 0 || n % known != 0)
             return lt_lua_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s", fn,
                               lt_shape_str(t, b1, sizeof b1), (lua_Integer)n, sizes_str(ndim, size, b2, sizeof b2));
         size[infer] = n / known;
         known = n;
     }
+    if (overflow)
+        return lt_lua_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s (the element count "
+                               "overflows int64)", fn, lt_shape_str(t, b1, sizeof b1), (lua_Integer)n,
+                            sizes_str(ndim, size, b2, sizeof b2));
     if (known != n)
         return lt_lua_error(L, "%s: cannot view a tensor of shape %s (%I elements) as %s (%I elements)", fn,
                           lt_shape_str(t, b1, sizeof b1), (lua_Integer)n, sizes_str(ndim, size, b2, sizeof b2),
                           (lua_Integer)known);
-    lt_tensor *v = lt_lua_newview(L, t);
-    if (!lt_view_reshape(v, ndim, size)) {
-        /* reshape semantics: copy when the strides do not allow a view */
-        lua_pop(L, 1);
-        lt_tensor *c = lt_lua_newtensor(L, t->dtype, ndim, size, fn);
-        lt_lua_check(L, lt_copy(c, t), fn);
+    if (lt_shape_numel(ndim, size, lt_dtype_size(t->dtype), NULL) != LT_OK) shape_overflow(L, fn, ndim, size);
+    return ndim;
+}
+
+/* view(shape): always a view of the same storage; raises when the strides do not allow it
+ * (PyTorch's rule), pointing to reshape. */
+static int m_view(lua_State *L) {
+    const char *fn = "view";
+    lt_tensor *t = self(L, fn);
+    int64_t size[LT_MAXDIM];
+    int ndim = target_shape(L, t, size, fn);
+    lt_tensor v = *t;
+    if (!lt_view_reshape(&v, ndim, size)) {
+        char b1[200], b2[200], b3[200];
+        lt_tensor st = *t;
+        memcpy(st.size, t->stride, sizeof st.size);
+        return lt_lua_error(L, "%s: cannot view a tensor of shape %s and strides %s as %s without copying "
+                               "(a dimension spans non-contiguous memory); use reshape, which copies then", fn,
+                            lt_shape_str(t, b1, sizeof b1), lt_shape_str(&st, b2, sizeof b2),
+                            sizes_str(ndim, size, b3, sizeof b3));
     }
+    lt_tensor *o = lt_lua_newview(L, t);
+    *o = v; /* newview retained the storage; v has the same storage */
+    return 1;
+}
+
+/* reshape(shape): a view when the strides allow, else a contiguous copy. */
+static int m_reshape(lua_State *L) {
+    const char *fn = "reshape";
+    lt_tensor *t = self(L, fn);
+    int64_t size[LT_MAXDIM];
+    int ndim = target_shape(L, t, size, fn);
+    lt_tensor v = *t;
+    if (lt_view_reshape(&v, ndim, size)) {
+        lt_tensor *o = lt_lua_newview(L, t);
+        *o = v;
+        return 1;
+    }
+    lt_tensor *c = lt_lua_newtensor_uninit(L, t->dtype, ndim, size, fn);
+    lt_lua_check(L, lt_copy(c, t), fn);
     return 1;
 }
 
@@ -641,8 +859,9 @@ static int m_permute(lua_State *L) {
     int perm[LT_MAXDIM], seen[LT_MAXDIM] = {0};
     int n;
     if (lua_istable(L, 2)) {
-        n = (int)luaL_len(L, 2);
-        if (n != t->ndim) return lt_lua_error(L, "%s: %d dims given for a %d-d tensor", fn, n, t->ndim);
+        lua_Integer len = luaL_len(L, 2);
+        if (len != t->ndim) return lt_lua_error(L, "%s: %I dims given for a %d-d tensor", fn, len, t->ndim);
+        n = (int)len;
         for (int i = 0; i < n; i++) {
             lua_geti(L, 2, i + 1);
             perm[i] = lt_lua_checkdim(L, lua_gettop(L), t->ndim, fn);
@@ -676,12 +895,13 @@ static int m_narrow(lua_State *L) {
     lt_tensor *t = self(L, fn);
     if (t->ndim == 0) return lt_lua_error(L, "%s: cannot narrow a 0-d tensor", fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
-    lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
-    int64_t sz = t->size[d];
-    if (start < 0) start = sz + start + 1;
-    if (start < 1 || len < 0 || start - 1 + len > sz)
-        return lt_lua_error(L, "%s: start %d and length %d out of range for dimension %d of size %I", fn,
-                          (int)luaL_checkinteger(L, 3), (int)len, d + 1, (lua_Integer)sz);
+    lua_Integer start = check_integer(L, 3, fn, "start"), len = check_integer(L, 4, fn, "length");
+    lua_Integer start0 = start;
+    int64_t sz = t->size[d], end;
+    if (start < 0) start = sz + start + 1; /* -1 is the last position; no overflow: sz >= 0 */
+    if (start < 1 || len < 0 || lt_add_ovf(start - 1, len, &end) || end > sz)
+        return lt_lua_error(L, "%s: start %I and length %I out of range for dimension %d of size %I", fn,
+                          start0, len, d + 1, (lua_Integer)sz);
     lt_tensor *v = lt_lua_newview(L, t);
     lt_view_narrow(v, d, start - 1, len);
     return 1;
@@ -692,10 +912,10 @@ static int m_select(lua_State *L) {
     lt_tensor *t = self(L, fn);
     if (t->ndim == 0) return lt_lua_error(L, "%s: cannot select from a 0-d tensor", fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
-    lua_Integer i = luaL_checkinteger(L, 3);
+    lua_Integer i = check_integer(L, 3, fn, "index");
     int64_t sz = t->size[d];
     if (i == 0 || i > sz || i < -sz)
-        return lt_lua_error(L, "%s: index %d out of range for dimension %d of size %I", fn, (int)i, d + 1, (lua_Integer)sz);
+        return lt_lua_error(L, "%s: index %I out of range for dimension %d of size %I", fn, i, d + 1, (lua_Integer)sz);
     lt_tensor *v = lt_lua_newview(L, t);
     lt_view_select(v, d, i > 0 ? i - 1 : sz + i);
     return 1;
@@ -727,33 +947,24 @@ static int m_squeeze(lua_State *L) {
     return 1;
 }
 
+/* expand(sizes... | {sizes} | other): -1 keeps a size; new leading dimensions are added. */
 static int m_expand(lua_State *L) {
     const char *fn = "expand";
     lt_tensor *t = self(L, fn);
     int64_t size[LT_MAXDIM];
-    int ndim;
+    int ndim = 0;
     lt_tensor *other = lt_lua_totensor(L, 2);
     if (other) {
         ndim = other->ndim;
         memcpy(size, other->size, sizeof size);
     } else {
-        for (int k = 2; k <= lua_gettop(L); k++)
-            if (lua_type(L, k) == LUA_TNUMBER && lua_tointeger(L, k) == -1) lua_pushinteger(L, -1), lua_replace(L, k);
-        /* -1 keeps the existing size: read raw, then fix up */
-        ndim = 0;
-        if (lua_istable(L, 2)) {
-            ndim = (int)luaL_len(L, 2);
-            if (ndim > LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
-            for (int i = 0; i < ndim; i++) {
-                lua_geti(L, 2, i + 1);
-                size[i] = lua_tointeger(L, -1);
-                lua_pop(L, 1);
-            }
-        } else {
-            while (lua_type(L, 2 + ndim) == LUA_TNUMBER && ndim < LT_MAXDIM) {
-                size[ndim] = lua_tointeger(L, 2 + ndim);
-                ndim++;
-            }
+        ndim = read_shape(L, 2, size, fn, 1);
+        if (ndim == 0 && !lua_isnoneornil(L, 2) && !lua_istable(L, 2))
+            return lt_lua_error(L, "%s: sizes must be integers or one table, got %s", fn, luaL_typename(L, 2));
+        if (ndim < t->ndim) {
+            char b1[200], b2[200];
+            return lt_lua_error(L, "%s: cannot expand shape %s to %s (fewer dimensions)", fn,
+                                lt_shape_str(t, b1, sizeof b1), sizes_str(ndim, size, b2, sizeof b2));
         }
         for (int d = 0; d < ndim; d++) {
             int od = d - (ndim - t->ndim);
@@ -761,15 +972,18 @@ static int m_expand(lua_State *L) {
                 if (od < 0) return lt_lua_error(L, "%s: -1 not allowed for a new leading dimension", fn);
                 size[d] = t->size[od];
             }
-            if (size[d] < 0) return lt_lua_error(L, "%s: negative size %I", fn, (lua_Integer)size[d]);
         }
     }
-    lt_tensor *v = lt_lua_newview(L, t);
-    if (lt_view_expand(v, ndim, size) != LT_OK) {
-        char b1[128], b2[128];
+    lt_tensor v = *t;
+    lt_status st = lt_view_expand(&v, ndim, size);
+    if (st == LT_EOVERFLOW) return shape_overflow(L, fn, ndim, size);
+    if (st != LT_OK) {
+        char b1[200], b2[200];
         return lt_lua_error(L, "%s: cannot expand shape %s to %s", fn, lt_shape_str(t, b1, sizeof b1),
                           sizes_str(ndim, size, b2, sizeof b2));
     }
+    lt_tensor *o = lt_lua_newview(L, t);
+    *o = v;
     return 1;
 }
 
@@ -824,7 +1038,7 @@ static int m_copy_(lua_State *L) {
     lt_tensor src = *s;
     if (src.ndim != t->ndim || memcmp(src.size, t->size, sizeof(int64_t) * (size_t)t->ndim)) {
         if (lt_view_expand(&src, t->ndim, t->size) != LT_OK) {
-            char b1[128], b2[128];
+            char b1[200], b2[200];
             return lt_lua_error(L, "%s: source of shape %s cannot be copied into shape %s", fn,
                               lt_shape_str(s, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
         }
@@ -836,7 +1050,10 @@ static int m_copy_(lua_State *L) {
 
 static int m_fill_(lua_State *L) {
     lt_tensor *t = self(L, "fill_");
-    lt_lua_check(L, lt_fill(t, luaL_checknumber(L, 2)), "fill_");
+    if (lua_type(L, 2) != LUA_TNUMBER && !lua_isboolean(L, 2))
+        return lt_lua_error(L, "fill_: value must be a number, got %s", luaL_typename(L, 2));
+    double v = lua_isboolean(L, 2) ? lua_toboolean(L, 2) : check_value(L, 2, t->dtype, "fill_", "");
+    lt_lua_check(L, lt_fill(t, v), "fill_");
     lua_settop(L, 1);
     return 1;
 }
@@ -851,45 +1068,67 @@ static int m_zero_(lua_State *L) {
 static int m_flip(lua_State *L) {
     const char *fn = "flip";
     lt_tensor *t = self(L, fn);
-    int dims[LT_MAXDIM], n = 0;
-    if (lua_istable(L, 2)) {
-        int len = (int)luaL_len(L, 2);
-        for (int i = 0; i < len && n < LT_MAXDIM; i++) {
+    int dims[LT_MAXDIM], n = 0, seen[LT_MAXDIM] = {0};
+    int tab = lua_istable(L, 2);
+    lua_Integer len = tab ? luaL_len(L, 2) : lua_gettop(L) - 1;
+    if (len == 0) return lt_lua_error(L, "%s: no dimension given", fn);
+    if (len > (t->ndim > 0 ? t->ndim : 1))
+        return lt_lua_error(L, "%s: %I dimensions given for a %d-d tensor", fn, len, t->ndim);
+    for (int i = 0; i < (int)len; i++) {
+        int d;
+        if (tab) {
             lua_geti(L, 2, i + 1);
-            dims[n++] = lt_lua_checkdim(L, lua_gettop(L), t->ndim, fn);
+            d = lt_lua_checkdim(L, lua_gettop(L), t->ndim, fn);
             lua_pop(L, 1);
+        } else {
+            d = lt_lua_checkdim(L, i + 2, t->ndim, fn);
         }
-    } else {
-        for (int k = 2; k <= lua_gettop(L) && n < LT_MAXDIM; k++) dims[n++] = lt_lua_checkdim(L, k, t->ndim, fn);
+        if (seen[d]) return lt_lua_error(L, "%s: dimension %d repeated", fn, d + 1);
+        seen[d] = 1;
+        dims[n++] = d;
     }
-    if (n == 0) return lt_lua_error(L, "%s: no dimension given", fn);
     lt_tensor *o = newlike_uninit(L, t, fn);
+    if (t->ndim == 0) n = 0; /* flipping a 0-d tensor copies it, as PyTorch does */
     lt_lua_check(L, lt_flip(o, t, dims, n), fn);
     return 1;
 }
 
-/* Converts a 1-based index tensor to 0-based int32, checking range. Pushes it. */
+/* Converts a 1-based (or negative) index tensor to 0-based int32 positions into a dimension
+ * of size `limit`, checking each value. Pushes it. */
 static lt_tensor *push_index0(lua_State *L, int idx, int64_t limit, const char *fn) {
     lt_tensor *ix = lt_lua_checktensor(L, idx, fn, "index");
     if (ix->dtype == LT_FLOAT32) lt_lua_error(L, "%s: index must be int32 or uint8, got float32", fn);
-    lt_tensor *z = lt_lua_newlike(L, ix, fn);
+    lt_tensor *z = lt_lua_newtensor_uninit(L, LT_INT32, ix->ndim, ix->size, fn);
     int64_t n = lt_numel(ix);
+    int32_t *zp = lt_i32(z);
     for (int64_t i = 0; i < n; i++) {
         int64_t v = (int64_t)lt_get_flat(ix, i);
         if (v == 0 || v > limit || v < -limit)
             lt_lua_error(L, "%s: index %I out of range 1..%I", fn, (lua_Integer)v, (lua_Integer)limit);
-        lt_set_flat(z, i, (double)(v > 0 ? v - 1 : limit + v));
+        int64_t k = v > 0 ? v - 1 : limit + v;
+        if (k > INT32_MAX)
+            lt_lua_error(L, "%s: index %I is position %I, beyond int32", fn, (lua_Integer)v, (lua_Integer)(k + 1));
+        zp[i] = (int32_t)k;
     }
     return z;
+}
+
+/* Raises unless the tensor has at least one dimension (index ops address a dimension). */
+static void need_dims(lua_State *L, const lt_tensor *t, const char *fn) {
+    if (t->ndim == 0) lt_lua_error(L, "%s: self is a 0-d tensor (it has no dimension to index)", fn);
 }
 
 /* index_select(d, idx): idx 1-D of 1-based positions. */
 static int m_index_select(lua_State *L) {
     const char *fn = "index_select";
     lt_tensor *t = self(L, fn);
+    need_dims(L, t, fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
-    if (ix->ndim != 1) return lt_lua_error(L, "%s: index must be 1-D, got %d-D", fn, ix->ndim);
+    if (ix->ndim != 1) {
+        char b1[200];
+        return lt_lua_error(L, "%s: index must be 1-D, got shape %s", fn, lt_shape_str(ix, b1, sizeof b1));
+    }
     lt_tensor *z = push_index0(L, 3, t->size[d], fn);
     int64_t size[LT_MAXDIM];
     memcpy(size, t->size, sizeof size);
@@ -899,21 +1138,48 @@ static int m_index_select(lua_State *L) {
     return 1;
 }
 
+/* In-place updates of integer tensors run on a copy, so an update whose result overflows
+ * (LT_ERANGE) leaves self unchanged; float32 is updated directly. Returns the tensor to
+ * update (pushed when a copy); commit_copy writes it back. */
+static lt_tensor *inplace_target(lua_State *L, lt_tensor *t, const char *fn) {
+    if (t->dtype == LT_FLOAT32) return t;
+    lt_tensor *c = newlike_uninit(L, t, fn);
+    lt_lua_check(L, lt_copy(c, t), fn);
+    return c;
+}
+
+static void commit_copy(lua_State *L, lt_tensor *t, lt_tensor *work, const char *fn) {
+    if (work != t) lt_lua_check(L, lt_copy(t, work), fn);
+}
+
 /* raw: index_add_(d, idx(1-based), src) in place, the adjoint of index_select. */
 static int m_index_add_(lua_State *L) {
     const char *fn = "index_add_";
     lt_tensor *t = self(L, fn);
+    need_dims(L, t, fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
-    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
+    lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
     lt_tensor *s = lt_lua_checktensor(L, 4, fn, "src");
-    if (s->ndim != t->ndim || s->size[d] != lt_numel(z)) return lt_lua_error(L, "%s: src shape does not match", fn);
-    lt_lua_check(L, lt_index_add(t, d, z, s), fn);
+    char b1[200], b2[200], b3[200];
+    if (ix->ndim != 1)
+        return lt_lua_error(L, "%s: index must be 1-D, got shape %s", fn, lt_shape_str(ix, b1, sizeof b1));
+    int ok = s->ndim == t->ndim && s->size[d] == ix->size[0];
+    for (int k = 0; ok && k < t->ndim; k++)
+        if (k != d && s->size[k] != t->size[k]) ok = 0;
+    if (!ok)
+        return lt_lua_error(L, "%s: src of shape %s does not match self %s with index %s along dimension %d", fn,
+                            lt_shape_str(s, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2),
+                            lt_shape_str(ix, b3, sizeof b3), d + 1);
+    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
+    lt_tensor *w = inplace_target(L, t, fn);
+    check_result(L, lt_index_add(w, d, z, s), fn);
+    commit_copy(L, t, w, fn);
     lua_settop(L, 1);
     return 1;
 }
 
 static void check_gather_shape(lua_State *L, const lt_tensor *t, const lt_tensor *ix, int d, const char *fn) {
-    char b1[128], b2[128];
+    char b1[200], b2[200];
     if (ix->ndim != t->ndim)
         lt_lua_error(L, "%s: index has %d dims, input has %d (index %s, input %s)", fn, ix->ndim, t->ndim,
                    lt_shape_str(ix, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
@@ -926,6 +1192,7 @@ static void check_gather_shape(lua_State *L, const lt_tensor *t, const lt_tensor
 static int m_gather(lua_State *L) {
     const char *fn = "gather";
     lt_tensor *t = self(L, fn);
+    need_dims(L, t, fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
     check_gather_shape(L, t, ix, d, fn);
@@ -935,17 +1202,28 @@ static int m_gather(lua_State *L) {
     return 1;
 }
 
-/* raw: scatter_add_(d, idx(1-based), src) in place, the adjoint of gather. */
+/* raw: scatter_add_(d, idx(1-based), src) in place, the adjoint of gather. src must be at
+ * least as large as index in every dimension (PyTorch's rule). */
 static int m_scatter_add_(lua_State *L) {
     const char *fn = "scatter_add_";
     lt_tensor *t = self(L, fn);
+    need_dims(L, t, fn);
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     lt_tensor *ix = lt_lua_checktensor(L, 3, fn, "index");
     check_gather_shape(L, t, ix, d, fn);
-    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
     lt_tensor *s = lt_lua_checktensor(L, 4, fn, "src");
-    if (lt_numel(s) < lt_numel(ix)) return lt_lua_error(L, "%s: src smaller than index", fn);
-    lt_lua_check(L, lt_scatter_add(t, d, z, s), fn);
+    int ok = s->ndim == ix->ndim;
+    for (int k = 0; ok && k < ix->ndim; k++)
+        if (s->size[k] < ix->size[k]) ok = 0;
+    if (!ok) {
+        char b1[200], b2[200];
+        return lt_lua_error(L, "%s: src of shape %s is smaller than index %s", fn, lt_shape_str(s, b1, sizeof b1),
+                            lt_shape_str(ix, b2, sizeof b2));
+    }
+    lt_tensor *z = push_index0(L, 3, t->size[d], fn);
+    lt_tensor *w = inplace_target(L, t, fn);
+    check_result(L, lt_scatter_add(w, d, z, s), fn);
+    commit_copy(L, t, w, fn);
     lua_settop(L, 1);
     return 1;
 }
@@ -964,8 +1242,13 @@ static const char *const binop_names[] = {"add", "sub", "mul", "div", "pow", "ma
 /* Broadcast shape of a and b or a precise error. */
 static int bshape(lua_State *L, const lt_tensor *a, const lt_tensor *b, int64_t *size, const char *fn) {
     int n;
-    if (lt_broadcast_shape(a->ndim, a->size, b->ndim, b->size, &n, size) != LT_OK) {
-        char b1[128], b2[128];
+    lt_status st = lt_broadcast_shape(a->ndim, a->size, b->ndim, b->size, &n, size);
+    if (st != LT_OK) {
+        char b1[200], b2[200], b3[200];
+        if (st == LT_EOVERFLOW)
+            lt_lua_error(L, "%s: the broadcast shape %s of %s and %s is too large (its element count overflows int64)",
+                         fn, sizes_str(n, size, b3, sizeof b3), lt_shape_str(a, b1, sizeof b1),
+                         lt_shape_str(b, b2, sizeof b2));
         lt_lua_error(L, "%s: shapes %s and %s cannot be broadcast together", fn, lt_shape_str(a, b1, sizeof b1),
                    lt_shape_str(b, b2, sizeof b2));
     }
@@ -984,7 +1267,7 @@ static int do_binary(lua_State *L, lt_binop op) {
         lt_dtype dt = cmp ? LT_UINT8 : (op == LT_OP_DIV || op == LT_OP_POW) ? LT_FLOAT32 : promote(a->dtype, b->dtype);
         if (op == LT_OP_POW && a->dtype != LT_FLOAT32 && b->dtype != LT_FLOAT32) dt = promote(a->dtype, b->dtype);
         lt_tensor *o = lt_lua_newtensor_uninit(L, dt, n, size, fn);
-        lt_lua_check(L, lt_binary(o, a, b, op), fn);
+        check_result(L, lt_binary(o, a, b, op), fn);
         return 1;
     }
     int tfirst = a != NULL;
@@ -999,8 +1282,11 @@ static int do_binary(lua_State *L, lt_binop op) {
     if (cmp) dt = LT_UINT8;
     else if (op == LT_OP_DIV || (!lua_isinteger(L, sidx) && dt != LT_FLOAT32)) dt = LT_FLOAT32;
     else if (op == LT_OP_SUB && !tfirst && dt == LT_UINT8) dt = LT_INT32;
+    /* an integer result dtype must hold the scalar (PyTorch: u8 + 300 raises); comparisons
+     * compare exactly in double */
+    if (!cmp && dt != LT_FLOAT32) s = check_value(L, sidx, dt, fn, "");
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, fn);
-    lt_lua_check(L, lt_binary_scalar(o, t, s, op, !tfirst), fn);
+    check_result(L, lt_binary_scalar(o, t, s, op, !tfirst), fn);
     return 1;
 }
 
@@ -1020,32 +1306,61 @@ BINOP(lt, LT_OP_LT)
 BINOP(le, LT_OP_LE)
 
 /* In place: self op= other (tensor broadcast to self, or number), with optional alpha
- * scaling of other for add_/sub_. */
+ * scaling of other for add_/sub_. An integer self takes integer operands only (PyTorch:
+ * "result type Float can't be cast to the desired output type Int"), and a result that does
+ * not fit raises with self unchanged. */
 static int do_binary_(lua_State *L, lt_binop op, const char *fn) {
     lt_tensor *t = self(L, fn);
     lt_tensor *b = lt_lua_totensor(L, 2);
+    if (!b && lua_type(L, 2) != LUA_TNUMBER)
+        return lt_lua_error(L, "%s: other must be a tensor or a number, got %s", fn, luaL_typename(L, 2));
+    if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TNUMBER)
+        return lt_lua_error(L, "%s: alpha must be a number, got %s", fn, luaL_typename(L, 3));
     double alpha = luaL_optnumber(L, 3, 1.0);
+    if (t->dtype != LT_FLOAT32) {
+        int floaty = op == LT_OP_DIV || (b ? b->dtype == LT_FLOAT32 : !lua_isinteger(L, 2)) ||
+                     (!lua_isnoneornil(L, 3) && !lua_isinteger(L, 3));
+        if (floaty)
+            return lt_lua_error(L, "%s: the result is float32 and cannot be stored in self of type %s (convert "
+                                   "self with to(\"float32\") first)", fn, lt_dtype_name(t->dtype));
+    }
     if (b) {
         b = lt_lua_checktensor(L, 2, fn, "other");
         lt_tensor bb = *b;
         if (lt_view_expand(&bb, t->ndim, t->size) != LT_OK) {
-            char b1[128], b2[128];
+            char b1[200], b2[200];
             return lt_lua_error(L, "%s: other of shape %s cannot be broadcast to self shape %s", fn,
                               lt_shape_str(b, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
         }
         if ((op == LT_OP_ADD || op == LT_OP_SUB) && lt_is_contiguous(t) && lt_is_contiguous(&bb) &&
             t->dtype == b->dtype && t->dtype == LT_FLOAT32) {
             lt_lua_check(L, lt_axpy(t, op == LT_OP_ADD ? alpha : -alpha, &bb), fn);
-        } else if (alpha != 1.0) {
-            lt_tensor *tmp = lt_lua_newtensor(L, LT_FLOAT32, bb.ndim, bb.size, fn);
-            lt_lua_check(L, lt_binary_scalar(tmp, &bb, alpha, LT_OP_MUL, 0), fn);
-            lt_lua_check(L, lt_binary(t, t, tmp, op), fn);
         } else {
-            lt_lua_check(L, lt_binary(t, t, &bb, op), fn);
+            lt_tensor *w = inplace_target(L, t, fn);
+            if (alpha != 1.0) {
+                lt_tensor *tmp = lt_lua_newtensor(L, b->dtype, bb.ndim, bb.size, fn);
+                check_result(L, lt_binary_scalar(tmp, &bb, alpha, LT_OP_MUL, 0), fn);
+                check_result(L, lt_binary(w, w, tmp, op), fn);
+            } else {
+                check_result(L, lt_binary(w, w, &bb, op), fn);
+            }
+            commit_copy(L, t, w, fn);
         }
     } else {
-        double s = luaL_checknumber(L, 2) * ((op == LT_OP_ADD || op == LT_OP_SUB) ? alpha : 1.0);
-        lt_lua_check(L, lt_binary_scalar(t, t, s, op, 0), fn);
+        double s;
+        if (t->dtype != LT_FLOAT32) {
+            int64_t si = lua_tointeger(L, 2), ai = lua_isnoneornil(L, 3) ? 1 : lua_tointeger(L, 3);
+            if ((op == LT_OP_ADD || op == LT_OP_SUB) && lt_mul_ovf(si, ai, &si))
+                return lt_lua_error(L, "%s: other %I times alpha %I overflows int64", fn, lua_tointeger(L, 2),
+                                    (lua_Integer)ai);
+            lua_pushinteger(L, (lua_Integer)si);
+            s = check_value(L, lua_gettop(L), t->dtype, fn, "");
+        } else {
+            s = lua_tonumber(L, 2) * ((op == LT_OP_ADD || op == LT_OP_SUB) ? alpha : 1.0);
+        }
+        lt_tensor *w = inplace_target(L, t, fn);
+        check_result(L, lt_binary_scalar(w, w, s, op, 0), fn);
+        commit_copy(L, t, w, fn);
     }
     lua_settop(L, 1);
     return 1;
@@ -1063,7 +1378,7 @@ static int do_addc(lua_State *L, int div, const char *fn) {
     lt_tensor *a = lt_lua_checkdtype(L, 2, fn, "tensor1", LT_FLOAT32);
     lt_tensor *b = lt_lua_checkdtype(L, 3, fn, "tensor2", LT_FLOAT32);
     float v = (float)luaL_optnumber(L, 4, 1.0);
-    char b1[128], b2[128], b3[128];
+    char b1[200], b2[200], b3[200];
     if (a->ndim != t->ndim || b->ndim != t->ndim ||
         memcmp(a->size, t->size, sizeof(int64_t) * (size_t)t->ndim) ||
         memcmp(b->size, t->size, sizeof(int64_t) * (size_t)t->ndim))
@@ -1095,7 +1410,7 @@ static int do_unary(lua_State *L, lt_unop op) {
     lt_dtype dt = keep ? t->dtype : LT_FLOAT32;
     if (op == LT_OP_NEG && dt == LT_UINT8) dt = LT_INT32;
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, fn);
-    lt_lua_check(L, lt_unary(o, t, op), fn);
+    check_result(L, lt_unary(o, t, op), fn);
     return 1;
 }
 
@@ -1119,21 +1434,42 @@ UNOP(cos, LT_OP_COS)
 UNOP(log1p, LT_OP_LOG1P)
 UNOP(expm1, LT_OP_EXPM1)
 
+/* The bounds of clamp(lo, hi): numbers or nil (unbounded), not NaN, lo <= hi. */
+static void clamp_bounds(lua_State *L, const char *fn, double *lo, double *hi) {
+    static const char *const names[] = {"min", "max"};
+    double *out[2] = {lo, hi};
+    for (int k = 0; k < 2; k++) {
+        int idx = 2 + k;
+        if (lua_isnoneornil(L, idx)) {
+            *out[k] = k ? HUGE_VAL : -HUGE_VAL;
+            continue;
+        }
+        if (lua_type(L, idx) != LUA_TNUMBER)
+            lt_lua_error(L, "%s: %s must be a number or nil, got %s", fn, names[k], luaL_typename(L, idx));
+        *out[k] = lua_tonumber(L, idx);
+        if (*out[k] != *out[k]) lt_lua_error(L, "%s: %s must not be nan", fn, names[k]);
+    }
+    if (*lo > *hi) lt_lua_error(L, "%s: min %f is greater than max %f", fn, *lo, *hi);
+}
+
 static int m_clamp(lua_State *L) {
     const char *fn = "clamp";
     lt_tensor *t = self(L, fn);
-    double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
-    if (lo > hi) return lt_lua_error(L, "%s: min %f is greater than max %f", fn, lo, hi);
+    double lo, hi;
+    clamp_bounds(L, fn, &lo, &hi);
     lt_tensor *o = newlike_uninit(L, t, fn);
-    lt_lua_check(L, lt_clamp(o, t, lo, hi), fn);
+    check_result(L, lt_clamp(o, t, lo, hi), fn);
     return 1;
 }
 
 static int m_clamp_(lua_State *L) {
     const char *fn = "clamp_";
     lt_tensor *t = self(L, fn);
-    double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
-    lt_lua_check(L, lt_clamp(t, t, lo, hi), fn);
+    double lo, hi;
+    clamp_bounds(L, fn, &lo, &hi);
+    lt_tensor *w = inplace_target(L, t, fn);
+    check_result(L, lt_clamp(w, w, lo, hi), fn);
+    commit_copy(L, t, w, fn);
     lua_settop(L, 1);
     return 1;
 }
@@ -1159,9 +1495,13 @@ static int f_where(lua_State *L) {
             dt = any_tensor ? promote(dt, ab[k]->dtype) : ab[k]->dtype;
             any_tensor = 1;
         } else {
-            double v = luaL_checknumber(L, idx);
-            int64_t one = 1;
-            ab[k] = lt_lua_newtensor(L, lua_isinteger(L, idx) ? LT_INT32 : LT_FLOAT32, 0, &one, fn);
+            if (lua_type(L, idx) != LUA_TNUMBER)
+                lt_lua_error(L, "%s: %s must be a tensor or a number, got %s", fn, k ? "other" : "input",
+                             luaL_typename(L, idx));
+            double v = lua_tonumber(L, idx);
+            /* an integer scalar is int32 when it fits, else it is kept as float32 */
+            int as_int = lua_isinteger(L, idx) && lt_fits(v, LT_INT32);
+            ab[k] = lt_lua_newtensor(L, as_int ? LT_INT32 : LT_FLOAT32, 0, NULL, fn);
             lt_set_flat(ab[k], 0, v);
             lua_replace(L, idx);
         }
@@ -1170,7 +1510,7 @@ static int f_where(lua_State *L) {
     for (int k = 0; k < 2; k++)
         if (ab[k]->ndim == 0 && ab[k]->dtype == LT_FLOAT32) dt = promote(dt, LT_FLOAT32);
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, n, size, fn);
-    lt_lua_check(L, lt_where(o, c, ab[0], ab[1]), fn);
+    check_result(L, lt_where(o, c, ab[0], ab[1]), fn);
     return 1;
 }
 
@@ -1184,17 +1524,24 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
         lt_dtype dt = (op == LT_RED_MEAN || t->dtype == LT_FLOAT32) ? LT_FLOAT32
                       : (op == LT_RED_MAX || op == LT_RED_MIN) ? t->dtype : LT_INT32;
         lt_tensor *o = lt_lua_newtensor(L, dt, 0, size, fn);
-        lt_lua_check(L, lt_reduce(o, NULL, t, -1, op), fn);
+        check_result(L, lt_reduce(o, NULL, t, -1, op), fn);
         return 1;
     }
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
     int keep = lua_toboolean(L, 3);
-    if (t->ndim == 0) {
+    if (t->ndim == 0) { /* the one element (a new view: autograd records on it); position 1 */
         lua_settop(L, 1);
-        return 1;
+        lt_lua_newview(L, t);
+        if (!want_idx) return 1;
+        lt_tensor *ix = lt_lua_newtensor(L, LT_INT32, 0, NULL, fn);
+        lt_set_flat(ix, 0, 1);
+        return 2;
     }
     if ((op == LT_RED_MAX || op == LT_RED_MIN) && t->size[d] == 0)
         return lt_lua_error(L, "%s: dimension %d has size 0", fn, d + 1);
+    if (want_idx && t->size[d] > INT32_MAX)
+        return lt_lua_error(L, "%s: dimension %d has %I elements; int32 positions cannot index it", fn, d + 1,
+                            (lua_Integer)t->size[d]);
     int n = 0;
     for (int k = 0; k < t->ndim; k++) {
         if (k == d) {
@@ -1206,7 +1553,7 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
     lt_tensor *o = lt_lua_newtensor(L, dt, n, size, fn);
     lt_tensor *ix = NULL;
     if (want_idx) ix = lt_lua_newtensor(L, LT_INT32, n, size, fn);
-    lt_lua_check(L, lt_reduce(o, ix, t, d, op), fn);
+    check_result(L, lt_reduce(o, ix, t, d, op), fn);
     if (ix) {
         lt_lua_check(L, lt_binary_scalar(ix, ix, 1, LT_OP_ADD, 0), fn);
         return 2;
@@ -1224,6 +1571,9 @@ static int do_arg(lua_State *L, lt_redop op, const char *fn) {
     lt_tensor *t = self(L, fn);
     if (lua_isnoneornil(L, 2)) {
         if (lt_numel(t) == 0) return lt_lua_error(L, "%s: empty tensor", fn);
+        if (lt_numel(t) > INT32_MAX)
+            return lt_lua_error(L, "%s: tensor has %I elements; int32 positions cannot index it", fn,
+                                (lua_Integer)lt_numel(t));
         int64_t sz[1];
         lt_tensor *o = lt_lua_newtensor(L, t->dtype, 0, sz, fn);
         lt_tensor *ix = lt_lua_newtensor(L, LT_INT32, 0, sz, fn);
@@ -1252,11 +1602,11 @@ static int m_sum_to(lua_State *L) {
     lt_tensor *o = lt_lua_newtensor(L, t->dtype, n, size, fn);
     lt_tensor chk = *o;
     if (lt_view_expand(&chk, t->ndim, t->size) != LT_OK) {
-        char b1[128], b2[128];
+        char b1[200], b2[200];
         return lt_lua_error(L, "%s: %s is not a broadcast of %s", fn, lt_shape_str(t, b1, sizeof b1),
                           lt_shape_str(o, b2, sizeof b2));
     }
-    lt_lua_check(L, lt_sum_to(o, t), fn);
+    check_result(L, lt_sum_to(o, t), fn);
     return 1;
 }
 
@@ -1264,7 +1614,7 @@ static int m_matmul(lua_State *L) {
     const char *fn = "matmul";
     lt_tensor *a = lt_lua_checkdtype(L, 1, fn, "self", LT_FLOAT32);
     lt_tensor *b = lt_lua_checkdtype(L, 2, fn, "other", LT_FLOAT32);
-    char b1[128], b2[128];
+    char b1[200], b2[200];
     if (a->ndim < 1 || b->ndim < 1) return lt_lua_error(L, "%s: both arguments need at least 1 dimension", fn);
     /* promote 1-D operands as PyTorch does, remembering to squeeze the result */
     lt_tensor av = *a, bv = *b;
@@ -1279,9 +1629,14 @@ static int m_matmul(lua_State *L) {
     if (lt_broadcast_shape(av.ndim - 2, av.size, bv.ndim - 2, bv.size, &nb, bsz) != LT_OK)
         return lt_lua_error(L, "%s: batch dimensions of %s and %s cannot be broadcast", fn,
                           lt_shape_str(a, b1, sizeof b1), lt_shape_str(b, b2, sizeof b2));
-    if (nb + 2 > LT_MAXDIM) return lt_lua_error(L, "%s: too many dimensions", fn);
+    if (nb + 2 > LT_MAXDIM)
+        return lt_lua_error(L, "%s: shapes %s and %s give a %d-d result (at most %d dimensions)", fn,
+                            lt_shape_str(a, b1, sizeof b1), lt_shape_str(b, b2, sizeof b2), nb + 2, LT_MAXDIM);
     bsz[nb] = av.size[av.ndim - 2];
     bsz[nb + 1] = bv.size[bv.ndim - 1];
+    if (bsz[nb] > INT32_MAX || bsz[nb + 1] > INT32_MAX || av.size[av.ndim - 1] > INT32_MAX)
+        return lt_lua_error(L, "%s: shapes %s and %s have matrix sizes beyond BLAS's int range (%d)", fn,
+                            lt_shape_str(a, b1, sizeof b1), lt_shape_str(b, b2, sizeof b2), INT32_MAX);
     /* make matrices BLAS-addressable: copy when neither stride is 1 */
     lt_tensor *pa = &av, *pb = &bv;
     if (av.stride[av.ndim - 1] != 1 && av.stride[av.ndim - 2] != 1) pa = push_copy(L, &av, fn);
@@ -1300,9 +1655,13 @@ static int m_matmul(lua_State *L) {
 
 /* Checks that arg 1 is a non-empty list and returns its first tensor and length. */
 static lt_tensor *list_first(lua_State *L, const char *fn, int *n) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    *n = (int)luaL_len(L, 1);
-    if (*n == 0) lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
+    if (!lua_istable(L, 1) || lt_lua_totensor(L, 1))
+        lt_lua_error(L, "%s: expected a list of tensors, got %s", fn,
+                     lt_lua_totensor(L, 1) ? "a tensor" : luaL_typename(L, 1));
+    lua_Integer len = luaL_len(L, 1);
+    if (len <= 0) lt_lua_error(L, "%s: expected a non-empty list of tensors", fn);
+    if (len > INT32_MAX) lt_lua_error(L, "%s: list of %I tensors is too long", fn, len);
+    *n = (int)len;
     lua_geti(L, 1, 1);
     lt_tensor *first = lt_lua_checktensor(L, -1, fn, "tensors[1]");
     lua_pop(L, 1); /* the list keeps it alive */
@@ -1334,7 +1693,7 @@ static int f_cat(lua_State *L) {
     memcpy(size, first->size, sizeof size);
     size[d] = 0;
     lt_dtype dt = first->dtype;
-    char argn[32], b1[128], b2[128];
+    char argn[32], b1[200], b2[200];
     for (int i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         snprintf(argn, sizeof argn, "tensors[%d]", i);
@@ -1346,7 +1705,9 @@ static int f_cat(lua_State *L) {
             if (k != d && t->size[k] != first->size[k])
                 return lt_lua_error(L, "%s: tensors[%d] has shape %s, tensors[1] has %s (mismatch at dimension %d)", fn, i,
                                   lt_shape_str(t, b1, sizeof b1), lt_shape_str(first, b2, sizeof b2), k + 1);
-        size[d] += t->size[d];
+        if (lt_add_ovf(size[d], t->size[d], &size[d]))
+            return lt_lua_error(L, "%s: the total size along dimension %d overflows int64 at tensors[%d] of shape %s",
+                                fn, d + 1, i, lt_shape_str(t, b1, sizeof b1));
         dt = promote(dt, t->dtype);
         lua_pop(L, 1);
     }
@@ -1365,7 +1726,7 @@ static int f_stack(lua_State *L) {
     int nd = first->ndim + 1;
     for (int k = 0, j = 0; k < nd; k++) size[k] = k == d ? n : first->size[j++];
     lt_dtype dt = first->dtype;
-    char argn[32], b1[128], b2[128];
+    char argn[32], b1[200], b2[200];
     for (int i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         snprintf(argn, sizeof argn, "tensors[%d]", i);
@@ -1389,7 +1750,12 @@ static int f_is_tensor(lua_State *L) {
 static int f_dot64(lua_State *L) {
     const char *fn = "dot64";
     lt_tensor *a = lt_lua_checktensor(L, 1, fn, "a"), *b = lt_lua_checktensor(L, 2, fn, "b");
-    if (lt_numel(a) != lt_numel(b)) return lt_lua_error(L, "%s: sizes differ", fn);
+    if (lt_numel(a) != lt_numel(b)) {
+        char b1[200], b2[200];
+        return lt_lua_error(L, "%s: a %s and b %s have different element counts (%I vs %I)", fn,
+                            lt_shape_str(a, b1, sizeof b1), lt_shape_str(b, b2, sizeof b2),
+                            (lua_Integer)lt_numel(a), (lua_Integer)lt_numel(b));
+    }
     lua_pushnumber(L, lt_dot64(a, b));
     return 1;
 }
@@ -1419,14 +1785,28 @@ static int f_allclose(lua_State *L) {
     }
     lua_pushboolean(L, worst_i < 0);
     if (worst_i < 0) return 1;
-    lua_pushfstring(L, "at flat index %d (1-based): %f vs %f", (int)worst_i + 1, lt_get_flat(&av, worst_i),
-                    lt_get_flat(&bv, worst_i));
+    char x[64], y[64];
+    lua_pushfstring(L, "at flat index %I (1-based): %s vs %s", (lua_Integer)worst_i + 1,
+                    num_str(lt_get_flat(&av, worst_i), x, sizeof x), num_str(lt_get_flat(&bv, worst_i), y, sizeof y));
     return 2;
 }
 
+/* set_num_threads(n): 1 <= n <= LT_MAX_THREADS (OpenBLAS and OpenMP budgets are ints, and
+ * thousands of threads on a machine would only thrash). */
+#define LT_MAX_THREADS 1024
 static int f_set_num_threads(lua_State *L) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) return lt_lua_error(L, "set_num_threads: n must be >= 1, got %d", (int)n);
+    const char *fn = "set_num_threads";
+    if (lua_type(L, 1) != LUA_TNUMBER)
+        return lt_lua_error(L, "%s: n must be an integer in [1, %d], got %s", fn, LT_MAX_THREADS, luaL_typename(L, 1));
+    int isint;
+    lua_Integer n = lua_tointegerx(L, 1, &isint);
+    if (!isint) {
+        char b[64];
+        return lt_lua_error(L, "%s: n must be an integer in [1, %d], got %s", fn, LT_MAX_THREADS,
+                            num_str(lua_tonumber(L, 1), b, sizeof b));
+    }
+    if (n < 1 || n > LT_MAX_THREADS)
+        return lt_lua_error(L, "%s: n must be an integer in [1, %d], got %I", fn, LT_MAX_THREADS, n);
     lt_set_num_threads((int)n);
     return 0;
 }
@@ -1473,7 +1853,7 @@ static const luaL_Reg methods[] = {
     {"dtype", m_dtype}, {"is_contiguous", m_is_contiguous}, {"is_freed", m_is_freed},
     {"shares_storage", m_shares_storage}, {"storage_bytes", m_storage_bytes},
     {"item", m_item}, {"totable", m_totable}, {"tolist", m_tolist}, {"get", m_get}, {"set", m_set},
-    {"view", m_view}, {"reshape", m_view}, {"permute", m_permute}, {"transpose", m_transpose},
+    {"view", m_view}, {"reshape", m_reshape}, {"permute", m_permute}, {"transpose", m_transpose},
     {"narrow", m_narrow}, {"select", m_select}, {"unsqueeze", m_unsqueeze}, {"squeeze", m_squeeze},
     {"expand", m_expand}, {"contiguous", m_contiguous}, {"detach", m_detach}, {"clone", m_clone}, {"to", m_to},
     {"copy_", m_copy_}, {"fill_", m_fill_}, {"zero_", m_zero_}, {"flip", m_flip},

@@ -2,7 +2,7 @@
 -- them on held-out data.
 --   1. Fashion-MNIST as 11-class segmentation (Debian dataset-fashion-mnist): mask =
 --      (pixel > 10) * (item class + 1); 3-level U-Net, base 16, batch norm (PyTorch recipe
---      of ../shared/bench/fashion_torch.py), Adam with a one-cycle schedule (max lr 6e-3),
+--      of bench/fashion_torch.py), Adam with a one-cycle schedule (max lr 6e-3),
 --      batch 64, 2 epochs over 58,000 images (2,000 held out for per-epoch validation);
 --      scored on the 10,000 test images (bar: mIoU >= 0.80).
 --   2. Tux Paint photo composites (Debian tuxpaint-stamps-default): a photo cut-out pasted on

@@ -31,8 +31,10 @@ usage: lua5.4 examples/predict.lua --checkpoint FILE --input DIR --output DIR
        [--tile N | --tile HxW] [--overlap N] [--batch-size N] [--blend crop|linear]
        [--border zero|reflect] [--alpha A] [--threads N] [--model NAME --config LITERAL]]==]
 
+-- Prints msg (without the "file:line: " of a Lua error: this script's line is noise to a
+-- command-line user) and exits with status 1.
 local function die(msg)
-  io.stderr:write("predict: ", msg, "\n")
+  io.stderr:write("predict: ", (tostring(msg):gsub("^[^\n:]+:%d+: ", "")), "\n")
   os.exit(1)
 end
 
@@ -91,7 +93,7 @@ local ok, model, meta = pcall(predict.load_model, args.checkpoint, lopts)
 if not ok then die(tostring(model)) end
 if meta.normalize then
   local nok, nz = pcall(predict.decode_config, meta.normalize)
-  if not nok then die("metadata.normalize: " .. tostring(nz)) end
+  if not nok then die("metadata.normalize: " .. tostring(nz):gsub("^[^\n:]+:%d+: ", "")) end
   popts.normalize = nz
 end
 local cfg = model.config or lopts.config or {}

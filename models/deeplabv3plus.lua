@@ -21,6 +21,10 @@
 -- aspp_channels = 256, aspp_dropout = 0.5, separable = true (false: plain 3x3 convs in the
 -- ASPP and the decoder, as DeepLabv3), low_level_channels = 48, decoder_channels = 256,
 -- align_corners = false (of every bilinear upsampling).
+-- At most common.MAX_PARAMETERS (1e9) parameters (DeepLab.count_parameters(opts) counts
+-- without building); aspp_rates: at most 16 rates, each at most 4096. Training needs a batch
+-- of 2 or more: the image-pooling branch's batch norm sees one value per channel per image
+-- (PyTorch raises there too).
 -- Depthwise-separable conv = depthwise 3x3 (groups = channels, dilated in the ASPP) then
 -- pointwise 1x1, no bias, no norm in between (as segmentation_models_pytorch).
 -- Parameters for 21 classes (any output stride): resnet18 12,334,437; resnet34 22,442,597;
@@ -30,12 +34,14 @@
 -- index_base = 0 into model.encoder, strict = false), aspp.convs.<1..5>, aspp.project,
 -- decoder.low (the 48-channel projection), decoder.fuse, classifier.
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local nn = require "lunet.nn"
 local resnet = require "lunet.models.resnet"
+local common = require "lunet.models.common"
 
 local F = nn.functional
-local error, tostring, type, pairs, ipairs = error, tostring, type, pairs, ipairs
-local mtype, format = math.type, string.format
+local tostring, ipairs = tostring, ipairs
+local format = string.format
 local cat = lunet.cat
 
 -- Depthwise 3x3 (dilated) then pointwise 1x1, neither with bias.
@@ -102,26 +108,16 @@ function Decoder:forward(high, low, align_corners)
   return self.fuse(cat({ high, self.low(low) }, 2))
 end
 
-local BACKBONES = { resnet18 = 18, resnet34 = 34, resnet50 = 50 }
-
-local known = { in_channels = true, num_classes = true, backbone = true, output_stride = true,
-                aspp_rates = true, aspp_channels = true, aspp_dropout = true, separable = true,
-                encoder_width = true,
-                low_level_channels = true, decoder_channels = true, align_corners = true }
-
-local function check_int(k, v, min)
-  if mtype(v) ~= "integer" or v < min then
-    error(format("DeepLabV3Plus: %s must be an integer >= %d, got %s", k, min, tostring(v)), 4)
-  end
-end
+local known = { "in_channels", "num_classes", "backbone", "output_stride", "aspp_rates", "aspp_channels",
+                "aspp_dropout", "separable", "encoder_width", "low_level_channels", "decoder_channels",
+                "align_corners" }
 
 local DeepLab = nn.Module:extend("DeepLabV3Plus")
 
-function DeepLab:__init(opts)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not known[k] then error("DeepLabV3Plus: unknown option '" .. tostring(k) .. "'", 3) end
-  end
+-- The checked configuration of opts, defaults filled in.
+local function configure(opts)
+  local fn = "DeepLabV3Plus"
+  opts = E.options(opts, fn, known)
   local o = {
     in_channels = opts.in_channels or 3, num_classes = opts.num_classes,
     backbone = opts.backbone or "resnet18", output_stride = opts.output_stride or 16,
@@ -132,37 +128,63 @@ function DeepLab:__init(opts)
   }
   for _, k in ipairs { "in_channels", "num_classes", "aspp_channels", "low_level_channels",
                        "decoder_channels", "encoder_width" } do
-    check_int(k, o[k], 1)
+    o[k] = common.int(fn, k, o[k], 1)
   end
-  local depth = BACKBONES[o.backbone]
-  if depth == nil then
-    error("DeepLabV3Plus: backbone must be \"resnet18\", \"resnet34\" or \"resnet50\", got "
-      .. tostring(o.backbone), 3)
-  end
+  E.choice(fn, "backbone", o.backbone, { "resnet18", "resnet34", "resnet50" })
   if o.output_stride ~= 8 and o.output_stride ~= 16 then
-    error("DeepLabV3Plus: output_stride must be 8 or 16, got " .. tostring(o.output_stride), 3)
+    E.fail(fn, "output_stride must be 8 or 16, got %s", E.show(o.output_stride))
+  end
+  if opts.separable ~= nil and type(opts.separable) ~= "boolean" then
+    E.fail(fn, "separable must be a boolean, got %s", E.show(opts.separable))
   end
   local rates = opts.aspp_rates
   if rates == nil then
     rates = o.output_stride == 16 and { 6, 12, 18 } or { 12, 24, 36 }
   end
-  if type(rates) ~= "table" or #rates == 0 then
-    error("DeepLabV3Plus: aspp_rates must be a non-empty list of dilation rates, got " .. tostring(rates), 3)
-  end
-  for _, r in ipairs(rates) do check_int("aspp_rates entries", r, 1) end
+  common.int_list(fn, "aspp_rates", rates, 1, DeepLab.MAX_RATE, 16, "dilation rates")
   o.aspp_rates = rates
-  if type(o.aspp_dropout) ~= "number" or o.aspp_dropout < 0 or o.aspp_dropout >= 1 then
-    error("DeepLabV3Plus: aspp_dropout must be in [0, 1), got " .. tostring(o.aspp_dropout), 3)
-  end
+  common.dropout(fn, "aspp_dropout", o.aspp_dropout)
   if type(o.align_corners) ~= "boolean" then
-    error("DeepLabV3Plus: align_corners must be a boolean, got " .. tostring(o.align_corners), 3)
+    E.fail(fn, "align_corners must be a boolean, got %s", E.show(o.align_corners))
   end
+  return o
+end
+DeepLab.MAX_RATE = 4096
+
+local BACKBONES = { resnet18 = 18, resnet34 = 34, resnet50 = 50 }
+
+-- Parameters of the configuration o (as num_parameters counts them), in floating point.
+local function count(o)
+  local n, ch = resnet.count_resnet(BACKBONES[o.backbone], o.in_channels, o.encoder_width)
+  local A, R = o.aspp_channels, #o.aspp_rates
+  local function c1(cin, cout) return cin * cout + 2 * cout end            -- 1x1 conv + BN
+  local function c3(cin, cout)                                             -- 3x3 (separable) + BN
+    if o.separable then return cin * 9 + cin * cout + 2 * cout end
+    return cin * cout * 9 + 2 * cout
+  end
+  n = n + c1(ch[4], A) + R * c3(ch[4], A) + c1(ch[4], A) + c1(A * (R + 2), A)
+  local L, D = o.low_level_channels, o.decoder_channels
+  n = n + c1(ch[1], L) + c3(A + L, D) + c3(D, D)
+  return n + D * o.num_classes + o.num_classes
+end
+
+--- DeepLab.count_parameters(opts) -> the number of parameters DeepLab(opts) would have.
+function DeepLab.count_parameters(opts)
+  local n = count(configure(opts))
+  return math.tointeger(n) or n
+end
+
+function DeepLab:__init(opts)
+  local o = configure(opts)
+  local depth = BACKBONES[o.backbone]
+  common.check_parameters("DeepLabV3Plus", count(o), format("%s with encoder_width %d, aspp_channels %d and "
+    .. "decoder_channels %d", o.backbone, o.encoder_width, o.aspp_channels, o.decoder_channels))
   self.config = o
 
   self.encoder = resnet.ResNet { depth = depth, in_channels = o.in_channels, width = o.encoder_width,
                                  output_stride = o.output_stride }
   local ch = self.encoder.channels
-  self.aspp = ASPP(ch[4], o.aspp_channels, rates, o.separable, o.aspp_dropout)
+  self.aspp = ASPP(ch[4], o.aspp_channels, o.aspp_rates, o.separable, o.aspp_dropout)
   self.decoder = Decoder(o.aspp_channels, ch[1], o.low_level_channels, o.decoder_channels, o.separable)
   self.classifier = nn.Conv2d(o.decoder_channels, o.num_classes, 1)
 end
@@ -170,10 +192,16 @@ end
 function DeepLab:forward(x)
   local o = self.config
   if not lunet.is_tensor(x) or x:dim() ~= 4 then
-    error("DeepLabV3Plus: input must be a 4-d tensor (N, C, H, W)", 2)
+    E.fail("DeepLabV3Plus", "input must be a 4-d tensor (N, C, H, W), got %s",
+      lunet.is_tensor(x) and "[" .. table.concat(x:shape(), ", ") .. "]" or E.typename(x))
   end
   if x:size(2) ~= o.in_channels then
-    error(format("DeepLabV3Plus: input has %d channels, the model expects %d", x:size(2), o.in_channels), 2)
+    E.fail("DeepLabV3Plus", "input has %d channels, the model expects %d", x:size(2), o.in_channels)
+  end
+  if self.training and x:size(1) < 2 then
+    E.fail("DeepLabV3Plus", "training needs a batch of 2 or more images, got %d: batch norm in the ASPP "
+      .. "image-pooling branch sees one value per channel per image (use model:eval() for single images)",
+      x:size(1))
   end
   local H, W = x:size(3), x:size(4)
   local feats = self.encoder(x)

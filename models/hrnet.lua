@@ -33,6 +33,10 @@
 -- Parameters for 19 classes, counted as the reference does (parameters, not BN running
 -- statistics): W18 9,636,163; W32 29,538,355; W48 65,847,763; small v1 at width 16:
 -- 1,540,995 (3 input channels).
+-- Bounds: at most 64 modules per stage, blocks per branch and stage-1 blocks, and
+-- common.MAX_PARAMETERS (1e9) parameters (HRNet.count_parameters(opts) counts without
+-- building). In training mode an input whose 1/32 branch is 1 x 1 for a batch of one image
+-- is refused with the smallest input that works (batch norm needs two values per channel).
 -- Weights start from lunet's (PyTorch's) default initialisation; the reference draws convs
 -- from N(0, 0.001) before loading ImageNet weights.
 --
@@ -42,12 +46,14 @@
 -- holds None (a transition that keeps a branch, fuse_layers[i][i]) this model holds an
 -- Identity, which has no state and keeps the numbering.
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local nn = require "lunet.nn"
 local resnet = require "lunet.models.resnet"
+local common = require "lunet.models.common"
 
 local F = nn.functional
-local error, tostring, type, pairs, ipairs = error, tostring, type, pairs, ipairs
-local mtype, format = math.type, string.format
+local type, ipairs, getmetatable = type, ipairs, getmetatable
+local format = string.format
 local cat = lunet.cat
 
 local function conv_bn(cin, cout, k, stride, relu)
@@ -138,29 +144,22 @@ local LAYOUTS = {
   v2 = { stage1_blocks = 2, stage1_planes = 64, modules = { 1, 3, 2 }, blocks = 2 },
 }
 
-local known = { in_channels = true, num_classes = true, width = true, small = true,
-                align_corners = true, final_kernel = true, stem_channels = true,
-                stage1_blocks = true, stage1_planes = true, modules = true, blocks = true }
-
-local function check_int(k, v, min)
-  if mtype(v) ~= "integer" or v < min then
-    error(format("HRNet: %s must be an integer >= %d, got %s", k, min, tostring(v)), 4)
-  end
-end
+local known = { "in_channels", "num_classes", "width", "small", "align_corners", "final_kernel",
+                "stem_channels", "stage1_blocks", "stage1_planes", "modules", "blocks" }
 
 local HRNet = nn.Module:extend("HRNet")
+HRNet.MAX_REPEAT = 64   -- modules per stage, blocks per branch, stage-1 blocks
 
-function HRNet:__init(opts)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not known[k] then error("HRNet: unknown option '" .. tostring(k) .. "'", 3) end
-  end
+-- The checked configuration of opts, defaults filled in.
+local function configure(opts)
+  local fn = "HRNet"
+  opts = E.options(opts, fn, known)
   local small = opts.small
   local layout
   if small == nil or small == false then layout = LAYOUTS.full
   elseif small == true or small == "v1" then layout = LAYOUTS.v1
   elseif small == "v2" then layout = LAYOUTS.v2
-  else error("HRNet: small must be false, true, \"v1\" or \"v2\", got " .. tostring(small), 3) end
+  else E.fail(fn, "small must be false, true, 'v1' or 'v2', got %s", E.show(small)) end
   local o = {
     in_channels = opts.in_channels or 3, num_classes = opts.num_classes, width = opts.width or 18,
     small = small or false, align_corners = opts.align_corners or false,
@@ -169,20 +168,68 @@ function HRNet:__init(opts)
     stage1_planes = opts.stage1_planes or layout.stage1_planes,
     modules = opts.modules or layout.modules, blocks = opts.blocks or layout.blocks,
   }
-  for _, k in ipairs { "in_channels", "num_classes", "width", "stem_channels", "stage1_blocks",
-                       "stage1_planes", "blocks" } do
-    check_int(k, o[k], 1)
+  for _, k in ipairs { "in_channels", "num_classes", "width", "stem_channels", "stage1_planes" } do
+    o[k] = common.int(fn, k, o[k], 1)
   end
-  if type(o.modules) ~= "table" or #o.modules ~= 3 then
-    error("HRNet: modules must be a list of 3 module counts (stages 2, 3, 4), got " .. tostring(o.modules), 3)
+  for _, k in ipairs { "stage1_blocks", "blocks" } do o[k] = common.int(fn, k, o[k], 1, HRNet.MAX_REPEAT) end
+  if type(o.modules) ~= "table" or getmetatable(o.modules) ~= nil or #o.modules ~= 3 then
+    E.fail(fn, "modules must be a list of 3 module counts (stages 2, 3, 4), got %s", E.show(o.modules))
   end
-  for _, n in ipairs(o.modules) do check_int("modules entries", n, 1) end
+  for i = 1, 3 do common.int(fn, format("modules[%d]", i), o.modules[i], 1, HRNet.MAX_REPEAT) end
   if o.final_kernel ~= 1 and o.final_kernel ~= 3 then
-    error("HRNet: final_kernel must be 1 or 3, got " .. tostring(o.final_kernel), 3)
+    E.fail(fn, "final_kernel must be 1 or 3, got %s", E.show(o.final_kernel))
   end
   if type(o.align_corners) ~= "boolean" then
-    error("HRNet: align_corners must be a boolean, got " .. tostring(o.align_corners), 3)
+    E.fail(fn, "align_corners must be a boolean, got %s", E.show(o.align_corners))
   end
+  return o
+end
+
+-- Parameters of the configuration o (as num_parameters counts them), in floating point.
+local function count(o)
+  local function conv_bn(cin, cout, k) return cin * cout * k * k + 2 * cout end
+  local c0 = o.stem_channels
+  local n = o.in_channels * c0 * 9 + 2 * c0 + c0 * c0 * 9 + 2 * c0
+  local k1, c1 = resnet.count_layer(resnet.Bottleneck, c0, o.stage1_planes, o.stage1_blocks, 1)
+  n = n + k1
+  local pre, C = { c1 }, o.width
+  for s = 2, 4 do
+    local cur = {}
+    for b = 1, s do cur[b] = C * 2.0 ^ (b - 1) end
+    for b = 1, s do                      -- transition
+      if b <= #pre then
+        if cur[b] ~= pre[b] then n = n + conv_bn(pre[b], cur[b], 3) end
+      else
+        n = n + conv_bn(pre[#pre], cur[b], 3)
+      end
+    end
+    local m = 0                          -- one module: branches, then fusion
+    for b = 1, s do m = m + resnet.count_layer(resnet.BasicBlock, cur[b], cur[b], o.blocks, 1) end
+    for i = 1, s do
+      for j = 1, s do
+        if j > i then m = m + conv_bn(cur[j], cur[i], 1)
+        elseif j < i then m = m + (i - j - 1) * conv_bn(cur[j], cur[j], 3) + conv_bn(cur[j], cur[i], 3) end
+      end
+    end
+    n = n + o.modules[s - 1] * m
+    pre = cur
+  end
+  local last = 0
+  for _, c in ipairs(pre) do last = last + c end
+  local k = o.final_kernel
+  return n + last * last + last + 2 * last + last * o.num_classes * k * k + o.num_classes
+end
+
+--- HRNet.count_parameters(opts) -> the number of parameters HRNet(opts) would have.
+function HRNet.count_parameters(opts)
+  local n = count(configure(opts))
+  return math.tointeger(n) or n
+end
+
+function HRNet:__init(opts)
+  local o = configure(opts)
+  common.check_parameters("HRNet", count(o), format("width %d with stem_channels %d and stage1_planes %d",
+    o.width, o.stem_channels, o.stage1_planes))
   self.config = o
 
   -- stem and stage 1
@@ -234,11 +281,13 @@ Stage.append = nn.Sequential.append
 function HRNet:forward(x)
   local o = self.config
   if not lunet.is_tensor(x) or x:dim() ~= 4 then
-    error("HRNet: input must be a 4-d tensor (N, C, H, W)", 2)
+    E.fail("HRNet", "input must be a 4-d tensor (N, C, H, W), got %s",
+      lunet.is_tensor(x) and "[" .. table.concat(x:shape(), ", ") .. "]" or E.typename(x))
   end
   if x:size(2) ~= o.in_channels then
-    error(format("HRNet: input has %d channels, the model expects %d", x:size(2), o.in_channels), 2)
+    E.fail("HRNet", "input has %d channels, the model expects %d", x:size(2), o.in_channels)
   end
+  if self.training then common.check_bn_input("HRNet", x, 32, "the lowest-resolution branch") end
   local H, W = x:size(3), x:size(4)
   x = self.relu(self.bn1(self.conv1(x)))
   x = self.relu(self.bn2(self.conv2(x)))

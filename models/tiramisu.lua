@@ -20,6 +20,9 @@
 -- block}, up_blocks = {layers per up block} (default: down_blocks reversed), bottleneck =
 -- layers in the bottleneck block. Parameters for 11 classes: 56: 1,376,795;
 -- 67: 3,463,243; 103: 9,322,091 (the paper reports 1.5M, 3.5M, 9.4M).
+-- Bounds: at most 12 down blocks of at most 256 layers, and common.MAX_PARAMETERS (1e9)
+-- parameters (Tiramisu.count_parameters(opts) counts without building). In training mode the
+-- 1 x 1 bottleneck of a batch of one image is refused with the smallest input that works.
 -- Any H and W work: when H or W is not a multiple of 2^(number of down blocks) the input is
 -- zero-padded at the bottom/right and the logits are cropped back (as U-Net here does). The
 -- transposed conv gives 2h + 1 rows (and columns), center-cropped to the skip as the reference
@@ -31,11 +34,13 @@
 -- finalConv; with index_base = 0 its state dicts load directly. The model returns logits
 -- (that implementation ends with a LogSoftmax; losses here take logits).
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local nn = require "lunet.nn"
+local common = require "lunet.models.common"
 
 local F = nn.functional
-local error, tostring, type, pairs, ipairs = error, tostring, type, pairs, ipairs
-local mtype, format = math.type, string.format
+local ipairs = ipairs
+local format = string.format
 local cat = lunet.cat
 
 -- BN - ReLU - 3x3 conv - dropout; gives `growth` new channels.
@@ -111,34 +116,21 @@ local VARIANTS = {
   [103] = { growth = 16, down = { 4, 5, 7, 10, 12 }, bottleneck = 15 },
 }
 
-local known = { in_channels = true, num_classes = true, variant = true, growth = true,
-                dropout = true, first_conv = true, down_blocks = true, up_blocks = true,
-                bottleneck = true }
-
-local function check_int(k, v, min)
-  if mtype(v) ~= "integer" or v < min then
-    error(format("Tiramisu: %s must be an integer >= %d, got %s", k, min, tostring(v)), 4)
-  end
-end
-
-local function check_list(k, v)
-  if type(v) ~= "table" or #v == 0 then
-    error(format("Tiramisu: %s must be a non-empty list of layer counts, got %s", k, tostring(v)), 4)
-  end
-  for _, n in ipairs(v) do check_int(k .. " entries", n, 1) end
-end
+local known = { "in_channels", "num_classes", "variant", "growth", "dropout", "first_conv", "down_blocks",
+                "up_blocks", "bottleneck" }
 
 local Tiramisu = nn.Module:extend("FCDenseNet")
+Tiramisu.MAX_BLOCKS = 12    -- down blocks: a pooling factor of at most 4096
+Tiramisu.MAX_LAYERS = 256   -- layers per dense block
 
-function Tiramisu:__init(opts)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not known[k] then error("Tiramisu: unknown option '" .. tostring(k) .. "'", 3) end
-  end
+-- The checked configuration of opts, defaults filled in.
+local function configure(opts)
+  local fn = "Tiramisu"
+  opts = E.options(opts, fn, known)
   local variant = opts.variant or 103
   local v = VARIANTS[variant]
   if v == nil then
-    error("Tiramisu: variant must be 56, 67 or 103, got " .. tostring(variant), 3)
+    E.fail(fn, "variant must be 56, 67 or 103, got %s", E.show(variant))
   end
   local o = {
     variant = variant, in_channels = opts.in_channels or 3, num_classes = opts.num_classes,
@@ -146,24 +138,68 @@ function Tiramisu:__init(opts)
     first_conv = opts.first_conv or 48, down_blocks = opts.down_blocks or v.down,
     bottleneck = opts.bottleneck or v.bottleneck,
   }
-  for _, k in ipairs { "in_channels", "num_classes", "growth", "first_conv", "bottleneck" } do
-    check_int(k, o[k], 1)
+  for _, k in ipairs { "in_channels", "num_classes", "growth", "first_conv" } do
+    o[k] = common.int(fn, k, o[k], 1)
   end
-  check_list("down_blocks", o.down_blocks)
+  o.bottleneck = common.int(fn, "bottleneck", o.bottleneck, 1, Tiramisu.MAX_LAYERS)
+  common.int_list(fn, "down_blocks", o.down_blocks, 1, Tiramisu.MAX_LAYERS, Tiramisu.MAX_BLOCKS, "layer counts")
   local up = opts.up_blocks
   if up == nil then
     up = {}
     for i = #o.down_blocks, 1, -1 do up[#up + 1] = o.down_blocks[i] end
   end
-  check_list("up_blocks", up)
+  common.int_list(fn, "up_blocks", up, 1, Tiramisu.MAX_LAYERS, Tiramisu.MAX_BLOCKS, "layer counts")
   if #up ~= #o.down_blocks then
-    error(format("Tiramisu: up_blocks has %d entries, down_blocks %d", #up, #o.down_blocks), 3)
+    E.fail(fn, "up_blocks has %d entries, down_blocks %d", #up, #o.down_blocks)
   end
   o.up_blocks = up
-  if type(o.dropout) ~= "number" or o.dropout < 0 or o.dropout >= 1 then
-    error("Tiramisu: dropout must be in [0, 1), got " .. tostring(o.dropout), 3)
+  common.dropout(fn, "dropout", o.dropout)
+  return o
+end
+
+-- Parameters of the configuration o (as num_parameters counts them), in floating point.
+local function count(o)
+  local g = o.growth
+  local function dense(cin, n)          -- n dense layers: BN + 3x3 conv (bias) each
+    local total = 0
+    for i = 0, n - 1 do
+      local c = cin + i * g
+      total = total + 2 * c + c * g * 9 + g
+    end
+    return total
   end
+  local n = o.in_channels * o.first_conv * 9 + o.first_conv
+  local c, skips = o.first_conv, {}
+  for _, k in ipairs(o.down_blocks) do
+    n = n + dense(c, k)
+    c = c + g * k
+    table.insert(skips, 1, c)
+    n = n + 2 * c + c * c + c            -- transition down: BN + 1x1 conv
+  end
+  n = n + dense(c, o.bottleneck)
+  local prev = g * o.bottleneck
+  for i, k in ipairs(o.up_blocks) do
+    n = n + prev * prev * 9 + prev      -- transition up: 3x3 transposed conv
+    c = prev + skips[i]
+    n = n + dense(c, k)
+    prev = g * k
+    c = c + prev
+  end
+  return n + c * o.num_classes + o.num_classes
+end
+
+--- Tiramisu.count_parameters(opts) -> the number of parameters Tiramisu(opts) would have.
+function Tiramisu.count_parameters(opts)
+  local n = count(configure(opts))
+  return math.tointeger(n) or n
+end
+
+function Tiramisu:__init(opts)
+  local o = configure(opts)
+  common.check_parameters("Tiramisu", count(o), format("growth %d with first_conv %d and %d down blocks",
+    o.growth, o.first_conv, #o.down_blocks))
   self.config = o
+  local up = o.up_blocks
 
   local g, p = o.growth, o.dropout
   self.firstconv = nn.Conv2d(o.in_channels, o.first_conv, 3, { padding = 1 })
@@ -195,14 +231,16 @@ end
 function Tiramisu:forward(x)
   local o = self.config
   if not lunet.is_tensor(x) or x:dim() ~= 4 then
-    error("Tiramisu: input must be a 4-d tensor (N, C, H, W)", 2)
+    E.fail("Tiramisu", "input must be a 4-d tensor (N, C, H, W), got %s",
+      lunet.is_tensor(x) and "[" .. table.concat(x:shape(), ", ") .. "]" or E.typename(x))
   end
   if x:size(2) ~= o.in_channels then
-    error(format("Tiramisu: input has %d channels, the model expects %d", x:size(2), o.in_channels), 2)
+    E.fail("Tiramisu", "input has %d channels, the model expects %d", x:size(2), o.in_channels)
   end
   -- pad to a multiple of 2^(number of poolings) so that small inputs survive the poolings
   local H, W = x:size(3), x:size(4)
   local m = 1 << #self.denseBlocksDown
+  if self.training then common.check_bn_input("Tiramisu", x, m, "the bottleneck") end
   local ph, pw = (-H) % m, (-W) % m
   if ph > 0 or pw > 0 then x = F.pad(x, { 0, pw, 0, ph }) end
   x = self.firstconv(x)

@@ -15,14 +15,19 @@
 -- When H or W is not a multiple of 2^(depth-1) the input is zero-padded at the bottom/right
 -- and the logits are cropped back, so every skip concatenation fits.
 --
--- State-dict names mirror the PyTorch benchmark model (../shared/bench/torch_unet.py):
+-- State-dict names mirror the PyTorch benchmark model (bench/torch_unet.py):
 -- down.<level>.<layer>, up.<level>, dec.<level>.<layer>, head; with index_base = 0 a
 -- state dict from that PyTorch model loads directly (norm = "batch").
+-- Bounds: depth <= 13 (a pooling factor of 4096), and at most common.MAX_PARAMETERS
+-- (1e9) parameters; UNet.count_parameters(opts) gives the count without building the model.
+-- In training mode with norm = "batch", the 1 x 1 bottleneck of a batch of one image is
+-- refused with the smallest input that works (H or W above 2^(depth-1)).
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local nn = require "lunet.nn"
+local common = require "lunet.models.common"
 
 local F = nn.functional
-local error, tostring = error, tostring
 
 local UNet = nn.Module:extend("UNet")
 
@@ -40,35 +45,59 @@ local function block(cin, cout, o)
   return nn.Sequential(table.unpack(layers))
 end
 
-local known = { in_channels = true, num_classes = true, base = true, depth = true, up = true,
-                norm = true, groups = true, dropout = true }
+local known = { "in_channels", "num_classes", "base", "depth", "up", "norm", "groups", "dropout" }
+UNet.MAX_DEPTH = 13
 
-function UNet:__init(opts)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not known[k] then error("UNet: unknown option '" .. tostring(k) .. "'", 3) end
-  end
+-- The checked configuration of opts, defaults filled in.
+local function configure(opts)
+  local fn = "UNet"
+  opts = E.options(opts, fn, known)
   local o = {
     in_channels = opts.in_channels, num_classes = opts.num_classes, base = opts.base or 64,
     depth = opts.depth or 5, up = opts.up or "transpose", norm = opts.norm,
     groups = opts.groups or 8, dropout = opts.dropout or 0,
   }
-  for _, k in ipairs { "in_channels", "num_classes", "base", "depth", "groups" } do
-    local v = o[k]
-    if math.type(v) ~= "integer" or v < 1 then
-      error("UNet: " .. k .. " must be a positive integer, got " .. tostring(v), 3)
-    end
+  for _, k in ipairs { "in_channels", "num_classes", "base", "groups" } do
+    o[k] = common.int(fn, k, o[k], 1)
   end
-  if o.depth < 2 then error("UNet: depth must be at least 2, got " .. o.depth, 3) end
-  if o.up ~= "transpose" and o.up ~= "bilinear" then
-    error("UNet: up must be \"transpose\" or \"bilinear\", got " .. tostring(o.up), 3)
+  o.depth = common.int(fn, "depth", o.depth, 2, UNet.MAX_DEPTH)
+  E.choice(fn, "up", o.up, { "transpose", "bilinear" })
+  if o.norm ~= nil then E.choice(fn, "norm", o.norm, { "batch", "group" }) end
+  common.dropout(fn, "dropout", o.dropout)
+  return o
+end
+
+-- Parameters of the configuration o (as num_parameters counts them), in floating point.
+local function count(o)
+  local function conv(cin, cout, k) return cin * cout * k * k + cout end
+  local function block_count(cin, cout)
+    local norm = o.norm and 2 * cout or 0
+    return conv(cin, cout, 3) + norm + conv(cout, cout, 3) + norm
   end
-  if o.norm ~= nil and o.norm ~= "batch" and o.norm ~= "group" then
-    error("UNet: norm must be nil, \"batch\" or \"group\", got " .. tostring(o.norm), 3)
+  local ch = {}
+  for k = 1, o.depth do ch[k] = o.base * 2.0 ^ (k - 1) end
+  local n, c = 0, o.in_channels
+  for k = 1, o.depth do
+    n = n + block_count(c, ch[k])
+    c = ch[k]
   end
-  if type(o.dropout) ~= "number" or o.dropout < 0 or o.dropout >= 1 then
-    error("UNet: dropout must be in [0, 1), got " .. tostring(o.dropout), 3)
+  for k = o.depth - 1, 1, -1 do
+    n = n + (o.up == "transpose" and conv(c, ch[k], 2) or conv(c, ch[k], 1))
+    n = n + block_count(2 * ch[k], ch[k])
+    c = ch[k]
   end
+  return n + conv(c, o.num_classes, 1)
+end
+
+--- UNet.count_parameters(opts) -> the number of parameters UNet(opts) would have.
+function UNet.count_parameters(opts)
+  local n = count(configure(opts))
+  return math.tointeger(n) or n
+end
+
+function UNet:__init(opts)
+  local o = configure(opts)
+  common.check_parameters("UNet", count(o), string.format("base %d with depth %d", o.base, o.depth))
   self.config = o
 
   local ch = {}
@@ -98,13 +127,17 @@ end
 function UNet:forward(x)
   local o = self.config
   if not lunet.is_tensor(x) or x:dim() ~= 4 then
-    error("UNet: input must be a 4-d tensor (N, C, H, W)", 2)
+    E.fail("UNet", "input must be a 4-d tensor (N, C, H, W), got %s",
+      lunet.is_tensor(x) and "[" .. table.concat(x:shape(), ", ") .. "]" or E.typename(x))
   end
   if x:size(2) ~= o.in_channels then
-    error(("UNet: input has %d channels, the model expects %d"):format(x:size(2), o.in_channels), 2)
+    E.fail("UNet", "input has %d channels, the model expects %d", x:size(2), o.in_channels)
   end
   local H, W = x:size(3), x:size(4)
   local m = 1 << (o.depth - 1)
+  if self.training and o.norm == "batch" then
+    common.check_bn_input("UNet", x, m, "the bottleneck")
+  end
   local ph, pw = (-H) % m, (-W) % m
   if ph > 0 or pw > 0 then x = F.pad(x, { 0, pw, 0, ph }) end
   local skips = {}

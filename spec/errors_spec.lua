@@ -62,7 +62,7 @@ local cases = {
   { function() return lunet.randn(2, { generator = 5 }) end, "randn: option generator must be a lunet.Generator, got number" },
   { function() return lunet.no_grad(5) end, "no_grad: expected a function, got number" },
   { function() return a23:split(0) end, "split: size must be a positive integer, got 0" },
-  { function() return lunet.set_num_threads(0) end, "set_num_threads: n must be >= 1, got 0" },
+  { function() return lunet.set_num_threads(0) end, "set_num_threads: n must be an integer in [1, 1024], got 0" },
   { function() return a23:clamp(2, 1) end, "clamp: min 2.0 is greater than max 1.0" },
   -- autograd misuse
   { function() return (lunet.ones(2):requires_grad() * 2):backward() end, "backward: grad can be omitted only for a one-element output, got shape [2]" },

@@ -277,15 +277,15 @@ describe("loss errors", function()
     { function() return F.dice_loss(x, y, { classes = { 0, 3 } }) end,
       "dice_loss: classes holds 3, not a class id in 0..2" },
     { function() return losses.DiceLoss { mode = "foo" } end,
-      'DiceLoss: mode must be "multiclass", "binary" or "multilabel", got "foo"' },
+      "DiceLoss: mode must be 'multiclass', 'binary' or 'multilabel', got 'foo'" },
     { function() return losses.LovaszLoss { mode = 3 } end,
-      'LovaszLoss: mode must be "multiclass", "binary" or "multilabel", got 3' },
+      "LovaszLoss: mode must be 'multiclass', 'binary' or 'multilabel', got 3" },
     { function() return losses.CrossEntropyLoss { ignore_idx = 255 } end,
-      "CrossEntropyLoss: unknown option 'ignore_idx'" },
+      "CrossEntropyLoss: unknown option 'ignore_idx' (did you mean 'ignore_index'?)" },
     { function() return losses.DiceLoss { mode = "binary", classes = { 1 } } end,
       'DiceLoss: classes are not supported with mode="binary"' },
     { function() return losses.FocalLoss { gamma = -1 } end,
-      "FocalLoss: gamma must be a number in [0, inf], got -1" },
+      "FocalLoss: gamma must be a finite number >= 0, got -1" },
     { function() return losses.CrossEntropyLoss {} + 1 end,
       "loss +: both operands must be losses (got table and number)" },
   }
@@ -294,4 +294,58 @@ describe("loss errors", function()
       assert.are.equal(c[2], errmsg(c[1]))
     end)
   end
+end)
+
+-- Loss options are checked when the loss is built, values printed in full.
+describe("loss option range checks", function()
+  local nan, inf = 0 / 0, math.huge
+  local cases = {
+    { function() return losses.DiceLoss { smooth = -1 } end, "DiceLoss: smooth must be a finite number >= 0, got -1" },
+    { function() return losses.JaccardLoss { smooth = inf } end,
+      "JaccardLoss: smooth must be a finite number >= 0, got inf" },
+    { function() return losses.DiceLoss { eps = 0 } end, "DiceLoss: eps must be a finite number > 0, got 0" },
+    { function() return losses.TverskyLoss { eps = nan } end, "TverskyLoss: eps must be a finite number > 0, got nan" },
+    { function() return losses.TverskyLoss { alpha = -0.5 } end,
+      "TverskyLoss: alpha must be a finite number >= 0, got -0.5" },
+    { function() return losses.TverskyLoss { gamma = 0 } end, "TverskyLoss: gamma must be a finite number > 0, got 0" },
+    { function() return losses.FocalLoss { gamma = nan } end, "FocalLoss: gamma must be a finite number >= 0, got nan" },
+    { function() return losses.FocalLoss { mode = "binary", alpha = 2 } end,
+      "FocalLoss: alpha must be a number in [0, 1], got 2" },
+    { function() return losses.FocalLoss { alpha = { 1, nan } } end, "FocalLoss: alpha[2] must be a finite number, got nan" },
+    { function() return losses.DiceLoss { classes = { 1, -1 } } end,
+      "DiceLoss: classes[2] must be an integer >= 0, got -1" },
+    { function() return losses.DiceLoss { classes = {} } end,
+      "DiceLoss: classes must be a non-empty list of class ids, got an empty list" },
+    { function() return losses.DiceLoss { classes = { 0.5 } } end,
+      "DiceLoss: classes[1] must be an integer >= 0, got 0.5" },
+    { function() return losses.DiceLoss { log_loss = "yes" } end, "DiceLoss: log_loss must be a boolean, got 'yes'" },
+    { function() return losses.CrossEntropyLoss { label_smoothing = 1.5 } end,
+      "CrossEntropyLoss: label_smoothing must be a number in [0, 1], got 1.5" },
+    { function() return losses.CrossEntropyLoss { label_smoothing = nan } end,
+      "CrossEntropyLoss: label_smoothing must be a number in [0, 1], got nan" },
+    { function() return losses.CrossEntropyLoss { ignore_index = 0.5 } end,
+      "CrossEntropyLoss: ignore_index must be an integer, got 0.5" },
+    { function() return losses.CrossEntropyLoss { weight = { 1, inf } } end,
+      "CrossEntropyLoss: weight[2] must be a finite number, got inf" },
+    { function() return losses.CrossEntropyLoss { weight = "balanced" } end,
+      "CrossEntropyLoss: weight must be a non-empty list of numbers or a tensor, got 'balanced'" },
+    { function() return losses.BCEWithLogitsLoss { pos_weight = nan } end,
+      "BCEWithLogitsLoss: pos_weight must be a number, a non-empty list of numbers or a tensor, got nan" },
+    { function() return losses.CrossEntropyLoss { reduction = "avg" } end,
+      "CrossEntropyLoss: reduction must be 'mean', 'sum' or 'none', got 'avg'" },
+    { function() return losses.LovaszLoss { per_image = 1 } end, "LovaszLoss: per_image must be a boolean, got 1" },
+    { function() return math.huge * losses.DiceLoss {} end, "loss *: the factor must be a finite number, got inf" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2], function()
+      assert.are.equal(c[2], errmsg(c[1]))
+    end)
+  end
+
+  it("classes beyond the logits' classes are caught when the loss runs", function()
+    local l = losses.DiceLoss { classes = { 0, 5 } }
+    local x = lunet.randn(2, 3, 4, 4)
+    local y = lunet.zeros({ 2, 4, 4 }, { dtype = "int32" })
+    assert.are.equal("dice_loss: classes holds 5, not a class id in 0..2", errmsg(function() return l(x, y) end))
+  end)
 end)

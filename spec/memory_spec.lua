@@ -36,4 +36,22 @@ describe("memory", function()
     assert.is_true(final <= baseline * 1.10,
       ("resident memory grew from %d kB to %d kB"):format(baseline, final))
   end)
+
+  it("frees every temporary of an operation that raises", function()
+    local big = lunet.full({ 512, 512 }, 300)                 -- 1 MB of values uint8 cannot hold
+    local u = lunet.full({ 512, 512 }, 250, { dtype = "uint8" })
+    collectgarbage()
+    collectgarbage()
+    local before = lunet.memory_stats().live_bytes
+    for _ = 1, 200 do
+      assert.is_false(pcall(big.to, big, "uint8"))             -- scan fails before any write
+      assert.is_false(pcall(u.add_, u, 10))                     -- works on a copy, then raises
+      assert.is_false(pcall(function() return u + u end))       -- the result tensor is dropped
+      assert.is_false(pcall(lunet.zeros, 2 ^ 40, 2 ^ 40))       -- nothing allocated
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(before, lunet.memory_stats().live_bytes)
+    assert.are.equal(250, u:get(1, 1))
+  end)
 end)

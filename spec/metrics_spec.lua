@@ -29,10 +29,12 @@ local function T(flat, shape, dtype)
   return lunet.tensor(flat, { shape = shape, dtype = dtype or "int32" })
 end
 
+-- The message of the error f(...) raises, without its "file:line: " position (which points
+-- at this spec: spec/caller_spec.lua checks positions).
 local function err_of(f, ...)
   local ok, e = pcall(f, ...)
   assert(not ok, "expected an error")
-  return e
+  return (tostring(e):gsub("^[^:\n]*:%d+: ", ""))
 end
 
 -- random label map in 0..hi-1 as int32
@@ -364,16 +366,16 @@ describe("errors", function()
   local p = T({ 0, 1, 2, 1 }, { 2, 2 })
   local cases = {
     { "C < 1", function() metrics.ConfusionMatrix(0) end,
-      "ConfusionMatrix: num_classes must be an integer >= 1, got 0" },
+      "ConfusionMatrix: num_classes must be an integer in [1, 65536], got 0" },
     { "unknown option", function() metrics.ConfusionMatrix(3, { ignore = 255 }) end,
-      "ConfusionMatrix: unknown option 'ignore' (expected ignore_index)" },
+      "ConfusionMatrix: unknown option 'ignore' (did you mean 'ignore_index'?)" },
     { "functional unknown option", function() metrics.iou(p, p, { num_classes = 3, reduce = "micro" }) end,
-      "iou: unknown option 'reduce' (expected num_classes, ignore_index, reduction, per_image, "
-        .. "classes, zero_division)" },
+      "iou: unknown option 'reduce' (known options: classes, ignore_index, num_classes, per_image, "
+        .. "reduction, zero_division)" },
     { "saliency map not a tensor", function() metrics.e_measure(nil, p) end,
       "e_measure: sal must be a tensor, got nil" },
     { "C not an integer", function() metrics.ConfusionMatrix(2.5) end,
-      "ConfusionMatrix: num_classes must be an integer >= 1, got 2.5" },
+      "ConfusionMatrix: num_classes must be an integer in [1, 65536], got 2.5" },
     { "shape mismatch", function()
         metrics.ConfusionMatrix(3):update(T({ 0, 1, 2 }, { 1, 3 }), T({ 0, 1, 2, 1 }, { 2, 2 }))
       end, "ConfusionMatrix:update: pred shape [1, 3] does not match target shape [2, 2]" },
@@ -406,7 +408,7 @@ describe("errors", function()
     { "functional without num_classes", function() metrics.iou(p, t) end,
       "iou: opts.num_classes is required for label predictions" },
     { "functional bad reduction", function() metrics.dice(p, p, { num_classes = 3, reduction = "mean" }) end,
-      'dice: reduction must be "micro", "macro" or "none", got mean' },
+      "dice: reduction must be 'micro', 'macro' or 'none', got 'mean'" },
     { "functional float target", function()
         metrics.pixel_accuracy(p, lunet.zeros(2, 2), { num_classes = 3 })
       end, "pixel_accuracy: target must hold int32 or uint8 class labels, got float32" },
@@ -439,5 +441,45 @@ describe("errors", function()
     it(c[1], function()
       assert.are.equal(c[3], err_of(c[2]))
     end)
+  end
+end)
+
+describe("range checks", function()
+  local p = T({ 0, 1, 1, 0 }, { 2, 2 })
+  local nan, inf = 0 / 0, math.huge
+  local cases = {
+    { function() metrics.ConfusionMatrix(70000) end,
+      "ConfusionMatrix: num_classes must be an integer in [1, 65536], got 70000" },
+    { function() metrics.ConfusionMatrix(2, { ignore_index = 2.5 }) end,
+      "ConfusionMatrix: ignore_index must be an integer, got 2.5" },
+    { function() metrics.ConfusionMatrix(2):fbeta(0) end, "ConfusionMatrix:fbeta: beta must be a finite number > 0, got 0" },
+    { function() metrics.ConfusionMatrix(2):fbeta(nan) end,
+      "ConfusionMatrix:fbeta: beta must be a finite number > 0, got nan" },
+    { function() metrics.ConfusionMatrix(2).miou() end,
+      "ConfusionMatrix:miou: self must be a ConfusionMatrix, got nil (call it with a colon: cm:miou(...))" },
+    { function() metrics.iou(p, p, { num_classes = 0 }) end, "iou: num_classes must be an integer in [1, 65536], got 0" },
+    { function() metrics.dice(p, p, { num_classes = 2, zero_division = nan }) end,
+      "dice: zero_division must be a finite number, got nan" },
+    { function() metrics.dice(p, p, { num_classes = 2, per_image = 1 }) end, "dice: per_image must be a boolean, got 1" },
+    { function() metrics.iou(p, p, { num_classes = 2, classes = { 2 } }) end, "iou: classes holds 2, outside 0..1" },
+    { function() metrics.hausdorff(p, p, { percentile = -1 }) end,
+      "hausdorff: percentile must be a number in [0, 100], got -1" },
+    { function() metrics.hausdorff(p, p, { percentile = nan }) end,
+      "hausdorff: percentile must be a number in [0, 100], got nan" },
+    { function() metrics.hausdorff(p, p, { spacing = { 1, 0 } }) end,
+      "hausdorff: spacing must be finite and > 0, got {1, 0}" },
+    { function() metrics.hausdorff(p, p, { spacing = inf }) end,
+      "hausdorff: spacing must be finite and > 0, got {inf, inf}" },
+    { function() metrics.fmeasure(lunet.zeros(2, 2), p, { beta2 = 0 }) end,
+      "fmeasure: beta2 must be a finite number > 0, got 0" },
+    { function() metrics.s_measure(lunet.zeros(2, 2), p, { alpha = 2 }) end,
+      "s_measure: alpha must be a number in [0, 1], got 2" },
+    { function() metrics.match_instances(p, p, { iou_threshold = 0 }) end,
+      "match_instances: iou_threshold must be in (0, 1], got 0" },
+    { function() metrics.average_precision(p, p, { thresholds = { 0.5, 1.5 } }) end,
+      "average_precision: thresholds must lie in (0, 1], got 1.5" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2], function() assert.are.equal(c[2], err_of(c[1])) end)
   end
 end)

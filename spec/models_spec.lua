@@ -286,12 +286,12 @@ describe("options", function()
   local cases = {
     { "tiramisu", { num_classes = 2, variant = 57 }, "Tiramisu: variant must be 56, 67 or 103, got 57" },
     { "tiramisu", { num_classes = 2, growth = 0 }, "Tiramisu: growth must be an integer >= 1, got 0" },
-    { "tiramisu", { num_classes = 2, colour = 1 }, "Tiramisu: unknown option 'colour'" },
+    { "tiramisu", { num_classes = 2, colour = 1 }, "Tiramisu: unknown option 'colour' (known options: bottleneck, down_blocks, dropout, first_conv, growth, in_channels, num_classes, up_blocks, variant)" },
     { "tiramisu", { variant = 56 }, "Tiramisu: num_classes must be an integer >= 1, got nil" },
     { "tiramisu", { num_classes = 2, down_blocks = { 2, 2 }, up_blocks = { 2 } },
       "Tiramisu: up_blocks has 1 entries, down_blocks 2" },
-    { "tiramisu", { num_classes = 2, dropout = 1 }, "Tiramisu: dropout must be in [0, 1), got 1" },
-    { "hrnet", { num_classes = 2, small = "v3" }, "HRNet: small must be false, true, \"v1\" or \"v2\", got v3" },
+    { "tiramisu", { num_classes = 2, dropout = 1 }, "Tiramisu: dropout must be a number in [0, 1), got 1" },
+    { "hrnet", { num_classes = 2, small = "v3" }, "HRNet: small must be false, true, 'v1' or 'v2', got 'v3'" },
     { "hrnet", { num_classes = 2, width = 0 }, "HRNet: width must be an integer >= 1, got 0" },
     { "hrnet", { num_classes = 2, final_kernel = 2 }, "HRNet: final_kernel must be 1 or 3, got 2" },
     { "hrnet", { num_classes = 2, modules = { 1, 1 } },
@@ -299,10 +299,10 @@ describe("options", function()
     { "hrnet", { width = 18 }, "HRNet: num_classes must be an integer >= 1, got nil" },
     { "deeplabv3plus", { num_classes = 2, output_stride = 32 }, "DeepLabV3Plus: output_stride must be 8 or 16, got 32" },
     { "deeplabv3plus", { num_classes = 2, backbone = "vgg16" },
-      "DeepLabV3Plus: backbone must be \"resnet18\", \"resnet34\" or \"resnet50\", got vgg16" },
+      "DeepLabV3Plus: backbone must be 'resnet18', 'resnet34' or 'resnet50', got 'vgg16'" },
     { "deeplabv3plus", { num_classes = 2, aspp_rates = {} },
-      "DeepLabV3Plus: aspp_rates must be a non-empty list of dilation rates" },
-    { "deeplabv3plus", { num_classes = 2, depth = 18 }, "DeepLabV3Plus: unknown option 'depth'" },
+      "DeepLabV3Plus: aspp_rates must be a list of 1 to 16 dilation rates, got a list of 0" },
+    { "deeplabv3plus", { num_classes = 2, depth = 18 }, "DeepLabV3Plus: unknown option 'depth' (known options: align_corners, aspp_channels, aspp_dropout, aspp_rates, backbone, decoder_channels, encoder_width, in_channels, low_level_channels, num_classes, output_stride, separable)" },
   }
   for _, c in ipairs(cases) do
     it("rejects " .. c[3], function()
@@ -325,5 +325,91 @@ describe("options", function()
       msg = errmsg(c[1], lunet.randn(3, 8, 8))
       assert.is_truthy(msg:find("input must be a 4-d tensor (N, C, H, W)", 1, true), msg)
     end
+  end)
+end)
+
+-- Absurd configurations are refused before anything is allocated: bounded depths and
+-- repeats, and a parameter budget (models/common.lua, 1e9) computed by count_parameters,
+-- which the spec checks against the built models.
+describe("size limits", function()
+  local common = require "lunet.models.common"
+
+  it("count_parameters gives num_parameters without building", function()
+    local configs = {
+      { "unet", { in_channels = 1, num_classes = 2 } },
+      { "unet", { in_channels = 3, num_classes = 3, base = 4, depth = 4, up = "bilinear", norm = "group", groups = 2 } },
+      { "tiramisu", { variant = 67, num_classes = 11 } },
+      { "tiramisu", { variant = 56, num_classes = 3, down_blocks = { 2, 3 }, up_blocks = { 1, 4 }, bottleneck = 2,
+                      growth = 3, first_conv = 4 } },
+      { "hrnet", { width = 32, num_classes = 19 } },
+      { "hrnet", { width = 2, num_classes = 3, stem_channels = 4, stage1_blocks = 2, stage1_planes = 2,
+                   modules = { 1, 2, 1 }, blocks = 2, final_kernel = 3 } },
+      { "deeplabv3plus", { backbone = "resnet50", num_classes = 21 } },
+      { "deeplabv3plus", { num_classes = 3, backbone = "resnet34", encoder_width = 2, aspp_channels = 4,
+                           aspp_rates = { 1, 2 }, low_level_channels = 3, decoder_channels = 4, separable = false } },
+    }
+    for _, c in ipairs(configs) do
+      local cls = models[c[1]]
+      assert.are.equal(cls(c[2]):num_parameters(), cls.count_parameters(c[2]), c[1])
+    end
+    local resnet = require "lunet.models.resnet"
+    assert.are.equal(resnet.ResNet { depth = 34, width = 8 }:num_parameters(), (resnet.count_resnet(34, 3, 8)))
+  end)
+
+  local cases = {
+    { "unet", { in_channels = 1, num_classes = 2, depth = 40 }, "UNet: depth must be an integer in [2, 13], got 40" },
+    { "unet", { in_channels = 1, num_classes = 2, depth = 9 },
+      "UNet: base 64 with depth 9 gives 7,963,615,618 parameters (31.9 GB of float32 weights), more than the "
+        .. "limit of 1,000,000,000" },
+    { "unet", { in_channels = 1, num_classes = 2, base = 1e6 },
+      "UNet: base 1000000 with depth 5 gives 7,574,000,118,000,002 parameters (30296000.5 GB of float32 weights), "
+        .. "more than the limit of 1,000,000,000" },
+    { "unet", { in_channels = 1, num_classes = 2, dropout = 1 }, "UNet: dropout must be a number in [0, 1), got 1" },
+    { "unet", { in_channels = 1.5, num_classes = 2 }, "UNet: in_channels must be an integer >= 1, got 1.5" },
+    { "tiramisu", { num_classes = 2, down_blocks = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 } },
+      "Tiramisu: down_blocks must be a list of 1 to 12 layer counts, got a list of 13" },
+    { "tiramisu", { num_classes = 2, bottleneck = 1e6 }, "Tiramisu: bottleneck must be an integer in [1, 256], got 1000000" },
+    { "tiramisu", { num_classes = 2, growth = 4096 },
+      "Tiramisu: growth 4096 with first_conv 48 and 5 down blocks gives 552,528,652,178 parameters "
+        .. "(2210.1 GB of float32 weights), more than the limit of 1,000,000,000" },
+    { "hrnet", { num_classes = 2, blocks = 1000 }, "HRNet: blocks must be an integer in [1, 64], got 1000" },
+    { "hrnet", { num_classes = 2, modules = { 1, 1e9, 1 } }, "HRNet: modules[2] must be an integer in [1, 64], got 1000000000" },
+    { "deeplabv3plus", { num_classes = 2, aspp_rates = { 6, 1e9 } },
+      "DeepLabV3Plus: aspp_rates[2] must be an integer in [1, 4096], got 1000000000" },
+    { "deeplabv3plus", { num_classes = 2, encoder_width = 2048 },
+      "DeepLabV3Plus: resnet18 with encoder_width 2048, aspp_channels 256 and decoder_channels 256 gives "
+        .. "11,447,885,330 parameters (45.8 GB of float32 weights), more than the limit of 1,000,000,000" },
+  }
+  for _, c in ipairs(cases) do
+    it("rejects " .. c[3], function()
+      assert.are.equal(c[3], (errmsg(models[c[1]], c[2]):gsub("^[^:\n]+:%d+: ", "")))
+    end)
+  end
+
+  it("name the smallest input that trains with batch norm", function()
+    local function msg(model, x) return (errmsg(model, x):gsub("^[^:\n]+:%d+: ", "")) end
+    local t = models.tiramisu { num_classes = 2, growth = 2, first_conv = 4, down_blocks = { 1, 1 }, bottleneck = 1 }
+    assert.are.equal("Tiramisu: input 4x3 is too small to train with a batch of 1: batch norm at the bottleneck "
+      .. "(1/4 of the input, here 1x1) needs more than one value per channel, so H or W must be at least 5 (or use "
+      .. "a batch of 2 or more, or model:eval())", msg(t, lunet.randn(1, 3, 4, 3)))
+    assert.are.same({ 1, 2, 5, 3 }, t(lunet.randn(1, 3, 5, 3)):shape())
+    assert.are.same({ 2, 2, 4, 3 }, t(lunet.randn(2, 3, 4, 3)):shape())
+    t:eval()
+    assert.are.same({ 1, 2, 4, 3 }, t(lunet.randn(1, 3, 4, 3)):shape())
+    local h = models.hrnet { width = 2, small = true, num_classes = 2, stem_channels = 4, stage1_planes = 2 }
+    assert.are.equal("HRNet: input 32x20 is too small to train with a batch of 1: batch norm at the "
+      .. "lowest-resolution branch (1/32 of the input, here 1x1) needs more than one value per channel, so H or W "
+      .. "must be at least 33 (or use a batch of 2 or more, or model:eval())", msg(h, lunet.randn(1, 3, 32, 20)))
+    assert.are.same({ 1, 2, 33, 20 }, h(lunet.randn(1, 3, 33, 20)):shape())
+    local d = models.deeplabv3plus { num_classes = 2, encoder_width = 2, aspp_channels = 4, low_level_channels = 2,
+                                     decoder_channels = 4 }
+    assert.are.equal("DeepLabV3Plus: training needs a batch of 2 or more images, got 1: batch norm in the ASPP "
+      .. "image-pooling branch sees one value per channel per image (use model:eval() for single images)",
+      msg(d, lunet.randn(1, 3, 16, 16)))
+    local r = require("lunet.models.resnet").ResNet { width = 2 }
+    assert.are.equal("ResNet: input 16x16 is too small to train with a batch of 1: batch norm at layer4 (1/32 of "
+      .. "the input, here 1x1) needs more than one value per channel, so H or W must be at least 33 (or use a "
+      .. "batch of 2 or more, or model:eval())", msg(r, lunet.randn(1, 3, 16, 16)))
+    assert.are.equal(1000000000, common.MAX_PARAMETERS)
   end)
 end)

@@ -185,7 +185,7 @@ describe("registration", function()
       "register_buffer: invalid name 'a.b' (empty or containing '.')")
     assert.has_error(function() m:add_module("x", {}) end, "add_module: 'x' must be a module, got table")
     assert.has_error(function() m:register_buffer("b", lunet.zeros(1), { persist = false }) end,
-      "register_buffer: unknown option 'persist'")
+      "register_buffer: unknown option 'persist' (did you mean 'persistent'?)")
   end)
 end)
 
@@ -298,7 +298,7 @@ describe("load_state_dict", function()
     assert.has_error(function() m:load_state_dict(3) end,
       "load_state_dict: state dict must be a table of tensors, got number")
     assert.has_error(function() m:load_state_dict({}, { strict = true, strcit = false }) end,
-      "load_state_dict: unknown option 'strcit'")
+      "load_state_dict: unknown option 'strcit' (did you mean 'strict'?)")
     assert.has_error(function() m:state_dict({ index_base = 2 }) end,
       "state_dict: index_base must be 0 or 1, got 2")
   end)

@@ -176,13 +176,13 @@ end)
 describe("optimizer misuse", function()
   local p = lunet.zeros(2):requires_grad(true)
   local cases = {
-    { function() optim.SGD({ p }, { lr = -1 }) end, "SGD: lr must be a number >= 0, got -1" },
+    { function() optim.SGD({ p }, { lr = -1 }) end, "SGD: lr must be a finite number >= 0, got -1" },
     { function() optim.SGD({ p }, {}) end, "SGD: lr is required" },
-    { function() optim.SGD({ p }, { lr = 0.1, lrr = 1 }) end, "SGD: unknown option 'lrr'" },
+    { function() optim.SGD({ p }, { lr = 0.1, lrr = 1 }) end, "SGD: unknown option 'lrr' (did you mean 'lr'?)" },
     { function() optim.Adam({ p }, { lr = 0.1, betas = { 0.9, 1.5 } }) end,
       "Adam: betas must be a pair of numbers in [0, 1), got {0.9, 1.5}" },
-    { function() optim.Adam({ p }, { eps = -1 }) end, "Adam: eps must be a number >= 0, got -1" },
-    { function() optim.RMSprop({ p }, { momentum = -0.5 }) end, "RMSprop: momentum must be a number >= 0, got -0.5" },
+    { function() optim.Adam({ p }, { eps = -1 }) end, "Adam: eps must be a finite number >= 0, got -1" },
+    { function() optim.RMSprop({ p }, { momentum = -0.5 }) end, "RMSprop: momentum must be a finite number >= 0, got -0.5" },
     { function() optim.SGD({ p }, { lr = 0.1, nesterov = true }) end,
       "SGD: nesterov needs momentum > 0 and dampening = 0" },
     { function() optim.SGD(5, { lr = 0.1 }) end,
@@ -193,9 +193,9 @@ describe("optimizer misuse", function()
     { function() optim.AdamW({ { params = { p } }, { params = { p }, lr = 2 } }) end,
       "AdamW: a parameter appears more than once (parameter group 2)" },
     { function() optim.SGD({ { params = { p }, lr = -2 } }, { lr = 0.1 }) end,
-      "SGD: lr must be a number >= 0, got -2" },
+      "SGD: lr must be a finite number >= 0, got -2" },
     { function() optim.Adam({ { params = { p }, momentum = 0.9 }, { params = { lunet.zeros(1) } } }) end,
-      "Adam: unknown option 'momentum' (parameter group 1)" },
+      "Adam: unknown option 'momentum' (known options: amsgrad, betas, eps, lr, maximize, params, weight_decay) (parameter group 1)" },
     { function() optim.SGD({ lunet.zeros(2, { dtype = "int32" }) }, { lr = 0.1 }) end,
       "SGD: params item 1 is int32, expected a float32 tensor" },
   }
@@ -270,17 +270,17 @@ describe("schedulers match PyTorch 1.13", function()
   local bad = {
     { function(o) optim.StepLR(o, {}) end, "StepLR: step_size is required" },
     { function(o) optim.StepLR(o, { step_size = 0 }) end, "StepLR: step_size must be a positive integer, got 0" },
-    { function(o) optim.StepLR(o, { step_size = 2, gama = 0.1 }) end, "StepLR: unknown option 'gama'" },
+    { function(o) optim.StepLR(o, { step_size = 2, gama = 0.1 }) end, "StepLR: unknown option 'gama' (did you mean 'gamma'?)" },
     { function(o) optim.MultiStepLR(o, { milestones = { 5, 2 } }) end,
-      "MultiStepLR: milestones must be an increasing list of integers, got {5, 2}" },
-    { function(o) optim.PolyLR(o, { total_iters = 10, power = -1 }) end, "PolyLR: power must be a number >= 0, got -1" },
+      "MultiStepLR: milestones must be an increasing list of integers >= 0, got {5, 2}" },
+    { function(o) optim.PolyLR(o, { total_iters = 10, power = -1 }) end, "PolyLR: power must be a finite number >= 0, got -1" },
     { function(o) optim.OneCycleLR(o, { max_lr = 1 }) end, "OneCycleLR: give total_steps, or epochs and steps_per_epoch" },
     { function(o) optim.OneCycleLR(o, { max_lr = { 1, 2, 3 }, total_steps = 5 }) end,
       "OneCycleLR: max_lr has 3 values for 2 parameter groups" },
     { function(o) optim.OneCycleLR(o, { max_lr = 1, total_steps = 5, anneal_strategy = "exp" }) end,
-      "OneCycleLR: anneal_strategy must be \"cos\" or \"linear\", got exp" },
+      "OneCycleLR: anneal_strategy must be 'cos' or 'linear', got 'exp'" },
     { function(o) optim.ReduceLROnPlateau(o, { factor = 1 }) end, "ReduceLROnPlateau: factor must be a number in [0, 1), got 1" },
-    { function(o) optim.ReduceLROnPlateau(o, { mode = "up" }) end, "ReduceLROnPlateau: mode must be \"min\" or \"max\", got up" },
+    { function(o) optim.ReduceLROnPlateau(o, { mode = "up" }) end, "ReduceLROnPlateau: mode must be 'min' or 'max', got 'up'" },
     { function() optim.StepLR({}, { step_size = 1 }) end, "StepLR: optimizer expected, got table" },
     { function(o) optim.StepLR(o, { step_size = 1 }):step(3) end,
       "StepLR:step: takes no argument (the epoch counter is internal)" },
@@ -318,4 +318,71 @@ describe("clip_grad_norm", function()
     optim.clip_grad_value({ a }, 1)
     assert.are.same({ -1, 0.5, 1 }, a.grad:tolist())
   end)
+end)
+
+-- PyTorch's range checks (lr, eps, momentum, weight_decay, alpha >= 0; betas in [0, 1);
+-- scheduler factors), with NaN and infinities refused as well.
+describe("range checks", function()
+  local nan, inf = 0 / 0, math.huge
+  local function p() return lunet.zeros(2):requires_grad(true) end
+  local function sgd() return optim.SGD({ p() }, { lr = 0.1, momentum = 0.9 }) end
+  local cases = {
+    { function() optim.SGD({ p() }, { lr = nan }) end, "SGD: lr must be a finite number >= 0, got nan" },
+    { function() optim.SGD({ p() }, { lr = inf }) end, "SGD: lr must be a finite number >= 0, got inf" },
+    { function() optim.SGD({ p() }, { lr = 0.1, momentum = -0.9 }) end,
+      "SGD: momentum must be a finite number >= 0, got -0.9" },
+    { function() optim.SGD({ p() }, { lr = 0.1, weight_decay = -1e-4 }) end,
+      "SGD: weight_decay must be a finite number >= 0, got -0.0001" },
+    { function() optim.SGD({ p() }, { lr = 0.1, dampening = 2 }) end,
+      "SGD: dampening must be a finite number in [0, 1], got 2" },
+    { function() optim.SGD({ p() }, { lr = 0.1, nesterov = 1 }) end, "SGD: nesterov must be a boolean, got 1" },
+    { function() optim.Adam({ p() }, { lr = -1e-3 }) end, "Adam: lr must be a finite number >= 0, got -0.001" },
+    { function() optim.Adam({ p() }, { betas = { 1, 0.999 } }) end,
+      "Adam: betas must be a pair of numbers in [0, 1), got {1, 0.999}" },
+    { function() optim.Adam({ p() }, { betas = { 0.9, nan } }) end,
+      "Adam: betas must be a pair of numbers in [0, 1), got {0.9, nan}" },
+    { function() optim.Adam({ p() }, { betas = 0.9 }) end, "Adam: betas must be a pair of numbers in [0, 1), got 0.9" },
+    { function() optim.AdamW({ p() }, { eps = nan }) end, "AdamW: eps must be a finite number >= 0, got nan" },
+    { function() optim.AdamW({ p() }, { weight_decay = -0.01 }) end,
+      "AdamW: weight_decay must be a finite number >= 0, got -0.01" },
+    { function() optim.RMSprop({ p() }, { alpha = 1.5 }) end, "RMSprop: alpha must be a finite number in [0, 1], got 1.5" },
+    { function() optim.RMSprop({ p() }, { eps = -1 }) end, "RMSprop: eps must be a finite number >= 0, got -1" },
+    { function() optim.SGD({ { params = { p() }, lr = nan } }, { lr = 0.1 }) end,
+      "SGD: lr must be a finite number >= 0, got nan" },
+    { function() optim.SGD({ { params = { p() } }, { params = { p() }, momentum = -1 } }, { lr = 0.1 }) end,
+      "SGD: momentum must be a finite number >= 0, got -1 (parameter group 2)" },
+    { function() sgd():add_param_group { params = { p() }, lr = -1 } end,
+      "SGD: lr must be a finite number >= 0, got -1" },
+    { function() optim.StepLR(sgd(), { step_size = 2, gamma = 0 }) end, "StepLR: gamma must be a finite number > 0, got 0" },
+    { function() optim.StepLR(sgd(), { step_size = 2.5 }) end, "StepLR: step_size must be a positive integer, got 2.5" },
+    { function() optim.MultiStepLR(sgd(), { milestones = { -1, 3 } }) end,
+      "MultiStepLR: milestones must be an increasing list of integers >= 0, got {-1, 3}" },
+    { function() optim.CosineAnnealingLR(sgd(), { T_max = nan }) end,
+      "CosineAnnealingLR: T_max must be a finite number > 0, got nan" },
+    { function() optim.CosineAnnealingLR(sgd(), { T_max = 10, eta_min = -1 }) end,
+      "CosineAnnealingLR: eta_min must be a finite number >= 0, got -1" },
+    { function() optim.PolyLR(sgd(), { total_iters = 0 }) end, "PolyLR: total_iters must be a positive integer, got 0" },
+    { function() optim.LinearLR(sgd(), { start_factor = 0 }) end,
+      "LinearLR: start_factor must be a number in (0, 1], got 0" },
+    { function() optim.OneCycleLR(sgd(), { max_lr = 1, total_steps = 10, pct_start = 1.5 }) end,
+      "OneCycleLR: pct_start must be a number in [0, 1], got 1.5" },
+    { function() optim.OneCycleLR(sgd(), { max_lr = -1, total_steps = 10 }) end,
+      "OneCycleLR: max_lr must be a finite number >= 0, got -1" },
+    { function() optim.OneCycleLR(sgd(), { max_lr = 1, total_steps = 10, div_factor = 0 }) end,
+      "OneCycleLR: div_factor must be a finite number > 0, got 0" },
+    { function() optim.OneCycleLR(sgd(), { max_lr = 1, total_steps = 10, max_momentum = 1 }) end,
+      "OneCycleLR: max_momentum must be a number in [0, 1), got 1" },
+    { function() optim.OneCycleLR(sgd(), { max_lr = 1, epochs = 2 }) end,
+      "OneCycleLR: give total_steps, or epochs and steps_per_epoch" },
+    { function() optim.ReduceLROnPlateau(sgd(), { patience = -1 }) end,
+      "ReduceLROnPlateau: patience must be an integer >= 0, got -1" },
+    { function() optim.ReduceLROnPlateau(sgd(), { min_lr = nan }) end,
+      "ReduceLROnPlateau: min_lr must be a finite number >= 0, got nan" },
+    { function() optim.ReduceLROnPlateau(sgd(), {}):step(nan) end,
+      "ReduceLROnPlateau:step: metric must be a number, got nan" },
+    { function() optim.clip_grad_norm({ p() }, nan) end, "clip_grad_norm: max_norm must be a number >= 0, got nan" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2], function() assert.has_error(c[1], c[2]) end)
+  end
 end)

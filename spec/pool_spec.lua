@@ -191,7 +191,7 @@ describe("pooling errors", function()
     { function() F.max_pool2d(x4, {}) end, "max_pool2d: opts.kernel is required" },
     { function() F.max_pool2d(x4, 2) end, "max_pool2d: options must be a table, got number" },
     { function() F.max_pool2d(x4, { kernel = 2.5 }) end,
-      "max_pool2d: kernel must be an integer or a pair {h, w} of integers" },
+      "max_pool2d: kernel must be an integer or a pair {h, w} of integers, got 2.5" },
     { function() F.max_pool2d(x4, { kernel = { 0, 2 } }) end, "max_pool2d: kernel must be positive, got 0x2" },
     { function() F.max_pool2d(x4, { kernel = 2, stride = 0 }) end, "max_pool2d: stride must be positive, got 0x0" },
     { function() F.max_pool2d(x4, { kernel = 2, dilation = { 1, 0 } }) end,

@@ -1,6 +1,7 @@
 -- Tensor core: creation, dtypes, views sharing storage, broadcasting math, reductions,
 -- matmul, comparisons, cat/stack/split, printing.
 local lunet = require "lunet"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()
 
 local function same(t, expected, tol)
   local a = t:tolist()
@@ -75,6 +76,44 @@ describe("views", function()
     assert.are.same({ 2, 3 }, t:shape())
     local r = t:t():reshape(6)
     assert.are.same({ 0, 3, 1, 4, 2, 5 }, r:totable())
+  end)
+  it("view never copies: it raises where the strides do not allow a view", function()
+    local b = lunet.zeros(2, 3)
+    local ok, err = pcall(function() b:t():view(6):fill_(7) end)
+    assert.is_false(ok)
+    assert.are.equal("view: cannot view a tensor of shape [3, 2] and strides [1, 3] as [6] without copying "
+      .. "(a dimension spans non-contiguous memory); use reshape, which copies then",
+      (tostring(err):gsub("^[^:]*:%d+: ", "")))
+    assert.are.same({ 0, 0, 0, 0, 0, 0 }, b:tolist())          -- nothing was written anywhere
+    -- views of views that keep merged dims contiguous are allowed and share storage
+    local v = b:t():view(3, 2, 1)
+    assert.is_true(v:shares_storage(b))
+    local n = lunet.zeros(4, 6):narrow(2, 2, 4):view(2, 2, 4)  -- rows keep their own stride
+    assert.are.same({ 12, 6, 1 }, n:stride())
+    n:fill_(5)
+    local e = lunet.zeros(3, 1):expand(3, 4):view(3, 2, 2)     -- expanded dims split into zero strides
+    assert.are.same({ 1, 0, 0 }, e:stride())
+  end)
+  it("reshape is a view when the strides allow and copies only otherwise", function()
+    local b = lunet.zeros(2, 3)
+    b:reshape(3, 2):fill_(1)                                   -- contiguous: a view, writes land in b
+    assert.are.same({ 1, 1, 1, 1, 1, 1 }, b:tolist())
+    local tr = b:t()
+    local r = tr:reshape(6)                                    -- transposed: a copy
+    assert.is_false(r:shares_storage(b))
+    r:fill_(7)
+    assert.are.same({ 1, 1, 1, 1, 1, 1 }, b:tolist())
+    assert.is_true(tr:reshape(3, 2, 1):shares_storage(b))
+    local x = lunet.arange(0, 6):view(2, 3)
+    assert.are.same({ 0, 3, 1, 4, 2, 5 }, x:t():reshape(-1):totable())
+    assert.are.same({ 0, 3, 1, 4, 2, 5 }, x:t():flatten():totable())
+    assert.are.same({ 6 }, x:flatten():shape())
+    assert.is_true(x:flatten():shares_storage(x))
+  end)
+  it("view and reshape record gradients through views and copies", function()
+    local a = lunet.Generator(1):randn(2, 3):requires_grad()
+    assert(lunet.gradcheck(function(x) return x:t():reshape(6) * lunet.arange(1, 7):to("float32") end, { a }))
+    assert(lunet.gradcheck(function(x) return x:reshape(3, 2):t():contiguous():view(6) end, { a }))
   end)
   it("flip, index_select and gather copy with 1-based positions", function()
     local t = lunet.tensor({ { 1, 2, 3 }, { 4, 5, 6 } })
@@ -226,6 +265,100 @@ describe("threads", function()
     lunet.set_num_threads(1)
     assert.are.equal(1, lunet.get_num_threads())
     lunet.set_num_threads(n)
+  end)
+  it("bounds the thread budget to [1, 1024] integers", function()
+    local n = lunet.get_num_threads()
+    for _, c in ipairs {
+      { 1e9, "set_num_threads: n must be an integer in [1, 1024], got 1000000000" },
+      { 1025, "set_num_threads: n must be an integer in [1, 1024], got 1025" },
+      { -1, "set_num_threads: n must be an integer in [1, 1024], got -1" },
+      { 2.5, "set_num_threads: n must be an integer in [1, 1024], got 2.5" },
+      { "4", "set_num_threads: n must be an integer in [1, 1024], got string" },
+    } do
+      assert.has_error(function() lunet.set_num_threads(c[1]) end, c[2])
+      assert.are.equal(n, lunet.get_num_threads())
+    end
+    H.with_threads(2.0, function() assert.are.equal(2, lunet.get_num_threads()) end)
+  end)
+end)
+
+describe("validated arguments", function()
+  it("arange follows PyTorch on steps, bounds and counts", function()
+    assert.are.same({ 10, 8, 6, 4, 2 }, lunet.arange(10, 0, -2):totable())
+    assert.are.same({}, lunet.arange(3, 3):totable())
+    assert.are.same({}, lunet.arange(3, 3, -1):totable())
+    assert.are.same({ 0, 3, 6, 9 }, lunet.arange(0, 10, 3):totable())
+    assert.are.equal(3, lunet.arange(0, 1, 0.4):numel())
+    assert.are.same({ 1 << 30 }, lunet.arange(1 << 30, (1 << 30) + 1):totable())
+    assert.are.same({ -3, -2 }, lunet.arange(-3, -1, { dtype = "float32" }):totable())
+  end)
+  H.error_cases {
+    { "arange stepping away from the end (returned [] before)", function() return lunet.arange(0, 10, -1) end,
+      "arange: step -1 goes away from end 10 (start 0): the bounds are inconsistent with the step sign" },
+    { "arange stepping away downwards", function() return lunet.arange(5, 1, 0.5) end,
+      "arange: step 0.5 goes away from end 1 (start 5): the bounds are inconsistent with the step sign" },
+    { "arange with an infinite end", function() return lunet.arange(0, math.huge) end,
+      "arange: end must be finite, got inf" },
+    { "arange with a NaN step", function() return lunet.arange(0, 1, 0 / 0) end,
+      "arange: step must be finite, got nan" },
+    { "arange with a zero float step", function() return lunet.arange(0, 1, 0.0) end,
+      "arange: step must be nonzero" },
+    { "arange values beyond int32", function() return lunet.arange(2 ^ 31 - 1, 2 ^ 31 + 1, { dtype = "int32" }) end,
+      "arange: value 2147483648 at [2] cannot be converted to type int32 without overflow" },
+    { "arange's unknown option", function() return lunet.arange(3, { dtyp = "int32" }) end,
+      "arange: unknown option 'dtyp' (did you mean 'dtype'?)" },
+    { "chunk(-1) (returned 5 parts before)", function() return lunet.zeros(5):chunk(-1) end,
+      "chunk: chunks must be a positive integer, got -1" },
+    { "chunk(2.5) (returned 3 parts before)", function() return lunet.zeros(5):chunk(2.5) end,
+      "chunk: chunks must be a positive integer, got 2.5" },
+    { "chunk(0)", function() return lunet.zeros(5):chunk(0) end,
+      "chunk: chunks must be a positive integer, got 0" },
+    { "split(1.5)", function() return lunet.zeros(5):split(1.5) end,
+      "split: size must be a positive integer, got 1.5" },
+    { "split on a dimension out of range", function() return lunet.zeros(5):split(2, 2) end,
+      "split: dimension 2 out of range for a 1-d tensor (use 1..1 or -1..-1)" },
+    { "chunk of a 0-d tensor", function() return lunet.tensor(1):chunk(2) end,
+      "chunk: cannot split a 0-d tensor" },
+    { "randint with a fractional bound", function() return lunet.randint(0, 2.5, { 2 }) end,
+      "randint: hi must be an integer, got 2.5" },
+    { "randint into uint8 beyond 255", function() return lunet.randint(0, 257, { 2 }, { dtype = "uint8" }) end,
+      "randint: range [0, 257) does not fit dtype uint8 (pass dtype = \"float32\" for wider ranges)" },
+    { "randint's unknown option", function() return lunet.randint(0, 2, { 2 }, { generater = 1 }) end,
+      "randint: unknown option 'generater' (did you mean 'generator'?)" },
+    { "rand with an integer dtype", function() return lunet.rand(2, { dtype = "int32" }) end,
+      "rand: only dtype float32 is supported (use randint for integers)" },
+    { "randperm of a fraction", function() return lunet.randperm(2.5) end,
+      "randperm: n must be an integer, got 2.5" },
+    { "an expand size that is not an integer", function() return lunet.zeros(1):expand(2.5) end,
+      "expand: size 2.5 is not an integer" },
+    { "tensor() of a number with a shape (ignored before)", function() return lunet.tensor(3, { shape = { 1 } }) end,
+      "tensor: option shape applies to a flat table of values, not to a number (use view)" },
+    { "zeros with a dtype option typo", function() return lunet.zeros(2, { dtpye = "int32" }) end,
+      "zeros: unknown option 'dtpye' (did you mean 'dtype'?)" },
+    { "clamp with a NaN bound", function() return lunet.zeros(2):clamp(0 / 0) end,
+      "clamp: min must not be nan" },
+    { "clamp_ with crossed bounds", function() return lunet.zeros(2):clamp_(2, 1) end,
+      "clamp_: min 2.0 is greater than max 1.0" },
+    { "backward with a non-float32 grad", function()
+        return (lunet.ones(2):requires_grad() * 2):backward(lunet.ones(2, { dtype = "int32" })) end,
+      "backward: grad must be float32, got int32" },
+    { "backward with an option typo", function()
+        return (lunet.ones(2):requires_grad() * 2):sum():backward(nil, { retain_grph = true }) end,
+      "backward: unknown option 'retain_grph' (did you mean 'retain_graph'?)" },
+  }
+  it("chunk and split give PyTorch's parts", function()
+    local x = lunet.arange(0, 5)
+    local function sizes(parts)
+      local r = {}
+      for i, p in ipairs(parts) do r[i] = p:numel() end
+      return r
+    end
+    assert.are.same({ 2, 2, 1 }, sizes(x:chunk(3)))
+    assert.are.same({ 1, 1, 1, 1, 1 }, sizes(x:chunk(7)))
+    assert.are.same({ 2, 2, 1 }, sizes(x:split(2)))
+    assert.are.same({ 6, 6 }, sizes(lunet.zeros(3, 4):chunk(2, -1)))
+    assert.are.same({ 0 }, sizes(lunet.zeros(0):chunk(3)))   -- one empty part, as PyTorch
+    assert.is_true(x:chunk(2)[2]:shares_storage(x))
   end)
 end)
 

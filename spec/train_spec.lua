@@ -216,29 +216,56 @@ describe("train.fit", function()
     { "missing optimizer", without("optimizer", nil), "fit: missing option 'optimizer'" },
     { "missing loader", without("train_loader", nil), "fit: missing option 'train_loader'" },
     { "missing epochs", without("epochs", nil), "fit: missing option 'epochs'" },
-    { "epochs 0", without("epochs", 0), "fit: epochs must be a positive integer, got 0" },
-    { "epochs 1.5", without("epochs", 1.5), "fit: epochs must be a positive integer, got 1.5" },
+    { "epochs -1", without("epochs", -1), "fit: epochs must be an integer >= 0, got -1" },
+    { "epochs 1.5", without("epochs", 1.5), "fit: epochs must be an integer >= 0, got 1.5" },
+    { "epochs nan", without("epochs", 0 / 0), "fit: epochs must be an integer >= 0, got nan" },
+    { "epochs string", without("epochs", "3"), "fit: epochs must be an integer >= 0, got '3'" },
     { "bad loader", without("train_loader", {}), "fit: train_loader must have an iter() method (a DataLoader), got table" },
+    { "bad val loader", without("val_loader", 5), "fit: val_loader must have an iter() method (a DataLoader), got number" },
     { "bad optimizer", without("optimizer", 3), "fit: optimizer must have step() and zero_grad() (an lunet.optim optimizer), got number" },
     { "bad loss", without("loss", "ce"), "fit: loss must be callable (a loss module or a function), got string" },
-    { "typo", without("epoch", 3), "fit: unknown option 'epoch'" },
+    { "typo", without("epoch", 3), "fit: unknown option 'epoch' (did you mean 'epochs'?)" },
+    { "typo ignore", without("ignore_idx", 255), "fit: unknown option 'ignore_idx' (did you mean 'ignore_index'?)" },
+    { "options not a plain table", lunet.zeros(1), "fit: expects one table of options, got tensor" },
     { "metrics without val", without("metrics", { "miou" }), "fit: metrics need a val_loader" },
     { "unknown metric", without("metrics", { "mIoU" }),
-      "fit: metrics[1]: unknown metric mIoU (known: dice, mdice, mean_pixel_accuracy, miou, pixel_accuracy, or name = function(cm))" },
+      "fit: metrics[1]: unknown metric 'mIoU' (known: dice, mdice, mean_pixel_accuracy, miou, pixel_accuracy, or name = function(cm))" },
     { "bad monitor", without("monitor", "miou"),
       "fit: monitor 'miou' is neither a chosen metric nor train_loss (there is no val_loader)" },
-    { "bad progress", without("progress", "fancy"), "fit: progress must be true, false, \"bar\" or \"lines\", got fancy" },
-    { "bad interval", without("scheduler_interval", "iter"), "fit: scheduler_interval must be \"epoch\" or \"step\", got iter" },
+    { "bad mode", without("mode", "maximum"), "fit: mode must be 'min' or 'max', got 'maximum'" },
+    { "bad progress", without("progress", "fancy"), "fit: progress must be true, false, 'bar' or 'lines', got 'fancy'" },
+    { "bad interval", without("scheduler_interval", "iter"), "fit: scheduler_interval must be 'epoch' or 'step', got 'iter'" },
     { "bad gc", without("gc", 0), "fit: gc must be a positive integer (steps between full collections) or false, got 0" },
-    { "bad checkpoint", without("checkpoint", ""), "fit: checkpoint must be a file path, got string" },
+    { "bad checkpoint", without("checkpoint", ""), "fit: checkpoint must be a file path, got ''" },
+    { "bad resume", without("resume", "yes"), "fit: resume must be true or false, got 'yes'" },
+    { "bad log", without("log", 3), "fit: log must be a file path, got 3" },
+    { "grad_clip 0", without("grad_clip", 0), "fit: grad_clip must be a positive number, got 0" },
+    { "grad_clip nan", without("grad_clip", 0 / 0), "fit: grad_clip must be a positive number, got nan" },
+    { "num_classes 0", without("num_classes", 0), "fit: num_classes must be an integer >= 1, got 0" },
+    { "ignore_index 2.5", without("ignore_index", 2.5), "fit: ignore_index must be an integer, got 2.5" },
+    { "on_epoch_end", without("on_epoch_end", 1), "fit: on_epoch_end must be a function, got number" },
+    { "output", without("output", 1), "fit: output must have a write method (a file), got number" },
+    { "generators", without("generators", { a = 1 }), "fit: generators.a is not a Generator, got number" },
   }
   for _, c in ipairs(cases) do
-    it("raises on misuse: " .. c[1], function()
+    it("raises on misuse at the caller's line: " .. c[1], function()
       local ok, err = pcall(train.fit, c[2])
       assert.is_false(ok)
-      assert.are.equal(c[3], err)
+      local where, msg = tostring(err):match("^(spec/train_spec%.lua:%d+): (.*)$")
+      assert.is_truthy(where, err)
+      assert.are.equal(c[3], msg)
     end)
   end
+
+  it("epochs = 0 trains nothing and returns the (resumed) history", function()
+    local h = fit_with(setup(), { epochs = 0 })
+    assert.are.equal(0, #h)
+    local path = tmpname() .. ".safetensors"
+    fit_with(setup(), { epochs = 1, checkpoint = path, metrics = {} })
+    local h2 = fit_with(setup(), { epochs = 0, checkpoint = path, metrics = {} })
+    assert.are.equal(1, #h2)
+    os.remove(path); os.remove(train.best_checkpoint_path(path))
+  end)
 
   it("refuses a file that is not a training checkpoint", function()
     local path = tmpname() .. ".safetensors"
@@ -247,6 +274,209 @@ describe("train.fit", function()
     assert.is_false(ok)
     assert.is_truthy(tostring(err):find("is not a lunet training checkpoint", 1, true))
     os.remove(path)
+  end)
+end)
+
+-- VOC-like data: class ids 0..2 with a 255 "void" border around every mask.
+local function voc_setup()
+  local s = setup()
+  lunet.manual_seed(7)
+  local g = lunet.Generator(2)
+  local img = g:rand(12, 1, 8, 8)
+  local mask = (img:select(2, 1) * 3):to("int32"):clamp(0, 2)
+  mask:narrow(2, 1, 1):fill_(255)
+  mask:narrow(3, 8, 1):fill_(255)
+  s.train_loader = data.DataLoader(data.TensorDataset{ image = img, mask = mask }, { batch_size = 6, shuffle = true, seed = 3 })
+  s.val_mask = mask:narrow(1, 1, 4):clone()
+  s.val_loader = data.DataLoader(data.TensorDataset{ image = img:narrow(1, 1, 4), mask = s.val_mask }, { batch_size = 4 })
+  s.void = 4 * (8 + 7)       -- void pixels in the validation masks
+  return s
+end
+
+-- pcall(fit_with, ...) -> the message without its "file:line: " (which must be this file's)
+local function fit_error(s, extra)
+  local ok, err = pcall(fit_with, s, extra)
+  assert.is_false(ok, "expected an error")
+  local where, msg = tostring(err):match("^(spec/train_spec%.lua:%d+): (.*)$")
+  assert.is_truthy(where, err)
+  return msg
+end
+
+describe("train.fit on masks with an ignored label (255)", function()
+  it("takes ignore_index from a combined loss whose parts agree, for the validation metrics", function()
+    local s = voc_setup()
+    s.loss = nn.CrossEntropyLoss{ ignore_index = 255 } + 0.5 * nn.DiceLoss{ mode = "multiclass", ignore_index = 255 }
+    local h = fit_with(s, { epochs = 2 })
+    assert.are.equal(2, #h)
+    assert.is_true(h[2].miou >= 0 and h[2].miou <= 1)
+    assert.are.equal(255, h.confusion.ignore_index)
+    assert.are.equal(4 * 64 - s.void, h.confusion:total())
+  end)
+
+  it("parts without ignore_index do not count; a single loss gives its own", function()
+    local CE, Dice = nn.CrossEntropyLoss, nn.DiceLoss
+    assert.are.equal(255, train.loss_ignore_index(CE{ ignore_index = 255 } + Dice{ mode = "multiclass" }))
+    assert.are.equal(255, train.loss_ignore_index(0.3 * Dice{ mode = "multiclass" } + 2 * CE{ ignore_index = 255 }))
+    assert.are.equal(255, train.loss_ignore_index(CE{ ignore_index = 255 } + (Dice{} + CE{ ignore_index = 255 })))
+    assert.are.equal(-1, train.loss_ignore_index(CE{ ignore_index = -1 }))
+    assert.is_nil(train.loss_ignore_index(CE{} + Dice{}))
+    assert.is_nil(train.loss_ignore_index(function() end))
+  end)
+
+  it("raises naming fit's ignore_index option when the parts disagree; the option settles it", function()
+    local s = voc_setup()
+    s.loss = nn.CrossEntropyLoss{ ignore_index = 255 } + 0.5 * nn.DiceLoss{ mode = "multiclass", ignore_index = 0 }
+    assert.are.equal("fit: the parts of the loss ignore different labels (CrossEntropyLoss{ignore_index=255} " ..
+      "ignores 255, DiceLoss{ignore_index=0} ignores 0); set fit's ignore_index option to the label the " ..
+      "validation metrics leave out", fit_error(s, { epochs = 1 }))
+    s.loss = nn.CrossEntropyLoss{ ignore_index = 255 } + 0.5 * nn.DiceLoss{ mode = "multiclass", ignore_index = 255 }
+    local h = fit_with(s, { epochs = 1, ignore_index = 255 })
+    assert.are.equal(255, h.confusion.ignore_index)
+  end)
+
+  it("raises naming fit's ignore_index option when a validation label is neither a class nor ignored", function()
+    local s = voc_setup()
+    local ce = nn.CrossEntropyLoss{ ignore_index = 255 }
+    local function loss(x, y) return ce(x, y) end      -- a function: fit cannot see its ignore_index
+    assert.are.equal("fit: validation batch 1: the target holds label 255, outside the class ids 0..2 " ..
+      "(num_classes = 3), and nothing ignores it; set fit's ignore_index option (ignore_index = 255) to leave " ..
+      "those pixels out of the metrics, or num_classes to count them", fit_error(s, { epochs = 1, loss = loss }))
+    local h = fit_with(voc_setup(), { epochs = 1, loss = loss, ignore_index = 255 })
+    assert.are.equal(4 * 64 - voc_setup().void, h.confusion:total())
+    -- the loss's ignore value does not cover another void label (254)
+    local v = voc_setup()
+    v.loss = ce
+    v.val_mask:narrow(2, 1, 1):fill_(254)
+    assert.are.equal("fit: validation batch 1: the target holds label 254, outside the class ids 0..2 " ..
+      "(num_classes = 3), and the ignore_index 255 (from the loss) does not cover it; set fit's ignore_index " ..
+      "option to the label to leave out, or num_classes to count it", fit_error(v, { epochs = 1 }))
+    -- a negative label
+    local n = voc_setup()
+    n.val_mask:narrow(2, 1, 1):fill_(-1)
+    n.loss = loss
+    assert.are.equal("fit: validation batch 1: the target holds label -1, outside the class ids 0..2 " ..
+      "(num_classes = 3), and the ignore_index 255 does not cover it; set fit's ignore_index option to the " ..
+      "label to leave out, or num_classes to count it", fit_error(n, { epochs = 1, ignore_index = 255 }))
+  end)
+
+  it("evaluate names its own ignore_index option", function()
+    local s = voc_setup()
+    local ok, err = pcall(train.evaluate, s.model, s.val_loader)
+    assert.is_false(ok)
+    assert.are.equal("evaluate: validation batch 1: the target holds label 255, outside the class ids 0..2 " ..
+      "(num_classes = 3), and nothing ignores it; set evaluate's ignore_index option (ignore_index = 255) to " ..
+      "leave those pixels out of the metrics, or num_classes to count them",
+      tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+    local cm = train.evaluate(s.model, s.val_loader, { ignore_index = 255 })
+    assert.are.equal(4 * 64 - s.void, cm:total())
+    local ok2, err2 = pcall(train.evaluate, s.model, s.val_loader, { ignore = 255 })
+    assert.is_false(ok2)
+    assert.is_truthy(tostring(err2):find("evaluate: unknown option 'ignore' (did you mean 'ignore_index'?)", 1, true), err2)
+  end)
+end)
+
+describe("checkpoint writes", function()
+  local ckpt = train.checkpoint
+  local function touch(p) assert(io.open(p, "w")):close() end
+  local function listing(dir)
+    local names = assert(lunet.core.image.listdir(dir))
+    table.sort(names)
+    return names
+  end
+  -- start time (field 22) of a running process, as /proc shows it
+  local function start_of(pid)
+    local s = assert(io.open("/proc/" .. pid .. "/stat")):read("a")
+    local rest = s:match("^%d+ %(.*%) (.*)$")
+    local f = {}
+    for w in rest:gmatch("%S+") do f[#f + 1] = w end
+    return f[20]
+  end
+
+  it("the next save removes its stale temporary files, and only those", function()
+    if not io.open("/proc/self/stat") then pending("no /proc: temporary files carry no writer") return end
+    local dir = tmpname() .. "_ckpt"
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    local me = ckpt.writer_tag()
+    assert.is_truthy(me:match("^%d+%.%d+$"), me)
+    local init = "1." .. start_of(1)                   -- a running writer (pid 1 outlives us)
+    local dead = "4294967295.12345"                    -- above any pid_max: never runs
+    local stale = {
+      "ck.safetensors.tmp." .. dead,                   -- killed between its two renames
+      "ck.safetensors.tmp." .. dead .. ".tmpAb12Cd",   -- killed while lunet.save wrote
+      "ck.safetensors.tmp.1.1",                        -- pid 1, but started at another time
+      "ck.safetensors.tmp." .. me,                     -- an earlier write of this process
+      "ck.safetensors.tmp." .. me .. ".tmpZZ9zz9",
+    }
+    local kept = {
+      "ck.safetensors.tmp." .. init,                   -- a write in progress elsewhere
+      "ck.safetensors.tmp." .. init .. ".tmpQq1Qq1",
+      "ck.safetensors.tmpXyZ123",                      -- lunet.save's own: whose, unknown
+      "ck.safetensors.tmp." .. dead .. ".old",         -- not the naming scheme
+      "ck.best.safetensors.tmp." .. dead,              -- another target
+      "xck.safetensors.tmp." .. dead,
+      "notes.txt",
+    }
+    for _, n in ipairs(stale) do touch(dir .. "/" .. n) end
+    for _, n in ipairs(kept) do touch(dir .. "/" .. n) end
+    local m = nn.Conv2d(1, 2, 3)
+    ckpt.save(dir .. "/ck.safetensors", { model = m, meta = { epoch = 1 } })
+    local want = { "ck.safetensors" }
+    for _, n in ipairs(kept) do want[#want + 1] = n end
+    table.sort(want)
+    assert.are.same(want, listing(dir))
+    assert.are.equal(1, ckpt.load(dir .. "/ck.safetensors").epoch)
+    -- remove_stale_temps alone reports what it removed
+    touch(dir .. "/ck.best.safetensors.tmp." .. me)
+    local removed = { "ck.best.safetensors.tmp." .. dead, "ck.best.safetensors.tmp." .. me }
+    table.sort(removed)
+    assert.are.same(removed, ckpt.remove_stale_temps(dir .. "/ck.best.safetensors"))
+    -- a relative path cleans the current directory's files of that name only
+    assert.are.same({}, ckpt.remove_stale_temps("no_such_lunet_checkpoint.safetensors"))
+    assert(os.execute("rm -rf '" .. dir .. "'"))
+  end)
+
+  it("fit leaves no temporary file behind, and checks the option tables of save and restore", function()
+    local dir = tmpname() .. "_fit"
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    fit_with(setup(), { epochs = 2, checkpoint = dir .. "/run.safetensors", log = dir .. "/log.csv" })
+    assert.are.same({ "log.csv", "run.best.safetensors", "run.safetensors" }, listing(dir))
+    local ok, err = pcall(ckpt.save, dir .. "/x.safetensors", { modle = nn.Conv2d(1, 1, 1) })
+    assert.is_false(ok)
+    assert.are.equal("checkpoint.save: unknown option 'modle' (did you mean 'model'?)",
+                     tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+    ok, err = pcall(ckpt.save, "", {})
+    assert.is_false(ok)
+    assert.are.equal("checkpoint.save: path must be a non-empty string, got ''", tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+    ok, err = pcall(ckpt.restore, ckpt.load(dir .. "/run.safetensors"), { optimiser = 1 })
+    assert.is_false(ok)
+    assert.are.equal("checkpoint.restore: unknown option 'optimiser' (did you mean 'optimizer'?)",
+                     tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+    assert(os.execute("rm -rf '" .. dir .. "'"))
+  end)
+end)
+
+describe("train.progress", function()
+  local progress = require "lunet.train.progress"
+  local function msg(f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok)
+    return (tostring(err):gsub("^spec/train_spec%.lua:%d+: ", ""))
+  end
+  it("checks its options", function()
+    assert.are.equal("progress.new: unknown option 'widht' (did you mean 'width'?)", msg(progress.new, { widht = 3 }))
+    assert.are.equal("progress.new: mode must be 'bar', 'lines' or 'none', got 'fancy'", msg(progress.new, { mode = "fancy" }))
+    assert.are.equal("progress.new: width must be an integer in [1, 1000], got 0", msg(progress.new, { width = 0 }))
+    assert.are.equal("progress.new: out must have a write method (a file), got number", msg(progress.new, { out = 1 }))
+  end)
+  it("draws a bar of the given width and formats times", function()
+    local out = sink()
+    local p = progress.new{ mode = "bar", out = out, width = 10.0 }
+    p:start(1, 2, 4)
+    p:update(2, 8, 0.5, true)
+    assert.is_truthy(out:text():find("[=====>    ] 2/4", 1, true), out:text())
+    assert.are.equal("01:01", progress.hms(61))
+    assert.are.equal("1:00:00", progress.hms(3600))
+    assert.are.equal("--:--", progress.hms(0 / 0))
   end)
 end)
 

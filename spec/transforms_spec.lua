@@ -459,20 +459,20 @@ describe("errors", function()
     { function() T.Compose { T.HorizontalFlip {} } { image = img, mask = mask16 } end,
       "Compose: image is 32x32 but mask is 16x16" },
     { function() T.HorizontalFlip { p = 1.5 } end, "HorizontalFlip: p must be a number in [0, 1], got 1.5" },
-    { function() T.Rotate { p = "often" } end, "Rotate: p must be a number in [0, 1], got often" },
-    { function() T.Rotate { limt = 10 } end, "Rotate: unknown option 'limt'" },
-    { function() T.Compose { T.HorizontalFlip {}, sed = 1 } end, "Compose: unknown option 'sed'" },
+    { function() T.Rotate { p = "often" } end, "Rotate: p must be a number in [0, 1], got 'often'" },
+    { function() T.Rotate { limt = 10 } end, "Rotate: unknown option 'limt' (did you mean 'limit'?)" },
+    { function() T.Compose { T.HorizontalFlip {}, sed = 1 } end, "Compose: unknown option 'sed' (did you mean 'seed'?)" },
     { function() T.Compose { 42 } end, "Compose: element 1 is not a transform (got number)" },
     { function() T.RandomCrop {} end, "RandomCrop: height and width are required" },
     { function() T.HorizontalFlip { 1 } end, "HorizontalFlip: unexpected positional option 1" },
     { function() T.Rotate { interpolation = "cubic" } end,
-      'Rotate: interpolation must be "bilinear" or "nearest", got "cubic"' },
+      "Rotate: interpolation must be 'bilinear' or 'nearest', got 'cubic'" },
     { function() T.Affine { border_mode = "wrap" } end,
-      'Affine: border_mode must be "constant", "reflect" or "replicate", got "wrap"' },
+      "Affine: border_mode must be 'constant', 'reflect' or 'replicate', got 'wrap'" },
     { function() T.Rotate { limit = "ten" } end,
-      'Rotate: limit must be a number or a range {lo, hi} with lo <= hi, got "ten"' },
+      "Rotate: limit must be a number >= 0 or a range {lo, hi} with lo <= hi, got 'ten'" },
     { function() T.Rotate { limit = { 10, -10 } } end,
-      "Rotate: limit must be a number or a range {lo, hi} with lo <= hi, got {10, -10}" },
+      "Rotate: limit must be a number >= 0 or a range {lo, hi} with lo <= hi, got {10, -10}" },
     { function() T.Compose { T.HorizontalFlip {} } { image = lunet.zeros({ 3, 4, 4 }, { dtype = "int32" }) } end,
       "Compose: image must be a 3-D (C, H, W) uint8 or float32 tensor, got int32 [3, 4, 4]" },
     { function() T.Compose { T.HorizontalFlip {} } { image = lunet.zeros({ 4, 4 }) } end,
@@ -480,7 +480,7 @@ describe("errors", function()
     { function() T.Compose { T.HorizontalFlip {} } { image = img, mask = lunet.zeros({ 32, 32 }) } end,
       "Compose: mask must be a 2-D (H, W) int32 or uint8 tensor, got float32 [32, 32]" },
     { function() T.Compose { T.HorizontalFlip {} } (img) end,
-      "Compose: sample must be a table {image=, mask=}, got userdata" },
+      "Compose: sample must be a table {image=, mask=}, got tensor" },
     { function() T.HueSaturationValue { p = 1 } { image = lunet.zeros({ 1, 4, 4 }, { dtype = "uint8" }) } end,
       "HueSaturationValue: image must have 3 channels (RGB), got 1" },
     { function() T.Normalize {} { image = lunet.zeros({ 2, 4, 4 }, { dtype = "uint8" }) } end,
@@ -498,4 +498,80 @@ describe("errors", function()
       assert.has_error(cs[1], cs[2])
     end)
   end
+end)
+
+-- Values that make no sense are refused when the transform is built (or applied, for what
+-- depends on the image), with the value printed in full.
+describe("range checks", function()
+  local img = lunet.zeros({ 3, 8, 8 }, { dtype = "uint8" })
+  local nan, inf = 0 / 0, math.huge
+  local cases = {
+    { function() T.Normalize { std = { 0, 0, 0 } } end, "Normalize: std[1] must be > 0, got 0" },
+    { function() T.Normalize { std = { 0.2, -0.1, 0.2 } } end, "Normalize: std[2] must be > 0, got -0.1" },
+    { function() T.Normalize { std = nan } end,
+      "Normalize: std must be a number or a list of numbers (one per channel), got nan" },
+    { function() T.Normalize { mean = { 0.5, inf, 0.5 } } end, "Normalize: mean[2] must be a finite number, got inf" },
+    { function() T.Normalize { mean = {} } end,
+      "Normalize: mean must be a number or a list of numbers (one per channel), got {}" },
+    { function() T.Normalize { max_pixel_value = 0 } end, "Normalize: max_pixel_value must be > 0, got 0" },
+    { function() T.ToFloat { max_value = 0 } end, "ToFloat: max_value must be > 0, got 0" },
+    { function() T.CoarseDropout { max_holes = 1e9 } end,
+      "CoarseDropout: max_holes must be an integer in [0, 10000], got 1000000000" },
+    { function() T.CoarseDropout { max_height = 1e300 } end,
+      "CoarseDropout: max_height must be a finite number in [0, 65536], got 1e+300" },
+    { function() T.CoarseDropout { max_holes = 2, min_holes = 3 } end,
+      "CoarseDropout: min_holes (3) must not exceed max_holes (2)" },
+    { function() T.CoarseDropout { fill_mask = 0.5 } end, "CoarseDropout: fill_mask must be an integer, got 0.5" },
+    { function() T.HorizontalFlip { p = -0.1 } end, "HorizontalFlip: p must be a number in [0, 1], got -0.1" },
+    { function() T.VerticalFlip { p = nan } end, "VerticalFlip: p must be a number in [0, 1], got nan" },
+    { function() T.Rotate { limit = -10 } end,
+      "Rotate: limit must be a number >= 0 or a range {lo, hi} with lo <= hi, got -10" },
+    { function() T.Rotate { limit = nan } end,
+      "Rotate: limit must be a number >= 0 or a range {lo, hi} with lo <= hi, got nan" },
+    { function() T.Rotate { limit = { -inf, 10 } } end,
+      "Rotate: limit must be a number >= 0 or a range {lo, hi} with lo <= hi, got {-inf, 10}" },
+    { function() T.Rotate { fill = nan } end, "Rotate: fill must be a finite number, got nan" },
+    { function() T.Rotate { ignore_index = 2.5 } end, "Rotate: ignore_index must be an integer, got 2.5" },
+    { function() T.Affine { scale = 0 } end, "Affine: scale must be > 0, got 0" },
+    { function() T.Affine { shear = { -10, 90 } } end,
+      "Affine: shear must lie strictly between -90 and 90 degrees, got {-10, 90}" },
+    { function() T.Affine { translate_px = { x = nan } } end,
+      "Affine: translate_px.x must be a number or a range {lo, hi} with lo <= hi, got nan" },
+    { function() T.GaussNoise { var_limit = { -5, 10 } } end, "GaussNoise: var_limit must be >= 0, got {-5, 10}" },
+    { function() T.GaussNoise { mean = inf } end, "GaussNoise: mean must be a finite number, got inf" },
+    { function() T.RandomGamma { gamma_limit = { 0, 120 } } end, "RandomGamma: gamma_limit must be > 0, got {0, 120}" },
+    { function() T.GaussianBlur { blur_limit = { 3, 1e9 } } end,
+      "GaussianBlur: blur_limit must be within [0, 4095], got {3, 1000000000}" },
+    { function() T.GaussianBlur { sigma_limit = -1 } end, "GaussianBlur: sigma_limit must be >= 0, got -1" },
+    { function() T.ElasticTransform { sigma = 0 } end, "ElasticTransform: sigma must be > 0, got 0" },
+    { function() T.ElasticTransform { alpha = nan } end, "ElasticTransform: alpha must be a finite number, got nan" },
+    { function() T.GridDistortion { num_steps = 1e6 } end,
+      "GridDistortion: num_steps must be an integer in [1, 1024], got 1000000" },
+    { function() T.GridDistortion { distort_limit = 2 } end,
+      "GridDistortion: distort_limit must be within [-1, 1], got 2" },
+    { function() T.RandomResizedCrop { size = 4, scale = { 0.5, 2 } } end,
+      "RandomResizedCrop: scale must be within [0, 1], got {0.5, 2}" },
+    { function() T.RandomResizedCrop { size = 4, ratio = { 0, 1 } } end, "RandomResizedCrop: ratio must be > 0, got {0, 1}" },
+    { function() T.Resize { 1e6, 4 } end, "Resize: height must be an integer in [1, 65536], got 1000000" },
+    { function() T.PadIfNeeded { min_height = 0 } end, "PadIfNeeded: min_height must be an integer in [1, 65536], got 0" },
+    { function() T.PadIfNeeded { position = "middle" } end,
+      "PadIfNeeded: position must be 'center', 'top_left', 'top_right', 'bottom_left' or 'bottom_right', got 'middle'" },
+    { function() T.RandomBrightnessContrast { contrast_limit = { 0.3, 0.1 } } end,
+      "RandomBrightnessContrast: contrast_limit must be a number >= 0 or a range {lo, hi} with lo <= hi, got {0.3, 0.1}" },
+    { function() T.Compose { T.HorizontalFlip {}, seed = -1 } end, "Compose: seed must be an integer >= 0, got -1" },
+    { function() T.Compose { T.HorizontalFlip {}, generator = 3 } end,
+      "Compose: generator must be a lunet.Generator, got number" },
+    { function() T.Normalize { mean = { 0.5, 0.5 }, std = { 0.2, 0.2 } } { image = img } end,
+      "Normalize: mean has 2 values, image has 3 channels" },
+  }
+  for i, c in ipairs(cases) do
+    it("case " .. i .. ": " .. c[2], function() assert.has_error(c[1], c[2]) end)
+  end
+
+  it("CoarseDropout at its maximum holes and sizes covers exactly the image", function()
+    local tf = T.Compose { T.CoarseDropout { max_holes = 10000, max_height = 65536, max_width = 65536, p = 1, fill = 7 },
+                           seed = 1 }
+    local out = tf { image = img }
+    assert.are.equal(7 * 3 * 64, out.image:to("int32"):sum():item())
+  end)
 end)

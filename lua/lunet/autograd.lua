@@ -8,6 +8,7 @@
 --   if ag.needs_grad(x, w) then
 --     ag.record(out, {x, w}, function(g) return gx, gw end, "my_op")
 --   end
+local E = require "lunet.errors"
 local core = require "lunet.core"
 
 local is_tensor, select, ipairs, error, pcall = core.is_tensor, select, ipairs, error, pcall
@@ -29,7 +30,7 @@ end
 
 local function run_with(mode, fn, ...)
   if type(fn) ~= "function" then
-    error((mode and "enable_grad" or "no_grad") .. ": expected a function, got " .. type(fn), 3)
+    E.raise((mode and "enable_grad" or "no_grad") .. ": expected a function, got " .. type(fn))
   end
   local old = enabled
   enabled = mode
@@ -116,21 +117,28 @@ end
 
 -- backward(root [, grad] [, {retain_graph=}])
 function M.backward(root, grad, opts)
-  if not is_tensor(root) then error("backward: expected a tensor, got " .. type(root), 2) end
+  if not is_tensor(root) then E.raise("backward: expected a tensor, got " .. type(root)) end
   if not tracked(root) then
-    error("backward: tensor does not require grad (no graph was recorded: mark an input with "
-      .. "requires_grad() and compute outside no_grad)", 2)
+    E.raise("backward: tensor does not require grad (no graph was recorded: mark an input with "
+      .. "requires_grad() and compute outside no_grad)")
   end
   if grad == nil then
     if raw.numel(root) ~= 1 then
-      error("backward: grad can be omitted only for a one-element output, got shape "
-        .. shape_str(root), 2)
+      E.raise("backward: grad can be omitted only for a one-element output, got shape "
+        .. shape_str(root))
     end
     grad = core.ones(raw.shape(root))
   elseif not is_tensor(grad) then
-    error("backward: grad must be a tensor, got " .. type(grad), 2)
+    E.raise("backward: grad must be a tensor, got " .. type(grad))
   elseif not same_shape(grad, root) then
-    error("backward: grad has shape " .. shape_str(grad) .. ", output has " .. shape_str(root), 2)
+    E.raise("backward: grad has shape " .. shape_str(grad) .. ", output has " .. shape_str(root))
+  elseif raw.dtype(grad) ~= "float32" then
+    E.raise("backward: grad must be float32, got " .. raw.dtype(grad))
+  end
+  if opts ~= nil then
+    local msg = type(opts) ~= "table" and ("backward: options must be a table, got " .. type(opts))
+      or core.check_options(opts, "backward", { "retain_graph" })
+    if msg then E.raise(msg) end
   end
   local retain = opts and opts.retain_graph
   if not root._node then

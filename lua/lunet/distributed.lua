@@ -385,21 +385,20 @@ end
 function M.fit_support(opts)
   local fn = "fit"
   if opts.distributed ~= true then
-    error("fit: distributed must be true or nil, got " .. E.show(opts.distributed), 0)
+    E.raise("fit: distributed must be true or nil, got " .. E.show(opts.distributed))
   end
-  local ok, c = pcall(core, fn)
-  if not ok then error(c, 0) end
+  local c = core(fn)
   if not c.is_initialized() then
-    error("fit: distributed = true needs lunet.distributed.init() first (and mpirun)", 0)
+    E.raise("fit: distributed = true needs lunet.distributed.init() first (and mpirun)")
   end
   local model = opts.model
   if not Module.is_module(model) then
-    error("fit: distributed = true needs model to be an nn.Module (it is wrapped in DistributedDataParallel), got "
-      .. E.typename(model), 0)
+    E.raise("fit: distributed = true needs model to be an nn.Module (it is wrapped in DistributedDataParallel), got "
+      .. E.typename(model))
   end
   if is_lunet_loader(opts.train_loader) and not opts.train_loader.distributed and c.world_size() > 1 then
-    error("fit: distributed = true but train_loader is not sharded: every rank would train on the whole data set; "
-      .. "build it with DataLoader(ds, {distributed = true, ...})", 0)
+    E.raise("fit: distributed = true but train_loader is not sharded: every rank would train on the whole data set; "
+      .. "build it with DataLoader(ds, {distributed = true, ...})")
   end
   if not model:is_instance_of(DDP) then model = DDP(model) end
   return setmetatable({ model = model, rank = c.rank(), world_size = c.world_size() }, Fit)
@@ -418,8 +417,8 @@ function Fit:sum_epoch(loss_sum, items, train_loader)
   if type(sampler) == "table" and sampler.last_hash then
     local h = C.all_reduce_numbers({ sampler.last_hash, -sampler.last_hash }, { op = "max" })
     if h[1] ~= -h[2] then
-      error("fit: the ranks' train_loader drew different orders, so their shards overlap: give the "
-        .. "loader the same seed (or generator state) on every rank", 0)
+      E.raise("fit: the ranks' train_loader drew different orders, so their shards overlap: give the "
+        .. "loader the same seed (or generator state) on every rank")
     end
   end
   return s[1], s[2]
@@ -462,7 +461,7 @@ function Fit:evaluate(evaluate_fn, model, loader, eopts)
   if nc == 0 then return nil, nil end
   if cm == nil then cm = require("lunet.metrics").ConfusionMatrix(nc, { ignore_index = eopts.ignore_index }) end
   if cm.num_classes ~= nc or type(cm.cells) ~= "table" then
-    error(fmt("fit: the ranks' confusion matrices differ in size (%d and %d classes)", cm.num_classes, nc), 0)
+    E.raise(fmt("fit: the ranks' confusion matrices differ in size (%d and %d classes)", cm.num_classes, nc))
   end
   local vals = {}
   local cells = cm.cells
@@ -490,7 +489,7 @@ function Fit:load(ckpt, path)
   local bytes
   if self.rank == 0 then
     local f, msg = io.open(path, "rb")
-    if not f then error("fit: cannot read the checkpoint: " .. tostring(msg), 0) end
+    if not f then E.raise("fit: cannot read the checkpoint: " .. tostring(msg)) end
     bytes = f:read("a")
     f:close()
   end
@@ -525,7 +524,7 @@ function Fit:restore(ckpt, c, parts)
   for _, name in ipairs(names) do
     local base = c.rng[name]
     if base == nil then
-      error(fmt("fit: resume from '%s': the checkpoint holds no state for generator '%s'", tostring(c.path), name), 0)
+      E.raise(fmt("fit: resume from '%s': the checkpoint holds no state for generator '%s'", tostring(c.path), name))
     end
     local st = base
     if self.rank > 0 and not shared_generators[name] then

@@ -55,8 +55,9 @@
 -- decode_config parses a literal made of tables, numbers, strings and booleans, never runs
 -- code.
 local lunet = require "lunet"
+local E = require "lunet.errors"
 
-local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local pcall, require = pcall, require
 local setmetatable, tonumber, schar = setmetatable, tonumber, string.char
 local mtype, floor, ceil, min, max = math.type, math.floor, math.ceil, math.min, math.max
@@ -65,7 +66,19 @@ local fmt, concat, sort = string.format, table.concat, table.sort
 
 local M = {}
 
-local function raise(msg) error(msg, 0) end
+-- Errors are raised at the user's line (lunet.errors).
+local raise = E.raise
+
+-- A message without the "file:line: " a nested call put in front of it.
+local function bare(msg) return (tostring(msg):gsub("^[^\n:]+:%d+: ", "")) end
+
+local util_cache
+local function util()
+  if not util_cache then util_cache = require("lunet.nn.module").util end
+  return util_cache
+end
+
+local MAX_SIDE = 65536   -- tile, overlap and align are at most this many pixels
 
 local function shape_str(t) return "[" .. concat(t:shape(), ", ") .. "]" end
 
@@ -78,13 +91,13 @@ end
 ---------------------------------------------------------------------------------------------
 -- options
 ---------------------------------------------------------------------------------------------
-local known = { tile = true, overlap = true, batch_size = true, blend = true, border = true,
-                align = true, num_classes = true, output = true, normalize = true }
+local known = { "tile", "overlap", "batch_size", "blend", "border", "align", "num_classes", "output",
+                "normalize" }
 
 -- n or {h, w} of integers >= lo -> h, w
 local function pair(v, name, lo)
   local h, w
-  if type(v) == "table" then
+  if type(v) == "table" and not lunet.is_tensor(v) then
     if #v ~= 2 then
       raise(fmt("predict: %s must be a number or {h, w}, got a table of %d values", name, #v))
     end
@@ -92,17 +105,17 @@ local function pair(v, name, lo)
   else
     h, w = v, v
   end
-  for _, x in ipairs({ h, w }) do
-    if mtype(x) ~= "integer" then
-      if type(x) == "number" and x == floor(x) then
-        x = floor(x)
-      else
-        raise(fmt("predict: %s must be an integer or {h, w} of integers, got %s", name, tostring(x)))
-      end
+  local out = {}
+  for i, x in ipairs({ h, w }) do
+    local xi = type(x) == "number" and tointeger(x)
+    if not xi then
+      raise(fmt("predict: %s must be an integer or {h, w} of integers, got %s", name, E.show(x)))
     end
-    if x < lo then raise(fmt("predict: %s must be at least %d, got %d", name, lo, x)) end
+    if xi < lo then raise(fmt("predict: %s must be at least %d, got %d", name, lo, xi)) end
+    if xi > MAX_SIDE then raise(fmt("predict: %s must be at most %d, got %d", name, MAX_SIDE, xi)) end
+    out[i] = xi
   end
-  return floor(h), floor(w)
+  return out[1], out[2]
 end
 
 local function default_align(model)
@@ -116,16 +129,7 @@ local function default_align(model)
 end
 
 local function check_opts(model, opts)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then raise("predict: options must be a table, got " .. type(opts)) end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      sort(names)
-      raise(fmt("predict: unknown option '%s' (allowed: %s)", tostring(k), concat(names, ", ")))
-    end
-  end
+  opts = E.options(opts, "predict", known)
   local o = {}
   if opts.tile ~= nil then
     o.th, o.tw = pair(opts.tile, "tile", 1)
@@ -141,34 +145,24 @@ local function check_opts(model, opts)
     raise("predict: overlap needs tile")
   end
   o.ah, o.aw = pair(opts.align ~= nil and opts.align or default_align(model), "align", 1)
-  o.batch_size = opts.batch_size or 4
-  if mtype(o.batch_size) ~= "integer" or o.batch_size < 1 then
-    raise("predict: batch_size must be a positive integer, got " .. tostring(opts.batch_size))
-  end
-  o.blend = opts.blend or "crop"
-  if o.blend ~= "crop" and o.blend ~= "linear" then
-    raise("predict: blend must be \"crop\" or \"linear\", got " .. tostring(opts.blend))
-  end
-  o.border = opts.border or "zero"
-  if o.border ~= "zero" and o.border ~= "reflect" then
-    raise("predict: border must be \"zero\" or \"reflect\", got " .. tostring(opts.border))
-  end
-  o.output = opts.output or "logits"
-  if o.output ~= "logits" and o.output ~= "labels" then
-    raise("predict: output must be \"logits\" or \"labels\", got " .. tostring(opts.output))
-  end
-  if opts.num_classes ~= nil and (mtype(opts.num_classes) ~= "integer" or opts.num_classes < 1) then
-    raise("predict: num_classes must be a positive integer, got " .. tostring(opts.num_classes))
-  end
-  o.num_classes = opts.num_classes
+  o.batch_size = E.integer("predict", "batch_size", opts.batch_size or 4, 1)
+  o.blend = E.choice("predict", "blend", opts.blend or "crop", { "crop", "linear" })
+  o.border = E.choice("predict", "border", opts.border or "zero", { "zero", "reflect" })
+  o.output = E.choice("predict", "output", opts.output or "logits", { "logits", "labels" })
+  if opts.num_classes ~= nil then o.num_classes = E.integer("predict", "num_classes", opts.num_classes, 1) end
   local nz = opts.normalize
   if nz ~= nil then
-    if type(nz) ~= "table" or type(nz.mean) ~= "table" or type(nz.std) ~= "table" or #nz.mean ~= #nz.std then
+    E.options(nz, "predict: normalize", { "mean", "std" })
+    if type(nz.mean) ~= "table" or type(nz.std) ~= "table" or #nz.mean ~= #nz.std or #nz.mean == 0 then
       raise("predict: normalize must be {mean = {...}, std = {...}} with one value per channel")
     end
     for i = 1, #nz.std do
-      if type(nz.mean[i]) ~= "number" or type(nz.std[i]) ~= "number" or nz.std[i] <= 0 then
-        raise("predict: normalize needs numbers and positive std values, got std " .. tostring(nz.std[i]))
+      local m, sd = nz.mean[i], nz.std[i]
+      if type(m) ~= "number" or m ~= m or m == huge or m == -huge then
+        raise(fmt("predict: normalize.mean[%d] must be a finite number, got %s", i, E.show(m)))
+      end
+      if type(sd) ~= "number" or not (sd > 0 and sd < huge) then
+        raise(fmt("predict: normalize.std[%d] must be a finite number > 0, got %s", i, E.show(sd)))
       end
     end
     o.normalize = nz
@@ -178,7 +172,7 @@ end
 
 local function as_batch(image)
   if not lunet.is_tensor(image) then
-    raise("predict: image must be a tensor, got " .. type(image))
+    raise("predict: image must be a tensor, got " .. E.typename(image))
   end
   local d = image:dim()
   local x = image
@@ -346,7 +340,7 @@ end
 --- output = "labels". See the file header.
 function M.predict(model, image, opts)
   if type(model) ~= "table" or type(model.forward) ~= "function" then
-    raise("predict: model must be an nn.Module, got " .. type(model))
+    raise("predict: model must be an nn.Module, got " .. E.typename(model))
   end
   local o = check_opts(model, opts)
   local x, batched = as_batch(image)
@@ -369,7 +363,7 @@ function M.predict(model, image, opts)
     return y
   end)
   for m, t in pairs(modes) do m.training = t end
-  if not ok then error(res, 0) end
+  if not ok then util().rethrow(res) end
   if not batched then res = res:select(1, 1) end
   return res
 end
@@ -382,7 +376,7 @@ local function encode(v, out, depth)
   if tv == "number" then
     if mtype(v) == "integer" then out[#out + 1] = fmt("%d", v)
     elseif v ~= v or v == huge or v == -huge then
-      raise("encode_config: cannot encode " .. tostring(v))
+      raise("encode_config: cannot encode " .. E.show(v))
     else out[#out + 1] = fmt("%.17g", v) end
   elseif tv == "string" then out[#out + 1] = fmt("%q", v):gsub("\\\n", "\\n")
   elseif tv == "boolean" then out[#out + 1] = tostring(v)
@@ -418,7 +412,7 @@ end
 --- encode_config(t) -> a Lua table literal ("{base = 16, depth = 3, norm = \"batch\"}"), keys
 --- sorted; values: numbers, strings, booleans, tables of those.
 function M.encode_config(t)
-  if type(t) ~= "table" then raise("encode_config: config must be a table, got " .. type(t)) end
+  if type(t) ~= "table" then raise("encode_config: config must be a table, got " .. E.typename(t)) end
   local out = {}
   encode(t, out, 0)
   return concat(out)
@@ -429,7 +423,7 @@ local escapes = { n = "\n", t = "\t", r = "\r", ["\\"] = "\\", ['"'] = '"', ["'"
 --- decode_config(s) -> table: parses what encode_config writes (a table literal of numbers,
 --- strings, booleans and tables; identifier keys or positional values). Runs no code.
 function M.decode_config(s)
-  if type(s) ~= "string" then raise("decode_config: expected a string, got " .. type(s)) end
+  if type(s) ~= "string" then raise("decode_config: expected a string, got " .. E.typename(s)) end
   local pos = 1
   local function fail(what)
     raise(fmt("decode_config: %s at position %d in %q", what, pos, #s > 80 and s:sub(1, 80) .. "..." or s))
@@ -512,7 +506,7 @@ end
 ---------------------------------------------------------------------------------------------
 local function check_model_name(fn, name)
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
-    raise(fmt("%s: model name must be an identifier under lunet.models, got %s", fn, tostring(name)))
+    raise(fmt("%s: model name must be an identifier under lunet.models, got %s", fn, E.show(name)))
   end
 end
 
@@ -521,7 +515,7 @@ end
 function M.checkpoint_metadata(name, config)
   check_model_name("checkpoint_metadata", name)
   if type(config) ~= "table" then
-    raise("checkpoint_metadata: config must be a table, got " .. type(config))
+    raise("checkpoint_metadata: config must be a table, got " .. E.typename(config))
   end
   return { model = name, config = M.encode_config(config) }
 end
@@ -529,15 +523,19 @@ end
 --- save_model(path, model, {model=, config=, metadata=}): the state dict and the metadata
 --- model = name, config = encode_config(config) (see the file header).
 function M.save_model(path, model, opts)
-  opts = opts or {}
+  opts = E.options(opts, "save_model", { "model", "config", "metadata" })
+  if type(path) ~= "string" then raise("save_model: path must be a string, got " .. E.typename(path)) end
+  if opts.metadata ~= nil and type(opts.metadata) ~= "table" then
+    raise("save_model: metadata must be a table, got " .. E.typename(opts.metadata))
+  end
   if type(model) ~= "table" or type(model.state_dict) ~= "function" then
-    raise("save_model: model must be an nn.Module, got " .. type(model))
+    raise("save_model: model must be an nn.Module, got " .. E.typename(model))
   end
   local name = opts.model or (type(model.__name) == "string" and model.__name:lower())
   check_model_name("save_model", name)
   local config = opts.config or model.config
   if type(config) ~= "table" then
-    raise("save_model: config must be a table (model.config or opts.config), got " .. type(config))
+    raise("save_model: config must be a table (model.config or opts.config), got " .. E.typename(config))
   end
   local meta = {}
   for k, v in pairs(opts.metadata or {}) do meta[k] = v end
@@ -551,11 +549,17 @@ end
 --- load_model(path, {model=, config=, strict=true}) -> model (eval mode), metadata.
 --- The name and options come from the checkpoint's metadata unless given.
 function M.load_model(path, opts)
-  opts = opts or {}
-  if type(path) ~= "string" then raise("load_model: path must be a string, got " .. type(path)) end
+  opts = E.options(opts, "load_model", { "model", "config", "strict" })
+  if type(path) ~= "string" then raise("load_model: path must be a string, got " .. E.typename(path)) end
+  if opts.strict ~= nil and type(opts.strict) ~= "boolean" then
+    raise("load_model: strict must be a boolean, got " .. E.show(opts.strict))
+  end
+  if opts.config ~= nil and type(opts.config) ~= "table" then
+    raise("load_model: config must be a table, got " .. E.typename(opts.config))
+  end
   local lok0, sd, meta = pcall(lunet.load, path)
   if not lok0 then   -- "load: cannot open 'x': ..." (with a position prefix from lunet.io)
-    raise("load_model: " .. tostring(sd):gsub("^[^\n]-:%d+: ", ""):gsub("^load: ", ""))
+    raise("load_model: " .. bare(sd):gsub("^load: ", ""))
   end
   meta = meta or {}
   local name = opts.model or meta.model
@@ -589,7 +593,7 @@ function M.load_model(path, opts)
     state = sd
   end
   local lok, err = pcall(model.load_state_dict, model, state, { strict = opts.strict ~= false })
-  if not lok then raise(fmt("load_model: '%s': %s", path, tostring(err))) end
+  if not lok then raise(fmt("load_model: '%s': %s", path, bare(err))) end
   model:eval()
   return model, meta
 end

@@ -4,10 +4,11 @@
 -- place; gradients of broadcast operands are summed back to the operand's shape.
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
+local E = require "lunet.errors"
 
 local is_tensor, needs, record = core.is_tensor, ag.needs_grad, ag.record
 local type, error, select, ipairs, pairs, tostring = type, error, select, ipairs, pairs, tostring
-local math_abs, math_floor, math_huge, math_max = math.abs, math.floor, math.huge, math.max
+local math_abs, math_floor, math_huge, math_max, math_min = math.abs, math.floor, math.huge, math.max, math.min
 local string_format, string_rep, concat, table_unpack = string.format, string.rep, table.concat, table.unpack
 
 local methods, meta = core.methods, core.meta
@@ -163,6 +164,7 @@ local function def_minmax(name)
     local v, idx = f(a, d, keepdim)
     if needs(a) then
       record(v, { a }, function(g)
+        if raw.dim(a) == 0 then return raw.clone(g) end   -- the one element took the gradient
         local z = core.zeros(raw.shape(a))
         if d == nil then
           -- all-reduce: the gradient goes to the first extreme element
@@ -199,8 +201,8 @@ local function def_view(name, grad)
   end
 end
 
-def_view("view", function(g, a) return raw.reshape(raw.contiguous(g), raw.shape(a)) end)
-methods.reshape = methods.view
+def_view("view", function(g, a) return raw.reshape(g, raw.shape(a)) end)
+def_view("reshape", function(g, a) return raw.reshape(g, raw.shape(a)) end)
 def_view("contiguous", function(g) return g end)
 def_view("clone", function(g) return g end)
 def_view("expand", function(g, a) return raw.sum_to(g, raw.shape(a)) end)
@@ -265,24 +267,53 @@ methods.matmul = function(a, b)
 end
 
 -- split(size, d): list of narrow views of at most `size` along d (last may be shorter).
-methods.split = function(a, size, d)
-  d = d or 1
-  if type(size) ~= "number" or size < 1 or size % 1 ~= 0 then
-    error("split: size must be a positive integer, got " .. tostring(size), 2)
+local function positive_int(fn, what, v)
+  local i = type(v) == "number" and math.tointeger(v)
+  if not i or i < 1 then E.fail(fn, "%s must be a positive integer, got %s", what, E.show(v)) end
+  return i
+end
+
+-- A 1-based (or negative) dimension of a, checked as the C core checks it.
+local function check_dim(fn, a, d)
+  if d == nil then return 1 end
+  local n = math_max(raw.dim(a), 1)
+  local i = type(d) == "number" and math.tointeger(d)
+  if not i then E.fail(fn, "dimension must be an integer, got %s", E.show(d)) end
+  if i == 0 or i > n or i < -n then
+    E.fail(fn, "dimension %d out of range for a %d-d tensor (use 1..%d or -%d..-1)", i, n, n, n)
   end
+  return i
+end
+
+local function split(a, size, d)
   local n = raw.size(a, d)
+  if n == 0 then return { methods.narrow(a, d, 1, 0) } end   -- PyTorch: one empty part
   local parts = {}
   for start = 1, n, size do
-    parts[#parts + 1] = methods.narrow(a, d, start, math.min(size, n - start + 1))
+    parts[#parts + 1] = methods.narrow(a, d, start, math_min(size, n - start + 1))
   end
   return parts
 end
 
--- chunk(n, d): n nearly equal parts, as PyTorch.
+local function check_self(fn, a)
+  if not is_tensor(a) then E.fail(fn, "self must be a tensor, got %s", E.typename(a)) end
+  if raw.dim(a) == 0 then E.fail(fn, "cannot split a 0-d tensor") end
+end
+
+methods.split = function(a, size, d)
+  check_self("split", a)
+  size = positive_int("split", "size", size)
+  return split(a, size, check_dim("split", a, d))
+end
+
+-- chunk(n, d): at most n parts of ceil(size / n) along d, as PyTorch (fewer when they run out).
 methods.chunk = function(a, n, d)
-  d = d or 1
-  local size = math.ceil(raw.size(a, d) / n)
-  return methods.split(a, math_max(size, 1), d)
+  check_self("chunk", a)
+  n = positive_int("chunk", "chunks", n)
+  d = check_dim("chunk", a, d)
+  local len = raw.size(a, d)
+  local size = len // n + (len % n ~= 0 and 1 or 0)   -- ceil in integers
+  return split(a, math_max(size, 1), d)
 end
 
 methods.expand_as = function(a, b) return methods.expand(a, raw.shape(b)) end
@@ -291,13 +322,14 @@ methods.float = function(a) return methods.to(a, "float32") end
 methods.int = function(a) return raw.to(a, "int32") end
 methods.byte = function(a) return raw.to(a, "uint8") end
 methods.t = function(a) return methods.transpose(a, 1, 2) end
+-- flatten(d): dims d.. merged into one (a view when the strides allow, as PyTorch's).
 methods.flatten = function(a, d)
   d = d or 1
   local s = raw.shape(a)
   local shape = {}
   for i = 1, d - 1 do shape[i] = s[i] end
   shape[#shape + 1] = -1
-  return methods.view(a, shape)
+  return methods.reshape(a, shape)
 end
 
 ------------------------------------------------------------------------ module-level ops
@@ -501,9 +533,9 @@ function M.gradcheck(fn, inputs, opts)
   end
   for _, i in ipairs(checked) do
     local x = inputs[i]
-    local analytic = x.grad and raw.view(raw.contiguous(x.grad), -1) or core.zeros(raw.numel(x))
+    local analytic = x.grad and raw.reshape(x.grad, -1) or core.zeros(raw.numel(x))
+    if not raw.is_contiguous(x) then error("gradcheck: input " .. i .. " must be contiguous", 2) end
     local flat = raw.view(x, -1)
-    if not flat:shares_storage(x) then error("gradcheck: input " .. i .. " must be contiguous", 2) end
     for j = 1, raw.numel(x) do
       local orig = raw.get(flat, j)
       raw.set(flat, orig + eps, j)

@@ -3,29 +3,35 @@
 -- (1-based) returning {image=, mask=}; :get applies ds.transform, called as
 -- transform{image=, mask=} and returning a new {image=, mask=}, when one is set.
 local core = require "lunet.core"
+local E = require "lunet.errors"
 local image = require "lunet.image"
 
 local cimg = core.image
-local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
 local fmt, concat, sort = string.format, table.concat, table.sort
+local fail = E.fail   -- errors at the user's line
 
 local M = {}
 
+-- Options of a dataset constructor: a table (not nil: the directories are required) whose
+-- keys are known (unknown ones raise with a did-you-mean hint).
 local function check_opts(fn, opts, allowed)
-  if type(opts) ~= "table" then
-    error(fmt("%s: expects an option table, got %s", fn, type(opts)), 3)
+  if type(opts) ~= "table" or core.is_tensor(opts) then
+    fail(fn, "expects an option table, got %s", E.typename(opts))
   end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for a in pairs(allowed) do names[#names + 1] = a end
-      sort(names)
-      error(fmt("%s: unknown option '%s' (allowed: %s)", fn, tostring(k), concat(names, ", ")), 3)
-    end
-  end
+  E.options(opts, fn, allowed)
 end
-M.check_opts = check_opts
+
+-- The image modes of lunet.image.load, checked when a dataset is built (not at its first item).
+local IMAGE_MODES = { "rgb", "gray", "rgba", "index", "unchanged" }
+M.IMAGE_MODES = IMAGE_MODES
+
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = (type(v) == "table" or type(v) == "userdata") and getmetatable(v)
+  return type(mt) == "table" and mt.__call ~= nil
+end
 
 local function shape_str(t)
   return "[" .. concat(t:shape(), ", ") .. "]"
@@ -36,7 +42,7 @@ local function apply_transform(ds, sample)
   if tf == nil then return sample end
   local out = tf(sample)
   if type(out) ~= "table" or out.image == nil then
-    error(fmt("%s: transform must return a table {image=, mask=}, got %s", ds.kind, type(out)), 3)
+    fail(ds.kind, "transform must return a table {image=, mask=}, got %s", E.typename(out))
   end
   for k, v in pairs(sample) do
     if out[k] == nil then out[k] = v end   -- keep name/index fields the transform dropped
@@ -55,13 +61,18 @@ TensorDataset.__name = "lunet.data.TensorDataset"
 --- other tensors with N rows can be passed too (e.g. label=) and are sliced the same way.
 function M.TensorDataset(opts)
   local fn = "TensorDataset"
-  if type(opts) ~= "table" then error(fmt("%s: expects a table {image=, mask=}, got %s", fn, type(opts)), 2) end
+  if type(opts) ~= "table" or core.is_tensor(opts) then
+    fail(fn, "expects a table {image=, mask=}, got %s", E.typename(opts))
+  end
   local ds = setmetatable({kind = fn, tensors = {}, transform = opts.transform}, TensorDataset)
   local keys = {}
   for k in pairs(opts) do
     if k ~= "transform" then
       if type(k) ~= "string" or not core.is_tensor(opts[k]) then
-        error(fmt("%s: field '%s' must be a tensor", fn, tostring(k)), 2)
+        -- the only option is transform: a near miss of it is a typo, anything else a field
+        local typo = type(k) == "string" and core.check_options({[k] = true}, fn, {"transform"})
+        if typo and typo:find("did you mean", 1, true) then E.raise(typo) end
+        fail(fn, "field %s must be a tensor, got %s", E.show(k), E.typename(opts[k]))
       end
       keys[#keys + 1] = k
     end
@@ -70,31 +81,43 @@ function M.TensorDataset(opts)
   local n, first
   for _, k in ipairs(keys) do
     local v = opts[k]
-    if v:dim() < 1 then error(fmt("%s: tensor '%s' has no first dimension", fn, k), 2) end
+    if v:dim() < 1 then fail(fn, "tensor '%s' has no first dimension", k) end
     if n == nil then
       n, first = v:size(1), k
     elseif v:size(1) ~= n then
-      error(fmt("%s: tensors differ in length: '%s' has %d items, '%s' has %d (shapes %s, %s)",
-                fn, first, n, k, v:size(1), shape_str(opts[first]), shape_str(v)), 2)
+      fail(fn, "tensors differ in length: '%s' has %d items, '%s' has %d (shapes %s, %s)",
+           first, n, k, v:size(1), shape_str(opts[first]), shape_str(v))
     end
     ds.tensors[k] = v
   end
-  if n == nil then error(fmt("%s: needs at least one tensor (image=, mask=)", fn), 2) end
-  if opts.transform ~= nil and type(opts.transform) ~= "function" and
-     not (type(opts.transform) == "table" and getmetatable(opts.transform) and getmetatable(opts.transform).__call) then
-    error(fmt("%s: transform must be callable, got %s", fn, type(opts.transform)), 2)
+  if n == nil then fail(fn, "needs at least one tensor (image=, mask=)") end
+  if opts.transform ~= nil and not callable(opts.transform) then
+    fail(fn, "transform must be callable, got %s", E.typename(opts.transform))
   end
   ds.n = n
   return ds
 end
 
-function TensorDataset:len() return self.n end
+-- Raises unless self is the dataset kind cls (ds.get(i) written for ds:get(i)).
+local function need_self(self, cls, fn)
+  if getmetatable(self) ~= cls then
+    fail(cls.__name:match("[^.]+$") .. ":" .. fn, "self must be a dataset, got %s (call it with a colon: ds:%s(...))",
+      E.typename(self), fn)
+  end
+end
+
+function TensorDataset:len()
+  need_self(self, TensorDataset, "len")
+  return self.n
+end
 TensorDataset.__len = TensorDataset.len
 
 function TensorDataset:get(i)
-  if type(i) ~= "number" or i < 1 or i > self.n or i % 1 ~= 0 then
-    error(fmt("TensorDataset:get: index %s is outside 1..%d", tostring(i), self.n), 2)
+  need_self(self, TensorDataset, "get")
+  if math.type(i) ~= "integer" and not (type(i) == "number" and i % 1 == 0) or i < 1 or i > self.n then
+    fail("TensorDataset:get", "index %s is outside 1..%d", E.show(i), self.n)
   end
+  i = math.tointeger(i)
   local s = {index = i}
   for k, v in pairs(self.tensors) do s[k] = v:select(1, i) end
   return apply_transform(self, s)
@@ -135,10 +158,10 @@ end
 
 local function list_images(fn, dir, what)
   if type(dir) ~= "string" then
-    error(fmt("%s: %s must be a directory path, got %s", fn, what, type(dir)), 3)
+    fail(fn, "%s must be a directory path, got %s", what, E.typename(dir))
   end
   local names, msg = cimg.listdir(dir)
-  if not names then error(fmt("%s: cannot list %s directory '%s': %s", fn, what, dir, msg), 3) end
+  if not names then fail(fn, "cannot list %s directory '%s': %s", what, dir, msg) end
   sort(names)
   local by_stem, dups = {}, {}
   for _, name in ipairs(names) do
@@ -152,8 +175,7 @@ local function list_images(fn, dir, what)
     end
   end
   if #dups > 0 then
-    error(fmt("%s: %s directory '%s' has several files with the same name: %s", fn, what, dir,
-              concat(dups, "; ")), 3)
+    fail(fn, "%s directory '%s' has several files with the same name: %s", what, dir, concat(dups, "; "))
   end
   return by_stem
 end
@@ -181,13 +203,22 @@ function M.SegmentationFolder(opts)
   local fn = "SegmentationFolder"
   check_opts(fn, opts, folder_opts)
   local suffix = opts.mask_suffix or ""
+  if type(suffix) ~= "string" then fail(fn, "mask_suffix must be a string, got %s", E.show(suffix)) end
+  if opts.strict ~= nil and type(opts.strict) ~= "boolean" then
+    fail(fn, "strict must be a boolean, got %s", E.show(opts.strict))
+  end
+  if opts.image_mode ~= nil then E.choice(fn, "image_mode", opts.image_mode, IMAGE_MODES) end
+  if opts.mask_mode ~= nil then E.choice(fn, "mask_mode", opts.mask_mode, IMAGE_MODES) end
+  if opts.transform ~= nil and not callable(opts.transform) then
+    fail(fn, "transform must be callable, got %s", E.typename(opts.transform))
+  end
   local imgs = list_images(fn, opts.images, "images")
   local masks = list_images(fn, opts.masks, "masks")
   local stems = {}
   for stem in pairs(imgs) do stems[#stems + 1] = stem end
   sort(stems)
   if #stems == 0 then
-    error(fmt("%s: no PNG or JPEG images in '%s'", fn, opts.images), 2)
+    fail(fn, "no PNG or JPEG images in '%s'", opts.images)
   end
   local files, no_mask, no_image, used = {}, {}, {}, {}
   for _, stem in ipairs(stems) do
@@ -215,10 +246,10 @@ function M.SegmentationFolder(opts)
       parts[#parts + 1] = fmt("%d mask%s without an image in '%s': %s", #no_image, #no_image == 1 and "" or "s",
                               opts.images, name_list(no_image))
     end
-    error(fmt("%s: %s", fn, concat(parts, "; ")), 2)
+    fail(fn, "%s", concat(parts, "; "))
   end
   if #files == 0 then
-    error(fmt("%s: no image in '%s' has a mask in '%s'", fn, opts.images, opts.masks), 2)
+    fail(fn, "no image in '%s' has a mask in '%s'", opts.images, opts.masks)
   end
   local unpaired = {}
   for _, v in ipairs(no_mask) do unpaired[#unpaired + 1] = opts.images .. "/" .. v end
@@ -230,7 +261,10 @@ function M.SegmentationFolder(opts)
   }, SegmentationFolder)
 end
 
-function SegmentationFolder:len() return #self.files end
+function SegmentationFolder:len()
+  need_self(self, SegmentationFolder, "len")
+  return #self.files
+end
 SegmentationFolder.__len = SegmentationFolder.len
 
 local function hw(t)
@@ -240,41 +274,43 @@ end
 
 --- Loads item i without the transform: {image=, mask=, name=, index=}.
 function SegmentationFolder:load(i)
-  local f = self.files[i]
+  need_self(self, SegmentationFolder, "load")
+  local f = type(i) == "number" and self.files[i] or nil
   if f == nil then
-    error(fmt("SegmentationFolder:get: index %s is outside 1..%d", tostring(i), #self.files), 3)
+    fail("SegmentationFolder:get", "index %s is outside 1..%d", E.show(i), #self.files)
   end
   local img = image.load(f.image, {mode = self.image_mode})
   local mask = image.load(f.mask, {mode = self.mask_mode, palette = self.mask_palette})
   local ih, iw = hw(img)
   local mh, mw = hw(mask)
   if ih ~= mh or iw ~= mw then
-    error(fmt("SegmentationFolder: image '%s' is %dx%d (HxW) but its mask '%s' is %dx%d",
-              f.image, ih, iw, f.mask, mh, mw), 3)
+    fail("SegmentationFolder", "image '%s' is %dx%d (HxW) but its mask '%s' is %dx%d", f.image, ih, iw, f.mask, mh, mw)
   end
   return {image = img, mask = mask, name = f.name, index = i}
 end
 
 function SegmentationFolder:get(i)
+  need_self(self, SegmentationFolder, "get")
   return apply_transform(self, self:load(i))
 end
 
 --- check() reads every pair's header and raises one error listing every size mismatch
 --- (and every unreadable file); returns the dataset.
 function SegmentationFolder:check()
+  need_self(self, SegmentationFolder, "check")
   local bad = {}
   for _, f in ipairs(self.files) do
     local ok1, a = pcall(image.info, f.image)
     local ok2, b = pcall(image.info, f.mask)
-    if not ok1 then bad[#bad + 1] = tostring(a)
-    elseif not ok2 then bad[#bad + 1] = tostring(b)
+    if not ok1 then bad[#bad + 1] = (tostring(a):gsub("^[^\n:]+:%d+: ", ""))
+    elseif not ok2 then bad[#bad + 1] = (tostring(b):gsub("^[^\n:]+:%d+: ", ""))
     elseif a.width ~= b.width or a.height ~= b.height then
       bad[#bad + 1] = fmt("image '%s' is %dx%d (HxW) but its mask '%s' is %dx%d", f.image,
                           a.height, a.width, f.mask, b.height, b.width)
     end
   end
   if #bad > 0 then
-    error(fmt("SegmentationFolder:check: %d bad pair%s: %s", #bad, #bad == 1 and "" or "s", concat(bad, "; ")), 2)
+    fail("SegmentationFolder:check", "%d bad pair%s: %s", #bad, #bad == 1 and "" or "s", concat(bad, "; "))
   end
   return self
 end

@@ -19,9 +19,14 @@
 -- are divided by 255, int32 16-bit images by 65535, float32 kept as they are; an H x W image
 -- becomes 1 x H x W); masks to N x H x W int32 (values kept, 255 stays 255; 1 x H x W masks
 -- are squeezed). All items of a batch must have the same size. Other fields (name, index,
--- numbers) are gathered into lists. A dataset offering has_batch() / get_batch(indices)
--- (TensorDataset without transform) is batched without per-item copies.
-local type, error, pairs, ipairs, tostring, setmetatable = type, error, pairs, ipairs, tostring, setmetatable
+-- numbers) are gathered into lists. collate(samples, indices) gets the dataset indices of the
+-- samples, and its errors name the item (dataset:get(i)) at fault: every sample must be a
+-- table with an image tensor, all or none of a batch have a mask, and images (masks) agree in
+-- shape and dtype. A get(i) that returns nil raises naming i, whatever the collate. A
+-- dataset offering has_batch() / get_batch(indices) (TensorDataset without transform) is
+-- batched without per-item copies.
+local type, pairs, ipairs, tostring, setmetatable = type, pairs, ipairs, tostring, setmetatable
+local E = require "lunet.errors"
 local getmetatable, floor = getmetatable, math.floor
 local fmt, concat = string.format, table.concat
 
@@ -49,7 +54,7 @@ local function dataset_len(ds, fn)
     if mt and mt.__len then n = #ds end
   end
   if type(n) ~= "number" or n < 0 or n % 1 ~= 0 then
-    error(fmt("%s: dataset length must be a non-negative integer, got %s", fn, tostring(n)), 3)
+    E.fail(fn, "dataset length must be a non-negative integer, got %s", E.show(n))
   end
   return floor(n)
 end
@@ -62,32 +67,48 @@ local function to_image_float(t)
   return t
 end
 
---- collate(samples) -> {image=N x C x H x W float32, mask=N x H x W int32, <key>={...}}
-function M.collate(samples)
+-- Sorted field names of a sample, for messages.
+local function field_names(s)
+  local keys = {}
+  for k in pairs(s) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  return #keys > 0 and concat(keys, ", ") or "none"
+end
+
+--- collate(samples [, indices]) -> {image=N x C x H x W float32, mask=N x H x W int32, <key>={...}}
+--- indices (the samples' dataset indices) name the item at fault in errors ("item 7" is
+--- dataset:get(7)); without them an item is named by its position in samples.
+function M.collate(samples, indices)
   local fn = "DataLoader"
   local lunet = L()
-  local n = #samples
+  local n = indices and #indices or #samples
+  local function item(i) return indices and indices[i] or i end
   local images, masks, extra = {}, {}, {}
-  for i, s in ipairs(samples) do
+  for i = 1, n do
+    local s = samples[i]
     if type(s) ~= "table" then
-      error(fmt("%s: dataset item must be a table {image=, mask=}, got %s", fn, type(s)), 3)
+      E.fail(fn, "dataset:get(%d) returned %s, expected a table {image=, mask=}", item(i),
+             s == nil and "nil" or "a " .. E.typename(s))
+    end
+    if s.image == nil then
+      E.fail(fn, "item %d has no image (dataset:get(%d) gave a table with fields: %s)", item(i), item(i), field_names(s))
     end
     for k, v in pairs(s) do
       if k == "image" then
-        if not is_tensor(v) then error(fmt("%s: item %d: image is not a tensor", fn, i), 3) end
+        if not is_tensor(v) then E.fail(fn, "item %d: image is not a tensor, got %s", item(i), E.typename(v)) end
         if v:dim() == 2 then v = v:unsqueeze(1) end
         if v:dim() ~= 3 then
-          error(fmt("%s: item %d: image must be C x H x W, got %s", fn, i, shape_str(v)), 3)
+          E.fail(fn, "item %d: image must be C x H x W (or H x W), got %s", item(i), shape_str(v))
         end
         images[i] = v
       elseif k == "mask" then
-        if not is_tensor(v) then error(fmt("%s: item %d: mask is not a tensor", fn, i), 3) end
+        if not is_tensor(v) then E.fail(fn, "item %d: mask is not a tensor, got %s", item(i), E.typename(v)) end
         if v:dim() == 3 and v:size(1) == 1 then v = v:select(1, 1) end
         if v:dim() ~= 2 then
-          error(fmt("%s: item %d: mask must be H x W, got %s", fn, i, shape_str(v)), 3)
+          E.fail(fn, "item %d: mask must be H x W (or 1 x H x W), got %s", item(i), shape_str(v))
         end
         if v:dtype() == "float32" then
-          error(fmt("%s: item %d: mask must hold class ids (int32 or uint8), got float32", fn, i), 3)
+          E.fail(fn, "item %d: mask must hold class ids (int32 or uint8), got float32", item(i))
         end
         masks[i] = v
       else
@@ -98,20 +119,26 @@ function M.collate(samples)
   end
   local batch = {}
   for k, list in pairs(extra) do batch[k] = list end
+  -- every item has an image (checked above); masks: all items or none
+  local with, without
+  for i = 1, n do
+    if masks[i] then with = with or i else without = without or i end
+  end
+  if with and without then
+    E.fail(fn, "item %d has no mask but item %d has one (all items of a batch need one, or none)",
+           item(without), item(with))
+  end
   for _, pair in ipairs({{"image", images}, {"mask", masks}}) do
     local key, list = pair[1], pair[2]
-    local cnt = 0
-    for _ in pairs(list) do cnt = cnt + 1 end
-    if cnt > 0 then
-      if cnt ~= n then error(fmt("%s: some items of the batch have no %s", fn, key), 3) end
+    if list[1] ~= nil then
       local ref = list[1]
       for i = 2, n do
         local t = list[i]
         local same = t:dim() == ref:dim() and t:dtype() == ref:dtype()
         for d = 1, ref:dim() do same = same and t:size(d) == ref:size(d) end
         if not same then
-          error(fmt("%s: %ss in a batch differ: item 1 is %s %s, item %d is %s %s (resize or crop them to one size)",
-                    fn, key, shape_str(ref), ref:dtype(), i, shape_str(t), t:dtype()), 3)
+          E.fail(fn, "%ss in a batch differ: item %d is %s %s, item %d is %s %s (resize or crop them to one size)",
+                 key, item(1), shape_str(ref), ref:dtype(), item(i), shape_str(t), t:dtype())
         end
       end
       local st = lunet.stack(list, 1)
@@ -135,35 +162,31 @@ local loader_opts = {batch_size = true, shuffle = true, drop_last = true, seed =
 function M.DataLoader(ds, opts)
   local fn = "DataLoader"
   if (type(ds) ~= "table" and type(ds) ~= "userdata") or type(ds.get) ~= "function" then
-    error(fmt("%s: dataset must have a get(i) method, got %s", fn, type(ds)), 2)
+    E.fail(fn, "dataset must have a get(i) method, got %s", E.typename(ds))
   end
-  opts = opts or {}
-  if type(opts) ~= "table" then error(fmt("%s: options must be a table, got %s", fn, type(opts)), 2) end
-  for k in pairs(opts) do
-    if not loader_opts[k] then
-      error(fmt("%s: unknown option '%s' (allowed: batch_size, collate, distributed, drop_last, generator, seed, shuffle)", fn, tostring(k)), 2)
+  opts = E.options(opts, fn, loader_opts)
+  local bs = E.integer(fn, "batch_size", opts.batch_size or 1, 1)
+  for _, k in ipairs({"shuffle", "drop_last"}) do
+    if opts[k] ~= nil and type(opts[k]) ~= "boolean" then
+      E.fail(fn, "%s must be true or false, got %s", k, E.show(opts[k]))
     end
-  end
-  local bs = opts.batch_size or 1
-  if type(bs) ~= "number" or bs < 1 or bs % 1 ~= 0 then
-    error(fmt("%s: batch_size must be a positive integer, got %s", fn, tostring(bs)), 2)
   end
   local g = opts.generator
+  if g ~= nil and not (type(g) == "userdata" or type(g) == "table") then
+    E.fail(fn, "generator must be a lunet.Generator, got %s", E.typename(g))
+  end
   if opts.seed ~= nil then
-    if type(opts.seed) ~= "number" or opts.seed % 1 ~= 0 then
-      error(fmt("%s: seed must be an integer, got %s", fn, tostring(opts.seed)), 2)
-    end
-    g = L().Generator(opts.seed)
+    g = L().Generator(E.integer(fn, "seed", opts.seed))
   end
   if opts.collate ~= nil and type(opts.collate) ~= "function" then
-    error(fmt("%s: collate must be a function, got %s", fn, type(opts.collate)), 2)
+    E.fail(fn, "collate must be a function, got %s", E.typename(opts.collate))
   end
   dataset_len(ds, fn)
   -- distributed: this rank's shard of each epoch (lunet.distributed's sampler)
   local sampler = opts.distributed and require("lunet.distributed").sampler(opts.distributed, fn) or nil
   if sampler and g == nil then g = sampler.generator end
   return setmetatable({
-    dataset = ds, batch_size = floor(bs), shuffle = opts.shuffle and true or false,
+    dataset = ds, batch_size = bs, shuffle = opts.shuffle and true or false,
     drop_last = opts.drop_last and true or false, generator = g, collate = opts.collate or M.collate,
     distributed = sampler,
   }, DataLoader)
@@ -211,8 +234,15 @@ function DataLoader:batch(indices)
     return b
   end
   local samples = {}
-  for k, i in ipairs(indices) do samples[k] = ds:get(i) end
-  local b = self.collate(samples)
+  for k, i in ipairs(indices) do
+    local s = ds:get(i)
+    if s == nil then
+      E.fail("DataLoader", "dataset:get(%d) returned nil, expected a table {image=, mask=} (the dataset has %d items)",
+             i, dataset_len(ds, "DataLoader"))
+    end
+    samples[k] = s
+  end
+  local b = self.collate(samples, indices)
   if b.index == nil then b.index = indices end
   return b
 end

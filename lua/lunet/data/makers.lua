@@ -2,11 +2,13 @@
 -- maker installs nothing: when its files are missing it raises an error naming the exact
 -- package to install (and accepts {root=} to point elsewhere).
 local core = require "lunet.core"
+local E = require "lunet.errors"
 local image = require "lunet.image"
 local dataset = require "lunet.data.dataset"
 
 local cimg = core.image
-local type, error, ipairs, tostring = type, error, ipairs, tostring
+local type, ipairs, tostring, getmetatable = type, ipairs, tostring, getmetatable
+local fail = E.fail   -- errors at the user's line
 local floor, min, max = math.floor, math.min, math.max
 local fmt = string.format
 local io_open, getenv = io.open, os.getenv
@@ -26,11 +28,18 @@ local function exists(path)
 end
 
 local function check_int(fn, name, v, lo, hi)
-  if type(v) ~= "number" or v % 1 ~= 0 or v < lo or (hi and v > hi) then
-    error(fmt("%s: %s must be an integer in %d..%s, got %s", fn, name, lo, hi and tostring(hi) or "inf",
-              tostring(v)), 3)
+  return E.integer(fn, name, v, lo, hi)
+end
+
+local function check_transform(fn, tf)
+  local mt = (type(tf) == "table" or type(tf) == "userdata") and getmetatable(tf)
+  if tf ~= nil and type(tf) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    fail(fn, "transform must be callable, got %s", E.typename(tf))
   end
-  return floor(v)
+end
+
+local function check_root(fn, root)
+  if root ~= nil and type(root) ~= "string" then fail(fn, "root must be a directory path, got %s", E.show(root)) end
 end
 
 -- ---------------------------------------------------------------- Fashion-MNIST
@@ -47,33 +56,29 @@ M.FASHION_MNIST_CLASSES = {"background", "T-shirt/top", "Trouser", "Pullover", "
 --- ds.labels holds the int32 item classes 0..9. limit keeps the first `limit` items.
 function M.fashion_mnist(opts)
   local fn = "data.fashion_mnist"
-  opts = opts or {}
-  dataset.check_opts(fn, opts, {split = true, threshold = true, limit = true, root = true, transform = true})
+  opts = E.options(opts, fn, {"split", "threshold", "limit", "root", "transform"})
   local split = opts.split or "train"
-  if split ~= "train" and split ~= "test" then
-    error(fmt("%s: split must be \"train\" or \"test\", got %s", fn, tostring(split)), 2)
-  end
-  local threshold = opts.threshold or 10
-  if type(threshold) ~= "number" or threshold < 0 or threshold > 255 then
-    error(fmt("%s: threshold must be a pixel value in 0..255, got %s", fn, tostring(threshold)), 2)
-  end
+  E.choice(fn, "split", split, {"train", "test"})
+  local threshold = E.number(fn, "threshold", opts.threshold or 10, 0, 255)
+  check_root(fn, opts.root)
+  check_transform(fn, opts.transform)
   local root = opts.root or M.FASHION_MNIST_ROOT
   local prefix = split == "train" and "train" or "t10k"
   local ipath = fmt("%s/%s-images-idx3-ubyte.gz", root, prefix)
   local lpath = fmt("%s/%s-labels-idx1-ubyte.gz", root, prefix)
   for _, p in ipairs({ipath, lpath}) do
     if not exists(p) then
-      error(fmt("%s: '%s' not found; install the Debian package dataset-fashion-mnist " ..
-                "(apt-get install dataset-fashion-mnist) or pass {root=dir} holding the IDX .gz files", fn, p), 2)
+      fail(fn, "'%s' not found; install the Debian package dataset-fashion-mnist " ..
+               "(apt-get install dataset-fashion-mnist) or pass {root=dir} holding the IDX .gz files", p)
     end
   end
   local images, msg = cimg.read_idx(ipath)
-  if not images then error(fmt("%s: %s", fn, msg), 2) end
+  if not images then fail(fn, "%s", msg) end
   local labels, lmsg = cimg.read_idx(lpath)
-  if not labels then error(fmt("%s: %s", fn, lmsg), 2) end
+  if not labels then fail(fn, "%s", lmsg) end
   if images:dim() ~= 3 or labels:dim() ~= 1 or images:size(1) ~= labels:size(1) then
-    error(fmt("%s: unexpected IDX shapes: images [%s], labels [%s]", fn,
-              table.concat(images:shape(), ", "), table.concat(labels:shape(), ", ")), 2)
+    fail(fn, "unexpected IDX shapes: images [%s], labels [%s]",
+         table.concat(images:shape(), ", "), table.concat(labels:shape(), ", "))
   end
   local n = images:size(1)
   if opts.limit ~= nil then
@@ -95,6 +100,8 @@ end
 -- ---------------------------------------------------------------- Tux Paint cut-outs
 
 M.TUXPAINT_ROOT = "/usr/share/tuxpaint/stamps"
+-- tuxpaint{} holds n * size^2 pixels in memory (7 bytes each): at most 2^30 (7.5 GB).
+M.TUXPAINT_MAX_PIXELS = 1 << 30
 
 --- tuxpaint{n=256, size=128, seed=0, scale={0.35, 0.9}, root=, transform=}
 --- A foreground/background task on real photographs: each of the n size x size images is
@@ -108,17 +115,23 @@ M.TUXPAINT_ROOT = "/usr/share/tuxpaint/stamps"
 --- with ds.stamps[i] the stamp of item i and ds.classes = {"background", "foreground"}.
 function M.tuxpaint(opts)
   local fn = "data.tuxpaint"
-  opts = opts or {}
-  dataset.check_opts(fn, opts, {n = true, size = true, seed = true, scale = true, root = true, transform = true})
+  opts = E.options(opts, fn, {"n", "size", "seed", "scale", "root", "transform"})
   local lunet = L()
   local n = check_int(fn, "n", opts.n or 256, 1)
   local size = check_int(fn, "size", opts.size or 128, 8, 4096)
+  -- images (3 bytes) and masks (4 bytes) per pixel, all held in memory
+  if n > M.TUXPAINT_MAX_PIXELS // (size * size) then
+    fail(fn, "n = %d images of %dx%d would take %.1f GB (at most %d pixels in all, %.1f GB)", n, size, size,
+         n * size * size * 7 / 1e9, M.TUXPAINT_MAX_PIXELS, M.TUXPAINT_MAX_PIXELS * 7 / 1e9)
+  end
   local seed = check_int(fn, "seed", opts.seed or 0, 0)
   local scale = opts.scale or {0.35, 0.9}
   if type(scale) ~= "table" or type(scale[1]) ~= "number" or type(scale[2]) ~= "number" or
-     scale[1] <= 0 or scale[2] < scale[1] or scale[2] > 1 then
-    error(fmt("%s: scale must be {lo, hi} with 0 < lo <= hi <= 1", fn), 2)
+     not (scale[1] > 0 and scale[2] >= scale[1] and scale[2] <= 1) then
+    fail(fn, "scale must be {lo, hi} with 0 < lo <= hi <= 1, got %s", E.show(scale))
   end
+  check_root(fn, opts.root)
+  check_transform(fn, opts.transform)
   local root = opts.root or M.TUXPAINT_ROOT
   local list = require "lunet.data.tuxpaint_stamps"
   local avail = {}
@@ -126,8 +139,8 @@ function M.tuxpaint(opts)
     if exists(root .. "/" .. rel) then avail[#avail + 1] = rel end
   end
   if #avail == 0 then
-    error(fmt("%s: no stamp of the list found under '%s'; install the Debian package " ..
-              "tuxpaint-stamps-default (apt-get install tuxpaint-stamps-default) or pass {root=dir}", fn, root), 2)
+    fail(fn, "no stamp of the list found under '%s'; install the Debian package " ..
+             "tuxpaint-stamps-default (apt-get install tuxpaint-stamps-default) or pass {root=dir}", root)
   end
   local g = lunet.Generator(seed)
   local images = lunet.zeros({n, 3, size, size}, {dtype = "uint8"})
@@ -181,8 +194,10 @@ end
 --- /usr/share/doc: extract the package there with apt-get download + dpkg -x).
 function M.labelme_voc(opts)
   local fn = "data.labelme_voc"
-  opts = opts or {}
-  dataset.check_opts(fn, opts, {root = true, transform = true, image_mode = true})
+  opts = E.options(opts, fn, {"root", "transform", "image_mode"})
+  check_root(fn, opts.root)
+  check_transform(fn, opts.transform)
+  if opts.image_mode ~= nil then E.choice(fn, "image_mode", opts.image_mode, dataset.IMAGE_MODES) end
   local cands = opts.root and {opts.root} or {M.LABELME_VOC_DIR, cache_base() .. M.LABELME_VOC_DIR}
   local root
   for _, c in ipairs(cands) do
@@ -193,13 +208,13 @@ function M.labelme_voc(opts)
   end
   if not root then
     if opts.root then
-      error(fmt("%s: '%s' has no JPEGImages/ and SegmentationClassPNG/ directories", fn, opts.root), 2)
+      fail(fn, "'%s' has no JPEGImages/ and SegmentationClassPNG/ directories", opts.root)
     end
-    error(fmt("%s: the VOC examples were not found in '%s' nor in '%s'; install the Debian package " ..
-              "labelme-examples (apt-get install labelme-examples). If it is installed but dpkg " ..
-              "excludes /usr/share/doc (path-exclude, as in Docker images), extract it into the cache: " ..
-              "apt-get download labelme-examples && dpkg -x labelme-examples_*.deb '%s'",
-              fn, cands[1], cands[2], cache_base()), 2)
+    fail(fn, "the VOC examples were not found in '%s' nor in '%s'; install the Debian package " ..
+             "labelme-examples (apt-get install labelme-examples). If it is installed but dpkg " ..
+             "excludes /usr/share/doc (path-exclude, as in Docker images), extract it into the cache: " ..
+             "apt-get download labelme-examples && dpkg -x labelme-examples_*.deb '%s'",
+             cands[1], cands[2], cache_base())
   end
   local ds = dataset.SegmentationFolder{images = root .. "/JPEGImages", masks = root .. "/SegmentationClassPNG",
                                         transform = opts.transform, image_mode = opts.image_mode,

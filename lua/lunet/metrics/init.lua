@@ -27,9 +27,10 @@
 --   * Functions taking one H x W map (hausdorff, saliency, instances) also take N x H x W
 --     and then return one list per result (entry n is image n).
 local core = require "lunet.core"
+local E = require "lunet.errors"
 
 local K = core.metrics
-local type, error, setmetatable, pcall, tostring = type, error, setmetatable, pcall, tostring
+local type, setmetatable, getmetatable, tostring = type, setmetatable, getmetatable, tostring
 local ipairs, pairs, select, require, math = ipairs, pairs, select, require, math
 local concat = table.concat
 local fmt, rep = string.format, string.rep
@@ -46,33 +47,29 @@ local is_tensor = core.is_tensor
 
 local function shape_str(t) return "[" .. concat(t:shape(), ", ") .. "]" end
 
-local function fail(fn, msg) error(fn .. ": " .. msg, 0) end
+-- Errors are raised at the user's line (lunet.errors).
+local function fail(fn, msg) E.raise(fn .. ": " .. msg) end
 
--- Option tables: a table (or nil) whose keys are all in `allowed` (typos raise).
+-- Option tables: a table (or nil) whose keys are all in `allowed` (typos raise, with a
+-- did-you-mean hint).
 local function check_opts(fn, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail(fn, "options must be a table, got " .. type(opts)) end
-  for k in pairs(opts) do
-    local ok = false
-    for _, a in ipairs(allowed) do if a == k then ok = true end end
-    if not ok then
-      fail(fn, "unknown option '" .. tostring(k) .. "' (expected " .. concat(allowed, ", ") .. ")")
-    end
-  end
-  return opts
+  return E.options(opts, fn, allowed)
 end
 
 local function check_tensor(fn, name, x)
-  if not is_tensor(x) then fail(fn, name .. " must be a tensor, got " .. type(x)) end
+  if not is_tensor(x) then fail(fn, name .. " must be a tensor, got " .. E.typename(x)) end
   return x
 end
 
 local function check_ignore(fn, v)
-  if v ~= nil and math.type(v) ~= "integer" then
-    fail(fn, "ignore_index must be an integer, got " .. tostring(v))
-  end
+  if v ~= nil then return E.integer(fn, "ignore_index", v) end
   return v
 end
+
+local function finite(v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
+
+-- Largest number of classes: the counts are C x C Lua integers.
+M.MAX_CLASSES = 65536
 
 -- Validates (pred, target) for label metrics; returns the number of classes of the logits
 -- (or nil for label predictions).
@@ -178,10 +175,7 @@ ConfusionMatrix.__name = "lunet.metrics.ConfusionMatrix"
 function M.ConfusionMatrix(num_classes, opts)
   local fn = "ConfusionMatrix"
   opts = check_opts(fn, opts, { "ignore_index" })
-  if math.type(num_classes) ~= "integer" or num_classes < 1 then
-    fail(fn, "num_classes must be an integer >= 1, got " .. tostring(num_classes))
-  end
-  if num_classes > 65536 then fail(fn, "num_classes must be <= 65536, got " .. num_classes) end
+  num_classes = E.integer(fn, "num_classes", num_classes, 1, M.MAX_CLASSES)
   local self = setmetatable({
     num_classes = num_classes,
     ignore_index = check_ignore(fn, opts.ignore_index),
@@ -191,7 +185,16 @@ function M.ConfusionMatrix(num_classes, opts)
   return self
 end
 
+-- Raises unless self is a ConfusionMatrix (cm.update(...) written for cm:update(...)).
+local function need_self(self, fn)
+  if getmetatable(self) ~= ConfusionMatrix then
+    fail("ConfusionMatrix:" .. fn, "self must be a ConfusionMatrix, got " .. E.typename(self)
+      .. " (call it with a colon: cm:" .. fn .. "(...))")
+  end
+end
+
 function ConfusionMatrix:reset()
+  need_self(self, "reset")
   local c = self.cells
   for i = 1, self.num_classes * self.num_classes do c[i] = 0 end
   return self
@@ -200,6 +203,7 @@ end
 --- cm:update(pred, target): pred labels (shape of target) or logits N x C x H x W.
 function ConfusionMatrix:update(pred, target)
   local fn = "ConfusionMatrix:update"
+  need_self(self, "update")
   local C = self.num_classes
   local lc = check_pred_target(fn, pred, target)
   if lc and lc ~= C then
@@ -214,6 +218,7 @@ end
 
 --- cm:counts(): the counts as a Lua table of C rows of C exact integers.
 function ConfusionMatrix:counts()
+  need_self(self, "counts")
   local C, c, out = self.num_classes, self.cells, {}
   for t = 1, C do
     local row = {}
@@ -226,6 +231,7 @@ end
 --- cm:matrix(): int32 C x C tensor of counts (raises if a count exceeds 2^31 - 1; use
 -- cm:counts() for exact 64-bit values).
 function ConfusionMatrix:matrix()
+  need_self(self, "matrix")
   local c = self.cells
   for i = 1, #c do
     if c[i] > 2147483647 then
@@ -240,12 +246,14 @@ end
 
 --- Number of counted (non-ignored) pixels.
 function ConfusionMatrix:total()
+  need_self(self, "total")
   local s, c = 0, self.cells
   for i = 1, #c do s = s + c[i] end
   return s
 end
 
-local function per_class(self, score)
+local function per_class(self, score, fn)
+  need_self(self, fn)
   local C = self.num_classes
   local tp, fp, fn = class_stats(self.cells, C)
   local out = {}
@@ -255,6 +263,7 @@ end
 
 --- Fraction of counted pixels predicted correctly (NaN before any pixel was counted).
 function ConfusionMatrix:pixel_accuracy()
+  need_self(self, "pixel_accuracy")
   local C, c = self.num_classes, self.cells
   local correct, total = 0, 0
   for t = 1, C do
@@ -269,6 +278,7 @@ end
 
 --- Mean over classes present in the target of the per-class recall.
 function ConfusionMatrix:mean_pixel_accuracy()
+  need_self(self, "mean_pixel_accuracy")
   local C = self.num_classes
   local tp, _, fn = class_stats(self.cells, C)
   local s, n = 0, 0
@@ -279,19 +289,20 @@ function ConfusionMatrix:mean_pixel_accuracy()
 end
 
 --- Per-class IoU table (entry k = class k-1) and, second, its NaN-skipping mean.
-function ConfusionMatrix:iou() return per_class(self, score_iou) end
-function ConfusionMatrix:miou() return select(2, per_class(self, score_iou)) end
-function ConfusionMatrix:dice() return per_class(self, score_dice) end
-function ConfusionMatrix:mdice() return select(2, per_class(self, score_dice)) end
-function ConfusionMatrix:precision() return per_class(self, score_precision) end
-function ConfusionMatrix:recall() return per_class(self, score_recall) end
+function ConfusionMatrix:iou() return per_class(self, score_iou, "iou") end
+function ConfusionMatrix:miou() return select(2, per_class(self, score_iou, "miou")) end
+function ConfusionMatrix:dice() return per_class(self, score_dice, "dice") end
+function ConfusionMatrix:mdice() return select(2, per_class(self, score_dice, "mdice")) end
+function ConfusionMatrix:precision() return per_class(self, score_precision, "precision") end
+function ConfusionMatrix:recall() return per_class(self, score_recall, "recall") end
 --- Per-class F-beta (default beta = 1: F1 = Dice) and its mean.
 function ConfusionMatrix:fbeta(beta)
-  beta = beta or 1
-  if type(beta) ~= "number" or not (beta > 0) then
-    fail("ConfusionMatrix:fbeta", "beta must be a positive number, got " .. tostring(beta))
+  need_self(self, "fbeta")
+  if beta == nil then beta = 1 end
+  if not finite(beta) or not (beta > 0) then
+    fail("ConfusionMatrix:fbeta", "beta must be a finite number > 0, got " .. E.show(beta))
   end
-  return per_class(self, score_fbeta(beta * beta))
+  return per_class(self, score_fbeta(beta * beta), "fbeta")
 end
 
 local function fmt_score(v)
@@ -366,7 +377,6 @@ M.ConfusionMatrixClass = ConfusionMatrix
 -- classes: optional list of class ids (e.g. {1}: the foreground of a binary task) that
 -- every reduction is restricted to; "none" then returns one entry per listed class.
 
-local REDUCTIONS = { micro = true, macro = true, none = true }
 local FUNCTIONAL_OPTS = { "num_classes", "ignore_index", "reduction", "per_image", "classes",
                           "zero_division" }
 
@@ -379,32 +389,31 @@ local function functional(fn, score, is_accuracy)
       if not lc then fail(fn, "opts.num_classes is required for label predictions") end
       C = lc
     end
-    if math.type(C) ~= "integer" or C < 1 then
-      fail(fn, "num_classes must be an integer >= 1, got " .. tostring(C))
-    end
+    C = E.integer(fn, "num_classes", C, 1, M.MAX_CLASSES)
     if lc and lc ~= C then
       fail(fn, "logits have " .. lc .. " classes, num_classes is " .. C)
     end
     local reduction = opts.reduction or "macro"
-    if not REDUCTIONS[reduction] then
-      fail(fn, 'reduction must be "micro", "macro" or "none", got ' .. tostring(reduction))
-    end
+    E.choice(fn, "reduction", reduction, { "micro", "macro", "none" })
     local ignore = check_ignore(fn, opts.ignore_index)
     local zd = opts.zero_division
-    if zd ~= nil and type(zd) ~= "number" then
-      fail(fn, "zero_division must be a number, got " .. tostring(zd))
+    if zd ~= nil and not finite(zd) then
+      fail(fn, "zero_division must be a finite number, got " .. E.show(zd))
+    end
+    if opts.per_image ~= nil and type(opts.per_image) ~= "boolean" then
+      fail(fn, "per_image must be a boolean, got " .. E.show(opts.per_image))
     end
     local classes = opts.classes
     if classes == nil then
       classes = {}
       for k = 0, C - 1 do classes[#classes + 1] = k end
     else
-      if type(classes) ~= "table" or #classes == 0 then
-        fail(fn, "classes must be a non-empty list of class ids")
+      if type(classes) ~= "table" or is_tensor(classes) or #classes == 0 then
+        fail(fn, "classes must be a non-empty list of class ids, got " .. E.show(classes))
       end
       for _, k in ipairs(classes) do
         if math.type(k) ~= "integer" or k < 0 or k >= C then
-          fail(fn, "classes holds " .. tostring(k) .. ", outside 0.." .. (C - 1))
+          fail(fn, "classes holds " .. E.show(k) .. ", outside 0.." .. (C - 1))
         end
       end
     end
@@ -463,17 +472,15 @@ function M.hausdorff(pred, target, opts)
   check_tensor(fn, "pred", pred)
   check_tensor(fn, "target", target)
   local pct = opts.percentile
-  if pct ~= nil and (type(pct) ~= "number" or not (pct >= 0 and pct <= 100)) then
-    fail(fn, "percentile must be a number in [0, 100], got " .. tostring(pct))
-  end
+  if pct ~= nil then E.number(fn, "percentile", pct, 0, 100) end
   local sy, sx = 1, 1
   local sp = opts.spacing
   if sp ~= nil then
     if type(sp) == "number" then sy, sx = sp, sp
-    elseif type(sp) == "table" and #sp == 2 then sy, sx = sp[1], sp[2]
-    else fail(fn, "spacing must be a number or {sy, sx}") end
-    if type(sy) ~= "number" or type(sx) ~= "number" or not (sy > 0 and sx > 0) then
-      fail(fn, "spacing must be positive, got {" .. tostring(sy) .. ", " .. tostring(sx) .. "}")
+    elseif type(sp) == "table" and not is_tensor(sp) and #sp == 2 then sy, sx = sp[1], sp[2]
+    else fail(fn, "spacing must be a number or {sy, sx}, got " .. E.show(sp)) end
+    if not (finite(sy) and finite(sx) and sy > 0 and sx > 0) then
+      fail(fn, "spacing must be finite and > 0, got {" .. E.show(sy) .. ", " .. E.show(sx) .. "}")
     end
   end
   local r = K.hausdorff(pred, target, pct, sy, sx)
@@ -500,7 +507,11 @@ end
 function M.fmeasure(sal, mask, opts)
   opts = check_opts("fmeasure", opts, { "beta2" })
   check_tensor("fmeasure", "sal", sal)
-  local a, m = K.fmeasure(sal, mask, opts.beta2 or 0.3)
+  local beta2 = opts.beta2 or 0.3
+  if not finite(beta2) or not (beta2 > 0) then
+    fail("fmeasure", "beta2 must be a finite number > 0, got " .. E.show(beta2))
+  end
+  local a, m = K.fmeasure(sal, mask, beta2)
   if sal:dim() == 2 then return a[1], m[1] end
   return a, m
 end
@@ -512,7 +523,9 @@ end
 function M.s_measure(sal, mask, opts)
   opts = check_opts("s_measure", opts, { "alpha" })
   check_tensor("s_measure", "sal", sal)
-  local r = K.s_measure(sal, mask, opts.alpha or 0.5)
+  local alpha = opts.alpha or 0.5
+  E.number("s_measure", "alpha", alpha, 0, 1)
+  local r = K.s_measure(sal, mask, alpha)
   if sal:dim() == 2 then return r[1] end
   return r
 end
@@ -545,7 +558,7 @@ function M.match_instances(pred_ids, gt_ids, opts)
   opts = check_opts(fn, opts, { "iou_threshold" })
   local thr = opts.iou_threshold or 0.5
   if type(thr) ~= "number" or not (thr > 0 and thr <= 1) then
-    fail(fn, "iou_threshold must be in (0, 1], got " .. tostring(thr))
+    fail(fn, "iou_threshold must be in (0, 1], got " .. E.show(thr))
   end
   check_tensor(fn, "pred_ids", pred_ids)
   local r = K.match_instances(pred_ids, gt_ids, { thr }, fn)
@@ -569,10 +582,12 @@ function M.average_precision(pred_ids, gt_ids, opts)
   local fn = "average_precision"
   opts = check_opts(fn, opts, { "thresholds" })
   local thr = opts.thresholds or M.AP_THRESHOLDS
-  if type(thr) ~= "table" or #thr == 0 then fail(fn, "thresholds must be a non-empty list") end
+  if type(thr) ~= "table" or is_tensor(thr) or #thr == 0 then
+    fail(fn, "thresholds must be a non-empty list, got " .. E.show(thr))
+  end
   for _, t in ipairs(thr) do
     if type(t) ~= "number" or not (t > 0 and t <= 1) then
-      fail(fn, "thresholds must lie in (0, 1], got " .. tostring(t))
+      fail(fn, "thresholds must lie in (0, 1], got " .. E.show(t))
     end
   end
   check_tensor(fn, "pred_ids", pred_ids)

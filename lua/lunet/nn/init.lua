@@ -4,7 +4,8 @@
 --   local nn = require "lunet.nn"
 --   local net = nn.Sequential(nn.Conv2d(3, 8, 3, {padding = 1}), nn.ReLU(), nn.Conv2d(8, 2, 1))
 --   local F = nn.functional
-local require, pairs, error = require, pairs, error
+local require, pairs = require, pairs
+local E = require "lunet.errors"
 
 local nn = {}
 nn.Module = require "lunet.nn.module"
@@ -13,7 +14,7 @@ nn.functional = require "lunet.nn.functional"
 
 local function merge(part, src)
   for k, v in pairs(src) do
-    if nn[k] ~= nil then error("lunet.nn: " .. k .. " defined twice (" .. part .. ")") end
+    if nn[k] ~= nil then E.raise("lunet.nn: " .. k .. " defined twice (" .. part .. ")") end
     nn[k] = v
   end
 end
@@ -24,6 +25,7 @@ merge("lunet.nn.losses", require "lunet.nn.losses")
 -- model:predict(image, {tile=, overlap=, ...}): (tiled) inference in eval mode under
 -- no_grad, for every module; lunet.predict holds the implementation and its options.
 function nn.Module:predict(image, opts)
+  nn.Module.util.need_module(self, "predict")
   return require("lunet.predict").predict(self, image, opts)
 end
 

@@ -9,6 +9,7 @@
 -- fan_in = in * k1 * k2 * ..., fan_out = out * k1 * k2 * ... (so a transposed-conv weight
 -- (in, out/groups, kh, kw) has fan_in = out/groups * kh * kw, as in PyTorch).
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local Module = require "lunet.nn.module"
 
 local util = Module.util
@@ -36,7 +37,11 @@ local function args(fn, names, defaults, ...)
   local allowed = { generator = true }
   for _, k in ipairs(names) do allowed[k] = true end
   for k in pairs(defaults) do allowed[k] = true end
-  opts = util.check_keys(opts, allowed, fn)
+  opts = E.options(opts, fn, allowed)
+  local gmt = type(opts.generator) == "userdata" and getmetatable(opts.generator)
+  if opts.generator ~= nil and not (type(gmt) == "table" and gmt.__name == "lunet.Generator") then
+    raise(format("%s: generator must be a lunet.Generator, got %s", fn, typename(opts.generator)))
+  end
   local out = {}
   for k, v in pairs(opts) do out[k] = v end
   if n > #names then
@@ -56,14 +61,18 @@ local function args(fn, names, defaults, ...)
   return out
 end
 
+-- A finite number (NaN and infinities make no sense as a bound, a mean or a gain).
 local function check_number(fn, key, v)
-  if type(v) ~= "number" then raise(format("%s: %s must be a number, got %s", fn, key, typename(v))) end
+  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+    raise(format("%s: %s must be a finite number, got %s", fn, key, E.show(v)))
+  end
   return v
 end
 
 -- Returns fan_in, fan_out of a weight tensor (at least 2 dimensions).
 function init.calculate_fan_in_and_fan_out(t, fn)
   fn = fn or "calculate_fan_in_and_fan_out"
+  if not is_tensor(t) then raise(format("%s: tensor expected, got %s", fn, typename(t))) end
   local shape = t:shape()
   if #shape < 2 then
     raise(format("%s: fan in and fan out need a tensor of at least 2 dimensions, got %s",
@@ -75,7 +84,8 @@ function init.calculate_fan_in_and_fan_out(t, fn)
 end
 
 -- PyTorch's torch.nn.init.calculate_gain.
-function init.calculate_gain(nonlinearity, param)
+function init.calculate_gain(nonlinearity, param, fn)
+  fn = fn or "calculate_gain"
   local linear = { linear = 1, conv1d = 1, conv2d = 1, conv3d = 1, conv_transpose1d = 1,
                    conv_transpose2d = 1, conv_transpose3d = 1, sigmoid = 1 }
   if linear[nonlinearity] then return 1 end
@@ -85,12 +95,12 @@ function init.calculate_gain(nonlinearity, param)
   if nonlinearity == "leaky_relu" then
     local slope = param
     if slope == nil then slope = 0.01 end
-    if type(slope) ~= "number" then
-      raise(format("calculate_gain: negative slope must be a number, got %s", typename(slope)))
+    if type(slope) ~= "number" or slope ~= slope or slope == math.huge or slope == -math.huge then
+      raise(format("%s: negative slope must be a finite number, got %s", fn, E.show(slope)))
     end
     return sqrt(2 / (1 + slope * slope))
   end
-  raise(format("calculate_gain: unsupported nonlinearity '%s'", tostring(nonlinearity)))
+  raise(format("%s: unsupported nonlinearity %s", fn, E.show(nonlinearity)))
 end
 
 -- Fills t in place (no autograd) with uniform [lo, hi) / normal(mean, std) values.
@@ -117,7 +127,7 @@ function init.uniform_(t, ...)
   check_tensor("uniform_", t)
   local o = args("uniform_", { "a", "b" }, { a = 0, b = 1 }, ...)
   check_number("uniform_", "a", o.a); check_number("uniform_", "b", o.b)
-  if o.a > o.b then raise(format("uniform_: a (%s) must not exceed b (%s)", tostring(o.a), tostring(o.b))) end
+  if o.a > o.b then raise(format("uniform_: a (%s) must not exceed b (%s)", E.show(o.a), E.show(o.b))) end
   return fill_uniform(t, o.a, o.b, o.generator)
 end
 
@@ -125,7 +135,7 @@ function init.normal_(t, ...)
   check_tensor("normal_", t)
   local o = args("normal_", { "mean", "std" }, { mean = 0, std = 1 }, ...)
   check_number("normal_", "mean", o.mean); check_number("normal_", "std", o.std)
-  if o.std < 0 then raise(format("normal_: std must be >= 0, got %s", tostring(o.std))) end
+  if o.std < 0 then raise(format("normal_: std must be >= 0, got %s", E.show(o.std))) end
   return fill_normal(t, o.mean, o.std, o.generator)
 end
 
@@ -153,9 +163,8 @@ local function kaiming_std(fn, t, o)
   local fan
   if o.mode == "fan_in" then fan = fan_in
   elseif o.mode == "fan_out" then fan = fan_out
-  else raise(format("%s: mode must be \"fan_in\" or \"fan_out\", got %s", fn, tostring(o.mode))) end
-  local ok, gain = pcall(init.calculate_gain, o.nonlinearity, o.a)
-  if not ok then raise(fn .. ": " .. gain:gsub("^calculate_gain: ", "")) end
+  else E.choice(fn, "mode", o.mode, { "fan_in", "fan_out" }) end
+  local gain = init.calculate_gain(o.nonlinearity, o.a, fn)
   if fan == 0 then return nil end
   return gain / sqrt(fan)
 end

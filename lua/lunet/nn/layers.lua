@@ -16,6 +16,7 @@
 -- ReLU, LeakyReLU, Dropout and Dropout2d accept `inplace` for porting but always compute out
 -- of place.
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local Module = require "lunet.nn.module"
 local F = require "lunet.nn.functional"
 local init = require "lunet.nn.init_"
@@ -23,7 +24,7 @@ local init = require "lunet.nn.init_"
 local util = Module.util
 local raise, is_tensor, typename, is_module = util.raise, util.is_tensor, util.typename, Module.is_module
 local type, pairs, ipairs, select, tostring, rawget = type, pairs, ipairs, select, tostring, rawget
-local format, concat, sort = string.format, table.concat, table.sort
+local format, concat = string.format, table.concat
 local sqrt, mtype, tointeger = math.sqrt, math.type, math.tointeger
 
 local nn = {}
@@ -71,14 +72,9 @@ local function parse(cls, positional, defaults, ...)
     raise(format("%s: too many positional arguments (%d given, at most %d: %s)",
       cls, pos.n, #positional, concat(positional, ", ")))
   end
-  local bad = {}
-  for k in pairs(opts) do
-    if defaults[k] == nil then bad[#bad + 1] = k end
-  end
-  if #bad > 0 then
-    sort(bad)
-    raise(format("%s: unknown option%s '%s'", cls, #bad > 1 and "s" or "", concat(bad, "', '")))
-  end
+  local known = {}
+  for k in pairs(defaults) do known[#known + 1] = k end
+  E.options(opts, cls, known)
   for i = 1, pos.n do
     local v = pos[i]
     if v ~= nil then
@@ -111,7 +107,8 @@ local function show(v)
     return "{" .. concat(parts, ", ") .. "}"
   end
   if type(v) == "string" then return '"' .. v .. '"' end
-  if type(v) == "number" or type(v) == "boolean" or v == nil then return tostring(v) end
+  if type(v) == "number" then return E.show(v) end
+  if type(v) == "boolean" or v == nil then return tostring(v) end
   return typename(v)
 end
 
@@ -455,16 +452,13 @@ function nn.Upsample:__init(...)
   if o.size ~= nil then self.size = check_pair(cls, "size", o.size, 1) end
   if o.scale_factor ~= nil then
     local s = o.scale_factor
-    local ok = type(s) == "number" and s > 0
-    if type(s) == "table" and #s == 2 then
-      ok = type(s[1]) == "number" and type(s[2]) == "number" and s[1] > 0 and s[2] > 0
-    end
-    if not ok then raise(format("Upsample: scale_factor must be a positive number or a pair of them, got %s", show(s))) end
+    local function positive(v) return type(v) == "number" and v > 0 and v < math.huge end
+    local ok = positive(s)
+    if type(s) == "table" and #s == 2 then ok = positive(s[1]) and positive(s[2]) end
+    if not ok then raise(format("Upsample: scale_factor must be a positive finite number or a pair of them, got %s", show(s))) end
     self.scale_factor = s
   end
-  if o.mode ~= "nearest" and o.mode ~= "bilinear" then
-    raise(format("Upsample: mode must be \"nearest\" or \"bilinear\", got %s", show(o.mode)))
-  end
+  E.choice(cls, "mode", o.mode, { "nearest", "bilinear" })
   self.mode = o.mode
   if o.align_corners ~= nil then
     check_bool(cls, "align_corners", o.align_corners)
@@ -620,6 +614,16 @@ end
 nn.ModuleList.append = append
 function nn.ModuleList:forward()
   raise("ModuleList: has no forward; call its modules (list[i](x), or ipairs(list))")
+end
+
+-- Leaf layers run their forward through util.call, so an error of the functional op (C or
+-- Lua) reports the user's line, never a path inside lunet. The containers call the user's
+-- modules and are left alone (their errors keep their own positions and tracebacks).
+for name, cls in pairs(nn) do
+  local f = rawget(cls, "forward")
+  if f and name ~= "Sequential" and name ~= "ModuleList" then
+    cls.forward = function(self, ...) return util.call(f, self, ...) end
+  end
 end
 
 return nn

@@ -6,11 +6,14 @@
 -- semantics are those of lunet.nn.functional's loss functions (lua/lunet/nn/functional/loss.lua).
 -- DiceLoss, JaccardLoss, FocalLoss, TverskyLoss and LovaszLoss default to mode="multiclass".
 local F = require "lunet.nn.functional.loss"
+local E = require "lunet.errors"
+local util = require("lunet.nn.module").util
 
-local setmetatable, getmetatable, type, pairs, ipairs, error, tostring, pcall =
-  setmetatable, getmetatable, type, pairs, ipairs, error, tostring, pcall
+local setmetatable, getmetatable, type, pairs, ipairs, tostring, pcall =
+  setmetatable, getmetatable, type, pairs, ipairs, tostring, pcall
 local format, sort, concat = string.format, table.sort, table.concat
-local math_type = math.type
+local math_type, huge = math.type, math.huge
+local is_tensor, call = util.is_tensor, util.call
 
 local M = {}
 
@@ -50,7 +53,7 @@ local function install_meta(mt)
   mt.__call = function(self, logits, target) return self:forward(logits, target) end
   mt.__add = function(a, b)
     if not (is_loss(a) and is_loss(b)) then
-      error("loss +: both operands must be losses (got " .. type(a) .. " and " .. type(b) .. ")", 2)
+      E.fail("loss +", "both operands must be losses (got %s and %s)", E.typename(a), E.typename(b))
     end
     local terms = {}
     for _, side in ipairs({ a, b }) do
@@ -66,7 +69,10 @@ local function install_meta(mt)
     local s, l = a, b
     if type(a) ~= "number" then s, l = b, a end
     if type(s) ~= "number" or not is_loss(l) then
-      error("loss *: a loss can only be multiplied by a number", 2)
+      E.raise("loss *: a loss can only be multiplied by a number")
+    end
+    if s ~= s or s == huge or s == -huge then
+      E.fail("loss *", "the factor must be a finite number, got %s", E.show(s))
     end
     local terms = {}
     if getmetatable(l) == Combined then
@@ -79,13 +85,19 @@ local function install_meta(mt)
 end
 
 --- Defines a loss class: name, defaults (every allowed option; nil defaults listed in
---- `optional`), validate(opts), forward(self, logits, target).
+--- `optional`), validate(opts), forward(self, logits, target). forward runs through
+--- util.call, so errors of the functional losses report the user's line.
 local function define(name, defaults, optional, validate, forward)
   local cls = { name = name }
   cls.__index = cls
   cls.defaults = defaults
   install_meta(cls)
-  cls.forward = forward
+  cls.forward = function(self, x, y)
+    if not is_loss(self) then
+      E.fail(name, "call the loss as loss(logits, target), got %s as the loss", E.typename(self))
+    end
+    return call(forward, self, x, y)
+  end
   cls.__tostring = function(self)
     local keys = {}
     for k, v in pairs(self.opts) do
@@ -96,21 +108,18 @@ local function define(name, defaults, optional, validate, forward)
     for i, k in ipairs(keys) do parts[i] = k .. "=" .. fmt_value(self.opts[k]) end
     return name .. "{" .. concat(parts, ", ") .. "}"
   end
+  local known = {}
+  for k in pairs(defaults) do known[#known + 1] = k end
+  for k in pairs(optional) do known[#known + 1] = k end
+  sort(known)
+  cls.option_names = known
   setmetatable(cls, {
     __call = function(_, opts)
-      if opts ~= nil and type(opts) ~= "table" then
-        error(format("%s: options must be a table, got %s", name, type(opts)), 2)
-      end
+      opts = E.options(opts, name, known)
       local o = {}
       for k, v in pairs(defaults) do o[k] = v end
-      for k, v in pairs(opts or {}) do
-        if defaults[k] == nil and not optional[k] then
-          error(format("%s: unknown option '%s'", name, tostring(k)), 2)
-        end
-        o[k] = v
-      end
-      local ok, msg = pcall(validate, o)
-      if not ok then error(msg, 2) end
+      for k, v in pairs(opts) do o[k] = v end
+      validate(o)
       return setmetatable({ opts = o }, cls)
     end,
     __tostring = function() return "lunet.nn." .. name end,
@@ -119,57 +128,90 @@ local function define(name, defaults, optional, validate, forward)
   return cls
 end
 
+-- Option value checks (raising at the user's level).
 local function check_mode(name, mode)
-  if mode ~= "multiclass" and mode ~= "binary" and mode ~= "multilabel" then
-    error(format('%s: mode must be "multiclass", "binary" or "multilabel", got %s', name,
-      type(mode) == "string" and ('"' .. mode .. '"') or tostring(mode)), 0)
-  end
+  E.choice(name, "mode", mode, { "multiclass", "binary", "multilabel" })
 end
 
 local function check_reduction(name, r)
-  if r ~= "mean" and r ~= "sum" and r ~= "none" then
-    error(format('%s: reduction must be "mean", "sum" or "none", got %s', name, tostring(r)), 0)
-  end
+  E.choice(name, "reduction", r, { "mean", "sum", "none" })
 end
 
-local function check_number(name, key, v, lo, hi)
-  if type(v) ~= "number" or v < lo or v > hi then
-    error(format("%s: %s must be a number in [%g, %g], got %s", name, key, lo, hi, tostring(v)), 0)
+local function finite(v) return type(v) == "number" and v == v and v ~= huge and v ~= -huge end
+
+-- A finite number >= lo (or > lo when strict).
+local function check_min(name, key, v, lo, strict)
+  if not finite(v) or v < lo or (strict and v == lo) then
+    E.fail(name, "%s must be a finite number %s %s, got %s", key, strict and ">" or ">=", E.show(lo), E.show(v))
   end
 end
 
 local function check_ignore(name, v)
-  if v ~= nil and (type(v) ~= "number" or v ~= v // 1) then
-    error(format("%s: ignore_index must be an integer, got %s", name, tostring(v)), 0)
+  if v ~= nil then E.integer(name, "ignore_index", v) end
+end
+
+local function check_bool(name, key, v)
+  if type(v) ~= "boolean" then E.fail(name, "%s must be a boolean, got %s", key, E.show(v)) end
+end
+
+-- Per-class weights: a number (where allowed), a list of finite numbers or a tensor.
+local function check_weights(name, key, v, number_ok)
+  if v == nil or is_tensor(v) or (number_ok and finite(v)) then return end
+  if type(v) ~= "table" or getmetatable(v) ~= nil or #v == 0 then
+    E.fail(name, "%s must be %sa non-empty list of numbers or a tensor, got %s", key,
+      number_ok and "a number, " or "", E.show(v))
   end
+  for i = 1, #v do
+    if not finite(v[i]) then E.fail(name, "%s[%d] must be a finite number, got %s", key, i, E.show(v[i])) end
+  end
+end
+
+-- classes: a non-empty list of class ids (integers >= 0; the upper bound, C - 1, is checked
+-- against the logits when the loss runs), or an int tensor.
+local function check_classes(name, v)
+  if v == nil or is_tensor(v) then return end
+  if type(v) ~= "table" or getmetatable(v) ~= nil or #v == 0 then
+    E.fail(name, "classes must be a non-empty list of class ids, got %s",
+      (type(v) == "table" and getmetatable(v) == nil) and "an empty list" or E.show(v))
+  end
+  for i = 1, #v do E.integer(name, format("classes[%d]", i), v[i], 0) end
 end
 
 define("CrossEntropyLoss", { reduction = "mean", label_smoothing = 0 },
   { weight = true, ignore_index = true },
   function(o)
     check_reduction("CrossEntropyLoss", o.reduction)
-    check_number("CrossEntropyLoss", "label_smoothing", o.label_smoothing, 0, 1)
+    E.number("CrossEntropyLoss", "label_smoothing", o.label_smoothing, 0, 1)
     check_ignore("CrossEntropyLoss", o.ignore_index)
+    check_weights("CrossEntropyLoss", "weight", o.weight, false)
   end,
   function(self, x, y) return F.cross_entropy(x, y, self.opts) end)
 
 define("BCEWithLogitsLoss", { reduction = "mean" }, { pos_weight = true, weight = true },
-  function(o) check_reduction("BCEWithLogitsLoss", o.reduction) end,
+  function(o)
+    check_reduction("BCEWithLogitsLoss", o.reduction)
+    check_weights("BCEWithLogitsLoss", "pos_weight", o.pos_weight, true)
+    check_weights("BCEWithLogitsLoss", "weight", o.weight, true)
+  end,
   function(self, x, y) return F.binary_cross_entropy_with_logits(x, y, self.opts) end)
 
 local region_defaults = { mode = "multiclass", smooth = 0, log_loss = false, from_logits = true,
                           eps = 1e-7 }
 local region_optional = { ignore_index = true, classes = true }
 
+-- smooth >= 0 and eps > 0 (a zero eps lets an empty class divide 0 by 0), both finite.
 local function region_validate(name)
   return function(o)
     check_mode(name, o.mode)
     check_ignore(name, o.ignore_index)
-    check_number(name, "smooth", o.smooth, 0, math.huge)
-    check_number(name, "eps", o.eps, 0, math.huge)
+    check_min(name, "smooth", o.smooth, 0)
+    check_min(name, "eps", o.eps, 0, true)
+    check_bool(name, "log_loss", o.log_loss)
+    check_bool(name, "from_logits", o.from_logits)
     if o.classes ~= nil and o.mode == "binary" then
-      error(format('%s: classes are not supported with mode="binary"', name), 0)
+      E.fail(name, 'classes are not supported with mode="binary"')
     end
+    check_classes(name, o.classes)
   end
 end
 
@@ -184,21 +226,27 @@ for k, v in pairs(region_defaults) do tversky_defaults[k] = v end
 define("TverskyLoss", tversky_defaults, region_optional,
   function(o)
     region_validate("TverskyLoss")(o)
-    check_number("TverskyLoss", "alpha", o.alpha, 0, math.huge)
-    check_number("TverskyLoss", "beta", o.beta, 0, math.huge)
-    check_number("TverskyLoss", "gamma", o.gamma, 0, math.huge)
+    check_min("TverskyLoss", "alpha", o.alpha, 0)
+    check_min("TverskyLoss", "beta", o.beta, 0)
+    check_min("TverskyLoss", "gamma", o.gamma, 0, true)
   end,
   function(self, x, y) return F.tversky_loss(x, y, self.opts) end)
 
+-- alpha: per-class weights (a list or tensor of C values) for multiclass, a number in [0, 1]
+-- (the weight of the positive class) for binary and multilabel.
 define("FocalLoss", { mode = "multiclass", gamma = 2, reduction = "mean" },
   { alpha = true, ignore_index = true },
   function(o)
     check_mode("FocalLoss", o.mode)
     check_ignore("FocalLoss", o.ignore_index)
     check_reduction("FocalLoss", o.reduction)
-    check_number("FocalLoss", "gamma", o.gamma, 0, math.huge)
-    if o.alpha ~= nil and o.mode ~= "multiclass" then
-      check_number("FocalLoss", "alpha", o.alpha, 0, 1)
+    check_min("FocalLoss", "gamma", o.gamma, 0)
+    if o.alpha ~= nil then
+      if o.mode == "multiclass" then
+        check_weights("FocalLoss", "alpha", o.alpha, false)
+      else
+        E.number("FocalLoss", "alpha", o.alpha, 0, 1)
+      end
     end
   end,
   function(self, x, y) return F.focal_loss(x, y, self.opts) end)
@@ -207,6 +255,7 @@ define("LovaszLoss", { mode = "multiclass", per_image = false }, { ignore_index 
   function(o)
     check_mode("LovaszLoss", o.mode)
     check_ignore("LovaszLoss", o.ignore_index)
+    check_bool("LovaszLoss", "per_image", o.per_image)
   end,
   function(self, x, y) return F.lovasz_loss(x, y, self.opts) end)
 

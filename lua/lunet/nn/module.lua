@@ -26,11 +26,14 @@
 -- state_dict{index_base = 0} and load_state_dict(sd, {index_base = 0}) write / read names
 -- whose numeric components count from 0, for exchanging state dicts with PyTorch.
 --
--- Errors are raised with the message alone (no "file:line:" prefix), as the C functions do.
+-- Errors are raised through lunet.errors: at the first stack frame outside lunet's own files,
+-- so a misuse reports the user's file and line.
 local lunet = require "lunet"
+local E = require "lunet.errors"
 
 local type, pairs, ipairs, next, select, rawget, rawset = type, pairs, ipairs, next, select, rawget, rawset
 local setmetatable, getmetatable, tostring, error = setmetatable, getmetatable, tostring, error
+local getinfo, pcall, pack, unpack = debug.getinfo, pcall, table.pack, table.unpack
 local concat, sort, remove = table.concat, table.sort, table.remove
 local format, mtype, tointeger = string.format, math.type, math.tointeger
 
@@ -41,8 +44,19 @@ local Module = {}
 ---------------------------------------------------------------------------------------------
 local util = {}
 
-local function raise(msg) error(msg, 0) end
+-- raise(msg) / fail(fn, fmt, ...): errors at the user's level (lunet.errors).
+local raise = E.raise
 util.raise = raise
+util.fail = E.fail
+
+-- Raises unless self is a module: catches m.parameters() written for m:parameters().
+local function need_module(self, fn)
+  if not Module.is_module(self) then
+    raise(format("%s: self must be a module, got %s (call it with a colon: m:%s(...))", fn,
+      util.typename(self), fn))
+  end
+end
+util.need_module = need_module
 
 local core_is_tensor = lunet.is_tensor
 function util.is_tensor(v)
@@ -78,21 +92,62 @@ function util.typename(v)
   return type(v)
 end
 
--- Checks that every key of opts is in `allowed` (a set); fn names the caller.
-function util.check_keys(opts, allowed, fn)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" or is_tensor(opts) or Module.is_module(opts) then
-    raise(format("%s: options must be a table, got %s", fn, util.typename(opts)))
+-- util.call(f, ...): f(...), with errors brought to the user's level: a message that carries
+-- the position of one of lunet's own Lua files ("lua/lunet/nn/functional/conv.lua:25: ...",
+-- as error(msg, 2) or a C function's luaL_where writes it) loses it, and a message with no
+-- position gets the user's; both are raised again at the first frame outside lunet. A
+-- message that already points outside lunet (lunet.errors put it at the user's line, or the
+-- user's own code raised it) passes unchanged, as do non-string errors. util.rethrow(err)
+-- is the same for an error caught by pcall.
+local roots, exists_cache = nil, {}
+local function exists(path)
+  local e = exists_cache[path]
+  if e == nil then
+    local f = io.open(path, "rb")
+    e = f ~= nil
+    if f then f:close() end
+    exists_cache[path] = e
   end
-  local bad = {}
-  for k in pairs(opts) do
-    if not allowed[k] then bad[#bad + 1] = tostring(k) end
+  return e
+end
+
+-- Is p (a chunk's short_src as error messages print it: the path, or "..." and its last
+-- characters when long) one of lunet's own Lua files?
+local function internal_path(p)
+  if not roots then
+    roots = { (getinfo(1, "S").source:match("^@(.*[/\\])nn[/\\]module%.lua$")) }
+    local path = package.searchpath("lunet.models.unet", package.path)
+    roots[#roots + 1] = path and path:match("^(.*[/\\])models[/\\]unet%.lua$")
   end
-  if #bad > 0 then
-    sort(bad)
-    raise(format("%s: unknown option%s '%s'", fn, #bad > 1 and "s" or "", concat(bad, "', '")))
+  for i = 1, 2 do
+    local r = roots[i]
+    if r then
+      if p:sub(1, #r) == r then return true end
+      if p:sub(1, 3) == "..." then   -- the tail of root .. relative path
+        local tail = p:sub(4)
+        for k = 1, #r do
+          local piece = r:sub(k)
+          if tail:sub(1, #piece) == piece and exists(r .. tail:sub(#piece + 1)) then return true end
+        end
+      end
+    end
   end
-  return opts
+  return false
+end
+
+local function rethrow(e)
+  if type(e) ~= "string" then error(e, 0) end
+  local path, rest = e:match("^([^\n:]+):%d+: ()")
+  if path == nil then raise(e) end
+  if internal_path(path) then raise(e:sub(rest)) end
+  error(e, 0)
+end
+util.rethrow = rethrow
+
+function util.call(f, ...)
+  local r = pack(pcall(f, ...))
+  if r[1] then return unpack(r, 2, r.n) end
+  rethrow(r[2])
 end
 
 function util.set(list)
@@ -190,6 +245,10 @@ setmetatable(Module, class_mt)
 -- Creates a subclass: `local M = nn.Module:extend("Name")`; M(...) constructs and calls
 -- M.__init(self, ...); instances are called as m(x) -> m:forward(x).
 function Module.extend(parent, name)
+  if type(parent) ~= "table" or rawget(parent, "__instance_mt") == nil then
+    raise(format("Module:extend: call it on a class with a colon (nn.Module:extend(\"Name\")), got %s",
+      util.typename(parent)))
+  end
   if type(name) ~= "string" or name == "" then
     raise(format("Module:extend: name must be a non-empty string, got %s", util.typename(name)))
   end
@@ -206,6 +265,7 @@ end
 
 -- True when the instance's class is cls or a subclass of it.
 function Module:is_instance_of(cls)
+  need_module(self, "is_instance_of")
   local c = getmetatable(self).__class
   while c do
     if c == cls then return true end
@@ -217,6 +277,7 @@ end
 function Module:__init() end
 
 function Module:forward()
+  need_module(self, "forward")
   raise(format("%s: no forward method defined (define function %s:forward(...))",
     self.__name, self.__name))
 end
@@ -236,8 +297,12 @@ end
 -- Registers t as a buffer (state that is saved but not trained, e.g. running_mean).
 -- opts.persistent=false keeps it out of the state dict. t may be nil (an absent buffer).
 function Module:register_buffer(name, t, opts)
+  need_module(self, "register_buffer")
   check_name(self, "register_buffer", name)
-  opts = util.check_keys(opts, { persistent = true }, "register_buffer")
+  opts = E.options(opts, "register_buffer", { "persistent" })
+  if opts.persistent ~= nil and type(opts.persistent) ~= "boolean" then
+    raise(format("register_buffer: persistent must be a boolean, got %s", E.show(opts.persistent)))
+  end
   if t ~= nil and not is_tensor(t) then
     raise(format("register_buffer: buffer '%s' must be a tensor or nil, got %s", name, util.typename(t)))
   end
@@ -253,9 +318,13 @@ end
 
 -- Registers t as a parameter (sets requires_grad) even if it did not require grad.
 function Module:register_parameter(name, t)
+  need_module(self, "register_parameter")
   check_name(self, "register_parameter", name)
   if t ~= nil and not is_tensor(t) then
     raise(format("register_parameter: parameter '%s' must be a tensor or nil, got %s", name, util.typename(t)))
+  end
+  if t ~= nil and t:dtype() ~= "float32" then
+    raise(format("register_parameter: parameter '%s' must be a float32 tensor, got %s", name, t:dtype()))
   end
   self[name] = nil
   if t ~= nil then
@@ -266,6 +335,7 @@ function Module:register_parameter(name, t)
 end
 
 function Module:add_module(name, m)
+  need_module(self, "add_module")
   check_name(self, "add_module", name)
   if m ~= nil and not Module.is_module(m) then
     raise(format("add_module: '%s' must be a module, got %s", tostring(name), util.typename(m)))
@@ -320,17 +390,25 @@ local function iter(list)
 end
 
 -- `for name, p in m:named_parameters() do ... end` (names in PyTorch order, shared once).
-function Module:named_parameters() return iter(named_tensors(self, "_parameters")) end
-function Module:named_buffers() return iter(named_tensors(self, "_buffers")) end
+function Module:named_parameters()
+  need_module(self, "named_parameters")
+  return iter(named_tensors(self, "_parameters"))
+end
+function Module:named_buffers()
+  need_module(self, "named_buffers")
+  return iter(named_tensors(self, "_buffers"))
+end
 
 -- List of the parameter tensors (what optimizers take).
 function Module:parameters()
+  need_module(self, "parameters")
   local out = {}
   for i, e in ipairs(named_tensors(self, "_parameters")) do out[i] = e[2] end
   return out
 end
 
 function Module:buffers()
+  need_module(self, "buffers")
   local out = {}
   for i, e in ipairs(named_tensors(self, "_buffers")) do out[i] = e[2] end
   return out
@@ -338,6 +416,7 @@ end
 
 -- `for name, child in m:named_children()`; children() is the list of direct submodules.
 function Module:named_children()
+  need_module(self, "named_children")
   local list, mods = {}, rawget(self, "_modules")
   for _, k in ipairs(rawget(self, "_order")) do
     if mods[k] ~= nil then list[#list + 1] = { tostring(k), mods[k] } end
@@ -346,6 +425,7 @@ function Module:named_children()
 end
 
 function Module:children()
+  need_module(self, "children")
   local out = {}
   for _, m in self:named_children() do out[#out + 1] = m end
   return out
@@ -353,12 +433,14 @@ end
 
 -- `for name, m in model:named_modules()`: self (name "") and every descendant, pre-order.
 function Module:named_modules()
+  need_module(self, "named_modules")
   local list = {}
   walk(self, "", function(m, prefix) list[#list + 1] = { prefix, m } end, {})
   return iter(list)
 end
 
 function Module:modules()
+  need_module(self, "modules")
   local out = {}
   for _, m in self:named_modules() do out[#out + 1] = m end
   return out
@@ -366,6 +448,10 @@ end
 
 -- fn(m) on every descendant then self (children first, as PyTorch); returns self.
 function Module:apply(fn)
+  need_module(self, "apply")
+  if type(fn) ~= "function" then
+    raise(format("apply: fn must be a function, got %s", util.typename(fn)))
+  end
   for _, m in ipairs(self:children()) do m:apply(fn) end
   fn(self)
   return self
@@ -373,6 +459,7 @@ end
 
 -- Sets training mode recursively (mode defaults to true); returns self.
 function Module:train(mode)
+  need_module(self, "train")
   if mode == nil then mode = true end
   if type(mode) ~= "boolean" then
     raise(format("train: mode must be a boolean, got %s", util.typename(mode)))
@@ -381,16 +468,21 @@ function Module:train(mode)
   return self
 end
 
-function Module:eval() return self:train(false) end
+function Module:eval()
+  need_module(self, "eval")
+  return self:train(false)
+end
 
 -- Clears the gradients of every parameter (sets them to nil, as PyTorch 2's default).
 function Module:zero_grad()
+  need_module(self, "zero_grad")
   for _, p in ipairs(self:parameters()) do util.clear_grad(p) end
 end
 
 -- Sets requires_grad on every parameter (flag defaults to true; false freezes the module,
 -- e.g. a pretrained encoder). Frozen parameters stay parameters (named, saved, loaded).
 function Module:requires_grad_(flag)
+  need_module(self, "requires_grad_")
   if flag == nil then flag = true end
   if type(flag) ~= "boolean" then
     raise(format("requires_grad_: flag must be a boolean, got %s", util.typename(flag)))
@@ -401,7 +493,8 @@ end
 
 -- Number of parameter elements (opts.trainable=true: only those requiring grad).
 function Module:num_parameters(opts)
-  opts = util.check_keys(opts, { trainable = true }, "num_parameters")
+  need_module(self, "num_parameters")
+  opts = E.options(opts, "num_parameters", { "trainable" })
   local n = 0
   for _, p in ipairs(self:parameters()) do
     if not opts.trainable or util.requires_grad(p) then n = n + p:numel() end
@@ -420,7 +513,7 @@ end
 
 local function check_index_base(v, fn)
   if v ~= nil and v ~= 0 and v ~= 1 then
-    raise(format("%s: index_base must be 0 or 1, got %s", fn, tostring(v)))
+    raise(format("%s: index_base must be 0 or 1, got %s", fn, E.show(v)))
   end
   return v or 1
 end
@@ -477,7 +570,8 @@ end
 -- storage with the module), savable with lunet.save. pairs() visits it in PyTorch order.
 -- opts.index_base = 0 writes numeric components from 0, as PyTorch does.
 function Module:state_dict(opts)
-  opts = util.check_keys(opts, { index_base = true }, "state_dict")
+  need_module(self, "state_dict")
+  opts = E.options(opts, "state_dict", { "index_base" })
   local delta = check_index_base(opts.index_base, "state_dict") - 1
   local sd, keys = {}, {}
   for _, e in ipairs(state_entries(self)) do
@@ -493,7 +587,11 @@ end
 -- missing keys and unexpected keys (errors when opts.strict, default true) and shape
 -- mismatches or non-tensor values (always errors). Returns the lists missing, unexpected.
 function Module:load_state_dict(sd, opts)
-  opts = util.check_keys(opts, { strict = true, index_base = true }, "load_state_dict")
+  need_module(self, "load_state_dict")
+  opts = E.options(opts, "load_state_dict", { "strict", "index_base" })
+  if opts.strict ~= nil and type(opts.strict) ~= "boolean" then
+    raise(format("load_state_dict: strict must be a boolean, got %s", E.show(opts.strict)))
+  end
   if type(sd) ~= "table" or Module.is_module(sd) then
     raise(format("load_state_dict: state dict must be a table of tensors, got %s", util.typename(sd)))
   end

@@ -5,30 +5,32 @@
 --   vmax = max(vmax, v) if amsgrad;  denom = sqrt(v or vmax) / sqrt(1 - beta2^t) + eps
 --   p = p - lr / (1 - beta1^t) * m / denom
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local Optimizer = require "lunet.optim.optimizer"
 local util = require("lunet.nn.module").util
 
-local format, concat, tostring, type, sqrt = string.format, table.concat, tostring, type, math.sqrt
-local raise = util.raise
+local format, concat, type, sqrt = string.format, table.concat, type, math.sqrt
+local raise, num, bool, finite = util.raise, Optimizer.check_number, Optimizer.check_bool, Optimizer.finite
 
-local function num(v) return type(v) == "number" and v == v end
-
+-- PyTorch's checks: lr, eps, weight_decay >= 0, each beta in [0, 1); values finite.
 local function validate(fn, g, where)
-  local function check(key, ok, what, shown)
-    if not ok then
-      raise(format("%s: %s must be %s, got %s%s", fn, key, what, shown or tostring(g[key]), where))
-    end
-  end
-  check("lr", num(g.lr) and g.lr >= 0, "a number >= 0")
-  check("eps", num(g.eps) and g.eps >= 0, "a number >= 0")
+  num(fn, where, "lr", g.lr, 0)
+  num(fn, where, "eps", g.eps, 0)
   local b = g.betas
-  local ok = type(b) == "table" and #b == 2 and num(b[1]) and num(b[2])
+  local ok = type(b) == "table" and #b == 2 and finite(b[1]) and finite(b[2])
       and b[1] >= 0 and b[1] < 1 and b[2] >= 0 and b[2] < 1
-  check("betas", ok, "a pair of numbers in [0, 1)",
-    type(b) == "table" and "{" .. concat(b, ", ") .. "}" or tostring(b))
-  check("weight_decay", num(g.weight_decay) and g.weight_decay >= 0, "a number >= 0")
-  check("amsgrad", type(g.amsgrad) == "boolean", "a boolean")
-  check("maximize", type(g.maximize) == "boolean", "a boolean")
+  if not ok then
+    local shown = E.show(b)
+    if type(b) == "table" then
+      local parts = {}
+      for i = 1, #b do parts[i] = E.show(b[i]) end
+      shown = "{" .. concat(parts, ", ") .. "}"
+    end
+    raise(format("%s: betas must be a pair of numbers in [0, 1), got %s%s", fn, shown, where))
+  end
+  num(fn, where, "weight_decay", g.weight_decay, 0)
+  bool(fn, where, "amsgrad", g.amsgrad)
+  bool(fn, where, "maximize", g.maximize)
 end
 
 local function update(decoupled)

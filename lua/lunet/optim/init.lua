@@ -13,6 +13,7 @@
 --   end
 --   local opt = optim.AdamW({ { params = decay }, { params = no_decay, weight_decay = 0 } }, { lr = 1e-3 })
 local lunet = require "lunet"
+local E = require "lunet.errors"
 local util = require("lunet.nn.module").util
 local Optimizer = require "lunet.optim.optimizer"
 local sched = require "lunet.optim.lr_scheduler"
@@ -55,12 +56,12 @@ function optim.clip_grad_norm(params, max_norm, norm_type)
   local fn = "clip_grad_norm"
   local ps = param_list(fn, params)
   if type(max_norm) ~= "number" or max_norm ~= max_norm or max_norm < 0 then
-    raise(format("%s: max_norm must be a number >= 0, got %s", fn, tostring(max_norm)))
+    raise(format("%s: max_norm must be a number >= 0, got %s", fn, E.show(max_norm)))
   end
   if norm_type == nil then norm_type = 2 end
   if norm_type == "inf" then norm_type = huge end
   if type(norm_type) ~= "number" or not (norm_type > 0) then
-    raise(format("%s: norm_type must be a positive number or \"inf\", got %s", fn, tostring(norm_type)))
+    raise(format("%s: norm_type must be a positive number or \"inf\", got %s", fn, E.show(norm_type)))
   end
   local grads = {}
   for _, p in ipairs(ps) do
@@ -96,7 +97,7 @@ function optim.clip_grad_value(params, clip_value)
   local fn = "clip_grad_value"
   local ps = param_list(fn, params)
   if type(clip_value) ~= "number" or clip_value ~= clip_value or clip_value < 0 then
-    raise(format("%s: clip_value must be a number >= 0, got %s", fn, tostring(clip_value)))
+    raise(format("%s: clip_value must be a number >= 0, got %s", fn, E.show(clip_value)))
   end
   lunet.no_grad(function()
     for _, p in ipairs(ps) do

@@ -11,6 +11,7 @@
 -- changing group.lr by hand between steps has no lasting effect. state_dict() uses the
 -- optimizer's flat scheme (scalars as float32 {3} tensors): last_epoch, base_lrs.<g>,
 -- last_lr.<g>, plus best / num_bad_epochs / cooldown_counter for ReduceLROnPlateau.
+local E = require "lunet.errors"
 local Optimizer = require "lunet.optim.optimizer"
 local util = require("lunet.nn.module").util
 
@@ -23,14 +24,21 @@ local encode, decode = Optimizer.encode_scalar, Optimizer.decode_scalar
 
 local M = {}
 
-local function num(v) return type(v) == "number" and v == v end
+local finite = Optimizer.finite
+local function num(v) return finite(v) end
+local function pos_int(v) return mtype(v) == "integer" and v > 0 end
+
+local function show(v)
+  if type(v) == "table" and not is_tensor(v) then
+    local parts = {}
+    for i = 1, #v do parts[i] = E.show(v[i]) end
+    return "{" .. concat(parts, ", ") .. "}"
+  end
+  return E.show(v)
+end
 
 local function check(fn, ok, key, what, v)
-  if not ok then
-    local shown = v
-    if type(v) == "table" and not is_tensor(v) then shown = "{" .. concat(v, ", ") .. "}" end
-    raise(format("%s: %s must be %s, got %s", fn, key, what, tostring(shown)))
-  end
+  if not ok then raise(format("%s: %s must be %s, got %s", fn, key, what, show(v))) end
 end
 
 local function check_optimizer(fn, opt)
@@ -39,12 +47,20 @@ local function check_optimizer(fn, opt)
   end
 end
 
+-- Raises unless self is a scheduler (sched.step() written for sched:step()).
+local function need_self(self, fn)
+  if type(self) ~= "table" or type(self.optimizer) ~= "table" then
+    raise(format("%s: self must be a scheduler, got %s (call it with a colon: sched:%s(...))", fn,
+      typename(self), fn))
+  end
+end
+
 -- Options: known keys with defaults (REQUIRED for none).
 local REQUIRED = Optimizer.REQUIRED
 local function options(fn, opts, spec)
-  local allowed = {}
-  for k in pairs(spec) do allowed[k] = true end
-  opts = util.check_keys(opts, allowed, fn)
+  local known = {}
+  for k in pairs(spec) do known[#known + 1] = k end
+  opts = E.options(opts, fn, known)
   local o = {}
   for k, d in pairs(spec) do
     local v = opts[k]
@@ -106,6 +122,7 @@ end
 
 -- Advances one epoch (or iteration) and sets each group's lr.
 function Scheduler:step(...)
+  need_self(self, "step")
   if select("#", ...) > 0 then
     raise(format("%s:step: takes no argument (the epoch counter is internal)", self.__name))
   end
@@ -121,12 +138,14 @@ end
 
 -- The lrs set by the last step, one per group.
 function Scheduler:get_last_lr()
+  need_self(self, "get_last_lr")
   local out = {}
   for i, v in ipairs(self._last_lr) do out[i] = v end
   return out
 end
 
 function Scheduler:state_dict()
+  need_self(self, "state_dict")
   local sd = { last_epoch = encode(self.last_epoch) }
   for i, v in ipairs(self.base_lrs) do sd["base_lrs." .. i] = encode(v) end
   for i, v in ipairs(self._last_lr) do sd["last_lr." .. i] = encode(v) end
@@ -147,6 +166,7 @@ local function load_list(fn, sd, key, n)
 end
 
 function Scheduler:load_state_dict(sd)
+  need_self(self, "load_state_dict")
   local fn = self.__name .. ":load_state_dict"
   if type(sd) ~= "table" then raise(format("%s: expects a table, got %s", fn, typename(sd))) end
   if sd.last_epoch == nil then raise(fn .. ": missing key last_epoch") end
@@ -163,8 +183,8 @@ end
 ---------------------------------------------------------------------------------------------
 -- StepLR(opt, {step_size, gamma=0.1}): lr = initial * gamma^floor(epoch / step_size).
 M.StepLR = class("StepLR", { step_size = REQUIRED, gamma = 0.1 }, function(self, fn, o)
-  check(fn, mtype(o.step_size) == "integer" and o.step_size > 0, "step_size", "a positive integer", o.step_size)
-  check(fn, num(o.gamma), "gamma", "a number", o.gamma)
+  check(fn, pos_int(o.step_size), "step_size", "a positive integer", o.step_size)
+  check(fn, num(o.gamma) and o.gamma > 0, "gamma", "a finite number > 0", o.gamma)
   self.step_size, self.gamma = o.step_size, o.gamma
 end, function(self, epoch, base)
   return base * self.gamma ^ (epoch // self.step_size)
@@ -176,11 +196,11 @@ M.MultiStepLR = class("MultiStepLR", { milestones = REQUIRED, gamma = 0.1 }, fun
   local ok = type(ms) == "table" and not is_tensor(ms)
   if ok then
     for i = 1, #ms do
-      if mtype(ms[i]) ~= "integer" or (i > 1 and ms[i] < ms[i - 1]) then ok = false end
+      if mtype(ms[i]) ~= "integer" or ms[i] < 0 or (i > 1 and ms[i] < ms[i - 1]) then ok = false end
     end
   end
-  check(fn, ok, "milestones", "an increasing list of integers", ms)
-  check(fn, num(o.gamma), "gamma", "a number", o.gamma)
+  check(fn, ok, "milestones", "an increasing list of integers >= 0", ms)
+  check(fn, num(o.gamma) and o.gamma > 0, "gamma", "a finite number > 0", o.gamma)
   self.milestones, self.gamma = ms, o.gamma
 end, function(self, epoch, base)
   local k = 0
@@ -191,8 +211,8 @@ end)
 -- CosineAnnealingLR(opt, {T_max, eta_min=0}):
 -- lr = eta_min + (initial - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
 M.CosineAnnealingLR = class("CosineAnnealingLR", { T_max = REQUIRED, eta_min = 0 }, function(self, fn, o)
-  check(fn, num(o.T_max) and o.T_max > 0, "T_max", "a positive number", o.T_max)
-  check(fn, num(o.eta_min), "eta_min", "a number", o.eta_min)
+  check(fn, num(o.T_max) and o.T_max > 0, "T_max", "a finite number > 0", o.T_max)
+  check(fn, num(o.eta_min) and o.eta_min >= 0, "eta_min", "a finite number >= 0", o.eta_min)
   self.T_max, self.eta_min = o.T_max, o.eta_min
 end, function(self, epoch, base)
   return self.eta_min + (base - self.eta_min) * (1 + cos(pi * epoch / self.T_max)) / 2
@@ -201,8 +221,8 @@ end)
 -- PolyLR(opt, {total_iters, power=0.9}): the usual segmentation schedule,
 -- lr = initial * (1 - min(epoch, total_iters) / total_iters)^power (PyTorch's PolynomialLR).
 M.PolyLR = class("PolyLR", { total_iters = REQUIRED, power = 0.9 }, function(self, fn, o)
-  check(fn, mtype(o.total_iters) == "integer" and o.total_iters > 0, "total_iters", "a positive integer", o.total_iters)
-  check(fn, num(o.power) and o.power >= 0, "power", "a number >= 0", o.power)
+  check(fn, pos_int(o.total_iters), "total_iters", "a positive integer", o.total_iters)
+  check(fn, num(o.power) and o.power >= 0, "power", "a finite number >= 0", o.power)
   self.total_iters, self.power = o.total_iters, o.power
 end, function(self, epoch, base)
   return base * (1 - min(epoch, self.total_iters) / self.total_iters) ^ self.power
@@ -215,7 +235,7 @@ M.LinearLR = class("LinearLR", { start_factor = 1 / 3, end_factor = 1, total_ite
     "a number in (0, 1]", o.start_factor)
   check(fn, num(o.end_factor) and o.end_factor >= 0 and o.end_factor <= 1, "end_factor",
     "a number in [0, 1]", o.end_factor)
-  check(fn, mtype(o.total_iters) == "integer" and o.total_iters > 0, "total_iters", "a positive integer", o.total_iters)
+  check(fn, pos_int(o.total_iters), "total_iters", "a positive integer", o.total_iters)
   self.start_factor, self.end_factor, self.total_iters = o.start_factor, o.end_factor, o.total_iters
 end, function(self, epoch, base)
   local f = self.start_factor + (self.end_factor - self.start_factor) * min(epoch, self.total_iters) / self.total_iters
@@ -246,27 +266,30 @@ M.OneCycleLR = setmetatable({}, { __index = Scheduler, __call = function(c, opt,
   local total
   if o.total_steps then
     total = o.total_steps
-    check(fn, mtype(total) == "integer" and total > 0, "total_steps", "a positive integer", total)
-  elseif o.epochs and o.steps_per_epoch then
-    check(fn, mtype(o.epochs) == "integer" and o.epochs > 0, "epochs", "a positive integer", o.epochs)
-    check(fn, mtype(o.steps_per_epoch) == "integer" and o.steps_per_epoch > 0, "steps_per_epoch",
-      "a positive integer", o.steps_per_epoch)
+    check(fn, pos_int(total), "total_steps", "a positive integer", total)
+  elseif o.epochs or o.steps_per_epoch then
+    if not (o.epochs and o.steps_per_epoch) then
+      raise("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+    end
+    check(fn, pos_int(o.epochs), "epochs", "a positive integer", o.epochs)
+    check(fn, pos_int(o.steps_per_epoch), "steps_per_epoch", "a positive integer", o.steps_per_epoch)
+    if o.epochs > math.maxinteger // o.steps_per_epoch then
+      raise(format("%s: epochs (%d) * steps_per_epoch (%d) is too large", fn, o.epochs, o.steps_per_epoch))
+    end
     total = o.epochs * o.steps_per_epoch
   else
     raise("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
   end
   check(fn, num(o.pct_start) and o.pct_start >= 0 and o.pct_start <= 1, "pct_start", "a number in [0, 1]", o.pct_start)
-  local anneal
-  if o.anneal_strategy == "cos" then anneal = anneal_cos
-  elseif o.anneal_strategy == "linear" then anneal = anneal_linear
-  else check(fn, false, "anneal_strategy", "\"cos\" or \"linear\"", o.anneal_strategy) end
+  E.choice(fn, "anneal_strategy", o.anneal_strategy, { "cos", "linear" })
+  local anneal = o.anneal_strategy == "cos" and anneal_cos or anneal_linear
   check(fn, type(o.three_phase) == "boolean", "three_phase", "a boolean", o.three_phase)
   check(fn, type(o.cycle_momentum) == "boolean", "cycle_momentum", "a boolean", o.cycle_momentum)
-  check(fn, num(o.div_factor) and o.div_factor > 0, "div_factor", "a positive number", o.div_factor)
-  check(fn, num(o.final_div_factor) and o.final_div_factor > 0, "final_div_factor", "a positive number",
+  check(fn, num(o.div_factor) and o.div_factor > 0, "div_factor", "a finite number > 0", o.div_factor)
+  check(fn, num(o.final_div_factor) and o.final_div_factor > 0, "final_div_factor", "a finite number > 0",
     o.final_div_factor)
   local max_lrs = per_group(fn, "max_lr", o.max_lr, n)
-  for i = 1, n do check(fn, num(max_lrs[i]) and max_lrs[i] >= 0, "max_lr", "a number >= 0", o.max_lr) end
+  for i = 1, n do check(fn, num(max_lrs[i]) and max_lrs[i] >= 0, "max_lr", "a finite number >= 0", o.max_lr) end
 
   local self = setmetatable({ optimizer = opt, __name = fn, total_steps = total, anneal = anneal,
                               cycle_momentum = o.cycle_momentum }, c)
@@ -301,7 +324,9 @@ M.OneCycleLR = setmetatable({}, { __index = Scheduler, __call = function(c, opt,
     local maxm = per_group(fn, "max_momentum", o.max_momentum, n)
     local basem = per_group(fn, "base_momentum", o.base_momentum, n)
     for i, g in ipairs(groups) do
-      check(fn, num(maxm[i]) and num(basem[i]), "max_momentum and base_momentum", "numbers", maxm[i])
+      check(fn, num(maxm[i]) and maxm[i] >= 0 and maxm[i] < 1, "max_momentum", "a number in [0, 1)", o.max_momentum)
+      check(fn, num(basem[i]) and basem[i] >= 0 and basem[i] < 1, "base_momentum", "a number in [0, 1)",
+        o.base_momentum)
       if use_beta1 then g.betas = { maxm[i], g.betas[2] } else g.momentum = maxm[i] end
       g.max_momentum, g.base_momentum = maxm[i], basem[i]
     end
@@ -316,6 +341,7 @@ M.OneCycleLR.__index = M.OneCycleLR
 M.OneCycleLR.__name = "OneCycleLR"
 
 function M.OneCycleLR:step(...)
+  need_self(self, "step")
   if select("#", ...) > 0 then raise("OneCycleLR:step: takes no argument (the step counter is internal)") end
   local step = self.last_epoch + 1
   if step > self.total_steps then
@@ -358,16 +384,17 @@ M.ReduceLROnPlateau = setmetatable({}, { __call = function(c, opt, opts)
   check_optimizer(fn, opt)
   local o = options(fn, opts, { mode = "min", factor = 0.1, patience = 10, threshold = 1e-4,
     threshold_mode = "rel", cooldown = 0, min_lr = 0, eps = 1e-8 })
-  check(fn, o.mode == "min" or o.mode == "max", "mode", "\"min\" or \"max\"", o.mode)
-  check(fn, o.threshold_mode == "rel" or o.threshold_mode == "abs", "threshold_mode", "\"rel\" or \"abs\"",
-    o.threshold_mode)
+  E.choice(fn, "mode", o.mode, { "min", "max" })
+  E.choice(fn, "threshold_mode", o.threshold_mode, { "rel", "abs" })
   check(fn, num(o.factor) and o.factor < 1 and o.factor >= 0, "factor", "a number in [0, 1)", o.factor)
   check(fn, mtype(o.patience) == "integer" and o.patience >= 0, "patience", "an integer >= 0", o.patience)
   check(fn, mtype(o.cooldown) == "integer" and o.cooldown >= 0, "cooldown", "an integer >= 0", o.cooldown)
-  check(fn, num(o.threshold) and o.threshold >= 0, "threshold", "a number >= 0", o.threshold)
-  check(fn, num(o.eps) and o.eps >= 0, "eps", "a number >= 0", o.eps)
+  check(fn, num(o.threshold) and o.threshold >= 0, "threshold", "a finite number >= 0", o.threshold)
+  check(fn, num(o.eps) and o.eps >= 0, "eps", "a finite number >= 0", o.eps)
   local min_lrs = per_group(fn, "min_lr", o.min_lr, #opt.param_groups)
-  for i = 1, #min_lrs do check(fn, num(min_lrs[i]) and min_lrs[i] >= 0, "min_lr", "a number >= 0", o.min_lr) end
+  for i = 1, #min_lrs do
+    check(fn, num(min_lrs[i]) and min_lrs[i] >= 0, "min_lr", "a finite number >= 0", o.min_lr)
+  end
   local self = setmetatable({ optimizer = opt, mode = o.mode, factor = o.factor, patience = o.patience,
     threshold = o.threshold, threshold_mode = o.threshold_mode, cooldown = o.cooldown, min_lrs = min_lrs,
     eps = o.eps, best = o.mode == "min" and huge or -huge, num_bad_epochs = 0, cooldown_counter = 0,
@@ -392,6 +419,7 @@ function Plateau:is_better(a)
 end
 
 function Plateau:step(metric)
+  need_self(self, "step")
   if is_tensor(metric) then
     if metric:numel() ~= 1 then
       raise(format("ReduceLROnPlateau:step: metric must be a number or a 1-element tensor, got shape %s",
@@ -399,8 +427,8 @@ function Plateau:step(metric)
     end
     metric = metric:item()
   end
-  if not num(metric) then
-    raise(format("ReduceLROnPlateau:step: metric must be a number, got %s", tostring(metric)))
+  if type(metric) ~= "number" or metric ~= metric then
+    raise(format("ReduceLROnPlateau:step: metric must be a number, got %s", E.show(metric)))
   end
   self.last_epoch = self.last_epoch + 1
   if self:is_better(metric) then
@@ -426,6 +454,7 @@ function Plateau:step(metric)
 end
 
 function Plateau:state_dict()
+  need_self(self, "state_dict")
   local sd = { best = encode(self.best), num_bad_epochs = encode(self.num_bad_epochs),
                cooldown_counter = encode(self.cooldown_counter), last_epoch = encode(self.last_epoch) }
   for i, v in ipairs(self._last_lr) do sd["last_lr." .. i] = encode(v) end
@@ -433,6 +462,7 @@ function Plateau:state_dict()
 end
 
 function Plateau:load_state_dict(sd)
+  need_self(self, "load_state_dict")
   local fn = "ReduceLROnPlateau:load_state_dict"
   if type(sd) ~= "table" then raise(format("%s: expects a table, got %s", fn, typename(sd))) end
   local vals = {}

@@ -18,11 +18,14 @@
 -- in order, give the Lua number exactly (the first element alone is the value rounded to
 -- float32). load_state_dict accepts such tensors or plain Lua numbers.
 local lunet = require "lunet"
+local core = require "lunet.core"
+local E = require "lunet.errors"
 local Module = require "lunet.nn.module"
 
 local util = Module.util
 local raise, is_tensor, typename = util.raise, util.is_tensor, util.typename
 local type, pairs, ipairs, next, tostring, setmetatable = type, pairs, ipairs, next, tostring, setmetatable
+local getmetatable = getmetatable
 local format, concat, sort = string.format, table.concat, table.sort
 local pack, unpack, tointeger, huge = string.pack, string.unpack, math.tointeger, math.huge
 
@@ -60,6 +63,45 @@ function Optimizer.decode_scalar(v, fn, key)
   return s
 end
 local encode, decode = Optimizer.encode_scalar, Optimizer.decode_scalar
+
+---------------------------------------------------------------------------------------------
+-- option value checks shared by the optimizers (where: " (parameter group 2)" or "")
+---------------------------------------------------------------------------------------------
+local function finite(v) return type(v) == "number" and v == v and v > -huge and v < huge end
+Optimizer.finite = finite
+
+-- v must be a finite number >= lo (when lo), <= hi (when hi; < hi when hi_open).
+function Optimizer.check_number(fn, where, key, v, lo, hi, hi_open)
+  if finite(v) and not (lo and v < lo) and not (hi and (v > hi or (hi_open and v == hi))) then return v end
+  local want
+  if lo and hi then want = format("in [%s, %s%s", E.show(lo), E.show(hi), hi_open and ")" or "]")
+  elseif lo then want = ">= " .. E.show(lo)
+  elseif hi then want = "<= " .. E.show(hi) end
+  raise(format("%s: %s must be a finite number%s, got %s%s", fn, key, want and " " .. want or "", E.show(v), where))
+end
+
+function Optimizer.check_bool(fn, where, key, v)
+  if type(v) ~= "boolean" then
+    raise(format("%s: %s must be a boolean, got %s%s", fn, key, E.show(v), where))
+  end
+  return v
+end
+
+-- Raises unless self is an optimizer (opt.step() written for opt:step()).
+local function need_self(self, fn)
+  local mt = type(self) == "table" and getmetatable(self)
+  if not (mt and type(self.param_groups) == "table" and type(mt.update) == "function") then
+    raise(format("%s: self must be an optimizer, got %s (call it with a colon: opt:%s(...))", fn,
+      typename(self), fn))
+  end
+end
+Optimizer.need_self = need_self
+
+-- Unknown keys of a group table (params allowed), with the group named in the message.
+local function check_group_keys(fn, g, known, where)
+  local msg = core.check_options(g, fn, known)
+  if msg then raise(msg .. where) end
+end
 
 ---------------------------------------------------------------------------------------------
 -- construction
@@ -114,7 +156,7 @@ function Optimizer.new(cls, params, opts)
   local spec = cls.defaults_spec
   local allowed = {}
   for k in pairs(spec) do allowed[k] = true end
-  opts = util.check_keys(opts, allowed, fn)
+  opts = E.options(opts, fn, allowed)
   local defaults = {}
   for k, d in pairs(spec) do
     local v = opts[k]
@@ -145,11 +187,11 @@ function Optimizer.new(cls, params, opts)
     end
     local g = { params = collect_tensors(fn, rg.params, where) }
     if #g.params == 0 then raise(format("%s: params%s is an empty list", fn, where)) end
+    local known = { params = true }
+    for k in pairs(allowed) do known[k] = true end
+    check_group_keys(fn, rg, known, format(" (parameter group %d)", gi))
     for k, v in pairs(rg) do
-      if k ~= "params" then
-        if not allowed[k] then raise(format("%s: unknown option '%s'%s", fn, tostring(k), where)) end
-        g[k] = v
-      end
+      if k ~= "params" then g[k] = v end
     end
     for k, v in pairs(defaults) do
       if g[k] == nil then g[k] = v end
@@ -166,16 +208,18 @@ end
 
 -- Adds a group {params = ..., option = ...} (e.g. for a layer unfrozen later).
 function Optimizer:add_param_group(group)
+  need_self(self, "add_param_group")
   local fn = self.__name .. ":add_param_group"
   if type(group) ~= "table" or is_tensor(group) or group.params == nil then
     raise(format("%s: expects a table {params = ..., ...}, got %s", fn, typename(group)))
   end
   local g = { params = collect_tensors(fn, group.params, "") }
+  if #g.params == 0 then raise(format("%s: params is an empty list", fn)) end
+  local known = { params = true }
+  for k in pairs(self.defaults) do known[k] = true end
+  check_group_keys(fn, group, known, "")
   for k, v in pairs(group) do
-    if k ~= "params" then
-      if self.defaults[k] == nil then raise(format("%s: unknown option '%s'", fn, tostring(k))) end
-      g[k] = v
-    end
+    if k ~= "params" then g[k] = v end
   end
   for k, v in pairs(self.defaults) do if g[k] == nil then g[k] = v end end
   self.validate(self.__name, g, "")
@@ -195,6 +239,7 @@ end
 -- Updates every parameter that has a gradient. closure (optional) re-evaluates the model and
 -- returns the loss; it is called first, with grad mode on, and its loss returned.
 function Optimizer:step(closure)
+  need_self(self, "step")
   local loss
   if closure ~= nil then
     if type(closure) ~= "function" then
@@ -220,6 +265,7 @@ end
 
 -- Clears the gradient of every parameter (sets it to nil).
 function Optimizer:zero_grad()
+  need_self(self, "zero_grad")
   for _, g in ipairs(self.param_groups) do
     for _, p in ipairs(g.params) do util.clear_grad(p) end
   end
@@ -248,6 +294,7 @@ end
 ---------------------------------------------------------------------------------------------
 -- The flat table of the file header (tensor states are copies).
 function Optimizer:state_dict()
+  need_self(self, "state_dict")
   local sd, index = {}, 0
   for gi, g in ipairs(self.param_groups) do
     local pre = "param_groups." .. gi .. "."
@@ -281,6 +328,7 @@ end
 -- optimizer built over the same parameters in the same groups. Checks everything before
 -- changing anything.
 function Optimizer:load_state_dict(sd)
+  need_self(self, "load_state_dict")
   local fn = self.__name .. ":load_state_dict"
   if type(sd) ~= "table" then raise(format("%s: expects a table, got %s", fn, typename(sd))) end
   local ngroups = 0

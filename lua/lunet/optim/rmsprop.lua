@@ -5,28 +5,23 @@
 --   momentum > 0: buf = momentum * buf + g / avg;  p = p - lr * buf,  else p = p - lr * g / avg
 local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
-local util = require("lunet.nn.module").util
 
-local format, tostring, type = string.format, tostring, type
-local raise = util.raise
+local num, bool = Optimizer.check_number, Optimizer.check_bool
 
-local function num(v) return type(v) == "number" and v == v end
-
+-- PyTorch's checks (lr, eps, momentum, weight_decay, alpha >= 0), values finite, and alpha
+-- <= 1 (a larger smoothing constant gives negative square averages).
 return Optimizer.class("RMSprop", {
   defaults = { lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0,
                centered = false, maximize = false },
   tensor_states = { "square_avg", "momentum_buffer", "grad_avg" },
   validate = function(fn, g, where)
-    local function check(key, ok, what)
-      if not ok then raise(format("%s: %s must be %s, got %s%s", fn, key, what, tostring(g[key]), where)) end
-    end
-    check("lr", num(g.lr) and g.lr >= 0, "a number >= 0")
-    check("alpha", num(g.alpha) and g.alpha >= 0, "a number >= 0")
-    check("eps", num(g.eps) and g.eps >= 0, "a number >= 0")
-    check("weight_decay", num(g.weight_decay) and g.weight_decay >= 0, "a number >= 0")
-    check("momentum", num(g.momentum) and g.momentum >= 0, "a number >= 0")
-    check("centered", type(g.centered) == "boolean", "a boolean")
-    check("maximize", type(g.maximize) == "boolean", "a boolean")
+    num(fn, where, "lr", g.lr, 0)
+    num(fn, where, "alpha", g.alpha, 0, 1)
+    num(fn, where, "eps", g.eps, 0)
+    num(fn, where, "weight_decay", g.weight_decay, 0)
+    num(fn, where, "momentum", g.momentum, 0)
+    bool(fn, where, "centered", g.centered)
+    bool(fn, where, "maximize", g.maximize)
   end,
   update = function(_, g, p, grad, st)
     if st.step == nil then

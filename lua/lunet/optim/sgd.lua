@@ -6,26 +6,22 @@
 local Optimizer = require "lunet.optim.optimizer"
 local util = require("lunet.nn.module").util
 
-local format, tostring = string.format, tostring
-local raise = util.raise
+local format = string.format
+local raise, num, bool = util.raise, Optimizer.check_number, Optimizer.check_bool
 
-local function check(fn, g, where, key, ok, what)
-  if not ok then raise(format("%s: %s must be %s, got %s%s", fn, key, what, tostring(g[key]), where)) end
-end
-
-local function num(v) return type(v) == "number" and v == v end
-
+-- The ranges PyTorch checks (lr, momentum, weight_decay >= 0; Nesterov needs momentum and
+-- no dampening), every value finite; dampening in [0, 1].
 return Optimizer.class("SGD", {
   defaults = { lr = Optimizer.REQUIRED, momentum = 0, dampening = 0, weight_decay = 0,
                nesterov = false, maximize = false },
   tensor_states = { "momentum_buffer" },
   validate = function(fn, g, where)
-    check(fn, g, where, "lr", num(g.lr) and g.lr >= 0, "a number >= 0")
-    check(fn, g, where, "momentum", num(g.momentum) and g.momentum >= 0, "a number >= 0")
-    check(fn, g, where, "dampening", num(g.dampening), "a number")
-    check(fn, g, where, "weight_decay", num(g.weight_decay) and g.weight_decay >= 0, "a number >= 0")
-    check(fn, g, where, "nesterov", type(g.nesterov) == "boolean", "a boolean")
-    check(fn, g, where, "maximize", type(g.maximize) == "boolean", "a boolean")
+    num(fn, where, "lr", g.lr, 0)
+    num(fn, where, "momentum", g.momentum, 0)
+    num(fn, where, "dampening", g.dampening, 0, 1)
+    num(fn, where, "weight_decay", g.weight_decay, 0)
+    bool(fn, where, "nesterov", g.nesterov)
+    bool(fn, where, "maximize", g.maximize)
     if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
       raise(format("%s: nesterov needs momentum > 0 and dampening = 0%s", fn, where))
     end

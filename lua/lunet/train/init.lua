@@ -17,19 +17,30 @@
 -- metrics.ConfusionMatrix; then scheduler:step() (ReduceLROnPlateau: step(monitored value)),
 -- the history entry, the CSV log and the checkpoints.
 --
--- Options (one table; unknown keys raise):
+-- Options (one table; unknown keys raise, with a did-you-mean hint; every error is raised at
+-- the line of the script that called fit):
 --   model, loss, optimizer, train_loader, epochs     required. loss(logits, target) returns a
---                                                    scalar tensor (a loss module or function)
+--                                                    scalar tensor (a loss module or function);
+--                                                    epochs is an integer >= 0 (the epoch to
+--                                                    train up to: a resume continues from the
+--                                                    checkpoint's epoch)
 --   scheduler = nil, scheduler_interval = "epoch"    or "step" (stepped after each optimizer step)
 --   val_loader = nil, metrics = {...}                names: miou, dice (mean Dice), pixel_accuracy,
 --                                                    mean_pixel_accuracy, and name = function(cm)
 --                                                    returning a number. Default {"miou",
 --                                                    "pixel_accuracy", "dice"} with a val_loader.
 --   num_classes = model.config.num_classes or the logits' channel count (1 channel = binary,
---                 logits > 0 is class 1); ignore_index = loss.opts.ignore_index or nil
+--                 logits > 0 is class 1)
+--   ignore_index = the label the validation metrics leave out (an integer). Default: the
+--             loss's ignore_index; for a combination (CrossEntropyLoss{ignore_index = 255} +
+--             DiceLoss{...}) the value its parts with an ignore_index agree on (parts without
+--             one do not count). Parts that disagree raise: set ignore_index then. A validation
+--             target label outside 0..num_classes-1 that is not ignored raises, naming this
+--             option (VOC's 255 void label needs ignore_index = 255 somewhere).
 --   monitor = first metric (or "val_loss", or "train_loss" without val_loader), mode = "max" for
 --             metrics, "min" for names ending in "loss": chooses the best checkpoint
---   checkpoint = path: the last checkpoint is written there after every epoch, the best one
+--   checkpoint = path: the last checkpoint is written there after every epoch (atomically;
+--             stale temporary files of killed writes are removed, see train/checkpoint.lua), the best one
 --             (same contents) to the path with ".best" inserted before its extension
 --             (run/unet.safetensors -> run/unet.best.safetensors); see best_checkpoint_path
 --   resume = true: when the checkpoint file exists, restore model, optimizer, scheduler,
@@ -58,6 +69,8 @@
 -- epochs straight and 2 + 2 with a resume in a new process give bit-identical weights.
 --
 -- A NaN or infinite training loss raises "fit: loss is nan at epoch E, step S (...)".
+-- A fit killed at any moment (even kill -9 during a checkpoint write) leaves the previous
+-- checkpoint intact, and a resume continues from it (spec/kill_spec.lua).
 --
 -- Returns history: a list of entries {epoch=, train_loss=, val_loss=, <metrics>=, lr=,
 -- seconds=}, with history.best, history.best_epoch, history.monitor, and history.confusion
@@ -67,12 +80,13 @@ local metrics = require "lunet.metrics"
 local ckpt = require "lunet.train.checkpoint"
 local progress = require "lunet.train.progress"
 local core = require "lunet.core"
+local E = require "lunet.errors"
 
-local type, pairs, ipairs, error, tostring, select = type, pairs, ipairs, error, tostring, select
+local type, pairs, ipairs, tostring, rawget = type, pairs, ipairs, tostring, rawget
 local pcall, require, collectgarbage, getmetatable = pcall, require, collectgarbage, getmetatable
 local fmt, concat, sort = string.format, table.concat, table.sort
 local huge, mtype = math.huge, math.type
-local io_open, os_rename, os_remove = io.open, os.rename, os.remove
+local io_open = io.open
 local is_tensor = core.is_tensor
 
 local M = {}
@@ -80,14 +94,13 @@ M.checkpoint = ckpt
 M.load_checkpoint = ckpt.load
 M.load_model = ckpt.load_model
 
-local function fail(msg) error("fit: " .. msg, 0) end
+-- Errors are raised at the caller's level (the user's script), see lunet.errors.
+local function fail(msg) E.raise("fit: " .. msg) end
 
 local known = {
-  model = true, loss = true, optimizer = true, scheduler = true, scheduler_interval = true,
-  train_loader = true, val_loader = true, epochs = true, metrics = true, num_classes = true,
-  ignore_index = true, monitor = true, mode = true, checkpoint = true, resume = true, log = true,
-  progress = true, output = true, grad_clip = true, generators = true, on_epoch_end = true, gc = true,
-  distributed = true,
+  "model", "loss", "optimizer", "scheduler", "scheduler_interval", "train_loader", "val_loader",
+  "epochs", "metrics", "num_classes", "ignore_index", "monitor", "mode", "checkpoint", "resume",
+  "log", "progress", "output", "grad_clip", "generators", "on_epoch_end", "gc", "distributed",
 }
 
 -- name -> function(cm) for the built-in metric names.
@@ -133,13 +146,13 @@ end
 local function metric_list(spec)
   local list = {}
   if spec == nil then return list end
-  if type(spec) ~= "table" then fail("metrics must be a list of names (or name = function), got " .. type(spec)) end
+  if type(spec) ~= "table" then fail("metrics must be a list of names (or name = function), got " .. E.typename(spec)) end
   for i, v in ipairs(spec) do
     if type(v) ~= "string" or not builtin[v] then
       local names = {}
       for k in pairs(builtin) do names[#names + 1] = k end
       sort(names)
-      fail(fmt("metrics[%d]: unknown metric %s (known: %s, or name = function(cm))", i, tostring(v), concat(names, ", ")))
+      fail(fmt("metrics[%d]: unknown metric %s (known: %s, or name = function(cm))", i, E.show(v), concat(names, ", ")))
     end
     list[#list + 1] = { v, builtin[v] }
   end
@@ -170,26 +183,83 @@ local function labels_of(logits)
   return logits
 end
 
---- evaluate(model, loader, {loss=, num_classes=, ignore_index=}) -> ConfusionMatrix, mean loss
---- (model put in eval mode; no gradients; the mean loss is weighted by batch size).
-function M.evaluate(model, loader, opts)
-  opts = opts or {}
-  if not callable(model) then error("evaluate: model must be callable (a module or a function)", 2) end
-  if not is_loader(loader) then error("evaluate: loader must have an iter() method (a DataLoader)", 2) end
+-- The ignore_index options of a loss: a loss module's own (opts.ignore_index), or those of
+-- every part of a combination built with + and * (terms = {{weight, loss}, ...}). Appends
+-- {loss = the part, value = its ignore_index} to out; parts without one add nothing.
+local function loss_ignores(l, out, depth)
+  if type(l) ~= "table" or depth > 32 then return out end
+  local terms = rawget(l, "terms")
+  if type(terms) == "table" then
+    for _, t in ipairs(terms) do
+      if type(t) == "table" then loss_ignores(t.loss or t[2], out, depth + 1) end
+    end
+    return out
+  end
+  local o = rawget(l, "opts")
+  if type(o) == "table" and o.ignore_index ~= nil then out[#out + 1] = { loss = l, value = o.ignore_index } end
+  return out
+end
+
+--- The label a loss ignores, for the validation metrics: nil when no part of it has an
+--- ignore_index, the value when every part that has one agrees; raises when they differ
+--- (fit's ignore_index option then chooses).
+function M.loss_ignore_index(lossf)
+  local list = loss_ignores(lossf, {}, 0)
+  if #list == 0 then return nil end
+  for i = 2, #list do
+    if list[i].value ~= list[1].value then
+      local parts = {}
+      for j, e in ipairs(list) do parts[j] = fmt("%s ignores %s", tostring(e.loss), E.show(e.value)) end
+      fail(fmt("the parts of the loss ignore different labels (%s); set fit's ignore_index option " ..
+               "to the label the validation metrics leave out", concat(parts, ", ")))
+    end
+  end
+  return list[1].value
+end
+
+-- Checks that a validation target holds only class ids 0..C-1 or the ignored label, so the
+-- confusion matrix cannot fail on it; names the option that fixes it. how = "fit" or
+-- "evaluate" (whose option to name), from = where the ignore value came from (or nil).
+local function check_target(how, target, C, ignore, from, b)
+  if not is_tensor(target) or target:numel() == 0 then return end
+  local dt = target:dtype()
+  if dt ~= "int32" and dt ~= "uint8" then return end   -- the confusion matrix says what it needs
+  local t = target
+  if ignore ~= nil then t = t * t:ne(ignore) end
+  local lo, hi = t:min():item(), t:max():item()
+  local bad = lo < 0 and lo or (hi >= C and hi or nil)
+  if bad == nil then return end
+  local what = fmt("%s: validation batch %d: the target holds label %s, outside the class ids 0..%s (num_classes = %s)",
+                   how, b, E.show(bad), E.show(C - 1), E.show(C))
+  local fix
+  if ignore == nil then
+    fix = fmt("and nothing ignores it; set %s's ignore_index option (ignore_index = %s) to leave those pixels out " ..
+              "of the metrics, or num_classes to count them", how, E.show(bad))
+  else
+    fix = fmt("and the ignore_index %s%s does not cover it; set %s's ignore_index option to the label to leave out, " ..
+              "or num_classes to count it", E.show(ignore), from and (" (from " .. from .. ")") or "", how)
+  end
+  E.raise(what .. ", " .. fix)
+end
+
+-- The validation pass of evaluate and fit (how names the caller in messages; from says where
+-- the ignore value came from, or nil).
+local function run_evaluation(how, model, loader, opts, from)
   if type(model.eval) == "function" then model:eval() end
   local cm, loss_sum, n = nil, 0, 0
   local lossf = opts.loss
+  local b = 0
   lunet.no_grad(function()
     for batch in loader:iter() do
+      b = b + 1
       local logits = model(batch.image)
-      if not cm then
-        local C = opts.num_classes
-        if not C then
-          C = logits:size(2)
-          if C == 1 then C = 2 end
-        end
-        cm = metrics.ConfusionMatrix(C, { ignore_index = opts.ignore_index })
+      local C = opts.num_classes
+      if not C then
+        C = logits:size(2)
+        if C == 1 then C = 2 end
       end
+      check_target(how, batch.mask, C, opts.ignore_index, from, b)
+      if not cm then cm = metrics.ConfusionMatrix(C, { ignore_index = opts.ignore_index }) end
       local bs = batch.image:size(1)
       if lossf then
         loss_sum = loss_sum + scalar(lossf(logits, batch.mask)) * bs
@@ -202,12 +272,28 @@ function M.evaluate(model, loader, opts)
   return cm, (lossf and n > 0) and loss_sum / n or nil
 end
 
--- CSV of the history (columns: epoch, train_loss, val_loss, metrics..., lr, seconds).
+local evaluate_known = { "loss", "num_classes", "ignore_index", "gc" }
+
+--- evaluate(model, loader, {loss=, num_classes=, ignore_index=, gc=}) -> ConfusionMatrix, mean
+--- loss (model put in eval mode; no gradients; the mean loss is weighted by batch size). Every
+--- target label must be a class id 0..num_classes-1 or ignore_index (else an error says which).
+function M.evaluate(model, loader, opts)
+  local fn = "evaluate"
+  opts = E.options(opts, fn, evaluate_known)
+  if not callable(model) then E.fail(fn, "model must be callable (a module or a function), got %s", E.typename(model)) end
+  if not is_loader(loader) then E.fail(fn, "loader must have an iter() method (a DataLoader), got %s", E.typename(loader)) end
+  if opts.num_classes ~= nil then E.integer(fn, "num_classes", opts.num_classes, 1) end
+  if opts.ignore_index ~= nil then E.integer(fn, "ignore_index", opts.ignore_index) end
+  if opts.loss ~= nil and not callable(opts.loss) then
+    E.fail(fn, "loss must be callable (a loss module or a function), got %s", E.typename(opts.loss))
+  end
+  return run_evaluation(fn, model, loader, opts, nil)
+end
+
+-- CSV of the history (columns: epoch, train_loss, val_loss, metrics..., lr, seconds), written
+-- atomically through the checkpoint module's temporary names (stale ones removed).
 local function write_csv(path, history, columns)
-  local tmp = path .. ".tmp"
-  local f, msg = io_open(tmp, "w")
-  if not f then error("fit: cannot write the log: " .. tostring(msg), 0) end
-  f:write(concat(columns, ","), "\n")
+  local lines = { concat(columns, ",") }
   for _, e in ipairs(history) do
     local row = {}
     for i, c in ipairs(columns) do
@@ -216,11 +302,16 @@ local function write_csv(path, history, columns)
       elseif mtype(v) == "integer" then row[i] = tostring(v)
       else row[i] = fmt("%.6g", v) end
     end
-    f:write(concat(row, ","), "\n")
+    lines[#lines + 1] = concat(row, ",")
   end
-  f:close()
-  local ok, err = os_rename(tmp, path)
-  if not ok then os_remove(tmp); error("fit: cannot write the log: " .. tostring(err), 0) end
+  lines[#lines + 1] = ""
+  ckpt.atomic_write(path, function(tmp)
+    local f, msg = io_open(tmp, "w")
+    if not f then fail("cannot write the log: " .. tostring(msg)) end
+    local ok, err = f:write(concat(lines, "\n"))
+    f:close()
+    if not ok then os.remove(tmp); fail("cannot write the log: " .. tostring(err)) end
+  end, "fit")
 end
 
 local function short(v)
@@ -241,82 +332,91 @@ end
 
 --- fit{...} -> history (see the top of this file).
 function M.fit(opts)
-  if type(opts) ~= "table" then fail("expects one table of options, got " .. type(opts)) end
-  for k in pairs(opts) do
-    if not known[k] then fail("unknown option '" .. tostring(k) .. "'") end
-  end
+  if type(opts) ~= "table" then fail("expects one table of options, got " .. E.typename(opts)) end
+  E.options(opts, "fit", known)
   local model, lossf, optimizer = opts.model, opts.loss, opts.optimizer
   local train_loader, val_loader = opts.train_loader, opts.val_loader
   if model == nil then fail("missing option 'model'") end
-  if not callable(model) then fail("model must be callable (a module), got " .. type(model)) end
+  if not callable(model) then fail("model must be callable (a module), got " .. E.typename(model)) end
   if lossf == nil then fail("missing option 'loss'") end
-  if not callable(lossf) then fail("loss must be callable (a loss module or a function), got " .. type(lossf)) end
+  if not callable(lossf) then fail("loss must be callable (a loss module or a function), got " .. E.typename(lossf)) end
   if optimizer == nil then fail("missing option 'optimizer'") end
   if type(optimizer) ~= "table" or type(optimizer.step) ~= "function" or type(optimizer.zero_grad) ~= "function" then
-    fail("optimizer must have step() and zero_grad() (an lunet.optim optimizer), got " .. type(optimizer))
+    fail("optimizer must have step() and zero_grad() (an lunet.optim optimizer), got " .. E.typename(optimizer))
   end
   if train_loader == nil then fail("missing option 'train_loader'") end
-  if not is_loader(train_loader) then fail("train_loader must have an iter() method (a DataLoader), got " .. type(train_loader)) end
+  if not is_loader(train_loader) then
+    fail("train_loader must have an iter() method (a DataLoader), got " .. E.typename(train_loader))
+  end
   if val_loader ~= nil and not is_loader(val_loader) then
-    fail("val_loader must have an iter() method (a DataLoader), got " .. type(val_loader))
+    fail("val_loader must have an iter() method (a DataLoader), got " .. E.typename(val_loader))
   end
-  local epochs = opts.epochs
-  if epochs == nil then fail("missing option 'epochs'") end
-  if mtype(epochs) ~= "integer" or epochs < 1 then
-    fail("epochs must be a positive integer, got " .. tostring(epochs))
-  end
+  if opts.epochs == nil then fail("missing option 'epochs'") end
+  local epochs = E.integer("fit", "epochs", opts.epochs, 0)
   local scheduler = opts.scheduler
   if scheduler ~= nil and (type(scheduler) ~= "table" or type(scheduler.step) ~= "function") then
-    fail("scheduler must have a step() method, got " .. type(scheduler))
+    fail("scheduler must have a step() method, got " .. E.typename(scheduler))
   end
-  local interval = opts.scheduler_interval or "epoch"
-  if interval ~= "epoch" and interval ~= "step" then
-    fail("scheduler_interval must be \"epoch\" or \"step\", got " .. tostring(interval))
-  end
+  local interval = E.choice("fit", "scheduler_interval", opts.scheduler_interval or "epoch", { "epoch", "step" })
   if interval == "step" and is_plateau(scheduler) then
-    fail("ReduceLROnPlateau steps once per epoch on the monitored value (scheduler_interval = \"epoch\")")
+    fail("ReduceLROnPlateau steps once per epoch on the monitored value (scheduler_interval = 'epoch')")
   end
   local mlist = metric_list(opts.metrics == nil and val_loader and { "miou", "pixel_accuracy", "dice" } or opts.metrics)
   if #mlist > 0 and not val_loader then fail("metrics need a val_loader") end
   local monitor = opts.monitor or (mlist[1] and mlist[1][1]) or (val_loader and "val_loss") or "train_loss"
   local mnames = { train_loss = true, val_loss = val_loader ~= nil }
   for _, m in ipairs(mlist) do mnames[m[1]] = true end
-  if not mnames[monitor] then
-    fail(fmt("monitor '%s' is neither a chosen metric nor %s", tostring(monitor),
+  if type(monitor) ~= "string" or not mnames[monitor] then
+    fail(fmt("monitor %s is neither a chosen metric nor %s", E.show(monitor),
              val_loader and "train_loss/val_loss" or "train_loss (there is no val_loader)"))
   end
-  local mode = opts.mode or (tostring(monitor):match("loss$") and "min" or "max")
-  if mode ~= "min" and mode ~= "max" then fail("mode must be \"min\" or \"max\", got " .. tostring(mode)) end
+  local mode = E.choice("fit", "mode", opts.mode or (monitor:match("loss$") and "min" or "max"), { "min", "max" })
   local path = opts.checkpoint
   if path ~= nil and (type(path) ~= "string" or path == "") then
-    fail("checkpoint must be a file path, got " .. type(path))
+    fail("checkpoint must be a file path, got " .. E.show(path))
+  end
+  if opts.resume ~= nil and type(opts.resume) ~= "boolean" then
+    fail("resume must be true or false, got " .. E.show(opts.resume))
   end
   local log = opts.log
-  if log ~= nil and (type(log) ~= "string" or log == "") then fail("log must be a file path, got " .. type(log)) end
+  if log ~= nil and (type(log) ~= "string" or log == "") then fail("log must be a file path, got " .. E.show(log)) end
+  if log ~= nil and log == path then fail(fmt("log and checkpoint are the same file %s", E.show(log))) end
   local grad_clip = opts.grad_clip
-  if grad_clip ~= nil and (type(grad_clip) ~= "number" or grad_clip <= 0) then
-    fail("grad_clip must be a positive number, got " .. tostring(grad_clip))
+  if grad_clip ~= nil and (type(grad_clip) ~= "number" or not (grad_clip > 0)) then
+    fail("grad_clip must be a positive number, got " .. E.show(grad_clip))
   end
   local on_epoch_end = opts.on_epoch_end
-  if on_epoch_end ~= nil and not callable(on_epoch_end) then fail("on_epoch_end must be a function") end
+  if on_epoch_end ~= nil and not callable(on_epoch_end) then
+    fail("on_epoch_end must be a function, got " .. E.typename(on_epoch_end))
+  end
   local out = opts.output or io.stdout
   if (type(out) ~= "table" and type(out) ~= "userdata") or out.write == nil then
-    fail("output must have a write method (a file)")
+    fail("output must have a write method (a file), got " .. E.typename(out))
   end
   local pmode
   if opts.progress == false then pmode = "none"
   elseif opts.progress == nil or opts.progress == true then pmode = progress.detect(out)
   elseif opts.progress == "bar" or opts.progress == "lines" then pmode = opts.progress
-  else fail("progress must be true, false, \"bar\" or \"lines\", got " .. tostring(opts.progress)) end
+  else fail("progress must be true, false, 'bar' or 'lines', got " .. E.show(opts.progress)) end
   local gc = opts.gc
   if gc == nil then gc = false elseif gc == true then gc = 1 end
   if gc ~= false and (mtype(gc) ~= "integer" or gc < 1) then
-    fail("gc must be a positive integer (steps between full collections) or false, got " .. tostring(gc))
+    fail("gc must be a positive integer (steps between full collections) or false, got " .. E.show(gc))
   end
-  local num_classes = opts.num_classes or (type(model.config) == "table" and model.config.num_classes) or nil
-  local ignore_index = opts.ignore_index
-  if ignore_index == nil and type(lossf) == "table" and type(lossf.opts) == "table" then
-    ignore_index = lossf.opts.ignore_index
+  local num_classes = opts.num_classes
+  if num_classes ~= nil then
+    num_classes = E.integer("fit", "num_classes", num_classes, 1)
+  elseif type(model.config) == "table" and mtype(model.config.num_classes) == "integer" then
+    num_classes = model.config.num_classes
+  end
+  -- the label the validation metrics leave out: fit's option, else the loss's (all of its
+  -- parts that have an ignore_index must agree)
+  local ignore_index, ignore_from = opts.ignore_index, nil
+  if ignore_index ~= nil then
+    ignore_index = E.integer("fit", "ignore_index", ignore_index)
+  else
+    ignore_index = M.loss_ignore_index(lossf)
+    if ignore_index ~= nil then ignore_from = "the loss" end
   end
 
   -- every generator whose state the run depends on, by a stable name
@@ -334,13 +434,18 @@ function M.fit(opts)
     if type(vds) == "table" and type(vds.transform) == "table" then add_gen("val_transform", vds.transform.generator) end
   end
   if opts.generators ~= nil then
-    if type(opts.generators) ~= "table" then fail("generators must be a table name = Generator") end
+    if type(opts.generators) ~= "table" then
+      fail("generators must be a table name = Generator, got " .. E.typename(opts.generators))
+    end
     local names = {}
-    for k in pairs(opts.generators) do names[#names + 1] = tostring(k) end
+    for k in pairs(opts.generators) do
+      if type(k) ~= "string" then fail("generators must be a table name = Generator (string names), got key " .. E.show(k)) end
+      names[#names + 1] = k
+    end
     sort(names)
     for _, k in ipairs(names) do
       local g = opts.generators[k]
-      if not is_generator(g) then fail("generators." .. k .. " is not a Generator") end
+      if not is_generator(g) then fail("generators." .. k .. " is not a Generator, got " .. E.typename(g)) end
       if not seen[g] then seen[g] = true; generators[k] = g end
     end
   end
@@ -371,6 +476,17 @@ function M.fit(opts)
   columns[#columns + 1] = "lr"
   columns[#columns + 1] = "seconds"
 
+  if start > 1 then
+    -- A run killed after writing the last checkpoint but before the best one or the log:
+    -- bring both in line with the checkpoint (the restored state is the checkpoint's).
+    if best_epoch == start - 1 then
+      local meta = { epoch = start - 1, monitor = monitor, mode = mode, best = best, best_epoch = best_epoch }
+      ckpt.save(M.best_checkpoint_path(path), { model = model, optimizer = optimizer, scheduler = scheduler,
+                                                generators = generators, meta = meta, history = history })
+    end
+    if log then write_csv(log, history, columns) end
+  end
+
   local params
   if grad_clip then params = model:parameters() end
   local clip = grad_clip and require("lunet.optim").clip_grad_norm
@@ -388,11 +504,11 @@ function M.fit(opts)
       local logits = model(batch.image)
       local l = lossf(logits, batch.mask)
       local lv = scalar(l)
-      if type(lv) ~= "number" then fail("loss must return a scalar tensor, got " .. type(l)) end
+      if type(lv) ~= "number" then fail("loss must return a scalar tensor, got " .. E.typename(l)) end
       if lv ~= lv or lv == huge or lv == -huge then
-        error(fmt("fit: loss is %s at epoch %d, step %d (of %d); lower the learning rate, check the " ..
-                  "inputs and targets, or use grad_clip", lv ~= lv and "nan" or (lv > 0 and "inf" or "-inf"),
-                  epoch, step, nb), 2)
+        fail(fmt("loss is %s at epoch %d, step %d (of %d); lower the learning rate, check the " ..
+                 "inputs and targets, or use grad_clip", lv ~= lv and "nan" or (lv > 0 and "inf" or "-inf"),
+                 epoch, step, nb))
       end
       l:backward()
       if clip then clip(params, grad_clip) end
@@ -412,7 +528,8 @@ function M.fit(opts)
       P:status(fmt("epoch %d/%d validating...", epoch, epochs))
       local vloss
       local eo = { loss = lossf, num_classes = num_classes, ignore_index = ignore_index, gc = gc and true or false }
-      if D then cm, vloss = D:evaluate(M.evaluate, model, val_loader, eo) else cm, vloss = M.evaluate(model, val_loader, eo) end
+      local function evaluate(m, l, o) return run_evaluation("fit", m, l, o, ignore_from) end
+      if D then cm, vloss = D:evaluate(evaluate, model, val_loader, eo) else cm, vloss = evaluate(model, val_loader, eo) end
       entry.val_loss = vloss
       for _, m in ipairs(mlist) do
         entry[m[1]] = cm and m[2](cm) or 0 / 0

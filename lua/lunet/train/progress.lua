@@ -12,6 +12,7 @@
 -- through os.execute, whose shell inherits our file descriptor 1) and TERM is set and is not
 -- "dumb"; "lines" otherwise (pipes, files, CI logs, any other output object).
 local core = require "lunet.core"
+local E = require "lunet.errors"
 
 local floor, max, min, huge = math.floor, math.max, math.min, math.huge
 local fmt, rep = string.format, string.rep
@@ -46,8 +47,19 @@ end
 local Progress = {}
 Progress.__index = Progress
 
+local known = { "mode", "out", "width" }
+
+--- new{mode = "bar"|"lines"|"none" (default "lines"), out = io.stdout, width = 20 (bar cells)}
 function M.new(o)
-  return setmetatable({ mode = o.mode or "lines", out = o.out or io.stdout, width = o.width or 20,
+  local fn = "progress.new"
+  o = E.options(o, fn, known)
+  E.choice(fn, "mode", o.mode or "lines", { "bar", "lines", "none" })
+  local width = o.width ~= nil and E.integer(fn, "width", o.width, 1, 1000) or 20
+  local out = o.out or io.stdout
+  if (type(out) ~= "table" and type(out) ~= "userdata") or out.write == nil then
+    E.fail(fn, "out must have a write method (a file), got %s", E.typename(out))
+  end
+  return setmetatable({ mode = o.mode or "lines", out = out, width = width,
                         last_len = 0, last_draw = -huge }, Progress)
 end
 

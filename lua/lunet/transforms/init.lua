@@ -24,12 +24,13 @@
 -- paths round differently) and 1e-4 for float32; nearest resize is exact. GaussianBlur uses
 -- exact gaussian weights where OpenCV 4 rounds its kernel to 1/256 steps.
 -- Transforms return a new sample table; tensors no transform touched are passed through.
+local E = require "lunet.errors"
 local B = require "lunet.transforms.base"
 local S = require "lunet.transforms.spatial"
 local P = require "lunet.transforms.pixel"
 
-local setmetatable, ipairs, type, error, tostring = setmetatable, ipairs, type, error, tostring
-local string_format, concat = string.format, table.concat
+local setmetatable, ipairs, type, tostring = setmetatable, ipairs, type, tostring
+local concat = table.concat
 
 local M = {}
 for k, v in pairs(S) do if type(v) == "function" and k:match("^%u") then M[k] = v end end
@@ -43,7 +44,7 @@ local function collect(name, opts)
   local list = {}
   for i, t in ipairs(opts) do
     if not is_transform(t) then
-      error(string_format("%s: element %d is not a transform (got %s)", name, i, type(t)), 3)
+      E.fail(name, "element %d is not a transform (got %s)", i, E.typename(t))
     end
     list[i] = t
   end
@@ -65,25 +66,29 @@ function Compose:apply(s, ctx)
 end
 
 function Compose:__call(sample)
-  local s = B.check_sample(sample, self.name, 2)
+  local s = B.check_sample(sample, self.name)
   return self:maybe(s, { rng = self.rng, ignore_index = self.ignore_index })
 end
 
 -- Compose{t1, t2, ..., seed=, generator=, ignore_index=, p=1}
 function M.Compose(opts)
   local name = "Compose"
-  if type(opts) ~= "table" then error("Compose: expects a table of transforms", 2) end
+  if type(opts) ~= "table" or B.is_tensor(opts) then
+    E.fail(name, "expects a table of transforms, got %s", E.typename(opts))
+  end
   local self = B.new(name, opts, { keys = { "seed", "generator", "ignore_index" }, defaults = { p = 1 },
                                    list = true })
   self.transforms = collect(name, opts)
   if self.seed ~= nil and self.generator ~= nil then
-    error("Compose: give seed or generator, not both", 2)
+    E.fail(name, "give seed or generator, not both")
   end
   if self.seed ~= nil then
     B.int(name, "seed", self.seed, 0)
     self.generator = require("lunet").Generator(self.seed)
+  elseif self.generator ~= nil and not B.is_generator(self.generator) then
+    E.fail(name, "generator must be a lunet.Generator, got %s", E.typename(self.generator))
   end
-  if self.ignore_index ~= nil then B.number(name, "ignore_index", self.ignore_index) end
+  if self.ignore_index ~= nil then B.int(name, "ignore_index", self.ignore_index) end
   self.rng = { generator = self.generator }
   return setmetatable(self, Compose)
 end
@@ -92,7 +97,9 @@ end
 -- children's p (the chosen one is applied without its own coin).
 function M.OneOf(opts)
   local name = "OneOf"
-  if type(opts) ~= "table" then error("OneOf: expects a table of transforms", 2) end
+  if type(opts) ~= "table" or B.is_tensor(opts) then
+    E.fail(name, "expects a table of transforms, got %s", E.typename(opts))
+  end
   local self = B.new(name, opts, { defaults = { p = 0.5 },
                                    list = true })
   self.transforms = collect(name, opts)

@@ -2,13 +2,15 @@
 -- is passed through untouched (CoarseDropout fills it only when fill_mask is given).
 -- uint8 results are rounded and saturated; float32 images are not clipped.
 local core = require "lunet.core"
+local E = require "lunet.errors"
 local B = require "lunet.transforms.base"
 
 local W = core.warp
-local error, type, ipairs, string_format = error, type, ipairs, string.format
+local type, ipairs, tostring, getmetatable = type, ipairs, tostring, getmetatable
 local math_sqrt, math_floor = math.sqrt, math.floor
 
 local P = {}
+local check_stats
 
 local function is_u8(img) return img:dtype() == "uint8" end
 
@@ -23,6 +25,7 @@ function P.RandomBrightnessContrast(opts)
     defaults = { p = 0.5, brightness_limit = 0.2, contrast_limit = 0.2, brightness_by_max = true } })
   self.brightness_limit = B.range(name, "brightness_limit", self.brightness_limit, true)
   self.contrast_limit = B.range(name, "contrast_limit", self.contrast_limit, true)
+  B.bool(name, "brightness_by_max", self.brightness_by_max)
   function self.apply(t, s, ctx)
     local alpha = 1 + B.uniform(ctx, t.contrast_limit[1], t.contrast_limit[2])
     local beta = B.uniform(ctx, t.brightness_limit[1], t.brightness_limit[2])
@@ -45,7 +48,9 @@ function P.RandomGamma(opts)
   local name = "RandomGamma"
   local self = B.new(name, opts, { keys = { "gamma_limit" }, defaults = { p = 0.5, gamma_limit = { 80, 120 } } })
   self.gamma_limit = B.range(name, "gamma_limit", self.gamma_limit, false)
-  if self.gamma_limit[1] <= 0 then error(name .. ": gamma_limit must be positive", 2) end
+  if self.gamma_limit[1] <= 0 then
+    E.fail(name, "gamma_limit must be > 0, got %s", B.show(self.opts.gamma_limit))
+  end
   function self.apply(t, s, ctx)
     local g = B.uniform(ctx, t.gamma_limit[1], t.gamma_limit[2]) / 100
     s.image = W.pixel_gamma(s.image, g, is_u8(s.image) and 255 or 1)
@@ -60,9 +65,9 @@ function P.GaussNoise(opts)
   local name = "GaussNoise"
   local self = B.new(name, opts, { keys = { "var_limit", "mean", "per_channel" },
                                    defaults = { p = 0.5, var_limit = { 10, 50 }, mean = 0, per_channel = true } })
-  self.var_limit = B.range(name, "var_limit", self.var_limit, false)
-  if self.var_limit[1] < 0 then error(name .. ": var_limit must be >= 0", 2) end
+  self.var_limit = B.range(name, "var_limit", self.var_limit, false, 0)
   B.number(name, "mean", self.mean)
+  B.bool(name, "per_channel", self.per_channel)
   function self.apply(t, s, ctx)
     local sd = math_sqrt(B.uniform(ctx, t.var_limit[1], t.var_limit[2]))
     s.image = W.gauss_noise(s.image, t.mean, sd, t.per_channel, ctx.rng)
@@ -77,15 +82,15 @@ function P.GaussianBlur(opts)
   local name = "GaussianBlur"
   local self = B.new(name, opts, { keys = { "blur_limit", "sigma_limit" },
                                    defaults = { p = 0.5, blur_limit = { 3, 7 }, sigma_limit = 0 } })
-  local bl = B.range(name, "blur_limit", self.blur_limit, false)
+  local bl = B.range(name, "blur_limit", self.blur_limit, false, 0, B.MAX_KERNEL)
   self.sizes = {}
   for k = math_floor(bl[1]), math_floor(bl[2]) do
     if k % 2 == 1 then self.sizes[#self.sizes + 1] = k end
   end
   if #self.sizes == 0 then
-    error(name .. ": blur_limit must contain an odd kernel size, got " .. B.fmt(self.blur_limit), 2)
+    E.fail(name, "blur_limit must contain an odd kernel size, got %s", B.show(self.blur_limit))
   end
-  self.sigma_limit = B.range(name, "sigma_limit", self.sigma_limit, false)
+  self.sigma_limit = B.range(name, "sigma_limit", self.sigma_limit, false, 0)
   function self.apply(t, s, ctx)
     local k = t.sizes[B.randint(ctx, 1, #t.sizes)]
     local sigma = B.uniform(ctx, t.sigma_limit[1], t.sigma_limit[2])
@@ -109,7 +114,7 @@ function P.HueSaturationValue(opts)
   function self.apply(t, s, ctx)
     local img = s.image
     if img:size(1) ~= 3 then
-      error(string_format("%s: image must have 3 channels (RGB), got %d", name, img:size(1)), 0)
+      E.fail(name, "image must have 3 channels (RGB), got %d", img:size(1))
     end
     local h = B.uniform(ctx, t.hue_shift_limit[1], t.hue_shift_limit[2])
     local sat = B.uniform(ctx, t.sat_shift_limit[1], t.sat_shift_limit[2])
@@ -124,22 +129,24 @@ end
 -- CoarseDropout{max_holes=8, max_height=8, max_width=8, min_holes=max_holes,
 -- min_height=max_height, min_width=max_width, fill=0, fill_mask=}: rectangles filled with
 -- fill in the image (and with fill_mask in the mask when given). Sizes below 1 are
--- fractions of the image size.
+-- fractions of the image size, larger ones pixels (clamped to the image). At most
+-- B.MAX_HOLES (10000) holes and B.MAX_SIDE (65536) pixels per size.
 function P.CoarseDropout(opts)
   local name = "CoarseDropout"
   local self = B.new(name, opts, {
     keys = { "max_holes", "max_height", "max_width", "min_holes", "min_height", "min_width", "fill", "fill_mask" },
     defaults = { p = 0.5, max_holes = 8, max_height = 8, max_width = 8, fill = 0 } })
-  self.max_holes = B.int(name, "max_holes", self.max_holes, 0)
-  self.min_holes = B.int(name, "min_holes", self.min_holes or self.max_holes, 0)
-  for _, k in ipairs { "max_height", "max_width" } do B.number(name, k, self[k], 0) end
-  self.min_height = B.number(name, "min_height", self.min_height or self.max_height, 0)
-  self.min_width = B.number(name, "min_width", self.min_width or self.max_width, 0)
-  if self.min_holes > self.max_holes or self.min_height > self.max_height or self.min_width > self.max_width then
-    error(name .. ": min_holes, min_height, min_width must not exceed their max", 2)
+  self.max_holes = B.int(name, "max_holes", self.max_holes, 0, B.MAX_HOLES)
+  self.min_holes = B.int(name, "min_holes", self.min_holes or self.max_holes, 0, B.MAX_HOLES)
+  for _, k in ipairs { "max_height", "max_width" } do B.number(name, k, self[k], 0, B.MAX_SIDE) end
+  self.min_height = B.number(name, "min_height", self.min_height or self.max_height, 0, B.MAX_SIDE)
+  self.min_width = B.number(name, "min_width", self.min_width or self.max_width, 0, B.MAX_SIDE)
+  for _, k in ipairs { "height", "width", "holes" } do
+    local lo, hi = self["min_" .. k], self["max_" .. k]
+    if lo > hi then E.fail(name, "min_%s (%s) must not exceed max_%s (%s)", k, B.show(lo), k, B.show(hi)) end
   end
   B.number(name, "fill", self.fill)
-  if self.fill_mask ~= nil then B.number(name, "fill_mask", self.fill_mask) end
+  if self.fill_mask ~= nil then self.fill_mask = B.int(name, "fill_mask", self.fill_mask) end
   local function px(v, size)
     if v < 1 and v > 0 then return math_floor(v * size) end
     return math_floor(v)
@@ -166,8 +173,7 @@ end
 local function channel_values(name, key, v, c)
   if type(v) == "number" then return v end
   if type(v) ~= "table" or (#v ~= 1 and #v ~= c) then
-    error(string_format("%s: %s has %s values, image has %d channels", name, key,
-      type(v) == "table" and tostring(#v) or "no", c), 0)
+    E.fail(name, "%s has %s values, image has %d channels", key, type(v) == "table" and tostring(#v) or "no", c)
   end
   return v
 end
@@ -179,6 +185,20 @@ local function scaled(v, f)
   return r
 end
 
+-- mean / std of Normalize: a number or a non-empty list of finite numbers; std values > 0.
+check_stats = function(name, key, v, positive)
+  local list = type(v) == "table" and getmetatable(v) == nil and v or nil
+  if not (B.finite(v) or (list and #list > 0)) then
+    E.fail(name, "%s must be a number or a list of numbers (one per channel), got %s", key, B.show(v))
+  end
+  for i = 1, list and #list or 1 do
+    local x = list and list[i] or v
+    local what = list and string.format("%s[%d]", key, i) or key
+    if not B.finite(x) then E.fail(name, "%s must be a finite number, got %s", what, B.show(x)) end
+    if positive and not (x > 0) then E.fail(name, "%s must be > 0, got %s", what, B.show(x)) end
+  end
+end
+
 -- Normalize{mean={0.485, 0.456, 0.406}, std={0.229, 0.224, 0.225}, max_pixel_value=255}:
 -- float32 (img - mean * max_pixel_value) / (std * max_pixel_value); p defaults to 1.
 function P.Normalize(opts)
@@ -187,6 +207,11 @@ function P.Normalize(opts)
                                    defaults = { p = 1, mean = { 0.485, 0.456, 0.406 },
                                                 std = { 0.229, 0.224, 0.225 }, max_pixel_value = 255 } })
   B.number(name, "max_pixel_value", self.max_pixel_value)
+  if not (self.max_pixel_value > 0) then
+    E.fail(name, "max_pixel_value must be > 0, got %s", B.show(self.max_pixel_value))
+  end
+  check_stats(name, "mean", self.mean, false)
+  check_stats(name, "std", self.std, true)
   function self.apply(t, s)
     local c = s.image:size(1)
     local mean = channel_values(name, "mean", t.mean, c)
@@ -201,7 +226,10 @@ end
 function P.ToFloat(opts)
   local name = "ToFloat"
   local self = B.new(name, opts, { keys = { "max_value" }, defaults = { p = 1 } })
-  if self.max_value ~= nil then B.number(name, "max_value", self.max_value) end
+  if self.max_value ~= nil then
+    B.number(name, "max_value", self.max_value)
+    if not (self.max_value > 0) then E.fail(name, "max_value must be > 0, got %s", B.show(self.max_value)) end
+  end
   function self.apply(t, s)
     local m = t.max_value or (is_u8(s.image) and 255 or 1)
     s.image = W.normalize(s.image, 0, m)

@@ -2,10 +2,11 @@
 -- interpolation; the mask with nearest and its own fill, so it only ever holds its own
 -- labels or the mask fill value (fill_mask, else ignore_index, else 0).
 local core = require "lunet.core"
+local E = require "lunet.errors"
 local B = require "lunet.transforms.base"
 
 local W = core.warp
-local error, type, pairs, string_format = error, type, pairs, string.format
+local type, pairs = type, pairs
 local math_cos, math_sin, math_tan, math_rad, math_exp, math_log, math_sqrt, math_ceil, math_floor, math_max, math_min =
   math.cos, math.sin, math.tan, math.rad, math.exp, math.log, math.sqrt, math.ceil, math.floor, math.max, math.min
 
@@ -25,8 +26,8 @@ local function check_warp_opts(self)
   self.interpolation = B.interp(name, self.interpolation)
   self.border_mode = B.border(name, self.border_mode)
   B.number(name, "fill", self.fill)
-  if self.fill_mask ~= nil then B.number(name, "fill_mask", self.fill_mask) end
-  if self.ignore_index ~= nil then B.number(name, "ignore_index", self.ignore_index) end
+  if self.fill_mask ~= nil then self.fill_mask = B.int(name, "fill_mask", self.fill_mask) end
+  if self.ignore_index ~= nil then self.ignore_index = B.int(name, "ignore_index", self.ignore_index) end
 end
 
 -- Warps image and mask with the forward 2x3 matrix m (as cv2.warpAffine).
@@ -52,6 +53,13 @@ end
 
 -- cv2.getRotationMatrix2D(center, angle, scale): positive angles turn counter-clockwise.
 local function rotation_matrix(cx, cy, angle, scale)
+  local args = { cx, cy, angle, scale }
+  for i = 1, 4 do
+    local v = args[i]
+    if not B.finite(v) then
+      E.fail("rotation_matrix", "%s must be a finite number, got %s", ({ "cx", "cy", "angle", "scale" })[i], B.show(v))
+    end
+  end
   local a = math_cos(math_rad(angle)) * scale
   local b = math_sin(math_rad(angle)) * scale
   return { a, b, (1 - a) * cx - b * cy, -b, a, b * cx + (1 - a) * cy }
@@ -110,7 +118,7 @@ local function xy_range(name, key, v, default)
   if type(v) == "table" and (v.x ~= nil or v.y ~= nil) then
     for k in pairs(v) do
       if k ~= "x" and k ~= "y" then
-        error(string_format("%s: %s accepts only the keys x and y", name, key), 4)
+        E.fail(name, "%s accepts only the keys x and y, got %s", key, B.show(k))
       end
     end
     return { x = B.range(name, key .. ".x", v.x == nil and default or v.x, false),
@@ -132,10 +140,19 @@ function S.Affine(opts)
     defaults = { p = 0.5, scale = 1, rotate = 0, shear = 0, keep_ratio = false,
                  interpolation = "bilinear", border_mode = "constant", fill = 0 } })
   if self.translate_percent ~= nil and self.translate_px ~= nil then
-    error("Affine: give translate_percent or translate_px, not both", 2)
+    E.fail(name, "give translate_percent or translate_px, not both")
   end
+  B.bool(name, "keep_ratio", self.keep_ratio)
   self.scale = xy_range(name, "scale", self.scale, 1)
+  for _, r in pairs(self.scale) do
+    if r[1] <= 0 then E.fail(name, "scale must be > 0, got %s", B.show(self.opts.scale)) end
+  end
   self.shear = xy_range(name, "shear", self.shear, 0)
+  for _, r in pairs(self.shear) do
+    if r[1] <= -90 or r[2] >= 90 then
+      E.fail(name, "shear must lie strictly between -90 and 90 degrees, got %s", B.show(self.opts.shear))
+    end
+  end
   self.rotate = B.range(name, "rotate", self.rotate, false)
   if self.translate_px ~= nil then
     self.translate = xy_range(name, "translate_px", self.translate_px, 0)
@@ -178,7 +195,7 @@ end
 local function check_crop(name, s, h, w)
   local H, Wd = s.image:size(2), s.image:size(3)
   if h > H or w > Wd then
-    error(string_format("%s: crop %dx%d is larger than the image %dx%d", name, h, w, H, Wd), 0)
+    E.fail(name, "crop %dx%d is larger than the image %dx%d", h, w, H, Wd)
   end
   return H, Wd
 end
@@ -187,10 +204,10 @@ local function hw_transform(name, opts, defaults, extra)
   local self = B.new(name, opts, { keys = { "height", "width", table.unpack(extra or {}) },
                                    positional = { "height", "width" }, defaults = defaults })
   if self.height == nil or self.width == nil then
-    error(name .. ": height and width are required", 3)
+    E.fail(name, "height and width are required")
   end
-  self.height = B.int(name, "height", self.height, 1)
-  self.width = B.int(name, "width", self.width, 1)
+  self.height = B.int(name, "height", self.height, 1, B.MAX_SIDE)
+  self.width = B.int(name, "width", self.width, 1, B.MAX_SIDE)
   return self
 end
 
@@ -244,14 +261,14 @@ function S.RandomResizedCrop(opts)
   local size = self.size
   if type(size) == "number" then size = { size, size } end
   if type(size) ~= "table" or #size ~= 2 then
-    error(name .. ": size must be a number or {height, width}, got " .. B.fmt(self.size), 2)
+    E.fail(name, "size must be a number or {height, width}, got %s", B.show(self.size))
   end
-  self.out_h, self.out_w = B.int(name, "size", size[1], 1), B.int(name, "size", size[2], 1)
-  self.scale = B.range(name, "scale", self.scale, false)
+  self.out_h = B.int(name, "size", size[1], 1, B.MAX_SIDE)
+  self.out_w = B.int(name, "size", size[2], 1, B.MAX_SIDE)
+  self.scale = B.range(name, "scale", self.scale, false, 0, 1)
   self.ratio = B.range(name, "ratio", self.ratio, false)
-  if self.ratio[1] <= 0 or self.scale[1] < 0 then
-    error(name .. ": scale must be >= 0 and ratio > 0", 2)
-  end
+  if self.scale[2] <= 0 then E.fail(name, "scale must reach above 0, got %s", B.show(self.opts.scale)) end
+  if self.ratio[1] <= 0 then E.fail(name, "ratio must be > 0, got %s", B.show(self.opts.ratio)) end
   self.interpolation = B.interp(name, self.interpolation, true)
   function self.apply(t, s, ctx)
     local H, Wd = s.image:size(2), s.image:size(3)
@@ -286,8 +303,6 @@ function S.RandomResizedCrop(opts)
   return self
 end
 
-local positions = { center = true, top_left = true, top_right = true, bottom_left = true, bottom_right = true }
-
 -- PadIfNeeded{min_height=, min_width=, border_mode="constant", fill=0, fill_mask=,
 -- position="center"}: pads up to at least min_height x min_width (p defaults to 1).
 -- Centre: top = (min_h - H) // 2, the rest at the bottom (same for left/right).
@@ -297,15 +312,13 @@ function S.PadIfNeeded(opts)
     keys = { "min_height", "min_width", "border_mode", "fill", "fill_mask", "ignore_index", "position" },
     positional = { "min_height", "min_width" },
     defaults = { p = 1, border_mode = "constant", fill = 0, position = "center" } })
-  if self.min_height ~= nil then self.min_height = B.int(name, "min_height", self.min_height, 1) end
-  if self.min_width ~= nil then self.min_width = B.int(name, "min_width", self.min_width, 1) end
+  if self.min_height ~= nil then self.min_height = B.int(name, "min_height", self.min_height, 1, B.MAX_SIDE) end
+  if self.min_width ~= nil then self.min_width = B.int(name, "min_width", self.min_width, 1, B.MAX_SIDE) end
   self.border_mode = B.border(name, self.border_mode)
   B.number(name, "fill", self.fill)
-  if self.fill_mask ~= nil then B.number(name, "fill_mask", self.fill_mask) end
-  if not positions[self.position] then
-    error(name .. ': position must be "center", "top_left", "top_right", "bottom_left" or '
-      .. '"bottom_right", got ' .. B.fmt(self.position), 2)
-  end
+  if self.fill_mask ~= nil then self.fill_mask = B.int(name, "fill_mask", self.fill_mask) end
+  if self.ignore_index ~= nil then self.ignore_index = B.int(name, "ignore_index", self.ignore_index) end
+  E.choice(name, "position", self.position, { "center", "top_left", "top_right", "bottom_left", "bottom_right" })
   function self.apply(t, s, ctx)
     local H, Wd = s.image:size(2), s.image:size(3)
     local dh = math_max(0, (t.min_height or 0) - H)
@@ -341,7 +354,7 @@ function S.ElasticTransform(opts)
                  border_mode = "reflect", fill = 0 } })
   B.number(name, "alpha", self.alpha)
   B.number(name, "sigma", self.sigma)
-  if not (self.sigma > 0) then error(name .. ": sigma must be positive, got " .. B.fmt(self.sigma), 2) end
+  if not (self.sigma > 0) then E.fail(name, "sigma must be > 0, got %s", B.show(self.sigma)) end
   check_warp_opts(self)
   function self.apply(t, s, ctx)
     local H, Wd = s.image:size(2), s.image:size(3)
@@ -383,8 +396,8 @@ function S.GridDistortion(opts)
     keys = keys { "num_steps", "distort_limit" },
     defaults = { p = 0.5, num_steps = 5, distort_limit = 0.3, interpolation = "bilinear",
                  border_mode = "reflect", fill = 0 } })
-  self.num_steps = B.int(name, "num_steps", self.num_steps, 1)
-  self.distort_limit = B.range(name, "distort_limit", self.distort_limit, true)
+  self.num_steps = B.int(name, "num_steps", self.num_steps, 1, B.MAX_STEPS)
+  self.distort_limit = B.range(name, "distort_limit", self.distort_limit, true, -1, 1)
   check_warp_opts(self)
   function self.apply(t, s, ctx)
     local H, Wd = s.image:size(2), s.image:size(3)

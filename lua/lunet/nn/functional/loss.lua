@@ -26,12 +26,37 @@
 --    means (PyTorch would broadcast it against the last dim, W).
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
+local E = require "lunet.errors"
 
 local type, ipairs, error, tostring, pcall = type, ipairs, error, tostring, pcall
-local math_type, huge, concat, format = math.type, math.huge, table.concat, string.format
+local huge, concat, format = math.huge, table.concat, string.format
 local cnn = core.nn
 
 local M = {}
+
+-- The option names of each function: any other raises "fn: unknown option 'x'".
+local CE_OPTS = { "weight", "ignore_index", "label_smoothing", "reduction" }
+local BCE_OPTS = { "pos_weight", "weight", "reduction" }
+local REGION_OPTS = { "mode", "smooth", "ignore_index", "classes", "log_loss", "from_logits", "eps" }
+local TVERSKY_OPTS = { "alpha", "beta", "gamma" }
+for _, k in ipairs(REGION_OPTS) do TVERSKY_OPTS[#TVERSKY_OPTS + 1] = k end
+local FOCAL_OPTS = { "mode", "gamma", "alpha", "ignore_index", "reduction" }
+local LOVASZ_OPTS = { "mode", "per_image", "ignore_index" }
+
+-- A finite number >= lo (NaN and infinities rejected).
+local function finite(fn, key, v, lo)
+  if type(v) ~= "number" or v ~= v or v == huge or v == -huge or v < lo then
+    E.fail(fn, "%s must be a finite number >= %s, got %s", key, E.show(lo), E.show(v))
+  end
+  return v
+end
+
+local function boolean(fn, key, v)
+  if v ~= nil and type(v) ~= "boolean" then
+    E.fail(fn, "%s must be a boolean, got %s", key, E.show(v))
+  end
+  return v
+end
 
 local function lunet() return require "lunet" end
 
@@ -56,37 +81,37 @@ local function as_float(v, fn, name)
   if type(v) == "table" then return lunet().tensor(v) end
   if type(v) == "number" then return lunet().tensor({ v }) end
   if not is_tensor(v) then
-    error(format("%s: %s must be a number, a table or a tensor, got %s", fn, name, type(v)), 3)
+    E.raise(format("%s: %s must be a number, a table or a tensor, got %s", fn, name, type(v)))
   end
   if v:dtype() ~= "float32" then return v:to("float32") end
   return v
 end
 
 local function check_logits(fn, x)
-  if not is_tensor(x) then error(format("%s: logits must be a tensor, got %s", fn, type(x)), 3) end
+  if not is_tensor(x) then E.raise(format("%s: logits must be a tensor, got %s", fn, type(x))) end
   if x:dtype() ~= "float32" then
-    error(format("%s: logits must be float32, got %s", fn, x:dtype()), 3)
+    E.raise(format("%s: logits must be float32, got %s", fn, x:dtype()))
   end
   if x:dim() < 2 then
-    error(format("%s: logits must be N x C x ..., got %s", fn, shape_str(x)), 3)
+    E.raise(format("%s: logits must be N x C x ..., got %s", fn, shape_str(x)))
   end
 end
 
 -- Multiclass target: int32 (uint8 converted) class ids shaped like the logits minus dim 2.
 local function class_target(fn, x, y)
-  if not is_tensor(y) then error(format("%s: target must be a tensor, got %s", fn, type(y)), 3) end
+  if not is_tensor(y) then E.raise(format("%s: target must be a tensor, got %s", fn, type(y))) end
   local dt = y:dtype()
   if dt == "uint8" then
     y = y:to("int32")
   elseif dt ~= "int32" then
-    error(format("%s: target must hold int32 class ids, got %s (target %s)", fn, dt, shape_str(y)), 3)
+    E.raise(format("%s: target must hold int32 class ids, got %s (target %s)", fn, dt, shape_str(y)))
   end
   local xs, ys = x:shape(), y:shape()
   local ok = #ys == #xs - 1 and ys[1] == xs[1]
   for d = 2, #ys do ok = ok and ys[d] == xs[d + 1] end
   if not ok then
-    error(format("%s: target %s does not match logits %s (expected N x d1 x ... without the class dimension)",
-      fn, shape_str(y), shape_str(x)), 3)
+    E.raise(format("%s: target %s does not match logits %s (expected N x d1 x ... without the class dimension)",
+      fn, shape_str(y), shape_str(x)))
   end
   return y
 end
@@ -94,7 +119,7 @@ end
 -- Binary/multilabel target: same shape as the logits, converted to float32. With
 -- squeezed_ok (binary mode), an N x H x W mask also fits N x 1 x H x W logits.
 local function float_target(fn, x, y, squeezed_ok)
-  if not is_tensor(y) then error(format("%s: target must be a tensor, got %s", fn, type(y)), 3) end
+  if not is_tensor(y) then E.raise(format("%s: target must be a tensor, got %s", fn, type(y))) end
   local xs, ys = x:shape(), y:shape()
   local ok = #xs == #ys
   for d = 1, #xs do ok = ok and xs[d] == ys[d] end
@@ -104,7 +129,7 @@ local function float_target(fn, x, y, squeezed_ok)
     if ok then y = y:unsqueeze(2) end
   end
   if not ok then
-    error(format("%s: target %s does not match logits %s", fn, shape_str(y), shape_str(x)), 3)
+    E.raise(format("%s: target %s does not match logits %s", fn, shape_str(y), shape_str(x)))
   end
   if y:dtype() ~= "float32" then y = y:to("float32") end
   return y
@@ -112,20 +137,20 @@ end
 
 local function check_mode(fn, mode)
   if mode ~= "multiclass" and mode ~= "binary" and mode ~= "multilabel" then
-    error(format('%s: mode must be "multiclass", "binary" or "multilabel", got %s', fn,
-      type(mode) == "string" and ('"' .. mode .. '"') or tostring(mode)), 3)
+    E.raise(format('%s: mode must be "multiclass", "binary" or "multilabel", got %s', fn,
+      type(mode) == "string" and ('"' .. mode .. '"') or tostring(mode)))
   end
 end
 
 local function check_reduction(fn, r)
   if r ~= "mean" and r ~= "sum" and r ~= "none" then
-    error(format('%s: reduction must be "mean", "sum" or "none", got %s', fn, tostring(r)), 3)
+    E.raise(format('%s: reduction must be "mean", "sum" or "none", got %s', fn, tostring(r)))
   end
 end
 
 local function check_ignore(fn, v)
-  if v ~= nil and math_type(v) ~= "integer" and not (type(v) == "number" and v == v // 1) then
-    error(format("%s: ignore_index must be an integer, got %s", fn, tostring(v)), 3)
+  if v ~= nil and not (type(v) == "number" and math.tointeger(v)) then
+    E.fail(fn, "ignore_index must be an integer, got %s", E.show(v))
   end
 end
 
@@ -167,19 +192,19 @@ local function softmax(x) return log_softmax(x):exp() end
 -- logits N x C x ..., target int32 N x ... ; returns a scalar (or per-pixel N x ... for "none").
 function M.cross_entropy(logits, target, opts)
   local fn = "cross_entropy"
-  opts = opts or {}
+  opts = E.options(opts, fn, CE_OPTS)
   check_logits(fn, logits)
   target = class_target(fn, logits, target)
   local reduction = opts.reduction or "mean"
   check_reduction(fn, reduction)
   check_ignore(fn, opts.ignore_index)
   local ls = opts.label_smoothing or 0
-  if type(ls) ~= "number" or ls < 0 or ls > 1 then
-    error(format("%s: label_smoothing must be in [0, 1], got %s", fn, tostring(ls)), 2)
+  if type(ls) ~= "number" or not (ls >= 0 and ls <= 1) then   -- NaN fails too
+    E.fail(fn, "label_smoothing must be in [0, 1], got %s", E.show(ls))
   end
   local weight = as_float(opts.weight, fn, "weight")
   if weight and (weight:dim() ~= 1 or weight:numel() ~= logits:size(2)) then
-    error(format("%s: weight has shape %s, expected C = %d values", fn, shape_str(weight), logits:size(2)), 2)
+    E.raise(format("%s: weight has shape %s, expected C = %d values", fn, shape_str(weight), logits:size(2)))
   end
   if weight then weight = contig(weight) end
   local kopts = { fn = fn, weight = weight, ignore_index = opts.ignore_index, label_smoothing = ls,
@@ -207,7 +232,7 @@ local function broadcast_weight(fn, name, v, x)
     return lunet().no_grad(function() return (lunet().ones(x:shape()) * v):contiguous() end)
   end)
   if not ok then
-    error(format("%s: %s of shape %s does not broadcast to logits %s", fn, name, shape_str(v), shape_str(x)), 3)
+    E.raise(format("%s: %s of shape %s does not broadcast to logits %s", fn, name, shape_str(v), shape_str(x)))
   end
   return full
 end
@@ -232,9 +257,9 @@ end
 --- F.binary_cross_entropy_with_logits(logits, target, {pos_weight=, weight=, reduction="mean"})
 function M.binary_cross_entropy_with_logits(logits, target, opts)
   local fn = "binary_cross_entropy_with_logits"
-  opts = opts or {}
+  opts = E.options(opts, fn, BCE_OPTS)
   if not is_tensor(logits) or logits:dtype() ~= "float32" then
-    error(format("%s: logits must be a float32 tensor", fn), 2)
+    E.raise(format("%s: logits must be a float32 tensor", fn))
   end
   target = float_target(fn, logits, target)
   local reduction = opts.reduction or "mean"
@@ -253,6 +278,8 @@ local function region_inputs(fn, x, y, o)
   check_mode(fn, mode)
   check_logits(fn, x)
   check_ignore(fn, o.ignore_index)
+  boolean(fn, "from_logits", o.from_logits)
+  boolean(fn, "log_loss", o.log_loss)
   local from_logits = o.from_logits ~= false
   local C = x:size(2)
   local pred, truth
@@ -264,7 +291,7 @@ local function region_inputs(fn, x, y, o)
     truth = onehot
   else
     if mode == "binary" and o.classes ~= nil then
-      error(format('%s: classes are not supported with mode="binary"', fn), 3)
+      E.raise(format('%s: classes are not supported with mode="binary"', fn))
     end
     y = float_target(fn, x, y, mode == "binary")
     pred = from_logits and x:sigmoid() or x
@@ -282,25 +309,24 @@ end
 local function class_mean(fn, loss, C, classes)
   if classes == nil then return loss:mean() end
   if type(classes) ~= "table" and not is_tensor(classes) then
-    error(format("%s: classes must be a list of class ids, got %s", fn, type(classes)), 3)
+    E.raise(format("%s: classes must be a list of class ids, got %s", fn, type(classes)))
   end
   if is_tensor(classes) then classes = classes:totable() end
   local sel = {}
   for c = 1, C do sel[c] = 0 end
   for _, c in ipairs(classes) do
     if type(c) ~= "number" or c ~= c // 1 or c < 0 or c >= C then
-      error(format("%s: classes holds %s, not a class id in 0..%d", fn, tostring(c), C - 1), 3)
+      E.raise(format("%s: classes holds %s, not a class id in 0..%d", fn, tostring(c), C - 1))
     end
     c = c // 1
     sel[c + 1] = sel[c + 1] + 1
   end
-  if #classes == 0 then error(format("%s: classes is empty", fn), 3) end
+  if #classes == 0 then E.raise(format("%s: classes is empty", fn)) end
   return (loss * lunet().tensor(sel)):sum() / #classes
 end
 
 local function region_loss(fn, x, y, o, score_fn, aggregate)
-  o = o or {}
-  local smooth, eps = o.smooth or 0, o.eps or 1e-7
+  local smooth, eps = finite(fn, "smooth", o.smooth or 0, 0), finite(fn, "eps", o.eps or 1e-7, 0)
   local pred, truth, C = region_inputs(fn, x, y, o)
   local score = score_fn(pred, truth, smooth, eps)            -- (C)
   local loss
@@ -331,18 +357,23 @@ end
 --- F.dice_loss(logits, target, {mode="multiclass", smooth=0, ignore_index=, classes=,
 --- log_loss=false, from_logits=true, eps=1e-7})
 function M.dice_loss(logits, target, opts)
+  opts = E.options(opts, "dice_loss", REGION_OPTS)
   return region_loss("dice_loss", logits, target, opts, dice_score)
 end
 
 --- F.jaccard_loss(logits, target, {...}) - same options as dice_loss.
 function M.jaccard_loss(logits, target, opts)
+  opts = E.options(opts, "jaccard_loss", REGION_OPTS)
   return region_loss("jaccard_loss", logits, target, opts, jaccard_score)
 end
 
 --- F.tversky_loss(logits, target, {alpha=0.5, beta=0.5, gamma=1, ...dice options})
 function M.tversky_loss(logits, target, opts)
-  opts = opts or {}
-  local alpha, beta, gamma = opts.alpha or 0.5, opts.beta or 0.5, opts.gamma or 1
+  local fn = "tversky_loss"
+  opts = E.options(opts, fn, TVERSKY_OPTS)
+  local alpha = finite(fn, "alpha", opts.alpha or 0.5, 0)
+  local beta = finite(fn, "beta", opts.beta or 0.5, 0)
+  local gamma = finite(fn, "gamma", opts.gamma or 1, 0)
   local function score(p, t, smooth, eps)
     local inter = (p * t):sum(3):sum(1)
     local fp = (p * (-t + 1)):sum(3):sum(1)
@@ -361,12 +392,12 @@ end
 -- a number in [0, 1] weighting positives (smp). Mean over non-ignored pixels.
 function M.focal_loss(logits, target, opts)
   local fn = "focal_loss"
-  opts = opts or {}
+  opts = E.options(opts, fn, FOCAL_OPTS)
   local mode = opts.mode or "multiclass"
   check_mode(fn, mode)
   check_logits(fn, logits)
   check_ignore(fn, opts.ignore_index)
-  local gamma = opts.gamma or 2
+  local gamma = finite(fn, "gamma", opts.gamma or 2, 0)
   local reduction = opts.reduction or "mean"
   check_reduction(fn, reduction)
   local alpha = opts.alpha
@@ -382,7 +413,7 @@ function M.focal_loss(logits, target, opts)
     if alpha ~= nil then
       local a = as_float(alpha, fn, "alpha")
       if a:numel() ~= C then
-        error(format("%s: alpha has %d values, expected C = %d (multiclass)", fn, a:numel(), C), 2)
+        E.raise(format("%s: alpha has %d values, expected C = %d (multiclass)", fn, a:numel(), C))
       end
       loss = loss * (onehot * per_class_view(contig(a), logits:dim())):sum(2)
     end
@@ -399,7 +430,10 @@ function M.focal_loss(logits, target, opts)
   local loss = (-pt + 1):pow(gamma) * logpt
   if alpha ~= nil then
     if type(alpha) ~= "number" then
-      error(format("%s: alpha must be a number with mode=%q", fn, mode), 2)
+      E.raise(format("%s: alpha must be a number with mode=%q", fn, mode))
+    end
+    if not (alpha >= 0 and alpha <= 1) then   -- NaN fails too
+      E.fail(fn, "alpha must be in [0, 1] with mode=%q, got %s", mode, E.show(alpha))
     end
     loss = loss * (t * alpha + (-t + 1) * (1 - alpha))
   end
@@ -413,15 +447,16 @@ end
 --- F.lovasz_loss(logits, target, {mode="multiclass", per_image=false, ignore_index=})
 function M.lovasz_loss(logits, target, opts)
   local fn = "lovasz_loss"
-  opts = opts or {}
+  opts = E.options(opts, fn, LOVASZ_OPTS)
   local mode = opts.mode or "multiclass"
   check_mode(fn, mode)
   check_logits(fn, logits)
   check_ignore(fn, opts.ignore_index)
+  boolean(fn, "per_image", opts.per_image)
   local kopts = { ignore_index = opts.ignore_index, per_image = opts.per_image and true or false, fn = fn }
   if mode == "multiclass" then
     target = class_target(fn, logits, target)
-    local onehot = cnn.loss_one_hot(target, logits:size(2), kopts)
+    local onehot = cnn.loss_one_hot(target, logits:size(2), { ignore_index = opts.ignore_index, fn = fn })
     local err = (onehot - softmax(logits)):abs()
     local G = cnn.lovasz_softmax_weights(err:detach(), target, kopts)
     return (err * G):sum()

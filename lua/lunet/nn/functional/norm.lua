@@ -29,8 +29,9 @@ end
 -- are used and running_mean / running_var (may be nil) are updated in place with the
 -- unbiased batch variance, as PyTorch; in eval the running statistics are used.
 function M.batch_norm(x, running_mean, running_var, weight, bias, opts)
-  local training = opts ~= nil and opts.training or false
+  -- the kernel checks opts (keys, types, ranges) before anything is read here
   local y, mean, invstd = nn.batch_norm_forward(x, running_mean, running_var, weight, bias, opts)
+  local training = opts ~= nil and opts.training or false
   record3(y, x, weight, bias, function(g)
     return nn.batch_norm_backward(g, x, mean, invstd, weight, bias, training)
   end)

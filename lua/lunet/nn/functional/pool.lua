@@ -29,6 +29,7 @@
 -- Kernel sizes, strides, paddings and dilations are a number or a pair {h, w}.
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
+local E = require "lunet.errors"
 local type, pairs = type, pairs
 
 local nn = core.nn
@@ -89,7 +90,13 @@ function M.adaptive_avg_pool2d(x, size)
   return y
 end
 
+local ADAPTIVE_MAX_OPTS = { "return_indices" }
+
 function M.adaptive_max_pool2d(x, size, opts)
+  opts = E.options(opts, "adaptive_max_pool2d", ADAPTIVE_MAX_OPTS)
+  if opts.return_indices ~= nil and type(opts.return_indices) ~= "boolean" then
+    E.fail("adaptive_max_pool2d", "return_indices must be a boolean, got %s", E.show(opts.return_indices))
+  end
   local grad = ag.needs_grad(x)
   local want = flag(opts, "return_indices")
   local y, idx = nn.adaptive_max_pool2d(x, size, grad or want)

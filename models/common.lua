@@ -1,0 +1,74 @@
+-- lunet.models.common: checks shared by the model zoo (not a model): the parameter budget a
+-- configuration must fit before anything is allocated, and the smallest input that trains
+-- with batch norm. Errors go through lunet.errors, so they point at the user's line.
+--
+--   local common = require "lunet.models.common"
+--   common.check_parameters("UNet", n)      -- raises beyond common.MAX_PARAMETERS
+--   common.check_bn_input("UNet", x, 16, "the bottleneck")  -- in training mode
+local E = require "lunet.errors"
+
+local format = string.format
+
+local M = {}
+
+-- Configurations above this many parameters (4 GB of float32 weights, 16 GB with Adam's
+-- state) are refused: the published models have at most 66M, and a mistyped depth or width
+-- would otherwise allocate until the system runs out of memory.
+M.MAX_PARAMETERS = 1000000000
+
+-- 1234567 -> "1,234,567" (n a non-negative number, exact below 2^53).
+function M.count_str(n)
+  if n >= 2 ^ 53 then return format("%.3g", n) end
+  local s = format("%.0f", n):reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (s:gsub("^,", ""))
+end
+
+-- Raises "Name: this configuration has N parameters (X GB of float32 weights), more than
+-- the limit of 1,000,000,000 (what)" when n is above MAX_PARAMETERS; what describes the
+-- options that made it so.
+function M.check_parameters(fn, n, what)
+  if n > M.MAX_PARAMETERS then
+    E.fail(fn, "%s gives %s parameters (%.1f GB of float32 weights), more than the limit of %s",
+      what, M.count_str(n), n * 4 / 1e9, M.count_str(M.MAX_PARAMETERS))
+  end
+  return n
+end
+
+-- In training mode batch norm needs more than one value per channel. x is the input
+-- (N, C, H, W); the deepest batch norm of the model sees ceil(H / factor) x ceil(W / factor)
+-- positions per image (where names it). Raises, naming the smallest input that works, when
+-- that is one value per channel.
+function M.check_bn_input(fn, x, factor, where)
+  local n, h, w = x:size(1), x:size(3), x:size(4)
+  local hb, wb = (h + factor - 1) // factor, (w + factor - 1) // factor
+  if n * hb * wb < 2 then
+    E.fail(fn, "input %dx%d is too small to train with a batch of 1: batch norm at %s (1/%d of the "
+      .. "input, here 1x1) needs more than one value per channel, so H or W must be at least %d (or use "
+      .. "a batch of 2 or more, or model:eval())", h, w, where, factor, factor + 1)
+  end
+end
+
+-- An integer option in [lo, hi] (hi may be nil).
+function M.int(fn, key, v, lo, hi)
+  return E.integer(fn, key, v, lo, hi)
+end
+
+-- A dropout probability in [0, 1).
+function M.dropout(fn, key, v)
+  if type(v) ~= "number" or not (v >= 0 and v < 1) then
+    E.fail(fn, "%s must be a number in [0, 1), got %s", key, E.show(v))
+  end
+  return v
+end
+
+-- A non-empty list of at most max_len integers in [lo, hi].
+function M.int_list(fn, key, v, lo, hi, max_len, what)
+  if type(v) ~= "table" or getmetatable(v) ~= nil or #v == 0 or #v > max_len then
+    local got = (type(v) == "table" and getmetatable(v) == nil) and format("a list of %d", #v) or E.show(v)
+    E.fail(fn, "%s must be a list of 1 to %d %s, got %s", key, max_len, what, got)
+  end
+  for i = 1, #v do E.integer(fn, format("%s[%d]", key, i), v[i], lo, hi) end
+  return v
+end
+
+return M
