@@ -4,6 +4,7 @@
 #   make demo     the main job: train and evaluate a real model
 #   make bench    lunet vs PyTorch, side by side
 #   make asan     specs under AddressSanitizer + UBSan
+#   make tsan     two Lua states training in two threads under ThreadSanitizer
 LUA_VERSION ?= 5.4
 LUA         ?= lua$(LUA_VERSION)
 LUA_INC     ?= $(shell pkg-config --cflags lua$(LUA_VERSION) 2>/dev/null || echo -I/usr/include/lua$(LUA_VERSION))
@@ -54,7 +55,7 @@ PREFIX      ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
-.PHONY: all deps test demo bench asan clean install
+.PHONY: all deps test demo bench asan tsan clean install
 all: $(MODULE) $(BUILD)/lua/lunet/models $(DIST_MODULE)
 
 $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
@@ -108,6 +109,24 @@ asan:
 	  LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/build-asan/lua/?.lua;$(CURDIR)/build-asan/lua/?/init.lua;;' \
 	  LUA_CPATH='$(CURDIR)/build-asan/?.so;;' LUNET_ASAN=1 sh tools/run_specs.sh $(LUA) $(SPECS)
 
+# ThreadSanitizer: the core and examples/embed/threads (two Lua states training the same model
+# in two threads, then one storage shared by two states in two threads) built with
+# -fsanitize=thread; any report fails the run (exit status 66). libgomp and OpenBLAS are not
+# instrumented: the program gives each state 1 compute thread, and tools/tsan.supp silences
+# their internals only.
+TSAN_BUILD := $(CURDIR)/build-tsan
+tsan:
+	@sh tools/deps.sh $(DEB_PKGS)
+	@$(MAKE) --no-print-directory BUILD=build-tsan CC=gcc OPT=-O1 \
+	  CFLAGS="-g -fno-omit-frame-pointer -fsanitize=thread" all
+	@echo "tsan: building build-tsan/threads and running it under ThreadSanitizer"
+	@gcc -std=c11 -D_POSIX_C_SOURCE=200809L -pthread -O1 -g -fno-omit-frame-pointer -fsanitize=thread \
+	  $(WARN) $(LUA_INC) -Icsrc -DLUNET_ROOT='"$(CURDIR)"' -DLUNET_BUILD='"$(TSAN_BUILD)"' \
+	  -o $(TSAN_BUILD)/threads examples/embed/threads.c $(TSAN_BUILD)/lunet/core.so \
+	  $$(pkg-config --libs lua$(LUA_VERSION) 2>/dev/null || echo -llua$(LUA_VERSION))
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1 suppressions=$(CURDIR)/tools/tsan.supp" \
+	  $(TSAN_BUILD)/threads
+
 # Installs lunet.core and the Lua side (lua/lunet/**, models/ as lunet.models).
 install: $(MODULE) $(DIST_MODULE)
 	mkdir -p $(INST_LIBDIR)/lunet $(INST_LUADIR)/lunet/models
@@ -117,4 +136,4 @@ install: $(MODULE) $(DIST_MODULE)
 	find models -maxdepth 1 -name '*.lua' -exec install -m 644 {} $(INST_LUADIR)/lunet/models/ \;
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

@@ -15,8 +15,8 @@
 #define LT_ACT_PAR_MIN 32768   /* elements below which one thread does it all */
 #define LT_SOFTMAX_BLOCK 256   /* inner positions reduced together by the fast kernels */
 
-static int act_threads(int64_t work) {
-    return work >= LT_ACT_PAR_MIN ? lt_get_num_threads() : 1;
+static int act_threads(const lt_context *ctx, int64_t work) {
+    return work >= LT_ACT_PAR_MIN ? lt_ctx_num_threads(ctx) : 1;
 }
 
 /* exp(x) in float, vectorisable: exp(x) = 2^n * exp(r), n = round(x / ln 2),
@@ -63,9 +63,10 @@ static inline float tanh_fast(float x) {
 
 /* ------------------------------------------------------------------ pointwise */
 
-lt_status lt_activation_forward(float *y, const float *x, int64_t n, lt_act act, float slope) {
+lt_status lt_activation_forward(const lt_context *ctx, float *y, const float *x, int64_t n,
+                                lt_act act, float slope) {
     if (n < 0) return LT_EARG;
-    const int nt = act_threads(n);
+    const int nt = act_threads(ctx, n);
     switch (act) {
     case LT_ACT_RELU:
         /* x < 0 ? 0 : x keeps NaN, as PyTorch's clamp_min does */
@@ -88,10 +89,10 @@ lt_status lt_activation_forward(float *y, const float *x, int64_t n, lt_act act,
     return LT_EARG;
 }
 
-lt_status lt_activation_backward(float *dx, const float *dy, const float *x, const float *y,
-                                 int64_t n, lt_act act, float slope) {
+lt_status lt_activation_backward(const lt_context *ctx, float *dx, const float *dy, const float *x,
+                                 const float *y, int64_t n, lt_act act, float slope) {
     if (n < 0) return LT_EARG;
-    const int nt = act_threads(n);
+    const int nt = act_threads(ctx, n);
     switch (act) {
     case LT_ACT_RELU:
         if (!y) return LT_EARG;
@@ -196,10 +197,10 @@ static void softmax_tile(float *y, const float *x, int64_t D, int64_t inner, int
     }
 }
 
-lt_status lt_softmax_forward(float *y, const float *x, int64_t outer, int64_t D, int64_t inner,
-                             int is_log) {
+lt_status lt_softmax_forward(const lt_context *ctx, float *y, const float *x, int64_t outer,
+                             int64_t D, int64_t inner, int is_log) {
     if (bad_sizes(outer, D, inner)) return LT_EARG;
-    const int nt = act_threads(outer * D * inner);
+    const int nt = act_threads(ctx, outer * D * inner);
     if (inner == 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t o = 0; o < outer; o++) softmax_row(y + o * D, x + o * D, D, is_log);
@@ -235,10 +236,10 @@ lt_status lt_softmax_forward_naive(float *y, const float *x, int64_t outer, int6
     return LT_OK;
 }
 
-lt_status lt_softmax_backward(float *dx, const float *dy, const float *y, int64_t outer,
-                              int64_t D, int64_t inner, int is_log) {
+lt_status lt_softmax_backward(const lt_context *ctx, float *dx, const float *dy, const float *y,
+                              int64_t outer, int64_t D, int64_t inner, int is_log) {
     if (bad_sizes(outer, D, inner)) return LT_EARG;
-    const int nt = act_threads(outer * D * inner);
+    const int nt = act_threads(ctx, outer * D * inner);
     const int64_t BS = inner < LT_SOFTMAX_BLOCK ? inner : LT_SOFTMAX_BLOCK;
     const int64_t nb = BS > 0 ? (inner + BS - 1) / BS : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -297,10 +298,10 @@ lt_status lt_softmax_backward_naive(float *dx, const float *dy, const float *y,
 
 /* ------------------------------------------------------------------ labels */
 
-lt_status lt_labels_forward(int32_t *labels, const float *x, int64_t outer, int64_t D,
-                            int64_t inner) {
+lt_status lt_labels_forward(const lt_context *ctx, int32_t *labels, const float *x, int64_t outer,
+                            int64_t D, int64_t inner) {
     if (bad_sizes(outer, D, inner) || D > INT32_MAX) return LT_EARG;
-    const int nt = act_threads(outer * D * inner);
+    const int nt = act_threads(ctx, outer * D * inner);
     const int64_t BS = inner < LT_SOFTMAX_BLOCK ? inner : LT_SOFTMAX_BLOCK;
     const int64_t nb = BS > 0 ? (inner + BS - 1) / BS : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)

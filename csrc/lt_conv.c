@@ -5,7 +5,8 @@
  * AVX2/FMA (8-wide), chosen at run time (lt_conv_set_isa forces one, for the spec);
  * everything else runs im2col + OpenBLAS SGEMM per (image, group); transposed convs are the
  * adjoints, kernel == stride ones scatter the GEMM straight into the output. OpenMP spreads
- * the blocks/items over lt_get_num_threads() threads with OpenBLAS single-threaded inside. */
+ * the blocks/items over the context's thread budget with the GEMMs single-threaded inside;
+ * scratch buffers and the algorithm / ISA choice come from the context too. */
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -93,32 +94,6 @@ static size_t floats_bytes(int64_t a, int64_t b, int64_t c) {
     return (size_t)n;
 }
 
-/* ---------------------------------------------------------------- scratch */
-
-/* Grow-only buffers reused across calls: column matrices / padded inputs / packed weights
- * (slot 0) and per-thread weight-gradient accumulators (slot 1). Own statics rather than
- * lt_scratch so that lt_conv_release_scratch can free them when the Lua state closes. */
-static struct { void *p; size_t n; } conv_buf[2];
-
-static void *conv_scratch(int slot, size_t nbytes) {
-    if (conv_buf[slot].p && conv_buf[slot].n >= nbytes) return conv_buf[slot].p;
-    size_t alloc = ((nbytes + 63) & ~(size_t)63) + 64;
-    void *p = aligned_alloc(64, alloc);
-    if (!p) return NULL;
-    free(conv_buf[slot].p);
-    conv_buf[slot].p = p;
-    conv_buf[slot].n = alloc;
-    return p;
-}
-
-void lt_conv_release_scratch(void) {
-    for (int i = 0; i < 2; i++) {
-        free(conv_buf[i].p);
-        conv_buf[i].p = NULL;
-        conv_buf[i].n = 0;
-    }
-}
-
 /* ---------------------------------------------------------------- helpers */
 
 /* Output columns ox in [*lo, *hi) read input column ox*s + off inside [0, w). */
@@ -195,8 +170,9 @@ static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_di
 }
 
 /* db (c) += sum over images and pixels of t (n, c, hw) */
-static void bias_grad(float *db, const float *t, int64_t n, int64_t c, int64_t hw) {
-    const int nt = n * c * hw >= (1 << 20) ? lt_get_num_threads() : 1;
+static void bias_grad(const lt_context *ctx, float *db, const float *t, int64_t n, int64_t c,
+                      int64_t hw) {
+    const int nt = n * c * hw >= (1 << 20) ? lt_ctx_num_threads(ctx) : 1;
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0;
@@ -234,9 +210,9 @@ static int is_pointwise(const lt_conv2d_dims *d) {
 #define SMALL_FLOPS 1.6e7
 typedef struct { int nt; int saved_blas; } par_plan;
 
-static par_plan plan_begin(int64_t items, double flops) {
+static par_plan plan_begin(const lt_context *ctx, int64_t items, double flops) {
     par_plan p;
-    int t = lt_get_num_threads();
+    int t = lt_ctx_num_threads(ctx);
     if (t < 1) t = 1;
     p.saved_blas = 0;
     p.nt = 1;
@@ -259,10 +235,11 @@ static void plan_end(par_plan p) {
  * falls back to SSE3 kernels on CPUs it does not know): on this thread inside a team, split
  * over the thread budget when one large GEMM runs alone. OpenBLAS on CPUs without AVX2, or
  * if lt_gemm cannot allocate its packing buffers. */
-static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+static void sgemm(const lt_context *ctx, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc) {
     const int nt = omp_get_active_level() == 0 && 2.0 * (double)m * (double)n * (double)k >= SMALL_FLOPS
-                       ? lt_get_num_threads() : 1;
+                       ? lt_ctx_num_threads(ctx) : 1;
     if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
         lt_gemm_parallel(nt, LT_GEMM_AUTO, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) == LT_OK)
         return;
@@ -280,19 +257,19 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
 #define MR 6
 #define MRZ 8   /* AVX-512: 8 channels x 32 pixels, 16 zmm accumulators */
 
-static int conv_algo = LT_CONV_AUTO;
+/* The choices live in the context (one per Lua state); the CPU probe keeps no state of its
+ * own: __builtin_cpu_supports reads the table libgcc fills before any constructor runs. */
+lt_status lt_conv_set_algo(lt_context *ctx, int algo) {
+    if (algo != LT_CONV_AUTO && algo != LT_CONV_GEMM && algo != LT_CONV_DIRECT) return LT_EARG;
+    lt_ctx_set_conv_algo(ctx, algo);
+    return LT_OK;
+}
 
-void lt_conv_set_algo(int algo) { conv_algo = algo; }
-int lt_conv_get_algo(void) { return conv_algo; }
+int lt_conv_get_algo(const lt_context *ctx) { return lt_ctx_conv_algo(ctx); }
 
 static int have_avx2(void) {
 #if defined(__GNUC__) && defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif
@@ -300,47 +277,42 @@ static int have_avx2(void) {
 
 static int have_avx512(void) {
 #if defined(__GNUC__) && defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = have_avx2() && __builtin_cpu_supports("avx512f");
-    }
-    return cached;
+    return have_avx2() && __builtin_cpu_supports("avx512f");
 #else
     return 0;
 #endif
 }
 
-/* ISA of the direct kernels: -1 = the best the CPU has (AVX-512 when present) */
-static int conv_isa = -1;
-
 int lt_conv_isa_supported(int isa) {
     return isa == LT_CONV_ISA_AVX2 ? have_avx2() : isa == LT_CONV_ISA_AVX512 ? have_avx512() : 0;
 }
 
-lt_status lt_conv_set_isa(int isa) {
+lt_status lt_conv_set_isa(lt_context *ctx, int isa) {
     if (!lt_conv_isa_supported(isa)) return LT_EARG;
-    conv_isa = isa;
+    lt_ctx_set_conv_isa(ctx, isa);
     return LT_OK;
 }
 
-int lt_conv_get_isa(void) {
-    if (conv_isa >= 0) return conv_isa;
+/* ISA of the direct kernels: the context's -1 means the best the CPU has (AVX-512 when
+ * present) */
+int lt_conv_get_isa(const lt_context *ctx) {
+    const int isa = lt_ctx_conv_isa(ctx);
+    if (isa >= 0) return isa;
     return have_avx512() ? LT_CONV_ISA_AVX512 : LT_CONV_ISA_AVX2;
 }
 
-static int use_avx512(void) { return lt_conv_get_isa() == LT_CONV_ISA_AVX512; }
+static int use_avx512(const lt_context *ctx) { return lt_conv_get_isa(ctx) == LT_CONV_ISA_AVX512; }
 
 /* The direct kernel on output rows ow wide runs AVX-512 tiles of MRZ channels, else AVX2
  * tiles of MR channels; the weights are packed for the tile height used. */
-static int use_z(int64_t ow) { (void)ow; return use_avx512(); }
-static int64_t tile_mr(int64_t ow) { return use_z(ow) ? MRZ : MR; }
+static int use_z(const lt_context *ctx, int64_t ow) { (void)ow; return use_avx512(ctx); }
+static int64_t tile_mr(const lt_context *ctx, int64_t ow) { return use_z(ctx, ow) ? MRZ : MR; }
 
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
-static int direct_fits(const lt_conv2d_dims *d, int64_t co, int64_t oww) {
-    if (conv_algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8)
-        return 0;
-    if (conv_algo == LT_CONV_DIRECT) return 1;
+static int direct_fits(const lt_context *ctx, const lt_conv2d_dims *d, int64_t co, int64_t oww) {
+    const int algo = lt_ctx_conv_algo(ctx);
+    if (algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8) return 0;
+    if (algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
      * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
      * 65-87; the direct weight gradient wins from 32-wide rows up. With fewer than 4
@@ -749,9 +721,9 @@ static void direct_dw_image_512(float *dw, const float *dy, const float *xp, con
 /* out (cout, oh, ow) [+]= conv(xp, packed weights) [+ bias] for one image and group.
  * Deep inputs are reduced in chunks of input channels whose rows and weights fit in L1
  * (~24 KB per 16-pixel tile); later chunks accumulate into the output. */
-static void direct_image(float *out, const float *xp, const float *wp, const float *bias,
-                         const direct_dims *q, int accumulate) {
-    const int z = use_z(q->ow);
+static void direct_image(const lt_context *ctx, float *out, const float *xp, const float *wp,
+                         const float *bias, const direct_dims *q, int accumulate) {
+    const int z = use_z(ctx, q->ow);
     const int64_t mr = z ? MRZ : MR;
     const int64_t nb = (q->cout + mr - 1) / mr, plane = q->plane, kk = q->kh * q->kw;
     const int64_t wblock = q->cin * kk * mr, chan = q->hp * q->wp;
@@ -797,8 +769,8 @@ static int64_t packed_size(int64_t co_n, int64_t ci_n, int64_t kh, int64_t kw, i
 
 /* Output rows y0..y1-1 of the direct conv of one image and group: x (q->cin, h, w), zero-padded
  * by pt rows / pl columns to q's (hp, wp) in tb when padded, else read in place. */
-static void direct_block(float *out, const float *x, int64_t h, int64_t w, int64_t pt,
-                         int64_t pl, int padded, const float *wpk, const float *bias,
+static void direct_block(const lt_context *ctx, float *out, const float *x, int64_t h, int64_t w,
+                         int64_t pt, int64_t pl, int padded, const float *wpk, const float *bias,
                          const direct_dims *q, int accumulate, float *tb, int64_t y0, int64_t y1) {
     direct_dims qb = *q;
     qb.oh = y1 - y0;
@@ -806,18 +778,18 @@ static void direct_block(float *out, const float *x, int64_t h, int64_t w, int64
         const int64_t nr = y1 - y0 + q->dh * (q->kh - 1);
         pad_block(tb, x, q->cin, h, w, pt, pl, q->wp, y0, nr);
         qb.hp = nr;
-        direct_image(out + y0 * q->ow, tb, wpk, bias, &qb, accumulate);
+        direct_image(ctx, out + y0 * q->ow, tb, wpk, bias, &qb, accumulate);
     } else {
-        direct_image(out + y0 * q->ow, x + y0 * q->wp, wpk, bias, &qb, accumulate);
+        direct_image(ctx, out + y0 * q->ow, x + y0 * q->wp, wpk, bias, &qb, accumulate);
     }
 }
 
 /* The weight gradient from output rows y0..y1-1 (see direct_block for the input). */
-static void direct_dw_block(float *dw, const float *dy, const float *x, int64_t h, int64_t w,
-                            int64_t pt, int64_t pl, int padded, const direct_dims *q, float *tb,
-                            int64_t y0, int64_t y1) {
+static void direct_dw_block(const lt_context *ctx, float *dw, const float *dy, const float *x,
+                            int64_t h, int64_t w, int64_t pt, int64_t pl, int padded,
+                            const direct_dims *q, float *tb, int64_t y0, int64_t y1) {
     void (*const kern)(float *, const float *, const float *, const direct_dims *) =
-        q->ow % 16 == 0 && use_avx512() ? direct_dw_image_512 : direct_dw_image;
+        q->ow % 16 == 0 && use_avx512(ctx) ? direct_dw_image_512 : direct_dw_image;
     direct_dims qb = *q;
     qb.oh = y1 - y0;
     if (padded) {
@@ -832,28 +804,28 @@ static void direct_dw_block(float *dw, const float *dy, const float *x, int64_t 
 
 /* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b]. The direct kernel's work units are blocks
  * of output rows of one (image, group), so one image also spreads over the threads. */
-static lt_status conv_fwd(float *out, const float *x, const float *w, const float *b,
-                          const lt_conv2d_dims *d, int accumulate) {
+static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const float *w,
+                          const float *b, const lt_conv2d_dims *d, int accumulate) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G;
     const int pointwise = is_pointwise(d);
-    const int direct = !pointwise && direct_fits(d, coutg, d->ow);
+    const int direct = !pointwise && direct_fits(ctx, d, coutg, d->ow);
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
-    const int64_t mr = tile_mr(d->ow);
+    const int64_t mr = tile_mr(ctx, d->ow);
     const int64_t wsz = direct ? packed_size(coutg, cing, d->kh, d->kw, mr) : 0;
     const direct_dims q = { cing, hp, wpd, coutg, d->oh, d->ow, d->kh, d->kw, d->dh, d->dw, P };
     const int64_t per = direct ? (padded ? direct_block_size(&q) : 0) : pointwise ? 0 : K * P;
     const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
     const int64_t units = items * nblk;
     if (items == 0 || P == 0) return LT_OK;
-    par_plan pl = plan_begin(units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL;
     if (G * wsz + per > 0) {
         const size_t nb = floats_bytes(G * wsz, pl.nt, per);
         if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
-        buf = conv_scratch(0, nb);
+        buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     if (direct) pack_weights(buf, w, G, wsz, coutg, cing, d->kh, d->kw, 0, mr);
@@ -867,7 +839,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
             float *tb = buf ? buf + G * wsz + (int64_t)omp_get_thread_num() * per : NULL;
             if (direct) {
                 const int64_t y0 = (u % nblk) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
-                direct_block(og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
+                direct_block(ctx, og, xg, d->h, d->w, d->ph, d->pw, padded, buf + g * wsz,
                              b && !accumulate ? b + g * coutg : NULL, &q, accumulate, tb, y0, y1);
                 continue;
             }
@@ -885,7 +857,7 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
                 }
                 beta = 1.0f;
             }
-            sgemm(0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
+            sgemm(ctx, 0, 0, coutg, P, K, w + g * coutg * K, K, col, P, beta, og, P);
         }
     }
     plan_end(pl);
@@ -896,23 +868,23 @@ static lt_status conv_fwd(float *out, const float *x, const float *w, const floa
 /* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
  * gradient goes to per-run accumulators, summed in run order at the end; the direct
  * kernels' units are blocks of rows, as in conv_fwd. */
-static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                          const lt_conv2d_dims *d) {
+static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy, const float *x,
+                          const float *w, const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G, wn = d->cout * K;
     const int pointwise = is_pointwise(d);
     const int64_t qh = d->dh * (d->kh - 1) - d->ph, qw = d->dw * (d->kw - 1) - d->pw;
-    const int ddirect = dx && !pointwise && qh >= 0 && qw >= 0 && direct_fits(d, cing, d->w);
+    const int ddirect = dx && !pointwise && qh >= 0 && qw >= 0 && direct_fits(ctx, d, cing, d->w);
     /* padded dy: (coutg, h + dh*(kh-1), w + dw*(kw-1)); the bottom/right pads exceed qh/qw
      * when the conv is the adjoint of a transposed conv with output padding */
     const int64_t hq = d->h + d->dh * (d->kh - 1), wq = d->w + d->dw * (d->kw - 1);
     const int64_t qb = hq - d->oh - qh, qr = wq - d->ow - qw;
     const int ypadded = ddirect && (qh || qw || qb || qr);
-    const int64_t mr = tile_mr(d->w);
+    const int64_t mr = tile_mr(ctx, d->w);
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw, mr) : 0;
-    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(d, coutg, d->ow) &&
-                         (d->ow >= 32 || conv_algo == LT_CONV_DIRECT);
+    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(ctx, d, coutg, d->ow) &&
+                         (d->ow >= 32 || lt_ctx_conv_algo(ctx) == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
@@ -927,12 +899,13 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     const int64_t rbw = dwdirect ? direct_block_rows(&qd) : d->oh, nbw = (d->oh + rbw - 1) / rbw;
     const int64_t ux = dx ? items * nbx : 0, uw = dw ? items * nbw : 0;
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
-    par_plan pl = plan_begin(ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    par_plan pl =
+        plan_begin(ctx, ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL, *dwacc = NULL;
     if (G * wsz + per > 0) {
         const size_t nb = floats_bytes(G * wsz, pl.nt, per);
         if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
-        buf = conv_scratch(0, nb);
+        buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
         if (!buf) { plan_end(pl); return LT_ENOMEM; }
     }
     /* the weight-gradient units are split into nslot fixed runs of consecutive units, each
@@ -944,7 +917,7 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     if (dw && nslot > 1) {
         const size_t nacc = floats_bytes(0, nslot - 1, wn);
         if (!nacc) { plan_end(pl); return LT_EOVERFLOW; }
-        dwacc = conv_scratch(1, nacc);
+        dwacc = lt_ctx_scratch(ctx, LT_SCRATCH_CONV_ACC, nacc);
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, nacc);
     }
@@ -960,15 +933,16 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
         float *acc = acc0 + g * coutg * K;                                                     \
         if (dwdirect) {                                                                        \
             const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;      \
-            direct_dw_block(acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0, y1); \
+            direct_dw_block(ctx, acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0,  \
+                            y1);                                                       \
         } else if (pointwise) {                                                                \
-            sgemm(0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);                             \
+            sgemm(ctx, 0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);                        \
         } else {                                                                               \
             for (int64_t oy0 = 0; oy0 < d->oh; oy0 += rows) {                                  \
                 const int64_t oy1 = oy0 + rows < d->oh ? oy0 + rows : d->oh;                   \
                 const int64_t pc = (oy1 - oy0) * d->ow;                                        \
                 im2col_rows(c, xg, cing, d, oy0, oy1);                                         \
-                sgemm(0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);          \
+                sgemm(ctx, 0, 1, coutg, K, pc, dyg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);     \
             }                                                                                  \
         }                                                                                      \
     } while (0)
@@ -991,12 +965,12 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
                 float *dxg = dx + (i * d->cin + g * cing) * HW;
                 if (ddirect) {
                     const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
-                    direct_block(dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL,
+                    direct_block(ctx, dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL,
                                  &q, 1, c, y0, y1);
                 } else if (pointwise) {
-                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
+                    sgemm(ctx, 1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
                 } else {
-                    sgemm(1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
+                    sgemm(ctx, 1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 0.0f, c, P);
                     col2im_add(dxg, c, cing, d);
                 }
             }
@@ -1012,15 +986,15 @@ static lt_status conv_bwd(float *dx, float *dw, const float *dy, const float *x,
     return LT_OK;
 }
 
-lt_status lt_conv2d_forward(float *out, const float *x, const float *w, const float *b,
-                            const lt_conv2d_dims *d) {
-    return conv_fwd(out, x, w, b, d, 0);
+lt_status lt_conv2d_forward(lt_context *ctx, float *out, const float *x, const float *w,
+                            const float *b, const lt_conv2d_dims *d) {
+    return conv_fwd(ctx, out, x, w, b, d, 0);
 }
 
-lt_status lt_conv2d_backward(float *dx, float *dw, float *db, const float *dout,
+lt_status lt_conv2d_backward(lt_context *ctx, float *dx, float *dw, float *db, const float *dout,
                              const float *x, const float *w, const lt_conv2d_dims *d) {
-    if (db) bias_grad(db, dout, d->n, d->cout, d->oh * d->ow);
-    return conv_bwd(dx, dw, dout, x, w, d);
+    if (db) bias_grad(ctx, db, dout, d->n, d->cout, d->oh * d->ow);
+    return conv_bwd(ctx, dx, dw, dout, x, w, d);
 }
 
 /* Transposed convs whose kernel equals the stride (no padding, dilation or output padding),
@@ -1033,8 +1007,8 @@ static int is_tiling(const lt_conv2d_dims *d) {
            d->h == d->oh * d->sh && d->w == d->ow * d->sw;
 }
 
-static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, const float *b,
-                                  const lt_conv2d_dims *d) {
+static lt_status convt_tiling_fwd(lt_context *ctx, float *out, const float *x, const float *w,
+                                  const float *b, const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G;
@@ -1043,12 +1017,12 @@ static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, co
     int64_t rows = (int64_t)(256 * 1024 / sizeof(float)) / (K * d->ow);
     if (rows < 1) rows = 1;
     if (rows > d->oh) rows = d->oh;
-    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    par_plan pl = plan_begin(ctx, items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     int64_t per;
     if (lt_mul_ovf(K, rows, &per) || lt_mul_ovf(per, d->ow, &per)) { plan_end(pl); return LT_EOVERFLOW; }
     const size_t nb = floats_bytes(0, pl.nt, per);
     if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
-    float *buf = conv_scratch(0, nb);
+    float *buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
     if (!buf) { plan_end(pl); return LT_ENOMEM; }
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
@@ -1057,7 +1031,7 @@ static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, co
         for (int64_t y0 = 0; y0 < d->oh; y0 += rows) {
             const int64_t y1 = y0 + rows < d->oh ? y0 + rows : d->oh, pc = (y1 - y0) * d->ow;
             /* t (cing*kh*kw, pc) = w_g^T x_g[rows y0..y1) */
-            sgemm(1, 0, K, pc, coutg, w + g * coutg * K, K,
+            sgemm(ctx, 1, 0, K, pc, coutg, w + g * coutg * K, K,
                   x + (i * d->cout + g * coutg) * P + y0 * d->ow, P, 0.0f, t, pc);
             for (int64_t c = 0; c < cing; c++) {
                 float *oc = out + (i * d->cin + g * cing + c) * HW;
@@ -1078,11 +1052,12 @@ static lt_status convt_tiling_fwd(float *out, const float *x, const float *w, co
     return LT_OK;
 }
 
-lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w,
+lt_status lt_conv_transpose2d_forward(lt_context *ctx, float *out, const float *x, const float *w,
                                       const float *b, const lt_conv2d_dims *d) {
-    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_fwd(out, x, w, b, d);
+    if (is_tiling(d) && lt_ctx_conv_algo(ctx) != LT_CONV_GEMM)
+        return convt_tiling_fwd(ctx, out, x, w, b, d);
     memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
-    lt_status st = conv_bwd(out, NULL, x, NULL, w, d);
+    lt_status st = conv_bwd(ctx, out, NULL, x, NULL, w, d);
     if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);
     return st;
 }
@@ -1090,18 +1065,18 @@ lt_status lt_conv_transpose2d_forward(float *out, const float *x, const float *w
 /* Backward of a tiling transposed conv: the columns of dout (a space-to-depth rearrangement,
  * built once per block of rows) feed both GEMMs: dx (N, cout, oh, ow) += w_g cols and
  * dw += x_g cols^T (per-run accumulators). d: the adjoint conv's dims. */
-static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const float *x,
-                                  const float *w, const lt_conv2d_dims *d) {
+static lt_status convt_tiling_bwd(lt_context *ctx, float *dx, float *dw, const float *dout,
+                                  const float *x, const float *w, const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G, wn = d->cout * K, rows = chunk_rows(d, K);
     if (items == 0 || (!dx && !dw)) return LT_OK;
-    par_plan pl = plan_begin(items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    par_plan pl = plan_begin(ctx, items, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     int64_t per;
     if (lt_mul_ovf(K, rows, &per) || lt_mul_ovf(per, d->ow, &per)) { plan_end(pl); return LT_EOVERFLOW; }
     const size_t nb = floats_bytes(0, pl.nt, per);
     if (!nb) { plan_end(pl); return LT_EOVERFLOW; }
-    float *buf = conv_scratch(0, nb);
+    float *buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
     if (!buf) { plan_end(pl); return LT_ENOMEM; }
     /* fixed runs of images, each summed into its own dw accumulator, handed out dynamically
      * and added in run order (reproducible dw; see conv_bwd) */
@@ -1110,7 +1085,7 @@ static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const
     if (dw && nslot > 1) {
         const size_t nacc = floats_bytes(0, nslot - 1, wn);
         if (!nacc) { plan_end(pl); return LT_EOVERFLOW; }
-        dwacc = conv_scratch(1, nacc);
+        dwacc = lt_ctx_scratch(ctx, LT_SCRATCH_CONV_ACC, nacc);
         if (!dwacc) { plan_end(pl); return LT_ENOMEM; }
         memset(dwacc, 0, nacc);
     }
@@ -1129,9 +1104,9 @@ static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const
                 const int64_t pc = (oy1 - oy0) * d->ow;
                 im2col_rows(c, og, cing, d, oy0, oy1);
                 if (dxg)
-                    sgemm(0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f,
+                    sgemm(ctx, 0, 0, coutg, pc, K, w + g * coutg * K, K, c, pc, 1.0f,
                           dxg + oy0 * d->ow, P);
-                if (acc) sgemm(0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
+                if (acc) sgemm(ctx, 0, 1, coutg, K, pc, xg + oy0 * d->ow, P, c, pc, 1.0f, acc, K);
             }
         }
     }
@@ -1144,14 +1119,15 @@ static lt_status convt_tiling_bwd(float *dx, float *dw, const float *dout, const
     return LT_OK;
 }
 
-lt_status lt_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dout,
-                                       const float *x, const float *w,
+lt_status lt_conv_transpose2d_backward(lt_context *ctx, float *dx, float *dw, float *db,
+                                       const float *dout, const float *x, const float *w,
                                        const lt_conv2d_dims *d) {
-    if (db) bias_grad(db, dout, d->n, d->cin, d->h * d->w);
-    if (is_tiling(d) && conv_algo != LT_CONV_GEMM) return convt_tiling_bwd(dx, dw, dout, x, w, d);
+    if (db) bias_grad(ctx, db, dout, d->n, d->cin, d->h * d->w);
+    if (is_tiling(d) && lt_ctx_conv_algo(ctx) != LT_CONV_GEMM)
+        return convt_tiling_bwd(ctx, dx, dw, dout, x, w, d);
     lt_status st = LT_OK;
-    if (dx) st = conv_fwd(dx, dout, w, NULL, d, 1);
-    if (st == LT_OK && dw) st = conv_bwd(NULL, dw, x, dout, NULL, d);
+    if (dx) st = conv_fwd(ctx, dx, dout, w, NULL, d, 1);
+    if (st == LT_OK && dw) st = conv_bwd(ctx, NULL, dw, x, dout, NULL, d);
     return st;
 }
 

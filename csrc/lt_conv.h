@@ -5,15 +5,16 @@
  *   // x (2, 4, 9, 7), w (6, 4/2, 3, 3), groups 2, stride 2, padding 1, dilation 1
  *   lt_status st = lt_conv2d_dims_init(&d, 2, 4, 9, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 2);
  *   // d.oh == 5, d.ow == 4
- *   st = lt_conv2d_forward(y, x, w, b, &d);            // y (2, 6, 5, 4), b may be NULL
- *   st = lt_conv2d_backward(dx, dw, db, dy, x, w, &d); // each of dx, dw, db may be NULL
+ *   st = lt_conv2d_forward(ctx, y, x, w, b, &d);            // y (2, 6, 5, 4), b may be NULL
+ *   st = lt_conv2d_backward(ctx, dx, dw, db, dy, x, w, &d); // each of dx, dw, db may be NULL
  *
  * All buffers are contiguous float32. Forward kernels overwrite their output; backward
  * kernels ADD into the gradient buffers (zero them first). Every kernel returns an
  * lt_status (LT_ENOMEM when the scratch buffers cannot grow, LT_EOVERFLOW when their byte
- * count would not fit in size_t) and never prints. The kernels
- * parallelise themselves (OpenMP, lt_get_num_threads()) and share process-wide scratch
- * buffers: call them from one OS thread at a time, like the rest of the core.
+ * count would not fit in size_t) and never prints. The fast kernels parallelise themselves
+ * (OpenMP, up to lt_ctx_num_threads(ctx) threads) and use ctx's scratch slots
+ * LT_SCRATCH_CONV and LT_SCRATCH_CONV_ACC and its algorithm / ISA choice: one thread at a
+ * time per context, any number of contexts at once.
  *
  * A transposed convolution is the adjoint of a convolution: its dims are described by
  * lt_conv_transpose2d_dims_init with the transposed layer's own names (x (N, Cin, H, W),
@@ -54,32 +55,32 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
                                         int64_t oph, int64_t opw, int64_t dh, int64_t dw,
                                         int64_t groups);
 
-/* Algorithm choice for the fast kernels (the spec forces each one to compare it with the
- * naive reference): AUTO picks per shape; DIRECT uses the direct kernel wherever it applies
- * (unit stride, output width a multiple of 8, AVX2); GEMM always uses im2col + SGEMM. */
+/* Algorithm choice of a context's fast kernels (the spec forces each one to compare it with
+ * the naive reference): AUTO picks per shape; DIRECT uses the direct kernel wherever it
+ * applies (unit stride, output width a multiple of 8, AVX2); GEMM always uses im2col +
+ * SGEMM. set returns LT_EARG for another value. */
 enum { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1, LT_CONV_DIRECT = 2 };
-void lt_conv_set_algo(int algo);
-int lt_conv_get_algo(void);
+lt_status lt_conv_set_algo(lt_context *ctx, int algo);
+int lt_conv_get_algo(const lt_context *ctx);
 
-/* Instruction set of the direct kernels: AVX-512 (16-wide, the default where the CPU has
- * AVX-512F) or AVX2/FMA (8-wide; 8-wide rows always use it). set returns LT_EARG when the
- * CPU lacks the ISA; get returns the one in use. The spec tests both where available. */
+/* Instruction set of a context's direct kernels: AVX-512 (16-wide, the default where the
+ * CPU has AVX-512F) or AVX2/FMA (8-wide; 8-wide rows always use it). set returns LT_EARG
+ * when the CPU lacks the ISA; get returns the one in use. The spec tests both where
+ * available. */
 enum { LT_CONV_ISA_AVX2 = 0, LT_CONV_ISA_AVX512 = 1 };
 int lt_conv_isa_supported(int isa);
-lt_status lt_conv_set_isa(int isa);
-int lt_conv_get_isa(void);
-
-/* Frees the kernels' reused scratch buffers (the binding calls it when the Lua state
- * closes; the next kernel call grows them again). */
-void lt_conv_release_scratch(void);
+lt_status lt_conv_set_isa(lt_context *ctx, int isa);
+int lt_conv_get_isa(const lt_context *ctx);
 
 /* ---- convolution ---- */
-lt_status lt_conv2d_forward(float *out,          // (N, Cout, OH, OW)
+lt_status lt_conv2d_forward(lt_context *ctx,
+                            float *out,          // (N, Cout, OH, OW)
                             const float *x,      // (N, Cin, H, W)
                             const float *w,      // (Cout, Cin/groups, kh, kw)
                             const float *b,      // (Cout) or NULL
                             const lt_conv2d_dims *d);
-lt_status lt_conv2d_backward(float *dx,          // (N, Cin, H, W) or NULL
+lt_status lt_conv2d_backward(lt_context *ctx,
+                             float *dx,          // (N, Cin, H, W) or NULL
                              float *dw,          // (Cout, Cin/groups, kh, kw) or NULL
                              float *db,          // (Cout) or NULL
                              const float *dout,  // (N, Cout, OH, OW)
@@ -88,12 +89,14 @@ lt_status lt_conv2d_backward(float *dx,          // (N, Cin, H, W) or NULL
                              const lt_conv2d_dims *d);
 
 /* ---- transposed convolution (d from lt_conv_transpose2d_dims_init) ---- */
-lt_status lt_conv_transpose2d_forward(float *out,       // (N, d->cin, d->h, d->w)
+lt_status lt_conv_transpose2d_forward(lt_context *ctx,
+                                      float *out,       // (N, d->cin, d->h, d->w)
                                       const float *x,   // (N, d->cout, d->oh, d->ow)
                                       const float *w,   // (d->cout, d->cin/groups, kh, kw)
                                       const float *b,   // (d->cin) or NULL
                                       const lt_conv2d_dims *d);
-lt_status lt_conv_transpose2d_backward(float *dx,         // (N, d->cout, d->oh, d->ow) or NULL
+lt_status lt_conv_transpose2d_backward(lt_context *ctx,
+                                       float *dx,         // (N, d->cout, d->oh, d->ow) or NULL
                                        float *dw,         // weight shape or NULL
                                        float *db,         // (d->cin) or NULL
                                        const float *dout, // (N, d->cin, d->h, d->w)

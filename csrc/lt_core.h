@@ -1,23 +1,29 @@
 /* lt_core.h: the lunet C core. Tensors (strided views over refcounted storage),
  * dtypes, status codes and the elementwise/reduction/matmul kernels. No Lua here.
  *
+ *   lt_context *ctx = lt_context_new();            // thread budget, scratch, block cache
  *   int64_t sz[2] = {2, 3};
  *   lt_tensor a, b, c;
- *   lt_tensor_init(&a, LT_FLOAT32, 2, sz);        // allocates contiguous storage
- *   lt_tensor_init(&b, LT_FLOAT32, 2, sz);
- *   lt_tensor_init(&c, LT_FLOAT32, 2, sz);
+ *   lt_tensor_init(ctx, &a, LT_FLOAT32, 2, sz);   // allocates contiguous storage
+ *   lt_tensor_init(ctx, &b, LT_FLOAT32, 2, sz);
+ *   lt_tensor_init(ctx, &c, LT_FLOAT32, 2, sz);
  *   lt_fill(&a, 1.0); lt_fill(&b, 2.0);
- *   if (lt_binary(&c, &a, &b, LT_OP_ADD) != LT_OK) { ... }  // c = a + b
+ *   if (lt_binary(ctx, &c, &a, &b, LT_OP_ADD) != LT_OK) { ... }  // c = a + b
  *   lt_tensor_release(&a); lt_tensor_release(&b); lt_tensor_release(&c);
+ *   lt_context_release(ctx);
  *
  * Kernels never print, exit or abort: they return an lt_status; the binding turns a
- * status into a Lua error. Outputs come first, then inputs, then options.
+ * status into a Lua error. A kernel that needs the thread budget, scratch buffers or the
+ * conv choices takes the context first; then outputs, then inputs, then options. There is
+ * no writable process-wide state (lt_context.h): kernels on different contexts may run in
+ * different threads at once.
  */
 #ifndef LT_CORE_H
 #define LT_CORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "lt_context.h"
 
 #define LT_MAXDIM 8
 
@@ -71,14 +77,19 @@ const lt_range_error *lt_last_range_error(void);
  * for a scalar (ndim = -1); returns LT_ERANGE. */
 lt_status lt_range_fail(double v, lt_dtype dt, int ndim, const int64_t *size, int64_t i);
 
-/* Storage: one allocation shared by every view of it. Refcounted; data is 64-byte
- * aligned. free() releases data at once (data = NULL) while views still hold the struct. */
+/* Storage: one allocation shared by every view of it, from a context's block cache. The
+ * refcount is atomic and the storage holds a reference to its context, so a storage may be
+ * retained and released from any thread or Lua state, also after the context's owner is
+ * gone (the block goes back to its own context). Data is 64-byte aligned. free() releases
+ * data at once (data = NULL) while views still hold the struct; it is not synchronised with
+ * other threads using the data. */
 typedef struct lt_storage {
     void *data;        /* 64-byte aligned, inside base */
     void *base;        /* what was allocated */
     size_t nbytes;
     size_t capacity;   /* bytes allocated (the cache's size class) */
-    long refcount;
+    long refcount;     /* atomic (__atomic builtins) */
+    lt_context *ctx;   /* retained: the cache the block returns to */
 } lt_storage;
 
 /* A tensor is a strided view: element (i0..in-1) lives at
@@ -97,25 +108,19 @@ size_t lt_dtype_size(lt_dtype dt);
 const char *lt_status_str(lt_status st);
 
 /* ---- storage and tensor lifetime ---- */
-lt_storage *lt_storage_new(size_t nbytes);          /* zero-filled; NULL on failure */
-lt_storage *lt_storage_new_uninit(size_t nbytes);   /* contents undefined: caller overwrites */
+/* Blocks of 64 kB and more come from ctx's bounded cache (lt_ctx_cache_*). */
+lt_storage *lt_storage_new(lt_context *ctx, size_t nbytes);         /* zero-filled; NULL on failure */
+lt_storage *lt_storage_new_uninit(lt_context *ctx, size_t nbytes);  /* contents undefined */
 void lt_storage_retain(lt_storage *s);
 void lt_storage_release(lt_storage *s);
 void lt_storage_free_data(lt_storage *s);           /* explicit early release */
 
 /* Allocates zeroed contiguous storage for the given shape (checked with lt_shape_numel:
  * LT_EARG, LT_EOVERFLOW, or LT_ENOMEM). On failure t->storage is NULL. */
-lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
+lt_status lt_tensor_init(lt_context *ctx, lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
 /* The same without zeroing, for outputs a kernel overwrites completely. */
-lt_status lt_tensor_init_uninit(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size);
-
-/* Storage blocks of 64 kB and more are recycled through a bounded cache (training loops
- * allocate the same sizes every step; fresh pages from the kernel cost a page fault and a
- * clear each). The cache holds at most the limit in bytes (default 1 GiB). */
-void lt_storage_cache_set_limit(size_t bytes);
-size_t lt_storage_cache_bytes(void);
-size_t lt_storage_live_bytes(void);    /* storage in use by tensors */
-void lt_storage_cache_empty(void);
+lt_status lt_tensor_init_uninit(lt_context *ctx, lt_tensor *t, lt_dtype dt, int ndim,
+                                const int64_t *size);
 /* Makes dst a view of src's storage with src's geometry (retains storage). */
 void lt_tensor_view_of(lt_tensor *dst, const lt_tensor *src);
 void lt_tensor_release(lt_tensor *t);
@@ -184,12 +189,14 @@ typedef enum {
 } lt_unop;
 
 /* a or b may be NULL with the scalar used instead. Comparison ops write uint8. */
-lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_binop op);
-lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_binop op,
-                           int scalar_first);
-lt_status lt_unary(lt_tensor *out, const lt_tensor *a, lt_unop op);
-lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi);
-lt_status lt_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b);
+lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
+                    lt_binop op);
+lt_status lt_binary_scalar(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
+                           lt_binop op, int scalar_first);
+lt_status lt_unary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op);
+lt_status lt_clamp(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi);
+lt_status lt_where(const lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
+                   const lt_tensor *b);
 /* out += alpha * a (shapes equal); the gradient accumulator. */
 lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a);
 
@@ -205,10 +212,11 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in);
 /* ---- matmul: (.., n, k) x (.., k, m) -> (.., n, m), batch dims broadcast; float32.
  * LT_EOVERFLOW when a matrix dimension exceeds BLAS's int; LT_EARG when a matrix is not
  * BLAS-addressable (no unit stride, or a leading dimension beyond int): pass copies. ---- */
-lt_status lt_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b);
-/* Plain row-major sgemm helper used by kernels: C = alpha*op(A)*op(B) + beta*C. */
-void lt_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc);
+lt_status lt_matmul(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b);
+/* Plain row-major sgemm helper used by kernels: C = alpha*op(A)*op(B) + beta*C, split over
+ * ctx's thread budget when large and called outside a parallel region. */
+void lt_sgemm(const lt_context *ctx, int transa, int transb, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---- random numbers: xoshiro256** with splitmix64 seeding ---- */
 typedef struct lt_rng { uint64_t s[4]; } lt_rng;
@@ -219,14 +227,5 @@ float lt_rng_uniformf(lt_rng *g);                      /* [0, 1), 24 bits */
 int64_t lt_rng_below(lt_rng *g, int64_t n);            /* uniform in [0, n) */
 void lt_rng_fill_uniform(lt_rng *g, float *out, int64_t n, float lo, float hi);
 void lt_rng_fill_normal(lt_rng *g, float *out, int64_t n, float mean, float std);
-
-/* ---- threads ---- */
-void lt_set_num_threads(int n);
-int lt_get_num_threads(void);
-
-/* ---- scratch: a grow-only buffer reused across calls (per slot) ---- */
-enum { LT_SCRATCH_SLOTS = 4 };
-void *lt_scratch(int slot, size_t nbytes);             /* NULL on failure */
-void lt_scratch_free_all(void);                        /* at module unload */
 
 #endif

@@ -58,9 +58,9 @@ static void ce_block_lse(float *lse /* (B) */, const float *z /* (C, S) at block
     for (int64_t j = 0; j < B; j++) lse[j] = mx[j] + logf(se[j]);
 }
 
-lt_status lt_cross_entropy_forward(float *out, const float *logits, const int32_t *target,
-                                   const float *weight, int64_t N, int64_t C, int64_t S,
-                                   const lt_ce_opts *o) {
+lt_status lt_cross_entropy_forward(const lt_context *ctx, float *out, const float *logits,
+                                   const int32_t *target, const float *weight, int64_t N, int64_t C,
+                                   int64_t S, const lt_ce_opts *o) {
     if (N < 0 || C < 1 || S < 0) return LT_EARG;
     const int64_t nb = (S + CE_BLOCK - 1) / CE_BLOCK;
     const double eps = o->label_smoothing;
@@ -72,7 +72,7 @@ lt_status lt_cross_entropy_forward(float *out, const float *logits, const int32_
         part = malloc(sizeof *part * (size_t)(N * nb > 0 ? N * nb : 1));
         if (!part) return LT_ENOMEM;
     }
-#pragma omp parallel for num_threads(lt_get_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(lt_ctx_num_threads(ctx)) schedule(static)
     for (int64_t blk = 0; blk < N * nb; blk++) {
         const int64_t n = blk / nb, s0 = (blk % nb) * CE_BLOCK;
         const int64_t B = S - s0 < CE_BLOCK ? S - s0 : CE_BLOCK;
@@ -112,9 +112,9 @@ lt_status lt_cross_entropy_forward(float *out, const float *logits, const int32_
     return LT_OK;
 }
 
-lt_status lt_cross_entropy_backward(float *dlogits, const float *dout, const float *logits,
-                                    const int32_t *target, const float *weight, int64_t N,
-                                    int64_t C, int64_t S, const lt_ce_opts *o) {
+lt_status lt_cross_entropy_backward(const lt_context *ctx, float *dlogits, const float *dout,
+                                    const float *logits, const int32_t *target, const float *weight,
+                                    int64_t N, int64_t C, int64_t S, const lt_ce_opts *o) {
     if (N < 0 || C < 1 || S < 0) return LT_EARG;
     const int64_t nb = (S + CE_BLOCK - 1) / CE_BLOCK;
     const float eps = o->label_smoothing;
@@ -123,7 +123,7 @@ lt_status lt_cross_entropy_backward(float *dlogits, const float *dout, const flo
     if (o->reduction == LT_LOSS_SUM) gscale = dout[0];
     else if (o->reduction == LT_LOSS_MEAN)
         gscale = (float)((double)dout[0] / ce_weight_sum(target, weight, N * S, o));
-#pragma omp parallel for num_threads(lt_get_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(lt_ctx_num_threads(ctx)) schedule(static)
     for (int64_t blk = 0; blk < N * nb; blk++) {
         const int64_t n = blk / nb, s0 = (blk % nb) * CE_BLOCK;
         const int64_t B = S - s0 < CE_BLOCK ? S - s0 : CE_BLOCK;
@@ -233,9 +233,9 @@ static inline float softplus_neg(float x) {   /* log(1 + exp(-x)), stable */
     return log1pf(expf(-fabsf(x))) + (x < 0.0f ? -x : 0.0f);
 }
 
-lt_status lt_bce_logits_forward(float *out, const float *x, const float *t, const float *pw,
-                                const float *w, int64_t n) {
-#pragma omp parallel for num_threads(lt_get_num_threads()) schedule(static)
+lt_status lt_bce_logits_forward(const lt_context *ctx, float *out, const float *x, const float *t,
+                                const float *pw, const float *w, int64_t n) {
+#pragma omp parallel for num_threads(lt_ctx_num_threads(ctx)) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float p = pw ? pw[i] : 1.0f;
         const float l = (1.0f - t[i]) * x[i] + (1.0f + (p - 1.0f) * t[i]) * softplus_neg(x[i]);
@@ -244,9 +244,10 @@ lt_status lt_bce_logits_forward(float *out, const float *x, const float *t, cons
     return LT_OK;
 }
 
-lt_status lt_bce_logits_backward(float *dx, const float *dout, const float *x, const float *t,
-                                 const float *pw, const float *w, int64_t n) {
-#pragma omp parallel for num_threads(lt_get_num_threads()) schedule(static)
+lt_status lt_bce_logits_backward(const lt_context *ctx, float *dx, const float *dout,
+                                 const float *x, const float *t, const float *pw, const float *w,
+                                 int64_t n) {
+#pragma omp parallel for num_threads(lt_ctx_num_threads(ctx)) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float p = pw ? pw[i] : 1.0f;
         const float sneg = 1.0f / (1.0f + expf(x[i]));   /* sigmoid(-x) */
@@ -258,11 +259,11 @@ lt_status lt_bce_logits_backward(float *dx, const float *dout, const float *x, c
 
 /* ---- log-softmax over C ---- */
 
-lt_status lt_loss_log_softmax_forward(float *out, const float *in, int64_t N, int64_t C,
-                                      int64_t S) {
+lt_status lt_loss_log_softmax_forward(const lt_context *ctx, float *out, const float *in, int64_t N,
+                                      int64_t C, int64_t S) {
     if (N < 0 || C < 1 || S < 0) return LT_EARG;
     const int64_t nb = (S + CE_BLOCK - 1) / CE_BLOCK;
-#pragma omp parallel for num_threads(lt_get_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(lt_ctx_num_threads(ctx)) schedule(static)
     for (int64_t blk = 0; blk < N * nb; blk++) {
         const int64_t n = blk / nb, s0 = (blk % nb) * CE_BLOCK;
         const int64_t B = S - s0 < CE_BLOCK ? S - s0 : CE_BLOCK;
@@ -277,11 +278,11 @@ lt_status lt_loss_log_softmax_forward(float *out, const float *in, int64_t N, in
     return LT_OK;
 }
 
-lt_status lt_loss_log_softmax_backward(float *din, const float *dout, const float *out,
-                                       int64_t N, int64_t C, int64_t S) {
+lt_status lt_loss_log_softmax_backward(const lt_context *ctx, float *din, const float *dout,
+                                       const float *out, int64_t N, int64_t C, int64_t S) {
     if (N < 0 || C < 1 || S < 0) return LT_EARG;
     const int64_t nb = (S + CE_BLOCK - 1) / CE_BLOCK;
-#pragma omp parallel for num_threads(lt_get_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(lt_ctx_num_threads(ctx)) schedule(static)
     for (int64_t blk = 0; blk < N * nb; blk++) {
         const int64_t n = blk / nb, s0 = (blk % nb) * CE_BLOCK;
         const int64_t B = S - s0 < CE_BLOCK ? S - s0 : CE_BLOCK;

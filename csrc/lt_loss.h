@@ -5,10 +5,10 @@
  *   // logits (2, 3, 16) = N, C, H*W; target (2, 16) int32 class ids in 0..2 or 255
  *   lt_ce_opts o = { 255, 1, 0.1f, LT_LOSS_MEAN };
  *   float loss;
- *   if (lt_cross_entropy_forward(&loss, logits, target, NULL, 2, 3, 16, &o) != LT_OK) { ... }
+ *   if (lt_cross_entropy_forward(ctx, &loss, logits, target, NULL, 2, 3, 16, &o) != LT_OK) { ... }
  *   memset(dlogits, 0, sizeof(float) * 2 * 3 * 16);
  *   float one = 1.0f;
- *   lt_cross_entropy_backward(dlogits, &one, logits, target, NULL, 2, 3, 16, &o);
+ *   lt_cross_entropy_backward(ctx, dlogits, &one, logits, target, NULL, 2, 3, 16, &o);
  *
  * Every kernel takes contiguous buffers; (N, C, S) means N images, C classes, S pixels
  * (H*W or any flattened trailing dims). Backward kernels ADD into gradient buffers.
@@ -38,12 +38,14 @@ int64_t lt_loss_find_bad_label(const int32_t *target, int64_t n, int64_t C,
  * "mean" divides the sum by the sum of w[y] over non-ignored pixels (NaN when there are
  * none, as PyTorch), "sum" sums, "none" writes one value per pixel.
  * out: (N, S) for LT_LOSS_NONE, else (1). Labels must be valid (lt_loss_find_bad_label). */
-lt_status lt_cross_entropy_forward(float *out, const float *logits /* (N, C, S) */,
+lt_status lt_cross_entropy_forward(const lt_context *ctx,
+                                   float *out, const float *logits /* (N, C, S) */,
                                    const int32_t *target /* (N, S) */,
                                    const float *weight /* (C) or NULL */,
                                    int64_t N, int64_t C, int64_t S, const lt_ce_opts *o);
 /* dlogits += dl/dlogits * dout; dout: (N, S) for LT_LOSS_NONE, else (1). */
-lt_status lt_cross_entropy_backward(float *dlogits /* (N, C, S) */, const float *dout,
+lt_status lt_cross_entropy_backward(const lt_context *ctx,
+                                    float *dlogits /* (N, C, S) */, const float *dout,
                                     const float *logits /* (N, C, S) */,
                                     const int32_t *target /* (N, S) */,
                                     const float *weight /* (C) or NULL */,
@@ -59,17 +61,21 @@ lt_status lt_cross_entropy_backward_naive(float *dlogits, const float *dout, con
 /* Binary cross-entropy with logits, elementwise over n values:
  *   l = w * [ (1-t) x + (1 + (pw-1) t) softplus(-x) ]
  * pw, w: n values each (already broadcast) or NULL (= 1). out: (n). */
-lt_status lt_bce_logits_forward(float *out, const float *x, const float *t, const float *pw,
+lt_status lt_bce_logits_forward(const lt_context *ctx,
+                                float *out, const float *x, const float *t, const float *pw,
                                 const float *w, int64_t n);
 /* dx += dout * w * [ (1-t) - (1 + (pw-1) t) sigmoid(-x) ] */
-lt_status lt_bce_logits_backward(float *dx, const float *dout, const float *x, const float *t,
+lt_status lt_bce_logits_backward(const lt_context *ctx,
+                                 float *dx, const float *dout, const float *x, const float *t,
                                  const float *pw, const float *w, int64_t n);
 
 /* log-softmax over the C axis of (N, C, S). */
-lt_status lt_loss_log_softmax_forward(float *out /* (N, C, S) */, const float *in /* (N, C, S) */,
+lt_status lt_loss_log_softmax_forward(const lt_context *ctx,
+                                      float *out /* (N, C, S) */, const float *in /* (N, C, S) */,
                                       int64_t N, int64_t C, int64_t S);
 /* din += dout - exp(out) * sum_c dout */
-lt_status lt_loss_log_softmax_backward(float *din /* (N, C, S) */, const float *dout,
+lt_status lt_loss_log_softmax_backward(const lt_context *ctx,
+                                       float *din /* (N, C, S) */, const float *dout,
                                        const float *out, int64_t N, int64_t C, int64_t S);
 
 /* out (N, C, S) = 1 where target == c (0 for ignored pixels); valid (N, S) or NULL

@@ -5,7 +5,7 @@
  *   static int l_relu(lua_State *L) {
  *       lt_tensor *x = lt_lua_checktensor(L, 1, "relu", "x");
  *       lt_tensor *y = lt_lua_newlike(L, x, "relu");     // pushed, owned by Lua
- *       lt_lua_check(L, lt_unary(y, x, LT_OP_RELU), "relu");
+ *       lt_lua_check(L, lt_unary(lt_lua_ctx(L), y, x, LT_OP_RELU), "relu");
  *       return 1;
  *   }
  */
@@ -19,8 +19,14 @@
 #define LT_TENSOR_MT "lunet.Tensor"
 #define LT_GENERATOR_MT "lunet.Generator"
 
-/* Tensor userdata: the lt_tensor lives inside the userdata; storage is malloc'd and
- * its size reported to the collector. One user value holds a Lua table of attributes
+/* The core context of this Lua state (lt_context.h): luaopen_lunet_core creates one per state
+ * (requiring lunet.core again reuses it) and the state holds a reference until it closes.
+ * Every kernel that takes a context gets it here (a registry lookup). Raises if the state's
+ * context was already released (only possible from finalizers running during lua_close). */
+lt_context *lt_lua_ctx(lua_State *L);
+
+/* Tensor userdata: the lt_tensor lives inside the userdata; storage comes from the state's
+ * context (lt_lua_ctx) and its size is reported to the collector. One user value holds a Lua table of attributes
  * (grad, autograd node, requires_grad flag), created on first write. */
 lt_tensor *lt_lua_totensor(lua_State *L, int idx);                 /* NULL if not a tensor */
 lt_tensor *lt_lua_checktensor(lua_State *L, int idx, const char *fn, const char *arg);

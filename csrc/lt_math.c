@@ -57,9 +57,9 @@ static void walk_init(walk *w, int ndim, const int64_t *size, int nt, const lt_t
 }
 
 /* Rows of the walk: the innermost dim is the row; OMP_ROWS parallelises the loop that
- * follows when the element count n is large. */
+ * follows when the element count n is large, over ctx's thread budget. */
 #define ROW_LEN(w) ((w).size[(w).ndim - 1])
-#define OMP_ROWS _Pragma("omp parallel for schedule(static) if(n >= 262144) num_threads(lt_get_num_threads())")
+#define OMP_ROWS _Pragma("omp parallel for schedule(static) if(n >= 262144) num_threads(lt_ctx_num_threads(ctx))")
 
 /* Offsets of operand k for the flat row-major index i of the walk. */
 static inline int64_t walk_off(const walk *w, int k, int64_t i) {
@@ -187,7 +187,8 @@ static int same_shape(const lt_tensor *a, const lt_tensor *b) {
     return a->ndim == b->ndim && memcmp(a->size, b->size, sizeof(int64_t) * (size_t)a->ndim) == 0;
 }
 
-lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_binop op) {
+lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
+                    lt_binop op) {
     if (!lt_data(out) || !lt_data(a) || !lt_data(b)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -277,8 +278,8 @@ lt_status lt_binary(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_b
     return bad_status(&bad, out);
 }
 
-lt_status lt_binary_scalar(lt_tensor *out, const lt_tensor *a, double s, lt_binop op,
-                           int scalar_first) {
+lt_status lt_binary_scalar(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
+                           lt_binop op, int scalar_first) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -369,7 +370,7 @@ static void unary_f32(float *o, const float *a, int64_t n, lt_unop op) {
     }
 }
 
-lt_status lt_unary(lt_tensor *out, const lt_tensor *a, lt_unop op) {
+lt_status lt_unary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -400,7 +401,7 @@ lt_status lt_unary(lt_tensor *out, const lt_tensor *a, lt_unop op) {
     return bad_status(&bad, out);
 }
 
-lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi) {
+lt_status lt_clamp(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -428,7 +429,8 @@ lt_status lt_clamp(lt_tensor *out, const lt_tensor *a, double lo, double hi) {
     return bad_status(&bad, out);
 }
 
-lt_status lt_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b) {
+lt_status lt_where(const lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
+                   const lt_tensor *b) {
     if (!lt_data(out) || !lt_data(cond) || !lt_data(a) || !lt_data(b))
         return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
@@ -609,11 +611,11 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
 
 /* ---- matmul ---- */
 
-void lt_sgemm(int transa, int transb, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc) {
+void lt_sgemm(const lt_context *ctx, int transa, int transb, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     /* lunet's SGEMM (lt_gemm.c) where the CPU has AVX2 or AVX-512, split over the thread
      * budget from 16 MFLOP; OpenBLAS otherwise or if lt_gemm cannot allocate */
-    const int nt = omp_get_active_level() == 0 && 2.0 * m * (double)n * k >= 1.6e7 ? lt_get_num_threads() : 1;
+    const int nt = omp_get_active_level() == 0 && 2.0 * m * (double)n * k >= 1.6e7 ? lt_ctx_num_threads(ctx) : 1;
     if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
         lt_gemm_parallel(nt, LT_GEMM_AUTO, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
                          ldc) == LT_OK)
@@ -644,7 +646,7 @@ static int blas_layout(int64_t s0, int64_t s1, int64_t rows, int64_t cols, int *
 /* out (.., n, m) contiguous float32; a (.., n, k), b (.., k, m) any strides; batch dims of a
  * and b broadcast to out's. Operands whose matrices are not BLAS-addressable are made so by the
  * caller (the binding passes contiguous copies then). */
-lt_status lt_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b) {
+lt_status lt_matmul(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b) {
     if (!lt_data(out) || !lt_data(a) || !lt_data(b)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int on = out->ndim;
     int64_t n = out->size[on - 2], m = out->size[on - 1], k = a->size[a->ndim - 1];
@@ -671,7 +673,7 @@ lt_status lt_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b) {
             memset(po, 0, sizeof(float) * (size_t)(n * m));
             continue;
         }
-        lt_sgemm(ta, tb, (int)n, (int)m, (int)k, 1.0f, pa, lda, pb, ldb, 0.0f, po, (int)m);
+        lt_sgemm(ctx, ta, tb, (int)n, (int)m, (int)k, 1.0f, pa, lda, pb, ldb, 0.0f, po, (int)m);
     }
     return LT_OK;
 }

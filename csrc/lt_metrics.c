@@ -162,9 +162,9 @@ lt_status lt_confusion_forward_naive(int64_t *cm, const lt_tensor *pred, const l
     return LT_OK;
 }
 
-lt_status lt_confusion_forward(int64_t *cm, const lt_tensor *pred, const lt_tensor *target,
-                               int num_classes, int has_ignore, int64_t ignore_index,
-                               int per_image, lt_label_fault *fault) {
+lt_status lt_confusion_forward(const lt_context *ctx, int64_t *cm, const lt_tensor *pred,
+                               const lt_tensor *target, int num_classes, int has_ignore,
+                               int64_t ignore_index, int per_image, lt_label_fault *fault) {
     cm_geom g;
     lt_status st = cm_check(&g, pred, target, num_classes);
     if (st != LT_OK) return st;
@@ -174,7 +174,7 @@ lt_status lt_confusion_forward(int64_t *cm, const lt_tensor *pred, const lt_tens
     int64_t C = num_classes;
     int64_t cells, all;
     if (lt_mul_ovf(per_image ? g.nimg : 1, C * C, &cells)) return LT_EOVERFLOW;
-    int nt = lt_get_num_threads();
+    int nt = lt_ctx_num_threads(ctx);
     if (nt > 1 && total >= 65536 && !lt_mul_ovf(cells, nt, &all) && all <= ((int64_t)1 << 23)) {
         int64_t *local = (int64_t *)calloc((size_t)all, sizeof(int64_t));
         if (local != NULL) {
@@ -229,11 +229,12 @@ static void edt_1d(double *d, const double *f, int64_t n, double w, int64_t *v, 
     }
 }
 
-lt_status lt_edt_sq(double *out, const uint8_t *seed, int64_t H, int64_t W, double sy, double sx) {
+lt_status lt_edt_sq(const lt_context *ctx, double *out, const uint8_t *seed, int64_t H, int64_t W,
+                    double sy, double sx) {
     if (H < 0 || W < 0 || !(sy > 0) || !(sx > 0)) return LT_EARG;
     if (H == 0 || W == 0) return LT_OK;
     int64_t L = H > W ? H : W;
-    int nt = lt_get_num_threads();
+    int nt = lt_ctx_num_threads(ctx);
     if (H * W < 16384) nt = 1;
     int failed = 0;
     #pragma omp parallel num_threads(nt)
@@ -340,8 +341,9 @@ static void to_mask(uint8_t *m, const lt_tensor *t, int64_t off, int64_t n) {
     for (int64_t i = 0; i < n; i++) m[i] = lab_at(p, t->dtype, off + i) != 0;
 }
 
-static lt_status hausdorff_impl(double *out, const lt_tensor *pred, const lt_tensor *target,
-                                double sy, double sx, double percentile, int naive) {
+static lt_status hausdorff_impl(const lt_context *ctx, double *out, const lt_tensor *pred,
+                                const lt_tensor *target, double sy, double sx, double percentile,
+                                int naive) {
     int64_t nimg, H, W;
     lt_status st = hd_check(pred, target, sy, sx, &nimg, &H, &W);
     if (st != LT_OK) return st;
@@ -376,7 +378,7 @@ static lt_status hausdorff_impl(double *out, const lt_tensor *pred, const lt_ten
             const uint8_t *to = side == 0 ? bt : bp;       /* seeds */
             int64_t k = 0;
             if (!naive) {
-                st = lt_edt_sq(dt, to, H, W, sy, sx);
+                st = lt_edt_sq(ctx, dt, to, H, W, sy, sx);
                 if (st != LT_OK) break;
                 for (int64_t i = 0; i < hw; i++)
                     if (from[i]) ds[k++] = sqrt(dt[i]);
@@ -401,14 +403,14 @@ static lt_status hausdorff_impl(double *out, const lt_tensor *pred, const lt_ten
     return st;
 }
 
-lt_status lt_hausdorff_forward(double *out, const lt_tensor *pred, const lt_tensor *target,
-                               double sy, double sx, double percentile) {
-    return hausdorff_impl(out, pred, target, sy, sx, percentile, 0);
+lt_status lt_hausdorff_forward(const lt_context *ctx, double *out, const lt_tensor *pred,
+                               const lt_tensor *target, double sy, double sx, double percentile) {
+    return hausdorff_impl(ctx, out, pred, target, sy, sx, percentile, 0);
 }
 
 lt_status lt_hausdorff_forward_naive(double *out, const lt_tensor *pred, const lt_tensor *target,
                                      double sy, double sx, double percentile) {
-    return hausdorff_impl(out, pred, target, sy, sx, percentile, 1);
+    return hausdorff_impl(NULL, out, pred, target, sy, sx, percentile, 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */

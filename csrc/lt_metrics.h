@@ -5,11 +5,11 @@
  *   int64_t cm[3 * 3] = {0};
  *   lt_label_fault fault;
  *   // target (2, 64, 64) int32 labels 0..2 or 255; pred same shape int32/uint8
- *   if (lt_confusion_forward(cm, &pred, &target, 3, 1, 255, 0, &fault) == LT_EINDEX) {
+ *   if (lt_confusion_forward(ctx, cm, &pred, &target, 3, 1, 255, 0, &fault) == LT_EINDEX) {
  *       // fault.value is the first label outside 0..2 (fault.in_pred says where)
  *   }
  *   double hd95[2];
- *   lt_hausdorff_forward(hd95, &pred_mask, &target_mask, 1.0, 1.0, 95.0);
+ *   lt_hausdorff_forward(ctx, hd95, &pred_mask, &target_mask, 1.0, 1.0, 95.0);
  *
  * Counts are int64; distances and scores are double. Masks and label maps are int32 or
  * uint8 tensors, contiguous (the binding makes them so); mask pixels are "on" when nonzero.
@@ -37,7 +37,8 @@ typedef struct lt_label_fault {
  * per_image: nimg = N (1 for an H x W target), else nimg = 1 (everything summed).
  * Pixels whose target equals ignore_index (when has_ignore) are skipped entirely.
  * Returns LT_EINDEX with *fault filled (cm untouched) on a label outside 0..C-1. */
-lt_status lt_confusion_forward(int64_t *cm, const lt_tensor *pred, const lt_tensor *target,
+lt_status lt_confusion_forward(const lt_context *ctx,
+                               int64_t *cm, const lt_tensor *pred, const lt_tensor *target,
                                int num_classes, int has_ignore, int64_t ignore_index,
                                int per_image, lt_label_fault *fault);
 lt_status lt_confusion_forward_naive(int64_t *cm, const lt_tensor *pred, const lt_tensor *target,
@@ -49,7 +50,8 @@ lt_status lt_confusion_forward_naive(int64_t *cm, const lt_tensor *pred, const l
  * with pixel spacing (sy, sx); +inf everywhere when there is no seed. seed (H, W): 0/1.
  * Felzenszwalb & Huttenlocher (2012) lower envelope of parabolas, columns then rows:
  * exact, O(H W). */
-lt_status lt_edt_sq(double *out, const uint8_t *seed, int64_t H, int64_t W, double sy, double sx);
+lt_status lt_edt_sq(const lt_context *ctx,
+                    double *out, const uint8_t *seed, int64_t H, int64_t W, double sy, double sx);
 lt_status lt_edt_sq_naive(double *out, const uint8_t *seed, int64_t H, int64_t W,
                           double sy, double sx);
 
@@ -62,7 +64,8 @@ void lt_boundary4(uint8_t *out, const uint8_t *mask, int64_t H, int64_t W);
  * masks (N, H, W) or (H, W) (int32/uint8, nonzero = on). percentile < 0: the larger of the
  * two directed maxima; else the larger of the two directed percentiles (numpy "linear"
  * interpolation, as MONAI). One boundary empty: +inf; both empty: NaN. */
-lt_status lt_hausdorff_forward(double *out, const lt_tensor *pred, const lt_tensor *target,
+lt_status lt_hausdorff_forward(const lt_context *ctx,
+                               double *out, const lt_tensor *pred, const lt_tensor *target,
                                double sy, double sx, double percentile);
 /* Same result by brute force over all boundary pairs (for the specs). */
 lt_status lt_hausdorff_forward_naive(double *out, const lt_tensor *pred, const lt_tensor *target,

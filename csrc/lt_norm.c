@@ -9,8 +9,8 @@
 /* Below this many elements a kernel runs on one thread: forking costs more. */
 #define LT_NORM_PAR_MIN 32768
 
-static int norm_threads(int64_t work) {
-    return work >= LT_NORM_PAR_MIN ? lt_get_num_threads() : 1;
+static int norm_threads(const lt_context *ctx, int64_t work) {
+    return work >= LT_NORM_PAR_MIN ? lt_ctx_num_threads(ctx) : 1;
 }
 
 static int bad_dims(int64_t N, int64_t C, int64_t S) {
@@ -44,11 +44,11 @@ static inline void finish_stats(double x0, double s1, double s2, double M,
 
 /* ------------------------------------------------------------------ batch norm */
 
-lt_status lt_batch_norm_stats(float *mean, float *var, const float *x,
+lt_status lt_batch_norm_stats(const lt_context *ctx, float *mean, float *var, const float *x,
                               int64_t N, int64_t C, int64_t S) {
     if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;
     const double M = (double)(N * S);
-#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+#pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
     for (int64_t c = 0; c < C; c++) {
         const float x0 = x[c * S];
         double s1 = 0.0, s2 = 0.0;
@@ -82,11 +82,11 @@ lt_status lt_batch_norm_stats_naive(float *mean, float *var, const float *x,
     return LT_OK;
 }
 
-lt_status lt_batch_norm_forward(float *y, const float *x, const float *mean,
-                                const float *invstd, const float *w, const float *b,
-                                int64_t N, int64_t C, int64_t S) {
+lt_status lt_batch_norm_forward(const lt_context *ctx, float *y, const float *x, const float *mean,
+                                const float *invstd, const float *w, const float *b, int64_t N,
+                                int64_t C, int64_t S) {
     if (bad_dims(N, C, S)) return LT_EARG;
-#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+#pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
     for (int64_t p = 0; p < N * C; p++) {
         const int64_t c = p % C;
         const float scale = invstd[c] * (w ? w[c] : 1.0f);
@@ -115,15 +115,15 @@ lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mea
     return LT_OK;
 }
 
-lt_status lt_batch_norm_backward(float *dx, float *dw, float *db, const float *dy,
-                                 const float *x, const float *mean, const float *invstd,
-                                 const float *w, int64_t N, int64_t C, int64_t S,
-                                 int training) {
+lt_status lt_batch_norm_backward(const lt_context *ctx, float *dx, float *dw, float *db,
+                                 const float *dy, const float *x, const float *mean,
+                                 const float *invstd, const float *w, int64_t N, int64_t C,
+                                 int64_t S, int training) {
     if (bad_dims(N, C, S)) return LT_EARG;
     const double M = (double)(N * S);
     /* One channel per iteration: reduce sum(dy) and sum(dy * (x - mean)) over the
      * channel's N planes, then write the channel's dx; no temporaries needed. */
-#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+#pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c];
         double sdy = 0.0, sdyx = 0.0;
@@ -205,14 +205,14 @@ void lt_batch_norm_update_running(float *running_mean, float *running_var,
 
 /* ------------------------------------------------------------------ group norm */
 
-lt_status lt_group_norm_forward(float *y, float *mean, float *invstd, const float *x,
-                                const float *w, const float *b,
-                                int64_t N, int64_t C, int64_t S, int64_t G, double eps) {
+lt_status lt_group_norm_forward(const lt_context *ctx, float *y, float *mean, float *invstd,
+                                const float *x, const float *w, const float *b, int64_t N,
+                                int64_t C, int64_t S, int64_t G, double eps) {
     if (bad_dims(N, C, S) || G <= 0 || C % G != 0) return LT_EARG;
     const int64_t Cg = C / G, M = Cg * S;
     if (M == 0) return LT_OK;
     /* The Cg channels of one group are one contiguous block of Cg * S floats. */
-#pragma omp parallel for num_threads(norm_threads(N * C * S)) schedule(static)
+#pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
     for (int64_t p = 0; p < N * G; p++) {
         const float *xb = x + p * M;
         float *yb = y + p * M;
@@ -267,13 +267,13 @@ lt_status lt_group_norm_forward_naive(float *y, float *mean, float *invstd, cons
     return LT_OK;
 }
 
-lt_status lt_group_norm_backward(float *dx, float *dw, float *db, const float *dy,
-                                 const float *x, const float *mean, const float *invstd,
-                                 const float *w, double *work,
-                                 int64_t N, int64_t C, int64_t S, int64_t G) {
+lt_status lt_group_norm_backward(const lt_context *ctx, float *dx, float *dw, float *db,
+                                 const float *dy, const float *x, const float *mean,
+                                 const float *invstd, const float *w, double *work, int64_t N,
+                                 int64_t C, int64_t S, int64_t G) {
     if (bad_dims(N, C, S) || G <= 0 || C % G != 0) return LT_EARG;
     const int64_t Cg = C / G;
-    const int nt = norm_threads(N * C * S);
+    const int nt = norm_threads(ctx, N * C * S);
     /* 1. per plane (n, c): a = sum(dy), q = sum(dy * x) */
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t p = 0; p < N * C; p++) {
@@ -387,9 +387,10 @@ lt_status lt_dropout_mask(float *mask, int64_t n, double p, lt_rng *g) {
     return LT_OK;
 }
 
-lt_status lt_dropout_forward(float *y, const float *x, const float *mask, int64_t n, int64_t S) {
+lt_status lt_dropout_forward(const lt_context *ctx, float *y, const float *x, const float *mask,
+                             int64_t n, int64_t S) {
     if (n < 0 || S < 0) return LT_EARG;
-#pragma omp parallel for num_threads(norm_threads(n * S)) schedule(static)
+#pragma omp parallel for num_threads(norm_threads(ctx, n * S)) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float m = mask[i];
 #pragma omp simd
@@ -398,9 +399,10 @@ lt_status lt_dropout_forward(float *y, const float *x, const float *mask, int64_
     return LT_OK;
 }
 
-lt_status lt_dropout_backward(float *dx, const float *dy, const float *mask, int64_t n, int64_t S) {
+lt_status lt_dropout_backward(const lt_context *ctx, float *dx, const float *dy, const float *mask,
+                              int64_t n, int64_t S) {
     if (n < 0 || S < 0) return LT_EARG;
-#pragma omp parallel for num_threads(norm_threads(n * S)) schedule(static)
+#pragma omp parallel for num_threads(norm_threads(ctx, n * S)) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float m = mask[i];
 #pragma omp simd

@@ -4,11 +4,11 @@
  *
  *   // training batch norm of x (N, C, S) with affine w, b (C):
  *   float mean[C], invstd[C], var[C];
- *   lt_batch_norm_stats(mean, var, x, N, C, S);
+ *   lt_batch_norm_stats(ctx, mean, var, x, N, C, S);
  *   for (c = 0; c < C; c++) invstd[c] = 1.0f / sqrtf(var[c] + eps);
- *   lt_batch_norm_forward(y, x, mean, invstd, w, b, N, C, S);
+ *   lt_batch_norm_forward(ctx, y, x, mean, invstd, w, b, N, C, S);
  *   // later, with dx, dw, db zeroed (backward kernels ADD into them):
- *   lt_batch_norm_backward(dx, dw, db, dy, x, mean, invstd, w, N, C, S, 1);
+ *   lt_batch_norm_backward(ctx, dx, dw, db, dy, x, mean, invstd, w, N, C, S, 1);
  *
  * Every optimised kernel (OpenMP over channels / planes, one pass per sweep) has a
  * `_naive` twin: plain loops, double accumulation, the definition the specs compare to.
@@ -21,14 +21,16 @@
 #include "lt_core.h"
 
 /* Per-channel mean and biased variance of x over N and S, in one pass. */
-lt_status lt_batch_norm_stats(float *mean, float *var,        // (C), (C)
+lt_status lt_batch_norm_stats(const lt_context *ctx,
+                              float *mean, float *var,        // (C), (C)
                               const float *x,                  // (N, C, S)
                               int64_t N, int64_t C, int64_t S);
 lt_status lt_batch_norm_stats_naive(float *mean, float *var, const float *x,
                                     int64_t N, int64_t C, int64_t S);
 
 /* y = (x - mean[c]) * invstd[c] * w[c] + b[c]. */
-lt_status lt_batch_norm_forward(float *y,                      // (N, C, S)
+lt_status lt_batch_norm_forward(const lt_context *ctx,
+                                float *y,                      // (N, C, S)
                                 const float *x,                // (N, C, S)
                                 const float *mean, const float *invstd,  // (C), (C)
                                 const float *w, const float *b,          // (C) or NULL
@@ -39,7 +41,8 @@ lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mea
 
 /* training = 1: mean/invstd are the batch statistics and depend on x (closed form);
  * training = 0: they are constants (running statistics). */
-lt_status lt_batch_norm_backward(float *dx, float *dw, float *db,  // (N, C, S), (C), (C)
+lt_status lt_batch_norm_backward(const lt_context *ctx,
+                                 float *dx, float *dw, float *db,  // (N, C, S), (C), (C)
                                  const float *dy, const float *x,  // (N, C, S) each
                                  const float *mean, const float *invstd,  // (C), (C)
                                  const float *w,                   // (C) or NULL
@@ -57,7 +60,8 @@ void lt_batch_norm_update_running(float *running_mean, float *running_var,  // (
 
 /* Group norm: G groups of C / G consecutive channels; statistics per (n, g) over
  * C / G * S elements. mean, invstd (N, G) are written for the backward. */
-lt_status lt_group_norm_forward(float *y, float *mean, float *invstd,  // (N,C,S), (N,G), (N,G)
+lt_status lt_group_norm_forward(const lt_context *ctx,
+                                float *y, float *mean, float *invstd,  // (N,C,S), (N,G), (N,G)
                                 const float *x,                        // (N, C, S)
                                 const float *w, const float *b,        // (C) or NULL
                                 int64_t N, int64_t C, int64_t S, int64_t G, double eps);
@@ -65,7 +69,8 @@ lt_status lt_group_norm_forward_naive(float *y, float *mean, float *invstd, cons
                                       const float *w, const float *b,
                                       int64_t N, int64_t C, int64_t S, int64_t G, double eps);
 /* work: (N, C, 2) doubles of scratch (per-plane sums of dy and dy * x). */
-lt_status lt_group_norm_backward(float *dx, float *dw, float *db,  // (N, C, S), (C), (C)
+lt_status lt_group_norm_backward(const lt_context *ctx,
+                                 float *dx, float *dw, float *db,  // (N, C, S), (C), (C)
                                  const float *dy, const float *x,  // (N, C, S) each
                                  const float *mean, const float *invstd,  // (N, G) each
                                  const float *w,                   // (C) or NULL
@@ -80,11 +85,12 @@ lt_status lt_group_norm_backward_naive(float *dx, float *dw, float *db, const fl
  * (inverted scaling; all 0 when p = 1). Drawn in order from g: reproducible. */
 lt_status lt_dropout_mask(float *mask, int64_t n, double p, lt_rng *g);  // (n)
 /* y = x * mask[i / S]: S = 1 for element dropout, S = H * W for whole planes. */
-lt_status lt_dropout_forward(float *y,                         // (n * S)
+lt_status lt_dropout_forward(const lt_context *ctx,
+                             float *y,                         // (n * S)
                              const float *x,                   // (n * S)
                              const float *mask,                // (n)
                              int64_t n, int64_t S);
-lt_status lt_dropout_backward(float *dx, const float *dy, const float *mask,
+lt_status lt_dropout_backward(const lt_context *ctx, float *dx, const float *dy, const float *mask,
                               int64_t n, int64_t S);
 
 #endif

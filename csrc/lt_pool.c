@@ -8,8 +8,8 @@
 /* Parallelise over planes only when there is enough work to pay for the threads. */
 #define LT_POOL_PAR_MIN 32768
 
-static int pool_threads(int64_t work) {
-    return work >= LT_POOL_PAR_MIN ? lt_get_num_threads() : 1;
+static int pool_threads(const lt_context *ctx, int64_t work) {
+    return work >= LT_POOL_PAR_MIN ? lt_ctx_num_threads(ctx) : 1;
 }
 
 /* PyTorch's pooling_output_shape for one dim, overflow-checked:
@@ -112,24 +112,24 @@ static void max_pool_plane_2x2(float *out, int32_t *idx, const float *in, const 
     }
 }
 
-lt_status lt_max_pool2d_forward_naive(float *out, int32_t *idx, const float *in,
-                                      const lt_pool2d_geom *g) {
+lt_status lt_max_pool2d_forward_naive(const lt_context *ctx, float *out, int32_t *idx,
+                                      const float *in, const lt_pool2d_geom *g) {
     if (g->ih * g->iw > INT32_MAX) return LT_EARG;
     const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
-    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, g->planes * ni)) schedule(static)
     for (int64_t p = 0; p < g->planes; p++)
         max_pool_plane(out + p * no, idx ? idx + p * no : NULL, in + p * ni, g);
     return LT_OK;
 }
 
-lt_status lt_max_pool2d_forward(float *out, int32_t *idx, const float *in,
+lt_status lt_max_pool2d_forward(const lt_context *ctx, float *out, int32_t *idx, const float *in,
                                 const lt_pool2d_geom *g) {
     if (g->ih * g->iw > INT32_MAX) return LT_EARG;
     const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
                      g->pw == 0 && g->dh == 1 && g->dw == 1 && 2 * g->oh <= g->ih &&
                      2 * g->ow <= g->iw;
     const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
-    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, g->planes * ni)) schedule(static)
     for (int64_t p = 0; p < g->planes; p++) {
         if (fast)
             max_pool_plane_2x2(out + p * no, idx ? idx + p * no : NULL, in + p * ni, g);
@@ -151,10 +151,10 @@ int lt_pool_check_indices(const int32_t *idx, int64_t n, int64_t limit, int32_t 
     return 0;
 }
 
-lt_status lt_max_pool2d_backward(float *din, const float *dout, const int32_t *idx,
-                                 int64_t planes, int64_t n_out, int64_t n_in) {
+lt_status lt_max_pool2d_backward(const lt_context *ctx, float *din, const float *dout,
+                                 const int32_t *idx, int64_t planes, int64_t n_out, int64_t n_in) {
     if (lt_pool_check_indices(idx, planes * n_out, n_in, NULL, NULL)) return LT_EINDEX;
-    #pragma omp parallel for num_threads(pool_threads(planes * n_out)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * n_out)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *gi = din + p * n_in;
         const float *go = dout + p * n_out;
@@ -187,10 +187,10 @@ static avg_window avg_window_of(const lt_pool2d_geom *g, int64_t oh, int64_t ow,
     return a;
 }
 
-lt_status lt_avg_pool2d_forward(float *out, const float *in, const lt_pool2d_geom *g,
-                                int count_include_pad, int64_t divisor) {
+lt_status lt_avg_pool2d_forward(const lt_context *ctx, float *out, const float *in,
+                                const lt_pool2d_geom *g, int count_include_pad, int64_t divisor) {
     const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
-    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, g->planes * ni)) schedule(static)
     for (int64_t p = 0; p < g->planes; p++) {
         const float *x = in + p * ni;
         float *y = out + p * no;
@@ -210,10 +210,10 @@ lt_status lt_avg_pool2d_forward(float *out, const float *in, const lt_pool2d_geo
     return LT_OK;
 }
 
-lt_status lt_avg_pool2d_backward(float *din, const float *dout, const lt_pool2d_geom *g,
-                                 int count_include_pad, int64_t divisor) {
+lt_status lt_avg_pool2d_backward(const lt_context *ctx, float *din, const float *dout,
+                                 const lt_pool2d_geom *g, int count_include_pad, int64_t divisor) {
     const int64_t ni = g->ih * g->iw, no = g->oh * g->ow;
-    #pragma omp parallel for num_threads(pool_threads(g->planes * ni)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, g->planes * ni)) schedule(static)
     for (int64_t p = 0; p < g->planes; p++) {
         float *gx = din + p * ni;
         const float *gy = dout + p * no;
@@ -244,12 +244,13 @@ static lt_status ad_fits(int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
 }
 static int64_t ad_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
-lt_status lt_adaptive_avg_pool2d_forward(float *out, const float *in, int64_t planes,
-                                         int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
+lt_status lt_adaptive_avg_pool2d_forward(const lt_context *ctx, float *out, const float *in,
+                                         int64_t planes, int64_t ih, int64_t iw, int64_t oh,
+                                         int64_t ow) {
     lt_status st = ad_fits(ih, iw, oh, ow);
     if (st != LT_OK) return st;
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * ni)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float *x = in + p * ni;
         float *y = out + p * no;
@@ -267,12 +268,13 @@ lt_status lt_adaptive_avg_pool2d_forward(float *out, const float *in, int64_t pl
     return LT_OK;
 }
 
-lt_status lt_adaptive_avg_pool2d_backward(float *din, const float *dout, int64_t planes,
-                                          int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
+lt_status lt_adaptive_avg_pool2d_backward(const lt_context *ctx, float *din, const float *dout,
+                                          int64_t planes, int64_t ih, int64_t iw, int64_t oh,
+                                          int64_t ow) {
     lt_status st = ad_fits(ih, iw, oh, ow);
     if (st != LT_OK) return st;
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * ni)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *gx = din + p * ni;
         const float *gy = dout + p * no;
@@ -289,14 +291,14 @@ lt_status lt_adaptive_avg_pool2d_backward(float *din, const float *dout, int64_t
     return LT_OK;
 }
 
-lt_status lt_adaptive_max_pool2d_forward(float *out, int32_t *idx, const float *in,
-                                         int64_t planes, int64_t ih, int64_t iw,
+lt_status lt_adaptive_max_pool2d_forward(const lt_context *ctx, float *out, int32_t *idx,
+                                         const float *in, int64_t planes, int64_t ih, int64_t iw,
                                          int64_t oh, int64_t ow) {
     lt_status st = ad_fits(ih, iw, oh, ow);
     if (st != LT_OK) return st;
     if (ih * iw > INT32_MAX) return LT_EARG;
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(pool_threads(planes * ni)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * ni)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float *x = in + p * ni;
         float *y = out + p * no;
@@ -322,10 +324,10 @@ lt_status lt_adaptive_max_pool2d_forward(float *out, int32_t *idx, const float *
 
 /* ---- max unpooling ---- */
 
-lt_status lt_max_unpool2d_forward(float *out, const float *in, const int32_t *idx,
-                                  int64_t planes, int64_t n_in, int64_t n_out) {
+lt_status lt_max_unpool2d_forward(const lt_context *ctx, float *out, const float *in,
+                                  const int32_t *idx, int64_t planes, int64_t n_in, int64_t n_out) {
     if (lt_pool_check_indices(idx, planes * n_in, n_out, NULL, NULL)) return LT_EINDEX;
-    #pragma omp parallel for num_threads(pool_threads(planes * n_out)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * n_out)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *y = out + p * n_out;
         const float *x = in + p * n_in;
@@ -336,10 +338,11 @@ lt_status lt_max_unpool2d_forward(float *out, const float *in, const int32_t *id
     return LT_OK;
 }
 
-lt_status lt_max_unpool2d_backward(float *din, const float *dout, const int32_t *idx,
-                                   int64_t planes, int64_t n_in, int64_t n_out) {
+lt_status lt_max_unpool2d_backward(const lt_context *ctx, float *din, const float *dout,
+                                   const int32_t *idx, int64_t planes, int64_t n_in,
+                                   int64_t n_out) {
     if (lt_pool_check_indices(idx, planes * n_in, n_out, NULL, NULL)) return LT_EINDEX;
-    #pragma omp parallel for num_threads(pool_threads(planes * n_in)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * n_in)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *gx = din + p * n_in;
         const float *gy = dout + p * n_out;

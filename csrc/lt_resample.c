@@ -8,8 +8,8 @@
 
 #define LT_RESAMPLE_PAR_MIN 32768
 
-static int rs_threads(int64_t work) {
-    return work >= LT_RESAMPLE_PAR_MIN ? lt_get_num_threads() : 1;
+static int rs_threads(const lt_context *ctx, int64_t work) {
+    return work >= LT_RESAMPLE_PAR_MIN ? lt_ctx_num_threads(ctx) : 1;
 }
 
 /* PyTorch's compute_scales_value<float>: the source step per output pixel. */
@@ -24,13 +24,13 @@ static int64_t nearest_src(int64_t dst, int64_t in, float step) {
     return s < in - 1 ? s : in - 1;
 }
 
-lt_status lt_upsample_nearest2d_forward(float *out, const float *in, int64_t planes,
-                                        int64_t ih, int64_t iw, int64_t oh, int64_t ow,
-                                        double scale_h, double scale_w) {
+lt_status lt_upsample_nearest2d_forward(const lt_context *ctx, float *out, const float *in,
+                                        int64_t planes, int64_t ih, int64_t iw, int64_t oh,
+                                        int64_t ow, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
     const float sth = step_of(scale_h, ih, oh), stw = step_of(scale_w, iw, ow);
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(rs_threads(planes * no)) schedule(static)
+    #pragma omp parallel for num_threads(rs_threads(ctx, planes * no)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float *x = in + p * ni;
         float *y = out + p * no;
@@ -43,13 +43,13 @@ lt_status lt_upsample_nearest2d_forward(float *out, const float *in, int64_t pla
     return LT_OK;
 }
 
-lt_status lt_upsample_nearest2d_backward(float *din, const float *dout, int64_t planes,
-                                         int64_t ih, int64_t iw, int64_t oh, int64_t ow,
-                                         double scale_h, double scale_w) {
+lt_status lt_upsample_nearest2d_backward(const lt_context *ctx, float *din, const float *dout,
+                                         int64_t planes, int64_t ih, int64_t iw, int64_t oh,
+                                         int64_t ow, double scale_h, double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
     const float sth = step_of(scale_h, ih, oh), stw = step_of(scale_w, iw, ow);
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(rs_threads(planes * no)) schedule(static)
+    #pragma omp parallel for num_threads(rs_threads(ctx, planes * no)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *gx = din + p * ni;
         const float *gy = dout + p * no;
@@ -102,9 +102,10 @@ static void linear_table(linear_tab *t, int64_t in, int64_t out, int align_corne
         linear_src(d, in, out, step, align_corners, &t[d].i0, &t[d].i1, &t[d].l0, &t[d].l1);
 }
 
-lt_status lt_upsample_bilinear2d_forward(float *out, const float *in, int64_t planes,
-                                         int64_t ih, int64_t iw, int64_t oh, int64_t ow,
-                                         int align_corners, double scale_h, double scale_w) {
+lt_status lt_upsample_bilinear2d_forward(const lt_context *ctx, float *out, const float *in,
+                                         int64_t planes, int64_t ih, int64_t iw, int64_t oh,
+                                         int64_t ow, int align_corners, double scale_h,
+                                         double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
     int64_t nt;
     if (lt_add_ovf(oh, ow, &nt) || lt_mul_ovf(nt, (int64_t)sizeof(linear_tab), &nt))
@@ -115,7 +116,7 @@ lt_status lt_upsample_bilinear2d_forward(float *out, const float *in, int64_t pl
     linear_table(th, ih, oh, align_corners, scale_h);
     linear_table(tw, iw, ow, align_corners, scale_w);
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(rs_threads(planes * no)) schedule(static)
+    #pragma omp parallel for num_threads(rs_threads(ctx, planes * no)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float *x = in + p * ni;
         float *y = out + p * no;
@@ -158,9 +159,10 @@ lt_status lt_upsample_bilinear2d_forward_naive(float *out, const float *in, int6
     return LT_OK;
 }
 
-lt_status lt_upsample_bilinear2d_backward(float *din, const float *dout, int64_t planes,
-                                          int64_t ih, int64_t iw, int64_t oh, int64_t ow,
-                                          int align_corners, double scale_h, double scale_w) {
+lt_status lt_upsample_bilinear2d_backward(const lt_context *ctx, float *din, const float *dout,
+                                          int64_t planes, int64_t ih, int64_t iw, int64_t oh,
+                                          int64_t ow, int align_corners, double scale_h,
+                                          double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
     int64_t nt;
     if (lt_add_ovf(oh, ow, &nt) || lt_mul_ovf(nt, (int64_t)sizeof(linear_tab), &nt))
@@ -171,7 +173,7 @@ lt_status lt_upsample_bilinear2d_backward(float *din, const float *dout, int64_t
     linear_table(th, ih, oh, align_corners, scale_h);
     linear_table(tw, iw, ow, align_corners, scale_w);
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(rs_threads(planes * no)) schedule(static)
+    #pragma omp parallel for num_threads(rs_threads(ctx, planes * no)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *gx = din + p * ni;
         const float *gy = dout + p * no;
@@ -237,13 +239,14 @@ lt_status lt_pad2d_outsize(int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_
     return LT_OK;
 }
 
-lt_status lt_pad2d_forward(float *out, const float *in, int64_t planes, int64_t ih, int64_t iw,
-                           const int64_t pad[4], lt_pad_mode mode, float value) {
+lt_status lt_pad2d_forward(const lt_context *ctx, float *out, const float *in, int64_t planes,
+                           int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_mode mode,
+                           float value) {
     int64_t oh, ow;
     lt_status st = lt_pad2d_outsize(ih, iw, pad, mode, &oh, &ow);
     if (st != LT_OK) return st;
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(rs_threads(planes * no)) schedule(static)
+    #pragma omp parallel for num_threads(rs_threads(ctx, planes * no)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float *x = in + p * ni;
         float *y = out + p * no;
@@ -264,13 +267,13 @@ lt_status lt_pad2d_forward(float *out, const float *in, int64_t planes, int64_t 
     return LT_OK;
 }
 
-lt_status lt_pad2d_backward(float *din, const float *dout, int64_t planes, int64_t ih,
-                            int64_t iw, const int64_t pad[4], lt_pad_mode mode) {
+lt_status lt_pad2d_backward(const lt_context *ctx, float *din, const float *dout, int64_t planes,
+                            int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_mode mode) {
     int64_t oh, ow;
     lt_status st = lt_pad2d_outsize(ih, iw, pad, mode, &oh, &ow);
     if (st != LT_OK) return st;
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(rs_threads(planes * no)) schedule(static)
+    #pragma omp parallel for num_threads(rs_threads(ctx, planes * no)) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *gx = din + p * ni;
         const float *gy = dout + p * no;

@@ -3,9 +3,9 @@
  * No Lua here.
  *
  *   // x: (N*C, 8, 8) -> y: (N*C, 16, 16), PyTorch's interpolate(scale_factor=2, bilinear)
- *   lt_upsample_bilinear2d_forward(y, x, N * C, 8, 8, 16, 16, 0, 2.0, 2.0);
+ *   lt_upsample_bilinear2d_forward(ctx, y, x, N * C, 8, 8, 16, 16, 0, 2.0, 2.0);
  *   int64_t pads[4] = {1, 1, 2, 2};                         // left, right, top, bottom
- *   lt_pad2d_forward(z, x, N * C, 8, 8, pads, LT_PAD_REFLECT, 0.0f);  // z: (N*C, 12, 10)
+ *   lt_pad2d_forward(ctx, z, x, N * C, 8, 8, pads, LT_PAD_REFLECT, 0.0f);  // z: (N*C, 12, 10)
  *
  * Semantics follow PyTorch 1.13 on the CPU, including its float arithmetic:
  * - scale_h / scale_w are the user's scale factors (> 0) when the output size came from
@@ -27,16 +27,19 @@
 #include <stdint.h>
 #include "lt_core.h"
 
-lt_status lt_upsample_nearest2d_forward(float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
+lt_status lt_upsample_nearest2d_forward(const lt_context *ctx,
+                                        float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
                                         int64_t planes, int64_t ih, int64_t iw,
                                         int64_t oh, int64_t ow, double scale_h, double scale_w);
-lt_status lt_upsample_nearest2d_backward(float *din, const float *dout,  // (P, IH, IW), (P, OH, OW)
+lt_status lt_upsample_nearest2d_backward(const lt_context *ctx,
+                                         float *din, const float *dout,  // (P, IH, IW), (P, OH, OW)
                                          int64_t planes, int64_t ih, int64_t iw,
                                          int64_t oh, int64_t ow, double scale_h, double scale_w);
 
 /* Separable: source rows/columns and weights are tabulated once per call (a small
  * (OH + OW) * 24-byte table, malloc'd and freed inside; LT_ENOMEM if that fails). */
-lt_status lt_upsample_bilinear2d_forward(float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
+lt_status lt_upsample_bilinear2d_forward(const lt_context *ctx,
+                                         float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
                                          int64_t planes, int64_t ih, int64_t iw,
                                          int64_t oh, int64_t ow, int align_corners,
                                          double scale_h, double scale_w);
@@ -45,7 +48,8 @@ lt_status lt_upsample_bilinear2d_forward_naive(float *out, const float *in,
                                                int64_t planes, int64_t ih, int64_t iw,
                                                int64_t oh, int64_t ow, int align_corners,
                                                double scale_h, double scale_w);
-lt_status lt_upsample_bilinear2d_backward(float *din, const float *dout,  // (P, IH, IW), (P, OH, OW)
+lt_status lt_upsample_bilinear2d_backward(const lt_context *ctx,
+                                          float *din, const float *dout,  // (P, IH, IW), (P, OH, OW)
                                           int64_t planes, int64_t ih, int64_t iw,
                                           int64_t oh, int64_t ow, int align_corners,
                                           double scale_h, double scale_w);
@@ -63,10 +67,12 @@ typedef enum {
  * and LT_ESHAPE when the output would be empty. */
 lt_status lt_pad2d_outsize(int64_t ih, int64_t iw, const int64_t pad[4], lt_pad_mode mode,
                            int64_t *oh, int64_t *ow);
-lt_status lt_pad2d_forward(float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
+lt_status lt_pad2d_forward(const lt_context *ctx,
+                           float *out, const float *in,  // (P, OH, OW), (P, IH, IW)
                            int64_t planes, int64_t ih, int64_t iw, const int64_t pad[4],
                            lt_pad_mode mode, float value);
-lt_status lt_pad2d_backward(float *din, const float *dout,  // (P, IH, IW), (P, OH, OW)
+lt_status lt_pad2d_backward(const lt_context *ctx,
+                            float *din, const float *dout,  // (P, IH, IW), (P, OH, OW)
                             int64_t planes, int64_t ih, int64_t iw, const int64_t pad[4],
                             lt_pad_mode mode);
 

@@ -1,17 +1,12 @@
 /* lt_tensor.c: storage lifetime, shape validation (every tensor's element count and byte
  * size fit int64), tensor geometry (views), strided copies and fills with checked dtype
- * conversions, index_select/gather and their adjoints, scratch buffers and thread budget. */
+ * conversions, index_select/gather and their adjoints. Blocks come from the context's
+ * cache (lt_context.c). */
 #include "lt_core.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 const char *lt_dtype_name(lt_dtype dt) {
     switch (dt) {
@@ -43,150 +38,49 @@ const char *lt_status_str(lt_status st) {
 
 /* ---- storage ---- */
 
-/* The block cache: free lists per size class. Classes are 64 kB and up, four per power of
- * two, so a request wastes at most 25%. Blocks keep their class capacity. */
-#define CACHE_MIN ((size_t)65536)
-#define CACHE_CLASSES 160
-
-typedef struct cached_block {
-    struct cached_block *next;
-} cached_block;
-
-static struct {
-    pthread_mutex_t lock;
-    cached_block *head[CACHE_CLASSES];
-    size_t bytes, limit;
-    size_t live;                       /* bytes of storage blocks in use */
-} g_cache = {PTHREAD_MUTEX_INITIALIZER, {NULL}, 0, (size_t)1 << 30, 0};
-
-/* Size class of a request (>= CACHE_MIN) and its capacity. */
-static int size_class(size_t n, size_t *cap) {
-    int e = 0;
-    while (((size_t)1 << (e + 1)) <= n - 1) e++;   /* 2^e <= n-1 < 2^(e+1) */
-    size_t base = (size_t)1 << e, step = base / 4;
-    size_t k = (n - base + step - 1) / step;           /* 1..4 quarter steps above 2^e */
-    if (k == 0) k = 1;
-    *cap = base + k * step;
-    int c = (e - 16) * 4 + (int)k - 1;
-    return c >= 0 && c < CACHE_CLASSES ? c : -1;
-}
-
-static void *block_alloc(size_t nbytes, int zero, size_t *cap_out) {
-    size_t cap = nbytes;
-    int c = nbytes >= CACHE_MIN ? size_class(nbytes, &cap) : -1;
-    if (c < 0) cap = nbytes;
-    *cap_out = cap;
-    __atomic_add_fetch(&g_cache.live, cap, __ATOMIC_RELAXED);
-    if (c >= 0) {
-        pthread_mutex_lock(&g_cache.lock);
-        cached_block *b = g_cache.head[c];
-        if (b) {
-            g_cache.head[c] = b->next;
-            g_cache.bytes -= cap;
-        }
-        pthread_mutex_unlock(&g_cache.lock);
-        if (b) {
-            if (zero) memset(b, 0, nbytes);
-            return b;
-        }
-    }
-    void *p = NULL;
-    if (c >= 0) {
-        if (posix_memalign(&p, 64, cap) != 0) return NULL;
-        if (zero) memset(p, 0, nbytes);
-    } else {
-        /* small blocks: plain malloc (aligned by the caller), which glibc packs well */
-        p = zero ? calloc(1, nbytes + 64) : malloc(nbytes + 64);
-    }
-    return p;
-}
-
-static void block_free(void *p, size_t cap) {
-    if (!p) return;
-    __atomic_sub_fetch(&g_cache.live, cap, __ATOMIC_RELAXED);
-    size_t c2;
-    int c = cap >= CACHE_MIN ? size_class(cap, &c2) : -1;
-    if (c >= 0 && c2 == cap) {
-        pthread_mutex_lock(&g_cache.lock);
-        if (g_cache.bytes + cap <= g_cache.limit) {
-            cached_block *b = p;
-            b->next = g_cache.head[c];
-            g_cache.head[c] = b;
-            g_cache.bytes += cap;
-            p = NULL;
-        }
-        pthread_mutex_unlock(&g_cache.lock);
-    }
-    free(p);
-}
-
-void lt_storage_cache_empty(void) {
-    pthread_mutex_lock(&g_cache.lock);
-    for (int c = 0; c < CACHE_CLASSES; c++) {
-        cached_block *b = g_cache.head[c];
-        while (b) {
-            cached_block *next = b->next;
-            free(b);
-            b = next;
-        }
-        g_cache.head[c] = NULL;
-    }
-    g_cache.bytes = 0;
-    pthread_mutex_unlock(&g_cache.lock);
-}
-
-void lt_storage_cache_set_limit(size_t bytes) {
-    pthread_mutex_lock(&g_cache.lock);
-    g_cache.limit = bytes;
-    pthread_mutex_unlock(&g_cache.lock);
-    if (g_cache.bytes > bytes) lt_storage_cache_empty();
-}
-
-size_t lt_storage_cache_bytes(void) {
-    return g_cache.bytes;
-}
-
-size_t lt_storage_live_bytes(void) {
-    return __atomic_load_n(&g_cache.live, __ATOMIC_RELAXED);
-}
-
-static lt_storage *storage_new(size_t nbytes, int zero) {
+static lt_storage *storage_new(lt_context *ctx, size_t nbytes, int zero) {
+    if (!ctx) return NULL;
     lt_storage *s = malloc(sizeof *s);
     if (!s) return NULL;
     /* Empty tensors get a real (tiny) block too: data == NULL means "freed". */
     if (nbytes > SIZE_MAX / 2) { free(s); return NULL; }
     size_t cap;
-    s->base = block_alloc(nbytes ? nbytes : 1, zero, &cap);
+    s->base = lt_ctx_block_alloc(ctx, nbytes ? nbytes : 1, zero, &cap);
     if (!s->base) { free(s); return NULL; }
     s->data = (void *)(((uintptr_t)s->base + 63) & ~(uintptr_t)63);
     s->nbytes = nbytes;
     s->capacity = cap;
     s->refcount = 1;
+    s->ctx = ctx;
+    lt_context_retain(ctx);
     return s;
 }
 
-lt_storage *lt_storage_new(size_t nbytes) {
-    return storage_new(nbytes, 1);
+lt_storage *lt_storage_new(lt_context *ctx, size_t nbytes) {
+    return storage_new(ctx, nbytes, 1);
 }
 
-lt_storage *lt_storage_new_uninit(size_t nbytes) {
-    return storage_new(nbytes, 0);
+lt_storage *lt_storage_new_uninit(lt_context *ctx, size_t nbytes) {
+    return storage_new(ctx, nbytes, 0);
 }
 
 void lt_storage_retain(lt_storage *s) {
-    if (s) s->refcount++;
+    if (s) __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED);
 }
 
+/* The last release (acquire-release: every thread's writes to the data happen before the
+ * block is reused) returns the block to its context and drops the storage's reference. */
 void lt_storage_release(lt_storage *s) {
-    if (!s) return;
-    if (--s->refcount > 0) return;
-    block_free(s->base, s->capacity);
+    if (!s || __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    lt_context *ctx = s->ctx;
+    lt_ctx_block_free(ctx, s->base, s->capacity);
     free(s);
+    lt_context_release(ctx);
 }
 
 void lt_storage_free_data(lt_storage *s) {
     if (!s) return;
-    block_free(s->base, s->capacity);
+    lt_ctx_block_free(s->ctx, s->base, s->capacity);
     s->data = s->base = NULL;
     s->nbytes = 0;
 }
@@ -253,7 +147,8 @@ void lt_contiguous_strides(int ndim, const int64_t *size, int64_t *stride) {
     }
 }
 
-static lt_status tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size, int zero) {
+static lt_status tensor_init(lt_context *ctx, lt_tensor *t, lt_dtype dt, int ndim,
+                             const int64_t *size, int zero) {
     memset(t, 0, sizeof *t);
     t->dtype = dt;
     size_t es = lt_dtype_size(dt);
@@ -264,16 +159,17 @@ static lt_status tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t 
     for (int d = 0; d < ndim; d++) t->size[d] = size[d];
     lt_contiguous_strides(ndim, t->size, t->stride);
     if ((uint64_t)n > SIZE_MAX / es / 2) return LT_ENOMEM;
-    t->storage = storage_new((size_t)n * es, zero);
+    t->storage = storage_new(ctx, (size_t)n * es, zero);
     return t->storage ? LT_OK : LT_ENOMEM;
 }
 
-lt_status lt_tensor_init(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size) {
-    return tensor_init(t, dt, ndim, size, 1);
+lt_status lt_tensor_init(lt_context *ctx, lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size) {
+    return tensor_init(ctx, t, dt, ndim, size, 1);
 }
 
-lt_status lt_tensor_init_uninit(lt_tensor *t, lt_dtype dt, int ndim, const int64_t *size) {
-    return tensor_init(t, dt, ndim, size, 0);
+lt_status lt_tensor_init_uninit(lt_context *ctx, lt_tensor *t, lt_dtype dt, int ndim,
+                                const int64_t *size) {
+    return tensor_init(ctx, t, dt, ndim, size, 0);
 }
 
 void lt_tensor_view_of(lt_tensor *dst, const lt_tensor *src) {
@@ -716,53 +612,4 @@ lt_status lt_gather(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor 
 
 lt_status lt_scatter_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src) {
     return gather_scatter(out, src, d, idx, 1);
-}
-
-/* ---- threads and scratch ---- */
-
-static int g_num_threads = 0;
-
-/* OpenBLAS's own control; declared here to avoid depending on its header layout. */
-void openblas_set_num_threads(int num_threads);
-
-void lt_set_num_threads(int n) {
-    if (n < 1) n = 1;
-    g_num_threads = n;
-    openblas_set_num_threads(n);
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
-}
-
-int lt_get_num_threads(void) {
-    if (g_num_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        g_num_threads = n > 0 ? (int)n : 1;
-    }
-    return g_num_threads;
-}
-
-static struct {
-    void *p;
-    size_t n;
-} g_scratch[LT_SCRATCH_SLOTS];
-
-void *lt_scratch(int slot, size_t nbytes) {
-    if (slot < 0 || slot >= LT_SCRATCH_SLOTS) return NULL;
-    if (g_scratch[slot].n >= nbytes && g_scratch[slot].p) return g_scratch[slot].p;
-    size_t alloc = ((nbytes + 63) & ~(size_t)63) + 64;
-    void *p = aligned_alloc(64, alloc);
-    if (!p) return NULL;
-    free(g_scratch[slot].p);
-    g_scratch[slot].p = p;
-    g_scratch[slot].n = alloc;
-    return p;
-}
-
-void lt_scratch_free_all(void) {
-    for (int i = 0; i < LT_SCRATCH_SLOTS; i++) {
-        free(g_scratch[i].p);
-        g_scratch[i].p = NULL;
-        g_scratch[i].n = 0;
-    }
 }

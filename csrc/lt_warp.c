@@ -42,8 +42,8 @@ static lt_status pair_geom(const lt_tensor *out, const lt_tensor *in, geom *go, 
 /* Threads for `work` element-operations: at least 128K per thread (OpenCV's grain is 64K
  * pixels per stripe). Smaller jobs (a 3x256x256 warp) run on one thread: a fork/join costs
  * little on an idle machine, but a barrier waiting on a descheduled worker costs ms. */
-static int nthreads_for(int64_t work) {
-    int nt = lt_get_num_threads();
+static int nthreads_for(const lt_context *ctx, int64_t work) {
+    int nt = lt_ctx_num_threads(ctx);
     int64_t by_work = work >> 17;
     if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
     return nt;
@@ -231,8 +231,9 @@ static void nn_apply(void *dst, const void *src, const int64_t *o, int64_t n, si
 typedef void (*coord_fn)(const void *ctx, int64_t y, int64_t x0, int64_t n, int64_t *X,
                          int64_t *Y);
 
-static lt_status resample(lt_tensor *out, const lt_tensor *in, lt_interp interp,
-                          lt_border border, double fill, coord_fn coords, const void *ctx) {
+static lt_status resample(const lt_context *ctx, lt_tensor *out, const lt_tensor *in,
+                          lt_interp interp, lt_border border, double fill, coord_fn coords,
+                          const void *cc) {
     geom go, gi;
     lt_status st = pair_geom(out, in, &go, &gi);
     if (st != LT_OK) return st;
@@ -248,7 +249,7 @@ static lt_status resample(lt_tensor *out, const lt_tensor *in, lt_interp interp,
     const uint32_t fbits = fill_bits(in->dtype, fill);
     const int32_t fill_i = sat_u8(fill);
     const float fill_f = (float)fill;
-    const int nt = nthreads_for(C * Ho * Wo);
+    const int nt = nthreads_for(ctx, C * Ho * Wo);
     lin_plan *plans = NULL;
     if (interp == LT_INTERP_LINEAR && !(plans = malloc((size_t)nt * sizeof *plans))) return LT_ENOMEM;
     #pragma omp parallel num_threads(nt)
@@ -259,7 +260,7 @@ static lt_status resample(lt_tensor *out, const lt_tensor *in, lt_interp interp,
         for (int64_t y = 0; y < Ho; y++) {
             for (int64_t x0 = 0; x0 < Wo; x0 += BLK) {
                 int64_t n = Wo - x0 < BLK ? Wo - x0 : BLK;
-                coords(ctx, y, x0, n, X, Y);
+                coords(cc, y, x0, n, X, Y);
                 if (interp == LT_INTERP_NEAREST) {
                     nn_plan_make(o, X, Y, n, H, W, border);
                     for (int64_t c = 0; c < C; c++)
@@ -324,8 +325,8 @@ static void warp_coords(const void *vctx, int64_t y, int64_t x0, int64_t n, int6
     }
 }
 
-lt_status lt_warp_affine(lt_tensor *out, const lt_tensor *in, const double minv[6],
-                         lt_interp interp, lt_border border, double fill) {
+lt_status lt_warp_affine(const lt_context *ctx, lt_tensor *out, const lt_tensor *in,
+                         const double minv[6], lt_interp interp, lt_border border, double fill) {
     geom go;
     lt_status st = get_geom(out, &go);
     if (st != LT_OK) return st;
@@ -336,8 +337,8 @@ lt_status lt_warp_affine(lt_tensor *out, const lt_tensor *in, const double minv[
         delta[x] = sat_int(minv[0] * (double)x * (1 << AB_BITS));
         delta[Wo + x] = sat_int(minv[3] * (double)x * (1 << AB_BITS));
     }
-    warp_ctx ctx = {minv, delta, delta + Wo, interp == LT_INTERP_NEAREST};
-    st = resample(out, in, interp, border, fill, warp_coords, &ctx);
+    warp_ctx wc = {minv, delta, delta + Wo, interp == LT_INTERP_NEAREST};
+    st = resample(ctx, out, in, interp, border, fill, warp_coords, &wc);
     free(delta);
     return st;
 }
@@ -402,8 +403,9 @@ static void remap_coords(const void *vctx, int64_t y, int64_t x0, int64_t n, int
     }
 }
 
-lt_status lt_remap(lt_tensor *out, const lt_tensor *in, const lt_tensor *mapx,
-                   const lt_tensor *mapy, lt_interp interp, lt_border border, double fill) {
+lt_status lt_remap(const lt_context *ctx, lt_tensor *out, const lt_tensor *in,
+                   const lt_tensor *mapx, const lt_tensor *mapy, lt_interp interp, lt_border border,
+                   double fill) {
     geom go, gx, gy;
     lt_status st = get_geom(out, &go);
     if (st == LT_OK) st = get_geom(mapx, &gx);
@@ -412,8 +414,8 @@ lt_status lt_remap(lt_tensor *out, const lt_tensor *in, const lt_tensor *mapx,
     if (mapx->dtype != LT_FLOAT32 || mapy->dtype != LT_FLOAT32) return LT_EDTYPE;
     if (gx.c != 1 || gy.c != 1 || gx.h != go.h || gx.w != go.w || gy.h != go.h || gy.w != go.w)
         return LT_ESHAPE;
-    remap_ctx ctx = {lt_f32(mapx), lt_f32(mapy), go.w, interp == LT_INTERP_NEAREST};
-    return resample(out, in, interp, border, fill, remap_coords, &ctx);
+    remap_ctx rc = {lt_f32(mapx), lt_f32(mapy), go.w, interp == LT_INTERP_NEAREST};
+    return resample(ctx, out, in, interp, border, fill, remap_coords, &rc);
 }
 
 /* ---- resize ---- */
@@ -465,7 +467,8 @@ static int64_t area_tab(int64_t dsize, int64_t ssize, int64_t *first, int64_t *s
     return k;
 }
 
-static lt_status resize_area(lt_tensor *out, const lt_tensor *in, geom go, geom gi) {
+static lt_status resize_area(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, geom go,
+                             geom gi) {
     const int64_t C = go.c, Ho = go.h, Wo = go.w, H = gi.h, W = gi.w;
     size_t ni = (size_t)(Ho + Wo + 2);
     int64_t *ix = malloc(ni * 2 * sizeof *ix);
@@ -479,7 +482,7 @@ static lt_status resize_area(lt_tensor *out, const lt_tensor *in, geom go, geom 
     const int u8 = in->dtype == LT_UINT8;
     const uint8_t *s8 = u8 ? lt_u8(in) : NULL;
     const float *sf = u8 ? NULL : lt_f32(in);
-    const int nt = nthreads_for(C * H * W);
+    const int nt = nthreads_for(ctx, C * H * W);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t y = 0; y < Ho; y++)
@@ -503,7 +506,8 @@ static lt_status resize_area(lt_tensor *out, const lt_tensor *in, geom go, geom 
     return LT_OK;
 }
 
-static lt_status resize_nearest(lt_tensor *out, const lt_tensor *in, geom go, geom gi) {
+static lt_status resize_nearest(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, geom go,
+                                geom gi) {
     const int64_t C = go.c, Ho = go.h, Wo = go.w, H = gi.h, W = gi.w;
     int64_t *xo = malloc((size_t)(Wo > 0 ? Wo : 1) * sizeof *xo);
     if (!xo) return LT_ENOMEM;
@@ -515,7 +519,7 @@ static lt_status resize_nearest(lt_tensor *out, const lt_tensor *in, geom go, ge
     const size_t es = lt_dtype_size(in->dtype);
     const char *src = lt_data(in);
     char *dst = lt_data(out);
-    const int nt = nthreads_for(C * Ho * Wo);
+    const int nt = nthreads_for(ctx, C * Ho * Wo);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t y = 0; y < Ho; y++) {
@@ -531,7 +535,8 @@ static lt_status resize_nearest(lt_tensor *out, const lt_tensor *in, geom go, ge
     return LT_OK;
 }
 
-static lt_status resize_linear(lt_tensor *out, const lt_tensor *in, geom go, geom gi, int area_mode) {
+static lt_status resize_linear(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, geom go,
+                               geom gi, int area_mode) {
     const int64_t C = go.c, Ho = go.h, Wo = go.w, H = gi.h, W = gi.w;
     int64_t *ofs = malloc((size_t)(Ho + Wo) * sizeof *ofs);
     float *al = malloc((size_t)(Ho + Wo) * sizeof *al);
@@ -541,7 +546,7 @@ static lt_status resize_linear(lt_tensor *out, const lt_tensor *in, geom go, geo
     linear_coefs(Wo, W, area_mode, xo, xa);
     linear_coefs(Ho, H, area_mode, yo, ya);
     const int u8 = in->dtype == LT_UINT8;
-    const int nt = nthreads_for(C * Ho * Wo);
+    const int nt = nthreads_for(ctx, C * Ho * Wo);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t y = 0; y < Ho; y++) {
@@ -579,17 +584,17 @@ static lt_status resize_linear(lt_tensor *out, const lt_tensor *in, geom go, geo
     return LT_OK;
 }
 
-lt_status lt_resize(lt_tensor *out, const lt_tensor *in, lt_interp interp) {
+lt_status lt_resize(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, lt_interp interp) {
     geom go, gi;
     lt_status st = pair_geom(out, in, &go, &gi);
     if (st != LT_OK) return st;
     if (interp != LT_INTERP_NEAREST && in->dtype == LT_INT32) return LT_EDTYPE;
     if (go.c * go.h * go.w == 0) return LT_OK;
     if (gi.h * gi.w == 0) return LT_ESHAPE;
-    if (interp == LT_INTERP_NEAREST) return resize_nearest(out, in, go, gi);
-    if (interp == LT_INTERP_AREA && go.h <= gi.h && go.w <= gi.w) return resize_area(out, in, go, gi);
+    if (interp == LT_INTERP_NEAREST) return resize_nearest(ctx, out, in, go, gi);
+    if (interp == LT_INTERP_AREA && go.h <= gi.h && go.w <= gi.w) return resize_area(ctx, out, in, go, gi);
     if (interp != LT_INTERP_LINEAR && interp != LT_INTERP_AREA) return LT_EARG;
-    return resize_linear(out, in, go, gi, interp == LT_INTERP_AREA);
+    return resize_linear(ctx, out, in, go, gi, interp == LT_INTERP_AREA);
 }
 
 /* Reference: per output pixel, from the same coefficient definitions. */
@@ -666,8 +671,8 @@ lt_status lt_resize_naive(lt_tensor *out, const lt_tensor *in, lt_interp interp)
 
 /* ---- crops, pads, flips, rotations by 90 degrees (element copies, any dtype) ---- */
 
-lt_status lt_crop_pad(lt_tensor *out, const lt_tensor *in, int64_t top, int64_t left,
-                      lt_border border, double fill) {
+lt_status lt_crop_pad(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, int64_t top,
+                      int64_t left, lt_border border, double fill) {
     geom go, gi;
     lt_status st = pair_geom(out, in, &go, &gi);
     if (st != LT_OK) return st;
@@ -680,7 +685,7 @@ lt_status lt_crop_pad(lt_tensor *out, const lt_tensor *in, int64_t top, int64_t 
     /* columns [xa, xb) of the output read in-range source columns directly */
     int64_t xa = -left > 0 ? -left : 0, xb = W - left < Wo ? W - left : Wo;
     if (xb < xa) xb = xa;
-    const int nt = nthreads_for(C * Ho * Wo);
+    const int nt = nthreads_for(ctx, C * Ho * Wo);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t y = 0; y < Ho; y++) {
@@ -702,7 +707,7 @@ lt_status lt_crop_pad(lt_tensor *out, const lt_tensor *in, int64_t top, int64_t 
     return LT_OK;
 }
 
-lt_status lt_flip_hw(lt_tensor *out, const lt_tensor *in, int horizontal) {
+lt_status lt_flip_hw(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, int horizontal) {
     geom go, gi;
     lt_status st = pair_geom(out, in, &go, &gi);
     if (st != LT_OK) return st;
@@ -711,7 +716,7 @@ lt_status lt_flip_hw(lt_tensor *out, const lt_tensor *in, int horizontal) {
     const size_t es = lt_dtype_size(in->dtype);
     const char *src = lt_data(in);
     char *dst = lt_data(out);
-    const int nt = nthreads_for(C * H * W);
+    const int nt = nthreads_for(ctx, C * H * W);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t y = 0; y < H; y++) {
@@ -729,7 +734,7 @@ lt_status lt_flip_hw(lt_tensor *out, const lt_tensor *in, int horizontal) {
     return LT_OK;
 }
 
-lt_status lt_rot90(lt_tensor *out, const lt_tensor *in, int k) {
+lt_status lt_rot90(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, int k) {
     geom go, gi;
     lt_status st = pair_geom(out, in, &go, &gi);
     if (st != LT_OK) return st;
@@ -740,7 +745,7 @@ lt_status lt_rot90(lt_tensor *out, const lt_tensor *in, int k) {
     const size_t es = lt_dtype_size(in->dtype);
     const char *src = lt_data(in);
     char *dst = lt_data(out);
-    const int nt = nthreads_for(C * H * W);
+    const int nt = nthreads_for(ctx, C * H * W);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t i = 0; i < Ho; i++)
@@ -795,8 +800,8 @@ static void gaussian_kernel(double *k, int n, double sigma) {
 
 /* Separable: a horizontal pass into a float buffer, then a vertical pass that accumulates
  * whole rows (contiguous, vectorisable). Sums in float. */
-lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
-                           double sigmax, double sigmay) {
+lt_status lt_gaussian_blur(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, int kx,
+                           int ky, double sigmax, double sigmay) {
     geom go, gi;
     lt_status st = pair_geom(out, in, &go, &gi);
     if (st != LT_OK) return st;
@@ -805,7 +810,7 @@ lt_status lt_gaussian_blur(lt_tensor *out, const lt_tensor *in, int kx, int ky,
     if (kx < 1 || ky < 1 || kx % 2 == 0 || ky % 2 == 0) return LT_EARG;
     const int64_t C = gi.c, H = gi.h, W = gi.w;
     if (C * H * W == 0) return LT_OK;
-    const int nt = nthreads_for(C * H * W * (kx + ky) / 8);
+    const int nt = nthreads_for(ctx, C * H * W * (kx + ky) / 8);
     double *kd = malloc((size_t)(kx + ky) * sizeof *kd);
     float *kf = malloc((size_t)(kx + ky) * sizeof *kf);
     float *tmp = malloc((size_t)(C * H * W) * sizeof *tmp);
@@ -905,13 +910,15 @@ static lt_status same_shape_pair(const lt_tensor *out, const lt_tensor *in, geom
     return LT_OK;
 }
 
-static void apply_lut(uint8_t *d, const uint8_t *s, int64_t n, const uint8_t lut[256]) {
-    const int nt = nthreads_for(n / 4);
+static void apply_lut(const lt_context *ctx, uint8_t *d, const uint8_t *s, int64_t n,
+                      const uint8_t lut[256]) {
+    const int nt = nthreads_for(ctx, n / 4);
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < n; i++) d[i] = lut[s[i]];
 }
 
-lt_status lt_pixel_affine(lt_tensor *out, const lt_tensor *in, double alpha, double beta) {
+lt_status lt_pixel_affine(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, double alpha,
+                          double beta) {
     geom g;
     lt_status st = same_shape_pair(out, in, &g);
     if (st != LT_OK) return st;
@@ -919,18 +926,19 @@ lt_status lt_pixel_affine(lt_tensor *out, const lt_tensor *in, double alpha, dou
     if (in->dtype == LT_UINT8) {
         uint8_t lut[256];
         for (int i = 0; i < 256; i++) lut[i] = sat_u8(i * alpha + beta);
-        apply_lut(lt_u8(out), lt_u8(in), n, lut);
+        apply_lut(ctx, lt_u8(out), lt_u8(in), n, lut);
     } else {
         const float *s = lt_f32(in);
         float *d = lt_f32(out), a = (float)alpha, b = (float)beta;
-        const int nt = nthreads_for(n / 4);
+        const int nt = nthreads_for(ctx, n / 4);
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t i = 0; i < n; i++) d[i] = s[i] * a + b;
     }
     return LT_OK;
 }
 
-lt_status lt_pixel_gamma(lt_tensor *out, const lt_tensor *in, double gamma, double maxv) {
+lt_status lt_pixel_gamma(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, double gamma,
+                         double maxv) {
     geom g;
     lt_status st = same_shape_pair(out, in, &g);
     if (st != LT_OK) return st;
@@ -939,11 +947,11 @@ lt_status lt_pixel_gamma(lt_tensor *out, const lt_tensor *in, double gamma, doub
     if (in->dtype == LT_UINT8) {
         uint8_t lut[256];
         for (int i = 0; i < 256; i++) lut[i] = sat_u8(pow(i / maxv, gamma) * maxv);
-        apply_lut(lt_u8(out), lt_u8(in), n, lut);
+        apply_lut(ctx, lt_u8(out), lt_u8(in), n, lut);
     } else {
         const float *s = lt_f32(in);
         float *d = lt_f32(out), gm = (float)gamma, mv = (float)maxv;
-        const int nt = nthreads_for(n / 16);
+        const int nt = nthreads_for(ctx, n / 16);
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t i = 0; i < n; i++) d[i] = powf(fmaxf(s[i], 0.f) / mv, gm) * mv;
     }
@@ -968,13 +976,14 @@ static void hsv2rgb(float h, float s, float v, float hscale, float *r, float *g,
     *r = tab[sector_data[sector][2]];
 }
 
-lt_status lt_hsv_shift(lt_tensor *out, const lt_tensor *in, double hue, double sat, double val) {
+lt_status lt_hsv_shift(const lt_context *ctx, lt_tensor *out, const lt_tensor *in, double hue,
+                       double sat, double val) {
     geom g;
     lt_status st = same_shape_pair(out, in, &g);
     if (st != LT_OK) return st;
     if (g.c != 3) return LT_ESHAPE;
     const int64_t n = g.h * g.w;
-    const int nt = nthreads_for(n);
+    const int nt = nthreads_for(ctx, n);
     if (in->dtype == LT_UINT8) {
         static const int hsv_shift = 12;
         int sdiv[256], hdiv[256];
@@ -1036,7 +1045,8 @@ lt_status lt_hsv_shift(lt_tensor *out, const lt_tensor *in, double hue, double s
     return LT_OK;
 }
 
-lt_status lt_normalize(lt_tensor *out, const lt_tensor *in, const double *mean, const double *std) {
+lt_status lt_normalize(const lt_context *ctx, lt_tensor *out, const lt_tensor *in,
+                       const double *mean, const double *std) {
     geom go, gi;
     lt_status st = get_geom(out, &go);
     if (st == LT_OK) st = get_geom(in, &gi);
@@ -1045,7 +1055,7 @@ lt_status lt_normalize(lt_tensor *out, const lt_tensor *in, const double *mean, 
     if (go.c != gi.c || go.h != gi.h || go.w != gi.w) return LT_ESHAPE;
     const int64_t C = gi.c, n = gi.h * gi.w;
     for (int64_t c = 0; c < C; c++) if (std[c] == 0) return LT_EARG;
-    const int nt = nthreads_for(C * n / 4);
+    const int nt = nthreads_for(ctx, C * n / 4);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t i0 = 0; i0 < n; i0 += 4096) {
@@ -1063,7 +1073,8 @@ lt_status lt_normalize(lt_tensor *out, const lt_tensor *in, const double *mean, 
     return LT_OK;
 }
 
-lt_status lt_add_noise(lt_tensor *out, const lt_tensor *in, const lt_tensor *noise) {
+lt_status lt_add_noise(const lt_context *ctx, lt_tensor *out, const lt_tensor *in,
+                       const lt_tensor *noise) {
     geom g, gn;
     lt_status st = same_shape_pair(out, in, &g);
     if (st == LT_OK) st = get_geom(noise, &gn);
@@ -1072,7 +1083,7 @@ lt_status lt_add_noise(lt_tensor *out, const lt_tensor *in, const lt_tensor *noi
     if (noise->ndim != 3 || (gn.c != 1 && gn.c != g.c) || gn.h != g.h || gn.w != g.w) return LT_ESHAPE;
     const int64_t C = g.c, n = g.h * g.w;
     const int shared = gn.c == 1;
-    const int nt = nthreads_for(C * n / 4);
+    const int nt = nthreads_for(ctx, C * n / 4);
     #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
     for (int64_t c = 0; c < C; c++)
         for (int64_t i0 = 0; i0 < n; i0 += 4096) {

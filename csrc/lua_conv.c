@@ -229,18 +229,37 @@ static lt_tensor *push_shaped(lua_State *L, const int64_t *size4, int batched, c
                    : lt_lua_newtensor_uninit(L, LT_FLOAT32, 3, size4 + 1, fn);
 }
 
-typedef lt_status (*fwd_fn)(float *, const float *, const float *, const float *,
+typedef lt_status (*fwd_fn)(lt_context *, float *, const float *, const float *, const float *,
                              const lt_conv2d_dims *);
-typedef lt_status (*bwd_fn)(float *, float *, float *, const float *, const float *,
+typedef lt_status (*bwd_fn)(lt_context *, float *, float *, float *, const float *, const float *,
                             const float *, const lt_conv2d_dims *);
+
+/* The naive references need no context. */
+#define NAIVE_FWD(name, kernel)                                                                 \
+    static lt_status name(lt_context *ctx, float *y, const float *x, const float *w,          \
+                          const float *b, const lt_conv2d_dims *d) {                          \
+        (void)ctx;                                                                              \
+        return kernel(y, x, w, b, d);                                                           \
+    }
+#define NAIVE_BWD(name, kernel)                                                                 \
+    static lt_status name(lt_context *ctx, float *dx, float *dw, float *db, const float *dy,  \
+                          const float *x, const float *w, const lt_conv2d_dims *d) {          \
+        (void)ctx;                                                                              \
+        return kernel(dx, dw, db, dy, x, w, d);                                                 \
+    }
+NAIVE_FWD(conv2d_forward_naive, lt_conv2d_forward_naive)
+NAIVE_BWD(conv2d_backward_naive, lt_conv2d_backward_naive)
+NAIVE_FWD(conv_transpose2d_forward_naive, lt_conv_transpose2d_forward_naive)
+NAIVE_BWD(conv_transpose2d_backward_naive, lt_conv_transpose2d_backward_naive)
 
 /* f(x, w, b, opts) -> y */
 static int forward(lua_State *L, int transposed, fwd_fn kernel, const char *fn) {
+    lt_context *ctx = lt_lua_ctx(L);
     conv_call c;
     lt_opt_check(L, 4, fn, transposed ? convt_keys : conv_keys);
     parse_call(L, 1, 2, 3, 4, transposed, fn, &c);
     lt_tensor *y = push_shaped(L, c.osize, c.batched, fn);
-    check_kernel(L, kernel(lt_f32(y), lt_f32(c.x), lt_f32(c.w), c.b ? lt_f32(c.b) : NULL, &c.d),
+    check_kernel(L, kernel(ctx, lt_f32(y), lt_f32(c.x), lt_f32(c.w), c.b ? lt_f32(c.b) : NULL, &c.d),
                  &c, fn);
     return 1;
 }
@@ -252,6 +271,7 @@ static int arg_flag(lua_State *L, int idx) {
 /* f(gy, x, w, opts [, need_dx, need_dw, need_db]) -> dx|nil, dw|nil, db|nil
  * (each need_* defaults to true). */
 static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn) {
+    lt_context *ctx = lt_lua_ctx(L);
     char s1[96], s2[96];
     conv_call c;
     lt_opt_check(L, 4, fn, transposed ? convt_keys : conv_keys);
@@ -280,7 +300,7 @@ static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn)
         const int64_t cb = c.osize[1];
         db = lt_lua_newtensor(L, LT_FLOAT32, 1, &cb, fn);
     } else lua_pushnil(L);
-    check_kernel(L, kernel(dx ? lt_f32(dx) : NULL, dw ? lt_f32(dw) : NULL,
+    check_kernel(L, kernel(ctx, dx ? lt_f32(dx) : NULL, dw ? lt_f32(dw) : NULL,
                            db ? lt_f32(db) : NULL, lt_f32(gy), lt_f32(c.x), lt_f32(c.w), &c.d),
                  &c, fn);
     return lua_gettop(L) - top0;
@@ -299,23 +319,24 @@ static int l_conv_transpose2d_backward(lua_State *L) {
     return backward(L, 1, lt_conv_transpose2d_backward, "conv_transpose2d_backward");
 }
 static int l_conv2d_forward_naive(lua_State *L) {
-    return forward(L, 0, lt_conv2d_forward_naive, "conv2d_naive");
+    return forward(L, 0, conv2d_forward_naive, "conv2d_naive");
 }
 static int l_conv2d_backward_naive(lua_State *L) {
-    return backward(L, 0, lt_conv2d_backward_naive, "conv2d_backward_naive");
+    return backward(L, 0, conv2d_backward_naive, "conv2d_backward_naive");
 }
 static int l_conv_transpose2d_forward_naive(lua_State *L) {
-    return forward(L, 1, lt_conv_transpose2d_forward_naive, "conv_transpose2d_naive");
+    return forward(L, 1, conv_transpose2d_forward_naive, "conv_transpose2d_naive");
 }
 static int l_conv_transpose2d_backward_naive(lua_State *L) {
-    return backward(L, 1, lt_conv_transpose2d_backward_naive, "conv_transpose2d_backward_naive");
+    return backward(L, 1, conv_transpose2d_backward_naive, "conv_transpose2d_backward_naive");
 }
 
 /* conv_set_algo("auto"|"gemm"|"direct") -> previous name; for specs and benchmarks. */
 static int l_conv_set_algo(lua_State *L) {
     static const char *const names[] = { "auto", "gemm", "direct", NULL };
-    const int prev = lt_conv_get_algo();
-    if (!lua_isnoneornil(L, 1)) lt_conv_set_algo(luaL_checkoption(L, 1, NULL, names));
+    lt_context *ctx = lt_lua_ctx(L);
+    const int prev = lt_conv_get_algo(ctx);
+    if (!lua_isnoneornil(L, 1)) lt_conv_set_algo(ctx, luaL_checkoption(L, 1, NULL, names));
     lua_pushstring(L, names[prev]);
     return 1;
 }
@@ -324,10 +345,11 @@ static int l_conv_set_algo(lua_State *L) {
  * an error. conv_isa_supported(name) -> boolean. For specs and benchmarks. */
 static const char *const isa_names[] = { "avx2", "avx512", NULL };
 static int l_conv_set_isa(lua_State *L) {
-    const int prev = lt_conv_get_isa();
+    lt_context *ctx = lt_lua_ctx(L);
+    const int prev = lt_conv_get_isa(ctx);
     if (!lua_isnoneornil(L, 1)) {
         const int isa = luaL_checkoption(L, 1, NULL, isa_names);
-        if (lt_conv_set_isa(isa) != LT_OK)
+        if (lt_conv_set_isa(ctx, isa) != LT_OK)
             return luaL_error(L, "conv_set_isa: this CPU does not support %s", isa_names[isa]);
     }
     lua_pushstring(L, isa_names[prev]);
@@ -344,13 +366,6 @@ static int l_wallclock(lua_State *L) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
     return 1;
-}
-
-/* __gc of a sentinel userdata kept in the registry: frees the scratch buffers at lua_close. */
-static int l_release_scratch(lua_State *L) {
-    (void)L;
-    lt_conv_release_scratch();
-    return 0;
 }
 
 void lt_open_nn_conv(lua_State *L) {
@@ -370,10 +385,4 @@ void lt_open_nn_conv(lua_State *L) {
         { NULL, NULL }
     };
     luaL_setfuncs(L, fns, 0);
-    lua_newuserdatauv(L, 1, 0);
-    lua_newtable(L);
-    lua_pushcfunction(L, l_release_scratch);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, "lunet.conv.scratch");
 }

@@ -118,6 +118,7 @@ static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const cha
 
 /* cross_entropy_forward(logits, target, opts) -> loss (scalar or per pixel N x d...) */
 static int l_ce_forward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = opt_fn(L, 3, "cross_entropy", ce_keys);
     lt_tensor *x = check_logits(L, 1, fn);
     lt_tensor *y = lt_lua_checktensor(L, 2, fn, "target");
@@ -134,14 +135,15 @@ static int l_ce_forward(lua_State *L) {
     const float *w = widx ? lt_f32(lt_lua_totensor(L, widx)) : NULL;
     lt_tensor *out = o.reduction == LT_LOSS_NONE ? lt_lua_newtensor(L, LT_FLOAT32, y->ndim, y->size, fn)
                                                  : lt_lua_newtensor(L, LT_FLOAT32, 0, NULL, fn);
-    lt_status st = (naive ? lt_cross_entropy_forward_naive : lt_cross_entropy_forward)(
-        lt_f32(out), lt_f32(xc), lt_i32(yc), w, N, C, S, &o);
+    lt_status st = (naive ? lt_cross_entropy_forward_naive(lt_f32(out), lt_f32(xc), lt_i32(yc), w, N, C, S, &o)
+                          : lt_cross_entropy_forward(ctx, lt_f32(out), lt_f32(xc), lt_i32(yc), w, N, C, S, &o));
     lt_lua_check(L, st, fn);
     return 1;
 }
 
 /* cross_entropy_backward(gout, logits, target, opts) -> dlogits */
 static int l_ce_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = opt_fn(L, 4, "cross_entropy_backward", ce_keys);
     lt_tensor *x = check_logits(L, 2, fn);
     lt_tensor *y = lt_lua_checktensor(L, 3, fn, "target");
@@ -163,8 +165,8 @@ static int l_ce_backward(lua_State *L) {
     check_labels(L, lt_i32(yc), N * S, C, o.ignore_index, o.has_ignore, fn);
     const float *w = widx ? lt_f32(lt_lua_totensor(L, widx)) : NULL;
     lt_tensor *dx = lt_lua_newtensor(L, LT_FLOAT32, x->ndim, x->size, fn);
-    lt_status st = (naive ? lt_cross_entropy_backward_naive : lt_cross_entropy_backward)(
-        lt_f32(dx), lt_f32(gc), lt_f32(xc), lt_i32(yc), w, N, C, S, &o);
+    lt_status st = (naive ? lt_cross_entropy_backward_naive(lt_f32(dx), lt_f32(gc), lt_f32(xc), lt_i32(yc), w, N, C, S, &o)
+                          : lt_cross_entropy_backward(ctx, lt_f32(dx), lt_f32(gc), lt_f32(xc), lt_i32(yc), w, N, C, S, &o));
     lt_lua_check(L, st, fn);
     return 1;
 }
@@ -183,6 +185,7 @@ static const float *opt_same(lua_State *L, int idx, int64_t n, const char *fn, c
 /* bce_with_logits_forward(x, target, pos_weight|nil, weight|nil, opts) -> per-element loss;
  * pos_weight and weight already broadcast to x's shape. */
 static int l_bce_forward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = opt_fn(L, 5, "binary_cross_entropy_with_logits", fn_keys);
     lt_tensor *x = lt_lua_checkdtype(L, 1, fn, "logits", LT_FLOAT32);
     lt_tensor *t = lt_lua_checkdtype(L, 2, fn, "target", LT_FLOAT32);
@@ -198,12 +201,13 @@ static int l_bce_forward(lua_State *L) {
     lt_tensor *xc = lt_lua_contiguous(L, 1, fn, "logits", &p1);
     lt_tensor *tc = lt_lua_contiguous(L, 2, fn, "target", &p2);
     lt_tensor *out = lt_lua_newtensor(L, LT_FLOAT32, x->ndim, x->size, fn);
-    lt_lua_check(L, lt_bce_logits_forward(lt_f32(out), lt_f32(xc), lt_f32(tc), pw, w, n), fn);
+    lt_lua_check(L, lt_bce_logits_forward(ctx, lt_f32(out), lt_f32(xc), lt_f32(tc), pw, w, n), fn);
     return 1;
 }
 
 /* bce_with_logits_backward(gout, x, target, pos_weight|nil, weight|nil) -> dx */
 static int l_bce_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "binary_cross_entropy_with_logits_backward";
     lt_tensor *x = lt_lua_checkdtype(L, 2, fn, "logits", LT_FLOAT32);
     const int64_t n = lt_numel(x);
@@ -215,12 +219,13 @@ static int l_bce_backward(lua_State *L) {
     int p1;
     lt_tensor *xc = lt_lua_contiguous(L, 2, fn, "logits", &p1);
     lt_tensor *dx = lt_lua_newtensor(L, LT_FLOAT32, x->ndim, x->size, fn);
-    lt_lua_check(L, lt_bce_logits_backward(lt_f32(dx), g, lt_f32(xc), t, pw, w, n), fn);
+    lt_lua_check(L, lt_bce_logits_backward(ctx, lt_f32(dx), g, lt_f32(xc), t, pw, w, n), fn);
     return 1;
 }
 
 /* loss_log_softmax_forward(x) -> log-softmax over dim 2 (1-based) */
 static int l_lsm_forward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "log_softmax";
     lt_tensor *x = check_logits(L, 1, fn);
     int64_t N, C, S;
@@ -228,12 +233,13 @@ static int l_lsm_forward(lua_State *L) {
     int p;
     lt_tensor *xc = lt_lua_contiguous(L, 1, fn, "x", &p);
     lt_tensor *out = lt_lua_newtensor(L, LT_FLOAT32, x->ndim, x->size, fn);
-    lt_lua_check(L, lt_loss_log_softmax_forward(lt_f32(out), lt_f32(xc), N, C, S), fn);
+    lt_lua_check(L, lt_loss_log_softmax_forward(ctx, lt_f32(out), lt_f32(xc), N, C, S), fn);
     return 1;
 }
 
 /* loss_log_softmax_backward(gout, out) -> dx */
 static int l_lsm_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "log_softmax_backward";
     lt_tensor *o = check_logits(L, 2, fn);
     int64_t N, C, S;
@@ -243,7 +249,7 @@ static int l_lsm_backward(lua_State *L) {
     int p;
     lt_tensor *oc = lt_lua_contiguous(L, 2, fn, "out", &p);
     lt_tensor *dx = lt_lua_newtensor(L, LT_FLOAT32, o->ndim, o->size, fn);
-    lt_lua_check(L, lt_loss_log_softmax_backward(lt_f32(dx), g, lt_f32(oc), N, C, S), fn);
+    lt_lua_check(L, lt_loss_log_softmax_backward(ctx, lt_f32(dx), g, lt_f32(oc), N, C, S), fn);
     return 1;
 }
 

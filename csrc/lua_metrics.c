@@ -59,6 +59,7 @@ static lt_tensor *contig(lua_State *L, int idx, const char *fn, const char *arg)
 
 /* confusion(pred, target, C, ignore_index|nil, per_image, fn) -> flat counts table, nimg */
 static int confusion_impl(lua_State *L, int naive) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = luaL_optstring(L, 6, "confusion");
     lt_tensor *pred = lt_lua_checktensor(L, 1, fn, "pred");
     lt_tensor *target = lt_lua_checktensor(L, 2, fn, "target");
@@ -85,8 +86,8 @@ static int confusion_impl(lua_State *L, int naive) {
     size_t cells = (size_t)(nimg * C * C);
     int64_t *cm = (int64_t *)tmp_buffer(L, cells * sizeof(int64_t));
     lt_label_fault fault = {0, 0, 0};
-    lt_status st = (naive ? lt_confusion_forward_naive : lt_confusion_forward)(
-        cm, pred, target, (int)C, has_ignore, (int64_t)ignore, per_image, &fault);
+    lt_status st = (naive ? lt_confusion_forward_naive(cm, pred, target, (int)C, has_ignore, (int64_t)ignore, per_image, &fault)
+                          : lt_confusion_forward(ctx, cm, pred, target, (int)C, has_ignore, (int64_t)ignore, per_image, &fault));
     if (st == LT_EINDEX) {
         if (has_ignore && !fault.in_pred)
             return raise(L, "%s: target has label %I, outside 0..%I and not the ignore_index (%I)",
@@ -113,6 +114,7 @@ static int l_confusion_naive(lua_State *L) { return confusion_impl(L, 1); }
 
 /* edt(mask (H, W), sy, sx) -> float32 (H, W) distance to the nearest nonzero pixel */
 static int edt_impl(lua_State *L, int naive) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = naive ? "edt_naive" : "edt";
     check_labels(L, 1, fn, "mask");
     double sy = luaL_optnumber(L, 2, 1.0), sx = luaL_optnumber(L, 3, 1.0);
@@ -130,7 +132,8 @@ static int edt_impl(lua_State *L, int naive) {
     uint8_t *seed = (uint8_t *)tmp_buffer(L, (size_t)n);
     for (int64_t i = 0; i < n; i++) seed[i] = lt_get_flat(m, i) != 0.0;
     double *d = (double *)tmp_buffer(L, (size_t)n * sizeof(double));
-    lt_lua_check(L, (naive ? lt_edt_sq_naive : lt_edt_sq)(d, seed, H, W, sy, sx), fn);
+    lt_lua_check(L, (naive ? lt_edt_sq_naive(d, seed, H, W, sy, sx)
+                           : lt_edt_sq(ctx, d, seed, H, W, sy, sx)), fn);
     lt_tensor *out = lt_lua_newtensor(L, LT_FLOAT32, 2, m->size, fn);
     float *o = lt_f32(out);
     for (int64_t i = 0; i < n; i++) o[i] = (float)sqrt(d[i]);
@@ -169,6 +172,7 @@ static void push_numbers(lua_State *L, const double *v, int64_t n) {
 
 /* hausdorff(pred, target, percentile|nil, sy, sx) -> table of distances, one per image */
 static int hausdorff_impl(lua_State *L, int naive) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "hausdorff";
     lt_tensor *p = check_labels(L, 1, fn, "pred");
     lt_tensor *t = check_labels(L, 2, fn, "target");
@@ -185,7 +189,8 @@ static int hausdorff_impl(lua_State *L, int naive) {
     t = contig(L, 2, fn, "target");
     int64_t nimg = t->ndim == 3 ? t->size[0] : 1;
     double *out = (double *)tmp_buffer(L, (size_t)nimg * sizeof(double));
-    lt_lua_check(L, (naive ? lt_hausdorff_forward_naive : lt_hausdorff_forward)(out, p, t, sy, sx, pct),
+    lt_lua_check(L, (naive ? lt_hausdorff_forward_naive(out, p, t, sy, sx, pct)
+                           : lt_hausdorff_forward(ctx, out, p, t, sy, sx, pct)),
                  fn);
     push_numbers(L, out, nimg);
     return 1;
@@ -307,7 +312,7 @@ static int match_impl(lua_State *L, int naive) {
         }
         lt_lua_check(L, st, fn);
         lua_createtable(L, 0, 4);
-        static const char *names[3] = {"tp", "fp", "fn"};
+        static const char *const names[3] = {"tp", "fp", "fn"};
         for (int j = 0; j < 3; j++) {
             lua_createtable(L, nthr, 0);
             for (int k = 0; k < nthr; k++) {

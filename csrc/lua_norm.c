@@ -3,8 +3,9 @@
  * side (lunet/nn/functional/norm.lua, activation.lua) records the graph.
  *
  * Every argument is checked before anything is allocated; temporaries are Lua-owned
- * tensors or lt_scratch slot 2, so a raised error leaks nothing. Functions registered
- * with a `_naive` suffix run the naive reference kernels (for the specs). */
+ * tensors or the context's scratch slot LT_SCRATCH_NORM, so a raised error leaks nothing.
+ * Functions registered with a `_naive` suffix run the naive reference kernels (for the
+ * specs). */
 #include "lt_lua.h"
 #include "lt_lua_nn.h"
 #include "lt_norm.h"
@@ -104,6 +105,7 @@ static lt_tensor *new_vec(lua_State *L, int64_t n, const char *fn) {
  * training: batch statistics, running stats updated in place (if given);
  * eval: running statistics. */
 static int l_batch_norm_forward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "batch_norm";
     char xb[SHAPE_BUF];
     const int naive = is_naive(L);
@@ -144,8 +146,8 @@ static int l_batch_norm_forward(lua_State *L) {
     float *id = lt_f32(new_vec(L, C, fn));
     if (training) {
         /* id holds the biased variance until the running stats are updated */
-        lt_lua_check(L, (naive ? lt_batch_norm_stats_naive
-                               : lt_batch_norm_stats)(md, id, xd, N, C, S), fn);
+        lt_lua_check(L, (naive ? lt_batch_norm_stats_naive(md, id, xd, N, C, S)
+                               : lt_batch_norm_stats(ctx, md, id, xd, N, C, S)), fn);
         lt_batch_norm_update_running(rmd, rvd, md, id, C, N * S, momentum);
         for (int64_t c = 0; c < C; c++) id[c] = (float)(1.0 / sqrt((double)id[c] + eps));
     } else {
@@ -154,14 +156,15 @@ static int l_batch_norm_forward(lua_State *L) {
             id[c] = (float)(1.0 / sqrt((double)rvd[c] + eps));
         }
     }
-    lt_lua_check(L, (naive ? lt_batch_norm_forward_naive : lt_batch_norm_forward)(
-                        lt_f32(y), xd, md, id, wd, bd, N, C, S), fn);
+    lt_lua_check(L, (naive ? lt_batch_norm_forward_naive(lt_f32(y), xd, md, id, wd, bd, N, C, S)
+                           : lt_batch_norm_forward(ctx, lt_f32(y), xd, md, id, wd, bd, N, C, S)), fn);
     return 3;
 }
 
 /* batch_norm_backward(gy, x, mean, invstd, weight, bias, training) -> gx, gweight, gbias
  * (gweight / gbias nil when weight / bias is nil). */
 static int l_batch_norm_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "batch_norm_backward";
     const int naive = is_naive(L);
     lt_tensor *gy = check_f32(L, 1, fn, "grad");
@@ -186,8 +189,8 @@ static int l_batch_norm_backward(lua_State *L) {
     float *gw = NULL, *gb = NULL;
     if (w) gw = lt_f32(new_vec(L, C, fn)); else lua_pushnil(L);
     if (has_b) gb = lt_f32(new_vec(L, C, fn)); else lua_pushnil(L);
-    lt_lua_check(L, (naive ? lt_batch_norm_backward_naive : lt_batch_norm_backward)(
-                        lt_f32(gx), gw, gb, gd, xd, md, id, wd, N, C, S, training), fn);
+    lt_lua_check(L, (naive ? lt_batch_norm_backward_naive(lt_f32(gx), gw, gb, gd, xd, md, id, wd, N, C, S, training)
+                           : lt_batch_norm_backward(ctx, lt_f32(gx), gw, gb, gd, xd, md, id, wd, N, C, S, training)), fn);
     return 3;
 }
 
@@ -205,6 +208,7 @@ static int64_t check_groups(lua_State *L, int idx, int64_t C, const lt_tensor *x
 
 /* group_norm_forward(x, groups, weight, bias, opts) -> y, mean, invstd ((N, G) each). */
 static int l_group_norm_forward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "group_norm";
     const int naive = is_naive(L);
     lt_opt_check(L, 5, fn, group_norm_keys);
@@ -224,13 +228,14 @@ static int l_group_norm_forward(lua_State *L) {
     const int64_t ng[2] = {N, G};
     float *md = lt_f32(lt_lua_newtensor(L, LT_FLOAT32, 2, ng, fn));
     float *id = lt_f32(lt_lua_newtensor(L, LT_FLOAT32, 2, ng, fn));
-    lt_lua_check(L, (naive ? lt_group_norm_forward_naive : lt_group_norm_forward)(
-                        lt_f32(y), md, id, xd, wd, bd, N, C, S, G, eps), fn);
+    lt_lua_check(L, (naive ? lt_group_norm_forward_naive(lt_f32(y), md, id, xd, wd, bd, N, C, S, G, eps)
+                           : lt_group_norm_forward(ctx, lt_f32(y), md, id, xd, wd, bd, N, C, S, G, eps)), fn);
     return 3;
 }
 
 /* group_norm_backward(gy, x, mean, invstd, groups, weight, bias) -> gx, gweight, gbias */
 static int l_group_norm_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "group_norm_backward";
     char sb[SHAPE_BUF];
     const int naive = is_naive(L);
@@ -259,7 +264,7 @@ static int l_group_norm_backward(lua_State *L) {
         if (lt_mul_ovf(N, C, &nbytes) || lt_mul_ovf(nbytes, 2 * (int64_t)sizeof(double), &nbytes))
             lt_lua_error(L, "%s: scratch size for x %s overflows int64", fn,
                          lt_shape_str(x, sb, sizeof sb));
-        work = (double *)lt_scratch(2, (size_t)nbytes + 1);
+        work = (double *)lt_ctx_scratch(ctx, LT_SCRATCH_NORM, (size_t)nbytes + 1);
         if (!work) lt_lua_error(L, "%s: cannot allocate %I bytes of scratch", fn, (lua_Integer)nbytes);
     }
     lt_tensor *gx = new_like_shape(L, x, LT_FLOAT32, fn);
@@ -270,7 +275,7 @@ static int l_group_norm_backward(lua_State *L) {
         lt_lua_check(L, lt_group_norm_backward_naive(lt_f32(gx), gw, gb, gd, xd, md, id, wd,
                                                      N, C, S, G), fn);
     else
-        lt_lua_check(L, lt_group_norm_backward(lt_f32(gx), gw, gb, gd, xd, md, id, wd, work,
+        lt_lua_check(L, lt_group_norm_backward(ctx, lt_f32(gx), gw, gb, gd, xd, md, id, wd, work,
                                                N, C, S, G), fn);
     return 3;
 }
@@ -280,6 +285,7 @@ static int l_group_norm_backward(lua_State *L) {
 /* dropout_forward(x, opts) / dropout2d_forward(x, opts) -> y, mask.
  * Not training or p = 0: returns x itself and no mask (nothing drawn), as PyTorch. */
 static int dropout_forward(lua_State *L, const char *fn, int planes) {
+    lt_context *ctx = lt_lua_ctx(L);
     char xb[SHAPE_BUF];
     lt_opt_check(L, 2, fn, dropout_keys);
     lt_tensor *x = check_f32(L, 1, fn, "x");
@@ -308,7 +314,7 @@ static int dropout_forward(lua_State *L, const char *fn, int planes) {
         mask = lt_f32(new_like_shape(L, x, LT_FLOAT32, fn));
     }
     lt_lua_check(L, lt_dropout_mask(mask, n, p, g), fn);
-    lt_lua_check(L, lt_dropout_forward(lt_f32(y), xd, mask, n, S), fn);
+    lt_lua_check(L, lt_dropout_forward(ctx, lt_f32(y), xd, mask, n, S), fn);
     return 2;
 }
 
@@ -317,6 +323,7 @@ static int l_dropout2d_forward(lua_State *L) { return dropout_forward(L, "dropou
 
 /* dropout_backward(gy, mask) -> gx; mask has gy's shape, or (N, C) for whole planes. */
 static int l_dropout_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "dropout_backward";
     char gb[SHAPE_BUF], mb[SHAPE_BUF];
     lt_tensor *gy = check_f32(L, 1, fn, "grad");
@@ -328,7 +335,7 @@ static int l_dropout_backward(lua_State *L) {
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *md = cdata(L, 2, mask, fn, "mask");
     lt_tensor *gx = new_like_shape(L, gy, LT_FLOAT32, fn);
-    lt_lua_check(L, lt_dropout_backward(lt_f32(gx), gd, md, n, total / n), fn);
+    lt_lua_check(L, lt_dropout_backward(ctx, lt_f32(gx), gd, md, n, total / n), fn);
     return 1;
 }
 
@@ -353,18 +360,20 @@ static float check_slope(lua_State *L, int idx, const char *fn) {
 
 /* <act>_forward(x [, slope]) -> y */
 static int l_act_forward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const lt_act act = (lt_act)lua_tointeger(L, lua_upvalueindex(1));
     const char *fn = act_name(act);
     lt_tensor *x = check_f32(L, 1, fn, "x");
     const float slope = act == LT_ACT_LEAKY_RELU ? check_slope(L, 2, fn) : 0.0f;
     const float *xd = cdata(L, 1, x, fn, "x");
     lt_tensor *y = new_like_shape(L, x, LT_FLOAT32, fn);
-    lt_lua_check(L, lt_activation_forward(lt_f32(y), xd, lt_numel(x), act, slope), fn);
+    lt_lua_check(L, lt_activation_forward(ctx, lt_f32(y), xd, lt_numel(x), act, slope), fn);
     return 1;
 }
 
 /* <act>_backward(gy, t [, slope]) -> gx; t is the input x for leaky_relu, else the output y */
 static int l_act_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const lt_act act = (lt_act)lua_tointeger(L, lua_upvalueindex(1));
     const char *fn = act_name(act);
     const char *targ = act == LT_ACT_LEAKY_RELU ? "x" : "y";
@@ -376,7 +385,7 @@ static int l_act_backward(lua_State *L) {
     const float *td = cdata(L, 2, t, fn, targ);
     lt_tensor *gx = new_like_shape(L, t, LT_FLOAT32, fn);
     const int is_x = act == LT_ACT_LEAKY_RELU;
-    lt_lua_check(L, lt_activation_backward(lt_f32(gx), gd, is_x ? td : NULL, is_x ? NULL : td,
+    lt_lua_check(L, lt_activation_backward(ctx, lt_f32(gx), gd, is_x ? td : NULL, is_x ? NULL : td,
                                            lt_numel(t), act, slope), fn);
     return 1;
 }
@@ -407,6 +416,7 @@ static void outer_d_inner(const lt_tensor *x, int d, int64_t *outer, int64_t *D,
 
 /* softmax_forward(x, dim) / log_softmax_forward(x, dim) -> y. Upvalues: naive, is_log. */
 static int l_softmax_forward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const int naive = is_naive(L), is_log = lua_toboolean(L, lua_upvalueindex(2));
     const char *fn = is_log ? "log_softmax" : "softmax";
     lt_tensor *x = check_f32(L, 1, fn, "x");
@@ -415,13 +425,14 @@ static int l_softmax_forward(lua_State *L) {
     outer_d_inner(x, d, &outer, &D, &inner);
     const float *xd = cdata(L, 1, x, fn, "x");
     lt_tensor *y = new_like_shape(L, x, LT_FLOAT32, fn);
-    lt_lua_check(L, (naive ? lt_softmax_forward_naive : lt_softmax_forward)(
-                        lt_f32(y), xd, outer, D, inner, is_log), fn);
+    lt_lua_check(L, (naive ? lt_softmax_forward_naive(lt_f32(y), xd, outer, D, inner, is_log)
+                           : lt_softmax_forward(ctx, lt_f32(y), xd, outer, D, inner, is_log)), fn);
     return 1;
 }
 
 /* softmax_backward(gy, y, dim) / log_softmax_backward(gy, y, dim) -> gx */
 static int l_softmax_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const int naive = is_naive(L), is_log = lua_toboolean(L, lua_upvalueindex(2));
     const char *fn = is_log ? "log_softmax_backward" : "softmax_backward";
     lt_tensor *gy = check_f32(L, 1, fn, "grad");
@@ -433,13 +444,14 @@ static int l_softmax_backward(lua_State *L) {
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *yd = cdata(L, 2, y, fn, "y");
     lt_tensor *gx = new_like_shape(L, y, LT_FLOAT32, fn);
-    lt_lua_check(L, (naive ? lt_softmax_backward_naive : lt_softmax_backward)(
-                        lt_f32(gx), gd, yd, outer, D, inner, is_log), fn);
+    lt_lua_check(L, (naive ? lt_softmax_backward_naive(lt_f32(gx), gd, yd, outer, D, inner, is_log)
+                           : lt_softmax_backward(ctx, lt_f32(gx), gd, yd, outer, D, inner, is_log)), fn);
     return 1;
 }
 
 /* labels(logits) -> int32 (N, ...): argmax over dim 2, 0-based class ids. */
 static int l_labels(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "labels";
     const int naive = is_naive(L);
     lt_tensor *x = check_f32(L, 1, fn, "logits");
@@ -456,7 +468,8 @@ static int l_labels(lua_State *L) {
     for (int k = 2; k < x->ndim; k++) size[k - 1] = x->size[k];
     const float *xd = cdata(L, 1, x, fn, "logits");
     lt_tensor *lab = lt_lua_newtensor(L, LT_INT32, x->ndim - 1, size, fn);
-    lt_lua_check(L, (naive ? lt_labels_forward_naive : lt_labels_forward)(lt_i32(lab), xd, N, C, S),
+    lt_lua_check(L, (naive ? lt_labels_forward_naive(lt_i32(lab), xd, N, C, S)
+                           : lt_labels_forward(ctx, lt_i32(lab), xd, N, C, S)),
                  fn);
     return 1;
 }

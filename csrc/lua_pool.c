@@ -290,6 +290,7 @@ static void check_grad_shape(lua_State *L, const lt_tensor *gy, const lt_tensor 
 /* ---- max pooling ---- */
 
 static int max_pool_common(lua_State *L, int naive) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "max_pool2d";
     lt_opt_check(L, 2, fn, max_pool_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
@@ -303,8 +304,8 @@ static int max_pool_common(lua_State *L, int naive) {
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, g.oh, g.ow, fn);
     int32_t *id = NULL;
     if (want_idx) id = lt_i32(new_planes(L, x, LT_INT32, g.oh, g.ow, fn));
-    lt_status st = naive ? lt_max_pool2d_forward_naive(lt_f32(y), id, xd, &g)
-                         : lt_max_pool2d_forward(lt_f32(y), id, xd, &g);
+    lt_status st = naive ? lt_max_pool2d_forward_naive(ctx, lt_f32(y), id, xd, &g)
+                         : lt_max_pool2d_forward(ctx, lt_f32(y), id, xd, &g);
     lt_lua_check(L, st, fn);
     return want_idx ? 2 : 1;
 }
@@ -313,6 +314,7 @@ static int l_max_pool2d_naive(lua_State *L) { return max_pool_common(L, 1); }
 
 /* gx = max_pool2d_backward(gy, idx, x): scatter through 1-based plane indices. */
 static int l_max_pool2d_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "max_pool2d_backward";
     lt_tensor *gy = check_input(L, 1, fn, "grad", 3, 4);
     lt_tensor *idx = lt_lua_checktensor(L, 2, fn, "indices");
@@ -332,7 +334,7 @@ static int l_max_pool2d_backward(lua_State *L) {
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
     int64_t n_out = gy->size[gy->ndim - 2] * gy->size[gy->ndim - 1];
     int64_t n_in = x->size[x->ndim - 2] * x->size[x->ndim - 1];
-    lt_status st = lt_max_pool2d_backward(lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in);
+    lt_status st = lt_max_pool2d_backward(ctx, lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in);
     if (st == LT_EINDEX) {   /* nothing was written: find the culprit for the message */
         int32_t bad = 0;
         char c[48];
@@ -363,6 +365,7 @@ static void avg_opts(lua_State *L, int optidx, const char *fn, int *cip, int64_t
 }
 
 static int l_avg_pool2d(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "avg_pool2d";
     lt_opt_check(L, 2, fn, avg_pool_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
@@ -374,11 +377,12 @@ static int l_avg_pool2d(lua_State *L) {
     avg_opts(L, 2, fn, &cip, &divisor);
     const float *xd = cdata_f32(L, 1, fn, "x");
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, g.oh, g.ow, fn);
-    lt_lua_check(L, lt_avg_pool2d_forward(lt_f32(y), xd, &g, cip, divisor), fn);
+    lt_lua_check(L, lt_avg_pool2d_forward(ctx, lt_f32(y), xd, &g, cip, divisor), fn);
     return 1;
 }
 
 static int l_avg_pool2d_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "avg_pool2d";
     lt_opt_check(L, 3, fn, avg_pool_keys);
     lt_tensor *gy = check_input(L, 1, fn, "grad", 3, 4);
@@ -392,7 +396,7 @@ static int l_avg_pool2d_backward(lua_State *L) {
     check_grad_shape(L, gy, x, g.oh, g.ow, fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, g.ih, g.iw, fn);
-    lt_lua_check(L, lt_avg_pool2d_backward(lt_f32(gx), gyd, &g, cip, divisor), fn);
+    lt_lua_check(L, lt_avg_pool2d_backward(ctx, lt_f32(gx), gyd, &g, cip, divisor), fn);
     return 1;
 }
 
@@ -483,6 +487,7 @@ static void raise_bad_index(lua_State *L, const int32_t *idd, int64_t n, int64_t
 }
 
 static int l_max_unpool2d(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "max_unpool2d";
     lt_opt_check(L, 3, fn, unpool_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
@@ -495,12 +500,13 @@ static int l_max_unpool2d(lua_State *L) {
     raise_bad_index(L, idd, lt_numel(x), oh, ow, fn);
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, oh, ow, fn);
     int64_t n_in = x->size[x->ndim - 2] * x->size[x->ndim - 1];
-    lt_lua_check(L, lt_max_unpool2d_forward(lt_f32(y), xd, idd, planes_of(x), n_in, oh * ow), fn);
+    lt_lua_check(L, lt_max_unpool2d_forward(ctx, lt_f32(y), xd, idd, planes_of(x), n_in, oh * ow), fn);
     return 1;
 }
 
 /* gx = max_unpool2d_backward(gy, idx, x) */
 static int l_max_unpool2d_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "max_unpool2d";
     lt_tensor *gy = check_input(L, 1, fn, "grad", 3, 4);
     lt_tensor *idx = lt_lua_checktensor(L, 2, fn, "indices");
@@ -518,7 +524,7 @@ static int l_max_unpool2d_backward(lua_State *L) {
     raise_bad_index(L, idd, lt_numel(x), oh, ow, fn);
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
     int64_t n_in = x->size[x->ndim - 2] * x->size[x->ndim - 1];
-    lt_lua_check(L, lt_max_unpool2d_backward(lt_f32(gx), gyd, idd, planes_of(x), n_in, oh * ow), fn);
+    lt_lua_check(L, lt_max_unpool2d_backward(ctx, lt_f32(gx), gyd, idd, planes_of(x), n_in, oh * ow), fn);
     return 1;
 }
 
@@ -562,6 +568,7 @@ static void check_adaptive(lua_State *L, const lt_tensor *x, int64_t oh, int64_t
 }
 
 static int l_adaptive_avg_pool2d(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "adaptive_avg_pool2d";
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
     check_planes(L, x, fn, "x");
@@ -571,12 +578,13 @@ static int l_adaptive_avg_pool2d(lua_State *L) {
     const float *xd = cdata_f32(L, 1, fn, "x");
     check_out_numel(L, x, o[0], o[1], fn);
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, o[0], o[1], fn);
-    lt_lua_check(L, lt_adaptive_avg_pool2d_forward(lt_f32(y), xd, planes_of(x),
+    lt_lua_check(L, lt_adaptive_avg_pool2d_forward(ctx, lt_f32(y), xd, planes_of(x),
                  x->size[x->ndim - 2], x->size[x->ndim - 1], o[0], o[1]), fn);
     return 1;
 }
 
 static int l_adaptive_avg_pool2d_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "adaptive_avg_pool2d";
     lt_tensor *gy = check_input(L, 1, fn, "grad", 3, 4);
     lt_tensor *x = check_input(L, 2, fn, "x", 3, 4);
@@ -587,12 +595,13 @@ static int l_adaptive_avg_pool2d_backward(lua_State *L) {
     check_adaptive(L, x, oh, ow, fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
-    lt_lua_check(L, lt_adaptive_avg_pool2d_backward(lt_f32(gx), gyd, planes_of(x),
+    lt_lua_check(L, lt_adaptive_avg_pool2d_backward(ctx, lt_f32(gx), gyd, planes_of(x),
                  x->size[x->ndim - 2], x->size[x->ndim - 1], oh, ow), fn);
     return 1;
 }
 
 static int l_adaptive_max_pool2d(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "adaptive_max_pool2d";
     lt_tensor *x = check_input(L, 1, fn, "x", 3, 4);
     check_planes(L, x, fn, "x");
@@ -610,7 +619,7 @@ static int l_adaptive_max_pool2d(lua_State *L) {
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, o[0], o[1], fn);
     int32_t *id = NULL;
     if (want_idx) id = lt_i32(new_planes(L, x, LT_INT32, o[0], o[1], fn));
-    lt_lua_check(L, lt_adaptive_max_pool2d_forward(lt_f32(y), id, xd, planes_of(x),
+    lt_lua_check(L, lt_adaptive_max_pool2d_forward(ctx, lt_f32(y), id, xd, planes_of(x),
                  x->size[x->ndim - 2], x->size[x->ndim - 1], o[0], o[1]), fn);
     return want_idx ? 2 : 1;
 }
@@ -701,6 +710,7 @@ static void check_interp_status(lua_State *L, lt_status st, const lt_tensor *x,
 }
 
 static int interp_common(lua_State *L, int naive) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "interpolate";
     lt_opt_check(L, 2, fn, interp_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 4, 4);
@@ -713,12 +723,12 @@ static int interp_common(lua_State *L, int naive) {
     int64_t P = planes_of(x), ih = x->size[2], iw = x->size[3];
     lt_status st;
     if (!a.bilinear)
-        st = lt_upsample_nearest2d_forward(lt_f32(y), xd, P, ih, iw, a.oh, a.ow, a.scale_h, a.scale_w);
+        st = lt_upsample_nearest2d_forward(ctx, lt_f32(y), xd, P, ih, iw, a.oh, a.ow, a.scale_h, a.scale_w);
     else if (naive)
         st = lt_upsample_bilinear2d_forward_naive(lt_f32(y), xd, P, ih, iw, a.oh, a.ow,
                                                   a.align_corners, a.scale_h, a.scale_w);
     else
-        st = lt_upsample_bilinear2d_forward(lt_f32(y), xd, P, ih, iw, a.oh, a.ow,
+        st = lt_upsample_bilinear2d_forward(ctx, lt_f32(y), xd, P, ih, iw, a.oh, a.ow,
                                             a.align_corners, a.scale_h, a.scale_w);
     check_interp_status(L, st, x, &a, fn);
     return 1;
@@ -728,6 +738,7 @@ static int l_interpolate_naive(lua_State *L) { return interp_common(L, 1); }
 
 /* gx = interpolate_backward(gy, x, opts) */
 static int l_interpolate_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "interpolate";
     lt_opt_check(L, 3, fn, interp_keys);
     lt_tensor *gy = check_input(L, 1, fn, "grad", 4, 4);
@@ -740,9 +751,9 @@ static int l_interpolate_backward(lua_State *L) {
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, x->size[2], x->size[3], fn);
     int64_t P = planes_of(x), ih = x->size[2], iw = x->size[3];
     lt_status st = a.bilinear
-        ? lt_upsample_bilinear2d_backward(lt_f32(gx), gyd, P, ih, iw, a.oh, a.ow,
+        ? lt_upsample_bilinear2d_backward(ctx, lt_f32(gx), gyd, P, ih, iw, a.oh, a.ow,
                                           a.align_corners, a.scale_h, a.scale_w)
-        : lt_upsample_nearest2d_backward(lt_f32(gx), gyd, P, ih, iw, a.oh, a.ow,
+        : lt_upsample_nearest2d_backward(ctx, lt_f32(gx), gyd, P, ih, iw, a.oh, a.ow,
                                          a.scale_h, a.scale_w);
     check_interp_status(L, st, x, &a, fn);
     return 1;
@@ -834,6 +845,7 @@ static void pad_parse(lua_State *L, const lt_tensor *x, int pidx, int optidx, co
 }
 
 static int l_pad(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "pad";
     lt_opt_check(L, 3, fn, pad_keys);
     lt_tensor *x = check_input(L, 1, fn, "x", 2, LT_MAXDIM);
@@ -844,12 +856,13 @@ static int l_pad(lua_State *L) {
     const int64_t ih = x->size[x->ndim - 2], iw = x->size[x->ndim - 1];
     const float *xd = cdata_f32(L, 1, fn, "x");
     lt_tensor *y = new_planes(L, x, LT_FLOAT32, oh, ow, fn);
-    lt_lua_check(L, lt_pad2d_forward(lt_f32(y), xd, planes_of(x), ih, iw, pad, mode, value), fn);
+    lt_lua_check(L, lt_pad2d_forward(ctx, lt_f32(y), xd, planes_of(x), ih, iw, pad, mode, value), fn);
     return 1;
 }
 
 /* gx = pad_backward(gy, x, pads, opts) */
 static int l_pad_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "pad";
     lt_opt_check(L, 4, fn, pad_keys);
     lt_tensor *gy = check_input(L, 1, fn, "grad", 2, LT_MAXDIM);
@@ -862,7 +875,7 @@ static int l_pad_backward(lua_State *L) {
     check_grad_shape(L, gy, x, oh, ow, fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     lt_tensor *gx = new_planes(L, x, LT_FLOAT32, ih, iw, fn);
-    lt_lua_check(L, lt_pad2d_backward(lt_f32(gx), gyd, planes_of(x), ih, iw, pad, mode), fn);
+    lt_lua_check(L, lt_pad2d_backward(ctx, lt_f32(gx), gyd, planes_of(x), ih, iw, pad, mode), fn);
     return 1;
 }
 

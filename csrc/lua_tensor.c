@@ -162,21 +162,21 @@ static int shape_overflow(lua_State *L, const char *fn, int ndim, const int64_t 
  *    allocated since the last full collection exceed the storage that survived it (at least
  *    64 MB), a full collection runs. Its cost is proportional to the number of Lua objects,
  *    not to tensor bytes, and it bounds tensor memory to about twice what is live. */
-static void report_bytes(lua_State *L, size_t nbytes) {
-    static size_t pending = 0, since_full = 0, full_threshold = (size_t)64 << 20;
-    pending += nbytes + sizeof(lt_storage) + 64;
-    since_full += nbytes;
-    if (pending < 65536 || !lua_gc(L, LUA_GCISRUNNING)) return;
-    if (since_full >= full_threshold) {
+static void report_bytes(lua_State *L, lt_context *ctx, size_t nbytes) {
+    lt_gc_pacing *g = lt_ctx_gc_pacing(ctx);   /* per state: the context is the state's */
+    g->pending += nbytes + sizeof(lt_storage) + 64;
+    g->since_full += nbytes;
+    if (g->pending < 65536 || !lua_gc(L, LUA_GCISRUNNING)) return;
+    if (g->since_full >= g->full_threshold) {
         lua_gc(L, LUA_GCCOLLECT);
-        size_t live = lt_storage_live_bytes();
-        full_threshold = live > ((size_t)64 << 20) ? live : ((size_t)64 << 20);
-        since_full = 0;
-        pending = 0;
+        size_t live = lt_ctx_live_bytes(ctx);
+        g->full_threshold = live > ((size_t)64 << 20) ? live : ((size_t)64 << 20);
+        g->since_full = 0;
+        g->pending = 0;
         return;
     }
-    size_t kb = pending / 1024;
-    pending = 0;
+    size_t kb = g->pending / 1024;
+    g->pending = 0;
     lua_gc(L, LUA_GCSTEP, kb > 0x3fffffff ? 0x3fffffff : (int)kb);
 }
 
@@ -201,10 +201,12 @@ static lt_tensor *new_tensor(lua_State *L, lt_dtype dt, int ndim, const int64_t 
     /* Step the collector before creating the new userdata: a step taken right after a
      * finalizable object was created, inside an arithmetic metamethod (x * y), leaves the
      * garbage of earlier iterations unfinalized in Lua 5.4 (reproduced in pure Lua). */
-    report_bytes(L, (size_t)n * lt_dtype_size(dt));
+    lt_context *ctx = lt_lua_ctx(L);
+    report_bytes(L, ctx, (size_t)n * lt_dtype_size(dt));
     lt_tensor *t = push_empty_ud(L);
     lt_tensor tmp;
-    lt_status st = zero ? lt_tensor_init(&tmp, dt, ndim, size) : lt_tensor_init_uninit(&tmp, dt, ndim, size);
+    lt_status st = zero ? lt_tensor_init(ctx, &tmp, dt, ndim, size)
+                        : lt_tensor_init_uninit(ctx, &tmp, dt, ndim, size);
     if (st != LT_OK)
         lt_lua_error(L, "%s: cannot allocate a %s tensor of shape %s (%f GB)", fn, lt_dtype_name(dt),
                    sizes_str(ndim, size, buf, sizeof buf), (double)n * (double)lt_dtype_size(dt) / 1e9);
@@ -1256,6 +1258,7 @@ static int bshape(lua_State *L, const lt_tensor *a, const lt_tensor *b, int64_t 
 }
 
 static int do_binary(lua_State *L, lt_binop op) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = binop_names[op];
     lt_tensor *a = lt_lua_totensor(L, 1), *b = lt_lua_totensor(L, 2);
     int cmp = op >= LT_OP_EQ;
@@ -1267,7 +1270,7 @@ static int do_binary(lua_State *L, lt_binop op) {
         lt_dtype dt = cmp ? LT_UINT8 : (op == LT_OP_DIV || op == LT_OP_POW) ? LT_FLOAT32 : promote(a->dtype, b->dtype);
         if (op == LT_OP_POW && a->dtype != LT_FLOAT32 && b->dtype != LT_FLOAT32) dt = promote(a->dtype, b->dtype);
         lt_tensor *o = lt_lua_newtensor_uninit(L, dt, n, size, fn);
-        check_result(L, lt_binary(o, a, b, op), fn);
+        check_result(L, lt_binary(ctx, o, a, b, op), fn);
         return 1;
     }
     int tfirst = a != NULL;
@@ -1286,7 +1289,7 @@ static int do_binary(lua_State *L, lt_binop op) {
      * compare exactly in double */
     if (!cmp && dt != LT_FLOAT32) s = check_value(L, sidx, dt, fn, "");
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, fn);
-    check_result(L, lt_binary_scalar(o, t, s, op, !tfirst), fn);
+    check_result(L, lt_binary_scalar(ctx, o, t, s, op, !tfirst), fn);
     return 1;
 }
 
@@ -1310,6 +1313,7 @@ BINOP(le, LT_OP_LE)
  * "result type Float can't be cast to the desired output type Int"), and a result that does
  * not fit raises with self unchanged. */
 static int do_binary_(lua_State *L, lt_binop op, const char *fn) {
+    lt_context *ctx = lt_lua_ctx(L);
     lt_tensor *t = self(L, fn);
     lt_tensor *b = lt_lua_totensor(L, 2);
     if (!b && lua_type(L, 2) != LUA_TNUMBER)
@@ -1339,10 +1343,10 @@ static int do_binary_(lua_State *L, lt_binop op, const char *fn) {
             lt_tensor *w = inplace_target(L, t, fn);
             if (alpha != 1.0) {
                 lt_tensor *tmp = lt_lua_newtensor(L, b->dtype, bb.ndim, bb.size, fn);
-                check_result(L, lt_binary_scalar(tmp, &bb, alpha, LT_OP_MUL, 0), fn);
-                check_result(L, lt_binary(w, w, tmp, op), fn);
+                check_result(L, lt_binary_scalar(ctx, tmp, &bb, alpha, LT_OP_MUL, 0), fn);
+                check_result(L, lt_binary(ctx, w, w, tmp, op), fn);
             } else {
-                check_result(L, lt_binary(w, w, &bb, op), fn);
+                check_result(L, lt_binary(ctx, w, w, &bb, op), fn);
             }
             commit_copy(L, t, w, fn);
         }
@@ -1359,7 +1363,7 @@ static int do_binary_(lua_State *L, lt_binop op, const char *fn) {
             s = lua_tonumber(L, 2) * ((op == LT_OP_ADD || op == LT_OP_SUB) ? alpha : 1.0);
         }
         lt_tensor *w = inplace_target(L, t, fn);
-        check_result(L, lt_binary_scalar(w, w, s, op, 0), fn);
+        check_result(L, lt_binary_scalar(ctx, w, w, s, op, 0), fn);
         commit_copy(L, t, w, fn);
     }
     lua_settop(L, 1);
@@ -1403,6 +1407,7 @@ static const char *const unop_names[] = {"neg", "exp", "log", "sqrt", "abs", "re
                                          "log1p", "expm1"};
 
 static int do_unary(lua_State *L, lt_unop op) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = unop_names[op];
     lt_tensor *t = self(L, fn);
     int keep = op == LT_OP_NEG || op == LT_OP_ABS || op == LT_OP_RELU || op == LT_OP_SIGN ||
@@ -1410,7 +1415,7 @@ static int do_unary(lua_State *L, lt_unop op) {
     lt_dtype dt = keep ? t->dtype : LT_FLOAT32;
     if (op == LT_OP_NEG && dt == LT_UINT8) dt = LT_INT32;
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, fn);
-    check_result(L, lt_unary(o, t, op), fn);
+    check_result(L, lt_unary(ctx, o, t, op), fn);
     return 1;
 }
 
@@ -1453,22 +1458,24 @@ static void clamp_bounds(lua_State *L, const char *fn, double *lo, double *hi) {
 }
 
 static int m_clamp(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "clamp";
     lt_tensor *t = self(L, fn);
     double lo, hi;
     clamp_bounds(L, fn, &lo, &hi);
     lt_tensor *o = newlike_uninit(L, t, fn);
-    check_result(L, lt_clamp(o, t, lo, hi), fn);
+    check_result(L, lt_clamp(ctx, o, t, lo, hi), fn);
     return 1;
 }
 
 static int m_clamp_(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "clamp_";
     lt_tensor *t = self(L, fn);
     double lo, hi;
     clamp_bounds(L, fn, &lo, &hi);
     lt_tensor *w = inplace_target(L, t, fn);
-    check_result(L, lt_clamp(w, w, lo, hi), fn);
+    check_result(L, lt_clamp(ctx, w, w, lo, hi), fn);
     commit_copy(L, t, w, fn);
     lua_settop(L, 1);
     return 1;
@@ -1476,6 +1483,7 @@ static int m_clamp_(lua_State *L) {
 
 /* where(cond, a, b): a, b tensors or numbers; result dtype promoted. */
 static int f_where(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "where";
     lt_tensor *c = lt_lua_checktensor(L, 1, fn, "condition");
     int64_t size[LT_MAXDIM];
@@ -1510,12 +1518,13 @@ static int f_where(lua_State *L) {
     for (int k = 0; k < 2; k++)
         if (ab[k]->ndim == 0 && ab[k]->dtype == LT_FLOAT32) dt = promote(dt, LT_FLOAT32);
     lt_tensor *o = lt_lua_newtensor_uninit(L, dt, n, size, fn);
-    check_result(L, lt_where(o, c, ab[0], ab[1]), fn);
+    check_result(L, lt_where(ctx, o, c, ab[0], ab[1]), fn);
     return 1;
 }
 
 /* reductions: sum/mean/prod(d, keepdim) and max/min(d, keepdim) -> values, 1-based indices */
 static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
+    lt_context *ctx = lt_lua_ctx(L);
     lt_tensor *t = self(L, fn);
     int64_t size[LT_MAXDIM];
     if (lua_isnoneornil(L, 2)) {
@@ -1555,7 +1564,7 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
     if (want_idx) ix = lt_lua_newtensor(L, LT_INT32, n, size, fn);
     check_result(L, lt_reduce(o, ix, t, d, op), fn);
     if (ix) {
-        lt_lua_check(L, lt_binary_scalar(ix, ix, 1, LT_OP_ADD, 0), fn);
+        lt_lua_check(L, lt_binary_scalar(ctx, ix, ix, 1, LT_OP_ADD, 0), fn);
         return 2;
     }
     return 1;
@@ -1611,6 +1620,7 @@ static int m_sum_to(lua_State *L) {
 }
 
 static int m_matmul(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "matmul";
     lt_tensor *a = lt_lua_checkdtype(L, 1, fn, "self", LT_FLOAT32);
     lt_tensor *b = lt_lua_checkdtype(L, 2, fn, "other", LT_FLOAT32);
@@ -1642,9 +1652,9 @@ static int m_matmul(lua_State *L) {
     if (av.stride[av.ndim - 1] != 1 && av.stride[av.ndim - 2] != 1) pa = push_copy(L, &av, fn);
     if (bv.stride[bv.ndim - 1] != 1 && bv.stride[bv.ndim - 2] != 1) pb = push_copy(L, &bv, fn);
     lt_tensor *o = lt_lua_newtensor_uninit(L, LT_FLOAT32, nb + 2, bsz, fn);
-    lt_status st = lt_matmul(o, pa, pb);
+    lt_status st = lt_matmul(ctx, o, pa, pb);
     if (st == LT_EARG) /* unusual strides (e.g. 0 from expand on a matrix dim): contiguous copies */
-        st = lt_matmul(o, push_copy(L, &av, fn), push_copy(L, &bv, fn));
+        st = lt_matmul(ctx, o, push_copy(L, &av, fn), push_copy(L, &bv, fn));
     lt_lua_check(L, st, fn);
     if (squeeze_m) lt_view_squeeze(o, o->ndim - 1);
     if (squeeze_n) lt_view_squeeze(o, o->ndim - 2);
@@ -1795,6 +1805,7 @@ static int f_allclose(lua_State *L) {
  * thousands of threads on a machine would only thrash). */
 #define LT_MAX_THREADS 1024
 static int f_set_num_threads(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "set_num_threads";
     if (lua_type(L, 1) != LUA_TNUMBER)
         return lt_lua_error(L, "%s: n must be an integer in [1, %d], got %s", fn, LT_MAX_THREADS, luaL_typename(L, 1));
@@ -1807,12 +1818,12 @@ static int f_set_num_threads(lua_State *L) {
     }
     if (n < 1 || n > LT_MAX_THREADS)
         return lt_lua_error(L, "%s: n must be an integer in [1, %d], got %I", fn, LT_MAX_THREADS, n);
-    lt_set_num_threads((int)n);
+    lt_ctx_set_num_threads(ctx, (int)n);
     return 0;
 }
 
 static int f_get_num_threads(lua_State *L) {
-    lua_pushinteger(L, lt_get_num_threads());
+    lua_pushinteger(L, lt_ctx_num_threads(lt_lua_ctx(L)));
     return 1;
 }
 
@@ -1824,20 +1835,29 @@ static int f_now(lua_State *L) {
     return 1;
 }
 
-/* empty_cache(): frees the recycled storage blocks; cache_bytes(): bytes held there. */
+/* empty_cache(): frees the recycled storage blocks of this state's context. */
 static int f_empty_cache(lua_State *L) {
-    (void)L;
-    lt_storage_cache_empty();
+    lt_ctx_cache_empty(lt_lua_ctx(L));
     return 0;
 }
 
-/* memory_stats() -> {live_bytes = storage in use, cached_bytes = recycled blocks held} */
+/* memory_stats() -> {live_bytes = storage in use, cached_bytes = recycled blocks held,
+ * cache_limit, cache_hits, cache_misses}, for this state's context. */
 static int f_memory_stats(lua_State *L) {
-    lua_createtable(L, 0, 2);
-    lua_pushinteger(L, (lua_Integer)lt_storage_live_bytes());
+    lt_context *ctx = lt_lua_ctx(L);
+    lt_cache_stats st;
+    lt_ctx_cache_stats(ctx, &st);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)st.live_bytes);
     lua_setfield(L, -2, "live_bytes");
-    lua_pushinteger(L, (lua_Integer)lt_storage_cache_bytes());
+    lua_pushinteger(L, (lua_Integer)st.cached_bytes);
     lua_setfield(L, -2, "cached_bytes");
+    lua_pushinteger(L, (lua_Integer)st.limit);
+    lua_setfield(L, -2, "cache_limit");
+    lua_pushinteger(L, (lua_Integer)st.hits);
+    lua_setfield(L, -2, "cache_hits");
+    lua_pushinteger(L, (lua_Integer)st.misses);
+    lua_setfield(L, -2, "cache_misses");
     return 1;
 }
 
@@ -1901,5 +1921,4 @@ void lt_open_tensor(lua_State *L) {
     lua_setfield(L, -2, "__name");
     lua_setfield(L, -2, "meta");               /* module.meta = mt */
     luaL_setfuncs(L, functions, 0);
-    lt_get_num_threads();
 }

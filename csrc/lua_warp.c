@@ -97,6 +97,7 @@ static int64_t plane_w(const lt_tensor *t) { return t->size[t->ndim - 1]; }
 /* warp_affine(img, m, {height=, width=, interpolation=, border=, fill=, naive=}):
  * m = {a, b, c, d, e, f} is the forward matrix (src -> dst) as given to cv2.warpAffine. */
 static int l_warp_affine(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "warp_affine";
     lt_opt_check(L, 3, fn, affine_keys);
     lt_tensor *in = check_image(L, 1, fn, "image", 1);
@@ -128,12 +129,14 @@ static int l_warp_affine(lua_State *L) {
                      (lua_Integer)h, (lua_Integer)w);
     lt_affine_invert(inv, m);
     lt_tensor *out = new_planes(L, in, h, w, in->dtype, fn);
-    lt_lua_check(L, (naive ? lt_warp_affine_naive : lt_warp_affine)(out, in, inv, ip, bd, fill), fn);
+    lt_lua_check(L, (naive ? lt_warp_affine_naive(out, in, inv, ip, bd, fill)
+                           : lt_warp_affine(ctx, out, in, inv, ip, bd, fill)), fn);
     return 1;
 }
 
 /* remap(img, mapx, mapy, {interpolation=, border=, fill=}): maps float32 (Ho, Wo). */
 static int l_remap(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "remap";
     char b1[96], b2[96];
     lt_opt_check(L, 4, fn, remap_keys);
@@ -153,12 +156,13 @@ static int l_remap(lua_State *L) {
     mx = lt_lua_contiguous(L, 2, fn, "mapx", &p1);
     my = lt_lua_contiguous(L, 3, fn, "mapy", &p2);
     lt_tensor *out = new_planes(L, in, mx->size[0], mx->size[1], in->dtype, fn);
-    lt_lua_check(L, lt_remap(out, in, mx, my, ip, bd, fill), fn);
+    lt_lua_check(L, lt_remap(ctx, out, in, mx, my, ip, bd, fill), fn);
     return 1;
 }
 
 /* resize(img, height, width, {interpolation="bilinear"|"area"|"nearest", naive=}) */
 static int l_resize(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "resize";
     lt_opt_check(L, 4, fn, resize_keys);
     lt_tensor *in = check_image(L, 1, fn, "image", 1);
@@ -170,12 +174,14 @@ static int l_resize(lua_State *L) {
     if (plane_h(in) * plane_w(in) == 0) lt_lua_error(L, "%s: image is empty", fn);
     int naive = lt_opt_bool(L, 4, "naive", 0, fn);
     lt_tensor *out = new_planes(L, in, h, w, in->dtype, fn);
-    lt_lua_check(L, (naive ? lt_resize_naive : lt_resize)(out, in, ip), fn);
+    lt_lua_check(L, (naive ? lt_resize_naive(out, in, ip)
+                           : lt_resize(ctx, out, in, ip)), fn);
     return 1;
 }
 
 /* crop_pad(img, top, left, height, width, {border=, fill=}): out[y][x] = img[top+y][left+x]. */
 static int l_crop_pad(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "crop_pad";
     lt_opt_check(L, 6, fn, crop_pad_keys);
     lt_tensor *in = check_image(L, 1, fn, "image", 1);
@@ -189,28 +195,30 @@ static int l_crop_pad(lua_State *L) {
     lt_border bd = opt_border(L, 6, fn);
     double fill = opt_fill(L, 6, fn);
     lt_tensor *out = new_planes(L, in, h, w, in->dtype, fn);
-    lt_lua_check(L, lt_crop_pad(out, in, (int64_t)top, (int64_t)left, bd, fill), fn);
+    lt_lua_check(L, lt_crop_pad(ctx, out, in, (int64_t)top, (int64_t)left, bd, fill), fn);
     return 1;
 }
 
 /* flip(img, horizontal): horizontal = true flips columns, false flips rows. */
 static int l_flip(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "flip";
     lt_tensor *in = check_image(L, 1, fn, "image", 1);
     int horizontal = lua_toboolean(L, 2);
     lt_tensor *out = new_planes(L, in, plane_h(in), plane_w(in), in->dtype, fn);
-    lt_lua_check(L, lt_flip_hw(out, in, horizontal), fn);
+    lt_lua_check(L, lt_flip_hw(ctx, out, in, horizontal), fn);
     return 1;
 }
 
 /* rot90(img, k): k quarter turns counter-clockwise (numpy.rot90). */
 static int l_rot90(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "rot90";
     lt_tensor *in = check_image(L, 1, fn, "image", 1);
     int k = (int)(((luaL_checkinteger(L, 2) % 4) + 4) % 4);
     int64_t h = plane_h(in), w = plane_w(in);
     lt_tensor *out = (k & 1) ? new_planes(L, in, w, h, in->dtype, fn) : new_planes(L, in, h, w, in->dtype, fn);
-    lt_lua_check(L, lt_rot90(out, in, k), fn);
+    lt_lua_check(L, lt_rot90(ctx, out, in, k), fn);
     return 1;
 }
 
@@ -218,6 +226,7 @@ static int l_rot90(lua_State *L) {
 
 /* gaussian_blur(img, kx, ky, sigmax, sigmay, {naive=}) */
 static int l_gaussian_blur(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "gaussian_blur";
     lt_opt_check(L, 6, fn, naive_keys);
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
@@ -230,33 +239,37 @@ static int l_gaussian_blur(lua_State *L) {
         lt_lua_error(L, "%s: kernel size must be at most 4095, got %Ix%I", fn, kx, ky);
     int naive = lt_opt_bool(L, 6, "naive", 0, fn);
     lt_tensor *out = lt_lua_newlike(L, in, fn);
-    lt_lua_check(L, (naive ? lt_gaussian_blur_naive : lt_gaussian_blur)(out, in, (int)kx, (int)ky, sx, sy), fn);
+    lt_lua_check(L, (naive ? lt_gaussian_blur_naive(out, in, (int)kx, (int)ky, sx, sy)
+                           : lt_gaussian_blur(ctx, out, in, (int)kx, (int)ky, sx, sy)), fn);
     return 1;
 }
 
 /* pixel_affine(img, alpha, beta): img * alpha + beta */
 static int l_pixel_affine(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "pixel_affine";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     double a = check_finite(L, 2, fn, "alpha"), b = check_finite(L, 3, fn, "beta");
     lt_tensor *out = lt_lua_newlike(L, in, fn);
-    lt_lua_check(L, lt_pixel_affine(out, in, a, b), fn);
+    lt_lua_check(L, lt_pixel_affine(ctx, out, in, a, b), fn);
     return 1;
 }
 
 /* pixel_gamma(img, gamma, maxv) */
 static int l_pixel_gamma(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "pixel_gamma";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     double g = check_finite(L, 2, fn, "gamma"), mv = luaL_checknumber(L, 3);
     lt_nn_check_real(L, mv, LT_REAL_POSITIVE, fn, "max value");
     lt_tensor *out = lt_lua_newlike(L, in, fn);
-    lt_lua_check(L, lt_pixel_gamma(out, in, g, mv), fn);
+    lt_lua_check(L, lt_pixel_gamma(ctx, out, in, g, mv), fn);
     return 1;
 }
 
 /* hsv_shift(img, hue, sat, val): img (3, H, W) RGB */
 static int l_hsv_shift(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "hsv_shift";
     char buf[96];
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
@@ -265,7 +278,7 @@ static int l_hsv_shift(lua_State *L) {
     double h = check_finite(L, 2, fn, "hue"), s = check_finite(L, 3, fn, "saturation");
     double v = check_finite(L, 4, fn, "value");
     lt_tensor *out = lt_lua_newlike(L, in, fn);
-    lt_lua_check(L, lt_hsv_shift(out, in, h, s, v), fn);
+    lt_lua_check(L, lt_hsv_shift(ctx, out, in, h, s, v), fn);
     return 1;
 }
 
@@ -295,6 +308,7 @@ static void read_channel_values(lua_State *L, int idx, int64_t C, double *out, c
 
 /* normalize(img, mean, std): float32 (img - mean[c]) / std[c]; mean, std numbers or tables. */
 static int l_normalize(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "normalize";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     int64_t C = in->ndim == 3 ? in->size[0] : 1;
@@ -305,12 +319,13 @@ static int l_normalize(lua_State *L) {
     for (int64_t c = 0; c < C; c++)
         if (std[c] == 0) lt_lua_error(L, "%s: std of channel %I is 0", fn, (lua_Integer)c + 1);
     lt_tensor *out = new_planes(L, in, plane_h(in), plane_w(in), LT_FLOAT32, fn);
-    lt_lua_check(L, lt_normalize(out, in, mean, std), fn);
+    lt_lua_check(L, lt_normalize(ctx, out, in, mean, std), fn);
     return 1;
 }
 
 /* gauss_noise(img, mean, std, per_channel, {generator=}): img + N(mean, std) */
 static int l_gauss_noise(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "gauss_noise";
     lt_opt_check(L, 5, fn, rng_keys);
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
@@ -323,7 +338,7 @@ static int l_gauss_noise(lua_State *L) {
     lt_tensor *noise = lt_lua_newtensor(L, LT_FLOAT32, 3, nsz, fn);
     lt_rng_fill_normal(g, lt_f32(noise), lt_numel(noise), (float)mean, (float)sd);
     lt_tensor *out = lt_lua_newlike(L, in, fn);
-    lt_lua_check(L, lt_add_noise(out, in, noise), fn);
+    lt_lua_check(L, lt_add_noise(ctx, out, in, noise), fn);
     return 1;
 }
 
@@ -372,6 +387,7 @@ static int l_randint(lua_State *L) {
 /* elastic_maps(h, w, alpha, sigma, ksize, {generator=}) -> mapx, mapy (float32 h x w):
  * map = identity + alpha * gaussian_blur(uniform(-1, 1) field). dx is drawn before dy. */
 static int l_elastic_maps(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "elastic_maps";
     lt_opt_check(L, 6, fn, rng_keys);
     int64_t h = check_size(L, 1, fn, "height"), w = check_size(L, 2, fn, "width");
@@ -388,7 +404,7 @@ static int l_elastic_maps(lua_State *L) {
     maps[1] = lt_lua_newtensor(L, LT_FLOAT32, 2, sz, fn);            /* 9: mapy */
     for (int d = 0; d < 2; d++) {
         lt_rng_fill_uniform(g, lt_f32(f), h * w, -1.f, 1.f);
-        lt_lua_check(L, lt_gaussian_blur(maps[d], f, (int)k, (int)k, sigma, sigma), fn);
+        lt_lua_check(L, lt_gaussian_blur(ctx, maps[d], f, (int)k, (int)k, sigma, sigma), fn);
         float *m = lt_f32(maps[d]);
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++)

@@ -6,12 +6,18 @@
 
 #define PAR_MIN 32768
 
+/* The caller's thread budget, or 1 below PAR_MIN elements (forking costs more). */
+static int threads_for(int64_t work, int nthreads) {
+    return work >= PAR_MIN && nthreads > 1 ? nthreads : 1;
+}
+
 /* One pass of shifted sums, as lt_batch_norm_stats: the shift x0 (the channel's first value
  * here) keeps M2 = s2 - s1^2 / n free of cancellation when |mean| >> std. */
-lt_status lt_syncbn_local_stats(double *stats, const float *x, int64_t N, int64_t C, int64_t S) {
+lt_status lt_syncbn_local_stats(double *stats, const float *x, int64_t N, int64_t C, int64_t S,
+                                int nthreads) {
     if (N < 0 || C < 0 || S < 0) return LT_EARG;
-    const int64_t work = N * C * S;
-#pragma omp parallel for if (work >= PAR_MIN) schedule(static)
+    const int nt = threads_for(N * C * S, nthreads);
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < C; c++) {
         const double cnt = (double)(N * S);
         const float x0 = N * S > 0 ? x[c * S] : 0.0f;
@@ -81,10 +87,10 @@ void lt_syncbn_update_running(float *running_mean, float *running_var, const flo
 
 lt_status lt_syncbn_backward_reduce(double *sums, float *dw, float *db, const float *dy,
                                     const float *x, const float *mean, const float *invstd,
-                                    int64_t N, int64_t C, int64_t S) {
+                                    int64_t N, int64_t C, int64_t S, int nthreads) {
     if (N < 0 || C < 0 || S < 0) return LT_EARG;
-    const int64_t work = N * C * S;
-#pragma omp parallel for if (work >= PAR_MIN) schedule(static)
+    const int nt = threads_for(N * C * S, nthreads);
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c];
         double sdy = 0.0, sdyx = 0.0;
@@ -110,10 +116,10 @@ lt_status lt_syncbn_backward_reduce(double *sums, float *dw, float *db, const fl
 
 lt_status lt_syncbn_backward_input(float *dx, const float *dy, const float *x, const float *mean,
                                    const float *invstd, const float *w, const double *sums,
-                                   int64_t M, int64_t N, int64_t C, int64_t S) {
+                                   int64_t M, int64_t N, int64_t C, int64_t S, int nthreads) {
     if (N < 0 || C < 0 || S < 0 || M < 1) return LT_EARG;
-    const int64_t work = N * C * S;
-#pragma omp parallel for if (work >= PAR_MIN) schedule(static)
+    const int nt = threads_for(N * C * S, nthreads);
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c];
         const double is = invstd[c];

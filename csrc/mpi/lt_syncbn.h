@@ -4,17 +4,18 @@
  * all-reduces the two per-channel sums the closed-form gradient needs.
  *
  *   double st[3 * C];                                   // (C, 3): count, mean, M2
- *   lt_syncbn_local_stats(st, x, N, C, S);              // x (N, C, S)
+ *   lt_syncbn_local_stats(st, x, N, C, S, 1);           // x (N, C, S)
  *   ... all-gather st from W ranks into all (W, C, 3) ...
  *   lt_syncbn_combine(mean, var, &M, all, W, C);        // global, biased var; M = count
  *   // backward, with the same mean/invstd:
  *   double sums[2 * C];
- *   lt_syncbn_backward_reduce(sums, dw, db, dy, x, mean, invstd, N, C, S);
+ *   lt_syncbn_backward_reduce(sums, dw, db, dy, x, mean, invstd, N, C, S, 1);
  *   ... all-reduce (sum) sums over the ranks ...
- *   lt_syncbn_backward_input(dx, dy, x, mean, invstd, w, sums, M, N, C, S);
+ *   lt_syncbn_backward_input(dx, dy, x, mean, invstd, w, sums, M, N, C, S, 1);
  *
  * Sums are in double. The formulas and roundings are those of lt_batch_norm_* in
- * csrc/lt_norm.c, so one rank holding the whole batch reproduces BatchNorm2d.
+ * csrc/lt_norm.c, so one rank holding the whole batch reproduces BatchNorm2d. nthreads is
+ * the caller's thread budget (OpenMP over channels from 32768 elements on).
  */
 #ifndef LT_SYNCBN_H
 #define LT_SYNCBN_H
@@ -26,7 +27,7 @@
  * from that mean (one pass of shifted sums); a rank with N = 0 contributes count 0. */
 lt_status lt_syncbn_local_stats(double *stats,                    // (C, 3)
                                 const float *x,                   // (N, C, S)
-                                int64_t N, int64_t C, int64_t S);
+                                int64_t N, int64_t C, int64_t S, int nthreads);
 
 /* Combines the W ranks' stats in rank order (Chan, Golub and LeVeque's pairwise update) into
  * the mean and the biased variance; *count receives the total count of a channel. */
@@ -48,7 +49,7 @@ lt_status lt_syncbn_backward_reduce(double *sums,                 // (C, 2)
                                     float *dw, float *db,         // (C), (C) or NULL
                                     const float *dy, const float *x,   // (N, C, S)
                                     const float *mean, const float *invstd,  // (C), (C)
-                                    int64_t N, int64_t C, int64_t S);
+                                    int64_t N, int64_t C, int64_t S, int nthreads);
 
 /* dx = w * invstd * (dy - sum(dy) / M - (x - mean) * invstd^2 * sum(dy * (x - mean)) / M)
  * with the sums over every rank and M the global count per channel. w may be NULL. */
@@ -56,6 +57,6 @@ lt_status lt_syncbn_backward_input(float *dx,                     // (N, C, S)
                                    const float *dy, const float *x,   // (N, C, S)
                                    const float *mean, const float *invstd, const float *w,
                                    const double *sums,            // (C, 2), global
-                                   int64_t M, int64_t N, int64_t C, int64_t S);
+                                   int64_t M, int64_t N, int64_t C, int64_t S, int nthreads);
 
 #endif

@@ -10,6 +10,9 @@
  *
  * Ranks are 0-based, as MPI's. Every MPI failure, timeout or mismatch between ranks raises
  * "fn: message" (lt_dist.c writes the message); nothing aborts while a caller can be told.
+ * MPI is one per process, so unlike lunet.core (one context per Lua state) this module keeps
+ * process-wide state: use it from one Lua state, on the thread that called init()
+ * (MPI_THREAD_FUNNELED); MPI is finalized when the last state that loaded it closes.
  */
 #include "../lt_lua.h"
 #include "lt_dist.h"
@@ -548,10 +551,10 @@ static float *check_vec(lua_State *L, int idx, int64_t C, const char *fn, const 
     return (float *)tdata(t);
 }
 
-/* sync_batch_norm_stats(x, mean_out, var_out [, running_mean, running_var, momentum]) -> count:
+/* sync_batch_norm_stats(x, mean_out, var_out, running_mean, running_var, momentum, threads) -> count:
  * the mean and biased variance per channel over every rank's x (N, C, ...), and the total
  * number of values per channel. With more than one value, the running statistics (either may
- * be nil) are updated in place, identically on every rank. */
+ * be nil) are updated in place, identically on every rank. threads: lunet's thread budget. */
 static int l_sync_batch_norm_stats(lua_State *L) {
     const char *fn = "SyncBatchNorm";
     lt_tensor *x = check_f32(L, 1, fn, "x");
@@ -562,11 +565,12 @@ static int l_sync_batch_norm_stats(lua_State *L) {
     float *rm = check_vec(L, 4, C, fn, "running_mean", 1);
     float *rv = check_vec(L, 5, C, fn, "running_var", 1);
     const double momentum = luaL_optnumber(L, 6, 0.1);
+    const int threads = (int)luaL_optinteger(L, 7, 1);
     need_init(L, fn);
     const int W = lt_dist_size();
     double *mine = (double *)lua_newuserdatauv(L, (size_t)(C ? C : 1) * 3 * sizeof(double), 0);
     double *all = (double *)lua_newuserdatauv(L, (size_t)(C ? C : 1) * 3 * sizeof(double) * (size_t)W, 0);
-    lt_syncbn_local_stats(mine, (const float *)tdata(x), N, C, S);
+    lt_syncbn_local_stats(mine, (const float *)tdata(x), N, C, S, threads);
     char err[LT_DIST_ERRLEN];
     check_status(L, lt_dist_all_gather(all, mine, 3 * C, LT_DIST_F64, (uint64_t)C, err), fn, err);
     int64_t count = 0;
@@ -578,7 +582,7 @@ static int l_sync_batch_norm_stats(lua_State *L) {
 }
 
 /* sync_batch_norm_backward(dy, x, mean, invstd, weight|nil, count, dx_out, dw_out|nil,
- * db_out|nil): dx from the all-reduced sums; dw, db this rank's parts. */
+ * db_out|nil, threads): dx from the all-reduced sums; dw, db this rank's parts. */
 static int l_sync_batch_norm_backward(lua_State *L) {
     const char *fn = "SyncBatchNorm backward";
     lt_tensor *dy = check_f32(L, 1, fn, "grad");
@@ -595,13 +599,15 @@ static int l_sync_batch_norm_backward(lua_State *L) {
     if (numel(dx) != numel(x)) lt_lua_error(L, "%s: dx and x differ in size", fn);
     float *dw = check_vec(L, 8, C, fn, "dweight", 1);
     float *db = check_vec(L, 9, C, fn, "dbias", 1);
+    const int threads = (int)luaL_optinteger(L, 10, 1);
     need_init(L, fn);
     double *sums = (double *)lua_newuserdatauv(L, (size_t)(C ? C : 1) * 2 * sizeof(double), 0);
-    lt_syncbn_backward_reduce(sums, dw, db, (const float *)tdata(dy), (const float *)tdata(x), mean, invstd, N, C, S);
+    lt_syncbn_backward_reduce(sums, dw, db, (const float *)tdata(dy), (const float *)tdata(x), mean, invstd, N, C, S,
+                              threads);
     char err[LT_DIST_ERRLEN];
     check_status(L, lt_dist_all_reduce(sums, 2 * C, LT_DIST_F64, LT_DIST_SUM, (uint64_t)C, err), fn, err);
     lt_syncbn_backward_input((float *)tdata(dx), (const float *)tdata(dy), (const float *)tdata(x), mean, invstd, w,
-                             sums, (int64_t)M, N, C, S);
+                             sums, (int64_t)M, N, C, S, threads);
     return 0;
 }
 

@@ -16,6 +16,14 @@ for k, v in pairs(tensor) do lunet[k] = v end
 lunet.autograd = require "lunet.autograd"
 lunet.core = require "lunet.core"
 
+-- lunet.config() -> {version, cpu, gemm_isa, conv_isa, threads, blas, blas_config, blas_core,
+-- blas_threads, openmp, lua}: the kernels and thread budget this state computes with.
+function lunet.config()
+  local c = lunet.core.config()
+  c.version = lunet._VERSION
+  return c
+end
+
 -- The documented submodules (field name -> module name).
 local submodules = {
   nn = "lunet.nn", optim = "lunet.optim", data = "lunet.data", transforms = "lunet.transforms",

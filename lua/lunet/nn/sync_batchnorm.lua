@@ -80,8 +80,9 @@ function SyncBatchNorm:forward(x)
   local xc = x:contiguous()
   local c = self.num_features
   local mean, var = lunet.empty(c), lunet.empty(c)
+  local threads = lunet.get_num_threads()
   local count = C.sync_batch_norm_stats(xc, mean, var, track and self.running_mean or nil,
-    track and self.running_var or nil, self.momentum)
+    track and self.running_var or nil, self.momentum, threads)
   if count <= 1 then
     E.fail(fn, "expected more than 1 value per channel when training, got %d over all ranks (input %s on rank %d)",
       count, shape_str(x), d.rank())
@@ -97,7 +98,7 @@ function SyncBatchNorm:forward(x)
       local dx = lunet.empty(xc:shape())
       local dw = w ~= nil and lunet.empty(c) or nil
       local db = b ~= nil and lunet.empty(c) or nil
-      C.sync_batch_norm_backward(g:contiguous(), xc, m, invstd, w, count, dx, dw, db)
+      C.sync_batch_norm_backward(g:contiguous(), xc, m, invstd, w, count, dx, dw, db, threads)
       if w ~= nil and b ~= nil then return dx, dw, db end
       if w ~= nil then return dx, dw end
       if b ~= nil then return dx, db end
