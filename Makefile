@@ -127,6 +127,16 @@ tsan:
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1 suppressions=$(CURDIR)/tools/tsan.supp" \
 	  $(TSAN_BUILD)/threads
 
+# make fuzz: libFuzzer harnesses of the loaders (fuzz/, Debian clang), each run FUZZ_SECONDS;
+# fails on any crash, leak, timeout or sanitizer report. See fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_PKGS    := clang libclang-rt-14-dev
+.PHONY: fuzz
+fuzz:
+	@sh tools/deps.sh $(DEB_PKGS) $(FUZZ_PKGS)
+	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk FUZZ_CC=$(FUZZ_CC) FUZZ_SECONDS=$(FUZZ_SECONDS) run
+
 # Installs lunet.core and the Lua side (lua/lunet/**, models/ as lunet.models).
 install: $(MODULE) $(DIST_MODULE)
 	mkdir -p $(INST_LIBDIR)/lunet $(INST_LUADIR)/lunet/models

@@ -1,12 +1,17 @@
 /* lt_idx.c: IDX (MNIST-style) files through zlib's gz* interface, which reads gzip and
- * plain files alike. The gzFile never outlives one call. */
+ * plain files alike. The gzFile never outlives one call; only regular files are opened. */
 #include "lt_idx.h"
+#include "lt_file.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
+
+/* deflate expands at most 1032:1; a gzip member also has an 18-byte frame */
+#define IDX_GZ_MAX_RATIO 1032
 
 static int elem_size(int code) {
     switch (code) {
@@ -18,19 +23,28 @@ static int elem_size(int code) {
     return 0;
 }
 
-static gzFile open_gz(const char *path, char *err, size_t errlen) {
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f) snprintf(err, errlen, "cannot open '%s': %s", path, errno ? strerror(errno) : "out of memory");
+/* Opens a regular file (never blocks on a FIFO or device) as a gzFile; *file_size receives
+ * its size on disk. */
+static gzFile open_gz(const char *path, int64_t *file_size, char *err, size_t errlen) {
+    int fd = lt_file_open(path, file_size, err, errlen);
+    if (fd < 0) return NULL;
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);                                  /* gzdopen leaves fd open on failure */
+        snprintf(err, errlen, "cannot open '%s': out of memory", path);
+    }
     return f;
 }
 
-/* zlib's gzerror text is "path: message"; keep the message. */
+/* zlib's gzerror text is "<fd:N>: message" (gzdopen); keep the message. */
 static const char *gz_msg(gzFile f, const char *path, int *zerr) {
+    (void)path;
     const char *msg = gzerror(f, zerr);
     if (!msg) return "read error";
-    size_t n = strlen(path);
-    if (strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
+    if (strncmp(msg, "<fd:", 4) == 0) {
+        const char *p = strstr(msg, ">: ");
+        if (p) msg = p + 3;
+    }
     return msg;
 }
 
@@ -63,9 +77,46 @@ static lt_status read_exact(gzFile f, void *dst, size_t n, const char *path, cha
     return LT_OK;
 }
 
+static void dims_str(const lt_idx_header *hd, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < hd->ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, d ? ", %lld" : "%lld", (long long)hd->size[d]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+/* The header's dimensions against the file: the element bytes must fit in int64 and in the
+ * file (plain), or in what its compressed size can expand to (gzip). */
+static lt_status check_claim(const lt_idx_header *hd, int direct, int64_t file_size,
+                             const char *path, char *err, size_t errlen) {
+    char dims[LT_MAXDIM * 16 + 8];
+    dims_str(hd, dims, sizeof dims);
+    int64_t bytes = elem_size(hd->code), out = (int64_t)lt_dtype_size(hd->dtype);
+    for (int d = 0; d < hd->ndim; d++)
+        if (lt_mul_ovf(bytes, hd->size[d], &bytes) || lt_mul_ovf(out, hd->size[d], &out)) {
+            snprintf(err, errlen, "'%s' is corrupt: header claims dimensions %s, more than 2^63 bytes",
+                     path, dims);
+            return LT_EOVERFLOW;
+        }
+    int64_t room = file_size - (int64_t)hd->header_bytes;
+    if (direct && bytes > room) {   /* the message the data read would give, before allocating */
+        snprintf(err, errlen, "'%s' is truncated (expected %lld more bytes)", path,
+                 (long long)(bytes - (room > 0 ? room : 0)));
+        return LT_EARG;
+    }
+    if (!direct && bytes / IDX_GZ_MAX_RATIO > file_size) {
+        snprintf(err, errlen,
+                 "'%s' is truncated or corrupt: header claims dimensions %s (%lld bytes of "
+                 "data), more than a %lld-byte gzip file can hold", path, dims, (long long)bytes,
+                 (long long)file_size);
+        return LT_EARG;
+    }
+    return LT_OK;
+}
+
 lt_status lt_idx_read_header(lt_idx_header *hd, const char *path, char *err, size_t errlen) {
     memset(hd, 0, sizeof *hd);
-    gzFile f = open_gz(path, err, errlen);
+    int64_t file_size;
+    gzFile f = open_gz(path, &file_size, err, errlen);
     if (!f) return LT_EARG;
     uint8_t magic[4];
     lt_status st = read_exact(f, magic, 4, path, err, errlen);
@@ -88,11 +139,12 @@ lt_status lt_idx_read_header(lt_idx_header *hd, const char *path, char *err, siz
         }
         hd->header_bytes = 4u + 4u * (size_t)hd->ndim;
     }
+    if (st == LT_OK) st = check_claim(hd, gzdirect(f), file_size, path, err, errlen);
     gzclose(f);
     return st;
 }
 
-size_t lt_idx_nbytes(const lt_idx_header *hd) {
+size_t lt_idx_nbytes(const lt_idx_header *hd) {   /* fits: lt_idx_read_header checked it */
     size_t n = lt_dtype_size(hd->dtype);
     for (int d = 0; d < hd->ndim; d++) n *= (size_t)hd->size[d];
     return n;
@@ -101,12 +153,27 @@ size_t lt_idx_nbytes(const lt_idx_header *hd) {
 lt_status lt_idx_read_data(void *out, const lt_idx_header *hd, const char *path, char *err,
                            size_t errlen) {
     size_t count = 1;
-    for (int d = 0; d < hd->ndim; d++) count *= (size_t)hd->size[d];
+    for (int d = 0; d < hd->ndim; d++) count *= (size_t)hd->size[d];   /* checked by the header */
     size_t es = (size_t)elem_size(hd->code);
-    gzFile f = open_gz(path, err, errlen);
+    int64_t file_size;
+    gzFile f = open_gz(path, &file_size, err, errlen);
     if (!f) return LT_EARG;
-    uint8_t skip[4 + 4 * LT_MAXDIM];
-    lt_status st = read_exact(f, skip, hd->header_bytes, path, err, errlen);
+    uint8_t again[4 + 4 * LT_MAXDIM];
+    lt_status st = read_exact(f, again, hd->header_bytes, path, err, errlen);
+    if (st == LT_OK) {   /* the file may have been replaced since lt_idx_read_header */
+        lt_idx_header now;
+        memset(&now, 0, sizeof now);
+        now.code = again[2];
+        now.ndim = again[3];
+        for (int d = 0; d < hd->ndim && now.ndim == hd->ndim; d++)
+            now.size[d] = (int64_t)((uint32_t)again[4 + 4 * d] << 24 | (uint32_t)again[5 + 4 * d] << 16 |
+                                    (uint32_t)again[6 + 4 * d] << 8 | again[7 + 4 * d]);
+        if (now.code != hd->code || now.ndim != hd->ndim ||
+            memcmp(now.size, hd->size, sizeof hd->size) != 0) {
+            snprintf(err, errlen, "'%s' changed while it was being read", path);
+            st = LT_EARG;
+        }
+    }
     if (st == LT_OK && hd->code == 0x08) {
         st = read_exact(f, out, count, path, err, errlen);
     } else if (st == LT_OK) {

@@ -22,6 +22,9 @@ typedef struct lt_idx_header {
     size_t header_bytes;
 } lt_idx_header;
 
+/* Reads and checks the header: only regular files are opened (a FIFO or device is refused
+ * at once), and the claimed dimensions must fit in the file (plain) or in what a gzip file
+ * of that size can expand to (1032:1), so a lying header never causes a huge allocation. */
 lt_status lt_idx_read_header(lt_idx_header *hd, const char *path, char *err, size_t errlen);
 size_t lt_idx_nbytes(const lt_idx_header *hd);  /* output bytes (elements * dtype size) */
 /* Reads all elements into out (contiguous, hd->dtype), converting from big-endian. */

@@ -1,4 +1,4 @@
-/* lt_image.c: PNG/JPEG decoding and PNG encoding on memory buffers (libpng, libjpeg-turbo),
+/* lt_image.c: PNG/JPEG decoding and PNG/JPEG encoding on memory buffers (libpng, libjpeg-turbo),
  * with each library's longjmp caught inside the call that owns its objects; plus overlay,
  * cut-out compositing and procedural textures for the dataset makers. */
 #include "lt_image.h"
@@ -111,6 +111,20 @@ static void png_read_cb(png_structp png, png_bytep data, size_t n) {
     s->pos += n;
 }
 
+/* Fuzz builds only (fuzz/fuzz.mk defines LT_FUZZING): CRC and Adler-32 failures would stop
+ * nearly every mutation at its first chunk; ignoring them lets the fuzzer reach the decoding
+ * behind, as libpng's own fuzzer does. */
+static void png_fuzz_setup(png_structp png) {
+#ifdef LT_FUZZING
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+#ifdef PNG_IGNORE_ADLER32
+    png_set_option(png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+#endif
+#else
+    (void)png;
+#endif
+}
+
 static lt_status png_header(lt_image_info *info, const uint8_t *buf, size_t len, char *err,
                             size_t errlen) {
     png_src src = {buf, len, 0, err, errlen};
@@ -128,6 +142,7 @@ static lt_status png_header(lt_image_info *info, const uint8_t *buf, size_t len,
         return LT_EARG;
     }
     png_set_read_fn(png, &src, png_read_cb);
+    png_fuzz_setup(png);
     png_read_info(png, pi);
     info->format = LT_IMG_PNG;
     info->width = (int)png_get_image_width(png, pi);
@@ -166,6 +181,7 @@ static lt_status png_decode_run(png_structp png, png_infop pi, png_src *src, uin
     int wide = info->bit_depth == 16;
     if (setjmp(png_jmpbuf(png))) return LT_EARG;
     png_set_read_fn(png, src, png_read_cb);
+    png_fuzz_setup(png);
     png_read_info(png, pi);
     if ((int)png_get_image_width(png, pi) != info->width ||
         (int)png_get_image_height(png, pi) != info->height)
@@ -290,6 +306,23 @@ static lt_status jpeg_header(lt_image_info *info, const uint8_t *buf, size_t len
     return LT_OK;
 }
 
+/* A progressive JPEG may hold any number of scans, each a pass over the whole coefficient
+ * buffer: a few kB of scans can keep the decoder busy for minutes. Real files have about
+ * ten; libjpeg-turbo's own fuzzers stop at 500, as do we. */
+#define LT_JPEG_MAX_SCANS 500
+
+static void jpeg_progress_cb(j_common_ptr ci) {
+    if (!ci->is_decompressor) return;
+    j_decompress_ptr d = (j_decompress_ptr)ci;
+    if (d->input_scan_number > LT_JPEG_MAX_SCANS) {
+        jpeg_err *e = (jpeg_err *)ci->err;
+        if (e->err && e->errlen)
+            snprintf(e->err, e->errlen, "JPEG has more than %d scans (a denial-of-service file?)",
+                     LT_JPEG_MAX_SCANS);
+        longjmp(e->jb, 1);
+    }
+}
+
 static lt_status jpeg_decode(void *out, lt_image_mode mode, int c, const lt_image_info *info,
                              const uint8_t *buf, size_t len, char *err, size_t errlen) {
     uint8_t *row = (uint8_t *)malloc((size_t)info->width * 4u);
@@ -310,6 +343,8 @@ static lt_status jpeg_decode(void *out, lt_image_mode mode, int c, const lt_imag
         return LT_EARG;
     }
     jpeg_create_decompress(&ci);
+    struct jpeg_progress_mgr progress = {jpeg_progress_cb, 0, 0, 0, 0};
+    ci.progress = &progress;
     jpeg_mem_src(&ci, buf, (unsigned long)len);
     jpeg_read_header(&ci, TRUE);
     int cmyk = info->color == LT_IMG_CMYK;
@@ -362,7 +397,8 @@ lt_status lt_image_read_info(lt_image_info *info, const uint8_t *buf, size_t len
         return LT_EARG;
     }
     if (st == LT_OK && (info->width <= 0 || info->height <= 0)) {
-        set_err(err, errlen, "image has zero size");
+        if (errlen)
+            snprintf(err, errlen, "image has zero size (%d x %d pixels)", info->width, info->height);
         return LT_EARG;
     }
     if (st == LT_OK && info->format == LT_IMG_PNG) {
@@ -380,6 +416,19 @@ lt_status lt_image_read_info(lt_image_info *info, const uint8_t *buf, size_t len
         }
     }
     return st;
+}
+
+lt_status lt_image_check_size(const lt_image_info *info, int64_t max_pixels, char *err,
+                              size_t errlen) {
+    int64_t n = (int64_t)info->width * (int64_t)info->height;   /* both < 2^31 */
+    if (max_pixels >= 0 && n > max_pixels) {
+        if (errlen)
+            snprintf(err, errlen,
+                     "image claims %d x %d = %lld pixels, more than the limit of %lld pixels",
+                     info->width, info->height, (long long)n, (long long)max_pixels);
+        return LT_EARG;
+    }
+    return LT_OK;
 }
 
 int lt_image_mode_wide(const lt_image_info *info) {
@@ -520,6 +569,118 @@ lt_status lt_png_encode(uint8_t *dst, size_t cap, size_t *outlen, const void *pi
     free(row);
     *outlen = d.pos;
     return LT_OK;
+}
+
+/* ------------------------------------------------------------------ JPEG writing */
+
+typedef struct {
+    struct jpeg_destination_mgr pub;
+    lt_bytes *out;
+    jpeg_err *e;
+} jpeg_dst;
+
+/* Grows out->data (doubling); out keeps whatever was allocated, the caller frees it. */
+static int bytes_grow(lt_bytes *out, size_t need) {
+    if (need <= out->cap) return 1;
+    size_t cap = out->cap ? out->cap : 65536;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) return 0;
+        cap *= 2;
+    }
+    uint8_t *p = (uint8_t *)realloc(out->data, cap);
+    if (!p) return 0;
+    out->data = p;
+    out->cap = cap;
+    return 1;
+}
+
+static void jdst_init(j_compress_ptr ci) {
+    jpeg_dst *d = (jpeg_dst *)ci->dest;
+    d->pub.next_output_byte = d->out->data;
+    d->pub.free_in_buffer = d->out->cap;
+    d->out->len = 0;
+}
+
+static boolean jdst_empty(j_compress_ptr ci) {   /* the whole buffer is full */
+    jpeg_dst *d = (jpeg_dst *)ci->dest;
+    size_t used = d->out->cap;
+    if (!bytes_grow(d->out, used + 1)) {
+        set_err(d->e->err, d->e->errlen, "out of memory");
+        longjmp(d->e->jb, 1);
+    }
+    d->pub.next_output_byte = d->out->data + used;
+    d->pub.free_in_buffer = d->out->cap - used;
+    return TRUE;
+}
+
+static void jdst_term(j_compress_ptr ci) {
+    jpeg_dst *d = (jpeg_dst *)ci->dest;
+    d->out->len = d->out->cap - d->pub.free_in_buffer;
+}
+
+static lt_status jpeg_encode_run(struct jpeg_compress_struct *ci, jpeg_err *e, jpeg_dst *d,
+                                 uint8_t *row, const uint8_t *pix, int c, int h, int w,
+                                 int quality, int progressive) {
+    if (setjmp(e->jb)) return LT_EARG;
+    jpeg_create_compress(ci);
+    ci->dest = &d->pub;
+    ci->image_width = (JDIMENSION)w;
+    ci->image_height = (JDIMENSION)h;
+    ci->input_components = c;
+    ci->in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(ci);                    /* 4:2:0 chroma, as PIL and OpenCV write */
+    jpeg_set_quality(ci, quality, TRUE);
+    if (progressive) jpeg_simple_progression(ci);
+    jpeg_start_compress(ci, TRUE);
+    size_t plane = (size_t)h * (size_t)w;
+    for (int y = 0; y < h; y++) {
+        size_t base = (size_t)y * (size_t)w;
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++)
+                row[(size_t)x * (size_t)c + (size_t)k] = pix[(size_t)k * plane + base + (size_t)x];
+        JSAMPROW rp = row;
+        jpeg_write_scanlines(ci, &rp, 1);
+    }
+    jpeg_finish_compress(ci);
+    return LT_OK;
+}
+
+lt_status lt_jpeg_encode(lt_bytes *out, const uint8_t *pix, int c, int h, int w, int quality,
+                         int progressive, char *err, size_t errlen) {
+    if (errlen) err[0] = 0;
+    out->len = 0;
+    if ((c != 1 && c != 3) || h < 1 || w < 1 || h > LT_JPEG_MAX_SIDE || w > LT_JPEG_MAX_SIDE ||
+        quality < 1 || quality > 100) {
+        set_err(err, errlen, "invalid image layout for JPEG");
+        return LT_EARG;
+    }
+    /* a first guess: about a byte per pixel and channel, grown on demand */
+    size_t guess = (size_t)h * (size_t)w * (size_t)c / 2u + 4096u;
+    uint8_t *row = (uint8_t *)malloc((size_t)w * (size_t)c);
+    if (!row || !bytes_grow(out, guess)) {
+        free(row);
+        set_err(err, errlen, "out of memory");
+        return LT_ENOMEM;
+    }
+    struct jpeg_compress_struct ci;
+    jpeg_err e;
+    memset(&ci, 0, sizeof ci);
+    ci.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = jpeg_error_exit_cb;
+    e.err = err;
+    e.errlen = errlen;
+    jpeg_dst d;
+    memset(&d, 0, sizeof d);
+    d.pub.init_destination = jdst_init;
+    d.pub.empty_output_buffer = jdst_empty;
+    d.pub.term_destination = jdst_term;
+    d.out = out;
+    d.e = &e;
+    lt_status st = jpeg_encode_run(&ci, &e, &d, row, pix, c, h, w, quality, progressive);
+    jpeg_destroy_compress(&ci);
+    free(row);
+    if (st != LT_OK) out->len = 0;
+    return st;
 }
 
 /* ------------------------------------------------------------------ overlay */

@@ -1,4 +1,4 @@
-/* lt_image.h: PNG (libpng) and JPEG (libjpeg-turbo) decoding and PNG encoding on raw
+/* lt_image.h: PNG (libpng) and JPEG (libjpeg-turbo) decoding and PNG/JPEG encoding on raw
  * in-memory buffers, plus small image kernels (overlay, compositing, textures). No Lua here.
  *
  *   lt_image_info info; char err[256];
@@ -6,6 +6,9 @@
  *   int c = lt_image_mode_channels(&info, LT_IMG_MODE_RGB);       // 3
  *   uint8_t *pix = malloc((size_t)c * info.height * info.width);   // (C, H, W) planar
  *   if (lt_image_decode(pix, LT_IMG_MODE_RGB, &info, buf, len, err, sizeof err) != LT_OK) ...
+ *
+ * Between the phases, lt_image_check_size(&info, LT_IMAGE_MAX_PIXELS, err, sizeof err)
+ * refuses headers that claim more pixels than the caller accepts (decompression bombs).
  *
  * Decoding is two-phase so that callers can allocate the output (e.g. Lua-owned memory)
  * between the phases: every library object lives inside one call, errors from libpng and
@@ -52,6 +55,13 @@ const char *lt_image_color_name(lt_image_color c);
 /* Reads the header. On failure returns LT_EARG with a message in err. */
 lt_status lt_image_read_info(lt_image_info *info, const uint8_t *buf, size_t len, char *err,
                              size_t errlen);
+/* The pixel limit against decompression bombs: LT_EARG with "image claims W x H = N pixels,
+ * more than the limit of M pixels" when width * height > max_pixels (max_pixels < 0: no
+ * limit). Call it after lt_image_read_info, before allocating the output. PIL's
+ * MAX_IMAGE_PIXELS is the usual default (LT_IMAGE_MAX_PIXELS). */
+#define LT_IMAGE_MAX_PIXELS 89478485
+lt_status lt_image_check_size(const lt_image_info *info, int64_t max_pixels, char *err,
+                              size_t errlen);
 /* Output channels for the mode, or 0 when the mode does not apply (err says why). */
 int lt_image_mode_channels(const lt_image_info *info, lt_image_mode mode, char *err,
                            size_t errlen);
@@ -70,6 +80,20 @@ size_t lt_png_encode_bound(int c, int h, int w, int bits16, int palette_size);
 lt_status lt_png_encode(uint8_t *dst, size_t cap, size_t *outlen, const void *pix, int c, int h,
                         int w, int bits16, const uint8_t *palette, int palette_size,
                         char *err, size_t errlen);
+
+/* A growable byte buffer the encoders write into; its owner frees data, also after a
+ * failed encode (the binding keeps it in a box the collector frees). */
+typedef struct lt_bytes {
+    uint8_t *data;
+    size_t len, cap;
+} lt_bytes;
+
+#define LT_JPEG_MAX_SIDE 65500   /* libjpeg's JPEG_MAX_DIMENSION */
+/* Encodes a JPEG (libjpeg-turbo, 4:2:0 chroma like PIL and OpenCV, quality 1..100; baseline,
+ * or progressive with libjpeg's standard scan script) into out. pix: (C, H, W) planar uint8
+ * with C = 1 (gray) or 3 (RGB); sides up to LT_JPEG_MAX_SIDE. */
+lt_status lt_jpeg_encode(lt_bytes *out, const uint8_t *pix, int c, int h, int w, int quality,
+                         int progressive, char *err, size_t errlen);
 
 /* out = (1 - alpha) * img + alpha * palette[mask] where mask != background (background < 0:
  * every pixel is coloured). img (C, H, W) uint8 with C = 1 (gray, broadcast) or 3;

@@ -1,6 +1,7 @@
 /* lt_safetensors.c: safetensors reader (validating every header field against the file
  * before reading data) and atomic writer. JSON via Debian's libcjson. No Lua here. */
 #include "lt_safetensors.h"
+#include "lt_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -82,6 +83,11 @@ static int st_entry_cmp(const void *pa, const void *pb) {
     return 0;
 }
 
+static int st_name_cmp(const void *pa, const void *pb) {
+    const lt_st_entry *const *a = pa, *const *b = pb;
+    return strcmp((*a)->name, (*b)->name);
+}
+
 static void st_shape_str(const lt_st_entry *e, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "[");
     for (int d = 0; d < e->ndim && k < n; d++)
@@ -103,10 +109,10 @@ static lt_status st_parse_entry(lt_st_entry *e, const cJSON *obj, uint64_t data_
     size_t elsize;
     if (!st_dtype_lookup(dt->valuestring, &elsize, &e->dtype))
         return st_fail(LT_EDTYPE, err, errlen,
-                       "tensor '%s' has dtype %.16s, which lunet cannot load "
+                       "tensor '%s' has dtype %s, which lunet cannot load "
                        "(F32, I32, U8, BOOL, and I64 when its values fit in int32)",
                        e->name, dt->valuestring);
-    snprintf(e->file_dtype, sizeof e->file_dtype, "%s", dt->valuestring);
+    snprintf(e->file_dtype, sizeof e->file_dtype, "%s", dt->valuestring);   /* a known name */
     if (!cJSON_IsArray(shape))
         return st_fail(LT_EARG, err, errlen, "tensor '%s': missing or non-array \"shape\"", e->name);
     const int nd = cJSON_GetArraySize(shape);
@@ -133,8 +139,16 @@ static lt_status st_parse_entry(lt_st_entry *e, const cJSON *obj, uint64_t data_
         !st_json_uint(cJSON_GetArrayItem(offs, 1), &e->end))
         return st_fail(LT_EARG, err, errlen,
                        "tensor '%s': \"data_offsets\" must be two non-negative integers", e->name);
-    char sh[160];
+    char sh[LT_MAXDIM * 24 + 8];
     st_shape_str(e, sh, sizeof sh);
+    /* lunet's tensors need the product of the non-zero sizes (their strides) in int64, even
+     * when another size is 0 and the tensor is empty */
+    int64_t strides_numel = 1;
+    for (int d = 0; d < nd; d++)
+        if (e->shape[d] > 0 && lt_mul_ovf(strides_numel, e->shape[d], &strides_numel))
+            return st_fail(LT_EOVERFLOW, err, errlen,
+                           "tensor '%s': shape %s has too many elements (the product of its "
+                           "sizes exceeds 2^63)", e->name, sh);
     if (e->end < e->begin)
         return st_fail(LT_EARG, err, errlen, "tensor '%s': data_offsets [%llu, %llu] end before they begin",
                        e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
@@ -173,11 +187,23 @@ static lt_status st_parse_header(lt_st_file *f, const cJSON *root, char *err, si
         e->name = st_strdup(c->string ? c->string : "");
         if (!e->name) return st_fail(LT_ENOMEM, err, errlen, "out of memory");
         f->n++;
-        for (size_t j = 0; j + 1 < f->n; j++)
-            if (strcmp(f->entries[j].name, e->name) == 0)
-                return st_fail(LT_EARG, err, errlen, "header names tensor '%s' twice", e->name);
         lt_status st = st_parse_entry(e, c, data_len, err, errlen);
         if (st != LT_OK) return st;
+    }
+    /* duplicated names, in O(n log n): a header may hold millions of (empty) entries */
+    if (f->n > 1) {
+        const lt_st_entry **byname = malloc(f->n * sizeof *byname);
+        if (!byname) return st_fail(LT_ENOMEM, err, errlen, "out of memory");
+        for (size_t i = 0; i < f->n; i++) byname[i] = &f->entries[i];
+        qsort(byname, f->n, sizeof *byname, st_name_cmp);
+        for (size_t i = 1; i < f->n; i++)
+            if (strcmp(byname[i - 1]->name, byname[i]->name) == 0) {
+                lt_status st = st_fail(LT_EARG, err, errlen, "header names tensor '%s' twice",
+                                       byname[i]->name);
+                free(byname);
+                return st;
+            }
+        free(byname);
     }
     qsort(f->entries, f->n, sizeof *f->entries, st_entry_cmp);
     for (size_t i = 1; i < f->n; i++) {
@@ -212,24 +238,45 @@ static lt_status st_parse_header(lt_st_file *f, const cJSON *root, char *err, si
     return LT_OK;
 }
 
+/* A NUL can enter a JSON string as the escape \u0000 (or as a raw byte, which cJSON keeps):
+ * cJSON's C strings would then silently cut tensor names and metadata short. Scans the JSON
+ * text [buf, end) with its escapes and refuses any NUL. */
+static lt_status st_check_nul(const char *buf, const char *end, const char *path, char *err,
+                              size_t errlen) {
+    for (const char *p = buf; p < end; p++) {
+        if (*p == '\0')
+            return st_fail(LT_EARG, err, errlen,
+                           "'%s': header has a NUL byte at byte %zu (tensor names and metadata "
+                           "cannot hold NUL)", path, (size_t)(p - buf));
+        if (*p != '\\' || p + 1 >= end) continue;
+        p++;                                     /* the escaped character */
+        if (*p == 'u' && end - p >= 5 && memcmp(p + 1, "0000", 4) == 0)
+            return st_fail(LT_EARG, err, errlen,
+                           "'%s': header has a NUL character (\\u0000) at byte %zu (tensor "
+                           "names and metadata cannot hold NUL)", path, (size_t)(p - 1 - buf));
+    }
+    return LT_OK;
+}
+
 lt_status lt_st_open(lt_st_file *f, const char *path, char *err, size_t errlen) {
     memset(f, 0, sizeof *f);
     if (!st_little_endian())
         return st_fail(LT_EARG, err, errlen, "big-endian hosts are not supported");
-    f->fp = fopen(path, "rb");
-    if (!f->fp) return st_fail(LT_EARG, err, errlen, "cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f->fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        lt_st_close(f);
-        return st_fail(LT_EARG, err, errlen, "'%s' is not a regular file", path);
+    int64_t size;
+    int fd = lt_file_open(path, &size, err, errlen);   /* regular files only: never blocks */
+    if (fd < 0) return LT_EARG;
+    f->fp = fdopen(fd, "rb");
+    if (!f->fp) {
+        close(fd);
+        return st_fail(LT_ENOMEM, err, errlen, "cannot open '%s': %s", path, strerror(errno));
     }
-    f->file_size = (uint64_t)sb.st_size;
+    f->file_size = (uint64_t)size;
     unsigned char lenbuf[8];
     if (f->file_size < 8 || fread(lenbuf, 1, 8, f->fp) != 8) {
         lt_st_close(f);
         return st_fail(LT_EARG, err, errlen,
                        "'%s' is %llu bytes, too short for a safetensors header length", path,
-                       (unsigned long long)sb.st_size);
+                       (unsigned long long)size);
     }
     const uint64_t hlen = st_read_u64le(lenbuf);
     if (hlen > f->file_size - 8 || hlen > LT_ST_MAX_HEADER) {
@@ -266,8 +313,9 @@ lt_status lt_st_open(lt_st_file *f, const char *path, char *err, size_t errlen) 
                              path, (size_t)(p - buf));
                 break;
             }
+        if (st == LT_OK) st = st_check_nul(buf, end, path, err, errlen);
         if (st == LT_OK) {
-            char msg[400];
+            char msg[LT_ST_ERRLEN];
             st = st_parse_header(f, root, msg, sizeof msg);
             if (st != LT_OK) st_fail(st, err, errlen, "'%s': %s", path, msg);
         }

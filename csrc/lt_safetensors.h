@@ -16,7 +16,11 @@
  * Reading accepts F32, I32, U8 and BOOL (as uint8) directly, and I64 converted to int32
  * when every value fits (PyTorch's BatchNorm num_batches_tracked is I64); any other dtype
  * (F16, BF16, F64, ...) is reported by name. Every header field is validated against the
- * file size before any data is read: the functions never read outside the file.
+ * file size before any data is read: the functions never read outside the file. Only
+ * regular files are opened (a FIFO or device is refused at once, never waited on), and a
+ * NUL character in any header string (tensor names, metadata) is refused rather than
+ * silently cutting the name short (lt_st_write takes C strings: the Lua binding refuses
+ * names and metadata with NUL before they get there).
  */
 #ifndef LT_SAFETENSORS_H
 #define LT_SAFETENSORS_H
@@ -27,6 +31,7 @@
 #include "lt_core.h"
 
 #define LT_ST_MAX_HEADER 100000000u   /* same limit as the reference implementation */
+#define LT_ST_ERRLEN 2048              /* room for a message with a long path and name */
 
 typedef struct {
     char *name;

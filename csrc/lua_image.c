@@ -1,12 +1,15 @@
 /* lua_image.c: Lua binding for image I/O and the dataset helpers (table core.image):
- * decode/encode on Lua strings, overlay, compositing, textures, IDX files, directory listing.
- * Runtime failures of decoding (bad file contents) return nil, message so that the Lua side
- * can name the file; misuse raises. */
+ * reading regular files, decode/encode on Lua strings, overlay, compositing, textures, IDX
+ * files, directory listing. Runtime failures of reading and decoding (missing file, bad
+ * contents) return nil, message so that the Lua side can name the file; misuse raises. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lt_lua.h"
+#include "lt_file.h"
 #include "lt_image.h"
 #include "lt_idx.h"
 
@@ -42,6 +45,52 @@ static void push_info(lua_State *L, const lt_image_info *info) {
     lua_setfield(L, -2, "interlaced");
 }
 
+/* A file descriptor in a to-be-closed userdata: a raised error (out of memory while the
+ * contents are read) closes it. */
+typedef struct { int fd; } fd_box;
+
+static int fd_box_close(lua_State *L) {
+    fd_box *b = (fd_box *)lua_touserdata(L, 1);
+    if (b && b->fd >= 0) { close(b->fd); b->fd = -1; }
+    return 0;
+}
+
+/* read_file(path) -> contents | nil, msg. Refuses anything but a regular file (a FIFO or a
+ * device would block or never end), without opening it for reading. */
+static int l_read_file(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    fd_box *box = (fd_box *)lua_newuserdatauv(L, sizeof(fd_box), 0);
+    box->fd = -1;
+    if (luaL_newmetatable(L, "lunet.image.fd_box")) {
+        lua_pushcfunction(L, fd_box_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, fd_box_close);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_setmetatable(L, -2);
+    lua_toclose(L, -1);
+    char err[ERRLEN];
+    int64_t size;
+    box->fd = lt_file_open(path, &size, err, sizeof err);
+    if (box->fd < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    if ((uint64_t)size > (uint64_t)(SIZE_MAX / 2))
+        return lt_lua_error(L, "image: '%s' is too large to read (%I bytes)", path, (lua_Integer)size);
+    luaL_Buffer b;
+    char *dst = luaL_buffinitsize(L, &b, (size_t)size);
+    size_t got = 0;
+    if (lt_file_read(box->fd, dst, (size_t)size, &got, path, err, sizeof err) != LT_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    luaL_pushresultsize(&b, got);
+    return 1;
+}
+
 /* info(bytes) -> {format, width, height, bit_depth, color, palette_size, ...} | nil, msg */
 static int l_info(lua_State *L) {
     size_t len;
@@ -57,18 +106,27 @@ static int l_info(lua_State *L) {
     return 1;
 }
 
-/* decode(bytes, mode) -> tensor (C, H, W) uint8 | int32 for 16-bit PNG; index: (H, W).
- * Returns nil, msg when the bytes are not a decodable image. */
+/* decode(bytes, mode, max_pixels) -> tensor (C, H, W) uint8 | int32 for 16-bit PNG; index:
+ * (H, W). max_pixels: nil or negative for no limit. Returns nil, msg when the bytes are not
+ * a decodable image, and nil, msg, "max_pixels" when the header claims more pixels than
+ * max_pixels (checked before anything is allocated). */
 static int l_decode(lua_State *L) {
     size_t len;
     const char *buf = luaL_checklstring(L, 1, &len);
     lt_image_mode mode = check_mode(L, 2, "image.decode");
+    lua_Integer max_pixels = luaL_optinteger(L, 3, LT_IMAGE_MAX_PIXELS);
     lt_image_info *info = (lt_image_info *)lua_newuserdatauv(L, sizeof(lt_image_info), 0);
     char err[ERRLEN];
     if (lt_image_read_info(info, (const uint8_t *)buf, len, err, sizeof err) != LT_OK) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
+    }
+    if (lt_image_check_size(info, (int64_t)max_pixels, err, sizeof err) != LT_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        lua_pushliteral(L, "max_pixels");
+        return 3;
     }
     int c = lt_image_mode_channels(info, mode, err, sizeof err);
     if (c == 0) {
@@ -94,7 +152,7 @@ static int l_decode(lua_State *L) {
  * (may push a copy) and its size. */
 static const uint8_t *check_palette(lua_State *L, int idx, const char *fn, int *n) {
     lt_tensor *p = lt_lua_checkdtype(L, idx, fn, "palette", LT_UINT8);
-    char b[64];
+    char b[256];
     if (p->ndim != 2 || p->size[1] != 3 || p->size[0] < 1 || p->size[0] > 256)
         lt_lua_error(L, "%s: palette must be uint8 K x 3 with 1 <= K <= 256, got %s", fn,
                    lt_shape_str(p, b, sizeof b));
@@ -104,30 +162,39 @@ static const uint8_t *check_palette(lua_State *L, int idx, const char *fn, int *
     return lt_u8(pc);
 }
 
-/* encode_png(t, palette|nil) -> string. t: (C, H, W) with C 1..4 or (H, W); uint8, or int32
- * 0..65535 for a 16-bit PNG; with a palette t holds indices (H, W) or (1, H, W). */
-static int l_encode_png(lua_State *L) {
-    const char *fn = "image.save";
+/* Checks the image tensor of an encoder: (C, H, W) or (H, W), not empty, not float32, sides
+ * below 2^31; returns C, H, W. */
+static lt_tensor *check_image(lua_State *L, const char *fn, int *c, int *h, int *w) {
     lt_tensor *t = lt_lua_checktensor(L, 1, fn, "t");
-    char b[64];
-    int has_pal = !lua_isnoneornil(L, 2);
+    char b[256];
+    if (t->ndim != 2 && t->ndim != 3)
+        lt_lua_error(L, "%s: t must be C x H x W or H x W, got %s", fn, lt_shape_str(t, b, sizeof b));
+    int64_t c64 = t->ndim == 3 ? t->size[0] : 1;
+    int64_t h64 = t->size[t->ndim - 2], w64 = t->size[t->ndim - 1];
+    if (h64 < 1 || w64 < 1 || c64 < 1)
+        lt_lua_error(L, "%s: cannot save an empty image %s", fn, lt_shape_str(t, b, sizeof b));
+    if (h64 > 0x7fffffff || w64 > 0x7fffffff)
+        lt_lua_error(L, "%s: image sides must be below 2^31, got %s", fn, lt_shape_str(t, b, sizeof b));
+    if (t->dtype == LT_FLOAT32)
+        lt_lua_error(L, "%s: t is float32; convert with image.from_float(t) (values in [0, 1]) or t:to(\"uint8\")",
+                     fn);
+    *c = c64 > 8 ? 8 : (int)c64;
+    *h = (int)h64;
+    *w = (int)w64;
+    return t;
+}
+
+/* encode_png(t, palette|nil, fn) -> string. t: (C, H, W) with C 1..4 or (H, W); uint8, or
+ * int32 0..65535 for a 16-bit PNG; with a palette t holds indices (H, W) or (1, H, W). */
+static int l_encode_png(lua_State *L) {
+    const char *fn = luaL_optstring(L, 3, "image.save");
     int c, h, w;
-    if (t->ndim == 2) {
-        c = 1; h = (int)t->size[0]; w = (int)t->size[1];
-    } else if (t->ndim == 3) {
-        c = (int)t->size[0]; h = (int)t->size[1]; w = (int)t->size[2];
-    } else {
-        return lt_lua_error(L, "%s: t must be C x H x W or H x W, got %s", fn,
-                          lt_shape_str(t, b, sizeof b));
-    }
+    lt_tensor *t = check_image(L, fn, &c, &h, &w);
+    char b[256];
+    int has_pal = !lua_isnoneornil(L, 2);
     if (c < 1 || c > 4)
         return lt_lua_error(L, "%s: t must have 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA) channels, got %s",
                           fn, lt_shape_str(t, b, sizeof b));
-    if (h < 1 || w < 1 || t->size[t->ndim - 1] > 0x7fffffff || t->size[t->ndim - 2] > 0x7fffffff)
-        return lt_lua_error(L, "%s: cannot save an empty image %s", fn, lt_shape_str(t, b, sizeof b));
-    if (t->dtype == LT_FLOAT32)
-        return lt_lua_error(L, "%s: t is float32; convert with image.from_float(t) (values in [0, 1]) or t:to(\"uint8\")",
-                          fn);
     int bits16 = t->dtype == LT_INT32;
     int npal = 0;
     const uint8_t *pal = NULL;
@@ -146,10 +213,10 @@ static int l_encode_png(lua_State *L) {
             int64_t v = bits16 ? lt_i32(tc)[i] : lt_u8(tc)[i];
             if (v < 0 || v > hi) {
                 if (has_pal)
-                    return lt_lua_error(L, "%s: value %d is outside the palette (%d colours)", fn,
-                                      (int)v, npal);
-                return lt_lua_error(L, "%s: int32 image value %d is outside 0..65535 (16-bit PNG)",
-                                  fn, (int)v);
+                    return lt_lua_error(L, "%s: value %I is outside the palette (%d colours)", fn,
+                                      (lua_Integer)v, npal);
+                return lt_lua_error(L, "%s: int32 image value %I is outside 0..65535 (16-bit PNG)",
+                                  fn, (lua_Integer)v);
             }
         }
     }
@@ -172,6 +239,53 @@ static int l_encode_png(lua_State *L) {
     return 1;
 }
 
+/* Frees the buffer of an lt_bytes box (after a raised error too). */
+static int bytes_box_gc(lua_State *L) {
+    lt_bytes *b = (lt_bytes *)lua_touserdata(L, 1);
+    if (b) { free(b->data); b->data = NULL; b->len = b->cap = 0; }
+    return 0;
+}
+
+/* encode_jpeg(t, quality, fn, progressive) -> string. t: uint8 (1, H, W), (3, H, W) or (H, W). */
+static int l_encode_jpeg(lua_State *L) {
+    const char *fn = luaL_optstring(L, 3, "image.save");
+    int c, h, w;
+    lt_tensor *t = check_image(L, fn, &c, &h, &w);
+    lua_Integer quality = luaL_checkinteger(L, 2);
+    int progressive = lua_toboolean(L, 4);
+    char b[256];
+    if (t->dtype != LT_UINT8)
+        return lt_lua_error(L, "%s: JPEG holds 8-bit samples, t is %s (convert with t:to(\"uint8\"), or save a 16-bit image as .png)",
+                            fn, lt_dtype_name(t->dtype));
+    if (c != 1 && c != 3)
+        return lt_lua_error(L, "%s: JPEG holds 1 (gray) or 3 (RGB) channels, got %s (JPEG has no alpha: save as .png, or keep RGB with t:narrow(1, 1, 3))",
+                            fn, lt_shape_str(t, b, sizeof b));
+    if (h > LT_JPEG_MAX_SIDE || w > LT_JPEG_MAX_SIDE)
+        return lt_lua_error(L, "%s: JPEG allows at most %d pixels per side, got %s", fn,
+                            LT_JPEG_MAX_SIDE, lt_shape_str(t, b, sizeof b));
+    if (quality < 1 || quality > 100)
+        return lt_lua_error(L, "%s: quality must be an integer in [1, 100], got %I", fn, quality);
+    int pushed;
+    lt_tensor *tc = lt_lua_contiguous(L, 1, fn, "t", &pushed);
+    lt_bytes *out = (lt_bytes *)lua_newuserdatauv(L, sizeof(lt_bytes), 0);
+    out->data = NULL;
+    out->len = out->cap = 0;
+    if (luaL_newmetatable(L, "lunet.image.bytes_box")) {
+        lua_pushcfunction(L, bytes_box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    char err[ERRLEN];
+    lt_status st = lt_jpeg_encode(out, lt_u8(tc), c, h, w, (int)quality, progressive, err,
+                                  sizeof err);
+    if (st != LT_OK) return lt_lua_error(L, "%s: JPEG encoding failed: %s", fn, err);
+    lua_pushlstring(L, (const char *)out->data, out->len);
+    free(out->data);           /* at once: the string holds the bytes */
+    out->data = NULL;
+    out->len = out->cap = 0;
+    return 1;
+}
+
 /* overlay(img, mask, palette, alpha, background) -> uint8 (3, H, W) */
 static int l_overlay(lua_State *L) {
     const char *fn = "image.overlay";
@@ -181,7 +295,7 @@ static int l_overlay(lua_State *L) {
     const uint8_t *pal = check_palette(L, 3, fn, &npal);
     lua_Number alpha = luaL_checknumber(L, 4);
     lua_Integer bg = luaL_optinteger(L, 5, -1);
-    char b1[64], b2[64];
+    char b1[256], b2[256];
     if (img->ndim != 3 || (img->size[0] != 1 && img->size[0] != 3))
         return lt_lua_error(L, "%s: img must be 3 x H x W or 1 x H x W uint8, got %s", fn,
                           lt_shape_str(img, b1, sizeof b1));
@@ -206,8 +320,8 @@ static int l_overlay(lua_State *L) {
         int32_t bad = 0;
         for (int64_t i = 0; i < (int64_t)h * w; i++)
             if (lt_i32(mi)[i] < 0 || lt_i32(mi)[i] >= npal) { bad = lt_i32(mi)[i]; break; }
-        return lt_lua_error(L, "%s: mask value %d is outside the palette (%d colours)", fn,
-                          (int)bad, npal);
+        return lt_lua_error(L, "%s: mask value %I is outside the palette (%d colours)", fn,
+                          (lua_Integer)bad, npal);
     }
     lt_lua_check(L, st, fn);
     return 1;
@@ -229,7 +343,8 @@ static int l_composite(lua_State *L) {
         return lt_lua_error(L, "%s: expects contiguous img 3 x H x W, mask H x W, rgba 4 x h x w", fn);
     if (dh < 1 || dw < 1 || dh > 1 << 20 || dw > 1 << 20 || y0 < -(1 << 20) || y0 > 1 << 20 ||
         x0 < -(1 << 20) || x0 > 1 << 20)
-        return lt_lua_error(L, "%s: bad placement", fn);
+        return lt_lua_error(L, "%s: bad placement (y0 %I, x0 %I, size %I x %I; sizes 1..2^20, "
+                            "positions within +-2^20)", fn, y0, x0, dh, dw);
     int pushed;
     lt_tensor *rc = lt_lua_contiguous(L, 3, fn, "rgba", &pushed);
     lt_image_composite(lt_u8(img), lt_i32(mask), (int)img->size[1], (int)img->size[2],
@@ -243,9 +358,13 @@ static int l_texture(lua_State *L) {
     const char *fn = "image.texture";
     lt_tensor *img = lt_lua_checkdtype(L, 1, fn, "img", LT_UINT8);
     lua_Integer kind = luaL_checkinteger(L, 2);
+    static const char *const known[] = {"generator", NULL};
+    lt_opt_check(L, 3, fn, known);
+    char b[256];
     if (img->ndim != 3 || img->size[0] != 3 || !lt_is_contiguous(img))
-        return lt_lua_error(L, "%s: img must be a contiguous 3 x H x W uint8 tensor", fn);
-    if (kind < 0 || kind > 3) return lt_lua_error(L, "%s: kind must be 0..3, got %d", fn, (int)kind);
+        return lt_lua_error(L, "%s: img must be a contiguous 3 x H x W uint8 tensor, got %s", fn,
+                            lt_shape_str(img, b, sizeof b));
+    if (kind < 0 || kind > 3) return lt_lua_error(L, "%s: kind must be 0..3, got %I", fn, kind);
     lt_rng *g = lt_lua_optrng(L, 3, fn);
     lt_image_texture(lt_u8(img), (int)img->size[1], (int)img->size[2], (int)kind, g);
     return 0;
@@ -277,7 +396,7 @@ static int l_label_masks(lua_State *L) {
     lt_tensor *img = lt_lua_checkdtype(L, 1, fn, "images", LT_UINT8);
     lt_tensor *lab = lt_lua_checkdtype(L, 2, fn, "labels", LT_INT32);
     lua_Number th = luaL_checknumber(L, 3);
-    char b1[64], b2[64];
+    char b1[256], b2[256];
     if (img->ndim < 2 || lab->ndim != 1 || lab->size[0] != img->size[0])
         return lt_lua_error(L, "%s: images must be N x ... and labels N, got %s and %s", fn,
                           lt_shape_str(img, b1, sizeof b1), lt_shape_str(lab, b2, sizeof b2));
@@ -334,9 +453,11 @@ static int l_listdir(lua_State *L) {
 
 void lt_open_image(lua_State *L) {
     static const luaL_Reg fns[] = {
+        {"read_file", l_read_file},
         {"info", l_info},
         {"decode", l_decode},
         {"encode_png", l_encode_png},
+        {"encode_jpeg", l_encode_jpeg},
         {"overlay", l_overlay},
         {"composite", l_composite},
         {"texture", l_texture},

@@ -21,7 +21,7 @@ static int l_load(lua_State *L) {
     memset(f, 0, sizeof *f);
     luaL_setmetatable(L, ST_FILE_MT);
     lua_toclose(L, -1);
-    char err[512];
+    char err[LT_ST_ERRLEN + 4096];
     if (lt_st_open(f, path, err, sizeof err) != LT_OK) return lt_lua_error(L, "load: %s", err);
     lua_createtable(L, 0, (int)(f->n < 1000000 ? f->n : 0));   /* tensors */
     const int tt = lua_gettop(L);
@@ -56,16 +56,21 @@ static int l_save(lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checktype(L, 4, LUA_TTABLE);
     const lua_Integer n = luaL_len(L, 2), nm2 = luaL_len(L, 4);
-    if (luaL_len(L, 3) != n) return lt_lua_error(L, "save: %d names but %d tensors", (int)n, (int)luaL_len(L, 3));
-    if (nm2 % 2) return lt_lua_error(L, "save: metadata must be key/value pairs");
+    if (luaL_len(L, 3) != n) return lt_lua_error(L, "save: %I names but %I tensors", n, luaL_len(L, 3));
+    if (nm2 % 2) return lt_lua_error(L, "save: metadata must be key/value pairs, got %I strings", nm2);
     if (path[0] == '\0') return lt_lua_error(L, "save: path is empty");
+    if (n < 0 || nm2 < 0 || n > (lua_Integer)(1 << 30) || nm2 > (lua_Integer)(1 << 30))
+        return lt_lua_error(L, "save: %I names and %I metadata strings are too many", n, nm2);
     const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
     const lt_tensor **ts = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(n + 1), 0);
     const char **meta = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nm2 + 1), 0);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 2, i);
-        if (lua_type(L, -1) != LUA_TSTRING) return lt_lua_error(L, "save: name %d is not a string", (int)i);
+        if (lua_type(L, -1) != LUA_TSTRING) return lt_lua_error(L, "save: name %I is not a string", i);
         names[i - 1] = lua_tostring(L, -1);   /* kept alive by the names table */
+        if (strlen(names[i - 1]) != lua_rawlen(L, -1))
+            return lt_lua_error(L, "save: tensor name %I holds a NUL byte (at byte %I): names with NUL cannot be stored",
+                                i, (lua_Integer)strlen(names[i - 1]) + 1);
         lua_pop(L, 1);
         lua_geti(L, 3, i);
         ts[i - 1] = lt_lua_totensor(L, -1);
@@ -74,11 +79,14 @@ static int l_save(lua_State *L) {
     }
     for (lua_Integer i = 1; i <= nm2; i++) {
         lua_geti(L, 4, i);
-        if (lua_type(L, -1) != LUA_TSTRING) return lt_lua_error(L, "save: metadata entry %d is not a string", (int)i);
+        if (lua_type(L, -1) != LUA_TSTRING) return lt_lua_error(L, "save: metadata entry %I is not a string", i);
         meta[i - 1] = lua_tostring(L, -1);
+        if (strlen(meta[i - 1]) != lua_rawlen(L, -1))
+            return lt_lua_error(L, "save: metadata %s %I holds a NUL byte (at byte %I): it cannot be stored",
+                                i % 2 ? "key" : "value", (i + 1) / 2, (lua_Integer)strlen(meta[i - 1]) + 1);
         lua_pop(L, 1);
     }
-    char err[512];
+    char err[LT_ST_ERRLEN + 4096];
     if (lt_st_write(path, names, ts, (size_t)n, meta, (size_t)nm2 / 2, err, sizeof err) != LT_OK)
         return lt_lua_error(L, "save: %s", err);
     return 0;

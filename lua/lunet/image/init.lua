@@ -4,7 +4,7 @@
 --   local img  = image.load("photo.jpg")                   -- uint8 3 x H x W
 --   local mask = image.load("mask.png", {mode = "index"})  -- uint8 H x W class ids (255 stays)
 --   image.save("pred.png", labels, {palette = "voc"})     -- palette PNG of class ids
---   image.save("vis.png", image.overlay(img, mask))
+--   image.save("vis.jpg", image.overlay(img, mask), {quality = 90})
 --
 -- Modes of load/decode (default "rgb"):
 --   "rgb"       3 x H x W; gray is replicated, a palette is expanded, alpha is dropped
@@ -17,16 +17,29 @@
 -- 16-bit PNGs load as int32 (0..65535), everything else as uint8. JPEGs go through
 -- libjpeg-turbo, PNGs through libpng (1/2/4-bit, interlaced, tRNS handled).
 --
+-- Decompression bombs: a few hundred bytes of PNG or JPEG can claim a 65000 x 65000 image.
+-- load and decode compare the size the header claims with a pixel limit before allocating
+-- anything, and raise above it, naming the file, the claimed size and the limit. The
+-- default is PIL's Image.MAX_IMAGE_PIXELS, 89,478,485 pixels (about 9500 x 9500; PIL warns
+-- above it and raises above twice it, lunet raises above it). Change it for the process with
+-- image.set_max_pixels(n) (returns the previous limit; nil or math.huge disables the check),
+-- read it with image.get_max_pixels() (math.huge when disabled), or per call with the option
+-- max_pixels = n (math.huge or false: no limit). JPEGs with more than 500 scans are refused too
+-- (each scan is a pass over the whole image; real files have about ten).
+--
 -- Errors: a missing, unreadable, empty, truncated, corrupt or non-image file raises a Lua
 -- error naming the function and the file ("image.load: cannot decode 'a.png': file is
--- truncated"); catch it with pcall if a script should skip bad files. Nothing leaks.
+-- truncated"); catch it with pcall if a script should skip bad files. Only regular files are
+-- read: a directory, FIFO or device raises at once ("image.load: cannot open 'p': it is a FIFO
+-- (named pipe), not a regular file") instead of blocking. Nothing leaks.
 local core = require "lunet.core"
+local E = require "lunet.errors"
 
 local cimg = core.image
-local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
+local type, ipairs, tostring, pcall = type, ipairs, tostring, pcall
 local fmt = string.format
 local io_open, os_remove, os_rename = io.open, os.remove, os.rename
-local floor = math.floor
+local floor, huge, tointeger = math.floor, math.huge, math.tointeger
 
 local M = {}
 
@@ -38,44 +51,51 @@ end
 
 local is_tensor = core.is_tensor
 
--- level: error level of the public function's caller, counted from here
-local function check_opts(fn, opts, allowed, level)
-  level = level or 3
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(fmt("%s: options must be a table, got %s", fn, type(opts)), level)
-  end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for a in pairs(allowed) do names[#names + 1] = a end
-      table.sort(names)
-      error(fmt("%s: unknown option '%s' (allowed: %s)", fn, tostring(k), table.concat(names, ", ")), level)
-    end
-  end
-  return opts
-end
-
 local function shape_str(t)
   return "[" .. table.concat(t:shape(), ", ") .. "]"
 end
 
---- Reads a whole file; raises "fn: cannot open 'path': reason".
+-- Re-raises an error of the C binding (already "fn: ...", no position) at the user's level.
+local function reraise(msg)
+  E.raise(tostring(msg))
+end
+
+--- Reads a whole regular file; raises "fn: cannot open 'path': reason".
 local function read_file(fn, path)
   if type(path) ~= "string" then
-    error(fmt("%s: path must be a string, got %s", fn, type(path)), 3)
+    E.fail(fn, "path must be a string, got %s", E.typename(path))
   end
-  local f, msg = io_open(path, "rb")
-  if not f then
-    msg = tostring(msg):gsub("^.-: ([^:]+)$", "%1")
-    error(fmt("%s: cannot open '%s': %s", fn, path, msg), 3)
-  end
-  local data, rmsg = f:read("a")
-  f:close()
-  if not data then
-    error(fmt("%s: cannot read '%s': %s", fn, path, tostring(rmsg):gsub("^.-: ([^:]+)$", "%1")), 3)
-  end
+  local data, msg = cimg.read_file(path)
+  if not data then E.fail(fn, "%s", msg) end
   return data
+end
+
+-- ---------------------------------------------------------------- pixel limit
+
+M.DEFAULT_MAX_PIXELS = 89478485   -- PIL's Image.MAX_IMAGE_PIXELS
+local max_pixels = M.DEFAULT_MAX_PIXELS
+
+--- set_max_pixels(n) -> the previous limit. n: an integer >= 1, or nil / math.huge to disable
+--- the decompression-bomb check. Applies to image.load and image.decode in this process.
+function M.set_max_pixels(n)
+  local old = max_pixels
+  if n == nil or n == huge then
+    max_pixels = huge
+  else
+    max_pixels = E.integer("image.set_max_pixels", "n", n, 1)
+  end
+  return old
+end
+
+--- get_max_pixels() -> the limit (math.huge when disabled).
+function M.get_max_pixels() return max_pixels end
+
+-- The limit of one call, as the C decoder takes it (-1: none).
+local function limit_of(fn, opts)
+  local n = opts.max_pixels
+  if n == nil then n = max_pixels end
+  if n == false or n == huge then return -1 end
+  return E.integer(fn, "option max_pixels", n, 1)
 end
 
 -- ---------------------------------------------------------------- palettes
@@ -99,23 +119,24 @@ end
 --- 255 (224, 224, 192) for void). palette({{r, g, b}, ...}) or palette(tensor K x 3) ->
 --- uint8 K x 3 (1 <= K <= 256, values 0..255). Row i+1 is the colour of class id i.
 function M.palette(spec)
+  local fn = "image.palette"
   local lunet = L()
   if spec == "voc" then
     return lunet.tensor(voc_colormap(), {dtype = "uint8", shape = {256, 3}})
   elseif type(spec) == "table" then
     local n = #spec
     if n < 1 or n > 256 then
-      error(fmt("image.palette: a palette has 1 to 256 colours, got %d", n), 2)
+      E.fail(fn, "a palette has 1 to 256 colours, got %d", n)
     end
     local flat = {}
     for i, c in ipairs(spec) do
       if type(c) ~= "table" or #c ~= 3 then
-        error(fmt("image.palette: colour %d must be {r, g, b}", i), 2)
+        E.fail(fn, "colour %d must be {r, g, b}", i)
       end
       for k = 1, 3 do
         local v = c[k]
         if type(v) ~= "number" or v < 0 or v > 255 or v ~= floor(v) then
-          error(fmt("image.palette: colour %d has component %s outside 0..255", i, tostring(v)), 2)
+          E.fail(fn, "colour %d has component %s outside 0..255", i, E.show(v))
         end
         flat[#flat + 1] = v
       end
@@ -123,45 +144,56 @@ function M.palette(spec)
     return lunet.tensor(flat, {dtype = "uint8", shape = {n, 3}})
   elseif is_tensor(spec) then
     if spec:dim() ~= 2 or spec:size(2) ~= 3 or spec:size(1) < 1 or spec:size(1) > 256 then
-      error(fmt("image.palette: a palette tensor must be K x 3 with 1 <= K <= 256, got %s", shape_str(spec)), 2)
+      E.fail(fn, "a palette tensor must be K x 3 with 1 <= K <= 256, got %s", shape_str(spec))
     end
     if spec:dtype() == "uint8" then return spec end
     local lo, hi = spec:min():item(), spec:max():item()
-    if lo < 0 or hi > 255 then
-      error(fmt("image.palette: palette values must be in 0..255, got %g..%g", lo, hi), 2)
+    if not (lo >= 0 and hi <= 255) then
+      E.fail(fn, "palette values must be in 0..255, got %s..%s", E.show(lo), E.show(hi))
     end
     return spec:to("uint8")
   end
-  error(fmt("image.palette: expected \"voc\", a list of {r, g, b} or a K x 3 tensor, got %s",
-            type(spec) == "string" and fmt("%q", spec) or type(spec)), 2)
+  E.fail(fn, "expected \"voc\", a list of {r, g, b} or a K x 3 tensor, got %s",
+         type(spec) == "string" and fmt("%q", spec) or E.typename(spec))
 end
 
-local function as_palette(fn, p, level)
+local function as_palette(fn, p)
   if p == nil then return nil end
   local ok, res = pcall(M.palette, p)
-  if not ok then error((tostring(res):gsub("^.-image%.palette:", fn .. ": palette:")), level or 3) end
+  if not ok then E.raise((tostring(res):gsub("^.-image%.palette:", fn .. ": palette:"))) end
   return res
 end
 
 -- ---------------------------------------------------------------- decode / load
 
 --- info(path) -> {format="png"|"jpeg", width, height, bit_depth, color, palette_size,
---- transparency, interlaced}; reads the whole file but decodes only the header.
+--- transparency, interlaced}; reads the whole file but decodes only the header (so it
+--- reports a bomb's claimed size without applying the pixel limit).
 function M.info(path)
   local data = read_file("image.info", path)
   local t, msg = cimg.info(data)
-  if not t then error(fmt("image.info: cannot decode '%s': %s", path, msg), 2) end
+  if not t then E.fail("image.info", "cannot decode '%s': %s", path, msg) end
   return t
 end
 
-local load_opts = {mode = true, palette = true}
-local modes = {rgb = true, gray = true, rgba = true, index = true, unchanged = true}
+local load_opts = {"mode", "palette", "max_pixels"}
+local modes = {"rgb", "gray", "rgba", "index", "unchanged"}
+
+-- cimg.decode with the pixel limit's message completed by the way to change it.
+local function decode_checked(fn, name, bytes, mode, limit)
+  local t, msg, kind = cimg.decode(bytes, mode, limit)
+  if not t and kind == "max_pixels" then
+    E.fail(fn, "cannot decode %s: %s (a decompression bomb?); raise the limit with " ..
+           "image.set_max_pixels(n) or the option max_pixels = n (math.huge: no limit)", name, msg)
+  end
+  return t, msg
+end
 
 -- "index" mode on an RGB(A) image with opts.palette: colour -> position in the palette.
-local function colours_to_ids(fn, name, bytes, pal)
+local function colours_to_ids(fn, name, bytes, pal, limit)
   local lunet = L()
-  local rgb, msg = cimg.decode(bytes, "rgb")
-  if not rgb then error(fmt("%s: cannot decode %s: %s", fn, name, msg), 4) end
+  local rgb, msg = decode_checked(fn, name, bytes, "rgb", limit)
+  if not rgb then E.fail(fn, "cannot decode %s: %s", name, msg) end
   local _, h, w = rgb:size(1), rgb:size(2), rgb:size(3)
   local r, g, b = rgb:select(1, 1):to("int32"), rgb:select(1, 2):to("int32"), rgb:select(1, 3):to("int32")
   local key = (r * 65536 + g * 256 + b)
@@ -178,8 +210,8 @@ local function colours_to_ids(fn, name, bytes, pal)
     for i, v in ipairs(flat) do
       if v ~= 0 then
         local y, x = (i - 1) // w + 1, (i - 1) % w + 1
-        error(fmt("%s: %s has colour (%d, %d, %d) at (%d, %d) that is not in the palette", fn, name,
-                  rgb:get(1, y, x), rgb:get(2, y, x), rgb:get(3, y, x), y, x), 4)
+        E.fail(fn, "%s has colour (%d, %d, %d) at (%d, %d) that is not in the palette", name,
+               rgb:get(1, y, x), rgb:get(2, y, x), rgb:get(3, y, x), y, x)
       end
     end
   end
@@ -187,94 +219,133 @@ local function colours_to_ids(fn, name, bytes, pal)
 end
 
 local function decode_impl(fn, bytes, opts, name)
-  opts = check_opts(fn, opts, load_opts, 4)
+  opts = E.options(opts, fn, load_opts)
   local mode = opts.mode or "rgb"
-  if not modes[mode] then
-    error(fmt("%s: mode must be \"rgb\", \"gray\", \"rgba\", \"index\" or \"unchanged\", got %s", fn,
-              type(mode) == "string" and fmt("%q", mode) or tostring(mode)), 3)
-  end
-  local pal = as_palette(fn, opts.palette, 4)
+  E.choice(fn, "mode", mode, modes)
+  local limit = limit_of(fn, opts)
+  local pal = as_palette(fn, opts.palette)
   if pal and mode ~= "index" then
-    error(fmt("%s: option palette is only used with mode \"index\"", fn), 3)
+    E.fail(fn, "option palette is only used with mode \"index\"")
   end
-  local t, msg = cimg.decode(bytes, mode)
+  local t, msg = decode_checked(fn, name, bytes, mode, limit)
   if not t then
     if pal and msg:find("mode 'index' needs", 1, true) then
-      local ids = colours_to_ids(fn, name, bytes, pal)
-      return ids
+      return colours_to_ids(fn, name, bytes, pal, limit)
     end
     if msg:find("PNG, this is an RGB", 1, true) then
       msg = msg .. " (pass {palette=...} to map its colours to class ids)"
     end
-    error(fmt("%s: cannot decode %s: %s", fn, name, msg), 3)
+    E.fail(fn, "cannot decode %s: %s", name, msg)
   end
   return t
 end
 
---- load(path, {mode=, palette=}) -> uint8 (or int32 for 16-bit) C x H x W, or H x W for
---- mode "index". With mode "index" and a palette (see image.palette), RGB(A) masks are
---- mapped colour -> class id (an unknown colour raises, naming its position).
+--- load(path, {mode=, palette=, max_pixels=}) -> uint8 (or int32 for 16-bit) C x H x W, or
+--- H x W for mode "index". With mode "index" and a palette (see image.palette), RGB(A) masks
+--- are mapped colour -> class id (an unknown colour raises, naming its position).
+--- max_pixels overrides the pixel limit for this call (see the top of this file).
 function M.load(path, opts)
   local data = read_file("image.load", path)
-  local t = decode_impl("image.load", data, opts, fmt("'%s'", path))
-  return t   -- not a tail call: error levels in decode_impl count this frame
+  return decode_impl("image.load", data, opts, fmt("'%s'", path))
 end
 
 --- decode(bytes, opts): like load, on the contents of a file held in a Lua string.
 function M.decode(bytes, opts)
   if type(bytes) ~= "string" then
-    error(fmt("image.decode: bytes must be a string, got %s", type(bytes)), 2)
+    E.fail("image.decode", "bytes must be a string, got %s", E.typename(bytes))
   end
-  local t = decode_impl("image.decode", bytes, opts, "the bytes")
-  return t
+  return decode_impl("image.decode", bytes, opts, "the bytes")
 end
 
 -- ---------------------------------------------------------------- encode / save
 
-local save_opts = {palette = true}
+M.DEFAULT_JPEG_QUALITY = 95
+local formats = {"png", "jpeg", "jpg"}
 
-local function encode_impl(fn, t, opts)
-  opts = check_opts(fn, opts, save_opts, 4)
-  if not is_tensor(t) then error(fmt("%s: t must be a tensor, got %s", fn, type(t)), 3) end
-  local pal = as_palette(fn, opts.palette, 4)
-  if pal and t:dim() == 3 and t:size(1) == 1 then t = t:select(1, 1) end
-  local ok, res = pcall(cimg.encode_png, t, pal)
-  if not ok then error((tostring(res):gsub("^image%.save:", fn .. ":")), 3) end
+-- format: "png" or "jpeg". opts already checked.
+local function encode_impl(fn, t, opts, format)
+  if not is_tensor(t) then E.fail(fn, "t must be a tensor, got %s", E.typename(t)) end
+  local ok, res
+  if format == "jpeg" then
+    if opts.palette ~= nil then
+      E.fail(fn, "option palette needs PNG: JPEG has no palette, and its lossy compression would change class ids")
+    end
+    local q = M.DEFAULT_JPEG_QUALITY
+    if opts.quality ~= nil then q = E.integer(fn, "option quality", opts.quality, 1, 100) end
+    local prog = opts.progressive
+    if prog ~= nil and type(prog) ~= "boolean" then
+      E.fail(fn, "option progressive must be true or false, got %s", E.show(prog))
+    end
+    ok, res = pcall(cimg.encode_jpeg, t, q, fn, prog)
+  else
+    for _, k in ipairs({"quality", "progressive"}) do
+      if opts[k] ~= nil then E.fail(fn, "option %s only applies to JPEG (PNG is lossless)", k) end
+    end
+    local pal = as_palette(fn, opts.palette)
+    if pal and t:dim() == 3 and t:size(1) == 1 then t = t:select(1, 1) end
+    ok, res = pcall(cimg.encode_png, t, pal, fn)
+  end
+  if not ok then reraise(res) end
   return res
 end
 
---- encode(t, {palette=}) -> PNG file contents as a string (see save).
+--- encode(t, {format = "png"|"jpeg", palette=, quality=, progressive=}) -> the file contents
+--- as a string (see save; format defaults to "png", "jpg" is accepted for "jpeg").
 function M.encode(t, opts)
-  local s = encode_impl("image.encode", t, opts)
-  return s
+  local fn = "image.encode"
+  opts = E.options(opts, fn, {"format", "palette", "quality", "progressive"})
+  local format = opts.format or "png"
+  E.choice(fn, "format", format, formats)
+  return encode_impl(fn, t, opts, format == "jpg" and "jpeg" or format)
 end
 
---- save(path, t, {palette=}) writes a PNG: t uint8 1 x H x W or H x W (gray), 2 x H x W
---- (gray+alpha), 3 x H x W (RGB), 4 x H x W (RGBA); int32 values 0..65535 give a 16-bit
---- PNG. With palette ("voc", a list of colours or a K x 3 tensor) t holds class ids
---- (H x W or 1 x H x W, uint8 or int32 < K) and an 8-bit palette PNG is written, which
---- load(path, {mode="index"}) reads back as the same ids. The file is written to a
---- temporary name and renamed, so a failed save leaves no partial file.
-function M.save(path, t, opts)
-  if type(path) ~= "string" then
-    error(fmt("image.save: path must be a string, got %s", type(path)), 2)
+-- The format a path's extension names: "png" or "jpeg" (case-insensitive).
+local function format_of(fn, path)
+  local ext = path:match("%.([^%./\\]*)$")
+  local e = ext and ext:lower()
+  if e == "png" then return "png" end
+  if e == "jpg" or e == "jpeg" then return "jpeg" end
+  if not ext then
+    E.fail(fn, "cannot tell the format of '%s': it has no extension (supported: .png, .jpg, .jpeg)", path)
   end
-  local bytes = encode_impl("image.save", t, opts)
+  E.fail(fn, "cannot tell the format of '%s' from its extension '.%s' (supported: .png, .jpg, .jpeg)", path, ext)
+end
+
+--- save(path, t, {palette=, quality=, progressive=}) writes the format the extension names
+--- (any case):
+---   .png          t uint8 1 x H x W or H x W (gray), 2 x H x W (gray+alpha), 3 x H x W (RGB),
+---                 4 x H x W (RGBA); int32 values 0..65535 give a 16-bit PNG. With palette
+---                 ("voc", a list of colours or a K x 3 tensor) t holds class ids (H x W or
+---                 1 x H x W, uint8 or int32 < K) and an 8-bit palette PNG is written, which
+---                 load(path, {mode="index"}) reads back as the same ids.
+---   .jpg, .jpeg   t uint8 1 x H x W or H x W (gray) or 3 x H x W (RGB), through libjpeg-turbo
+---                 with 4:2:0 chroma; quality 1..100, default 95 (OpenCV's default; PIL's is
+---                 75); progressive = true writes a progressive JPEG (PIL's option of that
+---                 name). JPEG is lossy: never store masks in it (palette raises).
+--- Any other extension raises. The file is written to a temporary name and renamed, so a
+--- failed save leaves no partial file.
+function M.save(path, t, opts)
+  local fn = "image.save"
+  if type(path) ~= "string" then
+    E.fail(fn, "path must be a string, got %s", E.typename(path))
+  end
+  opts = E.options(opts, fn, {"palette", "quality", "progressive"})
+  local bytes = encode_impl(fn, t, opts, format_of(fn, path))
   local tmp = path .. ".tmp"
   local f, msg = io_open(tmp, "wb")
   if not f then
-    error(fmt("image.save: cannot write '%s': %s", path, tostring(msg):gsub("^.-: ([^:]+)$", "%1")), 2)
+    E.fail(fn, "cannot write '%s': %s", path, (tostring(msg):gsub("^.-: ([^:]+)$", "%1")))
   end
   local ok, wmsg = f:write(bytes)
   local cok, cmsg = f:close()
   if not ok or not cok then
     os_remove(tmp)
-    error(fmt("image.save: cannot write '%s': %s", path, tostring(wmsg or cmsg)), 2)
+    E.fail(fn, "cannot write '%s': %s", path, tostring(wmsg or cmsg))
   end
   local rok, rmsg = os_rename(tmp, path)
   if not rok then
     os_remove(tmp)
-    error(fmt("image.save: cannot write '%s': %s", path, tostring(rmsg)), 2)
+    E.fail(fn, "cannot write '%s': %s", path, tostring(rmsg))
   end
   return path
 end
@@ -283,7 +354,7 @@ end
 
 --- to_float(t) -> float32 in [0, 1]: uint8 / 255, int32 (16-bit) / 65535; float32 as is.
 function M.to_float(t)
-  if not is_tensor(t) then error(fmt("image.to_float: t must be a tensor, got %s", type(t)), 2) end
+  if not is_tensor(t) then E.fail("image.to_float", "t must be a tensor, got %s", E.typename(t)) end
   local dt = t:dtype()
   if dt == "float32" then return t end
   return t:to("float32"):div(dt == "uint8" and 255 or 65535)
@@ -291,18 +362,19 @@ end
 
 --- from_float(t) -> uint8: float values in [0, 1] scaled by 255, rounded, clamped.
 function M.from_float(t)
-  if not is_tensor(t) then error(fmt("image.from_float: t must be a tensor, got %s", type(t)), 2) end
+  local fn = "image.from_float"
+  if not is_tensor(t) then E.fail(fn, "t must be a tensor, got %s", E.typename(t)) end
   local dt = t:dtype()
   if dt == "uint8" then return t end
   if dt ~= "float32" then
-    error(fmt("image.from_float: t must be float32 (values in [0, 1]), got %s", dt), 2)
+    E.fail(fn, "t must be float32 (values in [0, 1]), got %s", dt)
   end
   return t:mul(255):add(0.5):clamp(0, 255):to("uint8")   -- to() truncates: rounds here
 end
 
 -- ---------------------------------------------------------------- overlay
 
-local overlay_opts = {alpha = true, palette = true, background = true}
+local overlay_opts = {"alpha", "palette", "background"}
 
 --- overlay(img, mask, {alpha=0.5, palette="voc", background=0}) -> uint8 3 x H x W.
 --- Blends palette colours over img: out = (1 - alpha) img + alpha colour[mask] on every
@@ -312,27 +384,27 @@ local overlay_opts = {alpha = true, palette = true, background = true}
 --- < #palette (the VOC palette also colours 255 void as (224, 224, 192)).
 function M.overlay(img, mask, opts)
   local fn = "image.overlay"
-  opts = check_opts(fn, opts, overlay_opts)
-  if not is_tensor(img) then error(fmt("%s: img must be a tensor, got %s", fn, type(img)), 2) end
-  if not is_tensor(mask) then error(fmt("%s: mask must be a tensor, got %s", fn, type(mask)), 2) end
+  opts = E.options(opts, fn, overlay_opts)
+  if not is_tensor(img) then E.fail(fn, "img must be a tensor, got %s", E.typename(img)) end
+  if not is_tensor(mask) then E.fail(fn, "mask must be a tensor, got %s", E.typename(mask)) end
   if img:dtype() == "float32" then img = M.from_float(img) end
   if img:dtype() ~= "uint8" then
-    error(fmt("%s: img must be uint8 or float32, got %s", fn, img:dtype()), 2)
+    E.fail(fn, "img must be uint8 or float32, got %s", img:dtype())
   end
   if img:dim() == 2 then img = img:unsqueeze(1) end
   if img:dim() == 3 and img:size(1) == 4 then img = img:narrow(1, 1, 3) end
   if mask:dim() == 3 and mask:size(1) == 1 then mask = mask:select(1, 1) end
   local alpha = opts.alpha
   if alpha == nil then alpha = 0.5 end
-  if type(alpha) ~= "number" then error(fmt("%s: alpha must be a number, got %s", fn, type(alpha)), 2) end
+  if type(alpha) ~= "number" then E.fail(fn, "alpha must be a number, got %s", E.typename(alpha)) end
   local bg = opts.background
   if bg == nil then bg = 0 elseif bg == false then bg = -1 end
-  if type(bg) ~= "number" then
-    error(fmt("%s: background must be a class id or false, got %s", fn, type(bg)), 2)
+  if not (type(bg) == "number" and tointeger(bg)) then
+    E.fail(fn, "background must be a class id or false, got %s", E.show(bg))
   end
   local pal = as_palette(fn, opts.palette or "voc")
   local ok, res = pcall(cimg.overlay, img, mask, pal, alpha, bg)
-  if not ok then error(res, 2) end
+  if not ok then reraise(res) end
   return res
 end
 
