@@ -23,7 +23,8 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -
 CFLAGS  ?= -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(OPT) $(CFLAGS) $(LUA_INC) \
              $(BLAS_CFLAGS) $(PNG_CFLAGS) $(CJSON_CFLAGS)
-LIBS    = -fopenmp $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(EXTRA_LIBS)
+# no -fopenmp at link time: csrc/lt_omp.c loads libgomp itself (after choosing its wait policy)
+LIBS    = $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(EXTRA_LIBS)
 
 BUILD   ?= build
 SRCS    := $(sort $(wildcard csrc/*.c))
@@ -66,6 +67,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(OBJS) $(LIBS)
+	@! nm -u $@ | grep -E ' (GOMP_|omp_)' || { echo "csrc/lt_omp.c must forward the OpenMP entry points above"; rm -f $@; exit 1; }
 
 # lunet.distributed.core
 $(BUILD)/obj/dist/%.o: csrc/%.c $(wildcard csrc/*.h csrc/mpi/*.h)

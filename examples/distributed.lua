@@ -49,8 +49,9 @@ local function subset(first, n, transform)
   t.transform = transform
   return data.TensorDataset(t)
 end
--- augmentation draws differ per rank (seed 2 + rank); the shuffle is the same everywhere
-local aug = T.Compose { T.HorizontalFlip {}, T.RandomRotate90 {}, seed = 2 + rank }
+-- the shuffle is the same on every rank; each sample's augmentation comes from the loader's
+-- per-sample stream (lua/lunet/data/workers.lua), the same whichever rank draws the sample
+local aug = T.Compose { T.HorizontalFlip {}, T.RandomRotate90 {}, seed = 2 }
 local loader = data.DataLoader(subset(1, cfg.train, aug),
   { batch_size = cfg.batch, shuffle = true, drop_last = true, seed = 1, distributed = true })
 local val_loader = data.DataLoader(subset(cfg.train + 1, cfg.val), { batch_size = 32 })

@@ -203,6 +203,32 @@ describe("lunet.distributed", function()
       assert.are_not.same({ table.unpack(e1) }, { table.unpack(e2) })
     end)
 
+    it("gives the same shards with worker processes (num_workers = 2)", function()
+      local ds = lunet.data.TensorDataset { image = lunet.arange(0, 22):to("float32"):view(11, 1, 1, 2) }
+      local got = {}
+      for _, nw in ipairs { 0, 2 } do
+        local seen = {}
+        for r = 0, 2 do
+          local loader = lunet.data.DataLoader(ds, { batch_size = 2, shuffle = true, seed = 9, num_workers = nw,
+            distributed = { rank = r, world_size = 3 } })
+          assert.are.equal(2, #loader)
+          for batch in loader:iter() do
+            for _, v in ipairs(H.flat(batch.image:select(4, 1))) do seen[#seen + 1] = math.tointeger(v / 2 + 1) end
+          end
+        end
+        got[nw] = seen
+      end
+      assert.are.same(got[0], got[2])
+      local count = {}
+      for _, i in ipairs(got[0]) do count[i] = (count[i] or 0) + 1 end
+      local twice = 0
+      for i = 1, 11 do
+        assert.is_not_nil(count[i])
+        if count[i] == 2 then twice = twice + 1 end
+      end
+      assert.are.equal(1, twice)                         -- 12 slots for 11 items
+    end)
+
     it("shuffles with Generator(0) when given no seed, as PyTorch's default seed", function()
       local a = shards(12, 2, { shuffle = true })
       local b = shards(12, 2, { shuffle = true, seed = 0 })

@@ -122,6 +122,7 @@ walk("nn.Module methods", nn.Module, {
   load_state_dict = { function(o) return net:load_state_dict(net:state_dict(), o) end, "load_state_dict",
                       "strcit", "strict" },
   predict = { function(o) return net:predict(x4, o) end, "predict", "tiles", "tile" },
+  fuse = { function(o) return net:fuse(o) end, "fuse", "input_shap", "input_shape" },
 }, {
   extend = "positional (the class name)", is_module = "a predicate", is_instance_of = "a predicate",
   __init = "the subclass's constructor", forward = "the module's own arguments", __tostring = "printing",
@@ -229,6 +230,7 @@ walk("lunet.data", data, {
 }, {
   DataLoader = "lua/lunet/data/loader.lua (checked by its owner's spec)",
   collate = "positional (list of samples)",
+  get_worker_info = "no arguments (spec/workers_spec.lua)",
 })
 
 walk("lunet.predict", predict, {

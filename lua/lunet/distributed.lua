@@ -197,6 +197,7 @@ function Sampler:shard(order, drop_last)
     i = i + 1
     full[i] = order[(i - 1) % n + 1]
   end
+  self.last_full = order
   local h = 14695981039346656
   for k = 1, n do h = (h * 31 + order[k]) % 9007199254740881 end
   self.last_hash = h
@@ -426,7 +427,9 @@ end
 
 -- An iterator over this rank's exact share of the loader's epoch (no padding).
 local function exact_shard(loader, rank, world)
-  local full = loader:order()   -- the whole epoch (iter() shards it)
+  local order = loader:order()   -- this rank's shard when the loader is sharded
+  local sampler = loader.distributed
+  local full = type(sampler) == "table" and sampler.last_full or order
   local mine = {}
   for k = rank + 1, #full, world do mine[#mine + 1] = full[k] end
   local bs = loader.batch_size

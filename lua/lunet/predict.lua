@@ -7,6 +7,12 @@
 --   predict.save_model("unet.safetensors", model)          -- state + {model=, config=}
 --   local model2 = predict.load_model("unet.safetensors")  -- rebuilt, weights loaded, eval
 --
+-- Speed: call model:eval():fuse() once first (BatchNorm folded into the convolutions; fuse
+-- rewrites the model in place, so predict never does it by itself); tiles run batch_size at a
+-- time through one forward, on lunet.set_num_threads threads. For a depth-5 U-Net a few large
+-- tiles (e.g. 544 with overlap 32 on 2048 x 2048: 4 x 4 tiles, 13% recomputed) are faster
+-- than many small ones (256: 9 x 9 tiles, 26% recomputed); bench/bench_predict.sh measures.
+--
 -- predict(model, image, opts) runs the model in eval mode under no_grad (each module's
 -- train/eval flag is restored afterwards, also on error) and returns logits
 -- N x K x H x W for an N x C x H x W image, K x H x W for C x H x W (and H x W, taken as one

@@ -14,12 +14,14 @@
 local dataset = require "lunet.data.dataset"
 local loader = require "lunet.data.loader"
 local makers = require "lunet.data.makers"
+local workers = require "lunet.data.workers"
 
 return {
   TensorDataset = dataset.TensorDataset,
   SegmentationFolder = dataset.SegmentationFolder,
   DataLoader = loader.DataLoader,
   collate = loader.collate,
+  get_worker_info = workers.get_worker_info,
   fashion_mnist = makers.fashion_mnist,
   tuxpaint = makers.tuxpaint,
   labelme_voc = makers.labelme_voc,

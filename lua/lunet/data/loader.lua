@@ -25,6 +25,19 @@
 -- shape and dtype. A get(i) that returns nil raises naming i, whatever the collate. A
 -- dataset offering has_batch() / get_batch(indices) (TensorDataset without transform) is
 -- batched without per-item copies.
+--
+-- Workers: DataLoader(ds, {num_workers = N, prefetch_factor = 2, persistent_workers = false,
+-- worker_init_fn = fn, worker_threads = 1, timeout = 0}) loads, augments and collates in N
+-- worker PROCESSES (defaults as PyTorch's; 0 = in this process), forked when an epoch
+-- starts (once with persistent_workers), each with prefetch_factor batches in flight and
+-- worker_init_fn(worker_id) (0-based) called in it. Processes, not threads with their own
+-- Lua states: fork() shares the dataset with no serialization, OpenBLAS keeps one thread
+-- count per process, and the C core had process-global scratch buffers and caches when the
+-- workers were written. Batches come back through shared memory. The
+-- same seed gives the same batches for every num_workers: each sample draws its
+-- augmentation from a stream seeded by (epoch seed, dataset index), the epoch seed coming
+-- from the loader's generator after the shuffle. Breaking out of the loop or an error stops
+-- the workers (the loop's closing value). Details in lunet/data/workers.lua.
 local type, pairs, ipairs, tostring, setmetatable = type, pairs, ipairs, tostring, setmetatable
 local E = require "lunet.errors"
 local getmetatable, floor = getmetatable, math.floor
@@ -39,6 +52,7 @@ local function L()
 end
 
 local is_tensor = require("lunet.core").is_tensor
+local workers = require "lunet.data.workers"
 
 local function shape_str(t)
   return "[" .. concat(t:shape(), ", ") .. "]"
@@ -155,6 +169,7 @@ DataLoader.__name = "lunet.data.DataLoader"
 
 local loader_opts = {batch_size = true, shuffle = true, drop_last = true, seed = true,
                      generator = true, collate = true, distributed = true}
+for _, k in ipairs(workers.option_names) do loader_opts[k] = true end
 
 --- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false, seed=, generator=, collate=,
 --- distributed=}): distributed = true (or {rank=, world_size=}) iterates this rank's shard of each
@@ -185,11 +200,11 @@ function M.DataLoader(ds, opts)
   -- distributed: this rank's shard of each epoch (lunet.distributed's sampler)
   local sampler = opts.distributed and require("lunet.distributed").sampler(opts.distributed, fn) or nil
   if sampler and g == nil then g = sampler.generator end
-  return setmetatable({
+  return workers.configure(setmetatable({
     dataset = ds, batch_size = bs, shuffle = opts.shuffle and true or false,
     drop_last = opts.drop_last and true or false, generator = g, collate = opts.collate or M.collate,
     distributed = sampler,
-  }, DataLoader)
+  }, DataLoader), opts)
 end
 
 --- Number of batches per epoch.
@@ -208,17 +223,23 @@ local function permutation(n, g)
   return p:totable()
 end
 
---- Item order of the next epoch (draws from the generator when shuffling).
+--- Item order of the next epoch (draws from the generator when shuffling); with distributed,
+--- this rank's shard of it.
 function DataLoader:order()
   local n = dataset_len(self.dataset, "DataLoader")
-  if self.shuffle then return permutation(n, self.generator) end
-  local o = {}
-  for i = 1, n do o[i] = i end
+  local o
+  if self.shuffle then o = permutation(n, self.generator)
+  else
+    o = {}
+    for i = 1, n do o[i] = i end
+  end
+  if self.distributed then o = self.distributed:shard(o, self.drop_last) end
   return o
 end
 
---- Collated batch of the given dataset indices.
-function DataLoader:batch(indices)
+--- Collated batch of the given dataset indices; with seed (an epoch seed), each sample is
+--- produced with its own random stream (workers.get).
+function DataLoader:batch(indices, seed)
   local ds = self.dataset
   if self.collate == M.collate and type(ds.get_batch) == "function" and
      (type(ds.has_batch) ~= "function" or ds:has_batch()) then
@@ -235,7 +256,7 @@ function DataLoader:batch(indices)
   end
   local samples = {}
   for k, i in ipairs(indices) do
-    local s = ds:get(i)
+    local s = workers.get(ds, i, seed)
     if s == nil then
       E.fail("DataLoader", "dataset:get(%d) returned nil, expected a table {image=, mask=} (the dataset has %d items)",
              i, dataset_len(ds, "DataLoader"))
@@ -249,8 +270,9 @@ end
 
 --- iter() -> iterator over one epoch yielding (batch, batch_number).
 function DataLoader:iter()
+  if self.num_workers > 0 then return workers.iter(self) end
   local order = self:order()
-  if self.distributed then order = self.distributed:shard(order, self.drop_last) end
+  local seed = workers.epoch_seed(self)
   local nb = self:len()
   local bs = self.batch_size
   local b = 0
@@ -259,9 +281,13 @@ function DataLoader:iter()
     if b > nb then return nil end
     local idx = {}
     for k = (b - 1) * bs + 1, math.min(b * bs, #order) do idx[#idx + 1] = order[k] end
-    return self:batch(idx), b
+    return self:batch(idx, seed), b
   end
 end
+
+--- Process ids of the running workers; stop persistent workers now.
+function DataLoader:worker_pids() return workers.pids(self) end
+function DataLoader:shutdown_workers() return workers.shutdown(self) end
 
 function DataLoader:__tostring()
   return fmt("DataLoader(%d items, batch_size=%d, shuffle=%s, drop_last=%s, %d batches)",

@@ -464,13 +464,237 @@ function Module:train(mode)
   if type(mode) ~= "boolean" then
     raise(format("train: mode must be a boolean, got %s", util.typename(mode)))
   end
-  for _, m in ipairs(self:modules()) do m.training = mode end
+  local mods = self:modules()
+  if mode then
+    for _, m in ipairs(mods) do
+      local f = rawget(rawget(m, "_attrs"), "fused")
+      if f then
+        raise(format("train: this model was fused for inference (model:fuse() folded BatchNorm2d into %s); "
+          .. "it cannot train: train an unfused copy (build the model again and load its unfused state dict)",
+          f == "model" and "its convolutions" or "this " .. m.__name))
+      end
+    end
+  end
+  for _, m in ipairs(mods) do m.training = mode end
   return self
 end
 
 function Module:eval()
   need_module(self, "eval")
   return self:train(false)
+end
+
+---------------------------------------------------------------------------------------------
+-- fusion for inference
+---------------------------------------------------------------------------------------------
+-- model:fuse(opts) -> model. Folds every eval-mode BatchNorm2d into the Conv2d whose output
+-- it normalises (PyTorch's fuse_modules / torch.fx fusion of conv + bn): the convolution gets
+-- the weight w * s and the bias (b - running_mean) * s + beta with s = gamma / sqrt(running_var
+-- + eps) per output channel, and the BatchNorm2d is replaced by an nn.Identity in its parent
+-- (the old instance, if still referenced elsewhere, also becomes an identity). The model must
+-- be in eval mode (fuse raises otherwise) and stays fused: train() on a fused model (or any
+-- module inside it) raises, since the folded weights are not the trained parameters any
+-- more; keep an unfused copy (or its state_dict) to train on. The fused state dict has the
+-- folded conv weights and biases and no BatchNorm entries.
+--
+-- The pairs come from a traced forward, so custom forwards work (the zoo's, users'): fuse
+-- runs the model under no_grad on an input of opts.input_shape (default {1, C, 64, 64}, C
+-- the config's in_channels or else the first Conv2d's in_channels; or opts.input, a tensor)
+-- and records which Conv2d produced each tensor and which BatchNorm2d consumed it. A pair is
+-- folded only when the conv runs once, its output tensor goes straight into the BatchNorm2d
+-- (which runs once, tracks running statistics and has the conv's channel count), and nothing
+-- else reads that output: a second traced forward replaces each such conv output by noise
+-- except where its BatchNorm2d reads it, and must give the first forward's result; pairs
+-- that change it are left unfused (found pair by pair). Finally the fused model is checked
+-- against the first forward (relative 1e-3 of the output's largest magnitude), else fuse
+-- restores everything and raises. ReLU is not merged: the core has no conv+relu kernel, so
+-- it stays a separate (cheap, elementwise) layer. Returns self; model.fused_pairs lists the
+-- {conv_name, bn_name} pairs folded (names as named_modules gives them).
+function Module:fuse(opts)
+  need_module(self, "fuse")
+  opts = E.options(opts, "fuse", { "input", "input_shape" })
+  local nn = require "lunet.nn"
+  local mods = {}
+  local names, parent_of = {}, {}
+  walk(self, "", function(m, prefix)
+    mods[#mods + 1] = m
+    names[m] = prefix
+    local ms = rawget(m, "_modules")
+    for _, k in ipairs(rawget(m, "_order")) do
+      local c = ms[k]
+      if c ~= nil then
+        parent_of[c] = parent_of[c] or {}
+        local l = parent_of[c]
+        l[#l + 1] = { m, k }
+      end
+    end
+  end, {})
+  for _, m in ipairs(mods) do
+    if m.training then
+      raise(format("fuse: the model must be in eval mode (call model:eval() first); module '%s' (%s) is in training mode",
+        names[m] == "" and "(root)" or names[m], m.__name))
+    end
+  end
+  local x = opts.input
+  if x ~= nil then
+    if not is_tensor(x) then raise(format("fuse: input must be a tensor, got %s", util.typename(x))) end
+  else
+    local shape = opts.input_shape
+    if shape == nil then
+      local cin = type(self.config) == "table" and mtype(self.config.in_channels) == "integer"
+        and self.config.in_channels or nil
+      if not cin then
+        for _, m in ipairs(mods) do
+          if m:is_instance_of(nn.Conv2d) then cin = m.in_channels; break end
+        end
+      end
+      if not cin then return self end   -- no convolution: nothing to fuse
+      shape = { 1, cin, 64, 64 }
+    end
+    if type(shape) ~= "table" or #shape ~= 4 then
+      local shown = E.show(shape)
+      if type(shape) == "table" then
+        local parts = {}
+        for i = 1, #shape do parts[i] = E.show(shape[i]) end
+        shown = "{" .. concat(parts, ", ") .. "}"
+      end
+      raise(format("fuse: input_shape must be {N, C, H, W}, got %s", shown))
+    end
+    for i = 1, 4 do E.integer("fuse", "input_shape[" .. i .. "]", shape[i], 1, 4096) end
+    x = lunet.Generator(12345):rand(shape)
+  end
+  local convs, bns = {}, {}
+  for _, m in ipairs(mods) do
+    if m:is_instance_of(nn.Conv2d) then convs[#convs + 1] = m
+    elseif m:is_instance_of(nn.BatchNorm2d) then bns[#bns + 1] = m end
+  end
+  if #convs == 0 or #bns == 0 then self.fused_pairs = {}; return self end
+
+  -- wrap the forwards of the convs and bns on the instances (restored in every case)
+  local calls, produced, consumed = {}, {}, {}
+  local poison, clean = nil, nil      -- poison[conv] = true; clean[noisy output] = clean output
+  local gen = lunet.Generator(777)
+  local wrapped = {}
+  local function wrap(m, is_conv)
+    local orig = m.forward
+    wrapped[#wrapped + 1] = m
+    rawget(m, "_attrs").forward = function(s, input, ...)
+      calls[s] = (calls[s] or 0) + 1
+      if is_conv then
+        local y = orig(s, input, ...)
+        produced[y] = s
+        if poison and poison[s] then
+          local noisy = y + gen:randn(y:shape()) * 1000
+          clean[noisy] = { y, s }
+          return noisy
+        end
+        return y
+      end
+      consumed[s] = input
+      if clean then
+        local c = clean[input]
+        if c and poison[c[2]] == s then input = c[1] end
+      end
+      return orig(s, input, ...)
+    end
+  end
+  local function unwrap()
+    for _, m in ipairs(wrapped) do rawget(m, "_attrs").forward = nil end
+  end
+  for _, m in ipairs(convs) do wrap(m, true) end
+  for _, m in ipairs(bns) do wrap(m, false) end
+  local function run()
+    calls, produced, consumed = {}, {}, {}
+    local ok, y = pcall(lunet.no_grad, function() return self(x) end)
+    if not ok then unwrap(); rethrow(y) end
+    if not is_tensor(y) then
+      unwrap()
+      raise(format("fuse: the model returned %s; fuse needs a model whose forward returns a tensor", util.typename(y)))
+    end
+    return y
+  end
+  local y0 = run()
+  local pairs_ = {}
+  for _, b in ipairs(bns) do
+    local input = consumed[b]
+    local c = input and produced[input]
+    if c and calls[b] == 1 and calls[c] == 1 and b.track_running_stats and b.running_mean ~= nil
+       and c.out_channels == b.num_features then
+      pairs_[#pairs_ + 1] = { c, b }
+    end
+  end
+  local function differs(y, ref, tol)
+    if not util.same_shape(y, ref) then return true end
+    local scale = ref:abs():max():item()
+    local d = (y - ref):abs():max():item()
+    return not (d <= tol * math.max(scale, 1e-30))
+  end
+  local function poisoned_ok(list)
+    poison, clean = {}, {}
+    for _, p in ipairs(list) do poison[p[1]] = p[2] end
+    local y = run()
+    poison, clean = nil, nil
+    return not differs(y, y0, 1e-6)
+  end
+  local safe = {}
+  if #pairs_ > 0 then
+    if poisoned_ok(pairs_) then
+      safe = pairs_
+    else
+      for _, p in ipairs(pairs_) do
+        if poisoned_ok({ p }) then safe[#safe + 1] = p end
+      end
+    end
+  end
+  unwrap()
+  if #safe == 0 then self.fused_pairs = {}; return self end
+
+  -- fold
+  local undo = {}
+  lunet.no_grad(function()
+    for _, p in ipairs(safe) do
+      local c, b = p[1], p[2]
+      local s = (b.running_var + b.eps):sqrt():reciprocal()
+      if b.weight ~= nil then s = s * b.weight end
+      local w = c.weight * s:view(-1, 1, 1, 1)
+      local bias = c.bias ~= nil and c.bias or lunet.zeros(c.out_channels)
+      bias = (bias - b.running_mean) * s
+      if b.bias ~= nil then bias = bias + b.bias end
+      undo[#undo + 1] = { c, c.weight, c.bias, b }
+      c.weight = w:contiguous():requires_grad(true)
+      c.bias = bias:contiguous():requires_grad(true)   -- registers a bias when there was none
+      rawget(c, "_attrs").fused = "conv"
+    end
+  end)
+  local replaced = {}
+  for _, p in ipairs(safe) do
+    local b = p[2]
+    rawget(b, "_attrs").forward = function(_, input) return input end
+    for _, pk in ipairs(parent_of[b] or {}) do
+      local id = nn.Identity()
+      id.training = false
+      replaced[#replaced + 1] = { pk[1], pk[2], b }
+      pk[1][pk[2]] = id
+    end
+  end
+  local y1 = run()
+  if differs(y1, y0, 1e-3) then
+    -- restore
+    for _, r in ipairs(replaced) do r[1][r[2]] = r[3] end
+    for _, u in ipairs(undo) do
+      local c = u[1]
+      c.weight = u[2]
+      if u[3] == nil then c.bias = nil else c.bias = u[3] end
+      rawget(c, "_attrs").fused = nil
+      rawget(u[4], "_attrs").forward = nil
+    end
+    raise("fuse: the fused model does not reproduce the unfused output; left unfused (please report this model)")
+  end
+  local fused = {}
+  for i, p in ipairs(safe) do fused[i] = { names[p[1]], names[p[2]] } end
+  rawget(self, "_attrs").fused = "model"
+  self.fused_pairs = fused
+  return self
 end
 
 -- Clears the gradients of every parameter (sets them to nil, as PyTorch 2's default).

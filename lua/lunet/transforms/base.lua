@@ -23,6 +23,9 @@ B.MAX_KERNEL = 4095
 
 -- A context travels through one call: ctx.rng = {generator = g or nil} (nil: the default
 -- generator of lunet.manual_seed), ctx.ignore_index from Compose{ignore_index=}.
+-- B.sample_rng: set by the DataLoader while it produces a sample ({generator = that
+-- sample's stream}); Compose and lone transforms then draw from it, not their own generator.
+B.sample_rng = nil
 function B.uniform(ctx, a, b)
   local u = W.uniform(ctx.rng)
   if a == nil then return u end
@@ -101,7 +104,7 @@ end
 -- A transform called on its own: tf{image=, mask=} with the default generator.
 function Transform:__call(sample)
   local s = B.check_sample(sample, self.name)
-  return B.finish(self:maybe(s, { rng = {} }), sample)
+  return B.finish(self:maybe(s, { rng = B.sample_rng or {} }), sample)
 end
 
 function Transform:__tostring()

@@ -67,7 +67,7 @@ end
 
 function Compose:__call(sample)
   local s = B.check_sample(sample, self.name)
-  return self:maybe(s, { rng = self.rng, ignore_index = self.ignore_index })
+  return self:maybe(s, { rng = B.sample_rng or self.rng, ignore_index = self.ignore_index })
 end
 
 -- Compose{t1, t2, ..., seed=, generator=, ignore_index=, p=1}

@@ -1,0 +1,34 @@
+"""PyTorch side of bench/bench_fashion.sh: one training step (forward + cross-entropy + backward +
+Adam 2e-3) and one eval forward of bench/fashion_torch.py's net (3-level U-Net, base 16, batch
+norm, 11 classes) on random 64x1x28x28 data, the same shapes as `lua5.4 bench/step.lua --model
+fashion`. Prints the best step of STEPS (after 2 warm-up steps) as one JSON line.
+usage: /usr/bin/python3 fashion_step_torch.py [THREADS] [STEPS]"""
+import sys, time, torch, torch.nn as nn, torch.nn.functional as F
+threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+steps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+torch.set_num_threads(threads); torch.manual_seed(0)
+def blk(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
+                                    nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+class U(nn.Module):
+    def __init__(s, b=16):
+        super().__init__(); s.d1 = blk(1, b); s.d2 = blk(b, 2*b); s.d3 = blk(2*b, 4*b)
+        s.u2 = nn.ConvTranspose2d(4*b, 2*b, 2, 2); s.c2 = blk(4*b, 2*b)
+        s.u1 = nn.ConvTranspose2d(2*b, b, 2, 2); s.c1 = blk(2*b, b); s.h = nn.Conv2d(b, 11, 1)
+    def forward(s, x):
+        a = s.d1(x); b = s.d2(F.max_pool2d(a, 2)); c = s.d3(F.max_pool2d(b, 2))
+        b = s.c2(torch.cat([s.u2(c), b], 1)); a = s.c1(torch.cat([s.u1(b), a], 1)); return s.h(a)
+m = U(); opt = torch.optim.Adam(m.parameters(), 2e-3)
+x = torch.rand(64, 1, 28, 28); y = torch.randint(0, 11, (64, 28, 28))
+def step():
+    opt.zero_grad(); l = F.cross_entropy(m(x), y); l.backward(); opt.step()
+def best(fn):
+    for _ in range(2): fn()
+    t = float("inf")
+    for _ in range(steps):
+        t0 = time.perf_counter(); fn(); t = min(t, time.perf_counter() - t0)
+    return t * 1e3
+m.train(); train = best(step)
+m.eval()
+with torch.no_grad(): ev = best(lambda: m(x))
+print('{"model": "fashion", "threads": %d, "clock": "wall", "train_step_ms": %.1f, "eval_fwd_ms": %.1f}'
+      % (threads, train, ev))
