@@ -32,6 +32,13 @@ BUILD   ?= build
 SRCS    := $(sort $(wildcard csrc/*.c))
 OBJS    := $(SRCS:csrc/%.c=$(BUILD)/obj/%.o)
 MODULE  := $(BUILD)/lunet/core.so
+# lunet.distributed.core (csrc/mpi/, plus the option checker) links Open MPI; lunet.core never
+# does. Built only where Open MPI's compiler wrapper is found.
+MPICC       ?= $(shell command -v mpicc 2>/dev/null)
+MPI_CFLAGS  ?= $(patsubst -I%,-isystem %,$(if $(MPICC),$(shell $(MPICC) --showme:compile 2>/dev/null)))
+MPI_LIBS    ?= $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null))
+DIST_OBJS   := $(patsubst csrc/%.c,$(BUILD)/obj/dist/%.o,$(sort $(wildcard csrc/mpi/*.c)) csrc/lua_opts.c)
+DIST_MODULE := $(if $(MPI_LIBS),$(BUILD)/lunet/distributed/core.so)
 
 LUA_PATH_DEV  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/$(BUILD)/lua/?.lua;$(CURDIR)/$(BUILD)/lua/?/init.lua;;
 LUA_CPATH_DEV := $(CURDIR)/$(BUILD)/?.so;;
@@ -41,6 +48,8 @@ DEB_PKGS := make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev libopenblas-dev l
 # real data the dataset specs and the demo read (no network besides Debian's archive)
 DATA_PKGS := dataset-fashion-mnist labelme-examples tuxpaint-stamps-default
 DEMO_PKGS := gnuplot-nox
+# lunet.distributed (csrc/mpi/) and its specs: Open MPI
+MPI_PKGS  := openmpi-bin libopenmpi-dev
 # the references make bench measures lunet against (never needed by make test or CI)
 BENCH_PKGS := python3-torch python3-numpy python3-pil python3-opencv
 SPECS ?= spec
@@ -51,7 +60,7 @@ INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 INST_BINDIR ?= $(PREFIX)/bin
 
 .PHONY: all deps test demo bench asan tsan clean install rock env
-all: $(MODULE) $(BUILD)/lua/lunet/models
+all: $(MODULE) $(BUILD)/lua/lunet/models $(DIST_MODULE)
 
 $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
 	@mkdir -p $(dir $@)
@@ -63,6 +72,14 @@ $(MODULE): $(OBJS)
 	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(OBJS) $(LIBS)
 	@! nm -u $@ | grep -E ' (GOMP_|omp_)' || { echo "csrc/lt_omp.c must forward the OpenMP entry points above"; rm -f $@; exit 1; }
 
+# lunet.distributed.core
+$(BUILD)/obj/dist/%.o: csrc/%.c $(wildcard csrc/*.h csrc/mpi/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -fvisibility=hidden -c $< -o $@
+$(BUILD)/lunet/distributed/core.so: $(DIST_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(DIST_OBJS) -fopenmp $(MPI_LIBS)
+
 # models/ holds lunet.models.*; expose it under the module path for in-tree runs.
 $(BUILD)/lua/lunet/models:
 	@mkdir -p $(BUILD)/lua/lunet
@@ -72,7 +89,7 @@ deps:
 	@sh tools/deps.sh $(DEB_PKGS)
 
 test:
-	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS)
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(MPI_PKGS)
 	@$(MAKE) --no-print-directory all
 	@$(RUN) sh tools/run_specs.sh $(LUA) $(SPECS)
 
@@ -82,7 +99,7 @@ demo:
 	@$(RUN) $(LUA) examples/demo.lua
 
 bench:
-	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(BENCH_PKGS) || \
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(BENCH_PKGS) $(MPI_PKGS) || \
 	  echo "bench: reference packages missing: the parts that need them print so and skip"
 	@$(MAKE) --no-print-directory all
 	@$(RUN) sh bench/run.sh
@@ -126,9 +143,10 @@ fuzz:
 	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk FUZZ_CC=$(FUZZ_CC) FUZZ_SECONDS=$(FUZZ_SECONDS) run
 
 # Installs lunet.core and the Lua side (lua/lunet/**, models/ as lunet.models).
-install: $(MODULE)
+install: $(MODULE) $(DIST_MODULE)
 	mkdir -p $(INST_LIBDIR)/lunet $(INST_LUADIR)/lunet/models
 	cp $(MODULE) $(INST_LIBDIR)/lunet/core.so
+	$(if $(DIST_MODULE),install -D -m 755 $(DIST_MODULE) $(INST_LIBDIR)/lunet/distributed/core.so)
 	cd lua && find lunet -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;
 	find models -maxdepth 1 -name '*.lua' -exec install -m 644 {} $(INST_LUADIR)/lunet/models/ \;
 	install -D -m 755 bin/lunet $(INST_BINDIR)/lunet

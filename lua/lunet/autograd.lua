@@ -101,6 +101,11 @@ local function topo(root)
   return order
 end
 
+-- Callbacks queued by backward closures run once, in order, after the whole pass (as
+-- PyTorch's queue_callback; DistributedDataParallel averages gradients there).
+local queued = {}
+function M.queue_callback(fn) queued[#queued + 1] = fn end
+
 local function accumulate_leaf(t, g)
   local cur = t.grad
   if cur == nil then
@@ -177,7 +182,10 @@ function M.backward(root, grad, opts)
     end
   end)
   enabled = old
+  local callbacks = queued
+  queued = {}
   if not ok then error(err, 0) end
+  for i = 1, #callbacks do callbacks[i]() end
 end
 
 return M

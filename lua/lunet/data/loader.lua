@@ -168,10 +168,12 @@ DataLoader.__index = DataLoader
 DataLoader.__name = "lunet.data.DataLoader"
 
 local loader_opts = {batch_size = true, shuffle = true, drop_last = true, seed = true,
-                     generator = true, collate = true}
+                     generator = true, collate = true, distributed = true}
 for _, k in ipairs(workers.option_names) do loader_opts[k] = true end
 
---- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false, seed=, generator=, collate=})
+--- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false, seed=, generator=, collate=,
+--- distributed=}): distributed = true (or {rank=, world_size=}) iterates this rank's shard of each
+--- epoch, as PyTorch's DistributedSampler (lunet.distributed.sampler).
 function M.DataLoader(ds, opts)
   local fn = "DataLoader"
   if (type(ds) ~= "table" and type(ds) ~= "userdata") or type(ds.get) ~= "function" then
@@ -195,15 +197,20 @@ function M.DataLoader(ds, opts)
     E.fail(fn, "collate must be a function, got %s", E.typename(opts.collate))
   end
   dataset_len(ds, fn)
+  -- distributed: this rank's shard of each epoch (lunet.distributed's sampler)
+  local sampler = opts.distributed and require("lunet.distributed").sampler(opts.distributed, fn) or nil
+  if sampler and g == nil then g = sampler.generator end
   return workers.configure(setmetatable({
     dataset = ds, batch_size = bs, shuffle = opts.shuffle and true or false,
     drop_last = opts.drop_last and true or false, generator = g, collate = opts.collate or M.collate,
+    distributed = sampler,
   }, DataLoader), opts)
 end
 
 --- Number of batches per epoch.
 function DataLoader:len()
   local n = dataset_len(self.dataset, "DataLoader")
+  if self.distributed then n = self.distributed:num_samples(n, self.drop_last) end
   if self.drop_last then return n // self.batch_size end
   return (n + self.batch_size - 1) // self.batch_size
 end
@@ -216,12 +223,17 @@ local function permutation(n, g)
   return p:totable()
 end
 
---- Item order of the next epoch (draws from the generator when shuffling).
+--- Item order of the next epoch (draws from the generator when shuffling); with distributed,
+--- this rank's shard of it.
 function DataLoader:order()
   local n = dataset_len(self.dataset, "DataLoader")
-  if self.shuffle then return permutation(n, self.generator) end
-  local o = {}
-  for i = 1, n do o[i] = i end
+  local o
+  if self.shuffle then o = permutation(n, self.generator)
+  else
+    o = {}
+    for i = 1, n do o[i] = i end
+  end
+  if self.distributed then o = self.distributed:shard(o, self.drop_last) end
   return o
 end
 

@@ -29,4 +29,10 @@ function nn.Module:predict(image, opts)
   return require("lunet.predict").predict(self, image, opts)
 end
 
-return nn
+-- nn.SyncBatchNorm (lunet.nn.sync_batchnorm, with lunet.distributed) loads on first use.
+return setmetatable(nn, { __index = function(t, k)
+  if k ~= "SyncBatchNorm" then return nil end
+  local v = require "lunet.nn.sync_batchnorm"
+  rawset(t, k, v)
+  return v
+end })

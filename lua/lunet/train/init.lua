@@ -76,6 +76,10 @@
 --             tensor bytes (report_bytes in csrc/lua_tensor.c), which keeps the resident size bounded; gc = n
 --             adds a full collectgarbage() every n steps and after every validation batch
 --             (a lower peak for a few ms per collection)
+--   distributed = true: data-parallel under lunet.distributed (after its init(), under mpirun):
+--             model wrapped in DistributedDataParallel, losses and confusion matrices summed
+--             over the ranks, progress, log and checkpoints on rank 0 only (details and the
+--             random state on resume: lua/lunet/distributed.lua, "train.fit")
 --
 -- Random state in checkpoints: the default generator (lunet.manual_seed), each loader's
 -- generator, and each loader's dataset transform generator (Compose{seed=}), plus
@@ -115,6 +119,7 @@ local known = {
   "model", "loss", "optimizer", "scheduler", "scheduler_interval", "train_loader", "val_loader",
   "epochs", "metrics", "num_classes", "ignore_index", "monitor", "mode", "checkpoint", "resume",
   "log", "progress", "output", "grad_clip", "generators", "on_epoch_end", "gc", "deep_supervision",
+  "distributed",
 }
 
 -- The main output of what a model returned: a tensor as is; a list of outputs (deep
@@ -529,15 +534,18 @@ function M.fit(opts)
     end
   end
 
+  -- distributed = true: lunet.distributed's helper (DDP wrapping, rank-0 output, sums over ranks)
+  local D = opts.distributed and require("lunet.distributed").fit_support(opts) or nil
+  if D then model, pmode = D.model, D:progress(pmode) end
   local P = progress.new{ mode = pmode, out = out }
   local history = { monitor = monitor }
   local best, best_epoch = nil, nil
   local start = 1
   local parts = { model = model, optimizer = optimizer, scheduler = scheduler, generators = generators }
 
-  if path and opts.resume ~= false and file_exists(path) then
-    local c = ckpt.load(path)
-    ckpt.restore(c, parts)
+  if path and opts.resume ~= false and (D and D:exists(path) or not D and file_exists(path)) then
+    local c = D and D:load(ckpt, path) or ckpt.load(path)
+    if D then D:restore(ckpt, c, parts) else ckpt.restore(c, parts) end
     for i, e in ipairs(c.history) do history[i] = e end
     best, best_epoch = c.best, c.best_epoch
     start = c.epoch + 1
@@ -615,14 +623,16 @@ function M.fit(opts)
       if gc and step % gc == 0 then collectgarbage() end
       P:update(step, items, loss_sum / items)
     end
+    if D then loss_sum, items = D:sum_epoch(loss_sum, items, train_loader) end
     local entry = { epoch = epoch, train_loss = items > 0 and loss_sum / items or 0 / 0 }
     entry.lr = current_lr(optimizer)
     local cm
     if val_loader then
       P:status(fmt("epoch %d/%d validating...", epoch, epochs))
       local vloss
-      cm, vloss = run_evaluation("fit", model, val_loader, { loss = lossf, num_classes = num_classes,
-                                 ignore_index = ignore_index, gc = gc and true or false }, ignore_from)
+      local eo = { loss = lossf, num_classes = num_classes, ignore_index = ignore_index, gc = gc and true or false }
+      local function evaluate(m, l, o) return run_evaluation("fit", m, l, o, ignore_from) end
+      if D then cm, vloss = D:evaluate(evaluate, model, val_loader, eo) else cm, vloss = evaluate(model, val_loader, eo) end
       entry.val_loss = vloss
       for _, m in ipairs(mlist) do
         local v = cm and m[2](cm) or 0 / 0
@@ -643,17 +653,18 @@ function M.fit(opts)
     history.best, history.best_epoch = best, best_epoch
     entry.seconds = progress.clock() - t0
     history[#history + 1] = entry
-    if path then
+    local gens = (D and path) and D:generators(generators) or generators
+    if path and (not D or D.rank == 0) then
       local meta = { epoch = epoch, monitor = monitor, mode = mode }
       if best then meta.best, meta.best_epoch = best, best_epoch end
-      ckpt.save(path, { model = model, optimizer = optimizer, scheduler = scheduler, generators = generators,
+      ckpt.save(path, { model = model, optimizer = optimizer, scheduler = scheduler, generators = gens,
                         meta = meta, history = history })
       if improved then
         ckpt.save(M.best_checkpoint_path(path), { model = model, optimizer = optimizer, scheduler = scheduler,
-                                                 generators = generators, meta = meta, history = history })
+                                                 generators = gens, meta = meta, history = history })
       end
     end
-    if log then write_csv(log, history, columns) end
+    if log and (not D or D.rank == 0) then write_csv(log, history, columns) end
     local parts_txt = { fmt("epoch %d/%d", epoch, epochs), "train_loss " .. short(entry.train_loss) }
     if val_loader then
       if entry.val_loss then parts_txt[#parts_txt + 1] = "val_loss " .. short(entry.val_loss) end
