@@ -79,6 +79,30 @@ int lt_opt_bool(lua_State *L, int idx, const char *key, int def, const char *fn)
 /* A number or a {a, b} pair (e.g. kernel = 3 or {3, 5}). */
 void lt_opt_pair(lua_State *L, int idx, const char *key, lua_Integer def, lua_Integer out[2],
                  const char *fn);
+/* Real-valued options and numbers in messages (the readers above take [lo, hi]; these
+ * name the usual ranges):
+ *     double m = lt_opt_real(L, 6, "momentum", 0.1, LT_REAL_UNIT, "batch_norm");
+ *     // momentum = 5 raises "batch_norm: momentum must be in [0, 1], got 5" */
+/* The accepted range of a real value; NaN is outside every range. */
+typedef enum {
+    LT_REAL_FINITE,     /* any finite number */
+    LT_REAL_UNIT,       /* [0, 1] */
+    LT_REAL_POSITIVE,   /* finite and > 0 */
+    LT_REAL_NONNEG      /* finite and >= 0 */
+} lt_real_range;
+
+/* v as a message prints it (as lunet.errors' show): "5", "0.25", "1e+300", "nan", "-inf". */
+const char *lt_numstr(char *buf, size_t n, double v);
+/* 1 when v is inside r. */
+int lt_in_range(double v, lt_real_range r);
+/* Raises "fn: what must be <range>, got v" unless v is inside r. */
+void lt_check_real(lua_State *L, double v, lt_real_range r, const char *fn, const char *what);
+/* opts[key] (a number; def when absent), checked against r with the key as `what`. */
+double lt_opt_real(lua_State *L, int idx, const char *key, double def, lt_real_range r,
+                      const char *fn);
+/* Raises "fn: <what> overflows int64 (<detail>)"; for size formulas that would wrap. */
+int lt_overflow_error(lua_State *L, const char *fn, const char *what, const char *detail);
+
 /* The known name closest to key (a likely typo), or NULL. */
 const char *lt_opt_suggest(const char *key, const char *const *known, int n);
 

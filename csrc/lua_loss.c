@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "lt_lua.h"
-#include "lt_lua_nn.h"
+#include "lt_lua.h"
 #include "lt_loss.h"
 
 /* The option keys of each function (lt_opt_check raises on any other). */
@@ -101,7 +101,7 @@ static lt_tensor *check_logits(lua_State *L, int idx, const char *fn) {
 static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const char *fn) {
     o->has_ignore = opt_ignore(L, optidx, &o->ignore_index, fn);
     o->reduction = opt_reduction(L, optidx, fn);
-    double eps = lt_nn_opt_real(L, optidx, "label_smoothing", 0.0, LT_REAL_UNIT, fn);
+    double eps = lt_opt_real(L, optidx, "label_smoothing", 0.0, LT_REAL_UNIT, fn);
     o->label_smoothing = (float)eps;
     if (!lt_opt_get(L, optidx, "weight", fn)) return 0;
     int widx = lua_gettop(L);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "lt_lua.h"
-#include "lt_lua_nn.h"
+#include "lt_lua.h"
 #include "lt_metrics.h"
 
 /* Raises a Lua error with the message only (no "file:line:" prefix), so the message is the
@@ -118,10 +118,10 @@ static int edt_impl(lua_State *L, int naive) {
     const char *fn = naive ? "edt_naive" : "edt";
     check_labels(L, 1, fn, "mask");
     double sy = luaL_optnumber(L, 2, 1.0), sx = luaL_optnumber(L, 3, 1.0);
-    if (!lt_nn_in_range(sy, LT_REAL_POSITIVE) || !lt_nn_in_range(sx, LT_REAL_POSITIVE)) {
+    if (!lt_in_range(sy, LT_REAL_POSITIVE) || !lt_in_range(sx, LT_REAL_POSITIVE)) {
         char a[64], b[64];
         raise(L, "%s: spacing must be positive finite numbers, got {%s, %s}", fn,
-              lt_nn_numstr(a, sizeof a, sy), lt_nn_numstr(b, sizeof b, sx));
+              lt_numstr(a, sizeof a, sy), lt_numstr(b, sizeof b, sx));
     }
     lt_tensor *m = contig(L, 1, fn, "mask");
     if (m->ndim != 2) {
@@ -181,10 +181,10 @@ static int hausdorff_impl(lua_State *L, int naive) {
     double sy = luaL_optnumber(L, 4, 1.0), sx = luaL_optnumber(L, 5, 1.0);
     char a[64], b[64];
     if (!lua_isnoneornil(L, 3) && !(pct >= 0 && pct <= 100))
-        raise(L, "%s: percentile must be in [0, 100], got %s", fn, lt_nn_numstr(a, sizeof a, pct));
-    if (!lt_nn_in_range(sy, LT_REAL_POSITIVE) || !lt_nn_in_range(sx, LT_REAL_POSITIVE))
+        raise(L, "%s: percentile must be in [0, 100], got %s", fn, lt_numstr(a, sizeof a, pct));
+    if (!lt_in_range(sy, LT_REAL_POSITIVE) || !lt_in_range(sx, LT_REAL_POSITIVE))
         raise(L, "%s: spacing must be positive finite numbers, got {%s, %s}", fn,
-              lt_nn_numstr(a, sizeof a, sy), lt_nn_numstr(b, sizeof b, sx));
+              lt_numstr(a, sizeof a, sy), lt_numstr(b, sizeof b, sx));
     p = contig(L, 1, fn, "pred");
     t = contig(L, 2, fn, "target");
     int64_t nimg = t->ndim == 3 ? t->size[0] : 1;
@@ -237,7 +237,7 @@ static int l_mae(lua_State *L) {
 static int l_fmeasure(lua_State *L) {
     double beta2 = luaL_optnumber(L, 3, 0.3);
     sal_args a = sal_check(L, "fmeasure");
-    lt_nn_check_real(L, beta2, LT_REAL_POSITIVE, "fmeasure", "beta2");
+    lt_check_real(L, beta2, LT_REAL_POSITIVE, "fmeasure", "beta2");
     int64_t hw = a.H * a.W;
     double *r = (double *)tmp_buffer(L, (size_t)a.nimg * 2 * sizeof(double));
     for (int64_t n = 0; n < a.nimg; n++)
@@ -250,7 +250,7 @@ static int l_fmeasure(lua_State *L) {
 static int l_smeasure(lua_State *L) {
     double alpha = luaL_optnumber(L, 3, 0.5);
     sal_args a = sal_check(L, "s_measure");
-    lt_nn_check_real(L, alpha, LT_REAL_UNIT, "s_measure", "alpha");
+    lt_check_real(L, alpha, LT_REAL_UNIT, "s_measure", "alpha");
     int64_t hw = a.H * a.W;
     double *r = (double *)tmp_buffer(L, (size_t)a.nimg * sizeof(double));
     for (int64_t n = 0; n < a.nimg; n++)
@@ -291,7 +291,7 @@ static int match_impl(lua_State *L, int naive) {
         if (!(thr[k] >= 0 && thr[k] <= 1)) {
             char nb[64];
             raise(L, "%s: threshold %d must be in [0, 1], got %s", fn, k + 1,
-                  lt_nn_numstr(nb, sizeof nb, thr[k]));
+                  lt_numstr(nb, sizeof nb, thr[k]));
         }
     }
     p = contig(L, 1, fn, "pred_ids");

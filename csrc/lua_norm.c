@@ -7,7 +7,7 @@
  * Functions registered with a `_naive` suffix run the naive reference kernels (for the
  * specs). */
 #include "lt_lua.h"
-#include "lt_lua_nn.h"
+#include "lt_lua.h"
 #include "lt_norm.h"
 #include "lt_activation.h"
 
@@ -32,7 +32,7 @@ static lua_Integer check_int(lua_State *L, int idx, const char *fn, const char *
     if (isnum) return v;
     if (lua_type(L, idx) == LUA_TNUMBER)
         lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what,
-                     lt_nn_numstr(nb, sizeof nb, (double)lua_tonumber(L, idx)));
+                     lt_numstr(nb, sizeof nb, (double)lua_tonumber(L, idx)));
     return lt_lua_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, idx));
 }
 
@@ -123,8 +123,8 @@ static int l_batch_norm_forward(lua_State *L) {
     check_channels(L, b, C, x, fn, "bias");
     const int training = lt_opt_bool(L, 6, "training", 0, fn);
     /* PyTorch takes any momentum and eps; outside these ranges the statistics are garbage */
-    const double momentum = lt_nn_opt_real(L, 6, "momentum", 0.1, LT_REAL_UNIT, fn);
-    const double eps = lt_nn_opt_real(L, 6, "eps", 1e-5, LT_REAL_POSITIVE, fn);
+    const double momentum = lt_opt_real(L, 6, "momentum", 0.1, LT_REAL_UNIT, fn);
+    const double eps = lt_opt_real(L, 6, "eps", 1e-5, LT_REAL_POSITIVE, fn);
     if (training && N * S <= 1)
         lt_lua_error(L, "%s: expected more than 1 value per channel when training, got x %s", fn,
                      lt_shape_str(x, xb, sizeof xb));
@@ -220,7 +220,7 @@ static int l_group_norm_forward(lua_State *L) {
     lt_tensor *b = opt_f32(L, 4, fn, "bias");
     check_channels(L, w, C, x, fn, "weight");
     check_channels(L, b, C, x, fn, "bias");
-    const double eps = lt_nn_opt_real(L, 5, "eps", 1e-5, LT_REAL_POSITIVE, fn);
+    const double eps = lt_opt_real(L, 5, "eps", 1e-5, LT_REAL_POSITIVE, fn);
     const float *xd = cdata(L, 1, x, fn, "x");
     const float *wd = cdata(L, 3, w, fn, "weight");
     const float *bd = cdata(L, 4, b, fn, "bias");
@@ -289,7 +289,7 @@ static int dropout_forward(lua_State *L, const char *fn, int planes) {
     char xb[SHAPE_BUF];
     lt_opt_check(L, 2, fn, dropout_keys);
     lt_tensor *x = check_f32(L, 1, fn, "x");
-    const double p = lt_nn_opt_real(L, 2, "p", 0.5, LT_REAL_UNIT, fn);
+    const double p = lt_opt_real(L, 2, "p", 0.5, LT_REAL_UNIT, fn);
     const int training = lt_opt_bool(L, 2, "training", 1, fn);
     if (planes && x->ndim != 3 && x->ndim != 4)
         lt_lua_error(L, "%s: x must be 3-D (N, C, L) or 4-D (N, C, H, W), got %s", fn,

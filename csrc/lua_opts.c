@@ -5,6 +5,7 @@
 #include "lt_lua.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Edit distance with transpositions (optimal string alignment), capped at 3: enough to
@@ -272,4 +273,47 @@ static int l_check_options(lua_State *L) {
 void lt_open_opts(lua_State *L) {
     lua_pushcfunction(L, l_check_options);
     lua_setfield(L, -2, "check_options");
+}
+
+/* ---- real-valued checks and numbers printed in full ---- */
+
+const char *lt_numstr(char *buf, size_t n, double v) {
+    if (isnan(v)) snprintf(buf, n, "nan");
+    else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
+    else if (v == floor(v) && fabs(v) < 9223372036854775808.0) snprintf(buf, n, "%.0f", v);
+    else snprintf(buf, n, "%.14g", v);
+    return buf;
+}
+
+int lt_in_range(double v, lt_real_range r) {
+    switch (r) {
+    case LT_REAL_UNIT: return v >= 0.0 && v <= 1.0;
+    case LT_REAL_POSITIVE: return v > 0.0 && isfinite(v);
+    case LT_REAL_NONNEG: return v >= 0.0 && isfinite(v);
+    case LT_REAL_FINITE:
+    default: return isfinite(v);
+    }
+}
+
+void lt_check_real(lua_State *L, double v, lt_real_range r, const char *fn, const char *what) {
+    if (lt_in_range(v, r)) return;
+    static const char *const want[] = {"a finite number", "in [0, 1]", "a positive finite number",
+                                       "a finite number >= 0"};
+    char nb[64];
+    lt_lua_error(L, "%s: %s must be %s, got %s", fn, what, want[r], lt_numstr(nb, sizeof nb, v));
+}
+
+double lt_opt_real(lua_State *L, int idx, const char *key, double def, lt_real_range r,
+                      const char *fn) {
+    if (!lt_opt_get(L, idx, key, fn)) return def;
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        lt_lua_error(L, "%s: %s must be a number, got %s", fn, key, luaL_typename(L, -1));
+    double v = (double)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    lt_check_real(L, v, r, fn, key);
+    return v;
+}
+
+int lt_overflow_error(lua_State *L, const char *fn, const char *what, const char *detail) {
+    return lt_lua_error(L, "%s: %s overflows int64 (%s)", fn, what, detail);
 }

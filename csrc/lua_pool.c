@@ -16,7 +16,7 @@
  * Inputs are float32 (N, C, H, W) or (C, H, W); pad also takes any leading dims.
  */
 #include "lt_lua.h"
-#include "lt_lua_nn.h"
+#include "lt_lua.h"
 #include "lt_pool.h"
 #include "lt_resample.h"
 
@@ -667,9 +667,9 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
         a->ow = size[1];
     } else {
         char sfs[64];
-        snprintf(sfs, sizeof sfs, "%sx%s", lt_nn_numstr(c1, sizeof c1, sf[0]),
-                 lt_nn_numstr(c2, sizeof c2, sf[1]));
-        if (!lt_nn_in_range(sf[0], LT_REAL_POSITIVE) || !lt_nn_in_range(sf[1], LT_REAL_POSITIVE))
+        snprintf(sfs, sizeof sfs, "%sx%s", lt_numstr(c1, sizeof c1, sf[0]),
+                 lt_numstr(c2, sizeof c2, sf[1]));
+        if (!lt_in_range(sf[0], LT_REAL_POSITIVE) || !lt_in_range(sf[1], LT_REAL_POSITIVE))
             lt_lua_error(L, "%s: scale_factor must be a positive finite number, got %s", fn, sfs);
         double fh = floor((double)ih * sf[0]), fw = floor((double)iw * sf[1]);
         if (fh < 1.0 || fw < 1.0)
@@ -678,8 +678,8 @@ static void interp_parse(lua_State *L, const lt_tensor *x, int optidx, const cha
         if (fh >= 9223372036854775808.0 || fw >= 9223372036854775808.0) {
             char o1[48], o2[48];
             lt_lua_error(L, "%s: scale_factor %s makes an output of %sx%s from input %s, which "
-                         "overflows int64", fn, sfs, lt_nn_numstr(o1, sizeof o1, fh),
-                         lt_nn_numstr(o2, sizeof o2, fw), hw_str(c3, sizeof c3, ih, iw));
+                         "overflows int64", fn, sfs, lt_numstr(o1, sizeof o1, fh),
+                         lt_numstr(o2, sizeof o2, fw), hw_str(c3, sizeof c3, ih, iw));
         }
         a->oh = (int64_t)fh;
         a->ow = (int64_t)fw;
@@ -807,7 +807,7 @@ static void pad_parse(lua_State *L, const lt_tensor *x, int pidx, int optidx, co
         /* like PyTorch: a finite value outside float32's range cannot be converted */
         if (isfinite(v) && fabs(v) > 3.4028234663852886e38)
             lt_lua_error(L, "%s: value %s cannot be converted to float32 without overflow", fn,
-                         lt_nn_numstr(nb, sizeof nb, v));
+                         lt_numstr(nb, sizeof nb, v));
         *value = (float)v;
         has_value = 1;
         lua_pop(L, 1);

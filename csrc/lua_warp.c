@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "lt_lua.h"
-#include "lt_lua_nn.h"
+#include "lt_lua.h"
 #include "lt_warp.h"
 
 /* ---- argument helpers (all checks happen before anything is allocated) ---- */
@@ -23,7 +23,7 @@ static const char *const rng_keys[] = {"generator", NULL};
  * conversions undefined). */
 static double check_finite(lua_State *L, int idx, const char *fn, const char *what) {
     double v = (double)luaL_checknumber(L, idx);
-    lt_nn_check_real(L, v, LT_REAL_FINITE, fn, what);
+    lt_check_real(L, v, LT_REAL_FINITE, fn, what);
     return v;
 }
 
@@ -70,7 +70,7 @@ static lt_border opt_border(lua_State *L, int opt, const char *fn) {
 
 /* opts.fill: a finite number (saturated to the image's dtype by the kernels). */
 static double opt_fill(lua_State *L, int opt, const char *fn) {
-    return lt_nn_opt_real(L, opt, "fill", 0.0, LT_REAL_FINITE, fn);
+    return lt_opt_real(L, opt, "fill", 0.0, LT_REAL_FINITE, fn);
 }
 
 static int64_t check_size(lua_State *L, int idx, const char *fn, const char *arg) {
@@ -109,10 +109,10 @@ static int l_warp_affine(lua_State *L) {
         if (!lua_isnumber(L, -1)) lt_lua_error(L, "%s: matrix must be a table of 6 numbers", fn);
         m[i] = lua_tonumber(L, -1);
         lua_pop(L, 1);
-        if (!lt_nn_in_range(m[i], LT_REAL_FINITE)) {
+        if (!lt_in_range(m[i], LT_REAL_FINITE)) {
             char nb[64];
             lt_lua_error(L, "%s: matrix entry %d must be finite, got %s", fn, i + 1,
-                         lt_nn_numstr(nb, sizeof nb, m[i]));
+                         lt_numstr(nb, sizeof nb, m[i]));
         }
     }
     lt_interp ip = opt_interp(L, 3, fn, LT_INTERP_LINEAR);
@@ -261,7 +261,7 @@ static int l_pixel_gamma(lua_State *L) {
     const char *fn = "pixel_gamma";
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     double g = check_finite(L, 2, fn, "gamma"), mv = luaL_checknumber(L, 3);
-    lt_nn_check_real(L, mv, LT_REAL_POSITIVE, fn, "max value");
+    lt_check_real(L, mv, LT_REAL_POSITIVE, fn, "max value");
     lt_tensor *out = lt_lua_newlike(L, in, fn);
     lt_lua_check(L, lt_pixel_gamma(ctx, out, in, g, mv), fn);
     return 1;
@@ -299,10 +299,10 @@ static void read_channel_values(lua_State *L, int idx, int64_t C, double *out, c
         }
     }
     for (int64_t c = 0; c < C; c++)
-        if (!lt_nn_in_range(out[c], LT_REAL_FINITE)) {
+        if (!lt_in_range(out[c], LT_REAL_FINITE)) {
             char nb[64];
             lt_lua_error(L, "%s: %s must hold finite numbers, got %s for channel %I", fn, arg,
-                         lt_nn_numstr(nb, sizeof nb, out[c]), (lua_Integer)c + 1);
+                         lt_numstr(nb, sizeof nb, out[c]), (lua_Integer)c + 1);
         }
 }
 
@@ -331,7 +331,7 @@ static int l_gauss_noise(lua_State *L) {
     lt_tensor *in = check_image(L, 1, fn, "image", 0);
     double mean = check_finite(L, 2, fn, "mean"), sd = luaL_checknumber(L, 3);
     int per_channel = lua_toboolean(L, 4);
-    lt_nn_check_real(L, sd, LT_REAL_NONNEG, fn, "std");
+    lt_check_real(L, sd, LT_REAL_NONNEG, fn, "std");
     lt_rng *g = lt_lua_optrng(L, 5, fn);
     int64_t C = in->ndim == 3 ? in->size[0] : 1;
     int64_t nsz[3] = {per_channel ? C : 1, plane_h(in), plane_w(in)};
@@ -395,7 +395,7 @@ static int l_elastic_maps(lua_State *L) {
     lua_Integer k = luaL_checkinteger(L, 5);
     if (k < 1 || k % 2 == 0 || k > 4095)
         lt_lua_error(L, "%s: kernel size must be odd, in 1..4095, got %I", fn, k);
-    lt_nn_check_real(L, sigma, LT_REAL_POSITIVE, fn, "sigma");
+    lt_check_real(L, sigma, LT_REAL_POSITIVE, fn, "sigma");
     lt_rng *g = lt_lua_optrng(L, 6, fn);
     int64_t sz[2] = {h, w};
     lt_tensor *f = lt_lua_newtensor(L, LT_FLOAT32, 2, sz, fn);       /* 7: field */
