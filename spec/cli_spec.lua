@@ -11,27 +11,10 @@ local root = os.getenv("PWD") or "."
 if io.open(root .. "/bin/lunet") == nil then root = "." end
 local bin = root .. "/bin/lunet"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local H = assert(loadfile(root .. "/spec/helpers.lua", "t", _ENV))()
+local q, slurp, write = H.q, H.slurp, H.write
 
-local tmp = os.tmpname()
-os.remove(tmp)
-tmp = tmp .. "_lunet_cli"
-assert(os.execute("mkdir -p " .. q(tmp)))
-teardown(function() os.execute("rm -rf " .. q(tmp)) end)
-
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(p, s)
-  local f = assert(io.open(p, "w"))
-  f:write(s)
-  f:close()
-end
+local tmp = H.tmpdir("lunet_cli")
 
 -- Runs `lunet args...` in dir (default tmp); returns exit status, stdout, stderr.
 local function run(args, dir, launcher)

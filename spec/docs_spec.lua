@@ -7,15 +7,8 @@ local lunet = require "lunet"
 local root = os.getenv("PWD") or "."
 if io.open(root .. "/docs/gen_api.lua") == nil then root = "." end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local H = assert(loadfile(root .. "/spec/helpers.lua", "t", _ENV))()
+local q, slurp = H.q, H.slurp
 
 local out_file = os.tmpname()
 teardown(function() os.remove(out_file) end)

@@ -32,4 +32,33 @@ function H.error_cases(cases)
   end
 end
 
+-- Quotes s for a POSIX shell command line.
+function H.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- The whole content of file p (binary), or nil when it cannot be opened.
+function H.slurp(p)
+  local f = io.open(p, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Writes s to file p, replacing it.
+function H.write(p, s)
+  local f = assert(io.open(p, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- A fresh temporary directory named after tag, removed when the spec file's cases are done.
+function H.tmpdir(tag)
+  local d = os.tmpname()
+  os.remove(d)
+  d = d .. "_" .. tag
+  assert(os.execute("mkdir -p " .. H.q(d)))
+  teardown(function() os.execute("rm -rf " .. H.q(d)) end)
+  return d
+end
+
 return H

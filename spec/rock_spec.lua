@@ -7,15 +7,8 @@
 local root = os.getenv("PWD") or "."
 if io.open(root .. "/lunet-scm-1.rockspec") == nil then root = "." end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local H = assert(loadfile(root .. "/spec/helpers.lua", "t", _ENV))()
+local q, slurp = H.q, H.slurp
 
 -- Runs a shell command without the sanitizer / in-tree module paths; returns status, output.
 local clean_env = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS -u LUA_PATH -u LUA_CPATH " ..

@@ -14,27 +14,10 @@ local root = os.getenv("PWD") or "."
 if io.open(root .. "/tools/lunet-weights.py") == nil then root = "." end
 local tool = root .. "/tools/lunet-weights.py"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local H = assert(loadfile(root .. "/spec/helpers.lua", "t", _ENV))()
+local q, slurp, write = H.q, H.slurp, H.write
 
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(p, s)
-  local f = assert(io.open(p, "w"))
-  f:write(s)
-  f:close()
-end
-
-local tmp = os.tmpname()
-os.remove(tmp)
-tmp = tmp .. "_lunet_weights"
-assert(os.execute("mkdir -p " .. q(tmp)))
-teardown(function() os.execute("rm -rf " .. q(tmp)) end)
+local tmp = H.tmpdir("lunet_weights")
 
 -- Runs a shell command in tmp without the sanitizer preloads (python is not built with them);
 -- returns exit status, stdout, stderr.
