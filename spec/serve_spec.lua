@@ -104,6 +104,9 @@ describe("examples/serve (lighttpd + mod_magnet)", function()
     images[#images + 1] = { name = fmt("img%d.png", i), bytes = png, ct = "image/png" }
     images[#images + 1] = { name = fmt("img%d.jpg", i), bytes = jpg, ct = "image/jpeg" }
   end
+  -- a 16-bit PNG (decoded as int32, scaled by 1/65535) and a gray one (replicated to RGB)
+  images[#images + 1] = { name = "deep.png", bytes = image.encode(lunet.randint(0, 65536, { 3, 19, 26 }):to("int32")), ct = "image/png" }
+  images[#images + 1] = { name = "gray.png", bytes = image.encode(lunet.randint(0, 256, { 1, 25, 18 }):to("uint8")), ct = "image/png" }
   for _, im in ipairs(images) do write(dir .. "/" .. im.name, im.bytes) end
 
   -- one curl request; returns status, body, headers (lower-case names)
@@ -191,12 +194,18 @@ describe("examples/serve (lighttpd + mod_magnet)", function()
   end)
 
   it("?overlay=1 answers the blended overlay and ?format=json the areas", function()
+    for _, k in ipairs { 3, 2, #images - 1 } do   -- PNG, JPEG, 16-bit PNG
+      local o = images[k]
+      local code, body = request("/segment?overlay=1", { file = dir .. "/" .. o.name, ct = o.ct })
+      assert.are.equal(200, code, body)
+      local img, want = labels_of(o.bytes)
+      if img:dtype() == "int32" then img = image.to_float(img) end
+      local expect = image.overlay(img, want, { alpha = 0.5, palette = "voc" })
+      assert_same(expect, image.decode(body, { mode = "rgb" }), "overlay of " .. o.name)
+    end
     local im = images[3]
-    local code, body = request("/segment?overlay=1", { file = dir .. "/" .. im.name, ct = im.ct })
-    assert.are.equal(200, code, body)
-    local img, want = labels_of(im.bytes)
-    local expect = image.overlay(img, want, { alpha = 0.5, palette = "voc" })
-    assert_same(expect, image.decode(body, { mode = "rgb" }), "overlay")
+    local code, body
+    local _, want = labels_of(im.bytes)
     code, body = request("/segment?format=json", { file = dir .. "/" .. im.name, ct = im.ct })
     assert.are.equal(200, code, body)
     local h, w = want:size(1), want:size(2)

@@ -297,6 +297,7 @@ local function segment(r, st, q)
   if want_overlay then
     local rgb = img
     if rgb:size(1) == 4 then rgb = rgb:narrow(1, 1, 3) end
+    if rgb:dtype() == "int32" then rgb = image.to_float(rgb) end   -- 16-bit PNG: overlay takes [0, 1]
     png = image.encode(image.overlay(rgb, ids, {alpha = s.alpha, palette = st.palette}))
   else
     png = image.encode(ids, {palette = st.palette})
