@@ -170,7 +170,9 @@ if not o.background then
   os.exit(ok and 0 or 1)
 end
 
--- Background: start, wait for /healthz, report the pid.
+-- Background: start, wait for /healthz, report the pid. curl runs without LD_PRELOAD (under
+-- `make asan` the sanitizer runtime is preloaded for lighttpd, which loads the ASan build of
+-- lunet.core, but a preloaded ASan can hang curl's exit).
 local function alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return false end
@@ -192,7 +194,7 @@ for _ = 1, 5 do
   local url = url_of(p)
   for _ = 1, 300 do   -- up to 60 s (the first request loads the model)
     if not alive(pid) then break end
-    local c = io.popen("curl -s -m 30 -o /dev/null -w '%{http_code}' " .. sh_quote(url .. "healthz"))
+    local c = io.popen("env -u LD_PRELOAD curl -s -m 30 -o /dev/null -w '%{http_code}' " .. sh_quote(url .. "healthz"))
     local code = c:read("a")
     c:close()
     if code == "200" then

@@ -23,7 +23,7 @@ local image = o.image:sub(1, 1) == "/" and o.image or (os.getenv("PWD") .. "/" .
 local dir = os.tmpname()
 os.remove(dir)
 os.execute("mkdir -p '" .. dir .. "'")
-local d = webdriver.start{dir = dir, width = 900, height = 430}
+local d = webdriver.start{dir = dir, width = 900, height = 640}
 local res, err = pcall(function()
   d:get(o.url)
   d:wait("return document.getElementById('model').textContent.startsWith('model ') ? 'yes' : ''", "yes", 30)

@@ -1,7 +1,8 @@
 -- webdriver: drives headless Chromium through chromedriver's W3C WebDriver HTTP API with curl
 -- (Debian chromium + chromium-driver; no other dependency). Used by spec/browser_spec.lua and
 -- examples/serve/screenshot.lua to load the page, upload an image through its file input and
--- take a screenshot.
+-- take a screenshot. chromedriver, Chromium and curl run without LD_PRELOAD (make asan
+-- preloads the sanitizer runtime for the Lua side only).
 --
 --   local wd = require "webdriver"
 --   local d = wd.start{dir = tmpdir, width = 900, height = 560}  -- chromedriver + a session
@@ -114,7 +115,7 @@ function Driver:cmd(method, path, body)
   f:write(body and json(body) or "{}")
   f:close()
   local url = self.base .. path:gsub("^~", "/session/" .. (self.session or ""))
-  local cmd = fmt("curl -s -m 120 -X %s -H 'Content-Type: application/json' %s %s", method,
+  local cmd = fmt("env -u LD_PRELOAD curl -s -m 120 -X %s -H 'Content-Type: application/json' %s %s", method,
                   method == "POST" and ("--data-binary @" .. sh_quote(file)) or "", sh_quote(url))
   local p = io.popen(cmd)
   local out = p:read("a")
@@ -134,13 +135,13 @@ function M.start(opts)
   local used, port = listening(), 21000 + (os.time() * 131) % 20000
   while used[port] do port = port + 1 end
   -- the shell stays chromedriver's parent and reaps it (quit closes the pipe after the kill)
-  local h = io.popen(fmt("chromedriver --port=%d --allowed-ips=127.0.0.1 >%s 2>&1 </dev/null & echo $!; wait", port,
+  local h = io.popen(fmt("env -u LD_PRELOAD chromedriver --port=%d --allowed-ips=127.0.0.1 >%s 2>&1 </dev/null & echo $!; wait", port,
                          sh_quote(dir .. "/chromedriver.log")))
   local pid = tonumber(h:read("l"))
   local d = setmetatable({dir = dir, pid = pid, proc = h, base = fmt("http://127.0.0.1:%d", port)}, Driver)
   local ready = false
   for _ = 1, 100 do
-    local c = io.popen("curl -s -m 5 " .. sh_quote(d.base .. "/status"))
+    local c = io.popen("env -u LD_PRELOAD curl -s -m 5 " .. sh_quote(d.base .. "/status"))
     local s = c:read("a")
     c:close()
     if s:find('"ready"%s*:%s*true') then ready = true break end
