@@ -3,6 +3,7 @@
 # (default 2,000) POST /segment of a 64 x 64 PNG, C at a time (default 4), sent by one curl
 # (--parallel, keep-alive), against lighttpd with W workers x 1 thread (default 2 workers: the
 # machine's 2 cores). Reports throughput, p50/p99 latency (curl's time_total per request) and
+# the workers' CPU time per request (/proc/<pid>/stat: independent of other load), and
 # each worker's VmRSS (/proc/<pid>/status) after a warm-up of 200 requests and after the run;
 # fails when a request is not answered 200 or a worker's RSS grew by more than 10%.
 # Model: out/serve/tuxpaint_serve.safetensors (make serve writes it) or else the same U-Net
@@ -56,18 +57,21 @@ workers() {   # the lighttpd processes that answer requests: the children, or th
   [ -n "$kids" ] && echo "$kids" || echo "$pid"
 }
 rss() { for w in $(workers); do printf '%s:%s ' "$w" "$(awk '/^VmRSS/ {print $2}' /proc/"$w"/status)"; done; }
+cpu() { for w in $(workers); do sed 's/^.*) //' /proc/"$w"/stat | awk '{s += $12 + $13} END {printf "%d ", s}'; done; }   # utime + stime, ticks
 
 config 200 > "$dir/warm.cfg"
 config "$N" > "$dir/run.cfg"
 curl -s --parallel --parallel-max "$C" -K "$dir/warm.cfg" > "$dir/warm.txt" 2>"$dir/curl.err"
 before=$(rss)
+cpu0=$(cpu)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s.%N)
 curl -s --parallel --parallel-max "$C" -K "$dir/run.cfg" > "$dir/run.txt" 2>>"$dir/curl.err"
 t1=$(date +%s.%N)
 after=$(rss)
-lua5.4 - "$dir/run.txt" "$N" "$C" "$W" "$t0" "$t1" "$before" "$after" "$load" <<'EOF'
-local file, n, c, w, t0, t1, before, after, load = table.unpack(arg)
+cpu1=$(cpu)
+lua5.4 - "$dir/run.txt" "$N" "$C" "$W" "$t0" "$t1" "$before" "$after" "$load" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" <<'EOF'
+local file, n, c, w, t0, t1, before, after, load, cpu0, cpu1, hz = table.unpack(arg)
 local lat, bad = {}, 0
 for line in io.lines(file) do
   local code, t = line:match("^(%d+) ([%d.]+)")
@@ -81,6 +85,11 @@ print(string.format("serve: %d requests (64x64 PNG, U-Net depth 4), %d concurren
   #lat, c, w, load))
 print(string.format("serve: %.1f requests/s, latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d not 200",
   #lat / wall, q(0.5), q(0.99), lat[#lat], bad))
+local ticks = 0
+for v in cpu1:gmatch("%d+") do ticks = ticks + tonumber(v) end
+for v in cpu0:gmatch("%d+") do ticks = ticks - tonumber(v) end
+print(string.format("serve: the workers used %.1f s of CPU: %.1f ms per request (decode, predict, encode, lighttpd)",
+  ticks / tonumber(hz), 1000 * ticks / tonumber(hz) / #lat))
 local ok = bad == 0 and #lat == tonumber(n)
 local b, a = {}, {}
 for p, kb in before:gmatch("(%d+):(%d+)") do b[p] = tonumber(kb) end

@@ -166,7 +166,11 @@ if not o.background then
   generate(p)
   print(fmt("serving %s on %s (configuration %s/lighttpd.conf; Ctrl-C stops)", model, url_of(p), run))
   io.stdout:flush()
-  local ok = os.execute("exec " .. lighttpd .. " -D -f " .. sh_quote(run .. "/lighttpd.conf"))
+  -- lighttpd runs in its own session: with workers, the master stops them with kill(0, SIGTERM),
+  -- which would otherwise reach make and this launcher. The shell forwards Ctrl-C (and TERM,
+  -- HUP) to it and waits until it has stopped.
+  local ok = os.execute(fmt("setsid %s -D -f %s & pid=$!; trap 'kill $pid 2>/dev/null' INT TERM HUP; " ..
+                            "wait $pid; st=$?; wait $pid 2>/dev/null; exit $st", lighttpd, sh_quote(run .. "/lighttpd.conf")))
   os.exit(ok and 0 or 1)
 end
 
@@ -187,7 +191,8 @@ for _ = 1, 5 do
   local p = pick_port(port)
   generate(p)
   local log = run .. "/stderr.log"
-  local h = io.popen(fmt("%s -D -f %s >>%s 2>&1 </dev/null & echo $!", lighttpd,
+  -- its own session (setsid): see above; $! is lighttpd's pid (setsid execs it, no fork)
+  local h = io.popen(fmt("setsid %s -D -f %s >>%s 2>&1 </dev/null & echo $!", lighttpd,
                          sh_quote(run .. "/lighttpd.conf"), sh_quote(log)))
   local pid = tonumber(h:read("l"))
   h:close()
