@@ -271,6 +271,22 @@ describe("examples/serve (lighttpd + mod_magnet)", function()
     assert.truthy(read(dir .. "/run/stderr.log"):find("segserve: internal error:", 1, true))
   end)
 
+  it("the launcher stops and says why when the model cannot be loaded", function()
+    write(dir .. "/bad.safetensors", "junk")
+    local out, rc = run(fmt("lua5.4 examples/serve/launch.lua --model %s --port 0 --background --run-dir %s",
+      sh_quote(dir .. "/bad.safetensors"), sh_quote(dir .. "/badrun")))
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find("healthz with 500 internal error: load_model: '" .. dir .. "/bad.safetensors' is 4 bytes", 1, true), out)
+    local pidfile = io.open(dir .. "/badrun/lighttpd.pid")
+    local bad_pid = pidfile and tonumber(pidfile:read("a"))
+    if pidfile then pidfile:close() end
+    for _ = 1, 50 do
+      if not (bad_pid and alive(bad_pid)) then break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_false(bad_pid ~= nil and alive(bad_pid), "the failed server still runs")
+  end)
+
   it("serves the page", function()
     local code, body, h = request("/")
     assert.are.equal(200, code)

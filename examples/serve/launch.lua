@@ -199,12 +199,16 @@ for _ = 1, 5 do
   local url = url_of(p)
   for _ = 1, 300 do   -- up to 60 s (the first request loads the model)
     if not alive(pid) then break end
-    local c = io.popen("env -u LD_PRELOAD curl -s -m 30 -o /dev/null -w '%{http_code}' " .. sh_quote(url .. "healthz"))
-    local code = c:read("a")
+    local c = io.popen("env -u LD_PRELOAD curl -s -m 30 -w '\n%{http_code}' " .. sh_quote(url .. "healthz"))
+    local answer = c:read("a")
     c:close()
+    local body, code = answer:match("^(.-)\n(%d%d%d)$")
     if code == "200" then
       print(fmt("pid=%d port=%d url=%s", pid, p, url))
       os.exit(0)
+    elseif code and code:sub(1, 1) == "5" then   -- e.g. the model cannot be loaded
+      os.execute("kill " .. pid)
+      die(fmt("the server answered %shealthz with %s; stopped it (see %s)", url, body:gsub("%s+$", ""), log))
     end
     sleep(0.2)
   end
