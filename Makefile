@@ -113,7 +113,7 @@ serve:
 	@$(RUN) $(LUA) examples/serve/launch.lua --model out/serve/tuxpaint_serve.safetensors --port $(SERVE_PORT) --workers 2 --threads 1
 
 bench:
-	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(BENCH_PKGS) $(MPI_PKGS) || \
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(BENCH_PKGS) $(MPI_PKGS) $(SERVE_PKGS) || \
 	  echo "bench: reference packages missing: the parts that need them print so and skip"
 	@$(MAKE) --no-print-directory all
 	@$(RUN) sh bench/run.sh

@@ -169,8 +169,9 @@ if not o.background then
   -- lighttpd runs in its own session: with workers, the master stops them with kill(0, SIGTERM),
   -- which would otherwise reach make and this launcher. The shell forwards Ctrl-C (and TERM,
   -- HUP) to it and waits until it has stopped.
-  local ok = os.execute(fmt("setsid %s -D -f %s & pid=$!; trap 'kill $pid 2>/dev/null' INT TERM HUP; " ..
-                            "wait $pid; st=$?; wait $pid 2>/dev/null; exit $st", lighttpd, sh_quote(run .. "/lighttpd.conf")))
+  local ok = os.execute(fmt("setsid %s -D -f %s & pid=$!; trap 'stop=1; kill $pid 2>/dev/null' INT TERM HUP; " ..
+                            "wait $pid; st=$?; wait $pid 2>/dev/null; [ -n \"$stop\" ] && st=0; exit $st",
+                            lighttpd, sh_quote(run .. "/lighttpd.conf")))
   os.exit(ok and 0 or 1)
 end
 
