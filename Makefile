@@ -50,6 +50,9 @@ DATA_PKGS := dataset-fashion-mnist labelme-examples tuxpaint-stamps-default
 DEMO_PKGS := gnuplot-nox
 # lunet.distributed (csrc/mpi/) and its specs: Open MPI
 MPI_PKGS  := openmpi-bin libopenmpi-dev
+# examples/serve (make serve, spec/serve_spec.lua): lighttpd with mod_magnet, curl
+SERVE_PKGS := lighttpd lighttpd-modules-lua curl
+SERVE_PORT ?= 8088
 # the references make bench measures lunet against (never needed by make test or CI)
 BENCH_PKGS := python3-torch python3-numpy python3-pil python3-opencv
 SPECS ?= spec
@@ -59,7 +62,7 @@ INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 INST_BINDIR ?= $(PREFIX)/bin
 
-.PHONY: all deps test demo bench asan tsan clean install rock env
+.PHONY: all deps test demo serve bench asan tsan clean install rock env
 all: $(MODULE) $(BUILD)/lua/lunet/models $(DIST_MODULE)
 
 $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
@@ -89,7 +92,7 @@ deps:
 	@sh tools/deps.sh $(DEB_PKGS)
 
 test:
-	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(MPI_PKGS)
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(MPI_PKGS) $(SERVE_PKGS)
 	@$(MAKE) --no-print-directory all
 	@$(RUN) sh tools/run_specs.sh $(LUA) $(SPECS)
 
@@ -98,8 +101,19 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@$(RUN) $(LUA) examples/demo.lua
 
+# The segmentation endpoint in lighttpd (examples/serve) with the demo's Tux Paint U-Net on
+# http://127.0.0.1:$(SERVE_PORT)/ (or the next free port); trains the model first (the demo's
+# Tux Paint part, a few minutes) when out/tuxpaint.safetensors does not exist. Ctrl-C stops.
+serve:
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(SERVE_PKGS)
+	@$(MAKE) --no-print-directory all
+	@[ -f out/tuxpaint.safetensors ] || { echo "serve: no out/tuxpaint.safetensors yet: training the demo's Tux Paint model"; \
+	  $(RUN) $(LUA) examples/demo.lua --only tuxpaint; }
+	@$(RUN) $(LUA) examples/serve/model.lua --checkpoint out/tuxpaint.safetensors
+	@$(RUN) $(LUA) examples/serve/launch.lua --model out/serve/tuxpaint_serve.safetensors --port $(SERVE_PORT) --workers 2 --threads 1
+
 bench:
-	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(BENCH_PKGS) $(MPI_PKGS) || \
+	@sh tools/deps.sh $(DEB_PKGS) $(DATA_PKGS) $(BENCH_PKGS) $(MPI_PKGS) $(SERVE_PKGS) || \
 	  echo "bench: reference packages missing: the parts that need them print so and skip"
 	@$(MAKE) --no-print-directory all
 	@$(RUN) sh bench/run.sh
