@@ -1,6 +1,8 @@
 /* lt_context.c: the core context (see lt_context.h): atomic refcount, thread budget, conv
- * choices, scratch slots, and the storage block cache with its mutex and statistics. */
+ * choices, scratch slots, the last range error (lt_core.h), and the storage block cache with
+ * its mutex and statistics. */
 #include "lt_context.h"
+#include "lt_core.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ struct lt_context {
     int conv_algo, conv_isa;
     struct { void *p; size_t n; } scratch[LT_SCRATCH_SLOTS];
     lt_gc_pacing gc;
+    lt_range_error range;                  /* the last LT_ERANGE (lt_range_fail) */
     /* the cache: everything below under lock, except live (atomic) */
     pthread_mutex_t lock;
     cached_block *head[CACHE_CLASSES];
@@ -80,6 +83,25 @@ int lt_ctx_conv_isa(const lt_context *ctx) { return ctx->conv_isa; }
 void lt_ctx_set_conv_isa(lt_context *ctx, int isa) { ctx->conv_isa = isa; }
 
 lt_gc_pacing *lt_ctx_gc_pacing(lt_context *ctx) { return &ctx->gc; }
+
+/* ---- the last range error (lt_core.h) ---- */
+
+const lt_range_error *lt_last_range_error(const lt_context *ctx) { return &ctx->range; }
+
+lt_status lt_range_fail(lt_context *ctx, double v, lt_dtype dt, int ndim, const int64_t *size,
+                        int64_t i) {
+    if (!ctx) return LT_ERANGE;
+    lt_range_error *r = &ctx->range;
+    r->value = v;
+    r->dtype = dt;
+    r->ndim = ndim < 0 ? -1 : ndim;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t sz = size[d] > 0 ? size[d] : 1;
+        r->pos[d] = i % sz + 1;
+        i /= sz;
+    }
+    return LT_ERANGE;
+}
 
 /* ---- scratch ---- */
 

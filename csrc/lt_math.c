@@ -115,9 +115,9 @@ static void note_bad(range_bad *b, int64_t at, double v) {
     }
 }
 
-static lt_status bad_status(const range_bad *b, const lt_tensor *out) {
+static lt_status bad_status(lt_context *ctx, const range_bad *b, const lt_tensor *out) {
     if (b->at == INT64_MAX) return LT_OK;
-    return lt_range_fail(b->v, out->dtype, out->ndim, out->size, b->at);
+    return lt_range_fail(ctx, b->v, out->dtype, out->ndim, out->size, b->at);
 }
 
 static inline double binop_d(lt_binop op, double a, double b, int integer) {
@@ -187,8 +187,8 @@ static int same_shape(const lt_tensor *a, const lt_tensor *b) {
     return a->ndim == b->ndim && memcmp(a->size, b->size, sizeof(int64_t) * (size_t)a->ndim) == 0;
 }
 
-lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
-                    lt_binop op) {
+lt_status lt_binary(lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
+              lt_binop op) {
     if (!lt_data(out) || !lt_data(a) || !lt_data(b)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -275,11 +275,11 @@ lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, c
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_binary_scalar(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
-                           lt_binop op, int scalar_first) {
+lt_status lt_binary_scalar(lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
+                     lt_binop op, int scalar_first) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -323,7 +323,7 @@ lt_status lt_binary_scalar(const lt_context *ctx, lt_tensor *out, const lt_tenso
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
 static inline double unop_d(lt_unop op, double x) {
@@ -370,7 +370,7 @@ static void unary_f32(float *o, const float *a, int64_t n, lt_unop op) {
     }
 }
 
-lt_status lt_unary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op) {
+lt_status lt_unary(lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -398,10 +398,10 @@ lt_status lt_unary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_clamp(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi) {
+lt_status lt_clamp(lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -426,11 +426,11 @@ lt_status lt_clamp(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, do
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_where(const lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
-                   const lt_tensor *b) {
+lt_status lt_where(lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
+             const lt_tensor *b) {
     if (!lt_data(out) || !lt_data(cond) || !lt_data(a) || !lt_data(b))
         return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
@@ -458,10 +458,10 @@ lt_status lt_where(const lt_context *ctx, lt_tensor *out, const lt_tensor *cond,
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a) {
+lt_status lt_axpy(lt_context *ctx, lt_tensor *out, double alpha, const lt_tensor *a) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     if (lt_numel(out) != lt_numel(a)) return LT_ESHAPE;
     int64_t n = lt_numel(out);
@@ -475,7 +475,7 @@ lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a) {
     }
     for (int64_t i = 0; i < n; i++) {
         double v = lt_get_flat(out, i) + alpha * lt_get_flat(a, i);
-        if (!lt_fits(v, out->dtype)) return lt_range_fail(v, out->dtype, out->ndim, out->size, i);
+        if (!lt_fits(v, out->dtype)) return lt_range_fail(ctx, v, out->dtype, out->ndim, out->size, i);
         lt_set_flat(out, i, v);
     }
     return LT_OK;
@@ -484,7 +484,7 @@ lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a) {
 /* ---- reductions ---- */
 
 /* View `in` as (outer, len, inner) around dim d; requires nothing of the strides. */
-lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, lt_redop op) {
+lt_status lt_reduce(lt_context *ctx, lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, lt_redop op) {
     if (!lt_data(in) && lt_numel(in)) return LT_EFREED;
     int64_t n = lt_numel(in);
     if (d < 0) {
@@ -510,7 +510,7 @@ lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, 
             }
         }
         if (op == LT_RED_MEAN) acc = n ? acc / (double)n : NAN;
-        if (!lt_fits(acc, out->dtype)) return lt_range_fail(acc, out->dtype, out->ndim, out->size, 0);
+        if (!lt_fits(acc, out->dtype)) return lt_range_fail(ctx, acc, out->dtype, out->ndim, out->size, 0);
         lt_set_flat(out, 0, acc);
         if (idx) lt_set_flat(idx, 0, (double)best);
         return LT_OK;
@@ -553,7 +553,7 @@ lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, 
             }
         }
         if (op == LT_RED_MEAN) acc = len ? acc / (double)len : NAN;
-        if (!lt_fits(acc, out->dtype)) return lt_range_fail(acc, out->dtype, out->ndim, out->size, o);
+        if (!lt_fits(acc, out->dtype)) return lt_range_fail(ctx, acc, out->dtype, out->ndim, out->size, o);
         lt_set_flat(out, o, acc);
         if (idx) lt_set_flat(idx, o, (double)best);
     }
@@ -568,9 +568,9 @@ double lt_dot64(const lt_tensor *a, const lt_tensor *b) {
 }
 
 /* out (shape S) = sum of in (shape broadcast of S) over the broadcast dims. */
-lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
+lt_status lt_sum_to(lt_context *ctx, lt_tensor *out, const lt_tensor *in) {
     if (!lt_data(out) || !lt_data(in)) return lt_numel(out) ? LT_EFREED : LT_OK;
-    lt_status s = lt_fill(out, 0);
+    lt_status s = lt_fill(ctx, out, 0);
     if (s != LT_OK) return s;
     int64_t n = lt_numel(in);
     if (n == 0) return LT_OK;
@@ -602,8 +602,8 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
         for (int64_t i = 0; i < inner; i++) {
             double v = ld(lt_data(out), out->dtype, oo + i * so) + ld(lt_data(in), in->dtype, oi + i * si);
             if (!st(lt_data(out), out->dtype, oo + i * so, v)) /* out is contiguous: offset = position */
-                return lt_is_contiguous(out) ? lt_range_fail(v, out->dtype, out->ndim, out->size, oo + i * so)
-                                             : lt_range_fail(v, out->dtype, -1, NULL, 0);
+                return lt_is_contiguous(out) ? lt_range_fail(ctx, v, out->dtype, out->ndim, out->size, oo + i * so)
+                                             : lt_range_fail(ctx, v, out->dtype, -1, NULL, 0);
         }
     }
     return LT_OK;
