@@ -1,6 +1,7 @@
 /* lua_tensor.c: the tensor userdata (metatable, attribute table, lifetime) and the raw,
  * non-autograd tensor functions and methods. lua/lunet/tensor.lua wraps the differentiable
  * ones with autograd; dims and positions are converted here from 1-based to 0-based. */
+#include "lt_isa.h"
 #include "lt_lua.h"
 
 #include <math.h>
@@ -1827,6 +1828,32 @@ static int f_get_num_threads(lua_State *L) {
     return 1;
 }
 
+/* isa() -> the ISA level the state's multiversioned kernels run at, and the best this CPU
+ * has: "generic" | "avx2" | "avx512" (lt_isa.h). For specs and benchmarks. */
+static int f_isa(lua_State *L) {
+    lua_pushstring(L, lt_isa_name(lt_ctx_isa(lt_lua_ctx(L))));
+    lua_pushstring(L, lt_isa_name(lt_isa_cpu()));
+    return 2;
+}
+
+/* set_isa(name) -> the previous level's name: runs this state's kernels (the elementwise,
+ * normalisation and activation loops, lunet's GEMM in matmul, the convolution ISA) at a
+ * level at most the CPU's. The environment variable LUNET_ISA sets the starting level. */
+static int f_set_isa(lua_State *L) {
+    const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+    const int level = lt_isa_parse(name), cpu = lt_isa_cpu();
+    if (level < 0)
+        return lt_lua_error(L, "set_isa: level must be \"generic\", \"avx2\" or \"avx512\", got %s",
+                            name ? lua_pushfstring(L, "\"%s\"", name) : luaL_typename(L, 1));
+    if (level > cpu)
+        return lt_lua_error(L, "set_isa: this CPU runs at most \"%s\", not \"%s\"", lt_isa_name(cpu),
+                            name);
+    lt_context *ctx = lt_lua_ctx(L);
+    lua_pushstring(L, lt_isa_name(lt_ctx_isa(ctx)));
+    lt_ctx_set_isa(ctx, level);
+    return 1;
+}
+
 /* now(): monotonic wall-clock seconds, for progress bars and benchmarks (os.clock is CPU time). */
 static int f_now(lua_State *L) {
     struct timespec ts;
@@ -1899,6 +1926,7 @@ static const luaL_Reg functions[] = {
     {"is_tensor", f_is_tensor}, {"dot64", f_dot64}, {"allclose", f_allclose},
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads}, {"now", f_now},
     {"empty_cache", f_empty_cache}, {"memory_stats", f_memory_stats},
+    {"isa", f_isa}, {"set_isa", f_set_isa},
     {NULL, NULL}};
 
 void lt_open_tensor(lua_State *L) {
@@ -1921,4 +1949,10 @@ void lt_open_tensor(lua_State *L) {
     lua_setfield(L, -2, "__name");
     lua_setfield(L, -2, "meta");               /* module.meta = mt */
     luaL_setfuncs(L, functions, 0);
+    /* the context took the CPU's level when LUNET_ISA is not a level name: say so */
+    int bad;
+    lt_isa_default(&bad);
+    if (bad)
+        lt_lua_error(L, "lunet: LUNET_ISA must be \"generic\", \"avx2\" or \"avx512\", got \"%s\"",
+                     getenv("LUNET_ISA"));
 }
