@@ -83,24 +83,7 @@ void lt_ctx_set_num_threads(lt_context *ctx, int n) {
 
 /* ---- ISA level (lt_isa.h) ---- */
 
-int lt_isa_cpu(void) {
-#if defined(__GNUC__) && defined(__x86_64__)
-    __builtin_cpu_init();
-#if !defined(__clang__) && __GNUC__ >= 12
-    if (__builtin_cpu_supports("x86-64-v4")) return LT_ISA_AVX512;
-    if (__builtin_cpu_supports("x86-64-v3")) return LT_ISA_AVX2;
-#else
-    const int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
-    if (v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512cd"))
-        return LT_ISA_AVX512;
-    if (v3) return LT_ISA_AVX2;
-#endif
-#endif
-    return LT_ISA_GENERIC;
-}
+int lt_isa_cpu(void) { return lt_isa_probe(); }
 
 static const char *const isa_names[LT_ISA_LEVELS] = { "generic", "avx2", "avx512" };
 

@@ -27,8 +27,28 @@
 
 enum { LT_ISA_GENERIC = 0, LT_ISA_AVX2 = 1, LT_ISA_AVX512 = 2, LT_ISA_LEVELS = 3 };
 
-/* The best level this CPU runs (x86-64-v4 -> AVX512, x86-64-v3 -> AVX2, else GENERIC). */
+/* The best level this CPU runs (x86-64-v4 -> AVX512, x86-64-v3 -> AVX2, else GENERIC):
+ * lt_isa_probe() inline (for code outside lunet.core, such as lunet.distributed.core), and
+ * lt_isa_cpu() in lt_context.c. */
 int lt_isa_cpu(void);
+static inline int lt_isa_probe(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+#if !defined(__clang__) && __GNUC__ >= 12
+    if (__builtin_cpu_supports("x86-64-v4")) return LT_ISA_AVX512;
+    if (__builtin_cpu_supports("x86-64-v3")) return LT_ISA_AVX2;
+#else
+    const int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                   __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+    if (v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512cd"))
+        return LT_ISA_AVX512;
+    if (v3) return LT_ISA_AVX2;
+#endif
+#endif
+    return LT_ISA_GENERIC;
+}
 /* "generic", "avx2", "avx512" (NULL for a level out of range) and back (-1 when unknown). */
 const char *lt_isa_name(int level);
 int lt_isa_parse(const char *name);

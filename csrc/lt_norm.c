@@ -142,19 +142,9 @@ static inline LT_ISA_INLINE void bn_bwd_channel_body(float *dx, float *dw, float
                                                      int64_t S, int training, int64_t c) {
     const double M = (double)(N * S);
     const float mu = mean[c];
-    double sdy = 0.0, sdyx = 0.0;
-    for (int64_t n = 0; n < N; n++) {
-        const float *g = dy + (n * C + c) * S;
-        const float *xp = x + (n * C + c) * S;
-        double a = 0.0, q = 0.0;
-#pragma omp simd reduction(+ : a, q)
-        for (int64_t s = 0; s < S; s++) {
-            a += (double)g[s];
-            q += (double)g[s] * (double)(xp[s] - mu);
-        }
-        sdy += a;
-        sdyx += q;
-    }
+    double sums[2];
+    lt_batch_norm_channel_sums(sums, dy, x, mu, N, C, S, c);
+    const double sdy = sums[0], sdyx = sums[1];
     const double is = invstd[c];
     if (dw) dw[c] += (float)(sdyx * is);
     if (db) db[c] += (float)sdy;
