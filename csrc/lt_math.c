@@ -11,9 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <omp.h>   /* fuzz builds (no OpenMP): fuzz/include/omp.h */
 
 /* ---- generic strided walk over a broadcast shape with up to 4 operands ---- */
 
