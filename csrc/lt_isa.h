@@ -7,8 +7,8 @@
  * (lt_ctx_isa): the best the CPU has (lt_isa_cpu), lowered by the environment variable
  * LUNET_ISA=generic|avx2|avx512 read when the context is created, or by lt_ctx_set_isa. The
  * level also sets the context's convolution ISA and lunet's GEMM in lt_sgemm (lt_math.c).
- * `make NATIVE=1` compiles everything for the building CPU instead; the copies stay and
- * still follow the level.
+ * `make NATIVE=1` compiles everything for the building CPU instead (one copy of each loop;
+ * the level still sets the convolution ISA and the GEMM).
  *
  *   static inline LT_ISA_INLINE void relu_bwd_body(float *dx, const float *dy, int64_t n) {...}
  *   LT_ISA_VARIANTS(relu_bwd, (float *dx, const float *dy, int64_t n), (dx, dy, n))
@@ -18,8 +18,9 @@
  * The copies are made with GCC's target attributes (arch=x86-64-v3 / arch=x86-64-v4) around
  * one always-inline body, so the three run the same C code, vectorised for their ISA; a
  * spec (spec/isa_spec.lua) runs kernels and a U-Net step at every level the CPU has and
- * compares. Other compilers (the fuzz build's clang) and other architectures get three
- * copies of the baseline code. No state: the probe asks the CPU (libgcc's table) each time. */
+ * compares. Other compilers (the fuzz build's clang), other architectures and builds beyond
+ * the baseline (NATIVE=1) get one copy of the code in every slot. No state: the probe asks
+ * the CPU (libgcc's table) each time. */
 #ifndef LT_ISA_H
 #define LT_ISA_H
 
@@ -57,26 +58,34 @@ int lt_isa_parse(const char *name);
  * else (the context then uses lt_isa_cpu()), else 0. */
 int lt_isa_default(int *bad);
 
+/* Copies per level with GCC on x86-64 when the file is compiled for the baseline ISA (the
+ * default build). A file compiled beyond it (make NATIVE=1: -march=native defines __AVX__)
+ * has one copy, for its own target, in every slot: the body, compiled with the native
+ * ISA, could not be inlined into a copy for a smaller one. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11 && \
-    !defined(LT_NO_MULTIVERSION)
+    !defined(__AVX__) && !defined(LT_NO_MULTIVERSION)
 #define LT_ISA_MULTIVERSION 1
 #define LT_ISA_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
 #define LT_ISA_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
 #else
 #define LT_ISA_MULTIVERSION 0
-#define LT_ISA_TARGET_V3
-#define LT_ISA_TARGET_V4
 #endif
 #define LT_ISA_INLINE __attribute__((always_inline))
 
 /* Defines name_v1 / name_v3 / name_v4 (void functions with these params, each calling
  * name_body(args) compiled for its level) and the const table name_isa[LT_ISA_LEVELS]
  * indexed by LT_ISA_*. name_body must be a static inline LT_ISA_INLINE void function. */
+#if LT_ISA_MULTIVERSION
 #define LT_ISA_VARIANTS(name, params, args)                                                    \
     static void name##_v1 params { name##_body args; }                                         \
     LT_ISA_TARGET_V3 static void name##_v3 params { name##_body args; }                        \
     LT_ISA_TARGET_V4 static void name##_v4 params { name##_body args; }                        \
     static void (*const name##_isa[LT_ISA_LEVELS]) params = { name##_v1, name##_v3, name##_v4 };
+#else
+#define LT_ISA_VARIANTS(name, params, args)                                                    \
+    static void name##_v1 params { name##_body args; }                                         \
+    static void (*const name##_isa[LT_ISA_LEVELS]) params = { name##_v1, name##_v1, name##_v1 };
+#endif
 
 /* Chunk t of nt of [0, n): [*lo, *hi), boundaries on multiples of 16 elements (whole cache
  * lines of floats), for kernels that split an element range over OpenMP threads. */

@@ -241,6 +241,22 @@ describe("the portable build", function()
     end
   end)
 
+  it("NATIVE=1 compiles the multiversioned files (one copy per loop for the native ISA)", function()
+    local _, has_make = sh("command -v make")
+    if not has_make then
+      pending("make is not installed")
+      return
+    end
+    local line = compile_line("NATIVE=1")
+    for _, file in ipairs { "lt_activation.c", "lt_norm.c", "lt_math.c" } do
+      local cmd = line:gsub("%-c csrc/lt_math%.c %-o %S+", "-c csrc/" .. file .. " -o /dev/null")
+      assert.is_truthy(cmd:find("/dev/null", 1, true), cmd)
+      local out, ok = sh(cmd)
+      assert(ok, out)
+      assert.are.equal("", out)
+    end
+  end)
+
   it("holds baseline, AVX2 and AVX-512 copies of the hot loops in its objects", function()
     if os.getenv("LUNET_ASAN") then
       pending("the sanitizer build is compiled at -O1, without vectorisation")
