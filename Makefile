@@ -19,8 +19,12 @@ CJSON_LIBS  ?= $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 EXTRA_LIBS  ?= -ljpeg -lz -lm
 
 CC      ?= cc
-# Built where it runs (make, luarocks): tune for this CPU. OpenBLAS dispatches at run time.
-OPT     ?= -O3 -march=native
+# Portable by default (make, luarocks, the rock): baseline x86-64 code that runs on any CPU of
+# the architecture; the hot kernels carry their own AVX2/AVX-512 variants (x86-64-v3/v4:
+# csrc/lt_isa.h, and lt_gemm.c / lt_conv.c) chosen at run time from the CPU probe, as
+# OpenBLAS does. `make NATIVE=1` tunes the whole build for this CPU (-march=native) instead.
+NATIVE  ?= 0
+OPT     ?= -O3 -fno-semantic-interposition $(if $(filter 1,$(NATIVE)),-march=native)
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wstrict-prototypes
 CFLAGS  ?= -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(OPT) $(CFLAGS) $(LUA_INC) \
@@ -65,7 +69,15 @@ INST_BINDIR ?= $(PREFIX)/bin
 .PHONY: all deps test demo serve bench asan tsan clean install rock env
 all: $(MODULE) $(BUILD)/lua/lunet/models $(DIST_MODULE)
 
-$(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
+# The compile flags of the last build in $(BUILD): a change (NATIVE=1, OPT, CFLAGS) rebuilds.
+FLAGS_STAMP := $(BUILD)/obj/cflags.txt
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -76,7 +88,7 @@ $(MODULE): $(OBJS)
 	@! nm -u $@ | grep -E ' (GOMP_|omp_)' || { echo "csrc/lt_omp.c must forward the OpenMP entry points above"; rm -f $@; exit 1; }
 
 # lunet.distributed.core
-$(BUILD)/obj/dist/%.o: csrc/%.c $(wildcard csrc/*.h csrc/mpi/*.h)
+$(BUILD)/obj/dist/%.o: csrc/%.c $(wildcard csrc/*.h csrc/mpi/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -fvisibility=hidden -c $< -o $@
 $(BUILD)/lunet/distributed/core.so: $(DIST_OBJS)

@@ -42,6 +42,8 @@ external_dependencies = {
    CJSON = { header = "cjson/cJSON.h", library = "cjson" },
    ZLIB = { header = "zlib.h", library = "z" },
 }
+-- The Makefile's default build is portable (no -march: it runs on any x86-64; the hot kernels
+-- pick their AVX2 / AVX-512 copies at run time), so a packed rock serves any machine.
 build = {
    type = "make",
    build_target = "all",

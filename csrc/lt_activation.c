@@ -1,6 +1,7 @@
 /* lt_activation.c: pointwise activations, softmax / log_softmax and the labels argmax
  * (see lt_activation.h). OpenMP over element ranges or (outer, inner-block) tiles. */
 #include "lt_activation.h"
+#include "lt_isa.h"
 
 #include <math.h>
 #include <string.h>
@@ -63,59 +64,98 @@ static inline float tanh_fast(float x) {
 
 /* ------------------------------------------------------------------ pointwise */
 
-lt_status lt_activation_forward(const lt_context *ctx, float *y, const float *x, int64_t n,
-                                lt_act act, float slope) {
-    if (n < 0) return LT_EARG;
-    const int nt = act_threads(ctx, n);
+/* The loops, compiled per ISA level (lt_isa.h); each thread runs one chunk of [0, n). */
+static inline LT_ISA_INLINE void act_fwd_body(float *y, const float *x, int64_t n, lt_act act,
+                                              float slope) {
     switch (act) {
     case LT_ACT_RELU:
         /* x < 0 ? 0 : x keeps NaN, as PyTorch's clamp_min does */
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
-        return LT_OK;
+        return;
     case LT_ACT_LEAKY_RELU:
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
-        return LT_OK;
+        return;
     case LT_ACT_SIGMOID:
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + exp_fast(-x[i]));
-        return LT_OK;
+        return;
     case LT_ACT_TANH:
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) y[i] = tanh_fast(x[i]);
-        return LT_OK;
+        return;
     }
-    return LT_EARG;
+}
+LT_ISA_VARIANTS(act_fwd, (float *y, const float *x, int64_t n, lt_act act, float slope),
+                (y, x, n, act, slope))
+
+/* dy is loaded whether or not it is used: the select then vectorises at every level (a
+ * conditional load needs AVX2/AVX-512 masked loads; the baseline kept a branch per element) */
+static inline LT_ISA_INLINE void act_bwd_body(float *dx, const float *dy, const float *x,
+                                              const float *y, int64_t n, lt_act act, float slope) {
+    switch (act) {
+    case LT_ACT_RELU:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i];
+            dx[i] += y[i] > 0.0f ? g : 0.0f;
+        }
+        return;
+    case LT_ACT_LEAKY_RELU:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i];
+            dx[i] += x[i] > 0.0f ? g : g * slope;
+        }
+        return;
+    case LT_ACT_SIGMOID:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        return;
+    case LT_ACT_TANH:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        return;
+    }
+}
+LT_ISA_VARIANTS(act_bwd,
+                (float *dx, const float *dy, const float *x, const float *y, int64_t n, lt_act act,
+                 float slope),
+                (dx, dy, x, y, n, act, slope))
+
+static int act_known(lt_act act) {
+    return act == LT_ACT_RELU || act == LT_ACT_LEAKY_RELU || act == LT_ACT_SIGMOID ||
+           act == LT_ACT_TANH;
+}
+
+lt_status lt_activation_forward(const lt_context *ctx, float *y, const float *x, int64_t n,
+                                lt_act act, float slope) {
+    if (n < 0 || !act_known(act)) return LT_EARG;
+    const int nt = act_threads(ctx, n), isa = lt_ctx_isa(ctx);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo, hi;
+        lt_isa_chunk(n, t, nt, &lo, &hi);
+        if (hi > lo) act_fwd_isa[isa](y + lo, x + lo, hi - lo, act, slope);
+    }
+    return LT_OK;
 }
 
 lt_status lt_activation_backward(const lt_context *ctx, float *dx, const float *dy, const float *x,
                                  const float *y, int64_t n, lt_act act, float slope) {
-    if (n < 0) return LT_EARG;
-    const int nt = act_threads(ctx, n);
-    switch (act) {
-    case LT_ACT_RELU:
-        if (!y) return LT_EARG;
-#pragma omp parallel for simd num_threads(nt) schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
-        return LT_OK;
-    case LT_ACT_LEAKY_RELU:
-        if (!x) return LT_EARG;
-#pragma omp parallel for simd num_threads(nt) schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : dy[i] * slope;
-        return LT_OK;
-    case LT_ACT_SIGMOID:
-        if (!y) return LT_EARG;
-#pragma omp parallel for simd num_threads(nt) schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
-        return LT_OK;
-    case LT_ACT_TANH:
-        if (!y) return LT_EARG;
-#pragma omp parallel for simd num_threads(nt) schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-        return LT_OK;
+    if (n < 0 || !act_known(act)) return LT_EARG;
+    if (act == LT_ACT_LEAKY_RELU ? !x : !y) return LT_EARG;
+    const int nt = act_threads(ctx, n), isa = lt_ctx_isa(ctx);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo, hi;
+        lt_isa_chunk(n, t, nt, &lo, &hi);
+        if (hi > lo)
+            act_bwd_isa[isa](dx + lo, dy + lo, x ? x + lo : NULL, y ? y + lo : NULL, hi - lo, act,
+                             slope);
     }
-    return LT_EARG;
+    return LT_OK;
 }
 
 /* ------------------------------------------------------------------ softmax */

@@ -1,6 +1,10 @@
 /* lt_context.c: the core context (see lt_context.h): atomic refcount, thread budget, conv
- * choices, scratch slots, and the storage block cache with its mutex and statistics. */
+ * choices, scratch slots, the last range error (lt_core.h), and the storage block cache with
+ * its mutex and statistics. */
 #include "lt_context.h"
+#include "lt_conv.h"
+#include "lt_core.h"
+#include "lt_isa.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,8 +27,10 @@ struct lt_context {
     long refcount;                         /* atomic */
     int num_threads;
     int conv_algo, conv_isa;
+    int isa;                               /* LT_ISA_*: the level of the multiversioned kernels */
     struct { void *p; size_t n; } scratch[LT_SCRATCH_SLOTS];
     lt_gc_pacing gc;
+    lt_range_error range;                  /* the last LT_ERANGE (lt_range_fail) */
     /* the cache: everything below under lock, except live (atomic) */
     pthread_mutex_t lock;
     cached_block *head[CACHE_CLASSES];
@@ -45,6 +51,7 @@ lt_context *lt_context_new(void) {
     ctx->num_threads = n > 0 ? (n > 1024 ? 1024 : (int)n) : 1;
     ctx->conv_algo = 0;                    /* LT_CONV_AUTO */
     ctx->conv_isa = -1;
+    lt_ctx_set_isa(ctx, lt_isa_default(NULL));
     ctx->limit = (size_t)1 << 30;
     ctx->gc.full_threshold = (size_t)64 << 20;
     return ctx;
@@ -74,12 +81,68 @@ void lt_ctx_set_num_threads(lt_context *ctx, int n) {
     openblas_set_num_threads(n);
 }
 
+/* ---- ISA level (lt_isa.h) ---- */
+
+int lt_isa_cpu(void) { return lt_isa_probe(); }
+
+static const char *const isa_names[LT_ISA_LEVELS] = { "generic", "avx2", "avx512" };
+
+const char *lt_isa_name(int level) {
+    return level >= 0 && level < LT_ISA_LEVELS ? isa_names[level] : NULL;
+}
+
+int lt_isa_parse(const char *name) {
+    for (int i = 0; name && i < LT_ISA_LEVELS; i++)
+        if (strcmp(name, isa_names[i]) == 0) return i;
+    return -1;
+}
+
+int lt_isa_default(int *bad) {
+    const int cpu = lt_isa_cpu();
+    const char *env = getenv("LUNET_ISA");
+    if (env && !*env) env = NULL;   /* LUNET_ISA= counts as unset */
+    const int want = env ? lt_isa_parse(env) : cpu;
+    if (bad) *bad = env != NULL && want < 0;
+    return want >= 0 && want < cpu ? want : cpu;
+}
+
+int lt_ctx_isa(const lt_context *ctx) { return ctx->isa; }
+
+/* The direct convolution kernels have AVX2 and AVX-512 variants only: GENERIC runs the AVX2
+ * ones when the CPU has AVX2 (lt_conv.c's choice for CPUs without it stays its own). */
+int lt_ctx_set_isa(lt_context *ctx, int level) {
+    if (level < 0 || level >= LT_ISA_LEVELS || level > lt_isa_cpu()) return -1;
+    ctx->isa = level;
+    ctx->conv_isa = level == LT_ISA_AVX512 ? LT_CONV_ISA_AVX512 : LT_CONV_ISA_AVX2;
+    if (!lt_conv_isa_supported(ctx->conv_isa)) ctx->conv_isa = -1;
+    return 0;
+}
+
 int lt_ctx_conv_algo(const lt_context *ctx) { return ctx->conv_algo; }
 void lt_ctx_set_conv_algo(lt_context *ctx, int algo) { ctx->conv_algo = algo; }
 int lt_ctx_conv_isa(const lt_context *ctx) { return ctx->conv_isa; }
 void lt_ctx_set_conv_isa(lt_context *ctx, int isa) { ctx->conv_isa = isa; }
 
 lt_gc_pacing *lt_ctx_gc_pacing(lt_context *ctx) { return &ctx->gc; }
+
+/* ---- the last range error (lt_core.h) ---- */
+
+const lt_range_error *lt_last_range_error(const lt_context *ctx) { return &ctx->range; }
+
+lt_status lt_range_fail(lt_context *ctx, double v, lt_dtype dt, int ndim, const int64_t *size,
+                        int64_t i) {
+    if (!ctx) return LT_ERANGE;
+    lt_range_error *r = &ctx->range;
+    r->value = v;
+    r->dtype = dt;
+    r->ndim = ndim < 0 ? -1 : ndim;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t sz = size[d] > 0 ? size[d] : 1;
+        r->pos[d] = i % sz + 1;
+        i /= sz;
+    }
+    return LT_ERANGE;
+}
 
 /* ---- scratch ---- */
 

@@ -1,7 +1,8 @@
 /* lt_context.h: the core's mutable state, one context per user (the Lua binding makes one
- * per lua_State). It holds the thread budget, the convolution algorithm and ISA choice, the
- * kernels' scratch buffers, the storage block cache with its statistics, and counters the
- * binding uses to pace its garbage collector. Nothing in the core is process-wide and
+ * per lua_State). It holds the thread budget, the ISA level (lt_isa.h), the convolution
+ * algorithm and ISA choice, the kernels' scratch buffers, the storage block cache with its
+ * statistics, the last range error (lt_core.h), and counters the binding uses to pace its
+ * garbage collector. Nothing in the core is process-wide and
  * writable, so two contexts may be used from two threads at once. No Lua here.
  *
  *   lt_context *ctx = lt_context_new();           // refcount 1: the owner's reference
@@ -50,6 +51,14 @@ int lt_ctx_conv_algo(const lt_context *ctx);
 void lt_ctx_set_conv_algo(lt_context *ctx, int algo);
 int lt_ctx_conv_isa(const lt_context *ctx);
 void lt_ctx_set_conv_isa(lt_context *ctx, int isa);
+
+/* ---- ISA level of the multiversioned kernels (lt_isa.h's LT_ISA_*): a new context takes
+ * lt_isa_default() (the CPU's best, or lower through LUNET_ISA). Setting a level also sets
+ * the convolution ISA (AVX-512 for LT_ISA_AVX512, else AVX2: the direct convolution kernels
+ * have no baseline variant). set returns -1 (nothing changed) for a level out of range or
+ * above the CPU's, else 0. ---- */
+int lt_ctx_isa(const lt_context *ctx);
+int lt_ctx_set_isa(lt_context *ctx, int level);
 
 /* ---- scratch: grow-only 64-byte aligned buffers reused across kernel calls, one per slot.
  * A slot's buffer stays valid until the next call for the same slot with a larger size. ---- */

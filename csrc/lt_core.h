@@ -7,7 +7,7 @@
  *   lt_tensor_init(ctx, &a, LT_FLOAT32, 2, sz);   // allocates contiguous storage
  *   lt_tensor_init(ctx, &b, LT_FLOAT32, 2, sz);
  *   lt_tensor_init(ctx, &c, LT_FLOAT32, 2, sz);
- *   lt_fill(&a, 1.0); lt_fill(&b, 2.0);
+ *   lt_fill(ctx, &a, 1.0); lt_fill(ctx, &b, 2.0);
  *   if (lt_binary(ctx, &c, &a, &b, LT_OP_ADD) != LT_OK) { ... }  // c = a + b
  *   lt_tensor_release(&a); lt_tensor_release(&b); lt_tensor_release(&c);
  *   lt_context_release(ctx);
@@ -43,7 +43,7 @@ typedef enum {
     LT_EINDEX,     /* index out of range */
     LT_EOVERFLOW,  /* a size, count, stride, offset or byte count overflows int64 */
     LT_ERANGE      /* a value does not fit the destination dtype (out of range, NaN or inf):
-                    * lt_last_range_error() tells which value and where */
+                    * lt_last_range_error(ctx) tells which value and where */
 } lt_status;
 
 /* Overflow-checked int64 arithmetic for every size, element count, stride, offset and byte
@@ -64,18 +64,22 @@ lt_status lt_shape_numel(int ndim, const int64_t *size, size_t elsize, int64_t *
  * when it is finite and, truncated toward zero, lies in the dtype's range (float32 takes any
  * value: out-of-range magnitudes round to inf as IEEE does). */
 int lt_fits(double v, lt_dtype dt);
-/* Details of the last LT_ERANGE returned on the calling thread: the value, and its position
- * (ndim 1-based indices into the tensor named by the function; ndim = -1 for a scalar). */
-typedef struct {
+/* Details of the last LT_ERANGE a kernel returned through a context: the value, and its
+ * position (ndim 1-based indices into the tensor named by the function; ndim = -1 for a
+ * scalar). The record is the context's (no process-wide or thread-local state): every
+ * kernel that can return LT_ERANGE takes the context first, and the caller reads the record
+ * from the same context right after the call. A fresh context's record is all zeros. */
+typedef struct lt_range_error {
     double value;
     lt_dtype dtype;    /* the dtype it did not fit */
     int ndim;
     int64_t pos[LT_MAXDIM];
 } lt_range_error;
-const lt_range_error *lt_last_range_error(void);
-/* Records a range error for the flat row-major index i of a tensor of shape (ndim, size), or
- * for a scalar (ndim = -1); returns LT_ERANGE. */
-lt_status lt_range_fail(double v, lt_dtype dt, int ndim, const int64_t *size, int64_t i);
+const lt_range_error *lt_last_range_error(const lt_context *ctx);
+/* Records in ctx (when not NULL) a range error for the flat row-major index i of a tensor of
+ * shape (ndim, size), or for a scalar (ndim = -1); returns LT_ERANGE. */
+lt_status lt_range_fail(lt_context *ctx, double v, lt_dtype dt, int ndim, const int64_t *size,
+                        int64_t i);
 
 /* Storage: one allocation shared by every view of it, from a context's block cache. The
  * refcount is atomic and the storage holds a reference to its context, so a storage may be
@@ -161,19 +165,19 @@ lt_status lt_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *s
 
 /* ---- copies and fills ---- */
 /* Same element count, any dtypes. Conversions that can lose range (float32 -> int32/uint8,
- * int32 -> uint8) scan src first: LT_ERANGE (lt_last_range_error) and nothing written. */
-lt_status lt_copy(lt_tensor *dst, const lt_tensor *src);
+ * int32 -> uint8) scan src first: LT_ERANGE (lt_last_range_error(ctx)) and nothing written. */
+lt_status lt_copy(lt_context *ctx, lt_tensor *dst, const lt_tensor *src);
 /* First value of src (row-major) that does not fit dt: LT_ERANGE recorded with its position
  * in src, or LT_OK. Cheap no-op for conversions that always fit (to float32, uint8 -> int32). */
-lt_status lt_convert_check(const lt_tensor *src, lt_dtype dt);
+lt_status lt_convert_check(lt_context *ctx, const lt_tensor *src, lt_dtype dt);
 /* LT_ERANGE (nothing written) when v does not fit dst's dtype. */
-lt_status lt_fill(lt_tensor *dst, double v);
-lt_status lt_flip(lt_tensor *out, const lt_tensor *in, const int *dims, int ndims);
+lt_status lt_fill(lt_context *ctx, lt_tensor *dst, double v);
+lt_status lt_flip(lt_context *ctx, lt_tensor *out, const lt_tensor *in, const int *dims, int ndims);
 /* out[.., j, ..] = in[.., idx[j], ..] along dim d; idx 0-based int32/int64 values. */
-lt_status lt_index_select(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx);
-lt_status lt_index_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src);
+lt_status lt_index_select(lt_context *ctx, lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx);
+lt_status lt_index_add(lt_context *ctx, lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src);
 lt_status lt_gather(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx);
-lt_status lt_scatter_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src);
+lt_status lt_scatter_add(lt_context *ctx, lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src);
 
 /* ---- elementwise (broadcasting; out has the broadcast shape) ----
  * Integer outputs are checked: a result that does not fit out's dtype (u8 200 + 100, int32
@@ -189,25 +193,25 @@ typedef enum {
 } lt_unop;
 
 /* a or b may be NULL with the scalar used instead. Comparison ops write uint8. */
-lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
-                    lt_binop op);
-lt_status lt_binary_scalar(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
-                           lt_binop op, int scalar_first);
-lt_status lt_unary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op);
-lt_status lt_clamp(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi);
-lt_status lt_where(const lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
-                   const lt_tensor *b);
+lt_status lt_binary(lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
+              lt_binop op);
+lt_status lt_binary_scalar(lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
+                     lt_binop op, int scalar_first);
+lt_status lt_unary(lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op);
+lt_status lt_clamp(lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi);
+lt_status lt_where(lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
+             const lt_tensor *b);
 /* out += alpha * a (shapes equal); the gradient accumulator. */
-lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a);
+lt_status lt_axpy(lt_context *ctx, lt_tensor *out, double alpha, const lt_tensor *a);
 
 /* ---- reductions over one dim (d, 0-based) or all (d < 0); out pre-shaped ---- */
 typedef enum { LT_RED_SUM, LT_RED_MEAN, LT_RED_MAX, LT_RED_MIN, LT_RED_PROD } lt_redop;
 /* idx (int32, 0-based) receives argmax/argmin positions for MAX/MIN when not NULL. */
-lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, lt_redop op);
+lt_status lt_reduce(lt_context *ctx, lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, lt_redop op);
 /* Sum in double over all elements of a*b (same shape), for gradcheck. */
 double lt_dot64(const lt_tensor *a, const lt_tensor *b);
 /* Sum `in` down to the (broadcast-compatible) shape of out. */
-lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in);
+lt_status lt_sum_to(lt_context *ctx, lt_tensor *out, const lt_tensor *in);
 
 /* ---- matmul: (.., n, k) x (.., k, m) -> (.., n, m), batch dims broadcast; float32.
  * LT_EOVERFLOW when a matrix dimension exceeds BLAS's int; LT_EARG when a matrix is not

@@ -4,15 +4,14 @@
  * checked against the output dtype (LT_ERANGE with the first failing position). */
 #include "lt_core.h"
 #include "lt_gemm.h"
+#include "lt_isa.h"
 
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <omp.h>   /* fuzz builds (no OpenMP): fuzz/include/omp.h */
 
 /* ---- generic strided walk over a broadcast shape with up to 4 operands ---- */
 
@@ -115,9 +114,9 @@ static void note_bad(range_bad *b, int64_t at, double v) {
     }
 }
 
-static lt_status bad_status(const range_bad *b, const lt_tensor *out) {
+static lt_status bad_status(lt_context *ctx, const range_bad *b, const lt_tensor *out) {
     if (b->at == INT64_MAX) return LT_OK;
-    return lt_range_fail(b->v, out->dtype, out->ndim, out->size, b->at);
+    return lt_range_fail(ctx, b->v, out->dtype, out->ndim, out->size, b->at);
 }
 
 static inline double binop_d(lt_binop op, double a, double b, int integer) {
@@ -159,7 +158,8 @@ static int is_compare(lt_binop op) {
 }
 
 /* The float32 loops: contiguous same-shape, contiguous with scalar, and general strided. */
-static void binary_f32(float *o, const float *a, const float *b, int64_t n, lt_binop op) {
+static inline LT_ISA_INLINE void binary_f32_body(float *o, const float *a, const float *b, int64_t n,
+                                                lt_binop op) {
     switch (op) {
     case LT_OP_ADD: for (int64_t i = 0; i < n; i++) o[i] = a[i] + b[i]; break;
     case LT_OP_SUB: for (int64_t i = 0; i < n; i++) o[i] = a[i] - b[i]; break;
@@ -169,7 +169,11 @@ static void binary_f32(float *o, const float *a, const float *b, int64_t n, lt_b
     }
 }
 
-static void binary_f32_scalar(float *o, const float *a, float s, int64_t n, lt_binop op, int sf) {
+LT_ISA_VARIANTS(binary_f32, (float *o, const float *a, const float *b, int64_t n, lt_binop op),
+                (o, a, b, n, op))
+
+static inline LT_ISA_INLINE void binary_f32_scalar_body(float *o, const float *a, float s, int64_t n,
+                                                       lt_binop op, int sf) {
     if (sf) {
         for (int64_t i = 0; i < n; i++) o[i] = binop_f(op, s, a[i]);
         return;
@@ -182,16 +186,20 @@ static void binary_f32_scalar(float *o, const float *a, float s, int64_t n, lt_b
     default: for (int64_t i = 0; i < n; i++) o[i] = binop_f(op, a[i], s); break;
     }
 }
+LT_ISA_VARIANTS(binary_f32_scalar,
+                (float *o, const float *a, float s, int64_t n, lt_binop op, int sf),
+                (o, a, s, n, op, sf))
 
 static int same_shape(const lt_tensor *a, const lt_tensor *b) {
     return a->ndim == b->ndim && memcmp(a->size, b->size, sizeof(int64_t) * (size_t)a->ndim) == 0;
 }
 
-lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
-                    lt_binop op) {
+lt_status lt_binary(lt_context *ctx, lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
+              lt_binop op) {
     if (!lt_data(out) || !lt_data(a) || !lt_data(b)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
+    const int isa = lt_ctx_isa(ctx);
     if (out->dtype == LT_FLOAT32 && a->dtype == LT_FLOAT32 && b->dtype == LT_FLOAT32 &&
         lt_is_contiguous(out)) {
         if (lt_is_contiguous(a) && lt_is_contiguous(b) && same_shape(a, b) && same_shape(a, out)) {
@@ -201,7 +209,7 @@ lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, c
             OMP_ROWS
             for (int64_t c = 0; c < nchunks; c++) {
                 int64_t lo = c * chunk, len = n - lo < chunk ? n - lo : chunk;
-                binary_f32(o + lo, x + lo, y + lo, len, op);
+                binary_f32_isa[isa](o + lo, x + lo, y + lo, len, op);
             }
             return LT_OK;
         }
@@ -219,9 +227,9 @@ lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, c
             int64_t i0 = r * inner;
             int64_t oa = walk_off(&w, 1, i0), ob = walk_off(&w, 2, i0);
             float *orow = o + i0;
-            if (sa == 1 && sb == 1) binary_f32(orow, pa + oa, pb + ob, inner, op);
-            else if (sa == 1 && sb == 0) binary_f32_scalar(orow, pa + oa, pb[ob], inner, op, 0);
-            else if (sa == 0 && sb == 1) binary_f32_scalar(orow, pb + ob, pa[oa], inner, op, 1);
+            if (sa == 1 && sb == 1) binary_f32_isa[isa](orow, pa + oa, pb + ob, inner, op);
+            else if (sa == 1 && sb == 0) binary_f32_scalar_isa[isa](orow, pa + oa, pb[ob], inner, op, 0);
+            else if (sa == 0 && sb == 1) binary_f32_scalar_isa[isa](orow, pb + ob, pa[oa], inner, op, 1);
             else
                 for (int64_t i = 0; i < inner; i++) orow[i] = binop_f(op, pa[oa + i * sa], pb[ob + i * sb]);
         }
@@ -275,17 +283,17 @@ lt_status lt_binary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, c
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_binary_scalar(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
-                           lt_binop op, int scalar_first) {
+lt_status lt_binary_scalar(lt_context *ctx, lt_tensor *out, const lt_tensor *a, double s,
+                     lt_binop op, int scalar_first) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
     if (out->dtype == LT_FLOAT32 && a->dtype == LT_FLOAT32 && lt_is_contiguous(out) &&
         lt_is_contiguous(a)) {
-        binary_f32_scalar(lt_f32(out), lt_f32(a), (float)s, n, op, scalar_first);
+        binary_f32_scalar_isa[lt_ctx_isa(ctx)](lt_f32(out), lt_f32(a), (float)s, n, op, scalar_first);
         return LT_OK;
     }
     const lt_tensor *ts[2] = {out, a};
@@ -323,7 +331,7 @@ lt_status lt_binary_scalar(const lt_context *ctx, lt_tensor *out, const lt_tenso
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
 static inline double unop_d(lt_unop op, double x) {
@@ -350,7 +358,7 @@ static inline double unop_d(lt_unop op, double x) {
     return 0;
 }
 
-static void unary_f32(float *o, const float *a, int64_t n, lt_unop op) {
+static inline LT_ISA_INLINE void unary_f32_body(float *o, const float *a, int64_t n, lt_unop op) {
     switch (op) {
     case LT_OP_NEG: for (int64_t i = 0; i < n; i++) o[i] = -a[i]; break;
     case LT_OP_EXP: for (int64_t i = 0; i < n; i++) o[i] = expf(a[i]); break;
@@ -369,14 +377,15 @@ static void unary_f32(float *o, const float *a, int64_t n, lt_unop op) {
     default: for (int64_t i = 0; i < n; i++) o[i] = (float)unop_d(op, a[i]); break;
     }
 }
+LT_ISA_VARIANTS(unary_f32, (float *o, const float *a, int64_t n, lt_unop op), (o, a, n, op))
 
-lt_status lt_unary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op) {
+lt_status lt_unary(lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt_unop op) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
     if (out->dtype == LT_FLOAT32 && a->dtype == LT_FLOAT32 && lt_is_contiguous(out) &&
         lt_is_contiguous(a)) {
-        unary_f32(lt_f32(out), lt_f32(a), n, op);
+        unary_f32_isa[lt_ctx_isa(ctx)](lt_f32(out), lt_f32(a), n, op);
         return LT_OK;
     }
     const lt_tensor *ts[2] = {out, a};
@@ -398,10 +407,10 @@ lt_status lt_unary(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, lt
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_clamp(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi) {
+lt_status lt_clamp(lt_context *ctx, lt_tensor *out, const lt_tensor *a, double lo, double hi) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
     if (n == 0) return LT_OK;
@@ -426,11 +435,11 @@ lt_status lt_clamp(const lt_context *ctx, lt_tensor *out, const lt_tensor *a, do
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_where(const lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
-                   const lt_tensor *b) {
+lt_status lt_where(lt_context *ctx, lt_tensor *out, const lt_tensor *cond, const lt_tensor *a,
+             const lt_tensor *b) {
     if (!lt_data(out) || !lt_data(cond) || !lt_data(a) || !lt_data(b))
         return lt_numel(out) ? LT_EFREED : LT_OK;
     int64_t n = lt_numel(out);
@@ -458,24 +467,26 @@ lt_status lt_where(const lt_context *ctx, lt_tensor *out, const lt_tensor *cond,
             }
         }
     }
-    return bad_status(&bad, out);
+    return bad_status(ctx, &bad, out);
 }
 
-lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a) {
+static inline LT_ISA_INLINE void axpy_f32_body(float *o, const float *x, float al, int64_t n) {
+    for (int64_t i = 0; i < n; i++) o[i] += al * x[i];
+}
+LT_ISA_VARIANTS(axpy_f32, (float *o, const float *x, float al, int64_t n), (o, x, al, n))
+
+lt_status lt_axpy(lt_context *ctx, lt_tensor *out, double alpha, const lt_tensor *a) {
     if (!lt_data(out) || !lt_data(a)) return lt_numel(out) ? LT_EFREED : LT_OK;
     if (lt_numel(out) != lt_numel(a)) return LT_ESHAPE;
     int64_t n = lt_numel(out);
     if (out->dtype == LT_FLOAT32 && a->dtype == LT_FLOAT32 && lt_is_contiguous(out) &&
         lt_is_contiguous(a) && same_shape(out, a)) {
-        float *o = lt_f32(out);
-        const float *x = lt_f32(a);
-        float al = (float)alpha;
-        for (int64_t i = 0; i < n; i++) o[i] += al * x[i];
+        axpy_f32_isa[lt_ctx_isa(ctx)](lt_f32(out), lt_f32(a), (float)alpha, n);
         return LT_OK;
     }
     for (int64_t i = 0; i < n; i++) {
         double v = lt_get_flat(out, i) + alpha * lt_get_flat(a, i);
-        if (!lt_fits(v, out->dtype)) return lt_range_fail(v, out->dtype, out->ndim, out->size, i);
+        if (!lt_fits(v, out->dtype)) return lt_range_fail(ctx, v, out->dtype, out->ndim, out->size, i);
         lt_set_flat(out, i, v);
     }
     return LT_OK;
@@ -484,7 +495,7 @@ lt_status lt_axpy(lt_tensor *out, double alpha, const lt_tensor *a) {
 /* ---- reductions ---- */
 
 /* View `in` as (outer, len, inner) around dim d; requires nothing of the strides. */
-lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, lt_redop op) {
+lt_status lt_reduce(lt_context *ctx, lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, lt_redop op) {
     if (!lt_data(in) && lt_numel(in)) return LT_EFREED;
     int64_t n = lt_numel(in);
     if (d < 0) {
@@ -510,7 +521,7 @@ lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, 
             }
         }
         if (op == LT_RED_MEAN) acc = n ? acc / (double)n : NAN;
-        if (!lt_fits(acc, out->dtype)) return lt_range_fail(acc, out->dtype, out->ndim, out->size, 0);
+        if (!lt_fits(acc, out->dtype)) return lt_range_fail(ctx, acc, out->dtype, out->ndim, out->size, 0);
         lt_set_flat(out, 0, acc);
         if (idx) lt_set_flat(idx, 0, (double)best);
         return LT_OK;
@@ -553,7 +564,7 @@ lt_status lt_reduce(lt_tensor *out, lt_tensor *idx, const lt_tensor *in, int d, 
             }
         }
         if (op == LT_RED_MEAN) acc = len ? acc / (double)len : NAN;
-        if (!lt_fits(acc, out->dtype)) return lt_range_fail(acc, out->dtype, out->ndim, out->size, o);
+        if (!lt_fits(acc, out->dtype)) return lt_range_fail(ctx, acc, out->dtype, out->ndim, out->size, o);
         lt_set_flat(out, o, acc);
         if (idx) lt_set_flat(idx, o, (double)best);
     }
@@ -568,9 +579,9 @@ double lt_dot64(const lt_tensor *a, const lt_tensor *b) {
 }
 
 /* out (shape S) = sum of in (shape broadcast of S) over the broadcast dims. */
-lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
+lt_status lt_sum_to(lt_context *ctx, lt_tensor *out, const lt_tensor *in) {
     if (!lt_data(out) || !lt_data(in)) return lt_numel(out) ? LT_EFREED : LT_OK;
-    lt_status s = lt_fill(out, 0);
+    lt_status s = lt_fill(ctx, out, 0);
     if (s != LT_OK) return s;
     int64_t n = lt_numel(in);
     if (n == 0) return LT_OK;
@@ -602,8 +613,8 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
         for (int64_t i = 0; i < inner; i++) {
             double v = ld(lt_data(out), out->dtype, oo + i * so) + ld(lt_data(in), in->dtype, oi + i * si);
             if (!st(lt_data(out), out->dtype, oo + i * so, v)) /* out is contiguous: offset = position */
-                return lt_is_contiguous(out) ? lt_range_fail(v, out->dtype, out->ndim, out->size, oo + i * so)
-                                             : lt_range_fail(v, out->dtype, -1, NULL, 0);
+                return lt_is_contiguous(out) ? lt_range_fail(ctx, v, out->dtype, out->ndim, out->size, oo + i * so)
+                                             : lt_range_fail(ctx, v, out->dtype, -1, NULL, 0);
         }
     }
     return LT_OK;
@@ -613,12 +624,14 @@ lt_status lt_sum_to(lt_tensor *out, const lt_tensor *in) {
 
 void lt_sgemm(const lt_context *ctx, int transa, int transb, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    /* lunet's SGEMM (lt_gemm.c) where the CPU has AVX2 or AVX-512, split over the thread
-     * budget from 16 MFLOP; OpenBLAS otherwise or if lt_gemm cannot allocate */
+    /* lunet's SGEMM (lt_gemm.c) at the context's level (AVX2 or AVX-512), split over the
+     * thread budget from 16 MFLOP; OpenBLAS at the generic level or if lt_gemm cannot
+     * allocate */
     const int nt = omp_get_active_level() == 0 && 2.0 * m * (double)n * k >= 1.6e7 ? lt_ctx_num_threads(ctx) : 1;
-    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
-        lt_gemm_parallel(nt, LT_GEMM_AUTO, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                         ldc) == LT_OK)
+    const int level = lt_ctx_isa(ctx);   /* the context's ISA level caps lt_gemm's */
+    const int gisa = level == LT_ISA_AVX512 ? LT_GEMM_AVX512 : LT_GEMM_AVX2;
+    if (level != LT_ISA_GENERIC && lt_gemm_isa_supported(gisa) &&
+        lt_gemm_parallel(nt, gisa, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == LT_OK)
         return;
     cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

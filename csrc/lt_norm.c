@@ -2,6 +2,7 @@
  * Fast paths: OpenMP over channels (batch norm statistics and backward) or planes
  * (normalise, group norm), SIMD reductions in double; naive twins below each. */
 #include "lt_norm.h"
+#include "lt_isa.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -44,16 +45,35 @@ static inline void finish_stats(double x0, double s1, double s2, double M,
 
 /* ------------------------------------------------------------------ batch norm */
 
+/* The per-channel loops of the batch-norm kernels, compiled per ISA level (lt_isa.h). */
+static inline LT_ISA_INLINE void bn_stats_channel_body(const float *x, int64_t N, int64_t C,
+                                                       int64_t S, int64_t c, float x0, double *s1,
+                                                       double *s2) {
+    for (int64_t n = 0; n < N; n++) row_shifted_sums(x + (n * C + c) * S, S, x0, s1, s2);
+}
+LT_ISA_VARIANTS(bn_stats_channel,
+                (const float *x, int64_t N, int64_t C, int64_t S, int64_t c, float x0, double *s1,
+                 double *s2),
+                (x, N, C, S, c, x0, s1, s2))
+
+static inline LT_ISA_INLINE void bn_fwd_plane_body(float *yp, const float *xp, int64_t S,
+                                                   float scale, float shift) {
+#pragma omp simd
+    for (int64_t s = 0; s < S; s++) yp[s] = xp[s] * scale + shift;
+}
+LT_ISA_VARIANTS(bn_fwd_plane, (float *yp, const float *xp, int64_t S, float scale, float shift),
+                (yp, xp, S, scale, shift))
+
 lt_status lt_batch_norm_stats(const lt_context *ctx, float *mean, float *var, const float *x,
                               int64_t N, int64_t C, int64_t S) {
     if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;
     const double M = (double)(N * S);
+    const int isa = lt_ctx_isa(ctx);
 #pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
     for (int64_t c = 0; c < C; c++) {
         const float x0 = x[c * S];
         double s1 = 0.0, s2 = 0.0;
-        for (int64_t n = 0; n < N; n++)
-            row_shifted_sums(x + (n * C + c) * S, S, x0, &s1, &s2);
+        bn_stats_channel_isa[isa](x, N, C, S, c, x0, &s1, &s2);
         double m, v;
         finish_stats((double)x0, s1, s2, M, &m, &v);
         mean[c] = (float)m;
@@ -86,15 +106,13 @@ lt_status lt_batch_norm_forward(const lt_context *ctx, float *y, const float *x,
                                 const float *invstd, const float *w, const float *b, int64_t N,
                                 int64_t C, int64_t S) {
     if (bad_dims(N, C, S)) return LT_EARG;
+    const int isa = lt_ctx_isa(ctx);
 #pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
     for (int64_t p = 0; p < N * C; p++) {
         const int64_t c = p % C;
         const float scale = invstd[c] * (w ? w[c] : 1.0f);
         const float shift = (b ? b[c] : 0.0f) - mean[c] * scale;
-        const float *xp = x + p * S;
-        float *yp = y + p * S;
-#pragma omp simd
-        for (int64_t s = 0; s < S; s++) yp[s] = xp[s] * scale + shift;
+        bn_fwd_plane_isa[isa](y + p * S, x + p * S, S, scale, shift);
     }
     return LT_OK;
 }
@@ -115,47 +133,50 @@ lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mea
     return LT_OK;
 }
 
+/* One channel of the backward: reduce sum(dy) and sum(dy * (x - mean)) over the channel's
+ * N planes, then write the channel's dx; no temporaries needed. */
+static inline LT_ISA_INLINE void bn_bwd_channel_body(float *dx, float *dw, float *db,
+                                                     const float *dy, const float *x,
+                                                     const float *mean, const float *invstd,
+                                                     const float *w, int64_t N, int64_t C,
+                                                     int64_t S, int training, int64_t c) {
+    const double M = (double)(N * S);
+    const float mu = mean[c];
+    double sums[2];
+    lt_batch_norm_channel_sums(sums, dy, x, mu, N, C, S, c);
+    const double sdy = sums[0], sdyx = sums[1];
+    const double is = invstd[c];
+    if (dw) dw[c] += (float)(sdyx * is);
+    if (db) db[c] += (float)sdy;
+    if (!dx) return;
+    const float wis = (float)(is * (w ? w[c] : 1.0f));
+    /* training: dx = w * invstd * (dy - mean(dy)
+     *                               - (x - mu) * invstd^2 * mean(dy * (x - mu))) */
+    const float gm = training && M > 0 ? (float)(sdy / M) : 0.0f;
+    const float k = training && M > 0 ? (float)(sdyx / M * is * is) : 0.0f;
+    for (int64_t n = 0; n < N; n++) {
+        const float *g = dy + (n * C + c) * S;
+        const float *xp = x + (n * C + c) * S;
+        float *d = dx + (n * C + c) * S;
+#pragma omp simd
+        for (int64_t s = 0; s < S; s++) d[s] += (g[s] - gm - (xp[s] - mu) * k) * wis;
+    }
+}
+LT_ISA_VARIANTS(bn_bwd_channel,
+                (float *dx, float *dw, float *db, const float *dy, const float *x,
+                 const float *mean, const float *invstd, const float *w, int64_t N, int64_t C,
+                 int64_t S, int training, int64_t c),
+                (dx, dw, db, dy, x, mean, invstd, w, N, C, S, training, c))
+
 lt_status lt_batch_norm_backward(const lt_context *ctx, float *dx, float *dw, float *db,
                                  const float *dy, const float *x, const float *mean,
                                  const float *invstd, const float *w, int64_t N, int64_t C,
                                  int64_t S, int training) {
     if (bad_dims(N, C, S)) return LT_EARG;
-    const double M = (double)(N * S);
-    /* One channel per iteration: reduce sum(dy) and sum(dy * (x - mean)) over the
-     * channel's N planes, then write the channel's dx; no temporaries needed. */
+    const int isa = lt_ctx_isa(ctx);
 #pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = mean[c];
-        double sdy = 0.0, sdyx = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *g = dy + (n * C + c) * S;
-            const float *xp = x + (n * C + c) * S;
-            double a = 0.0, q = 0.0;
-#pragma omp simd reduction(+ : a, q)
-            for (int64_t s = 0; s < S; s++) {
-                a += (double)g[s];
-                q += (double)g[s] * (double)(xp[s] - mu);
-            }
-            sdy += a;
-            sdyx += q;
-        }
-        const double is = invstd[c];
-        if (dw) dw[c] += (float)(sdyx * is);
-        if (db) db[c] += (float)sdy;
-        if (!dx) continue;
-        const float wis = (float)(is * (w ? w[c] : 1.0f));
-        /* training: dx = w * invstd * (dy - mean(dy)
-         *                               - (x - mu) * invstd^2 * mean(dy * (x - mu))) */
-        const float gm = training && M > 0 ? (float)(sdy / M) : 0.0f;
-        const float k = training && M > 0 ? (float)(sdyx / M * is * is) : 0.0f;
-        for (int64_t n = 0; n < N; n++) {
-            const float *g = dy + (n * C + c) * S;
-            const float *xp = x + (n * C + c) * S;
-            float *d = dx + (n * C + c) * S;
-#pragma omp simd
-            for (int64_t s = 0; s < S; s++) d[s] += (g[s] - gm - (xp[s] - mu) * k) * wis;
-        }
-    }
+    for (int64_t c = 0; c < C; c++)
+        bn_bwd_channel_isa[isa](dx, dw, db, dy, x, mean, invstd, w, N, C, S, training, c);
     return LT_OK;
 }
 

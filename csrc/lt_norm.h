@@ -52,6 +52,34 @@ lt_status lt_batch_norm_backward_naive(float *dx, float *dw, float *db, const fl
                                        const float *invstd, const float *w,
                                        int64_t N, int64_t C, int64_t S, int training);
 
+/* The batch-norm backward's reduction over channel c of dy and x, both (N, C, S):
+ * sums[0] = sum(dy), sums[1] = sum(dy * (x - mu)) over the channel's N planes, in double
+ * (SIMD partial sums per plane). dw[c] = sums[1] * invstd[c] and db[c] = sums[0]; the
+ * training dx needs both. The one definition, used by lt_batch_norm_backward and by
+ * SyncBatchNorm (csrc/mpi/lt_syncbn.c, which reduces the sums over the ranks between the
+ * two passes). Inline here rather than in lt_norm.c: lunet.distributed.core does not link
+ * lt_norm.o (that would pull in the context and OpenBLAS), and each caller's per-ISA copy
+ * (lt_isa.h) gets its own vectorisation of the loop. */
+static inline __attribute__((always_inline)) void
+lt_batch_norm_channel_sums(double sums[2], const float *dy, const float *x, float mu, int64_t N,
+                           int64_t C, int64_t S, int64_t c) {
+    double sdy = 0.0, sdyx = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const float *g = dy + (n * C + c) * S;
+        const float *xp = x + (n * C + c) * S;
+        double a = 0.0, q = 0.0;
+#pragma omp simd reduction(+ : a, q)
+        for (int64_t s = 0; s < S; s++) {
+            a += (double)g[s];
+            q += (double)g[s] * (double)(xp[s] - mu);
+        }
+        sdy += a;
+        sdyx += q;
+    }
+    sums[0] = sdy;
+    sums[1] = sdyx;
+}
+
 /* running = (1 - momentum) * running + momentum * batch value, the variance unbiased
  * (var * M / (M - 1), M = N * S), as PyTorch. Either pointer may be NULL. */
 void lt_batch_norm_update_running(float *running_mean, float *running_var,  // (C), (C)

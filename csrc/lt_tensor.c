@@ -111,23 +111,7 @@ int lt_fits(double v, lt_dtype dt) {
     return 0;
 }
 
-static _Thread_local lt_range_error g_range;
-
-const lt_range_error *lt_last_range_error(void) {
-    return &g_range;
-}
-
-lt_status lt_range_fail(double v, lt_dtype dt, int ndim, const int64_t *size, int64_t i) {
-    g_range.value = v;
-    g_range.dtype = dt;
-    g_range.ndim = ndim < 0 ? -1 : ndim;
-    for (int d = ndim - 1; d >= 0; d--) {
-        int64_t sz = size[d] > 0 ? size[d] : 1;
-        g_range.pos[d] = i % sz + 1;
-        i /= sz;
-    }
-    return LT_ERANGE;
-}
+/* lt_last_range_error and lt_range_fail are in lt_context.c: the record is the context's. */
 
 /* Can a value of dtype `from` fail to fit `to`? */
 static int lossy(lt_dtype from, lt_dtype to) {
@@ -435,7 +419,7 @@ static int iter_next_outer(lt_iter *it) {
     return 0;
 }
 
-lt_status lt_convert_check(const lt_tensor *src, lt_dtype dt) {
+lt_status lt_convert_check(lt_context *ctx, const lt_tensor *src, lt_dtype dt) {
     if (!lossy(src->dtype, dt)) return LT_OK;
     int64_t n = lt_numel(src);
     if (n == 0) return LT_OK;
@@ -443,7 +427,7 @@ lt_status lt_convert_check(const lt_tensor *src, lt_dtype dt) {
     const char *sb = lt_data(src);
     if (src->ndim == 0) {
         double v = load_as_double(sb, src->dtype, 0);
-        return lt_fits(v, dt) ? LT_OK : lt_range_fail(v, dt, 0, src->size, 0);
+        return lt_fits(v, dt) ? LT_OK : lt_range_fail(ctx, v, dt, 0, src->size, 0);
     }
     const lt_tensor *ts[1] = {src};
     lt_iter it;
@@ -457,11 +441,11 @@ lt_status lt_convert_check(const lt_tensor *src, lt_dtype dt) {
             if (bad)
                 for (int64_t i = 0; i < inner; i++)
                     if (!lt_fits(p[i * ss], dt))
-                        return lt_range_fail(p[i * ss], dt, src->ndim, src->size, row * inner + i);
+                        return lt_range_fail(ctx, p[i * ss], dt, src->ndim, src->size, row * inner + i);
         } else {
             for (int64_t i = 0; i < inner; i++) {
                 double v = load_as_double(sb, src->dtype, it.off[0] + i * ss);
-                if (!lt_fits(v, dt)) return lt_range_fail(v, dt, src->ndim, src->size, row * inner + i);
+                if (!lt_fits(v, dt)) return lt_range_fail(ctx, v, dt, src->ndim, src->size, row * inner + i);
             }
         }
         row++;
@@ -469,12 +453,12 @@ lt_status lt_convert_check(const lt_tensor *src, lt_dtype dt) {
     return LT_OK;
 }
 
-lt_status lt_copy(lt_tensor *dst, const lt_tensor *src) {
+lt_status lt_copy(lt_context *ctx, lt_tensor *dst, const lt_tensor *src) {
     if (!lt_data(dst) || !lt_data(src)) return LT_EFREED;
     if (lt_numel(dst) != lt_numel(src)) return LT_ESHAPE;
     int64_t n = lt_numel(dst);
     if (n == 0) return LT_OK;
-    lt_status cs = lt_convert_check(src, dst->dtype);
+    lt_status cs = lt_convert_check(ctx, src, dst->dtype);
     if (cs != LT_OK) return cs;
     if (dst->dtype == src->dtype && lt_is_contiguous(dst) && lt_is_contiguous(src)) {
         memmove(lt_data(dst), lt_data(src), (size_t)n * lt_dtype_size(dst->dtype));
@@ -507,8 +491,8 @@ lt_status lt_copy(lt_tensor *dst, const lt_tensor *src) {
     return LT_OK;
 }
 
-lt_status lt_fill(lt_tensor *dst, double v) {
-    if (!lt_fits(v, dst->dtype)) return lt_range_fail(v, dst->dtype, -1, NULL, 0);
+lt_status lt_fill(lt_context *ctx, lt_tensor *dst, double v) {
+    if (!lt_fits(v, dst->dtype)) return lt_range_fail(ctx, v, dst->dtype, -1, NULL, 0);
     if (!lt_data(dst)) return lt_numel(dst) == 0 ? LT_OK : LT_EFREED;
     int64_t n = lt_numel(dst);
     if (n == 0) return LT_OK;
@@ -521,7 +505,7 @@ lt_status lt_fill(lt_tensor *dst, double v) {
     return LT_OK;
 }
 
-lt_status lt_flip(lt_tensor *out, const lt_tensor *in, const int *dims, int ndims) {
+lt_status lt_flip(lt_context *ctx, lt_tensor *out, const lt_tensor *in, const int *dims, int ndims) {
     lt_tensor v = *in;
     for (int k = 0; k < ndims; k++) {
         int d = dims[k];
@@ -530,7 +514,7 @@ lt_status lt_flip(lt_tensor *out, const lt_tensor *in, const int *dims, int ndim
             v.stride[d] = -v.stride[d];
         }
     }
-    return lt_copy(out, &v);
+    return lt_copy(ctx, out, &v);
 }
 
 static int64_t index_value(const lt_tensor *idx, int64_t j) {
@@ -538,7 +522,7 @@ static int64_t index_value(const lt_tensor *idx, int64_t j) {
 }
 
 /* out has in's shape with size[d] = numel(idx). idx values are 0-based, already checked. */
-lt_status lt_index_select(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx) {
+lt_status lt_index_select(lt_context *ctx, lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx) {
     int64_t m = lt_numel(idx);
     for (int64_t j = 0; j < m; j++) {
         int64_t k = index_value(idx, j);
@@ -546,14 +530,14 @@ lt_status lt_index_select(lt_tensor *out, const lt_tensor *in, int d, const lt_t
         lt_tensor s = *in, o = *out;
         lt_view_select(&s, d, k);
         lt_view_select(&o, d, j);
-        lt_status st = lt_copy(&o, &s);
+        lt_status st = lt_copy(ctx, &o, &s);
         if (st != LT_OK) return st;
     }
     return LT_OK;
 }
 
 /* out[.., idx[j], ..] += src[.., j, ..]: the adjoint of index_select. */
-lt_status lt_index_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src) {
+lt_status lt_index_add(lt_context *ctx, lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src) {
     int64_t m = lt_numel(idx);
     for (int64_t j = 0; j < m; j++) {
         int64_t k = index_value(idx, j);
@@ -561,14 +545,14 @@ lt_status lt_index_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_ten
         lt_tensor s = *src, o = *out;
         lt_view_select(&s, d, j);
         lt_view_select(&o, d, k);
-        lt_status st = lt_axpy(&o, 1.0, &s);
+        lt_status st = lt_axpy(ctx, &o, 1.0, &s);
         if (st != LT_OK) return st;
     }
     return LT_OK;
 }
 
 /* Walks the multi-index of idx's shape; for each, the position along d is idx's value. */
-static lt_status gather_scatter(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx,
+static lt_status gather_scatter(lt_context *ctx, lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx,
                                 int scatter) {
     int64_t n = lt_numel(idx);
     int64_t pos[LT_MAXDIM];
@@ -595,7 +579,7 @@ static lt_status gather_scatter(lt_tensor *out, const lt_tensor *in, int d, cons
                 for (int k = 0; k < idx->ndim; k++) at[k] = k == d ? v : pos[k];
                 int64_t flat = 0; /* row-major index of the element of out that overflowed */
                 for (int k = 0; k < out->ndim; k++) flat = flat * out->size[k] + at[k];
-                return lt_range_fail(sum, out->dtype, out->ndim, out->size, flat);
+                return lt_range_fail(ctx, sum, out->dtype, out->ndim, out->size, flat);
             }
             store_from_double(lt_data(out), out->dtype, obig, sum);
         } else {
@@ -607,9 +591,9 @@ static lt_status gather_scatter(lt_tensor *out, const lt_tensor *in, int d, cons
 }
 
 lt_status lt_gather(lt_tensor *out, const lt_tensor *in, int d, const lt_tensor *idx) {
-    return gather_scatter(out, in, d, idx, 0);
+    return gather_scatter(NULL, out, in, d, idx, 0);   /* never LT_ERANGE */
 }
 
-lt_status lt_scatter_add(lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src) {
-    return gather_scatter(out, src, d, idx, 1);
+lt_status lt_scatter_add(lt_context *ctx, lt_tensor *out, int d, const lt_tensor *idx, const lt_tensor *src) {
+    return gather_scatter(ctx, out, src, d, idx, 1);
 }

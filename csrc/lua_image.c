@@ -311,7 +311,7 @@ static int l_overlay(lua_State *L) {
     lt_tensor *ic = lt_lua_contiguous(L, 1, fn, "img", &pushed);
     int64_t msz[2] = {h, w};
     lt_tensor *mi = lt_lua_newtensor(L, LT_INT32, 2, msz, fn);
-    lt_lua_check(L, lt_copy(mi, mask), fn);
+    lt_lua_check(L, lt_copy(lt_lua_ctx(L), mi, mask), fn);
     int64_t osz[3] = {3, h, w};
     lt_tensor *out = lt_lua_newtensor(L, LT_UINT8, 3, osz, fn);
     lt_status st = lt_image_overlay(lt_u8(out), lt_u8(ic), (int)img->size[0], lt_i32(mi), h, w,

@@ -1,6 +1,7 @@
 /* lua_tensor.c: the tensor userdata (metatable, attribute table, lifetime) and the raw,
  * non-autograd tensor functions and methods. lua/lunet/tensor.lua wraps the differentiable
  * ones with autograd; dims and positions are converted here from 1-based to 0-based. */
+#include "lt_isa.h"
 #include "lt_lua.h"
 
 #include <math.h>
@@ -91,7 +92,7 @@ static const char *pos_str(int ndim, const int64_t *pos, char *buf, size_t n) {
 /* Raises "fn: <noun> 300 at [2] cannot be converted to type uint8 without overflow" from the
  * record of the last LT_ERANGE (noun: "value" for conversions, "result" for arithmetic). */
 static int range_error(lua_State *L, const char *fn, const char *noun) {
-    const lt_range_error *r = lt_last_range_error();
+    const lt_range_error *r = lt_last_range_error(lt_lua_ctx(L));
     char v[64], p[200];
     return lt_lua_error(L, "%s: %s %s%s cannot be converted to type %s without overflow", fn, noun,
                         num_str(r->value, v, sizeof v), pos_str(r->ndim, r->pos, p, sizeof p),
@@ -246,7 +247,7 @@ lt_tensor *lt_lua_contiguous(lua_State *L, int idx, const char *fn, const char *
         return t;
     }
     lt_tensor *c = lt_lua_newlike(L, t, fn);
-    lt_lua_check(L, lt_copy(c, t), fn);
+    lt_lua_check(L, lt_copy(lt_lua_ctx(L), c, t), fn);
     *pushed = 1;
     return c;
 }
@@ -636,7 +637,7 @@ static int f_tensor(lua_State *L) {
     if (lt_lua_totensor(L, 1)) {
         lt_tensor *src = lt_lua_checktensor(L, 1, fn, "data");
         lt_tensor *t = lt_lua_newtensor(L, dt, src->ndim, src->size, fn);
-        lt_lua_check(L, lt_copy(t, src), fn);
+        lt_lua_check(L, lt_copy(lt_lua_ctx(L), t, src), fn);
         return 1;
     }
     if (!lua_istable(L, 1)) return lt_lua_error(L, "%s: data must be a number or a table, got %s", fn, luaL_typename(L, 1));
@@ -687,7 +688,7 @@ static int make_filled(lua_State *L, const char *fn, double v, int has_value, in
     lt_dtype dt = opt_dtype(L, next, LT_FLOAT32, fn);
     if (vidx) v = lua_isboolean(L, vidx) ? lua_toboolean(L, vidx) : check_value(L, vidx, dt, fn, "");
     lt_tensor *t = new_tensor(L, dt, ndim, size, fn, zero);
-    if (!zero) lt_lua_check(L, lt_fill(t, v), fn);
+    if (!zero) lt_lua_check(L, lt_fill(lt_lua_ctx(L), t, v), fn);
     return 1;
 }
 
@@ -851,7 +852,7 @@ static int m_reshape(lua_State *L) {
         return 1;
     }
     lt_tensor *c = lt_lua_newtensor_uninit(L, t->dtype, ndim, size, fn);
-    lt_lua_check(L, lt_copy(c, t), fn);
+    lt_lua_check(L, lt_copy(lt_lua_ctx(L), c, t), fn);
     return 1;
 }
 
@@ -994,7 +995,7 @@ static int m_expand(lua_State *L) {
 /* Pushes a contiguous copy of the view v (same dtype and shape). */
 static lt_tensor *push_copy(lua_State *L, const lt_tensor *v, const char *fn) {
     lt_tensor *c = lt_lua_newtensor_uninit(L, v->dtype, v->ndim, v->size, fn);
-    lt_lua_check(L, lt_copy(c, v), fn);
+    lt_lua_check(L, lt_copy(lt_lua_ctx(L), c, v), fn);
     return c;
 }
 
@@ -1029,7 +1030,7 @@ static int m_to(lua_State *L) {
         return 1;
     }
     lt_tensor *c = lt_lua_newtensor_uninit(L, dt, t->ndim, t->size, "to");
-    lt_lua_check(L, lt_copy(c, t), "to");
+    lt_lua_check(L, lt_copy(lt_lua_ctx(L), c, t), "to");
     return 1;
 }
 
@@ -1045,7 +1046,7 @@ static int m_copy_(lua_State *L) {
                               lt_shape_str(s, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
         }
     }
-    lt_lua_check(L, lt_copy(t, &src), fn);
+    lt_lua_check(L, lt_copy(lt_lua_ctx(L), t, &src), fn);
     lua_settop(L, 1);
     return 1;
 }
@@ -1055,14 +1056,14 @@ static int m_fill_(lua_State *L) {
     if (lua_type(L, 2) != LUA_TNUMBER && !lua_isboolean(L, 2))
         return lt_lua_error(L, "fill_: value must be a number, got %s", luaL_typename(L, 2));
     double v = lua_isboolean(L, 2) ? lua_toboolean(L, 2) : check_value(L, 2, t->dtype, "fill_", "");
-    lt_lua_check(L, lt_fill(t, v), "fill_");
+    lt_lua_check(L, lt_fill(lt_lua_ctx(L), t, v), "fill_");
     lua_settop(L, 1);
     return 1;
 }
 
 static int m_zero_(lua_State *L) {
     lt_tensor *t = self(L, "zero_");
-    lt_lua_check(L, lt_fill(t, 0), "zero_");
+    lt_lua_check(L, lt_fill(lt_lua_ctx(L), t, 0), "zero_");
     lua_settop(L, 1);
     return 1;
 }
@@ -1091,7 +1092,7 @@ static int m_flip(lua_State *L) {
     }
     lt_tensor *o = newlike_uninit(L, t, fn);
     if (t->ndim == 0) n = 0; /* flipping a 0-d tensor copies it, as PyTorch does */
-    lt_lua_check(L, lt_flip(o, t, dims, n), fn);
+    lt_lua_check(L, lt_flip(lt_lua_ctx(L), o, t, dims, n), fn);
     return 1;
 }
 
@@ -1136,7 +1137,7 @@ static int m_index_select(lua_State *L) {
     memcpy(size, t->size, sizeof size);
     size[d] = lt_numel(z);
     lt_tensor *o = lt_lua_newtensor_uninit(L, t->dtype, t->ndim, size, fn);
-    lt_lua_check(L, lt_index_select(o, t, d, z), fn);
+    lt_lua_check(L, lt_index_select(lt_lua_ctx(L), o, t, d, z), fn);
     return 1;
 }
 
@@ -1146,12 +1147,12 @@ static int m_index_select(lua_State *L) {
 static lt_tensor *inplace_target(lua_State *L, lt_tensor *t, const char *fn) {
     if (t->dtype == LT_FLOAT32) return t;
     lt_tensor *c = newlike_uninit(L, t, fn);
-    lt_lua_check(L, lt_copy(c, t), fn);
+    lt_lua_check(L, lt_copy(lt_lua_ctx(L), c, t), fn);
     return c;
 }
 
 static void commit_copy(lua_State *L, lt_tensor *t, lt_tensor *work, const char *fn) {
-    if (work != t) lt_lua_check(L, lt_copy(t, work), fn);
+    if (work != t) lt_lua_check(L, lt_copy(lt_lua_ctx(L), t, work), fn);
 }
 
 /* raw: index_add_(d, idx(1-based), src) in place, the adjoint of index_select. */
@@ -1174,7 +1175,7 @@ static int m_index_add_(lua_State *L) {
                             lt_shape_str(ix, b3, sizeof b3), d + 1);
     lt_tensor *z = push_index0(L, 3, t->size[d], fn);
     lt_tensor *w = inplace_target(L, t, fn);
-    check_result(L, lt_index_add(w, d, z, s), fn);
+    check_result(L, lt_index_add(lt_lua_ctx(L), w, d, z, s), fn);
     commit_copy(L, t, w, fn);
     lua_settop(L, 1);
     return 1;
@@ -1224,7 +1225,7 @@ static int m_scatter_add_(lua_State *L) {
     }
     lt_tensor *z = push_index0(L, 3, t->size[d], fn);
     lt_tensor *w = inplace_target(L, t, fn);
-    check_result(L, lt_scatter_add(w, d, z, s), fn);
+    check_result(L, lt_scatter_add(lt_lua_ctx(L), w, d, z, s), fn);
     commit_copy(L, t, w, fn);
     lua_settop(L, 1);
     return 1;
@@ -1338,7 +1339,7 @@ static int do_binary_(lua_State *L, lt_binop op, const char *fn) {
         }
         if ((op == LT_OP_ADD || op == LT_OP_SUB) && lt_is_contiguous(t) && lt_is_contiguous(&bb) &&
             t->dtype == b->dtype && t->dtype == LT_FLOAT32) {
-            lt_lua_check(L, lt_axpy(t, op == LT_OP_ADD ? alpha : -alpha, &bb), fn);
+            lt_lua_check(L, lt_axpy(lt_lua_ctx(L), t, op == LT_OP_ADD ? alpha : -alpha, &bb), fn);
         } else {
             lt_tensor *w = inplace_target(L, t, fn);
             if (alpha != 1.0) {
@@ -1533,7 +1534,7 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
         lt_dtype dt = (op == LT_RED_MEAN || t->dtype == LT_FLOAT32) ? LT_FLOAT32
                       : (op == LT_RED_MAX || op == LT_RED_MIN) ? t->dtype : LT_INT32;
         lt_tensor *o = lt_lua_newtensor(L, dt, 0, size, fn);
-        check_result(L, lt_reduce(o, NULL, t, -1, op), fn);
+        check_result(L, lt_reduce(lt_lua_ctx(L), o, NULL, t, -1, op), fn);
         return 1;
     }
     int d = lt_lua_checkdim(L, 2, t->ndim, fn);
@@ -1562,7 +1563,7 @@ static int do_reduce(lua_State *L, lt_redop op, const char *fn, int want_idx) {
     lt_tensor *o = lt_lua_newtensor(L, dt, n, size, fn);
     lt_tensor *ix = NULL;
     if (want_idx) ix = lt_lua_newtensor(L, LT_INT32, n, size, fn);
-    check_result(L, lt_reduce(o, ix, t, d, op), fn);
+    check_result(L, lt_reduce(lt_lua_ctx(L), o, ix, t, d, op), fn);
     if (ix) {
         lt_lua_check(L, lt_binary_scalar(ctx, ix, ix, 1, LT_OP_ADD, 0), fn);
         return 2;
@@ -1586,7 +1587,7 @@ static int do_arg(lua_State *L, lt_redop op, const char *fn) {
         int64_t sz[1];
         lt_tensor *o = lt_lua_newtensor(L, t->dtype, 0, sz, fn);
         lt_tensor *ix = lt_lua_newtensor(L, LT_INT32, 0, sz, fn);
-        lt_lua_check(L, lt_reduce(o, ix, t, -1, op), fn);
+        lt_lua_check(L, lt_reduce(lt_lua_ctx(L), o, ix, t, -1, op), fn);
         lua_pushinteger(L, (lua_Integer)lt_get_flat(ix, 0) + 1);
         return 1;
     }
@@ -1615,7 +1616,7 @@ static int m_sum_to(lua_State *L) {
         return lt_lua_error(L, "%s: %s is not a broadcast of %s", fn, lt_shape_str(t, b1, sizeof b1),
                           lt_shape_str(o, b2, sizeof b2));
     }
-    check_result(L, lt_sum_to(o, t), fn);
+    check_result(L, lt_sum_to(lt_lua_ctx(L), o, t), fn);
     return 1;
 }
 
@@ -1688,7 +1689,7 @@ static void copy_parts(lua_State *L, lt_tensor *o, int d, int n, int stack, cons
         lt_tensor part = *o;
         if (stack) lt_view_select(&part, d, i - 1);
         else lt_view_narrow(&part, d, pos, t->size[d]);
-        lt_lua_check(L, lt_copy(&part, t), fn);
+        lt_lua_check(L, lt_copy(lt_lua_ctx(L), &part, t), fn);
         pos += stack ? 0 : t->size[d];
         lua_pop(L, 1);
     }
@@ -1827,6 +1828,32 @@ static int f_get_num_threads(lua_State *L) {
     return 1;
 }
 
+/* isa() -> the ISA level the state's multiversioned kernels run at, and the best this CPU
+ * has: "generic" | "avx2" | "avx512" (lt_isa.h). For specs and benchmarks. */
+static int f_isa(lua_State *L) {
+    lua_pushstring(L, lt_isa_name(lt_ctx_isa(lt_lua_ctx(L))));
+    lua_pushstring(L, lt_isa_name(lt_isa_cpu()));
+    return 2;
+}
+
+/* set_isa(name) -> the previous level's name: runs this state's kernels (the elementwise,
+ * normalisation and activation loops, lunet's GEMM in matmul, the convolution ISA) at a
+ * level at most the CPU's. The environment variable LUNET_ISA sets the starting level. */
+static int f_set_isa(lua_State *L) {
+    const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+    const int level = lt_isa_parse(name), cpu = lt_isa_cpu();
+    if (level < 0)
+        return lt_lua_error(L, "set_isa: level must be \"generic\", \"avx2\" or \"avx512\", got %s",
+                            name ? lua_pushfstring(L, "\"%s\"", name) : luaL_typename(L, 1));
+    if (level > cpu)
+        return lt_lua_error(L, "set_isa: this CPU runs at most \"%s\", not \"%s\"", lt_isa_name(cpu),
+                            name);
+    lt_context *ctx = lt_lua_ctx(L);
+    lua_pushstring(L, lt_isa_name(lt_ctx_isa(ctx)));
+    lt_ctx_set_isa(ctx, level);
+    return 1;
+}
+
 /* now(): monotonic wall-clock seconds, for progress bars and benchmarks (os.clock is CPU time). */
 static int f_now(lua_State *L) {
     struct timespec ts;
@@ -1899,6 +1926,7 @@ static const luaL_Reg functions[] = {
     {"is_tensor", f_is_tensor}, {"dot64", f_dot64}, {"allclose", f_allclose},
     {"set_num_threads", f_set_num_threads}, {"get_num_threads", f_get_num_threads}, {"now", f_now},
     {"empty_cache", f_empty_cache}, {"memory_stats", f_memory_stats},
+    {"isa", f_isa}, {"set_isa", f_set_isa},
     {NULL, NULL}};
 
 void lt_open_tensor(lua_State *L) {
@@ -1921,4 +1949,10 @@ void lt_open_tensor(lua_State *L) {
     lua_setfield(L, -2, "__name");
     lua_setfield(L, -2, "meta");               /* module.meta = mt */
     luaL_setfuncs(L, functions, 0);
+    /* the context took the CPU's level when LUNET_ISA is not a level name: say so */
+    int bad;
+    lt_isa_default(&bad);
+    if (bad)
+        lt_lua_error(L, "lunet: LUNET_ISA must be \"generic\", \"avx2\" or \"avx512\", got \"%s\"",
+                     getenv("LUNET_ISA"));
 }

@@ -515,7 +515,7 @@ static int p_put(lua_State *L) {
         dst.dtype = t->dtype;
         for (int d = 0; d < t->ndim; d++) dst.size[d] = t->size[d];
         lt_contiguous_strides(t->ndim, dst.size, dst.stride);
-        if (r.nbytes) lt_lua_check(L, lt_copy(&dst, t), fn);
+        if (r.nbytes) lt_lua_check(L, lt_copy(lt_lua_ctx(L), &dst, t), fn);
         data += (int64_t)r.nbytes;
         lua_pop(L, 1);
     }

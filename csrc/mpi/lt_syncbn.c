@@ -1,6 +1,8 @@
 /* lt_syncbn.c: per-rank statistics and gradient sums of synchronised batch norm (see
  * lt_syncbn.h); OpenMP over channels once the tensor is large enough to pay for it. */
 #include "lt_syncbn.h"
+#include "../lt_isa.h"
+#include "../lt_norm.h"
 
 #include <stddef.h>
 
@@ -85,31 +87,28 @@ void lt_syncbn_update_running(float *running_mean, float *running_var, const flo
     }
 }
 
+/* batch norm's own per-channel reduction (lt_norm.h), compiled per ISA level (lt_isa.h);
+ * the level is the CPU's best (this module has no context) */
+static inline LT_ISA_INLINE void channel_sums_body(double *sums, const float *dy, const float *x,
+                                                   float mu, int64_t N, int64_t C, int64_t S,
+                                                   int64_t c) {
+    lt_batch_norm_channel_sums(sums, dy, x, mu, N, C, S, c);
+}
+LT_ISA_VARIANTS(channel_sums,
+                (double *sums, const float *dy, const float *x, float mu, int64_t N, int64_t C,
+                 int64_t S, int64_t c),
+                (sums, dy, x, mu, N, C, S, c))
+
 lt_status lt_syncbn_backward_reduce(double *sums, float *dw, float *db, const float *dy,
                                     const float *x, const float *mean, const float *invstd,
                                     int64_t N, int64_t C, int64_t S, int nthreads) {
     if (N < 0 || C < 0 || S < 0) return LT_EARG;
-    const int nt = threads_for(N * C * S, nthreads);
+    const int nt = threads_for(N * C * S, nthreads), isa = lt_isa_probe();
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < C; c++) {
-        const float mu = mean[c];
-        double sdy = 0.0, sdyx = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *g = dy + (n * C + c) * S;
-            const float *xp = x + (n * C + c) * S;
-            double a = 0.0, q = 0.0;
-#pragma omp simd reduction(+ : a, q)
-            for (int64_t s = 0; s < S; s++) {
-                a += (double)g[s];
-                q += (double)g[s] * (double)(xp[s] - mu);
-            }
-            sdy += a;
-            sdyx += q;
-        }
-        sums[2 * c] = sdy;
-        sums[2 * c + 1] = sdyx;
-        if (dw) dw[c] = (float)(sdyx * invstd[c]);
-        if (db) db[c] = (float)sdy;
+        channel_sums_isa[isa](sums + 2 * c, dy, x, mean[c], N, C, S, c);
+        if (dw) dw[c] = (float)(sums[2 * c + 1] * invstd[c]);
+        if (db) db[c] = (float)sums[2 * c];
     }
     return LT_OK;
 }
