@@ -125,5 +125,7 @@ void lt_open_metrics(lua_State *L);    /* lua_metrics.c: metric kernels (table m
 void lt_open_io(lua_State *L);         /* lua_io.c: safetensors (table io) */
 void lt_open_warp(lua_State *L);       /* lua_warp.c: image warps for transforms (table warp) */
 void lt_open_workers(lua_State *L);    /* lua_workers.c: DataLoader worker processes (table workers) */
+void lt_open_nifti(lua_State *L);      /* lua_nifti.c: NIfTI-1 volumes (table nifti) */
+void lt_open_vol(lua_State *L);        /* lua_vol_warp.c: 3-D resampling for transforms (table vol) */
 
 #endif
