@@ -234,6 +234,7 @@ local raw_positional = {
   "metrics.boundary", "metrics.hausdorff", "metrics.hausdorff_naive", "metrics.mae",
   "metrics.fmeasure", "metrics.s_measure", "metrics.e_measure", "metrics.match_instances",
   "metrics.match_instances_naive",
+  "metrics.edt3", "metrics.boundary6", "metrics.surface",   -- v3d: positional, no option table
 }
 
 describe("raw kernel bindings option tables", function()

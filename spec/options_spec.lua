@@ -208,6 +208,7 @@ walk("lunet.metrics", metrics, {
   pixel_accuracy = { function(o) return metrics.pixel_accuracy(lab, lab, o) end, "pixel_accuracy",
                      "zero_divison", "zero_division" },
   hausdorff = { function(o) return metrics.hausdorff(lab, lab, o) end, "hausdorff", "percentil", "percentile" },
+  surface_dice = { function(o) return metrics.surface_dice(lab, lab, o) end, "surface_dice", "tolerence", "tolerance" },
   fmeasure = { function(o) return metrics.fmeasure(lunet.zeros(2, 2), lab, o) end, "fmeasure", "beta", "beta2" },
   s_measure = { function(o) return metrics.s_measure(lunet.zeros(2, 2), lab, o) end, "s_measure", "alpah", "alpha" },
   match_instances = { function(o) return metrics.match_instances(lab, lab, o) end, "match_instances",
