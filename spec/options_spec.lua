@@ -241,6 +241,8 @@ walk("lunet.predict", predict, {
   predict = { function(o) return predict.predict(net, x4, o) end, "predict", "overlapp", "overlap" },
   save_model = { function(o) return predict.save_model("unused.safetensors", net, o) end, "save_model", "confg", "config" },
   load_model = { function(o) return predict.load_model("x.safetensors", o) end, "load_model", "strickt", "strict" },
+  sliding_window = { function(o) return predict.sliding_window(net, x4, o) end, "sliding_window", "roi_sise", "roi_size" },
+  importance_map = { function(o) return predict.importance_map({4, 4}, o) end, "importance_map", "sigma_scal", "sigma_scale" },
 }, {
   encode_config = "takes a table of values", decode_config = "takes a string",
   checkpoint_metadata = "positional (name, config)",
