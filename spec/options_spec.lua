@@ -196,6 +196,19 @@ walk("lunet.transforms", T, {
   CoarseDropout = { T.CoarseDropout, "CoarseDropout", "max_hole", "max_holes" },
   Normalize = { T.Normalize, "Normalize", "sdt", "std" },
   ToFloat = { T.ToFloat, "ToFloat", "max_val", "max_value" },
+  -- volumes (v3d)
+  Flip3d = { T.Flip3d, "Flip3d", "axes", "axis" },
+  RandomRotate90_3d = { T.RandomRotate90_3d, "RandomRotate90_3d", "plan", "plane" },
+  RandomCropPad3d = { T.RandomCropPad3d, "RandomCropPad3d", "sise", "size" },
+  RandomCropByPosNegLabel3d = { T.RandomCropByPosNegLabel3d, "RandomCropByPosNegLabel3d", "num_sample", "num_samples" },
+  Affine3d = { T.Affine3d, "Affine3d", "scal", "scale" },
+  ScaleIntensity3d = { T.ScaleIntensity3d, "ScaleIntensity3d", "minval", "minv" },
+  ShiftIntensity3d = { T.ShiftIntensity3d, "ShiftIntensity3d", "offset", "offsets" },
+  RandomScaleIntensity3d = { T.RandomScaleIntensity3d, "RandomScaleIntensity3d", "factor", "factors" },
+  RandomGamma3d = { T.RandomGamma3d, "RandomGamma3d", "gama", "gamma" },
+  GaussNoise3d = { T.GaussNoise3d, "GaussNoise3d", "sdt", "std" },
+  vol_affine = { function(o) return T.vol_affine(lunet.zeros(1, 2, 2, 2), {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, o) end,
+                 "vol_affine", "interp", "interpolation" },
 }, {
   rotation_matrix = "positional (cx, cy, angle, scale)",
 })
