@@ -458,7 +458,7 @@ static int l_convt3d_backward_naive(lua_State *L) {
  * PyTorch check, with the input's shape in the message. */
 static void pool_geom(lua_State *L, const lt_tensor *x, int oi, const char *fn,
                       int with_dilation, lt_pool3d_geom *g, int *ceil_mode) {
-    char b[96], s1[64], s2[64], s3[64];
+    char b[96], s1[64], s2[64], s3[64], s4[64];
     int64_t k[3] = {0, 0, 0}, s[3], p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
     if (!opt_triple(L, oi, "kernel", k, fn)) lt_lua_error(L, "%s: opts.kernel is required", fn);
     if (!opt_triple(L, oi, "stride", s, fn)) memcpy(s, k, sizeof s);
@@ -493,7 +493,7 @@ static void pool_geom(lua_State *L, const lt_tensor *x, int oi, const char *fn,
             lt_lua_error(L, "%s: kernel %s (dilation %s) is larger than the padded input %s "
                          "(input %s, padding %s)", fn, tri(s1, sizeof s1, k),
                          tri(s2, sizeof s2, d), tri(s3, sizeof s3, ip), b,
-                         tri(s2, sizeof s2, p));
+                         tri(s4, sizeof s4, p));
         lt_lua_error(L, "%s: kernel %s is larger than the padded input %s (input %s, padding %s)",
                      fn, tri(s1, sizeof s1, k), tri(s3, sizeof s3, ip), b, tri(s2, sizeof s2, p));
     }
