@@ -52,7 +52,14 @@ end
 
 local function norm_layer(o, c)
   if o.norm == "batch" then return nn.BatchNorm3d(c) end
-  if o.norm == "group" then return nn.GroupNorm(math.min(o.groups, c), c) end
+  if o.norm == "group" then
+    local g = math.min(o.groups, c)
+    if c % g ~= 0 then
+      E.fail("UNet3D", "norm \"group\" with groups %d cannot split %d channels (min(groups, channels) "
+        .. "must divide every normalised channel count)", o.groups, c)
+    end
+    return nn.GroupNorm(g, c)
+  end
   if o.norm == "instance" then return nn.InstanceNorm3d(c, { affine = true }) end
   return nil
 end

@@ -18,7 +18,9 @@
 -- "batch" | "group" | "instance" | "none", groups = 8 (group norm).
 -- D, H and W must be multiples of 2^(depth-1) (16 by default); other sizes are refused with
 -- the nearest sizes that work. The paper's configuration (1 -> 2 classes, base 16, depth 5)
--- has 45,603,934 parameters.
+-- has 65,191,134 parameters (PyTorch's count of the twin in spec/ref/gen_volume_models.py).
+-- State-dict names: in_tr.*, down_tr.<i>.*, up_tr.<i>.*, out_tr.* (index_base = 0 loads the
+-- twin's state dict).
 local lunet = require "lunet"
 local E = require "lunet.errors"
 local nn = require "lunet.nn"
@@ -54,7 +56,14 @@ end
 
 local function norm_layer(o, c)
   if o.norm == "batch" then return nn.BatchNorm3d(c) end
-  if o.norm == "group" then return nn.GroupNorm(math.min(o.groups, c), c) end
+  if o.norm == "group" then
+    local g = math.min(o.groups, c)
+    if c % g ~= 0 then
+      E.fail("VNet", "norm \"group\" with groups %d cannot split %d channels (min(groups, channels) "
+        .. "must divide every normalised channel count)", o.groups, c)
+    end
+    return nn.GroupNorm(g, c)
+  end
   if o.norm == "instance" then return nn.InstanceNorm3d(c, { affine = true }) end
   return nn.Identity()
 end
