@@ -19,6 +19,7 @@ static void open_nn(lua_State *L) {
     lt_open_nn_pool(L);
     lt_open_nn_norm(L);
     lt_open_nn_loss(L);
+    lt_open_nn_vol(L);
 }
 
 /* The state's core context lives in a full userdata box (a pointer) in the registry under

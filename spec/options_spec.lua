@@ -88,6 +88,18 @@ walk("lunet.nn", nn, {
   TverskyLoss = { nn.TverskyLoss, "TverskyLoss", "betta", "beta" },
   FocalLoss = { nn.FocalLoss, "FocalLoss", "gama", "gamma" },
   LovaszLoss = { nn.LovaszLoss, "LovaszLoss", "per_imag", "per_image" },
+  -- the 3-D layers and PReLU (spec/volume_kernels_spec.lua)
+  Conv3d = { function(o) return nn.Conv3d(3, 8, 3, o) end, "Conv3d", "paddin", "padding" },
+  ConvTranspose3d = { function(o) return nn.ConvTranspose3d(3, 8, 2, o) end, "ConvTranspose3d",
+                      "output_paddin", "output_padding" },
+  MaxPool3d = { function(o) return nn.MaxPool3d(2, o) end, "MaxPool3d", "ceil_mod", "ceil_mode" },
+  AvgPool3d = { function(o) return nn.AvgPool3d(2, o) end, "AvgPool3d", "divisor_overide", "divisor_override" },
+  MaxUnpool3d = { function(o) return nn.MaxUnpool3d(2, o) end, "MaxUnpool3d", "strid", "stride" },
+  AdaptiveAvgPool3d = { function(o) o.output_size = 2 return nn.AdaptiveAvgPool3d(o) end, "AdaptiveAvgPool3d",
+                        "output_sizes", "output_size" },
+  BatchNorm3d = { function(o) return nn.BatchNorm3d(3, o) end, "BatchNorm3d", "momentun", "momentum" },
+  InstanceNorm3d = { function(o) return nn.InstanceNorm3d(3, o) end, "InstanceNorm3d", "afine", "affine" },
+  PReLU = { function(o) return nn.PReLU(o) end, "PReLU", "num_parameter", "num_parameters" },
 }, {
   Module = "the base class: its subclasses' __init take their own options",
   Sequential = "takes modules",
@@ -278,6 +290,8 @@ describe("lunet.models", function()
     unetpp = { "NestedUNet", "deep_supervison", "deep_supervision" },
     attention_unet = { "AttU_Net", "in_channel", "in_channels" },
     hourglass = { "HourglassNet", "stakcs", "stacks" },
+    unet3d = { "UNet3D", "bsae", "base" },
+    vnet = { "VNet", "dpeth", "depth" },
   }
   local resnet_cases = {
     ResNet = { function(o) return require("lunet.models.resnet").ResNet(o) end, "ResNet", "deph", "depth" },
