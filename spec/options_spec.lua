@@ -253,6 +253,7 @@ walk("lunet.data", data, {
   fashion_mnist = { data.fashion_mnist, "data.fashion_mnist", "splt", "split" },
   tuxpaint = { data.tuxpaint, "data.tuxpaint", "sizee", "size" },
   labelme_voc = { data.labelme_voc, "data.labelme_voc", "image_mod", "image_mode" },
+  volumes = { data.volumes, "data.volumes", "sise", "size" },
   random_split = { function(o) return data.random_split(data.TensorDataset{ image = lunet.zeros(2, 1) }, { 1, 1 }, o) end,
                    "random_split", "sed", "seed" },
 }, {

@@ -126,7 +126,7 @@ end
 --- of amplitude up to `bias`, and an offset in [-0.3, 0.3]. Same seed, same data on every
 --- machine. lunet.data.volumes.CLASSES names the classes.
 function M.volumes(opts)
-  local fn = "volumes"
+  local fn = "data.volumes"
   opts = E.options(opts, fn, { "n", "size", "seed", "ellipsoids", "tubes", "contrast", "noise", "bias", "transform" })
   local n = E.integer(fn, "n", opts.n or 32, 1, 100000)
   local size = opts.size or { 32, 32, 32 }

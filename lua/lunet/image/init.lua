@@ -610,7 +610,12 @@ function M.save_nifti(path, t, header)
   }
   local tmp = path:gsub("(%.nii[%.gz]*)$", ".tmp%1")
   local ok, msg = core.nifti.write(tmp, t, fields)
-  if not ok then os_remove(tmp); E.fail(fn, "%s", msg) end
+  if not ok then
+    os_remove(tmp)
+    local a, b = msg:find(tmp, 1, true)   -- name the user's path, not the temporary one
+    if a then msg = msg:sub(1, a - 1) .. path .. msg:sub(b + 1) end
+    E.fail(fn, "%s", msg)
+  end
   local rok, rmsg = os_rename(tmp, path)
   if not rok then
     os_remove(tmp)
