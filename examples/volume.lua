@@ -30,6 +30,7 @@ if brain then table.remove(arg, 1) end
 local steps = math.tointeger(tonumber(arg[1] or "")) or (brain and 300 or 900)
 local out = arg[2] or (brain and "out/volume_brain" or "out/volume")
 local SIZE, PATCH, BATCH = 24, 16, 4
+local MAX_LR = tonumber(os.getenv("VOLUME_MAX_LR") or "") or 6e-3
 lunet.manual_seed(0)
 lunet.set_num_threads(2)
 os.execute("mkdir -p " .. out)
@@ -86,8 +87,10 @@ if brain then
   os.exit(0)
 end
 
-local train_ds = data.volumes{ n = 48, size = SIZE, seed = 1 }
-local test_ds = data.volumes{ n = 8, size = SIZE, seed = 2 }
+local VOL = { size = SIZE, ellipsoid_radius = { 0.12, 0.28 }, tube_radius = { 0.07, 0.1 } }
+if os.getenv("VOLUME_BIG") then VOL.ellipsoid_radius, VOL.tube_radius = { 0.16, 0.3 }, { 0.08, 0.11 } end
+local train_ds = data.volumes{ n = 48, size = VOL.size, seed = 1, ellipsoid_radius = VOL.ellipsoid_radius, tube_radius = VOL.tube_radius }
+local test_ds = data.volumes{ n = 8, size = VOL.size, seed = 2, ellipsoid_radius = VOL.ellipsoid_radius, tube_radius = VOL.tube_radius }
 local C = #data.volumes_classes
 local aug = T.Compose{ T.RandomCropByPosNegLabel3d{ size = PATCH, pos = 1, neg = 1 },
                        T.Flip3d{ axis = 1 }, T.Flip3d{ axis = 2 }, T.Flip3d{ axis = 3 },
@@ -96,7 +99,7 @@ local aug = T.Compose{ T.RandomCropByPosNegLabel3d{ size = PATCH, pos = 1, neg =
                        seed = 3 }
 local model = UNet3D{ in_channels = 1, num_classes = C, base = 8, depth = 3, norm = "batch" }
 local opt = optim.Adam(model:parameters(), { lr = 3e-3 })
-local sched = optim.OneCycleLR(opt, { max_lr = 6e-3, total_steps = steps })
+local sched = optim.OneCycleLR(opt, { max_lr = MAX_LR, total_steps = steps })
 local loss_fn = nn.CrossEntropyLoss{} + nn.DiceLoss{ mode = "multiclass" }
 local order = lunet.Generator(4)
 
@@ -169,7 +172,8 @@ for r, labels in ipairs{ first_pred, s.mask } do
   end
   rows[r] = lunet.cat(tiles, 3)
 end
-local montage = lunet.cat(rows, 2)
-image.save(out .. "/montage.png", montage)
+local montage = lunet.cat(rows, 2)   -- 3 x 48 x 144: enlarged 4x (nearest) to be seen
+montage = nn.functional.interpolate(montage:float():unsqueeze(1), { scale_factor = 4, mode = "nearest" })
+image.save(out .. "/montage.png", montage:squeeze(1):to("uint8"))
 print(("wrote %s/pred.nii.gz, %s/image.nii.gz and %s/montage.png (top: prediction, bottom: truth)"):format(out, out, out))
 if mean < 0.90 then os.exit(1) end

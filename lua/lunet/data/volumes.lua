@@ -75,14 +75,15 @@ local function make_one(g, D, H, W, o)
   -- ellipsoids: radii 0.12 .. 0.28 of the smallest side, flattened or elongated at random
   local ne = g:random(o.ellipsoids[1], o.ellipsoids[2])
   for _ = 1, ne do
-    local r = { g:uniform(0.12, 0.28) * m, g:uniform(0.12, 0.28) * m, g:uniform(0.12, 0.28) * m }
+    local er = o.ellipsoid_radius
+    local r = { g:uniform(er[1], er[2]) * m, g:uniform(er[1], er[2]) * m, g:uniform(er[1], er[2]) * m }
     local e = ellipsoid(z, y, x, point(0.15 * m), r, random_rotation(g))
     mask = l.where(e, l.full({}, 1, { dtype = "int32" }), mask)
   end
   -- tubes: polylines of 2 segments through the volume, radius 0.07 .. 0.1 of the smallest side
   local nt = g:random(o.tubes[1], o.tubes[2])
   for _ = 1, nt do
-    local radius = g:uniform(0.07, 0.1) * m
+    local radius = g:uniform(o.tube_radius[1], o.tube_radius[2]) * m
     local p0, p1, p2 = point(0), point(0.2 * m), point(0)
     local t = tube(z, y, x, p0, p1, radius) + tube(z, y, x, p1, p2, radius)
     mask = l.where(t:gt(0), l.full({}, 2, { dtype = "int32" }), mask)
@@ -115,11 +116,12 @@ local function range_opt(fn, name, v, lo, hi, int)
   return { a, b }
 end
 
---- volumes{n=32, size={32, 32, 32}, seed=0, ellipsoids={1, 3}, tubes={1, 3}, contrast={0.5,
---- 1.2}, noise={0.15, 0.35}, bias=0.15, transform=} -> TensorDataset of n synthetic volumes:
---- image N x 1 x D x H x W float32, mask N x D x H x W int32 with classes 0 background, 1
---- ellipsoid (randomly rotated, radii 0.12..0.28 of the smallest side), 2 tube (2-segment
---- polylines, radius 0.07..0.1 of the smallest side; drawn over ellipsoids). Each volume
+--- volumes{n=32, size={32, 32, 32}, seed=0, ellipsoids={1, 3}, tubes={1, 3},
+--- ellipsoid_radius={0.12, 0.28}, tube_radius={0.07, 0.1}, contrast={0.5, 1.2}, noise={0.1,
+--- 0.25}, bias=0.15, transform=} -> TensorDataset of n synthetic volumes: image N x 1 x D x H
+--- x W float32, mask N x D x H x W int32 with classes 0 background, 1 ellipsoid (randomly
+--- rotated, radii from ellipsoid_radius times the smallest side), 2 tube (2-segment polylines,
+--- radius from tube_radius times the smallest side; drawn over ellipsoids). Each volume
 --- draws the number of objects, the brightness of each class above the background (from
 --- `contrast`, independently, so classes overlap in intensity), Gaussian noise of a standard
 --- deviation from `noise`, a multiplicative bias field 1 + three random low-frequency cosines
@@ -127,7 +129,8 @@ end
 --- machine. lunet.data.volumes.CLASSES names the classes.
 function M.volumes(opts)
   local fn = "data.volumes"
-  opts = E.options(opts, fn, { "n", "size", "seed", "ellipsoids", "tubes", "contrast", "noise", "bias", "transform" })
+  opts = E.options(opts, fn, { "n", "size", "seed", "ellipsoids", "tubes", "ellipsoid_radius", "tube_radius",
+                               "contrast", "noise", "bias", "transform" })
   local n = E.integer(fn, "n", opts.n or 32, 1, 100000)
   local size = opts.size or { 32, 32, 32 }
   if type(size) == "number" then size = { size, size, size } end
@@ -139,8 +142,10 @@ function M.volumes(opts)
     ellipsoids = range_opt(fn, "ellipsoids", opts.ellipsoids or { 1, 3 }, 0, 64, true),
     tubes = range_opt(fn, "tubes", opts.tubes or { 1, 3 }, 0, 64, true),
     contrast = range_opt(fn, "contrast", opts.contrast or { 0.5, 1.2 }, -100, 100),
-    noise = range_opt(fn, "noise", opts.noise or { 0.15, 0.35 }, 0, 100),
+    noise = range_opt(fn, "noise", opts.noise or { 0.1, 0.25 }, 0, 100),
     bias = E.number(fn, "bias", opts.bias or 0.15, 0, 0.5),
+    ellipsoid_radius = range_opt(fn, "ellipsoid_radius", opts.ellipsoid_radius or { 0.12, 0.28 }, 0.01, 1),
+    tube_radius = range_opt(fn, "tube_radius", opts.tube_radius or { 0.07, 0.1 }, 0.01, 1),
   }
   local seed = E.integer(fn, "seed", opts.seed or 0, 0)
   local g = L().Generator(seed)

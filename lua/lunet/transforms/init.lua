@@ -24,6 +24,9 @@
 -- paths round differently) and 1e-4 for float32; nearest resize is exact. GaussianBlur uses
 -- exact gaussian weights where OpenCV 4 rounds its kernel to 1/256 steps.
 -- Transforms return a new sample table; tensors no transform touched are passed through.
+-- Volumes (C x D x H x W image, D x H x W mask): Flip3d, RandomRotate90_3d, RandomCropPad3d,
+-- RandomCropByPosNegLabel3d, Affine3d and the intensity transforms *3d of transforms/volume.lua;
+-- Compose checks a sample with a 4-D image as a volume.
 local E = require "lunet.errors"
 local B = require "lunet.transforms.base"
 local S = require "lunet.transforms.spatial"
