@@ -16,6 +16,8 @@ PNG_CFLAGS  ?= $(shell pkg-config --cflags libpng 2>/dev/null)
 PNG_LIBS    ?= $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng16)
 CJSON_CFLAGS ?= $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS  ?= $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+NIFTI_CFLAGS ?= -isystem /usr/include/nifti
+NIFTI_LIBS  ?= -lniftiio -lznz
 EXTRA_LIBS  ?= -ljpeg -lz -lm
 
 CC      ?= cc
@@ -28,9 +30,9 @@ OPT     ?= -O3 -fno-semantic-interposition $(if $(filter 1,$(NATIVE)),-march=nat
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wstrict-prototypes
 CFLAGS  ?= -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(OPT) $(CFLAGS) $(LUA_INC) \
-             $(BLAS_CFLAGS) $(PNG_CFLAGS) $(CJSON_CFLAGS)
+             $(BLAS_CFLAGS) $(PNG_CFLAGS) $(CJSON_CFLAGS) $(NIFTI_CFLAGS)
 # no -fopenmp at link time: csrc/lt_omp.c loads libgomp itself (after choosing its wait policy)
-LIBS    = $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(EXTRA_LIBS)
+LIBS    = $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(NIFTI_LIBS) $(EXTRA_LIBS)
 
 BUILD   ?= build
 SRCS    := $(sort $(wildcard csrc/*.c))
@@ -48,7 +50,7 @@ LUA_PATH_DEV  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/$(BUILD)
 LUA_CPATH_DEV := $(CURDIR)/$(BUILD)/?.so;;
 RUN = LUA_PATH='$(LUA_PATH_DEV)' LUA_CPATH='$(LUA_CPATH_DEV)'
 DEB_PKGS := make gcc libc6-dev pkg-config lua5.4 liblua5.4-dev libopenblas-dev libpng-dev \
-            libjpeg62-turbo-dev zlib1g-dev libcjson-dev lua-busted luarocks
+            libjpeg62-turbo-dev zlib1g-dev libcjson-dev libnifti2-dev lua-busted luarocks
 # real data the dataset specs and the demo read (no network besides Debian's archive)
 DATA_PKGS := dataset-fashion-mnist labelme-examples tuxpaint-stamps-default
 DEMO_PKGS := gnuplot-nox

@@ -34,13 +34,14 @@ describes models from the shell.
 dependencies = {
    "lua >= 5.4, < 5.5",
 }
--- Debian 12: libopenblas-dev libpng-dev libjpeg62-turbo-dev libcjson-dev zlib1g-dev
+-- Debian 12: libopenblas-dev libpng-dev libjpeg62-turbo-dev libcjson-dev zlib1g-dev libnifti2-dev
 external_dependencies = {
    OPENBLAS = { library = "openblas" },
    PNG = { header = "png.h", library = "png16" },
    JPEG = { header = "jpeglib.h", library = "jpeg" },
    CJSON = { header = "cjson/cJSON.h", library = "cjson" },
    ZLIB = { header = "zlib.h", library = "z" },
+   NIFTI = { header = "nifti/nifti1_io.h", library = "niftiio" },
 }
 -- The Makefile's default build is portable (no -march: it runs on any x86-64; the hot kernels
 -- pick their AVX2 / AVX-512 copies at run time), so a packed rock serves any machine.

@@ -120,10 +120,13 @@ void lt_open_nn_conv(lua_State *L);    /* lua_conv.c: conv2d, conv_transpose2d *
 void lt_open_nn_pool(lua_State *L);    /* lua_pool.c: pooling, unpooling, interpolate, pad */
 void lt_open_nn_norm(lua_State *L);    /* lua_norm.c: batch/group norm, softmax, activations, dropout */
 void lt_open_nn_loss(lua_State *L);    /* lua_loss.c: loss kernels */
+void lt_open_nn_vol(lua_State *L);     /* lua_vol.c: 3-D conv, pooling, interpolation */
 void lt_open_image(lua_State *L);      /* lua_image.c: PNG/JPEG I/O (table image) */
 void lt_open_metrics(lua_State *L);    /* lua_metrics.c: metric kernels (table metrics) */
 void lt_open_io(lua_State *L);         /* lua_io.c: safetensors (table io) */
 void lt_open_warp(lua_State *L);       /* lua_warp.c: image warps for transforms (table warp) */
 void lt_open_workers(lua_State *L);    /* lua_workers.c: DataLoader worker processes (table workers) */
+void lt_open_nifti(lua_State *L);      /* lua_nifti.c: NIfTI-1 volumes (table nifti) */
+void lt_open_vol(lua_State *L);        /* lua_vol_warp.c: 3-D resampling for transforms (table vol) */
 
 #endif

@@ -811,3 +811,210 @@ done:
     free(pid); free(gid); free(iou); free(used);
     return st;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* volumes: 3-D distance transform, 6-connected boundaries, surface distances                 */
+
+/* One pass of the separable EDT along an axis of n voxels (stride s) for every line: lines
+ * are numbered 0..nlines-1 and line l starts at base(l). f_in NULL: the seed mask is the
+ * input (0 at seeds, +inf elsewhere). */
+static lt_status edt3_pass(const lt_context *ctx, double *out, const uint8_t *seed, int64_t D,
+                           int64_t H, int64_t W, int axis, double sp) {
+    int64_t n = axis == 0 ? D : axis == 1 ? H : W;
+    int64_t s = axis == 0 ? H * W : axis == 1 ? W : 1;
+    int64_t nlines = D * H * W / n;
+    int nt = lt_ctx_num_threads(ctx);
+    if (D * H * W < 16384) nt = 1;
+    int failed = 0;
+    #pragma omp parallel num_threads(nt)
+    {
+        double *f = (double *)malloc((size_t)n * sizeof(double));
+        double *d = (double *)malloc((size_t)n * sizeof(double));
+        int64_t *v = (int64_t *)malloc((size_t)n * sizeof(int64_t));
+        double *z = (double *)malloc((size_t)(n + 1) * sizeof(double));
+        int ok = f && d && v && z;
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int64_t l = 0; l < nlines; l++) {
+            if (!ok) continue;
+            int64_t base;
+            if (axis == 0) base = l;                                /* l = y * W + x */
+            else if (axis == 1) base = (l / W) * H * W + l % W;     /* l = z * W + x */
+            else base = l * W;                                      /* l = z * H + y */
+            for (int64_t q = 0; q < n; q++)
+                f[q] = seed ? (seed[base + q * s] ? 0.0 : INFINITY) : out[base + q * s];
+            edt_1d(d, f, n, sp * sp, v, z);
+            for (int64_t q = 0; q < n; q++) out[base + q * s] = d[q];
+        }
+        free(f); free(d); free(v); free(z);
+    }
+    return failed ? LT_ENOMEM : LT_OK;
+}
+
+lt_status lt_edt3_sq(const lt_context *ctx, double *out, const uint8_t *seed, int64_t D, int64_t H,
+                     int64_t W, double sd, double sh, double sw) {
+    if (D < 0 || H < 0 || W < 0 || !(sd > 0) || !(sh > 0) || !(sw > 0)) return LT_EARG;
+    if (D == 0 || H == 0 || W == 0) return LT_OK;
+    lt_status st = edt3_pass(ctx, out, seed, D, H, W, 0, sd);
+    if (st == LT_OK) st = edt3_pass(ctx, out, NULL, D, H, W, 1, sh);
+    if (st == LT_OK) st = edt3_pass(ctx, out, NULL, D, H, W, 2, sw);
+    return st;
+}
+
+lt_status lt_edt3_sq_naive(double *out, const uint8_t *seed, int64_t D, int64_t H, int64_t W,
+                           double sd, double sh, double sw) {
+    if (D < 0 || H < 0 || W < 0 || !(sd > 0) || !(sh > 0) || !(sw > 0)) return LT_EARG;
+    int64_t n = D * H * W;
+    for (int64_t i = 0; i < n; i++) {
+        double best = INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            if (!seed[j]) continue;
+            double dz = sd * (double)(i / (H * W) - j / (H * W));
+            double dy = sh * (double)((i / W) % H - (j / W) % H);
+            double dx = sw * (double)(i % W - j % W);
+            double dd = dz * dz + dy * dy + dx * dx;
+            if (dd < best) best = dd;
+        }
+        out[i] = best;
+    }
+    return LT_OK;
+}
+
+void lt_boundary6(uint8_t *out, const uint8_t *mask, int64_t D, int64_t H, int64_t W) {
+    int64_t hw = H * W;
+    for (int64_t z = 0; z < D; z++)
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t x = 0; x < W; x++) {
+                int64_t i = z * hw + y * W + x;
+                if (!mask[i]) { out[i] = 0; continue; }
+                int inner = z > 0 && z < D - 1 && y > 0 && y < H - 1 && x > 0 && x < W - 1 &&
+                            mask[i - hw] && mask[i + hw] && mask[i - W] && mask[i + W] &&
+                            mask[i - 1] && mask[i + 1];
+                out[i] = (uint8_t)!inner;
+            }
+}
+
+static lt_status surf_check(const lt_tensor *pred, const lt_tensor *target, int vol,
+                            const double sp[3], int64_t *nimg, int64_t *D, int64_t *H, int64_t *W) {
+    if (!is_label_dtype(pred->dtype) || !is_label_dtype(target->dtype)) return LT_EDTYPE;
+    int lo = vol ? 3 : 2;
+    if (pred->ndim != target->ndim || (target->ndim != lo && target->ndim != lo + 1)) return LT_ESHAPE;
+    for (int d = 0; d < pred->ndim; d++)
+        if (pred->size[d] != target->size[d]) return LT_ESHAPE;
+    if (!lt_is_contiguous(pred) || !lt_is_contiguous(target)) return LT_EARG;
+    if (lt_data(pred) == NULL || lt_data(target) == NULL) return LT_EFREED;
+    if (!(sp[1] > 0) || !(sp[2] > 0) || (vol && !(sp[0] > 0))) return LT_EARG;
+    int nd = target->ndim;
+    *nimg = nd == lo + 1 ? target->size[0] : 1;
+    *D = vol ? target->size[nd - 3] : 1;
+    *H = target->size[nd - 2];
+    *W = target->size[nd - 1];
+    return LT_OK;
+}
+
+/* Distances from every `from` boundary voxel to the nearest `to` boundary voxel into ds
+ * (count *k); exact EDT or brute force. */
+static lt_status directed(const lt_context *ctx, double *ds, int64_t *k, double *dt,
+                          const uint8_t *from, const uint8_t *to, int64_t D, int64_t H, int64_t W,
+                          const double sp[3], int naive) {
+    int64_t n = D * H * W;
+    *k = 0;
+    if (!naive) {
+        lt_status st = lt_edt3_sq(ctx, dt, to, D, H, W, sp[0], sp[1], sp[2]);
+        if (st != LT_OK) return st;
+        for (int64_t i = 0; i < n; i++)
+            if (from[i]) ds[(*k)++] = sqrt(dt[i]);
+        return LT_OK;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!from[i]) continue;
+        double best = INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            if (!to[j]) continue;
+            double dz = sp[0] * (double)(i / (H * W) - j / (H * W));
+            double dy = sp[1] * (double)((i / W) % H - (j / W) % H);
+            double dx = sp[2] * (double)(i % W - j % W);
+            double dd = dz * dz + dy * dy + dx * dx;
+            if (dd < best) best = dd;
+        }
+        ds[(*k)++] = sqrt(best);
+    }
+    return LT_OK;
+}
+
+static lt_status surface_impl(const lt_context *ctx, double *hd, double *nsd, const lt_tensor *pred,
+                              const lt_tensor *target, int vol, const double spacing[3],
+                              double percentile, double tolerance, int naive) {
+    int64_t nimg, D, H, W;
+    double sp[3] = {vol ? spacing[0] : 1.0, spacing[1], spacing[2]};
+    lt_status st = surf_check(pred, target, vol, sp, &nimg, &D, &H, &W);
+    if (st != LT_OK) return st;
+    if (nsd && !(tolerance >= 0)) return LT_EARG;
+    int64_t n = D * H * W;
+    if (n == 0) {
+        for (int64_t i = 0; i < nimg; i++) {
+            if (hd) hd[i] = NAN;
+            if (nsd) nsd[i] = NAN;
+        }
+        return LT_OK;
+    }
+    uint8_t *mp = (uint8_t *)malloc((size_t)n), *mt = (uint8_t *)malloc((size_t)n);
+    uint8_t *bp = (uint8_t *)malloc((size_t)n), *bt = (uint8_t *)malloc((size_t)n);
+    double *dt = (double *)malloc((size_t)n * sizeof(double));
+    double *d1 = (double *)malloc((size_t)n * sizeof(double));
+    double *d2 = (double *)malloc((size_t)n * sizeof(double));
+    if (!mp || !mt || !bp || !bt || !dt || !d1 || !d2) {
+        free(mp); free(mt); free(bp); free(bt); free(dt); free(d1); free(d2);
+        return LT_ENOMEM;
+    }
+    for (int64_t i = 0; i < nimg && st == LT_OK; i++) {
+        to_mask(mp, pred, i * n, n);
+        to_mask(mt, target, i * n, n);
+        if (vol) {
+            lt_boundary6(bp, mp, D, H, W);
+            lt_boundary6(bt, mt, D, H, W);
+        } else {
+            lt_boundary4(bp, mp, H, W);
+            lt_boundary4(bt, mt, H, W);
+        }
+        int64_t np = 0, ntg = 0;
+        for (int64_t j = 0; j < n; j++) { np += bp[j]; ntg += bt[j]; }
+        if (np == 0 || ntg == 0) {
+            /* MONAI: distances to an empty boundary are inf; both empty: NaN */
+            if (hd) hd[i] = (np == 0 && ntg == 0) ? NAN : INFINITY;
+            if (nsd) nsd[i] = (np == 0 && ntg == 0) ? NAN : 0.0;
+            continue;
+        }
+        int64_t k1, k2;
+        st = directed(ctx, d1, &k1, dt, bp, bt, D, H, W, sp, naive);
+        if (st == LT_OK) st = directed(ctx, d2, &k2, dt, bt, bp, D, H, W, sp, naive);
+        if (st != LT_OK) break;
+        if (nsd) {
+            int64_t good = 0;
+            for (int64_t j = 0; j < k1; j++) good += d1[j] <= tolerance;
+            for (int64_t j = 0; j < k2; j++) good += d2[j] <= tolerance;
+            nsd[i] = (double)good / (double)(k1 + k2);
+        }
+        if (hd) {
+            double a = hd_reduce(d1, k1, percentile), b = hd_reduce(d2, k2, percentile);
+            hd[i] = a > b ? a : b;
+        }
+    }
+    free(mp); free(mt); free(bp); free(bt); free(dt); free(d1); free(d2);
+    return st;
+}
+
+lt_status lt_surface_forward(const lt_context *ctx, double *hd, double *nsd, const lt_tensor *pred,
+                             const lt_tensor *target, int vol, const double spacing[3],
+                             double percentile, double tolerance) {
+    return surface_impl(ctx, hd, nsd, pred, target, vol, spacing, percentile, tolerance, 0);
+}
+
+lt_status lt_surface_forward_naive(double *hd, double *nsd, const lt_tensor *pred,
+                                   const lt_tensor *target, int vol, const double spacing[3],
+                                   double percentile, double tolerance) {
+    return surface_impl(NULL, hd, nsd, pred, target, vol, spacing, percentile, tolerance, 1);
+}

@@ -71,6 +71,29 @@ lt_status lt_hausdorff_forward(const lt_context *ctx,
 lt_status lt_hausdorff_forward_naive(double *out, const lt_tensor *pred, const lt_tensor *target,
                                      double sy, double sx, double percentile);
 
+/* ---- volumes and surface distances ----
+ * out (D, H, W): squared Euclidean distance to the nearest seed voxel with spacing (sd, sh,
+ * sw), +inf without seeds; separable exact EDT (one lower envelope pass per axis). */
+lt_status lt_edt3_sq(const lt_context *ctx, double *out, const uint8_t *seed, int64_t D, int64_t H,
+                     int64_t W, double sd, double sh, double sw);
+lt_status lt_edt3_sq_naive(double *out, const uint8_t *seed, int64_t D, int64_t H, int64_t W,
+                           double sd, double sh, double sw);
+/* out (D, H, W) = mask & ~erode6(mask) (voxels outside the volume are off). */
+void lt_boundary6(uint8_t *out, const uint8_t *mask, int64_t D, int64_t H, int64_t W);
+/* Boundary distances between pred and target masks (int32/uint8, nonzero = on, same shape):
+ * vol = 1: (D, H, W) or (N, D, H, W) with 6-connected boundaries and spacing {sd, sh, sw};
+ * vol = 0: (H, W) or (N, H, W) with 4-connected boundaries and spacing {-, sh, sw}. For each
+ * item: hd (may be NULL) as lt_hausdorff_forward (percentile < 0: maximum), nsd (may be NULL)
+ * the normalized surface distance (MONAI compute_surface_dice): boundary voxels of either
+ * mask within `tolerance` of the other boundary over all boundary voxels; one boundary empty:
+ * hd +inf, nsd 0; both empty: NaN. */
+lt_status lt_surface_forward(const lt_context *ctx, double *hd, double *nsd, const lt_tensor *pred,
+                             const lt_tensor *target, int vol, const double spacing[3],
+                             double percentile, double tolerance);
+lt_status lt_surface_forward_naive(double *hd, double *nsd, const lt_tensor *pred,
+                                   const lt_tensor *target, int vol, const double spacing[3],
+                                   double percentile, double tolerance);
+
 /* ---- saliency (one map: sal (n) float32 in [0, 1], mask (n) int32/uint8 nonzero = fg) ---- */
 double lt_sal_mae(const float *sal, const lt_tensor *mask, int64_t off, int64_t n);
 /* adaptive F at threshold min(2 mean(sal), 1) (sal >= thr is fg) and max F over the 256

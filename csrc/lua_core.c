@@ -19,6 +19,7 @@ static void open_nn(lua_State *L) {
     lt_open_nn_pool(L);
     lt_open_nn_norm(L);
     lt_open_nn_loss(L);
+    lt_open_nn_vol(L);
 }
 
 /* The state's core context lives in a full userdata box (a pointer) in the registry under
@@ -147,5 +148,6 @@ int luaopen_lunet_core(lua_State *L) {
     open_subtable(L, "warp", lt_open_warp);
     { void lt_open_gemm(lua_State *); open_subtable(L, "gemm", lt_open_gemm); }  /* lua_gemm.c */
     open_subtable(L, "workers", lt_open_workers);
+    open_subtable(L, "nifti", lt_open_nifti); open_subtable(L, "vol", lt_open_vol);   /* v3d */
     return 1;
 }

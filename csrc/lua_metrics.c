@@ -330,6 +330,103 @@ static int match_impl(lua_State *L, int naive) {
 static int l_match_instances(lua_State *L) { return match_impl(L, 0); }
 static int l_match_instances_naive(lua_State *L) { return match_impl(L, 1); }
 
+/* edt3(mask (D, H, W), sd, sh, sw, naive) -> float32 (D, H, W) distance to the nearest
+ * nonzero voxel (+inf without any) */
+static int l_edt3(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
+    int naive = lua_toboolean(L, 5);
+    const char *fn = naive ? "edt3_naive" : "edt3";
+    check_labels(L, 1, fn, "mask");
+    double sp[3];
+    for (int i = 0; i < 3; i++) {
+        sp[i] = luaL_optnumber(L, 2 + i, 1.0);
+        if (!lt_in_range(sp[i], LT_REAL_POSITIVE)) {
+            char a[64];
+            raise(L, "%s: spacing must be positive finite numbers, got %s", fn, lt_numstr(a, sizeof a, sp[i]));
+        }
+    }
+    lt_tensor *m = contig(L, 1, fn, "mask");
+    if (m->ndim != 3) {
+        char s[96];
+        raise(L, "%s: mask must be D x H x W, got %s", fn, shape_of(m, s, sizeof s));
+    }
+    int64_t D = m->size[0], H = m->size[1], W = m->size[2], n = D * H * W;
+    uint8_t *seed = (uint8_t *)tmp_buffer(L, (size_t)n);
+    for (int64_t i = 0; i < n; i++) seed[i] = lt_get_flat(m, i) != 0.0;
+    double *d = (double *)tmp_buffer(L, (size_t)n * sizeof(double));
+    lt_lua_check(L, (naive ? lt_edt3_sq_naive(d, seed, D, H, W, sp[0], sp[1], sp[2])
+                           : lt_edt3_sq(ctx, d, seed, D, H, W, sp[0], sp[1], sp[2])), fn);
+    lt_tensor *out = lt_lua_newtensor(L, LT_FLOAT32, 3, m->size, fn);
+    float *o = lt_f32(out);
+    for (int64_t i = 0; i < n; i++) o[i] = (float)sqrt(d[i]);
+    return 1;
+}
+
+/* boundary6(mask (D, H, W)) -> uint8 mask of the voxels with a 6-neighbour off */
+static int l_boundary6(lua_State *L) {
+    const char *fn = "boundary6";
+    check_labels(L, 1, fn, "mask");
+    lt_tensor *m = contig(L, 1, fn, "mask");
+    if (m->ndim != 3) {
+        char s[96];
+        raise(L, "%s: mask must be D x H x W, got %s", fn, shape_of(m, s, sizeof s));
+    }
+    int64_t n = lt_numel(m);
+    uint8_t *tmp = (uint8_t *)tmp_buffer(L, (size_t)n);
+    for (int64_t i = 0; i < n; i++) tmp[i] = lt_get_flat(m, i) != 0.0;
+    lt_tensor *out = lt_lua_newtensor(L, LT_UINT8, 3, m->size, fn);
+    lt_boundary6(lt_u8(out), tmp, m->size[0], m->size[1], m->size[2]);
+    return 1;
+}
+
+/* surface(pred, target, vol, sd, sh, sw, percentile|nil, tolerance|nil, fn, naive)
+ * -> hd list (percentile or max), nsd list (nil without tolerance); one entry per item */
+static int l_surface(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
+    const char *fn = luaL_optstring(L, 9, "surface");
+    int vol = lua_toboolean(L, 3), naive = lua_toboolean(L, 10);
+    lt_tensor *p = check_labels(L, 1, fn, "pred");
+    lt_tensor *t = check_labels(L, 2, fn, "target");
+    char s1[96], s2[96];
+    int same = p->ndim == t->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = p->size[d] == t->size[d];
+    if (!same)
+        raise(L, "%s: pred shape %s does not match target shape %s", fn, shape_of(p, s1, sizeof s1),
+              shape_of(t, s2, sizeof s2));
+    if (vol ? (t->ndim != 3 && t->ndim != 4) : (t->ndim != 2 && t->ndim != 3))
+        raise(L, vol ? "%s: pred must be D x H x W or N x D x H x W, got %s"
+                     : "%s: pred must be H x W or N x H x W, got %s", fn, shape_of(p, s1, sizeof s1));
+    double sp[3] = {luaL_checknumber(L, 4), luaL_checknumber(L, 5), luaL_checknumber(L, 6)};
+    for (int i = 0; i < 3; i++)
+        if (!lt_in_range(sp[i], LT_REAL_POSITIVE)) {
+            char a[64];
+            raise(L, "%s: spacing must be positive finite numbers, got %s", fn, lt_numstr(a, sizeof a, sp[i]));
+        }
+    double pct = lua_isnoneornil(L, 7) ? -1.0 : luaL_checknumber(L, 7);
+    int want_nsd = !lua_isnoneornil(L, 8);
+    double tol = want_nsd ? luaL_checknumber(L, 8) : 0.0;
+    if (!lua_isnoneornil(L, 7) && !(pct >= 0 && pct <= 100)) {
+        char a[64];
+        raise(L, "%s: percentile must be in [0, 100], got %s", fn, lt_numstr(a, sizeof a, pct));
+    }
+    if (want_nsd && !lt_in_range(tol, LT_REAL_NONNEG)) {
+        char a[64];
+        raise(L, "%s: tolerance must be a finite number >= 0, got %s", fn, lt_numstr(a, sizeof a, tol));
+    }
+    p = contig(L, 1, fn, "pred");
+    t = contig(L, 2, fn, "target");
+    int64_t nimg = t->ndim == (vol ? 4 : 3) ? t->size[0] : 1;
+    double *hd = (double *)tmp_buffer(L, (size_t)nimg * sizeof(double));
+    double *nsd = (double *)tmp_buffer(L, (size_t)nimg * sizeof(double));
+    lt_lua_check(L, (naive ? lt_surface_forward_naive(hd, want_nsd ? nsd : NULL, p, t, vol, sp, pct, tol)
+                           : lt_surface_forward(ctx, hd, want_nsd ? nsd : NULL, p, t, vol, sp, pct, tol)),
+                 fn);
+    push_numbers(L, hd, nimg);
+    if (want_nsd) push_numbers(L, nsd, nimg);
+    else lua_pushnil(L);
+    return 2;
+}
+
 void lt_open_metrics(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"confusion", l_confusion},
@@ -345,6 +442,9 @@ void lt_open_metrics(lua_State *L) {
         {"e_measure", l_emeasure},
         {"match_instances", l_match_instances},
         {"match_instances_naive", l_match_instances_naive},
+        {"edt3", l_edt3},
+        {"boundary6", l_boundary6},
+        {"surface", l_surface},
         {NULL, NULL}
     };
     luaL_setfuncs(L, fns, 0);

@@ -1,12 +1,12 @@
 # fuzz/fuzz.mk: the libFuzzer targets, built with clang (-fsanitize=fuzzer,address,undefined)
 # against the core compiled without OpenMP (fuzz/include/omp.h). The top Makefile's
 # `make fuzz` runs `build` then `run`; `replay` runs every target once over its corpus.
-#   make -f fuzz/fuzz.mk build               -> build/fuzz/fuzz_{png,jpeg,safetensors,idx,checkpoint}
+#   make -f fuzz/fuzz.mk build               -> build/fuzz/fuzz_{png,jpeg,safetensors,idx,checkpoint,nifti}
 #   make -f fuzz/fuzz.mk run FUZZ_SECONDS=60  fuzz each target that long; fails on any finding
 FUZZ_CC      ?= clang
 FUZZ_BUILD   ?= build/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= png jpeg safetensors idx checkpoint
+FUZZ_TARGETS ?= png jpeg safetensors idx checkpoint nifti
 LUA_VERSION  ?= 5.4
 
 PKG_CFLAGS := $(shell pkg-config --cflags lua$(LUA_VERSION) openblas libpng libcjson 2>/dev/null)
@@ -14,10 +14,10 @@ PKG_LIBS   := $(shell pkg-config --libs openblas libpng libcjson 2>/dev/null || 
 LUA_LIBS   := $(shell pkg-config --libs lua$(LUA_VERSION) 2>/dev/null || echo -llua$(LUA_VERSION))
 SAN        := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 CFLAGS_F   := -std=c11 -D_POSIX_C_SOURCE=200809L -DLT_FUZZING -g -O1 -fno-omit-frame-pointer $(SAN) \
-              -Ifuzz/include -Icsrc -Wno-unknown-pragmas $(PKG_CFLAGS)
+              -Ifuzz/include -Icsrc -Wno-unknown-pragmas $(PKG_CFLAGS) -isystem /usr/include/nifti
 # the core's strict warnings are the main build's job (here OpenMP's variables look unused)
 HARNESS_W  := -Wall -Wextra
-LIBS_F     := $(PKG_LIBS) -ljpeg -lz -lm -lpthread
+LIBS_F     := $(PKG_LIBS) -lniftiio -lznz -ljpeg -lz -lm -lpthread
 
 CORE_OBJS := $(patsubst csrc/%.c,$(FUZZ_BUILD)/obj/%.o,$(sort $(wildcard csrc/*.c)))
 CORE_LIB  := $(FUZZ_BUILD)/libcore.a
@@ -41,6 +41,8 @@ $(FUZZ_BUILD)/fuzz_jpeg: fuzz/fuzz_image.c fuzz/fuzz_common.h fuzz/fuzz.mk $(COR
 $(FUZZ_BUILD)/fuzz_safetensors: fuzz/fuzz_safetensors.c fuzz/fuzz_common.h fuzz/fuzz.mk $(CORE_LIB)
 	$(FUZZ_CC) $(CFLAGS_F) $(HARNESS_W) -fsanitize=fuzzer $< $(CORE_LIB) $(LIBS_F) -o $@
 $(FUZZ_BUILD)/fuzz_idx: fuzz/fuzz_idx.c fuzz/fuzz_common.h fuzz/fuzz.mk $(CORE_LIB)
+	$(FUZZ_CC) $(CFLAGS_F) $(HARNESS_W) -fsanitize=fuzzer $< $(CORE_LIB) $(LIBS_F) -o $@
+$(FUZZ_BUILD)/fuzz_nifti: fuzz/fuzz_nifti.c fuzz/fuzz_common.h fuzz/fuzz.mk $(CORE_LIB)
 	$(FUZZ_CC) $(CFLAGS_F) $(HARNESS_W) -fsanitize=fuzzer $< $(CORE_LIB) $(LIBS_F) -o $@
 $(FUZZ_BUILD)/fuzz_checkpoint: fuzz/fuzz_checkpoint.c fuzz/fuzz_common.h fuzz/fuzz.mk $(CORE_LIB)
 	$(FUZZ_CC) $(CFLAGS_F) $(HARNESS_W) -fsanitize=fuzzer -DLUNET_ROOT='"$(CURDIR)"' $< \

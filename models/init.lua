@@ -6,7 +6,7 @@ local require, rawset = require, rawset
 
 local zoo = { unet = true, tiramisu = true, hrnet = true, deeplabv3plus = true, resnet = true,
               u2net = true, segnet = true, fcn = true, pspnet = true, unetpp = true, attention_unet = true,
-              hourglass = true, vgg = true }
+              hourglass = true, vgg = true, unet3d = true, vnet = true }
 
 return setmetatable({}, {
   __index = function(t, k)

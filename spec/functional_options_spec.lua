@@ -79,6 +79,26 @@ local no_options = {
   softmax = true, log_softmax = true, labels = true,
 }
 
+-- the 3-D ops (spec/volume_kernels_spec.lua has their behaviour)
+local x5 = R(2, 2, 4, 4, 4)
+local pooled5, pidx5 = F.max_pool3d(x5, { kernel = 2, return_indices = true })
+with_options.conv3d = { function(o) return F.conv3d(x5, R(3, 2, 3, 3, 3), nil, o) end, { padding = 1 },
+  { paddin = 1 }, "conv3d: unknown option 'paddin' (did you mean 'padding'?)" }
+with_options.conv_transpose3d = { function(o) return F.conv_transpose3d(x5, R(2, 3, 2, 2, 2), R(3), o) end,
+  { stride = 2, output_padding = 1 }, { output_paddin = 1 },
+  "conv_transpose3d: unknown option 'output_paddin' (did you mean 'output_padding'?)" }
+with_options.max_pool3d = { function(o) return F.max_pool3d(x5, o) end, { kernel = 2 }, { strid = 1 },
+  "max_pool3d: unknown option 'strid' (did you mean 'stride'?)" }
+with_options.avg_pool3d = { function(o) return F.avg_pool3d(x5, o) end, { kernel = 2 },
+  { count_include_pads = false },
+  "avg_pool3d: unknown option 'count_include_pads' (did you mean 'count_include_pad'?)" }
+with_options.max_unpool3d = { function(o) return F.max_unpool3d(pooled5, pidx5, o) end, { kernel = 2 },
+  { output_sze = { 4, 4, 4 } }, "max_unpool3d: unknown option 'output_sze' (did you mean 'output_size'?)" }
+with_options.instance_norm = { function(o) return F.instance_norm(x5, o) end, { eps = 1e-3 },
+  { esp = 1e-3 }, "instance_norm: unknown option 'esp' (did you mean 'eps'?)" }
+no_options.adaptive_avg_pool3d = true
+no_options.prelu = true
+
 describe("lunet.nn.functional option tables", function()
   it("every function is either given a case here or listed as taking no options", function()
     local missing = {}
@@ -234,7 +254,58 @@ local raw_positional = {
   "metrics.boundary", "metrics.hausdorff", "metrics.hausdorff_naive", "metrics.mae",
   "metrics.fmeasure", "metrics.s_measure", "metrics.e_measure", "metrics.match_instances",
   "metrics.match_instances_naive",
+  "metrics.edt3", "metrics.boundary6", "metrics.surface",   -- v3d: positional, no option table
 }
+
+-- the 3-D kernels (csrc/lua_vol.c)
+do
+  local w5, wt5, gy5 = R(3, 2, 3, 3, 3), R(2, 3, 2, 2, 2), R(2, 3, 4, 4, 4)
+  local function conv(name, f, args, fn)
+    raw["nn." .. name] = { function(o) return f(table.unpack(args(o))) end, { padding = 1 }, { paddng = 1 },
+      fn .. ": unknown option 'paddng' (did you mean 'padding'?)" }
+  end
+  conv("conv3d_forward", nn.conv3d_forward, function(o) return { x5, w5, nil, o } end, "conv3d")
+  conv("conv3d_forward_naive", nn.conv3d_forward_naive, function(o) return { x5, w5, nil, o } end, "conv3d_naive")
+  conv("conv3d_backward", nn.conv3d_backward, function(o) return { gy5, x5, w5, o } end, "conv3d_backward")
+  conv("conv3d_backward_naive", nn.conv3d_backward_naive, function(o) return { gy5, x5, w5, o } end,
+    "conv3d_backward_naive")
+  local function convt(name, f, args, fn)
+    raw["nn." .. name] = { function(o) return f(table.unpack(args(o))) end, { stride = 2 }, { strid = 2 },
+      fn .. ": unknown option 'strid' (did you mean 'stride'?)" }
+  end
+  local gyt = R(2, 3, 8, 8, 8)
+  convt("conv_transpose3d_forward", nn.conv_transpose3d_forward, function(o) return { x5, wt5, nil, o } end,
+    "conv_transpose3d")
+  convt("conv_transpose3d_forward_naive", nn.conv_transpose3d_forward_naive,
+    function(o) return { x5, wt5, nil, o } end, "conv_transpose3d_naive")
+  convt("conv_transpose3d_backward", nn.conv_transpose3d_backward, function(o) return { gyt, x5, wt5, o } end,
+    "conv_transpose3d_backward")
+  convt("conv_transpose3d_backward_naive", nn.conv_transpose3d_backward_naive,
+    function(o) return { gyt, x5, wt5, o } end, "conv_transpose3d_backward_naive")
+  raw["nn.max_pool3d"] = { function(o) return nn.max_pool3d(x5, o) end, { kernel = 2 }, { kernal = 2 },
+    "max_pool3d: unknown option 'kernal' (did you mean 'kernel'?)" }
+  raw["nn.max_pool3d_naive"] = { function(o) return nn.max_pool3d_naive(x5, o) end, { kernel = 2 },
+    { ceil = true }, "max_pool3d: unknown option 'ceil' (did you mean 'ceil_mode'?)" }
+  raw["nn.avg_pool3d"] = { function(o) return nn.avg_pool3d(x5, o) end, { kernel = 2 },
+    { divisor = 2 }, "avg_pool3d: unknown option 'divisor' (did you mean 'divisor_override'?)" }
+  raw["nn.avg_pool3d_naive"] = { function(o) return nn.avg_pool3d_naive(x5, o) end, { kernel = 2 },
+    { paddin = 0 }, "avg_pool3d: unknown option 'paddin' (did you mean 'padding'?)" }
+  raw["nn.avg_pool3d_backward"] = { function(o) return nn.avg_pool3d_backward(R(2, 2, 2, 2, 2), x5, o) end,
+    { kernel = 2 }, { dilation = 1 },
+    "avg_pool3d: unknown option 'dilation' (known options: kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)" }
+  raw["nn.max_unpool3d"] = { function(o) return nn.max_unpool3d(pooled5, pidx5, o) end, { kernel = 2 },
+    { stide = 2 }, "max_unpool3d: unknown option 'stide' (did you mean 'stride'?)" }
+  raw["nn.interpolate3d"] = { function(o) return nn.interpolate3d(x5, o) end, { size = 3 },
+    { align_corner = true }, "interpolate: unknown option 'align_corner' (did you mean 'align_corners'?)" }
+  raw["nn.interpolate3d_naive"] = { function(o) return nn.interpolate3d_naive(x5, o) end, { size = 3 },
+    { sizes = 3 }, "interpolate: unknown option 'sizes' (did you mean 'size'?)" }
+  raw["nn.interpolate3d_backward"] = { function(o) return nn.interpolate3d_backward(R(2, 2, 3, 3, 3), x5, o) end,
+    { size = 3 }, { scale = 2 }, "interpolate: unknown option 'scale' (did you mean 'scale_factor'?)" }
+  for _, name in ipairs { "nn.max_pool3d_backward", "nn.max_unpool3d_backward", "nn.adaptive_avg_pool3d",
+                          "nn.adaptive_avg_pool3d_backward" } do
+    raw_positional[#raw_positional + 1] = name
+  end
+end
 
 describe("raw kernel bindings option tables", function()
   it("every binding of core.nn, core.warp and core.metrics is classified", function()

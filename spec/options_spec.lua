@@ -88,6 +88,18 @@ walk("lunet.nn", nn, {
   TverskyLoss = { nn.TverskyLoss, "TverskyLoss", "betta", "beta" },
   FocalLoss = { nn.FocalLoss, "FocalLoss", "gama", "gamma" },
   LovaszLoss = { nn.LovaszLoss, "LovaszLoss", "per_imag", "per_image" },
+  -- the 3-D layers and PReLU (spec/volume_kernels_spec.lua)
+  Conv3d = { function(o) return nn.Conv3d(3, 8, 3, o) end, "Conv3d", "paddin", "padding" },
+  ConvTranspose3d = { function(o) return nn.ConvTranspose3d(3, 8, 2, o) end, "ConvTranspose3d",
+                      "output_paddin", "output_padding" },
+  MaxPool3d = { function(o) return nn.MaxPool3d(2, o) end, "MaxPool3d", "ceil_mod", "ceil_mode" },
+  AvgPool3d = { function(o) return nn.AvgPool3d(2, o) end, "AvgPool3d", "divisor_overide", "divisor_override" },
+  MaxUnpool3d = { function(o) return nn.MaxUnpool3d(2, o) end, "MaxUnpool3d", "strid", "stride" },
+  AdaptiveAvgPool3d = { function(o) o.output_size = 2 return nn.AdaptiveAvgPool3d(o) end, "AdaptiveAvgPool3d",
+                        "output_sizes", "output_size" },
+  BatchNorm3d = { function(o) return nn.BatchNorm3d(3, o) end, "BatchNorm3d", "momentun", "momentum" },
+  InstanceNorm3d = { function(o) return nn.InstanceNorm3d(3, o) end, "InstanceNorm3d", "afine", "affine" },
+  PReLU = { function(o) return nn.PReLU(o) end, "PReLU", "num_parameter", "num_parameters" },
 }, {
   Module = "the base class: its subclasses' __init take their own options",
   Sequential = "takes modules",
@@ -196,6 +208,19 @@ walk("lunet.transforms", T, {
   CoarseDropout = { T.CoarseDropout, "CoarseDropout", "max_hole", "max_holes" },
   Normalize = { T.Normalize, "Normalize", "sdt", "std" },
   ToFloat = { T.ToFloat, "ToFloat", "max_val", "max_value" },
+  -- volumes (v3d)
+  Flip3d = { T.Flip3d, "Flip3d", "axes", "axis" },
+  RandomRotate90_3d = { T.RandomRotate90_3d, "RandomRotate90_3d", "plan", "plane" },
+  RandomCropPad3d = { T.RandomCropPad3d, "RandomCropPad3d", "sise", "size" },
+  RandomCropByPosNegLabel3d = { T.RandomCropByPosNegLabel3d, "RandomCropByPosNegLabel3d", "num_sample", "num_samples" },
+  Affine3d = { T.Affine3d, "Affine3d", "scal", "scale" },
+  ScaleIntensity3d = { T.ScaleIntensity3d, "ScaleIntensity3d", "minval", "minv" },
+  ShiftIntensity3d = { T.ShiftIntensity3d, "ShiftIntensity3d", "offset", "offsets" },
+  RandomScaleIntensity3d = { T.RandomScaleIntensity3d, "RandomScaleIntensity3d", "factor", "factors" },
+  RandomGamma3d = { T.RandomGamma3d, "RandomGamma3d", "gama", "gamma" },
+  GaussNoise3d = { T.GaussNoise3d, "GaussNoise3d", "sdt", "std" },
+  vol_affine = { function(o) return T.vol_affine(lunet.zeros(1, 2, 2, 2), {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, o) end,
+                 "vol_affine", "interp", "interpolation" },
 }, {
   rotation_matrix = "positional (cx, cy, angle, scale)",
 })
@@ -208,6 +233,7 @@ walk("lunet.metrics", metrics, {
   pixel_accuracy = { function(o) return metrics.pixel_accuracy(lab, lab, o) end, "pixel_accuracy",
                      "zero_divison", "zero_division" },
   hausdorff = { function(o) return metrics.hausdorff(lab, lab, o) end, "hausdorff", "percentil", "percentile" },
+  surface_dice = { function(o) return metrics.surface_dice(lab, lab, o) end, "surface_dice", "tolerence", "tolerance" },
   fmeasure = { function(o) return metrics.fmeasure(lunet.zeros(2, 2), lab, o) end, "fmeasure", "beta", "beta2" },
   s_measure = { function(o) return metrics.s_measure(lunet.zeros(2, 2), lab, o) end, "s_measure", "alpah", "alpha" },
   match_instances = { function(o) return metrics.match_instances(lab, lab, o) end, "match_instances",
@@ -227,6 +253,7 @@ walk("lunet.data", data, {
   fashion_mnist = { data.fashion_mnist, "data.fashion_mnist", "splt", "split" },
   tuxpaint = { data.tuxpaint, "data.tuxpaint", "sizee", "size" },
   labelme_voc = { data.labelme_voc, "data.labelme_voc", "image_mod", "image_mode" },
+  volumes = { data.volumes, "data.volumes", "sise", "size" },
   random_split = { function(o) return data.random_split(data.TensorDataset{ image = lunet.zeros(2, 1) }, { 1, 1 }, o) end,
                    "random_split", "sed", "seed" },
 }, {
@@ -240,6 +267,8 @@ walk("lunet.predict", predict, {
   predict = { function(o) return predict.predict(net, x4, o) end, "predict", "overlapp", "overlap" },
   save_model = { function(o) return predict.save_model("unused.safetensors", net, o) end, "save_model", "confg", "config" },
   load_model = { function(o) return predict.load_model("x.safetensors", o) end, "load_model", "strickt", "strict" },
+  sliding_window = { function(o) return predict.sliding_window(net, x4, o) end, "sliding_window", "roi_sise", "roi_size" },
+  importance_map = { function(o) return predict.importance_map({4, 4}, o) end, "importance_map", "sigma_scal", "sigma_scale" },
 }, {
   encode_config = "takes a table of values", decode_config = "takes a string",
   checkpoint_metadata = "positional (name, config)",
@@ -262,6 +291,8 @@ describe("lunet.models", function()
     unetpp = { "NestedUNet", "deep_supervison", "deep_supervision" },
     attention_unet = { "AttU_Net", "in_channel", "in_channels" },
     hourglass = { "HourglassNet", "stakcs", "stacks" },
+    unet3d = { "UNet3D", "bsae", "base" },
+    vnet = { "VNet", "dpeth", "depth" },
   }
   local resnet_cases = {
     ResNet = { function(o) return require("lunet.models.resnet").ResNet(o) end, "ResNet", "deph", "depth" },

@@ -378,6 +378,250 @@ function M.predict(model, image, opts)
 end
 
 ---------------------------------------------------------------------------------------------
+-- sliding-window inference for volumes (MONAI's sliding_window_inference)
+---------------------------------------------------------------------------------------------
+
+-- Spatial sizes: n (a cube of nsp sides) or a table of nsp integers; entries <= 0 take the
+-- input's size (MONAI's fall_back_tuple). Returns the list.
+local function sizes_of(fn, what, v, nsp)
+  local out = {}
+  if type(v) == "number" then
+    for i = 1, nsp do out[i] = v end
+  elseif type(v) == "table" and not lunet.is_tensor(v) and #v == nsp then
+    for i = 1, nsp do out[i] = v[i] end
+  else
+    E.fail(fn, "%s must be a number or a table of %d sizes, got %s", what, nsp,
+      type(v) == "table" and not lunet.is_tensor(v) and ("a table of " .. #v .. " values") or E.show(v))
+  end
+  for i = 1, nsp do
+    if mtype(out[i]) ~= "integer" and not (type(out[i]) == "number" and tointeger(out[i])) then
+      E.fail(fn, "%s[%d] must be an integer, got %s", what, i, E.show(out[i]))
+    end
+    out[i] = tointeger(out[i])
+    if out[i] > MAX_SIDE then E.fail(fn, "%s[%d] must be at most %d, got %d", what, i, MAX_SIDE, out[i]) end
+  end
+  return out
+end
+
+--- importance_map(roi_size, {mode="gaussian", sigma_scale=0.125}) -> float32 tensor of the roi's
+--- shape: the blending weights of sliding_window. "constant": ones. "gaussian" (MONAI >= 1.0
+--- compute_importance_map): the product over axes of exp(-x^2 / (2 sigma^2)) with x from
+--- -(n - 1)/2 to (n - 1)/2 and sigma = n * sigma_scale (a number or one per axis), clamped
+--- below at max(its minimum, 1e-3). roi_size: a table of sizes (2 or 3 axes).
+function M.importance_map(roi_size, opts)
+  local fn = "importance_map"
+  opts = E.options(opts, fn, { "mode", "sigma_scale" })
+  if type(roi_size) ~= "table" or lunet.is_tensor(roi_size) or #roi_size < 1 or #roi_size > 3 then
+    E.fail(fn, "roi_size must be a table of 1 to 3 sizes, got %s", E.show(roi_size))
+  end
+  local nsp = #roi_size
+  local roi = sizes_of(fn, "roi_size", roi_size, nsp)
+  for i = 1, nsp do
+    if roi[i] < 1 then E.fail(fn, "roi_size[%d] must be at least 1, got %d", i, roi[i]) end
+  end
+  local mode = opts.mode or "gaussian"
+  E.choice(fn, "mode", mode, { "constant", "gaussian" })
+  if mode == "constant" then return lunet.ones(roi) end
+  local ss = opts.sigma_scale or 0.125
+  local scales = {}
+  for i = 1, nsp do
+    local v = type(ss) == "table" and not lunet.is_tensor(ss) and ss[i] or ss
+    if type(ss) == "table" and #ss ~= nsp then
+      E.fail(fn, "sigma_scale must be a number or a table of %d numbers, got a table of %d values", nsp, #ss)
+    end
+    scales[i] = E.number(fn, "sigma_scale", v, 0, huge)
+    if not (scales[i] > 0 and scales[i] < huge) then
+      E.fail(fn, "sigma_scale must be finite and > 0, got %s", E.show(scales[i]))
+    end
+  end
+  local map
+  for i = 1, nsp do
+    local n, sigma = roi[i], roi[i] * scales[i]
+    local g = {}
+    for k = 0, n - 1 do
+      local x = k - (n - 1) / 2
+      g[k + 1] = math.exp(x * x / (-2 * sigma * sigma))
+    end
+    local shape = {}
+    for j = 1, nsp do shape[j] = j == i and n or 1 end
+    local t = lunet.tensor(g, { shape = shape })
+    map = map and map * t or t
+  end
+  local lo = max(map:min():item(), 1e-3)
+  return map:clamp(lo, huge):contiguous()
+end
+
+local sw_known = { "roi_size", "sw_batch_size", "overlap", "mode", "sigma_scale", "cval",
+                   "num_classes", "output" }
+
+--- sliding_window(model, volume, {roi_size, sw_batch_size=1, overlap=0.25, mode="constant",
+--- sigma_scale=0.125, cval=0, num_classes, output="logits"}) -> N x K x D x H x W (K x D x H x
+--- W for one C x D x H x W volume): MONAI's sliding_window_inference. model: an nn.Module (run
+--- in eval mode under no_grad, its modes restored afterwards) or a function of an n x C x
+--- roi patch batch returning n x K x roi. roi_size {d, h, w} (or {h, w} for N x C x H x W
+--- images; a number is a cube; entries <= 0 take the input's size). Per axis the input is
+--- first padded symmetrically with cval to at least the roi (diff // 2 before, the rest
+--- after); windows start every floor(roi * (1 - overlap)) voxels (the roi itself when it
+--- equals the size; at least 1) and the last one is moved back to end at the edge
+--- (dense_patch_slices). sw_batch_size windows run per forward. Each window's output is
+--- weighted by importance_map(roi, {mode, sigma_scale}) ("constant": plain average,
+--- "gaussian": centre-weighted) and the sum divided by the summed weights; the padding is
+--- cropped off. For a pointwise model, or one whose receptive field fits inside the windows'
+--- overlap with constant weights, the result equals whole-volume inference. output =
+--- "labels" gives int32 class ids (argmax over K).
+function M.sliding_window(model, volume, opts)
+  local fn = "sliding_window"
+  opts = E.options(opts, fn, sw_known)
+  local is_mod = type(model) == "table" and type(model.forward) == "function"
+  if not is_mod and type(model) ~= "function" then
+    E.fail(fn, "model must be an nn.Module or a function, got %s", E.typename(model))
+  end
+  if not lunet.is_tensor(volume) then E.fail(fn, "volume must be a tensor, got %s", E.typename(volume)) end
+  if opts.roi_size == nil then E.fail(fn, "option roi_size is required ({d, h, w})") end
+  local rs = opts.roi_size
+  local nsp = (type(rs) == "table" and not lunet.is_tensor(rs)) and #rs or 3
+  if nsp ~= 2 and nsp ~= 3 then
+    E.fail(fn, "roi_size must be a number, {d, h, w} or {h, w}, got a table of %d values", nsp)
+  end
+  local nd = volume:dim()
+  if nd ~= nsp + 1 and nd ~= nsp + 2 then
+    E.fail(fn, "volume must be %s, got %s", nsp == 3 and "N x C x D x H x W or C x D x H x W"
+      or "N x C x H x W or C x H x W", shape_str(volume))
+  end
+  if volume:dtype() ~= "float32" then
+    E.fail(fn, "volume must be float32, got %s", volume:dtype())
+  end
+  local batched = nd == nsp + 2
+  local x = batched and volume or volume:unsqueeze(1)
+  local N, C = x:size(1), x:size(2)
+  local size = {}
+  for i = 1, nsp do size[i] = x:size(i + 2) end
+  if x:numel() == 0 then E.fail(fn, "volume is empty: %s", shape_str(volume)) end
+  local roi = sizes_of(fn, "roi_size", rs, nsp)
+  for i = 1, nsp do if roi[i] <= 0 then roi[i] = size[i] end end
+  local swb = opts.sw_batch_size == nil and 1 or E.integer(fn, "sw_batch_size", opts.sw_batch_size, 1, 4096)
+  local overlap = opts.overlap == nil and 0.25 or E.number(fn, "overlap", opts.overlap, 0, 1)
+  if overlap >= 1 then E.fail(fn, "overlap must be in [0, 1), got %s", E.show(overlap)) end
+  local mode = opts.mode or "constant"
+  E.choice(fn, "mode", mode, { "constant", "gaussian" })
+  local cval = opts.cval == nil and 0 or E.number(fn, "cval", opts.cval, -huge, huge)
+  local output = opts.output or "logits"
+  E.choice(fn, "output", output, { "logits", "labels" })
+  local K = opts.num_classes and E.integer(fn, "num_classes", opts.num_classes, 1, 1 << 20)
+  local weight = M.importance_map(roi, { mode = mode, sigma_scale = opts.sigma_scale })
+
+  -- symmetric padding to at least the roi
+  local padded, before = {}, {}
+  local need_pad = false
+  for i = 1, nsp do
+    local diff = max(roi[i] - size[i], 0)
+    before[i] = diff // 2
+    padded[i] = size[i] + diff
+    need_pad = need_pad or diff > 0
+  end
+  -- window starts per axis (MONAI's _get_scan_interval + dense_patch_slices)
+  local starts = {}
+  for i = 1, nsp do
+    local interval = roi[i] == padded[i] and roi[i] or floor(roi[i] * (1 - overlap))
+    if interval < 1 then interval = 1 end
+    local st = {}
+    local idx = 0
+    while true do
+      local s0 = idx * interval
+      if s0 + roi[i] >= padded[i] then
+        st[#st + 1] = padded[i] - roi[i]
+        break
+      end
+      st[#st + 1] = s0
+      idx = idx + 1
+    end
+    starts[i] = st
+  end
+  local windows = {}
+  if nsp == 3 then
+    for _, a in ipairs(starts[1]) do for _, b in ipairs(starts[2]) do for _, c in ipairs(starts[3]) do
+      windows[#windows + 1] = { a, b, c }
+    end end end
+  else
+    for _, a in ipairs(starts[1]) do for _, b in ipairs(starts[2]) do windows[#windows + 1] = { a, b } end end
+  end
+
+  local function run()
+    local xp = x
+    if need_pad then
+      local shp = { N, C }
+      for i = 1, nsp do shp[i + 2] = padded[i] end
+      xp = lunet.full(shp, cval)
+      local v = xp
+      for i = 1, nsp do v = v:narrow(i + 2, before[i] + 1, size[i]) end
+      v:copy_(x)
+    end
+    local wshape = { 1, 1 }
+    for i = 1, nsp do wshape[i + 2] = roi[i] end
+    local w = weight:reshape(wshape)
+    local out, count
+    local function view(t, win, first_dim)
+      local v = t
+      for i = 1, nsp do v = v:narrow(i + first_dim, win[i] + 1, roi[i]) end
+      return v
+    end
+    for n = 1, N do
+      local xn = xp:narrow(1, n, 1)
+      for k = 1, #windows, swb do
+        local last = min(k + swb - 1, #windows)
+        local parts = {}
+        for j = k, last do parts[#parts + 1] = view(xn, windows[j], 2) end
+        local xb = #parts == 1 and parts[1]:contiguous() or lunet.cat(parts, 1)
+        local y = model(xb)
+        if type(y) == "table" and not lunet.is_tensor(y) then y = y.main or y[1] end
+        local ok = lunet.is_tensor(y) and y:dim() == nsp + 2 and y:size(1) == #parts
+        for i = 1, nsp do ok = ok and y:size(i + 2) == roi[i] end
+        if not ok then
+          E.fail(fn, "the model returned %s for windows of %s; it must return n x K x %s",
+            lunet.is_tensor(y) and shape_str(y) or type(y), shape_str(xb), concat(roi, " x "))
+        end
+        if K and y:size(2) ~= K then
+          E.fail(fn, "the model returned %d classes, num_classes is %d", y:size(2), K)
+        end
+        if y:dtype() ~= "float32" then y = y:to("float32") end
+        if not out then
+          local oshape = { N, y:size(2) }
+          for i = 1, nsp do oshape[i + 2] = padded[i] end
+          out = lunet.zeros(oshape)
+          count = lunet.zeros({ 1, 1, table.unpack(padded) })
+        elseif y:size(2) ~= out:size(2) then
+          E.fail(fn, "the model returned %d classes for one window and %d for another", out:size(2), y:size(2))
+        end
+        for j = k, last do
+          local yj = y:narrow(1, j - k + 1, 1)
+          view(out:narrow(1, n, 1), windows[j], 2):add_(yj * w)
+          if n == 1 then view(count, windows[j], 2):add_(w) end
+        end
+      end
+    end
+    out = out / count
+    if need_pad then
+      for i = 1, nsp do out = out:narrow(i + 2, before[i] + 1, size[i]) end
+      out = out:contiguous()
+    end
+    if output == "labels" then out = F().labels(out) end
+    return out
+  end
+
+  local modes = {}
+  if is_mod then
+    local mods = type(model.modules) == "function" and model:modules() or { model }
+    for _, m in ipairs(mods) do modes[m] = m.training end
+    if type(model.eval) == "function" then model:eval() end
+  end
+  local ok, res = pcall(lunet.no_grad, run)
+  for m, t in pairs(modes) do m.training = t end
+  if not ok then util().rethrow(res) end
+  if not batched then res = res:select(1, 1) end
+  return res
+end
+
+---------------------------------------------------------------------------------------------
 -- config literals
 ---------------------------------------------------------------------------------------------
 local function encode(v, out, depth)

@@ -16,6 +16,7 @@ local dataset = require "lunet.data.dataset"
 local loader = require "lunet.data.loader"
 local makers = require "lunet.data.makers"
 local workers = require "lunet.data.workers"
+local volumes = require "lunet.data.volumes"
 
 return {
   TensorDataset = dataset.TensorDataset,
@@ -28,4 +29,6 @@ return {
   fashion_mnist = makers.fashion_mnist,
   tuxpaint = makers.tuxpaint,
   labelme_voc = makers.labelme_voc,
+  volumes = volumes.volumes,   -- synthetic volumes (v3d)
+  volumes_classes = volumes.CLASSES,
 }

@@ -408,4 +408,220 @@ function M.overlay(img, mask, opts)
   return res
 end
 
+-- ---------------------------------------------------------------- NIfTI volumes
+
+local XYZ_UNITS = {[0] = "unknown", [1] = "meter", [2] = "mm", [3] = "micron"}
+local TIME_UNITS = {[0] = "unknown", [8] = "sec", [16] = "msec", [24] = "usec", [32] = "hz",
+                    [40] = "ppm", [48] = "rads"}
+local function code_of(names, name)
+  for k, v in pairs(names) do if v == name then return k end end
+end
+
+local function mat_copy(m)
+  local r = {}
+  for i = 1, 4 do r[i] = {m[i][1], m[i][2], m[i][3], m[i][4]} end
+  return r
+end
+
+-- nibabel's base affine (AnalyzeHeader.get_base_affine): x flipped, origin at the centre.
+local function base_affine(dim, pixdim)
+  local a = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}
+  for i = 1, 3 do
+    local n = dim[i] or 1
+    local z = dim[i] and pixdim[i + 1] or 1
+    if i == 1 then z = -z end
+    a[i][i] = z
+    a[i][4] = -((n - 1) / 2) * z
+  end
+  return a
+end
+
+--- load_nifti(path, {max_voxels}) -> tensor, header: a NIfTI-1 volume (.nii or .nii.gz, plain
+--- or gzip detected from the bytes) read through the NIfTI C library (niftiio/znzlib).
+--- The tensor is D x H x W (1- to 3-D files) or C x D x H x W (4-D files: C = nt; 5-D with
+--- nt = 1: C = nu) in the file's voxel order, fastest axis last: element [k+1][j+1][i+1] is
+--- NIfTI voxel (i, j, k), i.e. nibabel's get_fdata() transposed (W = dim[1] = i, H = dim[2],
+--- D = dim[3]). dtype: uint8 files load as uint8, int8/int16/uint16/int32 as int32,
+--- float32/float64 as float32; files with scl_slope (finite, nonzero; not 1 with intercept
+--- 0) load as float32 slope * stored + inter, as nibabel's get_fdata. header: spacing =
+--- {sd, sh, sw} (pixdim[3], pixdim[2], pixdim[1]), affine (4 x 4 rows mapping 0-based (i, j, k,
+--- 1) to world, nibabel's choice: sform if sform_code > 0, else qform if qform_code > 0, else
+--- nibabel's base affine), qform, sform (4 x 4), qform_code, sform_code, dtype (stored:
+--- "uint8", "int16", ...), scl_slope, scl_inter (nil when unscaled), dim, pixdim (8 numbers,
+--- pixdim[1] is qfac), quatern, qoffset, qfac, xyz_units ("mm", "meter", "micron",
+--- "unknown"), time_units, time_step (pixdim[5]), descrip, intent_code, cal_min, cal_max,
+--- vox_offset, gzip, byteorder ("little"/"big"). max_voxels (default image.get_max_pixels())
+--- refuses headers claiming more voxels before anything is allocated. Missing, truncated,
+--- corrupt, NIfTI-2, ANALYZE and .hdr/.img files raise "image.load_nifti: ..." naming the file.
+function M.load_nifti(path, opts)
+  local fn = "image.load_nifti"
+  if type(path) ~= "string" then
+    E.fail(fn, "path must be a string, got %s", E.typename(path))
+  end
+  opts = E.options(opts, fn, {"max_voxels"})
+  local n = opts.max_voxels
+  if n == nil then n = max_pixels end
+  local limit = (n == false or n == huge) and -1 or E.integer(fn, "option max_voxels", n, 1)
+  local t, h = core.nifti.read(path, limit)
+  if not t then E.fail(fn, "%s", h) end
+  local pd = h.pixdim
+  local header = {
+    spacing = {pd[4], pd[3], pd[2]},
+    qform = h.qform, sform = h.sform, qform_code = h.qform_code, sform_code = h.sform_code,
+    dtype = h.dtype, dim = h.dim, pixdim = pd, quatern = h.quatern, qoffset = h.qoffset,
+    qfac = h.qfac, xyz_units = XYZ_UNITS[h.xyz_units] or "unknown",
+    time_units = TIME_UNITS[h.time_units] or "unknown", time_step = pd[5],
+    descrip = h.descrip, intent_code = h.intent_code, intent_name = h.intent_name,
+    cal_min = h.cal_min, cal_max = h.cal_max, vox_offset = h.vox_offset, gzip = h.gzip,
+    byteorder = (h.swapped == (string.pack("=i2", 1) == "\1\0")) and "big" or "little",
+  }
+  if h.scaled then header.scl_slope, header.scl_inter = h.scl_slope, h.scl_inter end
+  if h.sform_code > 0 then header.affine = mat_copy(h.sform)
+  elseif h.qform_code > 0 then header.affine = mat_copy(h.qform)
+  else header.affine = base_affine(h.dim, pd) end
+  return t, header
+end
+
+local function check_mat(fn, what, m)
+  if type(m) ~= "table" or #m ~= 4 then
+    E.fail(fn, "header.%s must be a 4 x 4 table of numbers, got %s", what, E.show(m))
+  end
+  for i = 1, 4 do
+    local row = m[i]
+    if type(row) ~= "table" or #row ~= 4 then
+      E.fail(fn, "header.%s must be a 4 x 4 table of numbers, row %d is %s", what, i, E.show(row))
+    end
+    for j = 1, 4 do
+      local v = row[j]
+      if type(v) ~= "number" or v ~= v or v == huge or v == -huge then
+        E.fail(fn, "header.%s[%d][%d] must be a finite number, got %s", what, i, j, E.show(v))
+      end
+    end
+  end
+  return m
+end
+
+local nifti_header_keys = {"spacing", "affine", "qform", "sform", "qform_code", "sform_code",
+  "dtype", "scl_slope", "scl_inter", "xyz_units", "time_units", "time_step", "descrip",
+  "intent_code", "intent_name", "cal_min", "cal_max", "dim", "pixdim", "quatern", "qoffset",
+  "qfac", "vox_offset", "gzip", "byteorder"}
+
+--- save_nifti(path, t, header) -> path: writes t as a NIfTI-1 file through the NIfTI C library,
+--- gzipped when path ends in .nii.gz (.nii: plain; other names raise). t: D x H x W (or H x W,
+--- or C x D x H x W written as a 4-D file with nt = C), the inverse of load_nifti's axis order.
+--- header (all optional; load_nifti's table is accepted as is, its read-only fields are
+--- ignored): spacing = {sd, sh, sw} (default: the column norms of affine, else 1), affine
+--- (4 x 4; default diag(sw, sh, sd, 1)), qform / sform (default: affine), qform_code (default
+--- 0), sform_code (default 2 "aligned" when an affine is given, else 0) - nibabel's defaults
+--- for Nifti1Image(data, affine); dtype of the file ("uint8", "int8", "int16", "uint16",
+--- "int32", "float32", "float64"; default t's dtype), scl_slope / scl_inter (stored values are
+--- (v - inter) / slope), xyz_units ("mm", ...), time_units, time_step, descrip (up to 79
+--- bytes), intent_code, cal_min, cal_max. Values that do not fit an integer dtype (not
+--- integral or out of range) raise, naming the value. Written to a temporary name and
+--- renamed: a failed save leaves no partial file.
+function M.save_nifti(path, t, header)
+  local fn = "image.save_nifti"
+  if type(path) ~= "string" then
+    E.fail(fn, "path must be a string, got %s", E.typename(path))
+  end
+  local gz
+  if path:match("%.nii%.gz$") then gz = true
+  elseif path:match("%.nii$") then gz = false
+  else E.fail(fn, "path must end in .nii or .nii.gz, got '%s'", path) end
+  if not is_tensor(t) then E.fail(fn, "t must be a tensor, got %s", E.typename(t)) end
+  if t:dim() < 2 or t:dim() > 4 then
+    E.fail(fn, "t must be D x H x W, H x W or C x D x H x W, got %s", shape_str(t))
+  end
+  if t:numel() == 0 then E.fail(fn, "cannot save an empty volume %s", shape_str(t)) end
+  header = E.options(header, fn, nifti_header_keys)
+  local affine = header.affine and check_mat(fn, "affine", header.affine)
+  local qform = header.qform and check_mat(fn, "qform", header.qform) or affine
+  local sform = header.sform and check_mat(fn, "sform", header.sform) or affine
+  local spacing = header.spacing
+  if spacing ~= nil then
+    if type(spacing) ~= "table" or #spacing ~= 3 then
+      E.fail(fn, "header.spacing must be {sd, sh, sw}, got %s", type(spacing) == "table" and ("a table of " .. #spacing .. " values") or E.show(spacing))
+    end
+    for i = 1, 3 do E.number(fn, "header.spacing[" .. i .. "]", spacing[i], 0, huge) end
+  else
+    local m = qform or sform
+    if m then
+      local s = {}
+      for c = 1, 3 do s[4 - c] = math.sqrt(m[1][c] ^ 2 + m[2][c] ^ 2 + m[3][c] ^ 2) end
+      spacing = s
+    else
+      spacing = {1, 1, 1}
+    end
+  end
+  local qcode = header.qform_code ~= nil and E.integer(fn, "header.qform_code", header.qform_code, 0, 4) or 0
+  local scode = header.sform_code ~= nil and E.integer(fn, "header.sform_code", header.sform_code, 0, 4)
+    or ((header.affine or header.sform) and 2 or 0)
+  if qcode > 0 and not qform then E.fail(fn, "header.qform_code is %d but no qform or affine is given", qcode) end
+  if scode > 0 and not sform then E.fail(fn, "header.sform_code is %d but no sform or affine is given", scode) end
+  if qcode > 0 then   -- the qform's scaling is pixdim: they must agree
+    for c = 1, 3 do
+      local norm = math.sqrt(qform[1][c] ^ 2 + qform[2][c] ^ 2 + qform[3][c] ^ 2)
+      local sp = spacing[4 - c]
+      if math.abs(norm - sp) > 1e-5 * math.max(1, sp) then
+        E.fail(fn, "header.spacing {%s, %s, %s} does not match the qform's column norms (column %d has %s)",
+          E.show(spacing[1]), E.show(spacing[2]), E.show(spacing[3]), c, E.show(norm))
+      end
+    end
+  end
+  local dtype = header.dtype or ({uint8 = "uint8", int32 = "int32", float32 = "float32"})[t:dtype()]
+  E.choice(fn, "header.dtype", dtype, {"uint8", "int8", "int16", "uint16", "int32", "float32", "float64"})
+  local slope, inter = header.scl_slope, header.scl_inter
+  if slope ~= nil or inter ~= nil then
+    slope = slope == nil and 1 or slope
+    inter = inter == nil and 0 or inter
+    E.number(fn, "header.scl_slope", slope, -huge, huge)
+    E.number(fn, "header.scl_inter", inter, -huge, huge)
+    if slope == 0 or slope == huge or slope == -huge or inter == huge or inter == -huge then
+      E.fail(fn, "header.scl_slope must be finite and nonzero and scl_inter finite, got %s and %s",
+        E.show(slope), E.show(inter))
+    end
+  end
+  local xu = header.xyz_units or "unknown"
+  local xcode = code_of(XYZ_UNITS, xu)
+  if not xcode then E.fail(fn, "header.xyz_units must be \"mm\", \"meter\", \"micron\" or \"unknown\", got %s", E.show(xu)) end
+  local tu = header.time_units or "unknown"
+  local tcode = code_of(TIME_UNITS, tu)
+  if not tcode then E.fail(fn, "header.time_units must be one of sec, msec, usec, hz, ppm, rads, unknown, got %s", E.show(tu)) end
+  local descrip = header.descrip or ""
+  if type(descrip) ~= "string" or #descrip > 79 then
+    E.fail(fn, "header.descrip must be a string of at most 79 bytes, got %s", E.show(descrip))
+  end
+  local step = header.time_step or 1
+  E.number(fn, "header.time_step", step, 0, huge)
+  local qfac = 1
+  if qform then   -- the sign of the determinant decides qfac (the library does the rest)
+    local m = qform
+    local det = m[1][1] * (m[2][2] * m[3][3] - m[2][3] * m[3][2])
+      - m[1][2] * (m[2][1] * m[3][3] - m[2][3] * m[3][1]) + m[1][3] * (m[2][1] * m[3][2] - m[2][2] * m[3][1])
+    if det < 0 then qfac = -1 end
+  end
+  local fields = {
+    datatype = dtype, gzip = gz,
+    pixdim = {qfac, spacing[3], spacing[2], spacing[1], step, 1, 1, 1},
+    qform = qform, sform = sform, qform_code = qcode, sform_code = scode,
+    scl_slope = slope, scl_inter = inter, xyz_units = xcode, time_units = tcode,
+    descrip = descrip, intent_code = header.intent_code and E.integer(fn, "header.intent_code", header.intent_code, 0, 32767),
+    cal_min = header.cal_min, cal_max = header.cal_max,
+  }
+  local tmp = path:gsub("(%.nii[%.gz]*)$", ".tmp%1")
+  local ok, msg = core.nifti.write(tmp, t, fields)
+  if not ok then
+    os_remove(tmp)
+    local a, b = msg:find(tmp, 1, true)   -- name the user's path, not the temporary one
+    if a then msg = msg:sub(1, a - 1) .. path .. msg:sub(b + 1) end
+    E.fail(fn, "%s", msg)
+  end
+  local rok, rmsg = os_rename(tmp, path)
+  if not rok then
+    os_remove(tmp)
+    E.fail(fn, "cannot write '%s': %s", path, tostring(rmsg))
+  end
+  return path
+end
+
 return M

@@ -26,6 +26,9 @@
 --     target (Long et al. FCN "mean accuracy"; scikit-learn balanced_accuracy_score), so a
 --     class that is only predicted lowers mIoU but not the mean pixel accuracy.
 --   * Functions taking one H x W map (hausdorff, saliency, instances) also take N x H x W
+--   * Volumes: iou / dice / pixel_accuracy take D x H x W label volumes, N x D x H x W labels
+--     or N x C x D x H x W logits (voxel counts); hausdorff and surface_dice take D x H x W /
+--     N x D x H x W masks with spacing = {sd, sh, sw} (6-connected boundaries, 3-D EDT).
 --     and then return one list per result (entry n is image n).
 local core = require "lunet.core"
 local E = require "lunet.errors"
@@ -111,6 +114,31 @@ local function check_pred_target(fn, pred, target)
     fail(fn, "pred shape " .. shape_str(pred) .. " does not match target shape " .. shape_str(target))
   end
   return nil
+end
+
+-- Volumes for the functional counting metrics (iou, dice, pixel_accuracy; ConfusionMatrix
+-- keeps its 2-D contract): N x D x H x W labels (pred labels of that shape or logits
+-- N x C x D x H x W) are counted as N images of D*H rows, and one D x H x W label volume with
+-- C x D x H x W logits as one image; counts (and so every pooled score) are the same as
+-- voxel-wise counting. Anything else passes through unchanged (and is checked as before).
+local function as_images(pred, target)
+  if not (is_tensor(pred) and is_tensor(target)) then return pred, target end
+  local ts, ps = target:shape(), pred:shape()
+  if #ts == 4 then
+    local n, d, h, w = ts[1], ts[2], ts[3], ts[4]
+    if #ps == 4 and ps[1] == n and ps[2] == d and ps[3] == h and ps[4] == w then
+      return pred:reshape(n, d * h, w), target:reshape(n, d * h, w)
+    elseif #ps == 5 and pred:dtype() == "float32" and ps[1] == n and ps[3] == d and ps[4] == h
+        and ps[5] == w then
+      return pred:reshape(n, ps[2], d * h, w), target:reshape(n, d * h, w)
+    end
+  elseif #ts == 3 and #ps == 4 and pred:dtype() == "float32" then
+    local as_batch = ps[1] == ts[1] and ps[3] == ts[2] and ps[4] == ts[3]
+    if not as_batch and ps[2] == ts[1] and ps[3] == ts[2] and ps[4] == ts[3] then
+      return pred:reshape(1, ps[1], ts[1] * ts[2], ts[3]), target:reshape(1, ts[1] * ts[2], ts[3])
+    end
+  end
+  return pred, target
 end
 
 local function nanmean(t, from, to)
@@ -425,6 +453,7 @@ local FUNCTIONAL_OPTS = { "num_classes", "ignore_index", "reduction", "per_image
 
 local function functional(fn, score, is_accuracy)
   return function(pred, target, opts)
+    pred, target = as_images(pred, target)
     opts = check_opts(fn, opts, FUNCTIONAL_OPTS)
     local lc = check_pred_target(fn, pred, target)
     local C = opts.num_classes
@@ -502,6 +531,34 @@ M.pixel_accuracy = functional("pixel_accuracy", score_recall, true)
 -- ---------------------------------------------------------------------------------------
 -- Hausdorff
 
+-- Spacing of a surface metric: nil, a number, {sy, sx} (images) or {sd, sh, sw} (volumes).
+-- Volumes are D x H x W / N x D x H x W targets with a 3-value spacing, or any 4-D target.
+-- Returns vol, sd, sh, sw.
+local function surface_spacing(fn, sp, target)
+  local vol = target:dim() == 4 or (type(sp) == "table" and not is_tensor(sp) and #sp == 3)
+  local s = { 1, 1, 1 }
+  if sp ~= nil then
+    if type(sp) == "number" then s = { sp, sp, sp }
+    elseif type(sp) == "table" and not is_tensor(sp) and #sp == 3 then s = { sp[1], sp[2], sp[3] }
+    elseif type(sp) == "table" and not is_tensor(sp) and #sp == 2 and not vol then s = { 1, sp[1], sp[2] }
+    else
+      fail(fn, (vol and "spacing must be a number or {sd, sh, sw}" or
+        "spacing must be a number, {sy, sx} or {sd, sh, sw}") .. ", got " ..
+        (type(sp) == "table" and not is_tensor(sp) and ("a table of " .. #sp .. " values") or E.show(sp)))
+    end
+    local bad = false
+    for i = vol and 1 or 2, 3 do bad = bad or not (finite(s[i]) and s[i] > 0) end
+    if bad then
+      fail(fn, "spacing must be finite and > 0, got {" .. (vol and (E.show(s[1]) .. ", ") or "") ..
+        E.show(s[2]) .. ", " .. E.show(s[3]) .. "}")
+    end
+  end
+  if vol and target:dim() ~= 3 and target:dim() ~= 4 then
+    fail(fn, "with a 3-D spacing, target must be D x H x W or N x D x H x W, got " .. shape_str(target))
+  end
+  return vol, s[1], s[2], s[3]
+end
+
 --- hausdorff(pred, target, {percentile=nil, spacing={sy, sx}}): symmetric Hausdorff distance
 -- between the boundaries (mask minus its 4-connected erosion; pixels outside the image are
 -- background) of two binary masks (int32/uint8, nonzero = foreground), with exact Euclidean
@@ -509,6 +566,11 @@ M.pixel_accuracy = functional("pixel_accuracy", score_recall, true)
 -- of the two directed maxima (classic HD); percentile=95: the larger of the two directed 95th
 -- percentiles with numpy's linear interpolation (HD95 as MONAI computes it). One empty mask
 -- gives math.huge (inf); both empty give NaN. H x W -> number; N x H x W -> list.
+-- Volumes: spacing = {sd, sh, sw} (voxel spacing of D, H, W, e.g. load_nifti's
+-- header.spacing) makes a D x H x W target one volume (-> number) and N x D x H x W a batch
+-- (-> list; any 4-D target is a batch of volumes); boundaries are then the mask minus its
+-- 6-connected erosion and distances come from an exact 3-D EDT (MONAI's
+-- compute_hausdorff_distance on one class with that spacing).
 function M.hausdorff(pred, target, opts)
   local fn = "hausdorff"
   opts = check_opts(fn, opts, { "percentile", "spacing" })
@@ -516,19 +578,54 @@ function M.hausdorff(pred, target, opts)
   check_tensor(fn, "target", target)
   local pct = opts.percentile
   if pct ~= nil then E.number(fn, "percentile", pct, 0, 100) end
-  local sy, sx = 1, 1
-  local sp = opts.spacing
-  if sp ~= nil then
-    if type(sp) == "number" then sy, sx = sp, sp
-    elseif type(sp) == "table" and not is_tensor(sp) and #sp == 2 then sy, sx = sp[1], sp[2]
-    else fail(fn, "spacing must be a number or {sy, sx}, got " .. E.show(sp)) end
-    if not (finite(sy) and finite(sx) and sy > 0 and sx > 0) then
-      fail(fn, "spacing must be finite and > 0, got {" .. E.show(sy) .. ", " .. E.show(sx) .. "}")
-    end
+  local vol, sd, sy, sx = surface_spacing(fn, opts.spacing, target)
+  if vol then
+    local r = K.surface(pred, target, true, sd, sy, sx, pct, nil, fn)
+    if target:dim() == 3 then return r[1] end
+    return r
   end
   local r = K.hausdorff(pred, target, pct, sy, sx)
   if target:dim() == 2 then return r[1] end
   return r
+end
+
+--- surface_dice(pred, target, {tolerance, spacing, num_classes}): normalized surface distance
+-- (surface Dice at a tolerance; MONAI's compute_surface_dice, Nikolov et al. 2018): the
+-- boundary voxels of both masks that lie within `tolerance` (in spacing units, e.g. mm) of
+-- the other mask's boundary, over all boundary voxels. Boundaries are the mask minus its
+-- 6-connected erosion for volumes (spacing = {sd, sh, sw} or a 4-D target, as hausdorff) and
+-- 4-connected erosion for images (H x W / N x H x W, spacing nil, a number or {sy, sx});
+-- voxels outside the array are background. pred/target: int32/uint8 binary masks (nonzero =
+-- on) -> a number per image/volume (N: a list). With num_classes = C they are label maps
+-- (0..C-1): the result is a list over the foreground classes 1..C-1 (MONAI's
+-- include_background=False) for a single image/volume. One boundary empty: 0; both empty:
+-- NaN. tolerance is required (>= 0).
+function M.surface_dice(pred, target, opts)
+  local fn = "surface_dice"
+  opts = check_opts(fn, opts, { "tolerance", "spacing", "num_classes" })
+  check_tensor(fn, "pred", pred)
+  check_tensor(fn, "target", target)
+  if opts.tolerance == nil then fail(fn, "option tolerance is required (a distance >= 0 in spacing units)") end
+  local tol = E.number(fn, "tolerance", opts.tolerance, 0, math.huge)
+  if tol == math.huge then fail(fn, "tolerance must be finite, got inf") end
+  local vol, sd, sy, sx = surface_spacing(fn, opts.spacing, target)
+  local C = opts.num_classes
+  if C ~= nil then
+    C = E.integer(fn, "num_classes", C, 2, M.MAX_CLASSES)
+    if target:dim() ~= (vol and 3 or 2) then
+      fail(fn, "with num_classes, target must be one " .. (vol and "D x H x W volume" or "H x W image") ..
+        ", got " .. shape_str(target))
+    end
+    local res = {}
+    for c = 1, C - 1 do
+      local _, nsd = K.surface(pred:eq(c), target:eq(c), vol, sd, sy, sx, nil, tol, fn)
+      res[c] = nsd[1]
+    end
+    return res
+  end
+  local _, nsd = K.surface(pred, target, vol, sd, sy, sx, nil, tol, fn)
+  if target:dim() == (vol and 3 or 2) then return nsd[1] end
+  return nsd
 end
 
 -- ---------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
 -- lunet.nn layers: Conv2d, ConvTranspose2d, Linear, BatchNorm2d, GroupNorm, pooling, Upsample,
+-- the 3-D layers (Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d, MaxUnpool3d,
+-- AdaptiveAvgPool3d, BatchNorm3d, InstanceNorm3d), PReLU,
 -- dropout, activations, Identity, Sequential and ModuleList, with PyTorch's default
 -- initialisation (drawn from the seeded generator).
 --
@@ -478,6 +480,290 @@ function nn.Upsample:extra_repr()
   if self.align_corners ~= nil then s[#s + 1] = "align_corners=" .. tostring(self.align_corners) end
   return concat(s, ", ")
 end
+
+---------------------------------------------------------------------------------------------
+-- volumes (N, C, D, H, W): 3-D convolutions, pooling and normalisation
+---------------------------------------------------------------------------------------------
+-- A number or a {d, h, w} triple of integers >= min; returned as {d, h, w}.
+local function check_triple(cls, key, v, min)
+  local t
+  if type(v) == "table" and not is_tensor(v) and #v == 3 then
+    t = { int_value(v[1]), int_value(v[2]), int_value(v[3]) }
+  else
+    local i = int_value(v)
+    t = { i, i, i }
+  end
+  if t[1] == nil or t[2] == nil or t[3] == nil or t[1] < min or t[2] < min or t[3] < min then
+    raise(format("%s: %s must be an integer >= %d or a {d, h, w} table of them, got %s", cls, key,
+      min, show(v)))
+  end
+  return t
+end
+
+local function triple_str(p)
+  if p[1] == p[2] and p[2] == p[3] then return tostring(p[1]) end
+  return "(" .. p[1] .. ", " .. p[2] .. ", " .. p[3] .. ")"
+end
+
+local function same3(p, q) return p[1] == q[1] and p[2] == q[2] and p[3] == q[3] end
+
+local function check_vol_input(cls, x)
+  if not is_tensor(x) then raise(format("%s: input must be a tensor, got %s", cls, typename(x))) end
+  if x:dim() ~= 5 and x:dim() ~= 4 then
+    raise(format("%s: expected a 5-D input (N, C, D, H, W) or 4-D (C, D, H, W), got %s", cls,
+      util.shape_str(x)))
+  end
+end
+
+local function conv3d_common(self, cls, o, transposed)
+  self.in_channels = check_int(cls, "in_channels", o.in_channels, 1)
+  self.out_channels = check_int(cls, "out_channels", o.out_channels, 1)
+  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
+  self.stride = check_triple(cls, "stride", o.stride, 1)
+  self.padding = check_triple(cls, "padding", o.padding, 0)
+  self.dilation = check_triple(cls, "dilation", o.dilation, 1)
+  self.groups = check_int(cls, "groups", o.groups, 1)
+  check_bool(cls, "bias", o.bias)
+  if o.padding_mode ~= nil and o.padding_mode ~= "zeros" then
+    raise(format("%s: only padding_mode \"zeros\" is supported, got %s", cls, show(o.padding_mode)))
+  end
+  if self.in_channels % self.groups ~= 0 then
+    raise(format("%s: in_channels (%d) must be divisible by groups (%d)", cls, self.in_channels, self.groups))
+  end
+  if self.out_channels % self.groups ~= 0 then
+    raise(format("%s: out_channels (%d) must be divisible by groups (%d)", cls, self.out_channels, self.groups))
+  end
+  local k = self.kernel_size
+  if transposed then
+    self.weight = new_param(self.in_channels, self.out_channels // self.groups, k[1], k[2], k[3])
+  else
+    self.weight = new_param(self.out_channels, self.in_channels // self.groups, k[1], k[2], k[3])
+  end
+  if o.bias then self.bias = new_param(self.out_channels) end
+  reset_kaiming(self)
+end
+
+local function conv3d_repr(self, extra)
+  local s = { format("%d, %d, kernel_size=%s", self.in_channels, self.out_channels, triple_str(self.kernel_size)) }
+  if not same3(self.stride, { 1, 1, 1 }) then s[#s + 1] = "stride=" .. triple_str(self.stride) end
+  if not same3(self.padding, { 0, 0, 0 }) then s[#s + 1] = "padding=" .. triple_str(self.padding) end
+  if extra then s[#s + 1] = extra end
+  if not same3(self.dilation, { 1, 1, 1 }) then s[#s + 1] = "dilation=" .. triple_str(self.dilation) end
+  if self.groups ~= 1 then s[#s + 1] = "groups=" .. self.groups end
+  if self.bias == nil then s[#s + 1] = "bias=false" end
+  return concat(s, ", ")
+end
+
+-- Conv3d(in_channels, out_channels, kernel_size, {stride=1, padding=0, dilation=1, groups=1,
+-- bias=true, padding_mode="zeros"}); weight (out, in/groups, kd, kh, kw); sizes a number or
+-- {d, h, w}. Input (N, C, D, H, W) or (C, D, H, W).
+nn.Conv3d = Module:extend("Conv3d")
+function nn.Conv3d:__init(...)
+  local o = parse("Conv3d", { "in_channels", "out_channels", "kernel_size", "stride", "padding",
+    "dilation", "groups", "bias", "padding_mode" }, {
+    in_channels = REQUIRED, out_channels = REQUIRED, kernel_size = REQUIRED, stride = 1,
+    padding = 0, dilation = 1, groups = 1, bias = true, padding_mode = "zeros" }, ...)
+  conv3d_common(self, "Conv3d", o, false)
+end
+function nn.Conv3d:forward(x)
+  return fn("conv3d")(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
+    dilation = self.dilation, groups = self.groups })
+end
+nn.Conv3d.extra_repr = function(self) return conv3d_repr(self) end
+
+-- ConvTranspose3d(in_channels, out_channels, kernel_size, {stride=1, padding=0,
+-- output_padding=0, groups=1, bias=true, dilation=1}); weight (in, out/groups, kd, kh, kw).
+nn.ConvTranspose3d = Module:extend("ConvTranspose3d")
+function nn.ConvTranspose3d:__init(...)
+  local o = parse("ConvTranspose3d", { "in_channels", "out_channels", "kernel_size", "stride",
+    "padding", "output_padding", "groups", "bias", "dilation", "padding_mode" }, {
+    in_channels = REQUIRED, out_channels = REQUIRED, kernel_size = REQUIRED, stride = 1,
+    padding = 0, output_padding = 0, groups = 1, bias = true, dilation = 1,
+    padding_mode = "zeros" }, ...)
+  self.output_padding = check_triple("ConvTranspose3d", "output_padding", o.output_padding, 0)
+  conv3d_common(self, "ConvTranspose3d", o, true)
+end
+function nn.ConvTranspose3d:forward(x)
+  return fn("conv_transpose3d")(x, self.weight, self.bias, { stride = self.stride,
+    padding = self.padding, output_padding = self.output_padding, dilation = self.dilation,
+    groups = self.groups })
+end
+nn.ConvTranspose3d.extra_repr = function(self)
+  local extra
+  if not same3(self.output_padding, { 0, 0, 0 }) then extra = "output_padding=" .. triple_str(self.output_padding) end
+  return conv3d_repr(self, extra)
+end
+
+local function pool3d_repr(self)
+  local s = { "kernel_size=" .. triple_str(self.kernel_size) }
+  if not same3(self.stride, self.kernel_size) then s[#s + 1] = "stride=" .. triple_str(self.stride) end
+  if not same3(self.padding, { 0, 0, 0 }) then s[#s + 1] = "padding=" .. triple_str(self.padding) end
+  if self.dilation and not same3(self.dilation, { 1, 1, 1 }) then s[#s + 1] = "dilation=" .. triple_str(self.dilation) end
+  if self.ceil_mode then s[#s + 1] = "ceil_mode=true" end
+  if self.return_indices then s[#s + 1] = "return_indices=true" end
+  if self.count_include_pad == false then s[#s + 1] = "count_include_pad=false" end
+  return concat(s, ", ")
+end
+
+-- MaxPool3d(kernel_size, {stride=kernel_size, padding=0, dilation=1, return_indices=false,
+-- ceil_mode=false}); with return_indices the call returns values, indices (1-based
+-- positions in each D*H*W volume, for MaxUnpool3d).
+nn.MaxPool3d = Module:extend("MaxPool3d")
+function nn.MaxPool3d:__init(...)
+  local cls = "MaxPool3d"
+  local o = parse(cls, { "kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode" }, {
+    kernel_size = REQUIRED, stride = NONE, padding = 0, dilation = 1, return_indices = false,
+    ceil_mode = false }, ...)
+  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
+  self.stride = o.stride == nil and self.kernel_size or check_triple(cls, "stride", o.stride, 1)
+  self.padding = check_triple(cls, "padding", o.padding, 0)
+  self.dilation = check_triple(cls, "dilation", o.dilation, 1)
+  self.return_indices = check_bool(cls, "return_indices", o.return_indices)
+  self.ceil_mode = check_bool(cls, "ceil_mode", o.ceil_mode)
+end
+function nn.MaxPool3d:forward(x)
+  return fn("max_pool3d")(x, { kernel = self.kernel_size, stride = self.stride, padding = self.padding,
+    dilation = self.dilation, ceil_mode = self.ceil_mode, return_indices = self.return_indices })
+end
+nn.MaxPool3d.extra_repr = pool3d_repr
+
+-- AvgPool3d(kernel_size, {stride=kernel_size, padding=0, ceil_mode=false,
+-- count_include_pad=true, divisor_override=nil}).
+nn.AvgPool3d = Module:extend("AvgPool3d")
+function nn.AvgPool3d:__init(...)
+  local cls = "AvgPool3d"
+  local o = parse(cls, { "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+    "divisor_override" }, { kernel_size = REQUIRED, stride = NONE, padding = 0, ceil_mode = false,
+    count_include_pad = true, divisor_override = NONE }, ...)
+  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
+  self.stride = o.stride == nil and self.kernel_size or check_triple(cls, "stride", o.stride, 1)
+  self.padding = check_triple(cls, "padding", o.padding, 0)
+  self.ceil_mode = check_bool(cls, "ceil_mode", o.ceil_mode)
+  self.count_include_pad = check_bool(cls, "count_include_pad", o.count_include_pad)
+  if o.divisor_override ~= nil then
+    self.divisor_override = check_int(cls, "divisor_override", o.divisor_override, 1)
+  end
+end
+function nn.AvgPool3d:forward(x)
+  return fn("avg_pool3d")(x, { kernel = self.kernel_size, stride = self.stride, padding = self.padding,
+    ceil_mode = self.ceil_mode, count_include_pad = self.count_include_pad,
+    divisor_override = self.divisor_override })
+end
+nn.AvgPool3d.extra_repr = pool3d_repr
+
+-- MaxUnpool3d(kernel_size, {stride=kernel_size, padding=0}); called as m(x, indices [, output_size]).
+nn.MaxUnpool3d = Module:extend("MaxUnpool3d")
+function nn.MaxUnpool3d:__init(...)
+  local cls = "MaxUnpool3d"
+  local o = parse(cls, { "kernel_size", "stride", "padding" },
+    { kernel_size = REQUIRED, stride = NONE, padding = 0 }, ...)
+  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
+  self.stride = o.stride == nil and self.kernel_size or check_triple(cls, "stride", o.stride, 1)
+  self.padding = check_triple(cls, "padding", o.padding, 0)
+end
+function nn.MaxUnpool3d:forward(x, indices, output_size)
+  return fn("max_unpool3d")(x, indices, { kernel = self.kernel_size, stride = self.stride,
+    padding = self.padding, output_size = output_size })
+end
+nn.MaxUnpool3d.extra_repr = pool3d_repr
+
+-- AdaptiveAvgPool3d(output_size): output_size a number or {d, h, w}.
+nn.AdaptiveAvgPool3d = Module:extend("AdaptiveAvgPool3d")
+function nn.AdaptiveAvgPool3d:__init(...)
+  local o = parse("AdaptiveAvgPool3d", { "output_size" }, { output_size = REQUIRED }, ...)
+  self.output_size = check_triple("AdaptiveAvgPool3d", "output_size", o.output_size, 1)
+end
+function nn.AdaptiveAvgPool3d:forward(x)
+  return fn("adaptive_avg_pool3d")(x, self.output_size)
+end
+function nn.AdaptiveAvgPool3d:extra_repr() return "output_size=" .. triple_str(self.output_size) end
+
+-- BatchNorm3d(num_features, {eps=1e-5, momentum=0.1, affine=true, track_running_stats=true}):
+-- BatchNorm2d on (N, C, D, H, W) input; the same parameters and buffers.
+nn.BatchNorm3d = nn.BatchNorm2d:extend("BatchNorm3d")
+function nn.BatchNorm3d:__init(...)
+  local cls = "BatchNorm3d"
+  local o = parse(cls, { "num_features", "eps", "momentum", "affine", "track_running_stats" }, {
+    num_features = REQUIRED, eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true }, ...)
+  nn.BatchNorm2d.__init(self, o)
+end
+function nn.BatchNorm3d:forward(x)
+  if not is_tensor(x) then raise(format("BatchNorm3d: input must be a tensor, got %s", typename(x))) end
+  if x:dim() ~= 5 then
+    raise(format("BatchNorm3d: expected a 5-D input (N, C, D, H, W), got %s", util.shape_str(x)))
+  end
+  if x:size(2) ~= self.num_features then
+    raise(format("BatchNorm3d: input has %d channels, expected %d (input %s)",
+      x:size(2), self.num_features, util.shape_str(x)))
+  end
+  local training = self.training or not self.track_running_stats
+  local y = fn("batch_norm")(x, self.running_mean, self.running_var, self.weight, self.bias,
+    { training = training, momentum = self.momentum, eps = self.eps })
+  if self.training and self.track_running_stats then
+    local n = self.num_batches_tracked
+    n:fill_(n:item() + 1)
+  end
+  return y
+end
+
+-- InstanceNorm3d(num_features, {eps=1e-5, momentum=0.1, affine=false,
+-- track_running_stats=false}) as PyTorch: per-(sample, channel) statistics; with
+-- track_running_stats the buffers running_mean, running_var, num_batches_tracked are kept
+-- and used in eval mode. Input (N, C, D, H, W) or (C, D, H, W).
+nn.InstanceNorm3d = Module:extend("InstanceNorm3d")
+function nn.InstanceNorm3d:__init(...)
+  local cls = "InstanceNorm3d"
+  local o = parse(cls, { "num_features", "eps", "momentum", "affine", "track_running_stats" }, {
+    num_features = REQUIRED, eps = 1e-5, momentum = 0.1, affine = false, track_running_stats = false }, ...)
+  self.num_features = check_int(cls, "num_features", o.num_features, 1)
+  self.eps = check_num(cls, "eps", o.eps, 0, nil, "a number >= 0")
+  self.momentum = check_num(cls, "momentum", o.momentum, 0, 1, "a number in [0, 1]")
+  self.affine = check_bool(cls, "affine", o.affine)
+  self.track_running_stats = check_bool(cls, "track_running_stats", o.track_running_stats)
+  local c = self.num_features
+  if self.affine then
+    self.weight = lunet.ones(c):requires_grad(true)
+    self.bias = new_param(c)
+  end
+  if self.track_running_stats then
+    self:register_buffer("running_mean", lunet.zeros(c))
+    self:register_buffer("running_var", lunet.ones(c))
+    self:register_buffer("num_batches_tracked", lunet.tensor(0, { dtype = "int32" }))
+  end
+end
+function nn.InstanceNorm3d:forward(x)
+  check_vol_input("InstanceNorm3d", x)
+  local unbatched = x:dim() == 4
+  if unbatched then x = x:unsqueeze(1) end
+  if x:size(2) ~= self.num_features and (self.affine or self.track_running_stats) then
+    raise(format("InstanceNorm3d: input has %d channels, expected %d (input %s)",
+      x:size(2), self.num_features, util.shape_str(x)))
+  end
+  local use_input_stats = self.training or not self.track_running_stats
+  local y = fn("instance_norm")(x, { running_mean = self.running_mean, running_var = self.running_var,
+    weight = self.weight, bias = self.bias, use_input_stats = use_input_stats,
+    momentum = self.momentum, eps = self.eps })
+  if self.training and self.track_running_stats then
+    local n = self.num_batches_tracked
+    n:fill_(n:item() + 1)
+  end
+  if unbatched then y = y:squeeze(1) end
+  return y
+end
+nn.InstanceNorm3d.extra_repr = nn.BatchNorm2d.extra_repr
+
+-- PReLU({num_parameters=1, init=0.25}): max(0, x) + weight * min(0, x), weight one value
+-- or one per channel (dim 2).
+nn.PReLU = Module:extend("PReLU")
+function nn.PReLU:__init(...)
+  local cls = "PReLU"
+  local o = parse(cls, { "num_parameters", "init" }, { num_parameters = 1, init = 0.25 }, ...)
+  self.num_parameters = check_int(cls, "num_parameters", o.num_parameters, 1)
+  local v = check_num(cls, "init", o.init, nil, nil, "a number")
+  self.weight = lunet.full({ self.num_parameters }, v):requires_grad(true)
+end
+function nn.PReLU:forward(x) return fn("prelu")(x, self.weight) end
+function nn.PReLU:extra_repr() return "num_parameters=" .. self.num_parameters end
 
 ---------------------------------------------------------------------------------------------
 -- dropout and activations

@@ -24,10 +24,14 @@
 -- paths round differently) and 1e-4 for float32; nearest resize is exact. GaussianBlur uses
 -- exact gaussian weights where OpenCV 4 rounds its kernel to 1/256 steps.
 -- Transforms return a new sample table; tensors no transform touched are passed through.
+-- Volumes (C x D x H x W image, D x H x W mask): Flip3d, RandomRotate90_3d, RandomCropPad3d,
+-- RandomCropByPosNegLabel3d, Affine3d and the intensity transforms *3d of transforms/volume.lua;
+-- Compose checks a sample with a 4-D image as a volume.
 local E = require "lunet.errors"
 local B = require "lunet.transforms.base"
 local S = require "lunet.transforms.spatial"
 local P = require "lunet.transforms.pixel"
+local Vol = require "lunet.transforms.volume"   -- v3d: volume transforms (C x D x H x W + D x H x W)
 
 local setmetatable, ipairs, type, tostring = setmetatable, ipairs, type, tostring
 local concat = table.concat
@@ -35,6 +39,8 @@ local concat = table.concat
 local M = {}
 for k, v in pairs(S) do if type(v) == "function" and k:match("^%u") then M[k] = v end end
 for k, v in pairs(P) do M[k] = v end
+for k, v in pairs(Vol) do if type(v) == "function" and k:match("^%u") then M[k] = v end end
+M.vol_affine = Vol.vol_affine
 
 local function is_transform(t)
   return type(t) == "table" and type(t.apply) == "function" and type(t.maybe) == "function"
@@ -61,12 +67,20 @@ end
 
 -- Nested in another Compose or OneOf: apply the children with the outer generator.
 function Compose:apply(s, ctx)
-  for _, t in ipairs(self.transforms) do s = t:maybe(s, ctx) end
+  for _, t in ipairs(self.transforms) do
+    if s.image == nil and s[1] ~= nil then   -- a list of samples (RandomCropByPosNegLabel3d)
+      for i = 1, #s do s[i] = t:maybe(s[i], ctx) end
+    else
+      s = t:maybe(s, ctx)
+    end
+  end
   return s
 end
 
 function Compose:__call(sample)
-  local s = B.check_sample(sample, self.name)
+  local img = type(sample) == "table" and sample.image
+  local s = (B.is_tensor(img) and img:dim() == 4) and Vol.check_sample(sample, self.name)
+    or B.check_sample(sample, self.name)
   return self:maybe(s, { rng = B.sample_rng or self.rng, ignore_index = self.ignore_index })
 end
 

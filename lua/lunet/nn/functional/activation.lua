@@ -3,6 +3,7 @@
 -- (csrc/lua_norm.c, csrc/lt_activation.c); dims are 1-based, negative from the end.
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
+local E = require "lunet.errors"
 
 local nn = core.nn
 local M = {}
@@ -32,6 +33,32 @@ function M.leaky_relu(x, slope)
     ag.record(y, { x }, function(g) return nn.leaky_relu_backward(g, x, slope) end)
   end
   return y
+end
+
+--- PReLU: max(0, x) + weight * min(0, x); weight has 1 element (shared) or one per channel
+-- (dim 2 of x, or dim 1 of a 1-D x), as PyTorch's F.prelu.
+function M.prelu(x, weight)
+  if not core.is_tensor(x) then E.fail("prelu", "x must be a tensor, got %s", E.typename(x)) end
+  if not core.is_tensor(weight) then
+    E.fail("prelu", "weight must be a tensor, got %s", E.typename(weight))
+  end
+  local k = weight:numel()
+  local w = weight
+  if k ~= 1 then
+    local c = x:dim() >= 2 and x:size(2) or x:size(1)
+    if weight:dim() ~= 1 or k ~= c then
+      E.fail("prelu", "weight has %d elements, expected 1 or the %d channels of x [%s]",
+        k, c, table.concat(x:shape(), ", "))
+    end
+    if x:dim() >= 2 then
+      local shape = { 1, c }
+      for _ = 3, x:dim() do shape[#shape + 1] = 1 end
+      w = weight:reshape(table.unpack(shape))
+    end
+  else
+    w = weight:reshape(1)
+  end
+  return M.relu(x) - M.relu(-x) * w
 end
 
 local function softmax_with(fwd, bwd)

@@ -2,8 +2,12 @@
 -- and weight layouts, recorded on the autograd tape. Kernels: csrc/lt_conv.c.
 --   F.conv2d(x, w, b, {stride=1, padding=0, dilation=1, groups=1})
 --   F.conv_transpose2d(x, w, b, {stride=1, padding=0, output_padding=0, dilation=1, groups=1})
+--   F.conv3d(x, w, b, {stride=1, padding=0, dilation=1, groups=1})
+--   F.conv_transpose3d(x, w, b, {stride=1, padding=0, output_padding=0, dilation=1, groups=1})
 -- x is (N, C, H, W) or unbatched (C, H, W); b may be nil; each option is a number or an
 -- {h, w} pair. The bias may be left out entirely: F.conv2d(x, w, {padding=1}).
+-- The 3-D ops take (N, C, D, H, W) or unbatched (C, D, H, W), weights (Cout, Cin/groups, kd,
+-- kh, kw) (transposed: (Cin, Cout/groups, kd, kh, kw)) and {d, h, w} triples (csrc/lt_conv3d.c).
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
 
@@ -35,5 +39,7 @@ end
 
 M.conv2d = make(nn.conv2d_forward, nn.conv2d_backward)
 M.conv_transpose2d = make(nn.conv_transpose2d_forward, nn.conv_transpose2d_backward)
+M.conv3d = make(nn.conv3d_forward, nn.conv3d_backward)
+M.conv_transpose3d = make(nn.conv_transpose3d_forward, nn.conv_transpose3d_backward)
 
 return M

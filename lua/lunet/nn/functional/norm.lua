@@ -1,8 +1,9 @@
--- lunet.nn.functional norm part: batch_norm, group_norm, dropout, dropout2d.
+-- lunet.nn.functional norm part: batch_norm, group_norm, instance_norm, dropout, dropout2d.
 -- Thin autograd wrappers over the raw kernels in core.nn (csrc/lua_norm.c); argument
 -- checking and error messages live in C. PyTorch 1.13 semantics, 1-based dims.
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
+local E = require "lunet.errors"
 
 local nn = core.nn
 local ipairs, unpack = ipairs, table.unpack
@@ -45,6 +46,66 @@ function M.group_norm(x, groups, weight, bias, opts)
   record3(y, x, weight, bias, function(g)
     return nn.group_norm_backward(g, x, mean, invstd, groups, weight, bias)
   end)
+  return y
+end
+
+local INSTANCE_OPTS = { "running_mean", "running_var", "weight", "bias", "use_input_stats",
+                        "momentum", "eps" }
+
+local function opt_tensor(fn, o, key)
+  local v = o[key]
+  if v ~= nil and not core.is_tensor(v) then
+    E.fail(fn, "%s must be a tensor, got %s", key, E.typename(v))
+  end
+  return v
+end
+
+--- Instance normalisation of x (N, C, ...) (PyTorch's F.instance_norm, InstanceNorm1d/2d/3d):
+-- each (sample, channel) normalised over its spatial elements.
+-- opts: running_mean, running_var (C, updated in place with the batch average of the
+-- per-instance mean and unbiased variance when given), weight, bias (C), use_input_stats
+-- (true; false normalises with the running statistics), momentum (0.1), eps (1e-5).
+function M.instance_norm(x, opts)
+  local fn = "instance_norm"
+  opts = E.options(opts, fn, INSTANCE_OPTS)
+  if not core.is_tensor(x) then E.fail(fn, "x must be a tensor, got %s", E.typename(x)) end
+  if x:dim() < 3 then
+    E.fail(fn, "x must have at least 3 dims (N, C, spatial...), got [%s]", table.concat(x:shape(), ", "))
+  end
+  local rm, rv = opt_tensor(fn, opts, "running_mean"), opt_tensor(fn, opts, "running_var")
+  local w, b = opt_tensor(fn, opts, "weight"), opt_tensor(fn, opts, "bias")
+  local use = opts.use_input_stats
+  if use == nil then use = true end
+  if type(use) ~= "boolean" then E.fail(fn, "use_input_stats must be a boolean, got %s", E.show(use)) end
+  local eps = E.number(fn, "eps", opts.eps == nil and 1e-5 or opts.eps, 0, math.huge)
+  local momentum = E.number(fn, "momentum", opts.momentum == nil and 0.1 or opts.momentum, 0, 1)
+  if (rm == nil) ~= (rv == nil) then
+    E.fail(fn, "give both running_mean and running_var, or neither")
+  end
+  if not use then
+    if rm == nil then E.fail(fn, "running_mean and running_var are required when use_input_stats is false") end
+    return M.batch_norm(x, rm, rv, w, b, { training = false, eps = eps })
+  end
+  local n, c = x:size(1), x:size(2)
+  local s = x:numel() // (n * c)
+  if s <= 1 then
+    E.fail(fn, "expected more than 1 spatial element when training, got x [%s]", table.concat(x:shape(), ", "))
+  end
+  local y = M.group_norm(x, c, w, b, { eps = eps })
+  if rm ~= nil then
+    ag.no_grad(function()
+      -- per-instance mean and unbiased variance: batch statistics of x viewed as (1, N*C, S)
+      local tm, tv = core.zeros(n * c), core.ones(n * c)
+      nn.batch_norm_forward(x:detach():reshape(1, n * c, s), tm, tv, nil, nil,
+        { training = true, momentum = 1, eps = eps })
+      if rm:numel() ~= c or rv:numel() ~= c then
+        E.fail(fn, "running_mean / running_var have %d / %d elements, expected %d (x [%s])",
+          rm:numel(), rv:numel(), c, table.concat(x:shape(), ", "))
+      end
+      rm:copy_(rm * (1 - momentum) + tm:reshape(n, c):mean(1) * momentum)
+      rv:copy_(rv * (1 - momentum) + tv:reshape(n, c):mean(1) * momentum)
+    end)
+  end
   return y
 end
 

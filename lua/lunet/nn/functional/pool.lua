@@ -27,6 +27,17 @@
 --           "circular", value = 0 (constant only)})
 --     pads the last two dims of a tensor with >= 2 dims; negative sizes crop (constant).
 -- Kernel sizes, strides, paddings and dilations are a number or a pair {h, w}.
+--
+-- Volumes (N, C, D, H, W) or unbatched (C, D, H, W), sizes a number or a triple {d, h, w};
+-- indices are int32 1-based positions inside one D*H*W input volume (csrc/lt_pool3d.c):
+--   max_pool3d(x, {kernel, stride = kernel, padding = 0, dilation = 1, ceil_mode = false,
+--                  return_indices = false})                      -> y [, indices]
+--   avg_pool3d(x, {kernel, stride = kernel, padding = 0, ceil_mode = false,
+--                  count_include_pad = true, divisor_override = nil})
+--   max_unpool3d(x, indices, {kernel, stride = kernel, padding = 0, output_size = nil})
+--   adaptive_avg_pool3d(x, size)
+--   interpolate(x, {...}) with 5-D x: mode = "nearest" | "trilinear" (align_corners for
+--     trilinear), size / scale_factor a number or {d, h, w}.
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
 local E = require "lunet.errors"
@@ -110,12 +121,58 @@ function M.adaptive_max_pool2d(x, size, opts)
 end
 
 function M.interpolate(x, opts)
-  local y = nn.interpolate(x, opts)
+  local vol = core.is_tensor(x) and x:dim() == 5
+  local y = (vol and nn.interpolate3d or nn.interpolate)(x, opts)
+  if ag.needs_grad(x) then
+    local o = copy_opts(opts)
+    local back = vol and nn.interpolate3d_backward or nn.interpolate_backward
+    ag.record(y, { x }, function(gy)
+      return back(gy, x, o)
+    end, "interpolate")
+  end
+  return y
+end
+
+function M.max_pool3d(x, opts)
+  local grad = ag.needs_grad(x)
+  local want = flag(opts, "return_indices")
+  local y, idx = nn.max_pool3d(x, opts, grad or want)
+  if grad then
+    ag.record(y, { x }, function(gy)
+      return nn.max_pool3d_backward(gy, idx, x)
+    end, "max_pool3d")
+  end
+  if want then return y, idx end
+  return y
+end
+
+function M.avg_pool3d(x, opts)
+  local y = nn.avg_pool3d(x, opts)
   if ag.needs_grad(x) then
     local o = copy_opts(opts)
     ag.record(y, { x }, function(gy)
-      return nn.interpolate_backward(gy, x, o)
-    end, "interpolate")
+      return nn.avg_pool3d_backward(gy, x, o)
+    end, "avg_pool3d")
+  end
+  return y
+end
+
+function M.max_unpool3d(x, indices, opts)
+  local y = nn.max_unpool3d(x, indices, opts)
+  if ag.needs_grad(x) then
+    ag.record(y, { x }, function(gy)
+      return nn.max_unpool3d_backward(gy, indices, x)
+    end, "max_unpool3d")
+  end
+  return y
+end
+
+function M.adaptive_avg_pool3d(x, size)
+  local y = nn.adaptive_avg_pool3d(x, size)
+  if ag.needs_grad(x) then
+    ag.record(y, { x }, function(gy)
+      return nn.adaptive_avg_pool3d_backward(gy, x)
+    end, "adaptive_avg_pool3d")
   end
   return y
 end

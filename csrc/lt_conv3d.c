@@ -1,0 +1,560 @@
+/* lt_conv3d.c: 3-D convolution and transposed convolution, forward and backward: vol2col
+ * blocks + lunet's SGEMM (lt_gemm.h), and the naive direct-loop references (see lt_conv3d.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <cblas.h>
+#include "lt_conv3d.h"
+#include "lt_context.h"
+#include "lt_gemm.h"
+
+/* Target size of one thread's vol2col block, in floats (256 kB: it stays in L2 between the
+ * vol2col pass that writes it and the GEMM that packs it). */
+#define COL_FLOATS (64 * 1024)
+/* Below this many FLOPs a call runs on one thread (a team costs more than it saves). */
+#define SMALL_FLOPS 4.0e6
+
+/* ---------------------------------------------------------------- dims */
+
+static int dims_fit(const lt_conv3d_dims *d) {
+    int64_t t;
+    const int64_t G = d->groups;
+    return !(lt_mul_ovf(d->d, d->h, &t) || lt_mul_ovf(t, d->w, &t) || lt_mul_ovf(t, d->cin, &t) ||
+             lt_mul_ovf(t, d->n, &t) || lt_mul_ovf(d->od, d->oh, &t) ||
+             lt_mul_ovf(t, d->ow, &t) || lt_mul_ovf(t, d->cout, &t) || lt_mul_ovf(t, d->n, &t) ||
+             lt_mul_ovf(d->kd, d->kh, &t) || lt_mul_ovf(t, d->kw, &t) ||
+             lt_mul_ovf(t, d->cin / G, &t) || lt_mul_ovf(t, d->cout, &t));
+}
+
+static int bad_params(const int64_t k[3], const int64_t s[3], const int64_t p[3],
+                      const int64_t dl[3]) {
+    for (int i = 0; i < 3; i++)
+        if (k[i] < 1 || s[i] < 1 || dl[i] < 1 || p[i] < 0) return 1;
+    return 0;
+}
+
+lt_status lt_conv3d_dims_init(lt_conv3d_dims *d, int64_t n, int64_t cin, int64_t id, int64_t ih,
+                              int64_t iw, int64_t cout, const int64_t k[3], const int64_t s[3],
+                              const int64_t p[3], const int64_t dl[3], int64_t groups) {
+    if (n < 1 || cin < 1 || id < 1 || ih < 1 || iw < 1 || cout < 1 || groups < 1 ||
+        bad_params(k, s, p, dl) || cin % groups || cout % groups)
+        return LT_EARG;
+    const int64_t in[3] = { id, ih, iw };
+    int64_t out[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t ek, ip;
+        if (lt_mul_ovf(dl[i], k[i] - 1, &ek) || lt_add_ovf(ek, 1, &ek) ||
+            lt_mul_ovf(p[i], 2, &ip) || lt_add_ovf(ip, in[i], &ip))
+            return LT_EOVERFLOW;
+        if (ip < ek) return LT_ESHAPE;
+        out[i] = (ip - ek) / s[i] + 1;
+    }
+    d->n = n; d->cin = cin; d->d = id; d->h = ih; d->w = iw;
+    d->cout = cout; d->kd = k[0]; d->kh = k[1]; d->kw = k[2];
+    d->od = out[0]; d->oh = out[1]; d->ow = out[2];
+    d->sd = s[0]; d->sh = s[1]; d->sw = s[2];
+    d->pd = p[0]; d->ph = p[1]; d->pw = p[2];
+    d->dd = dl[0]; d->dh = dl[1]; d->dw = dl[2];
+    d->groups = groups;
+    return dims_fit(d) ? LT_OK : LT_EOVERFLOW;
+}
+
+lt_status lt_conv_transpose3d_dims_init(lt_conv3d_dims *d, int64_t n, int64_t cin, int64_t id,
+                                        int64_t ih, int64_t iw, int64_t cout, const int64_t k[3],
+                                        const int64_t s[3], const int64_t p[3],
+                                        const int64_t op[3], const int64_t dl[3],
+                                        int64_t groups) {
+    if (n < 1 || cin < 1 || id < 1 || ih < 1 || iw < 1 || cout < 1 || groups < 1 ||
+        bad_params(k, s, p, dl) || cin % groups || cout % groups)
+        return LT_EARG;
+    const int64_t in[3] = { id, ih, iw };
+    int64_t out[3];
+    for (int i = 0; i < 3; i++) {
+        if (op[i] < 0 || (op[i] >= s[i] && op[i] >= dl[i])) return LT_EARG;
+        int64_t o, ek, p2;
+        if (lt_mul_ovf(in[i] - 1, s[i], &o) || lt_mul_ovf(dl[i], k[i] - 1, &ek) ||
+            lt_add_ovf(o, ek, &o) || lt_add_ovf(o, op[i] + 1, &o) || lt_mul_ovf(p[i], 2, &p2) ||
+            lt_sub_ovf(o, p2, &o))
+            return LT_EOVERFLOW;
+        if (o < 1) return LT_ESHAPE;
+        out[i] = o;
+    }
+    /* the adjoint convolution: (N, cout, out) -> (N, cin, in) */
+    d->n = n; d->cin = cout; d->d = out[0]; d->h = out[1]; d->w = out[2];
+    d->cout = cin; d->kd = k[0]; d->kh = k[1]; d->kw = k[2];
+    d->od = id; d->oh = ih; d->ow = iw;
+    d->sd = s[0]; d->sh = s[1]; d->sw = s[2];
+    d->pd = p[0]; d->ph = p[1]; d->pw = p[2];
+    d->dd = dl[0]; d->dh = dl[1]; d->dw = dl[2];
+    d->groups = groups;
+    return dims_fit(d) ? LT_OK : LT_EOVERFLOW;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Bytes of a * b floats, or 0 when that overflows. */
+static size_t floats_bytes(int64_t a, int64_t b) {
+    int64_t n;
+    if (lt_mul_ovf(a, b, &n) || lt_mul_ovf(n, (int64_t)sizeof(float), &n) || n < 0 ||
+        (uint64_t)n > (uint64_t)SIZE_MAX - 128)
+        return 0;
+    return (size_t)n;
+}
+
+static int64_t round16(int64_t v) { return (v + 15) / 16 * 16; }
+
+/* Output columns ox in [*lo, *hi) read input column ox * s + off inside [0, w). */
+static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
+                        int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0);
+    int64_t h = (w - 1 - off) < 0 ? 0 : (w - 1 - off) / s + 1;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = l; *hi = h;
+}
+
+static int is_pointwise(const lt_conv3d_dims *d) {
+    return d->kd == 1 && d->kh == 1 && d->kw == 1 && d->sd == 1 && d->sh == 1 && d->sw == 1 &&
+           d->pd == 0 && d->ph == 0 && d->pw == 0;
+}
+
+/* Columns per block: about COL_FLOATS of K-row column matrix, a multiple of 48 (the
+ * AVX-512 tile width) when that large, at most S. */
+static int64_t block_cols(int64_t K, int64_t S) {
+    int64_t nb = COL_FLOATS / (K > 0 ? K : 1);
+    if (nb >= 96) nb = nb / 48 * 48;
+    if (nb < 32) nb = 32;
+    return nb < S ? nb : S;
+}
+
+/* vol2col (add = 0) or col2vol (add = 1) for output positions [p0, p1) of one image's group
+ * x (cing, D, H, W): column j, row ((c * kd + a) * kh + b) * kw + e of col (K, p1 - p0)
+ * holds x[c, oz*sd - pd + a*dd, oy*sh - ph + b*dh, ox*sw - pw + e*dw] (0 outside) for the
+ * output position p0 + j = (oz * OH + oy) * OW + ox. col2vol adds the columns back. */
+static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d, int64_t p0,
+                     int64_t p1, int add) {
+    const int64_t nb = p1 - p0, ohw = d->oh * d->ow, hw = d->h * d->w;
+    int64_t r = 0;
+    for (int64_t c = 0; c < cing; c++)
+        for (int64_t a = 0; a < d->kd; a++)
+            for (int64_t bb = 0; bb < d->kh; bb++)
+                for (int64_t e = 0; e < d->kw; e++, r++) {
+                    float *dst = col + r * nb;
+                    float *xc = x + c * d->d * hw;
+                    const int64_t offz = a * d->dd - d->pd, offy = bb * d->dh - d->ph;
+                    const int64_t offx = e * d->dw - d->pw;
+                    int64_t lo, hi;
+                    valid_range(offx, d->sw, d->w, d->ow, &lo, &hi);
+                    int64_t p = p0;
+                    while (p < p1) {
+                        const int64_t oz = p / ohw, rem = p - oz * ohw, oy = rem / d->ow;
+                        const int64_t ox0 = rem - oy * d->ow;
+                        const int64_t ox1 = d->ow - ox0 > p1 - p ? ox0 + (p1 - p) : d->ow;
+                        const int64_t iz = oz * d->sd + offz, iy = oy * d->sh + offy;
+                        float *o = dst + (p - p0) - ox0;   /* o[ox] is column ox's entry */
+                        if (iz < 0 || iz >= d->d || iy < 0 || iy >= d->h) {
+                            if (!add) memset(o + ox0, 0, (size_t)(ox1 - ox0) * sizeof(float));
+                        } else {
+                            float *src = xc + (iz * d->h + iy) * d->w + offx;
+                            int64_t l = lo > ox0 ? lo : ox0, h = hi < ox1 ? hi : ox1;
+                            if (l > ox1) l = ox1;
+                            if (h < l) h = l;
+                            if (!add) {
+                                for (int64_t ox = ox0; ox < l; ox++) o[ox] = 0.0f;
+                                if (d->sw == 1)
+                                    memcpy(o + l, src + l, (size_t)(h - l) * sizeof(float));
+                                else
+                                    for (int64_t ox = l; ox < h; ox++) o[ox] = src[ox * d->sw];
+                                for (int64_t ox = h; ox < ox1; ox++) o[ox] = 0.0f;
+                            } else if (d->sw == 1) {
+                                for (int64_t ox = l; ox < h; ox++) src[ox] += o[ox];
+                            } else {
+                                for (int64_t ox = l; ox < h; ox++) src[ox * d->sw] += o[ox];
+                            }
+                        }
+                        p += ox1 - ox0;
+                    }
+                }
+}
+
+/* C = A B (+ beta C) on the calling thread: lunet's SGEMM, OpenBLAS on CPUs without AVX2. */
+static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, void *scratch) {
+    const int isa = lt_gemm_best_isa();
+    if (isa != LT_GEMM_GENERIC &&
+        lt_gemm(isa, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, scratch) == LT_OK)
+        return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Floats of GEMM scratch for the three products of a block of nb columns. */
+static int64_t gemm_floats(int64_t coutg, int64_t K, int64_t nb) {
+    const int isa = lt_gemm_best_isa();
+    size_t a = lt_gemm_scratch_size(isa, coutg, nb, K);
+    size_t b = lt_gemm_scratch_size(isa, coutg, K, nb);
+    size_t c = lt_gemm_scratch_size(isa, K, nb, coutg);
+    if (b > a) a = b;
+    if (c > a) a = c;
+    return round16((int64_t)(a / sizeof(float)) + 1);
+}
+
+/* The team size: 1 inside a parallel region or for small work. OpenBLAS (the fallback on
+ * CPUs without AVX2) keeps its own pool quiet inside the team. */
+typedef struct { int nt, saved_blas; } team;
+
+static team team_begin(const lt_context *ctx, int64_t units, double flops) {
+    team t = { 1, 0 };
+    int n = lt_ctx_num_threads(ctx);
+    if (n > 1 && omp_get_active_level() == 0 && flops >= SMALL_FLOPS && units > 1) {
+        t.nt = units < n ? (int)units : n;
+        if (lt_gemm_best_isa() == LT_GEMM_GENERIC) {
+            t.saved_blas = openblas_get_num_threads();
+            if (t.saved_blas != 1) openblas_set_num_threads(1);
+        }
+    }
+    return t;
+}
+
+static void team_end(team t) {
+    if (t.saved_blas > 1) openblas_set_num_threads(t.saved_blas);
+}
+
+/* Per-thread scratch of `per` floats each for nt threads (64-byte aligned slices). */
+static float *thread_scratch(lt_context *ctx, int slot, int nt, int64_t per, lt_status *st) {
+    const size_t nb = floats_bytes(per, nt);
+    if (!nb) { *st = LT_EOVERFLOW; return NULL; }
+    float *buf = lt_ctx_scratch(ctx, slot, nb);
+    if (!buf) *st = LT_ENOMEM;
+    return buf;
+}
+
+/* ---------------------------------------------------------------- fast kernels */
+
+/* out (N, Cout, S) = conv(x, w) [+ b], or += conv(x, w) when accumulate (b unused). */
+static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const float *w,
+                          const float *b, const lt_conv3d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
+    const int64_t V = d->d * d->h * d->w;
+    const int pw = is_pointwise(d);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S);
+    const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
+    const int64_t colf = pw ? 0 : round16(K * nb);
+    const int64_t per = colf + gemm_floats(coutg, K, nb);
+    team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
+    if (!buf) { team_end(t); return st; }
+    #pragma omp parallel for num_threads(t.nt) schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t it = u / nblk, i = it / G, g = it % G;
+        const int64_t p0 = (u % nblk) * nb, p1 = p0 + nb < S ? p0 + nb : S;
+        float *tb = buf + (int64_t)omp_get_thread_num() * per;
+        const float *xg = x + (i * d->cin + g * cing) * V;
+        float *og = out + (i * d->cout + g * coutg) * S + p0;
+        float beta = accumulate ? 1.0f : 0.0f;
+        if (b && !accumulate) {
+            for (int64_t co = 0; co < coutg; co++) {
+                float *r = og + co * S;
+                const float v = b[g * coutg + co];
+                for (int64_t j = 0; j < p1 - p0; j++) r[j] = v;
+            }
+            beta = 1.0f;
+        }
+        const float *col = xg + p0;
+        int64_t ldb = S;
+        if (!pw) {
+            vol_cols(tb, (float *)xg, cing, d, p0, p1, 0);
+            col = tb;
+            ldb = p1 - p0;
+        }
+        gemm(0, 0, coutg, p1 - p0, K, w + g * coutg * K, K, col, ldb, beta, og, S, tb + colf);
+    }
+    team_end(t);
+    return LT_OK;
+}
+
+/* dx (N, Cin, V) += conv^T(dy, w). Units are slabs of T output depth planes of one
+ * (image, group); (T + 1) * sd > (kd - 1) * dd makes slabs j and j + 2 read disjoint input
+ * planes, so the even slabs run first, then the odd ones, without write conflicts. */
+static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, const float *w,
+                               const lt_conv3d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
+    const int64_t V = d->d * d->h * d->w, ohw = d->oh * d->ow;
+    const int pw = is_pointwise(d);
+    int64_t T = ((d->kd - 1) * d->dd + 1 + d->sd - 1) / d->sd - 1;
+    if (T < 1) T = 1;
+    if (pw) T = d->od;   /* no overlap at all: whole images */
+    const int64_t nslab = (d->od + T - 1) / T;
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, T * ohw);
+    const int64_t colf = pw ? 0 : round16(K * nb);
+    const int64_t per = colf + gemm_floats(coutg, K, nb);
+    const int64_t items = d->n * G;
+    team t = team_begin(ctx, items * ((nslab + 1) / 2),
+                        2.0 * (double)(d->n * d->cout * S) * (double)K);
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
+    if (!buf) { team_end(t); return st; }
+    #pragma omp parallel num_threads(t.nt)
+    {
+        float *tb = buf + (int64_t)omp_get_thread_num() * per;
+        for (int64_t phase = 0; phase < 2; phase++) {
+            const int64_t ns = (nslab - phase + 1) / 2;   /* slabs phase, phase + 2, ... */
+            #pragma omp for schedule(dynamic, 1) nowait
+            for (int64_t u = 0; u < items * ns; u++) {
+                const int64_t it = u / ns, i = it / G, g = it % G;
+                const int64_t slab = phase + 2 * (u % ns);
+                const int64_t z1 = (slab + 1) * T < d->od ? (slab + 1) * T : d->od;
+                const int64_t s0 = slab * T * ohw, s1 = z1 * ohw;
+                const float *dyg = dy + (i * d->cout + g * coutg) * S;
+                float *dxg = dx + (i * d->cin + g * cing) * V;
+                for (int64_t p0 = s0; p0 < s1; p0 += nb) {
+                    const int64_t p1 = p0 + nb < s1 ? p0 + nb : s1;
+                    if (pw) {
+                        gemm(1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 1.0f,
+                             dxg + p0, V, tb + colf);
+                    } else {
+                        gemm(1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 0.0f,
+                             tb, p1 - p0, tb + colf);
+                        vol_cols(tb, dxg, cing, d, p0, p1, 1);
+                    }
+                }
+            }
+            #pragma omp barrier   /* the odd slabs wait for the even ones */
+        }
+    }
+    team_end(t);
+    return LT_OK;
+}
+
+/* dw (Cout, K) += sum over images and positions of dy (x) vol2col(x). Each thread sums a
+ * static run of units into its own accumulator (thread 0 into dw); the accumulators are
+ * added in thread order, so dw is reproducible for a given thread count. */
+static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, const float *x,
+                                 const lt_conv3d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
+    const int64_t V = d->d * d->h * d->w, wn = d->cout * K;
+    const int pw = is_pointwise(d);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S);
+    const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
+    const int64_t colf = pw ? 0 : round16(K * nb);
+    const int64_t per = colf + gemm_floats(coutg, K, nb);
+    team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
+    if (!buf) { team_end(t); return st; }
+    float *acc = NULL;
+    if (t.nt > 1) {
+        acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, t.nt - 1, round16(wn), &st);
+        if (!acc) { team_end(t); return st; }
+        memset(acc, 0, floats_bytes(t.nt - 1, round16(wn)));
+    }
+    const int nt = t.nt;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        float *tb = buf + (int64_t)tid * per;
+        float *a0 = tid == 0 ? dw : acc + (int64_t)(tid - 1) * round16(wn);
+        const int64_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
+        for (int64_t u = u0; u < u1; u++) {
+            const int64_t it = u / nblk, i = it / G, g = it % G;
+            const int64_t p0 = (u % nblk) * nb, p1 = p0 + nb < S ? p0 + nb : S;
+            const float *xg = x + (i * d->cin + g * cing) * V;
+            const float *dyg = dy + (i * d->cout + g * coutg) * S + p0;
+            const float *col = xg + p0;
+            int64_t ldb = S;
+            if (!pw) {
+                vol_cols(tb, (float *)xg, cing, d, p0, p1, 0);
+                col = tb;
+                ldb = p1 - p0;
+            }
+            gemm(0, 1, coutg, K, p1 - p0, dyg, S, col, ldb, 1.0f, a0 + g * coutg * K, K,
+                 tb + colf);
+        }
+    }
+    for (int k = 1; k < nt; k++) {
+        const float *a = acc + (int64_t)(k - 1) * round16(wn);
+        for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+    }
+    team_end(t);
+    return LT_OK;
+}
+
+/* db (C) += sums of dy (N, C, S) over N and S (double accumulators). */
+static void bias_grad(const lt_context *ctx, float *db, const float *dy, int64_t n, int64_t c,
+                      int64_t s) {
+    const int nt = (double)n * (double)c * (double)s >= 1e6 ? lt_ctx_num_threads(ctx) : 1;
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double acc = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *r = dy + (i * c + ch) * s;
+            float part = 0.0f;
+            for (int64_t j = 0; j < s; j++) part += r[j];
+            acc += part;
+        }
+        db[ch] += (float)acc;
+    }
+}
+
+/* out (N, C, S) = b broadcast over N and S (or zero). */
+static void fill_bias(const lt_context *ctx, float *out, const float *b, int64_t n, int64_t c,
+                      int64_t s) {
+    const int nt = (double)n * (double)c * (double)s >= 1e6 ? lt_ctx_num_threads(ctx) : 1;
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t r = 0; r < n * c; r++) {
+        float *o = out + r * s;
+        const float v = b ? b[r % c] : 0.0f;
+        for (int64_t j = 0; j < s; j++) o[j] = v;
+    }
+}
+
+lt_status lt_conv3d_forward(lt_context *ctx, float *out, const float *x, const float *w,
+                            const float *b, const lt_conv3d_dims *d) {
+    return conv_fwd(ctx, out, x, w, b, d, 0);
+}
+
+lt_status lt_conv3d_backward(lt_context *ctx, float *dx, float *dw, float *db, const float *dout,
+                             const float *x, const float *w, const lt_conv3d_dims *d) {
+    lt_status st = LT_OK;
+    if (db) bias_grad(ctx, db, dout, d->n, d->cout, d->od * d->oh * d->ow);
+    if (dw) st = conv_bwd_weight(ctx, dw, dout, x, d);
+    if (st == LT_OK && dx) st = conv_bwd_data(ctx, dx, dout, w, d);
+    return st;
+}
+
+lt_status lt_conv_transpose3d_forward(lt_context *ctx, float *out, const float *x, const float *w,
+                                      const float *b, const lt_conv3d_dims *d) {
+    fill_bias(ctx, out, b, d->n, d->cin, d->d * d->h * d->w);
+    return conv_bwd_data(ctx, out, x, w, d);
+}
+
+lt_status lt_conv_transpose3d_backward(lt_context *ctx, float *dx, float *dw, float *db,
+                                       const float *dout, const float *x, const float *w,
+                                       const lt_conv3d_dims *d) {
+    lt_status st = LT_OK;
+    if (db) bias_grad(ctx, db, dout, d->n, d->cin, d->d * d->h * d->w);
+    /* the adjoint conv's weight gradient with its input dout and its output gradient x */
+    if (dw) st = conv_bwd_weight(ctx, dw, x, dout, d);
+    if (st == LT_OK && dx) st = conv_fwd(ctx, dx, dout, w, NULL, d, 1);
+    return st;
+}
+
+/* ---------------------------------------------------------------- naive references */
+
+/* The input offset of tap (a, b, e) for output (oz, oy, ox), or -1 when outside (padding). */
+static int64_t tap(const lt_conv3d_dims *d, int64_t oz, int64_t oy, int64_t ox, int64_t a,
+                   int64_t b, int64_t e) {
+    const int64_t iz = oz * d->sd - d->pd + a * d->dd, iy = oy * d->sh - d->ph + b * d->dh;
+    const int64_t ix = ox * d->sw - d->pw + e * d->dw;
+    if (iz < 0 || iz >= d->d || iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) return -1;
+    return (iz * d->h + iy) * d->w + ix;
+}
+
+/* out = conv(x, w) + b (accumulate: out += conv(x, w)). */
+static void naive_fwd(float *out, const float *x, const float *w, const float *b,
+                      const lt_conv3d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t k3 = d->kd * d->kh * d->kw, V = d->d * d->h * d->w;
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t co = 0; co < d->cout; co++) {
+            const int64_t g = co / coutg;
+            for (int64_t oz = 0; oz < d->od; oz++)
+                for (int64_t oy = 0; oy < d->oh; oy++)
+                    for (int64_t ox = 0; ox < d->ow; ox++) {
+                        double acc = (b && !accumulate) ? b[co] : 0.0;
+                        for (int64_t c = 0; c < cing; c++)
+                            for (int64_t a = 0; a < d->kd; a++)
+                                for (int64_t bb = 0; bb < d->kh; bb++)
+                                    for (int64_t e = 0; e < d->kw; e++) {
+                                        const int64_t o = tap(d, oz, oy, ox, a, bb, e);
+                                        if (o < 0) continue;
+                                        acc += (double)x[(i * d->cin + g * cing + c) * V + o] *
+                                               w[((co * cing + c) * d->kd + a) * d->kh * d->kw +
+                                                 bb * d->kw + e];
+                                    }
+                        float *y = out + (((i * d->cout + co) * d->od + oz) * d->oh + oy) * d->ow + ox;
+                        *y = accumulate ? *y + (float)acc : (float)acc;
+                    }
+        }
+    (void)k3;
+}
+
+/* dx += conv^T(dy, w), dw += dy (x) x: double buffers, added at the end. */
+static lt_status naive_bwd(float *dx, float *dw, const float *dy, const float *x,
+                           const float *w, const lt_conv3d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t k3 = d->kd * d->kh * d->kw, V = d->d * d->h * d->w;
+    const int64_t nx = d->n * d->cin * V, nw = d->cout * cing * k3;
+    double *ax = dx ? calloc((size_t)nx, sizeof(double)) : NULL;
+    double *aw = dw ? calloc((size_t)nw, sizeof(double)) : NULL;
+    if ((dx && !ax) || (dw && !aw)) { free(ax); free(aw); return LT_ENOMEM; }
+    for (int64_t i = 0; i < d->n; i++)
+        for (int64_t co = 0; co < d->cout; co++) {
+            const int64_t g = co / coutg;
+            for (int64_t oz = 0; oz < d->od; oz++)
+                for (int64_t oy = 0; oy < d->oh; oy++)
+                    for (int64_t ox = 0; ox < d->ow; ox++) {
+                        const double gy =
+                            dy[(((i * d->cout + co) * d->od + oz) * d->oh + oy) * d->ow + ox];
+                        for (int64_t c = 0; c < cing; c++)
+                            for (int64_t a = 0; a < d->kd; a++)
+                                for (int64_t bb = 0; bb < d->kh; bb++)
+                                    for (int64_t e = 0; e < d->kw; e++) {
+                                        const int64_t o = tap(d, oz, oy, ox, a, bb, e);
+                                        if (o < 0) continue;
+                                        const int64_t xi = (i * d->cin + g * cing + c) * V + o;
+                                        const int64_t wi = ((co * cing + c) * d->kd + a) * d->kh * d->kw +
+                                                           bb * d->kw + e;
+                                        if (ax) ax[xi] += gy * w[wi];
+                                        if (aw) aw[wi] += gy * x[xi];
+                                    }
+                    }
+        }
+    for (int64_t j = 0; ax && j < nx; j++) dx[j] += (float)ax[j];
+    for (int64_t j = 0; aw && j < nw; j++) dw[j] += (float)aw[j];
+    free(ax);
+    free(aw);
+    return LT_OK;
+}
+
+static void naive_bias_grad(float *db, const float *dy, int64_t n, int64_t c, int64_t s) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        double acc = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < s; j++) acc += dy[(i * c + ch) * s + j];
+        db[ch] += (float)acc;
+    }
+}
+
+lt_status lt_conv3d_forward_naive(float *out, const float *x, const float *w, const float *b,
+                                  const lt_conv3d_dims *d) {
+    naive_fwd(out, x, w, b, d, 0);
+    return LT_OK;
+}
+
+lt_status lt_conv3d_backward_naive(float *dx, float *dw, float *db, const float *dout,
+                                   const float *x, const float *w, const lt_conv3d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cout, d->od * d->oh * d->ow);
+    return (dx || dw) ? naive_bwd(dx, dw, dout, x, w, d) : LT_OK;
+}
+
+lt_status lt_conv_transpose3d_forward_naive(float *out, const float *x, const float *w,
+                                            const float *b, const lt_conv3d_dims *d) {
+    const int64_t s = d->d * d->h * d->w;
+    for (int64_t r = 0; r < d->n * d->cin; r++)
+        for (int64_t j = 0; j < s; j++) out[r * s + j] = b ? b[r % d->cin] : 0.0f;
+    return naive_bwd(out, NULL, x, NULL, w, d);
+}
+
+lt_status lt_conv_transpose3d_backward_naive(float *dx, float *dw, float *db,
+                                             const float *dout, const float *x,
+                                             const float *w, const lt_conv3d_dims *d) {
+    if (db) naive_bias_grad(db, dout, d->n, d->cin, d->d * d->h * d->w);
+    lt_status st = dw ? naive_bwd(NULL, dw, x, dout, w, d) : LT_OK;
+    if (st == LT_OK && dx) naive_fwd(dx, dout, w, NULL, d, 1);
+    return st;
+}
