@@ -417,7 +417,7 @@ static mat44 to_mat44(const double m[4][4]) {
     return r;
 }
 
-lt_status lt_nifti_write(const char *path, const void *src, lt_dtype src_dt,
+lt_status lt_nifti_write(lt_context *ctx, const char *path, const void *src, lt_dtype src_dt,
                          const lt_nifti_header *h, char *err, size_t errlen) {
     int nb = dtype_size(h->datatype);
     if (!nb || h->ndim < 1 || h->ndim > 7) return LT_EARG;
@@ -443,7 +443,7 @@ lt_status lt_nifti_write(const char *path, const void *src, lt_dtype src_dt,
         if (h->scaled) v = (v - b) / a;
         if (!store(buf, h->datatype, i, v)) {
             free(buf);
-            return lt_range_fail(src_at(src, src_dt, i), LT_FLOAT32, 1, &nvox, i);
+            return lt_range_fail(ctx, src_at(src, src_dt, i), LT_FLOAT32, 1, &nvox, i);
         }
     }
 

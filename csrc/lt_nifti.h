@@ -77,8 +77,8 @@ lt_status lt_nifti_read_data(void *out, lt_dtype dt, const lt_nifti_header *h, c
  * qform_code > 0), sform (h->sform), scl_slope/inter, units, descrip. src: h->nvox values of
  * dtype src_dt in the file's voxel order. Stored values are (v - inter) / slope when
  * h->scaled; an integer datatype takes only integral values in its range (LT_ERANGE names the
- * first flat index that does not fit). On failure the partial file is removed. */
-lt_status lt_nifti_write(const char *path, const void *src, lt_dtype src_dt,
+ * first flat index that does not fit, in lt_last_range_error(ctx)). On failure the partial file is removed. */
+lt_status lt_nifti_write(lt_context *ctx, const char *path, const void *src, lt_dtype src_dt,
                          const lt_nifti_header *h, char *err, size_t errlen);
 
 #endif

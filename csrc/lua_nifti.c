@@ -205,9 +205,9 @@ static int l_write(lua_State *L) {
     lua_pop(L, 1);
     if (lt_data(t) == NULL) return lt_lua_error(L, "%s: t was freed", fn);
     char err[ERRLEN];
-    lt_status st = lt_nifti_write(path, lt_data(t), t->dtype, h, err, sizeof err);
+    lt_status st = lt_nifti_write(lt_lua_ctx(L), path, lt_data(t), t->dtype, h, err, sizeof err);
     if (st == LT_ERANGE) {
-        const lt_range_error *r = lt_last_range_error();
+        const lt_range_error *r = lt_last_range_error(lt_lua_ctx(L));
         char v[64];
         return lt_lua_error(L, "%s: value %s at flat index %I does not fit dtype %s%s", fn,
                             lt_numstr(v, sizeof v, r->value), (lua_Integer)r->pos[0], dn,
