@@ -118,22 +118,24 @@ static int is_pointwise(const lt_conv3d_dims *d) {
            d->pd == 0 && d->ph == 0 && d->pw == 0;
 }
 
-/* Columns per block: about COL_FLOATS of K-row column matrix, a multiple of 48 (the
- * AVX-512 tile width) when that large, at most S. */
-static int64_t block_cols(int64_t K, int64_t S) {
-    int64_t nb = COL_FLOATS / (K > 0 ? K : 1);
-    if (nb >= 96) nb = nb / 48 * 48;
-    if (nb < 32) nb = 32;
+/* Columns per block: whole output rows (multiples of OW), about COL_FLOATS of K-row column
+ * matrix but at least MIN_COLS columns (the GEMM's rate drops below ~200), at most S. */
+#define MIN_COLS 192
+static int64_t block_cols(int64_t K, int64_t S, int64_t ow) {
+    int64_t t = COL_FLOATS / (K > 0 ? K : 1);
+    if (t < MIN_COLS) t = MIN_COLS;
+    int64_t nb = (t + ow / 2) / ow * ow;
+    if (nb < ow) nb = ow;
     return nb < S ? nb : S;
 }
 
-/* vol2col (add = 0) or col2vol (add = 1) for output positions [p0, p1) of one image's group
- * x (cing, D, H, W): column j, row ((c * kd + a) * kh + b) * kw + e of col (K, p1 - p0)
- * holds x[c, oz*sd - pd + a*dd, oy*sh - ph + b*dh, ox*sw - pw + e*dw] (0 outside) for the
- * output position p0 + j = (oz * OH + oy) * OW + ox. col2vol adds the columns back. */
-static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d, int64_t p0,
-                     int64_t p1, int add) {
-    const int64_t nb = p1 - p0, ohw = d->oh * d->ow, hw = d->h * d->w;
+/* vol2col (add = 0) or col2vol (add = 1) for the whole output rows [r0, r1) (row = oz * OH +
+ * oy) of one image's group x (cing, D, H, W): column j, row ((c * kd + a) * kh + b) * kw + e
+ * of col (K, (r1 - r0) * OW) holds x[c, oz*sd - pd + a*dd, oy*sh - ph + b*dh, ox*sw - pw + e*dw]
+ * (0 outside) for the output position r0 * OW + j. col2vol adds the columns back. */
+static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d, int64_t r0,
+                     int64_t r1, int add) {
+    const int64_t ow = d->ow, nb = (r1 - r0) * ow, hw = d->h * d->w;
     int64_t r = 0;
     for (int64_t c = 0; c < cing; c++)
         for (int64_t a = 0; a < d->kd; a++)
@@ -144,35 +146,29 @@ static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d
                     const int64_t offz = a * d->dd - d->pd, offy = bb * d->dh - d->ph;
                     const int64_t offx = e * d->dw - d->pw;
                     int64_t lo, hi;
-                    valid_range(offx, d->sw, d->w, d->ow, &lo, &hi);
-                    int64_t p = p0;
-                    while (p < p1) {
-                        const int64_t oz = p / ohw, rem = p - oz * ohw, oy = rem / d->ow;
-                        const int64_t ox0 = rem - oy * d->ow;
-                        const int64_t ox1 = d->ow - ox0 > p1 - p ? ox0 + (p1 - p) : d->ow;
+                    valid_range(offx, d->sw, d->w, ow, &lo, &hi);
+                    int64_t oz = r0 / d->oh, oy = r0 - oz * d->oh;
+                    for (int64_t row = r0; row < r1; row++) {
+                        float *o = dst + (row - r0) * ow;
                         const int64_t iz = oz * d->sd + offz, iy = oy * d->sh + offy;
-                        float *o = dst + (p - p0) - ox0;   /* o[ox] is column ox's entry */
                         if (iz < 0 || iz >= d->d || iy < 0 || iy >= d->h) {
-                            if (!add) memset(o + ox0, 0, (size_t)(ox1 - ox0) * sizeof(float));
+                            if (!add) memset(o, 0, (size_t)ow * sizeof(float));
                         } else {
                             float *src = xc + (iz * d->h + iy) * d->w + offx;
-                            int64_t l = lo > ox0 ? lo : ox0, h = hi < ox1 ? hi : ox1;
-                            if (l > ox1) l = ox1;
-                            if (h < l) h = l;
                             if (!add) {
-                                for (int64_t ox = ox0; ox < l; ox++) o[ox] = 0.0f;
+                                for (int64_t ox = 0; ox < lo; ox++) o[ox] = 0.0f;
                                 if (d->sw == 1)
-                                    memcpy(o + l, src + l, (size_t)(h - l) * sizeof(float));
+                                    memcpy(o + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
                                 else
-                                    for (int64_t ox = l; ox < h; ox++) o[ox] = src[ox * d->sw];
-                                for (int64_t ox = h; ox < ox1; ox++) o[ox] = 0.0f;
+                                    for (int64_t ox = lo; ox < hi; ox++) o[ox] = src[ox * d->sw];
+                                for (int64_t ox = hi; ox < ow; ox++) o[ox] = 0.0f;
                             } else if (d->sw == 1) {
-                                for (int64_t ox = l; ox < h; ox++) src[ox] += o[ox];
+                                for (int64_t ox = lo; ox < hi; ox++) src[ox] += o[ox];
                             } else {
-                                for (int64_t ox = l; ox < h; ox++) src[ox * d->sw] += o[ox];
+                                for (int64_t ox = lo; ox < hi; ox++) src[ox * d->sw] += o[ox];
                             }
                         }
-                        p += ox1 - ox0;
+                        if (++oy == d->oh) { oy = 0; oz++; }
                     }
                 }
 }
@@ -194,8 +190,10 @@ static int64_t gemm_floats(int64_t coutg, int64_t K, int64_t nb) {
     size_t a = lt_gemm_scratch_size(isa, coutg, nb, K);
     size_t b = lt_gemm_scratch_size(isa, coutg, K, nb);
     size_t c = lt_gemm_scratch_size(isa, K, nb, coutg);
+    size_t e = lt_gemm_scratch_size(isa, K, coutg, nb);
     if (b > a) a = b;
     if (c > a) a = c;
+    if (e > a) a = e;
     return round16((int64_t)(a / sizeof(float)) + 1);
 }
 
@@ -238,7 +236,7 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
     const int64_t V = d->d * d->h * d->w;
     const int pw = is_pointwise(d);
-    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
     const int64_t per = colf + gemm_floats(coutg, K, nb);
@@ -265,7 +263,7 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
         const float *col = xg + p0;
         int64_t ldb = S;
         if (!pw) {
-            vol_cols(tb, (float *)xg, cing, d, p0, p1, 0);
+            vol_cols(tb, (float *)xg, cing, d, p0 / d->ow, p1 / d->ow, 0);
             col = tb;
             ldb = p1 - p0;
         }
@@ -288,7 +286,7 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
     if (T < 1) T = 1;
     if (pw) T = d->od;   /* no overlap at all: whole images */
     const int64_t nslab = (d->od + T - 1) / T;
-    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, T * ohw);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, T * ohw, d->ow);
     const int64_t colf = pw ? 0 : round16(K * nb);
     const int64_t per = colf + gemm_floats(coutg, K, nb);
     const int64_t items = d->n * G;
@@ -318,7 +316,7 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
                     } else {
                         gemm(1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 0.0f,
                              tb, p1 - p0, tb + colf);
-                        vol_cols(tb, dxg, cing, d, p0, p1, 1);
+                        vol_cols(tb, dxg, cing, d, p0 / d->ow, p1 / d->ow, 1);
                     }
                 }
             }
@@ -329,16 +327,18 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
     return LT_OK;
 }
 
-/* dw (Cout, K) += sum over images and positions of dy (x) vol2col(x). Each thread sums a
- * static run of units into its own accumulator (thread 0 into dw); the accumulators are
- * added in thread order, so dw is reproducible for a given thread count. */
+/* dw (Cout, K) += sum over images and positions of dy (x) vol2col(x), computed transposed:
+ * dw^T (K, Cout/g) per group = col (K, nb) dy^T (the GEMM runs faster with the long K side as
+ * its M). Each thread sums a static run of units into its own accumulator; the accumulators
+ * are added in thread order and transposed into dw, so dw is reproducible for a given thread
+ * count. */
 static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, const float *x,
                                  const lt_conv3d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
-    const int64_t V = d->d * d->h * d->w, wn = d->cout * K;
+    const int64_t V = d->d * d->h * d->w, wn = d->cout * K, wpad = round16(wn);
     const int pw = is_pointwise(d);
-    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
     const int64_t per = colf + gemm_floats(coutg, K, nb);
@@ -346,18 +346,15 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
     lt_status st = LT_OK;
     float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
     if (!buf) { team_end(t); return st; }
-    float *acc = NULL;
-    if (t.nt > 1) {
-        acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, t.nt - 1, round16(wn), &st);
-        if (!acc) { team_end(t); return st; }
-        memset(acc, 0, floats_bytes(t.nt - 1, round16(wn)));
-    }
+    float *acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, t.nt, wpad, &st);
+    if (!acc) { team_end(t); return st; }
+    memset(acc, 0, floats_bytes(t.nt, wpad));
     const int nt = t.nt;
     #pragma omp parallel num_threads(nt)
     {
         const int tid = omp_get_thread_num();
         float *tb = buf + (int64_t)tid * per;
-        float *a0 = tid == 0 ? dw : acc + (int64_t)(tid - 1) * round16(wn);
+        float *a0 = acc + (int64_t)tid * wpad;   /* (G, K, coutg) */
         const int64_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
         for (int64_t u = u0; u < u1; u++) {
             const int64_t it = u / nblk, i = it / G, g = it % G;
@@ -365,20 +362,26 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
             const float *xg = x + (i * d->cin + g * cing) * V;
             const float *dyg = dy + (i * d->cout + g * coutg) * S + p0;
             const float *col = xg + p0;
-            int64_t ldb = S;
+            int64_t lda = S;
             if (!pw) {
-                vol_cols(tb, (float *)xg, cing, d, p0, p1, 0);
+                vol_cols(tb, (float *)xg, cing, d, p0 / d->ow, p1 / d->ow, 0);
                 col = tb;
-                ldb = p1 - p0;
+                lda = p1 - p0;
             }
-            gemm(0, 1, coutg, K, p1 - p0, dyg, S, col, ldb, 1.0f, a0 + g * coutg * K, K,
+            gemm(0, 1, K, coutg, p1 - p0, col, lda, dyg, S, 1.0f, a0 + g * K * coutg, coutg,
                  tb + colf);
         }
     }
     for (int k = 1; k < nt; k++) {
-        const float *a = acc + (int64_t)(k - 1) * round16(wn);
-        for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        const float *a = acc + (int64_t)k * wpad;
+        for (int64_t j = 0; j < wn; j++) acc[j] += a[j];
     }
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t co = 0; co < coutg; co++) {
+            float *r = dw + (g * coutg + co) * K;
+            const float *a = acc + g * K * coutg + co;
+            for (int64_t k = 0; k < K; k++) r[k] += a[k * coutg];
+        }
     team_end(t);
     return LT_OK;
 }
