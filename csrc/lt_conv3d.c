@@ -327,6 +327,35 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
     return LT_OK;
 }
 
+/* dx += conv^T(dy, w) for unit strides as a gather: the convolution of dy with the weight
+ * flipped in space and transposed per group, padding dilation * (k - 1) - padding (negative
+ * values crop; vol_cols checks every tap), accumulated into dx by conv_fwd. Its GEMM has
+ * Cin/g rows and Cout/g * kd * kh * kw depth, where the scatter form would have Cout/g depth
+ * and a col2vol pass. The flipped weight lives in the LT_SCRATCH_CONV_ACC slot. */
+static lt_status conv_bwd_data_gather(lt_context *ctx, float *dx, const float *dy,
+                                      const float *w, const lt_conv3d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t k3 = d->kd * d->kh * d->kw;
+    lt_conv3d_dims q = *d;
+    q.cin = d->cout; q.d = d->od; q.h = d->oh; q.w = d->ow;
+    q.cout = d->cin; q.od = d->d; q.oh = d->h; q.ow = d->w;
+    q.pd = d->dd * (d->kd - 1) - d->pd;
+    q.ph = d->dh * (d->kh - 1) - d->ph;
+    q.pw = d->dw * (d->kw - 1) - d->pw;
+    lt_status st = LT_OK;
+    float *wt = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, 1, round16(d->cout * cing * k3), &st);
+    if (!wt) return st;
+    /* wt (G, cing, coutg, k3) [t] = w (G, coutg, cing, k3) [k3 - 1 - t] */
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t c = 0; c < cing; c++)
+            for (int64_t co = 0; co < coutg; co++) {
+                const float *src = w + ((g * coutg + co) * cing + c) * k3;
+                float *dst = wt + ((g * cing + c) * coutg + co) * k3;
+                for (int64_t t = 0; t < k3; t++) dst[t] = src[k3 - 1 - t];
+            }
+    return conv_fwd(ctx, dx, dy, wt, NULL, &q, 1);
+}
+
 /* dw (Cout, K) += sum over images and positions of dy (x) vol2col(x), computed transposed:
  * dw^T (K, Cout/g) per group = col (K, nb) dy^T (the GEMM runs faster with the long K side as
  * its M). Each thread sums a static run of units into its own accumulator; the accumulators
@@ -425,14 +454,17 @@ lt_status lt_conv3d_backward(lt_context *ctx, float *dx, float *dw, float *db, c
     lt_status st = LT_OK;
     if (db) bias_grad(ctx, db, dout, d->n, d->cout, d->od * d->oh * d->ow);
     if (dw) st = conv_bwd_weight(ctx, dw, dout, x, d);
-    if (st == LT_OK && dx) st = conv_bwd_data(ctx, dx, dout, w, d);
+    if (st == LT_OK && dx)
+        st = (d->sd == 1 && d->sh == 1 && d->sw == 1) ? conv_bwd_data_gather(ctx, dx, dout, w, d)
+                                                       : conv_bwd_data(ctx, dx, dout, w, d);
     return st;
 }
 
 lt_status lt_conv_transpose3d_forward(lt_context *ctx, float *out, const float *x, const float *w,
                                       const float *b, const lt_conv3d_dims *d) {
     fill_bias(ctx, out, b, d->n, d->cin, d->d * d->h * d->w);
-    return conv_bwd_data(ctx, out, x, w, d);
+    return (d->sd == 1 && d->sh == 1 && d->sw == 1) ? conv_bwd_data_gather(ctx, out, x, w, d)
+                                                    : conv_bwd_data(ctx, out, x, w, d);
 }
 
 lt_status lt_conv_transpose3d_backward(lt_context *ctx, float *dx, float *dw, float *db,
