@@ -173,7 +173,7 @@ describe("fast 3-D kernels against the naive references", function()
     end)
   end)
 
-  it("max_pool3d, avg_pool3d and trilinear interpolation on random shapes", function()
+  it("max_pool3d, avg_pool3d, adaptive_avg_pool3d and interpolation on random shapes", function()
     for trial = 1, 30 do
       local threads = trial % 2 + 1
       with_threads(threads, function()
@@ -198,6 +198,12 @@ describe("fast 3-D kernels against the naive references", function()
         assert_close(raw.avg_pool3d(x, ao), raw.avg_pool3d_naive(x, ao), what .. " avg_pool3d", 1e-5, 1e-6)
         local io = { size = { ri(1, 9), ri(1, 9), ri(1, 9) }, mode = "trilinear", align_corners = ri(0, 1) == 1 }
         assert_close(raw.interpolate3d(x, io), raw.interpolate3d_naive(x, io), what .. " trilinear", 1e-5, 1e-6)
+        local no = trial % 2 == 0 and { size = { ri(1, 9), ri(1, 9), ri(1, 9) } }
+          or { scale_factor = { ri(5, 25) / 10, ri(5, 25) / 10, ri(5, 25) / 10 } }
+        assert_close(raw.interpolate3d(x, no), raw.interpolate3d_naive(x, no), what .. " nearest", 0, 0)
+        local asz = { ri(1, 9), ri(1, 9), ri(1, 9) }
+        assert_close(raw.adaptive_avg_pool3d(x, asz), raw.adaptive_avg_pool3d_naive(x, asz),
+          what .. " adaptive_avg_pool3d", 1e-5, 1e-6)
       end)
     end
   end)
