@@ -229,6 +229,113 @@ static float *thread_scratch(lt_context *ctx, int slot, int nt, int64_t per, lt_
 
 /* ---------------------------------------------------------------- fast kernels */
 
+/* 2-D columns of input plane iz for the output rows [y0, y1) of every output plane: row
+ * (c * kh + b) * kw + e of col (cing * kh * kw, (y1 - y0) * OW) holds
+ * x[c, iz, oy*sh - ph + b*dh, ox*sw - pw + e*dw] (0 outside). */
+static void plane_cols(float *col, const float *x, int64_t cing, const lt_conv3d_dims *d,
+                       int64_t iz, int64_t y0, int64_t y1) {
+    const int64_t ow = d->ow, nb = (y1 - y0) * ow, V = d->d * d->h * d->w;
+    int64_t r = 0;
+    for (int64_t c = 0; c < cing; c++) {
+        const float *xp = x + c * V + iz * d->h * d->w;
+        for (int64_t bb = 0; bb < d->kh; bb++)
+            for (int64_t e = 0; e < d->kw; e++, r++) {
+                float *dst = col + r * nb;
+                const int64_t offy = bb * d->dh - d->ph, offx = e * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(offx, d->sw, d->w, ow, &lo, &hi);
+                for (int64_t oy = y0; oy < y1; oy++) {
+                    float *o = dst + (oy - y0) * ow;
+                    const int64_t iy = oy * d->sh + offy;
+                    if (iy < 0 || iy >= d->h) {
+                        memset(o, 0, (size_t)ow * sizeof(float));
+                        continue;
+                    }
+                    const float *src = xp + iy * d->w + offx;
+                    for (int64_t ox = 0; ox < lo; ox++) o[ox] = 0.0f;
+                    if (d->sw == 1)
+                        memcpy(o + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) o[ox] = src[ox * d->sw];
+                    for (int64_t ox = hi; ox < ow; ox++) o[ox] = 0.0f;
+                }
+            }
+    }
+}
+
+/* conv_fwd for unit depth stride and kd > 1: an output plane is the sum over the depth taps a
+ * of W_a (Cout/g, Cin/g * kh * kw) times the 2-D columns of input plane oz - pd + a * dd, and
+ * each input plane's columns serve kd output planes, so they are built once (a ring of
+ * (kd - 1) * dd + 1 planes per thread) instead of kd times as in vol2col. Units are blocks of
+ * output rows of one (image, group), walking all output planes. */
+static lt_status conv_fwd_planes(lt_context *ctx, float *out, const float *x, const float *w,
+                                 const float *b, const lt_conv3d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K2 = cing * d->kh * d->kw, kd = d->kd, K = K2 * kd;
+    const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
+    const int64_t R = (kd - 1) * d->dd + 1;   /* input planes one output plane reads */
+    int64_t rb = block_cols(K2, d->oh * d->ow, d->ow) / d->ow;
+    if (rb < 1) rb = 1;
+    const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
+    const int64_t colf = round16(K2 * nb);
+    const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
+    /* the weight as (Cout, kd, Cin/g * kh * kw): W_a is a (Cout/g, K2) block with row stride K */
+    float *wr = malloc((size_t)floats_bytes(d->cout, K) + 64);
+    if (!wr) return LT_ENOMEM;
+    const int64_t khw = d->kh * d->kw;
+    for (int64_t co = 0; co < d->cout; co++)
+        for (int64_t c = 0; c < cing; c++)
+            for (int64_t a = 0; a < kd; a++)
+                memcpy(wr + co * K + a * K2 + c * khw, w + co * K + (c * kd + a) * khw,
+                       (size_t)khw * sizeof(float));
+    team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
+    if (!buf) { team_end(t); free(wr); return st; }
+    #pragma omp parallel for num_threads(t.nt) schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t it = u / nrb, i = it / G, g = it % G;
+        const int64_t y0 = (u % nrb) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+        const int64_t ncol = (y1 - y0) * d->ow;
+        float *tb = buf + (int64_t)omp_get_thread_num() * per;
+        float *gs = tb + R * colf;
+        const float *xg = x + (i * d->cin + g * cing) * V;
+        const float *wg = wr + g * coutg * K;
+        int64_t have[64];   /* input plane held in each ring slot (R <= 64 checked below) */
+        for (int64_t k = 0; k < R; k++) have[k] = -1;
+        for (int64_t oz = 0; oz < d->od; oz++) {
+            float *og = out + (i * d->cout + g * coutg) * S + oz * d->oh * d->ow + y0 * d->ow;
+            float beta = accumulate ? 1.0f : 0.0f;
+            if (b && !accumulate) {
+                for (int64_t co = 0; co < coutg; co++) {
+                    float *r = og + co * S;
+                    const float v = b[g * coutg + co];
+                    for (int64_t j = 0; j < ncol; j++) r[j] = v;
+                }
+                beta = 1.0f;
+            }
+            int any = 0;
+            for (int64_t a = 0; a < kd; a++) {
+                const int64_t iz = oz - d->pd + a * d->dd;
+                if (iz < 0 || iz >= d->d) continue;
+                float *col = tb + (iz % R) * colf;
+                if (have[iz % R] != iz) {
+                    plane_cols(col, xg, cing, d, iz, y0, y1);
+                    have[iz % R] = iz;
+                }
+                gemm(0, 0, coutg, ncol, K2, wg + a * K2, K, col, ncol, any ? 1.0f : beta, og, S, gs);
+                any = 1;
+            }
+            if (!any && beta == 0.0f)   /* every tap in the depth padding */
+                for (int64_t co = 0; co < coutg; co++)
+                    memset(og + co * S, 0, (size_t)ncol * sizeof(float));
+        }
+    }
+    team_end(t);
+    free(wr);
+    return LT_OK;
+}
+
 /* out (N, Cout, S) = conv(x, w) [+ b], or += conv(x, w) when accumulate (b unused). */
 static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const float *w,
                           const float *b, const lt_conv3d_dims *d, int accumulate) {
@@ -236,6 +343,8 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
     const int64_t V = d->d * d->h * d->w;
     const int pw = is_pointwise(d);
+    if (!pw && d->sd == 1 && d->kd > 1 && (d->kd - 1) * d->dd + 1 <= 64)
+        return conv_fwd_planes(ctx, out, x, w, b, d, accumulate);
     const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
@@ -356,6 +465,77 @@ static lt_status conv_bwd_data_gather(lt_context *ctx, float *dx, const float *d
     return conv_fwd(ctx, dx, dy, wt, NULL, &q, 1);
 }
 
+/* conv_bwd_weight for unit depth stride and kd > 1, with conv_fwd_planes' plane columns:
+ * W_a^T (K2, Cout/g) += cols(input plane oz - pd + a * dd) dy(plane oz)^T, each input plane's
+ * columns built once per row block. Per-thread accumulators (G, kd, K2, Cout/g) over static
+ * runs of units, summed in thread order and permuted into dw. */
+static lt_status conv_bwd_weight_planes(lt_context *ctx, float *dw, const float *dy,
+                                        const float *x, const lt_conv3d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K2 = cing * d->kh * d->kw, kd = d->kd, K = K2 * kd;
+    const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
+    const int64_t wn = d->cout * K, wpad = round16(wn), khw = d->kh * d->kw;
+    const int64_t R = (kd - 1) * d->dd + 1;
+    int64_t rb = block_cols(K2, d->oh * d->ow, d->ow) / d->ow;
+    if (rb < 1) rb = 1;
+    const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
+    const int64_t colf = round16(K2 * nb);
+    const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
+    team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
+    if (!buf) { team_end(t); return st; }
+    float *acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, t.nt, wpad, &st);
+    if (!acc) { team_end(t); return st; }
+    memset(acc, 0, floats_bytes(t.nt, wpad));
+    const int nt = t.nt;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        float *tb = buf + (int64_t)tid * per;
+        float *gs = tb + R * colf;
+        float *a0 = acc + (int64_t)tid * wpad;
+        const int64_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
+        for (int64_t u = u0; u < u1; u++) {
+            const int64_t it = u / nrb, i = it / G, g = it % G;
+            const int64_t y0 = (u % nrb) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+            const int64_t ncol = (y1 - y0) * d->ow;
+            const float *xg = x + (i * d->cin + g * cing) * V;
+            int64_t have[64];
+            for (int64_t k = 0; k < R; k++) have[k] = -1;
+            for (int64_t oz = 0; oz < d->od; oz++) {
+                const float *dyg = dy + (i * d->cout + g * coutg) * S + oz * d->oh * d->ow + y0 * d->ow;
+                for (int64_t a = 0; a < kd; a++) {
+                    const int64_t iz = oz - d->pd + a * d->dd;
+                    if (iz < 0 || iz >= d->d) continue;
+                    float *col = tb + (iz % R) * colf;
+                    if (have[iz % R] != iz) {
+                        plane_cols(col, xg, cing, d, iz, y0, y1);
+                        have[iz % R] = iz;
+                    }
+                    gemm(0, 1, K2, coutg, ncol, col, ncol, dyg, S, 1.0f,
+                         a0 + (g * kd + a) * K2 * coutg, coutg, gs);
+                }
+            }
+        }
+    }
+    for (int k = 1; k < nt; k++) {
+        const float *a = acc + (int64_t)k * wpad;
+        for (int64_t j = 0; j < wn; j++) acc[j] += a[j];
+    }
+    /* acc (G, kd, K2 = (c, khw), coutg) -> dw (G * coutg, cing, kd, khw) */
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t a = 0; a < kd; a++)
+            for (int64_t c = 0; c < cing; c++)
+                for (int64_t j = 0; j < khw; j++) {
+                    const float *src = acc + ((g * kd + a) * K2 + c * khw + j) * coutg;
+                    for (int64_t co = 0; co < coutg; co++)
+                        dw[((g * coutg + co) * cing + c) * kd * khw + a * khw + j] += src[co];
+                }
+    team_end(t);
+    return LT_OK;
+}
+
 /* dw (Cout, K) += sum over images and positions of dy (x) vol2col(x), computed transposed:
  * dw^T (K, Cout/g) per group = col (K, nb) dy^T (the GEMM runs faster with the long K side as
  * its M). Each thread sums a static run of units into its own accumulator; the accumulators
@@ -367,6 +547,8 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
     const int64_t V = d->d * d->h * d->w, wn = d->cout * K, wpad = round16(wn);
     const int pw = is_pointwise(d);
+    if (!pw && d->sd == 1 && d->kd > 1 && (d->kd - 1) * d->dd + 1 <= 64)
+        return conv_bwd_weight_planes(ctx, dw, dy, x, d);
     const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
