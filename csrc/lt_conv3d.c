@@ -263,6 +263,14 @@ static void plane_cols(float *col, const float *x, int64_t cing, const lt_conv3d
     }
 }
 
+/* The number of row blocks of an output plane for conv_fwd_planes / conv_bwd_weight_planes:
+ * blocks of about block_cols columns, the rows spread evenly over them. */
+static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d) {
+    int64_t rb = block_cols(K2, d->oh * d->ow, d->ow) / d->ow;
+    if (rb < 1) rb = 1;
+    return (d->oh + rb - 1) / rb;
+}
+
 /* conv_fwd for unit depth stride and kd > 1: an output plane is the sum over the depth taps a
  * of W_a (Cout/g, Cin/g * kh * kw) times the 2-D columns of input plane oz - pd + a * dd, and
  * each input plane's columns serve kd output planes, so they are built once (a ring of
@@ -274,13 +282,14 @@ static lt_status conv_fwd_planes(lt_context *ctx, float *out, const float *x, co
     const int64_t K2 = cing * d->kh * d->kw, kd = d->kd, K = K2 * kd;
     const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
     const int64_t R = (kd - 1) * d->dd + 1;   /* input planes one output plane reads */
-    int64_t rb = block_cols(K2, d->oh * d->ow, d->ow) / d->ow;
-    if (rb < 1) rb = 1;
+    const int64_t rb = (d->oh + row_blocks(K2, d) - 1) / row_blocks(K2, d);
     const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
     const int64_t colf = round16(K2 * nb);
     const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
     /* the weight as (Cout, kd, Cin/g * kh * kw): W_a is a (Cout/g, K2) block with row stride K */
-    float *wr = malloc((size_t)floats_bytes(d->cout, K) + 64);
+    const size_t wbytes = floats_bytes(d->cout, K);
+    if (!wbytes) return LT_EOVERFLOW;
+    float *wr = malloc(wbytes);
     if (!wr) return LT_ENOMEM;
     const int64_t khw = d->kh * d->kw;
     for (int64_t co = 0; co < d->cout; co++)
@@ -476,8 +485,7 @@ static lt_status conv_bwd_weight_planes(lt_context *ctx, float *dw, const float 
     const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
     const int64_t wn = d->cout * K, wpad = round16(wn), khw = d->kh * d->kw;
     const int64_t R = (kd - 1) * d->dd + 1;
-    int64_t rb = block_cols(K2, d->oh * d->ow, d->ow) / d->ow;
-    if (rb < 1) rb = 1;
+    const int64_t rb = (d->oh + row_blocks(K2, d) - 1) / row_blocks(K2, d);
     const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
     const int64_t colf = round16(K2 * nb);
     const int64_t per = R * colf + gemm_floats(coutg, K2, nb);

@@ -34,14 +34,15 @@ function M.bn_relu(x, running_mean, running_var, weight, bias, opts)
     if weight ~= nil then inputs[2] = weight end
     if weight ~= nil and bias ~= nil then inputs[3] = bias end
     ag.record(r, inputs, function(g)
-      local g1 = nn.relu_backward(g, r)
-      local gx, gw, gb = nn.batch_norm_backward(g1, x, mean, invstd, weight, bias, training)
-      if g1 ~= g then raw.free(g1) end   -- a fresh tensor, used by nothing else
       -- The tape has released the activations of the layers behind this one, but Lua's
       -- collector lets such garbage grow to about the live size before a full cycle: with
       -- volumes (tens of MB per tensor) that doubles the peak memory of a backward pass.
-      -- Return them now; the cycle costs a traversal of the Lua objects, not of tensor bytes.
+      -- Return them before allocating this layer's gradients; the cycle costs a traversal
+      -- of the Lua objects, not of tensor bytes.
       if raw.numel(x) >= BIG then release() end
+      local g1 = nn.relu_backward(g, r)
+      local gx, gw, gb = nn.batch_norm_backward(g1, x, mean, invstd, weight, bias, training)
+      if g1 ~= g then raw.free(g1) end   -- a fresh tensor, used by nothing else
       return gx, gw, gb
     end, "bn_relu")
   end
@@ -59,12 +60,12 @@ function M.conv_transpose3d_cat(x, w, b, skip, opts)
     local inputs = { x, w, skip }
     if b ~= nil then inputs[4] = b end
     ag.record(out, inputs, function(g)
+      -- the layers above this up-convolution are done: return their activations first
+      if raw.numel(g) >= BIG then release() end
       local gu = raw.contiguous(raw.narrow(g, 2, 1, cu))
       local gs = raw.contiguous(raw.narrow(g, 2, cu + 1, raw.size(skip, 2)))
       local gx, gw, gb = nn.conv_transpose3d_backward(gu, x, w, opts, ag.tracked(x), ag.tracked(w),
         b ~= nil and ag.tracked(b))
-      -- the layers above this up-convolution are done: return their activations (bn_relu)
-      if raw.numel(g) >= BIG then release() end
       return gx, gw, gs, gb
     end, "conv_transpose3d_cat")
   end
