@@ -118,22 +118,24 @@ static int is_pointwise(const lt_conv3d_dims *d) {
            d->pd == 0 && d->ph == 0 && d->pw == 0;
 }
 
-/* Columns per block: about COL_FLOATS of K-row column matrix, a multiple of 48 (the
- * AVX-512 tile width) when that large, at most S. */
-static int64_t block_cols(int64_t K, int64_t S) {
-    int64_t nb = COL_FLOATS / (K > 0 ? K : 1);
-    if (nb >= 96) nb = nb / 48 * 48;
-    if (nb < 32) nb = 32;
+/* Columns per block: whole output rows (multiples of OW), about COL_FLOATS of K-row column
+ * matrix but at least MIN_COLS columns (the GEMM's rate drops below ~200), at most S. */
+#define MIN_COLS 192
+static int64_t block_cols(int64_t K, int64_t S, int64_t ow) {
+    int64_t t = COL_FLOATS / (K > 0 ? K : 1);
+    if (t < MIN_COLS) t = MIN_COLS;
+    int64_t nb = (t + ow / 2) / ow * ow;
+    if (nb < ow) nb = ow;
     return nb < S ? nb : S;
 }
 
-/* vol2col (add = 0) or col2vol (add = 1) for output positions [p0, p1) of one image's group
- * x (cing, D, H, W): column j, row ((c * kd + a) * kh + b) * kw + e of col (K, p1 - p0)
- * holds x[c, oz*sd - pd + a*dd, oy*sh - ph + b*dh, ox*sw - pw + e*dw] (0 outside) for the
- * output position p0 + j = (oz * OH + oy) * OW + ox. col2vol adds the columns back. */
-static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d, int64_t p0,
-                     int64_t p1, int add) {
-    const int64_t nb = p1 - p0, ohw = d->oh * d->ow, hw = d->h * d->w;
+/* vol2col (add = 0) or col2vol (add = 1) for the whole output rows [r0, r1) (row = oz * OH +
+ * oy) of one image's group x (cing, D, H, W): column j, row ((c * kd + a) * kh + b) * kw + e
+ * of col (K, (r1 - r0) * OW) holds x[c, oz*sd - pd + a*dd, oy*sh - ph + b*dh, ox*sw - pw + e*dw]
+ * (0 outside) for the output position r0 * OW + j. col2vol adds the columns back. */
+static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d, int64_t r0,
+                     int64_t r1, int add) {
+    const int64_t ow = d->ow, nb = (r1 - r0) * ow, hw = d->h * d->w;
     int64_t r = 0;
     for (int64_t c = 0; c < cing; c++)
         for (int64_t a = 0; a < d->kd; a++)
@@ -144,35 +146,29 @@ static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d
                     const int64_t offz = a * d->dd - d->pd, offy = bb * d->dh - d->ph;
                     const int64_t offx = e * d->dw - d->pw;
                     int64_t lo, hi;
-                    valid_range(offx, d->sw, d->w, d->ow, &lo, &hi);
-                    int64_t p = p0;
-                    while (p < p1) {
-                        const int64_t oz = p / ohw, rem = p - oz * ohw, oy = rem / d->ow;
-                        const int64_t ox0 = rem - oy * d->ow;
-                        const int64_t ox1 = d->ow - ox0 > p1 - p ? ox0 + (p1 - p) : d->ow;
+                    valid_range(offx, d->sw, d->w, ow, &lo, &hi);
+                    int64_t oz = r0 / d->oh, oy = r0 - oz * d->oh;
+                    for (int64_t row = r0; row < r1; row++) {
+                        float *o = dst + (row - r0) * ow;
                         const int64_t iz = oz * d->sd + offz, iy = oy * d->sh + offy;
-                        float *o = dst + (p - p0) - ox0;   /* o[ox] is column ox's entry */
                         if (iz < 0 || iz >= d->d || iy < 0 || iy >= d->h) {
-                            if (!add) memset(o + ox0, 0, (size_t)(ox1 - ox0) * sizeof(float));
+                            if (!add) memset(o, 0, (size_t)ow * sizeof(float));
                         } else {
                             float *src = xc + (iz * d->h + iy) * d->w + offx;
-                            int64_t l = lo > ox0 ? lo : ox0, h = hi < ox1 ? hi : ox1;
-                            if (l > ox1) l = ox1;
-                            if (h < l) h = l;
                             if (!add) {
-                                for (int64_t ox = ox0; ox < l; ox++) o[ox] = 0.0f;
+                                for (int64_t ox = 0; ox < lo; ox++) o[ox] = 0.0f;
                                 if (d->sw == 1)
-                                    memcpy(o + l, src + l, (size_t)(h - l) * sizeof(float));
+                                    memcpy(o + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
                                 else
-                                    for (int64_t ox = l; ox < h; ox++) o[ox] = src[ox * d->sw];
-                                for (int64_t ox = h; ox < ox1; ox++) o[ox] = 0.0f;
+                                    for (int64_t ox = lo; ox < hi; ox++) o[ox] = src[ox * d->sw];
+                                for (int64_t ox = hi; ox < ow; ox++) o[ox] = 0.0f;
                             } else if (d->sw == 1) {
-                                for (int64_t ox = l; ox < h; ox++) src[ox] += o[ox];
+                                for (int64_t ox = lo; ox < hi; ox++) src[ox] += o[ox];
                             } else {
-                                for (int64_t ox = l; ox < h; ox++) src[ox * d->sw] += o[ox];
+                                for (int64_t ox = lo; ox < hi; ox++) src[ox * d->sw] += o[ox];
                             }
                         }
-                        p += ox1 - ox0;
+                        if (++oy == d->oh) { oy = 0; oz++; }
                     }
                 }
 }
@@ -194,8 +190,10 @@ static int64_t gemm_floats(int64_t coutg, int64_t K, int64_t nb) {
     size_t a = lt_gemm_scratch_size(isa, coutg, nb, K);
     size_t b = lt_gemm_scratch_size(isa, coutg, K, nb);
     size_t c = lt_gemm_scratch_size(isa, K, nb, coutg);
+    size_t e = lt_gemm_scratch_size(isa, K, coutg, nb);
     if (b > a) a = b;
     if (c > a) a = c;
+    if (e > a) a = e;
     return round16((int64_t)(a / sizeof(float)) + 1);
 }
 
@@ -231,6 +229,122 @@ static float *thread_scratch(lt_context *ctx, int slot, int nt, int64_t per, lt_
 
 /* ---------------------------------------------------------------- fast kernels */
 
+/* 2-D columns of input plane iz for the output rows [y0, y1) of every output plane: row
+ * (c * kh + b) * kw + e of col (cing * kh * kw, (y1 - y0) * OW) holds
+ * x[c, iz, oy*sh - ph + b*dh, ox*sw - pw + e*dw] (0 outside). */
+static void plane_cols(float *col, const float *x, int64_t cing, const lt_conv3d_dims *d,
+                       int64_t iz, int64_t y0, int64_t y1) {
+    const int64_t ow = d->ow, nb = (y1 - y0) * ow, V = d->d * d->h * d->w;
+    int64_t r = 0;
+    for (int64_t c = 0; c < cing; c++) {
+        const float *xp = x + c * V + iz * d->h * d->w;
+        for (int64_t bb = 0; bb < d->kh; bb++)
+            for (int64_t e = 0; e < d->kw; e++, r++) {
+                float *dst = col + r * nb;
+                const int64_t offy = bb * d->dh - d->ph, offx = e * d->dw - d->pw;
+                int64_t lo, hi;
+                valid_range(offx, d->sw, d->w, ow, &lo, &hi);
+                for (int64_t oy = y0; oy < y1; oy++) {
+                    float *o = dst + (oy - y0) * ow;
+                    const int64_t iy = oy * d->sh + offy;
+                    if (iy < 0 || iy >= d->h) {
+                        memset(o, 0, (size_t)ow * sizeof(float));
+                        continue;
+                    }
+                    const float *src = xp + iy * d->w + offx;
+                    for (int64_t ox = 0; ox < lo; ox++) o[ox] = 0.0f;
+                    if (d->sw == 1)
+                        memcpy(o + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) o[ox] = src[ox * d->sw];
+                    for (int64_t ox = hi; ox < ow; ox++) o[ox] = 0.0f;
+                }
+            }
+    }
+}
+
+/* The number of row blocks of an output plane for conv_fwd_planes / conv_bwd_weight_planes:
+ * blocks of about block_cols columns, the rows spread evenly over them. */
+static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d) {
+    int64_t rb = block_cols(K2, d->oh * d->ow, d->ow) / d->ow;
+    if (rb < 1) rb = 1;
+    return (d->oh + rb - 1) / rb;
+}
+
+/* conv_fwd for unit depth stride and kd > 1: an output plane is the sum over the depth taps a
+ * of W_a (Cout/g, Cin/g * kh * kw) times the 2-D columns of input plane oz - pd + a * dd, and
+ * each input plane's columns serve kd output planes, so they are built once (a ring of
+ * (kd - 1) * dd + 1 planes per thread) instead of kd times as in vol2col. Units are blocks of
+ * output rows of one (image, group), walking all output planes. */
+static lt_status conv_fwd_planes(lt_context *ctx, float *out, const float *x, const float *w,
+                                 const float *b, const lt_conv3d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K2 = cing * d->kh * d->kw, kd = d->kd, K = K2 * kd;
+    const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
+    const int64_t R = (kd - 1) * d->dd + 1;   /* input planes one output plane reads */
+    const int64_t rb = (d->oh + row_blocks(K2, d) - 1) / row_blocks(K2, d);
+    const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
+    const int64_t colf = round16(K2 * nb);
+    const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
+    /* the weight as (Cout, kd, Cin/g * kh * kw): W_a is a (Cout/g, K2) block with row stride K */
+    const size_t wbytes = floats_bytes(d->cout, K);
+    if (!wbytes) return LT_EOVERFLOW;
+    float *wr = malloc(wbytes);
+    if (!wr) return LT_ENOMEM;
+    const int64_t khw = d->kh * d->kw;
+    for (int64_t co = 0; co < d->cout; co++)
+        for (int64_t c = 0; c < cing; c++)
+            for (int64_t a = 0; a < kd; a++)
+                memcpy(wr + co * K + a * K2 + c * khw, w + co * K + (c * kd + a) * khw,
+                       (size_t)khw * sizeof(float));
+    team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
+    if (!buf) { team_end(t); free(wr); return st; }
+    #pragma omp parallel for num_threads(t.nt) schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t it = u / nrb, i = it / G, g = it % G;
+        const int64_t y0 = (u % nrb) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+        const int64_t ncol = (y1 - y0) * d->ow;
+        float *tb = buf + (int64_t)omp_get_thread_num() * per;
+        float *gs = tb + R * colf;
+        const float *xg = x + (i * d->cin + g * cing) * V;
+        const float *wg = wr + g * coutg * K;
+        int64_t have[64];   /* input plane held in each ring slot (R <= 64 checked below) */
+        for (int64_t k = 0; k < R; k++) have[k] = -1;
+        for (int64_t oz = 0; oz < d->od; oz++) {
+            float *og = out + (i * d->cout + g * coutg) * S + oz * d->oh * d->ow + y0 * d->ow;
+            float beta = accumulate ? 1.0f : 0.0f;
+            if (b && !accumulate) {
+                for (int64_t co = 0; co < coutg; co++) {
+                    float *r = og + co * S;
+                    const float v = b[g * coutg + co];
+                    for (int64_t j = 0; j < ncol; j++) r[j] = v;
+                }
+                beta = 1.0f;
+            }
+            int any = 0;
+            for (int64_t a = 0; a < kd; a++) {
+                const int64_t iz = oz - d->pd + a * d->dd;
+                if (iz < 0 || iz >= d->d) continue;
+                float *col = tb + (iz % R) * colf;
+                if (have[iz % R] != iz) {
+                    plane_cols(col, xg, cing, d, iz, y0, y1);
+                    have[iz % R] = iz;
+                }
+                gemm(0, 0, coutg, ncol, K2, wg + a * K2, K, col, ncol, any ? 1.0f : beta, og, S, gs);
+                any = 1;
+            }
+            if (!any && beta == 0.0f)   /* every tap in the depth padding */
+                for (int64_t co = 0; co < coutg; co++)
+                    memset(og + co * S, 0, (size_t)ncol * sizeof(float));
+        }
+    }
+    team_end(t);
+    free(wr);
+    return LT_OK;
+}
+
 /* out (N, Cout, S) = conv(x, w) [+ b], or += conv(x, w) when accumulate (b unused). */
 static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const float *w,
                           const float *b, const lt_conv3d_dims *d, int accumulate) {
@@ -238,7 +352,9 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
     const int64_t V = d->d * d->h * d->w;
     const int pw = is_pointwise(d);
-    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S);
+    if (!pw && d->sd == 1 && d->kd > 1 && (d->kd - 1) * d->dd + 1 <= 64)
+        return conv_fwd_planes(ctx, out, x, w, b, d, accumulate);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
     const int64_t per = colf + gemm_floats(coutg, K, nb);
@@ -265,7 +381,7 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
         const float *col = xg + p0;
         int64_t ldb = S;
         if (!pw) {
-            vol_cols(tb, (float *)xg, cing, d, p0, p1, 0);
+            vol_cols(tb, (float *)xg, cing, d, p0 / d->ow, p1 / d->ow, 0);
             col = tb;
             ldb = p1 - p0;
         }
@@ -288,7 +404,7 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
     if (T < 1) T = 1;
     if (pw) T = d->od;   /* no overlap at all: whole images */
     const int64_t nslab = (d->od + T - 1) / T;
-    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, T * ohw);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, T * ohw, d->ow);
     const int64_t colf = pw ? 0 : round16(K * nb);
     const int64_t per = colf + gemm_floats(coutg, K, nb);
     const int64_t items = d->n * G;
@@ -318,7 +434,7 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
                     } else {
                         gemm(1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 0.0f,
                              tb, p1 - p0, tb + colf);
-                        vol_cols(tb, dxg, cing, d, p0, p1, 1);
+                        vol_cols(tb, dxg, cing, d, p0 / d->ow, p1 / d->ow, 1);
                     }
                 }
             }
@@ -329,16 +445,119 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
     return LT_OK;
 }
 
-/* dw (Cout, K) += sum over images and positions of dy (x) vol2col(x). Each thread sums a
- * static run of units into its own accumulator (thread 0 into dw); the accumulators are
- * added in thread order, so dw is reproducible for a given thread count. */
+/* dx += conv^T(dy, w) for unit strides as a gather: the convolution of dy with the weight
+ * flipped in space and transposed per group, padding dilation * (k - 1) - padding (negative
+ * values crop; vol_cols checks every tap), accumulated into dx by conv_fwd. Its GEMM has
+ * Cin/g rows and Cout/g * kd * kh * kw depth, where the scatter form would have Cout/g depth
+ * and a col2vol pass. The flipped weight lives in the LT_SCRATCH_CONV_ACC slot. */
+static lt_status conv_bwd_data_gather(lt_context *ctx, float *dx, const float *dy,
+                                      const float *w, const lt_conv3d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t k3 = d->kd * d->kh * d->kw;
+    lt_conv3d_dims q = *d;
+    q.cin = d->cout; q.d = d->od; q.h = d->oh; q.w = d->ow;
+    q.cout = d->cin; q.od = d->d; q.oh = d->h; q.ow = d->w;
+    q.pd = d->dd * (d->kd - 1) - d->pd;
+    q.ph = d->dh * (d->kh - 1) - d->ph;
+    q.pw = d->dw * (d->kw - 1) - d->pw;
+    lt_status st = LT_OK;
+    float *wt = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, 1, round16(d->cout * cing * k3), &st);
+    if (!wt) return st;
+    /* wt (G, cing, coutg, k3) [t] = w (G, coutg, cing, k3) [k3 - 1 - t] */
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t c = 0; c < cing; c++)
+            for (int64_t co = 0; co < coutg; co++) {
+                const float *src = w + ((g * coutg + co) * cing + c) * k3;
+                float *dst = wt + ((g * cing + c) * coutg + co) * k3;
+                for (int64_t t = 0; t < k3; t++) dst[t] = src[k3 - 1 - t];
+            }
+    return conv_fwd(ctx, dx, dy, wt, NULL, &q, 1);
+}
+
+/* conv_bwd_weight for unit depth stride and kd > 1, with conv_fwd_planes' plane columns:
+ * W_a^T (K2, Cout/g) += cols(input plane oz - pd + a * dd) dy(plane oz)^T, each input plane's
+ * columns built once per row block. Per-thread accumulators (G, kd, K2, Cout/g) over static
+ * runs of units, summed in thread order and permuted into dw. */
+static lt_status conv_bwd_weight_planes(lt_context *ctx, float *dw, const float *dy,
+                                        const float *x, const lt_conv3d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K2 = cing * d->kh * d->kw, kd = d->kd, K = K2 * kd;
+    const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
+    const int64_t wn = d->cout * K, wpad = round16(wn), khw = d->kh * d->kw;
+    const int64_t R = (kd - 1) * d->dd + 1;
+    const int64_t rb = (d->oh + row_blocks(K2, d) - 1) / row_blocks(K2, d);
+    const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
+    const int64_t colf = round16(K2 * nb);
+    const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
+    team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
+    if (!buf) { team_end(t); return st; }
+    float *acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, t.nt, wpad, &st);
+    if (!acc) { team_end(t); return st; }
+    memset(acc, 0, floats_bytes(t.nt, wpad));
+    const int nt = t.nt;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        float *tb = buf + (int64_t)tid * per;
+        float *gs = tb + R * colf;
+        float *a0 = acc + (int64_t)tid * wpad;
+        const int64_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
+        for (int64_t u = u0; u < u1; u++) {
+            const int64_t it = u / nrb, i = it / G, g = it % G;
+            const int64_t y0 = (u % nrb) * rb, y1 = y0 + rb < d->oh ? y0 + rb : d->oh;
+            const int64_t ncol = (y1 - y0) * d->ow;
+            const float *xg = x + (i * d->cin + g * cing) * V;
+            int64_t have[64];
+            for (int64_t k = 0; k < R; k++) have[k] = -1;
+            for (int64_t oz = 0; oz < d->od; oz++) {
+                const float *dyg = dy + (i * d->cout + g * coutg) * S + oz * d->oh * d->ow + y0 * d->ow;
+                for (int64_t a = 0; a < kd; a++) {
+                    const int64_t iz = oz - d->pd + a * d->dd;
+                    if (iz < 0 || iz >= d->d) continue;
+                    float *col = tb + (iz % R) * colf;
+                    if (have[iz % R] != iz) {
+                        plane_cols(col, xg, cing, d, iz, y0, y1);
+                        have[iz % R] = iz;
+                    }
+                    gemm(0, 1, K2, coutg, ncol, col, ncol, dyg, S, 1.0f,
+                         a0 + (g * kd + a) * K2 * coutg, coutg, gs);
+                }
+            }
+        }
+    }
+    for (int k = 1; k < nt; k++) {
+        const float *a = acc + (int64_t)k * wpad;
+        for (int64_t j = 0; j < wn; j++) acc[j] += a[j];
+    }
+    /* acc (G, kd, K2 = (c, khw), coutg) -> dw (G * coutg, cing, kd, khw) */
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t a = 0; a < kd; a++)
+            for (int64_t c = 0; c < cing; c++)
+                for (int64_t j = 0; j < khw; j++) {
+                    const float *src = acc + ((g * kd + a) * K2 + c * khw + j) * coutg;
+                    for (int64_t co = 0; co < coutg; co++)
+                        dw[((g * coutg + co) * cing + c) * kd * khw + a * khw + j] += src[co];
+                }
+    team_end(t);
+    return LT_OK;
+}
+
+/* dw (Cout, K) += sum over images and positions of dy (x) vol2col(x), computed transposed:
+ * dw^T (K, Cout/g) per group = col (K, nb) dy^T (the GEMM runs faster with the long K side as
+ * its M). Each thread sums a static run of units into its own accumulator; the accumulators
+ * are added in thread order and transposed into dw, so dw is reproducible for a given thread
+ * count. */
 static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, const float *x,
                                  const lt_conv3d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
-    const int64_t V = d->d * d->h * d->w, wn = d->cout * K;
+    const int64_t V = d->d * d->h * d->w, wn = d->cout * K, wpad = round16(wn);
     const int pw = is_pointwise(d);
-    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S);
+    if (!pw && d->sd == 1 && d->kd > 1 && (d->kd - 1) * d->dd + 1 <= 64)
+        return conv_bwd_weight_planes(ctx, dw, dy, x, d);
+    const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
     const int64_t per = colf + gemm_floats(coutg, K, nb);
@@ -346,18 +565,15 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
     lt_status st = LT_OK;
     float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
     if (!buf) { team_end(t); return st; }
-    float *acc = NULL;
-    if (t.nt > 1) {
-        acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, t.nt - 1, round16(wn), &st);
-        if (!acc) { team_end(t); return st; }
-        memset(acc, 0, floats_bytes(t.nt - 1, round16(wn)));
-    }
+    float *acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, t.nt, wpad, &st);
+    if (!acc) { team_end(t); return st; }
+    memset(acc, 0, floats_bytes(t.nt, wpad));
     const int nt = t.nt;
     #pragma omp parallel num_threads(nt)
     {
         const int tid = omp_get_thread_num();
         float *tb = buf + (int64_t)tid * per;
-        float *a0 = tid == 0 ? dw : acc + (int64_t)(tid - 1) * round16(wn);
+        float *a0 = acc + (int64_t)tid * wpad;   /* (G, K, coutg) */
         const int64_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
         for (int64_t u = u0; u < u1; u++) {
             const int64_t it = u / nblk, i = it / G, g = it % G;
@@ -365,20 +581,26 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
             const float *xg = x + (i * d->cin + g * cing) * V;
             const float *dyg = dy + (i * d->cout + g * coutg) * S + p0;
             const float *col = xg + p0;
-            int64_t ldb = S;
+            int64_t lda = S;
             if (!pw) {
-                vol_cols(tb, (float *)xg, cing, d, p0, p1, 0);
+                vol_cols(tb, (float *)xg, cing, d, p0 / d->ow, p1 / d->ow, 0);
                 col = tb;
-                ldb = p1 - p0;
+                lda = p1 - p0;
             }
-            gemm(0, 1, coutg, K, p1 - p0, dyg, S, col, ldb, 1.0f, a0 + g * coutg * K, K,
+            gemm(0, 1, K, coutg, p1 - p0, col, lda, dyg, S, 1.0f, a0 + g * K * coutg, coutg,
                  tb + colf);
         }
     }
     for (int k = 1; k < nt; k++) {
-        const float *a = acc + (int64_t)(k - 1) * round16(wn);
-        for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+        const float *a = acc + (int64_t)k * wpad;
+        for (int64_t j = 0; j < wn; j++) acc[j] += a[j];
     }
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t co = 0; co < coutg; co++) {
+            float *r = dw + (g * coutg + co) * K;
+            const float *a = acc + g * K * coutg + co;
+            for (int64_t k = 0; k < K; k++) r[k] += a[k * coutg];
+        }
     team_end(t);
     return LT_OK;
 }
@@ -422,14 +644,17 @@ lt_status lt_conv3d_backward(lt_context *ctx, float *dx, float *dw, float *db, c
     lt_status st = LT_OK;
     if (db) bias_grad(ctx, db, dout, d->n, d->cout, d->od * d->oh * d->ow);
     if (dw) st = conv_bwd_weight(ctx, dw, dout, x, d);
-    if (st == LT_OK && dx) st = conv_bwd_data(ctx, dx, dout, w, d);
+    if (st == LT_OK && dx)
+        st = (d->sd == 1 && d->sh == 1 && d->sw == 1) ? conv_bwd_data_gather(ctx, dx, dout, w, d)
+                                                       : conv_bwd_data(ctx, dx, dout, w, d);
     return st;
 }
 
 lt_status lt_conv_transpose3d_forward(lt_context *ctx, float *out, const float *x, const float *w,
                                       const float *b, const lt_conv3d_dims *d) {
     fill_bias(ctx, out, b, d->n, d->cin, d->d * d->h * d->w);
-    return conv_bwd_data(ctx, out, x, w, d);
+    return (d->sd == 1 && d->sh == 1 && d->sw == 1) ? conv_bwd_data_gather(ctx, out, x, w, d)
+                                                    : conv_bwd_data(ctx, out, x, w, d);
 }
 
 lt_status lt_conv_transpose3d_backward(lt_context *ctx, float *dx, float *dw, float *db,

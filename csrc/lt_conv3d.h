@@ -15,12 +15,21 @@
  * The fast kernels parallelise themselves over up to lt_ctx_num_threads(ctx) OpenMP threads
  * and use ctx's scratch slots LT_SCRATCH_CONV and LT_SCRATCH_CONV_ACC.
  *
- * Work: the output positions of one (image, group) are cut into column blocks of at most
- * ~256 kB of vol2col matrix (K = Cin/groups * kd * kh * kw rows); each block is one GEMM with
- * the weight. 1x1x1 convolutions with unit stride and no padding use the input as the
- * column matrix. The input gradient scatters (col2vol) blocks of whole output depth slabs,
- * even slabs first, then odd ones: slabs are thick enough that two slabs of one parity never
- * touch the same input voxel, so no locks and no per-thread copies of dx are needed.
+ * Work (all GEMMs are lunet's SGEMM, lt_gemm.h, one per thread and column block):
+ * - unit depth stride, kd > 1 (the 3x3x3 layers): an output plane is the sum over depth taps a
+ *   of W_a (Cout/g, Cin/g * kh * kw) times the 2-D columns of input plane oz - pd + a * dd;
+ *   each input plane's columns (blocks of whole output rows, >= 192 columns) are built once
+ *   and serve the kd output planes that read them. The weight gradient reuses them the same
+ *   way (W_a^T += cols dy^T, the long side as the GEMM's M).
+ * - other shapes: vol2col blocks of whole output rows, one GEMM with the whole weight each.
+ * - 1x1x1 convolutions with unit stride and no padding use the input as the column matrix.
+ * - input gradient with unit strides: a gather convolution of dy with the spatially flipped,
+ *   per-group transposed weight (padding dilation * (k - 1) - padding), accumulated into dx;
+ *   with larger strides: col = W^T dy per block and col2vol, over slabs of output depth
+ *   planes, even slabs first, then odd ones: slabs are thick enough that two slabs of one
+ *   parity never touch the same input voxel, so no locks and no per-thread copies of dx.
+ * - weight gradients go to per-thread accumulators over static runs of units, summed in
+ *   thread order: reproducible for a given thread count.
  *
  * A transposed convolution is stored, as in lt_conv.h, as the dims of the convolution that
  * maps its output back to its input (n, cin = Cout, d/h/w = output size, cout = Cin,

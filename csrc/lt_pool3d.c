@@ -320,6 +320,26 @@ lt_status lt_adaptive_avg_pool3d_forward(const lt_context *ctx, float *out, cons
     return LT_OK;
 }
 
+lt_status lt_adaptive_avg_pool3d_forward_naive(float *out, const float *in, int64_t planes,
+                                               const int64_t isz[3], const int64_t osz[3]) {
+    if (ad_ovf(isz, osz)) return LT_EOVERFLOW;
+    const int64_t vi = isz[0] * isz[1] * isz[2], vo = osz[0] * osz[1] * osz[2];
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t o = 0; o < vo; o++) {
+            const int64_t oz = o / (osz[1] * osz[2]), oy = o / osz[2] % osz[1], ox = o % osz[2];
+            double s = 0.0;
+            int64_t n = 0;
+            for (int64_t z = oz * isz[0] / osz[0]; z * osz[0] < (oz + 1) * isz[0]; z++)
+                for (int64_t y = oy * isz[1] / osz[1]; y * osz[1] < (oy + 1) * isz[1]; y++)
+                    for (int64_t x = ox * isz[2] / osz[2]; x * osz[2] < (ox + 1) * isz[2]; x++) {
+                        s += in[p * vi + (z * isz[1] + y) * isz[2] + x];
+                        n++;
+                    }
+            out[p * vo + o] = (float)(s / (double)n);
+        }
+    return LT_OK;
+}
+
 lt_status lt_adaptive_avg_pool3d_backward(const lt_context *ctx, float *din, const float *dout,
                                           int64_t planes, const int64_t isz[3],
                                           const int64_t osz[3]) {
@@ -382,6 +402,21 @@ lt_status lt_upsample_nearest3d_forward(const lt_context *ctx, float *out, const
                                         int64_t planes, const int64_t isz[3],
                                         const int64_t osz[3], const double scale[3]) {
     return nearest_run(ctx, out, in, planes, isz, osz, scale, 0);
+}
+
+lt_status lt_upsample_nearest3d_forward_naive(float *out, const float *in, int64_t planes,
+                                              const int64_t isz[3], const int64_t osz[3],
+                                              const double scale[3]) {
+    const int64_t vi = isz[0] * isz[1] * isz[2], vo = osz[0] * osz[1] * osz[2];
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t o = 0; o < vo; o++) {
+            const int64_t od[3] = { o / (osz[1] * osz[2]), o / osz[2] % osz[1], o % osz[2] };
+            int64_t src[3];
+            for (int k = 0; k < 3; k++)
+                src[k] = nearest_src(od[k], isz[k], step_of(scale[k], isz[k], osz[k]));
+            out[p * vo + o] = in[p * vi + (src[0] * isz[1] + src[1]) * isz[2] + src[2]];
+        }
+    return LT_OK;
 }
 
 lt_status lt_upsample_nearest3d_backward(const lt_context *ctx, float *din, const float *dout,

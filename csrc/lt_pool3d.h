@@ -60,6 +60,9 @@ lt_status lt_avg_pool3d_backward(const lt_context *ctx,
 lt_status lt_adaptive_avg_pool3d_forward(const lt_context *ctx, float *out, const float *in,
                                          int64_t planes, const int64_t isz[3],
                                          const int64_t osz[3]);
+/* Reference: every output cell's window summed in double, bounds recomputed per cell. */
+lt_status lt_adaptive_avg_pool3d_forward_naive(float *out, const float *in, int64_t planes,
+                                               const int64_t isz[3], const int64_t osz[3]);
 lt_status lt_adaptive_avg_pool3d_backward(const lt_context *ctx, float *din, const float *dout,
                                           int64_t planes, const int64_t isz[3],
                                           const int64_t osz[3]);
@@ -71,6 +74,10 @@ lt_status lt_adaptive_avg_pool3d_backward(const lt_context *ctx, float *din, con
 lt_status lt_upsample_nearest3d_forward(const lt_context *ctx, float *out, const float *in,
                                         int64_t planes, const int64_t isz[3],
                                         const int64_t osz[3], const double scale[3]);
+/* Reference: the source index recomputed for every output voxel. */
+lt_status lt_upsample_nearest3d_forward_naive(float *out, const float *in, int64_t planes,
+                                              const int64_t isz[3], const int64_t osz[3],
+                                              const double scale[3]);
 lt_status lt_upsample_nearest3d_backward(const lt_context *ctx, float *din, const float *dout,
                                          int64_t planes, const int64_t isz[3],
                                          const int64_t osz[3], const double scale[3]);

@@ -8,7 +8,8 @@
  *   y = max_unpool3d(x, idx, opts)           gx = max_unpool3d_backward(gy, idx, x)
  *   y = adaptive_avg_pool3d(x, size)         gx = adaptive_avg_pool3d_backward(gy, x)
  *   y = interpolate3d(x, opts)               gx = interpolate3d_backward(gy, x, opts)
- *   (max_pool3d_naive, avg_pool3d_naive, interpolate3d_naive: the references)
+ *   (max_pool3d_naive, avg_pool3d_naive, adaptive_avg_pool3d_naive, interpolate3d_naive: the
+ *   references)
  *
  * Inputs are float32 (N, C, D, H, W) or unbatched (C, D, H, W) (interpolate: 5-D only, as
  * PyTorch). Spatial options are a number or a {d, h, w} table. Every argument is checked,
@@ -770,7 +771,7 @@ bad:
                  fn, show_top(L));
 }
 
-static int l_adaptive_avg_pool3d(lua_State *L) {
+static int adaptive_common(lua_State *L, int naive) {
     lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "adaptive_avg_pool3d";
     lt_tensor *x = check_pool_input(L, 1, fn, "x");
@@ -780,9 +781,13 @@ static int l_adaptive_avg_pool3d(lua_State *L) {
     check_volume_size(L, x, isz, fn, "input");
     const float *xd = cdata(L, 1, fn, "x");
     lt_tensor *y = push_vol(L, x, osz, LT_FLOAT32, 0, fn);
-    lt_lua_check(L, lt_adaptive_avg_pool3d_forward(ctx, lt_f32(y), xd, vol_planes(x), isz, osz), fn);
+    lt_lua_check(L, naive ? lt_adaptive_avg_pool3d_forward_naive(lt_f32(y), xd, vol_planes(x), isz, osz)
+                          : lt_adaptive_avg_pool3d_forward(ctx, lt_f32(y), xd, vol_planes(x), isz, osz),
+                 fn);
     return 1;
 }
+static int l_adaptive_avg_pool3d(lua_State *L) { return adaptive_common(L, 0); }
+static int l_adaptive_avg_pool3d_naive(lua_State *L) { return adaptive_common(L, 1); }
 
 /* gx = adaptive_avg_pool3d_backward(gy, x) */
 static int l_adaptive_avg_pool3d_backward(lua_State *L) {
@@ -880,7 +885,9 @@ static int interp_common(lua_State *L, int naive) {
     lt_tensor *y = push_vol(L, x, a.osz, LT_FLOAT32, 0, fn);
     const int64_t P = vol_planes(x);
     lt_status st;
-    if (!a.trilinear) st = lt_upsample_nearest3d_forward(ctx, lt_f32(y), xd, P, isz, a.osz, a.scale);
+    if (!a.trilinear)
+        st = naive ? lt_upsample_nearest3d_forward_naive(lt_f32(y), xd, P, isz, a.osz, a.scale)
+                   : lt_upsample_nearest3d_forward(ctx, lt_f32(y), xd, P, isz, a.osz, a.scale);
     else if (naive)
         st = lt_upsample_trilinear3d_forward_naive(lt_f32(y), xd, P, isz, a.osz, a.align_corners,
                                                    a.scale);
@@ -936,6 +943,7 @@ void lt_open_nn_vol(lua_State *L) {
         { "max_unpool3d", l_max_unpool3d },
         { "max_unpool3d_backward", l_max_unpool3d_backward },
         { "adaptive_avg_pool3d", l_adaptive_avg_pool3d },
+        { "adaptive_avg_pool3d_naive", l_adaptive_avg_pool3d_naive },
         { "adaptive_avg_pool3d_backward", l_adaptive_avg_pool3d_backward },
         { "interpolate3d", l_interpolate3d },
         { "interpolate3d_naive", l_interpolate3d_naive },

@@ -64,6 +64,25 @@ local function norm_layer(o, c)
   return nil
 end
 
+-- A block runs batch norm + ReLU as one autograd node (BatchNorm3d:forward_relu): the
+-- normalised tensors are not kept for backward, as PyTorch does not keep them either.
+local Block = nn.Sequential:extend("Sequential")
+function Block:forward(x)
+  local mods = rawget(self, "_modules")
+  local i = 1
+  while mods[i] ~= nil do
+    local m, nxt = mods[i], mods[i + 1]
+    if m.forward_relu and nxt ~= nil and nxt.__name == "ReLU" then
+      x = m:forward_relu(x)
+      i = i + 2
+    else
+      x = m(x)
+      i = i + 1
+    end
+  end
+  return x
+end
+
 -- conv(cin -> mid) [norm] ReLU conv(mid -> cout) [norm] ReLU
 local function block(cin, mid, cout, o)
   local layers = { nn.Conv3d(cin, mid, 3, { padding = 1 }) }
@@ -72,7 +91,7 @@ local function block(cin, mid, cout, o)
   layers[#layers + 1] = nn.Conv3d(mid, cout, 3, { padding = 1 })
   layers[#layers + 1] = norm_layer(o, cout)
   layers[#layers + 1] = nn.ReLU()
-  return nn.Sequential(table.unpack(layers))
+  return Block(table.unpack(layers))
 end
 
 -- Channels: enc[k] = {first conv, second conv} of level k.
@@ -176,8 +195,8 @@ function UNet3D:forward(x)
     end
   end
   for j = 1, o.depth - 1 do
-    x = self.ups[j](x)
-    x = lunet.cat({ x, skips[o.depth - j] }, 2)
+    x = self.ups[j]:forward_cat(x, skips[o.depth - j])   -- cat({up(x), skip}, 2)
+    skips[o.depth - j] = nil
     x = self.decoders[j](x)
   end
   return self.head(x)

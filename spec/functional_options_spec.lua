@@ -302,7 +302,7 @@ do
   raw["nn.interpolate3d_backward"] = { function(o) return nn.interpolate3d_backward(R(2, 2, 3, 3, 3), x5, o) end,
     { size = 3 }, { scale = 2 }, "interpolate: unknown option 'scale' (did you mean 'scale_factor'?)" }
   for _, name in ipairs { "nn.max_pool3d_backward", "nn.max_unpool3d_backward", "nn.adaptive_avg_pool3d",
-                          "nn.adaptive_avg_pool3d_backward" } do
+                          "nn.adaptive_avg_pool3d_naive", "nn.adaptive_avg_pool3d_backward" } do
     raw_positional[#raw_positional + 1] = name
   end
 end

@@ -173,7 +173,7 @@ describe("fast 3-D kernels against the naive references", function()
     end)
   end)
 
-  it("max_pool3d, avg_pool3d and trilinear interpolation on random shapes", function()
+  it("max_pool3d, avg_pool3d, adaptive_avg_pool3d and interpolation on random shapes", function()
     for trial = 1, 30 do
       local threads = trial % 2 + 1
       with_threads(threads, function()
@@ -198,6 +198,12 @@ describe("fast 3-D kernels against the naive references", function()
         assert_close(raw.avg_pool3d(x, ao), raw.avg_pool3d_naive(x, ao), what .. " avg_pool3d", 1e-5, 1e-6)
         local io = { size = { ri(1, 9), ri(1, 9), ri(1, 9) }, mode = "trilinear", align_corners = ri(0, 1) == 1 }
         assert_close(raw.interpolate3d(x, io), raw.interpolate3d_naive(x, io), what .. " trilinear", 1e-5, 1e-6)
+        local no = trial % 2 == 0 and { size = { ri(1, 9), ri(1, 9), ri(1, 9) } }
+          or { scale_factor = { ri(5, 25) / 10, ri(5, 25) / 10, ri(5, 25) / 10 } }
+        assert_close(raw.interpolate3d(x, no), raw.interpolate3d_naive(x, no), what .. " nearest", 0, 0)
+        local asz = { ri(1, 9), ri(1, 9), ri(1, 9) }
+        assert_close(raw.adaptive_avg_pool3d(x, asz), raw.adaptive_avg_pool3d_naive(x, asz),
+          what .. " adaptive_avg_pool3d", 1e-5, 1e-6)
       end)
     end
   end)
@@ -272,6 +278,47 @@ describe("gradcheck of the 3-D ops", function()
     local v = gen:randn({ 2, 3, 2, 2, 2 })
     v = (v + v:sign() * 0.1):detach():requires_grad(true)
     check("prelu", function(a, w) return F.prelu(a, w) end, { v, P(3) })
+  end)
+end)
+
+describe("fused ops of the volume models (lunet.nn.functional.fused)", function()
+  local fused = require "lunet.nn.functional.fused"
+  it("bn_relu and conv_transpose3d_cat give the values and gradients of the plain ops", function()
+    local gen = lunet.Generator(21)
+    local function leaf(...) return gen:randn({ ... }):requires_grad(true) end
+    local x, w, b = leaf(2, 3, 2, 3, 4), leaf(3), leaf(3)
+    local rm1, rv1, rm2, rv2 = lunet.zeros(3), lunet.ones(3), lunet.zeros(3), lunet.ones(3)
+    local o1 = { training = true, momentum = 0.3 }
+    local y1 = fused.bn_relu(x, rm1, rv1, w, b, o1)
+    local g = gen:randn({ 2, 3, 2, 3, 4 })
+    y1:backward(g)
+    local gx1, gw1, gb1 = x.grad, w.grad, b.grad
+    x.grad, w.grad, b.grad = nil, nil, nil
+    local y2 = F.relu(F.batch_norm(x, rm2, rv2, w, b, o1))
+    y2:backward(g)
+    assert_close(y1, y2, "bn_relu y", 1e-6, 1e-6)
+    assert_close(gx1, x.grad, "bn_relu gx", 1e-5, 1e-6)
+    assert_close(gw1, w.grad, "bn_relu gw", 1e-5, 1e-6)
+    assert_close(gb1, b.grad, "bn_relu gb", 1e-5, 1e-6)
+    assert_close(rm1, rm2, "bn_relu running_mean", 0, 0)
+    local u, wt, bt, skip = leaf(1, 4, 2, 2, 3), leaf(4, 2, 2, 2, 2), leaf(2), leaf(1, 3, 4, 4, 6)
+    local c1 = fused.conv_transpose3d_cat(u, wt, bt, skip, { stride = 2 })
+    local gc = gen:randn({ 1, 5, 4, 4, 6 })
+    c1:backward(gc)
+    local r = { u.grad, wt.grad, bt.grad, skip.grad }
+    u.grad, wt.grad, bt.grad, skip.grad = nil, nil, nil, nil
+    local c2 = lunet.cat({ F.conv_transpose3d(u, wt, bt, { stride = 2 }), skip }, 2)
+    c2:backward(gc)
+    assert_close(c1, c2, "conv_transpose3d_cat y", 0, 0)
+    for k, t in ipairs { u, wt, bt, skip } do assert_close(r[k], t.grad, "conv_transpose3d_cat grad " .. k, 1e-6, 1e-6) end
+  end)
+  it("pass gradcheck", function()
+    local gen = lunet.Generator(22)
+    local function leaf(...) return gen:randn({ ... }):requires_grad(true) end
+    assert(lunet.gradcheck(function(x, w, b) return fused.bn_relu(x, nil, nil, w, b, { training = true }) end,
+      { leaf(2, 2, 2, 2, 3), leaf(2), leaf(2) }, { eps = 1e-2, atol = 2e-2, rtol = 2e-2 }))
+    assert(lunet.gradcheck(function(x, w, s, b) return fused.conv_transpose3d_cat(x, w, b, s, { stride = 2 }) end,
+      { leaf(1, 2, 2, 1, 2), leaf(2, 2, 2, 2, 2), leaf(1, 1, 4, 2, 4), leaf(2) }, { eps = 1e-2, atol = 1e-2, rtol = 1e-2 }))
   end)
 end)
 

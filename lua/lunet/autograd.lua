@@ -152,6 +152,7 @@ function M.backward(root, grad, opts)
   local ok, err = pcall(function()
     for i = #order, 1, -1 do
       local t = order[i]
+      order[i] = nil   -- every consumer of t ran before it: t can be collected once done
       local g = grads[t]
       grads[t] = nil
       local node = t._node

@@ -706,6 +706,30 @@ function nn.BatchNorm3d:forward(x)
   return y
 end
 
+--- BatchNorm3d:forward_relu(x): relu(self(x)) as one autograd node (lunet.nn.functional.fused),
+-- which keeps the normalised tensor out of memory; same values, gradients and statistics.
+function nn.BatchNorm3d:forward_relu(x)
+  if not is_tensor(x) or x:dim() ~= 5 or x:size(2) ~= self.num_features then
+    return fn("relu")(self(x))   -- the plain path raises the usual messages
+  end
+  local training = self.training or not self.track_running_stats
+  local y = require("lunet.nn.functional.fused").bn_relu(x, self.running_mean, self.running_var,
+    self.weight, self.bias, { training = training, momentum = self.momentum, eps = self.eps })
+  if self.training and self.track_running_stats then
+    local n = self.num_batches_tracked
+    n:fill_(n:item() + 1)
+  end
+  return y
+end
+
+--- ConvTranspose3d:forward_cat(x, skip): cat({self(x), skip}, 2) as one autograd node
+-- (lunet.nn.functional.fused), which keeps the up-sampled tensor out of memory.
+function nn.ConvTranspose3d:forward_cat(x, skip)
+  return require("lunet.nn.functional.fused").conv_transpose3d_cat(x, self.weight, self.bias, skip,
+    { stride = self.stride, padding = self.padding, output_padding = self.output_padding,
+      dilation = self.dilation, groups = self.groups })
+end
+
 -- InstanceNorm3d(num_features, {eps=1e-5, momentum=0.1, affine=false,
 -- track_running_stats=false}) as PyTorch: per-(sample, channel) statistics; with
 -- track_running_stats the buffers running_mean, running_var, num_batches_tracked are kept

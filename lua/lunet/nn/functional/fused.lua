@@ -1,0 +1,75 @@
+-- lunet.nn.functional.fused: forward/backward pairs that record two ops as ONE autograd node,
+-- so the intermediate tensor is released at once instead of staying alive until backward
+-- (the volume models use them: at 64^3 each intermediate of a 32-channel layer is 64 MB).
+-- Not part of F; the values and gradients are exactly those of the two ops in sequence.
+--   fused.bn_relu(x, running_mean, running_var, weight, bias, opts) = relu(F.batch_norm(...))
+--   fused.conv_transpose3d_cat(x, w, b, skip, opts) = cat({F.conv_transpose3d(x, w, b, opts), skip}, 2)
+local core = require "lunet.core"
+local ag = require "lunet.autograd"
+
+local nn, raw = core.nn, core.methods
+local collectgarbage = collectgarbage
+local M = {}
+
+-- Tensors of at least this many elements (4 MB) make the backward passes release memory.
+local BIG = 1 << 20
+
+-- A full collection, then the context's block cache back to the system: the freed blocks of
+-- the layers behind have other sizes than the gradients still to come, so caching them
+-- would only add to the peak (PyTorch's CPU allocator returns such blocks at once too).
+local function release()
+  collectgarbage()
+  core.empty_cache()
+end
+
+--- fused.bn_relu(x, running_mean, running_var, weight, bias, opts): relu(batch_norm(x, ...))
+-- with F.batch_norm's arguments and options, saving only x, the output and the statistics.
+function M.bn_relu(x, running_mean, running_var, weight, bias, opts)
+  local y, mean, invstd = nn.batch_norm_forward(x, running_mean, running_var, weight, bias, opts)
+  local r = nn.relu_forward(y)
+  raw.free(y)
+  if ag.needs_grad(x, weight, bias) then
+    local training = opts ~= nil and opts.training or false
+    local inputs = { x }
+    if weight ~= nil then inputs[2] = weight end
+    if weight ~= nil and bias ~= nil then inputs[3] = bias end
+    ag.record(r, inputs, function(g)
+      -- The tape has released the activations of the layers behind this one, but Lua's
+      -- collector lets such garbage grow to about the live size before a full cycle: with
+      -- volumes (tens of MB per tensor) that doubles the peak memory of a backward pass.
+      -- Return them before allocating this layer's gradients; the cycle costs a traversal
+      -- of the Lua objects, not of tensor bytes.
+      if raw.numel(x) >= BIG then release() end
+      local g1 = nn.relu_backward(g, r)
+      local gx, gw, gb = nn.batch_norm_backward(g1, x, mean, invstd, weight, bias, training)
+      if g1 ~= g then raw.free(g1) end   -- a fresh tensor, used by nothing else
+      return gx, gw, gb
+    end, "bn_relu")
+  end
+  return r
+end
+
+--- fused.conv_transpose3d_cat(x, w, b, skip, opts): cat({conv_transpose3d(x, w, b, opts), skip}, 2)
+-- (the up-convolution and skip concatenation of a 3-D U-Net), saving x, w, b and skip only.
+function M.conv_transpose3d_cat(x, w, b, skip, opts)
+  local u = nn.conv_transpose3d_forward(x, w, b, opts)
+  local out = core.cat({ u, skip }, 2)
+  local cu = raw.size(u, 2)
+  raw.free(u)
+  if ag.needs_grad(x, w, skip, b) then
+    local inputs = { x, w, skip }
+    if b ~= nil then inputs[4] = b end
+    ag.record(out, inputs, function(g)
+      -- the layers above this up-convolution are done: return their activations first
+      if raw.numel(g) >= BIG then release() end
+      local gu = raw.contiguous(raw.narrow(g, 2, 1, cu))
+      local gs = raw.contiguous(raw.narrow(g, 2, cu + 1, raw.size(skip, 2)))
+      local gx, gw, gb = nn.conv_transpose3d_backward(gu, x, w, opts, ag.tracked(x), ag.tracked(w),
+        b ~= nil and ag.tracked(b))
+      return gx, gw, gs, gb
+    end, "conv_transpose3d_cat")
+  end
+  return out
+end
+
+return M
