@@ -106,14 +106,15 @@ static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *
     *lo = l; *hi = h;
 }
 
-/* col (c*kh*kw, (oy1-oy0)*OW) = patches of x (c, H, W) for output rows oy0..oy1-1 */
-static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_dims *d,
-                        int64_t oy0, int64_t oy1) {
-    const int64_t P = (oy1 - oy0) * d->ow, H = d->h, W = d->w, OW = d->ow;
-    for (int64_t ci = 0; ci < c; ci++)
+/* col rows ci0*kh*kw .. ci1*kh*kw-1 (row stride ld, the first row is channel ci0's) = the
+ * patches of x (c, H, W) for output rows oy0..oy1-1, (oy1-oy0)*OW columns each */
+static void im2col_ld(float *col, int64_t ld, const float *x, int64_t ci0, int64_t ci1,
+                      const lt_conv2d_dims *d, int64_t oy0, int64_t oy1) {
+    const int64_t H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = ci0; ci < ci1; ci++)
         for (int64_t ky = 0; ky < d->kh; ky++)
             for (int64_t kx = 0; kx < d->kw; kx++) {
-                float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                float *row = col + (((ci - ci0) * d->kh + ky) * d->kw + kx) * ld;
                 const int64_t xoff = kx * d->dw - d->pw;
                 int64_t lo, hi;
                 valid_range(xoff, d->sw, W, OW, &lo, &hi);
@@ -134,6 +135,12 @@ static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_d
             }
 }
 
+/* col (c*kh*kw, (oy1-oy0)*OW) = patches of x (c, H, W) for output rows oy0..oy1-1 */
+static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_dims *d,
+                        int64_t oy0, int64_t oy1) {
+    im2col_ld(col, (oy1 - oy0) * d->ow, x, 0, c, d, oy0, oy1);
+}
+
 static void im2col(float *col, const float *x, int64_t c, const lt_conv2d_dims *d) {
     im2col_rows(col, x, c, d, 0, d->oh);
 }
@@ -146,20 +153,22 @@ static int64_t chunk_rows(const lt_conv2d_dims *d, int64_t K) {
     return r;
 }
 
-/* x (c, H, W) += the patches in col (c*kh*kw, OH*OW) */
-static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_dims *d) {
-    const int64_t P = d->oh * d->ow, H = d->h, W = d->w, OW = d->ow;
-    for (int64_t ci = 0; ci < c; ci++)
+/* x (c, H, W) channels ci0..ci1-1 += the patches in col rows ci0*kh*kw .. (row stride ld,
+ * the first row is channel ci0's) of output rows oy0..oy1-1 */
+static void col2im_ld(float *x, const float *col, int64_t ld, int64_t ci0, int64_t ci1,
+                      const lt_conv2d_dims *d, int64_t oy0, int64_t oy1) {
+    const int64_t H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = ci0; ci < ci1; ci++)
         for (int64_t ky = 0; ky < d->kh; ky++)
             for (int64_t kx = 0; kx < d->kw; kx++) {
-                const float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const float *row = col + (((ci - ci0) * d->kh + ky) * d->kw + kx) * ld;
                 const int64_t xoff = kx * d->dw - d->pw;
                 int64_t lo, hi;
                 valid_range(xoff, d->sw, W, OW, &lo, &hi);
-                for (int64_t oy = 0; oy < d->oh; oy++) {
+                for (int64_t oy = oy0; oy < oy1; oy++) {
                     const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
                     if (iy < 0 || iy >= H) continue;
-                    const float *r = row + oy * OW;
+                    const float *r = row + (oy - oy0) * OW;
                     float *xr = x + (ci * H + iy) * W + xoff;
                     if (d->sw == 1)
                         for (int64_t ox = lo; ox < hi; ox++) xr[ox] += r[ox];
@@ -167,6 +176,11 @@ static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_di
                         for (int64_t ox = lo; ox < hi; ox++) xr[ox * d->sw] += r[ox];
                 }
             }
+}
+
+/* x (c, H, W) += the patches in col (c*kh*kw, OH*OW) */
+static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_dims *d) {
+    col2im_ld(x, col, d->oh * d->ow, 0, c, d, 0, d->oh);
 }
 
 /* db (c) += sum over images and pixels of t (n, c, hw) */
@@ -260,7 +274,9 @@ static void sgemm(const lt_context *ctx, int ta, int tb, int64_t m, int64_t n, i
 /* The choices live in the context (one per Lua state); the CPU probe keeps no state of its
  * own: __builtin_cpu_supports reads the table libgcc fills before any constructor runs. */
 lt_status lt_conv_set_algo(lt_context *ctx, int algo) {
-    if (algo != LT_CONV_AUTO && algo != LT_CONV_GEMM && algo != LT_CONV_DIRECT) return LT_EARG;
+    if (algo != LT_CONV_AUTO && algo != LT_CONV_GEMM && algo != LT_CONV_DIRECT &&
+        algo != LT_CONV_BATCHED)
+        return LT_EARG;
     lt_ctx_set_conv_algo(ctx, algo);
     return LT_OK;
 }
@@ -311,7 +327,7 @@ static int64_t tile_mr(const lt_context *ctx, int64_t ow) { return use_z(ctx, ow
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
 static int direct_fits(const lt_context *ctx, const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     const int algo = lt_ctx_conv_algo(ctx);
-    if (algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8) return 0;
+    if (algo == LT_CONV_GEMM || algo == LT_CONV_BATCHED || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8) return 0;
     if (algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
      * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
@@ -802,6 +818,206 @@ static void direct_dw_block(const lt_context *ctx, float *dw, const float *dy, c
     }
 }
 
+/* ---------------------------------------------------------------- batched im2col + GEMM */
+
+/* Small images (the deep layers of a U-Net: 16x16, 8x8 and smaller) leave per-image GEMMs
+ * short in one dimension: P = OH*OW columns for the output and input gradient, P steps of k
+ * for the weight gradient, so packing and the C tile loads dominate. The batched path runs
+ * one GEMM per group and chunk of the flattened (image, output row) space, the columns of
+ * several images side by side: y_chunk (coutg, L) = w_g (coutg, K) col (K, L),
+ * dcol (K, L) = w_g^T dy_chunk, dw_g += dy_chunk col^T with L = rows * OW up to N*P. The
+ * chunk's output rows gather from / scatter to the NCHW tensors in one copy pass. The GEMMs
+ * split over the thread budget by columns of C (each element of dw summed by one thread in a
+ * fixed order: reproducible); the copy passes split over channels. */
+
+/* GEMM ISA: the one the spec forces with conv_set_isa, else the best */
+static int gemm_isa_of(const lt_context *ctx) {
+    const int isa = lt_ctx_conv_isa(ctx);
+    return isa == LT_CONV_ISA_AVX2 ? LT_GEMM_AVX2 : isa == LT_CONV_ISA_AVX512 ? LT_GEMM_AVX512
+                                                                             : LT_GEMM_AUTO;
+}
+
+/* C = op(A) op(B) + beta C on up to nt threads (this one when called inside a team) */
+static void bgemm(const lt_context *ctx, int nt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc) {
+    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
+        lt_gemm_parallel(nt, gemm_isa_of(ctx), ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c,
+                         ldc) == LT_OK)
+        return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Flattened output rows (of N*OH) per chunk: the column matrix (K x rows*OW) plus the
+ * output block (coutg x rows*OW) near 8 MB, chunks of equal height. Forced BATCHED (the
+ * spec) cuts three chunks, which split images between rows. */
+static int64_t batch_rows(const lt_context *ctx, const lt_conv2d_dims *d, int64_t K,
+                          int64_t coutg) {
+    const int64_t total = d->n * d->oh;
+    if (lt_ctx_conv_algo(ctx) == LT_CONV_BATCHED) return total > 3 ? (total + 2) / 3 : 1;
+    int64_t r = (int64_t)(8 << 20) / (int64_t)sizeof(float) / ((K + coutg) * d->ow);
+    if (r < 1) r = 1;
+    if (r > total) r = total;
+    const int64_t nch = (total + r - 1) / r;
+    return (total + nch - 1) / nch;
+}
+
+/* The pieces of chunk [r0, r1) of flattened rows: image i, its rows oy0..oy1-1, at column
+ * off of the chunk's matrices. Iterate with seg_first / seg_next. */
+typedef struct { int64_t i, oy0, oy1, off; } seg;
+
+static int seg_first(seg *s, int64_t r0, int64_t r1, const lt_conv2d_dims *d) {
+    s->i = r0 / d->oh;
+    s->oy0 = r0 - s->i * d->oh;
+    s->oy1 = r1 - s->i * d->oh < d->oh ? r1 - s->i * d->oh : d->oh;
+    s->off = 0;
+    return r1 > r0;
+}
+
+static int seg_next(seg *s, int64_t r1, const lt_conv2d_dims *d) {
+    s->off += (s->oy1 - s->oy0) * d->ow;
+    s->i++;
+    if (s->i * d->oh >= r1) return 0;
+    s->oy0 = 0;
+    s->oy1 = r1 - s->i * d->oh < d->oh ? r1 - s->i * d->oh : d->oh;
+    return 1;
+}
+
+/* col (K, L) = the patches of group g's input channels for chunk [r0, r1); x (N, Cin, H, W) */
+static void chunk_im2col(float *col, int64_t L, const float *x, int64_t g, int64_t cing,
+                         const lt_conv2d_dims *d, int64_t r0, int64_t r1, int nt) {
+    const int64_t kk = d->kh * d->kw, HW = d->h * d->w;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t ci = 0; ci < cing; ci++) {
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d))
+            im2col_ld(col + ci * kk * L + s.off, L, x + (s.i * d->cin + g * cing) * HW, ci, ci + 1,
+                      d, s.oy0, s.oy1);
+    }
+}
+
+/* t (coutg, L) = the output-shaped tensor y (N, Cout, OH, OW)'s group g rows of the chunk */
+static void chunk_gather(float *t, int64_t L, const float *y, int64_t g, int64_t coutg,
+                         const lt_conv2d_dims *d, int64_t r0, int64_t r1, int nt) {
+    const int64_t P = d->oh * d->ow;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t co = 0; co < coutg; co++) {
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d))
+            memcpy(t + co * L + s.off, y + (s.i * d->cout + g * coutg + co) * P + s.oy0 * d->ow,
+                   (size_t)((s.oy1 - s.oy0) * d->ow) * sizeof(float));
+    }
+}
+
+/* y's group g rows of the chunk = [y +] t [+ b] */
+static void chunk_scatter(float *y, const float *t, int64_t L, const float *b, int accumulate,
+                          int64_t g, int64_t coutg, const lt_conv2d_dims *d, int64_t r0,
+                          int64_t r1, int nt) {
+    const int64_t P = d->oh * d->ow;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t co = 0; co < coutg; co++) {
+        const float bv = b ? b[g * coutg + co] : 0.0f;
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d)) {
+            float *o = y + (s.i * d->cout + g * coutg + co) * P + s.oy0 * d->ow;
+            const float *src = t + co * L + s.off;
+            const int64_t len = (s.oy1 - s.oy0) * d->ow;
+            if (accumulate)
+                for (int64_t j = 0; j < len; j++) o[j] += src[j] + bv;
+            else
+                for (int64_t j = 0; j < len; j++) o[j] = src[j] + bv;
+        }
+    }
+}
+
+/* dx's group g channels += the patches in dcol (K, L) of the chunk */
+static void chunk_col2im(float *dx, const float *dcol, int64_t L, int64_t g, int64_t cing,
+                         const lt_conv2d_dims *d, int64_t r0, int64_t r1, int nt) {
+    const int64_t kk = d->kh * d->kw, HW = d->h * d->w;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t ci = 0; ci < cing; ci++) {
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d))
+            col2im_ld(dx + (s.i * d->cin + g * cing) * HW, dcol + ci * kk * L + s.off, L, ci,
+                      ci + 1, d, s.oy0, s.oy1);
+    }
+}
+
+/* Threads for a batched call of this many FLOPs */
+static int batched_threads(const lt_context *ctx, double flops) {
+    const int t = lt_ctx_num_threads(ctx);
+    return flops >= SMALL_FLOPS && t > 1 ? t : 1;
+}
+
+/* Which kernels run batched: all of them with LT_CONV_BATCHED, none with GEMM or DIRECT;
+ * AUTO: small images (measured on the U-Net shapes, see bench/bench_kernels.sh) */
+enum { BATCH_FWD, BATCH_DX, BATCH_DW };
+static int use_batched(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
+    const int algo = lt_ctx_conv_algo(ctx);
+    if (algo == LT_CONV_BATCHED) return 1;
+    if (algo != LT_CONV_AUTO || lt_gemm_best_isa() == LT_GEMM_GENERIC) return 0;
+    const int64_t P = d->oh * d->ow, coutg = d->cout / d->groups;
+    (void)which;
+    return P <= 256 && coutg >= 16 && d->cin / d->groups >= 16;
+}
+
+/* out = [out +] conv(x, w) [+ b], batched (see above) */
+static lt_status batched_fwd(lt_context *ctx, float *out, const float *x, const float *w,
+                             const float *b, const lt_conv2d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, total = d->n * d->oh;
+    if (total == 0 || d->ow == 0) return LT_OK;
+    const int64_t rows = batch_rows(ctx, d, K, coutg);
+    const size_t nb = floats_bytes(0, K + coutg, rows * d->ow);
+    if (!nb) return LT_EOVERFLOW;
+    float *col = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
+    if (!col) return LT_ENOMEM;
+    const int nt = batched_threads(ctx, 2.0 * (double)(d->n * d->cout * d->oh * d->ow) * (double)K);
+    for (int64_t r0 = 0; r0 < total; r0 += rows) {
+        const int64_t r1 = r0 + rows < total ? r0 + rows : total, L = (r1 - r0) * d->ow;
+        float *t = col + K * L;
+        for (int64_t g = 0; g < G; g++) {
+            chunk_im2col(col, L, x, g, cing, d, r0, r1, nt);
+            bgemm(ctx, nt, 0, 0, coutg, L, K, w + g * coutg * K, K, col, L, 0.0f, t, L);
+            chunk_scatter(out, t, L, b, accumulate, g, coutg, d, r0, r1, nt);
+        }
+    }
+    return LT_OK;
+}
+
+/* dx += conv^T(dy, w), dw += dy (x) patches (either may be NULL), batched. (dw^T = col
+ * dy_chunk^T, which packs only dy_chunk, measured slower: the transpose back to dw costs
+ * more than the packing it saves.) */
+static lt_status batched_bwd(lt_context *ctx, float *dx, float *dw, const float *dy,
+                             const float *x, const float *w, const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, total = d->n * d->oh;
+    if (total == 0 || d->ow == 0 || (!dx && !dw)) return LT_OK;
+    const int64_t rows = batch_rows(ctx, d, K, coutg);
+    const size_t nb = floats_bytes(0, K + coutg, rows * d->ow);
+    if (!nb) return LT_EOVERFLOW;
+    float *col = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
+    if (!col) return LT_ENOMEM;
+    const int nt = batched_threads(ctx, 2.0 * (double)(d->n * d->cout * d->oh * d->ow) * (double)K);
+    for (int64_t r0 = 0; r0 < total; r0 += rows) {
+        const int64_t r1 = r0 + rows < total ? r0 + rows : total, L = (r1 - r0) * d->ow;
+        float *t = col + K * L;
+        for (int64_t g = 0; g < G; g++) {
+            chunk_gather(t, L, dy, g, coutg, d, r0, r1, nt);
+            if (dw) {
+                chunk_im2col(col, L, x, g, cing, d, r0, r1, nt);
+                bgemm(ctx, nt, 0, 1, coutg, K, L, t, L, col, L, 1.0f, dw + g * coutg * K, K);
+            }
+            if (dx) {
+                bgemm(ctx, nt, 1, 0, K, L, coutg, w + g * coutg * K, K, t, L, 0.0f, col, L);
+                chunk_col2im(dx, col, L, g, cing, d, r0, r1, nt);
+            }
+        }
+    }
+    return LT_OK;
+}
+
 /* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b]. The direct kernel's work units are blocks
  * of output rows of one (image, group), so one image also spreads over the threads. */
 static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const float *w,
@@ -820,6 +1036,7 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
     const int64_t units = items * nblk;
     if (items == 0 || P == 0) return LT_OK;
+    if (use_batched(ctx, d, BATCH_FWD)) return batched_fwd(ctx, out, x, w, b, d, accumulate);
     par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL;
     if (G * wsz + per > 0) {
@@ -868,8 +1085,8 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
 /* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
  * gradient goes to per-run accumulators, summed in run order at the end; the direct
  * kernels' units are blocks of rows, as in conv_fwd. */
-static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy, const float *x,
-                          const float *w, const lt_conv2d_dims *d) {
+static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const float *dy,
+                                const float *x, const float *w, const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G, wn = d->cout * K;
@@ -984,6 +1201,17 @@ static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy
             for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
         }
     return LT_OK;
+}
+
+/* dx += conv^T(dy, w), dw += dy (x) patches: each gradient batched or split per image */
+static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy, const float *x,
+                          const float *w, const lt_conv2d_dims *d) {
+    const int bx = dx && use_batched(ctx, d, BATCH_DX), bw = dw && use_batched(ctx, d, BATCH_DW);
+    lt_status st = LT_OK;
+    if (bx || bw) st = batched_bwd(ctx, bx ? dx : NULL, bw ? dw : NULL, dy, x, w, d);
+    if (st == LT_OK && ((dx && !bx) || (dw && !bw)))
+        st = conv_bwd_split(ctx, bx ? NULL : dx, bw ? NULL : dw, dy, x, w, d);
+    return st;
 }
 
 lt_status lt_conv2d_forward(lt_context *ctx, float *out, const float *x, const float *w,

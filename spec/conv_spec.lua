@@ -40,12 +40,15 @@ local function with_algo(name, fn)
   if not ok then error(err, 0) end
 end
 
--- every algorithm, the direct kernels in each instruction set the CPU has
+-- every algorithm, the direct kernels and the batched GEMMs in each instruction set the CPU has
 local ALGOS = { "auto", "gemm" }
 for _, isa in ipairs({ "avx2", "avx512" }) do
-  if core.nn.conv_isa_supported(isa) then ALGOS[#ALGOS + 1] = "direct+" .. isa end
+  if core.nn.conv_isa_supported(isa) then
+    ALGOS[#ALGOS + 1] = "direct+" .. isa
+    ALGOS[#ALGOS + 1] = "batched+" .. isa
+  end
 end
-if #ALGOS == 2 then ALGOS[3] = "direct" end
+if #ALGOS == 2 then ALGOS[3], ALGOS[4] = "direct", "batched" end
 
 describe("conv2d and conv_transpose2d", function()
   for _, algo in ipairs(ALGOS) do
