@@ -327,12 +327,16 @@ static int64_t tile_mr(const lt_context *ctx, int64_t ow) { return use_z(ctx, ow
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
 static int direct_fits(const lt_context *ctx, const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     const int algo = lt_ctx_conv_algo(ctx);
-    if (algo == LT_CONV_GEMM || algo == LT_CONV_BATCHED || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8) return 0;
+    if (algo == LT_CONV_GEMM || algo == LT_CONV_BATCHED || !have_avx2() || d->sh != 1 ||
+        d->sw != 1 || (oww % 8 && !use_avx512(ctx)))
+        return 0;
     if (algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
-     * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
-     * 65-87; the direct weight gradient wins from 32-wide rows up. With fewer than 4
-     * output channels per group (depthwise) most of the MR-row register tile would idle. */
+     * gradient runs at 90-106 GFLOP/s on 14- to 128-wide rows, ahead of im2col + GEMM; the
+     * direct weight gradient (conv_bwd_split) wins over im2col + GEMM only with few output
+     * channels (<= 16: the column matrix is reused by few of them) or rows from 96 wide. With
+     * fewer than 4 output channels per group (depthwise) most of the MR-row register tile
+     * would idle. */
     return co >= 4 && oww >= 8;
 }
 
@@ -620,7 +624,8 @@ static inline void direct_row_z(float *out, const float *xp, const float *wpb, c
         }
         if (two_rows) return;
         for (; x0 < q->ow; x0 += 16) {
-            const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+            const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF
+                                                  : (__mmask16)((1u << (q->ow - x0)) - 1u);
             __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00;
             __m512 a50 = a00, a60 = a00, a70 = a00;
             if (kw == 3) ROW_LOOPZ(TAPSZ1, 3);
@@ -653,10 +658,13 @@ static void direct_row_512(float *out, const float *xp, const float *wpb, const 
     }
 }
 
-/* Weight gradient with 16-pixel vectors (output width a multiple of 16): register tile of
+/* Weight gradient with 16-pixel vectors (any output width: a masked last vector per row): register tile of
  * 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of about 512 so the
  * 8 channels of dy rows stay in L1 (16 KB). Else as direct_dw_image. */
 #define DWZ_FMA(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_loadu_ps(d##r + o); \
+        a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
+        a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
+#define DWZ_FMAM(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_maskz_loadu_ps(m, d##r + o); \
         a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
         a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
 #define DWZ_STORE(r) do { if ((r) < NCO) { float *t_ = dst + (r) * wco; \
@@ -679,12 +687,21 @@ static inline void dw_tile_z(float *dst, const float *dy, const float *xp, const
     __m512 a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
     for (int64_t y = y0; y < y1; y++) {
         const float *xr = xp + ci * chan + (y + ky * q->dh) * q->wp;
-        for (int64_t x = 0, o = y * ow; x < ow; x += 16, o += 16) {
+        int64_t x = 0, o = y * ow;
+        for (; x + 16 <= ow; x += 16, o += 16) {
             const __m512 v0 = _mm512_loadu_ps(xr + x);
             const __m512 v1 = _mm512_loadu_ps(xr + x + dd);
             const __m512 v2 = _mm512_loadu_ps(xr + x + 2 * dd);
             DWZ_FMA(0); DWZ_FMA(1); DWZ_FMA(2); DWZ_FMA(3);
             DWZ_FMA(4); DWZ_FMA(5); DWZ_FMA(6); DWZ_FMA(7);
+        }
+        if (x < ow) {   /* masked tail: rows of any width (lanes past ow load zeros) */
+            const __mmask16 m = (__mmask16)((1u << (ow - x)) - 1u);
+            const __m512 v0 = _mm512_maskz_loadu_ps(m, xr + x);
+            const __m512 v1 = _mm512_maskz_loadu_ps(m, xr + x + dd);
+            const __m512 v2 = _mm512_maskz_loadu_ps(m, xr + x + 2 * dd);
+            DWZ_FMAM(0); DWZ_FMAM(1); DWZ_FMAM(2); DWZ_FMAM(3);
+            DWZ_FMAM(4); DWZ_FMAM(5); DWZ_FMAM(6); DWZ_FMAM(7);
         }
     }
     DWZ_STORE(0); DWZ_STORE(1); DWZ_STORE(2); DWZ_STORE(3);
@@ -744,7 +761,8 @@ static void direct_image(const lt_context *ctx, float *out, const float *xp, con
     const int64_t nb = (q->cout + mr - 1) / mr, plane = q->plane, kk = q->kh * q->kw;
     const int64_t wblock = q->cin * kk * mr, chan = q->hp * q->wp;
     /* AVX-512 tiles are 32 pixels, AVX2 ones 16: rows narrower than a tile go 2 or 4 at once */
-    const int64_t tile = z ? 32 : 16, ystep = q->ow < tile ? tile / q->ow : 1;
+    const int64_t tile = z ? 32 : 16;
+    const int64_t ystep = z ? (q->ow == 8 ? 4 : q->ow == 16 ? 2 : 1) : q->ow < tile ? tile / q->ow : 1;
     int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (tile + (q->kw - 1) * q->dw) + kk * mr);
     if (cc < 8) cc = 8;
     if (cc >= q->cin) cc = q->cin;
@@ -805,7 +823,7 @@ static void direct_dw_block(const lt_context *ctx, float *dw, const float *dy, c
                             int64_t h, int64_t w, int64_t pt, int64_t pl, int padded,
                             const direct_dims *q, float *tb, int64_t y0, int64_t y1) {
     void (*const kern)(float *, const float *, const float *, const direct_dims *) =
-        q->ow % 16 == 0 && use_avx512(ctx) ? direct_dw_image_512 : direct_dw_image;
+        use_avx512(ctx) ? direct_dw_image_512 : direct_dw_image;
     direct_dims qb = *q;
     qb.oh = y1 - y0;
     if (padded) {
@@ -850,14 +868,16 @@ static void bgemm(const lt_context *ctx, int nt, int ta, int tb, int64_t m, int6
 }
 
 /* Flattened output rows (of N*OH) per chunk: the column matrix (K x rows*OW) plus the
- * output block (coutg x rows*OW) near 8 MB, chunks of equal height. Forced BATCHED (the
- * spec) cuts three chunks, which split images between rows. */
+ * output block (coutg x rows*OW) near 1 MB, so that they are still in L2 when the GEMM reads
+ * them, but at least 256 columns (the GEMM's k-block); chunks of equal height. Forced BATCHED
+ * (the spec) cuts three chunks, which split images between rows. */
 static int64_t batch_rows(const lt_context *ctx, const lt_conv2d_dims *d, int64_t K,
                           int64_t coutg) {
     const int64_t total = d->n * d->oh;
     if (lt_ctx_conv_algo(ctx) == LT_CONV_BATCHED) return total > 3 ? (total + 2) / 3 : 1;
-    int64_t r = (int64_t)(8 << 20) / (int64_t)sizeof(float) / ((K + coutg) * d->ow);
-    if (r < 1) r = 1;
+    int64_t r = (int64_t)(1 << 20) / (int64_t)sizeof(float) / ((K + coutg) * d->ow);
+    const int64_t rmin = (256 + d->ow - 1) / d->ow;
+    if (r < rmin) r = rmin;
     if (r > total) r = total;
     const int64_t nch = (total + r - 1) / r;
     return (total + nch - 1) / nch;
@@ -957,9 +977,17 @@ static int use_batched(const lt_context *ctx, const lt_conv2d_dims *d, int which
     const int algo = lt_ctx_conv_algo(ctx);
     if (algo == LT_CONV_BATCHED) return 1;
     if (algo != LT_CONV_AUTO || lt_gemm_best_isa() == LT_GEMM_GENERIC) return 0;
-    const int64_t P = d->oh * d->ow, coutg = d->cout / d->groups;
-    (void)which;
-    return P <= 256 && coutg >= 16 && d->cin / d->groups >= 16;
+    const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    if (cing < 8 || coutg < 8 || is_pointwise(d)) return 0;
+    /* weight gradient: from 16x16 down (one thread, CPU time: 3-9% faster than per-image
+     * GEMMs on the U-Net's 16x16 and 8x8 layers, the same on 14x14 and 7x7; slower from 28x28
+     * up, where the direct kernel or per-image row chunks keep their columns in L2) */
+    if (which == BATCH_DW) return P <= 256;
+    /* forward / input gradient: from 8x8 down (the direct kernel's 8-pixel rows run at
+     * 85-90% of its wider ones; 10% faster), or where the direct kernel does not apply */
+    if (P <= 64) return 1;
+    const int64_t cd = which == BATCH_FWD ? coutg : cing, wd = which == BATCH_FWD ? d->ow : d->w;
+    return P <= 256 && !direct_fits(ctx, d, cd, wd);
 }
 
 /* out = [out +] conv(x, w) [+ b], batched (see above) */
@@ -1100,8 +1128,10 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
     const int ypadded = ddirect && (qh || qw || qb || qr);
     const int64_t mr = tile_mr(ctx, d->w);
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw, mr) : 0;
-    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(ctx, d, coutg, d->ow) &&
-                         (d->ow >= 32 || lt_ctx_conv_algo(ctx) == LT_CONV_DIRECT);
+    const int dwdirect = dw && !pointwise && d->kw == 3 && (d->ow % 8 == 0 || use_avx512(ctx)) &&
+                         direct_fits(ctx, d, coutg, d->ow) &&
+                         ((coutg <= 16 && d->ow >= 16) || d->ow >= 96 ||
+                          lt_ctx_conv_algo(ctx) == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
