@@ -122,10 +122,22 @@ static void im2col_ld(float *col, int64_t ld, const float *x, int64_t ci0, int64
                     float *r = row + (oy - oy0) * OW;
                     const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
                     if (iy < 0 || iy >= H || lo == hi) {
-                        memset(r, 0, (size_t)OW * sizeof(float));
+                        if (OW <= 32)
+                            for (int64_t ox = 0; ox < OW; ox++) r[ox] = 0.0f;
+                        else
+                            memset(r, 0, (size_t)OW * sizeof(float));
                         continue;
                     }
                     const float *xr = x + (ci * H + iy) * W + xoff;
+                    if (OW <= 32) {   /* short rows: plain loops, no library calls */
+                        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+                        if (d->sw == 1)
+                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox];
+                        else
+                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * d->sw];
+                        for (int64_t ox = hi; ox < OW; ox++) r[ox] = 0.0f;
+                        continue;
+                    }
                     if (lo > 0) memset(r, 0, (size_t)lo * sizeof(float));
                     if (d->sw == 1) memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
                     else
@@ -659,8 +671,9 @@ static void direct_row_512(float *out, const float *xp, const float *wpb, const 
 }
 
 /* Weight gradient with 16-pixel vectors (any output width: a masked last vector per row): register tile of
- * 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of about 512 so the
- * 8 channels of dy rows stay in L1 (16 KB). Else as direct_dw_image. */
+ * 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of about 1024 (fewer
+ * horizontal sums per pixel; the 8 channels of dy rows, 32 KB, stay in L1 / L2). Else as
+ * direct_dw_image. */
 #define DWZ_FMA(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_loadu_ps(d##r + o); \
         a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
         a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
@@ -721,7 +734,7 @@ static void direct_dw_image_512(float *dw, const float *dy, const float *xp, con
                                   int64_t, int64_t, int64_t, int64_t, int64_t) = {
         dw_tile_z1, dw_tile_z2, dw_tile_z3, dw_tile_z4, dw_tile_z5, dw_tile_z6, dw_tile_z7,
         dw_tile_z8 };
-    int64_t rows = 512 / q->ow;
+    int64_t rows = 1024 / q->ow;
     if (rows < 1) rows = 1;
     for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
         const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
@@ -883,6 +896,18 @@ static int64_t batch_rows(const lt_context *ctx, const lt_conv2d_dims *d, int64_
     return (total + nch - 1) / nch;
 }
 
+/* Whole images per chunk when the chunks are handed to the threads one by one (each runs
+ * its chunk's copies and single-threaded GEMMs with no barrier in between): the images of
+ * batch_rows' chunk, at most ceil(N / nt) so every thread gets work. 0 (the chunks' GEMMs
+ * split over the threads instead) with one thread, fewer images than threads, or forced
+ * BATCHED (which cuts chunks inside images). */
+static int64_t batch_images(const lt_context *ctx, const lt_conv2d_dims *d, int64_t rows, int nt) {
+    if (nt <= 1 || d->n < nt || lt_ctx_conv_algo(ctx) == LT_CONV_BATCHED) return 0;
+    int64_t imgs = (rows + d->oh - 1) / d->oh;
+    const int64_t cap = (d->n + nt - 1) / nt;
+    return imgs < cap ? imgs : cap;
+}
+
 /* The pieces of chunk [r0, r1) of flattened rows: image i, its rows oy0..oy1-1, at column
  * off of the chunk's matrices. Iterate with seg_first / seg_next. */
 typedef struct { int64_t i, oy0, oy1, off; } seg;
@@ -1002,6 +1027,27 @@ static lt_status batched_fwd(lt_context *ctx, float *out, const float *x, const 
     float *col = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
     if (!col) return LT_ENOMEM;
     const int nt = batched_threads(ctx, 2.0 * (double)(d->n * d->cout * d->oh * d->ow) * (double)K);
+    const int64_t imgs = batch_images(ctx, d, rows, nt);
+    if (imgs) {   /* whole-image chunks, one thread each */
+        const int64_t rr = imgs * d->oh, nch = (d->n + imgs - 1) / imgs;
+        const int64_t per = (K + coutg) * rr * d->ow;
+        const size_t nbt = floats_bytes(0, nt, per);
+        if (!nbt) return LT_EOVERFLOW;
+        float *buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nbt);
+        if (!buf) return LT_ENOMEM;
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int64_t c = 0; c < nch; c++) {
+            float *cb = buf + (int64_t)omp_get_thread_num() * per;
+            const int64_t r0 = c * rr, r1 = r0 + rr < total ? r0 + rr : total;
+            const int64_t L = (r1 - r0) * d->ow;
+            for (int64_t g = 0; g < G; g++) {
+                chunk_im2col(cb, L, x, g, cing, d, r0, r1, 1);
+                bgemm(ctx, 1, 0, 0, coutg, L, K, w + g * coutg * K, K, cb, L, 0.0f, cb + K * L, L);
+                chunk_scatter(out, cb + K * L, L, b, accumulate, g, coutg, d, r0, r1, 1);
+            }
+        }
+        return LT_OK;
+    }
     for (int64_t r0 = 0; r0 < total; r0 += rows) {
         const int64_t r1 = r0 + rows < total ? r0 + rows : total, L = (r1 - r0) * d->ow;
         float *t = col + K * L;
@@ -1028,6 +1074,53 @@ static lt_status batched_bwd(lt_context *ctx, float *dx, float *dw, const float 
     float *col = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
     if (!col) return LT_ENOMEM;
     const int nt = batched_threads(ctx, 2.0 * (double)(d->n * d->cout * d->oh * d->ow) * (double)K);
+    const int64_t imgs = batch_images(ctx, d, rows, nt);
+    if (imgs) {
+        /* whole-image chunks (col2im adds no halo across chunks), handed out dynamically in
+         * nslot fixed runs; each run sums its weight gradient into its own accumulator (run 0
+         * into dw), added in run order at the end: reproducible, as in conv_bwd_split */
+        const int64_t rr = imgs * d->oh, nch = (d->n + imgs - 1) / imgs, wn = d->cout * K;
+        const int64_t per = (K + coutg) * rr * d->ow;
+        const int64_t nslot = dw ? (nch < 2 * nt ? nch : 2 * nt) : nch;
+        const size_t nbt = floats_bytes(0, nt, per);
+        if (!nbt) return LT_EOVERFLOW;
+        float *buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nbt), *dwacc = NULL;
+        if (!buf) return LT_ENOMEM;
+        if (dw && nslot > 1) {
+            const size_t nacc = floats_bytes(0, nslot - 1, wn);
+            if (!nacc) return LT_EOVERFLOW;
+            dwacc = lt_ctx_scratch(ctx, LT_SCRATCH_CONV_ACC, nacc);
+            if (!dwacc) return LT_ENOMEM;
+            memset(dwacc, 0, nacc);
+        }
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int64_t sl = 0; sl < nslot; sl++) {
+            float *cb = buf + (int64_t)omp_get_thread_num() * per;
+            float *acc = dw ? (sl == 0 ? dw : dwacc + (sl - 1) * wn) : NULL;
+            for (int64_t c = sl * nch / nslot; c < (sl + 1) * nch / nslot; c++) {
+                const int64_t r0 = c * rr, r1 = r0 + rr < total ? r0 + rr : total;
+                const int64_t L = (r1 - r0) * d->ow;
+                float *t = cb + K * L;
+                for (int64_t g = 0; g < G; g++) {
+                    chunk_gather(t, L, dy, g, coutg, d, r0, r1, 1);
+                    if (acc) {
+                        chunk_im2col(cb, L, x, g, cing, d, r0, r1, 1);
+                        bgemm(ctx, 1, 0, 1, coutg, K, L, t, L, cb, L, 1.0f, acc + g * coutg * K, K);
+                    }
+                    if (dx) {
+                        bgemm(ctx, 1, 1, 0, K, L, coutg, w + g * coutg * K, K, t, L, 0.0f, cb, L);
+                        chunk_col2im(dx, cb, L, g, cing, d, r0, r1, 1);
+                    }
+                }
+            }
+        }
+        if (dwacc)
+            for (int64_t sl = 0; sl < nslot - 1; sl++) {
+                const float *a = dwacc + sl * wn;
+                for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+            }
+        return LT_OK;
+    }
     for (int64_t r0 = 0; r0 < total; r0 += rows) {
         const int64_t r1 = r0 + rows < total ? r0 + rows : total, L = (r1 - r0) * d->ow;
         float *t = col + K * L;
