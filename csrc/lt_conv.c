@@ -670,10 +670,10 @@ static void direct_row_512(float *out, const float *xp, const float *wpb, const 
     }
 }
 
-/* Weight gradient with 16-pixel vectors (any output width: a masked last vector per row): register tile of
- * 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of about 1024 (fewer
- * horizontal sums per pixel; the 8 channels of dy rows, 32 KB, stay in L1 / L2). Else as
- * direct_dw_image. */
+/* Weight gradient with 16-pixel vectors (any output width: a masked last vector per row):
+ * register tile of 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of
+ * about 1024 (fewer horizontal sums per pixel; the 8 channels of dy rows, 32 KB, stay in L1 /
+ * L2). Else as direct_dw_image. */
 #define DWZ_FMA(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_loadu_ps(d##r + o); \
         a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
         a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
@@ -1275,6 +1275,9 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
             const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;      \
             direct_dw_block(ctx, acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0,  \
                             y1);                                                       \
+        } else if (pointwise && coutg == 1) {                                                  \
+            /* one output channel (a 1x1 head): dw^T (K, 1) = x (K, P) dy^T, dot products */   \
+            sgemm(ctx, 0, 1, K, 1, P, xg, P, dyg, P, 1.0f, acc, 1);                            \
         } else if (pointwise) {                                                                \
             sgemm(ctx, 0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);                        \
         } else {                                                                               \
