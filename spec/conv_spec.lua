@@ -203,6 +203,9 @@ describe("conv2d and conv_transpose2d", function()
       { "conv2d", { 5, 32, 14, 14 }, { 32, 32, 3, 3 }, { padding = 1 } },
       { "conv2d", { 6, 64, 7, 7 }, { 64, 64, 3, 3 }, { padding = 1 } },
       { "conv2d", { 3, 24, 13, 30 }, { 40, 24, 3, 3 }, { padding = 1, dilation = 2 } },
+      -- 1x1 heads: one output channel (dot-product weight gradient), and eleven
+      { "conv2d", { 3, 16, 40, 24 }, { 1, 16, 1, 1 }, {} },
+      { "conv2d", { 2, 16, 28, 28 }, { 11, 16, 1, 1 }, {} },
     }
     for k, c in ipairs(big) do
       it(string.format("%s on a larger input %d, two threads, every algorithm", c[1], k), function()
