@@ -205,6 +205,7 @@ static void bias_grad(const lt_context *ctx, float *db, const float *t, int64_t 
         for (int64_t i = 0; i < n; i++) {
             const float *p = t + (i * c + ch) * hw;
             float acc = 0;
+            #pragma omp simd reduction(+ : acc)   /* vector partial sums (float order differs) */
             for (int64_t j = 0; j < hw; j++) acc += p[j];
             s += acc;
         }
