@@ -111,6 +111,9 @@ static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *
 static void im2col_ld(float *col, int64_t ld, const float *x, int64_t ci0, int64_t ci1,
                       const lt_conv2d_dims *d, int64_t oy0, int64_t oy1) {
     const int64_t H = d->h, W = d->w, OW = d->ow;
+    /* unit stride with output rows as wide as the input ('same' convolutions): the rows of
+     * one tap are one shifted copy of the input plane, its wrapped edge columns zeroed after */
+    const int same = d->sh == 1 && d->sw == 1 && W == OW;
     for (int64_t ci = ci0; ci < ci1; ci++)
         for (int64_t ky = 0; ky < d->kh; ky++)
             for (int64_t kx = 0; kx < d->kw; kx++) {
@@ -118,26 +121,35 @@ static void im2col_ld(float *col, int64_t ld, const float *x, int64_t ci0, int64
                 const int64_t xoff = kx * d->dw - d->pw;
                 int64_t lo, hi;
                 valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                if (same) {
+                    /* output rows oy read input row oy + yoff, inside [0, H) for [ya, yb) */
+                    const int64_t yoff = ky * d->dh - d->ph;
+                    int64_t ya = -yoff > oy0 ? -yoff : oy0, yb = H - yoff < oy1 ? H - yoff : oy1;
+                    if (yb < ya || lo == hi) yb = ya = oy1;
+                    if (ya > oy0) memset(row, 0, (size_t)((ya - oy0) * OW) * sizeof(float));
+                    if (yb < oy1)
+                        memset(row + (yb - oy0) * OW, 0, (size_t)((oy1 - yb) * OW) * sizeof(float));
+                    if (yb > ya) {
+                        float *r = row + (ya - oy0) * OW;
+                        const float *xr = x + (ci * H + ya + yoff) * W + xoff;
+                        const int64_t n = (yb - ya) * OW - lo - (OW - hi);
+                        memcpy(r + lo, xr + lo, (size_t)n * sizeof(float));
+                        if (lo > 0 || hi < OW)
+                            for (int64_t y = 0; y < yb - ya; y++) {
+                                for (int64_t ox = 0; ox < lo; ox++) r[y * OW + ox] = 0.0f;
+                                for (int64_t ox = hi; ox < OW; ox++) r[y * OW + ox] = 0.0f;
+                            }
+                    }
+                    continue;
+                }
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     float *r = row + (oy - oy0) * OW;
                     const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
                     if (iy < 0 || iy >= H || lo == hi) {
-                        if (OW <= 32)
-                            for (int64_t ox = 0; ox < OW; ox++) r[ox] = 0.0f;
-                        else
-                            memset(r, 0, (size_t)OW * sizeof(float));
+                        memset(r, 0, (size_t)OW * sizeof(float));
                         continue;
                     }
                     const float *xr = x + (ci * H + iy) * W + xoff;
-                    if (OW <= 32) {   /* short rows: plain loops, no library calls */
-                        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
-                        if (d->sw == 1)
-                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox];
-                        else
-                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xr[ox * d->sw];
-                        for (int64_t ox = hi; ox < OW; ox++) r[ox] = 0.0f;
-                        continue;
-                    }
                     if (lo > 0) memset(r, 0, (size_t)lo * sizeof(float));
                     if (d->sw == 1) memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
                     else
@@ -1004,16 +1016,16 @@ static int use_batched(const lt_context *ctx, const lt_conv2d_dims *d, int which
     if (algo == LT_CONV_BATCHED) return 1;
     if (algo != LT_CONV_AUTO || lt_gemm_best_isa() == LT_GEMM_GENERIC) return 0;
     const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    const int64_t K = cing * d->kh * d->kw;
     if (cing < 8 || coutg < 8 || is_pointwise(d)) return 0;
-    /* weight gradient: from 16x16 down (one thread, CPU time: 3-9% faster than per-image
-     * GEMMs on the U-Net's 16x16 and 8x8 layers, the same on 14x14 and 7x7; slower from 28x28
-     * up, where the direct kernel or per-image row chunks keep their columns in L2) */
-    if (which == BATCH_DW) return P <= 256;
-    /* forward / input gradient: from 8x8 down (the direct kernel's 8-pixel rows run at
-     * 85-90% of its wider ones; 10% faster), or where the direct kernel does not apply */
-    if (P <= 64) return 1;
-    const int64_t cd = which == BATCH_FWD ? coutg : cing, wd = which == BATCH_FWD ? d->ow : d->w;
-    return P <= 256 && !direct_fits(ctx, d, cd, wd);
+    /* measured one thread, CPU time, on the U-Net and Fashion-MNIST shapes: the weight
+     * gradient of deep layers (K >= 1024) from 16x16 down is 3-5% faster batched than in
+     * per-image GEMMs (the Fashion 14x14 and 7x7 layers, K 288-576, are 10% slower); the input
+     * gradient from 8x8 down 2-3% faster; the forward pass from 8x8 down runs fastest as
+     * per-image GEMMs (n = 64 columns still fill the tiles) except at 4x4 and below */
+    if (which == BATCH_DW) return P <= 256 && K >= 1024;
+    if (which == BATCH_DX) return P <= 64;
+    return P <= 16;
 }
 
 /* out = [out +] conv(x, w) [+ b], batched (see above) */
@@ -1148,7 +1160,9 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G;
     const int pointwise = is_pointwise(d);
-    const int direct = !pointwise && direct_fits(ctx, d, coutg, d->ow);
+    /* from 8x8 down the per-image GEMMs are faster than the direct kernel (AUTO) */
+    const int direct = !pointwise && direct_fits(ctx, d, coutg, d->ow) &&
+                       (P > 64 || lt_ctx_conv_algo(ctx) == LT_CONV_DIRECT);
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t mr = tile_mr(ctx, d->ow);
