@@ -5,7 +5,8 @@
 # runs with its best setting (bench/torch_unet.py header: OPENBLAS_NUM_THREADS=1).
 # The two sides alternate RUNS times (default 2) and each keeps its fastest figures: on a
 # shared machine the least disturbed run is the fairest one. The load average is printed
-# beside every run.
+# beside every run. CLOCK=cpu times both sides in process CPU time (with THREADS=1 the figure
+# a loaded machine disturbs least).
 cd "$(dirname "$0")/.." || exit 1
 T=${THREADS:-2}
 S=${STEPS:-10}
