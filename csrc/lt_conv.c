@@ -649,8 +649,7 @@ static inline void direct_row_z(float *out, const float *xp, const float *wpb, c
         }
         if (two_rows) return;
         for (; x0 < q->ow; x0 += 16) {
-            const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF
-                                                  : (__mmask16)((1u << (q->ow - x0)) - 1u);
+            const __mmask16 m = (__mmask16)(q->ow - x0 >= 16 ? 0xFFFFu : (1u << (q->ow - x0)) - 1u);
             __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00;
             __m512 a50 = a00, a60 = a00, a70 = a00;
             if (kw == 3) ROW_LOOPZ(TAPSZ1, 3);
