@@ -45,6 +45,14 @@ for _, k in ipairs { "train_step_ms", "eval_fwd_ms", "maxrss_mb" } do
   local a, b = best(arg[1], k), best(arg[2], k)
   print(string.format("%-14s lunet %8.1f  pytorch %8.1f  ratio %.2f", k, a, b, a / b))
 end
+local fl, sg = tonumber(arg[1]:match('"train_gflop": ([%d.]+)')), 0
+for v in arg[1]:gmatch('"sgemm_gflops": ([%d.]+)') do sg = math.max(sg, tonumber(v)) end
+if fl and sg > 0 then
+  local ms = best(arg[1], "train_step_ms")
+  print(string.format("lunet's best step: %.1f GFLOP in %.1f ms = %.1f GFLOP/s, %.0f%% of the SGEMM rate "
+    .. "measured beside it (%.1f GFLOP/s, 1024^3, same threads)", fl, ms, fl / ms * 1e3,
+    100 * fl / ms * 1e3 / sg, sg))
+end
 LUA
 else
   echo "pytorch: not measured (needs bench/torch_unet.py and python3-torch)"
