@@ -1,9 +1,11 @@
 /* lt_conv.c: conv2d and conv_transpose2d kernels and their naive direct-loop references.
- * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct kernels (forward,
- * input gradient as the flipped-weight conv of the padded output gradient, and weight
- * gradient) on blocks of output rows, in AVX-512 (16-wide) where the CPU has it, else
- * AVX2/FMA (8-wide), chosen at run time (lt_conv_set_isa forces one, for the spec);
- * everything else runs im2col + OpenBLAS SGEMM per (image, group); transposed convs are the
+ * Fast paths: unit-stride convs run direct kernels (forward, input gradient as the
+ * flipped-weight conv of the padded output gradient, and weight gradient) on blocks of output
+ * rows, in AVX-512 (16-wide, rows of any width with a masked last vector) where the CPU has
+ * it, else AVX2/FMA (8-wide, rows a multiple of 8 wide), chosen at run time (lt_conv_set_isa
+ * forces one, for the spec); everything else runs im2col + SGEMM (lunet's lt_gemm, OpenBLAS
+ * on CPUs without AVX2) per (image, group), or, for small images, batched: one GEMM over the
+ * columns of several images (see "batched im2col + GEMM" below); transposed convs are the
  * adjoints, kernel == stride ones scatter the GEMM straight into the output. OpenMP spreads
  * the blocks/items over the context's thread budget with the GEMMs single-threaded inside;
  * scratch buffers and the algorithm / ISA choice come from the context too. */
