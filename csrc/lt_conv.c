@@ -902,7 +902,9 @@ static int64_t batch_rows(const lt_context *ctx, const lt_conv2d_dims *d, int64_
                           int64_t coutg) {
     const int64_t total = d->n * d->oh;
     if (lt_ctx_conv_algo(ctx) == LT_CONV_BATCHED) return total > 3 ? (total + 2) / 3 : 1;
-    int64_t r = (int64_t)(1 << 20) / (int64_t)sizeof(float) / ((K + coutg) * d->ow);
+    int64_t per_row, r = 1;
+    if (!lt_mul_ovf(K + coutg, d->ow, &per_row))
+        r = (int64_t)(1 << 20) / (int64_t)sizeof(float) / per_row;
     const int64_t rmin = (256 + d->ow - 1) / d->ow;
     if (r < rmin) r = rmin;
     if (r > total) r = total;
