@@ -5,7 +5,11 @@
 # two sides alternating RUNS times (default 3), best figure of each side kept (on a shared
 # machine the least disturbed run is the fairest one), load average printed beside every run.
 # OpenBLAS's core-type override is unset for both; PyTorch runs with OPENBLAS_NUM_THREADS=1.
+# CLOCK=cpu times both sides in process CPU time (with THREADS=1 the figure a loaded machine
+# disturbs least); MODEL=tux runs the Tux Paint demo's net instead (bench/bench_tux.sh).
 cd "$(dirname "$0")/.." || exit 1
+M=${MODEL:-fashion}
+C=${CLOCK:-wall}
 T=${THREADS:-2}
 S=${STEPS:-10}
 R=${RUNS:-3}
@@ -17,13 +21,13 @@ lua_all="" torch_all=""
 run=1
 while [ "$run" -le "$R" ]; do
   lua_out=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LUA_PATH="$LP" LUA_CPATH="$PWD/build/?.so;;" \
-    lua5.4 bench/step.lua --model fashion --threads "$T" --steps "$S") || exit 1
+    lua5.4 bench/step.lua --model "$M" --threads "$T" --steps "$S" --clock "$C") || exit 1
   echo "lunet:   $lua_out  (load $(load))"
   lua_all="$lua_all$lua_out
 "
   if [ $have_torch = 1 ]; then
     torch_out=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
-      /usr/bin/python3 bench/fashion_step_torch.py "$T" "$S") || exit 1
+      /usr/bin/python3 "bench/${M}_step_torch.py" "$T" "$S" "$C") || exit 1
     echo "pytorch: $torch_out  (load $(load))"
     torch_all="$torch_all$torch_out
 "

@@ -5,7 +5,8 @@
 # runs with its best setting (bench/torch_unet.py header: OPENBLAS_NUM_THREADS=1).
 # The two sides alternate RUNS times (default 2) and each keeps its fastest figures: on a
 # shared machine the least disturbed run is the fairest one. The load average is printed
-# beside every run.
+# beside every run. CLOCK=cpu times both sides in process CPU time (with THREADS=1 the figure
+# a loaded machine disturbs least).
 cd "$(dirname "$0")/.." || exit 1
 T=${THREADS:-2}
 S=${STEPS:-10}
@@ -43,6 +44,14 @@ print("best of each side:")
 for _, k in ipairs { "train_step_ms", "eval_fwd_ms", "maxrss_mb" } do
   local a, b = best(arg[1], k), best(arg[2], k)
   print(string.format("%-14s lunet %8.1f  pytorch %8.1f  ratio %.2f", k, a, b, a / b))
+end
+local fl, sg = tonumber(arg[1]:match('"train_gflop": ([%d.]+)')), 0
+for v in arg[1]:gmatch('"sgemm_gflops": ([%d.]+)') do sg = math.max(sg, tonumber(v)) end
+if fl and sg > 0 then
+  local ms = best(arg[1], "train_step_ms")
+  print(string.format("lunet's best step: %.1f GFLOP in %.1f ms = %.1f GFLOP/s, %.0f%% of the SGEMM rate "
+    .. "measured beside it (%.1f GFLOP/s, 1024^3, same threads)", fl, ms, fl / ms * 1e3,
+    100 * fl / ms * 1e3 / sg, sg))
 end
 LUA
 else

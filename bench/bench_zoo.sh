@@ -6,6 +6,8 @@
 # (OPENBLAS_NUM_THREADS=1, torch.set_num_threads(THREADS)). The two sides alternate RUNS times
 # (default 3) per model and each keeps its fastest figures (best of RUNS: on a shared machine
 # the least disturbed run is the fairest); the load average is printed beside every run.
+# CLOCK=cpu times both sides in process CPU time (with THREADS=1 the figure a loaded machine
+# disturbs least).
 cd "$(dirname "$0")/.." || exit 1
 T=${THREADS:-2}
 S=${STEPS:-5}

@@ -9,7 +9,8 @@ local lunet = require "lunet"
 local F = require "lunet.nn.functional"
 local core = require "lunet.core"
 
-local clock = core.nn.wallclock
+-- CLOCK=cpu: process CPU time (os.clock), else wall time
+local clock = os.getenv("CLOCK") == "cpu" and os.clock or core.nn.wallclock
 local mode = arg[1]
 local reps, threads = tonumber(arg[3]) or 10, tonumber(arg[4]) or 2
 if mode == "report" then threads = tonumber(arg[5]) or 2 end
@@ -137,7 +138,8 @@ print(string.format("U-Net layer shapes, batch %d, %d threads; OpenBLAS SGEMM 10
   N, threads, gemm))
 print("fwd+bwd = forward, then backward through autograd (input gradient except enc1a);")
 print("GF/s = lunet GFLOP/s (fwd+bwd counts 3x the forward FLOPs, 2x for enc1a), %sg = of the SGEMM rate")
-print("times: minimum over the repetitions of two runs made at different times, each side")
+print(string.format("times (%s clock): minimum over the repetitions of two runs made at different times, each side",
+  os.getenv("CLOCK") == "cpu" and "CPU" or "wall"))
 print(string.format("%-6s %-25s | %8s %8s %6s %6s %5s | %8s %8s %6s %6s %5s", "layer", "shape",
   "lunet", "torch", "ratio", "GF/s", "%sg", "lunet", "torch", "ratio", "GF/s", "%sg"))
 print(string.format("%-6s %-25s | %-38s | %-38s", "", "", "forward (ms)", "forward+backward (ms)"))

@@ -4,8 +4,10 @@ depth 5), forward and forward+backward, and prints one line per shape:
     name fwd_ms fwdbwd_ms
 usage: python3 torch_kernels.py THREADS [REPS]   (run with OPENBLAS_NUM_THREADS=1, as the
 benchmark header says; the layer list must match bench/kernels.lua)."""
-import sys, time
+import os, sys, time
 import torch, torch.nn.functional as F
+# CLOCK=cpu: process CPU time (bench_kernels.sh), else wall time
+tm = time.process_time if os.environ.get("CLOCK") == "cpu" else time.perf_counter
 
 N = 8
 # name, kind, cin, size, cout, k, stride, input needs grad
@@ -45,7 +47,7 @@ def best(fn, reps):
     fn(); fn()
     ts = []
     for _ in range(reps):
-        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+        t = tm(); fn(); ts.append(tm() - t)
     return min(ts) * 1e3   # the run least disturbed by other processes (kernels.lua too)
 
 def main():

@@ -7,6 +7,9 @@ local nn = require "lunet.nn"
 local UNet = require "lunet.models.unet"
 
 local F = nn.functional
+-- CLOCK=cpu in the environment: process CPU time (meaningful with --threads 1 on a shared
+-- machine), else wall time
+local now = os.getenv("CLOCK") == "cpu" and os.clock or lunet.now
 local opts = { threads = 2, steps = 10, batch = 8, size = 128 }
 local i = 1
 while i <= #arg do
@@ -42,18 +45,36 @@ end
 
 model:train()
 for _ = 1, 2 do step() end
-local t0 = lunet.now()
+local t0 = now()
 for _ = 1, opts.steps do step() end
-local train_ms = (lunet.now() - t0) / opts.steps * 1e3
+local train_ms = (now() - t0) / opts.steps * 1e3
 
 model:eval()
 local eval_ms = lunet.no_grad(function()
   for _ = 1, 2 do model(x) end
-  local t1 = lunet.now()
+  local t1 = now()
   for _ = 1, opts.steps do model(x) end
-  return (lunet.now() - t1) / opts.steps * 1e3
+  return (now() - t1) / opts.steps * 1e3
 end)
 
+-- the floor: train FLOPs (3x the forward's 2 x mult-adds of lunet.summary: forward, input
+-- and weight gradient) over the SGEMM rate measured here, same threads and clock (best of 5
+-- 1024^3 products)
+local summary = lunet.summary or require "lunet.summary"
+if type(summary) == "table" then summary = summary.summary end
+local _, _, totals = summary(model, { opts.batch, 3, opts.size, opts.size }, { print = false })
+local train_gflop = 3 * 2 * totals.flops / 1e9
+local a, b = lunet.randn(1024, 1024), lunet.randn(1024, 1024)
+a:matmul(b)
+local sg = math.huge
+for _ = 1, 5 do
+  local t = now()
+  a:matmul(b)
+  sg = math.min(sg, now() - t)
+end
+local sgemm = 2 * 1024 ^ 3 / sg / 1e9
 print(string.format('{"lunet": "%s", "threads": %d, "batch": %d, "size": %d, "params": %d, '
-  .. '"train_step_ms": %.1f, "eval_fwd_ms": %.1f, "maxrss_mb": %d}', lunet._VERSION, opts.threads,
-  opts.batch, opts.size, model:num_parameters(), train_ms, eval_ms, maxrss_mb()))
+  .. '"train_step_ms": %.1f, "eval_fwd_ms": %.1f, "maxrss_mb": %d, "train_gflop": %.1f, '
+  .. '"sgemm_gflops": %.1f, "sgemm_fraction": %.3f}', lunet._VERSION, opts.threads,
+  opts.batch, opts.size, model:num_parameters(), train_ms, eval_ms, maxrss_mb(), train_gflop,
+  sgemm, train_gflop / (train_ms / 1e3) / sgemm))

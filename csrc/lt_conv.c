@@ -1,9 +1,11 @@
 /* lt_conv.c: conv2d and conv_transpose2d kernels and their naive direct-loop references.
- * Fast paths: unit-stride convs with rows a multiple of 8 wide run direct kernels (forward,
- * input gradient as the flipped-weight conv of the padded output gradient, and weight
- * gradient) on blocks of output rows, in AVX-512 (16-wide) where the CPU has it, else
- * AVX2/FMA (8-wide), chosen at run time (lt_conv_set_isa forces one, for the spec);
- * everything else runs im2col + OpenBLAS SGEMM per (image, group); transposed convs are the
+ * Fast paths: unit-stride convs run direct kernels (forward, input gradient as the
+ * flipped-weight conv of the padded output gradient, and weight gradient) on blocks of output
+ * rows, in AVX-512 (16-wide, rows of any width with a masked last vector) where the CPU has
+ * it, else AVX2/FMA (8-wide, rows a multiple of 8 wide), chosen at run time (lt_conv_set_isa
+ * forces one, for the spec); everything else runs im2col + SGEMM (lunet's lt_gemm, OpenBLAS
+ * on CPUs without AVX2) per (image, group), or, for small images, batched: one GEMM over the
+ * columns of several images (see "batched im2col + GEMM" below); transposed convs are the
  * adjoints, kernel == stride ones scatter the GEMM straight into the output. OpenMP spreads
  * the blocks/items over the context's thread budget with the GEMMs single-threaded inside;
  * scratch buffers and the algorithm / ISA choice come from the context too. */
@@ -106,17 +108,42 @@ static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *
     *lo = l; *hi = h;
 }
 
-/* col (c*kh*kw, (oy1-oy0)*OW) = patches of x (c, H, W) for output rows oy0..oy1-1 */
-static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_dims *d,
-                        int64_t oy0, int64_t oy1) {
-    const int64_t P = (oy1 - oy0) * d->ow, H = d->h, W = d->w, OW = d->ow;
-    for (int64_t ci = 0; ci < c; ci++)
+/* col rows ci0*kh*kw .. ci1*kh*kw-1 (row stride ld, the first row is channel ci0's) = the
+ * patches of x (c, H, W) for output rows oy0..oy1-1, (oy1-oy0)*OW columns each */
+static void im2col_ld(float *col, int64_t ld, const float *x, int64_t ci0, int64_t ci1,
+                      const lt_conv2d_dims *d, int64_t oy0, int64_t oy1) {
+    const int64_t H = d->h, W = d->w, OW = d->ow;
+    /* unit stride with output rows as wide as the input ('same' convolutions): the rows of
+     * one tap are one shifted copy of the input plane, its wrapped edge columns zeroed after */
+    const int same = d->sh == 1 && d->sw == 1 && W == OW;
+    for (int64_t ci = ci0; ci < ci1; ci++)
         for (int64_t ky = 0; ky < d->kh; ky++)
             for (int64_t kx = 0; kx < d->kw; kx++) {
-                float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                float *row = col + (((ci - ci0) * d->kh + ky) * d->kw + kx) * ld;
                 const int64_t xoff = kx * d->dw - d->pw;
                 int64_t lo, hi;
                 valid_range(xoff, d->sw, W, OW, &lo, &hi);
+                if (same) {
+                    /* output rows oy read input row oy + yoff, inside [0, H) for [ya, yb) */
+                    const int64_t yoff = ky * d->dh - d->ph;
+                    int64_t ya = -yoff > oy0 ? -yoff : oy0, yb = H - yoff < oy1 ? H - yoff : oy1;
+                    if (yb < ya || lo == hi) yb = ya = oy1;
+                    if (ya > oy0) memset(row, 0, (size_t)((ya - oy0) * OW) * sizeof(float));
+                    if (yb < oy1)
+                        memset(row + (yb - oy0) * OW, 0, (size_t)((oy1 - yb) * OW) * sizeof(float));
+                    if (yb > ya) {
+                        float *r = row + (ya - oy0) * OW;
+                        const float *xr = x + (ci * H + ya + yoff) * W + xoff;
+                        const int64_t n = (yb - ya) * OW - lo - (OW - hi);
+                        memcpy(r + lo, xr + lo, (size_t)n * sizeof(float));
+                        if (lo > 0 || hi < OW)
+                            for (int64_t y = 0; y < yb - ya; y++) {
+                                for (int64_t ox = 0; ox < lo; ox++) r[y * OW + ox] = 0.0f;
+                                for (int64_t ox = hi; ox < OW; ox++) r[y * OW + ox] = 0.0f;
+                            }
+                    }
+                    continue;
+                }
                 for (int64_t oy = oy0; oy < oy1; oy++) {
                     float *r = row + (oy - oy0) * OW;
                     const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
@@ -134,6 +161,12 @@ static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_d
             }
 }
 
+/* col (c*kh*kw, (oy1-oy0)*OW) = patches of x (c, H, W) for output rows oy0..oy1-1 */
+static void im2col_rows(float *col, const float *x, int64_t c, const lt_conv2d_dims *d,
+                        int64_t oy0, int64_t oy1) {
+    im2col_ld(col, (oy1 - oy0) * d->ow, x, 0, c, d, oy0, oy1);
+}
+
 static void im2col(float *col, const float *x, int64_t c, const lt_conv2d_dims *d) {
     im2col_rows(col, x, c, d, 0, d->oh);
 }
@@ -146,20 +179,22 @@ static int64_t chunk_rows(const lt_conv2d_dims *d, int64_t K) {
     return r;
 }
 
-/* x (c, H, W) += the patches in col (c*kh*kw, OH*OW) */
-static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_dims *d) {
-    const int64_t P = d->oh * d->ow, H = d->h, W = d->w, OW = d->ow;
-    for (int64_t ci = 0; ci < c; ci++)
+/* x (c, H, W) channels ci0..ci1-1 += the patches in col rows ci0*kh*kw .. (row stride ld,
+ * the first row is channel ci0's) of output rows oy0..oy1-1 */
+static void col2im_ld(float *x, const float *col, int64_t ld, int64_t ci0, int64_t ci1,
+                      const lt_conv2d_dims *d, int64_t oy0, int64_t oy1) {
+    const int64_t H = d->h, W = d->w, OW = d->ow;
+    for (int64_t ci = ci0; ci < ci1; ci++)
         for (int64_t ky = 0; ky < d->kh; ky++)
             for (int64_t kx = 0; kx < d->kw; kx++) {
-                const float *row = col + ((ci * d->kh + ky) * d->kw + kx) * P;
+                const float *row = col + (((ci - ci0) * d->kh + ky) * d->kw + kx) * ld;
                 const int64_t xoff = kx * d->dw - d->pw;
                 int64_t lo, hi;
                 valid_range(xoff, d->sw, W, OW, &lo, &hi);
-                for (int64_t oy = 0; oy < d->oh; oy++) {
+                for (int64_t oy = oy0; oy < oy1; oy++) {
                     const int64_t iy = oy * d->sh - d->ph + ky * d->dh;
                     if (iy < 0 || iy >= H) continue;
-                    const float *r = row + oy * OW;
+                    const float *r = row + (oy - oy0) * OW;
                     float *xr = x + (ci * H + iy) * W + xoff;
                     if (d->sw == 1)
                         for (int64_t ox = lo; ox < hi; ox++) xr[ox] += r[ox];
@@ -167,6 +202,11 @@ static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_di
                         for (int64_t ox = lo; ox < hi; ox++) xr[ox * d->sw] += r[ox];
                 }
             }
+}
+
+/* x (c, H, W) += the patches in col (c*kh*kw, OH*OW) */
+static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_dims *d) {
+    col2im_ld(x, col, d->oh * d->ow, 0, c, d, 0, d->oh);
 }
 
 /* db (c) += sum over images and pixels of t (n, c, hw) */
@@ -179,6 +219,7 @@ static void bias_grad(const lt_context *ctx, float *db, const float *t, int64_t 
         for (int64_t i = 0; i < n; i++) {
             const float *p = t + (i * c + ch) * hw;
             float acc = 0;
+            #pragma omp simd reduction(+ : acc)   /* vector partial sums (float order differs) */
             for (int64_t j = 0; j < hw; j++) acc += p[j];
             s += acc;
         }
@@ -260,7 +301,9 @@ static void sgemm(const lt_context *ctx, int ta, int tb, int64_t m, int64_t n, i
 /* The choices live in the context (one per Lua state); the CPU probe keeps no state of its
  * own: __builtin_cpu_supports reads the table libgcc fills before any constructor runs. */
 lt_status lt_conv_set_algo(lt_context *ctx, int algo) {
-    if (algo != LT_CONV_AUTO && algo != LT_CONV_GEMM && algo != LT_CONV_DIRECT) return LT_EARG;
+    if (algo != LT_CONV_AUTO && algo != LT_CONV_GEMM && algo != LT_CONV_DIRECT &&
+        algo != LT_CONV_BATCHED)
+        return LT_EARG;
     lt_ctx_set_conv_algo(ctx, algo);
     return LT_OK;
 }
@@ -311,12 +354,16 @@ static int64_t tile_mr(const lt_context *ctx, int64_t ow) { return use_z(ctx, ow
 /* Can the direct kernel compute the conv (N, ci, H, W) -> (N, co, oh, ow) of d? */
 static int direct_fits(const lt_context *ctx, const lt_conv2d_dims *d, int64_t co, int64_t oww) {
     const int algo = lt_ctx_conv_algo(ctx);
-    if (algo == LT_CONV_GEMM || !have_avx2() || d->sh != 1 || d->sw != 1 || oww % 8) return 0;
+    if (algo == LT_CONV_GEMM || algo == LT_CONV_BATCHED || !have_avx2() || d->sh != 1 ||
+        d->sw != 1 || (oww % 8 && !use_avx512(ctx)))
+        return 0;
     if (algo == LT_CONV_DIRECT) return 1;
     /* measured on the U-Net shapes (one thread, CPU time): the direct forward / input
-     * gradient runs at 90-100 GFLOP/s on 8- to 128-wide rows where im2col + OpenBLAS makes
-     * 65-87; the direct weight gradient wins from 32-wide rows up. With fewer than 4
-     * output channels per group (depthwise) most of the MR-row register tile would idle. */
+     * gradient runs at 90-106 GFLOP/s on 14- to 128-wide rows, ahead of im2col + GEMM; the
+     * direct weight gradient (conv_bwd_split) wins over im2col + GEMM only with few output
+     * channels (<= 16: the column matrix is reused by few of them) or rows from 96 wide. With
+     * fewer than 4 output channels per group (depthwise) most of the MR-row register tile
+     * would idle. */
     return co >= 4 && oww >= 8;
 }
 
@@ -604,7 +651,7 @@ static inline void direct_row_z(float *out, const float *xp, const float *wpb, c
         }
         if (two_rows) return;
         for (; x0 < q->ow; x0 += 16) {
-            const __mmask16 m = q->ow - x0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+            const __mmask16 m = (__mmask16)(q->ow - x0 >= 16 ? 0xFFFFu : (1u << (q->ow - x0)) - 1u);
             __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a40 = a00;
             __m512 a50 = a00, a60 = a00, a70 = a00;
             if (kw == 3) ROW_LOOPZ(TAPSZ1, 3);
@@ -637,10 +684,14 @@ static void direct_row_512(float *out, const float *xp, const float *wpb, const 
     }
 }
 
-/* Weight gradient with 16-pixel vectors (output width a multiple of 16): register tile of
- * 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of about 512 so the
- * 8 channels of dy rows stay in L1 (16 KB). Else as direct_dw_image. */
+/* Weight gradient with 16-pixel vectors (any output width: a masked last vector per row):
+ * register tile of 8 output channels x 3 taps (24 zmm accumulators); pixels in chunks of
+ * about 1024 (fewer horizontal sums per pixel; the 8 channels of dy rows, 32 KB, stay in L1 /
+ * L2). Else as direct_dw_image. */
 #define DWZ_FMA(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_loadu_ps(d##r + o); \
+        a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
+        a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
+#define DWZ_FMAM(r) do { if ((r) < NCO) { const __m512 g_ = _mm512_maskz_loadu_ps(m, d##r + o); \
         a##r##0 = _mm512_fmadd_ps(g_, v0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, v1, a##r##1); \
         a##r##2 = _mm512_fmadd_ps(g_, v2, a##r##2); } } while (0)
 #define DWZ_STORE(r) do { if ((r) < NCO) { float *t_ = dst + (r) * wco; \
@@ -663,12 +714,21 @@ static inline void dw_tile_z(float *dst, const float *dy, const float *xp, const
     __m512 a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
     for (int64_t y = y0; y < y1; y++) {
         const float *xr = xp + ci * chan + (y + ky * q->dh) * q->wp;
-        for (int64_t x = 0, o = y * ow; x < ow; x += 16, o += 16) {
+        int64_t x = 0, o = y * ow;
+        for (; x + 16 <= ow; x += 16, o += 16) {
             const __m512 v0 = _mm512_loadu_ps(xr + x);
             const __m512 v1 = _mm512_loadu_ps(xr + x + dd);
             const __m512 v2 = _mm512_loadu_ps(xr + x + 2 * dd);
             DWZ_FMA(0); DWZ_FMA(1); DWZ_FMA(2); DWZ_FMA(3);
             DWZ_FMA(4); DWZ_FMA(5); DWZ_FMA(6); DWZ_FMA(7);
+        }
+        if (x < ow) {   /* masked tail: rows of any width (lanes past ow load zeros) */
+            const __mmask16 m = (__mmask16)((1u << (ow - x)) - 1u);
+            const __m512 v0 = _mm512_maskz_loadu_ps(m, xr + x);
+            const __m512 v1 = _mm512_maskz_loadu_ps(m, xr + x + dd);
+            const __m512 v2 = _mm512_maskz_loadu_ps(m, xr + x + 2 * dd);
+            DWZ_FMAM(0); DWZ_FMAM(1); DWZ_FMAM(2); DWZ_FMAM(3);
+            DWZ_FMAM(4); DWZ_FMAM(5); DWZ_FMAM(6); DWZ_FMAM(7);
         }
     }
     DWZ_STORE(0); DWZ_STORE(1); DWZ_STORE(2); DWZ_STORE(3);
@@ -688,7 +748,7 @@ static void direct_dw_image_512(float *dw, const float *dy, const float *xp, con
                                   int64_t, int64_t, int64_t, int64_t, int64_t) = {
         dw_tile_z1, dw_tile_z2, dw_tile_z3, dw_tile_z4, dw_tile_z5, dw_tile_z6, dw_tile_z7,
         dw_tile_z8 };
-    int64_t rows = 512 / q->ow;
+    int64_t rows = 1024 / q->ow;
     if (rows < 1) rows = 1;
     for (int64_t y0 = 0; y0 < q->oh; y0 += rows) {
         const int64_t y1 = y0 + rows < q->oh ? y0 + rows : q->oh;
@@ -728,7 +788,8 @@ static void direct_image(const lt_context *ctx, float *out, const float *xp, con
     const int64_t nb = (q->cout + mr - 1) / mr, plane = q->plane, kk = q->kh * q->kw;
     const int64_t wblock = q->cin * kk * mr, chan = q->hp * q->wp;
     /* AVX-512 tiles are 32 pixels, AVX2 ones 16: rows narrower than a tile go 2 or 4 at once */
-    const int64_t tile = z ? 32 : 16, ystep = q->ow < tile ? tile / q->ow : 1;
+    const int64_t tile = z ? 32 : 16;
+    const int64_t ystep = z ? (q->ow == 8 ? 4 : q->ow == 16 ? 2 : 1) : q->ow < tile ? tile / q->ow : 1;
     int64_t cc = 24576 / (int64_t)sizeof(float) / (q->kh * (tile + (q->kw - 1) * q->dw) + kk * mr);
     if (cc < 8) cc = 8;
     if (cc >= q->cin) cc = q->cin;
@@ -789,7 +850,7 @@ static void direct_dw_block(const lt_context *ctx, float *dw, const float *dy, c
                             int64_t h, int64_t w, int64_t pt, int64_t pl, int padded,
                             const direct_dims *q, float *tb, int64_t y0, int64_t y1) {
     void (*const kern)(float *, const float *, const float *, const direct_dims *) =
-        q->ow % 16 == 0 && use_avx512(ctx) ? direct_dw_image_512 : direct_dw_image;
+        use_avx512(ctx) ? direct_dw_image_512 : direct_dw_image;
     direct_dims qb = *q;
     qb.oh = y1 - y0;
     if (padded) {
@@ -802,6 +863,298 @@ static void direct_dw_block(const lt_context *ctx, float *dw, const float *dy, c
     }
 }
 
+/* ---------------------------------------------------------------- batched im2col + GEMM */
+
+/* Small images (the deep layers of a U-Net: 16x16, 8x8 and smaller) leave per-image GEMMs
+ * short in one dimension: P = OH*OW columns for the output and input gradient, P steps of k
+ * for the weight gradient, so packing and the C tile loads dominate. The batched path runs
+ * one GEMM per group and chunk of the flattened (image, output row) space, the columns of
+ * several images side by side: y_chunk (coutg, L) = w_g (coutg, K) col (K, L),
+ * dcol (K, L) = w_g^T dy_chunk, dw_g += dy_chunk col^T with L = rows * OW up to N*P. The
+ * chunk's output rows gather from / scatter to the NCHW tensors in one copy pass. The GEMMs
+ * split over the thread budget by columns of C (each element of dw summed by one thread in a
+ * fixed order: reproducible); the copy passes split over channels. */
+
+/* GEMM ISA: the one the spec forces with conv_set_isa, else the best */
+static int gemm_isa_of(const lt_context *ctx) {
+    const int isa = lt_ctx_conv_isa(ctx);
+    return isa == LT_CONV_ISA_AVX2 ? LT_GEMM_AVX2 : isa == LT_CONV_ISA_AVX512 ? LT_GEMM_AVX512
+                                                                             : LT_GEMM_AUTO;
+}
+
+/* C = op(A) op(B) + beta C on up to nt threads (this one when called inside a team) */
+static void bgemm(const lt_context *ctx, int nt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc) {
+    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
+        lt_gemm_parallel(nt, gemm_isa_of(ctx), ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c,
+                         ldc) == LT_OK)
+        return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Flattened output rows (of N*OH) per chunk: the column matrix (K x rows*OW) plus the
+ * output block (coutg x rows*OW) near 1 MB, so that they are still in L2 when the GEMM reads
+ * them, but at least 256 columns (the GEMM's k-block); chunks of equal height. Forced BATCHED
+ * (the spec) cuts three chunks, which split images between rows. */
+static int64_t batch_rows(const lt_context *ctx, const lt_conv2d_dims *d, int64_t K,
+                          int64_t coutg) {
+    const int64_t total = d->n * d->oh;
+    if (lt_ctx_conv_algo(ctx) == LT_CONV_BATCHED) return total > 3 ? (total + 2) / 3 : 1;
+    int64_t per_row, r = 1;
+    if (!lt_mul_ovf(K + coutg, d->ow, &per_row))
+        r = (int64_t)(1 << 20) / (int64_t)sizeof(float) / per_row;
+    const int64_t rmin = (256 + d->ow - 1) / d->ow;
+    if (r < rmin) r = rmin;
+    if (r > total) r = total;
+    const int64_t nch = (total + r - 1) / r;
+    return (total + nch - 1) / nch;
+}
+
+/* Whole images per chunk when the chunks are handed to the threads one by one (each runs
+ * its chunk's copies and single-threaded GEMMs with no barrier in between): the images of
+ * batch_rows' chunk, at most ceil(N / nt) so every thread gets work. 0 (the chunks' GEMMs
+ * split over the threads instead) with one thread, fewer images than threads, or forced
+ * BATCHED (which cuts chunks inside images). */
+static int64_t batch_images(const lt_context *ctx, const lt_conv2d_dims *d, int64_t rows, int nt) {
+    if (nt <= 1 || d->n < nt || lt_ctx_conv_algo(ctx) == LT_CONV_BATCHED) return 0;
+    int64_t imgs = (rows + d->oh - 1) / d->oh;
+    const int64_t cap = (d->n + nt - 1) / nt;
+    return imgs < cap ? imgs : cap;
+}
+
+/* The pieces of chunk [r0, r1) of flattened rows: image i, its rows oy0..oy1-1, at column
+ * off of the chunk's matrices. Iterate with seg_first / seg_next. */
+typedef struct { int64_t i, oy0, oy1, off; } seg;
+
+static int seg_first(seg *s, int64_t r0, int64_t r1, const lt_conv2d_dims *d) {
+    s->i = r0 / d->oh;
+    s->oy0 = r0 - s->i * d->oh;
+    s->oy1 = r1 - s->i * d->oh < d->oh ? r1 - s->i * d->oh : d->oh;
+    s->off = 0;
+    return r1 > r0;
+}
+
+static int seg_next(seg *s, int64_t r1, const lt_conv2d_dims *d) {
+    s->off += (s->oy1 - s->oy0) * d->ow;
+    s->i++;
+    if (s->i * d->oh >= r1) return 0;
+    s->oy0 = 0;
+    s->oy1 = r1 - s->i * d->oh < d->oh ? r1 - s->i * d->oh : d->oh;
+    return 1;
+}
+
+/* col (K, L) = the patches of group g's input channels for chunk [r0, r1); x (N, Cin, H, W) */
+static void chunk_im2col(float *col, int64_t L, const float *x, int64_t g, int64_t cing,
+                         const lt_conv2d_dims *d, int64_t r0, int64_t r1, int nt) {
+    const int64_t kk = d->kh * d->kw, HW = d->h * d->w;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t ci = 0; ci < cing; ci++) {
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d))
+            im2col_ld(col + ci * kk * L + s.off, L, x + (s.i * d->cin + g * cing) * HW, ci, ci + 1,
+                      d, s.oy0, s.oy1);
+    }
+}
+
+/* t (coutg, L) = the output-shaped tensor y (N, Cout, OH, OW)'s group g rows of the chunk */
+static void chunk_gather(float *t, int64_t L, const float *y, int64_t g, int64_t coutg,
+                         const lt_conv2d_dims *d, int64_t r0, int64_t r1, int nt) {
+    const int64_t P = d->oh * d->ow;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t co = 0; co < coutg; co++) {
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d))
+            memcpy(t + co * L + s.off, y + (s.i * d->cout + g * coutg + co) * P + s.oy0 * d->ow,
+                   (size_t)((s.oy1 - s.oy0) * d->ow) * sizeof(float));
+    }
+}
+
+/* y's group g rows of the chunk = [y +] t [+ b] */
+static void chunk_scatter(float *y, const float *t, int64_t L, const float *b, int accumulate,
+                          int64_t g, int64_t coutg, const lt_conv2d_dims *d, int64_t r0,
+                          int64_t r1, int nt) {
+    const int64_t P = d->oh * d->ow;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t co = 0; co < coutg; co++) {
+        const float bv = b ? b[g * coutg + co] : 0.0f;
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d)) {
+            float *o = y + (s.i * d->cout + g * coutg + co) * P + s.oy0 * d->ow;
+            const float *src = t + co * L + s.off;
+            const int64_t len = (s.oy1 - s.oy0) * d->ow;
+            if (accumulate)
+                for (int64_t j = 0; j < len; j++) o[j] += src[j] + bv;
+            else
+                for (int64_t j = 0; j < len; j++) o[j] = src[j] + bv;
+        }
+    }
+}
+
+/* dx's group g channels += the patches in dcol (K, L) of the chunk */
+static void chunk_col2im(float *dx, const float *dcol, int64_t L, int64_t g, int64_t cing,
+                         const lt_conv2d_dims *d, int64_t r0, int64_t r1, int nt) {
+    const int64_t kk = d->kh * d->kw, HW = d->h * d->w;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t ci = 0; ci < cing; ci++) {
+        seg s;
+        for (int ok = seg_first(&s, r0, r1, d); ok; ok = seg_next(&s, r1, d))
+            col2im_ld(dx + (s.i * d->cin + g * cing) * HW, dcol + ci * kk * L + s.off, L, ci,
+                      ci + 1, d, s.oy0, s.oy1);
+    }
+}
+
+/* Threads for a batched call of this many FLOPs */
+static int batched_threads(const lt_context *ctx, double flops) {
+    const int t = lt_ctx_num_threads(ctx);
+    return flops >= SMALL_FLOPS && t > 1 ? t : 1;
+}
+
+/* Which kernels run batched: all of them with LT_CONV_BATCHED, none with GEMM or DIRECT;
+ * AUTO: small images (measured on the U-Net shapes, see bench/bench_kernels.sh) */
+enum { BATCH_FWD, BATCH_DX, BATCH_DW };
+static int use_batched(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
+    const int algo = lt_ctx_conv_algo(ctx);
+    if (algo == LT_CONV_BATCHED) return 1;
+    if (algo != LT_CONV_AUTO || lt_gemm_best_isa() == LT_GEMM_GENERIC) return 0;
+    const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
+    const int64_t K = cing * d->kh * d->kw;
+    if (cing < 8 || coutg < 8 || is_pointwise(d)) return 0;
+    /* measured one thread, CPU time, on the U-Net and Fashion-MNIST shapes: the weight
+     * gradient of deep layers (K >= 1024) from 16x16 down is 3-5% faster batched than in
+     * per-image GEMMs (the Fashion 14x14 and 7x7 layers, K 288-576, are 10% slower); the input
+     * gradient from 8x8 down 2-3% faster; the forward pass from 8x8 down runs fastest as
+     * per-image GEMMs (n = 64 columns still fill the tiles) except at 4x4 and below */
+    if (which == BATCH_DW) return P <= 256 && K >= 1024;
+    if (which == BATCH_DX) return P <= 64;
+    return P <= 16;
+}
+
+/* out = [out +] conv(x, w) [+ b], batched (see above) */
+static lt_status batched_fwd(lt_context *ctx, float *out, const float *x, const float *w,
+                             const float *b, const lt_conv2d_dims *d, int accumulate) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, total = d->n * d->oh;
+    if (total == 0 || d->ow == 0) return LT_OK;
+    const int64_t rows = batch_rows(ctx, d, K, coutg);
+    const size_t nb = floats_bytes(0, K + coutg, rows * d->ow);
+    if (!nb) return LT_EOVERFLOW;
+    float *col = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
+    if (!col) return LT_ENOMEM;
+    const int nt = batched_threads(ctx, 2.0 * (double)(d->n * d->cout * d->oh * d->ow) * (double)K);
+    const int64_t imgs = batch_images(ctx, d, rows, nt);
+    if (imgs) {   /* whole-image chunks, one thread each */
+        const int64_t rr = imgs * d->oh, nch = (d->n + imgs - 1) / imgs;
+        const int64_t per = (K + coutg) * rr * d->ow;
+        const size_t nbt = floats_bytes(0, nt, per);
+        if (!nbt) return LT_EOVERFLOW;
+        float *buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nbt);
+        if (!buf) return LT_ENOMEM;
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int64_t c = 0; c < nch; c++) {
+            float *cb = buf + (int64_t)omp_get_thread_num() * per;
+            const int64_t r0 = c * rr, r1 = r0 + rr < total ? r0 + rr : total;
+            const int64_t L = (r1 - r0) * d->ow;
+            for (int64_t g = 0; g < G; g++) {
+                chunk_im2col(cb, L, x, g, cing, d, r0, r1, 1);
+                bgemm(ctx, 1, 0, 0, coutg, L, K, w + g * coutg * K, K, cb, L, 0.0f, cb + K * L, L);
+                chunk_scatter(out, cb + K * L, L, b, accumulate, g, coutg, d, r0, r1, 1);
+            }
+        }
+        return LT_OK;
+    }
+    for (int64_t r0 = 0; r0 < total; r0 += rows) {
+        const int64_t r1 = r0 + rows < total ? r0 + rows : total, L = (r1 - r0) * d->ow;
+        float *t = col + K * L;
+        for (int64_t g = 0; g < G; g++) {
+            chunk_im2col(col, L, x, g, cing, d, r0, r1, nt);
+            bgemm(ctx, nt, 0, 0, coutg, L, K, w + g * coutg * K, K, col, L, 0.0f, t, L);
+            chunk_scatter(out, t, L, b, accumulate, g, coutg, d, r0, r1, nt);
+        }
+    }
+    return LT_OK;
+}
+
+/* dx += conv^T(dy, w), dw += dy (x) patches (either may be NULL), batched. (dw^T = col
+ * dy_chunk^T, which packs only dy_chunk, measured slower: the transpose back to dw costs
+ * more than the packing it saves.) */
+static lt_status batched_bwd(lt_context *ctx, float *dx, float *dw, const float *dy,
+                             const float *x, const float *w, const lt_conv2d_dims *d) {
+    const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
+    const int64_t K = cing * d->kh * d->kw, total = d->n * d->oh;
+    if (total == 0 || d->ow == 0 || (!dx && !dw)) return LT_OK;
+    const int64_t rows = batch_rows(ctx, d, K, coutg);
+    const size_t nb = floats_bytes(0, K + coutg, rows * d->ow);
+    if (!nb) return LT_EOVERFLOW;
+    float *col = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nb);
+    if (!col) return LT_ENOMEM;
+    const int nt = batched_threads(ctx, 2.0 * (double)(d->n * d->cout * d->oh * d->ow) * (double)K);
+    const int64_t imgs = batch_images(ctx, d, rows, nt);
+    if (imgs) {
+        /* whole-image chunks (col2im adds no halo across chunks), handed out dynamically in
+         * nslot fixed runs; each run sums its weight gradient into its own accumulator (run 0
+         * into dw), added in run order at the end: reproducible, as in conv_bwd_split */
+        const int64_t rr = imgs * d->oh, nch = (d->n + imgs - 1) / imgs, wn = d->cout * K;
+        const int64_t per = (K + coutg) * rr * d->ow;
+        const int64_t nslot = dw ? (nch < 2 * nt ? nch : 2 * nt) : nch;
+        const size_t nbt = floats_bytes(0, nt, per);
+        if (!nbt) return LT_EOVERFLOW;
+        float *buf = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, nbt), *dwacc = NULL;
+        if (!buf) return LT_ENOMEM;
+        if (dw && nslot > 1) {
+            const size_t nacc = floats_bytes(0, nslot - 1, wn);
+            if (!nacc) return LT_EOVERFLOW;
+            dwacc = lt_ctx_scratch(ctx, LT_SCRATCH_CONV_ACC, nacc);
+            if (!dwacc) return LT_ENOMEM;
+            memset(dwacc, 0, nacc);
+        }
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int64_t sl = 0; sl < nslot; sl++) {
+            float *cb = buf + (int64_t)omp_get_thread_num() * per;
+            float *acc = dw ? (sl == 0 ? dw : dwacc + (sl - 1) * wn) : NULL;
+            for (int64_t c = sl * nch / nslot; c < (sl + 1) * nch / nslot; c++) {
+                const int64_t r0 = c * rr, r1 = r0 + rr < total ? r0 + rr : total;
+                const int64_t L = (r1 - r0) * d->ow;
+                float *t = cb + K * L;
+                for (int64_t g = 0; g < G; g++) {
+                    chunk_gather(t, L, dy, g, coutg, d, r0, r1, 1);
+                    if (acc) {
+                        chunk_im2col(cb, L, x, g, cing, d, r0, r1, 1);
+                        bgemm(ctx, 1, 0, 1, coutg, K, L, t, L, cb, L, 1.0f, acc + g * coutg * K, K);
+                    }
+                    if (dx) {
+                        bgemm(ctx, 1, 1, 0, K, L, coutg, w + g * coutg * K, K, t, L, 0.0f, cb, L);
+                        chunk_col2im(dx, cb, L, g, cing, d, r0, r1, 1);
+                    }
+                }
+            }
+        }
+        if (dwacc)
+            for (int64_t sl = 0; sl < nslot - 1; sl++) {
+                const float *a = dwacc + sl * wn;
+                for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
+            }
+        return LT_OK;
+    }
+    for (int64_t r0 = 0; r0 < total; r0 += rows) {
+        const int64_t r1 = r0 + rows < total ? r0 + rows : total, L = (r1 - r0) * d->ow;
+        float *t = col + K * L;
+        for (int64_t g = 0; g < G; g++) {
+            chunk_gather(t, L, dy, g, coutg, d, r0, r1, nt);
+            if (dw) {
+                chunk_im2col(col, L, x, g, cing, d, r0, r1, nt);
+                bgemm(ctx, nt, 0, 1, coutg, K, L, t, L, col, L, 1.0f, dw + g * coutg * K, K);
+            }
+            if (dx) {
+                bgemm(ctx, nt, 1, 0, K, L, coutg, w + g * coutg * K, K, t, L, 0.0f, col, L);
+                chunk_col2im(dx, col, L, g, cing, d, r0, r1, nt);
+            }
+        }
+    }
+    return LT_OK;
+}
+
 /* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b]. The direct kernel's work units are blocks
  * of output rows of one (image, group), so one image also spreads over the threads. */
 static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const float *w,
@@ -810,7 +1163,9 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G;
     const int pointwise = is_pointwise(d);
-    const int direct = !pointwise && direct_fits(ctx, d, coutg, d->ow);
+    /* from 8x8 down the per-image GEMMs are faster than the direct kernel (AUTO) */
+    const int direct = !pointwise && direct_fits(ctx, d, coutg, d->ow) &&
+                       (P > 64 || lt_ctx_conv_algo(ctx) == LT_CONV_DIRECT);
     const int padded = direct && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t mr = tile_mr(ctx, d->ow);
@@ -820,6 +1175,7 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t rb = direct ? direct_block_rows(&q) : d->oh, nblk = (d->oh + rb - 1) / rb;
     const int64_t units = items * nblk;
     if (items == 0 || P == 0) return LT_OK;
+    if (use_batched(ctx, d, BATCH_FWD)) return batched_fwd(ctx, out, x, w, b, d, accumulate);
     par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
     float *buf = NULL;
     if (G * wsz + per > 0) {
@@ -868,8 +1224,8 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
 /* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
  * gradient goes to per-run accumulators, summed in run order at the end; the direct
  * kernels' units are blocks of rows, as in conv_fwd. */
-static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy, const float *x,
-                          const float *w, const lt_conv2d_dims *d) {
+static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const float *dy,
+                                const float *x, const float *w, const lt_conv2d_dims *d) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G, wn = d->cout * K;
@@ -883,8 +1239,10 @@ static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy
     const int ypadded = ddirect && (qh || qw || qb || qr);
     const int64_t mr = tile_mr(ctx, d->w);
     const int64_t wsz = ddirect ? packed_size(cing, coutg, d->kh, d->kw, mr) : 0;
-    const int dwdirect = dw && !pointwise && d->kw == 3 && direct_fits(ctx, d, coutg, d->ow) &&
-                         (d->ow >= 32 || lt_ctx_conv_algo(ctx) == LT_CONV_DIRECT);
+    const int dwdirect = dw && !pointwise && d->kw == 3 && (d->ow % 8 == 0 || use_avx512(ctx)) &&
+                         direct_fits(ctx, d, coutg, d->ow) &&
+                         ((coutg <= 16 && d->ow >= 16) || d->ow >= 96 ||
+                          lt_ctx_conv_algo(ctx) == LT_CONV_DIRECT);
     const int xpadded = dwdirect && (d->ph || d->pw);
     const int64_t hp = d->h + 2 * d->ph, wpd = d->w + 2 * d->pw;
     const int64_t rows = chunk_rows(d, K);
@@ -935,6 +1293,9 @@ static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy
             const int64_t y0 = (u % nbw) * rbw, y1 = y0 + rbw < d->oh ? y0 + rbw : d->oh;      \
             direct_dw_block(ctx, acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0,  \
                             y1);                                                       \
+        } else if (pointwise && coutg == 1) {                                                  \
+            /* one output channel (a 1x1 head): dw^T (K, 1) = x (K, P) dy^T, dot products */   \
+            sgemm(ctx, 0, 1, K, 1, P, xg, P, dyg, P, 1.0f, acc, 1);                            \
         } else if (pointwise) {                                                                \
             sgemm(ctx, 0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);                        \
         } else {                                                                               \
@@ -984,6 +1345,17 @@ static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy
             for (int64_t j = 0; j < wn; j++) dw[j] += a[j];
         }
     return LT_OK;
+}
+
+/* dx += conv^T(dy, w), dw += dy (x) patches: each gradient batched or split per image */
+static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy, const float *x,
+                          const float *w, const lt_conv2d_dims *d) {
+    const int bx = dx && use_batched(ctx, d, BATCH_DX), bw = dw && use_batched(ctx, d, BATCH_DW);
+    lt_status st = LT_OK;
+    if (bx || bw) st = batched_bwd(ctx, bx ? dx : NULL, bw ? dw : NULL, dy, x, w, d);
+    if (st == LT_OK && ((dx && !bx) || (dw && !bw)))
+        st = conv_bwd_split(ctx, bx ? NULL : dx, bw ? NULL : dw, dy, x, w, d);
+    return st;
 }
 
 lt_status lt_conv2d_forward(lt_context *ctx, float *out, const float *x, const float *w,

@@ -58,8 +58,10 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
 /* Algorithm choice of a context's fast kernels (the spec forces each one to compare it with
  * the naive reference): AUTO picks per shape; DIRECT uses the direct kernel wherever it
  * applies (unit stride, output width a multiple of 8, AVX2); GEMM always uses im2col +
- * SGEMM. set returns LT_EARG for another value. */
-enum { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1, LT_CONV_DIRECT = 2 };
+ * SGEMM per image; BATCHED always uses im2col + one SGEMM over the columns of several images
+ * (the GEMM in the ISA forced with lt_conv_set_isa, else the best). set returns LT_EARG for
+ * another value. */
+enum { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1, LT_CONV_DIRECT = 2, LT_CONV_BATCHED = 3 };
 lt_status lt_conv_set_algo(lt_context *ctx, int algo);
 int lt_conv_get_algo(const lt_context *ctx);
 

@@ -463,6 +463,58 @@ static void pack_b(float *bp, const float *b, int tb, int64_t ldb, int64_t p0, i
     else pack_b_(16, bp, b, tb, ldb, p0, j0, kc, ncols);
 }
 
+#if LT_GEMM_X86
+/* dst rows t < 8 (stride ldd) = column t of the 8 x 8 block at src (row stride lds) */
+__attribute__((target("avx2"), always_inline))
+static inline void transpose8(float *dst, int64_t ldd, const float *src, int64_t lds) {
+    const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
+    const __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+    const __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+    const __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+/* pack_b_ for B stored (n, k) with AVX2 8 x 8 transposes (the weight-gradient GEMMs of the
+ * convolutions pack their column matrix this way); the edges as pack_b_ does them */
+__attribute__((target("avx2")))
+static void pack_bt_avx2(float *bp, const float *b, int64_t ldb, int64_t p0, int64_t j0,
+                         int64_t kc, int64_t ncols, int nr) {
+    const int64_t NR = nr;
+    for (int64_t j = 0; j < ncols; j += NR) {
+        const int64_t w = ncols - j < NR ? ncols - j : NR, w8 = w / 8 * 8;
+        float *panel = bp + j * kc;
+        const float *bj = b + (j0 + j) * ldb + p0;
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            for (int64_t q = 0; q < w8; q += 8)
+                transpose8(panel + p * NR + q, NR, bj + q * ldb + p, ldb);
+            for (int64_t q = w8; q < w; q++)
+                for (int t = 0; t < 8; t++) panel[(p + t) * NR + q] = bj[q * ldb + p + t];
+        }
+        for (; p < kc; p++)
+            for (int64_t q = 0; q < w; q++) panel[p * NR + q] = bj[q * ldb + p];
+        if (w < NR)
+            for (p = 0; p < kc; p++)
+                for (int64_t q = w; q < NR; q++) panel[p * NR + q] = 0.0f;
+    }
+}
+#endif
+
 /* ---------------------------------------------------------------- driver */
 
 static int64_t round_up(int64_t x, int64_t r) { return (x + r - 1) / r * r; }
@@ -524,7 +576,13 @@ static void gemm_run(const gemm_geom *g, int ta, int tb, int64_t m, int64_t n, i
         for (int64_t pc = 0; pc < k; pc += g->kc) {
             const int64_t kc = min64(g->kc, k - pc);
             const float bet = pc == 0 ? beta : 1.0f;
-            if (!direct_b) pack_b(bp, b, tb, ldb, pc, jc, kc, nc, nr);
+            if (!direct_b) {
+#if LT_GEMM_X86
+                if (tb && g->isa != LT_GEMM_GENERIC) pack_bt_avx2(bp, b, ldb, pc, jc, kc, nc, nr);
+                else
+#endif
+                    pack_b(bp, b, tb, ldb, pc, jc, kc, nc, nr);
+            }
             else if (nfull < nc - (dot ? rem : 0))
                 pack_b(bp, b, 0, ldb, pc, jc + nfull, kc, nc - nfull, nr);
             /* the dot columns contiguous along k: in place when B is stored (n, k), else

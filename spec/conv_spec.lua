@@ -40,12 +40,15 @@ local function with_algo(name, fn)
   if not ok then error(err, 0) end
 end
 
--- every algorithm, the direct kernels in each instruction set the CPU has
+-- every algorithm, the direct kernels and the batched GEMMs in each instruction set the CPU has
 local ALGOS = { "auto", "gemm" }
 for _, isa in ipairs({ "avx2", "avx512" }) do
-  if core.nn.conv_isa_supported(isa) then ALGOS[#ALGOS + 1] = "direct+" .. isa end
+  if core.nn.conv_isa_supported(isa) then
+    ALGOS[#ALGOS + 1] = "direct+" .. isa
+    ALGOS[#ALGOS + 1] = "batched+" .. isa
+  end
 end
-if #ALGOS == 2 then ALGOS[3] = "direct" end
+if #ALGOS == 2 then ALGOS[3], ALGOS[4] = "direct", "batched" end
 
 describe("conv2d and conv_transpose2d", function()
   for _, algo in ipairs(ALGOS) do
@@ -137,6 +140,44 @@ describe("conv2d and conv_transpose2d", function()
       end)
     end
 
+    -- any row width (the AVX-512 direct kernels' masked tails), odd heights, batch 1 to 3,
+    -- stride 1 (the direct kernels' case) or 2, against the naive kernels on every algorithm
+    for _, op in ipairs({ "conv2d", "conv_transpose2d" }) do
+      it(op .. " on 16 random odd-width configurations, every algorithm", function()
+        math.randomseed(11)
+        lunet.manual_seed(11)
+        local rng = math.random
+        local done = 0
+        while done < 16 do
+          local g = ({ 1, 1, 2 })[rng(1, 3)]
+          local n, cin, cout = rng(1, 3), g * rng(1, 9), g * rng(1, 12)
+          local kh, kw = rng(1, 3), rng(1, 3)
+          local opts = { padding = { rng(0, 2), rng(0, 2) }, dilation = { rng(1, 2), rng(1, 2) }, groups = g }
+          if rng(1, 4) == 1 then opts.stride = 2 end
+          local x = lunet.randn(n, cin, rng(1, 11), rng(1, 40))
+          local w = op == "conv2d" and lunet.randn(cout, cin // g, kh, kw) or lunet.randn(cin, cout // g, kh, kw)
+          local b = lunet.randn(cout)
+          local ok, yref = pcall(nn[op .. "_forward_naive"], x, w, b, opts)
+          if ok then
+            done = done + 1
+            local gy = lunet.randn(yref:shape())
+            local rx, rw, rb = nn[op .. "_backward_naive"](gy, x, w, opts)
+            for _, algo in ipairs(ALGOS) do
+              with_algo(algo, function()
+                local what = string.format("%s %s odd config %d (x %s, w %s)", op, algo, done,
+                  table.concat(x:shape(), "x"), table.concat(w:shape(), "x"))
+                assert_same_tensor(nn[op .. "_forward"](x, w, b, opts), yref, what .. " output")
+                local dx, dw, db = nn[op .. "_backward"](gy, x, w, opts)
+                assert_same_tensor(dx, rx, what .. " grad input")
+                assert_same_tensor(dw, rw, what .. " grad weight")
+                assert_same_tensor(db, rb, what .. " grad bias")
+              end)
+            end
+          end
+        end
+      end)
+    end
+
     -- large enough for the two-thread paths (and the row-chunked weight gradient)
     local big = {
       { "conv2d", { 4, 32, 16, 32 }, { 16, 32, 3, 3 }, { padding = 1 } },
@@ -157,6 +198,14 @@ describe("conv2d and conv_transpose2d", function()
       -- 8-wide rows: four at once, then the last ones (7 rows) one by one
       { "conv2d", { 3, 40, 7, 8 }, { 20, 40, 3, 3 }, { padding = 1 } },
       { "conv_transpose2d", { 3, 24, 6, 8 }, { 24, 10, 3, 3 }, { padding = 1 } },
+      -- the Fashion-MNIST U-Net's odd widths (28, 14, 7): masked AVX-512 tails, batched GEMMs
+      { "conv2d", { 4, 16, 28, 28 }, { 16, 16, 3, 3 }, { padding = 1 } },
+      { "conv2d", { 5, 32, 14, 14 }, { 32, 32, 3, 3 }, { padding = 1 } },
+      { "conv2d", { 6, 64, 7, 7 }, { 64, 64, 3, 3 }, { padding = 1 } },
+      { "conv2d", { 3, 24, 13, 30 }, { 40, 24, 3, 3 }, { padding = 1, dilation = 2 } },
+      -- 1x1 heads: one output channel (dot-product weight gradient), and eleven
+      { "conv2d", { 3, 16, 40, 24 }, { 1, 16, 1, 1 }, {} },
+      { "conv2d", { 2, 16, 28, 28 }, { 11, 16, 1, 1 }, {} },
     }
     for k, c in ipairs(big) do
       it(string.format("%s on a larger input %d, two threads, every algorithm", c[1], k), function()
