@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include "lt_conv.h"
 #include "lt_gemm.h"
+#include "lt_isa.h"
 
 /* ---------------------------------------------------------------- dims */
 
@@ -251,6 +252,19 @@ static int is_pointwise(const lt_conv2d_dims *d) {
 #define SMALL_FLOPS 1.6e7
 typedef struct { int nt; int saved_blas; } par_plan;
 
+/* OpenBLAS instead of lt_gemm: on CPUs without AVX2, or when the context's ISA level is
+ * forced down to generic (LUNET_ISA=generic, lunet.core.set_isa) */
+static int gemm_generic(const lt_context *ctx) {
+    return lt_gemm_best_isa() == LT_GEMM_GENERIC || lt_ctx_isa(ctx) == LT_ISA_GENERIC;
+}
+
+/* GEMM ISA: the one the spec forces with conv_set_isa, else the best */
+static int gemm_isa_of(const lt_context *ctx) {
+    const int isa = lt_ctx_conv_isa(ctx);
+    return isa == LT_CONV_ISA_AVX2 ? LT_GEMM_AVX2 : isa == LT_CONV_ISA_AVX512 ? LT_GEMM_AVX512
+                                                                             : LT_GEMM_AUTO;
+}
+
 static par_plan plan_begin(const lt_context *ctx, int64_t items, double flops) {
     par_plan p;
     int t = lt_ctx_num_threads(ctx);
@@ -260,7 +274,7 @@ static par_plan plan_begin(const lt_context *ctx, int64_t items, double flops) {
     if (t > 1 && (items >= t || flops < SMALL_FLOPS)) {
         if (items >= t && flops >= SMALL_FLOPS) p.nt = t;
         /* only OpenBLAS (CPUs without AVX2) needs its own pool quiet inside the team */
-        if (lt_gemm_best_isa() == LT_GEMM_GENERIC) {
+        if (gemm_generic(ctx)) {
             p.saved_blas = openblas_get_num_threads();
             if (p.saved_blas != 1) openblas_set_num_threads(1);
         }
@@ -281,8 +295,8 @@ static void sgemm(const lt_context *ctx, int ta, int tb, int64_t m, int64_t n, i
                   int64_t ldc) {
     const int nt = omp_get_active_level() == 0 && 2.0 * (double)m * (double)n * (double)k >= SMALL_FLOPS
                        ? lt_ctx_num_threads(ctx) : 1;
-    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
-        lt_gemm_parallel(nt, LT_GEMM_AUTO, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) == LT_OK)
+    if (!gemm_generic(ctx) &&
+        lt_gemm_parallel(nt, gemm_isa_of(ctx), ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) == LT_OK)
         return;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
@@ -875,18 +889,12 @@ static void direct_dw_block(const lt_context *ctx, float *dw, const float *dy, c
  * split over the thread budget by columns of C (each element of dw summed by one thread in a
  * fixed order: reproducible); the copy passes split over channels. */
 
-/* GEMM ISA: the one the spec forces with conv_set_isa, else the best */
-static int gemm_isa_of(const lt_context *ctx) {
-    const int isa = lt_ctx_conv_isa(ctx);
-    return isa == LT_CONV_ISA_AVX2 ? LT_GEMM_AVX2 : isa == LT_CONV_ISA_AVX512 ? LT_GEMM_AVX512
-                                                                             : LT_GEMM_AUTO;
-}
 
 /* C = op(A) op(B) + beta C on up to nt threads (this one when called inside a team) */
 static void bgemm(const lt_context *ctx, int nt, int ta, int tb, int64_t m, int64_t n, int64_t k,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                   int64_t ldc) {
-    if (lt_gemm_best_isa() != LT_GEMM_GENERIC &&
+    if (!gemm_generic(ctx) &&
         lt_gemm_parallel(nt, gemm_isa_of(ctx), ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c,
                          ldc) == LT_OK)
         return;
@@ -1017,7 +1025,7 @@ enum { BATCH_FWD, BATCH_DX, BATCH_DW };
 static int use_batched(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     const int algo = lt_ctx_conv_algo(ctx);
     if (algo == LT_CONV_BATCHED) return 1;
-    if (algo != LT_CONV_AUTO || lt_gemm_best_isa() == LT_GEMM_GENERIC) return 0;
+    if (algo != LT_CONV_AUTO || gemm_generic(ctx)) return 0;
     const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
     const int64_t K = cing * d->kh * d->kw;
     if (cing < 8 || coutg < 8 || is_pointwise(d)) return 0;
