@@ -57,7 +57,10 @@ static int32_t khash_find(khash *H, const int32_t *k, int create) {
             H->slot[i] = (int32_t)H->n;
             return (int32_t)H->n++;
         }
-        if (!memcmp(H->keys + (int64_t)s * H->d, k, (size_t)H->d * sizeof *k)) return s;
+        const int32_t *ks = H->keys + (int64_t)s * H->d;
+        int same = 1;
+        for (int t = 0; t < H->d; t++) same &= ks[t] == k[t];
+        if (same) return s;
         i = (i + 1) & (uint64_t)(H->cap - 1);
     }
 }
@@ -161,8 +164,18 @@ static lt_status lattice_init(lattice *L, const float *feat, int d, int64_t n) {
     return LT_OK;
 }
 
+/* Krähenbühl's lattice output (with his alpha) is, away from borders, the exact sum
+ * sum_j exp(-|f_i - f_j|^2 / 2) in_j times a constant gain that depends on d only. Measured
+ * on 20000 (d = 2) and 200000 (d = 5) uniform random points, 600 interior points each: 0.8820
+ * (sd 0.0034) and 0.7041 (sd 0.0052). lunet divides it out, so the weights w_m mean what they
+ * mean in the paper's energy (and in lt_dense_crf_naive); other d keep Krähenbühl's scale. */
+static double lattice_gain(int d) {
+    return d == 2 ? 0.8820 : d == 5 ? 0.7041 : 1.0;
+}
+
 /* out (n, k) = lattice filter of in (n, k): splat, blur along the d+1 lattice directions
- * with [0.5, 1, 0.5], slice, times Krähenbühl's alpha = 1 / (1 + 2^-d). v1, v2: (m+1, k). */
+ * with [0.5, 1, 0.5], slice, times Krähenbühl's alpha = 1 / (1 + 2^-d) over the gain above.
+ * v1, v2: (m+1, k). */
 static void lattice_filter(int nt, const lattice *L, float *out, const float *in, int64_t k,
                            float *v1, float *v2) {
     int d = L->d;
@@ -170,7 +183,7 @@ static void lattice_filter(int nt, const lattice *L, float *out, const float *in
     memset(v1, 0, (size_t)((m + 1) * k) * sizeof *v1);
     memset(v2 + m * k, 0, (size_t)k * sizeof *v2);
     /* splat: the classes are split between threads (the vertices are shared) */
-    int64_t chunk = (k + nt - 1) / nt;
+    int64_t chunk = ((k / 8 + nt - 1) / nt) * 8;   /* k is a multiple of 8 */
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int64_t t = 0; t < nt; t++) {
         int64_t c0 = t * chunk, c1 = c0 + chunk < k ? c0 + chunk : k;
@@ -195,7 +208,7 @@ static void lattice_filter(int nt, const lattice *L, float *out, const float *in
         }
         float *t = src; src = dst; dst = t;
     }
-    float alpha = (float)(1.0 / (1.0 + pow(2.0, -d)));
+    float alpha = (float)(1.0 / (1.0 + pow(2.0, -d)) / lattice_gain(d));
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t p = 0; p < n; p++) {
         float *y = out + p * k;
@@ -251,50 +264,57 @@ static void make_features(float *fb, float *fp, const lt_tensor *rgb, int64_t h,
         }
 }
 
-/* unary (n, k) = -log(max(p, eps)), q (n, k) = softmax(-unary). */
-static void init_unary(float *un, float *qn, const lt_tensor *probs, int64_t n, int64_t k,
+/* Rows of kp floats (k rounded up to 8: whole vectors in the lattice loops); the padding
+ * columns of q stay 0, so filtering them costs nothing wrong. */
+
+/* un (n, kp) = -log(max(p, eps)). */
+static void init_unary(float *un, const lt_tensor *probs, int64_t n, int64_t k, int64_t kp,
                        double eps) {
     const float *p = lt_f32(probs);
     for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < k; c++) {
-            double v = p[c * n + i];
-            un[i * k + c] = (float)-log(v > eps ? v : eps);
+        for (int64_t c = 0; c < kp; c++) {
+            double v = c < k ? p[c * n + i] : 1.0;
+            un[i * kp + c] = (float)-log(v > eps ? v : eps);
         }
-    (void)qn;
 }
 
-/* q_i = softmax(-un_i + msg_i) over the k labels. */
+/* q_i = softmax(-un_i + msg_i) over the k labels (in float; terms below e^-80 of the largest
+ * are 0); the padding columns are set to 0. */
 static void softmax_update(int nt, float *q, const float *un, const float *msg, int64_t n,
-                           int64_t k) {
+                           int64_t k, int64_t kp) {
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        float *y = q + i * k;
-        const float *u = un + i * k, *g = msg ? msg + i * k : NULL;
-        double mx = -HUGE_VAL, s = 0;
+        float *y = q + i * kp;
+        const float *u = un + i * kp, *g = msg ? msg + i * kp : NULL;
+        float mx = -HUGE_VALF, s = 0;
         for (int64_t c = 0; c < k; c++) {
-            double v = -(double)u[c] + (g ? (double)g[c] : 0.0);
-            y[c] = (float)v;
+            float v = -u[c] + (g ? g[c] : 0.0f);
+            y[c] = v;
             mx = v > mx ? v : mx;
         }
         for (int64_t c = 0; c < k; c++) {
-            double e = exp((double)y[c] - mx);
-            y[c] = (float)e;
+            float t = y[c] - mx;
+            float e = t > -80.0f ? expf(t) : 0.0f;
+            y[c] = e;
             s += e;
         }
-        for (int64_t c = 0; c < k; c++) y[c] = (float)((double)y[c] / s);
+        float inv = 1.0f / s;
+        for (int64_t c = 0; c < k; c++) y[c] *= inv;
+        for (int64_t c = k; c < kp; c++) y[c] = 0;
     }
 }
 
-static void write_out(lt_tensor *q, lt_tensor *labels, const float *qn, int64_t n, int64_t k) {
+static void write_out(lt_tensor *q, lt_tensor *labels, const float *qn, int64_t n, int64_t k,
+                      int64_t kp) {
     float *out = lt_f32(q);
     for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < k; c++) out[c * n + i] = qn[i * k + c];
+        for (int64_t c = 0; c < k; c++) out[c * n + i] = qn[i * kp + c];
     if (labels) {
         int32_t *lab = lt_i32(labels);
         for (int64_t i = 0; i < n; i++) {
             int64_t best = 0;
             for (int64_t c = 1; c < k; c++)
-                if (qn[i * k + c] > qn[i * k + best]) best = c;
+                if (qn[i * kp + c] > qn[i * kp + best]) best = c;
             lab[i] = (int32_t)best;
         }
     }
@@ -305,7 +325,8 @@ static lt_status crf_run(lt_context *ctx, lt_tensor *q, lt_tensor *labels, const
     lt_status st = check_args(q, labels, probs, rgb, o);
     if (st != LT_OK) return st;
     int64_t k = probs->size[0], h = probs->size[1], w = probs->size[2], n, nk;
-    if (lt_mul_ovf(h, w, &n) || lt_mul_ovf(n, k, &nk)) return LT_EOVERFLOW;
+    int64_t kp = (k + 7) / 8 * 8;
+    if (lt_mul_ovf(h, w, &n) || lt_mul_ovf(n, kp, &nk)) return LT_EOVERFLOW;
     if (nk == 0) return LT_OK;
     if (naive && n > 46340) return LT_EARG;   /* the reference is for small images */
     int nt = lt_ctx_num_threads(ctx);
@@ -319,13 +340,13 @@ static lt_status crf_run(lt_context *ctx, lt_tensor *q, lt_tensor *labels, const
         goto done;
     }
     make_features(fb, fp, rgb, h, w, o);
-    init_unary(un, qn, probs, n, k, o->eps);
-    softmax_update(nt, qn, un, NULL, n, k);
+    init_unary(un, probs, n, k, kp, o->eps);
+    softmax_update(nt, qn, un, NULL, n, k, kp);
     if (!naive && o->iterations > 0) {
         if ((st = lattice_init(&lb, fb, 5, n)) != LT_OK) goto done;
         if ((st = lattice_init(&lp, fp, 2, n)) != LT_OK) goto done;
         int64_t mm = lb.m > lp.m ? lb.m : lp.m, sz;
-        if (lt_mul_ovf(mm + 1, k, &sz)) {
+        if (lt_mul_ovf(mm + 1, kp, &sz)) {
             st = LT_EOVERFLOW;
             goto done;
         }
@@ -343,8 +364,8 @@ static lt_status crf_run(lt_context *ctx, lt_tensor *q, lt_tensor *labels, const
             for (int64_t i = 0; i < n; i++) {
                 double acc[64] = {0};
                 double *a = k <= 64 ? acc : NULL;
-                float *mi = msg + i * k;
-                for (int64_t c = 0; c < k; c++) mi[c] = 0;
+                float *mi = msg + i * kp;
+                for (int64_t c = 0; c < kp; c++) mi[c] = 0;
                 for (int64_t j = 0; j < n; j++) {
                     if (j == i) continue;
                     double db = 0, dp = 0;
@@ -358,23 +379,23 @@ static lt_status crf_run(lt_context *ctx, lt_tensor *q, lt_tensor *labels, const
                     }
                     double kw = o->pos_w * exp(-0.5 * dp) + o->bi_w * exp(-0.5 * db);
                     for (int64_t c = 0; c < k; c++) {
-                        if (a) a[c] += kw * qn[j * k + c];
-                        else mi[c] += (float)(kw * qn[j * k + c]);
+                        if (a) a[c] += kw * qn[j * kp + c];
+                        else mi[c] += (float)(kw * qn[j * kp + c]);
                     }
                 }
                 if (a)
                     for (int64_t c = 0; c < k; c++) mi[c] = (float)a[c];
             }
         } else {
-            lattice_filter(nt, &lp, msg, qn, k, v1, v2);
-            lattice_filter(nt, &lb, tmp, qn, k, v1, v2);
+            lattice_filter(nt, &lp, msg, qn, kp, v1, v2);
+            lattice_filter(nt, &lb, tmp, qn, kp, v1, v2);
 #pragma omp parallel for num_threads(nt) schedule(static)
             for (int64_t i = 0; i < nk; i++)
                 msg[i] = wp * (msg[i] - qn[i]) + wb * (tmp[i] - qn[i]);
         }
-        softmax_update(nt, qn, un, msg, n, k);
+        softmax_update(nt, qn, un, msg, n, k, kp);
     }
-    write_out(q, labels, qn, n, k);
+    write_out(q, labels, qn, n, k, kp);
 done:
     lattice_free(&lb);
     lattice_free(&lp);
