@@ -125,6 +125,7 @@ void lt_open_metrics(lua_State *L);    /* lua_metrics.c: metric kernels (table m
 void lt_open_io(lua_State *L);         /* lua_io.c: safetensors (table io) */
 void lt_open_warp(lua_State *L);       /* lua_warp.c: image warps for transforms (table warp) */
 void lt_open_workers(lua_State *L);    /* lua_workers.c: DataLoader worker processes (table workers) */
+void lt_open_classic(lua_State *L);    /* lua_classic.c: classical segmentation (table classic) */
 void lt_open_classic_seg(lua_State *L); /* lua_classic_seg.c: slic, felzenszwalb, dense_crf (table classic_seg) */
 
 #endif
