@@ -64,7 +64,10 @@ static int slic_impl(lua_State *L, int naive) {
     o.enforce_connectivity = lt_opt_bool(L, 2, "enforce_connectivity", 1, fn);
     o.min_size_factor = lt_opt_real(L, 2, "min_size_factor", o.min_size_factor, LT_REAL_NONNEG, fn);
     o.max_size_factor = lt_opt_real(L, 2, "max_size_factor", o.max_size_factor, LT_REAL_POSITIVE, fn);
-    if (o.sigma > 1e6) lt_lua_error(L, "%s: option sigma must be <= 1e6, got %f", fn, o.sigma);
+    if (o.sigma > 1e6) {
+        char b[32];
+        lt_lua_error(L, "%s: option sigma must be <= 1e6, got %s", fn, lt_numstr(b, sizeof b, o.sigma));
+    }
     lt_tensor *img = check_image(L, 1, fn, "image", 0);
     int top = lua_gettop(L);
     if (!lua_isnoneornil(L, 2) && lt_opt_get(L, 2, "convert2lab", fn)) {
@@ -94,7 +97,10 @@ static int fz_impl(lua_State *L, int naive) {
     o.scale = lt_opt_real(L, 2, "scale", 1.0, LT_REAL_POSITIVE, fn);
     o.sigma = lt_opt_real(L, 2, "sigma", 0.8, LT_REAL_NONNEG, fn);
     o.min_size = lt_opt_int_range(L, 2, "min_size", 20, 0, LUA_MAXINTEGER, fn);
-    if (o.sigma > 1e6) lt_lua_error(L, "%s: option sigma must be <= 1e6, got %f", fn, o.sigma);
+    if (o.sigma > 1e6) {
+        char b[32];
+        lt_lua_error(L, "%s: option sigma must be <= 1e6, got %s", fn, lt_numstr(b, sizeof b, o.sigma));
+    }
     lt_tensor *img = check_image(L, 1, fn, "image", 0);
     int64_t sz[2] = {img->size[img->ndim - 2], img->size[img->ndim - 1]}, count = 0;
     lt_tensor *out = lt_lua_newtensor(L, LT_INT32, 2, sz, fn);
@@ -120,7 +126,10 @@ static int crf_impl(lua_State *L, int naive) {
     o.bi_xy_std = lt_opt_real(L, 3, "bi_xy_std", o.bi_xy_std, LT_REAL_POSITIVE, fn);
     o.bi_rgb_std = lt_opt_real(L, 3, "bi_rgb_std", o.bi_rgb_std, LT_REAL_POSITIVE, fn);
     o.eps = lt_opt_real(L, 3, "eps", o.eps, LT_REAL_POSITIVE, fn);
-    if (o.eps >= 1) lt_lua_error(L, "%s: option eps must be in (0, 1), got %f", fn, o.eps);
+    if (o.eps >= 1) {
+        char b[32];
+        lt_lua_error(L, "%s: option eps must be in (0, 1), got %s", fn, lt_numstr(b, sizeof b, o.eps));
+    }
     lt_tensor *probs = lt_lua_checkdtype(L, 1, fn, "probs", LT_FLOAT32);
     if (probs->ndim != 3 || probs->size[0] < 1 || probs->size[1] < 1 || probs->size[2] < 1)
         lt_lua_error(L, "%s: probs must be K x H x W with K, H, W >= 1 (softmax output), got %s",
