@@ -214,6 +214,8 @@ walk("lunet.metrics", metrics, {
                       "iou_treshold", "iou_threshold" },
   average_precision = { function(o) return metrics.average_precision(lab, lab, o) end, "average_precision",
                         "threshold", "thresholds" },
+  panoptic_quality = { function(o) return metrics.panoptic_quality(lab, lab, o) end, "panoptic_quality",
+                       "gt_categorie", "gt_categories" },
 }, {
   mae = "positional (sal, mask)",
   e_measure = "positional (sal, mask)",
