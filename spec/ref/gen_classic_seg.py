@@ -11,7 +11,8 @@ import os
 import numpy as np
 import skimage
 from skimage import io
-from skimage.segmentation import slic, felzenszwalb
+from skimage.segmentation import slic, felzenszwalb, find_boundaries
+from scipy import ndimage as ndi
 
 D = "/usr/share/doc/labelme-examples/examples/semantic_segmentation/data_annotated/"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "classic_seg", "ref.lua")
@@ -161,6 +162,17 @@ def main():
                    f"pred_categories = {catmap(pcat)}, gt_categories = {catmap(gcat)}, "
                    f"pq = {lua_val(float(pq))}, sq = {lua_val(float(sq))}, rq = {lua_val(float(rq))}, "
                    f"per_category = {cats}}}")
+    out.append("R.targets = {}")
+    for case in range(3):
+        h, w = 20 + 4 * case, 26
+        ids = random_instances(rng, h, w, 4 + 2 * case)
+        bnd = find_boundaries(ids, connectivity=2, mode="inner").astype(np.uint8)
+        dist = np.zeros((h, w))
+        for i in np.unique(ids)[1:]:
+            d = ndi.distance_transform_edt(ids == i)
+            dist = np.where(ids == i, d / d.max(), dist)
+        out.append(f"R.targets[#R.targets + 1] = {{h = {h}, w = {w}, ids = {lua_ints(ids)}, "
+                   f"boundary = {lua_ints(bnd)}, distance = {{" + ",".join(repr(float(v)) for v in dist.ravel()) + "}}")
     out.append("return R")
     with open(OUT, "w") as f:
         f.write("\n".join(out) + "\n")
