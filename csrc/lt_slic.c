@@ -176,6 +176,7 @@ typedef struct {
     int64_t step_y, step_x;
     double spatial_weight;
     double *img;      /* (H, W, C) */
+    double *planar;   /* (C, H, W): the same values, for the row-vectorised assignment */
     double *seg;      /* (nseg, nf) */
     int64_t *near;    /* (H, W) k + start_label, or start_label - 1 */
     double *dist;     /* (H, W) */
@@ -234,6 +235,48 @@ static int assign_naive(slic_state *s, int start_label) {
     return change;
 }
 
+/* One centre over the pixels x0..x1-1 of a row: the operations of centre_dist in the same
+ * order (so bitwise the same distances), branch-free so that the compiler vectorises along
+ * the row. row: the row's first pixel in the planar (C, H, W) image, plane: H * W. */
+static void assign_span(double *dist, int64_t *near, const double *row, int64_t plane, int64_t c,
+                        const double *sg, double dzy, double sw, double cx, int64_t lab, int64_t x0,
+                        int64_t x1) {
+    for (int64_t x = x0; x < x1; x++) {
+        double dx = 1.0 * (cx - (double)x);
+        dx *= dx;
+        double d = (dzy + dx) * sw, dc = 0;
+        for (int64_t ch = 0; ch < c; ch++) {
+            double t = row[ch * plane + x] - sg[3 + ch];
+            dc += t * t;
+        }
+        d += dc;
+        int better = dist[x] > d;
+        dist[x] = better ? d : dist[x];
+        near[x] = better ? lab : near[x];
+    }
+}
+
+static void assign_span3(double *restrict dist, int64_t *restrict near, const double *row,
+                         int64_t plane, const double *sg, double dzy, double sw, double cx,
+                         int64_t lab, int64_t x0, int64_t x1) {
+    const double *p0 = row, *p1 = row + plane, *p2 = row + 2 * plane;
+    double s0 = sg[3], s1 = sg[4], s2 = sg[5];
+    for (int64_t x = x0; x < x1; x++) {
+        double dx = 1.0 * (cx - (double)x);
+        dx *= dx;
+        double d = (dzy + dx) * sw;
+        double t0 = p0[x] - s0, t1 = p1[x] - s1, t2 = p2[x] - s2;
+        double dc = 0;
+        dc += t0 * t0;
+        dc += t1 * t1;
+        dc += t2 * t2;
+        d += dc;
+        int better = dist[x] > d;
+        dist[x] = better ? d : dist[x];
+        near[x] = better ? lab : near[x];
+    }
+}
+
 /* The same step row by row on the context's threads: each row visits the centres whose
  * window covers it in increasing k, so every pixel sees the same comparisons in the same
  * order as assign_naive. rows/list: per-row centre lists (CSR). */
@@ -265,16 +308,22 @@ static int assign_rows(lt_context *ctx, slic_state *s, int start_label, int64_t 
         char ch = 0;
         for (int64_t x = 0; x < s->w; x++) dist[x] = DBL_MAX;
         for (int64_t e = rowptr[y]; e < rowptr[y + 1]; e++) {
-            int64_t k = list[e];
-            for (int64_t x = win[4 * k + 2]; x < win[4 * k + 3]; x++) {
-                double d = centre_dist(s, k, y, x);
-                if (dist[x] > d) {
-                    near[x] = k + start_label;
-                    dist[x] = d;
-                    ch = 1;
-                }
-            }
+            int64_t k = list[e], x0 = win[4 * k + 2], x1 = win[4 * k + 3];
+            const double *sg = s->seg + k * s->nf;
+            /* the operations of centre_dist in the same order, vectorised along the row on
+             * the planar copy of the image: bitwise the same distances */
+            double dz = 1.0 * (sg[0] - 0.0), dy = 1.0 * (sg[1] - (double)y);
+            dz *= dz;
+            dy *= dy;
+            double dzy = dz + dy, sw = s->spatial_weight, cx = sg[2];
+            int64_t lab = k + start_label;
+            if (s->c == 3)
+                assign_span3(dist, near, s->planar + y * s->w, s->h * s->w, sg, dzy, sw, cx, lab, x0, x1);
+            else
+                assign_span(dist, near, s->planar + y * s->w, s->h * s->w, s->c, sg, dzy, sw, cx, lab, x0, x1);
         }
+        /* scikit-image's change flag: some pixel got a (finite) distance */
+        for (int64_t x = 0; x < s->w && !ch; x++) ch = dist[x] < DBL_MAX;
         rowchange[y] = ch;
     }
     for (int64_t y = 0; y < h; y++) change |= rowchange[y];
@@ -387,13 +436,14 @@ static lt_status slic_run(lt_context *ctx, lt_tensor *labels, const lt_tensor *i
     s.count = malloc((size_t)s.nseg * sizeof *s.count);
     int64_t *rowptr = NULL, *list = NULL, *win = NULL;
     if (!naive) {
+        s.planar = malloc((size_t)(n * c) * sizeof *s.planar);
         rowptr = malloc((size_t)(3 * h + 2) * sizeof *rowptr);
         win = malloc((size_t)(4 * s.nseg) * sizeof *win);
         /* every centre's window spans at most 4 step_y + 2 rows */
         list = malloc((size_t)(s.nseg * (4 * s.step_y + 2)) * sizeof *list);
     }
     st = LT_OK;
-    if (!s.seg || !s.near || !s.dist || !s.count || (!naive && (!rowptr || !win || !list))) {
+    if (!s.seg || !s.near || !s.dist || !s.count || (!naive && (!rowptr || !win || !list || !s.planar))) {
         st = LT_ENOMEM;
         goto done;
     }
@@ -403,6 +453,9 @@ static lt_status slic_run(lt_context *ctx, lt_tensor *labels, const lt_tensor *i
             s.seg[k * s.nf + 2] = (double)(start[2] + ix * stp[2]);
         }
     for (int64_t i = 0; i < n; i++) s.near[i] = o->start_label - 1;
+    if (s.planar)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < n; i++) s.planar[ch * n + i] = x[i * c + ch];
     for (int64_t it = 0; it < o->max_num_iter; it++) {
         int change = naive ? assign_naive(&s, o->start_label)
                            : assign_rows(ctx, &s, o->start_label, rowptr, list, win);
@@ -424,6 +477,7 @@ done:
     free(s.near);
     free(s.dist);
     free(s.count);
+    free(s.planar);
     free(rowptr);
     free(list);
     free(win);
