@@ -23,44 +23,86 @@ typedef struct {
     int32_t *offset;    /* (n, d+1) vertex of each simplex corner */
     float *bary;        /* (n, d+1) barycentric weights */
     int32_t *nb;        /* (d+1, m, 2) blur neighbours; m = the zero row when absent */
+    int64_t *vstart;    /* (m+1) the corners of vertex v: vpoint/vbary[vstart[v]..vstart[v+1]) */
+    int32_t *vpoint;    /* (n (d+1)) point of each corner, grouped by vertex */
+    float *vbary;       /* (n (d+1)) its barycentric weight */
 } lattice;
 
 static void lattice_free(lattice *L) {
+    free(L->vstart);
+    free(L->vpoint);
+    free(L->vbary);
     free(L->offset);
     free(L->bary);
     free(L->nb);
     memset(L, 0, sizeof *L);
 }
 
-/* Open-addressing hash of d-dimensional int32 keys -> vertex index. */
+/* Open-addressing hash of d-dimensional int32 keys -> vertex index, load <= 1/2 (doubles as
+ * it fills). A slot holds the index + 1 (0: empty) and 32 bits of the key's hash, so a probe
+ * reads the key itself only when the hashes agree. */
 typedef struct {
     int d;
-    int64_t cap, n;     /* cap: power of two */
-    int32_t *slot;      /* -1 empty, else index into keys */
-    int32_t *keys;      /* (max, d) */
+    int64_t cap, n, max;  /* cap: power of two; max: most keys (every point's corners) */
+    uint64_t *slot;       /* (hash >> 32) << 32 | (index + 1) */
+    int32_t *keys;        /* (max, d) */
 } khash;
 
 static uint64_t khash_of(const int32_t *k, int d) {
     uint64_t h = 0;
-    for (int i = 0; i < d; i++) h = (h + (uint64_t)(uint32_t)k[i]) * 2531011u;
-    return h ^ (h >> 29);
+    for (int i = 0; i < d; i++) h = (h + (uint64_t)(uint32_t)k[i]) * 0x9E3779B97F4A7C15u;
+    /* murmur3's finaliser: the table index takes the low bits, which must depend on all keys */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 33);
 }
 
-/* Index of key; inserted when create (capacity is sized for every point's corners), else -1. */
+static void khash_put(uint64_t *slot, int64_t cap, uint64_t h, uint64_t v) {
+    uint64_t i = h & (uint64_t)(cap - 1);
+    while (slot[i]) i = (i + 1) & (uint64_t)(cap - 1);
+    slot[i] = v;
+}
+
+/* Doubles the table; 0 when out of memory. */
+static int khash_grow(khash *H) {
+    int64_t cap = H->cap * 2;
+    uint64_t *slot = calloc((size_t)cap, sizeof *slot);
+    if (!slot) return 0;
+    for (int64_t i = 0; i < H->cap; i++)
+        if (H->slot[i]) {
+            int64_t idx = (int64_t)(H->slot[i] & 0xffffffffu) - 1;
+            khash_put(slot, cap, khash_of(H->keys + idx * H->d, H->d), H->slot[i]);
+        }
+    free(H->slot);
+    H->slot = slot;
+    H->cap = cap;
+    return 1;
+}
+
+/* Index of key; inserted when create, else -1. -2 when growing the table failed. */
 static int32_t khash_find(khash *H, const int32_t *k, int create) {
-    uint64_t i = khash_of(k, H->d) & (uint64_t)(H->cap - 1);
+    uint64_t h = khash_of(k, H->d), tag = h >> 32 << 32;
+    uint64_t i = h & (uint64_t)(H->cap - 1);
     for (;;) {
-        int32_t s = H->slot[i];
-        if (s < 0) {
+        uint64_t sv = H->slot[i];
+        if (!sv) {
             if (!create) return -1;
-            memcpy(H->keys + (int64_t)H->n * H->d, k, (size_t)H->d * sizeof *k);
-            H->slot[i] = (int32_t)H->n;
+            if (2 * (H->n + 1) > H->cap) {
+                if (!khash_grow(H)) return -2;
+                return khash_find(H, k, create);
+            }
+            memcpy(H->keys + H->n * H->d, k, (size_t)H->d * sizeof *k);
+            H->slot[i] = tag | (uint64_t)(H->n + 1);
             return (int32_t)H->n++;
         }
-        const int32_t *ks = H->keys + (int64_t)s * H->d;
-        int same = 1;
-        for (int t = 0; t < H->d; t++) same &= ks[t] == k[t];
-        if (same) return s;
+        if ((sv & ~(uint64_t)0xffffffffu) == tag) {
+            const int32_t *ks = H->keys + ((int64_t)(sv & 0xffffffffu) - 1) * H->d;
+            int same = 1;
+            for (int t = 0; t < H->d; t++) same &= ks[t] == k[t];
+            if (same) return (int32_t)((sv & 0xffffffffu) - 1);
+        }
         i = (i + 1) & (uint64_t)(H->cap - 1);
     }
 }
@@ -74,9 +116,8 @@ static lt_status lattice_init(lattice *L, const float *feat, int d, int64_t n) {
     L->n = n;
     int64_t corners = n * (d + 1);
     if (corners > INT32_MAX / 2) return LT_EOVERFLOW;
-    khash H = {d, 1, 0, NULL, NULL};
-    while (H.cap < 2 * corners) H.cap *= 2;
-    H.slot = malloc((size_t)H.cap * sizeof *H.slot);
+    khash H = {d, 1024, 0, corners, NULL, NULL};
+    H.slot = calloc((size_t)H.cap, sizeof *H.slot);
     H.keys = malloc((size_t)(corners * d) * sizeof *H.keys);
     L->offset = malloc((size_t)corners * sizeof *L->offset);
     L->bary = malloc((size_t)corners * sizeof *L->bary);
@@ -86,7 +127,6 @@ static lt_status lattice_init(lattice *L, const float *feat, int d, int64_t n) {
         lattice_free(L);
         return LT_ENOMEM;
     }
-    memset(H.slot, 0xff, (size_t)H.cap * sizeof *H.slot);
     double scale[16], elev[17], bary[18];
     int32_t rem0[17], rank[17], key[17], canon[17 * 17];
     double inv_std = sqrt(2.0 / 3.0) * (d + 1), down = 1.0 / (d + 1);
@@ -137,7 +177,14 @@ static lt_status lattice_init(lattice *L, const float *feat, int d, int64_t n) {
         bary[0] += 1.0 + bary[d + 1];
         for (int r = 0; r <= d; r++) {
             for (int i = 0; i < d; i++) key[i] = rem0[i] + canon[r * (d + 1) + rank[i]];
-            L->offset[p * (d + 1) + r] = khash_find(&H, key, 1);
+            int32_t v = khash_find(&H, key, 1);
+            if (v < 0) {
+                free(H.slot);
+                free(H.keys);
+                lattice_free(L);
+                return LT_ENOMEM;
+            }
+            L->offset[p * (d + 1) + r] = v;
             L->bary[p * (d + 1) + r] = (float)bary[r];
         }
     }
@@ -161,6 +208,25 @@ static lt_status lattice_init(lattice *L, const float *feat, int d, int64_t n) {
         }
     free(H.slot);
     free(H.keys);
+    /* the corners grouped by vertex, so that splatting gathers (parallel over vertices) */
+    L->vstart = calloc((size_t)(L->m + 1), sizeof *L->vstart);
+    L->vpoint = malloc((size_t)corners * sizeof *L->vpoint);
+    L->vbary = malloc((size_t)corners * sizeof *L->vbary);
+    int64_t *fill = malloc((size_t)(L->m + 1) * sizeof *fill);
+    if (!L->vstart || !L->vpoint || !L->vbary || !fill) {
+        free(fill);
+        lattice_free(L);
+        return LT_ENOMEM;
+    }
+    for (int64_t c = 0; c < corners; c++) L->vstart[L->offset[c] + 1]++;
+    for (int64_t v = 0; v < L->m; v++) L->vstart[v + 1] += L->vstart[v];
+    memcpy(fill, L->vstart, (size_t)(L->m + 1) * sizeof *fill);
+    for (int64_t c = 0; c < corners; c++) {
+        int64_t at = fill[L->offset[c]]++;
+        L->vpoint[at] = (int32_t)(c / (d + 1));
+        L->vbary[at] = L->bary[c];
+    }
+    free(fill);
     return LT_OK;
 }
 
@@ -180,20 +246,17 @@ static void lattice_filter(int nt, const lattice *L, float *out, const float *in
                            float *v1, float *v2) {
     int d = L->d;
     int64_t m = L->m, n = L->n;
-    memset(v1, 0, (size_t)((m + 1) * k) * sizeof *v1);
+    memset(v1 + m * k, 0, (size_t)k * sizeof *v1);
     memset(v2 + m * k, 0, (size_t)k * sizeof *v2);
-    /* splat: the classes are split between threads (the vertices are shared) */
-    int64_t chunk = ((k / 8 + nt - 1) / nt) * 8;   /* k is a multiple of 8 */
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int64_t t = 0; t < nt; t++) {
-        int64_t c0 = t * chunk, c1 = c0 + chunk < k ? c0 + chunk : k;
-        for (int64_t p = 0; p < n; p++) {
-            const float *x = in + p * k;
-            for (int r = 0; r <= d; r++) {
-                float b = L->bary[p * (d + 1) + r];
-                float *y = v1 + (int64_t)L->offset[p * (d + 1) + r] * k;
-                for (int64_t c = c0; c < c1; c++) y[c] += b * x[c];
-            }
+    /* splat, as a gather over each vertex's corners */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t v = 0; v < m; v++) {
+        float *y = v1 + v * k;
+        for (int64_t c = 0; c < k; c++) y[c] = 0;
+        for (int64_t e = L->vstart[v]; e < L->vstart[v + 1]; e++) {
+            float b = L->vbary[e];
+            const float *x = in + (int64_t)L->vpoint[e] * k;
+            for (int64_t c = 0; c < k; c++) y[c] += b * x[c];
         }
     }
     float *src = v1, *dst = v2;
