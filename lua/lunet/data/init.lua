@@ -28,4 +28,5 @@ return {
   fashion_mnist = makers.fashion_mnist,
   tuxpaint = makers.tuxpaint,
   labelme_voc = makers.labelme_voc,
+  tuxpaint_instances = require("lunet.data.tuxpaint_instances").tuxpaint_instances,
 }
