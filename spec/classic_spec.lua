@@ -271,3 +271,39 @@ describe("lunet.classic rejects bad input", function()
     assert.truthy(tostring(e):match("classic_spec%.lua:%d+: label:"))
   end)
 end)
+
+describe("lunet.classic part-2 submodules", function()
+  -- loads a fresh lunet.classic with a temporary lunet/classic/superpixels.lua on package.path
+  local function with_sub(src, fn)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. "/lunet/classic"))
+    local f = assert(io.open(dir .. "/lunet/classic/superpixels.lua", "w"))
+    f:write(src)
+    f:close()
+    local saved_path, saved = package.path, package.loaded["lunet.classic"]
+    package.path = dir .. "/?.lua;" .. package.path
+    package.loaded["lunet.classic"], package.loaded["lunet.classic.superpixels"] = nil, nil
+    local ok, r = pcall(require, "lunet.classic")
+    package.path, package.loaded["lunet.classic"] = saved_path, saved
+    package.loaded["lunet.classic.superpixels"] = nil
+    os.execute("rm -rf " .. dir)
+    fn(ok, r)
+  end
+
+  it("merges the functions of lunet.classic.superpixels when its file exists", function()
+    with_sub("return { slic = function() return 42 end, note = 'not a function' }", function(ok, m)
+      assert.is_true(ok, tostring(m))
+      assert.are.equal(42, m.slic())
+      assert.is_nil(m.note)
+      assert.is_function(m.watershed)
+    end)
+  end)
+
+  it("raises on a name clash instead of overwriting", function()
+    with_sub("return { label = function() end }", function(ok, e)
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find("lunet.classic: lunet.classic.superpixels defines 'label', which lunet.classic already has", 1, true))
+    end)
+  end)
+end)
