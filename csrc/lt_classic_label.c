@@ -84,6 +84,63 @@ static inline int32_t uf_find(int32_t *parent, int32_t i) {
     return i;
 }
 
+/* 2-D raster scan with the decision tree of Wu, Otoo and Suzuki (2009): when the pixel above
+ * joins the current one it is already joined to the upper-left, upper-right and left pixels
+ * (8-connectivity), so one link suffices; otherwise at most two unions. EQ(j) says whether
+ * pixel j belongs with pixel i (nonzero and of equal value). parent[j] <= j throughout. */
+#define LABEL2D(NAME, T, EQ_EXPR, FG_EXPR)                                                        \
+static void NAME(int32_t *parent, const T *v, int64_t H, int64_t W, int conn8) {                  \
+    for (int64_t y = 0; y < H; y++) {                                                             \
+        const T *row = v + y * W;                                                                 \
+        int32_t *pr = parent + y * W;                                                             \
+        for (int64_t x = 0; x < W; x++) {                                                         \
+            int32_t i = (int32_t)(y * W + x);                                                     \
+            T c = row[x];                                                                         \
+            (void)c;                                                                              \
+            if (!(FG_EXPR)) { pr[x] = -1; continue; }                                             \
+            int32_t n = -1, w = -1, nw = -1, ne = -1;                                             \
+            if (y > 0) {                                                                          \
+                int32_t j = i - (int32_t)W;                                                       \
+                if (parent[j] >= 0 && EQ_EXPR(v[j], c)) n = j;                                    \
+                if (conn8 && n < 0) {                                                             \
+                    if (x > 0 && parent[j - 1] >= 0 && EQ_EXPR(v[j - 1], c)) nw = j - 1;          \
+                    if (x + 1 < W && parent[j + 1] >= 0 && EQ_EXPR(v[j + 1], c)) ne = j + 1;      \
+                }                                                                                 \
+            }                                                                                     \
+            if (x > 0 && pr[x - 1] >= 0 && EQ_EXPR(row[x - 1], c)) w = i - 1;                     \
+            if (n >= 0) {                                                                         \
+                if (!conn8 && w >= 0) pr[x] = uf_union(parent, n, w);                             \
+                else pr[x] = n;                                                                   \
+            } else if (ne >= 0) {                                                                 \
+                if (w >= 0) pr[x] = uf_union(parent, ne, w);                                      \
+                else if (nw >= 0) pr[x] = uf_union(parent, ne, nw);                               \
+                else pr[x] = ne;                                                                  \
+            } else if (w >= 0) {                                                                  \
+                pr[x] = w;                                                                        \
+            } else if (nw >= 0) {                                                                 \
+                pr[x] = nw;                                                                       \
+            } else {                                                                              \
+                pr[x] = i;                                                                        \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+}
+
+/* Joins the sets of a and b; returns the common root (the smaller index). */
+static inline int32_t uf_union(int32_t *parent, int32_t a, int32_t b) {
+    int32_t ra = uf_find(parent, a), rb = uf_find(parent, b);
+    if (ra == rb) return ra;
+    if (ra < rb) { parent[rb] = ra; return ra; }
+    parent[ra] = rb;
+    return rb;
+}
+
+#define EQ_INT(a, b) ((a) == (b))
+#define EQ_FLT(a, b) ((a) == (b) || ((a) != (a) && (b) != (b)))
+LABEL2D(label2d_u8, uint8_t, EQ_INT, c != 0)
+LABEL2D(label2d_i32, int32_t, EQ_INT, c != 0)
+LABEL2D(label2d_f32, float, EQ_FLT, c != 0.0f)
+
 lt_status lt_classic_label(int32_t *out, int64_t *count, const lt_tensor *in, const int64_t dims[3],
                            int connectivity) {
     int64_t n;
@@ -99,27 +156,33 @@ lt_status lt_classic_label(int32_t *out, int64_t *count, const lt_tensor *in, co
      * their set (linking the larger root below the smaller), so the second pass numbers
      * regions in raster order of their first pixel. */
     int32_t *parent = out;
-    for (int64_t z = 0; z < D; z++)
-        for (int64_t y = 0; y < H; y++) {
-            int64_t row = (z * H + y) * W;
-            for (int64_t x = 0; x < W; x++) {
-                int64_t i = row + x;
-                if (!nonzero(in, data, i)) { parent[i] = -1; continue; }
-                int32_t root = (int32_t)i;
-                parent[i] = root;
-                for (int k = 0; k < m; k++) {
-                    int64_t zz = z + off[k][0], yy = y + off[k][1], xx = x + off[k][2];
-                    if (zz < 0 || yy < 0 || xx < 0 || xx >= W || yy >= H) continue;
-                    int64_t j = (zz * H + yy) * W + xx;
-                    if (parent[j] < 0 || !same_value(in, data, i, j)) continue;
-                    int32_t rj = uf_find(parent, (int32_t)j);
-                    int32_t ri = uf_find(parent, root);
-                    if (ri == rj) continue;
-                    if (ri < rj) { parent[rj] = ri; root = ri; }
-                    else { parent[ri] = rj; root = rj; }
+    if (D == 1) {
+        if (in->dtype == LT_UINT8) label2d_u8(parent, data, H, W, connectivity >= 2);
+        else if (in->dtype == LT_INT32) label2d_i32(parent, data, H, W, connectivity >= 2);
+        else label2d_f32(parent, data, H, W, connectivity >= 2);
+    } else {
+        for (int64_t z = 0; z < D; z++)
+            for (int64_t y = 0; y < H; y++) {
+                int64_t row = (z * H + y) * W;
+                for (int64_t x = 0; x < W; x++) {
+                    int64_t i = row + x;
+                    if (!nonzero(in, data, i)) { parent[i] = -1; continue; }
+                    int32_t root = (int32_t)i;
+                    parent[i] = root;
+                    for (int k = 0; k < m; k++) {
+                        int64_t zz = z + off[k][0], yy = y + off[k][1], xx = x + off[k][2];
+                        if (zz < 0 || yy < 0 || xx < 0 || xx >= W || yy >= H) continue;
+                        int64_t j = (zz * H + yy) * W + xx;
+                        if (parent[j] < 0 || !same_value(in, data, i, j)) continue;
+                        int32_t rj = uf_find(parent, (int32_t)j);
+                        int32_t ri = uf_find(parent, root);
+                        if (ri == rj) continue;
+                        if (ri < rj) { parent[rj] = ri; root = ri; }
+                        else { parent[ri] = rj; root = rj; }
+                    }
                 }
             }
-        }
+    }
     /* Every parent index is <= its node's (links and path halving only point to smaller
      * indices), so in raster order a node's parent already holds its final label. */
     int32_t next = 0;
