@@ -139,7 +139,8 @@ lt_status lt_classic_morph_naive(float *out, const float *in, const int64_t dims
  * (seeds seed, seed + 1, ...) keep the lowest inertia. An emptied cluster takes the point
  * farthest from its center. labels: 0..k-1 (int32); centers: k x f; *inertia the sum of squared
  * distances; *n_iter the iterations of the kept run. LT_EARG for k < 1, k > n, or a non-finite
- * value in x. Assignment runs on up to lt_ctx_num_threads(ctx) threads (deterministic). */
+ * value in x. Squared distances in float32 (features transposed to columns, vectorised);
+ * assignment runs on up to lt_ctx_num_threads(ctx) threads (deterministic). */
 lt_status lt_classic_kmeans(lt_context *ctx, int32_t *labels, float *centers, double *inertia,
                             int64_t *n_iter, const float *x, int64_t n, int64_t f, int64_t k,
                             uint64_t seed, int64_t iters, double tol, int64_t n_init);

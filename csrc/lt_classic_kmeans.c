@@ -16,13 +16,19 @@ static inline uint64_t splitmix(uint64_t *s) {
 /* uniform in [0, 1) with 53 random bits */
 static inline double uniform(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
 
-static inline double sqdist(const float *a, const float *b, int64_t f) {
-    double d = 0;
+/* out[p] = squared distance of points p0..p1-1 (features in SoA layout: xs[j * n + p]) to the
+ * center c, in float32 (vectorisable: one pass per feature). */
+static void dist_to(float *out, const float *xs, int64_t n, int64_t f, int64_t p0, int64_t p1,
+                    const float *c) {
+    for (int64_t p = p0; p < p1; p++) out[p - p0] = 0.0f;
     for (int64_t j = 0; j < f; j++) {
-        double t = (double)a[j] - (double)b[j];
-        d += t * t;
+        const float *col = xs + j * n;
+        float cj = c[j];
+        for (int64_t p = p0; p < p1; p++) {
+            float t = col[p] - cj;
+            out[p - p0] += t * t;
+        }
     }
-    return d;
 }
 
 /* Picks a point with probability proportional to w (cumulative sums in cum); total > 0. */
@@ -37,14 +43,15 @@ static int64_t sample(const double *cum, int64_t n, double r) {
 }
 
 /* Greedy k-means++ into centers (k x f); d2 (n) gets each point's squared distance to the
- * nearest chosen center; cum, cand_d (n each) scratch. */
-static void seed_pp(float *centers, const float *x, int64_t n, int64_t f, int64_t k, uint64_t *rng,
-                    double *d2, double *cum, double *cand_d) {
+ * nearest chosen center; cum (n) and tmp (n floats) are scratch. */
+static void seed_pp(float *centers, const float *x, const float *xs, int64_t n, int64_t f, int64_t k,
+                    uint64_t *rng, double *d2, double *cum, float *tmp) {
     int64_t trials = 2 + (int64_t)log((double)k);
     int64_t first = (int64_t)(uniform(rng) * (double)n);
     if (first >= n) first = n - 1;
     memcpy(centers, x + first * f, (size_t)f * sizeof *centers);
-    for (int64_t i = 0; i < n; i++) d2[i] = sqdist(x + i * f, centers, f);
+    dist_to(tmp, xs, n, f, 0, n, centers);
+    for (int64_t i = 0; i < n; i++) d2[i] = tmp[i];
     for (int64_t c = 1; c < k; c++) {
         double total = 0;
         for (int64_t i = 0; i < n; i++) { total += d2[i]; cum[i] = total; }
@@ -55,37 +62,42 @@ static void seed_pp(float *centers, const float *x, int64_t n, int64_t f, int64_
             if (total > 0) cand = sample(cum, n, uniform(rng) * total);
             else cand = (int64_t)(uniform(rng) * (double)n);
             if (cand >= n) cand = n - 1;
+            dist_to(tmp, xs, n, f, 0, n, x + cand * f);
             double pot = 0;
-            for (int64_t i = 0; i < n; i++) {
-                double d = sqdist(x + i * f, x + cand * f, f);
-                pot += d < d2[i] ? d : d2[i];
-            }
+            for (int64_t i = 0; i < n; i++) pot += (double)tmp[i] < d2[i] ? (double)tmp[i] : d2[i];
             if (pot < best_pot) { best_pot = pot; best = cand; }
         }
         memcpy(centers + c * f, x + best * f, (size_t)f * sizeof *centers);
-        for (int64_t i = 0; i < n; i++) {
-            double d = sqdist(x + i * f, centers + c * f, f);
-            if (d < d2[i]) d2[i] = d;
-        }
-        (void)cand_d;
+        dist_to(tmp, xs, n, f, 0, n, centers + c * f);
+        for (int64_t i = 0; i < n; i++) if ((double)tmp[i] < d2[i]) d2[i] = tmp[i];
     }
 }
 
-/* Assigns every point to its nearest center (first on ties); returns the inertia. */
-static double assign(int32_t *labels, double *d2, const float *x, const float *centers, int64_t n,
+/* Assigns every point to its nearest center (the first on ties), in blocks of 512 points with
+ * vectorised distances; returns the inertia. */
+static double assign(int32_t *labels, double *d2, const float *xs, const float *centers, int64_t n,
                      int64_t f, int64_t k, int nt) {
     double inertia = 0;
+    int64_t nblk = (n + 511) / 512;
     #pragma omp parallel for num_threads(nt) schedule(static) reduction(+:inertia) if (n * k * f > 32768)
-    for (int64_t i = 0; i < n; i++) {
-        double best = INFINITY;
-        int32_t bl = 0;
+    for (int64_t b = 0; b < nblk; b++) {
+        float d[512], best[512];
+        int32_t bl[512];
+        int64_t p0 = b * 512, p1 = p0 + 512 < n ? p0 + 512 : n;
         for (int64_t c = 0; c < k; c++) {
-            double d = sqdist(x + i * f, centers + c * f, f);
-            if (d < best) { best = d; bl = (int32_t)c; }
+            dist_to(d, xs, n, f, p0, p1, centers + c * f);
+            if (c == 0) {
+                for (int64_t p = 0; p < p1 - p0; p++) { best[p] = d[p]; bl[p] = 0; }
+            } else {
+                for (int64_t p = 0; p < p1 - p0; p++)
+                    if (d[p] < best[p]) { best[p] = d[p]; bl[p] = (int32_t)c; }
+            }
         }
-        labels[i] = bl;
-        d2[i] = best;
-        inertia += best;
+        for (int64_t p = 0; p < p1 - p0; p++) {
+            labels[p0 + p] = bl[p];
+            d2[p0 + p] = best[p];
+            inertia += best[p];
+        }
     }
     return inertia;
 }
@@ -105,8 +117,11 @@ lt_status lt_classic_kmeans(lt_context *ctx, int32_t *labels, float *centers, do
     int64_t *counts = malloc((size_t)k * sizeof *counts);
     float *cen = malloc((size_t)kf * sizeof *cen), *old = malloc((size_t)kf * sizeof *old);
     int32_t *lab = malloc((size_t)n * sizeof *lab);
+    float *xs = malloc((size_t)nf * sizeof *xs), *tmp = malloc((size_t)n * sizeof *tmp);
     lt_status st = LT_OK;
-    if (!d2 || !cum || !sums || !counts || !cen || !old || !lab) { st = LT_ENOMEM; goto end; }
+    if (!d2 || !cum || !sums || !counts || !cen || !old || !lab || !xs || !tmp) { st = LT_ENOMEM; goto end; }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < f; j++) xs[j * n + i] = x[i * f + j];
     /* tolerance: tol * mean over features of the variance */
     double var_mean = 0;
     for (int64_t j = 0; j < f; j++) {
@@ -120,11 +135,11 @@ lt_status lt_classic_kmeans(lt_context *ctx, int32_t *labels, float *centers, do
     double best_inertia = INFINITY;
     for (int64_t run = 0; run < n_init; run++) {
         uint64_t rng = seed + (uint64_t)run;
-        seed_pp(cen, x, n, f, k, &rng, d2, cum, NULL);
+        seed_pp(cen, x, xs, n, f, k, &rng, d2, cum, tmp);
         double in = 0;
         int64_t it;
         for (it = 1; it <= iters; it++) {
-            assign(lab, d2, x, cen, n, f, k, nt);
+            assign(lab, d2, xs, cen, n, f, k, nt);
             memcpy(old, cen, (size_t)kf * sizeof *cen);
             memset(sums, 0, (size_t)kf * sizeof *sums);
             memset(counts, 0, (size_t)k * sizeof *counts);
@@ -148,7 +163,7 @@ lt_status lt_classic_kmeans(lt_context *ctx, int32_t *labels, float *centers, do
             if (shift <= ttol) break;
         }
         if (it > iters) it = iters;
-        in = assign(lab, d2, x, cen, n, f, k, nt);   /* labels consistent with the final centers */
+        in = assign(lab, d2, xs, cen, n, f, k, nt);   /* labels consistent with the final centers */
         if (in < best_inertia) {
             best_inertia = in;
             memcpy(labels, lab, (size_t)n * sizeof *lab);
@@ -158,6 +173,6 @@ lt_status lt_classic_kmeans(lt_context *ctx, int32_t *labels, float *centers, do
     }
     *inertia = best_inertia;
 end:
-    free(d2); free(cum); free(sums); free(counts); free(cen); free(old); free(lab);
+    free(d2); free(cum); free(sums); free(counts); free(cen); free(old); free(lab); free(xs); free(tmp);
     return st;
 }
