@@ -22,7 +22,8 @@
  * out gets 0 for background and 1..count numbered in raster order of each region's first
  * pixel (scikit-image's measure.label numbering). connectivity 1 joins face neighbours, 2
  * also edge (2-D: corner) neighbours, 3 (3-D only) all 26. LT_EOVERFLOW when the image has
- * 2^31 or more pixels (ids are int32). */
+ * 2^31 or more pixels (ids are int32). 2-D images go by runs (unions between touching runs
+ * of consecutive rows), volumes by pixels (union-find over the earlier neighbours). */
 lt_status lt_classic_label(int32_t *out, int64_t *count, const lt_tensor *in, const int64_t dims[3],
                            int connectivity);
 /* The same by breadth-first flood fill from each unvisited pixel (the reference). */
@@ -99,11 +100,11 @@ typedef enum { LT_EDGE_SOBEL, LT_EDGE_SCHARR, LT_EDGE_PREWITT } lt_edge_kind;
  * sqrt((gy^2 + gx^2) / 2) (axis = -1) or the signed response along axis 0 or 1, with reflected
  * borders (scipy 'reflect'). mask (may be NULL): the result is zeroed outside the mask eroded by
  * a 3 x 3 square (pixels outside the image count as outside the mask). */
-lt_status lt_classic_edges(float *out, const lt_tensor *img, const uint8_t *mask, lt_edge_kind kind,
-                           int axis);
+lt_status lt_classic_edges(lt_context *ctx, float *out, const lt_tensor *img, const uint8_t *mask,
+                           lt_edge_kind kind, int axis);
 /* skimage.filters.laplace (ksize 3): convolution with [[0,-1,0],[-1,4,-1],[0,-1,0]], reflected
  * borders, the same mask rule. */
-lt_status lt_classic_laplace(float *out, const lt_tensor *img, const uint8_t *mask);
+lt_status lt_classic_laplace(lt_context *ctx, float *out, const lt_tensor *img, const uint8_t *mask);
 /* skimage.feature.canny: Gaussian smoothing (sigma, zero borders, normalised by the smoothed
  * mask), Sobel gradients, non-maximum suppression with interpolation, hysteresis between the
  * low and high thresholds (on the image scaled as img_as_float; use_quantiles: thresholds are

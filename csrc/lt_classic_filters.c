@@ -60,29 +60,57 @@ static lt_status check_image(const lt_tensor *img, int64_t *H, int64_t *W) {
     return LT_OK;
 }
 
-/* ndi.convolve(image, K, mode='reflect') for a 3 x 3 kernel K: correlation with the flipped
- * kernel, summing its nonzero entries in raster order from 0 (NI_Correlate). */
-static void convolve3(double *out, const double *img, int64_t H, int64_t W, const double *K) {
-    double w[9];
-    int oy[9], ox[9], m = 0;
+/* The pixel as img_as_float reads it (uint8 * (1 / 255), float32 as is). */
+static inline double pix(const void *d, int f32, int64_t i) {
+    return f32 ? (double)((const float *)d)[i] : (double)((const uint8_t *)d)[i] * (1.0 / 255.0);
+}
+
+/* The nonzero taps of ndi.convolve(image, K) for a 3 x 3 kernel K (row-major): correlation
+ * with the flipped kernel, its nonzero entries in raster order (NI_Correlate's order). */
+static int taps(const double *K, double *w, int *oy, int *ox) {
+    int m = 0;
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) {
             double v = K[(2 - i) * 3 + (2 - j)];
             if (fabs(v) > 2.220446049250313e-16) { w[m] = v; oy[m] = i - 1; ox[m] = j - 1; m++; }
         }
+    return m;
+}
+
+/* Up to two 3 x 3 convolutions (mode 'reflect') of one image at once, per row in parallel:
+ * g0 (and g1 when m1 > 0) as NI_Correlate sums them from 0 in tap order. combine: 0 writes
+ * g0 as is; 1 writes sqrt((g0^2 + g1^2) / 2) with float32 rounding of each stored array when
+ * f32 (as scikit-image's float32 arrays). */
+static void conv_rows(float *out, const void *d, int f32, int64_t H, int64_t W, const double *w0,
+                      const int *oy0, const int *ox0, int m0, const double *w1, const int *oy1,
+                      const int *ox1, int m1, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static) if (H * W > 65536)
     for (int64_t y = 0; y < H; y++) {
-        int64_t ry[3] = {mirror(y - 1, H), y, mirror(y + 1, H)};
+        int64_t rows[3] = {mirror(y - 1, H) * W, y * W, mirror(y + 1, H) * W};
         for (int64_t x = 0; x < W; x++) {
-            int64_t rx[3] = {mirror(x - 1, W), x, mirror(x + 1, W)};
-            double t = 0.0;
-            for (int k = 0; k < m; k++) t += img[ry[oy[k] + 1] * W + rx[ox[k] + 1]] * w[k];
-            out[y * W + x] = t;
+            int64_t cols[3];
+            if (x > 0 && x < W - 1) { cols[0] = x - 1; cols[1] = x; cols[2] = x + 1; }
+            else { cols[0] = mirror(x - 1, W); cols[1] = x; cols[2] = mirror(x + 1, W); }
+            double t0 = 0.0, t1 = 0.0;
+            for (int k = 0; k < m0; k++) t0 += pix(d, f32, rows[oy0[k] + 1] + cols[ox0[k] + 1]) * w0[k];
+            if (m1 == 0) { out[y * W + x] = (float)t0; continue; }
+            for (int k = 0; k < m1; k++) t1 += pix(d, f32, rows[oy1[k] + 1] + cols[ox1[k] + 1]) * w1[k];
+            if (f32) {
+                float a = (float)t0, b = (float)t1;
+                float acc = 0.0f + a * a;
+                acc = acc + b * b;
+                out[y * W + x] = sqrtf(acc) / (float)sqrt(2.0);
+            } else {
+                double acc = 0.0 + t0 * t0;
+                acc = acc + t1 * t1;
+                out[y * W + x] = (float)(sqrt(acc) / sqrt(2.0));
+            }
         }
     }
 }
 
-lt_status lt_classic_edges(float *out, const lt_tensor *img, const uint8_t *mask, lt_edge_kind kind,
-                           int axis) {
+lt_status lt_classic_edges(lt_context *ctx, float *out, const lt_tensor *img, const uint8_t *mask,
+                           lt_edge_kind kind, int axis) {
     int64_t H, W;
     lt_status st = check_image(img, &H, &W);
     if (st != LT_OK) return st;
@@ -92,49 +120,33 @@ lt_status lt_classic_edges(float *out, const lt_tensor *img, const uint8_t *mask
     static const double smooth_prewitt[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
     static const double edge[3] = {1, 0, -1};
     const double *s = kind == LT_EDGE_SOBEL ? smooth_sobel : kind == LT_EDGE_SCHARR ? smooth_scharr : smooth_prewitt;
-    int64_t n = H * W;
-    int f32 = img->dtype == LT_FLOAT32;
-    double *x = malloc((size_t)n * sizeof *x), *g = malloc((size_t)n * sizeof *g);
-    double *acc = malloc((size_t)n * sizeof *acc);
-    if (!x || !g || !acc) { free(x); free(g); free(acc); return LT_ENOMEM; }
-    lt_classic_as_float(x, img);
-    for (int64_t i = 0; i < n; i++) acc[i] = 0;
-    for (int d = 0; d < 2; d++) {
-        if (axis >= 0 && d != axis) continue;
-        double K[3][3];
+    double K[2][9], w[2][9];
+    int oy[2][9], ox[2][9], m[2];
+    for (int dd = 0; dd < 2; dd++) {
         for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) K[i][j] = d == 0 ? edge[i] * s[j] : s[i] * edge[j];
-        convolve3(g, x, H, W, &K[0][0]);
-        for (int64_t i = 0; i < n; i++) {
-            double v = rnd(g[i], f32);
-            if (axis < 0) acc[i] = rnd(acc[i] + rnd(v * v, f32), f32);
-            else acc[i] = v;
-        }
+            for (int j = 0; j < 3; j++) K[dd][i * 3 + j] = dd == 0 ? edge[i] * s[j] : s[i] * edge[j];
+        m[dd] = taps(K[dd], w[dd], oy[dd], ox[dd]);
     }
-    if (axis < 0) {
-        if (f32) for (int64_t i = 0; i < n; i++) out[i] = sqrtf((float)acc[i]) / (float)sqrt(2.0);
-        else for (int64_t i = 0; i < n; i++) out[i] = (float)(sqrt(acc[i]) / sqrt(2.0));
-    } else {
-        for (int64_t i = 0; i < n; i++) out[i] = (float)acc[i];
-    }
+    int nt = lt_ctx_num_threads(ctx);
+    int f32 = img->dtype == LT_FLOAT32;
+    const void *d = lt_data(img);
+    if (axis >= 0) conv_rows(out, d, f32, H, W, w[axis], oy[axis], ox[axis], m[axis], NULL, NULL, NULL, 0, nt);
+    else conv_rows(out, d, f32, H, W, w[0], oy[0], ox[0], m[0], w[1], oy[1], ox[1], m[1], nt);
     if (mask) apply_mask(out, mask, H, W);
-    free(x); free(g); free(acc);
     return LT_OK;
 }
 
-lt_status lt_classic_laplace(float *out, const lt_tensor *img, const uint8_t *mask) {
+lt_status lt_classic_laplace(lt_context *ctx, float *out, const lt_tensor *img, const uint8_t *mask) {
     int64_t H, W;
     lt_status st = check_image(img, &H, &W);
     if (st != LT_OK) return st;
-    static const double K[3][3] = {{0, -1, 0}, {-1, 4, -1}, {0, -1, 0}};
-    int64_t n = H * W;
-    double *x = malloc((size_t)n * sizeof *x), *g = malloc((size_t)n * sizeof *g);
-    if (!x || !g) { free(x); free(g); return LT_ENOMEM; }
-    lt_classic_as_float(x, img);
-    convolve3(g, x, H, W, &K[0][0]);
-    for (int64_t i = 0; i < n; i++) out[i] = (float)g[i];
+    static const double K[9] = {0, -1, 0, -1, 4, -1, 0, -1, 0};
+    double w[9];
+    int oy[9], ox[9];
+    int m = taps(K, w, oy, ox);
+    conv_rows(out, lt_data(img), img->dtype == LT_FLOAT32, H, W, w, oy, ox, m, NULL, NULL, NULL, 0,
+              lt_ctx_num_threads(ctx));
     if (mask) apply_mask(out, mask, H, W);
-    free(x); free(g);
     return LT_OK;
 }
 

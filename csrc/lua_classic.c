@@ -300,8 +300,8 @@ static int l_edges(lua_State *L) {
         mask = as_mask(L, 4, fn, "mask");
     }
     lt_tensor *out = lt_lua_newtensor_uninit(L, LT_FLOAT32, 2, x->size, fn);
-    lt_status st = kind == 3 ? lt_classic_laplace(lt_f32(out), x, mask)
-                             : lt_classic_edges(lt_f32(out), x, mask, (lt_edge_kind)kind, axis);
+    lt_status st = kind == 3 ? lt_classic_laplace(lt_lua_ctx(L), lt_f32(out), x, mask)
+                             : lt_classic_edges(lt_lua_ctx(L), lt_f32(out), x, mask, (lt_edge_kind)kind, axis);
     lt_lua_check(L, st, fn);
     return 1;
 }

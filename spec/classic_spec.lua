@@ -82,10 +82,12 @@ describe("classic.label", function()
     end
   end)
 
-  it("equals the flood-fill reference on random images and volumes", function()
-    for s = 1, 6 do
-      local shape = s <= 3 and { 17 + s, 23 } or { 5 + s, 9, 11 }
+  it("equals the flood-fill reference on random images and volumes (masks and label images)", function()
+    for s = 1, 12 do
+      local shape = s <= 8 and { 17 + s, 23 + 2 * s } or { s - 3, 9, 11 }
       local m = rand_mask(shape, 0.3 + 0.1 * (s % 3), s)
+      if s % 4 == 0 then m = lunet.rand(shape, { generator = lunet.Generator(s) }):mul(3):floor():int() end
+      if s == 6 then m = lunet.rand(shape, { generator = lunet.Generator(s) }):mul(2):floor() end
       for c = 1, #shape do
         local a, na = K.label(m, c, false, "label")
         local b, nb = K.label(m, c, true, "label")
