@@ -17,33 +17,49 @@ static inline int is_zero(const lt_tensor *in, const void *data, int64_t i) {
     }
 }
 
-/* Lines of length len, element k of line `line` at base(line) + k * stride: the two-way scan
- * along the first non-trivial axis. g gets (spacing * rows to the nearest zero)^2 or inf, ia the
- * nearest zero's coordinate along the axis (-1: none). Lines are (outer, inner) with
- * base = o * len * inner + c. */
-static void scan_axis(double *g, int32_t *ia, const lt_tensor *in, const void *data, int64_t outer,
-                      int64_t len, int64_t inner, double s, int nt) {
-    #pragma omp parallel for num_threads(nt) schedule(static) if (outer * inner > 4096)
-    for (int64_t oc = 0; oc < outer * inner; oc++) {
-        int64_t o = oc / inner, c = oc % inner;
-        int64_t base = o * len * inner + c;
-        int64_t last = -1;
+/* The two-way scan along the first non-trivial axis, for `outer` blocks of len rows of `inner`
+ * contiguous columns (base of block o: o * len * inner): g gets (s * rows to the nearest zero
+ * in the same column)^2 or inf, ia that zero's row (-1: none). Rows are walked in order with
+ * all columns at once (contiguous), threads splitting the columns. */
+static void scan_axis(double *g, int32_t *ia, const uint8_t *zero, int64_t outer, int64_t len,
+                      int64_t inner, double s, int nt) {
+    int64_t chunk = 256;
+    int64_t nchunks = (inner + chunk - 1) / chunk;
+    #pragma omp parallel for num_threads(nt) schedule(static) if (outer * len * inner > 65536)
+    for (int64_t oc = 0; oc < outer * nchunks; oc++) {
+        int64_t o = oc / nchunks, c0 = (oc % nchunks) * chunk;
+        int64_t c1 = c0 + chunk < inner ? c0 + chunk : inner;
+        int32_t last[256];
+        int64_t base = o * len * inner;
+        for (int64_t c = c0; c < c1; c++) last[c - c0] = -1;
         for (int64_t k = 0; k < len; k++) {
-            int64_t i = base + k * inner;
-            if (is_zero(in, data, i)) last = k;
-            double d = last < 0 ? INFINITY : s * (double)(k - last);
-            g[i] = d * d;
-            if (ia) ia[i] = (int32_t)last;
+            const uint8_t *zr = zero + base + k * inner;
+            double *gr = g + base + k * inner;
+            for (int64_t c = c0; c < c1; c++) {
+                if (zr[c]) last[c - c0] = (int32_t)k;
+                int32_t l = last[c - c0];
+                double d = l < 0 ? INFINITY : s * (double)(k - l);
+                gr[c] = d * d;
+            }
+            if (ia) {
+                int32_t *ir = ia + base + k * inner;
+                for (int64_t c = c0; c < c1; c++) ir[c] = last[c - c0];
+            }
         }
-        last = -1;
+        for (int64_t c = c0; c < c1; c++) last[c - c0] = -1;
         for (int64_t k = len - 1; k >= 0; k--) {
-            int64_t i = base + k * inner;
-            if (is_zero(in, data, i)) last = k;
-            if (last < 0) continue;
-            double d = s * (double)(last - k);
-            if (d * d < g[i]) {
-                g[i] = d * d;
-                if (ia) ia[i] = (int32_t)last;
+            const uint8_t *zr = zero + base + k * inner;
+            double *gr = g + base + k * inner;
+            int32_t *ir = ia ? ia + base + k * inner : NULL;
+            for (int64_t c = c0; c < c1; c++) {
+                if (zr[c]) last[c - c0] = (int32_t)k;
+                int32_t l = last[c - c0];
+                if (l < 0) continue;
+                double d = s * (double)(l - k);
+                if (d * d < gr[c]) {
+                    gr[c] = d * d;
+                    if (ir) ir[c] = l;
+                }
             }
         }
     }
@@ -132,9 +148,13 @@ lt_status lt_classic_edt(lt_context *ctx, float *dist, int64_t *idx, const lt_te
     if (idx && st == LT_OK)
         for (int a = first; a < 3; a++)
             if (!(ia[a] = malloc((size_t)n * sizeof(int32_t)))) st = LT_ENOMEM;
+    uint8_t *zero = NULL;
+    if (st == LT_OK && !(zero = malloc((size_t)n))) st = LT_ENOMEM;
     if (st == LT_OK) {
-        if (first == 0) scan_axis(g, ia[0], in, data, 1, D, H * W, spacing[0], nt);
-        else scan_axis(g, ia[1], in, data, D, H, W, spacing[1], nt);
+        #pragma omp parallel for num_threads(nt) schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++) zero[i] = (uint8_t)is_zero(in, data, i);
+        if (first == 0) scan_axis(g, ia[0], zero, 1, D, H * W, spacing[0], nt);
+        else scan_axis(g, ia[1], zero, D, H, W, spacing[1], nt);
         if (first == 0) envelope_axis(g, ia, 1, D, H, W, spacing[1], work, iwork, nt);
         envelope_axis(g, ia, 2, D * H, W, 1, spacing[2], work, iwork, nt);
         #pragma omp parallel for num_threads(nt) schedule(static) if (n > 65536)
@@ -147,7 +167,7 @@ lt_status lt_classic_edt(lt_context *ctx, float *dist, int64_t *idx, const lt_te
             }
         }
     }
-    free(g); free(work); free(iwork);
+    free(g); free(work); free(iwork); free(zero);
     for (int a = 0; a < 3; a++) free(ia[a]);
     return st;
 }

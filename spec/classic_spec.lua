@@ -82,10 +82,12 @@ describe("classic.label", function()
     end
   end)
 
-  it("equals the flood-fill reference on random images and volumes", function()
-    for s = 1, 6 do
-      local shape = s <= 3 and { 17 + s, 23 } or { 5 + s, 9, 11 }
+  it("equals the flood-fill reference on random images and volumes (masks and label images)", function()
+    for s = 1, 12 do
+      local shape = s <= 8 and { 17 + s, 23 + 2 * s } or { s - 3, 9, 11 }
       local m = rand_mask(shape, 0.3 + 0.1 * (s % 3), s)
+      if s % 4 == 0 then m = lunet.rand(shape, { generator = lunet.Generator(s) }):mul(3):floor():int() end
+      if s == 6 then m = lunet.rand(shape, { generator = lunet.Generator(s) }):mul(2):floor() end
       for c = 1, #shape do
         local a, na = K.label(m, c, false, "label")
         local b, nb = K.label(m, c, true, "label")
@@ -269,5 +271,41 @@ describe("lunet.classic rejects bad input", function()
     local ok, e = pcall(function() classic.label(lunet.zeros({ 5 })) end)
     assert.is_false(ok)
     assert.truthy(tostring(e):match("classic_spec%.lua:%d+: label:"))
+  end)
+end)
+
+describe("lunet.classic part-2 submodules", function()
+  -- loads a fresh lunet.classic with a temporary lunet/classic/superpixels.lua on package.path
+  local function with_sub(src, fn)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. "/lunet/classic"))
+    local f = assert(io.open(dir .. "/lunet/classic/superpixels.lua", "w"))
+    f:write(src)
+    f:close()
+    local saved_path, saved = package.path, package.loaded["lunet.classic"]
+    package.path = dir .. "/?.lua;" .. package.path
+    package.loaded["lunet.classic"], package.loaded["lunet.classic.superpixels"] = nil, nil
+    local ok, r = pcall(require, "lunet.classic")
+    package.path, package.loaded["lunet.classic"] = saved_path, saved
+    package.loaded["lunet.classic.superpixels"] = nil
+    os.execute("rm -rf " .. dir)
+    fn(ok, r)
+  end
+
+  it("merges the functions of lunet.classic.superpixels when its file exists", function()
+    with_sub("return { slic = function() return 42 end, note = 'not a function' }", function(ok, m)
+      assert.is_true(ok, tostring(m))
+      assert.are.equal(42, m.slic())
+      assert.is_nil(m.note)
+      assert.is_function(m.watershed)
+    end)
+  end)
+
+  it("raises on a name clash instead of overwriting", function()
+    with_sub("return { label = function() end }", function(ok, e)
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find("lunet.classic: lunet.classic.superpixels defines 'label', which lunet.classic already has", 1, true))
+    end)
   end)
 end)

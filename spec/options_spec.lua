@@ -247,6 +247,37 @@ walk("lunet.predict", predict, {
   checkpoint_metadata = "positional (name, config)",
 })
 
+-- lunet.classic (part 1: spec/classic_spec.lua, spec/classic_filters_spec.lua)
+local classic = require "lunet.classic"
+local g8 = lunet.rand({ 8, 8 })
+local m8 = g8:gt(0.5):to("uint8")
+walk("lunet.classic", classic, {
+  label = { function(o) return classic.label(m8, o) end, "label", "conectivity", "connectivity" },
+  distance_transform_edt = { function(o) return classic.distance_transform_edt(m8, o) end,
+                             "distance_transform_edt", "spacng", "spacing" },
+  watershed = { function(o) return classic.watershed(g8, m8, o) end, "watershed", "compactnes", "compactness" },
+  threshold_otsu = { function(o) return classic.threshold_otsu(g8, o) end, "threshold_otsu", "nbin", "nbins" },
+  threshold_multiotsu = { function(o) return classic.threshold_multiotsu(g8, o) end, "threshold_multiotsu",
+                          "clases", "classes" },
+  threshold_niblack = { function(o) return classic.threshold_niblack(g8, o) end, "threshold_niblack",
+                        "window_sise", "window_size" },
+  threshold_sauvola = { function(o) return classic.threshold_sauvola(g8, o) end, "threshold_sauvola", "rr", "r" },
+  sobel = { function(o) return classic.sobel(g8, o) end, "sobel", "axes", "axis" },
+  scharr = { function(o) return classic.scharr(g8, o) end, "scharr", "mask_", "mask" },
+  prewitt = { function(o) return classic.prewitt(g8, o) end, "prewitt", "axs", "axis" },
+  laplace = { function(o) return classic.laplace(g8, o) end, "laplace", "mak", "mask" },
+  canny = { function(o) return classic.canny(g8, o) end, "canny", "sigm", "sigma" },
+  erode = { function(o) return classic.erode(m8, nil, o) end, "erode", "mod", "mode" },
+  dilate = { function(o) return classic.dilate(m8, nil, o) end, "dilate", "mde", "mode" },
+  opening = { function(o) return classic.opening(g8, nil, o) end, "opening", "modes", "mode" },
+  closing = { function(o) return classic.closing(g8, nil, o) end, "closing", "mode_", "mode" },
+  kmeans = { function(o) return classic.kmeans(g8, 2, o) end, "kmeans", "sed", "seed" },
+  pixel_features = { function(o) return classic.pixel_features(g8, o) end, "pixel_features", "yx", "xy" },
+}, {
+  regionprops = "takes only the label image", disk = "takes a radius", square = "takes a width",
+  ball = "takes a radius", cube = "takes a width",
+})
+
 -- The zoo: every file of models/ (walked on disk) is a model class, or resnet's module of
 -- building blocks, or the shared checks.
 describe("lunet.models", function()

@@ -34,6 +34,16 @@ def lua_value(v):
     return repr(f)
 
 
+def f32(x):
+    """The shortest decimal that reads back as the same float32."""
+    x = np.float32(x)
+    if not np.isfinite(x):
+        return lua_value(float(x))
+    t = np.format_float_positional(x, unique=True, trim="-") if abs(x) >= 1e-4 or x == 0 else \
+        np.format_float_scientific(x, unique=True, trim="-")
+    return t
+
+
 def arr(a):
     a = np.asarray(a)
     if a.dtype == np.bool_:
@@ -44,7 +54,7 @@ def arr(a):
         dt, vals = "int32", [str(int(x)) for x in a.ravel()]
     else:
         a = a.astype(np.float32)
-        dt, vals = "float32", [lua_value(float(x)) for x in a.ravel()]
+        dt, vals = "float32", [f32(x) for x in a.ravel()]
     lines = []
     for i in range(0, len(vals), 32):
         lines.append(", ".join(vals[i:i + 32]))
@@ -129,3 +139,76 @@ def gen_label_edt_ws():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     gen_label_edt_ws()
+
+
+def gen_filters_morph():
+    cam, coins = crops()
+    rng = np.random.RandomState(11)
+    c = {}
+    camf = (cam.astype(np.float32) / np.float32(255.0)).astype(np.float32)
+    noisy = np.clip(camf + rng.normal(0, 0.05, cam.shape).astype(np.float32), 0, 1).astype(np.float32)
+    c["camf"] = noisy
+    # thresholds
+    c["otsu_u8"] = float(filters.threshold_otsu(cam))
+    c["otsu_coins"] = float(filters.threshold_otsu(coins))
+    c["otsu_f32"] = float(filters.threshold_otsu(noisy))
+    c["otsu_f32_64"] = float(filters.threshold_otsu(noisy, nbins=64))
+    c["multiotsu_u8"] = [float(v) for v in filters.threshold_multiotsu(cam)]
+    c["multiotsu_coins4"] = [float(v) for v in filters.threshold_multiotsu(coins, classes=4)]
+    c["multiotsu_f32"] = [float(v) for v in filters.threshold_multiotsu(noisy)]
+    c["niblack_u8"] = filters.threshold_niblack(cam, window_size=15, k=0.2).astype(np.float32)
+    c["niblack_f32"] = filters.threshold_niblack(noisy, window_size=(7, 11), k=-0.3).astype(np.float32)
+    c["sauvola_u8"] = filters.threshold_sauvola(coins, window_size=25, k=0.2).astype(np.float32)
+    c["sauvola_f32"] = filters.threshold_sauvola(noisy, window_size=9, k=0.35, r=0.4).astype(np.float32)
+    # edge filters
+    c["sobel_u8"] = filters.sobel(cam).astype(np.float32)
+    c["sobel_f32"] = filters.sobel(noisy).astype(np.float32)
+    c["sobel_axis0"] = filters.sobel(cam, axis=0).astype(np.float32)
+    c["sobel_axis1"] = filters.sobel(noisy, axis=1).astype(np.float32)
+    c["scharr_u8"] = filters.scharr(cam).astype(np.float32)
+    c["prewitt_f32"] = filters.prewitt(noisy).astype(np.float32)
+    c["laplace_u8"] = filters.laplace(cam).astype(np.float32)
+    fmask = np.zeros(cam.shape, bool)
+    fmask[8:50, 5:60] = True
+    c["fmask"] = fmask.astype(np.uint8)
+    c["sobel_masked"] = filters.sobel(coins, mask=fmask).astype(np.float32)
+    c["laplace_masked"] = filters.laplace(noisy, mask=fmask).astype(np.float32)
+    # canny
+    c["canny_u8"] = feature.canny(cam).astype(np.uint8)
+    c["canny_u8_s2"] = feature.canny(coins, sigma=2.0, low_threshold=10, high_threshold=40).astype(np.uint8)
+    c["canny_q"] = feature.canny(cam, sigma=1.5, low_threshold=0.7, high_threshold=0.9,
+                                 use_quantiles=True).astype(np.uint8)
+    c["canny_mask"] = feature.canny(coins, sigma=1.0, mask=fmask).astype(np.uint8)
+    c["canny_f32"] = feature.canny(noisy, sigma=1.2, low_threshold=0.05, high_threshold=0.15).astype(np.uint8)
+    # morphology
+    m2 = cam > 100
+    c["bin_erode_disk2"] = morphology.binary_erosion(m2, morphology.disk(2)).astype(np.uint8)
+    c["bin_dilate_disk3"] = morphology.binary_dilation(m2, morphology.disk(3)).astype(np.uint8)
+    c["bin_open_sq3"] = morphology.binary_opening(m2, morphology.square(3)).astype(np.uint8)
+    c["bin_close_disk1"] = morphology.binary_closing(m2, morphology.disk(1)).astype(np.uint8)
+    asym = np.array([[0, 1, 0, 0, 0], [0, 1, 1, 0, 1], [1, 0, 0, 0, 1]], np.uint8)
+    c["asym"] = asym
+    c["bin_dilate_asym"] = morphology.binary_dilation(m2, asym).astype(np.uint8)
+    c["bin_erode_asym"] = morphology.binary_erosion(m2, asym).astype(np.uint8)
+    c["gray_erode_disk2"] = morphology.erosion(noisy, morphology.disk(2)).astype(np.float32)
+    c["gray_dilate_sq5"] = morphology.dilation(noisy, morphology.square(5)).astype(np.float32)
+    c["gray_open_disk3"] = morphology.opening(noisy, morphology.disk(3)).astype(np.float32)
+    c["gray_close_asym"] = morphology.closing(noisy, asym).astype(np.float32)
+    c["gray_dilate_asym"] = morphology.dilation(noisy, asym).astype(np.float32)
+    c["gray_u8_erode"] = morphology.erosion(cam, morphology.disk(1)).astype(np.uint8)
+    vol = (ndi.gaussian_filter(rng.rand(9, 11, 10), 1.0) > 0.5)
+    c["mvol"] = vol.astype(np.uint8)
+    c["bin3_erode_ball1"] = morphology.binary_erosion(vol, morphology.ball(1)).astype(np.uint8)
+    c["bin3_dilate_ball2"] = morphology.binary_dilation(vol, morphology.ball(2)).astype(np.uint8)
+    c["bin3_close_cube3"] = morphology.binary_closing(vol, morphology.cube(3)).astype(np.uint8)
+    gvol = rng.rand(6, 8, 7).astype(np.float32)
+    c["gvol"] = gvol
+    c["gray3_erode_ball1"] = morphology.erosion(gvol, morphology.ball(1)).astype(np.float32)
+    c["gray3_dilate_cube3"] = morphology.dilation(gvol, morphology.cube(3)).astype(np.float32)
+    c["disk5"] = morphology.disk(5).astype(np.uint8)
+    c["ball3"] = morphology.ball(3).astype(np.uint8)
+    write("filters_morph", c)
+
+
+if __name__ == "__main__":
+    gen_filters_morph()
