@@ -229,6 +229,7 @@ walk("lunet.data", data, {
   fashion_mnist = { data.fashion_mnist, "data.fashion_mnist", "splt", "split" },
   tuxpaint = { data.tuxpaint, "data.tuxpaint", "sizee", "size" },
   labelme_voc = { data.labelme_voc, "data.labelme_voc", "image_mod", "image_mode" },
+  tuxpaint_instances = { data.tuxpaint_instances, "data.tuxpaint_instances", "stamp", "stamps" },
   random_split = { function(o) return data.random_split(data.TensorDataset{ image = lunet.zeros(2, 1) }, { 1, 1 }, o) end,
                    "random_split", "sed", "seed" },
 }, {
@@ -273,10 +274,27 @@ walk("lunet.classic", classic, {
   closing = { function(o) return classic.closing(g8, nil, o) end, "closing", "mode_", "mode" },
   kmeans = { function(o) return classic.kmeans(g8, 2, o) end, "kmeans", "sed", "seed" },
   pixel_features = { function(o) return classic.pixel_features(g8, o) end, "pixel_features", "yx", "xy" },
+  -- part 2 (spec/classic_sp_spec.lua, spec/classic_crf_spec.lua)
+  slic = { function(o) return classic.slic(g8, o) end, "slic", "n_segment", "n_segments" },
+  felzenszwalb = { function(o) return classic.felzenszwalb(g8, o) end, "felzenszwalb", "min_sise", "min_size" },
+  dense_crf = { function(o) return classic.dense_crf(lunet.full({ 2, 8, 8 }, 0.5), lunet.zeros(3, 8, 8), o) end,
+                "dense_crf", "bi_xy_sdt", "bi_xy_std" },
 }, {
   regionprops = "takes only the label image", disk = "takes a radius", square = "takes a width",
   ball = "takes a radius", cube = "takes a width",
 })
+
+-- lunet.instances (spec/instances_spec.lua)
+local instances = require "lunet.instances"
+local ids8 = m8:int()
+walk("lunet.instances", instances, {
+  targets = { function(o) return instances.targets(ids8, o) end, "targets", "normalise", "normalize" },
+  Targets = { function(o) return instances.Targets(o) end, "Targets", "boundary_widht", "boundary_width" },
+  relabel = { function(o) return instances.relabel(ids8, o) end, "relabel", "minsize", "min_size" },
+  watershed = { function(o) return instances.watershed(g8, g8, o) end, "watershed", "kinds", "kind" },
+  from_output = { function(o) return instances.from_output(lunet.zeros(3, 8, 8), o) end, "from_output",
+                  "min_distanse", "min_distance" },
+}, {})
 
 -- The zoo: every file of models/ (walked on disk) is a model class, or resnet's module of
 -- building blocks, or the shared checks.
