@@ -134,6 +134,15 @@ describe("classic.felzenszwalb", function()
     end
   end)
 
+  it("a sigma far beyond the image folds the reflected Gaussian (one segment, no hang)", function()
+    local x = lunet.rand(3, 40, 50, { generator = lunet.Generator(3) })
+    local labels, n = classic.felzenszwalb(x, { sigma = 1e6, min_size = 0 })
+    assert.are.equal(1, n)
+    assert.are.equal(0, labels:max():item())
+    local sp = classic.slic(x, { sigma = 1e6, n_segments = 4 })
+    assert.are.same({ 40, 50 }, sp:shape())
+  end)
+
   it("a single pixel is one segment", function()
     local labels, n = classic.felzenszwalb(lunet.ones(3, 1, 1))
     assert.are.equal(1, n)
