@@ -63,6 +63,16 @@ describe("instances.targets", function()
     assert.are.same({ 0, 0.5, 1, 1, 0.5, 0.5, 1, 0.5, 0, 0 }, t.distance:totable()[3])
   end)
 
+  it("boundary = 'touching' marks only the contours where objects meet", function()
+    local t = I.targets(two_boxes(), { boundary = "touching" })
+    assert.are.same({ 0, 1, 1, 1, 2, 2, 1, 1, 0, 0 }, t.classes:totable()[2])
+    assert.are.same({ 0, 1, 1, 1, 2, 2, 1, 1, 0, 0 }, t.classes:totable()[5])
+    assert.are.equal(8, t.boundary:sum():item())
+    -- a lone object has no boundary at all
+    local one = two_boxes():eq(3):int()
+    assert.are.equal(0, I.targets(one, { boundary = "touching" }).boundary:sum():item())
+  end)
+
   it("boundary_width widens the boundary; distance=false and normalize=false", function()
     local t = I.targets(two_boxes(), { boundary_width = 2, distance = false })
     assert.are.equal(0, t.interior:sum():item())
@@ -183,6 +193,8 @@ describe("instances errors", function()
     { function() return I.targets(ids:neg()) end,
       "targets: ids holds a negative id (-7); ids are 0 (background) or positive" },
     { function() return I.targets(ids:unsqueeze(1)) end, "targets: ids must be H x W, got [1, 8, 10]" },
+    { function() return I.targets(ids, { boundary = "outer" }) end,
+      "targets: boundary must be 'inner' or 'touching', got 'outer'" },
     { function() return I.targets(ids, { boundary_width = 0 }) end,
       "targets: boundary_width must be an integer in [1, 1000], got 0" },
     { function() return I.Targets { distanc = true } end,

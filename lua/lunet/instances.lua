@@ -22,6 +22,8 @@ local function L() lunet_mod = lunet_mod or require "lunet"; return lunet_mod en
 local function C() classic_mod = classic_mod or require "lunet.classic"; return classic_mod end
 local function F() F_mod = F_mod or require "lunet.nn.functional"; return F_mod end
 
+local function lunet_where(c, a, b) return L().where(c, a, b) end
+
 local function shape_str(t) return "[" .. table.concat(t:shape(), ", ") .. "]" end
 
 -- An instance-id map: an int32/uint8 H x W tensor with ids >= 0.
@@ -51,18 +53,30 @@ end
 
 -- Pixels of an instance whose (2 width + 1)^2 neighbourhood holds another id (another instance
 -- or the background): scikit-image's find_boundaries(mode="inner") for width 1 with
--- 8-connectivity. The image border is not a boundary. uint8 H x W.
-local function inner_boundary(ids, width)
+-- 8-connectivity. touching: only another instance counts (the background does not). The
+-- image border is not a boundary. uint8 H x W.
+local function inner_boundary(ids, width, touching)
   local f = ids:float():unsqueeze(1):unsqueeze(1)
   local k = 2 * width + 1
+  local fg = f:gt(0)
   local mx = F().max_pool2d(f, { kernel = k, stride = 1, padding = width })
-  local mn = F().max_pool2d(f:neg(), { kernel = k, stride = 1, padding = width }):neg()
-  local b = mx:ne(f):add(mn:ne(f)):gt(0):mul(f:gt(0))
+  local b
+  if touching then
+    -- the smallest nonzero id around: the background counts as +2^25 (ids are < 2^24)
+    local g = lunet_where(fg, f, 33554432)
+    local mn = F().max_pool2d(g:neg(), { kernel = k, stride = 1, padding = width }):neg()
+    b = mx:gt(f):add(mn:lt(f)):gt(0):mul(fg)
+  else
+    local mn = F().max_pool2d(f:neg(), { kernel = k, stride = 1, padding = width }):neg()
+    b = mx:ne(f):add(mn:ne(f)):gt(0):mul(fg)
+  end
   return b:squeeze(1):squeeze(1)
 end
 
 -- Per-instance Euclidean distance to the nearest pixel outside the instance, divided by the
 -- instance's largest distance (1 at its centre) when normalize. float32 H x W.
+local BOUNDARY_MODES = { "inner", "touching" }
+
 local function instance_distance(ids, normalize)
   local lunet = L()
   local h, w = ids:size(1), ids:size(2)
@@ -84,12 +98,14 @@ local function instance_distance(ids, normalize)
   return out
 end
 
---- targets(ids, {boundary_width=1, distance=true, normalize=true}) -> {foreground, interior,
---- boundary, classes, distance}: training targets of an instance-id mask (H x W int32/uint8,
---- 0 = background, each positive id one object; touching objects have different ids).
---- foreground: uint8 ids > 0. boundary: uint8, the instance pixels within boundary_width pixels
---- (chessboard distance) of another id or the background, like scikit-image's
---- find_boundaries(mode="inner") for width 1; the image border is no boundary. interior:
+--- targets(ids, {boundary_width=1, boundary="inner", distance=true, normalize=true}) ->
+--- {foreground, interior, boundary, classes, distance}: training targets of an instance-id
+--- mask (H x W int32/uint8, 0 = background, each positive id one object; touching objects have
+--- different ids). foreground: uint8 ids > 0. boundary: uint8, the instance pixels within
+--- boundary_width pixels (chessboard distance) of another id or the background, like
+--- scikit-image's find_boundaries(mode="inner") for width 1 (boundary="inner"), or only of
+--- another instance (boundary="touching": the contours where objects meet, so thin objects
+--- keep their interior); the image border is no boundary. interior:
 --- foreground minus boundary. classes: int32 0 = background, 1 = interior, 2 = boundary (the
 --- 3-class target of a semantic network whose interiors separate touching objects). distance:
 --- float32, each pixel's Euclidean distance to the nearest pixel outside its own instance
@@ -97,8 +113,9 @@ end
 --- largest distance when normalize (1 at the centre); omitted when distance=false.
 function M.targets(ids, opts)
   local fn = "targets"
-  opts = E.options(opts, fn, { "boundary_width", "distance", "normalize" })
+  opts = E.options(opts, fn, { "boundary_width", "boundary", "distance", "normalize" })
   local width = opts.boundary_width == nil and 1 or E.integer(fn, "boundary_width", opts.boundary_width, 1, 1000)
+  local touching = opts.boundary ~= nil and E.choice(fn, "boundary", opts.boundary, BOUNDARY_MODES) == "touching"
   ids = check_ids(fn, "ids", ids)
   local fg = ids:gt(0)
   local t = { foreground = fg }
@@ -107,7 +124,10 @@ function M.targets(ids, opts)
     if opts.distance ~= false then t.distance = ids:float() end
     return t
   end
-  t.boundary = inner_boundary(ids, width)
+  if ids:max():item() >= 16777216 then
+    E.fail(fn, "ids holds id %d; ids up to 16777215 are supported", ids:max():item())
+  end
+  t.boundary = inner_boundary(ids, width, touching)
   t.interior = fg:sub(t.boundary)
   t.classes = t.interior:int():add(t.boundary:int():mul(2))
   if opts.distance ~= false then t.distance = instance_distance(ids, opts.normalize ~= false) end
@@ -124,7 +144,7 @@ Targets.__call = function(self, sample)
   end
   local ids = sample.mask
   if ids:dim() == 3 and ids:size(1) == 1 then ids = ids:select(1, 1) end
-  local t = M.targets(ids, { boundary_width = self.boundary_width, distance = self.distance })
+  local t = M.targets(ids, { boundary_width = self.boundary_width, boundary = self.boundary, distance = self.distance })
   local out = {}
   for k, v in pairs(sample) do out[k] = v end
   out.instances = ids:int()
@@ -134,10 +154,11 @@ Targets.__call = function(self, sample)
   return out
 end
 Targets.__tostring = function(self)
-  return ("Targets(boundary_width=%d, distance=%s)"):format(self.boundary_width, tostring(self.distance))
+  return ("Targets(boundary_width=%d, boundary=%s, distance=%s)"):format(self.boundary_width, self.boundary,
+                                                                       tostring(self.distance))
 end
 
---- Targets({boundary_width=1, distance=false}): a dataset transform (callable on a sample
+--- Targets({boundary_width=1, boundary="inner", distance=false}): a dataset transform (callable on a sample
 --- {image, mask = instance ids, ...}) that replaces mask with the 3-class target of targets()
 --- (0 background, 1 interior, 2 boundary; collated as the usual N x H x W int32 mask) and adds
 --- instances (the int32 ids), foreground and boundary (and distance when distance=true) to the
@@ -145,12 +166,13 @@ end
 --- interpolation).
 function M.Targets(opts)
   local fn = "Targets"
-  opts = E.options(opts, fn, { "boundary_width", "distance" })
+  opts = E.options(opts, fn, { "boundary_width", "boundary", "distance" })
   local width = opts.boundary_width == nil and 1 or E.integer(fn, "boundary_width", opts.boundary_width, 1, 1000)
+  local mode = opts.boundary == nil and "inner" or E.choice(fn, "boundary", opts.boundary, BOUNDARY_MODES)
   if opts.distance ~= nil and type(opts.distance) ~= "boolean" then
     E.fail(fn, "distance must be a boolean, got %s", E.typename(opts.distance))
   end
-  return setmetatable({ boundary_width = width, distance = opts.distance == true }, Targets)
+  return setmetatable({ boundary_width = width, boundary = mode, distance = opts.distance == true }, Targets)
 end
 
 --- relabel(ids, {min_size=0}) -> ids, count: removes the objects of fewer than min_size pixels
@@ -189,6 +211,7 @@ local MARKERS = { "core", "maxima" }
 --- foreground); elevation -cue; markers "core" (default for a given cue): the connected
 --- regions of cue > marker_threshold, or "maxima" (default for cue = nil): local maxima of
 --- cue within a (2 min_distance + 1)^2 window, above marker_threshold (plateaus one seed).
+--- Seeds are 8-connected regions (the interiors of targets() never touch diagonally).
 --- kind "boundary": cue is a boundary probability; elevation cue; markers the regions of
 --- foreground with cue < marker_threshold. kind "interior": cue is an interior probability;
 --- elevation -cue; markers the regions of cue > marker_threshold. prob_fg, cue: H x W,
@@ -239,7 +262,7 @@ function M.watershed(prob_fg, cue, opts)
     elevation = cue:neg()
     seeds = cue:gt(mthr):mul(fg)
   end
-  local markers = classic.label(seeds, { connectivity = mk == "maxima" and 2 or 1 })
+  local markers = classic.label(seeds, { connectivity = 2 })
   local ids = classic.watershed(elevation, markers, { mask = fg, connectivity = conn })
   return M.relabel(ids, { min_size = min_size })
 end
