@@ -117,8 +117,8 @@ end
 
 -- post-processing settings chosen on the validation composites
 local best, best_pp
-for _, mt in ipairs { 0.3, 0.5, 0.7 } do
-  for _, ms in ipairs { 4, 12, 24 } do
+for _, mt in ipairs { 0.5, 0.7, 0.8, 0.9 } do
+  for _, ms in ipairs { 12, 24, 40 } do
     local pp = { marker_threshold = mt, min_size = ms }
     local r = score(va, pp)
     if not best or r.ap[1] > best.ap[1] then best, best_pp = r, pp end
