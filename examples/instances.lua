@@ -12,7 +12,7 @@
 --
 --   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/build/lua/?.lua;$PWD/build/lua/?/init.lua;;" \
 --   LUA_CPATH="$PWD/build/?.so;;" lua5.4 examples/instances.lua [--quick] [--epochs N] [--train N]
---     [--threads N] [--out DIR] [--eval]
+--     [--threads N] [--out DIR] [--eval] [--boundary-width N]
 -- --eval: skip training, load the weights of a previous run (DIR/instances.safetensors).
 -- --quick: a tiny run (seconds) that checks the plumbing; the bar is for the defaults.
 
@@ -41,6 +41,7 @@ do
     elseif a == "--threads" then i = i + 1; lunet.set_num_threads(math.tointeger(tonumber(arg[i])))
     elseif a == "--out" then i = i + 1; cfg.out = arg[i]
     elseif a == "--eval" then cfg.eval_only = true
+    elseif a == "--boundary-width" then i = i + 1; cfg.bw = math.tointeger(tonumber(arg[i]))
     else error("instances: unknown argument " .. a .. " (see the top of examples/instances.lua)", 0) end
     i = i + 1
   end
@@ -59,7 +60,7 @@ for _, c in ipairs(test.counts) do ninst = ninst + c end
 print(fmt("made %d + %d composites of %dx%d (%d test instances) in %.1f s", all:len(), test:len(), S, S, ninst,
           clock() - t0))
 local aug = T.Compose { T.HorizontalFlip {}, T.RandomRotate90 {}, seed = 2 }
-local targets = I.Targets { boundary = "touching" }
+local targets = I.Targets { boundary = "touching", boundary_width = cfg.bw or 1 }
 local function subset(ds, first, n, tf)
   local t = {}
   for k, v in pairs(ds.tensors) do t[k] = v:narrow(1, first, n) end
