@@ -128,5 +128,7 @@ void lt_open_warp(lua_State *L);       /* lua_warp.c: image warps for transforms
 void lt_open_workers(lua_State *L);    /* lua_workers.c: DataLoader worker processes (table workers) */
 void lt_open_nifti(lua_State *L);      /* lua_nifti.c: NIfTI-1 volumes (table nifti) */
 void lt_open_vol(lua_State *L);        /* lua_vol_warp.c: 3-D resampling for transforms (table vol) */
+void lt_open_classic(lua_State *L);    /* lua_classic.c: classical segmentation (table classic) */
+void lt_open_classic_seg(lua_State *L); /* lua_classic_seg.c: slic, felzenszwalb, dense_crf (table classic_seg) */
 
 #endif

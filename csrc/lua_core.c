@@ -149,5 +149,7 @@ int luaopen_lunet_core(lua_State *L) {
     { void lt_open_gemm(lua_State *); open_subtable(L, "gemm", lt_open_gemm); }  /* lua_gemm.c */
     open_subtable(L, "workers", lt_open_workers);
     open_subtable(L, "nifti", lt_open_nifti); open_subtable(L, "vol", lt_open_vol);   /* v3d */
+    open_subtable(L, "classic", lt_open_classic);
+    open_subtable(L, "classic_seg", lt_open_classic_seg);   /* lua_classic_seg.c */
     return 1;
 }

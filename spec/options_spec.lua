@@ -240,6 +240,8 @@ walk("lunet.metrics", metrics, {
                       "iou_treshold", "iou_threshold" },
   average_precision = { function(o) return metrics.average_precision(lab, lab, o) end, "average_precision",
                         "threshold", "thresholds" },
+  panoptic_quality = { function(o) return metrics.panoptic_quality(lab, lab, o) end, "panoptic_quality",
+                       "gt_categorie", "gt_categories" },
 }, {
   mae = "positional (sal, mask)",
   e_measure = "positional (sal, mask)",
@@ -254,6 +256,7 @@ walk("lunet.data", data, {
   tuxpaint = { data.tuxpaint, "data.tuxpaint", "sizee", "size" },
   labelme_voc = { data.labelme_voc, "data.labelme_voc", "image_mod", "image_mode" },
   volumes = { data.volumes, "data.volumes", "sise", "size" },
+  tuxpaint_instances = { data.tuxpaint_instances, "data.tuxpaint_instances", "stamp", "stamps" },
   random_split = { function(o) return data.random_split(data.TensorDataset{ image = lunet.zeros(2, 1) }, { 1, 1 }, o) end,
                    "random_split", "sed", "seed" },
 }, {
@@ -273,6 +276,54 @@ walk("lunet.predict", predict, {
   encode_config = "takes a table of values", decode_config = "takes a string",
   checkpoint_metadata = "positional (name, config)",
 })
+
+-- lunet.classic (part 1: spec/classic_spec.lua, spec/classic_filters_spec.lua)
+local classic = require "lunet.classic"
+local g8 = lunet.rand({ 8, 8 })
+local m8 = g8:gt(0.5):to("uint8")
+walk("lunet.classic", classic, {
+  label = { function(o) return classic.label(m8, o) end, "label", "conectivity", "connectivity" },
+  distance_transform_edt = { function(o) return classic.distance_transform_edt(m8, o) end,
+                             "distance_transform_edt", "spacng", "spacing" },
+  watershed = { function(o) return classic.watershed(g8, m8, o) end, "watershed", "compactnes", "compactness" },
+  threshold_otsu = { function(o) return classic.threshold_otsu(g8, o) end, "threshold_otsu", "nbin", "nbins" },
+  threshold_multiotsu = { function(o) return classic.threshold_multiotsu(g8, o) end, "threshold_multiotsu",
+                          "clases", "classes" },
+  threshold_niblack = { function(o) return classic.threshold_niblack(g8, o) end, "threshold_niblack",
+                        "window_sise", "window_size" },
+  threshold_sauvola = { function(o) return classic.threshold_sauvola(g8, o) end, "threshold_sauvola", "rr", "r" },
+  sobel = { function(o) return classic.sobel(g8, o) end, "sobel", "axes", "axis" },
+  scharr = { function(o) return classic.scharr(g8, o) end, "scharr", "mask_", "mask" },
+  prewitt = { function(o) return classic.prewitt(g8, o) end, "prewitt", "axs", "axis" },
+  laplace = { function(o) return classic.laplace(g8, o) end, "laplace", "mak", "mask" },
+  canny = { function(o) return classic.canny(g8, o) end, "canny", "sigm", "sigma" },
+  erode = { function(o) return classic.erode(m8, nil, o) end, "erode", "mod", "mode" },
+  dilate = { function(o) return classic.dilate(m8, nil, o) end, "dilate", "mde", "mode" },
+  opening = { function(o) return classic.opening(g8, nil, o) end, "opening", "modes", "mode" },
+  closing = { function(o) return classic.closing(g8, nil, o) end, "closing", "mode_", "mode" },
+  kmeans = { function(o) return classic.kmeans(g8, 2, o) end, "kmeans", "sed", "seed" },
+  pixel_features = { function(o) return classic.pixel_features(g8, o) end, "pixel_features", "yx", "xy" },
+  -- part 2 (spec/classic_sp_spec.lua, spec/classic_crf_spec.lua)
+  slic = { function(o) return classic.slic(g8, o) end, "slic", "n_segment", "n_segments" },
+  felzenszwalb = { function(o) return classic.felzenszwalb(g8, o) end, "felzenszwalb", "min_sise", "min_size" },
+  dense_crf = { function(o) return classic.dense_crf(lunet.full({ 2, 8, 8 }, 0.5), lunet.zeros(3, 8, 8), o) end,
+                "dense_crf", "bi_xy_sdt", "bi_xy_std" },
+}, {
+  regionprops = "takes only the label image", disk = "takes a radius", square = "takes a width",
+  ball = "takes a radius", cube = "takes a width",
+})
+
+-- lunet.instances (spec/instances_spec.lua)
+local instances = require "lunet.instances"
+local ids8 = m8:int()
+walk("lunet.instances", instances, {
+  targets = { function(o) return instances.targets(ids8, o) end, "targets", "normalise", "normalize" },
+  Targets = { function(o) return instances.Targets(o) end, "Targets", "boundary_widht", "boundary_width" },
+  relabel = { function(o) return instances.relabel(ids8, o) end, "relabel", "minsize", "min_size" },
+  watershed = { function(o) return instances.watershed(g8, g8, o) end, "watershed", "kinds", "kind" },
+  from_output = { function(o) return instances.from_output(lunet.zeros(3, 8, 8), o) end, "from_output",
+                  "min_distanse", "min_distance" },
+}, {})
 
 -- The zoo: every file of models/ (walked on disk) is a model class, or resnet's module of
 -- building blocks, or the shared checks.

@@ -31,4 +31,5 @@ return {
   labelme_voc = makers.labelme_voc,
   volumes = volumes.volumes,   -- synthetic volumes (v3d)
   volumes_classes = volumes.CLASSES,
+  tuxpaint_instances = require("lunet.data.tuxpaint_instances").tuxpaint_instances,
 }

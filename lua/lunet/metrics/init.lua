@@ -746,4 +746,124 @@ function M.average_precision(pred_ids, gt_ids, opts)
   return aps, curves
 end
 
+-- panoptic quality (branch cls2) -------------------------------------------------------
+
+-- Lookup: every id present in ids (an H x W / N x H x W int32 or uint8 map) -> its category
+-- from map (a Lua table id -> integer category); returns the category map as an int32 tensor
+-- of ids' shape (0 on the background) and the sorted list of categories present.
+local function category_map(fn, what, ids, map, mapname)
+  if type(map) ~= "table" or is_tensor(map) then
+    fail(fn, mapname .. " must be a table id -> category, got " .. E.typename(map))
+  end
+  local lunet = require "lunet"
+  local mx = ids:numel() > 0 and ids:max():item() or 0
+  if mx > 16777215 then
+    fail(fn, ("%s with %s holds id %d; ids up to 16777215 are supported"):format(what, mapname, mx))
+  end
+  local flat = ids:reshape(ids:numel()):int():add(1)
+  local counts = lunet.zeros(mx + 1):index_add_(1, flat, lunet.ones(ids:numel())):totable()
+  local lut, present, seen = {}, {}, {}
+  for id = 0, mx do
+    local c = 0
+    if id > 0 and counts[id + 1] > 0 then
+      c = map[id]
+      if math.type(c) ~= "integer" or c < 1 then
+        if c == nil then
+          fail(fn, ("%s holds id %d, which %s does not map to a category"):format(what, id, mapname))
+        end
+        fail(fn, ("%s maps id %d to %s; categories must be integers >= 1"):format(mapname, id, E.show(c)))
+      end
+      if not seen[c] then seen[c], present[#present + 1] = true, c end
+    end
+    lut[id + 1] = c
+  end
+  table.sort(present)
+  local cat = lunet.tensor(lut, { dtype = "int32" }):index_select(1, flat):view(ids:shape())
+  return cat, present
+end
+
+-- tp, fp, fn, iou_sum per image (lists) of the class-agnostic matching at IoU > 0.5.
+local PQ_THRESHOLD = 0.5 + 2 ^ -53   -- the next double above 0.5: IoU exactly 0.5 is no match
+local function pq_counts(fn, pred_ids, gt_ids)
+  local r = K.match_instances(pred_ids, gt_ids, { PQ_THRESHOLD }, fn)
+  local out = {}
+  for n, st in ipairs(r) do out[n] = { tp = st.tp[1], fp = st.fp[1], fn = st.fn[1], iou_sum = st.iou_sum[1] } end
+  return out
+end
+
+local function pq_scores(c)
+  local den = c.tp + 0.5 * c.fp + 0.5 * c.fn
+  if den == 0 then return NaN, NaN, NaN end
+  local sq = c.tp > 0 and c.iou_sum / c.tp or 0
+  return c.iou_sum / den, sq, c.tp / den
+end
+
+--- panoptic_quality(pred_ids, gt_ids, {pred_categories=nil, gt_categories=nil}) -> pq, sq, rq,
+--- details: panoptic quality of Kirillov et al. (CVPR 2019) for instance id maps (int32/uint8,
+--- 0 = background / void, any positive id is one segment). A predicted and a ground-truth
+--- segment match when their IoU is strictly above 0.5 (unique by construction); then
+--- PQ = sum of matched IoUs / (TP + FP/2 + FN/2) = SQ x RQ with SQ = mean matched IoU (0 without
+--- matches) and RQ = TP / (TP + FP/2 + FN/2). Class-agnostic by default. With category maps
+--- (Lua tables id -> integer category >= 1, one for the predicted and one for the ground-truth
+--- ids; every id present must be mapped) segments match only within a category, PQ, SQ and RQ
+--- are computed per category and averaged over the categories present in prediction or ground
+--- truth (panopticapi's average; a category with TP + FP + FN = 0 is absent). Nothing to score
+--- (both maps empty) gives NaN. details = {tp, fp, fn, iou_sum, per_category = {[c] = {pq, sq,
+--- rq, tp, fp, fn, iou_sum}}} (per_category only with category maps). N x H x W: one list per
+--- result, entry n for image n (sum the details' counts for a data-set PQ).
+function M.panoptic_quality(pred_ids, gt_ids, opts)
+  local fn = "panoptic_quality"
+  opts = check_opts(fn, opts, { "pred_categories", "gt_categories" })
+  check_tensor(fn, "pred_ids", pred_ids)
+  check_tensor(fn, "gt_ids", gt_ids)
+  local pc, gc = opts.pred_categories, opts.gt_categories
+  if (pc == nil) ~= (gc == nil) then
+    fail(fn, "pred_categories and gt_categories go together (got only " ..
+      (pc ~= nil and "pred_categories" or "gt_categories") .. ")")
+  end
+  local single = pred_ids:dim() == 2
+  local base = pq_counts(fn, pred_ids, gt_ids)   -- also validates the maps
+  local pqs, sqs, rqs, det = {}, {}, {}, {}
+  if pc == nil then
+    for n, c in ipairs(base) do
+      pqs[n], sqs[n], rqs[n] = pq_scores(c)
+      det[n] = c
+    end
+  else
+    local pcat, plist = category_map(fn, "pred_ids", pred_ids, pc, "pred_categories")
+    local gcat, glist = category_map(fn, "gt_ids", gt_ids, gc, "gt_categories")
+    local cats, seen = {}, {}
+    for _, l in ipairs { plist, glist } do
+      for _, c in ipairs(l) do
+        if not seen[c] then seen[c], cats[#cats + 1] = true, c end
+      end
+    end
+    table.sort(cats)
+    local per = {}
+    for _, c in ipairs(cats) do
+      local pm = pcat:eq(c):int()
+      local gm = gcat:eq(c):int()
+      per[c] = pq_counts(fn, pred_ids:int():mul(pm), gt_ids:int():mul(gm))
+    end
+    for n = 1, #base do
+      local d = { tp = 0, fp = 0, fn = 0, iou_sum = 0, per_category = {} }
+      local spq, ssq, srq, m = 0, 0, 0, 0
+      for _, c in ipairs(cats) do
+        local cnt = per[c][n]
+        local p, s, r = pq_scores(cnt)
+        d.tp, d.fp, d.fn, d.iou_sum = d.tp + cnt.tp, d.fp + cnt.fp, d.fn + cnt.fn, d.iou_sum + cnt.iou_sum
+        if p == p then
+          d.per_category[c] = { pq = p, sq = s, rq = r, tp = cnt.tp, fp = cnt.fp, fn = cnt.fn, iou_sum = cnt.iou_sum }
+          spq, ssq, srq, m = spq + p, ssq + s, srq + r, m + 1
+        end
+      end
+      if m == 0 then pqs[n], sqs[n], rqs[n] = NaN, NaN, NaN
+      else pqs[n], sqs[n], rqs[n] = spq / m, ssq / m, srq / m end
+      det[n] = d
+    end
+  end
+  if single then return pqs[1], sqs[1], rqs[1], det[1] end
+  return pqs, sqs, rqs, det
+end
+
 return M
