@@ -51,7 +51,7 @@ DEMO_PKGS := gnuplot-nox
 # lunet.distributed (csrc/mpi/) and its specs: Open MPI
 MPI_PKGS  := openmpi-bin libopenmpi-dev
 # the references make bench measures lunet against (never needed by make test or CI)
-BENCH_PKGS := python3-torch python3-numpy python3-pil python3-opencv
+BENCH_PKGS := python3-torch python3-numpy python3-pil python3-opencv python3-skimage python3-scipy
 SPECS ?= spec
 
 PREFIX      ?= /usr/local

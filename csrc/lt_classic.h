@@ -85,7 +85,8 @@ lt_status lt_classic_histogram(int64_t *counts, double *centers, int64_t *nbins,
 lt_status lt_classic_otsu(double *thresh, const lt_tensor *img, int64_t nbins);
 /* Multi-Otsu (filters.threshold_multiotsu): classes - 1 thresholds into thresh, by the same
  * float32 exhaustive search (its lookup-table variant); LT_EARG when the image has fewer than
- * `classes` distinct values. */
+ * `classes` distinct values, LT_ERANGE when the search would visit more than 2^31 tuples
+ * (C(bins - 1, classes - 1)). */
 lt_status lt_classic_multiotsu(double *thresh, const lt_tensor *img, int classes, int64_t nbins);
 /* Local mean and standard deviation over a wy x wx window (odd sizes) with reflected borders,
  * as scikit-image's _mean_std, then the Niblack (m - k s) or Sauvola (m (1 + k (s / r - 1)))

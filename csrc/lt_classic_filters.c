@@ -196,7 +196,10 @@ static void correlate1d(double *out, const double *in, int64_t H, int64_t W, int
         for (int64_t x = 0; x < W; x++) {
             int64_t len = axis == 0 ? H : W, pos = axis == 0 ? y : x;
             double t = in[y * W + x] * fw[0];
-            for (int64_t j = -r; j < 0; j++) {
+            /* taps with both sides outside the line add exact zeros (mode constant): skipped */
+            int64_t reach = pos > len - 1 - pos ? pos : len - 1 - pos;
+            int64_t jr = reflect || r <= reach ? r : reach;
+            for (int64_t j = -jr; j < 0; j++) {
                 int64_t a = pos + j, b = pos - j;
                 double va, vb;
                 if (reflect) { a = mirror(a, len); b = mirror(b, len); }

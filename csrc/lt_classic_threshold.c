@@ -163,6 +163,12 @@ lt_status lt_classic_multiotsu(double *thresh, const lt_tensor *img, int classes
         for (int64_t i = 0; i < nb && m < tc; i++) if (prob[i] > 0) thresh[m++] = bc[i];
         goto done;
     }
+    /* the search visits C(nb - 1, tc) threshold tuples: refuse more than 2^31 (minutes) */
+    {
+        double combos = 1;
+        for (int64_t j = 0; j < tc; j++) combos = combos * (double)(nb - 1 - j) / (double)(j + 1);
+        if (combos > 2147483648.0) { st = LT_ERANGE; goto done; }
+    }
     /* scikit-image's _set_var_btwcls_lut moments (first_moment[0] = prob[0] as there) and its
      * between-class variance var(i, j) = S(i..j)^2 / P(i..j), var(0, 0) = 0 */
     P[0] = prob[0];

@@ -268,6 +268,12 @@ static int l_multiotsu(lua_State *L) {
     if (st == LT_EARG)
         lt_lua_error(L, "%s: the image has fewer than %I distinct values: it cannot be thresholded "
                      "into %I classes", fn, classes, classes);
+    if (st == LT_ERANGE) {
+        int64_t nb = nbins;
+        lt_classic_histogram(NULL, NULL, &nb, x);   /* uint8: the image's integer levels */
+        lt_lua_error(L, "%s: %I classes over %I histogram bins is a search of more than 2^31 "
+                     "threshold combinations: use fewer classes or nbins", fn, classes, (lua_Integer)nb);
+    }
     lt_lua_check(L, st, fn);
     lua_createtable(L, (int)classes - 1, 0);
     for (lua_Integer i = 0; i < classes - 1; i++) {

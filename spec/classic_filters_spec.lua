@@ -240,6 +240,8 @@ describe("lunet.classic rejects bad input (part 2 functions)", function()
       "threshold_otsu: image holds a non-finite value (nan at flat index 1)" },
     { "too many classes for the values", function() classic.threshold_multiotsu(lunet.tensor({ { 0, 1 }, { 1, 0 } }), { classes = 3 }) end,
       "threshold_multiotsu: the image has fewer than 3 distinct values: it cannot be thresholded into 3 classes" },
+    { "a multi-Otsu search too large to finish", function() classic.threshold_multiotsu(lunet.rand({ 8, 8 }), { classes = 6 }) end,
+      "threshold_multiotsu: 6 classes over 256 histogram bins is a search of more than 2^31 threshold combinations: use fewer classes or nbins" },
     { "an even window", function() classic.threshold_sauvola(img, { window_size = 4 }) end,
       "threshold_sauvola: window_size must be odd, got 4" },
     { "a 3-D image for sobel", function() classic.sobel(lunet.zeros({ 2, 3, 4 })) end,
