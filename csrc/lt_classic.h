@@ -60,6 +60,12 @@ lt_status lt_classic_edt_naive(float *dist, int64_t *idx, const lt_tensor *in, c
 lt_status lt_classic_watershed(int32_t *out, const float *elev, const int32_t *markers,
                                const uint8_t *mask, const int64_t dims[3], int connectivity,
                                double compactness);
+/* The general path, which the compact watershed takes: scikit-image's heap item by item (32-byte
+ * items with the seed pixel, coordinates and bounds tests). The plain watershed's fast path
+ * (padded flat offsets, packed integer keys) must equal it exactly, ties included. */
+lt_status lt_classic_watershed_general(int32_t *out, const float *elev, const int32_t *markers,
+                                       const uint8_t *mask, const int64_t dims[3], int connectivity,
+                                       double compactness);
 /* The reference: the same flood with a linear scan for the smallest (value, age) instead of a
  * heap; equal to the fast one whenever no two seeds with equal elevation compete. O(N^2). */
 lt_status lt_classic_watershed_naive(int32_t *out, const float *elev, const int32_t *markers,

@@ -197,7 +197,8 @@ static int l_edt(lua_State *L) {
     return 2;
 }
 
-/* watershed(elevation, markers, mask|nil, connectivity|nil, compactness, naive, fn) -> int32 */
+/* watershed(elevation, markers, mask|nil, connectivity|nil, compactness, path, fn) -> int32;
+ * path: false/nil the fast path, true the linear-scan reference, "general" the general heap */
 static int l_watershed(lua_State *L) {
     const char *fn = luaL_optstring(L, 7, "watershed");
     lt_tensor *e = lt_lua_checktensor(L, 1, fn, "elevation");
@@ -210,12 +211,13 @@ static int l_watershed(lua_State *L) {
     if (!lua_isnoneornil(L, 3)) same_shape(L, e, lt_lua_checktensor(L, 3, fn, "mask"), fn, "elevation", "mask");
     int conn = check_connectivity(L, 4, e->ndim, fn);
     double compactness = luaL_checknumber(L, 5);
-    int naive = lua_toboolean(L, 6);
+    int naive = lua_type(L, 6) == LUA_TSTRING ? 2 : lua_toboolean(L, 6);
     lt_tensor *ef = as_dtype(L, 1, LT_FLOAT32, fn, "elevation");
     lt_tensor *mi = as_dtype(L, 2, LT_INT32, fn, "markers");
     const uint8_t *mask = lua_isnoneornil(L, 3) ? NULL : as_mask(L, 3, fn, "mask");
     lt_tensor *out = lt_lua_newtensor_uninit(L, LT_INT32, e->ndim, e->size, fn);
-    lt_status st = (naive ? lt_classic_watershed_naive : lt_classic_watershed)(
+    lt_status st = (naive == 2 ? lt_classic_watershed_general : naive ? lt_classic_watershed_naive
+                                                                      : lt_classic_watershed)(
         lt_i32(out), lt_f32(ef), lt_i32(mi), mask, dims, conn, compactness);
     lt_lua_check(L, st, fn);
     return 1;
