@@ -100,6 +100,11 @@ lt_status lt_classic_multiotsu(double *thresh, const lt_tensor *img, int classes
 lt_status lt_classic_local_threshold(float *out, const lt_tensor *img, int64_t wy, int64_t wx, double k,
                                      double r, int sauvola);
 
+/* The reference: direct window sums in double (no integral images); equal to the fast one up to
+ * rounding. */
+lt_status lt_classic_local_threshold_naive(float *out, const lt_tensor *img, int64_t wy, int64_t wx,
+                                           double k, double r, int sauvola);
+
 /* ---- edge filters (lt_classic_filters.c) ---- */
 typedef enum { LT_EDGE_SOBEL, LT_EDGE_SCHARR, LT_EDGE_PREWITT } lt_edge_kind;
 /* skimage.filters.sobel / scharr / prewitt on an H x W image (uint8 scaled to [0, 1] as

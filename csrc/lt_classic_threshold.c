@@ -278,3 +278,30 @@ lt_status lt_classic_local_threshold(float *out, const lt_tensor *img, int64_t w
     free(I); free(I2);
     return LT_OK;
 }
+
+lt_status lt_classic_local_threshold_naive(float *out, const lt_tensor *img, int64_t wy, int64_t wx,
+                                           double k, double r, int sauvola) {
+    if (img->ndim != 2) return LT_ESHAPE;
+    if (wy < 1 || wx < 1 || wy % 2 == 0 || wx % 2 == 0) return LT_EARG;
+    if (img->dtype != LT_UINT8 && img->dtype != LT_FLOAT32) return LT_EDTYPE;
+    const int64_t H = img->size[0], W = img->size[1];
+    const void *data = lt_data(img);
+    if (H * W > 0 && data == NULL) return LT_EFREED;
+    int f32 = img->dtype == LT_FLOAT32;
+    double area = (double)(wy * wx);
+    for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++) {
+            double sm = 0, sq = 0;
+            for (int64_t dy = -(wy / 2); dy <= wy / 2; dy++)
+                for (int64_t dx = -(wx / 2); dx <= wx / 2; dx++) {
+                    int64_t i = reflect_index(y + dy, H) * W + reflect_index(x + dx, W);
+                    double v = f32 ? (double)((const float *)data)[i] : (double)((const uint8_t *)data)[i];
+                    sm += v;
+                    sq += v * v;
+                }
+            double m = sm / area, var = sq / area - m * m;
+            double sd = sqrt(var > 0 ? var : 0);
+            out[y * W + x] = (float)(sauvola ? m * (1 + k * ((sd / r) - 1)) : m - k * sd);
+        }
+    return LT_OK;
+}

@@ -81,6 +81,7 @@ static int check_connectivity(lua_State *L, int idx, int ndim, const char *fn) {
 
 /* label(x, connectivity|nil, naive, fn) -> int32 ids, count */
 static int l_label(lua_State *L) {
+    lua_settop(L, 4);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 4, "label");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "mask");
     int64_t dims[3];
@@ -101,6 +102,7 @@ static int l_label(lua_State *L) {
 /* regionprops(labels, fn) -> list of {label, area, bbox = {lo..., hi...}, centroid = {...}}
  * with 1-based coordinates, ordered by label. */
 static int l_regionprops(lua_State *L) {
+    lua_settop(L, 2);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 2, "regionprops");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "labels");
     if (x->dtype == LT_FLOAT32)
@@ -156,6 +158,7 @@ static int l_regionprops(lua_State *L) {
 /* edt(x, spacing_table|nil, return_indices, naive, fn) -> float32 distances [, int32 indices
  * (ndim x ...) with the 1-based coordinates of the nearest zero (0 when there is none)] */
 static int l_edt(lua_State *L) {
+    lua_settop(L, 5);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 5, "distance_transform_edt");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "mask");
     int64_t dims[3];
@@ -200,6 +203,7 @@ static int l_edt(lua_State *L) {
 /* watershed(elevation, markers, mask|nil, connectivity|nil, compactness, path, fn) -> int32;
  * path: false/nil the fast path, true the linear-scan reference, "general" the general heap */
 static int l_watershed(lua_State *L) {
+    lua_settop(L, 7);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "watershed");
     lt_tensor *e = lt_lua_checktensor(L, 1, fn, "elevation");
     lt_tensor *mk = lt_lua_checktensor(L, 2, fn, "markers");
@@ -248,6 +252,7 @@ static void check_finite_image(lua_State *L, const lt_tensor *t, const char *fn,
 
 /* otsu(img, nbins, fn) -> number */
 static int l_otsu(lua_State *L) {
+    lua_settop(L, 3);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 3, "threshold_otsu");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     check_finite_image(L, x, fn, "image");
@@ -259,6 +264,7 @@ static int l_otsu(lua_State *L) {
 
 /* multiotsu(img, classes, nbins, fn) -> list */
 static int l_multiotsu(lua_State *L) {
+    lua_settop(L, 4);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 4, "threshold_multiotsu");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     check_finite_image(L, x, fn, "image");
@@ -285,20 +291,24 @@ static int l_multiotsu(lua_State *L) {
     return 1;
 }
 
-/* local_threshold(img, wy, wx, k, r, sauvola, fn) -> float32 image */
+/* local_threshold(img, wy, wx, k, r, sauvola, fn, naive) -> float32 image */
 static int l_local_threshold(lua_State *L) {
+    lua_settop(L, 8);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "threshold_sauvola");
+    int naive = lua_toboolean(L, 8);
     lt_tensor *x = gray_image(L, 1, fn, "image");
     lua_Integer wy = luaL_checkinteger(L, 2), wx = luaL_checkinteger(L, 3);
     double k = luaL_checknumber(L, 4), r = luaL_checknumber(L, 5);
     int sauvola = lua_toboolean(L, 6);
     lt_tensor *out = lt_lua_newtensor_uninit(L, LT_FLOAT32, 2, x->size, fn);
-    lt_lua_check(L, lt_classic_local_threshold(lt_f32(out), x, wy, wx, k, r, sauvola), fn);
+    lt_lua_check(L, (naive ? lt_classic_local_threshold_naive : lt_classic_local_threshold)(
+                        lt_f32(out), x, wy, wx, k, r, sauvola), fn);
     return 1;
 }
 
 /* edges(img, kind 0..3 (3 = laplace), axis (-1, 0, 1), mask|nil, fn) -> float32 image */
 static int l_edges(lua_State *L) {
+    lua_settop(L, 5);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 5, "sobel");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     int kind = (int)luaL_checkinteger(L, 2), axis = (int)luaL_optinteger(L, 3, -1);
@@ -316,6 +326,7 @@ static int l_edges(lua_State *L) {
 
 /* canny(img, sigma, low, high, use_quantiles, mask|nil, fn) -> uint8 0/1 image */
 static int l_canny(lua_State *L) {
+    lua_settop(L, 7);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "canny");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     check_finite_image(L, x, fn, "image");
@@ -334,6 +345,7 @@ static int l_canny(lua_State *L) {
 /* morph(img, footprint, op ("erode"|"dilate"|"open"|"close"), binary, naive, fn) -> image:
  * binary: uint8 0/1; gray: float32 */
 static int l_morph(lua_State *L) {
+    lua_settop(L, 6);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 6, "erode");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "image");
     int64_t dims[3], fdims[3];
@@ -398,6 +410,7 @@ static int l_morph(lua_State *L) {
 /* kmeans(x (n x f float32), k, seed, iters, tol, n_init, fn) -> int32 labels, float32 centers,
  * inertia, n_iter */
 static int l_kmeans(lua_State *L) {
+    lua_settop(L, 7);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "kmeans");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "x");
     char s[128];
@@ -432,6 +445,7 @@ static int l_kmeans(lua_State *L) {
  * the channel values (uint8 scaled to [0, 1]) and, when xy_weight > 0, row / (H - 1) and
  * col / (W - 1) times xy_weight (0 for a size-1 axis). */
 static int l_pixel_features(lua_State *L) {
+    lua_settop(L, 3);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 3, "pixel_features");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "image");
     char s[128];

@@ -68,6 +68,22 @@ describe("classic thresholds", function()
   end)
 end)
 
+describe("classic local thresholds against direct window sums", function()
+  it("equal the naive reference (uint8 and float32, windows larger than the image too)", function()
+    for s = 1, 8 do
+      local g = lunet.Generator(700 + s)
+      local img = lunet.rand({ 7 + s, 11 + 2 * s }, { generator = g })
+      if s % 2 == 0 then img = img:mul(255):floor():to("uint8") end
+      local wy, wx = 2 * (s % 4) + 1, 2 * ((s * 3) % 11) + 3
+      for _, sv in ipairs { false, true } do
+        local a = K.local_threshold(img, wy, wx, 0.3, 0.7, sv, "t", false)
+        local b = K.local_threshold(img, wy, wx, 0.3, 0.7, sv, "t", true)
+        assert.is_true(max_rel_diff(a, b) <= 2e-5)
+      end
+    end
+  end)
+end)
+
 describe("classic edge filters", function()
   local cases = {
     { "sobel of a uint8 image", function() return classic.sobel(cam) end, "sobel_u8" },
