@@ -231,7 +231,8 @@ static int64_t gauss_kernel(double *w, double sigma, int64_t radius) {
  * x[0] * w[0] + sum over j = -r..-1 of (x[j] + x[-j]) * w[j]. sym = -1: antisymmetric
  * (x[j] - x[-j]). out may not alias in. */
 static void correlate1d(double *out, const double *in, int64_t H, int64_t W, int axis, const double *fw,
-                        int64_t r, int sym, int reflect, int f32) {
+                        int64_t r, int sym, int reflect, int f32, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static) if (H * W > 65536 && nt > 1)
     for (int64_t y = 0; y < H; y++)
         for (int64_t x = 0; x < W; x++) {
             int64_t len = axis == 0 ? H : W, pos = axis == 0 ? y : x;
@@ -254,13 +255,13 @@ static void correlate1d(double *out, const double *in, int64_t H, int64_t W, int
 }
 
 static void gaussian2d(double *out, double *tmp, const double *in, int64_t H, int64_t W, const double *w,
-                       int64_t r, double sigma, int f32) {
+                       int64_t r, double sigma, int f32, int nt) {
     if (!(sigma > 1e-15)) {
         for (int64_t i = 0; i < H * W; i++) out[i] = in[i];
         return;
     }
-    correlate1d(tmp, in, H, W, 0, w + r, r, 1, 0, f32);
-    correlate1d(out, tmp, H, W, 1, w + r, r, 1, 0, f32);
+    correlate1d(tmp, in, H, W, 0, w + r, r, 1, 0, f32, nt);
+    correlate1d(out, tmp, H, W, 1, w + r, r, 1, 0, f32, nt);
 }
 
 /* numpy.percentile(a, q) with the default linear method, a sorted ascending (n values). */
@@ -284,8 +285,10 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-lt_status lt_classic_canny(uint8_t *out, const lt_tensor *img, const uint8_t *mask, double sigma,
-                           double low, double high, int use_quantiles) {
+lt_status lt_classic_canny(lt_context *ctx, uint8_t *out, const lt_tensor *img, const uint8_t *mask,
+                           double sigma, double low, double high, int use_quantiles) {
+    int nt = ctx ? lt_ctx_num_threads(ctx) : 1;
+    if (nt < 1) nt = 1;
     int64_t H, W;
     lt_status st = check_image(img, &H, &W);
     if (st != LT_OK) return st;
@@ -306,9 +309,9 @@ lt_status lt_classic_canny(uint8_t *out, const lt_tensor *img, const uint8_t *ma
     /* _preprocess: the masked image and the mask smoothed alike; smoothed / (bleed + eps) */
     lt_classic_as_float(x, img);
     for (int64_t i = 0; i < n; i++) if (mask && !mask[i]) x[i] = 0.0;
-    gaussian2d(sm, tmp, x, H, W, w, radius, sigma, f32);
+    gaussian2d(sm, tmp, x, H, W, w, radius, sigma, f32, nt);
     for (int64_t i = 0; i < n; i++) x[i] = mask ? (double)(mask[i] != 0) : 1.0;
-    gaussian2d(bl, tmp, x, H, W, w, radius, sigma, 0);
+    gaussian2d(bl, tmp, x, H, W, w, radius, sigma, 0, nt);
     for (int64_t i = 0; i < n; i++) sm[i] = rnd(sm[i] / (bl[i] + 2.220446049250313e-16), f32);
     for (int64_t y = 0; y < H; y++)
         for (int64_t xx = 0; xx < W; xx++) {
@@ -326,10 +329,10 @@ lt_status lt_classic_canny(uint8_t *out, const lt_tensor *img, const uint8_t *ma
         }
     /* ndi.sobel: [-1, 0, 1] along the axis, then [1, 2, 1] along the other, reflected borders */
     static const double d3[3] = {-1, 0, 1}, s3[3] = {1, 2, 1};
-    correlate1d(tmp, sm, H, W, 1, d3 + 1, 1, -1, 1, f32);
-    correlate1d(js, tmp, H, W, 0, s3 + 1, 1, 1, 1, f32);
-    correlate1d(tmp, sm, H, W, 0, d3 + 1, 1, -1, 1, f32);
-    correlate1d(is, tmp, H, W, 1, s3 + 1, 1, 1, 1, f32);
+    correlate1d(tmp, sm, H, W, 1, d3 + 1, 1, -1, 1, f32, nt);
+    correlate1d(js, tmp, H, W, 0, s3 + 1, 1, 1, 1, f32, nt);
+    correlate1d(tmp, sm, H, W, 0, d3 + 1, 1, -1, 1, f32, nt);
+    correlate1d(is, tmp, H, W, 1, s3 + 1, 1, 1, 1, f32, nt);
     for (int64_t i = 0; i < n; i++) mag[i] = rnd(hypot(is[i], js[i]), f32);
     if (use_quantiles) {
         memcpy(tmp, mag, (size_t)n * sizeof *tmp);

@@ -338,7 +338,7 @@ static int l_canny(lua_State *L) {
         mask = as_mask(L, 6, fn, "mask");
     }
     lt_tensor *out = lt_lua_newtensor_uninit(L, LT_UINT8, 2, x->size, fn);
-    lt_lua_check(L, lt_classic_canny(lt_u8(out), x, mask, sigma, lo, hi, q), fn);
+    lt_lua_check(L, lt_classic_canny(lt_lua_ctx(L), lt_u8(out), x, mask, sigma, lo, hi, q), fn);
     return 1;
 }
 
@@ -367,6 +367,23 @@ static int l_morph(lua_State *L) {
     if (!binary && x->dtype == LT_UINT8)
         lt_lua_error(L, "%s: internal: gray morphology of a uint8 image", fn);
     const uint8_t *fp = as_mask(L, 2, fn, "footprint");
+    int first_dilate, second = 1;
+    if (strcmp(op, "erode") == 0) { first_dilate = 0; second = 0; }
+    else if (strcmp(op, "dilate") == 0) { first_dilate = 1; second = 0; }
+    else if (strcmp(op, "open") == 0) first_dilate = 0;
+    else if (strcmp(op, "close") == 0) first_dilate = 1;
+    else return lt_lua_error(L, "%s: internal: unknown operation %s", fn, op);
+    if (binary && !naive) {
+        /* masks stay uint8 0/1 end to end */
+        const uint8_t *m = as_mask(L, 1, fn, "image");
+        lt_tensor *a = lt_lua_newtensor_uninit(L, LT_UINT8, x->ndim, x->size, fn);
+        lt_lua_check(L, lt_classic_morph_u8(lt_u8(a), m, dims, fp, fdims, first_dilate, 1), fn);
+        if (second) {
+            lt_tensor *b = lt_lua_newtensor_uninit(L, LT_UINT8, x->ndim, x->size, fn);
+            lt_lua_check(L, lt_classic_morph_u8(lt_u8(b), lt_u8(a), dims, fp, fdims, !first_dilate, 1), fn);
+        }
+        return 1;
+    }
     lt_tensor *xf;
     if (binary) {
         const uint8_t *m = as_mask(L, 1, fn, "image");
@@ -381,12 +398,6 @@ static int l_morph(lua_State *L) {
     lt_tensor *b = NULL;
     lt_status (*k)(float *, const float *, const int64_t *, const uint8_t *, const int64_t *, int, int) =
         naive ? lt_classic_morph_naive : lt_classic_morph;
-    int first_dilate, second = 1;
-    if (strcmp(op, "erode") == 0) { first_dilate = 0; second = 0; }
-    else if (strcmp(op, "dilate") == 0) { first_dilate = 1; second = 0; }
-    else if (strcmp(op, "open") == 0) first_dilate = 0;
-    else if (strcmp(op, "close") == 0) first_dilate = 1;
-    else return lt_lua_error(L, "%s: internal: unknown operation %s", fn, op);
     lt_lua_check(L, k(lt_f32(a), lt_f32(xf), dims, fp, fdims, first_dilate, binary), fn);
     lt_tensor *res = a;
     if (second) {
