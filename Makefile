@@ -60,7 +60,7 @@ MPI_PKGS  := openmpi-bin libopenmpi-dev
 SERVE_PKGS := lighttpd lighttpd-modules-lua curl
 SERVE_PORT ?= 8088
 # the references make bench measures lunet against (never needed by make test or CI)
-BENCH_PKGS := python3-torch python3-numpy python3-pil python3-opencv
+BENCH_PKGS := python3-torch python3-numpy python3-pil python3-opencv python3-skimage python3-scipy
 SPECS ?= spec
 
 PREFIX      ?= /usr/local

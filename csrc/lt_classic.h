@@ -9,7 +9,8 @@
  *
  * Images are contiguous, row-major, D x H x W with D = 1 for a 2-D image; a kernel that reads
  * an lt_tensor accepts uint8, int32 and float32 unless it says otherwise. Kernels allocate
- * their own temporaries (LT_ENOMEM) and check every size (LT_EOVERFLOW); none recurses.
+ * their own temporaries (LT_ENOMEM) and check every size (LT_EOVERFLOW); none recurses over
+ * pixels (the only recursion, numpy's pairwise sum of a Gaussian kernel, is log-deep).
  */
 #ifndef LT_CLASSIC_H
 #define LT_CLASSIC_H
@@ -60,6 +61,12 @@ lt_status lt_classic_edt_naive(float *dist, int64_t *idx, const lt_tensor *in, c
 lt_status lt_classic_watershed(int32_t *out, const float *elev, const int32_t *markers,
                                const uint8_t *mask, const int64_t dims[3], int connectivity,
                                double compactness);
+/* The general path, which the compact watershed takes: scikit-image's heap item by item (32-byte
+ * items with the seed pixel, coordinates and bounds tests). The plain watershed's fast path
+ * (padded flat offsets, packed integer keys) must equal it exactly, ties included. */
+lt_status lt_classic_watershed_general(int32_t *out, const float *elev, const int32_t *markers,
+                                       const uint8_t *mask, const int64_t dims[3], int connectivity,
+                                       double compactness);
 /* The reference: the same flood with a linear scan for the smallest (value, age) instead of a
  * heap; equal to the fast one whenever no two seeds with equal elevation compete. O(N^2). */
 lt_status lt_classic_watershed_naive(int32_t *out, const float *elev, const int32_t *markers,
@@ -85,13 +92,19 @@ lt_status lt_classic_histogram(int64_t *counts, double *centers, int64_t *nbins,
 lt_status lt_classic_otsu(double *thresh, const lt_tensor *img, int64_t nbins);
 /* Multi-Otsu (filters.threshold_multiotsu): classes - 1 thresholds into thresh, by the same
  * float32 exhaustive search (its lookup-table variant); LT_EARG when the image has fewer than
- * `classes` distinct values. */
+ * `classes` distinct values, LT_ERANGE when the search would visit more than 2^31 tuples
+ * (C(bins - 1, classes - 1)). */
 lt_status lt_classic_multiotsu(double *thresh, const lt_tensor *img, int classes, int64_t nbins);
 /* Local mean and standard deviation over a wy x wx window (odd sizes) with reflected borders,
  * as scikit-image's _mean_std, then the Niblack (m - k s) or Sauvola (m (1 + k (s / r - 1)))
  * threshold image into out. sauvola selects the formula. */
 lt_status lt_classic_local_threshold(float *out, const lt_tensor *img, int64_t wy, int64_t wx, double k,
                                      double r, int sauvola);
+
+/* The reference: direct window sums in double (no integral images); equal to the fast one up to
+ * rounding. */
+lt_status lt_classic_local_threshold_naive(float *out, const lt_tensor *img, int64_t wy, int64_t wx,
+                                           double k, double r, int sauvola);
 
 /* ---- edge filters (lt_classic_filters.c) ---- */
 typedef enum { LT_EDGE_SOBEL, LT_EDGE_SCHARR, LT_EDGE_PREWITT } lt_edge_kind;
@@ -108,9 +121,10 @@ lt_status lt_classic_laplace(lt_context *ctx, float *out, const lt_tensor *img, 
 /* skimage.feature.canny: Gaussian smoothing (sigma, zero borders, normalised by the smoothed
  * mask), Sobel gradients, non-maximum suppression with interpolation, hysteresis between the
  * low and high thresholds (on the image scaled as img_as_float; use_quantiles: thresholds are
- * quantiles of the gradient magnitude) by 8-connected components. out: 0/1. */
-lt_status lt_classic_canny(uint8_t *out, const lt_tensor *img, const uint8_t *mask, double sigma,
-                           double low, double high, int use_quantiles);
+ * quantiles of the gradient magnitude) by 8-connected components. out: 0/1. The smoothing and
+ * gradients run on up to lt_ctx_num_threads(ctx) threads (ctx may be NULL: one). */
+lt_status lt_classic_canny(lt_context *ctx, uint8_t *out, const lt_tensor *img, const uint8_t *mask,
+                           double sigma, double low, double high, int use_quantiles);
 /* The image as double in scikit-image's img_as_float scale (uint8 / 255, float32 as
  * is; these kernels take uint8 or float32 images) into out (H * W). */
 lt_status lt_classic_as_float(double *out, const lt_tensor *img);
@@ -128,6 +142,10 @@ lt_status lt_classic_as_float(double *out, const lt_tensor *img);
  * (van Herk / Gil-Werman, 3 comparisons per pixel), so a disk of radius r costs O(N r). */
 lt_status lt_classic_morph(float *out, const float *in, const int64_t dims[3], const uint8_t *fp,
                            const int64_t fdims[3], int dilate, int binary);
+/* The same on uint8 0/1 images, binary mode only (LT_EDTYPE otherwise): 4x less memory
+ * traffic than float32 for masks. */
+lt_status lt_classic_morph_u8(uint8_t *out, const uint8_t *in, const int64_t dims[3], const uint8_t *fp,
+                              const int64_t fdims[3], int dilate, int binary);
 /* The direct O(N |footprint|) reference. */
 lt_status lt_classic_morph_naive(float *out, const float *in, const int64_t dims[3], const uint8_t *fp,
                                  const int64_t fdims[3], int dilate, int binary);

@@ -2,6 +2,7 @@
  * with scikit-image's scaling, scipy.ndimage's border modes and its summation order (so binary
  * results such as Canny's edges match exactly). */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,36 +78,75 @@ static int taps(const double *K, double *w, int *oy, int *ox) {
     return m;
 }
 
-/* Up to two 3 x 3 convolutions (mode 'reflect') of one image at once, per row in parallel:
- * g0 (and g1 when m1 > 0) as NI_Correlate sums them from 0 in tap order. combine: 0 writes
- * g0 as is; 1 writes sqrt((g0^2 + g1^2) / 2) with float32 rounding of each stored array when
- * f32 (as scikit-image's float32 arrays). */
-static void conv_rows(float *out, const void *d, int f32, int64_t H, int64_t W, const double *w0,
-                      const int *oy0, const int *ox0, int m0, const double *w1, const int *oy1,
-                      const int *ox1, int m1, int nt) {
-    #pragma omp parallel for num_threads(nt) schedule(static) if (H * W > 65536)
+/* Up to two 3 x 3 convolutions (mode 'reflect') of one image at once, row by row: the three
+ * source rows are widened to doubles with their mirrored end pixels (img_as_float values), and
+ * each tap is one vectorisable pass adding into per-row accumulators, so every output sums its
+ * taps from 0 in NI_Correlate's order. g0 only (m1 == 0) is written as is; with m1 > 0 the result
+ * is sqrt((g0^2 + g1^2) / 2), rounding each stored array to float32 when f32 (as scikit-image's
+ * float32 arrays). Rows run in parallel for large images. */
+static lt_status conv_rows(float *out, const void *d, int f32, int64_t H, int64_t W, const double *w0,
+                           const int *oy0, const int *ox0, int m0, const double *w1, const int *oy1,
+                           const int *ox1, int m1, int nt) {
+    if (nt < 1) nt = 1;
+    int par = H * W > (1 << 20) && nt > 1;
+    int nbuf = par ? nt : 1;
+    int64_t PW = W + 2;
+    double *buf = malloc((size_t)nbuf * (size_t)(3 * PW + 2 * W) * sizeof *buf);
+    if (!buf) return LT_ENOMEM;
+    #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int64_t y = 0; y < H; y++) {
-        int64_t rows[3] = {mirror(y - 1, H) * W, y * W, mirror(y + 1, H) * W};
-        for (int64_t x = 0; x < W; x++) {
-            int64_t cols[3];
-            if (x > 0 && x < W - 1) { cols[0] = x - 1; cols[1] = x; cols[2] = x + 1; }
-            else { cols[0] = mirror(x - 1, W); cols[1] = x; cols[2] = mirror(x + 1, W); }
-            double t0 = 0.0, t1 = 0.0;
-            for (int k = 0; k < m0; k++) t0 += pix(d, f32, rows[oy0[k] + 1] + cols[ox0[k] + 1]) * w0[k];
-            if (m1 == 0) { out[y * W + x] = (float)t0; continue; }
-            for (int k = 0; k < m1; k++) t1 += pix(d, f32, rows[oy1[k] + 1] + cols[ox1[k] + 1]) * w1[k];
+        double *b = buf + (size_t)(par ? omp_get_thread_num() : 0) * (size_t)(3 * PW + 2 * W);
+        double *rows[3] = {b, b + PW, b + 2 * PW};
+        double *t0 = b + 3 * PW, *t1 = t0 + W;
+        int64_t src[3] = {mirror(y - 1, H), y, mirror(y + 1, H)};
+        for (int r = 0; r < 3; r++) {
+            double *dst = rows[r] + 1;
             if (f32) {
-                float a = (float)t0, b = (float)t1;
-                float acc = 0.0f + a * a;
-                acc = acc + b * b;
-                out[y * W + x] = sqrtf(acc) / (float)sqrt(2.0);
+                const float *p = (const float *)d + src[r] * W;
+                for (int64_t x = 0; x < W; x++) dst[x] = p[x];
             } else {
-                double acc = 0.0 + t0 * t0;
-                acc = acc + t1 * t1;
-                out[y * W + x] = (float)(sqrt(acc) / sqrt(2.0));
+                const uint8_t *p = (const uint8_t *)d + src[r] * W;
+                for (int64_t x = 0; x < W; x++) dst[x] = (double)p[x] * (1.0 / 255.0);
+            }
+            dst[-1] = dst[mirror(-1, W)];
+            dst[W] = dst[mirror(W, W)];
+        }
+        for (int64_t x = 0; x < W; x++) t0[x] = 0.0;
+        for (int k = 0; k < m0; k++) {
+            const double *s = rows[oy0[k] + 1] + 1 + ox0[k];
+            double wk = w0[k];
+            for (int64_t x = 0; x < W; x++) t0[x] += s[x] * wk;
+        }
+        float *o = out + y * W;
+        if (m1 == 0) {
+            for (int64_t x = 0; x < W; x++) o[x] = (float)t0[x];
+            continue;
+        }
+        for (int64_t x = 0; x < W; x++) t1[x] = 0.0;
+        for (int k = 0; k < m1; k++) {
+            const double *s = rows[oy1[k] + 1] + 1 + ox1[k];
+            double wk = w1[k];
+            for (int64_t x = 0; x < W; x++) t1[x] += s[x] * wk;
+        }
+        if (f32) {
+            const float r2 = (float)sqrt(2.0);
+            for (int64_t x = 0; x < W; x++) {
+                float a = (float)t0[x], c = (float)t1[x];
+                float acc = 0.0f + a * a;
+                acc = acc + c * c;
+                o[x] = sqrtf(acc) / r2;
+            }
+        } else {
+            const double r2 = sqrt(2.0);
+            for (int64_t x = 0; x < W; x++) {
+                double acc = 0.0 + t0[x] * t0[x];
+                acc = acc + t1[x] * t1[x];
+                o[x] = (float)(sqrt(acc) / r2);
             }
         }
     }
+    free(buf);
+    return LT_OK;
 }
 
 lt_status lt_classic_edges(lt_context *ctx, float *out, const lt_tensor *img, const uint8_t *mask,
@@ -130,10 +170,10 @@ lt_status lt_classic_edges(lt_context *ctx, float *out, const lt_tensor *img, co
     int nt = lt_ctx_num_threads(ctx);
     int f32 = img->dtype == LT_FLOAT32;
     const void *d = lt_data(img);
-    if (axis >= 0) conv_rows(out, d, f32, H, W, w[axis], oy[axis], ox[axis], m[axis], NULL, NULL, NULL, 0, nt);
-    else conv_rows(out, d, f32, H, W, w[0], oy[0], ox[0], m[0], w[1], oy[1], ox[1], m[1], nt);
-    if (mask) apply_mask(out, mask, H, W);
-    return LT_OK;
+    if (axis >= 0) st = conv_rows(out, d, f32, H, W, w[axis], oy[axis], ox[axis], m[axis], NULL, NULL, NULL, 0, nt);
+    else st = conv_rows(out, d, f32, H, W, w[0], oy[0], ox[0], m[0], w[1], oy[1], ox[1], m[1], nt);
+    if (st == LT_OK && mask) apply_mask(out, mask, H, W);
+    return st;
 }
 
 lt_status lt_classic_laplace(lt_context *ctx, float *out, const lt_tensor *img, const uint8_t *mask) {
@@ -144,10 +184,10 @@ lt_status lt_classic_laplace(lt_context *ctx, float *out, const lt_tensor *img, 
     double w[9];
     int oy[9], ox[9];
     int m = taps(K, w, oy, ox);
-    conv_rows(out, lt_data(img), img->dtype == LT_FLOAT32, H, W, w, oy, ox, m, NULL, NULL, NULL, 0,
-              lt_ctx_num_threads(ctx));
-    if (mask) apply_mask(out, mask, H, W);
-    return LT_OK;
+    st = conv_rows(out, lt_data(img), img->dtype == LT_FLOAT32, H, W, w, oy, ox, m, NULL, NULL, NULL, 0,
+                   lt_ctx_num_threads(ctx));
+    if (st == LT_OK && mask) apply_mask(out, mask, H, W);
+    return st;
 }
 
 /* ---- Canny ---- */
@@ -191,12 +231,16 @@ static int64_t gauss_kernel(double *w, double sigma, int64_t radius) {
  * x[0] * w[0] + sum over j = -r..-1 of (x[j] + x[-j]) * w[j]. sym = -1: antisymmetric
  * (x[j] - x[-j]). out may not alias in. */
 static void correlate1d(double *out, const double *in, int64_t H, int64_t W, int axis, const double *fw,
-                        int64_t r, int sym, int reflect, int f32) {
+                        int64_t r, int sym, int reflect, int f32, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static) if (H * W > 65536 && nt > 1)
     for (int64_t y = 0; y < H; y++)
         for (int64_t x = 0; x < W; x++) {
             int64_t len = axis == 0 ? H : W, pos = axis == 0 ? y : x;
             double t = in[y * W + x] * fw[0];
-            for (int64_t j = -r; j < 0; j++) {
+            /* taps with both sides outside the line add exact zeros (mode constant): skipped */
+            int64_t reach = pos > len - 1 - pos ? pos : len - 1 - pos;
+            int64_t jr = reflect || r <= reach ? r : reach;
+            for (int64_t j = -jr; j < 0; j++) {
                 int64_t a = pos + j, b = pos - j;
                 double va, vb;
                 if (reflect) { a = mirror(a, len); b = mirror(b, len); }
@@ -211,13 +255,13 @@ static void correlate1d(double *out, const double *in, int64_t H, int64_t W, int
 }
 
 static void gaussian2d(double *out, double *tmp, const double *in, int64_t H, int64_t W, const double *w,
-                       int64_t r, double sigma, int f32) {
+                       int64_t r, double sigma, int f32, int nt) {
     if (!(sigma > 1e-15)) {
         for (int64_t i = 0; i < H * W; i++) out[i] = in[i];
         return;
     }
-    correlate1d(tmp, in, H, W, 0, w + r, r, 1, 0, f32);
-    correlate1d(out, tmp, H, W, 1, w + r, r, 1, 0, f32);
+    correlate1d(tmp, in, H, W, 0, w + r, r, 1, 0, f32, nt);
+    correlate1d(out, tmp, H, W, 1, w + r, r, 1, 0, f32, nt);
 }
 
 /* numpy.percentile(a, q) with the default linear method, a sorted ascending (n values). */
@@ -241,8 +285,10 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-lt_status lt_classic_canny(uint8_t *out, const lt_tensor *img, const uint8_t *mask, double sigma,
-                           double low, double high, int use_quantiles) {
+lt_status lt_classic_canny(lt_context *ctx, uint8_t *out, const lt_tensor *img, const uint8_t *mask,
+                           double sigma, double low, double high, int use_quantiles) {
+    int nt = ctx ? lt_ctx_num_threads(ctx) : 1;
+    if (nt < 1) nt = 1;
     int64_t H, W;
     lt_status st = check_image(img, &H, &W);
     if (st != LT_OK) return st;
@@ -263,9 +309,9 @@ lt_status lt_classic_canny(uint8_t *out, const lt_tensor *img, const uint8_t *ma
     /* _preprocess: the masked image and the mask smoothed alike; smoothed / (bleed + eps) */
     lt_classic_as_float(x, img);
     for (int64_t i = 0; i < n; i++) if (mask && !mask[i]) x[i] = 0.0;
-    gaussian2d(sm, tmp, x, H, W, w, radius, sigma, f32);
+    gaussian2d(sm, tmp, x, H, W, w, radius, sigma, f32, nt);
     for (int64_t i = 0; i < n; i++) x[i] = mask ? (double)(mask[i] != 0) : 1.0;
-    gaussian2d(bl, tmp, x, H, W, w, radius, sigma, 0);
+    gaussian2d(bl, tmp, x, H, W, w, radius, sigma, 0, nt);
     for (int64_t i = 0; i < n; i++) sm[i] = rnd(sm[i] / (bl[i] + 2.220446049250313e-16), f32);
     for (int64_t y = 0; y < H; y++)
         for (int64_t xx = 0; xx < W; xx++) {
@@ -283,10 +329,10 @@ lt_status lt_classic_canny(uint8_t *out, const lt_tensor *img, const uint8_t *ma
         }
     /* ndi.sobel: [-1, 0, 1] along the axis, then [1, 2, 1] along the other, reflected borders */
     static const double d3[3] = {-1, 0, 1}, s3[3] = {1, 2, 1};
-    correlate1d(tmp, sm, H, W, 1, d3 + 1, 1, -1, 1, f32);
-    correlate1d(js, tmp, H, W, 0, s3 + 1, 1, 1, 1, f32);
-    correlate1d(tmp, sm, H, W, 0, d3 + 1, 1, -1, 1, f32);
-    correlate1d(is, tmp, H, W, 1, s3 + 1, 1, 1, 1, f32);
+    correlate1d(tmp, sm, H, W, 1, d3 + 1, 1, -1, 1, f32, nt);
+    correlate1d(js, tmp, H, W, 0, s3 + 1, 1, 1, 1, f32, nt);
+    correlate1d(tmp, sm, H, W, 0, d3 + 1, 1, -1, 1, f32, nt);
+    correlate1d(is, tmp, H, W, 1, s3 + 1, 1, 1, 1, f32, nt);
     for (int64_t i = 0; i < n; i++) mag[i] = rnd(hypot(is[i], js[i]), f32);
     if (use_quantiles) {
         memcpy(tmp, mag, (size_t)n * sizeof *tmp);

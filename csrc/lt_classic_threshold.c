@@ -163,6 +163,12 @@ lt_status lt_classic_multiotsu(double *thresh, const lt_tensor *img, int classes
         for (int64_t i = 0; i < nb && m < tc; i++) if (prob[i] > 0) thresh[m++] = bc[i];
         goto done;
     }
+    /* the search visits C(nb - 1, tc) threshold tuples: refuse more than 2^31 (minutes) */
+    {
+        double combos = 1;
+        for (int64_t j = 0; j < tc; j++) combos = combos * (double)(nb - 1 - j) / (double)(j + 1);
+        if (combos > 2147483648.0) { st = LT_ERANGE; goto done; }
+    }
     /* scikit-image's _set_var_btwcls_lut moments (first_moment[0] = prob[0] as there) and its
      * between-class variance var(i, j) = S(i..j)^2 / P(i..j), var(0, 0) = 0 */
     P[0] = prob[0];
@@ -270,5 +276,32 @@ lt_status lt_classic_local_threshold(float *out, const lt_tensor *img, int64_t w
             out[y * W + x] = (float)t;
         }
     free(I); free(I2);
+    return LT_OK;
+}
+
+lt_status lt_classic_local_threshold_naive(float *out, const lt_tensor *img, int64_t wy, int64_t wx,
+                                           double k, double r, int sauvola) {
+    if (img->ndim != 2) return LT_ESHAPE;
+    if (wy < 1 || wx < 1 || wy % 2 == 0 || wx % 2 == 0) return LT_EARG;
+    if (img->dtype != LT_UINT8 && img->dtype != LT_FLOAT32) return LT_EDTYPE;
+    const int64_t H = img->size[0], W = img->size[1];
+    const void *data = lt_data(img);
+    if (H * W > 0 && data == NULL) return LT_EFREED;
+    int f32 = img->dtype == LT_FLOAT32;
+    double area = (double)(wy * wx);
+    for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++) {
+            double sm = 0, sq = 0;
+            for (int64_t dy = -(wy / 2); dy <= wy / 2; dy++)
+                for (int64_t dx = -(wx / 2); dx <= wx / 2; dx++) {
+                    int64_t i = reflect_index(y + dy, H) * W + reflect_index(x + dx, W);
+                    double v = f32 ? (double)((const float *)data)[i] : (double)((const uint8_t *)data)[i];
+                    sm += v;
+                    sq += v * v;
+                }
+            double m = sm / area, var = sq / area - m * m;
+            double sd = sqrt(var > 0 ? var : 0);
+            out[y * W + x] = (float)(sauvola ? m * (1 + k * ((sd / r) - 1)) : m - k * sd);
+        }
     return LT_OK;
 }

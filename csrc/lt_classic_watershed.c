@@ -129,38 +129,45 @@ static lt_status flood(int32_t *out, const float *elev, const int32_t *markers, 
 }
 
 /* The plain (non-compact) flood on padded arrays, as scikit-image runs it: a one-pixel border of
- * mask 0 around the image, so neighbours are flat offsets with no bounds tests, and 16-byte
- * heap items (the source pixel is not needed when labelling at push time). Same heap, same
- * comparisons, same neighbour order: the same result as flood(). */
+ * mask 0 around the image, so neighbours are flat offsets with no bounds tests. Heap items are
+ * 16 bytes: (elevation, age) packed in one integer key whose order is the (double value, age)
+ * order of scikit-image's comparison (float32 bits mapped to an unsigned order, -0 as +0; an
+ * elevation with NaN takes the general path), and the pixel. The binary heap is scikit-image's
+ * (a hole moved instead of swaps: the same comparisons, the same positions), the neighbour order
+ * is its: the same result as flood(). */
 typedef struct {
-    double value;
-    int32_t age;
-    int32_t index;
-} ws_item16;
+    uint64_t key;
+    int64_t index;
+} ws_key;
 
-static inline int smaller16(const ws_item16 *a, const ws_item16 *b) {
-    if (a->value != b->value) return a->value < b->value;
-    return a->age < b->age;
+static inline uint64_t order_bits(float f) {
+    uint32_t u;
+    if (f == 0.0f) f = 0.0f;
+    memcpy(&u, &f, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return (uint64_t)u << 32;
 }
 
 static lt_status flood_plain(int32_t *out, const float *elev, const int32_t *markers, const uint8_t *mask,
                              const int64_t dims[3], int connectivity) {
     const int64_t D = dims[0], H = dims[1], W = dims[2];
     int is3 = D > 1;
-    int64_t PD = is3 ? D + 2 : 1, PH = H + 2, PW = W + 2, pn;
+    int64_t PD = is3 ? D + 2 : 1, PH = H + 2, PW = W + 2, pn, n = D * H * W;
     if (lt_mul_ovf(PD, PH, &pn) || lt_mul_ovf(pn, PW, &pn)) return LT_EOVERFLOW;
+    for (int64_t i = 0; i < n; i++)
+        if (elev[i] != elev[i]) return flood(out, elev, markers, mask, dims, connectivity, 0, 0);
     if (pn >= INT32_MAX) return flood(out, elev, markers, mask, dims, connectivity, 0, 0);
     int off[26][3];
     int nb = lt_classic_neighbors(off, is3 ? 3 : 2, connectivity);
-    int32_t noff[26];
-    for (int k = 0; k < nb; k++) noff[k] = (int32_t)((off[k][0] * PH + off[k][1]) * PW + off[k][2]);
+    int64_t noff[26];
+    for (int k = 0; k < nb; k++) noff[k] = (off[k][0] * PH + off[k][1]) * PW + off[k][2];
     int32_t *po = calloc((size_t)pn, sizeof *po);
     uint8_t *pm = calloc((size_t)pn, 1);
-    float *pe = malloc((size_t)pn * sizeof *pe);
-    int64_t space = 1000, items = 0;
-    ws_item16 *a = malloc((size_t)space * sizeof *a);
+    uint64_t *pk = malloc((size_t)pn * sizeof *pk);
+    int64_t space = 1024, items = 0;
+    ws_key *a = malloc((size_t)space * sizeof *a);
     lt_status st = LT_OK;
-    if (!po || !pm || !pe || !a) { st = LT_ENOMEM; goto end; }
+    if (!po || !pm || !pk || !a) { st = LT_ENOMEM; goto end; }
     for (int64_t z = 0; z < D; z++)
         for (int64_t y = 0; y < H; y++) {
             int64_t src = (z * H + y) * W, dst = ((z + (is3 ? 1 : 0)) * PH + y + 1) * PW + 1;
@@ -168,56 +175,56 @@ static lt_status flood_plain(int32_t *out, const float *elev, const int32_t *mar
                 int m = mask ? mask[src + x] != 0 : 1;
                 pm[dst + x] = (uint8_t)m;
                 po[dst + x] = m ? markers[src + x] : 0;
-                pe[dst + x] = elev[src + x];
+                pk[dst + x] = order_bits(elev[src + x]);
             }
         }
-    #define PUSH(E) do {                                                                      \
+    #define PUSH(KEY, IDX) do {                                                               \
         if (items == space) {                                                                 \
-            if (space > INT64_MAX / 2 / (int64_t)sizeof(ws_item16)) { st = LT_ENOMEM; goto end; } \
-            ws_item16 *na = realloc(a, (size_t)space * 2 * sizeof *na);                       \
+            if (space > INT64_MAX / 2 / (int64_t)sizeof(ws_key)) { st = LT_ENOMEM; goto end; } \
+            ws_key *na = realloc(a, (size_t)space * 2 * sizeof *na);                          \
             if (!na) { st = LT_ENOMEM; goto end; }                                            \
             a = na; space *= 2;                                                               \
         }                                                                                     \
+        uint64_t k_ = (KEY);                                                                  \
         int64_t child = items++;                                                              \
-        a[child] = (E);                                                                       \
         while (child > 0) {                                                                   \
             int64_t parent = (child + 1) / 2 - 1;                                             \
-            if (!smaller16(&a[child], &a[parent])) break;                                     \
-            ws_item16 t = a[parent]; a[parent] = a[child]; a[child] = t;                      \
+            if (!(k_ < a[parent].key)) break;                                                 \
+            a[child] = a[parent];                                                             \
             child = parent;                                                                   \
         }                                                                                     \
+        a[child].key = k_;                                                                    \
+        a[child].index = (IDX);                                                               \
     } while (0)
     /* markers in raster order of the padded image (= of the image), age 0 */
-    for (int64_t i = 0; i < pn; i++) {
-        if (!po[i]) continue;
-        ws_item16 e = {(double)pe[i], 0, (int32_t)i};
-        PUSH(e);
-    }
-    int64_t age = 1;
+    for (int64_t i = 0; i < pn; i++)
+        if (po[i]) PUSH(pk[i], i);
+    uint64_t age = 1;
     while (items > 0) {
-        ws_item16 e = a[0];
+        int64_t idx = a[0].index;
         items--;
         if (items > 0) {
-            a[0] = a[items];
-            int64_t i = 0, smallest = 0;
+            ws_key mv = a[items];
+            int64_t i = 0;
             for (;;) {
-                int64_t l = 2 * i + 1, r = 2 * i + 2;
+                int64_t l = 2 * i + 1, r = l + 1, smallest = i;
                 if (l >= items) break;
-                if (smaller16(&a[l], &a[i])) smallest = l;
-                if (r < items && smaller16(&a[r], &a[smallest])) smallest = r;
+                uint64_t sk = mv.key;
+                if (a[l].key < sk) { smallest = l; sk = a[l].key; }
+                if (r < items && a[r].key < sk) smallest = r;
                 if (smallest == i) break;
-                ws_item16 t = a[i]; a[i] = a[smallest]; a[smallest] = t;
+                a[i] = a[smallest];
                 i = smallest;
             }
+            a[i] = mv;
         }
-        int32_t lab = po[e.index];
+        int32_t lab = po[idx];
         for (int k = 0; k < nb; k++) {
-            int32_t j = e.index + noff[k];
+            int64_t j = idx + noff[k];
             if (!pm[j] || po[j]) continue;
             age++;
             po[j] = lab;
-            ws_item16 ne = {(double)pe[j], (int32_t)age, j};
-            PUSH(ne);
+            PUSH(pk[j] | (age & 0xffffffffu), j);
         }
     }
     #undef PUSH
@@ -227,7 +234,7 @@ static lt_status flood_plain(int32_t *out, const float *elev, const int32_t *mar
             memcpy(out + dst, po + src, (size_t)W * sizeof *out);
         }
 end:
-    free(po); free(pm); free(pe); free(a);
+    free(po); free(pm); free(pk); free(a);
     return st;
 }
 
@@ -235,6 +242,12 @@ lt_status lt_classic_watershed(int32_t *out, const float *elev, const int32_t *m
                                const uint8_t *mask, const int64_t dims[3], int connectivity,
                                double compactness) {
     if (!(compactness > 0)) return flood_plain(out, elev, markers, mask, dims, connectivity);
+    return flood(out, elev, markers, mask, dims, connectivity, compactness, 0);
+}
+
+lt_status lt_classic_watershed_general(int32_t *out, const float *elev, const int32_t *markers,
+                                       const uint8_t *mask, const int64_t dims[3], int connectivity,
+                                       double compactness) {
     return flood(out, elev, markers, mask, dims, connectivity, compactness, 0);
 }
 

@@ -81,6 +81,7 @@ static int check_connectivity(lua_State *L, int idx, int ndim, const char *fn) {
 
 /* label(x, connectivity|nil, naive, fn) -> int32 ids, count */
 static int l_label(lua_State *L) {
+    lua_settop(L, 4);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 4, "label");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "mask");
     int64_t dims[3];
@@ -101,6 +102,7 @@ static int l_label(lua_State *L) {
 /* regionprops(labels, fn) -> list of {label, area, bbox = {lo..., hi...}, centroid = {...}}
  * with 1-based coordinates, ordered by label. */
 static int l_regionprops(lua_State *L) {
+    lua_settop(L, 2);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 2, "regionprops");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "labels");
     if (x->dtype == LT_FLOAT32)
@@ -156,6 +158,7 @@ static int l_regionprops(lua_State *L) {
 /* edt(x, spacing_table|nil, return_indices, naive, fn) -> float32 distances [, int32 indices
  * (ndim x ...) with the 1-based coordinates of the nearest zero (0 when there is none)] */
 static int l_edt(lua_State *L) {
+    lua_settop(L, 5);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 5, "distance_transform_edt");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "mask");
     int64_t dims[3];
@@ -197,8 +200,10 @@ static int l_edt(lua_State *L) {
     return 2;
 }
 
-/* watershed(elevation, markers, mask|nil, connectivity|nil, compactness, naive, fn) -> int32 */
+/* watershed(elevation, markers, mask|nil, connectivity|nil, compactness, path, fn) -> int32;
+ * path: false/nil the fast path, true the linear-scan reference, "general" the general heap */
 static int l_watershed(lua_State *L) {
+    lua_settop(L, 7);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "watershed");
     lt_tensor *e = lt_lua_checktensor(L, 1, fn, "elevation");
     lt_tensor *mk = lt_lua_checktensor(L, 2, fn, "markers");
@@ -210,12 +215,13 @@ static int l_watershed(lua_State *L) {
     if (!lua_isnoneornil(L, 3)) same_shape(L, e, lt_lua_checktensor(L, 3, fn, "mask"), fn, "elevation", "mask");
     int conn = check_connectivity(L, 4, e->ndim, fn);
     double compactness = luaL_checknumber(L, 5);
-    int naive = lua_toboolean(L, 6);
+    int naive = lua_type(L, 6) == LUA_TSTRING ? 2 : lua_toboolean(L, 6);
     lt_tensor *ef = as_dtype(L, 1, LT_FLOAT32, fn, "elevation");
     lt_tensor *mi = as_dtype(L, 2, LT_INT32, fn, "markers");
     const uint8_t *mask = lua_isnoneornil(L, 3) ? NULL : as_mask(L, 3, fn, "mask");
     lt_tensor *out = lt_lua_newtensor_uninit(L, LT_INT32, e->ndim, e->size, fn);
-    lt_status st = (naive ? lt_classic_watershed_naive : lt_classic_watershed)(
+    lt_status st = (naive == 2 ? lt_classic_watershed_general : naive ? lt_classic_watershed_naive
+                                                                      : lt_classic_watershed)(
         lt_i32(out), lt_f32(ef), lt_i32(mi), mask, dims, conn, compactness);
     lt_lua_check(L, st, fn);
     return 1;
@@ -246,6 +252,7 @@ static void check_finite_image(lua_State *L, const lt_tensor *t, const char *fn,
 
 /* otsu(img, nbins, fn) -> number */
 static int l_otsu(lua_State *L) {
+    lua_settop(L, 3);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 3, "threshold_otsu");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     check_finite_image(L, x, fn, "image");
@@ -257,6 +264,7 @@ static int l_otsu(lua_State *L) {
 
 /* multiotsu(img, classes, nbins, fn) -> list */
 static int l_multiotsu(lua_State *L) {
+    lua_settop(L, 4);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 4, "threshold_multiotsu");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     check_finite_image(L, x, fn, "image");
@@ -268,6 +276,12 @@ static int l_multiotsu(lua_State *L) {
     if (st == LT_EARG)
         lt_lua_error(L, "%s: the image has fewer than %I distinct values: it cannot be thresholded "
                      "into %I classes", fn, classes, classes);
+    if (st == LT_ERANGE) {
+        int64_t nb = nbins;
+        lt_classic_histogram(NULL, NULL, &nb, x);   /* uint8: the image's integer levels */
+        lt_lua_error(L, "%s: %I classes over %I histogram bins is a search of more than 2^31 "
+                     "threshold combinations: use fewer classes or nbins", fn, classes, (lua_Integer)nb);
+    }
     lt_lua_check(L, st, fn);
     lua_createtable(L, (int)classes - 1, 0);
     for (lua_Integer i = 0; i < classes - 1; i++) {
@@ -277,20 +291,24 @@ static int l_multiotsu(lua_State *L) {
     return 1;
 }
 
-/* local_threshold(img, wy, wx, k, r, sauvola, fn) -> float32 image */
+/* local_threshold(img, wy, wx, k, r, sauvola, fn, naive) -> float32 image */
 static int l_local_threshold(lua_State *L) {
+    lua_settop(L, 8);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "threshold_sauvola");
+    int naive = lua_toboolean(L, 8);
     lt_tensor *x = gray_image(L, 1, fn, "image");
     lua_Integer wy = luaL_checkinteger(L, 2), wx = luaL_checkinteger(L, 3);
     double k = luaL_checknumber(L, 4), r = luaL_checknumber(L, 5);
     int sauvola = lua_toboolean(L, 6);
     lt_tensor *out = lt_lua_newtensor_uninit(L, LT_FLOAT32, 2, x->size, fn);
-    lt_lua_check(L, lt_classic_local_threshold(lt_f32(out), x, wy, wx, k, r, sauvola), fn);
+    lt_lua_check(L, (naive ? lt_classic_local_threshold_naive : lt_classic_local_threshold)(
+                        lt_f32(out), x, wy, wx, k, r, sauvola), fn);
     return 1;
 }
 
 /* edges(img, kind 0..3 (3 = laplace), axis (-1, 0, 1), mask|nil, fn) -> float32 image */
 static int l_edges(lua_State *L) {
+    lua_settop(L, 5);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 5, "sobel");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     int kind = (int)luaL_checkinteger(L, 2), axis = (int)luaL_optinteger(L, 3, -1);
@@ -308,6 +326,7 @@ static int l_edges(lua_State *L) {
 
 /* canny(img, sigma, low, high, use_quantiles, mask|nil, fn) -> uint8 0/1 image */
 static int l_canny(lua_State *L) {
+    lua_settop(L, 7);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "canny");
     lt_tensor *x = gray_image(L, 1, fn, "image");
     check_finite_image(L, x, fn, "image");
@@ -319,13 +338,14 @@ static int l_canny(lua_State *L) {
         mask = as_mask(L, 6, fn, "mask");
     }
     lt_tensor *out = lt_lua_newtensor_uninit(L, LT_UINT8, 2, x->size, fn);
-    lt_lua_check(L, lt_classic_canny(lt_u8(out), x, mask, sigma, lo, hi, q), fn);
+    lt_lua_check(L, lt_classic_canny(lt_lua_ctx(L), lt_u8(out), x, mask, sigma, lo, hi, q), fn);
     return 1;
 }
 
 /* morph(img, footprint, op ("erode"|"dilate"|"open"|"close"), binary, naive, fn) -> image:
  * binary: uint8 0/1; gray: float32 */
 static int l_morph(lua_State *L) {
+    lua_settop(L, 6);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 6, "erode");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "image");
     int64_t dims[3], fdims[3];
@@ -347,6 +367,23 @@ static int l_morph(lua_State *L) {
     if (!binary && x->dtype == LT_UINT8)
         lt_lua_error(L, "%s: internal: gray morphology of a uint8 image", fn);
     const uint8_t *fp = as_mask(L, 2, fn, "footprint");
+    int first_dilate, second = 1;
+    if (strcmp(op, "erode") == 0) { first_dilate = 0; second = 0; }
+    else if (strcmp(op, "dilate") == 0) { first_dilate = 1; second = 0; }
+    else if (strcmp(op, "open") == 0) first_dilate = 0;
+    else if (strcmp(op, "close") == 0) first_dilate = 1;
+    else return lt_lua_error(L, "%s: internal: unknown operation %s", fn, op);
+    if (binary && !naive) {
+        /* masks stay uint8 0/1 end to end */
+        const uint8_t *m = as_mask(L, 1, fn, "image");
+        lt_tensor *a = lt_lua_newtensor_uninit(L, LT_UINT8, x->ndim, x->size, fn);
+        lt_lua_check(L, lt_classic_morph_u8(lt_u8(a), m, dims, fp, fdims, first_dilate, 1), fn);
+        if (second) {
+            lt_tensor *b = lt_lua_newtensor_uninit(L, LT_UINT8, x->ndim, x->size, fn);
+            lt_lua_check(L, lt_classic_morph_u8(lt_u8(b), lt_u8(a), dims, fp, fdims, !first_dilate, 1), fn);
+        }
+        return 1;
+    }
     lt_tensor *xf;
     if (binary) {
         const uint8_t *m = as_mask(L, 1, fn, "image");
@@ -361,12 +398,6 @@ static int l_morph(lua_State *L) {
     lt_tensor *b = NULL;
     lt_status (*k)(float *, const float *, const int64_t *, const uint8_t *, const int64_t *, int, int) =
         naive ? lt_classic_morph_naive : lt_classic_morph;
-    int first_dilate, second = 1;
-    if (strcmp(op, "erode") == 0) { first_dilate = 0; second = 0; }
-    else if (strcmp(op, "dilate") == 0) { first_dilate = 1; second = 0; }
-    else if (strcmp(op, "open") == 0) first_dilate = 0;
-    else if (strcmp(op, "close") == 0) first_dilate = 1;
-    else return lt_lua_error(L, "%s: internal: unknown operation %s", fn, op);
     lt_lua_check(L, k(lt_f32(a), lt_f32(xf), dims, fp, fdims, first_dilate, binary), fn);
     lt_tensor *res = a;
     if (second) {
@@ -390,6 +421,7 @@ static int l_morph(lua_State *L) {
 /* kmeans(x (n x f float32), k, seed, iters, tol, n_init, fn) -> int32 labels, float32 centers,
  * inertia, n_iter */
 static int l_kmeans(lua_State *L) {
+    lua_settop(L, 7);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 7, "kmeans");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "x");
     char s[128];
@@ -424,6 +456,7 @@ static int l_kmeans(lua_State *L) {
  * the channel values (uint8 scaled to [0, 1]) and, when xy_weight > 0, row / (H - 1) and
  * col / (W - 1) times xy_weight (0 for a size-1 axis). */
 static int l_pixel_features(lua_State *L) {
+    lua_settop(L, 3);   /* absent arguments are nil: pushes land above them */
     const char *fn = luaL_optstring(L, 3, "pixel_features");
     lt_tensor *x = lt_lua_checktensor(L, 1, fn, "image");
     char s[128];

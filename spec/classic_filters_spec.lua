@@ -68,6 +68,22 @@ describe("classic thresholds", function()
   end)
 end)
 
+describe("classic local thresholds against direct window sums", function()
+  it("equal the naive reference (uint8 and float32, windows larger than the image too)", function()
+    for s = 1, 8 do
+      local g = lunet.Generator(700 + s)
+      local img = lunet.rand({ 7 + s, 11 + 2 * s }, { generator = g })
+      if s % 2 == 0 then img = img:mul(255):floor():to("uint8") end
+      local wy, wx = 2 * (s % 4) + 1, 2 * ((s * 3) % 11) + 3
+      for _, sv in ipairs { false, true } do
+        local a = K.local_threshold(img, wy, wx, 0.3, 0.7, sv, "t", false)
+        local b = K.local_threshold(img, wy, wx, 0.3, 0.7, sv, "t", true)
+        assert.is_true(max_rel_diff(a, b) <= 2e-5)
+      end
+    end
+  end)
+end)
+
 describe("classic edge filters", function()
   local cases = {
     { "sobel of a uint8 image", function() return classic.sobel(cam) end, "sobel_u8" },
@@ -240,6 +256,8 @@ describe("lunet.classic rejects bad input (part 2 functions)", function()
       "threshold_otsu: image holds a non-finite value (nan at flat index 1)" },
     { "too many classes for the values", function() classic.threshold_multiotsu(lunet.tensor({ { 0, 1 }, { 1, 0 } }), { classes = 3 }) end,
       "threshold_multiotsu: the image has fewer than 3 distinct values: it cannot be thresholded into 3 classes" },
+    { "a multi-Otsu search too large to finish", function() classic.threshold_multiotsu(lunet.rand({ 8, 8 }), { classes = 6 }) end,
+      "threshold_multiotsu: 6 classes over 256 histogram bins is a search of more than 2^31 threshold combinations: use fewer classes or nbins" },
     { "an even window", function() classic.threshold_sauvola(img, { window_size = 4 }) end,
       "threshold_sauvola: window_size must be odd, got 4" },
     { "a 3-D image for sobel", function() classic.sobel(lunet.zeros({ 2, 3, 4 })) end,

@@ -153,8 +153,9 @@ end
 
 --- threshold_multiotsu(image, {classes, nbins}): the classes - 1 thresholds (an ascending Lua
 --- list) of multi-level Otsu, as scikit-image's filters.threshold_multiotsu (the same float32
---- exhaustive search, so equal results). classes: 2..64, default 3 (the search costs nbins^(classes
---- - 1)); nbins as threshold_otsu. An image with fewer distinct values than classes raises.
+--- exhaustive search, so equal results). classes: 2..64, default 3; the search visits
+--- C(bins - 1, classes - 1) threshold tuples and raises beyond 2^31 (6 classes over 256 bins);
+--- nbins as threshold_otsu. An image with fewer distinct values than classes raises.
 function M.threshold_multiotsu(image, opts)
   local fn = "threshold_multiotsu"
   opts = E.options(opts, fn, { "classes", "nbins" })
