@@ -122,19 +122,26 @@ local function check_int(cls, key, v, min)
   return i
 end
 
--- A number or a {h, w} pair of integers >= min; returned as {h, w}.
-local function check_pair(cls, key, v, min)
-  local h, w
-  if type(v) == "table" and not is_tensor(v) and #v == 2 then
-    h, w = int_value(v[1]), int_value(v[2])
+-- A number or a table of n integers >= min ({h, w} for n = 2, {d, h, w} for n = 3); returned
+-- as a table of n.
+local function check_sizes(cls, key, v, min, n)
+  local t = {}
+  if type(v) == "table" and not is_tensor(v) and #v == n then
+    for i = 1, n do t[i] = int_value(v[i]) end
   else
-    h = int_value(v); w = h
+    local i = int_value(v)
+    for j = 1, n do t[j] = i end
   end
-  if h == nil or w == nil or h < min or w < min then
-    raise(format("%s: %s must be an integer >= %d or a pair of them, got %s", cls, key, min, show(v)))
+  for i = 1, n do
+    if t[i] == nil or t[i] < min then
+      raise(format("%s: %s must be an integer >= %d or %s, got %s", cls, key, min,
+        n == 2 and "a pair of them" or "a {d, h, w} table of them", show(v)))
+    end
   end
-  return { h, w }
+  return t
 end
+local function check_pair(cls, key, v, min) return check_sizes(cls, key, v, min, 2) end
+local function check_triple(cls, key, v, min) return check_sizes(cls, key, v, min, 3) end
 
 local function check_bool(cls, key, v)
   if type(v) ~= "boolean" then raise(format("%s: %s must be a boolean, got %s", cls, key, show(v))) end
@@ -148,12 +155,21 @@ local function check_num(cls, key, v, lo, hi, what)
   return v
 end
 
-local function pair_str(p)
-  if p[1] == p[2] then return tostring(p[1]) end
-  return "(" .. p[1] .. ", " .. p[2] .. ")"
+-- "3" for {3, 3}, "(1, 2)" for {1, 2}; any length.
+local function sizes_str(p)
+  for i = 2, #p do
+    if p[i] ~= p[1] then return "(" .. concat(p, ", ") .. ")" end
+  end
+  return tostring(p[1])
 end
 
-local function same(p, q) return p[1] == q[1] and p[2] == q[2] end
+-- p and q hold the same sizes; q may be a number standing for all of them.
+local function same(p, q)
+  for i = 1, #p do
+    if p[i] ~= (type(q) == "table" and q[i] or q) then return false end
+  end
+  return true
+end
 
 local function check_4d(cls, x)
   if not is_tensor(x) then raise(format("%s: input must be a tensor, got %s", cls, typename(x))) end
@@ -180,15 +196,19 @@ end
 ---------------------------------------------------------------------------------------------
 -- convolutions and linear
 ---------------------------------------------------------------------------------------------
-local function conv_common(self, cls, o, transposed)
+-- The checks and parameters shared by Conv2d/3d and ConvTranspose2d/3d (n spatial dims).
+local function conv_common(self, cls, o, transposed, n)
   self.in_channels = check_int(cls, "in_channels", o.in_channels, 1)
   self.out_channels = check_int(cls, "out_channels", o.out_channels, 1)
-  self.kernel_size = check_pair(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = check_pair(cls, "stride", o.stride, 1)
-  self.padding = check_pair(cls, "padding", o.padding, 0)
-  self.dilation = check_pair(cls, "dilation", o.dilation, 1)
+  self.kernel_size = check_sizes(cls, "kernel_size", o.kernel_size, 1, n)
+  self.stride = check_sizes(cls, "stride", o.stride, 1, n)
+  self.padding = check_sizes(cls, "padding", o.padding, 0, n)
+  self.dilation = check_sizes(cls, "dilation", o.dilation, 1, n)
   self.groups = check_int(cls, "groups", o.groups, 1)
   check_bool(cls, "bias", o.bias)
+  if o.padding_mode ~= nil and o.padding_mode ~= "zeros" then
+    raise(format("%s: only padding_mode \"zeros\" is supported, got %s", cls, show(o.padding_mode)))
+  end
   if self.in_channels % self.groups ~= 0 then
     raise(format("%s: in_channels (%d) must be divisible by groups (%d)", cls, self.in_channels, self.groups))
   end
@@ -197,20 +217,20 @@ local function conv_common(self, cls, o, transposed)
   end
   local k = self.kernel_size
   if transposed then
-    self.weight = new_param(self.in_channels, self.out_channels // self.groups, k[1], k[2])
+    self.weight = new_param(self.in_channels, self.out_channels // self.groups, table.unpack(k))
   else
-    self.weight = new_param(self.out_channels, self.in_channels // self.groups, k[1], k[2])
+    self.weight = new_param(self.out_channels, self.in_channels // self.groups, table.unpack(k))
   end
   if o.bias then self.bias = new_param(self.out_channels) end
   reset_kaiming(self)
 end
 
 local function conv_repr(self, extra)
-  local s = { format("%d, %d, kernel_size=%s", self.in_channels, self.out_channels, pair_str(self.kernel_size)) }
-  if not same(self.stride, { 1, 1 }) then s[#s + 1] = "stride=" .. pair_str(self.stride) end
-  if not same(self.padding, { 0, 0 }) then s[#s + 1] = "padding=" .. pair_str(self.padding) end
+  local s = { format("%d, %d, kernel_size=%s", self.in_channels, self.out_channels, sizes_str(self.kernel_size)) }
+  if not same(self.stride, 1) then s[#s + 1] = "stride=" .. sizes_str(self.stride) end
+  if not same(self.padding, 0) then s[#s + 1] = "padding=" .. sizes_str(self.padding) end
   if extra then s[#s + 1] = extra end
-  if not same(self.dilation, { 1, 1 }) then s[#s + 1] = "dilation=" .. pair_str(self.dilation) end
+  if not same(self.dilation, 1) then s[#s + 1] = "dilation=" .. sizes_str(self.dilation) end
   if self.groups ~= 1 then s[#s + 1] = "groups=" .. self.groups end
   if self.bias == nil then s[#s + 1] = "bias=false" end
   return concat(s, ", ")
@@ -223,7 +243,7 @@ function nn.Conv2d:__init(...)
   local o = parse("Conv2d", { "in_channels", "out_channels", "kernel_size" }, {
     in_channels = REQUIRED, out_channels = REQUIRED, kernel_size = REQUIRED, stride = 1,
     padding = 0, dilation = 1, groups = 1, bias = true }, ...)
-  conv_common(self, "Conv2d", o, false)
+  conv_common(self, "Conv2d", o, false, 2)
 end
 function nn.Conv2d:forward(x)
   return fn("conv2d")(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
@@ -239,7 +259,7 @@ function nn.ConvTranspose2d:__init(...)
     in_channels = REQUIRED, out_channels = REQUIRED, kernel_size = REQUIRED, stride = 1,
     padding = 0, output_padding = 0, groups = 1, bias = true, dilation = 1 }, ...)
   self.output_padding = check_pair("ConvTranspose2d", "output_padding", o.output_padding, 0)
-  conv_common(self, "ConvTranspose2d", o, true)
+  conv_common(self, "ConvTranspose2d", o, true, 2)
 end
 function nn.ConvTranspose2d:forward(x)
   return fn("conv_transpose2d")(x, self.weight, self.bias, { stride = self.stride,
@@ -248,7 +268,7 @@ function nn.ConvTranspose2d:forward(x)
 end
 nn.ConvTranspose2d.extra_repr = function(self)
   local extra
-  if not same(self.output_padding, { 0, 0 }) then extra = "output_padding=" .. pair_str(self.output_padding) end
+  if not same(self.output_padding, 0) then extra = "output_padding=" .. sizes_str(self.output_padding) end
   return conv_repr(self, extra)
 end
 
@@ -364,36 +384,55 @@ end
 -- pooling and resampling
 ---------------------------------------------------------------------------------------------
 local function pool_repr(self)
-  local s = { "kernel_size=" .. pair_str(self.kernel_size) }
-  if not same(self.stride, self.kernel_size) then s[#s + 1] = "stride=" .. pair_str(self.stride) end
-  if not same(self.padding, { 0, 0 }) then s[#s + 1] = "padding=" .. pair_str(self.padding) end
-  if self.dilation and not same(self.dilation, { 1, 1 }) then s[#s + 1] = "dilation=" .. pair_str(self.dilation) end
+  local s = { "kernel_size=" .. sizes_str(self.kernel_size) }
+  if not same(self.stride, self.kernel_size) then s[#s + 1] = "stride=" .. sizes_str(self.stride) end
+  if not same(self.padding, 0) then s[#s + 1] = "padding=" .. sizes_str(self.padding) end
+  if self.dilation and not same(self.dilation, 1) then s[#s + 1] = "dilation=" .. sizes_str(self.dilation) end
   if self.ceil_mode then s[#s + 1] = "ceil_mode=true" end
   if self.return_indices then s[#s + 1] = "return_indices=true" end
   if self.count_include_pad == false then s[#s + 1] = "count_include_pad=false" end
   return concat(s, ", ")
 end
 
+-- The pooling modules' shared parts (n spatial dims; PyTorch's defaults: stride = kernel_size).
+local function pool_sizes(self, cls, o, n)
+  self.kernel_size = check_sizes(cls, "kernel_size", o.kernel_size, 1, n)
+  self.stride = o.stride == nil and self.kernel_size or check_sizes(cls, "stride", o.stride, 1, n)
+  self.padding = check_sizes(cls, "padding", o.padding, 0, n)
+end
+
+local function max_pool_init(self, cls, n, ...)
+  local o = parse(cls, { "kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode" }, {
+    kernel_size = REQUIRED, stride = NONE, padding = 0, dilation = 1, return_indices = false,
+    ceil_mode = false }, ...)
+  pool_sizes(self, cls, o, n)
+  self.dilation = check_sizes(cls, "dilation", o.dilation, 1, n)
+  self.return_indices = check_bool(cls, "return_indices", o.return_indices)
+  self.ceil_mode = check_bool(cls, "ceil_mode", o.ceil_mode)
+end
+
+local function max_pool_forward(self, name, x)
+  return fn(name)(x, { kernel = self.kernel_size, stride = self.stride, padding = self.padding,
+    dilation = self.dilation, ceil_mode = self.ceil_mode, return_indices = self.return_indices })
+end
+
+local function max_unpool_init(self, cls, n, ...)
+  local o = parse(cls, { "kernel_size", "stride", "padding" },
+    { kernel_size = REQUIRED, stride = NONE, padding = 0 }, ...)
+  pool_sizes(self, cls, o, n)
+end
+
+local function max_unpool_forward(self, name, x, indices, output_size)
+  return fn(name)(x, indices, { kernel = self.kernel_size, stride = self.stride,
+    padding = self.padding, output_size = output_size })
+end
+
 -- MaxPool2d(kernel_size, {stride=kernel_size, padding=0, dilation=1, return_indices=false,
 -- ceil_mode=false}); with return_indices the call returns values, indices (1-based
 -- positions in each H*W plane, for MaxUnpool2d).
 nn.MaxPool2d = Module:extend("MaxPool2d")
-function nn.MaxPool2d:__init(...)
-  local cls = "MaxPool2d"
-  local o = parse(cls, { "kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode" }, {
-    kernel_size = REQUIRED, stride = NONE, padding = 0, dilation = 1, return_indices = false,
-    ceil_mode = false }, ...)
-  self.kernel_size = check_pair(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = o.stride == nil and self.kernel_size or check_pair(cls, "stride", o.stride, 1)
-  self.padding = check_pair(cls, "padding", o.padding, 0)
-  self.dilation = check_pair(cls, "dilation", o.dilation, 1)
-  self.return_indices = check_bool(cls, "return_indices", o.return_indices)
-  self.ceil_mode = check_bool(cls, "ceil_mode", o.ceil_mode)
-end
-function nn.MaxPool2d:forward(x)
-  return fn("max_pool2d")(x, { kernel = self.kernel_size, stride = self.stride, padding = self.padding,
-    dilation = self.dilation, ceil_mode = self.ceil_mode, return_indices = self.return_indices })
-end
+function nn.MaxPool2d:__init(...) max_pool_init(self, "MaxPool2d", 2, ...) end
+function nn.MaxPool2d:forward(x) return max_pool_forward(self, "max_pool2d", x) end
 nn.MaxPool2d.extra_repr = pool_repr
 
 -- AvgPool2d(kernel_size, {stride=kernel_size, padding=0, ceil_mode=false, count_include_pad=true}).
@@ -402,9 +441,7 @@ function nn.AvgPool2d:__init(...)
   local cls = "AvgPool2d"
   local o = parse(cls, { "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad" }, {
     kernel_size = REQUIRED, stride = NONE, padding = 0, ceil_mode = false, count_include_pad = true }, ...)
-  self.kernel_size = check_pair(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = o.stride == nil and self.kernel_size or check_pair(cls, "stride", o.stride, 1)
-  self.padding = check_pair(cls, "padding", o.padding, 0)
+  pool_sizes(self, cls, o, 2)
   self.ceil_mode = check_bool(cls, "ceil_mode", o.ceil_mode)
   self.count_include_pad = check_bool(cls, "count_include_pad", o.count_include_pad)
 end
@@ -416,17 +453,9 @@ nn.AvgPool2d.extra_repr = pool_repr
 
 -- MaxUnpool2d(kernel_size, {stride=kernel_size, padding=0}); called as m(x, indices [, output_size]).
 nn.MaxUnpool2d = Module:extend("MaxUnpool2d")
-function nn.MaxUnpool2d:__init(...)
-  local cls = "MaxUnpool2d"
-  local o = parse(cls, { "kernel_size", "stride", "padding" },
-    { kernel_size = REQUIRED, stride = NONE, padding = 0 }, ...)
-  self.kernel_size = check_pair(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = o.stride == nil and self.kernel_size or check_pair(cls, "stride", o.stride, 1)
-  self.padding = check_pair(cls, "padding", o.padding, 0)
-end
+function nn.MaxUnpool2d:__init(...) max_unpool_init(self, "MaxUnpool2d", 2, ...) end
 function nn.MaxUnpool2d:forward(x, indices, output_size)
-  return fn("max_unpool2d")(x, indices, { kernel = self.kernel_size, stride = self.stride,
-    padding = self.padding, output_size = output_size })
+  return max_unpool_forward(self, "max_unpool2d", x, indices, output_size)
 end
 nn.MaxUnpool2d.extra_repr = pool_repr
 
@@ -439,7 +468,7 @@ end
 function nn.AdaptiveAvgPool2d:forward(x)
   return fn("adaptive_avg_pool2d")(x, self.output_size)
 end
-function nn.AdaptiveAvgPool2d:extra_repr() return "output_size=" .. pair_str(self.output_size) end
+function nn.AdaptiveAvgPool2d:extra_repr() return "output_size=" .. sizes_str(self.output_size) end
 
 -- Upsample{size= | scale_factor=, mode="nearest"|"bilinear", align_corners=} (positional
 -- order as PyTorch: size, scale_factor, mode, align_corners); forwards to F.interpolate.
@@ -474,7 +503,7 @@ function nn.Upsample:forward(x)
 end
 function nn.Upsample:extra_repr()
   local s = {}
-  if self.size then s[#s + 1] = "size=" .. pair_str(self.size) end
+  if self.size then s[#s + 1] = "size=" .. sizes_str(self.size) end
   if self.scale_factor then s[#s + 1] = "scale_factor=" .. show(self.scale_factor) end
   s[#s + 1] = "mode=" .. show(self.mode)
   if self.align_corners ~= nil then s[#s + 1] = "align_corners=" .. tostring(self.align_corners) end
@@ -484,74 +513,12 @@ end
 ---------------------------------------------------------------------------------------------
 -- volumes (N, C, D, H, W): 3-D convolutions, pooling and normalisation
 ---------------------------------------------------------------------------------------------
--- A number or a {d, h, w} triple of integers >= min; returned as {d, h, w}.
-local function check_triple(cls, key, v, min)
-  local t
-  if type(v) == "table" and not is_tensor(v) and #v == 3 then
-    t = { int_value(v[1]), int_value(v[2]), int_value(v[3]) }
-  else
-    local i = int_value(v)
-    t = { i, i, i }
-  end
-  if t[1] == nil or t[2] == nil or t[3] == nil or t[1] < min or t[2] < min or t[3] < min then
-    raise(format("%s: %s must be an integer >= %d or a {d, h, w} table of them, got %s", cls, key,
-      min, show(v)))
-  end
-  return t
-end
-
-local function triple_str(p)
-  if p[1] == p[2] and p[2] == p[3] then return tostring(p[1]) end
-  return "(" .. p[1] .. ", " .. p[2] .. ", " .. p[3] .. ")"
-end
-
-local function same3(p, q) return p[1] == q[1] and p[2] == q[2] and p[3] == q[3] end
-
 local function check_vol_input(cls, x)
   if not is_tensor(x) then raise(format("%s: input must be a tensor, got %s", cls, typename(x))) end
   if x:dim() ~= 5 and x:dim() ~= 4 then
     raise(format("%s: expected a 5-D input (N, C, D, H, W) or 4-D (C, D, H, W), got %s", cls,
       util.shape_str(x)))
   end
-end
-
-local function conv3d_common(self, cls, o, transposed)
-  self.in_channels = check_int(cls, "in_channels", o.in_channels, 1)
-  self.out_channels = check_int(cls, "out_channels", o.out_channels, 1)
-  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = check_triple(cls, "stride", o.stride, 1)
-  self.padding = check_triple(cls, "padding", o.padding, 0)
-  self.dilation = check_triple(cls, "dilation", o.dilation, 1)
-  self.groups = check_int(cls, "groups", o.groups, 1)
-  check_bool(cls, "bias", o.bias)
-  if o.padding_mode ~= nil and o.padding_mode ~= "zeros" then
-    raise(format("%s: only padding_mode \"zeros\" is supported, got %s", cls, show(o.padding_mode)))
-  end
-  if self.in_channels % self.groups ~= 0 then
-    raise(format("%s: in_channels (%d) must be divisible by groups (%d)", cls, self.in_channels, self.groups))
-  end
-  if self.out_channels % self.groups ~= 0 then
-    raise(format("%s: out_channels (%d) must be divisible by groups (%d)", cls, self.out_channels, self.groups))
-  end
-  local k = self.kernel_size
-  if transposed then
-    self.weight = new_param(self.in_channels, self.out_channels // self.groups, k[1], k[2], k[3])
-  else
-    self.weight = new_param(self.out_channels, self.in_channels // self.groups, k[1], k[2], k[3])
-  end
-  if o.bias then self.bias = new_param(self.out_channels) end
-  reset_kaiming(self)
-end
-
-local function conv3d_repr(self, extra)
-  local s = { format("%d, %d, kernel_size=%s", self.in_channels, self.out_channels, triple_str(self.kernel_size)) }
-  if not same3(self.stride, { 1, 1, 1 }) then s[#s + 1] = "stride=" .. triple_str(self.stride) end
-  if not same3(self.padding, { 0, 0, 0 }) then s[#s + 1] = "padding=" .. triple_str(self.padding) end
-  if extra then s[#s + 1] = extra end
-  if not same3(self.dilation, { 1, 1, 1 }) then s[#s + 1] = "dilation=" .. triple_str(self.dilation) end
-  if self.groups ~= 1 then s[#s + 1] = "groups=" .. self.groups end
-  if self.bias == nil then s[#s + 1] = "bias=false" end
-  return concat(s, ", ")
 end
 
 -- Conv3d(in_channels, out_channels, kernel_size, {stride=1, padding=0, dilation=1, groups=1,
@@ -563,13 +530,13 @@ function nn.Conv3d:__init(...)
     "dilation", "groups", "bias", "padding_mode" }, {
     in_channels = REQUIRED, out_channels = REQUIRED, kernel_size = REQUIRED, stride = 1,
     padding = 0, dilation = 1, groups = 1, bias = true, padding_mode = "zeros" }, ...)
-  conv3d_common(self, "Conv3d", o, false)
+  conv_common(self, "Conv3d", o, false, 3)
 end
 function nn.Conv3d:forward(x)
   return fn("conv3d")(x, self.weight, self.bias, { stride = self.stride, padding = self.padding,
     dilation = self.dilation, groups = self.groups })
 end
-nn.Conv3d.extra_repr = function(self) return conv3d_repr(self) end
+nn.Conv3d.extra_repr = function(self) return conv_repr(self) end
 
 -- ConvTranspose3d(in_channels, out_channels, kernel_size, {stride=1, padding=0,
 -- output_padding=0, groups=1, bias=true, dilation=1}); weight (in, out/groups, kd, kh, kw).
@@ -581,7 +548,7 @@ function nn.ConvTranspose3d:__init(...)
     padding = 0, output_padding = 0, groups = 1, bias = true, dilation = 1,
     padding_mode = "zeros" }, ...)
   self.output_padding = check_triple("ConvTranspose3d", "output_padding", o.output_padding, 0)
-  conv3d_common(self, "ConvTranspose3d", o, true)
+  conv_common(self, "ConvTranspose3d", o, true, 3)
 end
 function nn.ConvTranspose3d:forward(x)
   return fn("conv_transpose3d")(x, self.weight, self.bias, { stride = self.stride,
@@ -590,42 +557,17 @@ function nn.ConvTranspose3d:forward(x)
 end
 nn.ConvTranspose3d.extra_repr = function(self)
   local extra
-  if not same3(self.output_padding, { 0, 0, 0 }) then extra = "output_padding=" .. triple_str(self.output_padding) end
-  return conv3d_repr(self, extra)
-end
-
-local function pool3d_repr(self)
-  local s = { "kernel_size=" .. triple_str(self.kernel_size) }
-  if not same3(self.stride, self.kernel_size) then s[#s + 1] = "stride=" .. triple_str(self.stride) end
-  if not same3(self.padding, { 0, 0, 0 }) then s[#s + 1] = "padding=" .. triple_str(self.padding) end
-  if self.dilation and not same3(self.dilation, { 1, 1, 1 }) then s[#s + 1] = "dilation=" .. triple_str(self.dilation) end
-  if self.ceil_mode then s[#s + 1] = "ceil_mode=true" end
-  if self.return_indices then s[#s + 1] = "return_indices=true" end
-  if self.count_include_pad == false then s[#s + 1] = "count_include_pad=false" end
-  return concat(s, ", ")
+  if not same(self.output_padding, 0) then extra = "output_padding=" .. sizes_str(self.output_padding) end
+  return conv_repr(self, extra)
 end
 
 -- MaxPool3d(kernel_size, {stride=kernel_size, padding=0, dilation=1, return_indices=false,
 -- ceil_mode=false}); with return_indices the call returns values, indices (1-based
 -- positions in each D*H*W volume, for MaxUnpool3d).
 nn.MaxPool3d = Module:extend("MaxPool3d")
-function nn.MaxPool3d:__init(...)
-  local cls = "MaxPool3d"
-  local o = parse(cls, { "kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode" }, {
-    kernel_size = REQUIRED, stride = NONE, padding = 0, dilation = 1, return_indices = false,
-    ceil_mode = false }, ...)
-  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = o.stride == nil and self.kernel_size or check_triple(cls, "stride", o.stride, 1)
-  self.padding = check_triple(cls, "padding", o.padding, 0)
-  self.dilation = check_triple(cls, "dilation", o.dilation, 1)
-  self.return_indices = check_bool(cls, "return_indices", o.return_indices)
-  self.ceil_mode = check_bool(cls, "ceil_mode", o.ceil_mode)
-end
-function nn.MaxPool3d:forward(x)
-  return fn("max_pool3d")(x, { kernel = self.kernel_size, stride = self.stride, padding = self.padding,
-    dilation = self.dilation, ceil_mode = self.ceil_mode, return_indices = self.return_indices })
-end
-nn.MaxPool3d.extra_repr = pool3d_repr
+function nn.MaxPool3d:__init(...) max_pool_init(self, "MaxPool3d", 3, ...) end
+function nn.MaxPool3d:forward(x) return max_pool_forward(self, "max_pool3d", x) end
+nn.MaxPool3d.extra_repr = pool_repr
 
 -- AvgPool3d(kernel_size, {stride=kernel_size, padding=0, ceil_mode=false,
 -- count_include_pad=true, divisor_override=nil}).
@@ -635,9 +577,7 @@ function nn.AvgPool3d:__init(...)
   local o = parse(cls, { "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
     "divisor_override" }, { kernel_size = REQUIRED, stride = NONE, padding = 0, ceil_mode = false,
     count_include_pad = true, divisor_override = NONE }, ...)
-  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = o.stride == nil and self.kernel_size or check_triple(cls, "stride", o.stride, 1)
-  self.padding = check_triple(cls, "padding", o.padding, 0)
+  pool_sizes(self, cls, o, 3)
   self.ceil_mode = check_bool(cls, "ceil_mode", o.ceil_mode)
   self.count_include_pad = check_bool(cls, "count_include_pad", o.count_include_pad)
   if o.divisor_override ~= nil then
@@ -649,23 +589,15 @@ function nn.AvgPool3d:forward(x)
     ceil_mode = self.ceil_mode, count_include_pad = self.count_include_pad,
     divisor_override = self.divisor_override })
 end
-nn.AvgPool3d.extra_repr = pool3d_repr
+nn.AvgPool3d.extra_repr = pool_repr
 
 -- MaxUnpool3d(kernel_size, {stride=kernel_size, padding=0}); called as m(x, indices [, output_size]).
 nn.MaxUnpool3d = Module:extend("MaxUnpool3d")
-function nn.MaxUnpool3d:__init(...)
-  local cls = "MaxUnpool3d"
-  local o = parse(cls, { "kernel_size", "stride", "padding" },
-    { kernel_size = REQUIRED, stride = NONE, padding = 0 }, ...)
-  self.kernel_size = check_triple(cls, "kernel_size", o.kernel_size, 1)
-  self.stride = o.stride == nil and self.kernel_size or check_triple(cls, "stride", o.stride, 1)
-  self.padding = check_triple(cls, "padding", o.padding, 0)
-end
+function nn.MaxUnpool3d:__init(...) max_unpool_init(self, "MaxUnpool3d", 3, ...) end
 function nn.MaxUnpool3d:forward(x, indices, output_size)
-  return fn("max_unpool3d")(x, indices, { kernel = self.kernel_size, stride = self.stride,
-    padding = self.padding, output_size = output_size })
+  return max_unpool_forward(self, "max_unpool3d", x, indices, output_size)
 end
-nn.MaxUnpool3d.extra_repr = pool3d_repr
+nn.MaxUnpool3d.extra_repr = pool_repr
 
 -- AdaptiveAvgPool3d(output_size): output_size a number or {d, h, w}.
 nn.AdaptiveAvgPool3d = Module:extend("AdaptiveAvgPool3d")
@@ -676,7 +608,7 @@ end
 function nn.AdaptiveAvgPool3d:forward(x)
   return fn("adaptive_avg_pool3d")(x, self.output_size)
 end
-function nn.AdaptiveAvgPool3d:extra_repr() return "output_size=" .. triple_str(self.output_size) end
+function nn.AdaptiveAvgPool3d:extra_repr() return "output_size=" .. sizes_str(self.output_size) end
 
 -- BatchNorm3d(num_features, {eps=1e-5, momentum=0.1, affine=true, track_running_stats=true}):
 -- BatchNorm2d on (N, C, D, H, W) input; the same parameters and buffers.
