@@ -264,9 +264,16 @@ static void plane_cols(float *col, const float *x, int64_t cing, const lt_conv3d
 }
 
 /* The number of row blocks of an output plane for conv_fwd_planes / conv_bwd_weight_planes:
- * blocks of about block_cols columns, the rows spread evenly over them. */
-static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d) {
-    int64_t rb = block_cols(K2, d->oh * d->ow, d->ow) / d->ow;
+ * blocks of about block_cols columns but at least minc (or the whole plane), the rows spread
+ * evenly over them. The weight gradient takes longer blocks (DW_MIN_COLS): its GEMM sums over
+ * the columns into a (K2, Cout/g) accumulator that is read and written once per call, so a
+ * longer sum moves less (384->128 at 16^3: 7% less CPU time than with 192 columns), while the
+ * forward GEMMs (Cout/g rows) were measured slower with longer blocks at 32^3. */
+#define DW_MIN_COLS 512
+static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d, int64_t minc) {
+    int64_t t = block_cols(K2, d->oh * d->ow, d->ow);
+    if (t < minc) t = minc < d->oh * d->ow ? minc : d->oh * d->ow;
+    int64_t rb = t / d->ow;
     if (rb < 1) rb = 1;
     return (d->oh + rb - 1) / rb;
 }
@@ -282,7 +289,7 @@ static lt_status conv_fwd_planes(lt_context *ctx, float *out, const float *x, co
     const int64_t K2 = cing * d->kh * d->kw, kd = d->kd, K = K2 * kd;
     const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
     const int64_t R = (kd - 1) * d->dd + 1;   /* input planes one output plane reads */
-    const int64_t rb = (d->oh + row_blocks(K2, d) - 1) / row_blocks(K2, d);
+    const int64_t rb = (d->oh + row_blocks(K2, d, MIN_COLS) - 1) / row_blocks(K2, d, MIN_COLS);
     const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
     const int64_t colf = round16(K2 * nb);
     const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
@@ -485,7 +492,7 @@ static lt_status conv_bwd_weight_planes(lt_context *ctx, float *dw, const float 
     const int64_t S = d->od * d->oh * d->ow, V = d->d * d->h * d->w;
     const int64_t wn = d->cout * K, wpad = round16(wn), khw = d->kh * d->kw;
     const int64_t R = (kd - 1) * d->dd + 1;
-    const int64_t rb = (d->oh + row_blocks(K2, d) - 1) / row_blocks(K2, d);
+    const int64_t rb = (d->oh + row_blocks(K2, d, DW_MIN_COLS) - 1) / row_blocks(K2, d, DW_MIN_COLS);
     const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
     const int64_t colf = round16(K2 * nb);
     const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
@@ -605,7 +612,9 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
     return LT_OK;
 }
 
-/* db (C) += sums of dy (N, C, S) over N and S (double accumulators). */
+/* db (C) += sums of dy (N, C, S) over N and S: 16 float lanes per run of 4096 values (the
+ * lane loop vectorises without reassociation), the lanes and runs summed in double. */
+#define BIAS_LANES 16
 static void bias_grad(const lt_context *ctx, float *db, const float *dy, int64_t n, int64_t c,
                       int64_t s) {
     const int nt = (double)n * (double)c * (double)s >= 1e6 ? lt_ctx_num_threads(ctx) : 1;
@@ -614,9 +623,15 @@ static void bias_grad(const lt_context *ctx, float *db, const float *dy, int64_t
         double acc = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *r = dy + (i * c + ch) * s;
-            float part = 0.0f;
-            for (int64_t j = 0; j < s; j++) part += r[j];
-            acc += part;
+            for (int64_t j0 = 0; j0 < s; j0 += 4096) {
+                const int64_t j1 = j0 + 4096 < s ? j0 + 4096 : s;
+                const int64_t jv = j0 + (j1 - j0) / BIAS_LANES * BIAS_LANES;
+                float lane[BIAS_LANES] = { 0.0f };
+                for (int64_t j = j0; j < jv; j += BIAS_LANES)
+                    for (int l = 0; l < BIAS_LANES; l++) lane[l] += r[j + l];
+                for (int64_t j = jv; j < j1; j++) acc += r[j];
+                for (int l = 0; l < BIAS_LANES; l++) acc += lane[l];
+            }
         }
         db[ch] += (float)acc;
     }

@@ -161,6 +161,21 @@ describe("fast 3-D kernels against the naive references", function()
     end
   end)
 
+  -- the unit-depth-stride kernels split an output plane into row blocks of about 64k floats
+  -- of columns, at least 192 columns (forward, input gradient) or 512 (weight gradient): with
+  -- 24-30 input channels per group and 3x3 taps, planes of 500-700 columns take several blocks
+  -- in both, with uneven last blocks, depth padding and dilation, groups
+  it("conv3d on planes split into row blocks, 1 and 2 threads", function()
+    for _ = 1, 3 do
+      local g = ({ 1, 2 })[ri(1, 2)]
+      local c = { n = ri(1, 2), cin = g * ri(24, 30), cout = g * ri(1, 3), g = g,
+        k = { ri(2, 3), 3, 3 }, s = { 1, 1, 1 }, p = { ri(0, 2), 1, 1 },
+        d = { ri(1, 2), 1, 1 }, size = { ri(3, 4), ri(20, 25), ri(27, 28) } }
+      check_conv(c, 1)
+      check_conv(c, 2)
+    end
+  end)
+
   it("the U-Net layer shapes: 3x3x3 padding 1, 1x1x1, 2x2x2 stride 2 (transposed), 2 threads", function()
     with_threads(2, function()
       for _, c in ipairs {

