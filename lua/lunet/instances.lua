@@ -285,6 +285,15 @@ function M.from_output(output, opts)
   opts = E.options(opts, fn, { "kind", "threshold", "markers", "marker_threshold", "min_distance",
                                "min_marker_size", "min_size", "connectivity" })
   local kind = opts.kind == nil and "classes" or E.choice(fn, "kind", opts.kind, OUTPUT_KINDS)
+  -- the options passed on to watershed, checked here so that errors name from_output
+  for _, k in ipairs { "threshold", "marker_threshold" } do
+    if opts[k] ~= nil then E.number(fn, k, opts[k]) end
+  end
+  if opts.min_distance ~= nil then E.integer(fn, "min_distance", opts.min_distance, 0, 10000) end
+  if opts.min_marker_size ~= nil then E.integer(fn, "min_marker_size", opts.min_marker_size, 0) end
+  if opts.min_size ~= nil then E.integer(fn, "min_size", opts.min_size, 0) end
+  if opts.connectivity ~= nil then E.integer(fn, "connectivity", opts.connectivity, 1, 2) end
+  if opts.markers ~= nil then E.choice(fn, "markers", opts.markers, MARKERS) end
   if not is_tensor(output) then E.fail(fn, "output must be a tensor, got %s", E.typename(output)) end
   if output:dim() == 4 then
     local all, counts = {}, {}
