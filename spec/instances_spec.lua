@@ -175,6 +175,34 @@ describe("instances.watershed / from_output", function()
     assert.are.same({ 2, 2 }, counts)
   end)
 
+  it("min_marker_size drops small seeds: their pixels join the neighbour (min_size would delete them)", function()
+    -- foreground rows 2-9 x columns 2-11; interior rows 3-8 x columns 3-8 and a one-pixel
+    -- interior speck at row 5, column 10 (a spurious seed), boundary elsewhere
+    local classes = lunet.zeros(10, 12):int()
+    classes:narrow(1, 2, 8):narrow(2, 2, 10):fill_(2)
+    classes:narrow(1, 3, 6):narrow(2, 3, 6):fill_(1)
+    classes:narrow(1, 5, 1):narrow(2, 10, 1):fill_(1)
+    local out = logits_of(classes, 3)
+    local _, n0 = I.from_output(out)
+    assert.are.equal(2, n0)
+    local got, n = I.from_output(out, { min_marker_size = 2 })
+    assert.are.equal(1, n)
+    assert.are.equal(80, got:gt(0):sum():item())
+    local got2, n2 = I.from_output(out, { min_size = 20 })
+    assert.are.equal(1, n2)
+    assert.is_true(got2:gt(0):sum():item() < 80)
+    -- a seed exactly min_marker_size pixels large stays
+    local _, n3 = I.from_output(out, { min_marker_size = 1 })
+    assert.are.equal(2, n3)
+    -- watershed takes it too; every seed dropped: no objects
+    local p = lunet.nn.functional.softmax(out, 1)
+    local _, n4 = I.watershed(p:select(1, 1):neg():add(1), p:select(1, 2), { kind = "interior", min_marker_size = 2 })
+    assert.are.equal(1, n4)
+    local ids5, n5 = I.watershed(p:select(1, 1):neg():add(1), p:select(1, 2), { kind = "interior", min_marker_size = 100 })
+    assert.are.equal(0, n5)
+    assert.are.equal(0, ids5:max():item())
+  end)
+
   it("min_size drops small objects", function()
     local ids = two_boxes()
     local _, n = I.from_output(logits_of(I.targets(ids).classes, 3), { min_size = 13 })
@@ -213,6 +241,12 @@ describe("instances errors", function()
       "from_output: kind 'classes' takes output 3 x H x W (or N x 3 x H x W), got [2, 8, 10]" },
     { function() return I.from_output(lunet.zeros(3, 8, 10), { treshold = 1 }) end,
       "from_output: unknown option 'treshold' (did you mean 'threshold'?)" },
+    { function() return I.watershed(p, p, { min_marker_size = -1 }) end,
+      "watershed: min_marker_size must be an integer >= 0, got -1" },
+    { function() return I.from_output(lunet.zeros(3, 8, 10), { min_marker_size = 1.5 }) end,
+      "from_output: min_marker_size must be an integer >= 0, got 1.5" },
+    { function() return I.from_output(lunet.zeros(3, 8, 10), { min_size = -2 }) end,
+      "from_output: min_size must be an integer >= 0, got -2" },
     { function() return I.relabel(ids, { min_size = -1 }) end,
       "relabel: min_size must be an integer >= 0, got -1" },
   }

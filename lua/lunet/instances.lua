@@ -202,9 +202,11 @@ local KINDS = { "distance", "boundary", "interior" }
 local MARKERS = { "core", "maxima" }
 
 --- watershed(prob_fg, cue, {kind="distance", threshold=0.5, markers=, marker_threshold=0.5,
---- min_distance=2, min_size=0, connectivity=1}) -> ids, count: instance ids (int32 H x W,
---- 1..count) from a foreground probability map and a cue separating touching objects:
---- foreground = prob_fg > threshold; markers (seeds) are labelled, then grown by
+--- min_distance=2, min_marker_size=0, min_size=0, connectivity=1}) -> ids, count: instance
+--- ids (int32 H x W, 1..count) from a foreground probability map and a cue separating
+--- touching objects: foreground = prob_fg > threshold; markers (seeds) are labelled, seeds
+--- below min_marker_size pixels are dropped (their pixels then join a neighbouring object in
+--- the watershed instead of becoming a fragment of their own), the seeds are grown by
 --- lunet.classic.watershed inside the foreground, and objects below min_size pixels are
 --- dropped (ids renumbered). kind "distance": cue is a distance map (e.g. the network's
 --- normalised per-instance distance, or nil for the Euclidean distance transform of the
@@ -219,12 +221,13 @@ local MARKERS = { "core", "maxima" }
 function M.watershed(prob_fg, cue, opts)
   local fn = "watershed"
   opts = E.options(opts, fn, { "kind", "threshold", "markers", "marker_threshold", "min_distance",
-                               "min_size", "connectivity" })
+                               "min_marker_size", "min_size", "connectivity" })
   local kind = opts.kind == nil and "distance" or E.choice(fn, "kind", opts.kind, KINDS)
   local thr = opts.threshold == nil and 0.5 or E.number(fn, "threshold", opts.threshold)
   local mthr = opts.marker_threshold == nil and 0.5 or E.number(fn, "marker_threshold", opts.marker_threshold)
   local md = opts.min_distance == nil and 2 or E.integer(fn, "min_distance", opts.min_distance, 0, 10000)
   local min_size = opts.min_size == nil and 0 or E.integer(fn, "min_size", opts.min_size, 0)
+  local min_msize = opts.min_marker_size == nil and 0 or E.integer(fn, "min_marker_size", opts.min_marker_size, 0)
   local conn = opts.connectivity == nil and 1 or E.integer(fn, "connectivity", opts.connectivity, 1, 2)
   local mk = opts.markers and E.choice(fn, "markers", opts.markers, MARKERS)
   if not is_tensor(prob_fg) then E.fail(fn, "prob_fg must be a tensor, got %s", E.typename(prob_fg)) end
@@ -263,14 +266,15 @@ function M.watershed(prob_fg, cue, opts)
     seeds = cue:gt(mthr):mul(fg)
   end
   local markers = classic.label(seeds, { connectivity = 2 })
+  if min_msize > 0 then markers = M.relabel(markers, { min_size = min_msize }) end
   local ids = classic.watershed(elevation, markers, { mask = fg, connectivity = conn })
   return M.relabel(ids, { min_size = min_size })
 end
 
 local OUTPUT_KINDS = { "classes", "distance", "boundary" }
 
---- from_output(output, {kind="classes", threshold=0.5, marker_threshold=0.5, min_size=0,
---- ...}) -> ids, count: instance ids from a network's raw output C x H x W (or N x C x H x W:
+--- from_output(output, {kind="classes", threshold=0.5, marker_threshold=0.5,
+--- min_marker_size=0, min_size=0, ...}) -> ids, count: instance ids from a network's raw output C x H x W (or N x C x H x W:
 --- lists). kind "classes": 3 channels of logits for background, interior, boundary (the
 --- targets' classes; softmax): foreground 1 - p(background), cue p(interior) (watershed
 --- kind "interior"). kind "distance": channel 1 the foreground logit, channel 2 the logit of
@@ -279,8 +283,17 @@ local OUTPUT_KINDS = { "classes", "distance", "boundary" }
 function M.from_output(output, opts)
   local fn = "from_output"
   opts = E.options(opts, fn, { "kind", "threshold", "markers", "marker_threshold", "min_distance",
-                               "min_size", "connectivity" })
+                               "min_marker_size", "min_size", "connectivity" })
   local kind = opts.kind == nil and "classes" or E.choice(fn, "kind", opts.kind, OUTPUT_KINDS)
+  -- the options passed on to watershed, checked here so that errors name from_output
+  for _, k in ipairs { "threshold", "marker_threshold" } do
+    if opts[k] ~= nil then E.number(fn, k, opts[k]) end
+  end
+  if opts.min_distance ~= nil then E.integer(fn, "min_distance", opts.min_distance, 0, 10000) end
+  if opts.min_marker_size ~= nil then E.integer(fn, "min_marker_size", opts.min_marker_size, 0) end
+  if opts.min_size ~= nil then E.integer(fn, "min_size", opts.min_size, 0) end
+  if opts.connectivity ~= nil then E.integer(fn, "connectivity", opts.connectivity, 1, 2) end
+  if opts.markers ~= nil then E.choice(fn, "markers", opts.markers, MARKERS) end
   if not is_tensor(output) then E.fail(fn, "output must be a tensor, got %s", E.typename(output)) end
   if output:dim() == 4 then
     local all, counts = {}, {}
