@@ -302,15 +302,11 @@ end
 ---------------------------------------------------------------------------------------------
 -- normalisation
 ---------------------------------------------------------------------------------------------
--- BatchNorm2d(num_features, {eps=1e-5, momentum=0.1, affine=true, track_running_stats=true}).
--- Buffers running_mean (zeros), running_var (ones), num_batches_tracked (0-d int32, counts
--- the training batches; PyTorch's is int64). In training mode (or without running statistics)
--- the batch statistics are used and the running ones updated; in eval mode the running ones.
-nn.BatchNorm2d = Module:extend("BatchNorm2d")
-function nn.BatchNorm2d:__init(...)
-  local cls = "BatchNorm2d"
+-- The options, parameters and buffers of BatchNorm2d/3d and InstanceNorm3d (PyTorch's _NormBase);
+-- on: the default of both affine and track_running_stats.
+local function norm_init(self, cls, on, ...)
   local o = parse(cls, { "num_features", "eps", "momentum", "affine", "track_running_stats" }, {
-    num_features = REQUIRED, eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true }, ...)
+    num_features = REQUIRED, eps = 1e-5, momentum = 0.1, affine = on, track_running_stats = on }, ...)
   self.num_features = check_int(cls, "num_features", o.num_features, 1)
   self.eps = check_num(cls, "eps", o.eps, 0, nil, "a number >= 0")
   self.momentum = check_num(cls, "momentum", o.momentum, 0, 1, "a number in [0, 1]")
@@ -327,6 +323,13 @@ function nn.BatchNorm2d:__init(...)
     self:register_buffer("num_batches_tracked", lunet.tensor(0, { dtype = "int32" }))
   end
 end
+
+-- BatchNorm2d(num_features, {eps=1e-5, momentum=0.1, affine=true, track_running_stats=true}).
+-- Buffers running_mean (zeros), running_var (ones), num_batches_tracked (0-d int32, counts
+-- the training batches; PyTorch's is int64). In training mode (or without running statistics)
+-- the batch statistics are used and the running ones updated; in eval mode the running ones.
+nn.BatchNorm2d = Module:extend("BatchNorm2d")
+function nn.BatchNorm2d:__init(...) norm_init(self, "BatchNorm2d", true, ...) end
 function nn.BatchNorm2d:forward(x)
   check_4d("BatchNorm2d", x)
   if x:size(2) ~= self.num_features then
@@ -613,12 +616,7 @@ function nn.AdaptiveAvgPool3d:extra_repr() return "output_size=" .. sizes_str(se
 -- BatchNorm3d(num_features, {eps=1e-5, momentum=0.1, affine=true, track_running_stats=true}):
 -- BatchNorm2d on (N, C, D, H, W) input; the same parameters and buffers.
 nn.BatchNorm3d = nn.BatchNorm2d:extend("BatchNorm3d")
-function nn.BatchNorm3d:__init(...)
-  local cls = "BatchNorm3d"
-  local o = parse(cls, { "num_features", "eps", "momentum", "affine", "track_running_stats" }, {
-    num_features = REQUIRED, eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true }, ...)
-  nn.BatchNorm2d.__init(self, o)
-end
+function nn.BatchNorm3d:__init(...) norm_init(self, "BatchNorm3d", true, ...) end
 function nn.BatchNorm3d:forward(x)
   if not is_tensor(x) then raise(format("BatchNorm3d: input must be a tensor, got %s", typename(x))) end
   if x:dim() ~= 5 then
@@ -667,26 +665,7 @@ end
 -- track_running_stats the buffers running_mean, running_var, num_batches_tracked are kept
 -- and used in eval mode. Input (N, C, D, H, W) or (C, D, H, W).
 nn.InstanceNorm3d = Module:extend("InstanceNorm3d")
-function nn.InstanceNorm3d:__init(...)
-  local cls = "InstanceNorm3d"
-  local o = parse(cls, { "num_features", "eps", "momentum", "affine", "track_running_stats" }, {
-    num_features = REQUIRED, eps = 1e-5, momentum = 0.1, affine = false, track_running_stats = false }, ...)
-  self.num_features = check_int(cls, "num_features", o.num_features, 1)
-  self.eps = check_num(cls, "eps", o.eps, 0, nil, "a number >= 0")
-  self.momentum = check_num(cls, "momentum", o.momentum, 0, 1, "a number in [0, 1]")
-  self.affine = check_bool(cls, "affine", o.affine)
-  self.track_running_stats = check_bool(cls, "track_running_stats", o.track_running_stats)
-  local c = self.num_features
-  if self.affine then
-    self.weight = lunet.ones(c):requires_grad(true)
-    self.bias = new_param(c)
-  end
-  if self.track_running_stats then
-    self:register_buffer("running_mean", lunet.zeros(c))
-    self:register_buffer("running_var", lunet.ones(c))
-    self:register_buffer("num_batches_tracked", lunet.tensor(0, { dtype = "int32" }))
-  end
-end
+function nn.InstanceNorm3d:__init(...) norm_init(self, "InstanceNorm3d", false, ...) end
 function nn.InstanceNorm3d:forward(x)
   check_vol_input("InstanceNorm3d", x)
   local unbatched = x:dim() == 4
