@@ -431,3 +431,24 @@ describe("printing", function()
     assert.are.equal("Linear(2, 3)  -- 9 parameters", tostring(nn.Linear(2, 3)))
   end)
 end)
+
+describe("normalisation modules name themselves in option errors", function()
+  for _, c in ipairs {
+    { "BatchNorm2d", "BatchNorm2d: eps must be a number >= 0, got -1" },
+    { "BatchNorm3d", "BatchNorm3d: eps must be a number >= 0, got -1" },
+    { "InstanceNorm3d", "InstanceNorm3d: eps must be a number >= 0, got -1" },
+  } do
+    it(c[1], function()
+      local ok, e = pcall(nn[c[1]], 4, { eps = -1 })
+      assert.is_false(ok)
+      assert.are.equal(c[2], (tostring(e):gsub("^[^:]*:%d+: ", "")))
+    end)
+  end
+  it("keeps PyTorch's defaults (BatchNorm: affine + running stats, InstanceNorm3d: neither)", function()
+    local b, i = nn.BatchNorm3d(4), nn.InstanceNorm3d(4)
+    assert.is_true(b.affine and b.track_running_stats)
+    assert.is_false(i.affine or i.track_running_stats)
+    assert.are.equal(8, b:num_parameters())
+    assert.are.equal(0, i:num_parameters())
+  end)
+end)
