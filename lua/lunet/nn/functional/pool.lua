@@ -57,49 +57,64 @@ local function flag(opts, key)
   return type(opts) == "table" and opts[key] == true
 end
 
-function M.max_pool2d(x, opts)
-  local grad = ag.needs_grad(x)
-  local want = flag(opts, "return_indices")
-  local y, idx = nn.max_pool2d(x, opts, grad or want)
-  if grad then
-    ag.record(y, { x }, function(gy)
-      return nn.max_pool2d_backward(gy, idx, x)
-    end, "max_pool2d")
+-- The pooling functions of both ranks (name: "max_pool2d", "max_pool3d", ...) record the
+-- backward kernel core.nn[name .. "_backward"].
+local function max_pool_with(name)
+  local fwd, bwd = nn[name], nn[name .. "_backward"]
+  return function(x, opts)
+    local grad = ag.needs_grad(x)
+    local want = flag(opts, "return_indices")
+    local y, idx = fwd(x, opts, grad or want)
+    if grad then
+      ag.record(y, { x }, function(gy) return bwd(gy, idx, x) end, name)
+    end
+    if want then return y, idx end
+    return y
   end
-  if want then return y, idx end
-  return y
 end
 
-function M.avg_pool2d(x, opts)
-  local y = nn.avg_pool2d(x, opts)
-  if ag.needs_grad(x) then
-    local o = copy_opts(opts)
-    ag.record(y, { x }, function(gy)
-      return nn.avg_pool2d_backward(gy, x, o)
-    end, "avg_pool2d")
+local function avg_pool_with(name)
+  local fwd, bwd = nn[name], nn[name .. "_backward"]
+  return function(x, opts)
+    local y = fwd(x, opts)
+    if ag.needs_grad(x) then
+      local o = copy_opts(opts)
+      ag.record(y, { x }, function(gy) return bwd(gy, x, o) end, name)
+    end
+    return y
   end
-  return y
 end
 
-function M.max_unpool2d(x, indices, opts)
-  local y = nn.max_unpool2d(x, indices, opts)
-  if ag.needs_grad(x) then
-    ag.record(y, { x }, function(gy)
-      return nn.max_unpool2d_backward(gy, indices, x)
-    end, "max_unpool2d")
+local function max_unpool_with(name)
+  local fwd, bwd = nn[name], nn[name .. "_backward"]
+  return function(x, indices, opts)
+    local y = fwd(x, indices, opts)
+    if ag.needs_grad(x) then
+      ag.record(y, { x }, function(gy) return bwd(gy, indices, x) end, name)
+    end
+    return y
   end
-  return y
 end
 
-function M.adaptive_avg_pool2d(x, size)
-  local y = nn.adaptive_avg_pool2d(x, size)
-  if ag.needs_grad(x) then
-    ag.record(y, { x }, function(gy)
-      return nn.adaptive_avg_pool2d_backward(gy, x)
-    end, "adaptive_avg_pool2d")
+local function adaptive_avg_pool_with(name)
+  local fwd, bwd = nn[name], nn[name .. "_backward"]
+  return function(x, size)
+    local y = fwd(x, size)
+    if ag.needs_grad(x) then
+      ag.record(y, { x }, function(gy) return bwd(gy, x) end, name)
+    end
+    return y
   end
-  return y
 end
+
+M.max_pool2d = max_pool_with("max_pool2d")
+M.avg_pool2d = avg_pool_with("avg_pool2d")
+M.max_unpool2d = max_unpool_with("max_unpool2d")
+M.adaptive_avg_pool2d = adaptive_avg_pool_with("adaptive_avg_pool2d")
+M.max_pool3d = max_pool_with("max_pool3d")
+M.avg_pool3d = avg_pool_with("avg_pool3d")
+M.max_unpool3d = max_unpool_with("max_unpool3d")
+M.adaptive_avg_pool3d = adaptive_avg_pool_with("adaptive_avg_pool3d")
 
 local ADAPTIVE_MAX_OPTS = { "return_indices" }
 
@@ -129,50 +144,6 @@ function M.interpolate(x, opts)
     ag.record(y, { x }, function(gy)
       return back(gy, x, o)
     end, "interpolate")
-  end
-  return y
-end
-
-function M.max_pool3d(x, opts)
-  local grad = ag.needs_grad(x)
-  local want = flag(opts, "return_indices")
-  local y, idx = nn.max_pool3d(x, opts, grad or want)
-  if grad then
-    ag.record(y, { x }, function(gy)
-      return nn.max_pool3d_backward(gy, idx, x)
-    end, "max_pool3d")
-  end
-  if want then return y, idx end
-  return y
-end
-
-function M.avg_pool3d(x, opts)
-  local y = nn.avg_pool3d(x, opts)
-  if ag.needs_grad(x) then
-    local o = copy_opts(opts)
-    ag.record(y, { x }, function(gy)
-      return nn.avg_pool3d_backward(gy, x, o)
-    end, "avg_pool3d")
-  end
-  return y
-end
-
-function M.max_unpool3d(x, indices, opts)
-  local y = nn.max_unpool3d(x, indices, opts)
-  if ag.needs_grad(x) then
-    ag.record(y, { x }, function(gy)
-      return nn.max_unpool3d_backward(gy, indices, x)
-    end, "max_unpool3d")
-  end
-  return y
-end
-
-function M.adaptive_avg_pool3d(x, size)
-  local y = nn.adaptive_avg_pool3d(x, size)
-  if ag.needs_grad(x) then
-    ag.record(y, { x }, function(gy)
-      return nn.adaptive_avg_pool3d_backward(gy, x)
-    end, "adaptive_avg_pool3d")
   end
   return y
 end
