@@ -31,15 +31,13 @@ local clock = require("lunet.train.progress").clock
 
 local cfg = { out = "examples/figures/classic.png", seed = 11, checkpoint = nil, size = 192 }
 do
-  local i = 1
-  while arg and arg[i] do
-    local a = arg[i]
-    if a == "--out" then i = i + 1; cfg.out = arg[i]
-    elseif a == "--seed" then i = i + 1; cfg.seed = math.tointeger(tonumber(arg[i]))
-    elseif a == "--checkpoint" then i = i + 1; cfg.checkpoint = arg[i]
-    else error("classic: unknown argument " .. a .. " (see the top of examples/classic.lua)", 0) end
-    i = i + 1
+  local o = require("lunet.cli").parse_args("classic", arg or {},
+    { flags = { out = "str", seed = "int", checkpoint = "str" } })
+  if o.help then
+    print("usage: lua5.4 examples/classic.lua [--out FILE.png] [--seed N] [--checkpoint FILE] (see the top of the file)")
+    os.exit(0)
   end
+  for k, v in pairs(o) do cfg[k] = v end
 end
 local t_start = clock()
 local S = cfg.size

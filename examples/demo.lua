@@ -50,37 +50,30 @@ local cfg = {
   fashion_workers = 0, tux_workers = 0,
 }
 do
-  local i = 1
-  local function num(name)
-    i = i + 1
-    local v = tonumber(arg[i])
-    if not v then error(fmt("demo: %s needs a number, got %s", name, tostring(arg[i])), 0) end
-    return math.tointeger(v) or v
+  local int, num = "int", "num"
+  local o = require("lunet.cli").parse_args("demo", arg or {}, { flags = {
+    quick = "bool", fresh = "bool", only = "str", out = "str", threads = int,
+    workers = int, ["fashion-workers"] = int, ["tux-workers"] = int,
+    ["fashion-epochs"] = int, ["fashion-train"] = int, ["fashion-lr"] = num,
+    ["tux-epochs"] = int, ["tux-train"] = int, ["tux-batch"] = int, ["tux-lr"] = num, ["tux-size"] = int,
+  } })
+  if o.help then
+    print("usage: lua5.4 examples/demo.lua [--quick] [--fresh] [--only fashion|tuxpaint] [--threads N] [--out DIR]\n" ..
+          "  [--fashion-epochs N] [--fashion-train N] [--fashion-lr X] [--tux-epochs N] [--tux-train N]\n" ..
+          "  [--tux-batch N] [--tux-lr X] [--tux-size N] [--workers N | --fashion-workers N | --tux-workers N]\n" ..
+          "(see the top of examples/demo.lua)")
+    os.exit(0)
   end
-  while arg and arg[i] do
-    local a = arg[i]
-    if a == "--quick" then
-      cfg.fashion_epochs, cfg.fashion_train, cfg.fashion_val = 1, 2048, 256
-      cfg.tux_epochs, cfg.tux_train, cfg.tux_val, cfg.tux_test = 1, 64, 16, 32
-      cfg.quick = true
-    elseif a == "--fresh" then cfg.fresh = true
-    elseif a == "--only" then i = i + 1; cfg.only = arg[i]
-    elseif a == "--out" then i = i + 1; cfg.out = arg[i]
-    elseif a == "--threads" then cfg.threads = num(a)
-    elseif a == "--workers" then cfg.fashion_workers = num(a); cfg.tux_workers = cfg.fashion_workers
-    elseif a == "--fashion-workers" then cfg.fashion_workers = num(a)
-    elseif a == "--tux-workers" then cfg.tux_workers = num(a)
-    elseif a == "--fashion-epochs" then cfg.fashion_epochs = num(a)
-    elseif a == "--fashion-train" then cfg.fashion_train = num(a)
-    elseif a == "--tux-epochs" then cfg.tux_epochs = num(a)
-    elseif a == "--tux-train" then cfg.tux_train = num(a)
-    elseif a == "--tux-batch" then cfg.tux_batch = num(a)
-    elseif a == "--tux-lr" then cfg.tux_lr = num(a)
-    elseif a == "--tux-size" then cfg.tux_size = num(a)
-    elseif a == "--fashion-lr" then cfg.fashion_lr = num(a)
-    else error("demo: unknown argument " .. a .. " (see the top of examples/demo.lua)", 0) end
-    i = i + 1
+  if o.only ~= nil and o.only ~= "fashion" and o.only ~= "tuxpaint" then
+    error(fmt("demo: --only must be 'fashion' or 'tuxpaint', got '%s'", o.only), 0)
   end
+  if o.quick then
+    cfg.fashion_epochs, cfg.fashion_train, cfg.fashion_val = 1, 2048, 256
+    cfg.tux_epochs, cfg.tux_train, cfg.tux_val, cfg.tux_test = 1, 64, 16, 32
+  end
+  if o.workers then cfg.fashion_workers, cfg.tux_workers = o.workers, o.workers end
+  o.workers = nil
+  for k, v in pairs(o) do cfg[k] = v end -- explicit flags win over --quick and --workers
 end
 if cfg.threads then lunet.set_num_threads(cfg.threads) end
 os.execute("mkdir -p '" .. cfg.out .. "'")

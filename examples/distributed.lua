@@ -17,20 +17,18 @@ local UNet = require "lunet.models.unet"
 local fmt = string.format
 
 local cfg = { epochs = 8, train = 768, val = 64, test = 128, size = 64, batch = 8, lr = 6e-3, out = "out/distributed" }
-local i = 1
-while i <= #arg do
-  local a = arg[i]
-  local key = a:match("^%-%-(%w+)$")
-  if a == "--fresh" then cfg.fresh = true
-  elseif key and (cfg[key] ~= nil or key == "threads") and arg[i + 1] then
-    cfg[key] = key == "out" and arg[i + 1] or math.tointeger(tonumber(arg[i + 1]))
-    if cfg[key] == nil then error("examples/distributed.lua: " .. a .. " needs an integer", 0) end
-    i = i + 1
-  else
-    error("usage: mpirun -np N lua5.4 examples/distributed.lua [--epochs N] [--train N] [--size N] [--batch N] "
-      .. "[--threads N] [--out DIR] [--fresh]", 0)
+do
+  local int = "int"
+  local o = require("lunet.cli").parse_args("distributed", arg or {}, { flags = {
+    epochs = int, train = int, val = int, test = int, size = int, batch = int, lr = "num", threads = int,
+    out = "str", fresh = "bool",
+  } })
+  if o.help then
+    print("usage: mpirun -np N lua5.4 examples/distributed.lua [--epochs N] [--train N] [--val N] [--test N]\n" ..
+          "  [--size N] [--batch N] [--lr X] [--threads N] [--out DIR] [--fresh]")
+    os.exit(0)
   end
-  i = i + 1
+  for k, v in pairs(o) do cfg[k] = v end
 end
 
 -- init() splits this machine's cores among the ranks on it (unless --threads says otherwise)

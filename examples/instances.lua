@@ -35,21 +35,21 @@ local clock = require("lunet.train.progress").clock
 
 local cfg = { out = "out", epochs = 16, ntrain = 2048, nval = 256, ntest = 128, size = 64, batch = 8, lr = 6e-3, tta = true }
 do
-  local i = 1
-  while arg and arg[i] do
-    local a = arg[i]
-    if a == "--quick" then cfg.epochs, cfg.ntrain, cfg.nval, cfg.ntest, cfg.quick = 1, 32, 8, 16, true
-    elseif a == "--epochs" then i = i + 1; cfg.epochs = math.tointeger(tonumber(arg[i]))
-    elseif a == "--train" then i = i + 1; cfg.ntrain = math.tointeger(tonumber(arg[i]))
-    elseif a == "--val" then i = i + 1; cfg.nval = math.tointeger(tonumber(arg[i]))
-    elseif a == "--threads" then i = i + 1; lunet.set_num_threads(math.tointeger(tonumber(arg[i])))
-    elseif a == "--out" then i = i + 1; cfg.out = arg[i]
-    elseif a == "--eval" then cfg.eval_only = true
-    elseif a == "--no-tta" then cfg.tta = false
-    elseif a == "--boundary-width" then i = i + 1; cfg.bw = math.tointeger(tonumber(arg[i]))
-    else error("instances: unknown argument " .. a .. " (see the top of examples/instances.lua)", 0) end
-    i = i + 1
+  local o = require("lunet.cli").parse_args("instances", arg or {}, { flags = {
+    quick = "bool", epochs = "int", train = "int", val = "int", threads = "int", out = "str",
+    eval = "bool", ["no-tta"] = "bool", ["boundary-width"] = "int",
+  } })
+  if o.help then
+    print("usage: lua5.4 examples/instances.lua [--quick] [--epochs N] [--train N] [--val N] [--threads N]\n" ..
+          "  [--out DIR] [--eval] [--no-tta] [--boundary-width N] (see the top of the file)")
+    os.exit(0)
   end
+  if o.quick then cfg.epochs, cfg.ntrain, cfg.nval, cfg.ntest, cfg.quick = 1, 32, 8, 16, true end
+  cfg.epochs = o.epochs or cfg.epochs
+  cfg.ntrain, cfg.nval = o.train or cfg.ntrain, o.val or cfg.nval
+  cfg.out, cfg.eval_only, cfg.bw = o.out or cfg.out, o.eval, o.boundary_width
+  if o.no_tta then cfg.tta = false end
+  if o.threads then lunet.set_num_threads(o.threads) end
 end
 os.execute("mkdir -p '" .. cfg.out .. "'")
 local t_start = clock()

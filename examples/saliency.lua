@@ -27,17 +27,6 @@
 -- --quick: a tiny run (seconds) that checks the plumbing; the bars mean something only with
 -- the defaults.
 
--- As examples/demo.lua: idle OpenMP workers spinning beside OpenBLAS's threads slow a loaded
--- machine down, so run again with OMP_WAIT_POLICY=PASSIVE unless the caller chose a policy.
-if os.getenv("OMP_WAIT_POLICY") == nil and os.getenv("LUNET_DEMO_NO_REEXEC") == nil and arg and arg[0] then
-  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-  local cmd = { "OMP_WAIT_POLICY=PASSIVE", q(arg[-1] or "lua5.4"), q(arg[0]) }
-  for i = 1, #arg do cmd[#cmd + 1] = q(arg[i]) end
-  local ok, how, code = os.execute(table.concat(cmd, " "))
-  if ok then os.exit(0) end
-  os.exit(how == "exit" and code or 1)
-end
-
 local lunet = require "lunet"
 local nn = require "lunet.nn"
 local optim = require "lunet.optim"
@@ -57,28 +46,17 @@ local t_start = clock()
 local cfg = { size = 32, epochs = 12, train = 1024, test = 256, batch = 16, lr = 1e-2, out = "out/saliency",
               loss = "bce+iou" }
 do
-  local i = 1
-  local function num(name)
-    i = i + 1
-    local v = tonumber(arg[i])
-    if not v then error(fmt("saliency: %s needs a number, got %s", name, tostring(arg[i])), 0) end
-    return math.tointeger(v) or v
+  local o = require("lunet.cli").parse_args("saliency", arg or {}, { flags = {
+    quick = "bool", size = "int", epochs = "int", train = "int", test = "int", batch = "int", lr = "num",
+    threads = "int", out = "str", loss = "str",
+  } })
+  if o.help then
+    print("usage: lua5.4 examples/saliency.lua [--quick] [--size N] [--epochs N] [--train N] [--test N]\n" ..
+          "  [--batch N] [--lr X] [--threads N] [--out DIR] [--loss bce|bce+iou] (see the top of the file)")
+    os.exit(0)
   end
-  while arg and arg[i] do
-    local a = arg[i]
-    if a == "--quick" then cfg.epochs, cfg.train, cfg.test, cfg.quick = 1, 64, 32, true
-    elseif a == "--size" then cfg.size = num(a)
-    elseif a == "--epochs" then cfg.epochs = num(a)
-    elseif a == "--train" then cfg.train = num(a)
-    elseif a == "--test" then cfg.test = num(a)
-    elseif a == "--batch" then cfg.batch = num(a)
-    elseif a == "--lr" then cfg.lr = num(a)
-    elseif a == "--threads" then cfg.threads = num(a)
-    elseif a == "--out" then i = i + 1; cfg.out = arg[i]
-    elseif a == "--loss" then i = i + 1; cfg.loss = arg[i]
-    else error("saliency: unknown argument " .. a .. " (see the top of examples/saliency.lua)", 0) end
-    i = i + 1
-  end
+  if o.quick then cfg.epochs, cfg.train, cfg.test = 1, 64, 32 end
+  for k, v in pairs(o) do cfg[k] = v end -- explicit flags win over --quick
 end
 if cfg.threads then lunet.set_num_threads(cfg.threads) end
 os.execute("mkdir -p '" .. cfg.out .. "'")

@@ -25,10 +25,23 @@ local P = require "lunet.predict"
 local UNet3D = require "lunet.models.unet3d"
 local wall = require("lunet.core").nn.wallclock
 
-local brain = arg[1] == "brain"
-if brain then table.remove(arg, 1) end
-local steps = math.tointeger(tonumber(arg[1] or "")) or (brain and 200 or 1800)
-local out = arg[2] or (brain and "out/volume_brain" or "out/volume")
+local brain, steps, out
+do
+  local o, args = require("lunet.cli").parse_args("volume", arg or {}, { optional_positional = 3 })
+  if o.help then
+    print("usage: lua5.4 examples/volume.lua [brain] [STEPS] [OUTDIR] (see the top of the file)")
+    os.exit(0)
+  end
+  brain = args[1] == "brain"
+  if brain then table.remove(args, 1) end
+  if #args > 2 then error("volume: unexpected argument '" .. args[3] .. "'", 0) end
+  steps = brain and 200 or 1800
+  if args[1] then
+    steps = math.tointeger(tonumber(args[1]))
+    if not steps or steps < 1 then error("volume: STEPS must be a positive integer, got '" .. args[1] .. "'", 0) end
+  end
+  out = args[2] or (brain and "out/volume_brain" or "out/volume")
+end
 local SIZE, PATCH, BATCH = 24, 16, 4
 local MAX_LR = 1e-2   -- OneCycle peak (6e-3 reached 0.885 mean Dice in 900 steps)
 lunet.manual_seed(0)

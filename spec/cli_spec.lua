@@ -255,3 +255,58 @@ describe("lunet command", function()
     assert.truthy(out:find("lunet:      " .. root .. "/lua/lunet/init.lua", 1, true), out)
   end)
 end)
+
+describe("cli.parse_args (the examples' command lines)", function()
+  local cli = require "lunet.cli"
+  local spec = { flags = { epochs = "int", lr = "num", quick = "bool", out = "str", ["tux-size"] = "int" },
+                 positional = { "IN" }, optional_positional = 1 }
+  local here = "spec/cli_spec.lua:%d+: "
+
+  it("parses --k v, --k=v, bool flags, dashes to underscores and positional arguments", function()
+    local o, args = cli.parse_args("demo", { "--epochs", "3", "--lr=0.5", "in.png", "--quick", "--tux-size", "48",
+                                             "--out", "--x", "--", "--y" }, spec)
+    assert.are.same({ epochs = 3, lr = 0.5, quick = true, tux_size = 48, out = "--x" }, o)
+    assert.are.same({ "in.png", "--y" }, args)
+    assert.are.equal("integer", math.type(o.epochs))
+    o, args = cli.parse_args("demo", { "-h" }, spec)
+    assert.is_true(o.help)
+    assert.are.same({}, args)
+  end)
+
+  it("names the program, the flag and the value of a bad command line, at the caller's line", function()
+    local cases = {
+      { { "--epoch", "3", "a" }, "demo: unknown option '--epoch' (did you mean '--epochs'?)" },
+      { { "--epochs", "2.5", "a" }, "demo: --epochs must be an integer, got '2.5'" },
+      { { "--lr", "fast", "a" }, "demo: --lr must be a number, got 'fast'" },
+      { { "--lr", "nan", "a" }, "demo: --lr must be a number, got 'nan'" },
+      { { "a", "--epochs" }, "demo: --epochs needs a value" },
+      { { "--quick=yes", "a" }, "demo: --quick takes no value" },
+      { { "-x", "a" }, "demo: unknown option '-x'" },
+      { {}, "demo: missing IN" },
+      { { "a", "b", "c" }, "demo: unexpected argument 'c'" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(cli.parse_args, "demo", c[1], spec)
+      assert.is_false(ok)
+      assert.truthy(err:find(here .. c[2]:gsub("%p", "%%%0") .. "$"), err)
+    end
+  end)
+
+  it("rejects a bad spec or argv naming cli.parse_args", function()
+    local cases = {
+      { { 1, {}, {} }, "prog must be a string, got number" },
+      { { "p", "x", {} }, "argv must be a table of strings, got string" },
+      { { "p", { "a", 2 }, {} }, "argv%[2%] must be a string, got number" },
+      { { "p", {}, { flag = {} } }, "unknown option 'flag' %(did you mean 'flags'%?%)" },
+      { { "p", {}, { flags = { n = "float" } } }, "spec.flags%['n'%] must be 'int', 'num', 'str' or 'bool', got 'float'" },
+      { { "p", {}, { flags = { ["--n"] = "int" } } }, "spec.flags: flag names are words without the leading '%-%-', got '%-%-n'" },
+      { { "p", {}, { positional = { 3 } } }, "spec.positional%[1%] must be a string, got 3" },
+      { { "p", {}, { optional_positional = -1 } }, "spec.optional_positional must be an integer >= 0, got %-1" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(cli.parse_args, table.unpack(c[1], 1, 3))
+      assert.is_false(ok)
+      assert.truthy(err:find(here .. "cli.parse_args: " .. c[2]), err)
+    end
+  end)
+end)

@@ -167,6 +167,54 @@ local function parse(cmd, argv, spec)
   return o, args
 end
 
+local FLAG_KINDS = { int = true, num = true, str = true, bool = true }
+
+--- parse_args(prog, argv, spec) -> opts, args: parses a script's command line the way the
+--- lunet command does. spec = {flags = {name = "int" | "num" | "str" | "bool"},
+--- positional = {"NAME", ...}, optional_positional = n}; flags are written `--name value`,
+--- `--name=value` or `--name` (bool), opts holds them by name with "-" as "_" (and
+--- opts.help for -h/--help, in which case positional arguments are not required), args the
+--- positional ones. A bad command line raises "prog: unknown option '--epoch' (did you mean
+--- '--epochs'?)", "prog: --lr must be a number, got 'x'", "prog: missing NAME", ...
+function M.parse_args(prog, argv, spec)
+  local fn = "cli.parse_args"
+  if type(prog) ~= "string" then E.fail(fn, "prog must be a string, got %s", E.typename(prog)) end
+  if type(argv) ~= "table" then E.fail(fn, "argv must be a table of strings, got %s", E.typename(argv)) end
+  for i = 1, #argv do
+    if type(argv[i]) ~= "string" then
+      E.fail(fn, "argv[%d] must be a string, got %s", i, E.typename(argv[i]))
+    end
+  end
+  spec = E.options(spec, fn, { "flags", "positional", "optional_positional" })
+  local flags = spec.flags or {}
+  if type(flags) ~= "table" then E.fail(fn, "spec.flags must be a table, got %s", E.typename(flags)) end
+  for name, kind in pairs(flags) do
+    if type(name) ~= "string" or not name:match("^[%w][%w-]*$") then
+      E.fail(fn, "spec.flags: flag names are words without the leading '--', got %s", E.show(name))
+    end
+    if not FLAG_KINDS[kind] then
+      E.fail(fn, "spec.flags['%s'] must be 'int', 'num', 'str' or 'bool', got %s", name, E.show(kind))
+    end
+  end
+  local positional = spec.positional or {}
+  if type(positional) ~= "table" then
+    E.fail(fn, "spec.positional must be a list of names, got %s", E.typename(positional))
+  end
+  for i = 1, #positional do
+    if type(positional[i]) ~= "string" then
+      E.fail(fn, "spec.positional[%d] must be a string, got %s", i, E.show(positional[i]))
+    end
+  end
+  local extra = spec.optional_positional
+  if extra ~= nil then E.integer(fn, "spec.optional_positional", extra, 0) end
+  local ok, o, args = pcall(parse, prog, argv, { flags = flags, positional = positional, optional_positional = extra })
+  if not ok then
+    if type(o) == "table" and getmetatable(o) == Usage then E.fail(prog, "%s", o.msg) end
+    error(o, 0)
+  end
+  return o, args
+end
+
 local function set_threads(o)
   if o.threads ~= nil then
     if o.threads < 1 then usage_error(o._cmd, "--threads must be >= 1, got %d", o.threads) end
