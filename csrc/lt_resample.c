@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #define LT_RESAMPLE_PAR_MIN 32768
 
@@ -102,32 +103,61 @@ static void linear_table(linear_tab *t, int64_t in, int64_t out, int align_corne
         linear_src(d, in, out, step, align_corners, &t[d].i0, &t[d].i1, &t[d].l0, &t[d].l1);
 }
 
+/* Horizontal pass of one source row: t[j] = l0 * r[i0] + l1 * r[i1] over the column table. */
+static void linear_row(float *t, const float *r, const linear_tab *tw, int64_t ow) {
+    for (int64_t j = 0; j < ow; j++) t[j] = tw[j].l0 * r[tw[j].i0] + tw[j].l1 * r[tw[j].i1];
+}
+
+/* Each source row is interpolated horizontally once into a two-row cache (upsampling reads
+ * every row for about oh / ih output rows), then output rows blend two cached rows in a
+ * vectorisable loop. The arithmetic is the reference's, term for term:
+ * lh0 * (lw0 * a + lw1 * b) + lh1 * (lw0 * c + lw1 * d). */
 lt_status lt_upsample_bilinear2d_forward(const lt_context *ctx, float *out, const float *in,
                                          int64_t planes, int64_t ih, int64_t iw, int64_t oh,
                                          int64_t ow, int align_corners, double scale_h,
                                          double scale_w) {
     if (ih < 1 || iw < 1 || oh < 1 || ow < 1) return LT_ESHAPE;
-    int64_t nt;
-    if (lt_add_ovf(oh, ow, &nt) || lt_mul_ovf(nt, (int64_t)sizeof(linear_tab), &nt))
+    const int nt = rs_threads(ctx, planes * oh * ow);
+    int64_t nb, rows;
+    /* the tables, then two cached rows of ow floats per thread */
+    if (lt_add_ovf(oh, ow, &nb) || lt_mul_ovf(nb, (int64_t)sizeof(linear_tab), &nb) ||
+        lt_mul_ovf(ow, 2 * (int64_t)nt, &rows) || lt_mul_ovf(rows, (int64_t)sizeof(float), &rows) ||
+        lt_add_ovf(nb, rows, &rows))
         return LT_EOVERFLOW;
-    linear_tab *th = malloc((size_t)nt);
+    linear_tab *th = malloc((size_t)rows);
     if (!th) return LT_ENOMEM;
     linear_tab *tw = th + oh;
+    float *cache = (float *)(void *)((char *)th + nb);
     linear_table(th, ih, oh, align_corners, scale_h);
     linear_table(tw, iw, ow, align_corners, scale_w);
     const int64_t ni = ih * iw, no = oh * ow;
-    #pragma omp parallel for num_threads(rs_threads(ctx, planes * no)) schedule(static)
-    for (int64_t p = 0; p < planes; p++) {
-        const float *x = in + p * ni;
-        float *y = out + p * no;
-        for (int64_t i = 0; i < oh; i++) {
-            const float *r0 = x + th[i].i0 * iw, *r1 = x + th[i].i1 * iw;
-            const float lh0 = th[i].l0, lh1 = th[i].l1;
-            float *yr = y + i * ow;
-            for (int64_t j = 0; j < ow; j++) {
-                const linear_tab c = tw[j];
-                yr[j] = lh0 * (c.l0 * r0[c.i0] + c.l1 * r0[c.i1]) +
-                        lh1 * (c.l0 * r1[c.i0] + c.l1 * r1[c.i1]);
+    #pragma omp parallel num_threads(nt)
+    {
+        float *slot[2] = { cache + (int64_t)omp_get_thread_num() * 2 * ow, NULL };
+        slot[1] = slot[0] + ow;
+        #pragma omp for schedule(static)
+        for (int64_t p = 0; p < planes; p++) {
+            const float *x = in + p * ni;
+            float *y = out + p * no;
+            int64_t held[2] = { -1, -1 };   /* source row in each slot */
+            for (int64_t i = 0; i < oh; i++) {
+                const int64_t a = th[i].i0, b = th[i].i1;
+                int sa = held[0] == a ? 0 : held[1] == a ? 1 : -1;
+                if (sa < 0) {   /* a goes to the slot not holding b */
+                    sa = held[0] == b ? 1 : 0;
+                    linear_row(slot[sa], x + a * iw, tw, ow);
+                    held[sa] = a;
+                }
+                int sb = held[0] == b ? 0 : held[1] == b ? 1 : -1;
+                if (sb < 0) {
+                    sb = 1 - sa;
+                    linear_row(slot[sb], x + b * iw, tw, ow);
+                    held[sb] = b;
+                }
+                const float lh0 = th[i].l0, lh1 = th[i].l1;
+                const float *restrict t0 = slot[sa], *restrict t1 = slot[sb];
+                float *restrict yr = y + i * ow;
+                for (int64_t j = 0; j < ow; j++) yr[j] = lh0 * t0[j] + lh1 * t1[j];
             }
         }
     }

@@ -6,6 +6,9 @@
 --   common.check_parameters("UNet", n)      -- raises beyond common.MAX_PARAMETERS
 --   common.check_bn_input("UNet", x, 16, "the bottleneck")  -- in training mode
 local E = require "lunet.errors"
+local lunet = require "lunet"
+local nn = require "lunet.nn"
+local fused = require "lunet.nn.functional.fused"
 
 local format = string.format
 
@@ -69,6 +72,26 @@ function M.int_list(fn, key, v, lo, hi, max_len, what)
   end
   for i = 1, #v do E.integer(fn, format("%s[%d]", key, i), v[i], lo, hi) end
   return v
+end
+
+-- relu(bn(x)) for a BatchNorm2d module bn and a ReLU module relu, as one autograd node
+-- (lunet.nn.functional.fused.bn_relu): the normalised tensor is not kept alive for backward.
+-- Values, gradients and running statistics are those of relu(bn(x)). Inputs bn would refuse,
+-- and modules whose forward is replaced on the instance (lunet.summary's wrappers), take the
+-- plain path through both modules.
+function M.bn_relu(bn, relu, x)
+  if bn.forward ~= nn.BatchNorm2d.forward or relu.forward ~= nn.ReLU.forward or not lunet.is_tensor(x)
+      or x:dim() ~= 4 or x:size(2) ~= bn.num_features then
+    return relu(bn(x))
+  end
+  local training = bn.training or not bn.track_running_stats
+  local y = fused.bn_relu(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+    { training = training, momentum = bn.momentum, eps = bn.eps })
+  if bn.training and bn.track_running_stats then
+    local n = bn.num_batches_tracked
+    n:fill_(n:item() + 1)
+  end
+  return y
 end
 
 return M

@@ -47,7 +47,8 @@ function REBNCONV:__init(cin, cout, dirate)
   self.bn_s1 = nn.BatchNorm2d(cout)
   self.relu_s1 = nn.ReLU()
 end
-function REBNCONV:forward(x) return self.relu_s1(self.bn_s1(self.conv_s1(x))) end
+-- relu(bn(conv(x))), the batch norm and ReLU as one autograd node (models/common.lua)
+function REBNCONV:forward(x) return common.bn_relu(self.bn_s1, self.relu_s1, self.conv_s1(x)) end
 
 -- RSU-L, L = height in 4..7.
 local RSU = nn.Module:extend("RSU")

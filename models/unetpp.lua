@@ -36,8 +36,10 @@ function VGGBlock:__init(cin, mid, cout)
   self.conv2 = nn.Conv2d(mid, cout, 3, { padding = 1 })
   self.bn2 = nn.BatchNorm2d(cout)
 end
+-- each batch norm and its ReLU run as one autograd node (models/common.lua)
 function VGGBlock:forward(x)
-  return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+  local bn_relu = common.bn_relu
+  return bn_relu(self.bn2, self.relu, self.conv2(bn_relu(self.bn1, self.relu, self.conv1(x))))
 end
 
 local UNetPP = nn.Module:extend("NestedUNet")
