@@ -27,15 +27,16 @@ end
 
 --- fused.bn_relu(x, running_mean, running_var, weight, bias, opts): relu(batch_norm(x, ...))
 -- with F.batch_norm's arguments and options, saving only x, the output and the statistics.
+-- One kernel pass each way (core.nn.batch_norm_relu_forward / _backward): the normalised
+-- tensor and the relu's gradient are never made.
 function M.bn_relu(x, running_mean, running_var, weight, bias, opts)
-  local y, mean, invstd = nn.batch_norm_forward(x, running_mean, running_var, weight, bias, opts)
-  local r = nn.relu_forward(y)
-  raw.free(y)
+  local r, mean, invstd = nn.batch_norm_relu_forward(x, running_mean, running_var, weight, bias, opts)
   if ag.needs_grad(x, weight, bias) then
     local training = opts ~= nil and opts.training or false
-    local inputs = { x }
-    if weight ~= nil then inputs[2] = weight end
-    if weight ~= nil and bias ~= nil then inputs[3] = bias end
+    -- inputs x [, weight] [, bias]; the backward returns gx, gweight, gbias in that order
+    local inputs, has_w = { x }, weight ~= nil
+    if has_w then inputs[2] = weight end
+    if bias ~= nil then inputs[#inputs + 1] = bias end
     ag.record(r, inputs, function(g)
       -- The tape has released the activations of the layers behind this one, but Lua's
       -- collector lets such garbage grow to about the live size before a full cycle: with
@@ -43,10 +44,9 @@ function M.bn_relu(x, running_mean, running_var, weight, bias, opts)
       -- Collect them before allocating this layer's gradients (which reuse their blocks);
       -- the cycle costs a traversal of the Lua objects, not of tensor bytes.
       if raw.numel(x) >= BIG then release() end
-      local g1 = nn.relu_backward(g, r)
-      local gx, gw, gb = nn.batch_norm_backward(g1, x, mean, invstd, weight, bias, training)
-      if g1 ~= g then raw.free(g1) end   -- a fresh tensor, used by nothing else
-      return gx, gw, gb
+      local gx, gw, gb = nn.batch_norm_relu_backward(g, r, x, mean, invstd, weight, bias, training)
+      if has_w then return gx, gw, gb end
+      return gx, gb
     end, "bn_relu")
   end
   return r
