@@ -2,13 +2,13 @@
  * csrc/lt_optim.c (lunet.optim's Adam and AdamW call it once per parameter group; their Lua
  * update is the reference). Raw function, no autograd.
  *
- *   adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, opts)
+ *   adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, opts) -> n
  *
  * params ... max_exp_avg_sqs: lists of n contiguous float32 tensors (max_exp_avg_sqs nil
  * unless opts.amsgrad), element k of each list with the same element count; steps: n step
  * counts (>= 1, after this update). opts: lr, beta1, beta2, eps, weight_decay (numbers),
  * amsgrad, maximize, decoupled (booleans), naive (the plain-loop twin). Every list and
- * tensor is checked before any parameter is updated. */
+ * tensor is checked before any parameter is updated. Returns n, the parameters updated. */
 #include "lt_lua.h"
 #include "lt_optim.h"
 
@@ -104,7 +104,8 @@ static int l_adam_step(lua_State *L) {
             lt_lua_check(L, st, fn);
         }
     }
-    return 0;
+    lua_pushinteger(L, n);
+    return 1;
 }
 
 void lt_open_nn_optim(lua_State *L) {

@@ -1,5 +1,5 @@
 -- The fused Adam / AdamW update (core.nn.adam_step, csrc/lt_optim.c) against the
--- per-parameter Lua update it replaces (opt.update_group = false), over several steps and
+-- per-parameter Lua update it replaces (opt._update_group = false), over several steps and
 -- every option, and the fast C loop against its naive twin.
 local lunet = require "lunet"
 local core = require "lunet.core"
@@ -46,8 +46,8 @@ describe("fused Adam / AdamW (core.nn.adam_step)", function()
       for k, v in pairs(o) do opts[k] = v end
       local fa = optim[name](pa, opts)
       local fb = optim[name](pb, opts)
-      fb.update_group = false   -- the reference: one Lua update per parameter
-      assert.is_truthy(fa.update_group)
+      fb._update_group = false   -- the reference: one Lua update per parameter
+      assert.is_truthy(fa._update_group)
       for step = 1, 6 do
         for i = 1, #pa do
           -- parameter 2 has no gradient on even steps (its step count lags); parameter 3's
@@ -78,7 +78,7 @@ describe("fused Adam / AdamW (core.nn.adam_step)", function()
     local p = lunet.randn(4, 6):t():requires_grad(true)
     local q = p:detach():t():clone():t():requires_grad(true)
     local a, b = optim.Adam({ p }, { lr = 0.1 }), optim.Adam({ q }, { lr = 0.1 })
-    b.update_group = false
+    b._update_group = false
     p.grad, q.grad = lunet.randn(6, 4), lunet.randn(6, 4)
     local ok1, e1 = pcall(a.step, a)
     local ok2, e2 = pcall(b.step, b)

@@ -8,7 +8,7 @@
 -- csrc/lt_optim.c: one pass over p, grad and the state per parameter, the same float32
 -- operations); parameters it cannot take (not contiguous float32, state of another shape)
 -- go through the per-parameter Lua update, which is the reference: an optimizer with
--- opt.update_group = false uses it for everything (spec/optim_fused_spec.lua compares them).
+-- opt._update_group = false uses it for everything (spec/optim_fused_spec.lua compares them).
 local lunet = require "lunet"
 local core = require "lunet.core"
 local E = require "lunet.errors"
@@ -126,12 +126,12 @@ M.Adam = Optimizer.class("Adam", {
   defaults = { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0, amsgrad = false,
                maximize = false },
   tensor_states = tensor_states, validate = validate, update = update(false),
-  update_group = update_group(false),
+  _update_group = update_group(false),
 })
 M.AdamW = Optimizer.class("AdamW", {
   defaults = { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 1e-2, amsgrad = false,
                maximize = false },
   tensor_states = tensor_states, validate = validate, update = update(true),
-  update_group = update_group(true),
+  _update_group = update_group(true),
 })
 return M

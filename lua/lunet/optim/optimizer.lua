@@ -120,7 +120,7 @@ function Optimizer.class(name, spec)
   cls.defaults_spec = spec.defaults
   cls.validate = spec.validate
   cls.update = spec.update
-  cls.update_group = spec.update_group
+  cls._update_group = spec._update_group
   cls.tensor_states = spec.tensor_states
   return cls
 end
@@ -249,9 +249,9 @@ function Optimizer:step(closure)
     loss = closure()
   end
   local state = self.state
-  -- update_group(self, group, params, grads, states) (optional, per class; an instance may
+  -- _update_group(self, group, params, grads, states) (optional, per class; an instance may
   -- set it to false): the parameters of a group that have gradients, updated in one call
-  local update_group = self.update_group
+  local update_group = self._update_group
   lunet.no_grad(function()
     for _, g in ipairs(self.param_groups) do
       if update_group then
