@@ -5,6 +5,9 @@
 #include "lt_isa.h"
 
 #include <math.h>
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
 
 /* Below this many elements the update runs on one thread: forking costs more. */
 #define LT_OPTIM_PAR_MIN 65536
@@ -34,38 +37,75 @@ static int adam_consts_of(const lt_adam_params *o, int64_t step, adam_consts *k)
     return 1;
 }
 
-/* One element: the Lua update's operations in its order (grad:neg, p:mul_ or grad:add_(p,
- * wd), m:mul_(b1):add_(g, 1 - b1), v:mul_(b2):addcmul_(g, g, 1 - b2), vmax:maximum(v),
- * sqrt(.):div_(sqrt(bc2)):add_(eps), p:addcdiv_(m, denom, -step_size)). */
-static inline void adam_elem(float *p, const float *g, float *m, float *v, float *vmax,
-                             int64_t i, const adam_consts *k) {
-    float gi = g[i];
-    if (k->maximize) gi = -gi;
-    float pi = p[i];
-    if (k->decoupled)
-        pi = pi * k->decay;
-    else if (k->wd_on)
-        gi = gi + k->wd * pi;
-    float mi = m[i] * k->b1;
-    mi = mi + k->omb1 * gi;
-    float vi = v[i] * k->b2;
-    vi = vi + k->omb2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    float d = vi;
-    if (k->amsgrad) {
-        const float w = vmax[i];
-        d = (w > vi || w != w) ? w : vi;   /* NaN propagates, as maximum */
-        vmax[i] = d;
+/* Square roots of buf[0, n) in place, correctly rounded as sqrtf. sqrtf itself does not
+ * vectorise (it may set errno); the SSE instruction is the same IEEE square root. */
+static inline __attribute__((always_inline)) void sqrt_buf(float *buf, int64_t n) {
+    int64_t i = 0;
+#if defined(__SSE__)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(buf + i, _mm_sqrt_ps(_mm_loadu_ps(buf + i)));
+#endif
+    for (; i < n; i++) buf[i] = sqrtf(buf[i]);
+}
+
+/* The Lua update's operations in its order (grad:neg, p:mul_ or grad:add_(p, wd),
+ * m:mul_(b1):add_(g, 1 - b1), v:mul_(b2):addcmul_(g, g, 1 - b2), vmax:maximum(v),
+ * sqrt(.):div_(sqrt(bc2)):add_(eps), p:addcdiv_(m, denom, -step_size)) over [lo, hi), in
+ * chunks of ADAM_CHUNK: the moments first, the square roots, then the parameters.
+ * sgn (1 or -1: maximize) and decay (1 unless decoupled) multiply exactly; wd_on and amsgrad
+ * are constants at each call site below, so the loops are branch-free vector loops. */
+#define ADAM_CHUNK 512
+static inline __attribute__((always_inline)) void
+adam_loop(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+          float *restrict vmax, int64_t lo, int64_t hi, const adam_consts *k, int wd_on,
+          int amsgrad) {
+    const float sgn = k->maximize ? -1.0f : 1.0f, decay = k->decoupled ? k->decay : 1.0f;
+    const float wd = k->wd, b1 = k->b1, omb1 = k->omb1, b2 = k->b2, omb2 = k->omb2;
+    const float sqbc2 = k->sqbc2, eps = k->eps, neg_step = k->neg_step;
+    float buf[ADAM_CHUNK];
+    for (int64_t c0 = lo; c0 < hi; c0 += ADAM_CHUNK) {
+        const int64_t n = hi - c0 < ADAM_CHUNK ? hi - c0 : ADAM_CHUNK;
+        float *restrict pc = p + c0, *restrict mc = m + c0, *restrict vc = v + c0;
+        const float *restrict gc = g + c0;
+        float *restrict wc = amsgrad ? vmax + c0 : NULL;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float gi = gc[i] * sgn;
+            if (wd_on) gi = gi + wd * (pc[i] * decay);
+            float mi = mc[i] * b1;
+            mi = mi + omb1 * gi;
+            float vi = vc[i] * b2;
+            vi = vi + omb2 * gi * gi;
+            mc[i] = mi;
+            vc[i] = vi;
+            float d = vi;
+            if (amsgrad) {
+                const float w = wc[i];
+                d = (w > vi || w != w) ? w : vi;   /* NaN propagates, as maximum */
+                wc[i] = d;
+            }
+            buf[i] = d;
+        }
+        sqrt_buf(buf, n);
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            const float denom = buf[i] / sqbc2 + eps;
+            pc[i] = pc[i] * decay + neg_step * mc[i] / denom;
+        }
     }
-    const float denom = sqrtf(d) / k->sqbc2 + k->eps;
-    p[i] = pi + k->neg_step * mi / denom;
 }
 
 static inline LT_ISA_INLINE void adam_range_body(float *p, const float *g, float *m, float *v,
                                                  float *vmax, int64_t lo, int64_t hi,
                                                  const adam_consts *k) {
-    for (int64_t i = lo; i < hi; i++) adam_elem(p, g, m, v, vmax, i, k);
+    /* weight decay is added to the gradient only in Adam (AdamW decays p through decay) */
+    const int wd_on = k->wd_on && !k->decoupled;
+    if (wd_on) {
+        if (k->amsgrad) adam_loop(p, g, m, v, vmax, lo, hi, k, 1, 1);
+        else adam_loop(p, g, m, v, vmax, lo, hi, k, 1, 0);
+    } else {
+        if (k->amsgrad) adam_loop(p, g, m, v, vmax, lo, hi, k, 0, 1);
+        else adam_loop(p, g, m, v, vmax, lo, hi, k, 0, 0);
+    }
 }
 LT_ISA_VARIANTS(adam_range,
                 (float *p, const float *g, float *m, float *v, float *vmax, int64_t lo,

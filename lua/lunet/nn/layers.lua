@@ -346,14 +346,14 @@ function nn.BatchNorm2d:forward(x)
   return y
 end
 --- BatchNorm2d:forward_relu(x): relu(self(x)) as one autograd node and one kernel pass each way
--- (lunet.nn.functional.fused.bn_relu): the normalised tensor is never made; same values,
+-- (lunet.nn.functional.fused.bn_relu2d): the normalised tensor is never made; same values,
 -- gradients and running statistics as the two modules in sequence.
 function nn.BatchNorm2d:forward_relu(x)
   if not is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= self.num_features then
     return fn("relu")(self(x))   -- the plain path raises the usual messages
   end
   local training = self.training or not self.track_running_stats
-  local y = require("lunet.nn.functional.fused").bn_relu(x, self.running_mean, self.running_var,
+  local y = require("lunet.nn.functional.fused").bn_relu2d(x, self.running_mean, self.running_var,
     self.weight, self.bias, { training = training, momentum = self.momentum, eps = self.eps })
   if self.training and self.track_running_stats then
     local n = self.num_batches_tracked
