@@ -181,6 +181,22 @@ describe("BatchNorm2d:forward_relu and the U-Net blocks", function()
       "BatchNorm2d: input has 4 channels, expected 3 (input [2, 4, 5, 5])")
   end)
 
+  it("leaves subclasses (SyncBatchNorm) to their own forward", function()
+    local Sub = nn.BatchNorm2d:extend("SubNorm")
+    local calls = 0
+    function Sub:forward(x)
+      calls = calls + 1
+      return nn.BatchNorm2d.forward(self, x)
+    end
+    local m = Sub(3)
+    local x = lunet.randn(2, 3, 4, 4):requires_grad(true)
+    local y = m:forward_relu(x)
+    assert.are.equal(1, calls)
+    assert.are_not.equal("bn_relu", y._node.name)
+    local plain = nn.BatchNorm2d(3)
+    assert.are.equal("bn_relu", plain:forward_relu(x)._node.name)
+  end)
+
   for _, depth in ipairs { 2, 3 } do
     it("a U-Net (depth " .. depth .. ") gives the outputs and gradients of its blocks run layer by layer", function()
       lunet.manual_seed(5)

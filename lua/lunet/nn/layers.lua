@@ -349,8 +349,11 @@ end
 -- (lunet.nn.functional.fused.bn_relu2d): the normalised tensor is never made; same values,
 -- gradients and running statistics as the two modules in sequence.
 function nn.BatchNorm2d:forward_relu(x)
-  if not is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= self.num_features then
-    return fn("relu")(self(x))   -- the plain path raises the usual messages
+  -- subclasses (SyncBatchNorm: statistics over the ranks) and bad input take the plain path,
+  -- which raises the usual messages
+  if getmetatable(self).__class ~= nn.BatchNorm2d or not is_tensor(x) or x:dim() ~= 4
+      or x:size(2) ~= self.num_features then
+    return fn("relu")(self(x))
   end
   local training = self.training or not self.track_running_stats
   local y = require("lunet.nn.functional.fused").bn_relu2d(x, self.running_mean, self.running_var,
