@@ -99,23 +99,23 @@ static inline LT_ISA_INLINE void act_bwd_body(float *dx, const float *dy, const 
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
             const float g = dy[i];
-            dx[i] += y[i] > 0.0f ? g : 0.0f;
+            dx[i] = y[i] > 0.0f ? g : 0.0f;
         }
         return;
     case LT_ACT_LEAKY_RELU:
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
             const float g = dy[i];
-            dx[i] += x[i] > 0.0f ? g : g * slope;
+            dx[i] = x[i] > 0.0f ? g : g * slope;
         }
         return;
     case LT_ACT_SIGMOID:
 #pragma omp simd
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
         return;
     case LT_ACT_TANH:
 #pragma omp simd
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
         return;
     }
 }

@@ -4,11 +4,13 @@
  *   // softmax over the channels of x (N, C, H, W): outer = N, D = C, inner = H * W
  *   lt_softmax_forward(ctx, y, x, N, C, H * W, 0);
  *   lt_softmax_backward(ctx, dx, dy, y, N, C, H * W, 0);   // dx += ..., zero it first
+ *   lt_activation_backward(ctx, dx, dy, NULL, y, n, LT_ACT_RELU, 0);   // dx = ... (any dx)
  *
  * Softmax kernels see the tensor as (outer, D, inner) and reduce over D. The fast ones
  * work on blocks of the inner dim at once (for NCHW over C, rows of pixels stay
  * contiguous and vectorise); the naive ones reduce one (outer, inner) column at a time.
- * Backward kernels ADD into dx. The fast kernels split the work over ctx's thread budget.
+ * The softmax backward kernels ADD into dx; lt_activation_backward WRITES dx (every element,
+ * so dx may be uninitialised). The fast kernels split the work over ctx's thread budget.
  */
 #ifndef LT_ACTIVATION_H
 #define LT_ACTIVATION_H
@@ -28,7 +30,7 @@ lt_status lt_activation_forward(const lt_context *ctx,
                                 float *y,                // (n)
                                 const float *x,          // (n)
                                 int64_t n, lt_act act, float slope);
-/* dx += dy * act'(.): relu, sigmoid and tanh use the output y; leaky_relu uses x. */
+/* dx = dy * act'(.) (written, not added): relu, sigmoid and tanh use the output y; leaky_relu uses x. */
 lt_status lt_activation_backward(const lt_context *ctx,
                                  float *dx,              // (n)
                                  const float *dy,        // (n)

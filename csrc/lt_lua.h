@@ -120,6 +120,7 @@ void lt_open_nn_conv(lua_State *L);    /* lua_conv.c: conv2d, conv_transpose2d *
 void lt_open_nn_pool(lua_State *L);    /* lua_pool.c: pooling, unpooling, interpolate, pad */
 void lt_open_nn_norm(lua_State *L);    /* lua_norm.c: batch/group norm, softmax, activations, dropout */
 void lt_open_nn_loss(lua_State *L);    /* lua_loss.c: loss kernels */
+void lt_open_nn_optim(lua_State *L);   /* lua_optim.c: adam_step (fused Adam / AdamW) */
 void lt_open_nn_vol(lua_State *L);     /* lua_vol.c: 3-D conv, pooling, interpolation */
 void lt_open_image(lua_State *L);      /* lua_image.c: PNG/JPEG I/O (table image) */
 void lt_open_metrics(lua_State *L);    /* lua_metrics.c: metric kernels (table metrics) */

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 /* Below this many elements a kernel runs on one thread: forking costs more. */
 #define LT_NORM_PAR_MIN 32768
@@ -64,6 +65,19 @@ static inline LT_ISA_INLINE void bn_fwd_plane_body(float *yp, const float *xp, i
 LT_ISA_VARIANTS(bn_fwd_plane, (float *yp, const float *xp, int64_t S, float scale, float shift),
                 (yp, xp, S, scale, shift))
 
+/* The same followed by relu, as lt_activation's (v < 0 ? 0 : v keeps NaN). */
+static inline LT_ISA_INLINE void bn_relu_fwd_plane_body(float *yp, const float *xp, int64_t S,
+                                                        float scale, float shift) {
+#pragma omp simd
+    for (int64_t s = 0; s < S; s++) {
+        const float v = xp[s] * scale + shift;
+        yp[s] = v < 0.0f ? 0.0f : v;
+    }
+}
+LT_ISA_VARIANTS(bn_relu_fwd_plane,
+                (float *yp, const float *xp, int64_t S, float scale, float shift),
+                (yp, xp, S, scale, shift))
+
 lt_status lt_batch_norm_stats(const lt_context *ctx, float *mean, float *var, const float *x,
                               int64_t N, int64_t C, int64_t S) {
     if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;
@@ -102,9 +116,9 @@ lt_status lt_batch_norm_stats_naive(float *mean, float *var, const float *x,
     return LT_OK;
 }
 
-lt_status lt_batch_norm_forward(const lt_context *ctx, float *y, const float *x, const float *mean,
-                                const float *invstd, const float *w, const float *b, int64_t N,
-                                int64_t C, int64_t S) {
+static lt_status bn_forward(const lt_context *ctx, float *y, const float *x, const float *mean,
+                            const float *invstd, const float *w, const float *b, int64_t N,
+                            int64_t C, int64_t S, int relu) {
     if (bad_dims(N, C, S)) return LT_EARG;
     const int isa = lt_ctx_isa(ctx);
 #pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
@@ -112,9 +126,24 @@ lt_status lt_batch_norm_forward(const lt_context *ctx, float *y, const float *x,
         const int64_t c = p % C;
         const float scale = invstd[c] * (w ? w[c] : 1.0f);
         const float shift = (b ? b[c] : 0.0f) - mean[c] * scale;
-        bn_fwd_plane_isa[isa](y + p * S, x + p * S, S, scale, shift);
+        if (relu)
+            bn_relu_fwd_plane_isa[isa](y + p * S, x + p * S, S, scale, shift);
+        else
+            bn_fwd_plane_isa[isa](y + p * S, x + p * S, S, scale, shift);
     }
     return LT_OK;
+}
+
+lt_status lt_batch_norm_forward(const lt_context *ctx, float *y, const float *x, const float *mean,
+                                const float *invstd, const float *w, const float *b, int64_t N,
+                                int64_t C, int64_t S) {
+    return bn_forward(ctx, y, x, mean, invstd, w, b, N, C, S, 0);
+}
+
+lt_status lt_batch_norm_relu_forward(const lt_context *ctx, float *y, const float *x,
+                                     const float *mean, const float *invstd, const float *w,
+                                     const float *b, int64_t N, int64_t C, int64_t S) {
+    return bn_forward(ctx, y, x, mean, invstd, w, b, N, C, S, 1);
 }
 
 lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mean,
@@ -133,21 +162,72 @@ lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mea
     return LT_OK;
 }
 
+/* The unfused definition: batch norm, then relu over the result. */
+lt_status lt_batch_norm_relu_forward_naive(float *y, const float *x, const float *mean,
+                                           const float *invstd, const float *w, const float *b,
+                                           int64_t N, int64_t C, int64_t S) {
+    lt_status st = lt_batch_norm_forward_naive(y, x, mean, invstd, w, b, N, C, S);
+    if (st != LT_OK) return st;
+    const int64_t n = N * C * S;
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] < 0.0f) y[i] = 0.0f;
+    return LT_OK;
+}
+
+/* The reduction of lt_batch_norm_channel_sums over the relu-masked gradient
+ * g = r > 0 ? dy : 0 (r the relu output), for the fused batch norm + relu backward. */
+static inline LT_ISA_INLINE void bn_relu_channel_sums(double sums[2], const float *dy,
+                                                      const float *r, const float *x, float mu,
+                                                      int64_t N, int64_t C, int64_t S, int64_t c) {
+    double sdy = 0.0, sdyx = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const int64_t o = (n * C + c) * S;
+        const float *g = dy + o, *rp = r + o, *xp = x + o;
+        double a = 0.0, q = 0.0;
+        /* in chunks: the masking (a float select) and the double reduction each vectorise
+         * on their own, not in one loop */
+        float buf[256];
+        for (int64_t s0 = 0; s0 < S; s0 += 256) {
+            const int64_t len = S - s0 < 256 ? S - s0 : 256;
+            const float *gc = g + s0, *rc = rp + s0, *xc = xp + s0;
+#pragma omp simd
+            for (int64_t s = 0; s < len; s++) {
+                const float gv = gc[s];   /* loaded unconditionally: the select vectorises */
+                buf[s] = rc[s] > 0.0f ? gv : 0.0f;
+            }
+#pragma omp simd reduction(+ : a, q)
+            for (int64_t s = 0; s < len; s++) {
+                a += (double)buf[s];
+                q += (double)buf[s] * (double)(xc[s] - mu);
+            }
+        }
+        sdy += a;
+        sdyx += q;
+    }
+    sums[0] = sdy;
+    sums[1] = sdyx;
+}
+
 /* One channel of the backward: reduce sum(dy) and sum(dy * (x - mean)) over the channel's
- * N planes, then write the channel's dx; no temporaries needed. */
+ * N planes, then write the channel's dx; no temporaries needed. r != NULL: the gradient
+ * first goes back through a relu whose output is r (dy masked by r > 0). */
 static inline LT_ISA_INLINE void bn_bwd_channel_body(float *dx, float *dw, float *db,
-                                                     const float *dy, const float *x,
-                                                     const float *mean, const float *invstd,
-                                                     const float *w, int64_t N, int64_t C,
-                                                     int64_t S, int training, int64_t c) {
+                                                     const float *dy, const float *r,
+                                                     const float *x, const float *mean,
+                                                     const float *invstd, const float *w,
+                                                     int64_t N, int64_t C, int64_t S,
+                                                     int training, int64_t c) {
     const double M = (double)(N * S);
     const float mu = mean[c];
     double sums[2];
-    lt_batch_norm_channel_sums(sums, dy, x, mu, N, C, S, c);
+    if (r)
+        bn_relu_channel_sums(sums, dy, r, x, mu, N, C, S, c);
+    else
+        lt_batch_norm_channel_sums(sums, dy, x, mu, N, C, S, c);
     const double sdy = sums[0], sdyx = sums[1];
     const double is = invstd[c];
-    if (dw) dw[c] += (float)(sdyx * is);
-    if (db) db[c] += (float)sdy;
+    if (dw) dw[c] = (float)(sdyx * is);
+    if (db) db[c] = (float)sdy;
     if (!dx) return;
     const float wis = (float)(is * (w ? w[c] : 1.0f));
     /* training: dx = w * invstd * (dy - mean(dy)
@@ -155,29 +235,55 @@ static inline LT_ISA_INLINE void bn_bwd_channel_body(float *dx, float *dw, float
     const float gm = training && M > 0 ? (float)(sdy / M) : 0.0f;
     const float k = training && M > 0 ? (float)(sdyx / M * is * is) : 0.0f;
     for (int64_t n = 0; n < N; n++) {
-        const float *g = dy + (n * C + c) * S;
-        const float *xp = x + (n * C + c) * S;
-        float *d = dx + (n * C + c) * S;
+        const int64_t o = (n * C + c) * S;
+        const float *g = dy + o;
+        const float *xp = x + o;
+        float *d = dx + o;
+        if (r) {
+            const float *rp = r + o;
 #pragma omp simd
-        for (int64_t s = 0; s < S; s++) d[s] += (g[s] - gm - (xp[s] - mu) * k) * wis;
+            for (int64_t s = 0; s < S; s++) {
+                const float gv = g[s];
+                const float gs = rp[s] > 0.0f ? gv : 0.0f;
+                d[s] = (gs - gm - (xp[s] - mu) * k) * wis;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t s = 0; s < S; s++) d[s] = (g[s] - gm - (xp[s] - mu) * k) * wis;
+        }
     }
 }
 LT_ISA_VARIANTS(bn_bwd_channel,
-                (float *dx, float *dw, float *db, const float *dy, const float *x,
-                 const float *mean, const float *invstd, const float *w, int64_t N, int64_t C,
-                 int64_t S, int training, int64_t c),
-                (dx, dw, db, dy, x, mean, invstd, w, N, C, S, training, c))
+                (float *dx, float *dw, float *db, const float *dy, const float *r,
+                 const float *x, const float *mean, const float *invstd, const float *w,
+                 int64_t N, int64_t C, int64_t S, int training, int64_t c),
+                (dx, dw, db, dy, r, x, mean, invstd, w, N, C, S, training, c))
+
+static lt_status bn_backward(const lt_context *ctx, float *dx, float *dw, float *db,
+                             const float *dy, const float *r, const float *x, const float *mean,
+                             const float *invstd, const float *w, int64_t N, int64_t C,
+                             int64_t S, int training) {
+    if (bad_dims(N, C, S)) return LT_EARG;
+    const int isa = lt_ctx_isa(ctx);
+#pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
+    for (int64_t c = 0; c < C; c++)
+        bn_bwd_channel_isa[isa](dx, dw, db, dy, r, x, mean, invstd, w, N, C, S, training, c);
+    return LT_OK;
+}
 
 lt_status lt_batch_norm_backward(const lt_context *ctx, float *dx, float *dw, float *db,
                                  const float *dy, const float *x, const float *mean,
                                  const float *invstd, const float *w, int64_t N, int64_t C,
                                  int64_t S, int training) {
-    if (bad_dims(N, C, S)) return LT_EARG;
-    const int isa = lt_ctx_isa(ctx);
-#pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
-    for (int64_t c = 0; c < C; c++)
-        bn_bwd_channel_isa[isa](dx, dw, db, dy, x, mean, invstd, w, N, C, S, training, c);
-    return LT_OK;
+    return bn_backward(ctx, dx, dw, db, dy, NULL, x, mean, invstd, w, N, C, S, training);
+}
+
+lt_status lt_batch_norm_relu_backward(const lt_context *ctx, float *dx, float *dw, float *db,
+                                      const float *dy, const float *r, const float *x,
+                                      const float *mean, const float *invstd, const float *w,
+                                      int64_t N, int64_t C, int64_t S, int training) {
+    if (!r) return LT_EARG;
+    return bn_backward(ctx, dx, dw, db, dy, r, x, mean, invstd, w, N, C, S, training);
 }
 
 lt_status lt_batch_norm_backward_naive(float *dx, float *dw, float *db, const float *dy,
@@ -195,8 +301,8 @@ lt_status lt_batch_norm_backward_naive(float *dx, float *dw, float *db, const fl
                 sdy += dy[i];
                 sdyxhat += dy[i] * xhat;
             }
-        if (dw) dw[c] += (float)sdyxhat;
-        if (db) db[c] += (float)sdy;
+        if (dw) dw[c] = (float)sdyxhat;
+        if (db) db[c] = (float)sdy;
         if (!dx) continue;
         double wc = w ? w[c] : 1.0;
         for (int64_t n = 0; n < N; n++)
@@ -205,10 +311,28 @@ lt_status lt_batch_norm_backward_naive(float *dx, float *dw, float *db, const fl
                 double xhat = ((double)x[i] - mean[c]) * invstd[c];
                 double dxhat = dy[i];
                 if (training) dxhat -= sdy / M + xhat * sdyxhat / M;
-                dx[i] += (float)(dxhat * wc * invstd[c]);
+                dx[i] = (float)(dxhat * wc * invstd[c]);
             }
     }
     return LT_OK;
+}
+
+/* The unfused definition: the relu backward (dy where r > 0, else 0) into a temporary,
+ * then the batch-norm backward of that. */
+lt_status lt_batch_norm_relu_backward_naive(float *dx, float *dw, float *db, const float *dy,
+                                            const float *r, const float *x, const float *mean,
+                                            const float *invstd, const float *w, int64_t N,
+                                            int64_t C, int64_t S, int training) {
+    if (bad_dims(N, C, S) || !r) return LT_EARG;
+    int64_t n, bytes;
+    if (lt_mul_ovf(N, C, &n) || lt_mul_ovf(n, S, &n) || lt_mul_ovf(n, (int64_t)sizeof(float), &bytes))
+        return LT_EOVERFLOW;
+    float *g = malloc(bytes > 0 ? (size_t)bytes : 1);
+    if (!g) return LT_ENOMEM;
+    for (int64_t i = 0; i < n; i++) g[i] = r[i] > 0.0f ? dy[i] : 0.0f;
+    lt_status st = lt_batch_norm_backward_naive(dx, dw, db, g, x, mean, invstd, w, N, C, S, training);
+    free(g);
+    return st;
 }
 
 void lt_batch_norm_update_running(float *running_mean, float *running_var,

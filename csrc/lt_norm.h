@@ -7,8 +7,11 @@
  *   lt_batch_norm_stats(ctx, mean, var, x, N, C, S);
  *   for (c = 0; c < C; c++) invstd[c] = 1.0f / sqrtf(var[c] + eps);
  *   lt_batch_norm_forward(ctx, y, x, mean, invstd, w, b, N, C, S);
- *   // later, with dx, dw, db zeroed (backward kernels ADD into them):
+ *   // later (the batch-norm backward kernels WRITE dx, dw, db: no zeroing needed):
  *   lt_batch_norm_backward(ctx, dx, dw, db, dy, x, mean, invstd, w, N, C, S, 1);
+ *   // fused batch norm + relu: r = relu(y) without y, and its backward from r:
+ *   lt_batch_norm_relu_forward(ctx, r, x, mean, invstd, w, b, N, C, S);
+ *   lt_batch_norm_relu_backward(ctx, dx, dw, db, dr, r, x, mean, invstd, w, N, C, S, 1);
  *
  * Every optimised kernel (OpenMP over channels / planes, one pass per sweep) has a
  * `_naive` twin: plain loops, double accumulation, the definition the specs compare to.
@@ -39,6 +42,18 @@ lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mea
                                       const float *invstd, const float *w, const float *b,
                                       int64_t N, int64_t C, int64_t S);
 
+/* y = relu((x - mean[c]) * invstd[c] * w[c] + b[c]) in one pass (relu keeps NaN, as
+ * lt_activation's); the naive twin is lt_batch_norm_forward_naive followed by relu. */
+lt_status lt_batch_norm_relu_forward(const lt_context *ctx,
+                                     float *y,                 // (N, C, S)
+                                     const float *x,           // (N, C, S)
+                                     const float *mean, const float *invstd,  // (C), (C)
+                                     const float *w, const float *b,          // (C) or NULL
+                                     int64_t N, int64_t C, int64_t S);
+lt_status lt_batch_norm_relu_forward_naive(float *y, const float *x, const float *mean,
+                                           const float *invstd, const float *w, const float *b,
+                                           int64_t N, int64_t C, int64_t S);
+
 /* training = 1: mean/invstd are the batch statistics and depend on x (closed form);
  * training = 0: they are constants (running statistics). */
 lt_status lt_batch_norm_backward(const lt_context *ctx,
@@ -51,6 +66,19 @@ lt_status lt_batch_norm_backward_naive(float *dx, float *dw, float *db, const fl
                                        const float *x, const float *mean,
                                        const float *invstd, const float *w,
                                        int64_t N, int64_t C, int64_t S, int training);
+/* The backward of lt_batch_norm_relu_forward given its output r: the batch-norm backward
+ * of dy masked by r > 0 (the relu's gradient, 0 at 0 as PyTorch), without a temporary. */
+lt_status lt_batch_norm_relu_backward(const lt_context *ctx,
+                                      float *dx, float *dw, float *db,  // (N, C, S), (C), (C)
+                                      const float *dy, const float *r,  // (N, C, S) each
+                                      const float *x,                   // (N, C, S)
+                                      const float *mean, const float *invstd,  // (C), (C)
+                                      const float *w,                   // (C) or NULL
+                                      int64_t N, int64_t C, int64_t S, int training);
+lt_status lt_batch_norm_relu_backward_naive(float *dx, float *dw, float *db, const float *dy,
+                                            const float *r, const float *x, const float *mean,
+                                            const float *invstd, const float *w,
+                                            int64_t N, int64_t C, int64_t S, int training);
 
 /* The batch-norm backward's reduction over channel c of dy and x, both (N, C, S):
  * sums[0] = sum(dy), sums[1] = sum(dy * (x - mu)) over the channel's N planes, in double

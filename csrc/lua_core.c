@@ -19,6 +19,7 @@ static void open_nn(lua_State *L) {
     lt_open_nn_pool(L);
     lt_open_nn_norm(L);
     lt_open_nn_loss(L);
+    lt_open_nn_optim(L);
     lt_open_nn_vol(L);
 }
 

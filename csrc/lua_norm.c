@@ -104,9 +104,9 @@ static lt_tensor *new_vec(lua_State *L, int64_t n, const char *fn) {
  *   -> y, mean, invstd (the statistics used, (C) each, saved for the backward).
  * training: batch statistics, running stats updated in place (if given);
  * eval: running statistics. */
-static int l_batch_norm_forward(lua_State *L) {
+static int batch_norm_forward(lua_State *L, int relu) {
     lt_context *ctx = lt_lua_ctx(L);
-    const char *fn = "batch_norm";
+    const char *fn = "batch_norm";   /* the fused op reports as the batch norm it replaces */
     char xb[SHAPE_BUF];
     const int naive = is_naive(L);
     lt_opt_check(L, 6, fn, batch_norm_keys);
@@ -141,7 +141,8 @@ static int l_batch_norm_forward(lua_State *L) {
     const float *bd = cdata(L, 5, b, fn, "bias");
     float *rmd = cdata(L, 2, rm, fn, "running_mean");   /* the tensor itself in training */
     float *rvd = cdata(L, 3, rv, fn, "running_var");
-    lt_tensor *y = new_like_shape(L, x, LT_FLOAT32, fn);
+    /* every element of y is written by the kernel */
+    lt_tensor *y = lt_lua_newtensor_uninit(L, LT_FLOAT32, x->ndim, x->size, fn);
     float *md = lt_f32(new_vec(L, C, fn));
     float *id = lt_f32(new_vec(L, C, fn));
     if (training) {
@@ -156,10 +157,24 @@ static int l_batch_norm_forward(lua_State *L) {
             id[c] = (float)(1.0 / sqrt((double)rvd[c] + eps));
         }
     }
-    lt_lua_check(L, (naive ? lt_batch_norm_forward_naive(lt_f32(y), xd, md, id, wd, bd, N, C, S)
-                           : lt_batch_norm_forward(ctx, lt_f32(y), xd, md, id, wd, bd, N, C, S)), fn);
+    float *yd = lt_f32(y);
+    lt_status st;
+    if (relu)
+        st = naive ? lt_batch_norm_relu_forward_naive(yd, xd, md, id, wd, bd, N, C, S)
+                   : lt_batch_norm_relu_forward(ctx, yd, xd, md, id, wd, bd, N, C, S);
+    else
+        st = naive ? lt_batch_norm_forward_naive(yd, xd, md, id, wd, bd, N, C, S)
+                   : lt_batch_norm_forward(ctx, yd, xd, md, id, wd, bd, N, C, S);
+    lt_lua_check(L, st, fn);
     return 3;
 }
+
+static int l_batch_norm_forward(lua_State *L) { return batch_norm_forward(L, 0); }
+
+/* batch_norm_relu_forward(x, running_mean, running_var, weight, bias, opts)
+ *   -> r = relu(batch_norm(x, ...)), mean, invstd: batch_norm_forward's arguments, checks
+ * and statistics, the relu applied in the same pass (no normalised tensor is made). */
+static int l_batch_norm_relu_forward(lua_State *L) { return batch_norm_forward(L, 1); }
 
 /* batch_norm_backward(gy, x, mean, invstd, weight, bias, training) -> gx, gweight, gbias
  * (gweight / gbias nil when weight / bias is nil). */
@@ -185,12 +200,49 @@ static int l_batch_norm_backward(lua_State *L) {
     const float *md = cdata(L, 3, mean, fn, "mean");
     const float *id = cdata(L, 4, invstd, fn, "invstd");
     const float *wd = cdata(L, 5, w, fn, "weight");
-    lt_tensor *gx = new_like_shape(L, x, LT_FLOAT32, fn);
+    /* the kernels write every element of gx, gw and gb */
+    lt_tensor *gx = lt_lua_newtensor_uninit(L, LT_FLOAT32, x->ndim, x->size, fn);
     float *gw = NULL, *gb = NULL;
     if (w) gw = lt_f32(new_vec(L, C, fn)); else lua_pushnil(L);
     if (has_b) gb = lt_f32(new_vec(L, C, fn)); else lua_pushnil(L);
     lt_lua_check(L, (naive ? lt_batch_norm_backward_naive(lt_f32(gx), gw, gb, gd, xd, md, id, wd, N, C, S, training)
                            : lt_batch_norm_backward(ctx, lt_f32(gx), gw, gb, gd, xd, md, id, wd, N, C, S, training)), fn);
+    return 3;
+}
+
+/* batch_norm_relu_backward(gr, r, x, mean, invstd, weight, bias, training)
+ *   -> gx, gweight, gbias: the backward of batch_norm_relu_forward, r its output. */
+static int l_batch_norm_relu_backward(lua_State *L) {
+    lt_context *ctx = lt_lua_ctx(L);
+    const char *fn = "batch_norm_relu_backward";
+    const int naive = is_naive(L);
+    lt_tensor *gy = check_f32(L, 1, fn, "grad");
+    lt_tensor *r = check_f32(L, 2, fn, "r");
+    lt_tensor *x = check_f32(L, 3, fn, "x");
+    int64_t N, C, S;
+    check_nc(L, x, fn, "x", &N, &C, &S);
+    check_same_shape(L, gy, x, fn, "grad", "x");
+    check_same_shape(L, r, x, fn, "r", "x");
+    lt_tensor *mean = check_f32(L, 4, fn, "mean");
+    lt_tensor *invstd = check_f32(L, 5, fn, "invstd");
+    lt_tensor *w = opt_f32(L, 6, fn, "weight");
+    const int has_b = !lua_isnoneornil(L, 7);
+    const int training = lua_toboolean(L, 8);
+    check_channels(L, mean, C, x, fn, "mean");
+    check_channels(L, invstd, C, x, fn, "invstd");
+    check_channels(L, w, C, x, fn, "weight");
+    const float *gd = cdata(L, 1, gy, fn, "grad");
+    const float *rd = cdata(L, 2, r, fn, "r");
+    const float *xd = cdata(L, 3, x, fn, "x");
+    const float *md = cdata(L, 4, mean, fn, "mean");
+    const float *id = cdata(L, 5, invstd, fn, "invstd");
+    const float *wd = cdata(L, 6, w, fn, "weight");
+    lt_tensor *gx = lt_lua_newtensor_uninit(L, LT_FLOAT32, x->ndim, x->size, fn);
+    float *gw = NULL, *gb = NULL;
+    if (w) gw = lt_f32(new_vec(L, C, fn)); else lua_pushnil(L);
+    if (has_b) gb = lt_f32(new_vec(L, C, fn)); else lua_pushnil(L);
+    lt_lua_check(L, (naive ? lt_batch_norm_relu_backward_naive(lt_f32(gx), gw, gb, gd, rd, xd, md, id, wd, N, C, S, training)
+                           : lt_batch_norm_relu_backward(ctx, lt_f32(gx), gw, gb, gd, rd, xd, md, id, wd, N, C, S, training)), fn);
     return 3;
 }
 
@@ -366,7 +418,7 @@ static int l_act_forward(lua_State *L) {
     lt_tensor *x = check_f32(L, 1, fn, "x");
     const float slope = act == LT_ACT_LEAKY_RELU ? check_slope(L, 2, fn) : 0.0f;
     const float *xd = cdata(L, 1, x, fn, "x");
-    lt_tensor *y = new_like_shape(L, x, LT_FLOAT32, fn);
+    lt_tensor *y = lt_lua_newtensor_uninit(L, LT_FLOAT32, x->ndim, x->size, fn);   /* all written */
     lt_lua_check(L, lt_activation_forward(ctx, lt_f32(y), xd, lt_numel(x), act, slope), fn);
     return 1;
 }
@@ -383,7 +435,7 @@ static int l_act_backward(lua_State *L) {
     const float slope = act == LT_ACT_LEAKY_RELU ? check_slope(L, 3, fn) : 0.0f;
     const float *gd = cdata(L, 1, gy, fn, "grad");
     const float *td = cdata(L, 2, t, fn, targ);
-    lt_tensor *gx = new_like_shape(L, t, LT_FLOAT32, fn);
+    lt_tensor *gx = lt_lua_newtensor_uninit(L, LT_FLOAT32, t->ndim, t->size, fn);   /* all written */
     const int is_x = act == LT_ACT_LEAKY_RELU;
     lt_lua_check(L, lt_activation_backward(ctx, lt_f32(gx), gd, is_x ? td : NULL, is_x ? NULL : td,
                                            lt_numel(t), act, slope), fn);
@@ -511,6 +563,8 @@ static void reg_act(lua_State *L, lt_act act) {
 void lt_open_nn_norm(lua_State *L) {
     reg_pair(L, "batch_norm_forward", l_batch_norm_forward);
     reg_pair(L, "batch_norm_backward", l_batch_norm_backward);
+    reg_pair(L, "batch_norm_relu_forward", l_batch_norm_relu_forward);
+    reg_pair(L, "batch_norm_relu_backward", l_batch_norm_relu_backward);
     reg_pair(L, "group_norm_forward", l_group_norm_forward);
     reg_pair(L, "group_norm_backward", l_group_norm_backward);
     reg(L, "dropout_forward", l_dropout_forward, 0);

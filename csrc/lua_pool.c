@@ -118,6 +118,16 @@ static lt_tensor *new_planes(lua_State *L, const lt_tensor *t, lt_dtype dt, int6
     return lt_lua_newtensor(L, dt, t->ndim, size, fn);
 }
 
+/* The same without zero-filling, for outputs whose every element the kernel writes. */
+static lt_tensor *new_planes_uninit(lua_State *L, const lt_tensor *t, lt_dtype dt, int64_t h,
+                                    int64_t w, const char *fn) {
+    int64_t size[LT_MAXDIM];
+    memcpy(size, t->size, sizeof size);
+    size[t->ndim - 2] = h;
+    size[t->ndim - 1] = w;
+    return lt_lua_newtensor_uninit(L, dt, t->ndim, size, fn);
+}
+
 /* Reads an integer from the value on top of the stack (pops nothing). */
 static int top_integer(lua_State *L, lua_Integer *out) {
     int ok;
@@ -301,9 +311,10 @@ static int max_pool_common(lua_State *L, int naive) {
     opt_bool3(L, 2, "return_indices", fn);   /* read by the Lua side; type-checked here */
     int want_idx = lua_toboolean(L, 3);
     const float *xd = cdata_f32(L, 1, fn, "x");
-    lt_tensor *y = new_planes(L, x, LT_FLOAT32, g.oh, g.ow, fn);
+    /* every output value and index is written (max_pool_plane, max_pool_plane_2x2) */
+    lt_tensor *y = new_planes_uninit(L, x, LT_FLOAT32, g.oh, g.ow, fn);
     int32_t *id = NULL;
-    if (want_idx) id = lt_i32(new_planes(L, x, LT_INT32, g.oh, g.ow, fn));
+    if (want_idx) id = lt_i32(new_planes_uninit(L, x, LT_INT32, g.oh, g.ow, fn));
     lt_status st = naive ? lt_max_pool2d_forward_naive(ctx, lt_f32(y), id, xd, &g)
                          : lt_max_pool2d_forward(ctx, lt_f32(y), id, xd, &g);
     lt_lua_check(L, st, fn);

@@ -189,6 +189,15 @@ local raw = {
   ["nn.batch_norm_forward_naive"] = {
     function(o) return nn.batch_norm_forward_naive(x4, lunet.zeros(2), lunet.ones(2), nil, nil, o) end,
     { eps = 1e-3 }, { trainng = false }, "batch_norm: unknown option 'trainng' (did you mean 'training'?)" },
+  ["nn.batch_norm_relu_forward"] = {
+    function(o) return nn.batch_norm_relu_forward(x4, lunet.zeros(2), lunet.ones(2), nil, nil, o) end,
+    { eps = 1e-3 }, { epsilon = 1e-3 }, "batch_norm: unknown option 'epsilon' (did you mean 'eps'?)" },
+  ["nn.batch_norm_relu_forward_naive"] = {
+    function(o) return nn.batch_norm_relu_forward_naive(x4, lunet.zeros(2), lunet.ones(2), nil, nil, o) end,
+    { eps = 1e-3 }, { trainng = false }, "batch_norm: unknown option 'trainng' (did you mean 'training'?)" },
+  ["nn.adam_step"] = {
+    function(o) return nn.adam_step({ lunet.zeros(2) }, { lunet.ones(2) }, { lunet.zeros(2) }, { lunet.zeros(2) }, nil, { 1 }, o) end,
+    { lr = 0.1 }, { betas = { 0.9, 0.99 } }, "adam_step: unknown option 'betas' (did you mean 'beta1'?)" },
   ["nn.group_norm_forward"] = { function(o) return nn.group_norm_forward(x4, 2, nil, nil, o) end,
     { eps = 1e-3 }, { affine = true }, "group_norm: unknown option 'affine' (known options: eps)" },
   ["nn.group_norm_forward_naive"] = { function(o) return nn.group_norm_forward_naive(x4, 2, nil, nil, o) end,
@@ -240,7 +249,7 @@ local raw = {
 local raw_positional = {
   "nn.max_pool2d_backward", "nn.max_unpool2d_backward", "nn.adaptive_avg_pool2d",
   "nn.adaptive_avg_pool2d_backward", "nn.adaptive_max_pool2d", "nn.batch_norm_backward",
-  "nn.batch_norm_backward_naive", "nn.group_norm_backward", "nn.group_norm_backward_naive",
+  "nn.batch_norm_backward_naive", "nn.batch_norm_relu_backward", "nn.batch_norm_relu_backward_naive", "nn.group_norm_backward", "nn.group_norm_backward_naive",
   "nn.dropout_backward", "nn.relu_forward", "nn.relu_backward", "nn.leaky_relu_forward",
   "nn.leaky_relu_backward", "nn.sigmoid_forward", "nn.sigmoid_backward", "nn.tanh_forward",
   "nn.tanh_backward", "nn.softmax_forward", "nn.softmax_forward_naive", "nn.log_softmax_forward",

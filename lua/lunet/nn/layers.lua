@@ -345,6 +345,25 @@ function nn.BatchNorm2d:forward(x)
   end
   return y
 end
+--- BatchNorm2d:forward_relu(x): relu(self(x)) as one autograd node and one kernel pass each way
+-- (lunet.nn.functional.fused.bn_relu2d): the normalised tensor is never made; same values,
+-- gradients and running statistics as the two modules in sequence.
+function nn.BatchNorm2d:forward_relu(x)
+  -- subclasses (SyncBatchNorm: statistics over the ranks) and bad input take the plain path,
+  -- which raises the usual messages
+  if getmetatable(self).__class ~= nn.BatchNorm2d or not is_tensor(x) or x:dim() ~= 4
+      or x:size(2) ~= self.num_features then
+    return fn("relu")(self(x))
+  end
+  local training = self.training or not self.track_running_stats
+  local y = require("lunet.nn.functional.fused").bn_relu2d(x, self.running_mean, self.running_var,
+    self.weight, self.bias, { training = training, momentum = self.momentum, eps = self.eps })
+  if self.training and self.track_running_stats then
+    local n = self.num_batches_tracked
+    n:fill_(n:item() + 1)
+  end
+  return y
+end
 function nn.BatchNorm2d:extra_repr()
   local s = { tostring(self.num_features) }
   if self.eps ~= 1e-5 then s[#s + 1] = "eps=" .. self.eps end

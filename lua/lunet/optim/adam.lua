@@ -4,7 +4,13 @@
 --   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g
 --   vmax = max(vmax, v) if amsgrad;  denom = sqrt(v or vmax) / sqrt(1 - beta2^t) + eps
 --   p = p - lr / (1 - beta1^t) * m / denom
+-- step() updates each parameter group with ONE call of the fused C update (core.nn.adam_step,
+-- csrc/lt_optim.c: one pass over p, grad and the state per parameter, the same float32
+-- operations); parameters it cannot take (not contiguous float32, state of another shape)
+-- go through the per-parameter Lua update, which is the reference: an optimizer with
+-- opt._update_group = false uses it for everything (spec/optim_fused_spec.lua compares them).
 local lunet = require "lunet"
+local core = require "lunet.core"
 local E = require "lunet.errors"
 local Optimizer = require "lunet.optim.optimizer"
 local util = require("lunet.nn.module").util
@@ -68,6 +74,51 @@ local function update(decoupled)
   end
 end
 
+-- Whether the fused update can take p (its gradient and state as the Lua update would
+-- leave them): contiguous float32 tensors of one shape.
+local function fusable(p, grad, st, amsgrad)
+  local function ok(t) return t:dtype() == "float32" and t:is_contiguous() end
+  if not (ok(p) and grad:dtype() == "float32" and ok(st.exp_avg) and ok(st.exp_avg_sq)) then
+    return false
+  end
+  local n = p:numel()
+  if grad:numel() ~= n or st.exp_avg:numel() ~= n or st.exp_avg_sq:numel() ~= n then return false end
+  local d = p:dim()
+  if grad:dim() ~= d then return false end
+  for k = 1, d do if grad:size(k) ~= p:size(k) then return false end end
+  return not amsgrad or (ok(st.max_exp_avg_sq) and st.max_exp_avg_sq:numel() == n)
+end
+
+local adam_step = core.nn.adam_step
+
+local function update_group(decoupled)
+  return function(self, g, ps, gs, sts)
+    local amsgrad = g.amsgrad
+    local P, G, Mv, V, VM, S, n = {}, {}, {}, {}, amsgrad and {} or nil, {}, 0
+    for i = 1, #ps do
+      local p, grad, st = ps[i], gs[i], sts[i]
+      if st.step == nil then
+        st.step = 0
+        st.exp_avg = lunet.zeros(p:shape())
+        st.exp_avg_sq = lunet.zeros(p:shape())
+      end
+      if amsgrad and st.max_exp_avg_sq == nil then st.max_exp_avg_sq = lunet.zeros(p:shape()) end
+      if fusable(p, grad, st, amsgrad) then
+        st.step = st.step + 1
+        n = n + 1
+        P[n], G[n], Mv[n], V[n], S[n] = p, grad:contiguous(), st.exp_avg, st.exp_avg_sq, st.step
+        if amsgrad then VM[n] = st.max_exp_avg_sq end
+      else
+        self:update(g, p, grad, st)
+      end
+    end
+    if n > 0 then
+      adam_step(P, G, Mv, V, VM, S, { lr = g.lr, beta1 = g.betas[1], beta2 = g.betas[2], eps = g.eps,
+        weight_decay = g.weight_decay, amsgrad = amsgrad, maximize = g.maximize, decoupled = decoupled })
+    end
+  end
+end
+
 local tensor_states = { "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }
 
 local M = {}
@@ -75,10 +126,12 @@ M.Adam = Optimizer.class("Adam", {
   defaults = { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0, amsgrad = false,
                maximize = false },
   tensor_states = tensor_states, validate = validate, update = update(false),
+  _update_group = update_group(false),
 })
 M.AdamW = Optimizer.class("AdamW", {
   defaults = { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 1e-2, amsgrad = false,
                maximize = false },
   tensor_states = tensor_states, validate = validate, update = update(true),
+  _update_group = update_group(true),
 })
 return M

@@ -120,6 +120,7 @@ function Optimizer.class(name, spec)
   cls.defaults_spec = spec.defaults
   cls.validate = spec.validate
   cls.update = spec.update
+  cls._update_group = spec._update_group
   cls.tensor_states = spec.tensor_states
   return cls
 end
@@ -248,14 +249,31 @@ function Optimizer:step(closure)
     loss = closure()
   end
   local state = self.state
+  -- _update_group(self, group, params, grads, states) (optional, per class; an instance may
+  -- set it to false): the parameters of a group that have gradients, updated in one call
+  local update_group = self._update_group
   lunet.no_grad(function()
     for _, g in ipairs(self.param_groups) do
-      for _, p in ipairs(g.params) do
-        local grad = p.grad
-        if grad ~= nil then
-          local st = state[p]
-          if st == nil then st = {}; state[p] = st end
-          self:update(g, p, grad, st)
+      if update_group then
+        local ps, gs, sts, n = {}, {}, {}, 0
+        for _, p in ipairs(g.params) do
+          local grad = p.grad
+          if grad ~= nil then
+            local st = state[p]
+            if st == nil then st = {}; state[p] = st end
+            n = n + 1
+            ps[n], gs[n], sts[n] = p, grad, st
+          end
+        end
+        if n > 0 then update_group(self, g, ps, gs, sts) end
+      else
+        for _, p in ipairs(g.params) do
+          local grad = p.grad
+          if grad ~= nil then
+            local st = state[p]
+            if st == nil then st = {}; state[p] = st end
+            self:update(g, p, grad, st)
+          end
         end
       end
     end

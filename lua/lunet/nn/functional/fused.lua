@@ -3,6 +3,7 @@
 -- (the volume models use them: at 64^3 each intermediate of a 32-channel layer is 64 MB).
 -- Not part of F; the values and gradients are exactly those of the two ops in sequence.
 --   fused.bn_relu(x, running_mean, running_var, weight, bias, opts) = relu(F.batch_norm(...))
+--   fused.bn_relu2d(...): the same, for 2-D nets (no collection in the backward)
 --   fused.conv_transpose3d_cat(x, w, b, skip, opts) = cat({F.conv_transpose3d(x, w, b, opts), skip}, 2)
 local core = require "lunet.core"
 local ag = require "lunet.autograd"
@@ -25,31 +26,45 @@ local function release()
   collectgarbage()
 end
 
---- fused.bn_relu(x, running_mean, running_var, weight, bias, opts): relu(batch_norm(x, ...))
--- with F.batch_norm's arguments and options, saving only x, the output and the statistics.
-function M.bn_relu(x, running_mean, running_var, weight, bias, opts)
-  local y, mean, invstd = nn.batch_norm_forward(x, running_mean, running_var, weight, bias, opts)
-  local r = nn.relu_forward(y)
-  raw.free(y)
+-- relu(batch_norm(x, ...)) as one node; release: collect before the backward of a big x
+-- (the volume models' memory bound; see release above).
+local function bn_relu(x, running_mean, running_var, weight, bias, opts, release_big)
+  local r, mean, invstd = nn.batch_norm_relu_forward(x, running_mean, running_var, weight, bias, opts)
   if ag.needs_grad(x, weight, bias) then
     local training = opts ~= nil and opts.training or false
-    local inputs = { x }
-    if weight ~= nil then inputs[2] = weight end
-    if weight ~= nil and bias ~= nil then inputs[3] = bias end
+    -- inputs x [, weight] [, bias]; the backward returns gx, gweight, gbias in that order
+    local inputs, has_w = { x }, weight ~= nil
+    if has_w then inputs[2] = weight end
+    if bias ~= nil then inputs[#inputs + 1] = bias end
     ag.record(r, inputs, function(g)
       -- The tape has released the activations of the layers behind this one, but Lua's
       -- collector lets such garbage grow to about the live size before a full cycle: with
       -- volumes (tens of MB per tensor) that doubles the peak memory of a backward pass.
       -- Collect them before allocating this layer's gradients (which reuse their blocks);
       -- the cycle costs a traversal of the Lua objects, not of tensor bytes.
-      if raw.numel(x) >= BIG then release() end
-      local g1 = nn.relu_backward(g, r)
-      local gx, gw, gb = nn.batch_norm_backward(g1, x, mean, invstd, weight, bias, training)
-      if g1 ~= g then raw.free(g1) end   -- a fresh tensor, used by nothing else
-      return gx, gw, gb
+      if release_big and raw.numel(x) >= BIG then release() end
+      local gx, gw, gb = nn.batch_norm_relu_backward(g, r, x, mean, invstd, weight, bias, training)
+      if has_w then return gx, gw, gb end
+      return gx, gb
     end, "bn_relu")
   end
   return r
+end
+
+--- fused.bn_relu(x, running_mean, running_var, weight, bias, opts): relu(batch_norm(x, ...))
+-- with F.batch_norm's arguments and options, saving only x, the output and the statistics.
+-- One kernel pass each way (core.nn.batch_norm_relu_forward / _backward): the normalised
+-- tensor and the relu's gradient are never made. The backward of an x of 2^20 elements or
+-- more first returns the garbage of the layers above to the system (the volume models).
+function M.bn_relu(x, running_mean, running_var, weight, bias, opts)
+  return bn_relu(x, running_mean, running_var, weight, bias, opts, true)
+end
+
+--- fused.bn_relu2d(x, running_mean, running_var, weight, bias, opts): fused.bn_relu without
+-- the collection before the backward (the 2-D nets: their tensors are small enough for
+-- the block cache to recycle; BatchNorm2d:forward_relu).
+function M.bn_relu2d(x, running_mean, running_var, weight, bias, opts)
+  return bn_relu(x, running_mean, running_var, weight, bias, opts, false)
 end
 
 --- fused.conv_transpose3d_cat(x, w, b, skip, opts): cat({conv_transpose3d(x, w, b, opts), skip}, 2)
