@@ -32,26 +32,8 @@ local F = nn.functional
 local UNet = nn.Module:extend("UNet")
 
 -- A block runs batch norm + ReLU as one autograd node and one kernel pass each way
--- (BatchNorm2d:forward_relu); children, names and values as a plain Sequential. A child
--- whose forward is wrapped on the instance (summary, fuse and users' tracing) is called
--- as it is, so the wrapper sees its call.
-local function plain(m) return rawget(rawget(m, "_attrs"), "forward") == nil end
-local Block = nn.Sequential:extend("Sequential")
-function Block:forward(x)
-  local mods = rawget(self, "_modules")
-  local i = 1
-  while mods[i] ~= nil do
-    local m, nxt = mods[i], mods[i + 1]
-    if m.forward_relu and nxt ~= nil and nxt.__name == "ReLU" and plain(m) and plain(nxt) then
-      x = m:forward_relu(x)
-      i = i + 2
-    else
-      x = m(x)
-      i = i + 1
-    end
-  end
-  return x
-end
+-- (common.FusedSequential: children, names and values as a plain Sequential).
+local Block = common.FusedSequential
 
 local function block(cin, cout, o)
   local layers = { nn.Conv2d(cin, cout, 3, { padding = 1 }) }

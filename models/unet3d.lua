@@ -64,24 +64,10 @@ local function norm_layer(o, c)
   return nil
 end
 
--- A block runs batch norm + ReLU as one autograd node (BatchNorm3d:forward_relu): the
--- normalised tensors are not kept for backward, as PyTorch does not keep them either.
-local Block = nn.Sequential:extend("Sequential")
-function Block:forward(x)
-  local mods = rawget(self, "_modules")
-  local i = 1
-  while mods[i] ~= nil do
-    local m, nxt = mods[i], mods[i + 1]
-    if m.forward_relu and nxt ~= nil and nxt.__name == "ReLU" then
-      x = m:forward_relu(x)
-      i = i + 2
-    else
-      x = m(x)
-      i = i + 1
-    end
-  end
-  return x
-end
+-- A block runs batch norm + ReLU as one autograd node (BatchNorm3d:forward_relu through
+-- common.FusedSequential): the normalised tensors are not kept for backward, as PyTorch does
+-- not keep them either.
+local Block = common.FusedSequential
 
 -- conv(cin -> mid) [norm] ReLU conv(mid -> cout) [norm] ReLU
 local function block(cin, mid, cout, o)
