@@ -39,6 +39,30 @@ local function check_ids(fn, what, ids)
   return ids:int()
 end
 
+-- ids (int32, H x W, >= 0) renumbered 1..K in the order of their values when the largest id
+-- exceeds the pixel count (regionprops and the relabel table need ids up to it); else ids.
+local function compact(ids)
+  if ids:numel() == 0 or ids:max():item() <= ids:numel() then return ids end
+  local vals = ids:reshape(ids:numel()):tolist()
+  local seen, list = {}, {}
+  for _, v in ipairs(vals) do
+    if v > 0 and not seen[v] then
+      seen[v] = true
+      list[#list + 1] = v
+    end
+  end
+  table.sort(list)
+  local rank = {}
+  for i, v in ipairs(list) do rank[v] = i end
+  for i, v in ipairs(vals) do vals[i] = v > 0 and rank[v] or 0 end
+  return L().tensor(vals, { dtype = "int32" }):view(ids:shape())
+end
+
+local function boolean(fn, what, v)
+  if v ~= nil and type(v) ~= "boolean" then E.fail(fn, "%s must be a boolean, got %s", what, E.show(v)) end
+  return v
+end
+
 local function check_map(fn, what, x, h, w)
   if not is_tensor(x) then E.fail(fn, "%s must be a tensor, got %s", what, E.typename(x)) end
   if x:dim() ~= 2 or x:size(1) ~= h or x:size(2) ~= w then
@@ -116,6 +140,8 @@ function M.targets(ids, opts)
   opts = E.options(opts, fn, { "boundary_width", "boundary", "distance", "normalize" })
   local width = opts.boundary_width == nil and 1 or E.integer(fn, "boundary_width", opts.boundary_width, 1, 1000)
   local touching = opts.boundary ~= nil and E.choice(fn, "boundary", opts.boundary, BOUNDARY_MODES) == "touching"
+  boolean(fn, "distance", opts.distance)
+  boolean(fn, "normalize", opts.normalize)
   ids = check_ids(fn, "ids", ids)
   local fg = ids:gt(0)
   local t = { foreground = fg }
@@ -124,6 +150,7 @@ function M.targets(ids, opts)
     if opts.distance ~= false then t.distance = ids:float() end
     return t
   end
+  ids = compact(ids)   -- order-preserving: the same boundaries and distances
   if ids:max():item() >= 16777216 then
     E.fail(fn, "ids holds id %d; ids up to 16777215 are supported", ids:max():item())
   end
@@ -184,6 +211,7 @@ function M.relabel(ids, opts)
   ids = check_ids(fn, "ids", ids)
   local lunet = L()
   if ids:numel() == 0 then return ids:clone(), 0 end
+  ids = compact(ids)
   local mx = ids:max():item()
   local props = C().regionprops(ids)
   local lut, n = {}, 0
@@ -305,6 +333,9 @@ function M.from_output(output, opts)
     E.fail(fn, "kind '%s' takes output %d x H x W (or N x %d x H x W), got %s", kind, need, need, shape_str(output))
   end
   output = output:float()
+  if output:numel() > 0 and (output:ne(output):sum():item() > 0 or output:abs():max():item() == math.huge) then
+    E.fail(fn, "output holds a non-finite value (%s)", output:ne(output):sum():item() > 0 and "nan" or "inf")
+  end
   local wopts = {}
   for k, v in pairs(opts) do if k ~= "kind" then wopts[k] = v end end
   if kind == "classes" then

@@ -34,6 +34,17 @@ local function need_tensor(fn, what, x)
   return x
 end
 
+local function boolean(fn, what, v)
+  if v ~= nil and type(v) ~= "boolean" then E.fail(fn, "%s must be a boolean, got %s", what, E.show(v)) end
+  return v == true
+end
+
+local function finite(fn, what, v)
+  E.number(fn, what, v)
+  if v == math.huge or v == -math.huge then E.fail(fn, "%s must be finite, got %s", what, E.show(v)) end
+  return v
+end
+
 local function connectivity(fn, opts, x)
   if opts.connectivity == nil then return nil end
   local nd = x:dim()
@@ -104,7 +115,7 @@ function M.distance_transform_edt(mask, opts)
       end
     end
   end
-  return call(K.edt, mask, sp, opts.return_indices and true or false, false, fn)
+  return call(K.edt, mask, sp, boolean(fn, "return_indices", opts.return_indices), false, fn)
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -191,7 +202,7 @@ function M.threshold_niblack(image, opts)
   opts = E.options(opts, fn, { "window_size", "k" })
   gray(fn, image)
   local wy, wx = window(fn, opts.window_size)
-  local k = opts.k == nil and 0.2 or E.number(fn, "k", opts.k)
+  local k = opts.k == nil and 0.2 or finite(fn, "k", opts.k)
   return call(K.local_threshold, image, wy, wx, k, 1, false, fn)
 end
 
@@ -203,7 +214,7 @@ function M.threshold_sauvola(image, opts)
   opts = E.options(opts, fn, { "window_size", "k", "r" })
   gray(fn, image)
   local wy, wx = window(fn, opts.window_size)
-  local k = opts.k == nil and 0.2 or E.number(fn, "k", opts.k)
+  local k = opts.k == nil and 0.2 or finite(fn, "k", opts.k)
   local r = opts.r
   if r == nil then r = image:dtype() == "uint8" and 127.5 or 1.0 else E.number(fn, "r", r) end
   if r == 0 or r ~= r or r == math.huge or r == -math.huge then E.fail(fn, "r must be a finite nonzero number, got %s", E.show(r)) end
@@ -252,7 +263,7 @@ function M.canny(image, opts)
   opts = E.options(opts, fn, { "sigma", "low_threshold", "high_threshold", "use_quantiles", "mask" })
   gray(fn, image)
   local sigma = opts.sigma == nil and 1.0 or E.number(fn, "sigma", opts.sigma, 0, 1e5)
-  local q = opts.use_quantiles and true or false
+  local q = boolean(fn, "use_quantiles", opts.use_quantiles)
   local dmax = image:dtype() == "uint8" and 255 or 1
   local lo, hi = opts.low_threshold, opts.high_threshold
   if lo == nil then lo = 0.1
