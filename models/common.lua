@@ -48,9 +48,19 @@ function M.check_bn_input(fn, x, factor, where)
   end
 end
 
--- An integer option in [lo, hi] (hi may be nil).
+-- The largest value of an integer option without its own bound (channel counts, widths,
+-- classes, repeats): far above any real model, and low enough that the parameter counts of
+-- every configuration stay far from 2^63 (1e18 channels wrapped them to negative counts that
+-- passed the budget check, then the allocation failed naming zeros).
+M.MAX_INT = 1 << 20
+
+-- An integer option in [lo, hi] (hi nil: at most MAX_INT).
 function M.int(fn, key, v, lo, hi)
-  return E.integer(fn, key, v, lo, hi)
+  v = E.integer(fn, key, v, lo, hi)
+  if hi == nil and v > M.MAX_INT then
+    E.fail(fn, "%s must be at most %d, got %s", key, M.MAX_INT, E.show(v))
+  end
+  return v
 end
 
 -- The options of the 3-D encoder-decoders (unet3d, vnet): in_channels, num_classes, base,

@@ -138,6 +138,12 @@ local function check_input(fn, x, o, m, training)
   if x:size(2) ~= o.in_channels then
     E.fail(fn, "input has %d channels, the model expects %d", x:size(2), o.in_channels)
   end
+  if x:dtype() ~= "float32" then
+    E.fail(fn, "input must be float32, got %s (use :to(\"float32\"))", x:dtype())
+  end
+  if x:numel() == 0 then
+    E.fail(fn, "input [%s] is empty (a zero-size dim)", table.concat(x:shape(), ", "))
+  end
   local d, h, w = x:size(3), x:size(4), x:size(5)
   if d % m ~= 0 or h % m ~= 0 or w % m ~= 0 then
     local function near(v) return math.max(m, v // m * m) end
