@@ -26,6 +26,10 @@ local function lunet_where(c, a, b) return L().where(c, a, b) end
 
 local function shape_str(t) return "[" .. table.concat(t:shape(), ", ") .. "]" end
 
+-- Images of more pixels are refused before any scan or copy (ids are int32; an expanded view
+-- of 2^60 pixels would otherwise be scanned for hours).
+local MAX_PIXELS = (1 << 31) - 1
+
 -- An instance-id map: an int32/uint8 H x W tensor with ids >= 0.
 local function check_ids(fn, what, ids)
   if not is_tensor(ids) then E.fail(fn, "%s must be a tensor, got %s", what, E.typename(ids)) end
@@ -33,6 +37,9 @@ local function check_ids(fn, what, ids)
     E.fail(fn, "%s must be an int32 or uint8 tensor of instance ids, got %s", what, ids:dtype())
   end
   if ids:dim() ~= 2 then E.fail(fn, "%s must be H x W, got %s", what, shape_str(ids)) end
+  if ids:numel() > MAX_PIXELS then
+    E.fail(fn, "%s %s has %d pixels, more than the limit of %d", what, shape_str(ids), ids:numel(), MAX_PIXELS)
+  end
   if ids:numel() > 0 and ids:min():item() < 0 then
     E.fail(fn, "%s holds a negative id (%d); ids are 0 (background) or positive", what, ids:min():item())
   end
@@ -67,6 +74,9 @@ local function check_map(fn, what, x, h, w)
   if not is_tensor(x) then E.fail(fn, "%s must be a tensor, got %s", what, E.typename(x)) end
   if x:dim() ~= 2 or x:size(1) ~= h or x:size(2) ~= w then
     E.fail(fn, "%s must be H x W = [%d, %d], got %s", what, h, w, shape_str(x))
+  end
+  if x:numel() > MAX_PIXELS then
+    E.fail(fn, "%s %s has %d pixels, more than the limit of %d", what, shape_str(x), x:numel(), MAX_PIXELS)
   end
   x = x:float()
   if x:numel() > 0 and (x:ne(x):sum():item() > 0 or x:abs():max():item() == math.huge) then
@@ -331,6 +341,9 @@ function M.from_output(output, opts)
   local need = kind == "classes" and 3 or 2
   if output:dim() ~= 3 or output:size(1) ~= need then
     E.fail(fn, "kind '%s' takes output %d x H x W (or N x %d x H x W), got %s", kind, need, need, shape_str(output))
+  end
+  if output:numel() > 3 * MAX_PIXELS then
+    E.fail(fn, "output %s has %d elements, more than the limit of %d", shape_str(output), output:numel(), 3 * MAX_PIXELS)
   end
   output = output:float()
   if output:numel() > 0 and (output:ne(output):sum():item() > 0 or output:abs():max():item() == math.huge) then

@@ -406,6 +406,8 @@ end
 -- The largest roi (voxels) of importance_map and sliding_window: its float32 weight map is
 -- 8 GiB, and the windows batch holds several rois.
 M.MAX_ROI_VOXELS = 1 << 31
+-- The most windows sliding_window runs (a Lua table of their offsets is built first).
+M.MAX_WINDOWS = 1 << 24
 
 -- Checks the roi (sizes >= 1, at most MAX_ROI_VOXELS in all) and sigma_scale (a number or one
 -- per axis, finite and > 0; checked in "constant" mode too) for fn; returns the scales.
@@ -486,7 +488,9 @@ local sw_known = { "roi_size", "sw_batch_size", "overlap", "mode", "sigma_scale"
 --- "gaussian": centre-weighted) and the sum divided by the summed weights; the padding is
 --- cropped off. For a pointwise model, or one whose receptive field fits inside the windows'
 --- overlap with constant weights, the result equals whole-volume inference. output =
---- "labels" gives int32 class ids (argmax over K).
+--- "labels" gives int32 class ids (argmax over K). Limits (checked before anything is
+--- allocated): predict.MAX_ROI_VOXELS (2^31) voxels per channel in the volume and in the roi,
+--- predict.MAX_WINDOWS (2^24) windows.
 function M.sliding_window(model, volume, opts)
   local fn = "sliding_window"
   opts = E.options(opts, fn, sw_known)
@@ -515,6 +519,14 @@ function M.sliding_window(model, volume, opts)
   local size = {}
   for i = 1, nsp do size[i] = x:size(i + 2) end
   if x:numel() == 0 then E.fail(fn, "volume is empty: %s", shape_str(volume)) end
+  do   -- the padded input and the N x K x size accumulators are built in memory
+    local vox = N
+    for i = 1, nsp do vox = vox * size[i] end
+    if vox > M.MAX_ROI_VOXELS then
+      E.fail(fn, "volume %s has %d voxels per channel, more than the limit of %d", shape_str(volume), vox,
+        M.MAX_ROI_VOXELS)
+    end
+  end
   local roi = sizes_of(fn, "roi_size", rs, nsp)
   for i = 1, nsp do if roi[i] <= 0 then roi[i] = size[i] end end
   local swb = opts.sw_batch_size == nil and 1 or E.integer(fn, "sw_batch_size", opts.sw_batch_size, 1, 4096)
@@ -555,6 +567,12 @@ function M.sliding_window(model, volume, opts)
       idx = idx + 1
     end
     starts[i] = st
+  end
+  local nwin = 1
+  for i = 1, nsp do nwin = nwin * #starts[i] end
+  if nwin > M.MAX_WINDOWS then
+    E.fail(fn, "roi_size {%s} with overlap %s gives %d windows, more than the limit of %d", table.concat(roi, ", "),
+      E.show(overlap), nwin, M.MAX_WINDOWS)
   end
   local windows = {}
   if nsp == 3 then

@@ -81,9 +81,19 @@ local function check_ignore(fn, v)
   return v
 end
 
+-- The Lua-side scans (min / max) of a map: refused beyond 2^31 elements (an expanded view of
+-- 2^60 elements would take hours; the kernels could not allocate its copy anyway).
+local MAX_SCAN = 1 << 31
+local function check_scan_size(fn, what, x)
+  if x:numel() > MAX_SCAN then
+    fail(fn, what .. " " .. shape_str(x) .. " has " .. x:numel() .. " elements, more than the limit of " .. MAX_SCAN)
+  end
+end
+
 -- Instance id maps hold ids >= 0 (checked here so the message shows the id).
 local function check_nonneg_ids(fn, what, x)
   if is_tensor(x) and (x:dtype() == "int32" or x:dtype() == "uint8") and x:numel() > 0 then
+    check_scan_size(fn, what, x)
     local mn = x:min():item()
     if mn < 0 then fail(fn, what .. " holds a negative id (" .. mn .. "); ids are 0 (background) or positive") end
   end
@@ -650,6 +660,7 @@ function M.surface_dice(pred, target, opts)
     for _, a in ipairs { { "pred", pred }, { "target", target } } do
       local x = a[2]
       if x:numel() > 0 and (x:dtype() == "int32" or x:dtype() == "uint8") then
+        check_scan_size(fn, a[1], x)
         local lo, hi = x:min():item(), x:max():item()
         if lo < 0 or hi >= C then
           fail(fn, a[1] .. " holds label " .. (lo < 0 and lo or hi) .. ", outside 0.." .. (C - 1) ..
