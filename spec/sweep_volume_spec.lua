@@ -377,6 +377,25 @@ describe("regressions found by the sweep", function()
       return image.save_nifti(tdir .. "/big.nii", lunet.zeros(1, 1, 1):expand(2 ^ 20, 2 ^ 20, 2 ^ 20))
     end, { "cannot allocate" })
   end
+  -- the Targets transform reported its ids errors as "targets"
+  bad("Targets: a float mask", "Targets", function() return I.Targets {} { mask = lunet.zeros(4, 4) } end,
+    { "ids must be an int32 or uint8 tensor of instance ids, got float32" })
+  bad("Targets: a 2 x H x W mask", "Targets", function() return I.Targets {} { mask = I32({ 2, 4, 4 }) } end,
+    { "ids must be H x W, got [2, 4, 4]" })
+  -- lunet.save / lunet.load: file errors had no position
+  do
+    local sdir = H.tmpdir("sweep_io")
+    bad("lunet.save into a missing directory", "save", function()
+      return lunet.save(sdir .. "/no/such/x.safetensors", { a = lunet.ones(1) })
+    end, { "cannot create a temporary file next to" })
+    bad("lunet.load of a missing file", "load", function() return lunet.load(sdir .. "/missing.safetensors") end,
+      { "cannot open", "No such file or directory" })
+    bad("lunet.load of a directory", "load", function() return lunet.load(sdir) end, { "it is a directory" })
+    bad("lunet.load of a header claiming 1e15 bytes", "load", function()
+      H.write(sdir .. "/h.safetensors", string.pack("<I8", 1e15) .. "{}")
+      return lunet.load(sdir .. "/h.safetensors")
+    end, { "header length 1000000000000000 exceeds the 2 bytes after it" })
+  end
   bad("importance_map: a bad sigma_scale in constant mode", "importance_map", function()
     return P.importance_map({ 2, 2 }, { mode = "constant", sigma_scale = "x" })
   end, { "sigma_scale", "'x'" })

@@ -181,7 +181,11 @@ Targets.__call = function(self, sample)
   end
   local ids = sample.mask
   if ids:dim() == 3 and ids:size(1) == 1 then ids = ids:select(1, 1) end
-  local t = M.targets(ids, { boundary_width = self.boundary_width, boundary = self.boundary, distance = self.distance })
+  local ok, t = pcall(M.targets, ids, { boundary_width = self.boundary_width, boundary = self.boundary,
+                                       distance = self.distance })
+  if not ok then   -- raised at the caller's line, naming targets: name the transform
+    error((tostring(t):gsub("^(.-:%d+: )targets: ", "%1Targets: "):gsub("^targets: ", "Targets: ")), 0)
+  end
   local out = {}
   for k, v in pairs(sample) do out[k] = v end
   out.instances = ids:int()
