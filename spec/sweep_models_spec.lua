@@ -36,6 +36,14 @@ local MODELS = {
     { 1, 1, 32, 32 }, { 1, 1, 1, 1 } },
 }
 
+-- Defects in files other engineers own (reported, not fixed here): under make asan (UBSan,
+-- halt_on_error) these cases abort the process, in a normal build they rely on undefined
+-- behaviour. lunet.nn.functional.sigmoid(lunet.full({64}, 0 / 0)) is enough:
+-- csrc/lt_activation.c:40 exp_fast converts NaN to int32 and overflows "(n + 127) * 8388608".
+local NAN_UB = {
+  AttU_Net = "csrc/lt_activation.c:40 (exp_fast) has undefined behaviour on NaN (its attention gates use sigmoid)",
+}
+
 local BAD_INTS = { { "nan", 0 / 0 }, { "a string", "x" }, { "a function", print }, { "a table", {} }, { "true", true },
                    { "0.5", 0.5 }, { "-1", -1 }, { "2^31", 2 ^ 31 }, { "1e18", 1e18 }, { "inf", math.huge } }
 
@@ -84,7 +92,7 @@ for _, spec in ipairs(MODELS) do
         S.check_error(SPEC, name, ok, e, nil, name .. " forward on " .. b[1])
       end
     end)
-    it("forward: NaN gives a result, a strided view the contiguous result, the smallest input works", function()
+    it("forward: a strided view gives the contiguous result, the smallest input works", function()
       lunet.manual_seed(3)
       local x = lunet.rand(shape)
       local base = lunet.no_grad(function() return model(x) end)
@@ -92,13 +100,25 @@ for _, spec in ipairs(MODELS) do
       local strided = x:transpose(n - 1, n):contiguous():transpose(n - 1, n)
       assert.is_false(strided:is_contiguous())
       S.same(base, lunet.no_grad(function() return model(strided) end), name .. " on a strided view")
-      local y = lunet.no_grad(function() return model(lunet.full(shape, 0 / 0)) end)
-      assert.are.same(base:shape(), y:shape())
       local s = lunet.no_grad(function() return model(lunet.rand(smallest)) end)
       assert.are.equal(smallest[1], s:size(1))
     end)
+    if NAN_UB[name] then
+      pending(name .. " forward on NaN: " .. NAN_UB[name])
+    else
+      it("forward: NaN gives a result of the right shape", function()
+        local want = lunet.no_grad(function() return model(lunet.rand(shape)) end)
+        local y = lunet.no_grad(function() return model(lunet.full(shape, 0 / 0)) end)
+        assert.are.same(want:shape(), y:shape())
+      end)
+    end
   end)
 end
+
+describe("defects in other engineers' files", function()
+  pending("F.sigmoid(lunet.full({64}, 0 / 0)): UBSan 'signed integer overflow' in csrc/lt_activation.c:40 "
+    .. "exp_fast ((int32_t)NaN, then (n + 127) * 8388608); expected NaN values back")
+end)
 
 describe("model regressions found by the sweep", function()
   local function bad(label, fn, f, frags)
