@@ -166,6 +166,16 @@ describe("classic regressions found by the sweep", function()
     function() return C.threshold_niblack(g, { k = math.huge }) end, { "k must be finite, got inf" })
   bad("threshold_sauvola: k = -inf", "threshold_sauvola",
     function() return C.threshold_sauvola(g, { k = -math.huge }) end, { "k must be finite, got -inf" })
+  -- a huge window padded the image to terabytes ("out of memory", or an OOM kill when it fit)
+  bad("threshold_niblack: window_size 40001", "threshold_niblack",
+    function() return C.threshold_niblack(g, { window_size = 40001 }) end,
+    { "window_size {40001, 40001} is too large for a 12 x 10 image", "more than the limit of 268435456" })
+  bad("threshold_sauvola: window_size 2^31 + 1", "threshold_sauvola",
+    function() return C.threshold_sauvola(g, { window_size = 2 ^ 31 + 1 }) end, { "is too large for a 12 x 10 image" })
+  it("threshold_niblack: a window larger than the image (reflected) still works", function()
+    local t = C.threshold_niblack(g, { window_size = 31 })
+    assert.are.same({ 12, 10 }, t:shape())
+  end)
   -- mismatched shapes and out-of-range labels
   bad("watershed: a mask of another shape", "watershed",
     function() return C.watershed(g, ids, { mask = lunet.ones(3, 3) }) end, { "mask has shape [3, 3]", "[12, 10]" })

@@ -197,11 +197,26 @@ end
 --- m - k * s, m and s the mean and standard deviation over a window_size window (an odd number,
 --- or an odd {height, width} pair) with mirrored borders, as scikit-image's
 --- filters.threshold_niblack (float32 H x W; uint8 images keep their 0..255 scale).
+-- The local thresholds pad the image by the window (two float64 planes of the padded size):
+-- windows that would pad beyond max(2^28 pixels, 4 x the image) are refused (a window of
+-- 40001 on any image asked for 25 GB, and the process was killed for memory).
+local function check_window(fn, image, wy, wx)
+  if image:dim() ~= 2 then return end
+  local h, w = image:size(1), image:size(2)
+  local padded = (h + wy + 0.0) * (w + wx)   -- in float: no 64-bit wrap for huge windows
+  local limit = math.max(1 << 28, 4 * h * w)
+  if padded > limit then
+    E.fail(fn, "window_size {%d, %d} is too large for a %d x %d image: the padded image would have %.0f pixels, "
+      .. "more than the limit of %d", wy, wx, h, w, padded, limit)
+  end
+end
+
 function M.threshold_niblack(image, opts)
   local fn = "threshold_niblack"
   opts = E.options(opts, fn, { "window_size", "k" })
   gray(fn, image)
   local wy, wx = window(fn, opts.window_size)
+  check_window(fn, image, wy, wx)
   local k = opts.k == nil and 0.2 or finite(fn, "k", opts.k)
   return call(K.local_threshold, image, wy, wx, k, 1, false, fn)
 end
@@ -214,6 +229,7 @@ function M.threshold_sauvola(image, opts)
   opts = E.options(opts, fn, { "window_size", "k", "r" })
   gray(fn, image)
   local wy, wx = window(fn, opts.window_size)
+  check_window(fn, image, wy, wx)
   local k = opts.k == nil and 0.2 or finite(fn, "k", opts.k)
   local r = opts.r
   if r == nil then r = image:dtype() == "uint8" and 127.5 or 1.0 else E.number(fn, "r", r) end
