@@ -116,6 +116,8 @@ static lt_status lattice_init(lattice *L, const float *feat, int d, int64_t n) {
     L->n = n;
     int64_t corners = n * (d + 1);
     if (corners > INT32_MAX / 2) return LT_EOVERFLOW;
+    for (int64_t i = 0; i < n * d; i++)   /* int32 lattice coordinates; NaN refused too */
+        if (!(fabs((double)feat[i]) <= LT_CRF_MAX_FEATURE)) return LT_EARG;
     khash H = {d, 1024, 0, corners, NULL, NULL};
     H.slot = calloc((size_t)H.cap, sizeof *H.slot);
     H.keys = malloc((size_t)(corners * d) * sizeof *H.keys);

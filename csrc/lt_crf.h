@@ -24,13 +24,18 @@ typedef struct {
 
 lt_crf_opts lt_crf_defaults(void);
 
+/* The largest feature magnitude (position / xy_std, colour on 0..255 / bi_rgb_std) the lattice
+ * takes: its integer coordinates are about 25 times the features, so larger ones (a tiny std)
+ * would overflow int32; lt_dense_crf returns LT_EARG for them. */
+#define LT_CRF_MAX_FEATURE 1e6
+
 /* Mean field: Q = softmax(-U); each iteration
  *   Q_i(l) <- softmax_l(-U_i(l) + sum_m w_m sum_{j != i} k_m(f_i, f_j) Q_j(l))
  * (Potts: the sum over labels l' != l of w k Q_j(l') differs from -w k Q_j(l) by a constant).
  * lt_dense_crf filters with the permutohedral lattice (Krähenbühl's: the lattice's output,
  * which approximates the sum over all j with unit peak, minus the point's own Q_i);
  * lt_dense_crf_naive sums the exact kernels over all pairs, O(N^2 K): the reference.
- * LT_EARG (bad options), LT_ESHAPE, LT_EDTYPE, LT_EOVERFLOW, LT_ENOMEM. */
+ * LT_EARG (bad options, or a feature beyond LT_CRF_MAX_FEATURE), LT_ESHAPE, LT_EDTYPE, LT_EOVERFLOW, LT_ENOMEM. */
 lt_status lt_dense_crf(lt_context *ctx, lt_tensor *q, lt_tensor *labels, const lt_tensor *probs,
                        const lt_tensor *rgb, const lt_crf_opts *o);
 lt_status lt_dense_crf_naive(lt_context *ctx, lt_tensor *q, lt_tensor *labels,

@@ -101,7 +101,8 @@ static lt_status read_exact(znzFile f, void *dst, size_t n, const char *path, co
 }
 
 static int16_t get16(const unsigned char *b, int swap) {
-    uint16_t v = swap ? (uint16_t)((b[0] << 8) | b[1]) : (uint16_t)(b[0] | (b[1] << 8));
+    unsigned w = swap ? ((unsigned)b[0] << 8 | b[1]) : (b[0] | (unsigned)b[1] << 8);
+    uint16_t v = (uint16_t)w;
     int16_t s;
     memcpy(&s, &v, 2);
     return s;

@@ -37,7 +37,7 @@ static lt_tensor *check_image(lua_State *L, int idx, const char *fn, const char 
             if (!isfinite(p[i])) {
                 char b[32];
                 lt_lua_error(L, "%s: %s holds a non-finite value (%s at flat index %I)", fn, arg,
-                             lt_numstr(b, sizeof b, (double)p[i]), (lua_Integer)i);
+                             lt_numstr(b, sizeof b, (double)p[i]), (lua_Integer)i + 1);
             }
     }
     return t;
@@ -141,6 +141,29 @@ static int crf_impl(lua_State *L, int naive) {
     if (naive && probs->size[1] * probs->size[2] > 4096)
         lt_lua_error(L, "%s: the O(N^2) reference takes at most 4096 pixels, got %s", fn,
                      lt_shape_str(probs, s1, sizeof s1));
+    {   /* the lattice's coordinates are the features: positions / xy std, colours / rgb std */
+        int64_t ext = (rgb->size[1] > rgb->size[2] ? rgb->size[1] : rgb->size[2]) - 1;
+        const char *names[2] = {"pos_xy_std", "bi_xy_std"};
+        double stds[2] = {o.pos_xy_std, o.bi_xy_std};
+        char b1[32], b2[32];
+        for (int i = 0; i < 2; i++)
+            if ((double)ext / stds[i] > LT_CRF_MAX_FEATURE)
+                lt_lua_error(L, "%s: option %s %s is too small for a %I x %I image: position / %s "
+                             "must stay within 1e6 (the lattice's coordinates), so %s must be >= %s",
+                             fn, names[i], lt_numstr(b1, sizeof b1, stds[i]), (lua_Integer)rgb->size[1],
+                             (lua_Integer)rgb->size[2], names[i], names[i],
+                             lt_numstr(b2, sizeof b2, (double)ext / LT_CRF_MAX_FEATURE));
+        double cmax = 0, cs = rgb->dtype == LT_UINT8 ? 1.0 : 255.0;
+        int64_t nrgb = lt_numel(rgb);
+        for (int64_t i = 0; i < nrgb; i++) {
+            double v = fabs(rgb->dtype == LT_UINT8 ? (double)lt_u8(rgb)[i] : (double)lt_f32(rgb)[i]) * cs;
+            cmax = v > cmax ? v : cmax;
+        }
+        if (cmax / o.bi_rgb_std > LT_CRF_MAX_FEATURE)
+            lt_lua_error(L, "%s: option bi_rgb_std %s is too small for colours up to %s (0..255 scale): "
+                         "colour / bi_rgb_std must stay within 1e6 (the lattice's coordinates)",
+                         fn, lt_numstr(b1, sizeof b1, o.bi_rgb_std), lt_numstr(b2, sizeof b2, cmax));
+    }
     int pushed;
     probs = lt_lua_contiguous(L, 1, fn, "probs", &pushed);
     {
@@ -150,7 +173,7 @@ static int crf_impl(lua_State *L, int naive) {
             if (!(p[i] >= 0) || !isfinite(p[i])) {
                 char b[32];
                 lt_lua_error(L, "%s: probs must hold finite probabilities >= 0, got %s at flat index %I",
-                             fn, lt_numstr(b, sizeof b, (double)p[i]), (lua_Integer)i);
+                             fn, lt_numstr(b, sizeof b, (double)p[i]), (lua_Integer)i + 1);
             }
     }
     lt_tensor *q = lt_lua_newtensor(L, LT_FLOAT32, 3, probs->size, fn);

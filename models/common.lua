@@ -51,9 +51,54 @@ function M.check_bn_input(fn, x, factor, where)
   end
 end
 
--- An integer option in [lo, hi] (hi may be nil).
+-- The largest value of an integer option without its own bound (channel counts, widths,
+-- classes, repeats): far above any real model, and low enough that the parameter counts of
+-- every configuration stay far from 2^63 (1e18 channels wrapped them to negative counts that
+-- passed the budget check, then the allocation failed naming zeros).
+M.MAX_INT = 1 << 20
+
+-- An integer option in [lo, hi] (hi nil: at most MAX_INT).
 function M.int(fn, key, v, lo, hi)
-  return E.integer(fn, key, v, lo, hi)
+  v = E.integer(fn, key, v, lo, hi)
+  if hi == nil and v > M.MAX_INT then
+    E.fail(fn, "%s must be at most %d, got %s", key, M.MAX_INT, E.show(v))
+  end
+  return v
+end
+
+-- The options of the 3-D encoder-decoders (unet3d, vnet): in_channels, num_classes, base,
+-- depth (2..max_depth), norm ("batch" | "group" | "instance" | "none") and groups (for
+-- group norm); defaults: a table of the first four.
+function M.volume_options(fn, opts, defaults, max_depth)
+  opts = E.options(opts, fn, { "in_channels", "num_classes", "base", "depth", "norm", "groups" })
+  local o = {
+    in_channels = opts.in_channels or defaults.in_channels, num_classes = opts.num_classes or defaults.num_classes,
+    base = opts.base or defaults.base, depth = opts.depth or defaults.depth, norm = opts.norm or "batch",
+    groups = opts.groups or 8,
+  }
+  for _, k in ipairs { "in_channels", "num_classes", "base", "groups" } do
+    o[k] = M.int(fn, k, o[k], 1)
+  end
+  o.depth = M.int(fn, "depth", o.depth, 2, max_depth)
+  E.choice(fn, "norm", o.norm, { "batch", "group", "instance", "none" })
+  return o
+end
+
+-- The normalisation layer of c channels for volume_options' norm (nil for "none"); group norm
+-- uses min(groups, c) groups, which must divide c.
+function M.volume_norm(fn, o, c)
+  local nn = require "lunet.nn"
+  if o.norm == "batch" then return nn.BatchNorm3d(c) end
+  if o.norm == "group" then
+    local g = math.min(o.groups, c)
+    if c % g ~= 0 then
+      E.fail(fn, "norm \"group\" with groups %d cannot split %d channels (min(groups, channels) "
+        .. "must divide every normalised channel count)", o.groups, c)
+    end
+    return nn.GroupNorm(g, c)
+  end
+  if o.norm == "instance" then return nn.InstanceNorm3d(c, { affine = true }) end
+  return nil
 end
 
 -- A dropout probability in [0, 1).

@@ -37,6 +37,9 @@ function M.check_input(fn, x, cin)
   if x:dtype() ~= "float32" then
     E.fail(fn, "input must be float32, got %s (divide uint8 images by 255, or use :to(\"float32\"))", x:dtype())
   end
+  if x:size(3) == 0 or x:size(4) == 0 then
+    E.fail(fn, "input %s has a zero-size spatial dim", shape_str(x))
+  end
 end
 
 -- Parameters of a k x k conv (bias optional) and of a batch norm, in floating point.

@@ -32,37 +32,12 @@ local format = string.format
 local UNet3D = nn.Module:extend("UNet3D")
 UNet3D.MAX_DEPTH = 8
 
-local known = { "in_channels", "num_classes", "base", "depth", "norm", "groups" }
-
 local function configure(opts)
-  local fn = "UNet3D"
-  opts = E.options(opts, fn, known)
-  local o = {
-    in_channels = opts.in_channels or 3, num_classes = opts.num_classes or 3,
-    base = opts.base or 32, depth = opts.depth or 4, norm = opts.norm or "batch",
-    groups = opts.groups or 8,
-  }
-  for _, k in ipairs { "in_channels", "num_classes", "base", "groups" } do
-    o[k] = common.int(fn, k, o[k], 1)
-  end
-  o.depth = common.int(fn, "depth", o.depth, 2, UNet3D.MAX_DEPTH)
-  E.choice(fn, "norm", o.norm, { "batch", "group", "instance", "none" })
-  return o
+  return common.volume_options("UNet3D", opts, { in_channels = 3, num_classes = 3, base = 32, depth = 4 },
+    UNet3D.MAX_DEPTH)
 end
 
-local function norm_layer(o, c)
-  if o.norm == "batch" then return nn.BatchNorm3d(c) end
-  if o.norm == "group" then
-    local g = math.min(o.groups, c)
-    if c % g ~= 0 then
-      E.fail("UNet3D", "norm \"group\" with groups %d cannot split %d channels (min(groups, channels) "
-        .. "must divide every normalised channel count)", o.groups, c)
-    end
-    return nn.GroupNorm(g, c)
-  end
-  if o.norm == "instance" then return nn.InstanceNorm3d(c, { affine = true }) end
-  return nil
-end
+local function norm_layer(o, c) return common.volume_norm("UNet3D", o, c) end
 
 -- A block runs batch norm + ReLU as one autograd node (BatchNorm3d:forward_relu through
 -- common.FusedSequential): the normalised tensors are not kept for backward, as PyTorch does
@@ -148,6 +123,12 @@ local function check_input(fn, x, o, m, training)
   end
   if x:size(2) ~= o.in_channels then
     E.fail(fn, "input has %d channels, the model expects %d", x:size(2), o.in_channels)
+  end
+  if x:dtype() ~= "float32" then
+    E.fail(fn, "input must be float32, got %s (use :to(\"float32\"))", x:dtype())
+  end
+  if x:numel() == 0 then
+    E.fail(fn, "input [%s] is empty (a zero-size dim)", table.concat(x:shape(), ", "))
   end
   local d, h, w = x:size(3), x:size(4), x:size(5)
   if d % m ~= 0 or h % m ~= 0 or w % m ~= 0 then

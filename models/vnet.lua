@@ -32,21 +32,10 @@ local format = string.format
 local VNet = nn.Module:extend("VNet")
 VNet.MAX_DEPTH = 8
 
-local known = { "in_channels", "num_classes", "base", "depth", "norm", "groups" }
-
 local function configure(opts)
   local fn = "VNet"
-  opts = E.options(opts, fn, known)
-  local o = {
-    in_channels = opts.in_channels or 1, num_classes = opts.num_classes or 2,
-    base = opts.base or 16, depth = opts.depth or 5, norm = opts.norm or "batch",
-    groups = opts.groups or 8,
-  }
-  for _, k in ipairs { "in_channels", "num_classes", "base", "groups" } do
-    o[k] = common.int(fn, k, o[k], 1)
-  end
-  o.depth = common.int(fn, "depth", o.depth, 2, VNet.MAX_DEPTH)
-  E.choice(fn, "norm", o.norm, { "batch", "group", "instance", "none" })
+  local o = common.volume_options(fn, opts, { in_channels = 1, num_classes = 2, base = 16, depth = 5 },
+    VNet.MAX_DEPTH)
   if o.base % o.in_channels ~= 0 then
     E.fail(fn, "base (%d) must be a multiple of in_channels (%d): the input stage adds the input "
       .. "repeated to base channels", o.base, o.in_channels)
@@ -54,19 +43,7 @@ local function configure(opts)
   return o
 end
 
-local function norm_layer(o, c)
-  if o.norm == "batch" then return nn.BatchNorm3d(c) end
-  if o.norm == "group" then
-    local g = math.min(o.groups, c)
-    if c % g ~= 0 then
-      E.fail("VNet", "norm \"group\" with groups %d cannot split %d channels (min(groups, channels) "
-        .. "must divide every normalised channel count)", o.groups, c)
-    end
-    return nn.GroupNorm(g, c)
-  end
-  if o.norm == "instance" then return nn.InstanceNorm3d(c, { affine = true }) end
-  return nn.Identity()
-end
+local function norm_layer(o, c) return common.volume_norm("VNet", o, c) or nn.Identity() end
 
 local function nconvs(k) return math.min(k, 3) end
 

@@ -163,7 +163,7 @@ describe("classic superpixel errors", function()
     { function() return classic.slic(lunet.zeros(3, 0, 4)) end, "slic: image is empty ([3, 0, 4])" },
     { function() return classic.slic(lunet.zeros(3, 4, 4):int()) end, "slic: image must be uint8 or float32, got int32" },
     { function() return classic.slic(lunet.full({ 3, 2, 2 }, 0 / 0)) end,
-      "slic: image holds a non-finite value (nan at flat index 0)" },
+      "slic: image holds a non-finite value (nan at flat index 1)" },
     { function() return classic.slic(rgb, { compactness = 0 }) end,
       "slic: compactness must be a positive finite number, got 0" },
     { function() return classic.slic(rgb, { n_segments = 0 }) end,

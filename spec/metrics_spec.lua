@@ -431,7 +431,7 @@ describe("errors", function()
     { "saliency shape mismatch", function() metrics.s_measure(lunet.zeros(2, 3), p) end,
       "s_measure: sal shape [2, 3] does not match mask shape [2, 2]" },
     { "instance ids negative", function() metrics.match_instances(T({ -1, 0 }, { 1, 2 }), T({ 0, 1 }, { 1, 2 })) end,
-      "match_instances: instance ids must be >= 0" },
+      "match_instances: pred_ids holds a negative id (-1); ids are 0 (background) or positive" },
     { "instance float ids", function() metrics.average_precision(lunet.zeros(2, 2), p) end,
       "average_precision: pred_ids must be an int32 or uint8 tensor, got float32" },
     { "instance shape mismatch", function() metrics.average_precision(p, T({ 0, 1 }, { 1, 2 })) end,

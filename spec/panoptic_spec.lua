@@ -104,7 +104,7 @@ describe("metrics.panoptic_quality", function()
     { function() return metrics.panoptic_quality(pred:float(), gt) end,
       "panoptic_quality: pred_ids must be an int32 or uint8 tensor, got float32" },
     { function() return metrics.panoptic_quality(pred:neg(), gt) end,
-      "panoptic_quality: instance ids must be >= 0" },
+      "panoptic_quality: pred_ids holds a negative id (-9); ids are 0 (background) or positive" },
   }
   for i, c in ipairs(cases) do
     it(("raises (case %d): %s"):format(i, c[2]), function()

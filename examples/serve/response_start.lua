@@ -13,7 +13,7 @@ if status and status >= 400 and (r.resp_header["Content-Type"] or ""):find("^tex
     [414] = "the URI is too long",
     [417] = "expectation failed",
     [431] = "request header fields too large",
-    [501] = "not implemented",
+    [501] = "the method or transfer coding is not supported by the server",
     [505] = "HTTP version not supported",
   }
   r.resp_header["Content-Type"] = "text/plain; charset=utf-8"

@@ -26,6 +26,10 @@ local function lunet_where(c, a, b) return L().where(c, a, b) end
 
 local function shape_str(t) return "[" .. table.concat(t:shape(), ", ") .. "]" end
 
+-- Images of more pixels are refused before any scan or copy (ids are int32; an expanded view
+-- of 2^60 pixels would otherwise be scanned for hours).
+local MAX_PIXELS = (1 << 31) - 1
+
 -- An instance-id map: an int32/uint8 H x W tensor with ids >= 0.
 local function check_ids(fn, what, ids)
   if not is_tensor(ids) then E.fail(fn, "%s must be a tensor, got %s", what, E.typename(ids)) end
@@ -33,16 +37,46 @@ local function check_ids(fn, what, ids)
     E.fail(fn, "%s must be an int32 or uint8 tensor of instance ids, got %s", what, ids:dtype())
   end
   if ids:dim() ~= 2 then E.fail(fn, "%s must be H x W, got %s", what, shape_str(ids)) end
+  if ids:numel() > MAX_PIXELS then
+    E.fail(fn, "%s %s has %d pixels, more than the limit of %d", what, shape_str(ids), ids:numel(), MAX_PIXELS)
+  end
   if ids:numel() > 0 and ids:min():item() < 0 then
     E.fail(fn, "%s holds a negative id (%d); ids are 0 (background) or positive", what, ids:min():item())
   end
   return ids:int()
 end
 
+-- ids (int32, H x W, >= 0) renumbered 1..K in the order of their values when the largest id
+-- exceeds the pixel count (regionprops and the relabel table need ids up to it); else ids.
+local function compact(ids)
+  if ids:numel() == 0 or ids:max():item() <= ids:numel() then return ids end
+  local vals = ids:reshape(ids:numel()):tolist()
+  local seen, list = {}, {}
+  for _, v in ipairs(vals) do
+    if v > 0 and not seen[v] then
+      seen[v] = true
+      list[#list + 1] = v
+    end
+  end
+  table.sort(list)
+  local rank = {}
+  for i, v in ipairs(list) do rank[v] = i end
+  for i, v in ipairs(vals) do vals[i] = v > 0 and rank[v] or 0 end
+  return L().tensor(vals, { dtype = "int32" }):view(ids:shape())
+end
+
+local function boolean(fn, what, v)
+  if v ~= nil and type(v) ~= "boolean" then E.fail(fn, "%s must be a boolean, got %s", what, E.show(v)) end
+  return v
+end
+
 local function check_map(fn, what, x, h, w)
   if not is_tensor(x) then E.fail(fn, "%s must be a tensor, got %s", what, E.typename(x)) end
   if x:dim() ~= 2 or x:size(1) ~= h or x:size(2) ~= w then
     E.fail(fn, "%s must be H x W = [%d, %d], got %s", what, h, w, shape_str(x))
+  end
+  if x:numel() > MAX_PIXELS then
+    E.fail(fn, "%s %s has %d pixels, more than the limit of %d", what, shape_str(x), x:numel(), MAX_PIXELS)
   end
   x = x:float()
   if x:numel() > 0 and (x:ne(x):sum():item() > 0 or x:abs():max():item() == math.huge) then
@@ -116,6 +150,8 @@ function M.targets(ids, opts)
   opts = E.options(opts, fn, { "boundary_width", "boundary", "distance", "normalize" })
   local width = opts.boundary_width == nil and 1 or E.integer(fn, "boundary_width", opts.boundary_width, 1, 1000)
   local touching = opts.boundary ~= nil and E.choice(fn, "boundary", opts.boundary, BOUNDARY_MODES) == "touching"
+  boolean(fn, "distance", opts.distance)
+  boolean(fn, "normalize", opts.normalize)
   ids = check_ids(fn, "ids", ids)
   local fg = ids:gt(0)
   local t = { foreground = fg }
@@ -124,6 +160,7 @@ function M.targets(ids, opts)
     if opts.distance ~= false then t.distance = ids:float() end
     return t
   end
+  ids = compact(ids)   -- order-preserving: the same boundaries and distances
   if ids:max():item() >= 16777216 then
     E.fail(fn, "ids holds id %d; ids up to 16777215 are supported", ids:max():item())
   end
@@ -144,7 +181,11 @@ Targets.__call = function(self, sample)
   end
   local ids = sample.mask
   if ids:dim() == 3 and ids:size(1) == 1 then ids = ids:select(1, 1) end
-  local t = M.targets(ids, { boundary_width = self.boundary_width, boundary = self.boundary, distance = self.distance })
+  local ok, t = pcall(M.targets, ids, { boundary_width = self.boundary_width, boundary = self.boundary,
+                                       distance = self.distance })
+  if not ok then   -- raised at the caller's line, naming targets: name the transform
+    error((tostring(t):gsub("^(.-:%d+: )targets: ", "%1Targets: "):gsub("^targets: ", "Targets: ")), 0)
+  end
   local out = {}
   for k, v in pairs(sample) do out[k] = v end
   out.instances = ids:int()
@@ -184,6 +225,7 @@ function M.relabel(ids, opts)
   ids = check_ids(fn, "ids", ids)
   local lunet = L()
   if ids:numel() == 0 then return ids:clone(), 0 end
+  ids = compact(ids)
   local mx = ids:max():item()
   local props = C().regionprops(ids)
   local lut, n = {}, 0
@@ -304,7 +346,13 @@ function M.from_output(output, opts)
   if output:dim() ~= 3 or output:size(1) ~= need then
     E.fail(fn, "kind '%s' takes output %d x H x W (or N x %d x H x W), got %s", kind, need, need, shape_str(output))
   end
+  if output:numel() > 3 * MAX_PIXELS then
+    E.fail(fn, "output %s has %d elements, more than the limit of %d", shape_str(output), output:numel(), 3 * MAX_PIXELS)
+  end
   output = output:float()
+  if output:numel() > 0 and (output:ne(output):sum():item() > 0 or output:abs():max():item() == math.huge) then
+    E.fail(fn, "output holds a non-finite value (%s)", output:ne(output):sum():item() > 0 and "nan" or "inf")
+  end
   local wopts = {}
   for k, v in pairs(opts) do if k ~= "kind" then wopts[k] = v end end
   if kind == "classes" then

@@ -75,7 +75,8 @@ function M.save(path, tensors, metadata)
       meta[#meta + 1] = tostring(metadata[k])
     end
   end
-  cio.save(path, names, list, meta)
+  local ok, err = pcall(cio.save, path, names, list, meta)
+  if not ok then E.raise(tostring(err)) end   -- "save: cannot create ...": at the user's line
 end
 
 --- lunet.load(path) -> {name = tensor}, {key = string} (metadata), {names in file order}
@@ -83,7 +84,9 @@ function M.load(path)
   if type(path) ~= "string" then
     E.fail("load", "path must be a string, got %s", E.typename(path))
   end
-  return cio.load(path)
+  local r = table.pack(pcall(cio.load, path))
+  if not r[1] then E.raise(tostring(r[2])) end   -- "load: cannot open ...": at the user's line
+  return table.unpack(r, 2, r.n)
 end
 
 return M

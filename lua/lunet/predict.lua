@@ -403,11 +403,42 @@ local function sizes_of(fn, what, v, nsp)
   return out
 end
 
+-- The largest roi (voxels) of importance_map and sliding_window: its float32 weight map is
+-- 8 GiB, and the windows batch holds several rois.
+M.MAX_ROI_VOXELS = 1 << 31
+-- The most windows sliding_window runs (a Lua table of their offsets is built first).
+M.MAX_WINDOWS = 1 << 24
+
+-- Checks the roi (sizes >= 1, at most MAX_ROI_VOXELS in all) and sigma_scale (a number or one
+-- per axis, finite and > 0; checked in "constant" mode too) for fn; returns the scales.
+local function check_roi_sigma(fn, roi, ss)
+  local nsp, vox = #roi, 1
+  for i = 1, nsp do vox = vox * roi[i] end
+  if vox > M.MAX_ROI_VOXELS then
+    E.fail(fn, "roi_size {%s} has %.0f voxels, more than the limit of %d", table.concat(roi, ", "), vox,
+      M.MAX_ROI_VOXELS)
+  end
+  ss = ss == nil and 0.125 or ss
+  if type(ss) == "table" and not lunet.is_tensor(ss) and #ss ~= nsp then
+    E.fail(fn, "sigma_scale must be a number or a table of %d numbers, got a table of %d values", nsp, #ss)
+  end
+  local scales = {}
+  for i = 1, nsp do
+    local v = type(ss) == "table" and not lunet.is_tensor(ss) and ss[i] or ss
+    scales[i] = E.number(fn, "sigma_scale", v, 0, huge)
+    if not (scales[i] > 0 and scales[i] < huge) then
+      E.fail(fn, "sigma_scale must be finite and > 0, got %s", E.show(scales[i]))
+    end
+  end
+  return scales
+end
+
 --- importance_map(roi_size, {mode="gaussian", sigma_scale=0.125}) -> float32 tensor of the roi's
 --- shape: the blending weights of sliding_window. "constant": ones. "gaussian" (MONAI >= 1.0
 --- compute_importance_map): the product over axes of exp(-x^2 / (2 sigma^2)) with x from
 --- -(n - 1)/2 to (n - 1)/2 and sigma = n * sigma_scale (a number or one per axis), clamped
---- below at max(its minimum, 1e-3). roi_size: a table of sizes (2 or 3 axes).
+--- below at max(its minimum, 1e-3). roi_size: a table of sizes (2 or 3 axes), at most
+--- predict.MAX_ROI_VOXELS (2^31) voxels in all.
 function M.importance_map(roi_size, opts)
   local fn = "importance_map"
   opts = E.options(opts, fn, { "mode", "sigma_scale" })
@@ -421,19 +452,8 @@ function M.importance_map(roi_size, opts)
   end
   local mode = opts.mode or "gaussian"
   E.choice(fn, "mode", mode, { "constant", "gaussian" })
+  local scales = check_roi_sigma(fn, roi, opts.sigma_scale)
   if mode == "constant" then return lunet.ones(roi) end
-  local ss = opts.sigma_scale or 0.125
-  local scales = {}
-  for i = 1, nsp do
-    local v = type(ss) == "table" and not lunet.is_tensor(ss) and ss[i] or ss
-    if type(ss) == "table" and #ss ~= nsp then
-      E.fail(fn, "sigma_scale must be a number or a table of %d numbers, got a table of %d values", nsp, #ss)
-    end
-    scales[i] = E.number(fn, "sigma_scale", v, 0, huge)
-    if not (scales[i] > 0 and scales[i] < huge) then
-      E.fail(fn, "sigma_scale must be finite and > 0, got %s", E.show(scales[i]))
-    end
-  end
   local map
   for i = 1, nsp do
     local n, sigma = roi[i], roi[i] * scales[i]
@@ -468,7 +488,9 @@ local sw_known = { "roi_size", "sw_batch_size", "overlap", "mode", "sigma_scale"
 --- "gaussian": centre-weighted) and the sum divided by the summed weights; the padding is
 --- cropped off. For a pointwise model, or one whose receptive field fits inside the windows'
 --- overlap with constant weights, the result equals whole-volume inference. output =
---- "labels" gives int32 class ids (argmax over K).
+--- "labels" gives int32 class ids (argmax over K). Limits (checked before anything is
+--- allocated): predict.MAX_ROI_VOXELS (2^31) voxels per channel in the volume and in the roi,
+--- predict.MAX_WINDOWS (2^24) windows.
 function M.sliding_window(model, volume, opts)
   local fn = "sliding_window"
   opts = E.options(opts, fn, sw_known)
@@ -497,6 +519,14 @@ function M.sliding_window(model, volume, opts)
   local size = {}
   for i = 1, nsp do size[i] = x:size(i + 2) end
   if x:numel() == 0 then E.fail(fn, "volume is empty: %s", shape_str(volume)) end
+  do   -- the padded input and the N x K x size accumulators are built in memory
+    local vox = N
+    for i = 1, nsp do vox = vox * size[i] end
+    if vox > M.MAX_ROI_VOXELS then
+      E.fail(fn, "volume %s has %d voxels per channel, more than the limit of %d", shape_str(volume), vox,
+        M.MAX_ROI_VOXELS)
+    end
+  end
   local roi = sizes_of(fn, "roi_size", rs, nsp)
   for i = 1, nsp do if roi[i] <= 0 then roi[i] = size[i] end end
   local swb = opts.sw_batch_size == nil and 1 or E.integer(fn, "sw_batch_size", opts.sw_batch_size, 1, 4096)
@@ -508,6 +538,7 @@ function M.sliding_window(model, volume, opts)
   local output = opts.output or "logits"
   E.choice(fn, "output", output, { "logits", "labels" })
   local K = opts.num_classes and E.integer(fn, "num_classes", opts.num_classes, 1, 1 << 20)
+  check_roi_sigma(fn, roi, opts.sigma_scale)   -- errors name sliding_window
   local weight = M.importance_map(roi, { mode = mode, sigma_scale = opts.sigma_scale })
 
   -- symmetric padding to at least the roi
@@ -536,6 +567,12 @@ function M.sliding_window(model, volume, opts)
       idx = idx + 1
     end
     starts[i] = st
+  end
+  local nwin = 1
+  for i = 1, nsp do nwin = nwin * #starts[i] end
+  if nwin > M.MAX_WINDOWS then
+    E.fail(fn, "roi_size {%s} with overlap %s gives %d windows, more than the limit of %d", table.concat(roi, ", "),
+      E.show(overlap), nwin, M.MAX_WINDOWS)
   end
   local windows = {}
   if nsp == 3 then

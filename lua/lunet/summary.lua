@@ -47,8 +47,11 @@ local M = {}
 
 -- n with thousands separators ("1,944,049"), as the summary table prints counts.
 local function count_str(n)
-  local s = fmt("%.0f", n):reverse():gsub("(%d%d%d)", "%1,"):reverse()
-  return (s:gsub("^,", ""))
+  if type(n) ~= "number" or n ~= n or n == math.huge or n == -math.huge then
+    E.fail("count_str", "n must be a finite number, got %s", E.show(n))
+  end
+  local s = fmt("%.0f", math.abs(n)):reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (n <= -0.5 and "-" or "") .. (s:gsub("^,", ""))
 end
 M.count_str = count_str
 

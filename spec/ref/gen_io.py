@@ -2,15 +2,17 @@
 """A safetensors file as PyTorch's safetensors package writes it, for spec/io_spec.lua.
 
 Run with Debian's python3:  /usr/bin/python3 spec/ref/gen_io.py
-The safetensors package is not installed, so the format is written by hand (struct +
-json) the way safetensors.torch.save_file lays it out: u64 little-endian header size,
+The safetensors package is not installed, so the format is written by hand (spec/ref/_st.py)
+the way safetensors.torch.save_file lays it out: u64 little-endian header size,
 JSON header with "__metadata__" first, tensors ordered by dtype alignment (largest
 first) then name, data offsets contiguous, header padded with spaces to 8 bytes.
 Writes spec/ref/torch_state.safetensors and spec/ref/io.lua (expected names/values).
 """
-import json
 import os
-import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _st  # noqa: E402
 
 import torch
 
@@ -35,21 +37,8 @@ DT = {torch.float32: ("F32", 4, "float32"), torch.int32: ("I32", 4, "int32"),
       torch.int64: ("I64", 8, "int32")}
 
 order = sorted(state, key=lambda k: (-DT[state[k].dtype][1], k))
-header = {"__metadata__": {"format": "pt", "note": "written by gen_io.py"}}
-blobs, off = [], 0
-for k in order:
-    t = state[k].contiguous()
-    raw = t.numpy().tobytes()   # little-endian on x86
-    header[k] = {"dtype": DT[t.dtype][0], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-    blobs.append(raw)
-    off += len(raw)
-hb = json.dumps(header, separators=(",", ":")).encode()
-hb += b" " * ((8 - len(hb) % 8) % 8)
-with open(os.path.join(HERE, "torch_state.safetensors"), "wb") as f:
-    f.write(struct.pack("<Q", len(hb)))
-    f.write(hb)
-    for b in blobs:
-        f.write(b)
+size = _st.write(os.path.join(HERE, "torch_state.safetensors"), state,
+                 {"format": "pt", "note": "written by gen_io.py"}, order=order, meta_first=True)
 
 
 def lua_num(v):
@@ -66,4 +55,4 @@ with open(os.path.join(HERE, "io.lua"), "w") as f:
         f.write('    ["%s"] = {dtype = "%s", shape = {%s}, values = {%s}},\n'
                 % (k, DT[t.dtype][2], ", ".join(str(s) for s in t.shape), ", ".join(lua_num(v) for v in vals)))
     f.write("  },\n}\n")
-print("wrote torch_state.safetensors (%d bytes) and io.lua" % (8 + len(hb) + off))
+print("wrote torch_state.safetensors (%d bytes) and io.lua" % size)

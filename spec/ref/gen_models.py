@@ -15,8 +15,11 @@ The PyTorch modules below are written from the papers and the reference implemen
 structure (module names and order as bfortuner/pytorch_tiramisu, HRNet-Semantic-Segmentation's
 seg_hrnet.py, torchvision's ResNet); the configurations mirror the Lua options.
 """
-import json
-import struct
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _st  # noqa: E402
 
 import torch
 import torch.nn as nn
@@ -404,26 +407,9 @@ tiny = {
     "deeplab_os8": (DeepLab(3, 50, width=2, output_stride=8, aspp=4, low=3, dec=4, sep=False), (2, 3, 21, 27)),
 }
 
-DT = {torch.float32: "F32", torch.int64: "I64", torch.int32: "I32"}
-
 
 def write_safetensors(path, tensors, meta):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        raw = t.numpy().tobytes()  # little-endian on x86
-        header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    print("%s: %d bytes" % (path, 8 + len(h) + offset))
+    print("%s: %d bytes" % (path, _st.write(path, tensors, meta)))
 
 
 for name, (net, shape) in tiny.items():

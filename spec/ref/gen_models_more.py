@@ -23,8 +23,11 @@ both the published configuration and the small one. The exact published paramete
 (44,009,869 for U2NET(3, 1), ...) confirm each structure. Each configuration mirrors the Lua
 options in spec/zoo_more_spec.lua.
 """
-import json
-import struct
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _st  # noqa: E402
 
 import torch
 import torch.nn as nn
@@ -608,26 +611,9 @@ def published():
     }
 
 
-DT = {torch.float32: "F32", torch.int64: "I64", torch.int32: "I32"}
-
 
 def write_safetensors(path, tensors, meta):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        raw = t.numpy().tobytes()  # little-endian on x86
-        header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    print("%s: %d bytes" % (path, 8 + len(h) + offset))
+    print("%s: %d bytes" % (path, _st.write(path, tensors, meta)))
 
 
 # Small configurations (the Lua options are in spec/zoo_more_spec.lua).

@@ -4,9 +4,12 @@ root): the state dict of a small PyTorch 1.13 model (ModuleList of conv/BN block
 transposed conv, GroupNorm, Sequential head) after two training-mode forwards (so the
 BatchNorm running statistics and num_batches_tracked are non-trivial), plus an input
 "test.input" and the eval-mode output "test.output". The metadata entry "keys" lists the
-state-dict keys in PyTorch's order. The safetensors format is written by hand (struct + json)."""
-import json
-import struct
+state-dict keys in PyTorch's order. The safetensors file is written by spec/ref/_st.py."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _st  # noqa: E402
 
 import torch
 import torch.nn as nn
@@ -61,19 +64,4 @@ tensors = dict(sd)
 tensors["test.input"] = x
 tensors["test.output"] = y
 
-DT = {torch.float32: "F32", torch.int64: "I64", torch.int32: "I32"}
-header, blobs, offset = {}, [], 0
-for name in sorted(tensors):
-    t = tensors[name].detach().contiguous()
-    raw = t.numpy().tobytes()  # little-endian on x86
-    header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-    blobs.append(raw)
-    offset += len(raw)
-header["__metadata__"] = {"keys": ",".join(sd.keys()), "torch": torch.__version__}
-h = json.dumps(header, separators=(",", ":")).encode()
-h += b" " * ((8 - len(h) % 8) % 8)
-with open("spec/ref/modules.safetensors", "wb") as f:
-    f.write(struct.pack("<Q", len(h)))
-    f.write(h)
-    for b in blobs:
-        f.write(b)
+_st.write("spec/ref/modules.safetensors", tensors, {"keys": ",".join(sd.keys()), "torch": torch.__version__})

@@ -19,8 +19,11 @@ stages of 1, 2, 3, 3, 3 convs down and 3, 3, 2, 1 up, 2x2x2 stride-2 down/up con
 with the module names of the well-known mattmacy/vnet.pytorch (in_tr, down_tr, up_tr, out_tr,
 LUConv relu1/conv1/bn1), PReLU everywhere and plain BatchNorm3d.
 """
-import json
-import struct
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _st  # noqa: E402
 
 import torch
 import torch.nn as nn
@@ -184,26 +187,9 @@ tiny = {
     "vnet": (VNet(1, 2, 2, 3), (2, 1, 8, 4, 4)),
 }
 
-DT = {torch.float32: "F32", torch.int64: "I64", torch.int32: "I32"}
-
 
 def write_safetensors(path, tensors, meta):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    print("%s: %d bytes" % (path, 8 + len(h) + offset))
+    print("%s: %d bytes" % (path, _st.write(path, tensors, meta)))
 
 
 for name, (net, shape) in tiny.items():

@@ -34,6 +34,17 @@ local function need_tensor(fn, what, x)
   return x
 end
 
+local function boolean(fn, what, v)
+  if v ~= nil and type(v) ~= "boolean" then E.fail(fn, "%s must be a boolean, got %s", what, E.show(v)) end
+  return v == true
+end
+
+local function finite(fn, what, v)
+  E.number(fn, what, v)
+  if v == math.huge or v == -math.huge then E.fail(fn, "%s must be finite, got %s", what, E.show(v)) end
+  return v
+end
+
 local function connectivity(fn, opts, x)
   if opts.connectivity == nil then return nil end
   local nd = x:dim()
@@ -104,7 +115,7 @@ function M.distance_transform_edt(mask, opts)
       end
     end
   end
-  return call(K.edt, mask, sp, opts.return_indices and true or false, false, fn)
+  return call(K.edt, mask, sp, boolean(fn, "return_indices", opts.return_indices), false, fn)
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -186,12 +197,27 @@ end
 --- m - k * s, m and s the mean and standard deviation over a window_size window (an odd number,
 --- or an odd {height, width} pair) with mirrored borders, as scikit-image's
 --- filters.threshold_niblack (float32 H x W; uint8 images keep their 0..255 scale).
+-- The local thresholds pad the image by the window (two float64 planes of the padded size):
+-- windows that would pad beyond max(2^28 pixels, 4 x the image) are refused (a window of
+-- 40001 on any image asked for 25 GB, and the process was killed for memory).
+local function check_window(fn, image, wy, wx)
+  if image:dim() ~= 2 then return end
+  local h, w = image:size(1), image:size(2)
+  local padded = (h + wy + 0.0) * (w + wx)   -- in float: no 64-bit wrap for huge windows
+  local limit = math.max(1 << 28, 4 * h * w)
+  if padded > limit then
+    E.fail(fn, "window_size {%d, %d} is too large for a %d x %d image: the padded image would have %.0f pixels, "
+      .. "more than the limit of %d", wy, wx, h, w, padded, limit)
+  end
+end
+
 function M.threshold_niblack(image, opts)
   local fn = "threshold_niblack"
   opts = E.options(opts, fn, { "window_size", "k" })
   gray(fn, image)
   local wy, wx = window(fn, opts.window_size)
-  local k = opts.k == nil and 0.2 or E.number(fn, "k", opts.k)
+  check_window(fn, image, wy, wx)
+  local k = opts.k == nil and 0.2 or finite(fn, "k", opts.k)
   return call(K.local_threshold, image, wy, wx, k, 1, false, fn)
 end
 
@@ -203,7 +229,8 @@ function M.threshold_sauvola(image, opts)
   opts = E.options(opts, fn, { "window_size", "k", "r" })
   gray(fn, image)
   local wy, wx = window(fn, opts.window_size)
-  local k = opts.k == nil and 0.2 or E.number(fn, "k", opts.k)
+  check_window(fn, image, wy, wx)
+  local k = opts.k == nil and 0.2 or finite(fn, "k", opts.k)
   local r = opts.r
   if r == nil then r = image:dtype() == "uint8" and 127.5 or 1.0 else E.number(fn, "r", r) end
   if r == 0 or r ~= r or r == math.huge or r == -math.huge then E.fail(fn, "r must be a finite nonzero number, got %s", E.show(r)) end
@@ -252,7 +279,7 @@ function M.canny(image, opts)
   opts = E.options(opts, fn, { "sigma", "low_threshold", "high_threshold", "use_quantiles", "mask" })
   gray(fn, image)
   local sigma = opts.sigma == nil and 1.0 or E.number(fn, "sigma", opts.sigma, 0, 1e5)
-  local q = opts.use_quantiles and true or false
+  local q = boolean(fn, "use_quantiles", opts.use_quantiles)
   local dmax = image:dtype() == "uint8" and 255 or 1
   local lo, hi = opts.low_threshold, opts.high_threshold
   if lo == nil then lo = 0.1

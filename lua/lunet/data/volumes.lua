@@ -19,6 +19,9 @@ local function L()
 end
 
 M.CLASSES = { "background", "ellipsoid", "tube" }
+-- Limits of volumes{}: voxels of one volume (e.g. 512 x 512 x 128) and of the whole data set.
+M.MAX_VOLUME_VOXELS = 1 << 25
+M.MAX_VOXELS = 1 << 28
 
 -- coordinate grids z, y, x (D x H x W float32, voxel units)
 local function grids(D, H, W)
@@ -126,7 +129,8 @@ end
 --- `contrast`, independently, so classes overlap in intensity), Gaussian noise of a standard
 --- deviation from `noise`, a multiplicative bias field 1 + three random low-frequency cosines
 --- of amplitude up to `bias`, and an offset in [-0.3, 0.3]. Same seed, same data on every
---- machine. lunet.data.volumes.CLASSES names the classes.
+--- machine. lunet.data.volumes.CLASSES names the classes. At most MAX_VOLUME_VOXELS (2^25) voxels
+--- per volume and MAX_VOXELS (2^28) in all: the data set is built in memory.
 function M.volumes(opts)
   local fn = "data.volumes"
   opts = E.options(opts, fn, { "n", "size", "seed", "ellipsoids", "tubes", "ellipsoid_radius", "tube_radius",
@@ -138,6 +142,17 @@ function M.volumes(opts)
   local D = E.integer(fn, "size[1]", size[1], 8, 1024)
   local H = E.integer(fn, "size[2]", size[2], 8, 1024)
   local W = E.integer(fn, "size[3]", size[3], 8, 1024)
+  -- everything is built in memory: the per-volume temporaries (coordinate grids, masks, bias
+  -- field: about 20 float32 volumes) and the n images + masks (8 bytes a voxel, twice while
+  -- stacked); beyond these limits the process would be killed for memory instead
+  if D * H * W > M.MAX_VOLUME_VOXELS then
+    E.fail(fn, "size {%d, %d, %d} has %d voxels, more than the limit of %d per volume", D, H, W, D * H * W,
+      M.MAX_VOLUME_VOXELS)
+  end
+  if n * D * H * W > M.MAX_VOXELS then
+    E.fail(fn, "n = %d volumes of %d x %d x %d are %d voxels, more than the limit of %d in all (%d GiB of "
+      .. "images and masks)", n, D, H, W, n * D * H * W, M.MAX_VOXELS, M.MAX_VOXELS * 8 >> 30)
+  end
   local o = {
     ellipsoids = range_opt(fn, "ellipsoids", opts.ellipsoids or { 1, 3 }, 0, 64, true),
     tubes = range_opt(fn, "tubes", opts.tubes or { 1, 3 }, 0, 64, true),
@@ -148,6 +163,11 @@ function M.volumes(opts)
     tube_radius = range_opt(fn, "tube_radius", opts.tube_radius or { 0.07, 0.1 }, 0.01, 1),
   }
   local seed = E.integer(fn, "seed", opts.seed or 0, 0)
+  local tf = opts.transform
+  local mt = (type(tf) == "table" or type(tf) == "userdata") and getmetatable(tf)
+  if tf ~= nil and type(tf) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    E.fail(fn, "transform must be callable, got %s", E.typename(tf))
+  end
   local g = L().Generator(seed)
   local imgs, masks = {}, {}
   L().no_grad(function()

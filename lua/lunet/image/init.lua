@@ -542,7 +542,12 @@ function M.save_nifti(path, t, header)
     if type(spacing) ~= "table" or #spacing ~= 3 then
       E.fail(fn, "header.spacing must be {sd, sh, sw}, got %s", type(spacing) == "table" and ("a table of " .. #spacing .. " values") or E.show(spacing))
     end
-    for i = 1, 3 do E.number(fn, "header.spacing[" .. i .. "]", spacing[i], 0, huge) end
+    for i = 1, 3 do
+      E.number(fn, "header.spacing[" .. i .. "]", spacing[i], 0, huge)
+      if not (spacing[i] > 0 and spacing[i] < huge) then
+        E.fail(fn, "header.spacing[%d] must be finite and > 0, got %s", i, E.show(spacing[i]))
+      end
+    end
   else
     local m = qform or sform
     if m then
@@ -593,6 +598,13 @@ function M.save_nifti(path, t, header)
   end
   local step = header.time_step or 1
   E.number(fn, "header.time_step", step, 0, huge)
+  if step == huge then E.fail(fn, "header.time_step must be finite, got inf") end
+  for _, k in ipairs {"cal_min", "cal_max"} do
+    local c = header[k]
+    if c ~= nil and (type(c) ~= "number" or c ~= c or c == huge or c == -huge) then
+      E.fail(fn, "header.%s must be a finite number, got %s", k, E.show(c))
+    end
+  end
   local qfac = 1
   if qform then   -- the sign of the determinant decides qfac (the library does the rest)
     local m = qform
@@ -609,7 +621,11 @@ function M.save_nifti(path, t, header)
     cal_min = header.cal_min, cal_max = header.cal_max,
   }
   local tmp = path:gsub("(%.nii[%.gz]*)$", ".tmp%1")
-  local ok, msg = core.nifti.write(tmp, t, fields)
+  local pok, ok, msg = pcall(core.nifti.write, tmp, t, fields)
+  if not pok then   -- a value that does not fit the dtype: raised by the binding, without a position
+    os_remove(tmp)
+    E.raise(tostring(ok))
+  end
   if not ok then
     os_remove(tmp)
     local a, b = msg:find(tmp, 1, true)   -- name the user's path, not the temporary one

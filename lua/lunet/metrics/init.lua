@@ -33,7 +33,18 @@
 local core = require "lunet.core"
 local E = require "lunet.errors"
 
-local K = core.metrics
+-- The raw kernels raise "fn: ..." without a position: re-raised at the user's line.
+local K = setmetatable({}, { __index = function(t, k)
+  local f = core.metrics[k]
+  if type(f) ~= "function" then return f end
+  local w = function(...)
+    local r = table.pack(pcall(f, ...))
+    if not r[1] then E.raise(tostring(r[2])) end
+    return table.unpack(r, 2, r.n)
+  end
+  rawset(t, k, w)
+  return w
+end })
 local type, setmetatable, getmetatable, tostring = type, setmetatable, getmetatable, tostring
 local ipairs, pairs, select, require, math = ipairs, pairs, select, require, math
 local concat = table.concat
@@ -68,6 +79,34 @@ end
 local function check_ignore(fn, v)
   if v ~= nil then return E.integer(fn, "ignore_index", v) end
   return v
+end
+
+-- The Lua-side scans (min / max) of a map: refused beyond 2^31 elements (an expanded view of
+-- 2^60 elements would take hours; the kernels could not allocate its copy anyway).
+local MAX_SCAN = 1 << 31
+local function check_scan_size(fn, what, x)
+  if x:numel() > MAX_SCAN then
+    fail(fn, what .. " " .. shape_str(x) .. " has " .. x:numel() .. " elements, more than the limit of " .. MAX_SCAN)
+  end
+end
+
+-- Instance id maps hold ids >= 0 (checked here so the message shows the id).
+local function check_nonneg_ids(fn, what, x)
+  if is_tensor(x) and (x:dtype() == "int32" or x:dtype() == "uint8") and x:numel() > 0 then
+    check_scan_size(fn, what, x)
+    local mn = x:min():item()
+    if mn < 0 then fail(fn, what .. " holds a negative id (" .. mn .. "); ids are 0 (background) or positive") end
+  end
+end
+
+-- A zero-size image or volume has no boundary to measure (an empty batch is fine).
+local function check_has_pixels(fn, target, nsp)
+  local d = target:dim()
+  for i = math.max(d - nsp + 1, 1), d do
+    if target:size(i) == 0 then
+      fail(fn, "target " .. shape_str(target) .. " has a zero-size spatial dim: there is no boundary to measure")
+    end
+  end
 end
 
 local function finite(v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
@@ -579,6 +618,7 @@ function M.hausdorff(pred, target, opts)
   local pct = opts.percentile
   if pct ~= nil then E.number(fn, "percentile", pct, 0, 100) end
   local vol, sd, sy, sx = surface_spacing(fn, opts.spacing, target)
+  check_has_pixels(fn, target, vol and 3 or 2)
   if vol then
     local r = K.surface(pred, target, true, sd, sy, sx, pct, nil, fn)
     if target:dim() == 3 then return r[1] end
@@ -609,12 +649,24 @@ function M.surface_dice(pred, target, opts)
   local tol = E.number(fn, "tolerance", opts.tolerance, 0, math.huge)
   if tol == math.huge then fail(fn, "tolerance must be finite, got inf") end
   local vol, sd, sy, sx = surface_spacing(fn, opts.spacing, target)
+  check_has_pixels(fn, target, vol and 3 or 2)
   local C = opts.num_classes
   if C ~= nil then
     C = E.integer(fn, "num_classes", C, 2, M.MAX_CLASSES)
     if target:dim() ~= (vol and 3 or 2) then
       fail(fn, "with num_classes, target must be one " .. (vol and "D x H x W volume" or "H x W image") ..
         ", got " .. shape_str(target))
+    end
+    for _, a in ipairs { { "pred", pred }, { "target", target } } do
+      local x = a[2]
+      if x:numel() > 0 and (x:dtype() == "int32" or x:dtype() == "uint8") then
+        check_scan_size(fn, a[1], x)
+        local lo, hi = x:min():item(), x:max():item()
+        if lo < 0 or hi >= C then
+          fail(fn, a[1] .. " holds label " .. (lo < 0 and lo or hi) .. ", outside 0.." .. (C - 1) ..
+            " (num_classes " .. C .. ")")
+        end
+      end
     end
     local res = {}
     for c = 1, C - 1 do
@@ -701,6 +753,8 @@ function M.match_instances(pred_ids, gt_ids, opts)
     fail(fn, "iou_threshold must be in (0, 1], got " .. E.show(thr))
   end
   check_tensor(fn, "pred_ids", pred_ids)
+  check_nonneg_ids(fn, "pred_ids", pred_ids)
+  check_nonneg_ids(fn, "gt_ids", gt_ids)
   local r = K.match_instances(pred_ids, gt_ids, { thr }, fn)
   local tp, fp, fnn, mi = {}, {}, {}, {}
   for n, s in ipairs(r) do
@@ -731,6 +785,8 @@ function M.average_precision(pred_ids, gt_ids, opts)
     end
   end
   check_tensor(fn, "pred_ids", pred_ids)
+  check_nonneg_ids(fn, "pred_ids", pred_ids)
+  check_nonneg_ids(fn, "gt_ids", gt_ids)
   local r = K.match_instances(pred_ids, gt_ids, thr, fn)
   local aps, curves = {}, {}
   for n, s in ipairs(r) do
@@ -822,6 +878,8 @@ function M.panoptic_quality(pred_ids, gt_ids, opts)
       (pc ~= nil and "pred_categories" or "gt_categories") .. ")")
   end
   local single = pred_ids:dim() == 2
+  check_nonneg_ids(fn, "pred_ids", pred_ids)
+  check_nonneg_ids(fn, "gt_ids", gt_ids)
   local base = pq_counts(fn, pred_ids, gt_ids)   -- also validates the maps
   local pqs, sqs, rqs, det = {}, {}, {}, {}
   if pc == nil then

@@ -74,6 +74,28 @@ function VT:__call(sample)
   return self:maybe(s, { rng = B.sample_rng or {} })
 end
 
+-- Errors raised under a volume transform by the tensor constructors or kernels ("full: cannot
+-- allocate ...", whatever calls it: the transform or Compose) are re-raised naming the
+-- transform, at the user's line; the transform's own errors pass unchanged.
+function VT:maybe(s, ctx)
+  local r = table.pack(pcall(B.Transform.maybe, self, s, ctx))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  local msg = tostring(r[2])
+  if msg:find(self.name .. ": ", 1, true) then error(r[2], 0) end
+  E.raise(self.name .. ": " .. msg)
+end
+
+-- fill values must fit the tensor they pad (uint8 0..255, int32 integers, float32 any).
+local function check_fill(name, key, v, x, what)
+  local dt = x:dtype()
+  local ok = dt == "float32" or (math.type(v) == "integer" or (v == math.floor(v)))
+    and (dt == "uint8" and v >= 0 and v <= 255 or dt == "int32" and v >= -2147483648 and v <= 2147483647)
+  if not ok then E.fail(name, "%s %s does not fit the %s %s", key, B.show(v), dt, what) end
+  return v
+end
+
+local MAX_VOXELS = 1 << 31
+
 local function new(name, opts, spec)
   return setmetatable(B.new(name, opts, spec), VT)
 end
@@ -108,6 +130,10 @@ local function size3(name, key, v)
   if #t ~= 3 then E.fail(name, "%s must be a number or {d, h, w}, got %s", key, B.show(v)) end
   local out = {}
   for i = 1, 3 do out[i] = B.int(name, key .. "[" .. i .. "]", t[i], 1, B.MAX_SIDE) end
+  if out[1] * out[2] * out[3] > MAX_VOXELS then
+    E.fail(name, "%s {%d, %d, %d} has %d voxels, more than the limit of %d", key, out[1], out[2], out[3],
+      out[1] * out[2] * out[3], MAX_VOXELS)
+  end
   return out
 end
 
@@ -193,6 +219,8 @@ end
 
 local function crop_sample(self, s, ctx, start, size)
   local fm = self:mask_fill(ctx)
+  check_fill(self.name, "fill", self.fill, s.image, "image")
+  if s.mask ~= nil then check_fill(self.name, "fill_mask", fm, s.mask, "mask") end
   return spatial(s, function(x) return crop_pad(x, start, size, self.fill) end,
                     function(x) return crop_pad(x, start, size, fm) end)
 end
@@ -331,16 +359,31 @@ function V.vol_affine(x, m, opts)
   local size = opts.size and size3(fn, "size", opts.size) or { x:size(2), x:size(3), x:size(4) }
   local interp = opts.interpolation or "trilinear"
   E.choice(fn, "interpolation", interp, { "trilinear", "nearest" })
-  local fill = opts.fill or 0
-  local linear = interp == "trilinear"
-  if linear and x:dtype() == "uint8" then
-    local y = core.vol.affine(x:to("float32"), size, m, true, fill, opts.naive)
-    return (y + 0.5):floor():clamp(0, 255):to("uint8")
+  local fill = opts.fill == nil and 0 or B.number(fn, "fill", opts.fill)
+  if opts.naive ~= nil and type(opts.naive) ~= "boolean" then
+    E.fail(fn, "naive must be a boolean, got %s", B.show(opts.naive))
   end
-  if linear and x:dtype() ~= "float32" then
+  local linear = interp == "trilinear"
+  if linear and x:dtype() ~= "float32" and x:dtype() ~= "uint8" then
     E.fail(fn, "trilinear resampling needs a float32 or uint8 image, got %s", x:dtype())
   end
-  return core.vol.affine(x, size, m, linear, fill, opts.naive)
+  if not (linear and x:dtype() == "uint8") then check_fill(fn, "fill", fill, x, "tensor") end
+  local shape = { x:size(1), size[1], size[2], size[3] }
+  if x:numel() == 0 or size[1] * size[2] * size[3] == 0 then
+    -- nothing to sample (every output voxel is outside) or nothing to write
+    return L().full(shape, linear and x:dtype() == "uint8" and math.max(0, math.min(255, math.floor(fill + 0.5))) or fill,
+      { dtype = x:dtype() })
+  end
+  local function run(...)
+    local ok, y = pcall(core.vol.affine, ...)
+    if not ok then E.raise((tostring(y):gsub("^vol%.affine: ", fn .. ": "))) end
+    return y
+  end
+  if linear and x:dtype() == "uint8" then
+    local y = run(x:to("float32"), size, m, true, fill, opts.naive)
+    return (y + 0.5):floor():clamp(0, 255):to("uint8")
+  end
+  return run(x, size, m, linear, fill, opts.naive)
 end
 
 --- Affine3d{rotate=0, scale=1, translate=0, interpolation="trilinear", fill=0, fill_mask=,
@@ -388,6 +431,9 @@ function V.Affine3d(opts)
       m[(i - 1) * 4 + 4] = off
     end
     local fm = t:mask_fill(ctx)
+    if s.image:dtype() ~= "uint8" or t.interpolation == "nearest" then check_fill(name, "fill", t.fill, s.image, "image") end
+    if s.mask ~= nil then check_fill(name, "fill_mask", fm, s.mask, "mask") end
+    if s.image:numel() == 0 then return s end
     return spatial(s,
       function(x) return V.vol_affine(x, m, { interpolation = t.interpolation, fill = t.fill }) end,
       function(x) return V.vol_affine(x:unsqueeze(1), m, { interpolation = "nearest", fill = fm }):squeeze(1) end)
@@ -412,6 +458,7 @@ function V.ScaleIntensity3d(opts)
   B.number(name, "maxv", self.maxv)
   function self.apply(t, s)
     need_float(name, s)
+    if s.image:numel() == 0 then return s end
     local lo, hi = s.image:min():item(), s.image:max():item()
     if hi > lo then
       s.image = (s.image - lo) * ((t.maxv - t.minv) / (hi - lo)) + t.minv
@@ -460,6 +507,7 @@ function V.RandomGamma3d(opts)
   function self.apply(t, s, ctx)
     need_float(name, s)
     local g = B.uniform(ctx, t.range[1], t.range[2])
+    if s.image:numel() == 0 then return s end
     local lo, hi = s.image:min():item(), s.image:max():item()
     local r = hi - lo
     s.image = ((s.image - lo) / (r + 1e-7)):pow(g) * r + lo
