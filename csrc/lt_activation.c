@@ -25,7 +25,9 @@ static int act_threads(const lt_context *ctx, int64_t work) {
  * on [-87.3, 88]; 0 below (no denormals), inf above 88, NaN stays NaN. */
 static inline float exp_fast(float x) {
     const float lo = -87.33654475f, hi = 88.0f;
-    const float xc = x < lo ? lo : (x > hi ? hi : x);
+    /* NaN clamps to lo too (both comparisons false), so the integer conversion below is
+     * always defined; the NaN is put back at the end */
+    const float xc = x >= lo ? (x <= hi ? x : hi) : lo;
     /* round to nearest with the 1.5 * 2^23 trick (|x / ln 2| < 2^22) */
     const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
