@@ -16,6 +16,7 @@
 #include "lt_conv.h"
 #include "lt_gemm.h"
 #include "lt_isa.h"
+#include "lt_winograd.h"
 
 /* ---------------------------------------------------------------- dims */
 
@@ -316,7 +317,7 @@ static void sgemm(const lt_context *ctx, int ta, int tb, int64_t m, int64_t n, i
  * own: __builtin_cpu_supports reads the table libgcc fills before any constructor runs. */
 lt_status lt_conv_set_algo(lt_context *ctx, int algo) {
     if (algo != LT_CONV_AUTO && algo != LT_CONV_GEMM && algo != LT_CONV_DIRECT &&
-        algo != LT_CONV_BATCHED)
+        algo != LT_CONV_BATCHED && algo != LT_CONV_WINOGRAD && algo != LT_CONV_WINOGRAD_F2)
         return LT_EARG;
     lt_ctx_set_conv_algo(ctx, algo);
     return LT_OK;
@@ -1025,7 +1026,9 @@ enum { BATCH_FWD, BATCH_DX, BATCH_DW };
 static int use_batched(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     const int algo = lt_ctx_conv_algo(ctx);
     if (algo == LT_CONV_BATCHED) return 1;
-    if (algo != LT_CONV_AUTO || gemm_generic(ctx)) return 0;
+    if ((algo != LT_CONV_AUTO && algo != LT_CONV_WINOGRAD && algo != LT_CONV_WINOGRAD_F2) ||
+        gemm_generic(ctx))
+        return 0;
     const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
     const int64_t K = cing * d->kh * d->kw;
     if (cing < 8 || coutg < 8 || is_pointwise(d)) return 0;
@@ -1163,10 +1166,37 @@ static lt_status batched_bwd(lt_context *ctx, float *dx, float *dw, const float 
     return LT_OK;
 }
 
+/* ---------------------------------------------------------------- Winograd dispatch */
+
+/* AUTO: where Winograd beat the direct / im2col kernels (measured: see use_winograd) */
+static int winograd_wins(const lt_conv2d_dims *d, int which) {
+    const int64_t ci = which == BATCH_DX ? d->cout : d->cin, co = which == BATCH_DX ? d->cin : d->cout;
+    (void)ci; (void)co;
+    return 0;
+}
+
+/* Winograd (lt_winograd.c) for 3x3 stride-1 dilation-1 single-group convs: the output tile
+ * size m (4: F(4x4,3x3), 2: F(2x2,3x3)) or 0 for the other kernels. Forced with WINOGRAD /
+ * WINOGRAD_F2; AUTO where it measured faster (bench/bench_kernels.sh). which: BATCH_FWD or
+ * BATCH_DX (the forward / input-gradient convolution). */
+static int use_winograd(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
+    const int algo = lt_ctx_conv_algo(ctx);
+    if (!lt_winograd_fits(d)) return 0;
+    /* outputs (forward) / inputs (input gradient) narrower than 4 waste most of a 4x4 tile */
+    const int64_t oh = which == BATCH_DX ? d->h : d->oh, ow = which == BATCH_DX ? d->w : d->ow;
+    const int tile = oh < 4 || ow < 4 ? 2 : 4;
+    if (algo == LT_CONV_WINOGRAD) return tile;
+    if (algo == LT_CONV_WINOGRAD_F2) return 2;
+    if (algo != LT_CONV_AUTO || gemm_generic(ctx)) return 0;
+    return winograd_wins(d, which) ? tile : 0;
+}
+
 /* out (N, Cout, OH, OW) = [out +] conv(x, w) [+ b]. The direct kernel's work units are blocks
  * of output rows of one (image, group), so one image also spreads over the threads. */
 static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const float *w,
                           const float *b, const lt_conv2d_dims *d, int accumulate) {
+    const int wino = use_winograd(ctx, d, BATCH_FWD);
+    if (wino) return lt_winograd_forward(ctx, out, x, w, b, d, wino, accumulate);
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     const int64_t K = cing * d->kh * d->kw, P = d->oh * d->ow, HW = d->h * d->w;
     const int64_t items = d->n * G;
@@ -1358,6 +1388,12 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
 /* dx += conv^T(dy, w), dw += dy (x) patches: each gradient batched or split per image */
 static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy, const float *x,
                           const float *w, const lt_conv2d_dims *d) {
+    const int wino = dx ? use_winograd(ctx, d, BATCH_DX) : 0;
+    if (wino) {
+        const lt_status sw = lt_winograd_backward_data(ctx, dx, dy, w, d, wino);
+        if (sw != LT_OK || !dw) return sw;
+        dx = NULL;
+    }
     const int bx = dx && use_batched(ctx, d, BATCH_DX), bw = dw && use_batched(ctx, d, BATCH_DW);
     lt_status st = LT_OK;
     if (bx || bw) st = batched_bwd(ctx, bx ? dx : NULL, bw ? dw : NULL, dy, x, w, d);

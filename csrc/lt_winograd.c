@@ -1,0 +1,438 @@
+/* lt_winograd.c: Winograd F(4x4,3x3) / F(2x2,3x3) convolution (forward and input gradient)
+ * for 3x3 stride-1 convolutions: tile transforms here, the GEMMs in lt_gemm.c (see lt_winograd.h).
+ * The transforms are compiled per ISA level (lt_isa.h) and vectorise across the tiles of a row. */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "lt_winograd.h"
+#include "lt_context.h"
+#include "lt_gemm.h"
+#include "lt_isa.h"
+
+/* Geometry of one Winograd convolution: output pixel (oy, ox), tap (ky, kx) reads input pixel
+ * (oy - pt + ky, ox - pl + kx), zero outside the input. */
+typedef struct {
+    int64_t n, ci, h, w;      /* input (N, ci, H, W) */
+    int64_t co, oh, ow;       /* output (N, co, OH, OW) */
+    int64_t pt, pl;
+    int64_t th, tw, tiles;    /* tile rows / columns per image; N * th * tw */
+} wgeom;
+
+int lt_winograd_fits(const lt_conv2d_dims *d) {
+    return d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 &&
+           d->groups == 1;
+}
+
+/* ---------------------------------------------------------------- 1-D transforms */
+
+/* r = B^T d (a = M + 2 values, strides rs / ds) */
+static inline LT_ISA_INLINE void bt1(float *r, int64_t rs, const float *d, int64_t ds, const int M) {
+    if (M == 4) {
+        const float d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds],
+                    d5 = d[5 * ds];
+        const float p = d4 - d2, q = d3 - d1;
+        r[0] = 4.0f * d0 - 5.0f * d2 + d4;
+        r[rs] = (d3 + d4) - 4.0f * (d1 + d2);
+        r[2 * rs] = (d4 - d3) + 4.0f * (d1 - d2);
+        r[3 * rs] = p + 2.0f * q;
+        r[4 * rs] = p - 2.0f * q;
+        r[5 * rs] = 4.0f * d1 - 5.0f * d3 + d5;
+    } else {
+        const float d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds];
+        r[0] = d0 - d2;
+        r[rs] = d1 + d2;
+        r[2 * rs] = d2 - d1;
+        r[3 * rs] = d1 - d3;
+    }
+}
+
+/* o = A^T m (M values from a = M + 2) */
+static inline LT_ISA_INLINE void at1(float *o, int64_t os, const float *m, int64_t ms, const int M) {
+    if (M == 4) {
+        const float m0 = m[0], m1 = m[ms], m2 = m[2 * ms], m3 = m[3 * ms], m4 = m[4 * ms],
+                    m5 = m[5 * ms];
+        const float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+        o[0] = m0 + s12 + s34;
+        o[os] = d12 + 2.0f * d34;
+        o[2 * os] = s12 + 4.0f * s34;
+        o[3 * os] = d12 + 8.0f * d34 + m5;
+    } else {
+        const float m0 = m[0], m1 = m[ms], m2 = m[2 * ms], m3 = m[3 * ms];
+        o[0] = m0 + m1 + m2;
+        o[os] = m1 - m2 - m3;
+    }
+}
+
+/* u = G g (double: the weight transform is rounded once) */
+static void g1(double *u, int64_t us, const double *g, int64_t gs, int M) {
+    const double g0 = g[0], g1v = g[gs], g2 = g[2 * gs];
+    if (M == 4) {
+        u[0] = g0 / 4.0;
+        u[us] = -(g0 + g1v + g2) / 6.0;
+        u[2 * us] = -(g0 - g1v + g2) / 6.0;
+        u[3 * us] = g0 / 24.0 + g1v / 12.0 + g2 / 6.0;
+        u[4 * us] = g0 / 24.0 - g1v / 12.0 + g2 / 6.0;
+        u[5 * us] = g2;
+    } else {
+        u[0] = g0;
+        u[us] = (g0 + g1v + g2) / 2.0;
+        u[2 * us] = (g0 - g1v + g2) / 2.0;
+        u[3 * us] = g2;
+    }
+}
+
+/* ---------------------------------------------------------------- weight transform */
+
+/* U[xi][o][c] (a*a, co, ci) = G g G^T of the 3x3 kernel g of (output o, input c): w (co, ci,
+ * 3, 3), or with adjoint w (ci, co, 3, 3) flipped: g(ky, kx) = w[c][o][2-ky][2-kx]. */
+static void weight_tf(float *U, const float *w, int64_t co, int64_t ci, int adjoint, int M,
+                      int nt) {
+    const int64_t A = M + 2, plane = co * ci;
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t o = 0; o < co; o++)
+        for (int64_t c = 0; c < ci; c++) {
+            double g[9], t[18], u[36];
+            for (int k = 0; k < 9; k++)
+                g[k] = adjoint ? w[(c * co + o) * 9 + (8 - k)] : w[(o * ci + c) * 9 + k];
+            for (int k = 0; k < 3; k++) g1(t + k, 3, g + k, 3, M);          /* t (A, 3) = G g */
+            for (int r = 0; r < A; r++) g1(u + r * A, 1, t + r * 3, 1, M);  /* u = t G^T */
+            for (int64_t k = 0; k < A * A; k++) U[k * plane + o * ci + c] = (float)u[k];
+        }
+}
+
+/* ---------------------------------------------------------------- tile iteration */
+
+/* Tiles are numbered (image, tile row, tile column) row-major. A block [t0, t1) is walked in
+ * runs of one tile row: image i, row ty, columns [tx0, tx1), at block offset off. */
+typedef struct { int64_t i, ty, tx0, tx1, off; } wrun;
+
+static int run_first(wrun *r, const wgeom *g, int64_t t0, int64_t t1) {
+    if (t0 >= t1) return 0;
+    const int64_t per = g->th * g->tw;
+    r->i = t0 / per;
+    r->ty = (t0 - r->i * per) / g->tw;
+    r->tx0 = t0 - r->i * per - r->ty * g->tw;
+    r->tx1 = g->tw - r->tx0 < t1 - t0 ? g->tw : r->tx0 + (t1 - t0);
+    r->off = 0;
+    return 1;
+}
+
+static int run_next(wrun *r, const wgeom *g, int64_t t0, int64_t t1) {
+    r->off += r->tx1 - r->tx0;
+    if (t0 + r->off >= t1) return 0;
+    if (++r->ty == g->th) { r->ty = 0; r->i++; }
+    r->tx0 = 0;
+    r->tx1 = g->tw < t1 - t0 - r->off ? g->tw : t1 - t0 - r->off;
+    return 1;
+}
+
+/* Columns tx of a tile row whose input columns ix0 = tx*M - pl .. ix0 + A - 1 lie inside
+ * [0, W): [*lo, *hi) clipped to [tx0, tx1) (empty when none). */
+static void inner_cols(int64_t pl, int64_t W, int64_t M, int64_t tx0, int64_t tx1, int64_t *lo,
+                       int64_t *hi) {
+    int64_t a = pl <= 0 ? 0 : (pl + M - 1) / M;                 /* tx*M >= pl */
+    int64_t b = W - (M + 2) + pl < 0 ? 0 : (W - (M + 2) + pl) / M + 1;   /* tx*M + A - pl <= W */
+    if (a < tx0) a = tx0;
+    if (b > tx1) b = tx1;
+    if (b < a) b = a;
+    *lo = a; *hi = b;
+}
+
+/* ---------------------------------------------------------------- input transform */
+
+/* V[xi][c][t - t0] (a*a, ci, nb) = B^T d B for channels [c0, c1) and tiles [t0, t1) of
+ * x (N, ci, H, W). */
+static inline LT_ISA_INLINE void in_tf_body(float *V, const float *x, const wgeom *g, int64_t t0,
+                                            int64_t t1, int64_t c0, int64_t c1, const int M) {
+    const int A = M + 2;
+    const int64_t nb = t1 - t0, vs = g->ci * nb, H = g->h, W = g->w;
+    for (int64_t c = c0; c < c1; c++) {
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            const float *xc = x + (r.i * g->ci + c) * H * W;
+            float *v = V + c * nb + r.off - r.tx0;      /* indexed by tx */
+            const int64_t iy0 = r.ty * M - g->pt;
+            int64_t lo = r.tx0, hi = r.tx0;
+            if (iy0 >= 0 && iy0 + A <= H) inner_cols(g->pl, W, M, r.tx0, r.tx1, &lo, &hi);
+            /* inner tiles: straight loads, vectorised across tx */
+            const int64_t base = iy0 * W - g->pl;
+            for (int64_t tx = lo; tx < hi; tx++) {
+                float d[36], t[36], u[36];
+                for (int k = 0; k < A; k++)
+                    for (int j = 0; j < A; j++) d[k * A + j] = xc[base + k * W + tx * M + j];
+                for (int j = 0; j < A; j++) bt1(t + j, A, d + j, A, M);
+                for (int k = 0; k < A; k++) bt1(u + k * A, 1, t + k * A, 1, M);
+                for (int k = 0; k < A * A; k++) v[k * vs + tx] = u[k];
+            }
+            /* edge tiles: reads outside the image are zeros */
+            for (int64_t tx = r.tx0; tx < r.tx1; tx++) {
+                if (tx == lo && hi > lo) { tx = hi - 1; continue; }
+                float d[36], t[36], u[36];
+                const int64_t ix0 = tx * M - g->pl;
+                for (int k = 0; k < A; k++) {
+                    const int64_t iy = iy0 + k;
+                    for (int j = 0; j < A; j++) {
+                        const int64_t ix = ix0 + j;
+                        d[k * A + j] = iy >= 0 && iy < H && ix >= 0 && ix < W ? xc[iy * W + ix] : 0.0f;
+                    }
+                }
+                for (int j = 0; j < A; j++) bt1(t + j, A, d + j, A, M);
+                for (int k = 0; k < A; k++) bt1(u + k * A, 1, t + k * A, 1, M);
+                for (int k = 0; k < A * A; k++) v[k * vs + tx] = u[k];
+            }
+        }
+    }
+}
+
+static inline LT_ISA_INLINE void in_tf4_body(float *V, const float *x, const wgeom *g, int64_t t0,
+                                             int64_t t1, int64_t c0, int64_t c1) {
+    in_tf_body(V, x, g, t0, t1, c0, c1, 4);
+}
+static inline LT_ISA_INLINE void in_tf2_body(float *V, const float *x, const wgeom *g, int64_t t0,
+                                             int64_t t1, int64_t c0, int64_t c1) {
+    in_tf_body(V, x, g, t0, t1, c0, c1, 2);
+}
+LT_ISA_VARIANTS(in_tf4, (float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
+                         int64_t c0, int64_t c1), (V, x, g, t0, t1, c0, c1))
+LT_ISA_VARIANTS(in_tf2, (float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
+                         int64_t c0, int64_t c1), (V, x, g, t0, t1, c0, c1))
+
+/* ---------------------------------------------------------------- output transform */
+
+/* out[i][o] tile = [out +] A^T M A [+ b[o]] for output channels [o0, o1) and tiles [t0, t1);
+ * Mt[xi][o][t - t0] (a*a, co, nb); partial tiles store their pixels inside (OH, OW). */
+static inline LT_ISA_INLINE void out_tf_body(float *out, const float *Mt, const float *b,
+                                             const wgeom *g, int64_t t0, int64_t t1, int64_t o0,
+                                             int64_t o1, int accumulate, const int M) {
+    const int A = M + 2;
+    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    for (int64_t o = o0; o < o1; o++) {
+        const float bv = b ? b[o] : 0.0f;
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            float *oc = out + (r.i * g->co + o) * OH * OW;
+            const float *mm = Mt + o * nb + r.off - r.tx0;   /* indexed by tx */
+            const int64_t oy0 = r.ty * M;
+            const int full_rows = oy0 + M <= OH;
+            int64_t hi = r.tx1;
+            if (!full_rows) hi = r.tx0;
+            else if (hi * M > OW) hi = OW / M;   /* full tiles: tx*M + M <= OW */
+            if (hi < r.tx0) hi = r.tx0;
+            float *orow = oc + oy0 * OW;
+            for (int64_t tx = r.tx0; tx < hi; tx++) {
+                float m[36], t[24], y[16];
+                for (int k = 0; k < A * A; k++) m[k] = mm[k * ms + tx];
+                for (int j = 0; j < A; j++) at1(t + j, A, m + j, A, M);    /* t (M, A) */
+                for (int k = 0; k < M; k++) at1(y + k * M, 1, t + k * A, 1, M);
+                for (int k = 0; k < M; k++)
+                    for (int j = 0; j < M; j++) {
+                        float *p = orow + k * OW + tx * M + j;
+                        *p = accumulate ? *p + y[k * M + j] + bv : y[k * M + j] + bv;
+                    }
+            }
+            for (int64_t tx = hi; tx < r.tx1; tx++) {
+                float m[36], t[24], y[16];
+                for (int k = 0; k < A * A; k++) m[k] = mm[k * ms + tx];
+                for (int j = 0; j < A; j++) at1(t + j, A, m + j, A, M);
+                for (int k = 0; k < M; k++) at1(y + k * M, 1, t + k * A, 1, M);
+                for (int k = 0; k < M && oy0 + k < OH; k++)
+                    for (int j = 0; j < M && tx * M + j < OW; j++) {
+                        float *p = orow + k * OW + tx * M + j;
+                        *p = accumulate ? *p + y[k * M + j] + bv : y[k * M + j] + bv;
+                    }
+            }
+        }
+    }
+}
+
+static inline LT_ISA_INLINE void out_tf4_body(float *out, const float *Mt, const float *b,
+                                              const wgeom *g, int64_t t0, int64_t t1, int64_t o0,
+                                              int64_t o1, int accumulate) {
+    out_tf_body(out, Mt, b, g, t0, t1, o0, o1, accumulate, 4);
+}
+static inline LT_ISA_INLINE void out_tf2_body(float *out, const float *Mt, const float *b,
+                                              const wgeom *g, int64_t t0, int64_t t1, int64_t o0,
+                                              int64_t o1, int accumulate) {
+    out_tf_body(out, Mt, b, g, t0, t1, o0, o1, accumulate, 2);
+}
+LT_ISA_VARIANTS(out_tf4, (float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
+                          int64_t t1, int64_t o0, int64_t o1, int accumulate),
+                (out, Mt, b, g, t0, t1, o0, o1, accumulate))
+LT_ISA_VARIANTS(out_tf2, (float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
+                          int64_t t1, int64_t o0, int64_t o1, int accumulate),
+                (out, Mt, b, g, t0, t1, o0, o1, accumulate))
+
+/* ---------------------------------------------------------------- driver */
+
+/* ISA level of the transforms and of the GEMM: the context's level, lowered to AVX2 when the
+ * convolution ISA is forced to AVX2 (lt_conv_set_isa); generic levels run lt_gemm's plain C
+ * kernels. */
+typedef struct { int level, gemm; } wisa;
+
+static wisa isa_of(const lt_context *ctx) {
+    wisa s;
+    s.level = lt_ctx_isa(ctx);
+    if (lt_gemm_best_isa() == LT_GEMM_GENERIC) s.level = LT_ISA_GENERIC;
+    if (s.level == LT_ISA_AVX512 && lt_ctx_conv_isa(ctx) == LT_CONV_ISA_AVX2) s.level = LT_ISA_AVX2;
+    s.gemm = s.level == LT_ISA_GENERIC ? LT_GEMM_GENERIC
+             : s.level == LT_ISA_AVX2  ? LT_GEMM_AVX2
+                                       : LT_GEMM_AUTO;
+    return s;
+}
+
+/* floats rounded up to 64 bytes */
+static int64_t rnd16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+/* Scratch floats of one block buffer: V (a*a, ci, T), Mt (a*a, co, T) and lt_gemm's panels.
+ * -1 on overflow. */
+static int64_t block_floats(const wgeom *g, int64_t A2, int64_t T, int gisa) {
+    int64_t v, m, s;
+    if (lt_mul_ovf(A2, g->ci, &v) || lt_mul_ovf(v, T, &v) || lt_mul_ovf(A2, g->co, &m) ||
+        lt_mul_ovf(m, T, &m))
+        return -1;
+    const size_t gs = lt_gemm_scratch_size(gisa, g->co, T, g->ci);
+    if (gs > (size_t)INT64_MAX / 2) return -1;
+    if (lt_add_ovf(rnd16(v), rnd16(m), &s) || lt_add_ovf(s, rnd16((int64_t)gs / 4 + 16), &s))
+        return -1;
+    return s;
+}
+
+/* One block of tiles [t0, t1) on the calling thread (buf: its block buffer). */
+static lt_status run_block(float *out, const float *x, const float *U, const float *b,
+                           const wgeom *g, int M, int accumulate, int64_t t0, int64_t t1,
+                           float *buf, wisa is) {
+    const int64_t A2 = (M + 2) * (M + 2), nb = t1 - t0;
+    float *V = buf, *Mt = buf + rnd16(A2 * g->ci * nb);
+    float *gs = Mt + rnd16(A2 * g->co * nb);
+    (M == 4 ? in_tf4_isa : in_tf2_isa)[is.level](V, x, g, t0, t1, 0, g->ci);
+    for (int64_t k = 0; k < A2; k++) {
+        const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f, U + k * g->co * g->ci,
+                                     g->ci, V + k * g->ci * nb, nb, 0.0f, Mt + k * g->co * nb, nb,
+                                     gs);
+        if (st != LT_OK) return st;
+    }
+    (M == 4 ? out_tf4_isa : out_tf2_isa)[is.level](out, Mt, b, g, t0, t1, 0, g->co, accumulate);
+    return LT_OK;
+}
+
+/* The same block shared by nt threads: input transform split over input channels, the a*a
+ * GEMMs handed out one by one, the output transform split over output channels. */
+static lt_status run_block_team(float *out, const float *x, const float *U, const float *b,
+                                const wgeom *g, int M, int accumulate, int64_t t0, int64_t t1,
+                                float *buf, int64_t gper, int nt, wisa is) {
+    const int64_t A2 = (M + 2) * (M + 2), nb = t1 - t0;
+    float *V = buf, *Mt = buf + rnd16(A2 * g->ci * nb);
+    float *gs0 = Mt + rnd16(A2 * g->co * nb);
+    int failed = 0;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+        int64_t lo = g->ci * tid / n, hi = g->ci * (tid + 1) / n;
+        (M == 4 ? in_tf4_isa : in_tf2_isa)[is.level](V, x, g, t0, t1, lo, hi);
+        #pragma omp barrier
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t k = 0; k < A2; k++) {
+            const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f,
+                                         U + k * g->co * g->ci, g->ci, V + k * g->ci * nb, nb,
+                                         0.0f, Mt + k * g->co * nb, nb, gs0 + (int64_t)tid * gper);
+            if (st != LT_OK) {
+                #pragma omp atomic write
+                failed = 1;
+            }
+        }
+        #pragma omp barrier
+        lo = g->co * tid / n;
+        hi = g->co * (tid + 1) / n;
+        (M == 4 ? out_tf4_isa : out_tf2_isa)[is.level](out, Mt, b, g, t0, t1, lo, hi, accumulate);
+    }
+    return failed ? LT_ENOMEM : LT_OK;
+}
+
+/* Below this many FLOPs of the direct convolution one thread runs it (as lt_conv.c). */
+#define WINO_SMALL_FLOPS 1.6e7
+/* transformed tiles of a block near this many bytes (in L2) */
+#define WINO_BLOCK_BYTES (768 * 1024)
+
+static lt_status wino_run(lt_context *ctx, float *out, const float *x, const float *w,
+                          int adjoint, const float *b, wgeom *g, int M, int accumulate) {
+    if (M != 2 && M != 4) return LT_EARG;
+    const int64_t A2 = (M + 2) * (M + 2);
+    g->th = (g->oh + M - 1) / M;
+    g->tw = (g->ow + M - 1) / M;
+    if (lt_mul_ovf(g->th, g->tw, &g->tiles) || lt_mul_ovf(g->tiles, g->n, &g->tiles))
+        return LT_EOVERFLOW;
+    if (g->tiles == 0) return LT_OK;
+    const wisa is = isa_of(ctx);
+    int nt = lt_ctx_num_threads(ctx);
+    const double flops = 18.0 * (double)g->n * (double)g->oh * (double)g->ow * (double)g->co *
+                         (double)g->ci;
+    if (nt < 1 || flops < WINO_SMALL_FLOPS) nt = 1;
+    /* block size: L2-sized, at least 48 tiles (one AVX-512 GEMM panel), whole when small */
+    const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
+    int64_t T = WINO_BLOCK_BYTES / per_tile;
+    T = T < 48 ? 48 : T > 768 ? 768 : T / 16 * 16;
+    int team = 0;
+    if (nt > 1) {
+        if (g->tiles >= 2 * (int64_t)nt * 48) {
+            const int64_t even = rnd16((g->tiles + 2 * nt - 1) / (2 * nt));
+            if (even < T) T = even;
+        } else {
+            team = 1;   /* too few tiles for a block each: the threads share each block */
+            T = g->tiles;
+        }
+    }
+    if (T > g->tiles) T = g->tiles;
+    const int64_t nblk = (g->tiles + T - 1) / T;
+    /* scratch: U, then one block buffer per thread (team: one, plus GEMM panels per thread) */
+    int64_t nu, per = block_floats(g, A2, T, is.gemm), total;
+    const int64_t gper = rnd16((int64_t)lt_gemm_scratch_size(is.gemm, g->co, T, g->ci) / 4 + 16);
+    if (per < 0 || lt_mul_ovf(A2, g->co, &nu) || lt_mul_ovf(nu, g->ci, &nu)) return LT_EOVERFLOW;
+    nu = rnd16(nu);
+    if (team) {
+        if (lt_mul_ovf(gper, nt, &total) || lt_add_ovf(total, per, &total)) return LT_EOVERFLOW;
+    } else if (lt_mul_ovf(per, nt, &total)) {
+        return LT_EOVERFLOW;
+    }
+    if (lt_add_ovf(total, nu, &total) || lt_mul_ovf(total, (int64_t)sizeof(float), &total) ||
+        (uint64_t)total > (uint64_t)SIZE_MAX - 128)
+        return LT_EOVERFLOW;
+    float *U = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, (size_t)total);
+    if (!U) return LT_ENOMEM;
+    float *bufs = U + nu;
+    weight_tf(U, w, g->co, g->ci, adjoint, M, nt);
+    if (team) {
+        for (int64_t k = 0; k < nblk; k++) {
+            const int64_t t0 = k * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles;
+            const lt_status st = run_block_team(out, x, U, b, g, M, accumulate, t0, t1, bufs,
+                                                gper, nt, is);
+            if (st != LT_OK) return st;
+        }
+        return LT_OK;
+    }
+    int failed = 0;
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t k = 0; k < nblk; k++) {
+        const int64_t t0 = k * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles;
+        float *buf = bufs + (int64_t)omp_get_thread_num() * per;
+        if (run_block(out, x, U, b, g, M, accumulate, t0, t1, buf, is) != LT_OK) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+    }
+    return failed ? LT_ENOMEM : LT_OK;
+}
+
+lt_status lt_winograd_forward(lt_context *ctx, float *out, const float *x, const float *w,
+                              const float *b, const lt_conv2d_dims *d, int m, int accumulate) {
+    if (!lt_winograd_fits(d)) return LT_EARG;
+    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0 };
+    return wino_run(ctx, out, x, w, 0, b, &g, m, accumulate);
+}
+
+lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy, const float *w,
+                                    const lt_conv2d_dims *d, int m) {
+    if (!lt_winograd_fits(d)) return LT_EARG;
+    /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
+    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0 };
+    return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
+}
