@@ -16,6 +16,7 @@ typedef struct {
     int64_t co, oh, ow;       /* output (N, co, OH, OW) */
     int64_t pt, pl;
     int64_t th, tw, tiles;    /* tile rows / columns per image; N * th * tw */
+    int64_t us;               /* plane stride of the transformed weights U (a*a planes (co, ci)) */
 } wgeom;
 
 int lt_winograd_fits(const lt_conv2d_dims *d) {
@@ -64,40 +65,89 @@ static inline LT_ISA_INLINE void at1(float *o, int64_t os, const float *m, int64
 }
 
 /* u = G g (double: the weight transform is rounded once) */
-static void g1(double *u, int64_t us, const double *g, int64_t gs, int M) {
+static inline LT_ISA_INLINE void g1(double *u, int64_t us, const double *g, int64_t gs,
+                                    const int M) {
     const double g0 = g[0], g1v = g[gs], g2 = g[2 * gs];
     if (M == 4) {
-        u[0] = g0 / 4.0;
-        u[us] = -(g0 + g1v + g2) / 6.0;
-        u[2 * us] = -(g0 - g1v + g2) / 6.0;
-        u[3 * us] = g0 / 24.0 + g1v / 12.0 + g2 / 6.0;
-        u[4 * us] = g0 / 24.0 - g1v / 12.0 + g2 / 6.0;
+        const double s6 = 1.0 / 6.0, a = g0 * (1.0 / 24.0) + g2 * s6, bb = g1v * (1.0 / 12.0);
+        u[0] = g0 * 0.25;
+        u[us] = -(g0 + g1v + g2) * s6;
+        u[2 * us] = -(g0 - g1v + g2) * s6;
+        u[3 * us] = a + bb;
+        u[4 * us] = a - bb;
         u[5 * us] = g2;
     } else {
         u[0] = g0;
-        u[us] = (g0 + g1v + g2) / 2.0;
-        u[2 * us] = (g0 - g1v + g2) / 2.0;
+        u[us] = (g0 + g1v + g2) * 0.5;
+        u[2 * us] = (g0 - g1v + g2) * 0.5;
         u[3 * us] = g2;
     }
 }
 
 /* ---------------------------------------------------------------- weight transform */
 
+/* g1 on 16 lanes: u[r * us][l] = (G g)[r] of g[k * gs][l] (vectorises across l) */
+static inline LT_ISA_INLINE void g1v(double (*u)[16], int us, double (*g)[16], int gs,
+                                     const int M) {
+    for (int l = 0; l < 16; l++) {
+        double gl[3], ul[6];
+        gl[0] = g[0][l]; gl[1] = g[gs][l]; gl[2] = g[2 * gs][l];
+        g1(ul, 1, gl, 1, M);
+        for (int r = 0; r < M + 2; r++) u[r * us][l] = ul[r];
+    }
+}
+
 /* U[xi][o][c] (a*a, co, ci) = G g G^T of the 3x3 kernel g of (output o, input c): w (co, ci,
- * 3, 3), or with adjoint w (ci, co, 3, 3) flipped: g(ky, kx) = w[c][o][2-ky][2-kx]. */
-static void weight_tf(float *U, const float *w, int64_t co, int64_t ci, int adjoint, int M,
-                      int nt) {
-    const int64_t A = M + 2, plane = co * ci;
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t o = 0; o < co; o++)
-        for (int64_t c = 0; c < ci; c++) {
-            double g[9], t[18], u[36];
+ * 3, 3), or with adjoint w (ci, co, 3, 3) flipped: g(ky, kx) = w[c][o][2-ky][2-kx]. In double,
+ * rounded once; the loop over c vectorises (stores contiguous in c). Output channels [o0, o1). */
+static inline LT_ISA_INLINE void weight_tf_body(float *U, int64_t ustride, const float *w,
+                                                int64_t co, int64_t ci, int adjoint, int M,
+                                                int64_t o0, int64_t o1) {
+    const int64_t A = M + 2;
+    /* g[k] of (o, c) at w[gb + c * gs + k * gk]; 16 channels c at a time into ub, then one
+     * cache line per transform position (the planes lie ustride apart) */
+    for (int64_t o = o0; o < o1; o++) {
+        const int64_t gb = adjoint ? o * 9 + 8 : o * ci * 9, gs = adjoint ? co * 9 : 9;
+        const int64_t gk = adjoint ? -1 : 1;
+        float *uo = U + o * ci;
+        for (int64_t c0 = 0; c0 < ci; c0 += 16) {
+            const int64_t nc = ci - c0 < 16 ? ci - c0 : 16;
+            double g[9][16], t[18][16], u[36][16];
+            float ub[36][16];
             for (int k = 0; k < 9; k++)
-                g[k] = adjoint ? w[(c * co + o) * 9 + (8 - k)] : w[(o * ci + c) * 9 + k];
-            for (int k = 0; k < 3; k++) g1(t + k, 3, g + k, 3, M);          /* t (A, 3) = G g */
-            for (int r = 0; r < A; r++) g1(u + r * A, 1, t + r * 3, 1, M);  /* u = t G^T */
-            for (int64_t k = 0; k < A * A; k++) U[k * plane + o * ci + c] = (float)u[k];
+                for (int64_t cc = 0; cc < 16; cc++)
+                    g[k][cc] = cc < nc ? (double)w[gb + (c0 + cc) * gs + k * gk] : 0.0;
+            for (int k = 0; k < 3; k++) g1v(t + k, 3, g + k, 3, M);          /* t = G g */
+            for (int r = 0; r < A; r++) g1v(u + r * A, 1, t + r * 3, 1, M);  /* u = t G^T */
+            for (int k = 0; k < A * A; k++)
+                for (int cc = 0; cc < 16; cc++) ub[k][cc] = (float)u[k][cc];
+            for (int64_t k = 0; k < A * A; k++)
+                memcpy(uo + k * ustride + c0, ub[k], (size_t)nc * sizeof(float));
         }
+    }
+}
+
+static inline LT_ISA_INLINE void weight_tf4_body(float *U, int64_t us, const float *w, int64_t co,
+                                                 int64_t ci, int adjoint, int64_t o0, int64_t o1) {
+    weight_tf_body(U, us, w, co, ci, adjoint, 4, o0, o1);
+}
+static inline LT_ISA_INLINE void weight_tf2_body(float *U, int64_t us, const float *w, int64_t co,
+                                                 int64_t ci, int adjoint, int64_t o0, int64_t o1) {
+    weight_tf_body(U, us, w, co, ci, adjoint, 2, o0, o1);
+}
+LT_ISA_VARIANTS(weight_tf4, (float *U, int64_t us, const float *w, int64_t co, int64_t ci,
+                             int adjoint, int64_t o0, int64_t o1), (U, us, w, co, ci, adjoint, o0, o1))
+LT_ISA_VARIANTS(weight_tf2, (float *U, int64_t us, const float *w, int64_t co, int64_t ci,
+                             int adjoint, int64_t o0, int64_t o1), (U, us, w, co, ci, adjoint, o0, o1))
+
+static void weight_tf(float *U, int64_t us, const float *w, int64_t co, int64_t ci, int adjoint,
+                      int M, int nt, int level) {
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+        (M == 4 ? weight_tf4_isa : weight_tf2_isa)[level](U, us, w, co, ci, adjoint,
+                                                          co * tid / n, co * (tid + 1) / n);
+    }
 }
 
 /* ---------------------------------------------------------------- tile iteration */
@@ -262,8 +312,6 @@ LT_ISA_VARIANTS(out_tf2, (float *out, const float *Mt, const float *b, const wge
                           int64_t t1, int64_t o0, int64_t o1, int accumulate),
                 (out, Mt, b, g, t0, t1, o0, o1, accumulate))
 
-/* ---------------------------------------------------------------- driver */
-
 /* ISA level of the transforms and of the GEMM: the context's level, lowered to AVX2 when the
  * convolution ISA is forced to AVX2 (lt_conv_set_isa); generic levels run lt_gemm's plain C
  * kernels. */
@@ -280,61 +328,247 @@ static wisa isa_of(const lt_context *ctx) {
     return s;
 }
 
+/* ---------------------------------------------------------------- AVX-512 F(4x4,3x3) transforms */
+
+/* 16 tiles of a tile row per vector (lane l: tile tx + l). Input: the tile row's 6 input rows
+ * are copied zero-padded into rb (row stride wb = 4 * tw + 64: every tile reads inside it), then
+ * each row's 64 + 2 floats are de-interleaved into the 6 column phases (phase j, lane l =
+ * column 4 (tx + l) + j). Output: the 4 phases of an output row are interleaved back into 64
+ * contiguous pixels, stored with masks (partial tiles, the block's last tiles). */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define TZ __attribute__((target("avx512f")))
+#define TZI __attribute__((target("avx512f"), always_inline)) static inline
+
+/* P[j][l] = p[4 l + j], j < 4, for the 64 floats at p */
+TZI void deint4(const float *p, __m512 *P0, __m512 *P1, __m512 *P2, __m512 *P3) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 z0 = _mm512_loadu_ps(p), z1 = _mm512_loadu_ps(p + 16);
+    const __m512 z2 = _mm512_loadu_ps(p + 32), z3 = _mm512_loadu_ps(p + 48);
+    const __m512 e01 = _mm512_permutex2var_ps(z0, ev, z1), o01 = _mm512_permutex2var_ps(z0, od, z1);
+    const __m512 e23 = _mm512_permutex2var_ps(z2, ev, z3), o23 = _mm512_permutex2var_ps(z2, od, z3);
+    *P0 = _mm512_permutex2var_ps(e01, ev, e23);
+    *P2 = _mm512_permutex2var_ps(e01, od, e23);
+    *P1 = _mm512_permutex2var_ps(o01, ev, o23);
+    *P3 = _mm512_permutex2var_ps(o01, od, o23);
+}
+
+/* the inverse: z[q] (64 floats) with z[4 l + j] = P[j][l] */
+TZI void inter4(__m512 P0, __m512 P1, __m512 P2, __m512 P3, __m512 *z) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 e01 = _mm512_permutex2var_ps(P0, lo, P2), e23 = _mm512_permutex2var_ps(P0, hi, P2);
+    const __m512 o01 = _mm512_permutex2var_ps(P1, lo, P3), o23 = _mm512_permutex2var_ps(P1, hi, P3);
+    z[0] = _mm512_permutex2var_ps(e01, lo, o01);
+    z[1] = _mm512_permutex2var_ps(e01, hi, o01);
+    z[2] = _mm512_permutex2var_ps(e23, lo, o23);
+    z[3] = _mm512_permutex2var_ps(e23, hi, o23);
+}
+
+/* lanes 0..14 = v[1..15], lane 15 = s */
+TZI __m512 shift_in(__m512 v, float s) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(s)),
+                                                   _mm512_castps_si512(v), 1));
+}
+
+TZI void bt6z(__m512 *r, int rs, const __m512 *d, int ds) {
+    const __m512 d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 p = _mm512_sub_ps(d4, d2), q = _mm512_sub_ps(d3, d1);
+    r[0] = _mm512_fnmadd_ps(five, d2, _mm512_fmadd_ps(four, d0, d4));
+    r[rs] = _mm512_fnmadd_ps(four, _mm512_add_ps(d1, d2), _mm512_add_ps(d3, d4));
+    r[2 * rs] = _mm512_fmadd_ps(four, _mm512_sub_ps(d1, d2), _mm512_sub_ps(d4, d3));
+    r[3 * rs] = _mm512_fmadd_ps(two, q, p);
+    r[4 * rs] = _mm512_fnmadd_ps(two, q, p);
+    r[5 * rs] = _mm512_fnmadd_ps(five, d3, _mm512_fmadd_ps(four, d1, d5));
+}
+
+TZI void at6z(__m512 *o, int os, const __m512 *m, int ms) {
+    const __m512 m0 = m[0], m1 = m[ms], m2 = m[2 * ms], m3 = m[3 * ms], m4 = m[4 * ms], m5 = m[5 * ms];
+    const __m512 s12 = _mm512_add_ps(m1, m2), d12 = _mm512_sub_ps(m1, m2);
+    const __m512 s34 = _mm512_add_ps(m3, m4), d34 = _mm512_sub_ps(m3, m4);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m0, s12), s34);
+    o[os] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, d12);
+    o[2 * os] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, s12);
+    o[3 * os] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, d12), m5);
+}
+
+static __mmask16 lanes(int64_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+/* rb (6, wb) = input rows iy0 .. iy0 + 5 of the channel plane xc (H, W), shifted right by pl
+ * columns, zeros outside */
+static void fill_rows(float *rb, int64_t wb, const float *xc, int64_t H, int64_t W, int64_t iy0,
+                      int64_t pl) {
+    const int64_t a = pl > 0 ? pl : 0, e = W + pl < wb ? W + pl : wb;   /* columns [a, e) */
+    for (int k = 0; k < 6; k++) {
+        float *dst = rb + k * wb;
+        const int64_t iy = iy0 + k;
+        if (iy < 0 || iy >= H || e <= a) {
+            memset(dst, 0, (size_t)wb * sizeof(float));
+            continue;
+        }
+        if (a) memset(dst, 0, (size_t)a * sizeof(float));
+        memcpy(dst + a, xc + iy * W + (a - pl), (size_t)(e - a) * sizeof(float));
+        if (e < wb) memset(dst + e, 0, (size_t)(wb - e) * sizeof(float));
+    }
+}
+
+TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
+                        int64_t c0, int64_t c1, float *rb) {
+    const int64_t nb = t1 - t0, vs = g->ci * nb, H = g->h, W = g->w, wb = 4 * g->tw + 64;
+    for (int64_t c = c0; c < c1; c++) {
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            fill_rows(rb, wb, x + (r.i * g->ci + c) * H * W, H, W, r.ty * 4 - g->pt, g->pl);
+            float *v = V + c * nb + r.off - r.tx0;
+            for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
+                const __mmask16 mk = lanes(r.tx1 - tx);
+                __m512 D[36], T[36];
+                for (int k = 0; k < 6; k++) {
+                    const float *p = rb + k * wb + 4 * tx;
+                    __m512 *d = D + k * 6;
+                    deint4(p, d, d + 1, d + 2, d + 3);
+                    d[4] = shift_in(d[0], p[64]);
+                    d[5] = shift_in(d[1], p[65]);
+                }
+                for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
+                for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
+                for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(v + k * vs + tx, mk, D[k]);
+            }
+        }
+    }
+}
+
+TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
+                         int64_t t1, int64_t o0, int64_t o1, int accumulate) {
+    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    for (int64_t o = o0; o < o1; o++) {
+        const __m512 bv = _mm512_set1_ps(b ? b[o] : 0.0f);
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            float *oc = out + (r.i * g->co + o) * OH * OW;
+            const float *mm = Mt + o * nb + r.off - r.tx0;
+            const int64_t oy0 = r.ty * 4;
+            for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
+                const __mmask16 mk = lanes(r.tx1 - tx);
+                int64_t valid = OW - 4 * tx;   /* pixels of the output row from column 4 tx */
+                if (valid > 4 * (r.tx1 - tx)) valid = 4 * (r.tx1 - tx);
+                __m512 m[36], t[24], y[16];
+                for (int k = 0; k < 36; k++) m[k] = _mm512_maskz_loadu_ps(mk, mm + k * ms + tx);
+                for (int j = 0; j < 6; j++) at6z(t + j, 6, m + j, 6);
+                for (int k = 0; k < 4; k++) at6z(y + k * 4, 1, t + k * 6, 1);
+                for (int k = 0; k < 4 && oy0 + k < OH; k++) {
+                    __m512 z[4];
+                    inter4(y[k * 4], y[k * 4 + 1], y[k * 4 + 2], y[k * 4 + 3], z);
+                    float *p = oc + (oy0 + k) * OW + 4 * tx;
+                    for (int q = 0; q < 4; q++) {
+                        const __mmask16 sm = lanes(valid - 16 * q);
+                        if (!sm) break;
+                        __m512 v = _mm512_add_ps(z[q], bv);
+                        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(sm, p + 16 * q));
+                        _mm512_mask_storeu_ps(p + 16 * q, sm, v);
+                    }
+                }
+            }
+        }
+    }
+}
+#define WINO_Z 1
+#else
+#define WINO_Z 0
+static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
+                     int64_t c0, int64_t c1, float *rb) {
+    (void)rb;
+    in_tf4_isa[0](V, x, g, t0, t1, c0, c1);
+}
+static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
+                      int64_t t1, int64_t o0, int64_t o1, int accumulate) {
+    out_tf4_isa[0](out, Mt, b, g, t0, t1, o0, o1, accumulate);
+}
+#endif
+
+/* the transforms of tile size M at the ISA level: AVX-512 F(4x4) kernels, else the C ones */
+static void in_tf(const wisa *is, int M, float *V, const float *x, const wgeom *g, int64_t t0,
+                  int64_t t1, int64_t c0, int64_t c1, float *rb) {
+    if (M == 4 && is->level == LT_ISA_AVX512 && WINO_Z) in_tf4_z(V, x, g, t0, t1, c0, c1, rb);
+    else (M == 4 ? in_tf4_isa : in_tf2_isa)[is->level](V, x, g, t0, t1, c0, c1);
+}
+
+static void out_tf(const wisa *is, int M, float *out, const float *Mt, const float *b,
+                   const wgeom *g, int64_t t0, int64_t t1, int64_t o0, int64_t o1, int accumulate) {
+    if (M == 4 && is->level == LT_ISA_AVX512 && WINO_Z)
+        out_tf4_z(out, Mt, b, g, t0, t1, o0, o1, accumulate);
+    else (M == 4 ? out_tf4_isa : out_tf2_isa)[is->level](out, Mt, b, g, t0, t1, o0, o1, accumulate);
+}
+
+/* ---------------------------------------------------------------- driver */
+
 /* floats rounded up to 64 bytes */
 static int64_t rnd16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
-/* Scratch floats of one block buffer: V (a*a, ci, T), Mt (a*a, co, T) and lt_gemm's panels.
- * -1 on overflow. */
-static int64_t block_floats(const wgeom *g, int64_t A2, int64_t T, int gisa) {
+/* Scratch of a block: V (a*a, ci, T) and Mt (a*a, co, T) floats; of a thread: lt_gemm's panels
+ * and the padded input rows of the AVX-512 input transform (6, 4 * tw + 64). -1 on overflow. */
+static int64_t block_floats(const wgeom *g, int64_t A2, int64_t T) {
     int64_t v, m, s;
     if (lt_mul_ovf(A2, g->ci, &v) || lt_mul_ovf(v, T, &v) || lt_mul_ovf(A2, g->co, &m) ||
-        lt_mul_ovf(m, T, &m))
-        return -1;
-    const size_t gs = lt_gemm_scratch_size(gisa, g->co, T, g->ci);
-    if (gs > (size_t)INT64_MAX / 2) return -1;
-    if (lt_add_ovf(rnd16(v), rnd16(m), &s) || lt_add_ovf(s, rnd16((int64_t)gs / 4 + 16), &s))
+        lt_mul_ovf(m, T, &m) || lt_add_ovf(rnd16(v), rnd16(m), &s))
         return -1;
     return s;
 }
 
-/* One block of tiles [t0, t1) on the calling thread (buf: its block buffer). */
+static int64_t thread_floats(const wgeom *g, int64_t T, int gisa) {
+    const size_t gs = lt_gemm_scratch_size(gisa, g->co, T, g->ci);
+    int64_t wb, s;
+    if (gs > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) || lt_add_ovf(wb, 64, &wb) ||
+        lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(rnd16((int64_t)(gs / sizeof(float)) + 16), rnd16(wb), &s))
+        return -1;
+    return s;
+}
+
+/* One block of tiles [t0, t1) on the calling thread: buf holds the block (block_floats), then
+ * the thread's own floats (thread_floats). */
 static lt_status run_block(float *out, const float *x, const float *U, const float *b,
                            const wgeom *g, int M, int accumulate, int64_t t0, int64_t t1,
-                           float *buf, wisa is) {
+                           float *buf, int64_t gfl, wisa is) {
     const int64_t A2 = (M + 2) * (M + 2), nb = t1 - t0;
     float *V = buf, *Mt = buf + rnd16(A2 * g->ci * nb);
-    float *gs = Mt + rnd16(A2 * g->co * nb);
-    (M == 4 ? in_tf4_isa : in_tf2_isa)[is.level](V, x, g, t0, t1, 0, g->ci);
+    float *gs = Mt + rnd16(A2 * g->co * nb), *rb = gs + gfl;
+    in_tf(&is, M, V, x, g, t0, t1, 0, g->ci, rb);
     for (int64_t k = 0; k < A2; k++) {
-        const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f, U + k * g->co * g->ci,
+        const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f, U + k * g->us,
                                      g->ci, V + k * g->ci * nb, nb, 0.0f, Mt + k * g->co * nb, nb,
                                      gs);
         if (st != LT_OK) return st;
     }
-    (M == 4 ? out_tf4_isa : out_tf2_isa)[is.level](out, Mt, b, g, t0, t1, 0, g->co, accumulate);
+    out_tf(&is, M, out, Mt, b, g, t0, t1, 0, g->co, accumulate);
     return LT_OK;
 }
 
 /* The same block shared by nt threads: input transform split over input channels, the a*a
- * GEMMs handed out one by one, the output transform split over output channels. */
+ * GEMMs handed out one by one, the output transform split over output channels. priv: the
+ * threads' own floats (tper each; lt_gemm's panels first, gfl of them). */
 static lt_status run_block_team(float *out, const float *x, const float *U, const float *b,
                                 const wgeom *g, int M, int accumulate, int64_t t0, int64_t t1,
-                                float *buf, int64_t gper, int nt, wisa is) {
+                                float *buf, float *priv, int64_t tper, int64_t gfl, int nt,
+                                wisa is) {
     const int64_t A2 = (M + 2) * (M + 2), nb = t1 - t0;
     float *V = buf, *Mt = buf + rnd16(A2 * g->ci * nb);
-    float *gs0 = Mt + rnd16(A2 * g->co * nb);
     int failed = 0;
     #pragma omp parallel num_threads(nt)
     {
         const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+        float *gs = priv + (int64_t)tid * tper, *rb = gs + gfl;
         int64_t lo = g->ci * tid / n, hi = g->ci * (tid + 1) / n;
-        (M == 4 ? in_tf4_isa : in_tf2_isa)[is.level](V, x, g, t0, t1, lo, hi);
+        in_tf(&is, M, V, x, g, t0, t1, lo, hi, rb);
         #pragma omp barrier
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t k = 0; k < A2; k++) {
             const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f,
-                                         U + k * g->co * g->ci, g->ci, V + k * g->ci * nb, nb,
-                                         0.0f, Mt + k * g->co * nb, nb, gs0 + (int64_t)tid * gper);
+                                         U + k * g->us, g->ci, V + k * g->ci * nb, nb,
+                                         0.0f, Mt + k * g->co * nb, nb, gs);
             if (st != LT_OK) {
                 #pragma omp atomic write
                 failed = 1;
@@ -343,7 +577,7 @@ static lt_status run_block_team(float *out, const float *x, const float *U, cons
         #pragma omp barrier
         lo = g->co * tid / n;
         hi = g->co * (tid + 1) / n;
-        (M == 4 ? out_tf4_isa : out_tf2_isa)[is.level](out, Mt, b, g, t0, t1, lo, hi, accumulate);
+        out_tf(&is, M, out, Mt, b, g, t0, t1, lo, hi, accumulate);
     }
     return failed ? LT_ENOMEM : LT_OK;
 }
@@ -383,28 +617,29 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
     }
     if (T > g->tiles) T = g->tiles;
     const int64_t nblk = (g->tiles + T - 1) / T;
-    /* scratch: U, then one block buffer per thread (team: one, plus GEMM panels per thread) */
-    int64_t nu, per = block_floats(g, A2, T, is.gemm), total;
-    const int64_t gper = rnd16((int64_t)lt_gemm_scratch_size(is.gemm, g->co, T, g->ci) / 4 + 16);
-    if (per < 0 || lt_mul_ovf(A2, g->co, &nu) || lt_mul_ovf(nu, g->ci, &nu)) return LT_EOVERFLOW;
-    nu = rnd16(nu);
-    if (team) {
-        if (lt_mul_ovf(gper, nt, &total) || lt_add_ovf(total, per, &total)) return LT_EOVERFLOW;
-    } else if (lt_mul_ovf(per, nt, &total)) {
+    /* scratch: U, then a block and a thread's floats per thread (team: one block) */
+    const int64_t bfl = block_floats(g, A2, T), tper = thread_floats(g, T, is.gemm);
+    const int64_t gfl = rnd16((int64_t)(lt_gemm_scratch_size(is.gemm, g->co, T, g->ci) / sizeof(float)) + 16);
+    int64_t nu, total, part;
+    if (bfl < 0 || tper < 0 || lt_mul_ovf(g->co, g->ci, &nu)) return LT_EOVERFLOW;
+    const int64_t us = rnd16(nu) + 16;   /* plane stride of U: planes not 4 KB-aliased */
+    if (lt_mul_ovf(us, A2, &nu)) return LT_EOVERFLOW;
+    g->us = us;
+    if (team ? lt_mul_ovf(tper, nt, &part) || lt_add_ovf(part, bfl, &total)
+             : lt_add_ovf(bfl, tper, &part) || lt_mul_ovf(part, nt, &total))
         return LT_EOVERFLOW;
-    }
     if (lt_add_ovf(total, nu, &total) || lt_mul_ovf(total, (int64_t)sizeof(float), &total) ||
         (uint64_t)total > (uint64_t)SIZE_MAX - 128)
         return LT_EOVERFLOW;
     float *U = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, (size_t)total);
     if (!U) return LT_ENOMEM;
     float *bufs = U + nu;
-    weight_tf(U, w, g->co, g->ci, adjoint, M, nt);
+    weight_tf(U, us, w, g->co, g->ci, adjoint, M, nt, is.level);
     if (team) {
         for (int64_t k = 0; k < nblk; k++) {
             const int64_t t0 = k * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles;
             const lt_status st = run_block_team(out, x, U, b, g, M, accumulate, t0, t1, bufs,
-                                                gper, nt, is);
+                                                bufs + bfl, tper, gfl, nt, is);
             if (st != LT_OK) return st;
         }
         return LT_OK;
@@ -413,8 +648,8 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
     #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t k = 0; k < nblk; k++) {
         const int64_t t0 = k * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles;
-        float *buf = bufs + (int64_t)omp_get_thread_num() * per;
-        if (run_block(out, x, U, b, g, M, accumulate, t0, t1, buf, is) != LT_OK) {
+        float *buf = bufs + (int64_t)omp_get_thread_num() * (bfl + tper);
+        if (run_block(out, x, U, b, g, M, accumulate, t0, t1, buf, gfl, is) != LT_OK) {
             #pragma omp atomic write
             failed = 1;
         }
@@ -425,7 +660,7 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
 lt_status lt_winograd_forward(lt_context *ctx, float *out, const float *x, const float *w,
                               const float *b, const lt_conv2d_dims *d, int m, int accumulate) {
     if (!lt_winograd_fits(d)) return LT_EARG;
-    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0 };
+    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0 };
     return wino_run(ctx, out, x, w, 0, b, &g, m, accumulate);
 }
 
@@ -433,6 +668,6 @@ lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy,
                                     const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
-    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0 };
+    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0 };
     return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
 }
