@@ -1265,6 +1265,34 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     return LT_OK;
 }
 
+/* A 1x1 convolution to one output channel (a segmentation head): the GEMMs would be a
+ * rank-1 update (dx) and a matrix-vector product padded to a 48-column panel (dw); these
+ * loops read and write each element once (memory-bound; measured 2x faster on the U-Net head).
+ * dx (K, P) += w (K) dy (P);  dw (K) += x (K, P) dy (P). */
+static inline LT_ISA_INLINE void head_dx_body(float *dx, const float *w, const float *dy,
+                                              int64_t K, int64_t P) {
+    for (int64_t k = 0; k < K; k++) {
+        float *r = dx + k * P;
+        const float v = w[k];
+        for (int64_t p = 0; p < P; p++) r[p] += v * dy[p];
+    }
+}
+LT_ISA_VARIANTS(head_dx, (float *dx, const float *w, const float *dy, int64_t K, int64_t P),
+                (dx, w, dy, K, P))
+
+static inline LT_ISA_INLINE void head_dw_body(float *dw, const float *x, const float *dy,
+                                              int64_t K, int64_t P) {
+    for (int64_t k = 0; k < K; k++) {
+        const float *r = x + k * P;
+        float acc = 0.0f;
+        #pragma omp simd reduction(+ : acc)   /* vector partial sums (float order differs) */
+        for (int64_t p = 0; p < P; p++) acc += r[p] * dy[p];
+        dw[k] += acc;
+    }
+}
+LT_ISA_VARIANTS(head_dw, (float *dw, const float *x, const float *dy, int64_t K, int64_t P),
+                (dw, x, dy, K, P))
+
 /* dx (N, Cin, H, W) += conv^T(dy, w); dw += dy (x) patches; either may be NULL. The weight
  * gradient goes to per-run accumulators, summed in run order at the end; the direct
  * kernels' units are blocks of rows, as in conv_fwd. */
@@ -1338,8 +1366,8 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
             direct_dw_block(ctx, acc, dyg, xg, d->h, d->w, d->ph, d->pw, xpadded, &qd, c, y0,  \
                             y1);                                                       \
         } else if (pointwise && coutg == 1) {                                                  \
-            /* one output channel (a 1x1 head): dw^T (K, 1) = x (K, P) dy^T, dot products */   \
-            sgemm(ctx, 0, 1, K, 1, P, xg, P, dyg, P, 1.0f, acc, 1);                            \
+            /* one output channel (a 1x1 head): dw (K) += x (K, P) dy (P), dot products */     \
+            head_dw_isa[lt_ctx_isa(ctx)](acc, xg, dyg, K, P);                                  \
         } else if (pointwise) {                                                                \
             sgemm(ctx, 0, 1, coutg, K, P, dyg, P, xg, P, 1.0f, acc, K);                        \
         } else {                                                                               \
@@ -1372,6 +1400,8 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
                     const int64_t y0 = (u % nbx) * rbx, y1 = y0 + rbx < d->h ? y0 + rbx : d->h;
                     direct_block(ctx, dxg, dyg, d->oh, d->ow, qh, qw, ypadded, buf + g * wsz, NULL,
                                  &q, 1, c, y0, y1);
+                } else if (pointwise && coutg == 1) {
+                    head_dx_isa[lt_ctx_isa(ctx)](dxg, w + g * K, dyg, K, P);
                 } else if (pointwise) {
                     sgemm(ctx, 1, 0, K, P, coutg, w + g * coutg * K, K, dyg, P, 1.0f, dxg, P);
                 } else {

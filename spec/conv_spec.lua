@@ -186,6 +186,8 @@ describe("conv2d and conv_transpose2d", function()
       { "conv2d", { 4, 16, 16, 16 }, { 32, 16, 3, 3 }, { stride = 2, padding = 1 } },
       { "conv_transpose2d", { 8, 64, 16, 16 }, { 64, 32, 2, 2 }, { stride = 2 } },
       { "conv_transpose2d", { 4, 32, 8, 16 }, { 32, 16, 3, 3 }, { padding = 1 } },
+      -- a segmentation head: 1x1 to one channel (the dot-product / rank-1 loops)
+      { "conv2d", { 3, 16, 37, 41 }, { 1, 16, 1, 1 }, {} },
       -- one image: the direct kernels split it into blocks of rows across the threads
       { "conv2d", { 1, 32, 48, 64 }, { 16, 32, 3, 3 }, { padding = 1 } },
       { "conv_transpose2d", { 1, 64, 32, 32 }, { 64, 32, 3, 3 }, { padding = 1 } },
