@@ -1170,10 +1170,11 @@ static lt_status batched_bwd(lt_context *ctx, float *dx, float *dw, const float 
 
 /* AUTO: where Winograd F(4x4,3x3) beat the direct / im2col kernels. Measured on the U-Net
  * layers (batch 8, one thread, CPU time, AVX-512): forward 1.2x (16->16 at 128x128) to 2x
- * (32->32 at 64x64, 128->64 at 32x32) faster from 16x16 up with 16 channels or more on both
- * sides; even at 8x8 (the weight transform, (Cout x Cin) x 36, and GEMMs of 32 columns weigh as
- * much as the saved multiplications) and slower with 3 input channels. The transforms are
- * vectorised for AVX-512 only: with AVX2 (or forced AVX2) AUTO keeps the direct kernels. */
+ * (32->32 at 64x64, 128->64 at 32x32) faster, weight gradient 1.4x to 2.3x, from 16x16 up
+ * with 16 channels or more on both sides; even or slower at 8x8 (the weight transforms,
+ * (Cout x Cin) x 36 each way, and GEMMs of 32 columns weigh as much as the saved
+ * multiplications) and with 3 input channels (2.8x slower weight gradient). The transforms
+ * are vectorised for AVX-512 only: with AVX2 (or forced AVX2) AUTO keeps the direct kernels. */
 static int winograd_wins(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     const int64_t ci = which == BATCH_DX ? d->cout : d->cin, co = which == BATCH_DX ? d->cin : d->cout;
     const int64_t oh = which == BATCH_DX ? d->h : d->oh, ow = which == BATCH_DX ? d->w : d->ow;
@@ -1183,8 +1184,8 @@ static int winograd_wins(const lt_context *ctx, const lt_conv2d_dims *d, int whi
 
 /* Winograd (lt_winograd.c) for 3x3 stride-1 dilation-1 single-group convs: the output tile
  * size m (4: F(4x4,3x3), 2: F(2x2,3x3)) or 0 for the other kernels. Forced with WINOGRAD /
- * WINOGRAD_F2; AUTO where it measured faster (bench/bench_kernels.sh). which: BATCH_FWD or
- * BATCH_DX (the forward / input-gradient convolution). */
+ * WINOGRAD_F2; AUTO where it measured faster (bench/bench_kernels.sh). which: BATCH_FWD,
+ * BATCH_DX or BATCH_DW (the forward pass, input gradient, weight gradient). */
 static int use_winograd(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     const int algo = lt_ctx_conv_algo(ctx);
     if (!lt_winograd_fits(d)) return 0;
@@ -1429,6 +1430,12 @@ static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy
         const lt_status sw = lt_winograd_backward_data(ctx, dx, dy, w, d, wino);
         if (sw != LT_OK || !dw) return sw;
         dx = NULL;
+    }
+    const int winw = dw ? use_winograd(ctx, d, BATCH_DW) : 0;
+    if (winw) {
+        const lt_status sw = lt_winograd_backward_weight(ctx, dw, dy, x, d, winw);
+        if (sw != LT_OK || !dx) return sw;
+        dw = NULL;
     }
     const int bx = dx && use_batched(ctx, d, BATCH_DX), bw = dw && use_batched(ctx, d, BATCH_DW);
     lt_status st = LT_OK;

@@ -312,6 +312,101 @@ LT_ISA_VARIANTS(out_tf2, (float *out, const float *Mt, const float *b, const wge
                           int64_t t1, int64_t o0, int64_t o1, int accumulate),
                 (out, Mt, b, g, t0, t1, o0, o1, accumulate))
 
+/* ---------------------------------------------------------------- weight-gradient transforms */
+
+/* v = A y: the adjoint of the output transform (M values to a = M + 2) */
+static inline LT_ISA_INLINE void a1(float *v, int64_t vs, const float *y, int64_t ys, const int M) {
+    if (M == 4) {
+        const float y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+        const float e = y0 + y2, f = y1 + y3, e4 = y0 + 4.0f * y2, f2 = 2.0f * y1 + 8.0f * y3;
+        v[0] = y0;
+        v[vs] = e + f;
+        v[2 * vs] = e - f;
+        v[3 * vs] = e4 + f2;
+        v[4 * vs] = e4 - f2;
+        v[5 * vs] = y3;
+    } else {
+        const float y0 = y[0], y1 = y[ys];
+        v[0] = y0;
+        v[vs] = y0 + y1;
+        v[2 * vs] = y0 - y1;
+        v[3 * vs] = -y1;
+    }
+}
+
+/* dM[xi][o][t - t0] (a*a, co, nb) = A dY A^T of the M x M output-gradient tiles of dy
+ * (N, co, OH, OW) (zeros past the output's edges), output channels [o0, o1). */
+static inline LT_ISA_INLINE void dy_tf_body(float *dM, const float *dy, const wgeom *g,
+                                            int64_t t0, int64_t t1, int64_t o0, int64_t o1,
+                                            const int M) {
+    const int A = M + 2;
+    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    for (int64_t o = o0; o < o1; o++) {
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            const float *yc = dy + (r.i * g->co + o) * OH * OW;
+            float *v = dM + o * nb + r.off - r.tx0;
+            const int64_t oy0 = r.ty * M;
+            for (int64_t tx = r.tx0; tx < r.tx1; tx++) {
+                float y[16], t[24], u[36];
+                for (int k = 0; k < M; k++)
+                    for (int j = 0; j < M; j++) {
+                        const int64_t oy = oy0 + k, ox = tx * M + j;
+                        y[k * M + j] = oy < OH && ox < OW ? yc[oy * OW + ox] : 0.0f;
+                    }
+                for (int j = 0; j < M; j++) a1(t + j, M, y + j, M, M);       /* t (A, M) */
+                for (int k = 0; k < A; k++) a1(u + k * A, 1, t + k * M, 1, M);
+                for (int k = 0; k < A * A; k++) v[k * ms + tx] = u[k];
+            }
+        }
+    }
+}
+static inline LT_ISA_INLINE void dy_tf4_body(float *dM, const float *dy, const wgeom *g,
+                                             int64_t t0, int64_t t1, int64_t o0, int64_t o1) {
+    dy_tf_body(dM, dy, g, t0, t1, o0, o1, 4);
+}
+static inline LT_ISA_INLINE void dy_tf2_body(float *dM, const float *dy, const wgeom *g,
+                                             int64_t t0, int64_t t1, int64_t o0, int64_t o1) {
+    dy_tf_body(dM, dy, g, t0, t1, o0, o1, 2);
+}
+LT_ISA_VARIANTS(dy_tf4, (float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
+                         int64_t o0, int64_t o1), (dM, dy, g, t0, t1, o0, o1))
+LT_ISA_VARIANTS(dy_tf2, (float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
+                         int64_t o0, int64_t o1), (dM, dy, g, t0, t1, o0, o1))
+
+/* w = G^T u (a = M + 2 values to 3), double */
+static void gt1(double *w, int64_t ws, const double *u, int64_t us, int M) {
+    if (M == 4) {
+        const double u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us], u4 = u[4 * us],
+                     u5 = u[5 * us];
+        const double s6 = 1.0 / 6.0;
+        w[0] = u0 * 0.25 - (u1 + u2) * s6 + (u3 + u4) * (1.0 / 24.0);
+        w[ws] = (u2 - u1) * s6 + (u3 - u4) * (1.0 / 12.0);
+        w[2 * ws] = (u3 + u4 - u1 - u2) * s6 + u5;
+    } else {
+        const double u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us];
+        w[0] = u0 + (u1 + u2) * 0.5;
+        w[ws] = (u1 - u2) * 0.5;
+        w[2 * ws] = (u1 + u2) * 0.5 + u3;
+    }
+}
+
+/* dw (co, ci, 3, 3) += G^T dU G for output channels [o0, o1); dU[xi][o][c] planes us apart */
+static void weight_grad_tf(float *dw, const float *dU, int64_t us, int64_t co, int64_t ci, int M,
+                           int64_t o0, int64_t o1) {
+    const int64_t A = M + 2;
+    (void)co;
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t c = 0; c < ci; c++) {
+            double u[36], t[18], w9[9];
+            for (int64_t k = 0; k < A * A; k++) u[k] = (double)dU[k * us + o * ci + c];
+            for (int64_t j = 0; j < A; j++) gt1(t + j, A, u + j, A, M);      /* t (3, A) */
+            for (int k = 0; k < 3; k++) gt1(w9 + k * 3, 1, t + k * A, 1, M);
+            float *dst = dw + (o * ci + c) * 9;
+            for (int k = 0; k < 9; k++) dst[k] += (float)w9[k];
+        }
+}
+
 /* ISA level of the transforms and of the GEMM: the context's level, lowered to AVX2 when the
  * convolution ISA is forced to AVX2 (lt_conv_set_isa); generic levels run lt_gemm's plain C
  * kernels. */
@@ -476,6 +571,62 @@ TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeo
         }
     }
 }
+
+/* v = A y on vectors (4 to 6) */
+TZI void a6z(__m512 *v, int vs, const __m512 *y, int ys) {
+    const __m512 y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+    const __m512 e = _mm512_add_ps(y0, y2), f = _mm512_add_ps(y1, y3);
+    const __m512 e4 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y2, y0);
+    const __m512 f2 = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), y3, _mm512_add_ps(y1, y1));
+    v[0] = y0;
+    v[vs] = _mm512_add_ps(e, f);
+    v[2 * vs] = _mm512_sub_ps(e, f);
+    v[3 * vs] = _mm512_add_ps(e4, f2);
+    v[4 * vs] = _mm512_sub_ps(e4, f2);
+    v[5 * vs] = y3;
+}
+
+/* P[j][l] = row[4 l + j] for 16 tiles of a dy row with `valid` pixels (zeros after) */
+TZI void deint4_masked(const float *p, int64_t valid, __m512 *P) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 z0 = _mm512_maskz_loadu_ps(lanes(valid), p);
+    const __m512 z1 = _mm512_maskz_loadu_ps(lanes(valid - 16), p + 16);
+    const __m512 z2 = _mm512_maskz_loadu_ps(lanes(valid - 32), p + 32);
+    const __m512 z3 = _mm512_maskz_loadu_ps(lanes(valid - 48), p + 48);
+    const __m512 e01 = _mm512_permutex2var_ps(z0, ev, z1), o01 = _mm512_permutex2var_ps(z0, od, z1);
+    const __m512 e23 = _mm512_permutex2var_ps(z2, ev, z3), o23 = _mm512_permutex2var_ps(z2, od, z3);
+    P[0] = _mm512_permutex2var_ps(e01, ev, e23);
+    P[2] = _mm512_permutex2var_ps(e01, od, e23);
+    P[1] = _mm512_permutex2var_ps(o01, ev, o23);
+    P[3] = _mm512_permutex2var_ps(o01, od, o23);
+}
+
+TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
+                        int64_t o0, int64_t o1) {
+    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    for (int64_t o = o0; o < o1; o++) {
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            const float *yc = dy + (r.i * g->co + o) * OH * OW;
+            float *v = dM + o * nb + r.off - r.tx0;
+            const int64_t oy0 = r.ty * 4;
+            for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
+                const __mmask16 mk = lanes(r.tx1 - tx);
+                int64_t valid = OW - 4 * tx;
+                if (valid > 4 * (r.tx1 - tx)) valid = 4 * (r.tx1 - tx);
+                __m512 Y[16], T[24], U[36];
+                for (int k = 0; k < 4; k++) {
+                    if (oy0 + k < OH) deint4_masked(yc + (oy0 + k) * OW + 4 * tx, valid, Y + k * 4);
+                    else Y[k * 4] = Y[k * 4 + 1] = Y[k * 4 + 2] = Y[k * 4 + 3] = _mm512_setzero_ps();
+                }
+                for (int j = 0; j < 4; j++) a6z(T + j, 4, Y + j, 4);       /* T (6, 4) */
+                for (int k = 0; k < 6; k++) a6z(U + k * 6, 1, T + k * 4, 1);
+                for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(v + k * ms + tx, mk, U[k]);
+            }
+        }
+    }
+}
 #define WINO_Z 1
 #else
 #define WINO_Z 0
@@ -487,6 +638,10 @@ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, int64
 static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
                       int64_t t1, int64_t o0, int64_t o1, int accumulate) {
     out_tf4_isa[0](out, Mt, b, g, t0, t1, o0, o1, accumulate);
+}
+static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
+                     int64_t o0, int64_t o1) {
+    dy_tf4_isa[0](dM, dy, g, t0, t1, o0, o1);
 }
 #endif
 
@@ -502,6 +657,12 @@ static void out_tf(const wisa *is, int M, float *out, const float *Mt, const flo
     if (M == 4 && is->level == LT_ISA_AVX512 && WINO_Z)
         out_tf4_z(out, Mt, b, g, t0, t1, o0, o1, accumulate);
     else (M == 4 ? out_tf4_isa : out_tf2_isa)[is->level](out, Mt, b, g, t0, t1, o0, o1, accumulate);
+}
+
+static void dy_tf(const wisa *is, int M, float *dM, const float *dy, const wgeom *g, int64_t t0,
+                  int64_t t1, int64_t o0, int64_t o1) {
+    if (M == 4 && is->level == LT_ISA_AVX512 && WINO_Z) dy_tf4_z(dM, dy, g, t0, t1, o0, o1);
+    else (M == 4 ? dy_tf4_isa : dy_tf2_isa)[is->level](dM, dy, g, t0, t1, o0, o1);
 }
 
 /* ---------------------------------------------------------------- driver */
@@ -670,4 +831,78 @@ lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy,
     /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
     wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0 };
     return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
+}
+
+/* dw (Cout, Cin, 3, 3) += the weight gradient: for each block of tiles (shared by the
+ * threads) V = B^T d B of x and dM = A dY A^T of dy, then per transform position
+ * dU (Cout, Cin) += dM (Cout, tiles) V^T (tiles, Cin) (the positions handed out to the
+ * threads: each dU plane is summed by one thread, block after block, in a fixed order:
+ * reproducible), and at the end dw += G^T dU G. */
+lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *dy, const float *x,
+                                      const lt_conv2d_dims *d, int m) {
+    if (!lt_winograd_fits(d)) return LT_EARG;
+    if (m != 2 && m != 4) return LT_EARG;
+    wgeom gg = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0 };
+    wgeom *g = &gg;
+    const int M = m;
+    const int64_t A2 = (M + 2) * (M + 2);
+    g->th = (g->oh + M - 1) / M;
+    g->tw = (g->ow + M - 1) / M;
+    if (lt_mul_ovf(g->th, g->tw, &g->tiles) || lt_mul_ovf(g->tiles, g->n, &g->tiles))
+        return LT_EOVERFLOW;
+    if (g->tiles == 0) return LT_OK;
+    const wisa is = isa_of(ctx);
+    int nt = lt_ctx_num_threads(ctx);
+    const double flops = 18.0 * (double)g->n * (double)g->oh * (double)g->ow * (double)g->co *
+                         (double)g->ci;
+    if (nt < 1 || flops < WINO_SMALL_FLOPS) nt = 1;
+    const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
+    int64_t T = WINO_BLOCK_BYTES / per_tile;
+    T = T < 64 ? 64 : T > 1024 ? 1024 : T / 16 * 16;
+    if (T > g->tiles) T = g->tiles;
+    const int64_t nblk = (g->tiles + T - 1) / T;
+    /* scratch: dU (A2 planes us apart), the block (V, dM), per thread: GEMM panels, rows */
+    int64_t nu, bfl = block_floats(g, A2, T), tper, total;
+    const size_t gsz = lt_gemm_scratch_size(is.gemm, g->co, g->ci, T);
+    const int64_t gfl = rnd16((int64_t)(gsz / sizeof(float)) + 16);
+    int64_t wb;
+    if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) ||
+        lt_add_ovf(wb, 64, &wb) || lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(gfl, rnd16(wb), &tper) ||
+        lt_mul_ovf(g->co, g->ci, &nu))
+        return LT_EOVERFLOW;
+    const int64_t us = rnd16(nu) + 16;
+    if (lt_mul_ovf(us, A2, &nu) || lt_mul_ovf(tper, nt, &total) || lt_add_ovf(total, bfl, &total) ||
+        lt_add_ovf(total, nu, &total) || lt_mul_ovf(total, (int64_t)sizeof(float), &total) ||
+        (uint64_t)total > (uint64_t)SIZE_MAX - 128)
+        return LT_EOVERFLOW;
+    float *dU = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, (size_t)total);
+    if (!dU) return LT_ENOMEM;
+    float *V = dU + nu, *priv = V + bfl;
+    int failed = 0;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+        float *gs = priv + (int64_t)tid * tper, *rb = gs + gfl;
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            const int64_t t0 = blk * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles, nb = t1 - t0;
+            float *dM = V + rnd16(A2 * g->ci * nb);
+            in_tf(&is, M, V, x, g, t0, t1, g->ci * tid / n, g->ci * (tid + 1) / n, rb);
+            dy_tf(&is, M, dM, dy, g, t0, t1, g->co * tid / n, g->co * (tid + 1) / n);
+            #pragma omp barrier
+            /* static: position k always goes to the same thread (summation order fixed) */
+            #pragma omp for schedule(static) nowait
+            for (int64_t k = 0; k < A2; k++) {
+                const lt_status st = lt_gemm(is.gemm, 0, 1, g->co, g->ci, nb, 1.0f,
+                                             dM + k * g->co * nb, nb, V + k * g->ci * nb, nb,
+                                             blk == 0 ? 0.0f : 1.0f, dU + k * us, g->ci, gs);
+                if (st != LT_OK) {
+                    #pragma omp atomic write
+                    failed = 1;
+                }
+            }
+            #pragma omp barrier
+        }
+        weight_grad_tf(dw, dU, us, g->co, g->ci, M, g->co * tid / n, g->co * (tid + 1) / n);
+    }
+    return failed ? LT_ENOMEM : LT_OK;
 }

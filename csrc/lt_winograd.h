@@ -48,4 +48,13 @@ lt_status lt_winograd_backward_data(lt_context *ctx,
                                     const float *w,     // (Cout, Cin, 3, 3)
                                     const lt_conv2d_dims *d, int m);
 
+/* dw (Cout, Cin, 3, 3) += the weight gradient sum over images and pixels of dy (x) patches of
+ * x, as dU = sum over tiles of (A dY A^T) (B^T d B)^T per transform position, then
+ * dw += G^T dU G. */
+lt_status lt_winograd_backward_weight(lt_context *ctx,
+                                      float *dw,          // (Cout, Cin, 3, 3)
+                                      const float *dy,    // (N, Cout, OH, OW)
+                                      const float *x,     // (N, Cin, H, W)
+                                      const lt_conv2d_dims *d, int m);
+
 #endif

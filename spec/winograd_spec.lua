@@ -1,5 +1,5 @@
--- Winograd convolution (csrc/lt_winograd.c): F(4x4,3x3) and F(2x2,3x3) forward passes and
--- input gradients against the naive direct-loop kernels (double accumulation), on random
+-- Winograd convolution (csrc/lt_winograd.c): F(4x4,3x3) and F(2x2,3x3) forward passes, input
+-- and weight gradients against the naive direct-loop kernels (double accumulation), on random
 -- shapes (odd sizes, partial tiles, batch 1, channel counts that are not multiples of 16,
 -- with and without bias, padding 0, 1 and 2), at every ISA level the CPU has, on one and two
 -- threads (the per-thread-block and the shared-block paths); the error bound of issue 13
@@ -52,19 +52,20 @@ local function check(c, algo, level, threads, bound)
   local opts = { padding = c.padding }
   local yref = nn.conv2d_forward_naive(x, w, b, opts)
   local gy = lunet.randn(yref:shape())
-  local dxref = nn.conv2d_backward_naive(gy, x, w, opts)
+  local dxref, dwref = nn.conv2d_backward_naive(gy, x, w, opts)
   local what = string.format("%s %s %d thread(s), x %s, w %s, padding %s, bias %s", algo,
     level or "default", threads or lunet.get_num_threads(), table.concat(x:shape(), "x"),
     table.concat(w:shape(), "x"), tostring(c.padding), tostring(c.bias))
-  local ey, ex
+  local ey, ex, ew
   with(algo, level, threads, function()
     local y = nn.conv2d_forward(x, w, b, opts)
-    local dx = nn.conv2d_backward(gy, x, w, opts)
-    ey, ex = rel_err(y, yref), rel_err(dx, dxref)
+    local dx, dw = nn.conv2d_backward(gy, x, w, opts)
+    ey, ex, ew = rel_err(y, yref), rel_err(dx, dxref), rel_err(dw, dwref)
   end)
   assert(ey <= bound, string.format("%s: forward error %.3g > %g", what, ey, bound))
   assert(ex <= bound, string.format("%s: input-gradient error %.3g > %g", what, ex, bound))
-  return ey, ex
+  assert(ew <= bound, string.format("%s: weight-gradient error %.3g > %g", what, ew, bound))
+  return ey, ex, ew
 end
 
 describe("Winograd convolution", function()
@@ -135,8 +136,8 @@ describe("Winograd convolution", function()
     local worst = 0
     for _, l in ipairs(LAYERS) do
       local c = { n = 1, cin = l[1], h = l[2], w = l[2], cout = l[3], padding = 1, bias = true }
-      local ey, ex = check(c, "winograd", nil, nil, BOUND)
-      worst = math.max(worst, ey, ex)
+      local ey, ex, ew = check(c, "winograd", nil, nil, BOUND)
+      worst = math.max(worst, ey, ex, ew)
     end
     -- F(4x4,3x3) measured about 3e-6 here: far below the bound, but not float32's 1e-7
     assert(worst > 0 and worst <= BOUND)
@@ -177,16 +178,17 @@ describe("Winograd convolution", function()
     lunet.manual_seed(10)
     local x, w, b = lunet.randn(2, 32, 16, 16), lunet.randn(32, 32, 3, 3), lunet.randn(32)
     local gy = lunet.randn(2, 32, 16, 16)
-    local y1, dx1, y2, dx2
+    local y1, dx1, dw1, y2, dx2, dw2
     with("auto", nil, nil, function()
       y1 = nn.conv2d_forward(x, w, b, { padding = 1 })
-      dx1 = nn.conv2d_backward(gy, x, w, { padding = 1 })
+      dx1, dw1 = nn.conv2d_backward(gy, x, w, { padding = 1 })
     end)
     with("winograd", nil, nil, function()
       y2 = nn.conv2d_forward(x, w, b, { padding = 1 })
-      dx2 = nn.conv2d_backward(gy, x, w, { padding = 1 })
+      dx2, dw2 = nn.conv2d_backward(gy, x, w, { padding = 1 })
     end)
     assert.are.same(y2:tolist(), y1:tolist())
     assert.are.same(dx2:tolist(), dx1:tolist())
+    assert.are.same(dw2:tolist(), dw1:tolist())
   end)
 end)
