@@ -1,8 +1,10 @@
-/* lt_winograd.c: Winograd F(4x4,3x3) / F(2x2,3x3) convolution (forward and input gradient)
- * for 3x3 stride-1 convolutions: tile transforms here, the GEMMs in lt_gemm.c (see lt_winograd.h).
+/* lt_winograd.c: Winograd F(4x4,3x3) / F(2x2,3x3) convolution (forward, input and weight
+ * gradients) for 3x3 stride-1 convolutions: tile transforms here, the GEMMs in lt_gemm.c
+ * (see lt_winograd.h).
  * The transforms are compiled per ISA level (lt_isa.h) and vectorise across the tiles of a row. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <omp.h>
 #include "lt_winograd.h"
 #include "lt_context.h"
@@ -745,8 +747,18 @@ static lt_status run_block_team(float *out, const float *x, const float *U, cons
 
 /* Below this many FLOPs of the direct convolution one thread runs it (as lt_conv.c). */
 #define WINO_SMALL_FLOPS 1.6e7
-/* transformed tiles of a block near this many bytes (in L2) */
-#define WINO_BLOCK_BYTES (768 * 1024)
+/* Bytes of the transformed tiles of a block: 3/4 of this CPU's L2 (per core) as the C
+ * library reports it (glibc asks CPUID: 1 MB on Zen 4, 1.25-2 MB on recent Intel cores), so
+ * that they are still in L2 when the GEMMs read them; 384 KB when unknown, at most 3 MB. */
+static int64_t block_bytes(void) {
+    long l2 = 0;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (l2 <= 0) l2 = 512 * 1024;
+    if (l2 > 4 * 1024 * 1024) l2 = 4 * 1024 * 1024;
+    return (int64_t)l2 / 4 * 3;
+}
 
 static lt_status wino_run(lt_context *ctx, float *out, const float *x, const float *w,
                           int adjoint, const float *b, wgeom *g, int M, int accumulate) {
@@ -764,7 +776,7 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
     if (nt < 1 || flops < WINO_SMALL_FLOPS) nt = 1;
     /* block size: L2-sized, at least 48 tiles (one AVX-512 GEMM panel), whole when small */
     const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
-    int64_t T = WINO_BLOCK_BYTES / per_tile;
+    int64_t T = block_bytes() / per_tile;
     T = T < 48 ? 48 : T > 768 ? 768 : T / 16 * 16;
     int team = 0;
     if (nt > 1) {
@@ -857,7 +869,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
                          (double)g->ci;
     if (nt < 1 || flops < WINO_SMALL_FLOPS) nt = 1;
     const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
-    int64_t T = WINO_BLOCK_BYTES / per_tile;
+    int64_t T = block_bytes() / per_tile;
     T = T < 64 ? 64 : T > 1024 ? 1024 : T / 16 * 16;
     if (T > g->tiles) T = g->tiles;
     const int64_t nblk = (g->tiles + T - 1) / T;

@@ -1,12 +1,14 @@
 /* lt_winograd.h: Winograd convolution F(4x4, 3x3) and F(2x2, 3x3) for 3x3 convolutions with
  * unit stride, unit dilation and one group (float32, NCHW, PyTorch semantics): the forward
- * pass and the input gradient (the flipped, transposed-weight convolution of dy).
+ * pass, the input gradient (the flipped, transposed-weight convolution of dy) and the weight
+ * gradient.
  *
  *   lt_conv2d_dims d;   // x (8, 64, 32, 32), w (64, 64, 3, 3), padding 1
  *   lt_conv2d_dims_init(&d, 8, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
  *   if (lt_winograd_fits(&d)) {
  *       st = lt_winograd_forward(ctx, y, x, w, b, &d, 4, 0);   // y (8, 64, 32, 32) = conv + b
  *       st = lt_winograd_backward_data(ctx, dx, dy, w, &d, 4); // dx (8, 64, 32, 32) += ...
+ *       st = lt_winograd_backward_weight(ctx, dw, dy, x, &d, 4); // dw (64, 64, 3, 3) += ...
  *   }
  *
  * Method (Lavin & Gray 2016): the output is cut into m x m tiles (partial tiles at the right
@@ -15,12 +17,17 @@
  * per weight (in double, rounded once), then for each of the (m+2)^2 transform positions one
  * GEMM M (Cout, tiles) = U (Cout, Cin) V (Cin, tiles) with lunet's packed SGEMM (lt_gemm.h),
  * then Y = A^T M A per output channel and tile with the bias added (or accumulated into the
- * output). Tiles are processed in blocks whose transformed tiles stay near 768 KB (in L2);
- * blocks go to the context's threads (OpenMP) one by one, or, when there are too few of them,
- * the threads share each block's transforms and GEMMs. Scratch: ctx's LT_SCRATCH_CONV.
- * 4 m x m outputs need (m+2)^2 multiplications per (input, output) channel pair instead of
- * 9 m^2: 2.25x fewer for m = 2, 4x fewer for m = 4, at the price of a larger rounding error
- * (the transforms' coefficients reach 8 for m = 4; spec/winograd_spec.lua measures it).
+ * output). Tiles are processed in blocks whose transformed tiles fill 3/4 of the core's L2
+ * (sysconf; 768 KB on Zen 4); blocks go to the context's threads (OpenMP) one by one, or, when
+ * there are too few of them, the threads share each block's transforms and GEMMs. The weight
+ * gradient sums dU = (A dY A^T) (B^T d B)^T over the tiles, per transform position, then
+ * dw += G^T dU G. Scratch: ctx's LT_SCRATCH_CONV. The AVX-512 level has vectorised F(4x4)
+ * transforms (16 tiles per vector); the others run C loops (correct, not fast: lt_conv.c's
+ * AUTO only picks Winograd with AVX-512).
+ * An m x m output tile needs (m+2)^2 multiplications per (input, output) channel pair instead
+ * of 9 m^2: 2.25x fewer for m = 2, 4x fewer for m = 4, at the price of a larger rounding error
+ * (the transforms' coefficients reach 8 for m = 4: about 3e-6 of the output's scale on the
+ * U-Net layers against 1e-7 direct; spec/winograd_spec.lua asserts <= 1e-4).
  * Returns LT_EARG for dims that do not fit or m not 2 or 4, LT_ENOMEM / LT_EOVERFLOW for the
  * scratch; never prints. */
 #ifndef LT_WINOGRAD_H
