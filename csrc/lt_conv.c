@@ -1171,15 +1171,20 @@ static lt_status batched_bwd(lt_context *ctx, float *dx, float *dw, const float 
 /* AUTO: where Winograd F(4x4,3x3) beat the direct / im2col kernels. Measured on the U-Net
  * layers (batch 8, one thread, CPU time, AVX-512): forward 1.2x (16->16 at 128x128) to 2x
  * (32->32 at 64x64, 128->64 at 32x32) faster, weight gradient 1.4x to 2.3x, from 16x16 up
- * with 16 channels or more on both sides; even or slower at 8x8 (the weight transforms,
- * (Cout x Cin) x 36 each way, and GEMMs of 32 columns weigh as much as the saved
- * multiplications) and with 3 input channels (2.8x slower weight gradient). The transforms
- * are vectorised for AVX-512 only: with AVX2 (or forced AVX2) AUTO keeps the direct kernels. */
+ * with 16 channels or more on both sides. At 8x8 (32 tiles: the weight transforms, (Cout x
+ * Cin) x 36 each, weigh as much as the GEMMs) the weight gradient is 1.3x faster, the
+ * 256->256 forward and the 256->128 input gradient 1.1-1.2x, but the 128->256 forward 1.2x
+ * slower (more output channels to transform back than the GEMMs save); with 3 input channels
+ * the weight gradient is 2.8x slower. The transforms are vectorised for AVX-512 only: with
+ * AVX2 (or forced AVX2) AUTO keeps the direct kernels. */
 static int winograd_wins(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     const int64_t ci = which == BATCH_DX ? d->cout : d->cin, co = which == BATCH_DX ? d->cin : d->cout;
     const int64_t oh = which == BATCH_DX ? d->h : d->oh, ow = which == BATCH_DX ? d->w : d->ow;
-    return use_avx512(ctx) && lt_ctx_isa(ctx) == LT_ISA_AVX512 && ci >= 16 && co >= 16 &&
-           oh * ow >= 256 && oh >= 8 && ow >= 8;
+    if (!use_avx512(ctx) || lt_ctx_isa(ctx) != LT_ISA_AVX512 || ci < 16 || co < 16 || oh < 8 ||
+        ow < 8)
+        return 0;
+    /* 8x8 up to 16x16: the weight gradient, and the convs that narrow the channels */
+    return oh * ow >= 256 || which == BATCH_DW || ci >= co;
 }
 
 /* Winograd (lt_winograd.c) for 3x3 stride-1 dilation-1 single-group convs: the output tile

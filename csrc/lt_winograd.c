@@ -142,15 +142,7 @@ LT_ISA_VARIANTS(weight_tf4, (float *U, int64_t us, const float *w, int64_t co, i
 LT_ISA_VARIANTS(weight_tf2, (float *U, int64_t us, const float *w, int64_t co, int64_t ci,
                              int adjoint, int64_t o0, int64_t o1), (U, us, w, co, ci, adjoint, o0, o1))
 
-static void weight_tf(float *U, int64_t us, const float *w, int64_t co, int64_t ci, int adjoint,
-                      int M, int nt, int level) {
-    #pragma omp parallel num_threads(nt)
-    {
-        const int tid = omp_get_thread_num(), n = omp_get_num_threads();
-        (M == 4 ? weight_tf4_isa : weight_tf2_isa)[level](U, us, w, co, ci, adjoint,
-                                                          co * tid / n, co * (tid + 1) / n);
-    }
-}
+
 
 /* ---------------------------------------------------------------- tile iteration */
 
@@ -629,6 +621,78 @@ TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, 
         }
     }
 }
+
+/* G g on vectors (3 to 6), float: the AVX-512 weight transform runs in float (its rounding,
+ * ~1e-7 of each weight, is far below the transform's own ~3e-6) */
+TZI void g6z(__m512 *u, int us, const __m512 *g, int gs) {
+    const __m512 g0 = g[0], g1v = g[gs], g2 = g[2 * gs];
+    const __m512 s6 = _mm512_set1_ps(-1.0f / 6.0f);
+    const __m512 a = _mm512_fmadd_ps(g0, _mm512_set1_ps(1.0f / 24.0f),
+                                     _mm512_mul_ps(g2, _mm512_set1_ps(1.0f / 6.0f)));
+    const __m512 bb = _mm512_mul_ps(g1v, _mm512_set1_ps(1.0f / 12.0f));
+    const __m512 e = _mm512_add_ps(g0, g2);
+    u[0] = _mm512_mul_ps(g0, _mm512_set1_ps(0.25f));
+    u[us] = _mm512_mul_ps(_mm512_add_ps(e, g1v), s6);
+    u[2 * us] = _mm512_mul_ps(_mm512_sub_ps(e, g1v), s6);
+    u[3 * us] = _mm512_add_ps(a, bb);
+    u[4 * us] = _mm512_sub_ps(a, bb);
+    u[5 * us] = g2;
+}
+
+/* G^T u on vectors (6 to 3) */
+TZI void gt6z(__m512 *w, int ws, const __m512 *u, int us) {
+    const __m512 u0 = u[0], u1 = u[us], u2 = u[2 * us], u3 = u[3 * us], u4 = u[4 * us], u5 = u[5 * us];
+    const __m512 s6 = _mm512_set1_ps(1.0f / 6.0f);
+    const __m512 p12 = _mm512_add_ps(u1, u2), p34 = _mm512_add_ps(u3, u4);
+    w[0] = _mm512_fmadd_ps(p34, _mm512_set1_ps(1.0f / 24.0f),
+                           _mm512_fnmadd_ps(p12, s6, _mm512_mul_ps(u0, _mm512_set1_ps(0.25f))));
+    w[ws] = _mm512_fmadd_ps(_mm512_sub_ps(u3, u4), _mm512_set1_ps(1.0f / 12.0f),
+                            _mm512_mul_ps(_mm512_sub_ps(u2, u1), s6));
+    w[2 * ws] = _mm512_fmadd_ps(_mm512_sub_ps(p34, p12), s6, u5);
+}
+
+/* weight_tf for M = 4, 16 input channels per vector (the kernels gathered) */
+TZ static void weight_tf4_z(float *U, int64_t us, const float *w, int64_t co, int64_t ci,
+                            int adjoint, int64_t o0, int64_t o1) {
+    const int64_t gs = adjoint ? co * 9 : 9;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                             11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)gs));
+    for (int64_t o = o0; o < o1; o++) {
+        const int64_t gb = adjoint ? o * 9 + 8 : o * ci * 9, gk = adjoint ? -1 : 1;
+        float *uo = U + o * ci;
+        for (int64_t c0 = 0; c0 < ci; c0 += 16) {
+            const __mmask16 mk = lanes(ci - c0);
+            __m512 g[9], t[18], u[36];
+            for (int k = 0; k < 9; k++)
+                g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx,
+                                                w + gb + c0 * gs + k * gk, 4);
+            for (int k = 0; k < 3; k++) g6z(t + k, 3, g + k, 3);          /* t (6, 3) = G g */
+            for (int r = 0; r < 6; r++) g6z(u + r * 6, 1, t + r * 3, 1);  /* u = t G^T */
+            for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(uo + k * us + c0, mk, u[k]);
+        }
+    }
+}
+
+/* weight_grad_tf for M = 4 */
+TZ static void weight_grad_tf4_z(float *dw, const float *dU, int64_t us, int64_t ci, int64_t o0,
+                                 int64_t o1) {
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t c0 = 0; c0 < ci; c0 += 16) {
+            const int64_t nc = ci - c0 < 16 ? ci - c0 : 16;
+            const __mmask16 mk = lanes(nc);
+            __m512 u[36], t[18], w9[9];
+            float buf[9][16];
+            for (int k = 0; k < 36; k++) u[k] = _mm512_maskz_loadu_ps(mk, dU + k * us + o * ci + c0);
+            for (int j = 0; j < 6; j++) gt6z(t + j, 6, u + j, 6);       /* t (3, 6) */
+            for (int k = 0; k < 3; k++) gt6z(w9 + k * 3, 1, t + k * 6, 1);
+            for (int k = 0; k < 9; k++) _mm512_storeu_ps(buf[k], w9[k]);
+            for (int64_t c = 0; c < nc; c++) {
+                float *dst = dw + (o * ci + c0 + c) * 9;
+                for (int k = 0; k < 9; k++) dst[k] += buf[k][c];
+            }
+        }
+}
 #define WINO_Z 1
 #else
 #define WINO_Z 0
@@ -644,6 +708,14 @@ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeom *
 static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                      int64_t o0, int64_t o1) {
     dy_tf4_isa[0](dM, dy, g, t0, t1, o0, o1);
+}
+static void weight_tf4_z(float *U, int64_t us, const float *w, int64_t co, int64_t ci,
+                         int adjoint, int64_t o0, int64_t o1) {
+    weight_tf4_isa[0](U, us, w, co, ci, adjoint, o0, o1);
+}
+static void weight_grad_tf4_z(float *dw, const float *dU, int64_t us, int64_t ci, int64_t o0,
+                              int64_t o1) {
+    (void)dw; (void)dU; (void)us; (void)ci; (void)o0; (void)o1;
 }
 #endif
 
@@ -665,6 +737,19 @@ static void dy_tf(const wisa *is, int M, float *dM, const float *dy, const wgeom
                   int64_t t1, int64_t o0, int64_t o1) {
     if (M == 4 && is->level == LT_ISA_AVX512 && WINO_Z) dy_tf4_z(dM, dy, g, t0, t1, o0, o1);
     else (M == 4 ? dy_tf4_isa : dy_tf2_isa)[is->level](dM, dy, g, t0, t1, o0, o1);
+}
+
+static void weight_tf(float *U, int64_t us, const float *w, int64_t co, int64_t ci, int adjoint,
+                      int M, int nt, int level) {
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+        const int64_t o0 = co * tid / n, o1 = co * (tid + 1) / n;
+        if (M == 4 && level == LT_ISA_AVX512 && WINO_Z)
+            weight_tf4_z(U, us, w, co, ci, adjoint, o0, o1);
+        else
+            (M == 4 ? weight_tf4_isa : weight_tf2_isa)[level](U, us, w, co, ci, adjoint, o0, o1);
+    }
 }
 
 /* ---------------------------------------------------------------- driver */
@@ -914,7 +999,10 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
             }
             #pragma omp barrier
         }
-        weight_grad_tf(dw, dU, us, g->co, g->ci, M, g->co * tid / n, g->co * (tid + 1) / n);
+        if (M == 4 && is.level == LT_ISA_AVX512 && WINO_Z)
+            weight_grad_tf4_z(dw, dU, us, g->ci, g->co * tid / n, g->co * (tid + 1) / n);
+        else
+            weight_grad_tf(dw, dU, us, g->co, g->ci, M, g->co * tid / n, g->co * (tid + 1) / n);
     }
     return failed ? LT_ENOMEM : LT_OK;
 }
