@@ -6,7 +6,8 @@
 # The two sides alternate RUNS times (default 2) and each keeps its fastest figures: on a
 # shared machine the least disturbed run is the fairest one. The load average is printed
 # beside every run. CLOCK=cpu times both sides in process CPU time (with THREADS=1 the figure
-# a loaded machine disturbs least).
+# a loaded machine disturbs least). CONV_ALGO=direct (or gemm, batched, winograd) forces
+# lunet's conv algorithm (default auto: Winograd on most 3x3 layers).
 cd "$(dirname "$0")/.." || exit 1
 T=${THREADS:-2}
 S=${STEPS:-10}
