@@ -23,7 +23,7 @@ lunet.manual_seed(0)
 -- CONV_ISA=avx2|avx512 forces the direct kernels' instruction set (default: the best one)
 if mode == "measure" and os.getenv("CONV_ISA") then core.nn.conv_set_isa(os.getenv("CONV_ISA")) end
 -- CONV_ALGO=auto|gemm|direct|batched|winograd|winograd_f2 forces the conv algorithm (default
--- auto: Winograd on the 3x3 layers where it measured faster; "direct" gives the figures before it)
+-- auto: Winograd on the 3x3 layers where it measured faster, else direct or im2col + GEMM)
 if mode == "measure" and os.getenv("CONV_ALGO") then core.nn.conv_set_algo(os.getenv("CONV_ALGO")) end
 
 local N = 8

@@ -11,7 +11,7 @@ local F = nn.functional
 -- machine), else wall time
 local now = os.getenv("CLOCK") == "cpu" and os.clock or lunet.now
 -- CONV_ALGO=direct|gemm|batched|winograd|winograd_f2 forces the conv algorithm (default auto;
--- "direct" measures the kernels without Winograd)
+-- "direct" runs the direct kernels wherever they apply, never Winograd)
 if os.getenv("CONV_ALGO") then require("lunet.core").nn.conv_set_algo(os.getenv("CONV_ALGO")) end
 local opts = { threads = 2, steps = 10, batch = 8, size = 128 }
 local i = 1
