@@ -1183,6 +1183,8 @@ static int winograd_wins(const lt_context *ctx, const lt_conv2d_dims *d, int whi
     if (!use_avx512(ctx) || lt_ctx_isa(ctx) != LT_ISA_AVX512 || ci < 16 || co < 16 || oh < 8 ||
         ow < 8)
         return 0;
+    /* the transformed weights, 36 x Cout x Cin floats of scratch: at most 64 MB (1024 x 448) */
+    if ((double)ci * (double)co * 36.0 * 4.0 > 64.0 * 1024 * 1024) return 0;
     /* 8x8 up to 16x16: the weight gradient, and the convs that narrow the channels */
     return oh * ow >= 256 || which == BATCH_DW || ci >= co;
 }
