@@ -26,8 +26,8 @@
  * AUTO only picks Winograd with AVX-512).
  * An m x m output tile needs (m+2)^2 multiplications per (input, output) channel pair instead
  * of 9 m^2: 2.25x fewer for m = 2, 4x fewer for m = 4, at the price of a larger rounding error
- * (the transforms' coefficients reach 8 for m = 4: about 3e-6 of the output's scale on the
- * U-Net layers against 1e-7 direct; spec/winograd_spec.lua asserts <= 1e-4).
+ * (the transforms' coefficients reach 8 for m = 4: 3e-6 to 1.3e-5 of the output's scale on
+ * the U-Net layers against 1e-7 to 7e-7 direct; spec/winograd_spec.lua asserts <= 1e-4).
  * Returns LT_EARG for dims that do not fit or m not 2 or 4, LT_ENOMEM / LT_EOVERFLOW for the
  * scratch; never prints. */
 #ifndef LT_WINOGRAD_H
