@@ -745,7 +745,8 @@ static void weight_tf(float *U, int64_t us, const float *w, int64_t co, int64_t 
     {
         const int tid = omp_get_thread_num(), n = omp_get_num_threads();
         const int64_t o0 = co * tid / n, o1 = co * (tid + 1) / n;
-        if (M == 4 && level == LT_ISA_AVX512 && WINO_Z)
+        /* the gather's int32 offsets reach 15 * 9 * co (adjoint) */
+        if (M == 4 && level == LT_ISA_AVX512 && WINO_Z && co <= INT32_MAX / 160)
             weight_tf4_z(U, us, w, co, ci, adjoint, o0, o1);
         else
             (M == 4 ? weight_tf4_isa : weight_tf2_isa)[level](U, us, w, co, ci, adjoint, o0, o1);
