@@ -488,12 +488,12 @@ static __mmask16 lanes(int64_t n) {
 }
 
 /* rb (6, wb) = input rows iy0 .. iy0 + 5 of the channel plane xc (H, W), shifted right by pl
- * columns, zeros outside */
-static void fill_rows(float *rb, int64_t wb, const float *xc, int64_t H, int64_t W, int64_t iy0,
-                      int64_t pl) {
+ * columns, zeros outside; rows rs floats apart */
+static void fill_rows(float *rb, int64_t rs, int64_t wb, const float *xc, int64_t H, int64_t W,
+                      int64_t iy0, int64_t pl) {
     const int64_t a = pl > 0 ? pl : 0, e = W + pl < wb ? W + pl : wb;   /* columns [a, e) */
     for (int k = 0; k < 6; k++) {
-        float *dst = rb + k * wb;
+        float *dst = rb + k * rs;
         const int64_t iy = iy0 + k;
         if (iy < 0 || iy >= H || e <= a) {
             memset(dst, 0, (size_t)wb * sizeof(float));
@@ -505,13 +505,95 @@ static void fill_rows(float *rb, int64_t wb, const float *xc, int64_t H, int64_t
     }
 }
 
+/* the 16 tile columns (16 lanes) of one B^T d B: D[k] (36) from the 6 padded rows at p */
+TZI void in_tile16(__m512 *D, const float *p, int64_t rs) {
+    __m512 T[36];
+    for (int k = 0; k < 6; k++) {
+        const float *q = p + k * rs;
+        __m512 *d = D + k * 6;
+        deint4(q, d, d + 1, d + 2, d + 3);
+        d[4] = shift_in(d[0], q[64]);
+        d[5] = shift_in(d[1], q[65]);
+    }
+    for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
+    for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
+}
+
+/* Narrow images (tile rows of at most 7 tiles: 28 pixels wide and less) pack the rows of
+ * several channels into one vector: channel j's tiles in lanes j*(tw+1) .. (one lane of gap:
+ * the last tile reads 2 columns past its row), each channel's lanes compressed to the bottom
+ * and stored with a mask. rb: (6, 96): the 64 + 2 floats read per row, and the last segment's
+ * 32-float store (at most at 56) */
+TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
+                             int64_t c0, int64_t c1, float *rb) {
+    const int64_t nb = t1 - t0, vs = g->ci * nb, H = g->h, W = g->w, rs = 96;
+    const int64_t slot = g->tw + 1, pack = 16 / slot;
+    wrun r = { 0, 0, 0, 0, 0 };
+    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+        const int64_t ntx = r.tx1 - r.tx0;
+        for (int64_t cg = c0; cg < c1; cg += pack) {
+            const int64_t nc = c1 - cg < pack ? c1 - cg : pack;
+            for (int64_t j = 0; j < nc; j++) {
+                const float *xc = x + (r.i * g->ci + cg + j) * H * W;
+                if (g->pl < 0 || g->pl > 4 || W > 32) {
+                    fill_rows(rb + j * 4 * slot, rs, 4 * slot, xc, H, W, r.ty * 4 - g->pt, g->pl);
+                    continue;
+                }
+                /* rows of at most 32 pixels: two masked loads shifted right by pl lanes */
+                for (int k = 0; k < 6; k++) {
+                    const int64_t iy = r.ty * 4 - g->pt + k;
+                    float *dst = rb + k * rs + j * 4 * slot;
+                    __m512 lo = _mm512_setzero_ps(), hi = lo;
+                    if (iy >= 0 && iy < H) {
+                        const float *src = xc + iy * W;
+                        const __m512 a = _mm512_maskz_loadu_ps(lanes(W), src);
+                        const __m512 c = _mm512_maskz_loadu_ps(lanes(W - 16), src + 16);
+                        const __m512i z = _mm512_setzero_si512(), ai = _mm512_castps_si512(a);
+                        const __m512i ci = _mm512_castps_si512(c);
+                        switch (g->pl) {
+                        case 0: lo = a; hi = c; break;
+                        case 1: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 15));
+                                hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 15)); break;
+                        case 2: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 14));
+                                hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 14)); break;
+                        case 3: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 13));
+                                hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 13)); break;
+                        default: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 12));
+                                 hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 12)); break;
+                        }
+                    }
+                    /* 32 floats: the segment (4 * slot <= 32) and zeros or the next segment's
+                     * start, which that segment's own fill overwrites */
+                    _mm512_storeu_ps(dst, lo);
+                    _mm512_storeu_ps(dst + 16, hi);
+                }
+            }
+            for (int k = 0; k < 6; k++)
+                memset(rb + k * rs + nc * 4 * slot, 0, (size_t)(rs - nc * 4 * slot) * sizeof(float));
+            __m512 D[36];
+            in_tile16(D, rb, rs);
+            for (int64_t j = 0; j < nc; j++) {
+                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
+                const __mmask16 st = lanes(ntx);
+                float *v = V + (cg + j) * nb + r.off;
+                for (int k = 0; k < 36; k++)
+                    _mm512_mask_storeu_ps(v + k * vs, st, _mm512_maskz_compress_ps(sel, D[k]));
+            }
+        }
+    }
+}
+
 TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
                         int64_t c0, int64_t c1, float *rb) {
     const int64_t nb = t1 - t0, vs = g->ci * nb, H = g->h, W = g->w, wb = 4 * g->tw + 64;
+    if (g->tw <= 7) {
+        in_tf4_packed(V, x, g, t0, t1, c0, c1, rb);
+        return;
+    }
     for (int64_t c = c0; c < c1; c++) {
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-            fill_rows(rb, wb, x + (r.i * g->ci + c) * H * W, H, W, r.ty * 4 - g->pt, g->pl);
+            fill_rows(rb, wb, wb, x + (r.i * g->ci + c) * H * W, H, W, r.ty * 4 - g->pt, g->pl);
             float *v = V + c * nb + r.off - r.tx0;
             for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
                 const __mmask16 mk = lanes(r.tx1 - tx);
@@ -531,9 +613,61 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
     }
 }
 
+/* Narrow outputs (tile rows of at most 7 tiles) as in in_tf4_packed: several channels' tiles
+ * per vector (expanded into lanes j*(tw+1) ..), the interleaved rows staged in zb and each
+ * channel's pixels stored with masks. */
+TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const wgeom *g,
+                              int64_t t0, int64_t t1, int64_t o0, int64_t o1, int accumulate) {
+    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t slot = g->tw + 1, pack = 16 / slot;
+    wrun r = { 0, 0, 0, 0, 0 };
+    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+        const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
+        int64_t valid = OW - 4 * r.tx0;   /* pixels of each output row from column 4 tx0 */
+        if (valid > 4 * ntx) valid = 4 * ntx;
+        for (int64_t og = o0; og < o1; og += pack) {
+            const int64_t nc = o1 - og < pack ? o1 - og : pack;
+            __m512 m[36], t[24], y[16];
+            for (int k = 0; k < 36; k++) m[k] = _mm512_setzero_ps();
+            for (int64_t j = 0; j < nc; j++) {
+                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
+                const float *mm = Mt + (og + j) * nb + r.off;
+                for (int k = 0; k < 36; k++)
+                    m[k] = _mm512_mask_expand_ps(m[k], sel, _mm512_maskz_loadu_ps(lanes(ntx), mm + k * ms));
+            }
+            for (int j = 0; j < 6; j++) at6z(t + j, 6, m + j, 6);
+            for (int k = 0; k < 4; k++) at6z(y + k * 4, 1, t + k * 6, 1);
+            float zb[4][64];
+            for (int k = 0; k < 4; k++) {
+                __m512 z[4];
+                inter4(y[k * 4], y[k * 4 + 1], y[k * 4 + 2], y[k * 4 + 3], z);
+                for (int q = 0; q < 4; q++) _mm512_storeu_ps(zb[k] + 16 * q, z[q]);
+            }
+            for (int64_t j = 0; j < nc; j++) {
+                const __m512 bv = _mm512_set1_ps(b ? b[og + j] : 0.0f);
+                float *oc = out + (r.i * g->co + og + j) * OH * OW + 4 * r.tx0;
+                for (int k = 0; k < 4 && oy0 + k < OH; k++) {
+                    const float *src = zb[k] + 4 * (j * slot + r.tx0);
+                    float *p = oc + (oy0 + k) * OW;
+                    for (int64_t q = 0; q < valid; q += 16) {
+                        const __mmask16 sm = lanes(valid - q);
+                        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(sm, src + q), bv);
+                        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(sm, p + q));
+                        _mm512_mask_storeu_ps(p + q, sm, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
 TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
                          int64_t t1, int64_t o0, int64_t o1, int accumulate) {
     const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    if (g->tw <= 7) {
+        out_tf4_packed(out, Mt, b, g, t0, t1, o0, o1, accumulate);
+        return;
+    }
     for (int64_t o = o0; o < o1; o++) {
         const __m512 bv = _mm512_set1_ps(b ? b[o] : 0.0f);
         wrun r = { 0, 0, 0, 0, 0 };
@@ -596,9 +730,48 @@ TZI void deint4_masked(const float *p, int64_t valid, __m512 *P) {
     P[3] = _mm512_permutex2var_ps(o01, od, o23);
 }
 
+/* Narrow outputs: several channels' dy tiles per vector, staged in yb (lanes j*(tw+1) ..), as
+ * in in_tf4_packed */
+TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
+                             int64_t o0, int64_t o1) {
+    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t slot = g->tw + 1, pack = 16 / slot;
+    wrun r = { 0, 0, 0, 0, 0 };
+    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+        const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
+        int64_t valid = OW - 4 * r.tx0;
+        if (valid > 4 * ntx) valid = 4 * ntx;
+        for (int64_t og = o0; og < o1; og += pack) {
+            const int64_t nc = o1 - og < pack ? o1 - og : pack;
+            float yb[4][64];
+            memset(yb, 0, sizeof yb);
+            for (int64_t j = 0; j < nc; j++) {
+                const float *yc = dy + (r.i * g->co + og + j) * OH * OW + 4 * r.tx0;
+                for (int k = 0; k < 4 && oy0 + k < OH; k++)
+                    memcpy(yb[k] + 4 * (j * slot + r.tx0), yc + (oy0 + k) * OW,
+                           (size_t)valid * sizeof(float));
+            }
+            __m512 Y[16], T[24], U[36];
+            for (int k = 0; k < 4; k++) deint4(yb[k], Y + k * 4, Y + k * 4 + 1, Y + k * 4 + 2, Y + k * 4 + 3);
+            for (int j = 0; j < 4; j++) a6z(T + j, 4, Y + j, 4);
+            for (int k = 0; k < 6; k++) a6z(U + k * 6, 1, T + k * 4, 1);
+            for (int64_t j = 0; j < nc; j++) {
+                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
+                float *v = dM + (og + j) * nb + r.off;
+                for (int k = 0; k < 36; k++)
+                    _mm512_mask_storeu_ps(v + k * ms, lanes(ntx), _mm512_maskz_compress_ps(sel, U[k]));
+            }
+        }
+    }
+}
+
 TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                         int64_t o0, int64_t o1) {
     const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    if (g->tw <= 7) {
+        dy_tf4_packed(dM, dy, g, t0, t1, o0, o1);
+        return;
+    }
     for (int64_t o = o0; o < o1; o++) {
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
@@ -759,7 +932,7 @@ static void weight_tf(float *U, int64_t us, const float *w, int64_t co, int64_t 
 static int64_t rnd16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 /* Scratch of a block: V (a*a, ci, T) and Mt (a*a, co, T) floats; of a thread: lt_gemm's panels
- * and the padded input rows of the AVX-512 input transform (6, 4 * tw + 64). -1 on overflow. */
+ * and the padded input rows of the AVX-512 input transform (6, 4 * tw + 96). -1 on overflow. */
 static int64_t block_floats(const wgeom *g, int64_t A2, int64_t T) {
     int64_t v, m, s;
     if (lt_mul_ovf(A2, g->ci, &v) || lt_mul_ovf(v, T, &v) || lt_mul_ovf(A2, g->co, &m) ||
@@ -771,7 +944,7 @@ static int64_t block_floats(const wgeom *g, int64_t A2, int64_t T) {
 static int64_t thread_floats(const wgeom *g, int64_t T, int gisa) {
     const size_t gs = lt_gemm_scratch_size(gisa, g->co, T, g->ci);
     int64_t wb, s;
-    if (gs > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) || lt_add_ovf(wb, 64, &wb) ||
+    if (gs > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) || lt_add_ovf(wb, 96, &wb) ||
         lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(rnd16((int64_t)(gs / sizeof(float)) + 16), rnd16(wb), &s))
         return -1;
     return s;
@@ -965,7 +1138,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
     const int64_t gfl = rnd16((int64_t)(gsz / sizeof(float)) + 16);
     int64_t wb;
     if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) ||
-        lt_add_ovf(wb, 64, &wb) || lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(gfl, rnd16(wb), &tper) ||
+        lt_add_ovf(wb, 96, &wb) || lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(gfl, rnd16(wb), &tper) ||
         lt_mul_ovf(g->co, g->ci, &nu))
         return LT_EOVERFLOW;
     const int64_t us = rnd16(nu) + 16;

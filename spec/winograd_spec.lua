@@ -104,6 +104,11 @@ describe("Winograd convolution", function()
       { n = 1, cin = 5, cout = 7, h = 5, w = 5, padding = 1, bias = true },
       { n = 1, cin = 17, cout = 15, h = 9, w = 13, padding = 1, bias = true },
       { n = 3, cin = 2, cout = 33, h = 2, w = 40, padding = 2, bias = false },
+      -- one 4x4 tile per row: 8 channels per vector in the narrow-image packing (forced
+      -- "winograd" runs F(2x2) below 4 pixels), and 7 tiles per row
+      { n = 2, cin = 20, cout = 18, h = 6, w = 4, padding = 1, bias = true },
+      { n = 1, cin = 9, cout = 17, h = 6, w = 28, padding = 1, bias = true },
+      { n = 2, cin = 19, cout = 3, h = 7, w = 4, padding = 0, bias = false },
     }
     for _, algo in ipairs({ "winograd", "winograd_f2" }) do
       for _, c in ipairs(cases) do check(c, algo, nil, 1, BOUND) end
