@@ -3,7 +3,8 @@
 # (bench/torch_unet.py), lunet vs PyTorch side by side, forward and forward+backward,
 # 2 threads, OpenBLAS overrides unset. PyTorch runs in its best setting (OPENBLAS_NUM_THREADS=1,
 # torch threads 2). Each side runs twice, alternating, and keeps its fastest time per layer (the
-# machine may be shared). CONV_ISA=avx2|avx512 forces the direct conv kernels' ISA. Without
+# machine may be shared). CONV_ISA=avx2|avx512 forces the direct conv kernels' ISA,
+# CONV_ALGO=direct|gemm|batched|winograd|winograd_f2 the conv algorithm (default auto). Without
 # /usr/bin/python3 + torch only the lunet column is printed. THREADS (default 2) sets both
 # sides' thread budget; CLOCK=cpu times both in process CPU time (with THREADS=1 the figure
 # a machine loaded by other jobs disturbs least).

@@ -6,7 +6,8 @@
 # The two sides alternate RUNS times (default 2) and each keeps its fastest figures: on a
 # shared machine the least disturbed run is the fairest one. The load average is printed
 # beside every run. CLOCK=cpu times both sides in process CPU time (with THREADS=1 the figure
-# a loaded machine disturbs least).
+# a loaded machine disturbs least). CONV_ALGO=direct (or gemm, batched, winograd) forces
+# lunet's conv algorithm (default auto: Winograd on most 3x3 layers).
 cd "$(dirname "$0")/.." || exit 1
 T=${THREADS:-2}
 S=${STEPS:-10}
@@ -49,8 +50,10 @@ local fl, sg = tonumber(arg[1]:match('"train_gflop": ([%d.]+)')), 0
 for v in arg[1]:gmatch('"sgemm_gflops": ([%d.]+)') do sg = math.max(sg, tonumber(v)) end
 if fl and sg > 0 then
   local ms = best(arg[1], "train_step_ms")
-  print(string.format("lunet's best step: %.1f GFLOP in %.1f ms = %.1f GFLOP/s, %.0f%% of the SGEMM rate "
-    .. "measured beside it (%.1f GFLOP/s, 1024^3, same threads)", fl, ms, fl / ms * 1e3,
+  print(string.format("lunet's best step: %.1f GFLOP (direct-convolution count) in %.1f ms = %.1f "
+    .. "effective GFLOP/s, %.0f%% of the SGEMM rate measured beside it (%.1f GFLOP/s, 1024^3, same "
+    .. "threads); effective: the 3x3 layers run Winograd F(4x4,3x3), which does up to 4x fewer "
+    .. "multiplications than the count, so this may exceed 100%%", fl, ms, fl / ms * 1e3,
     100 * fl / ms * 1e3 / sg, sg))
 end
 LUA

@@ -22,6 +22,9 @@ lunet.set_num_threads(threads)
 lunet.manual_seed(0)
 -- CONV_ISA=avx2|avx512 forces the direct kernels' instruction set (default: the best one)
 if mode == "measure" and os.getenv("CONV_ISA") then core.nn.conv_set_isa(os.getenv("CONV_ISA")) end
+-- CONV_ALGO=auto|gemm|direct|batched|winograd|winograd_f2 forces the conv algorithm (default
+-- auto: Winograd on the 3x3 layers where it measured faster, else direct or im2col + GEMM)
+if mode == "measure" and os.getenv("CONV_ALGO") then core.nn.conv_set_algo(os.getenv("CONV_ALGO")) end
 
 local N = 8
 -- name, kind, cin, size, cout, k, stride, input needs grad (same list as torch_kernels.py)
@@ -137,7 +140,9 @@ local gemm = mine.sgemm and -mine.sgemm[1] or 0 / 0
 print(string.format("U-Net layer shapes, batch %d, %d threads; OpenBLAS SGEMM 1024^3: %.1f GFLOP/s",
   N, threads, gemm))
 print("fwd+bwd = forward, then backward through autograd (input gradient except enc1a);")
-print("GF/s = lunet GFLOP/s (fwd+bwd counts 3x the forward FLOPs, 2x for enc1a), %sg = of the SGEMM rate")
+print("GF/s = lunet GFLOP/s (fwd+bwd counts 3x the forward FLOPs, 2x for enc1a), %sg = of the SGEMM rate;")
+print("  both effective: FLOPs of direct convolution, so layers running Winograd (fewer multiplications)")
+print("  may exceed 100%")
 print(string.format("times (%s clock): minimum over the repetitions of two runs made at different times, each side",
   os.getenv("CLOCK") == "cpu" and "CPU" or "wall"))
 print(string.format("%-6s %-25s | %8s %8s %6s %6s %5s | %8s %8s %6s %6s %5s", "layer", "shape",

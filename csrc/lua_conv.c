@@ -331,9 +331,11 @@ static int l_conv_transpose2d_backward_naive(lua_State *L) {
     return backward(L, 1, conv_transpose2d_backward_naive, "conv_transpose2d_backward_naive");
 }
 
-/* conv_set_algo("auto"|"gemm"|"direct"|"batched") -> previous name; for specs and benchmarks. */
+/* conv_set_algo("auto"|"gemm"|"direct"|"batched"|"winograd"|"winograd_f2") -> previous name;
+ * for specs and benchmarks. */
 static int l_conv_set_algo(lua_State *L) {
-    static const char *const names[] = { "auto", "gemm", "direct", "batched", NULL };
+    static const char *const names[] = { "auto", "gemm", "direct", "batched", "winograd",
+                                         "winograd_f2", NULL };
     lt_context *ctx = lt_lua_ctx(L);
     const int prev = lt_conv_get_algo(ctx);
     if (!lua_isnoneornil(L, 1)) lt_conv_set_algo(ctx, luaL_checkoption(L, 1, NULL, names));

@@ -31,7 +31,7 @@ end
 
 -- "algo" or "algo+isa" (the direct kernels' instruction set)
 local function with_algo(name, fn)
-  local algo, isa = name:match("^(%w+)%+?(%w*)$")
+  local algo, isa = name:match("^([%w_]+)%+?(%w*)$")
   local prev = core.nn.conv_set_algo(algo)
   local prev_isa = core.nn.conv_set_isa(isa ~= "" and isa or nil)
   local ok, err = pcall(fn)
@@ -40,15 +40,16 @@ local function with_algo(name, fn)
   if not ok then error(err, 0) end
 end
 
--- every algorithm, the direct kernels and the batched GEMMs in each instruction set the CPU has
-local ALGOS = { "auto", "gemm" }
+-- every algorithm, the direct kernels and the batched GEMMs in each instruction set the CPU
+-- has, and Winograd (3x3 stride-1 single-group convs; the others run as auto)
+local ALGOS = { "auto", "gemm", "winograd", "winograd_f2" }
 for _, isa in ipairs({ "avx2", "avx512" }) do
   if core.nn.conv_isa_supported(isa) then
     ALGOS[#ALGOS + 1] = "direct+" .. isa
     ALGOS[#ALGOS + 1] = "batched+" .. isa
   end
 end
-if #ALGOS == 2 then ALGOS[3], ALGOS[4] = "direct", "batched" end
+if #ALGOS == 4 then ALGOS[5], ALGOS[6] = "direct", "batched" end
 
 describe("conv2d and conv_transpose2d", function()
   for _, algo in ipairs(ALGOS) do
@@ -185,6 +186,8 @@ describe("conv2d and conv_transpose2d", function()
       { "conv2d", { 4, 16, 16, 16 }, { 32, 16, 3, 3 }, { stride = 2, padding = 1 } },
       { "conv_transpose2d", { 8, 64, 16, 16 }, { 64, 32, 2, 2 }, { stride = 2 } },
       { "conv_transpose2d", { 4, 32, 8, 16 }, { 32, 16, 3, 3 }, { padding = 1 } },
+      -- a segmentation head: 1x1 to one channel (the dot-product / rank-1 loops)
+      { "conv2d", { 3, 16, 37, 41 }, { 1, 16, 1, 1 }, {} },
       -- one image: the direct kernels split it into blocks of rows across the threads
       { "conv2d", { 1, 32, 48, 64 }, { 16, 32, 3, 3 }, { padding = 1 } },
       { "conv_transpose2d", { 1, 64, 32, 32 }, { 64, 32, 3, 3 }, { padding = 1 } },
