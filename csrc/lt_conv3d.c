@@ -395,6 +395,24 @@ static inline LT_ISA_INLINE void win_in_tf_body(float *restrict p, float *restri
 LT_ISA_VARIANTS(win_in_tf, (float *restrict p, float *restrict v, int64_t xs, int nl),
                 (p, v, xs, nl))
 
+/* The 4x4x4 patches of WL tiles side by side in one row of tiles, all inside the input: lane
+ * l's patch starts at src + 2 * l (rows hw and W apart); gathered with stride-2 vector loads,
+ * then as win_in_tf. */
+static inline LT_ISA_INLINE void win_in_row_body(const float *restrict src, int64_t hw,
+                                                 int64_t W, float *restrict p,
+                                                 float *restrict v, int64_t xs) {
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            const float *r = src + a * hw + b * W;
+            float *o = p + (a * 16 + b * 4) * WL;
+            for (int e = 0; e < 4; e++)
+                for (int l = 0; l < WL; l++) o[e * WL + l] = r[2 * l + e];
+        }
+    win_in_tf_body(p, v, xs, WL);
+}
+LT_ISA_VARIANTS(win_in_row, (const float *restrict src, int64_t hw, int64_t W, float *restrict p,
+                             float *restrict v, int64_t xs), (src, hw, W, p, v, xs))
+
 /* m[64][WL] (read from src + xi * xs, nl lanes) -> y[8][WL] (index (p * 2 + q) * 2 + r):
  * A^T along k, j and i. */
 static inline LT_ISA_INLINE void win_out_tf_body(const float *restrict src, int64_t xs, int nl,
@@ -592,6 +610,53 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
     float p[64 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
     const int64_t xs = d->cin * ldv;
+    /* lanes side by side in one row of tiles: the vector gather, straight from x when every
+     * patch is inside it, else from a zero-padded copy of the 16 rows the patches cover */
+    int row = 1;
+    for (int l = 1; row && l < nl; l++)
+        row = ln[l].n == ln[0].n && ln[l].z == ln[0].z && ln[l].y == ln[0].y &&
+              ln[l].x == ln[0].x + 2 * l;
+    if (row) {
+        enum { RS = 2 * WL + 2 };   /* the columns the WL patches of a row cover */
+        const int64_t z0 = ln[0].z - d->pd, y0 = ln[0].y - d->ph, x0 = ln[0].x - d->pw;
+        const int64_t hw = d->h * d->w, vol = d->d * hw;
+        const float *xn = x + ln[0].n * d->cin * vol;
+        if (nl == WL && z0 >= 0 && y0 >= 0 && x0 >= 0 && z0 + 4 <= d->d && y0 + 4 <= d->h &&
+            x0 + RS <= d->w) {
+            const float *s0 = xn + z0 * hw + y0 * d->w + x0;
+            for (int64_t c = 0; c < d->cin; c++)
+                win_in_row_isa[isa](s0 + c * vol, hw, d->w, p, V + c * ldv + col, xs);
+            return;
+        }
+        float stage[16 * RS];
+        const int64_t lo = x0 < 0 ? -x0 : 0, hi = d->w - x0 < RS ? d->w - x0 : RS;
+        for (int64_t c = 0; c < d->cin; c++) {
+            for (int r = 0; r < 16; r++) {
+                float *o = stage + r * RS;
+                const int64_t iz = z0 + r / 4, iy = y0 + r % 4;
+                if (iz < 0 || iz >= d->d || iy < 0 || iy >= d->h || hi <= lo) {
+                    for (int k = 0; k < RS; k++) o[k] = 0.0f;
+                    continue;
+                }
+                const float *src = xn + c * vol + iz * hw + iy * d->w + x0;
+                for (int64_t k = 0; k < lo; k++) o[k] = 0.0f;
+                for (int64_t k = lo; k < hi; k++) o[k] = src[k];
+                for (int64_t k = hi; k < RS; k++) o[k] = 0.0f;
+            }
+            if (nl == WL)
+                win_in_row_isa[isa](stage, 4 * RS, RS, p, V + c * ldv + col, xs);
+            else {   /* the last, partial group: the scalar store of nl lanes */
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++)
+                        for (int e = 0; e < 4; e++)
+                            for (int l = 0; l < WL; l++)
+                                p[(a * 16 + b * 4 + e) * WL + l] =
+                                    l < nl ? stage[(a * 4 + b) * RS + 2 * l + e] : 0.0f;
+                win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+            }
+        }
+        return;
+    }
     for (int64_t c = 0; c < d->cin; c++) {
         win_gather(p, x, d, c, ln, nl);
         win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);

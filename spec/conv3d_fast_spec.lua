@@ -2,7 +2,8 @@
 -- gradient through the gather convolution, weight gradient, and the transposed convolution,
 -- which reuses them) and the GEMM paths beside it, each forced with conv_set_algo ("direct":
 -- Winograd wherever the shape allows it, "gemm": never) and in "auto", against the naive
--- double-accumulating kernels on random shapes (odd sizes, padding 0 to 2, batch 1 and 2,
+-- double-accumulating kernels on random shapes (odd sizes, rows of 30 to 69 voxels, padding 0
+-- to 2, batch 1 and 2,
 -- channel counts that are not multiples of 16, and shapes Winograd must refuse: stride 2,
 -- dilation, groups, other kernel sizes), on one and two threads, at every ISA level this CPU
 -- runs (the level sets the GEMM's micro-kernels: AVX-512, AVX2, or OpenBLAS for generic, and
@@ -65,6 +66,8 @@ local function case(kind, big)
   elseif kind == "kernel" then c.k = { ri(1, 3), 2, 3 }
   end
   c.size = big and { ri(7, 10), ri(7, 10), ri(7, 11) } or { ri(1, 7), ri(1, 7), ri(1, 7) }
+  -- rows of 16 tiles and more (the transforms' vector gathers and scatters), odd widths
+  if kind == "wide" then c.size = { ri(4, 5), ri(4, 5), ri(30, 69) } end
   for j = 1, 3 do
     local need = c.d[j] * (c.k[j] - 1) + 1 - 2 * c.p[j]
     if c.size[j] < need then c.size[j] = need end
@@ -112,7 +115,7 @@ describe("3-D convolution paths against the naive kernels", function()
   for _, level in ipairs(LEVELS) do
     for _, algo in ipairs { "direct", "gemm", "auto" } do
       it(string.format("%s, algo %s: random shapes, 1 and 2 threads", level, algo), function()
-        local kinds = { "wino", "wino", "wino", "stride", "dilation", "groups", "kernel" }
+        local kinds = { "wino", "wino", "wino", "wide", "wide", "stride", "dilation", "groups", "kernel" }
         for _, threads in ipairs { 1, 2 } do
           for i, kind in ipairs(kinds) do
             local c = case(kind, threads == 2 and i <= 2)
