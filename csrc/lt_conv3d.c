@@ -413,6 +413,28 @@ static inline LT_ISA_INLINE void win_in_row_body(const float *restrict src, int6
 LT_ISA_VARIANTS(win_in_row, (const float *restrict src, int64_t hw, int64_t W, float *restrict p,
                              float *restrict v, int64_t xs), (src, hw, W, p, v, xs))
 
+/* The 16 rows (a, b) of RS = 2 * WL + 2 columns the patches of a row of WL tiles cover, from
+ * channel plane xc (D, H, W) at origin (z0, y0, x0), zero outside; columns [lo, hi) are
+ * inside the row. Branch-free selects (masked loads), no library calls. */
+#define RS (2 * WL + 2)
+static inline LT_ISA_INLINE void win_stage_body(float *restrict stage, const float *restrict xc,
+                                                int64_t z0, int64_t y0, int64_t x0, int64_t D,
+                                                int64_t H, int64_t W, int64_t lo, int64_t hi) {
+    for (int r = 0; r < 16; r++) {
+        float *o = stage + r * RS;
+        const int64_t iz = z0 + r / 4, iy = y0 + r % 4;
+        if (iz < 0 || iz >= D || iy < 0 || iy >= H) {
+            for (int k = 0; k < RS; k++) o[k] = 0.0f;
+            continue;
+        }
+        const float *src = xc + (iz * H + iy) * W + x0;
+        for (int k = 0; k < RS; k++) o[k] = (k >= lo && k < hi) ? src[k] : 0.0f;
+    }
+}
+LT_ISA_VARIANTS(win_stage, (float *restrict stage, const float *restrict xc, int64_t z0,
+                            int64_t y0, int64_t x0, int64_t D, int64_t H, int64_t W, int64_t lo,
+                            int64_t hi), (stage, xc, z0, y0, x0, D, H, W, lo, hi))
+
 /* m[64][WL] (read from src + xi * xs, nl lanes) -> y[8][WL] (index (p * 2 + q) * 2 + r):
  * A^T along k, j and i. */
 static inline LT_ISA_INLINE void win_out_tf_body(const float *restrict src, int64_t xs, int nl,
@@ -617,7 +639,6 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
         row = ln[l].n == ln[0].n && ln[l].z == ln[0].z && ln[l].y == ln[0].y &&
               ln[l].x == ln[0].x + 2 * l;
     if (row) {
-        enum { RS = 2 * WL + 2 };   /* the columns the WL patches of a row cover */
         const int64_t z0 = ln[0].z - d->pd, y0 = ln[0].y - d->ph, x0 = ln[0].x - d->pw;
         const int64_t hw = d->h * d->w, vol = d->d * hw;
         const float *xn = x + ln[0].n * d->cin * vol;
@@ -631,18 +652,7 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
         float stage[16 * RS];
         const int64_t lo = x0 < 0 ? -x0 : 0, hi = d->w - x0 < RS ? d->w - x0 : RS;
         for (int64_t c = 0; c < d->cin; c++) {
-            for (int r = 0; r < 16; r++) {
-                float *o = stage + r * RS;
-                const int64_t iz = z0 + r / 4, iy = y0 + r % 4;
-                if (iz < 0 || iz >= d->d || iy < 0 || iy >= d->h || hi <= lo) {
-                    for (int k = 0; k < RS; k++) o[k] = 0.0f;
-                    continue;
-                }
-                const float *src = xn + c * vol + iz * hw + iy * d->w + x0;
-                for (int64_t k = 0; k < lo; k++) o[k] = 0.0f;
-                for (int64_t k = lo; k < hi; k++) o[k] = src[k];
-                for (int64_t k = hi; k < RS; k++) o[k] = 0.0f;
-            }
+            win_stage_isa[isa](stage, xn + c * vol, z0, y0, x0, d->d, d->h, d->w, lo, hi);
             if (nl == WL)
                 win_in_row_isa[isa](stage, 4 * RS, RS, p, V + c * ldv + col, xs);
             else {   /* the last, partial group: the scalar store of nl lanes */
