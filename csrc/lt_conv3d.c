@@ -673,6 +673,28 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
     }
 }
 
+/* win_out_tf for WL tiles side by side in one row of tiles, written to o (the first tile's
+ * output origin; planes ohw and rows ow apart) as interleaved vector stores: nz x ny x 2 x WL
+ * outputs (nz, ny: 1 or 2, clipped at the output's end), o = bias + y or o += y. */
+static inline LT_ISA_INLINE void win_out_row_body(const float *restrict src, int64_t xs,
+                                                  float *restrict o, int64_t ohw, int64_t ow,
+                                                  int nz, int ny, float bias, int accumulate) {
+    float y[8 * WL];
+    win_out_tf_body(src, xs, WL, y);
+    for (int pz = 0; pz < nz; pz++)
+        for (int q = 0; q < ny; q++) {
+            float *r = o + pz * ohw + q * ow;
+            const float *y0 = y + (pz * 2 + q) * 2 * WL, *y1 = y0 + WL;
+            if (accumulate)
+                for (int l = 0; l < WL; l++) { r[2 * l] += y0[l]; r[2 * l + 1] += y1[l]; }
+            else
+                for (int l = 0; l < WL; l++) { r[2 * l] = bias + y0[l]; r[2 * l + 1] = bias + y1[l]; }
+        }
+}
+LT_ISA_VARIANTS(win_out_row, (const float *restrict src, int64_t xs, float *restrict o,
+                              int64_t ohw, int64_t ow, int nz, int ny, float bias,
+                              int accumulate), (src, xs, o, ohw, ow, nz, ny, bias, accumulate))
+
 /* out (N, Cout, OD, OH, OW) [+]= the output transform of M (64, Cout, ldm) at column col for
  * the lanes' tiles (bias b added when not accumulating; NULL: none). */
 static void win_output(const lt_context *ctx, float *out, const float *M, int64_t ldm,
@@ -681,6 +703,18 @@ static void win_output(const lt_context *ctx, float *out, const float *M, int64_
     float y[8 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
     const int64_t xs = d->cout * ldm, ohw = d->oh * d->ow, S = d->od * ohw;
+    int row = nl == WL && ln[0].x + 2 * WL <= d->ow;
+    for (int l = 1; row && l < WL; l++)
+        row = ln[l].n == ln[0].n && ln[l].z == ln[0].z && ln[l].y == ln[0].y &&
+              ln[l].x == ln[0].x + 2 * l;
+    if (row) {   /* whole tiles side by side: interleaved vector stores */
+        const int nz = ln[0].z + 2 <= d->od ? 2 : 1, ny = ln[0].y + 2 <= d->oh ? 2 : 1;
+        float *o0 = out + ln[0].n * d->cout * S + ln[0].z * ohw + ln[0].y * d->ow + ln[0].x;
+        for (int64_t co = 0; co < d->cout; co++)
+            win_out_row_isa[isa](M + co * ldm + col, xs, o0 + co * S, ohw, d->ow, nz, ny,
+                                 (b && !accumulate) ? b[co] : 0.0f, accumulate);
+        return;
+    }
     for (int64_t co = 0; co < d->cout; co++) {
         win_out_tf_isa[isa](M + co * ldm + col, xs, nl, y);
         const float bias = (b && !accumulate) ? b[co] : 0.0f;
