@@ -347,6 +347,23 @@ static int64_t wino_block(int64_t ntiles) {
     return WINO_TILES < all ? WINO_TILES : all;
 }
 
+/* Tiles per block when each thread of nt runs whole blocks: WINO_TILES, or 80 or 64 when that
+ * spreads the blocks more evenly over the threads (the slowest thread's tiles, rounded to
+ * whole blocks, at least 10% fewer); for fewer than nt * WINO_TILES tiles, the tiles split
+ * evenly over the threads in whole lane groups. */
+static int64_t wino_block_split(int64_t ntiles, int nt) {
+    if (ntiles < nt * WINO_TILES) {
+        const int64_t per = (ntiles + nt - 1) / nt;
+        return (per + WL - 1) / WL * WL;
+    }
+    int64_t best = WINO_TILES, cost = ((ntiles + WINO_TILES - 1) / WINO_TILES + nt - 1) / nt * WINO_TILES;
+    for (int64_t c = 80; c >= 64; c -= 16) {
+        const int64_t k = ((ntiles + c - 1) / c + nt - 1) / nt * c;
+        if (k * 10 < cost * 9) { best = c; cost = k; }
+    }
+    return best;
+}
+
 /* One lane's tile: image, patch origin (tile * 2 - padding) and output origin. */
 typedef struct { int64_t n, z, y, x; } wlane;
 
@@ -773,38 +790,38 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
                           const float *b, const lt_conv3d_dims *d, int accumulate) {
     const int64_t cin = d->cin, cout = d->cout;
     const wtiles tl = wino_tiles(d);
-    const int64_t nT = wino_block(tl.nt);
+    team t = team_begin(ctx, (tl.nt + WL - 1) / WL,
+                        2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
+    const int nt = t.nt;
+    const int64_t nT = wino_block_split(tl.nt, nt), nblk = (tl.nt + nT - 1) / nT;
     int64_t uf, vf, mf;
     if (lt_mul_ovf(64 * cout, cin, &uf) || lt_mul_ovf(64 * cin, nT, &vf) ||
         lt_mul_ovf(64 * cout, nT, &mf))
-        return LT_EOVERFLOW;
+        { team_end(t); return LT_EOVERFLOW; }
     uf = round16(uf); vf = round16(vf); mf = round16(mf);
-    const int64_t gs = gemm_floats(ctx, cout, cin, nT);
-    team t = team_begin(ctx, 64, 2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
-    const int nt = t.nt;
+    const int64_t per = vf + mf + gemm_floats(ctx, cout, cin, nT);
     lt_status st = LT_OK;
-    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, uf + vf + mf + nt * gs, &st);
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, uf + nt * per, &st);
     if (!buf) { team_end(t); return st; }
-    float *U = buf, *Vb = U + uf, *Mb = Vb + vf;
+    float *U = buf;
     #pragma omp parallel num_threads(nt)
     {
-        float *gsc = Mb + mf + (int64_t)omp_get_thread_num() * gs;
+        float *Vb = U + uf + (int64_t)omp_get_thread_num() * per, *Mb = Vb + vf, *gsc = Mb + mf;
         #pragma omp for schedule(static)
         for (int64_t co = 0; co < cout; co++) win_w_tf_isa[lt_ctx_isa(ctx)](U, w, cout, cin, co);
-        for (int64_t t0 = 0; t0 < tl.nt; t0 += nT) {
-            const int64_t nb = t0 + nT < tl.nt ? nT : tl.nt - t0, ng = (nb + WL - 1) / WL;
-            #pragma omp for schedule(static)
+        /* each block of tiles on one thread: transforms, 64 GEMMs, inverse transforms */
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t k = 0; k < nblk; k++) {
+            const int64_t t0 = k * nT, nb = t0 + nT < tl.nt ? nT : tl.nt - t0;
+            const int64_t ng = (nb + WL - 1) / WL;
             for (int64_t gi = 0; gi < ng; gi++) {
                 wlane ln[WL];
                 const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
                 win_input(ctx, Vb, nT, gi * WL, x, d, ln, nl);
             }
-            #pragma omp for schedule(dynamic, 1) nowait
             for (int64_t xi = 0; xi < 64; xi++)
                 gemm(ctx, 0, 0, cout, nb, cin, U + xi * cout * cin, cin, Vb + xi * cin * nT, nT,
                      0.0f, Mb + xi * cout * nT, nT, gsc);
-            #pragma omp barrier
-            #pragma omp for schedule(static)
             for (int64_t gi = 0; gi < ng; gi++) {
                 wlane ln[WL];
                 const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
