@@ -302,10 +302,11 @@ static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d, int64_t minc) {
  *   M[xi] (Cout, tiles) = U[xi] (Cout, Cin) V[xi] (Cin, tiles),
  * 64 multiply-adds per tile and channel pair instead of 216. The weight gradient is the
  * adjoint: dW[xi] (Cout, Cin) += (A dy A^T)[xi] (Cout, tiles) V[xi]^T, then G^T . G per
- * dimension back to 3x3x3. Tiles run in blocks of WINO_TILES over the whole batch, so small
- * volumes still give GEMMs of many columns; inside a
- * block the team splits the transforms over groups of 16 tiles (lanes of the vectorised
- * transforms) and the 64 GEMMs over xi. */
+ * dimension back to 3x3x3. Tiles run in blocks of up to WINO_TILES over the whole batch, so
+ * small volumes still give GEMMs of many columns. The forward runs each block on one thread
+ * (its V and M stay in that core's cache; no barrier per block). The weight gradient splits
+ * each block's transforms over the team by groups of 16 tiles (the lanes of the vectorised
+ * transforms) and its 64 GEMMs by xi, so every xi is summed by one thread in block order. */
 #define WL 16                          /* tiles per transform call (vector lanes) */
 
 typedef struct {
@@ -412,23 +413,28 @@ static inline LT_ISA_INLINE void win_in_tf_body(float *restrict p, float *restri
 LT_ISA_VARIANTS(win_in_tf, (float *restrict p, float *restrict v, int64_t xs, int nl),
                 (p, v, xs, nl))
 
-/* The 4x4x4 patches of WL tiles side by side in one row of tiles, all inside the input: lane
- * l's patch starts at src + 2 * l (rows hw and W apart); gathered with stride-2 vector loads,
- * then as win_in_tf. */
+/* The 4x4x4 patches of WL tiles side by side in one row of tiles: lane l's patch starts at
+ * src + 2 * l (rows hw and W apart), columns outside [lo, hi) of the RS the row covers are
+ * zero (padding: their loads stay inside the caller's buffer, their values are discarded);
+ * gathered with stride-2 vector loads, then as win_in_tf. */
 static inline LT_ISA_INLINE void win_in_row_body(const float *restrict src, int64_t hw,
-                                                 int64_t W, float *restrict p,
+                                                 int64_t W, int lo, int hi, float *restrict p,
                                                  float *restrict v, int64_t xs) {
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++) {
             const float *r = src + a * hw + b * W;
             float *o = p + (a * 16 + b * 4) * WL;
             for (int e = 0; e < 4; e++)
-                for (int l = 0; l < WL; l++) o[e * WL + l] = r[2 * l + e];
+                for (int l = 0; l < WL; l++) {
+                    const float t = r[2 * l + e];
+                    o[e * WL + l] = (2 * l + e >= lo && 2 * l + e < hi) ? t : 0.0f;
+                }
         }
     win_in_tf_body(p, v, xs, WL);
 }
-LT_ISA_VARIANTS(win_in_row, (const float *restrict src, int64_t hw, int64_t W, float *restrict p,
-                             float *restrict v, int64_t xs), (src, hw, W, p, v, xs))
+LT_ISA_VARIANTS(win_in_row, (const float *restrict src, int64_t hw, int64_t W, int lo, int hi,
+                             float *restrict p, float *restrict v, int64_t xs),
+                (src, hw, W, lo, hi, p, v, xs))
 
 /* The 16 rows (a, b) of RS = 2 * WL + 2 columns the patches of a row of WL tiles cover, from
  * channel plane xc (D, H, W) at origin (z0, y0, x0), zero outside; columns [lo, hi) are
@@ -659,19 +665,25 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
         const int64_t z0 = ln[0].z - d->pd, y0 = ln[0].y - d->ph, x0 = ln[0].x - d->pw;
         const int64_t hw = d->h * d->w, vol = d->d * hw;
         const float *xn = x + ln[0].n * d->cin * vol;
-        if (nl == WL && z0 >= 0 && y0 >= 0 && x0 >= 0 && z0 + 4 <= d->d && y0 + 4 <= d->h &&
-            x0 + RS <= d->w) {
-            const float *s0 = xn + z0 * hw + y0 * d->w + x0;
+        const int64_t lo = x0 < 0 ? -x0 : 0, hi = d->w - x0 < RS ? d->w - x0 : RS;
+        /* straight from x when the patches' rows are inside it; columns clipped by the
+         * padding are read (from the neighbouring rows: the whole span must lie inside x)
+         * and zeroed */
+        const int64_t first = ln[0].n * d->cin * vol + z0 * hw + y0 * d->w + x0;
+        const int64_t last = first + (d->cin - 1) * vol + 3 * hw + 3 * d->w + RS - 1;
+        if (nl == WL && z0 >= 0 && y0 >= 0 && z0 + 4 <= d->d && y0 + 4 <= d->h && lo < hi &&
+            first >= 0 && last < d->n * d->cin * vol) {
+            const float *s0 = x + first;
             for (int64_t c = 0; c < d->cin; c++)
-                win_in_row_isa[isa](s0 + c * vol, hw, d->w, p, V + c * ldv + col, xs);
+                win_in_row_isa[isa](s0 + c * vol, hw, d->w, (int)lo, (int)hi, p,
+                                    V + c * ldv + col, xs);
             return;
         }
         float stage[16 * RS];
-        const int64_t lo = x0 < 0 ? -x0 : 0, hi = d->w - x0 < RS ? d->w - x0 : RS;
         for (int64_t c = 0; c < d->cin; c++) {
             win_stage_isa[isa](stage, xn + c * vol, z0, y0, x0, d->d, d->h, d->w, lo, hi);
             if (nl == WL)
-                win_in_row_isa[isa](stage, 4 * RS, RS, p, V + c * ldv + col, xs);
+                win_in_row_isa[isa](stage, 4 * RS, RS, 0, RS, p, V + c * ldv + col, xs);
             else {   /* the last, partial group: the scalar store of nl lanes */
                 for (int a = 0; a < 4; a++)
                     for (int b = 0; b < 4; b++)

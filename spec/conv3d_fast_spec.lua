@@ -68,6 +68,8 @@ local function case(kind, big)
   c.size = big and { ri(7, 10), ri(7, 10), ri(7, 11) } or { ri(1, 7), ri(1, 7), ri(1, 7) }
   -- rows of 16 tiles and more (the transforms' vector gathers and scatters), odd widths
   if kind == "wide" then c.size = { ri(4, 5), ri(4, 5), ri(30, 69) } end
+  -- rows whose patches are inside in depth and height but cut by the width's padding
+  if kind == "clip" then c.p = { 0, 0, ri(1, 2) }; c.size = { ri(4, 6), ri(4, 6), ri(33, 70) } end
   for j = 1, 3 do
     local need = c.d[j] * (c.k[j] - 1) + 1 - 2 * c.p[j]
     if c.size[j] < need then c.size[j] = need end
@@ -115,7 +117,7 @@ describe("3-D convolution paths against the naive kernels", function()
   for _, level in ipairs(LEVELS) do
     for _, algo in ipairs { "direct", "gemm", "auto" } do
       it(string.format("%s, algo %s: random shapes, 1 and 2 threads", level, algo), function()
-        local kinds = { "wino", "wino", "wino", "wide", "wide", "stride", "dilation", "groups", "kernel" }
+        local kinds = { "wino", "wino", "wino", "wide", "clip", "stride", "dilation", "groups", "kernel" }
         for _, threads in ipairs { 1, 2 } do
           for i, kind in ipairs(kinds) do
             local c = case(kind, threads == 2 and i <= 2)
