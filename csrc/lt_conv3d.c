@@ -365,6 +365,14 @@ static int64_t wino_block_split(int64_t ntiles, int nt) {
     return best;
 }
 
+/* *out = 64 * a * b rounded up to 16 (floats of a transformed block); 1 on overflow. */
+static int wino_floats(int64_t a, int64_t b, int64_t *out) {
+    int64_t t;
+    if (lt_mul_ovf(a, b, &t) || lt_mul_ovf(t, 64, &t) || t > INT64_MAX - 16) return 1;
+    *out = round16(t);
+    return 0;
+}
+
 /* One lane's tile: image, patch origin (tile * 2 - padding) and output origin. */
 typedef struct { int64_t n, z, y, x; } wlane;
 
@@ -806,14 +814,13 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
                         2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
     const int nt = t.nt;
     const int64_t nT = wino_block_split(tl.nt, nt), nblk = (tl.nt + nT - 1) / nT;
-    int64_t uf, vf, mf;
-    if (lt_mul_ovf(64 * cout, cin, &uf) || lt_mul_ovf(64 * cin, nT, &vf) ||
-        lt_mul_ovf(64 * cout, nT, &mf))
+    int64_t uf, vf, mf, per, all;
+    if (wino_floats(cout, cin, &uf) || wino_floats(cin, nT, &vf) || wino_floats(cout, nT, &mf) ||
+        lt_add_ovf(vf, mf, &per) || lt_add_ovf(per, gemm_floats(ctx, cout, cin, nT), &per) ||
+        lt_mul_ovf(per, nt, &all) || lt_add_ovf(all, uf, &all))
         { team_end(t); return LT_EOVERFLOW; }
-    uf = round16(uf); vf = round16(vf); mf = round16(mf);
-    const int64_t per = vf + mf + gemm_floats(ctx, cout, cin, nT);
     lt_status st = LT_OK;
-    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, uf + nt * per, &st);
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, all, &st);
     if (!buf) { team_end(t); return st; }
     float *U = buf;
     #pragma omp parallel num_threads(nt)
@@ -853,16 +860,16 @@ static lt_status wino_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
     const int64_t cin = d->cin, cout = d->cout;
     const wtiles tl = wino_tiles(d);
     const int64_t nT = wino_block(tl.nt);
-    int64_t af, vf, mf;
-    if (lt_mul_ovf(64 * cout, cin, &af) || lt_mul_ovf(64 * cin, nT, &vf) ||
-        lt_mul_ovf(64 * cout, nT, &mf))
-        return LT_EOVERFLOW;
-    af = round16(af); vf = round16(vf); mf = round16(mf);
+    int64_t af, vf, mf, all;
     const int64_t gs = gemm_floats(ctx, cout, cin, nT);
+    if (wino_floats(cout, cin, &af) || wino_floats(cin, nT, &vf) || wino_floats(cout, nT, &mf))
+        return LT_EOVERFLOW;
     team t = team_begin(ctx, 64, 2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
     const int nt = t.nt;
     lt_status st = LT_OK;
-    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, vf + mf + nt * gs, &st);
+    if (lt_mul_ovf(gs, nt, &all) || lt_add_ovf(all, vf, &all) || lt_add_ovf(all, mf, &all))
+        { team_end(t); return LT_EOVERFLOW; }
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, all, &st);
     if (!buf) { team_end(t); return st; }
     float *acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, 1, af, &st);
     if (!acc) { team_end(t); return st; }
