@@ -1,11 +1,12 @@
 """PyTorch 1.13 side of bench/bench_unet3d.sh: the 3-D U-Net of models/unet3d.lua (1 input
 channel, 64^3 patches, base 16, depth 4, BN + ReLU, transposed-conv up, 2 classes, batch 2,
 cross entropy, Adam), per-layer forward / backward and the whole training step.
+ONLY="enc3a,bota" in the environment keeps only the layers named by their first word.
 usage: python3 torch_unet3d.py layers|step THREADS [REPS_OR_STEPS] [SIZE]
 Run as bench/bench_unet3d.sh does: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_unet3d.py step 2 (PyTorch uses oneDNN
 for 3-D convolutions on the CPU; torch.set_num_threads(THREADS))."""
-import json, resource, sys, time
+import json, os, resource, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
 mode, th = sys.argv[1], int(sys.argv[2])
@@ -87,7 +88,10 @@ if mode == "layers":
     layers.append(("batchnorm 32ch @64", lambda: F.batch_norm(xb, rm, rv, wb, bb, training=True), 0))
     xr = R(N, 32, S, S, S, requires_grad=True)
     layers.append(("relu 32ch @64", lambda: F.relu(xr), 0))
+    only = set(filter(None, os.environ.get("ONLY", "").replace(",", " ").split()))
     for name, f, flop in layers:
+        if only and name.split()[0] not in only:
+            continue
         best = None
         for _ in range(reps):
             y, fw, fc = timed(f)

@@ -3,7 +3,8 @@
 -- 64->64->128, 128->128->256, transposed-conv up), batch 2, 2 classes, cross entropy, Adam.
 -- usage: lua5.4 bench/unet3d.lua layers|step [--threads N] [--reps N] [--steps N] [--size N]
 --   layers: every layer shape of the model, forward and backward timed separately (best of
---           reps, wall and CPU ms); one line per layer "name fwd_ms bwd_ms fwd_cpu bwd_cpu gflop"
+--           reps, wall and CPU ms); one line per layer "name fwd_ms bwd_ms fwd_cpu bwd_cpu gflop";
+--           ONLY="enc3a,bota" in the environment keeps only the layers named by their first word
 --   step:   the whole training step (forward, backward, Adam), best of steps after one warm-up,
 --           and the peak RSS of a process that did nothing else; one JSON line
 local lunet = require "lunet"
@@ -85,7 +86,12 @@ if mode == "layers" then
     local x = R(N, 32, S, S, S):requires_grad(true)
     return function() return F.relu(x) end, 0
   end }
+  -- ONLY="enc3a,bota": just the layers whose first word is listed (for profiling)
+  local only = os.getenv("ONLY")
+  local keep = {}
+  for w in (only or ""):gmatch("[^,%s]+") do keep[w] = true end
   for _, l in ipairs(layers) do
+    if only and not keep[l[1]:match("^%S+")] then goto continue end
     local f, flop = l[2]()
     local bf, bb, cf, cb = math.huge, math.huge, 0, 0
     for _ = 1, opts.reps do
@@ -98,6 +104,7 @@ if mode == "layers" then
       collectgarbage()
     end
     print(string.format("%-24s %9.1f %9.1f %9.1f %9.1f %8.2f", l[1], bf, bb, cf, cb, flop / 1e9))
+    ::continue::
   end
 else
   local model = lunet.models.unet3d { in_channels = 1, num_classes = 2, base = 16, depth = 4 }

@@ -7,6 +7,8 @@
 #include "lt_conv3d.h"
 #include "lt_context.h"
 #include "lt_gemm.h"
+#include "lt_isa.h"
+#include "lt_conv.h"
 
 /* Target size of one thread's vol2col block, in floats (256 kB: it stays in L2 between the
  * vol2col pass that writes it and the GEMM that packs it). */
@@ -173,20 +175,31 @@ static void vol_cols(float *col, float *x, int64_t cing, const lt_conv3d_dims *d
                 }
 }
 
-/* C = A B (+ beta C) on the calling thread: lunet's SGEMM, OpenBLAS on CPUs without AVX2. */
-static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, void *scratch) {
-    const int isa = lt_gemm_best_isa();
-    if (isa != LT_GEMM_GENERIC &&
+/* The GEMM ISA for ctx: the convolution ISA the context forces (lt_conv_set_isa: the specs
+ * run AVX2 on an AVX-512 CPU), else the best; -1 (OpenBLAS) on CPUs without AVX2 or when the
+ * context's ISA level is generic (LUNET_ISA=generic, lunet.core.set_isa). */
+static int gemm_isa(const lt_context *ctx) {
+    if (lt_gemm_best_isa() == LT_GEMM_GENERIC || lt_ctx_isa(ctx) == LT_ISA_GENERIC) return -1;
+    const int isa = lt_ctx_conv_isa(ctx);
+    return isa == LT_CONV_ISA_AVX2 ? LT_GEMM_AVX2
+         : isa == LT_CONV_ISA_AVX512 ? LT_GEMM_AVX512 : lt_gemm_best_isa();
+}
+
+/* C = A B (+ beta C) on the calling thread: lunet's SGEMM, OpenBLAS (see gemm_isa). */
+static void gemm(const lt_context *ctx, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc, void *scratch) {
+    const int isa = gemm_isa(ctx);
+    if (isa >= 0 &&
         lt_gemm(isa, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, scratch) == LT_OK)
         return;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-/* Floats of GEMM scratch for the three products of a block of nb columns. */
-static int64_t gemm_floats(int64_t coutg, int64_t K, int64_t nb) {
-    const int isa = lt_gemm_best_isa();
+/* Floats of GEMM scratch for the products of shapes {coutg, K, nb} in any order. */
+static int64_t gemm_floats(const lt_context *ctx, int64_t coutg, int64_t K, int64_t nb) {
+    const int gi = gemm_isa(ctx), isa = gi >= 0 ? gi : LT_GEMM_AUTO;
     size_t a = lt_gemm_scratch_size(isa, coutg, nb, K);
     size_t b = lt_gemm_scratch_size(isa, coutg, K, nb);
     size_t c = lt_gemm_scratch_size(isa, K, nb, coutg);
@@ -206,7 +219,7 @@ static team team_begin(const lt_context *ctx, int64_t units, double flops) {
     int n = lt_ctx_num_threads(ctx);
     if (n > 1 && omp_get_active_level() == 0 && flops >= SMALL_FLOPS && units > 1) {
         t.nt = units < n ? (int)units : n;
-        if (lt_gemm_best_isa() == LT_GEMM_GENERIC) {
+        if (gemm_isa(ctx) < 0) {
             t.saved_blas = openblas_get_num_threads();
             if (t.saved_blas != 1) openblas_set_num_threads(1);
         }
@@ -278,6 +291,614 @@ static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d, int64_t minc) {
     return (d->oh + rb - 1) / rb;
 }
 
+/* ---------------------------------------------------------------- Winograd F(2x2x2, 3x3x3)
+ *
+ * For 3x3x3 convolutions with unit strides and dilations and one group. A 2x2x2 output tile
+ * is A^T [ (G g G^T) . (B^T d B) ] A per dimension, d the 4x4x4 input patch at 2 * tile -
+ * padding (zero outside), with
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1],
+ * so the channel sums become 64 GEMMs, one per transformed position xi:
+ *   M[xi] (Cout, tiles) = U[xi] (Cout, Cin) V[xi] (Cin, tiles),
+ * 64 multiply-adds per tile and channel pair instead of 216. The weight gradient is the
+ * adjoint: dW[xi] (Cout, Cin) += (A dy A^T)[xi] (Cout, tiles) V[xi]^T, then G^T . G per
+ * dimension back to 3x3x3. Tiles run in blocks of up to WINO_TILES over the whole batch, so
+ * small volumes still give GEMMs of many columns. The forward runs each block on one thread
+ * (its V and M stay in that core's cache; no barrier per block). The weight gradient splits
+ * each block's transforms over the team by groups of 16 tiles (the lanes of the vectorised
+ * transforms) and its 64 GEMMs by xi, so every xi is summed by one thread in block order. */
+#define WL 16                          /* tiles per transform call (vector lanes) */
+
+typedef struct {
+    int64_t tz, ty, tx, per;   /* tiles per dimension and per image */
+    int64_t nt;                /* tiles in the batch */
+} wtiles;
+
+static int wino_shape(const lt_conv3d_dims *d) {
+    return d->kd == 3 && d->kh == 3 && d->kw == 3 && d->sd == 1 && d->sh == 1 && d->sw == 1 &&
+           d->dd == 1 && d->dh == 1 && d->dw == 1 && d->groups == 1;
+}
+
+/* The Winograd kernels serve a conv when forced (conv_set_algo "direct") or, in AUTO, for
+ * enough channels on both sides that the transforms are paid for; never when forced to
+ * "gemm". */
+static int use_wino(const lt_context *ctx, const lt_conv3d_dims *d) {
+    if (!wino_shape(d)) return 0;
+    const int algo = lt_ctx_conv_algo(ctx);
+    if (algo == LT_CONV_DIRECT) return 1;
+    if (algo != LT_CONV_AUTO) return 0;
+    return d->cin >= 16 && d->cout >= 16;
+}
+
+static wtiles wino_tiles(const lt_conv3d_dims *d) {
+    wtiles t;
+    t.tz = (d->od + 1) / 2; t.ty = (d->oh + 1) / 2; t.tx = (d->ow + 1) / 2;
+    t.per = t.tz * t.ty * t.tx;
+    t.nt = d->n * t.per;
+    return t;
+}
+
+/* Tiles per block: WINO_TILES (V and M of a block then stay near the core: 64 * (Cin + Cout)
+ * floats per tile), at most the batch's tiles rounded up to whole lane groups. Measured on
+ * the 3-D U-Net shapes (Zen 4, 1 MB L2): 48 and 144 tiles were slower than 96, and sizing
+ * the block to 4 or 12 MB instead was up to 2x slower at 64 channels. */
+#define WINO_TILES 96
+static int64_t wino_block(int64_t ntiles) {
+    const int64_t all = (ntiles + WL - 1) / WL * WL;
+    return WINO_TILES < all ? WINO_TILES : all;
+}
+
+/* Tiles per block when each thread of nt runs whole blocks: WINO_TILES, or 80 or 64 when that
+ * spreads the blocks more evenly over the threads (the slowest thread's tiles, rounded to
+ * whole blocks, at least 10% fewer); for fewer than nt * WINO_TILES tiles, the tiles split
+ * evenly over the threads in whole lane groups. */
+static int64_t wino_block_split(int64_t ntiles, int nt) {
+    if (ntiles < nt * WINO_TILES) {
+        const int64_t per = (ntiles + nt - 1) / nt;
+        return (per + WL - 1) / WL * WL;
+    }
+    int64_t best = WINO_TILES, cost = ((ntiles + WINO_TILES - 1) / WINO_TILES + nt - 1) / nt * WINO_TILES;
+    for (int64_t c = 80; c >= 64; c -= 16) {
+        const int64_t k = ((ntiles + c - 1) / c + nt - 1) / nt * c;
+        if (k * 10 < cost * 9) { best = c; cost = k; }
+    }
+    return best;
+}
+
+/* *out = 64 * a * b rounded up to 16 (floats of a transformed block); 1 on overflow. */
+static int wino_floats(int64_t a, int64_t b, int64_t *out) {
+    int64_t t;
+    if (lt_mul_ovf(a, b, &t) || lt_mul_ovf(t, 64, &t) || t > INT64_MAX - 16) return 1;
+    *out = round16(t);
+    return 0;
+}
+
+/* One lane's tile: image, patch origin (tile * 2 - padding) and output origin. */
+typedef struct { int64_t n, z, y, x; } wlane;
+
+static int wino_lanes(wlane *ln, const wtiles *tl, int64_t t, int64_t tend) {
+    int nl = 0;
+    for (; nl < WL && t < tend; nl++, t++) {
+        const int64_t n = t / tl->per, r = t - n * tl->per;
+        const int64_t z = r / (tl->ty * tl->tx), r2 = r - z * tl->ty * tl->tx;
+        const int64_t y = r2 / tl->tx;
+        ln[nl].n = n; ln[nl].z = 2 * z; ln[nl].y = 2 * y; ln[nl].x = 2 * (r2 - y * tl->tx);
+    }
+    return nl;
+}
+
+/* B^T on the lines r0..r3 of WL lanes, in place. */
+#define WIN_BT(r0, r1, r2, r3)                                                                  \
+    for (int l = 0; l < WL; l++) {                                                              \
+        const float d0 = (r0)[l], d1 = (r1)[l], d2 = (r2)[l], d3 = (r3)[l];                     \
+        (r0)[l] = d0 - d2; (r1)[l] = d1 + d2; (r2)[l] = d2 - d1; (r3)[l] = d1 - d3;             \
+    }
+
+/* p[64][WL] (index (i * 4 + j) * 4 + k) -> B^T along k, j and i, stored to v + xi * xs
+ * (nl lanes). */
+static inline LT_ISA_INLINE void win_in_tf_body(float *restrict p, float *restrict v, int64_t xs,
+                                                int nl) {
+    for (int q = 0; q < 16; q++) {
+        float *r = p + q * 4 * WL;
+        WIN_BT(r, r + WL, r + 2 * WL, r + 3 * WL)
+    }
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 4; k++) {
+            float *r = p + (i * 16 + k) * WL;
+            WIN_BT(r, r + 4 * WL, r + 8 * WL, r + 12 * WL)
+        }
+    for (int q = 0; q < 16; q++) {
+        float *r = p + q * WL;
+        WIN_BT(r, r + 16 * WL, r + 32 * WL, r + 48 * WL)
+    }
+    if (nl == WL)
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < WL; l++) v[k * xs + l] = p[k * WL + l];
+    else
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < nl; l++) v[k * xs + l] = p[k * WL + l];
+}
+LT_ISA_VARIANTS(win_in_tf, (float *restrict p, float *restrict v, int64_t xs, int nl),
+                (p, v, xs, nl))
+
+/* The 4x4x4 patches of WL tiles side by side in one row of tiles: lane l's patch starts at
+ * src + 2 * l (rows hw and W apart), columns outside [lo, hi) of the RS the row covers are
+ * zero (padding: their loads stay inside the caller's buffer, their values are discarded);
+ * gathered with stride-2 vector loads, then as win_in_tf. */
+static inline LT_ISA_INLINE void win_in_row_body(const float *restrict src, int64_t hw,
+                                                 int64_t W, int lo, int hi, float *restrict p,
+                                                 float *restrict v, int64_t xs) {
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            const float *r = src + a * hw + b * W;
+            float *o = p + (a * 16 + b * 4) * WL;
+            for (int e = 0; e < 4; e++)
+                for (int l = 0; l < WL; l++) {
+                    const float t = r[2 * l + e];
+                    o[e * WL + l] = (2 * l + e >= lo && 2 * l + e < hi) ? t : 0.0f;
+                }
+        }
+    win_in_tf_body(p, v, xs, WL);
+}
+LT_ISA_VARIANTS(win_in_row, (const float *restrict src, int64_t hw, int64_t W, int lo, int hi,
+                             float *restrict p, float *restrict v, int64_t xs),
+                (src, hw, W, lo, hi, p, v, xs))
+
+/* The 16 rows (a, b) of RS = 2 * WL + 2 columns the patches of a row of WL tiles cover, from
+ * channel plane xc (D, H, W) at origin (z0, y0, x0), zero outside; columns [lo, hi) are
+ * inside the row. Branch-free selects (masked loads), no library calls. */
+#define RS (2 * WL + 2)
+static inline LT_ISA_INLINE void win_stage_body(float *restrict stage, const float *restrict xc,
+                                                int64_t z0, int64_t y0, int64_t x0, int64_t D,
+                                                int64_t H, int64_t W, int64_t lo, int64_t hi) {
+    for (int r = 0; r < 16; r++) {
+        float *o = stage + r * RS;
+        const int64_t iz = z0 + r / 4, iy = y0 + r % 4;
+        if (iz < 0 || iz >= D || iy < 0 || iy >= H) {
+            for (int k = 0; k < RS; k++) o[k] = 0.0f;
+            continue;
+        }
+        const float *src = xc + (iz * H + iy) * W + x0;
+        for (int k = 0; k < RS; k++) o[k] = (k >= lo && k < hi) ? src[k] : 0.0f;
+    }
+}
+LT_ISA_VARIANTS(win_stage, (float *restrict stage, const float *restrict xc, int64_t z0,
+                            int64_t y0, int64_t x0, int64_t D, int64_t H, int64_t W, int64_t lo,
+                            int64_t hi), (stage, xc, z0, y0, x0, D, H, W, lo, hi))
+
+/* m[64][WL] (read from src + xi * xs, nl lanes) -> y[8][WL] (index (p * 2 + q) * 2 + r):
+ * A^T along k, j and i. */
+static inline LT_ISA_INLINE void win_out_tf_body(const float *restrict src, int64_t xs, int nl,
+                                                 float *restrict y) {
+    float m[64 * WL], t1[32 * WL], t2[16 * WL];
+    if (nl == WL)
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < WL; l++) m[k * WL + l] = src[k * xs + l];
+    else
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < WL; l++) m[k * WL + l] = l < nl ? src[k * xs + l] : 0.0f;
+    for (int q = 0; q < 16; q++) {   /* along k: (i, j, k) -> (i, j, r) */
+        const float *a = m + q * 4 * WL;
+        for (int l = 0; l < WL; l++) {
+            t1[(q * 2) * WL + l] = a[l] + a[WL + l] + a[2 * WL + l];
+            t1[(q * 2 + 1) * WL + l] = a[WL + l] - a[2 * WL + l] - a[3 * WL + l];
+        }
+    }
+    for (int i = 0; i < 4; i++)      /* along j: (i, j, r) -> (i, q, r) */
+        for (int r = 0; r < 2; r++) {
+            const float *a = t1 + (i * 8 + r) * WL;
+            for (int l = 0; l < WL; l++) {
+                t2[((i * 2) * 2 + r) * WL + l] = a[l] + a[2 * WL + l] + a[4 * WL + l];
+                t2[((i * 2 + 1) * 2 + r) * WL + l] = a[2 * WL + l] - a[4 * WL + l] - a[6 * WL + l];
+            }
+        }
+    for (int q = 0; q < 4; q++) {    /* along i: (i, q, r) -> (p, q, r) */
+        const float *a = t2 + q * WL;
+        for (int l = 0; l < WL; l++) {
+            y[q * WL + l] = a[l] + a[4 * WL + l] + a[8 * WL + l];
+            y[(4 + q) * WL + l] = a[4 * WL + l] - a[8 * WL + l] - a[12 * WL + l];
+        }
+    }
+}
+LT_ISA_VARIANTS(win_out_tf, (const float *restrict src, int64_t xs, int nl, float *restrict y),
+                (src, xs, nl, y))
+
+/* g[8][WL] (a 2x2x2 output-gradient tile) -> p[64][WL]: A along r, q and p
+ * (u0, u1) -> (u0, u0 + u1, u0 - u1, -u1), stored to v + xi * xs (nl lanes). */
+static inline LT_ISA_INLINE void win_dy_tf_body(const float *restrict g, float *restrict p,
+                                                float *restrict v, int64_t xs, int nl) {
+    float t1[16 * WL], t2[32 * WL];
+    for (int q = 0; q < 4; q++) {    /* along r: (p, q, r) -> (p, q, k) */
+        const float *a = g + q * 2 * WL;
+        float *o = t1 + q * 4 * WL;
+        for (int l = 0; l < WL; l++) {
+            const float u0 = a[l], u1 = a[WL + l];
+            o[l] = u0; o[WL + l] = u0 + u1; o[2 * WL + l] = u0 - u1; o[3 * WL + l] = -u1;
+        }
+    }
+    for (int pp = 0; pp < 2; pp++)   /* along q: (p, q, k) -> (p, j, k) */
+        for (int k = 0; k < 4; k++) {
+            const float *a = t1 + (pp * 8 + k) * WL;
+            float *o = t2 + (pp * 16 + k) * WL;
+            for (int l = 0; l < WL; l++) {
+                const float u0 = a[l], u1 = a[4 * WL + l];
+                o[l] = u0; o[4 * WL + l] = u0 + u1; o[8 * WL + l] = u0 - u1; o[12 * WL + l] = -u1;
+            }
+        }
+    for (int q = 0; q < 16; q++) {   /* along p: (p, j, k) -> (i, j, k) */
+        const float *a = t2 + q * WL;
+        float *o = p + q * WL;
+        for (int l = 0; l < WL; l++) {
+            const float u0 = a[l], u1 = a[16 * WL + l];
+            o[l] = u0; o[16 * WL + l] = u0 + u1; o[32 * WL + l] = u0 - u1; o[48 * WL + l] = -u1;
+        }
+    }
+    if (nl == WL)
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < WL; l++) v[k * xs + l] = p[k * WL + l];
+    else
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < nl; l++) v[k * xs + l] = p[k * WL + l];
+}
+LT_ISA_VARIANTS(win_dy_tf, (const float *restrict g, float *restrict p, float *restrict v,
+                            int64_t xs, int nl), (g, p, v, xs, nl))
+
+/* U (64, Cout, Cin) [xi] = G g G^T of w (Cout, Cin, 3, 3, 3) for the output channel co,
+ * WL input channels at a time (the lanes): G maps (g0, g1, g2) to
+ * (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). */
+static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *restrict w,
+                                               int64_t cout, int64_t cin, int64_t co) {
+    float g[27 * WL], a[36 * WL], b[48 * WL], u[64 * WL];
+    const int64_t xs = cout * cin;
+    for (int64_t c0 = 0; c0 < cin; c0 += WL) {
+        const int nl = cin - c0 < WL ? (int)(cin - c0) : WL;
+        const float *src = w + (co * cin + c0) * 27;
+        for (int t = 0; t < 27; t++)
+            for (int l = 0; l < WL; l++) g[t * WL + l] = l < nl ? src[l * 27 + t] : 0.0f;
+        for (int q = 0; q < 9; q++)   /* along i: (a, b, c) -> (i, b, c) */
+            for (int l = 0; l < WL; l++) {
+                const float g0 = g[q * WL + l], g1 = g[(9 + q) * WL + l], g2 = g[(18 + q) * WL + l];
+                a[q * WL + l] = g0; a[(9 + q) * WL + l] = 0.5f * (g0 + g1 + g2);
+                a[(18 + q) * WL + l] = 0.5f * (g0 - g1 + g2); a[(27 + q) * WL + l] = g2;
+            }
+        for (int i = 0; i < 4; i++)   /* along j: (i, b, c) -> (i, j, c) */
+            for (int k = 0; k < 3; k++)
+                for (int l = 0; l < WL; l++) {
+                    const float g0 = a[(i * 9 + k) * WL + l], g1 = a[(i * 9 + 3 + k) * WL + l];
+                    const float g2 = a[(i * 9 + 6 + k) * WL + l];
+                    b[(i * 12 + k) * WL + l] = g0; b[(i * 12 + 3 + k) * WL + l] = 0.5f * (g0 + g1 + g2);
+                    b[(i * 12 + 6 + k) * WL + l] = 0.5f * (g0 - g1 + g2); b[(i * 12 + 9 + k) * WL + l] = g2;
+                }
+        for (int q = 0; q < 16; q++)  /* along k: (i, j, c) -> (i, j, k) */
+            for (int l = 0; l < WL; l++) {
+                const float g0 = b[(q * 3) * WL + l], g1 = b[(q * 3 + 1) * WL + l];
+                const float g2 = b[(q * 3 + 2) * WL + l];
+                u[(q * 4) * WL + l] = g0; u[(q * 4 + 1) * WL + l] = 0.5f * (g0 + g1 + g2);
+                u[(q * 4 + 2) * WL + l] = 0.5f * (g0 - g1 + g2); u[(q * 4 + 3) * WL + l] = g2;
+            }
+        float *dst = U + co * cin + c0;
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < nl; l++) dst[k * xs + l] = u[k * WL + l];
+    }
+}
+LT_ISA_VARIANTS(win_w_tf, (float *restrict U, const float *restrict w, int64_t cout, int64_t cin,
+                           int64_t co), (U, w, cout, cin, co))
+
+/* dw (Cout, Cin, 3, 3, 3) += G^T acc G per dimension for the output channel co, acc
+ * (64, Cout, Cin), WL input channels at a time: (u0..u3) -> (u0 + (u1 + u2) / 2,
+ * (u1 - u2) / 2, (u1 + u2) / 2 + u3). */
+static inline LT_ISA_INLINE void win_w_back_body(float *restrict dw, const float *restrict acc,
+                                                 int64_t cout, int64_t cin, int64_t co) {
+    float u[64 * WL], a[48 * WL], b[36 * WL];
+    const int64_t xs = cout * cin;
+    for (int64_t c0 = 0; c0 < cin; c0 += WL) {
+        const int nl = cin - c0 < WL ? (int)(cin - c0) : WL;
+        const float *src = acc + co * cin + c0;
+        for (int k = 0; k < 64; k++)
+            for (int l = 0; l < WL; l++) u[k * WL + l] = l < nl ? src[k * xs + l] : 0.0f;
+        for (int q = 0; q < 16; q++)  /* along k: (i, j, k) -> (i, j, c) */
+            for (int l = 0; l < WL; l++) {
+                const float u0 = u[(q * 4) * WL + l], u1 = u[(q * 4 + 1) * WL + l];
+                const float u2 = u[(q * 4 + 2) * WL + l], u3 = u[(q * 4 + 3) * WL + l];
+                a[(q * 3) * WL + l] = u0 + 0.5f * (u1 + u2); a[(q * 3 + 1) * WL + l] = 0.5f * (u1 - u2);
+                a[(q * 3 + 2) * WL + l] = 0.5f * (u1 + u2) + u3;
+            }
+        for (int i = 0; i < 4; i++)   /* along j: (i, j, c) -> (i, b, c) */
+            for (int k = 0; k < 3; k++)
+                for (int l = 0; l < WL; l++) {
+                    const float u0 = a[(i * 12 + k) * WL + l], u1 = a[(i * 12 + 3 + k) * WL + l];
+                    const float u2 = a[(i * 12 + 6 + k) * WL + l], u3 = a[(i * 12 + 9 + k) * WL + l];
+                    b[(i * 9 + k) * WL + l] = u0 + 0.5f * (u1 + u2);
+                    b[(i * 9 + 3 + k) * WL + l] = 0.5f * (u1 - u2);
+                    b[(i * 9 + 6 + k) * WL + l] = 0.5f * (u1 + u2) + u3;
+                }
+        float *dst = dw + (co * cin + c0) * 27;
+        for (int q = 0; q < 9; q++)   /* along i: (i, b, c) -> (a, b, c), added into dw */
+            for (int l = 0; l < nl; l++) {
+                const float u0 = b[q * WL + l], u1 = b[(9 + q) * WL + l];
+                const float u2 = b[(18 + q) * WL + l], u3 = b[(27 + q) * WL + l];
+                dst[l * 27 + q] += u0 + 0.5f * (u1 + u2);
+                dst[l * 27 + 9 + q] += 0.5f * (u1 - u2);
+                dst[l * 27 + 18 + q] += 0.5f * (u1 + u2) + u3;
+            }
+    }
+}
+LT_ISA_VARIANTS(win_w_back, (float *restrict dw, const float *restrict acc, int64_t cout,
+                             int64_t cin, int64_t co), (dw, acc, cout, cin, co))
+
+/* p[64][WL] = the 4x4x4 patches of channel c (x is (N, C, D, H, W)) of the nl lanes,
+ * origins lane - padding, zero outside and in the unused lanes. */
+static void win_gather(float *restrict p, const float *x, const lt_conv3d_dims *d, int64_t c,
+                       const wlane *ln, int nl) {
+    const int64_t H = d->h, W = d->w, hw = H * W, V = d->d * hw;
+    for (int l = 0; l < nl; l++) {
+        const int64_t z0 = ln[l].z - d->pd, y0 = ln[l].y - d->ph, x0 = ln[l].x - d->pw;
+        const float *xc = x + (ln[l].n * d->cin + c) * V;
+        if (z0 >= 0 && y0 >= 0 && x0 >= 0 && z0 + 4 <= d->d && y0 + 4 <= H && x0 + 4 <= W) {
+            const float *s = xc + z0 * hw + y0 * W + x0;
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) {
+                    const float *r = s + a * hw + b * W;
+                    float *o = p + (a * 16 + b * 4) * WL + l;
+                    o[0] = r[0]; o[WL] = r[1]; o[2 * WL] = r[2]; o[3 * WL] = r[3];
+                }
+        } else {
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++)
+                    for (int e = 0; e < 4; e++) {
+                        const int64_t iz = z0 + a, iy = y0 + b, ix = x0 + e;
+                        const int in = iz >= 0 && iz < d->d && iy >= 0 && iy < H && ix >= 0 && ix < W;
+                        p[(a * 16 + b * 4 + e) * WL + l] = in ? xc[iz * hw + iy * W + ix] : 0.0f;
+                    }
+        }
+    }
+    for (int l = nl; l < WL; l++)
+        for (int k = 0; k < 64; k++) p[k * WL + l] = 0.0f;
+}
+
+/* The input transform of the lanes' tiles for every input channel: V (64, Cin, ldv), the
+ * lanes at column col. */
+static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col, const float *x,
+                      const lt_conv3d_dims *d, const wlane *ln, int nl) {
+    float p[64 * WL] __attribute__((aligned(64)));
+    const int isa = lt_ctx_isa(ctx);
+    const int64_t xs = d->cin * ldv;
+    /* lanes side by side in one row of tiles: the vector gather, straight from x when every
+     * patch is inside it, else from a zero-padded copy of the 16 rows the patches cover */
+    int row = 1;
+    for (int l = 1; row && l < nl; l++)
+        row = ln[l].n == ln[0].n && ln[l].z == ln[0].z && ln[l].y == ln[0].y &&
+              ln[l].x == ln[0].x + 2 * l;
+    if (row) {
+        const int64_t z0 = ln[0].z - d->pd, y0 = ln[0].y - d->ph, x0 = ln[0].x - d->pw;
+        const int64_t hw = d->h * d->w, vol = d->d * hw;
+        const float *xn = x + ln[0].n * d->cin * vol;
+        const int64_t lo = x0 < 0 ? -x0 : 0, hi = d->w - x0 < RS ? d->w - x0 : RS;
+        /* straight from x when the patches' rows are inside it; columns clipped by the
+         * padding are read (from the neighbouring rows: the whole span must lie inside x)
+         * and zeroed */
+        const int64_t first = ln[0].n * d->cin * vol + z0 * hw + y0 * d->w + x0;
+        const int64_t last = first + (d->cin - 1) * vol + 3 * hw + 3 * d->w + RS - 1;
+        if (nl == WL && z0 >= 0 && y0 >= 0 && z0 + 4 <= d->d && y0 + 4 <= d->h && lo < hi &&
+            first >= 0 && last < d->n * d->cin * vol) {
+            const float *s0 = x + first;
+            for (int64_t c = 0; c < d->cin; c++)
+                win_in_row_isa[isa](s0 + c * vol, hw, d->w, (int)lo, (int)hi, p,
+                                    V + c * ldv + col, xs);
+            return;
+        }
+        float stage[16 * RS];
+        for (int64_t c = 0; c < d->cin; c++) {
+            win_stage_isa[isa](stage, xn + c * vol, z0, y0, x0, d->d, d->h, d->w, lo, hi);
+            if (nl == WL)
+                win_in_row_isa[isa](stage, 4 * RS, RS, 0, RS, p, V + c * ldv + col, xs);
+            else {   /* the last, partial group: the scalar store of nl lanes */
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++)
+                        for (int e = 0; e < 4; e++)
+                            for (int l = 0; l < WL; l++)
+                                p[(a * 16 + b * 4 + e) * WL + l] =
+                                    l < nl ? stage[(a * 4 + b) * RS + 2 * l + e] : 0.0f;
+                win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+            }
+        }
+        return;
+    }
+    for (int64_t c = 0; c < d->cin; c++) {
+        win_gather(p, x, d, c, ln, nl);
+        win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+    }
+}
+
+/* win_out_tf for WL tiles side by side in one row of tiles, written to o (the first tile's
+ * output origin; planes ohw and rows ow apart) as interleaved vector stores: nz x ny x 2 x WL
+ * outputs (nz, ny: 1 or 2, clipped at the output's end), o = bias + y or o += y. */
+static inline LT_ISA_INLINE void win_out_row_body(const float *restrict src, int64_t xs,
+                                                  float *restrict o, int64_t ohw, int64_t ow,
+                                                  int nz, int ny, float bias, int accumulate) {
+    float y[8 * WL];
+    win_out_tf_body(src, xs, WL, y);
+    for (int pz = 0; pz < nz; pz++)
+        for (int q = 0; q < ny; q++) {
+            float *r = o + pz * ohw + q * ow;
+            const float *y0 = y + (pz * 2 + q) * 2 * WL, *y1 = y0 + WL;
+            if (accumulate)
+                for (int l = 0; l < WL; l++) { r[2 * l] += y0[l]; r[2 * l + 1] += y1[l]; }
+            else
+                for (int l = 0; l < WL; l++) { r[2 * l] = bias + y0[l]; r[2 * l + 1] = bias + y1[l]; }
+        }
+}
+LT_ISA_VARIANTS(win_out_row, (const float *restrict src, int64_t xs, float *restrict o,
+                              int64_t ohw, int64_t ow, int nz, int ny, float bias,
+                              int accumulate), (src, xs, o, ohw, ow, nz, ny, bias, accumulate))
+
+/* out (N, Cout, OD, OH, OW) [+]= the output transform of M (64, Cout, ldm) at column col for
+ * the lanes' tiles (bias b added when not accumulating; NULL: none). */
+static void win_output(const lt_context *ctx, float *out, const float *M, int64_t ldm,
+                       int64_t col, const float *b, int accumulate, const lt_conv3d_dims *d,
+                       const wlane *ln, int nl) {
+    float y[8 * WL] __attribute__((aligned(64)));
+    const int isa = lt_ctx_isa(ctx);
+    const int64_t xs = d->cout * ldm, ohw = d->oh * d->ow, S = d->od * ohw;
+    int row = nl == WL && ln[0].x + 2 * WL <= d->ow;
+    for (int l = 1; row && l < WL; l++)
+        row = ln[l].n == ln[0].n && ln[l].z == ln[0].z && ln[l].y == ln[0].y &&
+              ln[l].x == ln[0].x + 2 * l;
+    if (row) {   /* whole tiles side by side: interleaved vector stores */
+        const int nz = ln[0].z + 2 <= d->od ? 2 : 1, ny = ln[0].y + 2 <= d->oh ? 2 : 1;
+        float *o0 = out + ln[0].n * d->cout * S + ln[0].z * ohw + ln[0].y * d->ow + ln[0].x;
+        for (int64_t co = 0; co < d->cout; co++)
+            win_out_row_isa[isa](M + co * ldm + col, xs, o0 + co * S, ohw, d->ow, nz, ny,
+                                 (b && !accumulate) ? b[co] : 0.0f, accumulate);
+        return;
+    }
+    for (int64_t co = 0; co < d->cout; co++) {
+        win_out_tf_isa[isa](M + co * ldm + col, xs, nl, y);
+        const float bias = (b && !accumulate) ? b[co] : 0.0f;
+        for (int l = 0; l < nl; l++) {
+            float *o = out + (ln[l].n * d->cout + co) * S;
+            if (ln[l].z + 2 <= d->od && ln[l].y + 2 <= d->oh && ln[l].x + 2 <= d->ow) {
+                float *t = o + ln[l].z * ohw + ln[l].y * d->ow + ln[l].x;
+                for (int k = 0; k < 8; k++) {
+                    float *e = t + (k / 4) * ohw + ((k / 2) % 2) * d->ow + k % 2;
+                    *e = (accumulate ? *e : bias) + y[k * WL + l];
+                }
+                continue;
+            }
+            for (int pz = 0; pz < 2; pz++) {
+                const int64_t oz = ln[l].z + pz;
+                if (oz >= d->od) break;
+                for (int q = 0; q < 2; q++) {
+                    const int64_t oy = ln[l].y + q;
+                    if (oy >= d->oh) break;
+                    for (int r = 0; r < 2; r++) {
+                        const int64_t ox = ln[l].x + r;
+                        if (ox >= d->ow) break;
+                        float *t = o + oz * ohw + oy * d->ow + ox;
+                        const float v = y[((pz * 2 + q) * 2 + r) * WL + l];
+                        *t = accumulate ? *t + v : bias + v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The output-gradient transform A dy A^T of the lanes' tiles for every output channel:
+ * Dy (64, Cout, ldv) at column col (zero where a tile reaches past the output). */
+static void win_dyin(const lt_context *ctx, float *Dy, int64_t ldv, int64_t col,
+                     const float *dy, const lt_conv3d_dims *d, const wlane *ln, int nl) {
+    float g[8 * WL] __attribute__((aligned(64))), p[64 * WL] __attribute__((aligned(64)));
+    const int isa = lt_ctx_isa(ctx);
+    const int64_t xs = d->cout * ldv, ohw = d->oh * d->ow, S = d->od * ohw;
+    for (int64_t co = 0; co < d->cout; co++) {
+        for (int l = 0; l < WL; l++) {
+            const float *s = l < nl ? dy + (ln[l].n * d->cout + co) * S : NULL;
+            for (int k = 0; k < 8; k++) {
+                const int64_t oz = l < nl ? ln[l].z + k / 4 : 0, oy = l < nl ? ln[l].y + (k / 2) % 2 : 0;
+                const int64_t ox = l < nl ? ln[l].x + k % 2 : 0;
+                g[k * WL + l] = (s && oz < d->od && oy < d->oh && ox < d->ow)
+                                    ? s[oz * ohw + oy * d->ow + ox] : 0.0f;
+            }
+        }
+        win_dy_tf_isa[isa](g, p, Dy + co * ldv + col, xs, nl);
+    }
+}
+
+/* out = conv(x, w) + b (or += conv(x, w) when accumulate) by Winograd (see above). */
+static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const float *w,
+                          const float *b, const lt_conv3d_dims *d, int accumulate) {
+    const int64_t cin = d->cin, cout = d->cout;
+    const wtiles tl = wino_tiles(d);
+    team t = team_begin(ctx, (tl.nt + WL - 1) / WL,
+                        2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
+    const int nt = t.nt;
+    const int64_t nT = wino_block_split(tl.nt, nt), nblk = (tl.nt + nT - 1) / nT;
+    int64_t uf, vf, mf, per, all;
+    if (wino_floats(cout, cin, &uf) || wino_floats(cin, nT, &vf) || wino_floats(cout, nT, &mf) ||
+        lt_add_ovf(vf, mf, &per) || lt_add_ovf(per, gemm_floats(ctx, cout, cin, nT), &per) ||
+        lt_mul_ovf(per, nt, &all) || lt_add_ovf(all, uf, &all))
+        { team_end(t); return LT_EOVERFLOW; }
+    lt_status st = LT_OK;
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, all, &st);
+    if (!buf) { team_end(t); return st; }
+    float *U = buf;
+    #pragma omp parallel num_threads(nt)
+    {
+        float *Vb = U + uf + (int64_t)omp_get_thread_num() * per, *Mb = Vb + vf, *gsc = Mb + mf;
+        #pragma omp for schedule(static)
+        for (int64_t co = 0; co < cout; co++) win_w_tf_isa[lt_ctx_isa(ctx)](U, w, cout, cin, co);
+        /* each block of tiles on one thread: transforms, 64 GEMMs, inverse transforms */
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t k = 0; k < nblk; k++) {
+            const int64_t t0 = k * nT, nb = t0 + nT < tl.nt ? nT : tl.nt - t0;
+            const int64_t ng = (nb + WL - 1) / WL;
+            for (int64_t gi = 0; gi < ng; gi++) {
+                wlane ln[WL];
+                const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
+                win_input(ctx, Vb, nT, gi * WL, x, d, ln, nl);
+            }
+            for (int64_t xi = 0; xi < 64; xi++)
+                gemm(ctx, 0, 0, cout, nb, cin, U + xi * cout * cin, cin, Vb + xi * cin * nT, nT,
+                     0.0f, Mb + xi * cout * nT, nT, gsc);
+            for (int64_t gi = 0; gi < ng; gi++) {
+                wlane ln[WL];
+                const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
+                win_output(ctx, out, Mb, nT, gi * WL, b, accumulate, d, ln, nl);
+            }
+        }
+    }
+    team_end(t);
+    return LT_OK;
+}
+
+/* dw += the weight gradient by Winograd: per block of tiles V = B^T x B and Dy = A dy A^T,
+ * acc[xi] (Cout, Cin) += Dy[xi] V[xi]^T (each xi summed by one thread over the blocks in
+ * order: the result does not depend on the thread count), then G^T acc G into dw. */
+static lt_status wino_bwd_weight(lt_context *ctx, float *dw, const float *dy, const float *x,
+                                 const lt_conv3d_dims *d) {
+    const int64_t cin = d->cin, cout = d->cout;
+    const wtiles tl = wino_tiles(d);
+    const int64_t nT = wino_block(tl.nt);
+    int64_t af, vf, mf, all;
+    const int64_t gs = gemm_floats(ctx, cout, cin, nT);
+    if (wino_floats(cout, cin, &af) || wino_floats(cin, nT, &vf) || wino_floats(cout, nT, &mf))
+        return LT_EOVERFLOW;
+    team t = team_begin(ctx, 64, 2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
+    const int nt = t.nt;
+    lt_status st = LT_OK;
+    if (lt_mul_ovf(gs, nt, &all) || lt_add_ovf(all, vf, &all) || lt_add_ovf(all, mf, &all))
+        { team_end(t); return LT_EOVERFLOW; }
+    float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, all, &st);
+    if (!buf) { team_end(t); return st; }
+    float *acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, 1, af, &st);
+    if (!acc) { team_end(t); return st; }
+    memset(acc, 0, (size_t)af * sizeof(float));
+    float *Vb = buf, *Db = Vb + vf;
+    #pragma omp parallel num_threads(nt)
+    {
+        float *gsc = Db + mf + (int64_t)omp_get_thread_num() * gs;
+        for (int64_t t0 = 0; t0 < tl.nt; t0 += nT) {
+            const int64_t nb = t0 + nT < tl.nt ? nT : tl.nt - t0, ng = (nb + WL - 1) / WL;
+            #pragma omp for schedule(static)
+            for (int64_t gi = 0; gi < ng; gi++) {
+                wlane ln[WL];
+                const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
+                win_input(ctx, Vb, nT, gi * WL, x, d, ln, nl);
+                win_dyin(ctx, Db, nT, gi * WL, dy, d, ln, nl);
+            }
+            #pragma omp for schedule(static)
+            for (int64_t xi = 0; xi < 64; xi++)
+                gemm(ctx, 0, 1, cout, cin, nb, Db + xi * cout * nT, nT, Vb + xi * cin * nT, nT,
+                     1.0f, acc + xi * cout * cin, cin, gsc);
+        }
+        #pragma omp for schedule(static)
+        for (int64_t co = 0; co < cout; co++) win_w_back_isa[lt_ctx_isa(ctx)](dw, acc, cout, cin, co);
+    }
+    team_end(t);
+    return LT_OK;
+}
+
 /* conv_fwd for unit depth stride and kd > 1: an output plane is the sum over the depth taps a
  * of W_a (Cout/g, Cin/g * kh * kw) times the 2-D columns of input plane oz - pd + a * dd, and
  * each input plane's columns serve kd output planes, so they are built once (a ring of
@@ -292,7 +913,7 @@ static lt_status conv_fwd_planes(lt_context *ctx, float *out, const float *x, co
     const int64_t rb = (d->oh + row_blocks(K2, d, MIN_COLS) - 1) / row_blocks(K2, d, MIN_COLS);
     const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
     const int64_t colf = round16(K2 * nb);
-    const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
+    const int64_t per = R * colf + gemm_floats(ctx, coutg, K2, nb);
     /* the weight as (Cout, kd, Cin/g * kh * kw): W_a is a (Cout/g, K2) block with row stride K */
     const size_t wbytes = floats_bytes(d->cout, K);
     if (!wbytes) return LT_EOVERFLOW;
@@ -339,7 +960,7 @@ static lt_status conv_fwd_planes(lt_context *ctx, float *out, const float *x, co
                     plane_cols(col, xg, cing, d, iz, y0, y1);
                     have[iz % R] = iz;
                 }
-                gemm(0, 0, coutg, ncol, K2, wg + a * K2, K, col, ncol, any ? 1.0f : beta, og, S, gs);
+                gemm(ctx, 0, 0, coutg, ncol, K2, wg + a * K2, K, col, ncol, any ? 1.0f : beta, og, S, gs);
                 any = 1;
             }
             if (!any && beta == 0.0f)   /* every tap in the depth padding */
@@ -359,12 +980,13 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
     const int64_t V = d->d * d->h * d->w;
     const int pw = is_pointwise(d);
+    if (use_wino(ctx, d)) return wino_fwd(ctx, out, x, w, b, d, accumulate);
     if (!pw && d->sd == 1 && d->kd > 1 && (d->kd - 1) * d->dd + 1 <= 64)
         return conv_fwd_planes(ctx, out, x, w, b, d, accumulate);
     const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
-    const int64_t per = colf + gemm_floats(coutg, K, nb);
+    const int64_t per = colf + gemm_floats(ctx, coutg, K, nb);
     team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
     lt_status st = LT_OK;
     float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
@@ -392,7 +1014,7 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
             col = tb;
             ldb = p1 - p0;
         }
-        gemm(0, 0, coutg, p1 - p0, K, w + g * coutg * K, K, col, ldb, beta, og, S, tb + colf);
+        gemm(ctx, 0, 0, coutg, p1 - p0, K, w + g * coutg * K, K, col, ldb, beta, og, S, tb + colf);
     }
     team_end(t);
     return LT_OK;
@@ -413,7 +1035,7 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
     const int64_t nslab = (d->od + T - 1) / T;
     const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, T * ohw, d->ow);
     const int64_t colf = pw ? 0 : round16(K * nb);
-    const int64_t per = colf + gemm_floats(coutg, K, nb);
+    const int64_t per = colf + gemm_floats(ctx, coutg, K, nb);
     const int64_t items = d->n * G;
     team t = team_begin(ctx, items * ((nslab + 1) / 2),
                         2.0 * (double)(d->n * d->cout * S) * (double)K);
@@ -436,10 +1058,10 @@ static lt_status conv_bwd_data(lt_context *ctx, float *dx, const float *dy, cons
                 for (int64_t p0 = s0; p0 < s1; p0 += nb) {
                     const int64_t p1 = p0 + nb < s1 ? p0 + nb : s1;
                     if (pw) {
-                        gemm(1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 1.0f,
+                        gemm(ctx, 1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 1.0f,
                              dxg + p0, V, tb + colf);
                     } else {
-                        gemm(1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 0.0f,
+                        gemm(ctx, 1, 0, K, p1 - p0, coutg, w + g * coutg * K, K, dyg + p0, S, 0.0f,
                              tb, p1 - p0, tb + colf);
                         vol_cols(tb, dxg, cing, d, p0 / d->ow, p1 / d->ow, 1);
                     }
@@ -495,7 +1117,7 @@ static lt_status conv_bwd_weight_planes(lt_context *ctx, float *dw, const float 
     const int64_t rb = (d->oh + row_blocks(K2, d, DW_MIN_COLS) - 1) / row_blocks(K2, d, DW_MIN_COLS);
     const int64_t nrb = (d->oh + rb - 1) / rb, units = d->n * G * nrb, nb = rb * d->ow;
     const int64_t colf = round16(K2 * nb);
-    const int64_t per = R * colf + gemm_floats(coutg, K2, nb);
+    const int64_t per = R * colf + gemm_floats(ctx, coutg, K2, nb);
     team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
     lt_status st = LT_OK;
     float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
@@ -528,7 +1150,7 @@ static lt_status conv_bwd_weight_planes(lt_context *ctx, float *dw, const float 
                         plane_cols(col, xg, cing, d, iz, y0, y1);
                         have[iz % R] = iz;
                     }
-                    gemm(0, 1, K2, coutg, ncol, col, ncol, dyg, S, 1.0f,
+                    gemm(ctx, 0, 1, K2, coutg, ncol, col, ncol, dyg, S, 1.0f,
                          a0 + (g * kd + a) * K2 * coutg, coutg, gs);
                 }
             }
@@ -562,12 +1184,13 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
     const int64_t V = d->d * d->h * d->w, wn = d->cout * K, wpad = round16(wn);
     const int pw = is_pointwise(d);
+    if (use_wino(ctx, d)) return wino_bwd_weight(ctx, dw, dy, x, d);
     if (!pw && d->sd == 1 && d->kd > 1 && (d->kd - 1) * d->dd + 1 <= 64)
         return conv_bwd_weight_planes(ctx, dw, dy, x, d);
     const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
     const int64_t nblk = (S + nb - 1) / nb, units = d->n * G * nblk;
     const int64_t colf = pw ? 0 : round16(K * nb);
-    const int64_t per = colf + gemm_floats(coutg, K, nb);
+    const int64_t per = colf + gemm_floats(ctx, coutg, K, nb);
     team t = team_begin(ctx, units, 2.0 * (double)(d->n * d->cout * S) * (double)K);
     lt_status st = LT_OK;
     float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, t.nt, per, &st);
@@ -594,7 +1217,7 @@ static lt_status conv_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
                 col = tb;
                 lda = p1 - p0;
             }
-            gemm(0, 1, K, coutg, p1 - p0, col, lda, dyg, S, 1.0f, a0 + g * K * coutg, coutg,
+            gemm(ctx, 0, 1, K, coutg, p1 - p0, col, lda, dyg, S, 1.0f, a0 + g * K * coutg, coutg,
                  tb + colf);
         }
     }
