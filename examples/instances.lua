@@ -255,3 +255,4 @@ image.save(png, grid)
 print("  wrote " .. png .. " (pairs: prediction | ground truth, one colour per instance)")
 print(fmt("\ntraining %.1f s, all %.1f s (CPU %.1f s); bar AP50 >= 0.80: %s%s", t_train, clock() - t_start, os.clock(),
           ap[1] >= 0.80 and "reached" or "NOT reached", cfg.quick and " [--quick: not meaningful]" or ""))
+if not cfg.quick and ap[1] < 0.80 then os.exit(1) end
