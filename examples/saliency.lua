@@ -1,7 +1,7 @@
 -- Salient-object detection with U^2-Net (small variant, U2NETP: 1,131,181 parameters) on
 -- Tux Paint photo composites (Debian tuxpaint-stamps-default, lunet.data.tuxpaint): the
 -- pasted photo cut-out is the salient object, its alpha mask the ground truth.
---   training   --train composites (seed 0) of --size x --size (default 1,024 of 32 x 32, 12
+--   training   --train composites (seed 0) of --size x --size (default 1,024 of 32 x 32, 16
 --              epochs) with flips and quarter turns; U^2-Net's recipe of deep supervision: the
 --              same loss on the fused output and the six side outputs, summed (lunet.train.fit,
 --              model.deep_supervision_weights); the loss is BCE + IoU (soft Jaccard, as
