@@ -6,8 +6,8 @@
 -- turns its output into instance ids (interior regions as seeds, watershed inside the
 -- foreground; seeds below min_marker_size pixels are dropped so that their pixels join a
 -- neighbour instead of becoming fragments). Its settings (threshold, marker_threshold,
--- min_marker_size, min_size) are chosen on 256 validation composites by AP50, then the
--- held-out composites are scored once. The softmax is averaged over the 8 flips / quarter
+-- min_marker_size, min_size) are chosen on 256 validation composites by AP50 (a coarse grid,
+-- then a finer coordinate search around its best), then the held-out composites are scored once. The softmax is averaged over the 8 flips / quarter
 -- turns (test-time augmentation; --no-tta: off).
 -- Scored on held-out composites (another seed) with AP50, AP@[.5:.95] (TP / (TP + FP + FN)
 -- after one-to-one matching, summed over the data set, as StarDist's matching_dataset) and PQ
@@ -20,7 +20,8 @@
 -- validation composites (default 0; not 1, the held-out set's): to measure the spread of a recipe.
 -- --coarse: choose the post-processing settings on the coarse grid only (no finer search).
 -- --eval: skip training, load the weights of a previous run (DIR/instances.safetensors).
--- --quick: a tiny run (seconds) that checks the plumbing; the bar is for the defaults.
+-- --quick: a tiny run (seconds) that checks the plumbing; the bar is for the defaults (exit
+-- status 1 below it). --boundary-weight X: cross-entropy weight of the boundary class (1).
 
 local lunet = require "lunet"
 local nn = require "lunet.nn"
