@@ -20,6 +20,7 @@
 -- validation composites (default 0; not 1, the held-out set's): to measure the spread of a recipe.
 -- --coarse: choose the post-processing settings on the coarse grid only (no finer search).
 -- --eval: skip training, load the weights of a previous run (DIR/instances.safetensors).
+-- --boundary-width N: width of the touching boundaries in the targets (default 2).
 -- --quick: a tiny run (seconds) that checks the plumbing; the bar is for the defaults (exit
 -- status 1 below it). --boundary-weight X: cross-entropy weight of the boundary class (1).
 
@@ -75,7 +76,7 @@ for _, c in ipairs(test.counts) do ninst = ninst + c end
 print(fmt("made %d + %d composites of %dx%d (%d test instances) in %.1f s", all:len(), test:len(), S, S, ninst,
           clock() - t0))
 local aug = T.Compose { T.HorizontalFlip {}, T.RandomRotate90 {}, seed = 2 }
-local targets = I.Targets { boundary = "touching", boundary_width = cfg.bw or 1 }
+local targets = I.Targets { boundary = "touching", boundary_width = cfg.bw or 2 }
 local function subset(ds, first, n, tf)
   local t = {}
   for k, v in pairs(ds.tensors) do t[k] = v:narrow(1, first, n) end
