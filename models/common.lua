@@ -8,7 +8,6 @@
 local E = require "lunet.errors"
 local lunet = require "lunet"
 local nn = require "lunet.nn"
-local fused = require "lunet.nn.functional.fused"
 
 local format = string.format
 
@@ -130,18 +129,10 @@ local function plain(m) return rawget(rawget(m, "_attrs"), "forward") == nil end
 -- gradients and running statistics are those of relu(bn(x)). Inputs bn would refuse, and
 -- wrapped modules, take the plain path through both modules.
 function M.bn_relu(bn, relu, x)
-  if getmetatable(bn).__class ~= nn.BatchNorm2d or relu.__name ~= "ReLU" or not plain(bn) or not plain(relu)
-      or not lunet.is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= bn.num_features then
+  if not bn.forward_relu or relu.__name ~= "ReLU" or not plain(bn) or not plain(relu) then
     return relu(bn(x))
   end
-  local training = bn.training or not bn.track_running_stats
-  local y = fused.bn_relu(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-    { training = training, momentum = bn.momentum, eps = bn.eps })
-  if bn.training and bn.track_running_stats then
-    local n = bn.num_batches_tracked
-    n:fill_(n:item() + 1)
-  end
-  return y
+  return bn:forward_relu(x, true)   -- forward_relu takes the plain path on input bn refuses
 end
 
 -- A Sequential (same class name, children and state-dict names) whose batch norm + ReLU

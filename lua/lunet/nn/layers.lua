@@ -324,6 +324,19 @@ local function norm_init(self, cls, on, ...)
   end
 end
 
+-- f(x, running_mean, running_var, weight, bias, opts) with a batch-norm module's state
+-- (F.batch_norm, or a fused batch norm + ReLU), then the batch counted as PyTorch counts it.
+local function run_norm(self, x, f)
+  local training = self.training or not self.track_running_stats
+  local y = f(x, self.running_mean, self.running_var, self.weight, self.bias,
+    { training = training, momentum = self.momentum, eps = self.eps })
+  if self.training and self.track_running_stats then
+    local n = self.num_batches_tracked
+    n:fill_(n:item() + 1)
+  end
+  return y
+end
+
 -- BatchNorm2d(num_features, {eps=1e-5, momentum=0.1, affine=true, track_running_stats=true}).
 -- Buffers running_mean (zeros), running_var (ones), num_batches_tracked (0-d int32, counts
 -- the training batches; PyTorch's is int64). In training mode (or without running statistics)
@@ -336,33 +349,22 @@ function nn.BatchNorm2d:forward(x)
     raise(format("BatchNorm2d: input has %d channels, expected %d (input %s)",
       x:size(2), self.num_features, util.shape_str(x)))
   end
-  local training = self.training or not self.track_running_stats
-  local y = fn("batch_norm")(x, self.running_mean, self.running_var, self.weight, self.bias,
-    { training = training, momentum = self.momentum, eps = self.eps })
-  if self.training and self.track_running_stats then
-    local n = self.num_batches_tracked
-    n:fill_(n:item() + 1)
-  end
-  return y
+  return run_norm(self, x, fn("batch_norm"))
 end
---- BatchNorm2d:forward_relu(x): relu(self(x)) as one autograd node and one kernel pass each way
--- (lunet.nn.functional.fused.bn_relu2d): the normalised tensor is never made; same values,
--- gradients and running statistics as the two modules in sequence.
-function nn.BatchNorm2d:forward_relu(x)
+--- BatchNorm2d:forward_relu(x [, release]): relu(self(x)) as one autograd node and one kernel
+-- pass each way (lunet.nn.functional.fused.bn_relu2d): the normalised tensor is never made;
+-- same values, gradients and running statistics as the two modules in sequence. release =
+-- true: fused.bn_relu instead, whose backward first collects the garbage of the layers above
+-- (less peak memory in nets with many big activations, for a little time).
+function nn.BatchNorm2d:forward_relu(x, release)
   -- subclasses (SyncBatchNorm: statistics over the ranks) and bad input take the plain path,
   -- which raises the usual messages
   if getmetatable(self).__class ~= nn.BatchNorm2d or not is_tensor(x) or x:dim() ~= 4
       or x:size(2) ~= self.num_features then
     return fn("relu")(self(x))
   end
-  local training = self.training or not self.track_running_stats
-  local y = require("lunet.nn.functional.fused").bn_relu2d(x, self.running_mean, self.running_var,
-    self.weight, self.bias, { training = training, momentum = self.momentum, eps = self.eps })
-  if self.training and self.track_running_stats then
-    local n = self.num_batches_tracked
-    n:fill_(n:item() + 1)
-  end
-  return y
+  local fused = require "lunet.nn.functional.fused"
+  return run_norm(self, x, release and fused.bn_relu or fused.bn_relu2d)
 end
 function nn.BatchNorm2d:extra_repr()
   local s = { tostring(self.num_features) }
@@ -645,14 +647,7 @@ function nn.BatchNorm3d:forward(x)
     raise(format("BatchNorm3d: input has %d channels, expected %d (input %s)",
       x:size(2), self.num_features, util.shape_str(x)))
   end
-  local training = self.training or not self.track_running_stats
-  local y = fn("batch_norm")(x, self.running_mean, self.running_var, self.weight, self.bias,
-    { training = training, momentum = self.momentum, eps = self.eps })
-  if self.training and self.track_running_stats then
-    local n = self.num_batches_tracked
-    n:fill_(n:item() + 1)
-  end
-  return y
+  return run_norm(self, x, fn("batch_norm"))
 end
 
 --- BatchNorm3d:forward_relu(x): relu(self(x)) as one autograd node (lunet.nn.functional.fused),
@@ -661,14 +656,7 @@ function nn.BatchNorm3d:forward_relu(x)
   if not is_tensor(x) or x:dim() ~= 5 or x:size(2) ~= self.num_features then
     return fn("relu")(self(x))   -- the plain path raises the usual messages
   end
-  local training = self.training or not self.track_running_stats
-  local y = require("lunet.nn.functional.fused").bn_relu(x, self.running_mean, self.running_var,
-    self.weight, self.bias, { training = training, momentum = self.momentum, eps = self.eps })
-  if self.training and self.track_running_stats then
-    local n = self.num_batches_tracked
-    n:fill_(n:item() + 1)
-  end
-  return y
+  return run_norm(self, x, require("lunet.nn.functional.fused").bn_relu)
 end
 
 --- ConvTranspose3d:forward_cat(x, skip): cat({self(x), skip}, 2) as one autograd node
