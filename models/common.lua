@@ -6,7 +6,6 @@
 --   common.check_parameters("UNet", n)      -- raises beyond common.MAX_PARAMETERS
 --   common.check_bn_input("UNet", x, 16, "the bottleneck")  -- in training mode
 local E = require "lunet.errors"
-local lunet = require "lunet"
 local nn = require "lunet.nn"
 
 local format = string.format
