@@ -56,69 +56,8 @@ local API = {
     { "iterations", "pos_w", "pos_xy_std", "bi_w", "bi_xy_std", "bi_rgb_std", "eps" } },
 }
 
-local BAD_NUMBERS = { 1e18, 2 ^ 31, -1, 0.5, 0 / 0, math.huge, -math.huge }
-local BAD_OPTION_VALUES = { { "nan", 0 / 0 }, { "a string", "x" }, { "a function", print }, { "a table", {} } }
 
-for _, api in ipairs(API) do
-  local name, f, args, kinds, keys = api[1], api[2], api[3], api[4], api[5] or {}
-  local n = #kinds
-  local function call(a) return pcall(invoke, f, table.unpack(a, 1, n)) end
-  local function with(i, v)
-    local a = { table.unpack(args, 1, n) }
-    a[i] = v
-    return a
-  end
-  describe("classic." .. name, function()
-    local ok0, base = call(args)
-    it("runs on the valid arguments", function() assert.is_true(ok0, tostring(base)) end)
-    for i = 1, n do
-      local kind = kinds[i]
-      it(("rejects the wrong types for argument %d"):format(i), function()
-        for _, w in ipairs(S.WRONG) do
-          local optional = kind == "opts" or kind == "tensor?"
-          if not (optional and w[2] == nil) and not (kind == "opts" and w[1] == "a table") then
-            local ok, e = call(with(i, w[2]))
-            S.check_error(SPEC, name, ok, e, nil, ("%s arg %d = %s"):format(name, i, w[1]))
-          end
-        end
-      end)
-      if kind == "int" then
-        it(("rejects bad numbers for argument %d"):format(i), function()
-          for _, v in ipairs(BAD_NUMBERS) do
-            local ok, e = call(with(i, v))
-            S.check_error(SPEC, name, ok, e, nil, ("%s arg %d = %s"):format(name, i, tostring(v)))
-          end
-        end)
-      end
-      if (kind == "tensor" or kind == "tensor?") and args[i] then
-        it(("argument %d: other dtypes, ranks, views, empty, 1 x 1, NaN: a result or a clear error"):format(i), function()
-          for _, v in ipairs(S.variants(args[i])) do
-            local label = ("%s arg %d = %s"):format(name, i, v[1])
-            local ok, r = call(with(i, v[2]))
-            if ok then
-              if v[3] == "noncontig" then S.same(base, r, label .. " (vs the contiguous input)") end
-            else
-              S.check_error(SPEC, name, ok, r, nil, label)
-            end
-          end
-        end)
-      end
-      if kind == "opts" then
-        it("rejects NaN, strings, functions and tables as option values", function()
-          for _, k in ipairs(keys) do
-            for _, bv in ipairs(BAD_OPTION_VALUES) do
-              local o = {}
-              for kk, vv in pairs(args[i] or {}) do o[kk] = vv end
-              o[k] = bv[2]
-              local ok, e = call(with(i, o))
-              S.check_error(SPEC, name, ok, e, { k }, ("%s option %s = %s"):format(name, k, bv[1]))
-            end
-          end
-        end)
-      end
-    end
-  end)
-end
+S.sweep(SPEC, API, invoke, { prefix = "classic.", option_frags = true })
 
 describe("classic regressions found by the sweep", function()
   local function bad(label, fn, f, frags)

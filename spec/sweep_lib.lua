@@ -98,4 +98,86 @@ function S.same(a, b, what)
   end
 end
 
+-- Bad values for an integer argument, and for an option of any kind.
+S.BAD_NUMBERS = { 1e18, 2 ^ 31, -1, 0.5, 0 / 0, math.huge, -math.huge }
+S.BAD_OPTION_VALUES = { { "nan", 0 / 0 }, { "a string", "x" }, { "a function", print }, { "a table", {} } }
+local BAD_NUMBERS, BAD_OPTION_VALUES = S.BAD_NUMBERS, S.BAD_OPTION_VALUES
+
+-- The sweep of a list of public functions, one describe block each. api: entries
+-- { name, f, valid_args, kinds, option_keys } with kinds per argument "tensor", "tensor?",
+-- "int", "opts", "model" or anything else (only the wrong types are tried). invoke(f, ...) is
+-- the spec's own caller (the error position checked is spec's). cfg: prefix (of the describe
+-- titles), allowed (set of "name.key=value label" that may succeed), option_frags (the
+-- option's name must be in its error).
+function S.sweep(spec, api, invoke, cfg)
+  cfg = cfg or {}
+  local allowed = cfg.allowed or {}
+  for _, entry in ipairs(api) do
+    local name, f, args, kinds, keys = entry[1], entry[2], entry[3], entry[4], entry[5] or {}
+    local n = #kinds
+    local function call(a) return pcall(invoke, f, table.unpack(a, 1, n)) end
+    local function with(i, v)
+      local a = { table.unpack(args, 1, n) }
+      a[i] = v
+      return a
+    end
+    describe((cfg.prefix or "") .. name, function()
+      local ok0, base = call(args)
+      it("runs on the valid arguments", function() assert.is_true(ok0, tostring(base)) end)
+      for i = 1, n do
+        local kind = kinds[i]
+        it(("rejects the wrong types for argument %d"):format(i), function()
+          for _, w in ipairs(S.WRONG) do
+            local optional = kind == "opts" or kind == "tensor?"
+            local skip = (optional and w[2] == nil) or (kind == "opts" and w[1] == "a table")
+              or (kind == "model" and w[1] == "a function")
+            if not skip then
+              local ok, e = call(with(i, w[2]))
+              S.check_error(spec, name, ok, e, nil, ("%s arg %d = %s"):format(name, i, w[1]))
+            end
+          end
+        end)
+        if kind == "int" then
+          it(("rejects bad numbers for argument %d"):format(i), function()
+            for _, v in ipairs(BAD_NUMBERS) do
+              local ok, e = call(with(i, v))
+              S.check_error(spec, name, ok, e, nil, ("%s arg %d = %s"):format(name, i, tostring(v)))
+            end
+          end)
+        end
+        if (kind == "tensor" or kind == "tensor?") and args[i] then
+          it(("argument %d: other dtypes, ranks, views, empty, size 1, NaN: a result or a clear error"):format(i),
+            function()
+              for _, v in ipairs(S.variants(args[i])) do
+                local label = ("%s arg %d = %s"):format(name, i, v[1])
+                local ok, r = call(with(i, v[2]))
+                if ok then
+                  if v[3] == "noncontig" then S.same(base, r, label .. " (vs the contiguous input)") end
+                else
+                  S.check_error(spec, name, ok, r, nil, label)
+                end
+              end
+            end)
+        end
+        if kind == "opts" then
+          it("rejects NaN, strings, functions and tables as option values", function()
+            for _, k in ipairs(keys) do
+              for _, bv in ipairs(BAD_OPTION_VALUES) do
+                local o = {}
+                for kk, vv in pairs(args[i] or {}) do o[kk] = vv end
+                o[k] = bv[2]
+                local ok, e = call(with(i, o))
+                if not allowed[name .. "." .. k .. "=" .. bv[1]] or not ok then
+                  S.check_error(spec, name, ok, e, cfg.option_frags and { k } or nil,
+                    ("%s option %s = %s"):format(name, k, bv[1]))
+                end
+              end
+            end
+          end)
+        end
+      end
+    end)
+  end
+end
+
 return S

@@ -64,69 +64,14 @@ local API = {
       { 1, 1, 16, 16 } }, { "model", "shape", "opts" }, { "depth", "print", "output" } },
 }
 
-local BAD_OPTION_VALUES = { { "nan", 0 / 0 }, { "a string", "x" }, { "a function", print }, { "a table", {} } }
+local BAD_OPTION_VALUES = S.BAD_OPTION_VALUES
 -- option values that are valid for some keys
 local ALLOWED = {
   ["watershed.markers=a string"] = false, ["from_output.markers=a string"] = false,
   ["data.volumes.transform=a function"] = true,
 }
 
-for _, api in ipairs(API) do
-  local name, f, args, kinds, keys = api[1], api[2], api[3], api[4], api[5] or {}
-  local n = #kinds
-  local function call(a) return pcall(invoke, f, table.unpack(a, 1, n)) end
-  local function with(i, v)
-    local a = { table.unpack(args, 1, n) }
-    a[i] = v
-    return a
-  end
-  describe(name, function()
-    local ok0, base = call(args)
-    it("runs on the valid arguments", function() assert.is_true(ok0, tostring(base)) end)
-    for i = 1, n do
-      local kind = kinds[i]
-      it(("rejects the wrong types for argument %d"):format(i), function()
-        for _, w in ipairs(S.WRONG) do
-          local optional = kind == "opts" or kind == "tensor?"
-          local skip = (optional and w[2] == nil) or (kind == "opts" and w[1] == "a table")
-            or (kind == "model" and w[1] == "a function")
-          if not skip then
-            local ok, e = call(with(i, w[2]))
-            S.check_error(SPEC, name, ok, e, nil, ("%s arg %d = %s"):format(name, i, w[1]))
-          end
-        end
-      end)
-      if (kind == "tensor" or kind == "tensor?") and args[i] then
-        it(("argument %d: other dtypes, ranks, views, empty, size 1, NaN: a result or a clear error"):format(i), function()
-          for _, v in ipairs(S.variants(args[i])) do
-            local label = ("%s arg %d = %s"):format(name, i, v[1])
-            local ok, r = call(with(i, v[2]))
-            if ok then
-              if v[3] == "noncontig" then S.same(base, r, label .. " (vs the contiguous input)") end
-            else
-              S.check_error(SPEC, name, ok, r, nil, label)
-            end
-          end
-        end)
-      end
-      if kind == "opts" then
-        it("rejects NaN, strings, functions and tables as option values", function()
-          for _, k in ipairs(keys) do
-            for _, bv in ipairs(BAD_OPTION_VALUES) do
-              local o = {}
-              for kk, vv in pairs(args[i] or {}) do o[kk] = vv end
-              o[k] = bv[2]
-              local ok, e = call(with(i, o))
-              if not ALLOWED[name .. "." .. k .. "=" .. bv[1]] or not ok then
-                S.check_error(SPEC, name, ok, e, nil, ("%s option %s = %s"):format(name, k, bv[1]))
-              end
-            end
-          end
-        end)
-      end
-    end
-  end)
-end
+S.sweep(SPEC, API, invoke, { prefix = "", allowed = ALLOWED })
 
 -- the volume transforms: bad option values at construction, bad samples at call time
 local VOL_TF = {
