@@ -1019,20 +1019,29 @@ static int64_t block_bytes(void) {
     return (int64_t)l2 / 4 * 3;
 }
 
-static lt_status wino_run(lt_context *ctx, float *out, const float *x, const float *w,
-                          int adjoint, const float *b, wgeom *g, int M, int accumulate) {
-    if (M != 2 && M != 4) return LT_EARG;
-    const int64_t A2 = (M + 2) * (M + 2);
+/* The output tiles (th x tw per image, tiles over the batch) of g and the threads worth
+ * using on them (one below WINO_SMALL_FLOPS). */
+static lt_status wino_tiles(const lt_context *ctx, wgeom *g, int M, int *nt) {
     g->th = (g->oh + M - 1) / M;
     g->tw = (g->ow + M - 1) / M;
     if (lt_mul_ovf(g->th, g->tw, &g->tiles) || lt_mul_ovf(g->tiles, g->n, &g->tiles))
         return LT_EOVERFLOW;
-    if (g->tiles == 0) return LT_OK;
-    const wisa is = isa_of(ctx);
-    int nt = lt_ctx_num_threads(ctx);
     const double flops = 18.0 * (double)g->n * (double)g->oh * (double)g->ow * (double)g->co *
                          (double)g->ci;
-    if (nt < 1 || flops < WINO_SMALL_FLOPS) nt = 1;
+    *nt = lt_ctx_num_threads(ctx);
+    if (*nt < 1 || flops < WINO_SMALL_FLOPS) *nt = 1;
+    return LT_OK;
+}
+
+static lt_status wino_run(lt_context *ctx, float *out, const float *x, const float *w,
+                          int adjoint, const float *b, wgeom *g, int M, int accumulate) {
+    if (M != 2 && M != 4) return LT_EARG;
+    const int64_t A2 = (M + 2) * (M + 2);
+    int nt = 1;
+    const lt_status tst = wino_tiles(ctx, g, M, &nt);
+    if (tst != LT_OK) return tst;
+    if (g->tiles == 0) return LT_OK;
+    const wisa is = isa_of(ctx);
     /* block size: L2-sized, at least 48 tiles (one AVX-512 GEMM panel), whole when small */
     const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
     int64_t T = block_bytes() / per_tile;
@@ -1117,16 +1126,11 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
     wgeom *g = &gg;
     const int M = m;
     const int64_t A2 = (M + 2) * (M + 2);
-    g->th = (g->oh + M - 1) / M;
-    g->tw = (g->ow + M - 1) / M;
-    if (lt_mul_ovf(g->th, g->tw, &g->tiles) || lt_mul_ovf(g->tiles, g->n, &g->tiles))
-        return LT_EOVERFLOW;
+    int nt = 1;
+    const lt_status tst = wino_tiles(ctx, g, M, &nt);
+    if (tst != LT_OK) return tst;
     if (g->tiles == 0) return LT_OK;
     const wisa is = isa_of(ctx);
-    int nt = lt_ctx_num_threads(ctx);
-    const double flops = 18.0 * (double)g->n * (double)g->oh * (double)g->ow * (double)g->co *
-                         (double)g->ci;
-    if (nt < 1 || flops < WINO_SMALL_FLOPS) nt = 1;
     const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
     int64_t T = block_bytes() / per_tile;
     T = T < 64 ? 64 : T > 1024 ? 1024 : T / 16 * 16;
