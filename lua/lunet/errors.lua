@@ -50,6 +50,14 @@ function M.raise(msg)
   error(msg, level == 0 and 0 or level)
 end
 
+-- f(...), with an error it raises (a core function's "fn: ..." message, no position)
+-- raised again at the user's level; its results otherwise.
+function M.call(f, ...)
+  local r = table.pack(pcall(f, ...))
+  if not r[1] then M.raise(tostring(r[2])) end
+  return table.unpack(r, 2, r.n)
+end
+
 -- fn .. ": " .. format(fmt, ...), raised at the user's level.
 function M.fail(fn, fmt, ...)
   local level = user_level(1)

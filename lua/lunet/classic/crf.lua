@@ -8,15 +8,10 @@ local core = require "lunet.core"
 local E = require "lunet.errors"
 
 local K = core.classic_seg
-local pcall, tostring = pcall, tostring
 
 local M = {}
 
-local function call(f, ...)
-  local r = table.pack(pcall(f, ...))
-  if not r[1] then E.raise(tostring(r[2])) end
-  return table.unpack(r, 2, r.n)
-end
+local call = E.call
 
 --- dense_crf(probs, rgb, {iterations=10, pos_w=3, pos_xy_std=3, bi_w=4, bi_xy_std=121,
 --- bi_rgb_std=5, eps=1e-8}) -> q, labels: mean-field inference in the fully connected CRF of

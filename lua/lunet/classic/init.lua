@@ -16,18 +16,14 @@ local core = require "lunet.core"
 local E = require "lunet.errors"
 
 local K = core.classic
-local type, pcall, select, pairs, tostring = type, pcall, select, pairs, tostring
+local type, pairs = type, pairs
 local is_tensor = core.is_tensor
 
 local M = {}
 
 -- Runs a core function, raising its message (which names the public function) at the user's
 -- line.
-local function call(f, ...)
-  local r = table.pack(pcall(f, ...))
-  if not r[1] then E.raise(tostring(r[2])) end
-  return table.unpack(r, 2, r.n)
-end
+local call = E.call
 
 local function need_tensor(fn, what, x)
   if not is_tensor(x) then E.fail(fn, "%s must be a tensor, got %s", what, E.typename(x)) end

@@ -9,15 +9,10 @@ local core = require "lunet.core"
 local E = require "lunet.errors"
 
 local K = core.classic_seg
-local pcall, tostring = pcall, tostring
 
 local M = {}
 
-local function call(f, ...)
-  local r = table.pack(pcall(f, ...))
-  if not r[1] then E.raise(tostring(r[2])) end
-  return table.unpack(r, 2, r.n)
-end
+local call = E.call
 
 --- slic(image, {n_segments=100, compactness=10, max_num_iter=10, sigma=0, start_label=1,
 --- enforce_connectivity=true, convert2lab=nil, min_size_factor=0.5, max_size_factor=3}) ->

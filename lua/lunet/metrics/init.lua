@@ -37,11 +37,7 @@ local E = require "lunet.errors"
 local K = setmetatable({}, { __index = function(t, k)
   local f = core.metrics[k]
   if type(f) ~= "function" then return f end
-  local w = function(...)
-    local r = table.pack(pcall(f, ...))
-    if not r[1] then E.raise(tostring(r[2])) end
-    return table.unpack(r, 2, r.n)
-  end
+  local w = function(...) return E.call(f, ...) end
   rawset(t, k, w)
   return w
 end })
