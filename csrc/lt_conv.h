@@ -62,9 +62,11 @@ lt_status lt_conv_transpose2d_dims_init(lt_conv2d_dims *d, int64_t n, int64_t ci
  * (the GEMM in the ISA forced with lt_conv_set_isa, else the best); WINOGRAD runs every 3x3
  * stride-1 dilation-1 single-group forward pass, input and weight gradient as Winograd F(4x4,3x3)
  * (F(2x2,3x3) on outputs smaller than 4 pixels in a direction; lt_winograd.h), WINOGRAD_F2
- * always as F(2x2,3x3), everything else as AUTO. set returns LT_EARG for another value. */
+ * always as F(2x2,3x3), everything else as AUTO; PLANE runs the small-plane kernels (AVX-512,
+ * "same" unit-stride convs: the plane read as one flat pixel run, padding taps masked off)
+ * wherever they apply, everything else as AUTO. set returns LT_EARG for another value. */
 enum { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1, LT_CONV_DIRECT = 2, LT_CONV_BATCHED = 3,
-       LT_CONV_WINOGRAD = 4, LT_CONV_WINOGRAD_F2 = 5 };
+       LT_CONV_WINOGRAD = 4, LT_CONV_WINOGRAD_F2 = 5, LT_CONV_PLANE = 6 };
 lt_status lt_conv_set_algo(lt_context *ctx, int algo);
 int lt_conv_get_algo(const lt_context *ctx);
 

@@ -331,11 +331,11 @@ static int l_conv_transpose2d_backward_naive(lua_State *L) {
     return backward(L, 1, conv_transpose2d_backward_naive, "conv_transpose2d_backward_naive");
 }
 
-/* conv_set_algo("auto"|"gemm"|"direct"|"batched"|"winograd"|"winograd_f2") -> previous name;
+/* conv_set_algo("auto"|"gemm"|"direct"|"batched"|"winograd"|"winograd_f2"|"plane") -> previous name;
  * for specs and benchmarks. */
 static int l_conv_set_algo(lua_State *L) {
     static const char *const names[] = { "auto", "gemm", "direct", "batched", "winograd",
-                                         "winograd_f2", NULL };
+                                         "winograd_f2", "plane", NULL };
     lt_context *ctx = lt_lua_ctx(L);
     const int prev = lt_conv_get_algo(ctx);
     if (!lua_isnoneornil(L, 1)) lt_conv_set_algo(ctx, luaL_checkoption(L, 1, NULL, names));
