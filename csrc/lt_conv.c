@@ -805,10 +805,12 @@ static void direct_dw_image_512(float *dw, const float *dy, const float *xp, con
  * the plane) masked off (a zeroing masked load never faults on masked lanes). No padded
  * copy, no lanes spent on padding columns, and rows 7, 14 or 28 wide pack the vectors as
  * densely as 16-wide ones. Forward and input gradient (the same kernel on dy with the
- * adjoint weights): register tile of PNC output channels x PNV vectors (24 accumulators);
+ * adjoint weights): register tile of 8 output channels x 3 vectors or 6 x 4 (24 accumulators);
  * weight gradient: 8 output channels x 3 taps, summed over the pixels of a chunk of images. */
-#define PNC 6
-#define PNV 4
+/* Register tiles: PNC8 channels x 3 vectors (channel counts that are multiples of 8), or PNC6
+ * channels x 4 vectors (planes of 4 vectors: 7x7, 8x8); last vectors one at a time. */
+#define PNC8 8
+#define PNC6 6
 
 typedef struct {
     int64_t cin, cout, h, w, kh, kw, dh, dw, ph, pw;
@@ -816,12 +818,17 @@ typedef struct {
     const uint16_t *mask;   /* mask[v * kk + k]: the lanes of vector v whose tap k is inside */
 } plane_dims;
 
+/* channels per tile for q: 6 on planes of 4 vectors unless the channels come in 8s */
+static int64_t plane_mr(int64_t nvec, int64_t cout) {
+    return nvec == 4 && cout % 8 ? PNC6 : PNC8;
+}
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #define PL_FMA(r) do { if ((r) < NRC) { const __m512 b_ = _mm512_set1_ps(wk[r]); \
         a##r##0 = _mm512_fmadd_ps(b_, x0, a##r##0); \
-        if (NV > 1) { a##r##1 = _mm512_fmadd_ps(b_, x1, a##r##1); \
-                      a##r##2 = _mm512_fmadd_ps(b_, x2, a##r##2); \
-                      a##r##3 = _mm512_fmadd_ps(b_, x3, a##r##3); } } } while (0)
+        if (NV > 1) a##r##1 = _mm512_fmadd_ps(b_, x1, a##r##1); \
+        if (NV > 2) a##r##2 = _mm512_fmadd_ps(b_, x2, a##r##2); \
+        if (NV > 3) a##r##3 = _mm512_fmadd_ps(b_, x3, a##r##3); } } while (0)
 #define PL_ST1(r, v) do { const int64_t p_ = (v0 + (v)) * 16; \
         const __mmask16 t_ = P - p_ >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (P - p_)) - 1u); \
         float *o_ = out + (r) * P + p_; __m512 s_ = a##r##v; \
@@ -829,65 +836,74 @@ typedef struct {
         if (bias) s_ = _mm512_add_ps(s_, _mm512_set1_ps(bias[r])); \
         _mm512_mask_storeu_ps(o_, t_, s_); } while (0)
 #define PL_ST(r) do { if ((r) < NRC) { PL_ST1(r, 0); \
-        if (NV > 1) { PL_ST1(r, 1); PL_ST1(r, 2); PL_ST1(r, 3); } } } while (0)
+        if (NV > 1) { PL_ST1(r, 1); } \
+        if (NV > 2) { PL_ST1(r, 2); } \
+        if (NV > 3) { PL_ST1(r, 3); } } } while (0)
 
-/* Output vectors v0 .. v0+NV-1 (NV: 1 or PNV) of NRC channels: out (NRC, P) [+]= conv. */
+/* Output vectors v0 .. v0+NV-1 of NRC channels (weights packed MR per (tap, input channel)):
+ * out (NRC, P) [+]= conv [+ bias]. */
 __attribute__((target("avx512f"), always_inline))
 static inline void plane_tile(float *out, const float *x, const float *wpb, const float *bias,
                               const plane_dims *q, int64_t v0, int accumulate, const int NRC,
-                              const int NV) {
+                              const int NV, const int MR_) {
     const int64_t P = q->P, kk = q->kk, cin = q->cin;
     __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00;
     __m512 a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
     __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00, a40 = a00, a41 = a00;
     __m512 a42 = a00, a43 = a00, a50 = a00, a51 = a00, a52 = a00, a53 = a00;
+    __m512 a60 = a00, a61 = a00, a62 = a00, a63 = a00, a70 = a00, a71 = a00;
+    __m512 a72 = a00, a73 = a00;
     for (int64_t k = 0; k < kk; k++) {
         const int64_t ky = k / q->kw, kx = k % q->kw;
         const int64_t off = (ky * q->dh - q->ph) * q->w + kx * q->dw - q->pw;
         const uint16_t *mk = q->mask + v0 * kk + k;
-        const __mmask16 m0 = mk[0], m1 = NV > 1 ? mk[kk] : 0, m2 = NV > 1 ? mk[2 * kk] : 0;
-        const __mmask16 m3 = NV > 1 ? mk[3 * kk] : 0;
+        const __mmask16 m0 = mk[0], m1 = NV > 1 ? mk[kk] : 0, m2 = NV > 2 ? mk[2 * kk] : 0;
+        const __mmask16 m3 = NV > 3 ? mk[3 * kk] : 0;
         /* the address of the first lane: may lie before x when the lane is masked off */
         const intptr_t base = (intptr_t)(x + v0 * 16) + (intptr_t)(off * (int64_t)sizeof(float));
-        const float *wk = wpb + k * cin * PNC;
-        for (int64_t ci = 0; ci < cin; ci++, wk += PNC) {
+        const float *wk = wpb + k * cin * MR_;
+        for (int64_t ci = 0; ci < cin; ci++, wk += MR_) {
             const float *xb = (const float *)(base + (intptr_t)(ci * P * (int64_t)sizeof(float)));
             const __m512 x0 = _mm512_maskz_loadu_ps(m0, xb);
             __m512 x1 = x0, x2 = x0, x3 = x0;
-            if (NV > 1) {
-                x1 = _mm512_maskz_loadu_ps(m1, xb + 16);
-                x2 = _mm512_maskz_loadu_ps(m2, xb + 32);
-                x3 = _mm512_maskz_loadu_ps(m3, xb + 48);
-            }
-            PL_FMA(0); PL_FMA(1); PL_FMA(2); PL_FMA(3); PL_FMA(4); PL_FMA(5);
+            if (NV > 1) x1 = _mm512_maskz_loadu_ps(m1, xb + 16);
+            if (NV > 2) x2 = _mm512_maskz_loadu_ps(m2, xb + 32);
+            if (NV > 3) x3 = _mm512_maskz_loadu_ps(m3, xb + 48);
+            PL_FMA(0); PL_FMA(1); PL_FMA(2); PL_FMA(3); PL_FMA(4); PL_FMA(5); PL_FMA(6); PL_FMA(7);
         }
     }
-    PL_ST(0); PL_ST(1); PL_ST(2); PL_ST(3); PL_ST(4); PL_ST(5);
+    PL_ST(0); PL_ST(1); PL_ST(2); PL_ST(3); PL_ST(4); PL_ST(5); PL_ST(6); PL_ST(7);
 }
 
-#define PLANE_TILE(c) \
+typedef void (*plane_tile_fn)(float *, const float *, const float *, const float *,
+                              const plane_dims *, int64_t, int);
+#define PLANE_TILE(c, nv, mr) \
     __attribute__((target("avx512f"))) \
-    static void plane_tile_##c(float *out, const float *x, const float *wpb, const float *bias, \
-                               const plane_dims *q, int64_t v0, int accumulate) { \
-        plane_tile(out, x, wpb, bias, q, v0, accumulate, c, PNV); } \
-    __attribute__((target("avx512f"))) \
-    static void plane_tile1_##c(float *out, const float *x, const float *wpb, const float *bias, \
-                                const plane_dims *q, int64_t v0, int accumulate) { \
-        plane_tile(out, x, wpb, bias, q, v0, accumulate, c, 1); }
-PLANE_TILE(1) PLANE_TILE(2) PLANE_TILE(3) PLANE_TILE(4) PLANE_TILE(5) PLANE_TILE(6)
+    static void plane_tile_##mr##_##nv##_##c(float *out, const float *x, const float *wpb, \
+                                             const float *bias, const plane_dims *q, int64_t v0, \
+                                             int accumulate) { \
+        plane_tile(out, x, wpb, bias, q, v0, accumulate, c, nv, mr); }
+#define PLANE_TILES(nv, mr) PLANE_TILE(1, nv, mr) PLANE_TILE(2, nv, mr) PLANE_TILE(3, nv, mr) \
+    PLANE_TILE(4, nv, mr) PLANE_TILE(5, nv, mr) PLANE_TILE(6, nv, mr)
+PLANE_TILES(3, 8) PLANE_TILES(1, 8) PLANE_TILES(4, 6) PLANE_TILES(1, 6)
+PLANE_TILE(7, 3, 8) PLANE_TILE(8, 3, 8) PLANE_TILE(7, 1, 8) PLANE_TILE(8, 1, 8)
+#define PLANE_LIST(nv, mr) plane_tile_##mr##_##nv##_1, plane_tile_##mr##_##nv##_2, \
+    plane_tile_##mr##_##nv##_3, plane_tile_##mr##_##nv##_4, plane_tile_##mr##_##nv##_5, \
+    plane_tile_##mr##_##nv##_6
 
 /* out (nco, P) [+]= conv of x (q->cin, P) with packed block wpb [+ bias]: every vector */
 static void plane_block(float *out, const float *x, const float *wpb, const float *bias,
-                        const plane_dims *q, int nco, int accumulate) {
-    typedef void (*tile_fn)(float *, const float *, const float *, const float *,
-                            const plane_dims *, int64_t, int);
-    static const tile_fn t4[PNC] = { plane_tile_1, plane_tile_2, plane_tile_3, plane_tile_4,
-                                     plane_tile_5, plane_tile_6 };
-    static const tile_fn t1[PNC] = { plane_tile1_1, plane_tile1_2, plane_tile1_3, plane_tile1_4,
-                                     plane_tile1_5, plane_tile1_6 };
+                        const plane_dims *q, int nco, int64_t mr, int accumulate) {
+    static const plane_tile_fn t8[PNC8] = { PLANE_LIST(3, 8), plane_tile_8_3_7, plane_tile_8_3_8 };
+    static const plane_tile_fn t8s[PNC8] = { PLANE_LIST(1, 8), plane_tile_8_1_7, plane_tile_8_1_8 };
+    static const plane_tile_fn t6[PNC6] = { PLANE_LIST(4, 6) };
+    static const plane_tile_fn t6s[PNC6] = { PLANE_LIST(1, 6) };
+    const plane_tile_fn full = mr == PNC8 ? t8[nco - 1] : t6[nco - 1];
+    const plane_tile_fn one = mr == PNC8 ? t8s[nco - 1] : t6s[nco - 1];
+    const int64_t nv = mr == PNC8 ? 3 : 4;
     int64_t v = 0;
-    for (; v + PNV <= q->nvec; v += PNV) t4[nco - 1](out, x, wpb, bias, q, v, accumulate);
-    for (; v < q->nvec; v++) t1[nco - 1](out, x, wpb, bias, q, v, accumulate);
+    for (; v + nv <= q->nvec; v += nv) full(out, x, wpb, bias, q, v, accumulate);
+    for (; v < q->nvec; v++) one(out, x, wpb, bias, q, v, accumulate);
 }
 
 /* Weight gradient tile: dst[r * wco + t] += sum over the images i0..i1-1 and the plane of
@@ -952,8 +968,8 @@ static void plane_dw_run(float *dst, const float *dy, const float *x, const plan
 }
 #else
 static void plane_block(float *out, const float *x, const float *wpb, const float *bias,
-                        const plane_dims *q, int nco, int accumulate) {
-    (void)out; (void)x; (void)wpb; (void)bias; (void)q; (void)nco; (void)accumulate;
+                        const plane_dims *q, int nco, int64_t mr, int accumulate) {
+    (void)out; (void)x; (void)wpb; (void)bias; (void)q; (void)nco; (void)mr; (void)accumulate;
 }
 static void plane_dw_run(float *dst, const float *dy, const float *x, const plane_dims *q,
                          int64_t dys, int64_t xs, int64_t i0, int64_t i1, int64_t k0, int64_t wco,
@@ -1389,16 +1405,16 @@ static plane_dims plane_geometry(const lt_conv2d_dims *d, int64_t cin, int64_t c
 
 /* out [+]= conv(x, w) [+ b] (adjoint = 0) or dx += conv^T(dy, w) (adjoint = 1: x is dy, out is
  * dx, the weights flipped and transposed; for a same conv the adjoint has the same padding). Work
- * units: (image, group, block of PNC output channels), handed out dynamically. */
+ * units: (image, group, block of mr output channels), handed out dynamically. */
 static lt_status plane_fwd(lt_context *ctx, float *out, const float *x, const float *w,
                            const float *b, const lt_conv2d_dims *d, int accumulate, int adjoint) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     plane_dims q = plane_geometry(d, adjoint ? coutg : cing, adjoint ? cing : coutg);
-    const int64_t kk = q.kk, P = q.P, ncb = (q.cout + PNC - 1) / PNC;
-    const int64_t wblk = PNC * q.cin * kk, wsz = ncb * wblk, units = d->n * G * ncb;
+    const int64_t kk = q.kk, P = q.P, mr = plane_mr(q.nvec, q.cout), ncb = (q.cout + mr - 1) / mr;
+    const int64_t wblk = mr * q.cin * kk, wsz = ncb * wblk, units = d->n * G * ncb;
     const int64_t cx = adjoint ? d->cout : d->cin, cy = adjoint ? d->cin : d->cout;
     if (units == 0 || P == 0) return LT_OK;
-    /* packed weights wp[g][cb][k][ci][PNC], then the masks */
+    /* packed weights wp[g][cb][k][ci][mr], then the masks */
     int64_t mfl;
     if (lt_mul_ovf(q.nvec, kk, &mfl)) return LT_EOVERFLOW;
     const size_t nb = floats_bytes(mfl / 2 + 1, G, wsz);
@@ -1413,21 +1429,21 @@ static lt_status plane_fwd(lt_context *ctx, float *out, const float *x, const fl
         for (int64_t cb = 0; cb < ncb; cb++)
             for (int64_t k = 0; k < kk; k++)
                 for (int64_t ci = 0; ci < q.cin; ci++)
-                    for (int64_t r = 0; r < PNC; r++) {
-                        const int64_t co = cb * PNC + r;
+                    for (int64_t r = 0; r < mr; r++) {
+                        const int64_t co = cb * mr + r;
                         float v = 0.0f;
                         if (co < q.cout)
                             v = adjoint ? w[g * K + (ci * cing + co) * kk + (kk - 1 - k)]
                                         : w[g * K + (co * cing + ci) * kk + k];
-                        wp[g * wsz + cb * wblk + (k * q.cin + ci) * PNC + r] = v;
+                        wp[g * wsz + cb * wblk + (k * q.cin + ci) * mr + r] = v;
                     }
     par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)(cing * kk));
     #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1)
     for (int64_t u = 0; u < units; u++) {
         const int64_t cb = u % ncb, it = u / ncb, i = it / G, g = it % G;
-        const int64_t nco = q.cout - cb * PNC < PNC ? q.cout - cb * PNC : PNC;
-        plane_block(out + (i * cy + g * q.cout + cb * PNC) * P, x + (i * cx + g * q.cin) * P,
-                    wp + g * wsz + cb * wblk, b ? b + g * q.cout + cb * PNC : NULL, &q, (int)nco,
+        const int64_t nco = q.cout - cb * mr < mr ? q.cout - cb * mr : mr;
+        plane_block(out + (i * cy + g * q.cout + cb * mr) * P, x + (i * cx + g * q.cin) * P,
+                    wp + g * wsz + cb * wblk, b ? b + g * q.cout + cb * mr : NULL, &q, (int)nco, mr,
                     accumulate);
     }
     plan_end(pl);
