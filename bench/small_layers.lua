@@ -1,10 +1,11 @@
 -- Per-kernel timing of the small-map convolutions (the Fashion-MNIST U-Net's layers at 28x28,
--- 14x14 and 7x7, batch 64, and the benchmark U-Net's 8x8 layers, batch 8): forward, input
+-- 14x14 and 7x7, batch 64; the benchmark U-Net's 8x8 to 32x32 layers and the Tux Paint net's,
+-- batch 8): forward, input
 -- gradient (dx) and weight gradient (dw) timed separately through lunet.core.nn, with the
 -- FLOP count and GFLOP/s of each. bench/small_layers_torch.py is the PyTorch twin (the same
 -- lines, times from aten.convolution / convolution_backward with one output mask each).
 -- usage: lua5.4 bench/small_layers.lua [THREADS] [REPS] [ALGO] [FILTER]
---   ALGO: auto (default), gemm, direct, batched, winograd (core.nn.conv_set_algo)
+--   ALGO: auto (default), gemm, direct, batched, winograd, plane (core.nn.conv_set_algo)
 --   FILTER: a Lua pattern on the layer names (default: all)
 -- CLOCK=cpu times process CPU time (os.clock), else wall time; the best of REPS after a
 -- warm-up call is kept. Prints "name kind ms gflops" lines.
@@ -28,6 +29,24 @@ local LAYERS = {
   { "f14_64_32", 64, 64, 14, 32, true },
   { "f7_32_64", 64, 32, 7, 64, true }, { "f7_64_64", 64, 64, 7, 64, true },
   { "u8_128_256", 8, 128, 8, 256, true }, { "u8_256_256", 8, 256, 8, 256, true },
+  -- the Tux Paint demo net (batch 8, 64x64 in) and the benchmark U-Net's 32x32 and 16x16 layers
+  { "t64_3_16", 8, 3, 64, 16, false },
+  { "t64_16_16", 8, 16, 64, 16, true },
+  { "t64_32_16", 8, 32, 64, 16, true },
+  { "t32_16_32", 8, 16, 32, 32, true },
+  { "t32_32_32", 8, 32, 32, 32, true },
+  { "t32_64_32", 8, 64, 32, 32, true },
+  { "t16_32_64", 8, 32, 16, 64, true },
+  { "t16_64_64", 8, 64, 16, 64, true },
+  { "t16_128_64", 8, 128, 16, 64, true },
+  { "t8_64_128", 8, 64, 8, 128, true },
+  { "t8_128_128", 8, 128, 8, 128, true },
+  { "u32_32_64", 8, 32, 32, 64, true },
+  { "u32_64_64", 8, 64, 32, 64, true },
+  { "u32_128_64", 8, 128, 32, 64, true },
+  { "u16_64_128", 8, 64, 16, 128, true },
+  { "u16_128_128", 8, 128, 16, 128, true },
+  { "u16_256_128", 8, 256, 16, 128, true },
 }
 
 local function best(fn)

@@ -1364,20 +1364,23 @@ static int plane_fits(const lt_context *ctx, const lt_conv2d_dims *d, int which)
     return which != BATCH_DW || (d->kh * d->kw) % 3 == 0;
 }
 
-/* AUTO: measured (bench/small_layers.lua, one thread, CPU time, AVX-512, 3x3) on the
- * Fashion-MNIST U-Net's layers (batch 64; 1 to 64 channels) the plane kernels run at 80-95
- * GFLOP/s at 28x28 and 14x14, 1.1-1.8x faster than the direct, im2col + GEMM and Winograd
- * kernels (on par with Winograd for 32->16 at 28x28); at 7x7 (49 of 64 lanes busy) the input
- * gradient is still 1.1x faster, the forward pass 1.05x slower than the per-image GEMMs and
- * the weight gradient 1.25x slower. The U-Net's 8x8 layers with 128-256 channels run faster
- * as GEMMs / Winograd. Used before Winograd where it applies (AUTO). */
+/* AUTO: measured with bench/small_layers.lua (one thread, CPU time, AVX-512, 3x3 convs, 1 to
+ * 64 channels): the plane kernels run at 80-105 GFLOP/s. On the Fashion-MNIST U-Net's layers
+ * (batch 64) they are 1.1-1.8x faster than the direct, im2col + GEMM and Winograd kernels at
+ * 28x28 and 14x14 (on par with Winograd for 32->16 at 28x28); at 7x7 (49 of 64 lanes busy)
+ * the input gradient is 1.1x faster, the forward pass 1.05x and the weight gradient 1.25x
+ * slower than the GEMMs. On batches of 8 (the Tux Paint net, the benchmark U-Net) Winograd
+ * F(4x4,3x3) stays 1.2-2x faster from 16x16 up (its transforms run in cache there, not on a
+ * batch of 64 28x28 planes), and the GEMM / Winograd paths at 8x8 with 128-256 channels.
+ * Checked before Winograd (conv_fwd, conv_bwd): where it returns 1 it overrides use_winograd. */
+static int use_winograd(const lt_context *ctx, const lt_conv2d_dims *d, int which);
 static int use_plane(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     if (!plane_fits(ctx, d, which)) return 0;
     if (lt_ctx_conv_algo(ctx) == LT_CONV_PLANE) return 1;
     if (lt_ctx_conv_algo(ctx) != LT_CONV_AUTO || lt_ctx_isa(ctx) != LT_ISA_AVX512) return 0;
     const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
-    if (P > 1024 || cing > 64 || coutg > 64) return 0;
-    return which == BATCH_DX || P > 64;
+    if (P > 1024 || cing > 64 || coutg > 64 || (which != BATCH_DX && P <= 64)) return 0;
+    return !(P >= 256 && d->n * P < 32768 && use_winograd(ctx, d, which));
 }
 
 /* mask[v * kk + k] = the lanes of the plane's vector v (pixels 16v .. 16v+15) whose tap k
