@@ -913,13 +913,15 @@ static void plane_block(float *out, const float *x, const float *wpb, const floa
         a##r##0 = _mm512_fmadd_ps(g_, x0, a##r##0); a##r##1 = _mm512_fmadd_ps(g_, x1, a##r##1); \
         a##r##2 = _mm512_fmadd_ps(g_, x2, a##r##2); } } while (0)
 #define PW_ST(r) do { if ((r) < NCO) { float *t_ = dst + (r) * wco; \
-        t_[0] += _mm512_reduce_add_ps(a##r##0); t_[1] += _mm512_reduce_add_ps(a##r##1); \
-        t_[2] += _mm512_reduce_add_ps(a##r##2); } } while (0)
+        const float s0_ = _mm512_reduce_add_ps(a##r##0), s1_ = _mm512_reduce_add_ps(a##r##1); \
+        const float s2_ = _mm512_reduce_add_ps(a##r##2); \
+        if (add) { t_[0] += s0_; t_[1] += s1_; t_[2] += s2_; } \
+        else { t_[0] = s0_; t_[1] = s1_; t_[2] = s2_; } } } while (0)
 
 __attribute__((target("avx512f"), always_inline))
 static inline void plane_dw_tile(float *dst, const float *dy, const float *x, const plane_dims *q,
                                  int64_t dys, int64_t xs, int64_t i0, int64_t i1, int64_t k0,
-                                 int64_t wco, const int NCO) {
+                                 int64_t wco, int add, const int NCO) {
     const int64_t P = q->P, kk = q->kk;
     int64_t offs[3];
     for (int t = 0; t < 3; t++) {
@@ -951,20 +953,20 @@ static inline void plane_dw_tile(float *dst, const float *dy, const float *x, co
     __attribute__((target("avx512f"))) \
     static void plane_dw_tile_##c(float *dst, const float *dy, const float *x, const plane_dims *q, \
                                   int64_t dys, int64_t xs, int64_t i0, int64_t i1, int64_t k0, \
-                                  int64_t wco) { \
-        plane_dw_tile(dst, dy, x, q, dys, xs, i0, i1, k0, wco, c); }
+                                  int64_t wco, int add) { \
+        plane_dw_tile(dst, dy, x, q, dys, xs, i0, i1, k0, wco, add, c); }
 PLANE_DW_TILE(1) PLANE_DW_TILE(2) PLANE_DW_TILE(3) PLANE_DW_TILE(4) PLANE_DW_TILE(5)
 PLANE_DW_TILE(6) PLANE_DW_TILE(7) PLANE_DW_TILE(8)
 
 static void plane_dw_run(float *dst, const float *dy, const float *x, const plane_dims *q,
                          int64_t dys, int64_t xs, int64_t i0, int64_t i1, int64_t k0, int64_t wco,
-                         int nco) {
+                         int add, int nco) {
     typedef void (*tile_fn)(float *, const float *, const float *, const plane_dims *, int64_t,
-                            int64_t, int64_t, int64_t, int64_t, int64_t);
+                            int64_t, int64_t, int64_t, int64_t, int64_t, int);
     static const tile_fn tiles[8] = { plane_dw_tile_1, plane_dw_tile_2, plane_dw_tile_3,
                                       plane_dw_tile_4, plane_dw_tile_5, plane_dw_tile_6,
                                       plane_dw_tile_7, plane_dw_tile_8 };
-    tiles[nco - 1](dst, dy, x, q, dys, xs, i0, i1, k0, wco);
+    tiles[nco - 1](dst, dy, x, q, dys, xs, i0, i1, k0, wco, add);
 }
 #else
 static void plane_block(float *out, const float *x, const float *wpb, const float *bias,
@@ -973,9 +975,9 @@ static void plane_block(float *out, const float *x, const float *wpb, const floa
 }
 static void plane_dw_run(float *dst, const float *dy, const float *x, const plane_dims *q,
                          int64_t dys, int64_t xs, int64_t i0, int64_t i1, int64_t k0, int64_t wco,
-                         int nco) {
+                         int add, int nco) {
     (void)dst; (void)dy; (void)x; (void)q; (void)dys; (void)xs; (void)i0; (void)i1; (void)k0;
-    (void)wco; (void)nco;
+    (void)wco; (void)add; (void)nco;
 }
 #endif
 
@@ -1453,16 +1455,19 @@ static lt_status plane_fwd(lt_context *ctx, float *out, const float *x, const fl
     return LT_OK;
 }
 
-/* dw (Cout, Cin/G, kh, kw) += dy (x) shifted x over the batch. Work units: (group, block of 8
+/* dw (Cout, Cin/G, kh, kw) += dy (x) shifted x over the batch (= with set). Work units: (group, block of 8
  * output channels, run of input channels), each summing its own dw elements over every image
  * in a fixed order (reproducible, no accumulators); images in chunks whose 8 dy planes stay in
  * L2 while the unit's input channels and taps go by. */
 static lt_status plane_dw(lt_context *ctx, float *dw, const float *dy, const float *x,
-                          const lt_conv2d_dims *d) {
+                          const lt_conv2d_dims *d, int set) {
     const int64_t G = d->groups, cing = d->cin / G, coutg = d->cout / G;
     plane_dims q = plane_geometry(d, cing, coutg);
     const int64_t kk = q.kk, P = q.P, ncb = (coutg + 7) / 8;
-    if (d->n == 0 || P == 0) return LT_OK;
+    if (d->n == 0 || P == 0) {
+        if (set) memset(dw, 0, (size_t)(d->cout * cing * kk) * sizeof(float));
+        return LT_OK;
+    }
     int64_t mfl;
     if (lt_mul_ovf(q.nvec, kk, &mfl)) return LT_EOVERFLOW;
     const size_t nb = floats_bytes(0, 1, mfl / 2 + 1);
@@ -1491,7 +1496,8 @@ static lt_status plane_dw(lt_context *ctx, float *dw, const float *dy, const flo
                 for (int64_t k0 = 0; k0 < kk; k0 += 3)
                     plane_dw_run(dw + ((g * coutg + cb) * cing + ci) * kk + k0,
                                  dy + (g * coutg + cb) * P, x + (g * cing + ci) * P, &q,
-                                 d->cout * P, d->cin * P, i0, i1, k0, cing * kk, (int)nco);
+                                 d->cout * P, d->cin * P, i0, i1, k0, cing * kk, !set || i0 > 0,
+                                 (int)nco);
         }
     }
     plan_end(pl);
@@ -1765,18 +1771,21 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
 
 /* dx += conv^T(dy, w), dw += dy (x) patches: each gradient batched or split per image */
 static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy, const float *x,
-                          const float *w, const lt_conv2d_dims *d) {
-    /* the plane kernels first (see conv_fwd) */
+                          const float *w, const lt_conv2d_dims *d, int set) {
+    /* the plane kernels first (see conv_fwd); with set they overwrite dx / dw, the other
+     * kernels add into them (zeroed here first) */
     if (dx && use_plane(ctx, d, BATCH_DX)) {
-        const lt_status sp = plane_fwd(ctx, dx, dy, w, NULL, d, 1, 1);
+        const lt_status sp = plane_fwd(ctx, dx, dy, w, NULL, d, !set, 1);
         if (sp != LT_OK || !dw) return sp;
         dx = NULL;
     }
     if (dw && use_plane(ctx, d, BATCH_DW)) {
-        const lt_status sp = plane_dw(ctx, dw, dy, x, d);
+        const lt_status sp = plane_dw(ctx, dw, dy, x, d, set);
         if (sp != LT_OK || !dx) return sp;
         dw = NULL;
     }
+    if (set && dx) memset(dx, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
+    if (set && dw) memset(dw, 0, (size_t)(d->cout * (d->cin / d->groups) * d->kh * d->kw) * sizeof(float));
     const int wino = dx ? use_winograd(ctx, d, BATCH_DX) : 0;
     if (wino) {
         const lt_status sw = lt_winograd_backward_data(ctx, dx, dy, w, d, wino);
@@ -1805,7 +1814,17 @@ lt_status lt_conv2d_forward(lt_context *ctx, float *out, const float *x, const f
 lt_status lt_conv2d_backward(lt_context *ctx, float *dx, float *dw, float *db, const float *dout,
                              const float *x, const float *w, const lt_conv2d_dims *d) {
     if (db) bias_grad(ctx, db, dout, d->n, d->cout, d->oh * d->ow);
-    return conv_bwd(ctx, dx, dw, dout, x, w, d);
+    return conv_bwd(ctx, dx, dw, dout, x, w, d, 0);
+}
+
+lt_status lt_conv2d_backward_set(lt_context *ctx, float *dx, float *dw, float *db,
+                                 const float *dout, const float *x, const float *w,
+                                 const lt_conv2d_dims *d) {
+    if (db) {
+        memset(db, 0, (size_t)d->cout * sizeof(float));
+        bias_grad(ctx, db, dout, d->n, d->cout, d->oh * d->ow);
+    }
+    return conv_bwd(ctx, dx, dw, dout, x, w, d, 1);
 }
 
 /* Transposed convs whose kernel equals the stride (no padding, dilation or output padding),
@@ -1868,7 +1887,7 @@ lt_status lt_conv_transpose2d_forward(lt_context *ctx, float *out, const float *
     if (is_tiling(d) && lt_ctx_conv_algo(ctx) != LT_CONV_GEMM)
         return convt_tiling_fwd(ctx, out, x, w, b, d);
     memset(out, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
-    lt_status st = conv_bwd(ctx, out, NULL, x, NULL, w, d);
+    lt_status st = conv_bwd(ctx, out, NULL, x, NULL, w, d, 0);
     if (st == LT_OK && b) bias_add(out, b, d->n, d->cin, d->h * d->w);
     return st;
 }
@@ -1938,7 +1957,7 @@ lt_status lt_conv_transpose2d_backward(lt_context *ctx, float *dx, float *dw, fl
         return convt_tiling_bwd(ctx, dx, dw, dout, x, w, d);
     lt_status st = LT_OK;
     if (dx) st = conv_fwd(ctx, dx, dout, w, NULL, d, 1);
-    if (st == LT_OK && dw) st = conv_bwd(ctx, NULL, dw, x, dout, NULL, d);
+    if (st == LT_OK && dw) st = conv_bwd(ctx, NULL, dw, x, dout, NULL, d, 0);
     return st;
 }
 

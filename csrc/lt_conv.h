@@ -94,6 +94,11 @@ lt_status lt_conv2d_backward(lt_context *ctx,
                              const float *x,     // (N, Cin, H, W), needed for dw
                              const float *w,     // (Cout, Cin/groups, kh, kw), needed for dx
                              const lt_conv2d_dims *d);
+/* The same with dx, dw, db uninitialised on entry: they are overwritten (the kernels that
+ * write every element skip the zero fill and the read-back; the others zero them first). */
+lt_status lt_conv2d_backward_set(lt_context *ctx, float *dx, float *dw, float *db,
+                                 const float *dout, const float *x, const float *w,
+                                 const lt_conv2d_dims *d);
 
 /* ---- transposed convolution (d from lt_conv_transpose2d_dims_init) ---- */
 lt_status lt_conv_transpose2d_forward(lt_context *ctx,

@@ -269,8 +269,9 @@ static int arg_flag(lua_State *L, int idx) {
 }
 
 /* f(gy, x, w, opts [, need_dx, need_dw, need_db]) -> dx|nil, dw|nil, db|nil
- * (each need_* defaults to true). */
-static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn) {
+ * (each need_* defaults to true). overwrites: the kernel writes every element of the
+ * gradients (lt_conv2d_backward_set), so they are not zero-filled first. */
+static int backward(lua_State *L, int transposed, bwd_fn kernel, int overwrites, const char *fn) {
     lt_context *ctx = lt_lua_ctx(L);
     char s1[96], s2[96];
     conv_call c;
@@ -294,11 +295,16 @@ static int backward(lua_State *L, int transposed, bwd_fn kernel, const char *fn)
     const lt_tensor *gy = lt_lua_contiguous(L, 1, fn, "grad_output", &pushed);
     int top0 = lua_gettop(L);
     lt_tensor *dx = NULL, *dw = NULL, *db = NULL;
-    if (nx) dx = lt_lua_newlike(L, c.x, fn); else lua_pushnil(L);
-    if (nw) dw = lt_lua_newlike(L, c.w, fn); else lua_pushnil(L);
+    if (nx) dx = overwrites ? lt_lua_newtensor_uninit(L, LT_FLOAT32, c.x->ndim, c.x->size, fn)
+                            : lt_lua_newlike(L, c.x, fn);
+    else lua_pushnil(L);
+    if (nw) dw = overwrites ? lt_lua_newtensor_uninit(L, LT_FLOAT32, c.w->ndim, c.w->size, fn)
+                            : lt_lua_newlike(L, c.w, fn);
+    else lua_pushnil(L);
     if (nb) {
         const int64_t cb = c.osize[1];
-        db = lt_lua_newtensor(L, LT_FLOAT32, 1, &cb, fn);
+        db = overwrites ? lt_lua_newtensor_uninit(L, LT_FLOAT32, 1, &cb, fn)
+                        : lt_lua_newtensor(L, LT_FLOAT32, 1, &cb, fn);
     } else lua_pushnil(L);
     check_kernel(L, kernel(ctx, dx ? lt_f32(dx) : NULL, dw ? lt_f32(dw) : NULL,
                            db ? lt_f32(db) : NULL, lt_f32(gy), lt_f32(c.x), lt_f32(c.w), &c.d),
@@ -310,25 +316,25 @@ static int l_conv2d_forward(lua_State *L) {
     return forward(L, 0, lt_conv2d_forward, "conv2d");
 }
 static int l_conv2d_backward(lua_State *L) {
-    return backward(L, 0, lt_conv2d_backward, "conv2d_backward");
+    return backward(L, 0, lt_conv2d_backward_set, 1, "conv2d_backward");
 }
 static int l_conv_transpose2d_forward(lua_State *L) {
     return forward(L, 1, lt_conv_transpose2d_forward, "conv_transpose2d");
 }
 static int l_conv_transpose2d_backward(lua_State *L) {
-    return backward(L, 1, lt_conv_transpose2d_backward, "conv_transpose2d_backward");
+    return backward(L, 1, lt_conv_transpose2d_backward, 0, "conv_transpose2d_backward");
 }
 static int l_conv2d_forward_naive(lua_State *L) {
     return forward(L, 0, conv2d_forward_naive, "conv2d_naive");
 }
 static int l_conv2d_backward_naive(lua_State *L) {
-    return backward(L, 0, conv2d_backward_naive, "conv2d_backward_naive");
+    return backward(L, 0, conv2d_backward_naive, 0, "conv2d_backward_naive");
 }
 static int l_conv_transpose2d_forward_naive(lua_State *L) {
     return forward(L, 1, conv_transpose2d_forward_naive, "conv_transpose2d_naive");
 }
 static int l_conv_transpose2d_backward_naive(lua_State *L) {
-    return backward(L, 1, conv_transpose2d_backward_naive, "conv_transpose2d_backward_naive");
+    return backward(L, 1, conv_transpose2d_backward_naive, 0, "conv_transpose2d_backward_naive");
 }
 
 /* conv_set_algo("auto"|"gemm"|"direct"|"batched"|"winograd"|"winograd_f2"|"plane") -> previous name;
