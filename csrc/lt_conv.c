@@ -3,7 +3,9 @@
  * flipped-weight conv of the padded output gradient, and weight gradient) on blocks of output
  * rows, in AVX-512 (16-wide, rows of any width with a masked last vector) where the CPU has
  * it, else AVX2/FMA (8-wide, rows a multiple of 8 wide), chosen at run time (lt_conv_set_isa
- * forces one, for the spec); everything else runs im2col + SGEMM (lunet's lt_gemm, OpenBLAS
+ * forces one, for the spec); "same" unit-stride convs on small maps run the plane kernels
+ * (AVX-512: each channel plane read as one flat pixel run, the padding taps masked off; see
+ * "small-plane kernels" below); everything else runs im2col + SGEMM (lunet's lt_gemm, OpenBLAS
  * on CPUs without AVX2) per (image, group), or, for small images, batched: one GEMM over the
  * columns of several images (see "batched im2col + GEMM" below); transposed convs are the
  * adjoints, kernel == stride ones scatter the GEMM straight into the output. OpenMP spreads
