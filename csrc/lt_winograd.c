@@ -569,8 +569,11 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                     _mm512_storeu_ps(dst + 16, hi);
                 }
             }
+            /* zeros after the last channel's segment, to the row's end (masked stores: no
+             * memset call per row) */
             for (int k = 0; k < 6; k++)
-                memset(rb + k * rs + nc * 4 * slot, 0, (size_t)(rs - nc * 4 * slot) * sizeof(float));
+                for (int64_t q = nc * 4 * slot; q < rs; q += 16)
+                    _mm512_mask_storeu_ps(rb + k * rs + q, lanes(rs - q), _mm512_setzero_ps());
             __m512 D[36];
             in_tile16(D, rb, rs);
             for (int64_t j = 0; j < nc; j++) {
@@ -823,12 +826,19 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
         for (int64_t og = o0; og < o1; og += pack) {
             const int64_t nc = o1 - og < pack ? o1 - og : pack;
             float yb[4][64];
-            memset(yb, 0, sizeof yb);
+            for (int k = 0; k < 4; k++)
+                for (int q = 0; q < 64; q += 16) _mm512_storeu_ps(yb[k] + q, _mm512_setzero_ps());
+            /* each channel's valid pixels of a row (at most 28: two masked vectors) */
             for (int64_t j = 0; j < nc; j++) {
                 const float *yc = dy + (r.i * g->co + og + j) * OH * OW + 4 * r.tx0;
-                for (int k = 0; k < 4 && oy0 + k < OH; k++)
-                    memcpy(yb[k] + 4 * (j * slot + r.tx0), yc + (oy0 + k) * OW,
-                           (size_t)valid * sizeof(float));
+                for (int k = 0; k < 4 && oy0 + k < OH; k++) {
+                    const float *src = yc + (oy0 + k) * OW;
+                    float *dst = yb[k] + 4 * (j * slot + r.tx0);
+                    for (int64_t q = 0; q < valid; q += 16) {
+                        const __mmask16 mq = lanes(valid - q);
+                        _mm512_mask_storeu_ps(dst + q, mq, _mm512_maskz_loadu_ps(mq, src + q));
+                    }
+                }
             }
             __m512 Y[16], T[24], U[36];
             for (int k = 0; k < 4; k++) deint4(yb[k], Y + k * 4, Y + k * 4 + 1, Y + k * 4 + 2, Y + k * 4 + 3);
