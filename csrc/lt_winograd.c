@@ -19,7 +19,9 @@ typedef struct {
     int64_t pt, pl;
     int64_t th, tw, tiles;    /* tile rows / columns per image; N * th * tw */
     int64_t us;               /* plane stride of the transformed weights U (a*a planes (co, ci)) */
-    int64_t vps, mps;         /* plane strides of a block's V (ci, nb) and M (co, nb) planes */
+    int64_t vps, mps;         /* plane strides of a block's V (ci, vld) and M (co, nb) planes */
+    int64_t vld;              /* row stride of V: 16 floats past the block's tiles, so that
+                               * narrow tile rows may be stored with whole vectors */
 } wgeom;
 
 int lt_winograd_fits(const lt_conv2d_dims *d) {
@@ -190,12 +192,12 @@ static void inner_cols(int64_t pl, int64_t W, int64_t M, int64_t tx0, int64_t tx
 static inline LT_ISA_INLINE void in_tf_body(float *V, const float *x, const wgeom *g, int64_t t0,
                                             int64_t t1, int64_t c0, int64_t c1, const int M) {
     const int A = M + 2;
-    const int64_t nb = t1 - t0, vs = g->vps, H = g->h, W = g->w;
+    const int64_t vs = g->vps, H = g->h, W = g->w;
     for (int64_t c = c0; c < c1; c++) {
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             const float *xc = x + (r.i * g->ci + c) * H * W;
-            float *v = V + c * nb + r.off - r.tx0;      /* indexed by tx */
+            float *v = V + c * g->vld + r.off - r.tx0;      /* indexed by tx */
             const int64_t iy0 = r.ty * M - g->pt;
             int64_t lo = r.tx0, hi = r.tx0;
             if (iy0 >= 0 && iy0 + A <= H) inner_cols(g->pl, W, M, r.tx0, r.tx1, &lo, &hi);
@@ -527,11 +529,10 @@ TZI void in_tile16(__m512 *D, const float *p, int64_t rs) {
  * 32-float store (at most at 56) */
 TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
                              int64_t c0, int64_t c1, float *rb) {
-    const int64_t nb = t1 - t0, vs = g->vps, H = g->h, W = g->w, rs = 96;
+    const int64_t vs = g->vps, H = g->h, W = g->w, rs = 96;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
     wrun r = { 0, 0, 0, 0, 0 };
     for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-        const int64_t ntx = r.tx1 - r.tx0;
         for (int64_t cg = c0; cg < c1; cg += pack) {
             const int64_t nc = c1 - cg < pack ? c1 - cg : pack;
             for (int64_t j = 0; j < nc; j++) {
@@ -577,11 +578,15 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
             __m512 D[36];
             in_tile16(D, rb, rs);
             for (int64_t j = 0; j < nc; j++) {
-                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
-                const __mmask16 st = lanes(ntx);
-                float *v = V + (cg + j) * nb + r.off;
+                float *v = V + (cg + j) * g->vld + r.off;
+                /* channel j's lanes moved to the bottom and stored whole: the lanes past its
+                 * ntx tiles land where the next runs' stores (or the row's 16 floats of
+                 * padding) go, as runs are stored in order */
+                const __m512i idx = _mm512_add_epi32(
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
                 for (int k = 0; k < 36; k++)
-                    _mm512_mask_storeu_ps(v + k * vs, st, _mm512_maskz_compress_ps(sel, D[k]));
+                    _mm512_storeu_ps(v + k * vs, _mm512_permutexvar_ps(idx, D[k]));
             }
         }
     }
@@ -666,7 +671,7 @@ TZI void in_row16(__m512 *d, const float *xr, const rowspan *sp) {
  * staging copy), 16 tiles per vector. */
 TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
                         int64_t c0, int64_t c1, float *rb) {
-    const int64_t nb = t1 - t0, vs = g->vps, H = g->h, W = g->w;
+    const int64_t vs = g->vps, H = g->h, W = g->w;
     if (g->tw <= 7) {
         in_tf4_packed(V, x, g, t0, t1, c0, c1, rb);
         return;
@@ -680,7 +685,7 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
                 const int64_t iy = r.ty * 4 - g->pt + k;
                 rows[k] = iy >= 0 && iy < H ? xc + iy * W : NULL;
             }
-            float *v = V + c * nb + r.off - r.tx0;
+            float *v = V + c * g->vld + r.off - r.tx0;
             for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
                 const __mmask16 mk = lanes(r.tx1 - tx);
                 rowspan sp;
@@ -1037,6 +1042,8 @@ static int64_t block_floats(wgeom *g, int64_t A2, int64_t T) {
     if (lt_mul_ovf(g->ci, T, &v) || lt_mul_ovf(g->co, T, &m) || v > INT64_MAX - 32 ||
         m > INT64_MAX - 32)
         return -1;
+    if (lt_mul_ovf(g->ci, rnd16(T) + 16, &v)) return -1;
+    g->vld = rnd16(T) + 16;
     g->vps = plane_stride(v);
     g->mps = plane_stride(m);
     if (lt_mul_ovf(A2, g->vps, &v) || lt_mul_ovf(A2, g->mps, &m) || lt_add_ovf(v, m, &s))
@@ -1064,7 +1071,7 @@ static lt_status run_block(float *out, const float *x, const float *U, const flo
     in_tf(&is, M, V, x, g, t0, t1, 0, g->ci, rb);
     for (int64_t k = 0; k < A2; k++) {
         const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f, U + k * g->us,
-                                     g->ci, V + k * g->vps, nb, 0.0f, Mt + k * g->mps, nb,
+                                     g->ci, V + k * g->vps, g->vld, 0.0f, Mt + k * g->mps, nb,
                                      gs);
         if (st != LT_OK) return st;
     }
@@ -1092,7 +1099,7 @@ static lt_status run_block_team(float *out, const float *x, const float *U, cons
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t k = 0; k < A2; k++) {
             const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f,
-                                         U + k * g->us, g->ci, V + k * g->vps, nb,
+                                         U + k * g->us, g->ci, V + k * g->vps, g->vld,
                                          0.0f, Mt + k * g->mps, nb, gs);
             if (st != LT_OK) {
                 #pragma omp atomic write
@@ -1204,7 +1211,7 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
 lt_status lt_winograd_forward(lt_context *ctx, float *out, const float *x, const float *w,
                               const float *b, const lt_conv2d_dims *d, int m, int accumulate) {
     if (!lt_winograd_fits(d)) return LT_EARG;
-    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0 };
+    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0 };
     return wino_run(ctx, out, x, w, 0, b, &g, m, accumulate);
 }
 
@@ -1212,7 +1219,7 @@ lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy,
                                     const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
-    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0, 0, 0 };
+    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0, 0, 0, 0 };
     return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
 }
 
@@ -1225,7 +1232,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
                                       const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     if (m != 2 && m != 4) return LT_EARG;
-    wgeom gg = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0 };
+    wgeom gg = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0 };
     wgeom *g = &gg;
     const int M = m;
     const int64_t A2 = (M + 2) * (M + 2);
@@ -1271,7 +1278,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
             #pragma omp for schedule(static) nowait
             for (int64_t k = 0; k < A2; k++) {
                 const lt_status st = lt_gemm(is.gemm, 0, 1, g->co, g->ci, nb, 1.0f,
-                                             dM + k * g->mps, nb, V + k * g->vps, nb,
+                                             dM + k * g->mps, nb, V + k * g->vps, g->vld,
                                              blk == 0 ? 0.0f : 1.0f, dU + k * us, g->ci, gs);
                 if (st != LT_OK) {
                     #pragma omp atomic write

@@ -86,6 +86,10 @@ describe("Winograd on wide images", function()
     -- 3 x 25 x 17 = 1275 tiles of 4x4 with 4 channels: several L2-sized blocks
     check({ n = 3, cin = 4, cout = 5, h = 99, w = 67, padding = 1, bias = true }, "winograd", nil, 1)
     check({ n = 3, cin = 4, cout = 5, h = 99, w = 67, padding = 1, bias = true }, "winograd", nil, 2)
+    -- narrow rows (5 tiles, several channels per vector, stored as whole vectors into padded
+    -- rows) over several blocks: 8 x 30 x 5 = 1200 tiles
+    check({ n = 8, cin = 4, cout = 3, h = 120, w = 20, padding = 1, bias = false }, "winograd", nil, 1)
+    check({ n = 8, cin = 4, cout = 3, h = 120, w = 20, padding = 1, bias = false }, "winograd", nil, 2)
   end)
 
   it("AUTO runs Winograd on 8x8 layers that widen the channels (AVX-512 CPUs)", function()
