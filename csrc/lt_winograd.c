@@ -717,10 +717,16 @@ TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const
             __m512 m[36], t[24], y[16];
             for (int k = 0; k < 36; k++) m[k] = _mm512_setzero_ps();
             for (int64_t j = 0; j < nc; j++) {
+                /* channel j's ntx tiles moved up to lanes j * slot + tx0 .. (a lane permute
+                 * with merge masking: no expand) */
                 const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
+                const __m512i idx = _mm512_sub_epi32(
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
                 const float *mm = Mt + (og + j) * nb + r.off;
                 for (int k = 0; k < 36; k++)
-                    m[k] = _mm512_mask_expand_ps(m[k], sel, _mm512_maskz_loadu_ps(lanes(ntx), mm + k * ms));
+                    m[k] = _mm512_mask_permutexvar_ps(m[k], sel, idx,
+                                                      _mm512_maskz_loadu_ps(lanes(ntx), mm + k * ms));
             }
             for (int j = 0; j < 6; j++) at6z(t + j, 6, m + j, 6);
             for (int k = 0; k < 4; k++) at6z(y + k * 4, 1, t + k * 6, 1);
