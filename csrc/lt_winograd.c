@@ -20,8 +20,8 @@ typedef struct {
     int64_t th, tw, tiles;    /* tile rows / columns per image; N * th * tw */
     int64_t us;               /* plane stride of the transformed weights U (a*a planes (co, ci)) */
     int64_t vps, mps;         /* plane strides of a block's V (ci, vld) and M (co, nb) planes */
-    int64_t vld;              /* row stride of V: 16 floats past the block's tiles, so that
-                               * narrow tile rows may be stored with whole vectors */
+    int64_t vld, mld;         /* row strides of V and M: 16 floats past the block's tiles, so
+                               * that narrow tile rows may be stored with whole vectors */
 } wgeom;
 
 int lt_winograd_fits(const lt_conv2d_dims *d) {
@@ -252,13 +252,13 @@ static inline LT_ISA_INLINE void out_tf_body(float *out, const float *Mt, const 
                                              const wgeom *g, int64_t t0, int64_t t1, int64_t o0,
                                              int64_t o1, int accumulate, const int M) {
     const int A = M + 2;
-    const int64_t nb = t1 - t0, ms = g->mps, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     for (int64_t o = o0; o < o1; o++) {
         const float bv = b ? b[o] : 0.0f;
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             float *oc = out + (r.i * g->co + o) * OH * OW;
-            const float *mm = Mt + o * nb + r.off - r.tx0;   /* indexed by tx */
+            const float *mm = Mt + o * g->mld + r.off - r.tx0;   /* indexed by tx */
             const int64_t oy0 = r.ty * M;
             const int full_rows = oy0 + M <= OH;
             int64_t hi = r.tx1;
@@ -337,12 +337,12 @@ static inline LT_ISA_INLINE void dy_tf_body(float *dM, const float *dy, const wg
                                             int64_t t0, int64_t t1, int64_t o0, int64_t o1,
                                             const int M) {
     const int A = M + 2;
-    const int64_t nb = t1 - t0, ms = g->mps, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     for (int64_t o = o0; o < o1; o++) {
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             const float *yc = dy + (r.i * g->co + o) * OH * OW;
-            float *v = dM + o * nb + r.off - r.tx0;
+            float *v = dM + o * g->mld + r.off - r.tx0;
             const int64_t oy0 = r.ty * M;
             for (int64_t tx = r.tx0; tx < r.tx1; tx++) {
                 float y[16], t[24], u[36];
@@ -705,7 +705,7 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
  * channel's pixels stored with masks. */
 TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const wgeom *g,
                               int64_t t0, int64_t t1, int64_t o0, int64_t o1, int accumulate) {
-    const int64_t nb = t1 - t0, ms = g->mps, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
     wrun r = { 0, 0, 0, 0, 0 };
     for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
@@ -723,7 +723,7 @@ TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const
                 const __m512i idx = _mm512_sub_epi32(
                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                     _mm512_set1_epi32((int)(j * slot + r.tx0)));
-                const float *mm = Mt + (og + j) * nb + r.off;
+                const float *mm = Mt + (og + j) * g->mld + r.off;
                 for (int k = 0; k < 36; k++)
                     m[k] = _mm512_mask_permutexvar_ps(m[k], sel, idx,
                                                       _mm512_maskz_loadu_ps(lanes(ntx), mm + k * ms));
@@ -756,7 +756,7 @@ TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const
 
 TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
                          int64_t t1, int64_t o0, int64_t o1, int accumulate) {
-    const int64_t nb = t1 - t0, ms = g->mps, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     if (g->tw <= 7) {
         out_tf4_packed(out, Mt, b, g, t0, t1, o0, o1, accumulate);
         return;
@@ -766,7 +766,7 @@ TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeo
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             float *oc = out + (r.i * g->co + o) * OH * OW;
-            const float *mm = Mt + o * nb + r.off - r.tx0;
+            const float *mm = Mt + o * g->mld + r.off - r.tx0;
             const int64_t oy0 = r.ty * 4;
             for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
                 const __mmask16 mk = lanes(r.tx1 - tx);
@@ -827,7 +827,7 @@ TZI void deint4_masked(const float *p, int64_t valid, __m512 *P) {
  * in in_tf4_packed */
 TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                              int64_t o0, int64_t o1) {
-    const int64_t nb = t1 - t0, ms = g->mps, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
     wrun r = { 0, 0, 0, 0, 0 };
     for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
@@ -856,10 +856,13 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
             for (int j = 0; j < 4; j++) a6z(T + j, 4, Y + j, 4);
             for (int k = 0; k < 6; k++) a6z(U + k * 6, 1, T + k * 4, 1);
             for (int64_t j = 0; j < nc; j++) {
-                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
-                float *v = dM + (og + j) * nb + r.off;
+                /* whole vectors, as in in_tf4_packed (rows padded by 16, runs in order) */
+                float *v = dM + (og + j) * g->mld + r.off;
+                const __m512i idx = _mm512_add_epi32(
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
                 for (int k = 0; k < 36; k++)
-                    _mm512_mask_storeu_ps(v + k * ms, lanes(ntx), _mm512_maskz_compress_ps(sel, U[k]));
+                    _mm512_storeu_ps(v + k * ms, _mm512_permutexvar_ps(idx, U[k]));
             }
         }
     }
@@ -867,7 +870,7 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
 
 TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                         int64_t o0, int64_t o1) {
-    const int64_t nb = t1 - t0, ms = g->mps, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     if (g->tw <= 7) {
         dy_tf4_packed(dM, dy, g, t0, t1, o0, o1);
         return;
@@ -876,7 +879,7 @@ TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, 
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             const float *yc = dy + (r.i * g->co + o) * OH * OW;
-            float *v = dM + o * nb + r.off - r.tx0;
+            float *v = dM + o * g->mld + r.off - r.tx0;
             const int64_t oy0 = r.ty * 4;
             for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
                 const __mmask16 mk = lanes(r.tx1 - tx);
@@ -1049,7 +1052,8 @@ static int64_t block_floats(wgeom *g, int64_t A2, int64_t T) {
         m > INT64_MAX - 32)
         return -1;
     if (lt_mul_ovf(g->ci, rnd16(T) + 16, &v)) return -1;
-    g->vld = rnd16(T) + 16;
+    if (lt_mul_ovf(g->co, rnd16(T) + 16, &m)) return -1;
+    g->vld = g->mld = rnd16(T) + 16;
     g->vps = plane_stride(v);
     g->mps = plane_stride(m);
     if (lt_mul_ovf(A2, g->vps, &v) || lt_mul_ovf(A2, g->mps, &m) || lt_add_ovf(v, m, &s))
@@ -1077,7 +1081,7 @@ static lt_status run_block(float *out, const float *x, const float *U, const flo
     in_tf(&is, M, V, x, g, t0, t1, 0, g->ci, rb);
     for (int64_t k = 0; k < A2; k++) {
         const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f, U + k * g->us,
-                                     g->ci, V + k * g->vps, g->vld, 0.0f, Mt + k * g->mps, nb,
+                                     g->ci, V + k * g->vps, g->vld, 0.0f, Mt + k * g->mps, g->mld,
                                      gs);
         if (st != LT_OK) return st;
     }
@@ -1106,7 +1110,7 @@ static lt_status run_block_team(float *out, const float *x, const float *U, cons
         for (int64_t k = 0; k < A2; k++) {
             const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f,
                                          U + k * g->us, g->ci, V + k * g->vps, g->vld,
-                                         0.0f, Mt + k * g->mps, nb, gs);
+                                         0.0f, Mt + k * g->mps, g->mld, gs);
             if (st != LT_OK) {
                 #pragma omp atomic write
                 failed = 1;
@@ -1217,7 +1221,7 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
 lt_status lt_winograd_forward(lt_context *ctx, float *out, const float *x, const float *w,
                               const float *b, const lt_conv2d_dims *d, int m, int accumulate) {
     if (!lt_winograd_fits(d)) return LT_EARG;
-    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0 };
+    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
     return wino_run(ctx, out, x, w, 0, b, &g, m, accumulate);
 }
 
@@ -1225,7 +1229,7 @@ lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy,
                                     const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
-    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0, 0, 0, 0 };
+    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
     return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
 }
 
@@ -1238,7 +1242,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
                                       const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     if (m != 2 && m != 4) return LT_EARG;
-    wgeom gg = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0 };
+    wgeom gg = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
     wgeom *g = &gg;
     const int M = m;
     const int64_t A2 = (M + 2) * (M + 2);
@@ -1284,7 +1288,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
             #pragma omp for schedule(static) nowait
             for (int64_t k = 0; k < A2; k++) {
                 const lt_status st = lt_gemm(is.gemm, 0, 1, g->co, g->ci, nb, 1.0f,
-                                             dM + k * g->mps, nb, V + k * g->vps, g->vld,
+                                             dM + k * g->mps, g->mld, V + k * g->vps, g->vld,
                                              blk == 0 ? 0.0f : 1.0f, dU + k * us, g->ci, gs);
                 if (st != LT_OK) {
                     #pragma omp atomic write
