@@ -422,11 +422,13 @@ static wisa isa_of(const lt_context *ctx) {
 
 /* ---------------------------------------------------------------- AVX-512 F(4x4,3x3) transforms */
 
-/* 16 tiles of a tile row per vector (lane l: tile tx + l). Input: the tile row's 6 input rows
- * are copied zero-padded into rb (row stride wb = 4 * tw + 64: every tile reads inside it), then
- * each row's 64 + 2 floats are de-interleaved into the 6 column phases (phase j, lane l =
- * column 4 (tx + l) + j). Output: the 4 phases of an output row are interleaved back into 64
- * contiguous pixels, stored with masks (partial tiles, the block's last tiles). */
+/* 16 tiles of a tile row per vector (lane l: tile tx + l). Input: each of the tile row's 6 input
+ * rows is read straight from x, its 64 + 2 floats with masked loads where they cross the
+ * image's left or right edge (zeros outside; no staging copy), and de-interleaved into the 6
+ * column phases (phase j, lane l = column 4 (tx + l) + j). Output: the 4 phases of an output row
+ * are interleaved back into 64 contiguous pixels, stored with masks (partial tiles, the block's
+ * last tiles). Narrow images (at most 7 tiles per row) pack several channels per vector,
+ * staged through a (6, 96) row buffer rb. */
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define TZ __attribute__((target("avx512f")))
@@ -1045,7 +1047,7 @@ static int64_t plane_stride(int64_t n) {
 
 /* Scratch of a block: V (a*a planes of (ci, T)) and Mt (a*a planes of (co, T)) floats, the
  * planes g->vps / g->mps apart (set here); of a thread: lt_gemm's panels and the padded input
- * rows of the AVX-512 input transform (6, 4 * tw + 96). -1 on overflow. */
+ * row buffer of the AVX-512 narrow-image input transform (6, 96). -1 on overflow. */
 static int64_t block_floats(wgeom *g, int64_t A2, int64_t T) {
     int64_t v, m, s;
     if (lt_mul_ovf(g->ci, T, &v) || lt_mul_ovf(g->co, T, &m) || v > INT64_MAX - 32 ||
@@ -1063,11 +1065,8 @@ static int64_t block_floats(wgeom *g, int64_t A2, int64_t T) {
 
 static int64_t thread_floats(const wgeom *g, int64_t T, int gisa) {
     const size_t gs = lt_gemm_scratch_size(gisa, g->co, T, g->ci);
-    int64_t wb, s;
-    if (gs > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) || lt_add_ovf(wb, 96, &wb) ||
-        lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(rnd16((int64_t)(gs / sizeof(float)) + 16), rnd16(wb), &s))
-        return -1;
-    return s;
+    if (gs > (size_t)INT64_MAX / 2) return -1;
+    return rnd16((int64_t)(gs / sizeof(float)) + 16) + 6 * 96;
 }
 
 /* One block of tiles [t0, t1) on the calling thread: buf holds the block (block_floats), then
@@ -1260,9 +1259,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
     int64_t nu, bfl = block_floats(g, A2, T), tper, total;
     const size_t gsz = lt_gemm_scratch_size(is.gemm, g->co, g->ci, T);
     const int64_t gfl = rnd16((int64_t)(gsz / sizeof(float)) + 16);
-    int64_t wb;
-    if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) ||
-        lt_add_ovf(wb, 96, &wb) || lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(gfl, rnd16(wb), &tper) ||
+    if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_add_ovf(gfl, 6 * 96, &tper) ||
         lt_mul_ovf(g->co, g->ci, &nu))
         return LT_EOVERFLOW;
     const int64_t us = rnd16(nu) + 16;
