@@ -81,6 +81,19 @@ describe("Winograd on wide images", function()
     end
   end
 
+  it("rows of 7 tiles (two channels per vector in the narrow-image path)", function()
+    lunet.manual_seed(45)
+    -- outputs 25 .. 28 pixels wide: 7 tiles per row; odd channel counts leave one channel
+    -- alone in the last vector; paddings 0 .. 3 (the input gradient's 2 - p: 2 .. -1)
+    for p = 0, 3 do
+      for _, threads in ipairs({ 1, 2 }) do
+        check({ n = 2, cin = 5, cout = 3, h = 13, w = 28 - 2 * p + (p % 2), padding = p,
+          bias = p % 2 == 0 }, "winograd", nil, threads)
+      end
+    end
+    check({ n = 8, cin = 3, cout = 4, h = 100, w = 27, padding = 1, bias = true }, "winograd", nil, 1)
+  end)
+
   it("many blocks of tiles (planes of different strides, a partial last block)", function()
     lunet.manual_seed(43)
     -- 3 x 25 x 17 = 1275 tiles of 4x4 with 4 channels: several L2-sized blocks
