@@ -692,6 +692,16 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
                 const __mmask16 mk = lanes(r.tx1 - tx);
                 rowspan sp;
                 row_span(&sp, 4 * tx - g->pl, W);
+                /* the same rows of the next channel (hardware prefetch restarts on each
+                 * channel plane: these short row runs would miss) */
+                if (c + 1 < c1) {
+                    const int64_t a = 4 * tx - g->pl < 0 ? 0 : 4 * tx - g->pl;
+                    const int64_t e = 4 * tx - g->pl + 66 > W ? W : 4 * tx - g->pl + 66;
+                    for (int k = 0; k < 6; k++)
+                        if (rows[k])
+                            for (int64_t q = a; q < e; q += 16)
+                                _mm_prefetch((const char *)(rows[k] + H * W + q), _MM_HINT_T0);
+                }
                 __m512 D[36], T[36];
                 for (int k = 0; k < 6; k++) in_row16(D + k * 6, rows[k], &sp);
                 for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
