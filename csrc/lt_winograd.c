@@ -898,6 +898,11 @@ TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, 
                 int64_t valid = OW - 4 * tx;
                 if (valid > 4 * (r.tx1 - tx)) valid = 4 * (r.tx1 - tx);
                 __m512 Y[16], T[24], U[36];
+                if (o + 1 < o1)   /* the next channel's same rows, as in in_tf4_z */
+                    for (int k = 0; k < 4 && oy0 + k < OH; k++)
+                        for (int64_t q = 0; q < valid; q += 16)
+                            _mm_prefetch((const char *)(yc + OH * OW + (oy0 + k) * OW + 4 * tx + q),
+                                         _MM_HINT_T0);
                 for (int k = 0; k < 4; k++) {
                     if (oy0 + k < OH) deint4_masked(yc + (oy0 + k) * OW + 4 * tx, valid, Y + k * 4);
                     else Y[k * 4] = Y[k * 4 + 1] = Y[k * 4 + 2] = Y[k * 4 + 3] = _mm512_setzero_ps();
