@@ -533,10 +533,12 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                              int64_t c0, int64_t c1, float *rb) {
     const int64_t vs = g->vps, H = g->h, W = g->w, rs = 96;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
-    wrun r = { 0, 0, 0, 0, 0 };
-    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-        for (int64_t cg = c0; cg < c1; cg += pack) {
-            const int64_t nc = c1 - cg < pack ? c1 - cg : pack;
+    /* channel groups outer: a group's stores to V of successive tile rows hit the same
+     * cache lines while they are still in L1 */
+    for (int64_t cg = c0; cg < c1; cg += pack) {
+        const int64_t nc = c1 - cg < pack ? c1 - cg : pack;
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             for (int64_t j = 0; j < nc; j++) {
                 const float *xc = x + (r.i * g->ci + cg + j) * H * W;
                 if (g->pl < 0 || g->pl > 4 || W > 32) {
@@ -719,13 +721,13 @@ TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const
                               int64_t t0, int64_t t1, int64_t o0, int64_t o1, int accumulate) {
     const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
-    wrun r = { 0, 0, 0, 0, 0 };
-    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-        const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
-        int64_t valid = OW - 4 * r.tx0;   /* pixels of each output row from column 4 tx0 */
-        if (valid > 4 * ntx) valid = 4 * ntx;
-        for (int64_t og = o0; og < o1; og += pack) {
-            const int64_t nc = o1 - og < pack ? o1 - og : pack;
+    for (int64_t og = o0; og < o1; og += pack) {   /* channel groups outer, as in in_tf4_packed */
+        const int64_t nc = o1 - og < pack ? o1 - og : pack;
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
+            int64_t valid = OW - 4 * r.tx0;       /* pixels of each output row from column 4 tx0 */
+            if (valid > 4 * ntx) valid = 4 * ntx;
             __m512 m[36], t[24], y[16];
             for (int k = 0; k < 36; k++) m[k] = _mm512_setzero_ps();
             for (int64_t j = 0; j < nc; j++) {
@@ -841,13 +843,13 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
                              int64_t o0, int64_t o1) {
     const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
-    wrun r = { 0, 0, 0, 0, 0 };
-    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-        const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
-        int64_t valid = OW - 4 * r.tx0;
-        if (valid > 4 * ntx) valid = 4 * ntx;
-        for (int64_t og = o0; og < o1; og += pack) {
-            const int64_t nc = o1 - og < pack ? o1 - og : pack;
+    for (int64_t og = o0; og < o1; og += pack) {   /* channel groups outer, as in in_tf4_packed */
+        const int64_t nc = o1 - og < pack ? o1 - og : pack;
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
+            int64_t valid = OW - 4 * r.tx0;
+            if (valid > 4 * ntx) valid = 4 * ntx;
             float yb[4][64];
             for (int k = 0; k < 4; k++)
                 for (int q = 0; q < 64; q += 16) _mm512_storeu_ps(yb[k] + q, _mm512_setzero_ps());
