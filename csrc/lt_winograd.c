@@ -19,6 +19,9 @@ typedef struct {
     int64_t pt, pl;
     int64_t th, tw, tiles;    /* tile rows / columns per image; N * th * tw */
     int64_t us;               /* plane stride of the transformed weights U (a*a planes (co, ci)) */
+    int64_t vps, mps;         /* plane strides of a block's V (ci, vld) and M (co, nb) planes */
+    int64_t vld, mld;         /* row strides of V and M: 16 floats past the block's tiles, so
+                               * that narrow tile rows may be stored with whole vectors */
 } wgeom;
 
 int lt_winograd_fits(const lt_conv2d_dims *d) {
@@ -189,12 +192,12 @@ static void inner_cols(int64_t pl, int64_t W, int64_t M, int64_t tx0, int64_t tx
 static inline LT_ISA_INLINE void in_tf_body(float *V, const float *x, const wgeom *g, int64_t t0,
                                             int64_t t1, int64_t c0, int64_t c1, const int M) {
     const int A = M + 2;
-    const int64_t nb = t1 - t0, vs = g->ci * nb, H = g->h, W = g->w;
+    const int64_t vs = g->vps, H = g->h, W = g->w;
     for (int64_t c = c0; c < c1; c++) {
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             const float *xc = x + (r.i * g->ci + c) * H * W;
-            float *v = V + c * nb + r.off - r.tx0;      /* indexed by tx */
+            float *v = V + c * g->vld + r.off - r.tx0;      /* indexed by tx */
             const int64_t iy0 = r.ty * M - g->pt;
             int64_t lo = r.tx0, hi = r.tx0;
             if (iy0 >= 0 && iy0 + A <= H) inner_cols(g->pl, W, M, r.tx0, r.tx1, &lo, &hi);
@@ -249,13 +252,13 @@ static inline LT_ISA_INLINE void out_tf_body(float *out, const float *Mt, const 
                                              const wgeom *g, int64_t t0, int64_t t1, int64_t o0,
                                              int64_t o1, int accumulate, const int M) {
     const int A = M + 2;
-    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     for (int64_t o = o0; o < o1; o++) {
         const float bv = b ? b[o] : 0.0f;
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             float *oc = out + (r.i * g->co + o) * OH * OW;
-            const float *mm = Mt + o * nb + r.off - r.tx0;   /* indexed by tx */
+            const float *mm = Mt + o * g->mld + r.off - r.tx0;   /* indexed by tx */
             const int64_t oy0 = r.ty * M;
             const int full_rows = oy0 + M <= OH;
             int64_t hi = r.tx1;
@@ -334,12 +337,12 @@ static inline LT_ISA_INLINE void dy_tf_body(float *dM, const float *dy, const wg
                                             int64_t t0, int64_t t1, int64_t o0, int64_t o1,
                                             const int M) {
     const int A = M + 2;
-    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     for (int64_t o = o0; o < o1; o++) {
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             const float *yc = dy + (r.i * g->co + o) * OH * OW;
-            float *v = dM + o * nb + r.off - r.tx0;
+            float *v = dM + o * g->mld + r.off - r.tx0;
             const int64_t oy0 = r.ty * M;
             for (int64_t tx = r.tx0; tx < r.tx1; tx++) {
                 float y[16], t[24], u[36];
@@ -419,11 +422,13 @@ static wisa isa_of(const lt_context *ctx) {
 
 /* ---------------------------------------------------------------- AVX-512 F(4x4,3x3) transforms */
 
-/* 16 tiles of a tile row per vector (lane l: tile tx + l). Input: the tile row's 6 input rows
- * are copied zero-padded into rb (row stride wb = 4 * tw + 64: every tile reads inside it), then
- * each row's 64 + 2 floats are de-interleaved into the 6 column phases (phase j, lane l =
- * column 4 (tx + l) + j). Output: the 4 phases of an output row are interleaved back into 64
- * contiguous pixels, stored with masks (partial tiles, the block's last tiles). */
+/* 16 tiles of a tile row per vector (lane l: tile tx + l). Input: each of the tile row's 6 input
+ * rows is read straight from x, its 64 + 2 floats with masked loads where they cross the
+ * image's left or right edge (zeros outside; no staging copy), and de-interleaved into the 6
+ * column phases (phase j, lane l = column 4 (tx + l) + j). Output: the 4 phases of an output row
+ * are interleaved back into 64 contiguous pixels, stored with masks (partial tiles, the block's
+ * last tiles). Narrow images (at most 7 tiles per row) pack several channels per vector,
+ * staged through a (6, 96) row buffer rb. */
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define TZ __attribute__((target("avx512f")))
@@ -526,13 +531,14 @@ TZI void in_tile16(__m512 *D, const float *p, int64_t rs) {
  * 32-float store (at most at 56) */
 TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
                              int64_t c0, int64_t c1, float *rb) {
-    const int64_t nb = t1 - t0, vs = g->ci * nb, H = g->h, W = g->w, rs = 96;
+    const int64_t vs = g->vps, H = g->h, W = g->w, rs = 96;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
-    wrun r = { 0, 0, 0, 0, 0 };
-    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-        const int64_t ntx = r.tx1 - r.tx0;
-        for (int64_t cg = c0; cg < c1; cg += pack) {
-            const int64_t nc = c1 - cg < pack ? c1 - cg : pack;
+    /* channel groups outer: a group's stores to V of successive tile rows hit the same
+     * cache lines while they are still in L1 */
+    for (int64_t cg = c0; cg < c1; cg += pack) {
+        const int64_t nc = c1 - cg < pack ? c1 - cg : pack;
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             for (int64_t j = 0; j < nc; j++) {
                 const float *xc = x + (r.i * g->ci + cg + j) * H * W;
                 if (g->pl < 0 || g->pl > 4 || W > 32) {
@@ -568,24 +574,108 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                     _mm512_storeu_ps(dst + 16, hi);
                 }
             }
+            /* zeros after the last channel's segment, to the row's end (masked stores: no
+             * memset call per row) */
             for (int k = 0; k < 6; k++)
-                memset(rb + k * rs + nc * 4 * slot, 0, (size_t)(rs - nc * 4 * slot) * sizeof(float));
+                for (int64_t q = nc * 4 * slot; q < rs; q += 16)
+                    _mm512_mask_storeu_ps(rb + k * rs + q, lanes(rs - q), _mm512_setzero_ps());
             __m512 D[36];
             in_tile16(D, rb, rs);
             for (int64_t j = 0; j < nc; j++) {
-                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
-                const __mmask16 st = lanes(ntx);
-                float *v = V + (cg + j) * nb + r.off;
+                float *v = V + (cg + j) * g->vld + r.off;
+                /* channel j's lanes moved to the bottom and stored whole: the lanes past its
+                 * ntx tiles land where the next runs' stores (or the row's 16 floats of
+                 * padding) go, as runs are stored in order */
+                const __m512i idx = _mm512_add_epi32(
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
                 for (int k = 0; k < 36; k++)
-                    _mm512_mask_storeu_ps(v + k * vs, st, _mm512_maskz_compress_ps(sel, D[k]));
+                    _mm512_storeu_ps(v + k * vs, _mm512_permutexvar_ps(idx, D[k]));
             }
         }
     }
 }
 
+/* Where the 66 floats an input row contributes to 16 tiles (columns ix0 .. ix0 + 65) lie inside
+ * the row [0, W): per 16-float vector v the lanes [a, b) that are inside (masked loads, expanded
+ * past the left edge so that no address before the row is formed), and the two last floats. */
+typedef struct {
+    __mmask16 m[4];
+    int64_t off[4];   /* float offset from the row start of the vector's first loaded lane */
+    int shift[4];     /* the valid lanes start at this lane (left edge): loaded from lane 0
+                       * at off, then moved up */
+    int full;         /* all 66 inside: plain loads at off[0] */
+    int64_t s64, s65; /* offsets of the two last floats, -1 when outside */
+} rowspan;
+
+static void row_span(rowspan *sp, int64_t ix0, int64_t W) {
+    const int64_t lo = ix0 < 0 ? -ix0 : 0, hi = W - ix0;   /* valid offsets q: [lo, hi) */
+    sp->full = lo == 0 && hi >= 66;
+    for (int v = 0; v < 4; v++) {
+        const int64_t a = lo - 16 * v > 0 ? lo - 16 * v : 0;
+        const int64_t b = hi - 16 * v < 16 ? hi - 16 * v : 16;
+        if (b <= a) {
+            sp->m[v] = 0;
+            sp->off[v] = 0;
+            sp->shift[v] = 0;
+            continue;
+        }
+        sp->m[v] = (__mmask16)(lanes(b) & ~lanes(a));
+        sp->off[v] = ix0 + 16 * v + a;
+        sp->shift[v] = (int)a;
+    }
+    sp->s64 = lo <= 64 && 64 < hi ? ix0 + 64 : -1;
+    sp->s65 = lo <= 65 && 65 < hi ? ix0 + 65 : -1;
+}
+
+/* D[0..5] = the 6 column phases of 16 tiles from input row xr (NULL: a zero row) */
+TZI void in_row16(__m512 *d, const float *xr, const rowspan *sp) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    if (!xr) {
+        for (int j = 0; j < 6; j++) d[j] = _mm512_setzero_ps();
+        return;
+    }
+    __m512 z[4];
+    float s64, s65;
+    if (sp->full) {
+        const float *p = xr + sp->off[0];
+        for (int v = 0; v < 4; v++) z[v] = _mm512_loadu_ps(p + 16 * v);
+        s64 = p[64];
+        s65 = p[65];
+    } else {
+        for (int v = 0; v < 4; v++) {
+            if (!sp->shift[v]) {
+                z[v] = _mm512_maskz_loadu_ps(sp->m[v], xr + sp->off[v]);
+                continue;
+            }
+            /* lanes [a, b) from the row's start: loaded into lanes [0, b - a), moved up */
+            const int a = sp->shift[v];
+            const __m512i idx = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                                                   10, 11, 12, 13, 14, 15),
+                                                 _mm512_set1_epi32(a));
+            z[v] = _mm512_maskz_permutexvar_ps(sp->m[v], idx,
+                                               _mm512_maskz_loadu_ps((__mmask16)(sp->m[v] >> a),
+                                                                     xr + sp->off[v]));
+        }
+        s64 = sp->s64 >= 0 ? xr[sp->s64] : 0.0f;
+        s65 = sp->s65 >= 0 ? xr[sp->s65] : 0.0f;
+    }
+    const __m512 e01 = _mm512_permutex2var_ps(z[0], ev, z[1]), o01 = _mm512_permutex2var_ps(z[0], od, z[1]);
+    const __m512 e23 = _mm512_permutex2var_ps(z[2], ev, z[3]), o23 = _mm512_permutex2var_ps(z[2], od, z[3]);
+    d[0] = _mm512_permutex2var_ps(e01, ev, e23);
+    d[2] = _mm512_permutex2var_ps(e01, od, e23);
+    d[1] = _mm512_permutex2var_ps(o01, ev, o23);
+    d[3] = _mm512_permutex2var_ps(o01, od, o23);
+    d[4] = shift_in(d[0], s64);
+    d[5] = shift_in(d[1], s65);
+}
+
+/* Tile rows of 8 tiles and more: each input row is read straight from x with masked loads (no
+ * staging copy), 16 tiles per vector. */
 TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
                         int64_t c0, int64_t c1, float *rb) {
-    const int64_t nb = t1 - t0, vs = g->ci * nb, H = g->h, W = g->w, wb = 4 * g->tw + 64;
+    const int64_t vs = g->vps, H = g->h, W = g->w;
     if (g->tw <= 7) {
         in_tf4_packed(V, x, g, t0, t1, c0, c1, rb);
         return;
@@ -593,18 +683,29 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
     for (int64_t c = c0; c < c1; c++) {
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-            fill_rows(rb, wb, wb, x + (r.i * g->ci + c) * H * W, H, W, r.ty * 4 - g->pt, g->pl);
-            float *v = V + c * nb + r.off - r.tx0;
+            const float *xc = x + (r.i * g->ci + c) * H * W;
+            const float *rows[6];
+            for (int k = 0; k < 6; k++) {
+                const int64_t iy = r.ty * 4 - g->pt + k;
+                rows[k] = iy >= 0 && iy < H ? xc + iy * W : NULL;
+            }
+            float *v = V + c * g->vld + r.off - r.tx0;
             for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
                 const __mmask16 mk = lanes(r.tx1 - tx);
-                __m512 D[36], T[36];
-                for (int k = 0; k < 6; k++) {
-                    const float *p = rb + k * wb + 4 * tx;
-                    __m512 *d = D + k * 6;
-                    deint4(p, d, d + 1, d + 2, d + 3);
-                    d[4] = shift_in(d[0], p[64]);
-                    d[5] = shift_in(d[1], p[65]);
+                rowspan sp;
+                row_span(&sp, 4 * tx - g->pl, W);
+                /* the same rows of the next channel (hardware prefetch restarts on each
+                 * channel plane: these short row runs would miss) */
+                if (c + 1 < c1) {
+                    const int64_t a = 4 * tx - g->pl < 0 ? 0 : 4 * tx - g->pl;
+                    const int64_t e = 4 * tx - g->pl + 66 > W ? W : 4 * tx - g->pl + 66;
+                    for (int k = 0; k < 6; k++)
+                        if (rows[k])
+                            for (int64_t q = a; q < e; q += 16)
+                                _mm_prefetch((const char *)(rows[k] + H * W + q), _MM_HINT_T0);
                 }
+                __m512 D[36], T[36];
+                for (int k = 0; k < 6; k++) in_row16(D + k * 6, rows[k], &sp);
                 for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
                 for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
                 for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(v + k * vs + tx, mk, D[k]);
@@ -618,22 +719,28 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
  * channel's pixels stored with masks. */
 TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const wgeom *g,
                               int64_t t0, int64_t t1, int64_t o0, int64_t o1, int accumulate) {
-    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
-    wrun r = { 0, 0, 0, 0, 0 };
-    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-        const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
-        int64_t valid = OW - 4 * r.tx0;   /* pixels of each output row from column 4 tx0 */
-        if (valid > 4 * ntx) valid = 4 * ntx;
-        for (int64_t og = o0; og < o1; og += pack) {
-            const int64_t nc = o1 - og < pack ? o1 - og : pack;
+    for (int64_t og = o0; og < o1; og += pack) {   /* channel groups outer, as in in_tf4_packed */
+        const int64_t nc = o1 - og < pack ? o1 - og : pack;
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
+            int64_t valid = OW - 4 * r.tx0;       /* pixels of each output row from column 4 tx0 */
+            if (valid > 4 * ntx) valid = 4 * ntx;
             __m512 m[36], t[24], y[16];
             for (int k = 0; k < 36; k++) m[k] = _mm512_setzero_ps();
             for (int64_t j = 0; j < nc; j++) {
+                /* channel j's ntx tiles moved up to lanes j * slot + tx0 .. (a lane permute
+                 * with merge masking: no expand) */
                 const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
-                const float *mm = Mt + (og + j) * nb + r.off;
+                const __m512i idx = _mm512_sub_epi32(
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
+                const float *mm = Mt + (og + j) * g->mld + r.off;
                 for (int k = 0; k < 36; k++)
-                    m[k] = _mm512_mask_expand_ps(m[k], sel, _mm512_maskz_loadu_ps(lanes(ntx), mm + k * ms));
+                    m[k] = _mm512_mask_permutexvar_ps(m[k], sel, idx,
+                                                      _mm512_maskz_loadu_ps(lanes(ntx), mm + k * ms));
             }
             for (int j = 0; j < 6; j++) at6z(t + j, 6, m + j, 6);
             for (int k = 0; k < 4; k++) at6z(y + k * 4, 1, t + k * 6, 1);
@@ -663,7 +770,7 @@ TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const
 
 TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeom *g, int64_t t0,
                          int64_t t1, int64_t o0, int64_t o1, int accumulate) {
-    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     if (g->tw <= 7) {
         out_tf4_packed(out, Mt, b, g, t0, t1, o0, o1, accumulate);
         return;
@@ -673,7 +780,7 @@ TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeo
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             float *oc = out + (r.i * g->co + o) * OH * OW;
-            const float *mm = Mt + o * nb + r.off - r.tx0;
+            const float *mm = Mt + o * g->mld + r.off - r.tx0;
             const int64_t oy0 = r.ty * 4;
             for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
                 const __mmask16 mk = lanes(r.tx1 - tx);
@@ -734,32 +841,42 @@ TZI void deint4_masked(const float *p, int64_t valid, __m512 *P) {
  * in in_tf4_packed */
 TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                              int64_t o0, int64_t o1) {
-    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     const int64_t slot = g->tw + 1, pack = 16 / slot;
-    wrun r = { 0, 0, 0, 0, 0 };
-    for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-        const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
-        int64_t valid = OW - 4 * r.tx0;
-        if (valid > 4 * ntx) valid = 4 * ntx;
-        for (int64_t og = o0; og < o1; og += pack) {
-            const int64_t nc = o1 - og < pack ? o1 - og : pack;
+    for (int64_t og = o0; og < o1; og += pack) {   /* channel groups outer, as in in_tf4_packed */
+        const int64_t nc = o1 - og < pack ? o1 - og : pack;
+        wrun r = { 0, 0, 0, 0, 0 };
+        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
+            const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
+            int64_t valid = OW - 4 * r.tx0;
+            if (valid > 4 * ntx) valid = 4 * ntx;
             float yb[4][64];
-            memset(yb, 0, sizeof yb);
+            for (int k = 0; k < 4; k++)
+                for (int q = 0; q < 64; q += 16) _mm512_storeu_ps(yb[k] + q, _mm512_setzero_ps());
+            /* each channel's valid pixels of a row (at most 28: two masked vectors) */
             for (int64_t j = 0; j < nc; j++) {
                 const float *yc = dy + (r.i * g->co + og + j) * OH * OW + 4 * r.tx0;
-                for (int k = 0; k < 4 && oy0 + k < OH; k++)
-                    memcpy(yb[k] + 4 * (j * slot + r.tx0), yc + (oy0 + k) * OW,
-                           (size_t)valid * sizeof(float));
+                for (int k = 0; k < 4 && oy0 + k < OH; k++) {
+                    const float *src = yc + (oy0 + k) * OW;
+                    float *dst = yb[k] + 4 * (j * slot + r.tx0);
+                    for (int64_t q = 0; q < valid; q += 16) {
+                        const __mmask16 mq = lanes(valid - q);
+                        _mm512_mask_storeu_ps(dst + q, mq, _mm512_maskz_loadu_ps(mq, src + q));
+                    }
+                }
             }
             __m512 Y[16], T[24], U[36];
             for (int k = 0; k < 4; k++) deint4(yb[k], Y + k * 4, Y + k * 4 + 1, Y + k * 4 + 2, Y + k * 4 + 3);
             for (int j = 0; j < 4; j++) a6z(T + j, 4, Y + j, 4);
             for (int k = 0; k < 6; k++) a6z(U + k * 6, 1, T + k * 4, 1);
             for (int64_t j = 0; j < nc; j++) {
-                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
-                float *v = dM + (og + j) * nb + r.off;
+                /* whole vectors, as in in_tf4_packed (rows padded by 16, runs in order) */
+                float *v = dM + (og + j) * g->mld + r.off;
+                const __m512i idx = _mm512_add_epi32(
+                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
                 for (int k = 0; k < 36; k++)
-                    _mm512_mask_storeu_ps(v + k * ms, lanes(ntx), _mm512_maskz_compress_ps(sel, U[k]));
+                    _mm512_storeu_ps(v + k * ms, _mm512_permutexvar_ps(idx, U[k]));
             }
         }
     }
@@ -767,7 +884,7 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
 
 TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                         int64_t o0, int64_t o1) {
-    const int64_t nb = t1 - t0, ms = g->co * nb, OH = g->oh, OW = g->ow;
+    const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     if (g->tw <= 7) {
         dy_tf4_packed(dM, dy, g, t0, t1, o0, o1);
         return;
@@ -776,13 +893,18 @@ TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, 
         wrun r = { 0, 0, 0, 0, 0 };
         for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
             const float *yc = dy + (r.i * g->co + o) * OH * OW;
-            float *v = dM + o * nb + r.off - r.tx0;
+            float *v = dM + o * g->mld + r.off - r.tx0;
             const int64_t oy0 = r.ty * 4;
             for (int64_t tx = r.tx0; tx < r.tx1; tx += 16) {
                 const __mmask16 mk = lanes(r.tx1 - tx);
                 int64_t valid = OW - 4 * tx;
                 if (valid > 4 * (r.tx1 - tx)) valid = 4 * (r.tx1 - tx);
                 __m512 Y[16], T[24], U[36];
+                if (o + 1 < o1)   /* the next channel's same rows, as in in_tf4_z */
+                    for (int k = 0; k < 4 && oy0 + k < OH; k++)
+                        for (int64_t q = 0; q < valid; q += 16)
+                            _mm_prefetch((const char *)(yc + OH * OW + (oy0 + k) * OW + 4 * tx + q),
+                                         _MM_HINT_T0);
                 for (int k = 0; k < 4; k++) {
                     if (oy0 + k < OH) deint4_masked(yc + (oy0 + k) * OW + 4 * tx, valid, Y + k * 4);
                     else Y[k * 4] = Y[k * 4 + 1] = Y[k * 4 + 2] = Y[k * 4 + 3] = _mm512_setzero_ps();
@@ -931,23 +1053,37 @@ static void weight_tf(float *U, int64_t us, const float *w, int64_t co, int64_t 
 /* floats rounded up to 64 bytes */
 static int64_t rnd16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
-/* Scratch of a block: V (a*a, ci, T) and Mt (a*a, co, T) floats; of a thread: lt_gemm's panels
- * and the padded input rows of the AVX-512 input transform (6, 4 * tw + 96). -1 on overflow. */
-static int64_t block_floats(const wgeom *g, int64_t A2, int64_t T) {
+/* Plane stride (floats) of n floats: a multiple of 16 whose 64-byte line count is odd, so that
+ * the a*a = 36 planes a transform writes (reads) at once start in 36 different L1 sets instead
+ * of aliasing modulo 4 KB (a power-of-two stride would put all of them in one or two sets). */
+static int64_t plane_stride(int64_t n) {
+    int64_t p = rnd16(n);
+    if ((p / 16) % 2 == 0) p += 16;
+    return p;
+}
+
+/* Scratch of a block: V (a*a planes of (ci, T)) and Mt (a*a planes of (co, T)) floats, the
+ * planes g->vps / g->mps apart (set here); of a thread: lt_gemm's panels and the padded input
+ * row buffer of the AVX-512 narrow-image input transform (6, 96). -1 on overflow. */
+static int64_t block_floats(wgeom *g, int64_t A2, int64_t T) {
     int64_t v, m, s;
-    if (lt_mul_ovf(A2, g->ci, &v) || lt_mul_ovf(v, T, &v) || lt_mul_ovf(A2, g->co, &m) ||
-        lt_mul_ovf(m, T, &m) || lt_add_ovf(rnd16(v), rnd16(m), &s))
+    if (lt_mul_ovf(g->ci, T, &v) || lt_mul_ovf(g->co, T, &m) || v > INT64_MAX - 32 ||
+        m > INT64_MAX - 32)
+        return -1;
+    if (lt_mul_ovf(g->ci, rnd16(T) + 16, &v)) return -1;
+    if (lt_mul_ovf(g->co, rnd16(T) + 16, &m)) return -1;
+    g->vld = g->mld = rnd16(T) + 16;
+    g->vps = plane_stride(v);
+    g->mps = plane_stride(m);
+    if (lt_mul_ovf(A2, g->vps, &v) || lt_mul_ovf(A2, g->mps, &m) || lt_add_ovf(v, m, &s))
         return -1;
     return s;
 }
 
 static int64_t thread_floats(const wgeom *g, int64_t T, int gisa) {
     const size_t gs = lt_gemm_scratch_size(gisa, g->co, T, g->ci);
-    int64_t wb, s;
-    if (gs > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) || lt_add_ovf(wb, 96, &wb) ||
-        lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(rnd16((int64_t)(gs / sizeof(float)) + 16), rnd16(wb), &s))
-        return -1;
-    return s;
+    if (gs > (size_t)INT64_MAX / 2) return -1;
+    return rnd16((int64_t)(gs / sizeof(float)) + 16) + 6 * 96;
 }
 
 /* One block of tiles [t0, t1) on the calling thread: buf holds the block (block_floats), then
@@ -956,12 +1092,12 @@ static lt_status run_block(float *out, const float *x, const float *U, const flo
                            const wgeom *g, int M, int accumulate, int64_t t0, int64_t t1,
                            float *buf, int64_t gfl, wisa is) {
     const int64_t A2 = (M + 2) * (M + 2), nb = t1 - t0;
-    float *V = buf, *Mt = buf + rnd16(A2 * g->ci * nb);
-    float *gs = Mt + rnd16(A2 * g->co * nb), *rb = gs + gfl;
+    float *V = buf, *Mt = buf + A2 * g->vps;
+    float *gs = Mt + A2 * g->mps, *rb = gs + gfl;
     in_tf(&is, M, V, x, g, t0, t1, 0, g->ci, rb);
     for (int64_t k = 0; k < A2; k++) {
         const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f, U + k * g->us,
-                                     g->ci, V + k * g->ci * nb, nb, 0.0f, Mt + k * g->co * nb, nb,
+                                     g->ci, V + k * g->vps, g->vld, 0.0f, Mt + k * g->mps, g->mld,
                                      gs);
         if (st != LT_OK) return st;
     }
@@ -977,7 +1113,7 @@ static lt_status run_block_team(float *out, const float *x, const float *U, cons
                                 float *buf, float *priv, int64_t tper, int64_t gfl, int nt,
                                 wisa is) {
     const int64_t A2 = (M + 2) * (M + 2), nb = t1 - t0;
-    float *V = buf, *Mt = buf + rnd16(A2 * g->ci * nb);
+    float *V = buf, *Mt = buf + A2 * g->vps;
     int failed = 0;
     #pragma omp parallel num_threads(nt)
     {
@@ -989,8 +1125,8 @@ static lt_status run_block_team(float *out, const float *x, const float *U, cons
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t k = 0; k < A2; k++) {
             const lt_status st = lt_gemm(is.gemm, 0, 0, g->co, nb, g->ci, 1.0f,
-                                         U + k * g->us, g->ci, V + k * g->ci * nb, nb,
-                                         0.0f, Mt + k * g->co * nb, nb, gs);
+                                         U + k * g->us, g->ci, V + k * g->vps, g->vld,
+                                         0.0f, Mt + k * g->mps, g->mld, gs);
             if (st != LT_OK) {
                 #pragma omp atomic write
                 failed = 1;
@@ -1101,7 +1237,7 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
 lt_status lt_winograd_forward(lt_context *ctx, float *out, const float *x, const float *w,
                               const float *b, const lt_conv2d_dims *d, int m, int accumulate) {
     if (!lt_winograd_fits(d)) return LT_EARG;
-    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0 };
+    wgeom g = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
     return wino_run(ctx, out, x, w, 0, b, &g, m, accumulate);
 }
 
@@ -1109,7 +1245,7 @@ lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy,
                                     const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
-    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0 };
+    wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
     return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
 }
 
@@ -1122,7 +1258,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
                                       const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     if (m != 2 && m != 4) return LT_EARG;
-    wgeom gg = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0 };
+    wgeom gg = { d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->ph, d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
     wgeom *g = &gg;
     const int M = m;
     const int64_t A2 = (M + 2) * (M + 2);
@@ -1140,9 +1276,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
     int64_t nu, bfl = block_floats(g, A2, T), tper, total;
     const size_t gsz = lt_gemm_scratch_size(is.gemm, g->co, g->ci, T);
     const int64_t gfl = rnd16((int64_t)(gsz / sizeof(float)) + 16);
-    int64_t wb;
-    if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_mul_ovf(g->tw, 4, &wb) ||
-        lt_add_ovf(wb, 96, &wb) || lt_mul_ovf(wb, 6, &wb) || lt_add_ovf(gfl, rnd16(wb), &tper) ||
+    if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_add_ovf(gfl, 6 * 96, &tper) ||
         lt_mul_ovf(g->co, g->ci, &nu))
         return LT_EOVERFLOW;
     const int64_t us = rnd16(nu) + 16;
@@ -1160,7 +1294,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
         float *gs = priv + (int64_t)tid * tper, *rb = gs + gfl;
         for (int64_t blk = 0; blk < nblk; blk++) {
             const int64_t t0 = blk * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles, nb = t1 - t0;
-            float *dM = V + rnd16(A2 * g->ci * nb);
+            float *dM = V + A2 * g->vps;
             in_tf(&is, M, V, x, g, t0, t1, g->ci * tid / n, g->ci * (tid + 1) / n, rb);
             dy_tf(&is, M, dM, dy, g, t0, t1, g->co * tid / n, g->co * (tid + 1) / n);
             #pragma omp barrier
@@ -1168,7 +1302,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
             #pragma omp for schedule(static) nowait
             for (int64_t k = 0; k < A2; k++) {
                 const lt_status st = lt_gemm(is.gemm, 0, 1, g->co, g->ci, nb, 1.0f,
-                                             dM + k * g->co * nb, nb, V + k * g->ci * nb, nb,
+                                             dM + k * g->mps, g->mld, V + k * g->vps, g->vld,
                                              blk == 0 ? 0.0f : 1.0f, dU + k * us, g->ci, gs);
                 if (st != LT_OK) {
                     #pragma omp atomic write

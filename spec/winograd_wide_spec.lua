@@ -1,0 +1,123 @@
+-- Winograd convolution on images wide enough (29 pixels and more: 8 tiles and more per tile
+-- row) for the AVX-512 input transform that reads the input rows straight from the tensor
+-- with masked loads (left and right edges, paddings 0 to 3, widths one past a vector of 16
+-- tiles), and on the 36 transform planes whose strides are padded against L1 aliasing (block
+-- sizes at and past the L2 block); each against the naive direct-loop kernels at every ISA
+-- level the CPU has, on one and two threads. AUTO's choice of Winograd at 8x8.
+local lunet = require "lunet"
+local core = require "lunet.core"
+local nn = core.nn
+
+local BOUND = 1e-4
+
+local function rel_err(a, b)
+  assert.are.same(b:shape(), a:shape())
+  local scale = b:abs():max():item()
+  if scale == 0 then scale = 1 end
+  return (a - b):abs():max():item() / scale
+end
+
+local function with(algo, level, threads, fn)
+  local prev_algo = nn.conv_set_algo(algo)
+  local prev_level = level and core.set_isa(level)
+  local prev_threads = lunet.get_num_threads()
+  lunet.set_num_threads(threads or prev_threads)
+  local ok, err = pcall(fn)
+  nn.conv_set_algo(prev_algo)
+  if prev_level then core.set_isa(prev_level) end
+  lunet.set_num_threads(prev_threads)
+  if not ok then error(err, 0) end
+end
+
+local LEVELS = {}
+do
+  local _, cpu = core.isa()
+  local rank = ({ generic = 1, avx2 = 2, avx512 = 3 })[cpu]
+  for i, l in ipairs({ "generic", "avx2", "avx512" }) do
+    if i <= rank then LEVELS[#LEVELS + 1] = l end
+  end
+end
+
+local function check(c, algo, level, threads)
+  local x = lunet.randn(c.n, c.cin, c.h, c.w)
+  local w = lunet.randn(c.cout, c.cin, 3, 3)
+  local b = c.bias and lunet.randn(c.cout) or nil
+  local opts = { padding = c.padding }
+  local yref = nn.conv2d_forward_naive(x, w, b, opts)
+  local gy = lunet.randn(yref:shape())
+  local dxref, dwref = nn.conv2d_backward_naive(gy, x, w, opts)
+  local what = string.format("%s %s %d thread(s), x %s, w %s, padding %d", algo,
+    level or "default", threads, table.concat(x:shape(), "x"), table.concat(w:shape(), "x"),
+    c.padding)
+  with(algo, level, threads, function()
+    local y = nn.conv2d_forward(x, w, b, opts)
+    local dx, dw = nn.conv2d_backward(gy, x, w, opts)
+    local ey, ex, ew = rel_err(y, yref), rel_err(dx, dxref), rel_err(dw, dwref)
+    assert(ey <= BOUND, string.format("%s: forward error %.3g", what, ey))
+    assert(ex <= BOUND, string.format("%s: input-gradient error %.3g", what, ex))
+    assert(ew <= BOUND, string.format("%s: weight-gradient error %.3g", what, ew))
+  end)
+end
+
+describe("Winograd on wide images", function()
+  for _, level in ipairs(LEVELS) do
+    for _, threads in ipairs({ 1, 2 }) do
+      it(string.format("matches the naive kernels on 10 random wide shapes at %s, %d thread(s)",
+        level, threads), function()
+        math.randomseed(40 + #level + threads)
+        lunet.manual_seed(41 + threads)
+        local rng = math.random
+        for k = 1, 10 do
+          -- widths 29 .. 140: 8 to 35 tiles per row, one or more 16-tile vectors, partial
+          -- last vectors; paddings 0 .. 3 (the input gradient's 2 - p: 2 .. -1)
+          local c = {
+            n = rng(1, 2), cin = rng(1, 20), cout = rng(1, 20), h = rng(3, 11),
+            w = k == 1 and 69 or k == 2 and 66 or rng(29, 140), padding = (k - 1) % 4,
+            bias = rng(0, 1) == 1,
+          }
+          check(c, "winograd", level, threads)
+        end
+      end)
+    end
+  end
+
+  it("rows of 7 tiles (two channels per vector in the narrow-image path)", function()
+    lunet.manual_seed(45)
+    -- outputs 25 .. 28 pixels wide: 7 tiles per row; odd channel counts leave one channel
+    -- alone in the last vector; paddings 0 .. 3 (the input gradient's 2 - p: 2 .. -1)
+    for p = 0, 3 do
+      for _, threads in ipairs({ 1, 2 }) do
+        check({ n = 2, cin = 5, cout = 3, h = 13, w = 28 - 2 * p + (p % 2), padding = p,
+          bias = p % 2 == 0 }, "winograd", nil, threads)
+      end
+    end
+    check({ n = 8, cin = 3, cout = 4, h = 100, w = 27, padding = 1, bias = true }, "winograd", nil, 1)
+  end)
+
+  it("many blocks of tiles (planes of different strides, a partial last block)", function()
+    lunet.manual_seed(43)
+    -- 3 x 25 x 17 = 1275 tiles of 4x4 with 4 channels: several L2-sized blocks
+    check({ n = 3, cin = 4, cout = 5, h = 99, w = 67, padding = 1, bias = true }, "winograd", nil, 1)
+    check({ n = 3, cin = 4, cout = 5, h = 99, w = 67, padding = 1, bias = true }, "winograd", nil, 2)
+    -- narrow rows (5 tiles, several channels per vector, stored as whole vectors into padded
+    -- rows) over several blocks: 8 x 30 x 5 = 1200 tiles
+    check({ n = 8, cin = 4, cout = 3, h = 120, w = 20, padding = 1, bias = false }, "winograd", nil, 1)
+    check({ n = 8, cin = 4, cout = 3, h = 120, w = 20, padding = 1, bias = false }, "winograd", nil, 2)
+  end)
+
+  it("AUTO runs Winograd on 8x8 layers that widen the channels (AVX-512 CPUs)", function()
+    if core.isa() ~= "avx512" then return end
+    lunet.manual_seed(44)
+    local x, w, b = lunet.randn(2, 32, 8, 8), lunet.randn(64, 32, 3, 3), lunet.randn(64)
+    local gy = lunet.randn(2, 64, 8, 8)
+    local r = {}
+    for _, algo in ipairs({ "auto", "winograd" }) do
+      with(algo, nil, 1, function()
+        local y = nn.conv2d_forward(x, w, b, { padding = 1 })
+        local dx, dw = nn.conv2d_backward(gy, x, w, { padding = 1 })
+        r[algo] = { y:tolist(), dx:tolist(), dw:tolist() }
+      end)
+    end
+    assert.are.same(r.winograd, r.auto)
+  end)
+end)
