@@ -1371,14 +1371,12 @@ static int plane_fits(const lt_context *ctx, const lt_conv2d_dims *d, int which)
 }
 
 /* AUTO: measured with bench/small_layers.lua (one thread, CPU time, AVX-512, 3x3 convs, 1 to
- * 64 channels): the plane kernels run at 80-105 GFLOP/s. On the Fashion-MNIST U-Net's layers
- * (batch 64) they are 1.1-1.8x faster than the direct, im2col + GEMM and Winograd kernels at
- * 28x28 and 14x14 (on par with Winograd for 32->16 at 28x28); at 7x7 (49 of 64 lanes busy)
- * the input gradient is 1.1x faster, the forward pass 1.05x and the weight gradient 1.25x
- * slower than the GEMMs. On batches of 8 (the Tux Paint net, the benchmark U-Net) Winograd
- * F(4x4,3x3) stays 1.2-2x faster from 16x16 up (its transforms run in cache there, not on a
- * batch of 64 28x28 planes), and the GEMM / Winograd paths at 8x8 with 128-256 channels.
- * Checked before Winograd (conv_fwd, conv_bwd): where it returns 1 it overrides use_winograd. */
+ * 64 channels): the plane kernels run at 80-105 GFLOP/s, 1.1-1.8x faster than the direct and
+ * im2col + GEMM kernels on the Fashion-MNIST U-Net's 28x28 and 14x14 layers (batch 64); at 7x7
+ * (49 of 64 lanes busy) the input gradient is 1.1x faster, the forward pass 1.05x and the
+ * weight gradient 1.25x slower than the GEMMs. Where Winograd applies it is faster (see
+ * below). Checked before Winograd (conv_fwd, conv_bwd): where it returns 1 it overrides
+ * use_winograd. */
 static int use_winograd(const lt_context *ctx, const lt_conv2d_dims *d, int which);
 static int use_plane(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     if (!plane_fits(ctx, d, which)) return 0;
@@ -1386,7 +1384,12 @@ static int use_plane(const lt_context *ctx, const lt_conv2d_dims *d, int which) 
     if (lt_ctx_conv_algo(ctx) != LT_CONV_AUTO || lt_ctx_isa(ctx) != LT_ISA_AVX512) return 0;
     const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
     if (P > 1024 || cing > 64 || coutg > 64 || (which != BATCH_DX && P <= 64)) return 0;
-    return !(P >= 256 && d->n * P < 32768 && use_winograd(ctx, d, which));
+    if (!use_winograd(ctx, d, which)) return 1;
+    /* with the Winograd transforms of 2026-12-06 (narrow-image packing, masked loads) Winograd
+     * measured faster on every Fashion, Tux and U-Net layer it takes (1 thread, CPU time) except
+     * the 16-channel side of 14x14 planes (16 -> 32 at 14x14, batch 64: forward 1.13 vs 1.26 ms,
+     * input gradient 1.11 vs 1.44, weight gradient a tie) */
+    return P <= 256 && (cing <= 16 || coutg <= 16);
 }
 
 /* mask[v * kk + k] = the lanes of the plane's vector v (pixels 16v .. 16v+15) whose tap k
