@@ -182,27 +182,7 @@ static inline LT_ISA_INLINE void bn_relu_channel_sums(double sums[2], const floa
     double sdy = 0.0, sdyx = 0.0;
     for (int64_t n = 0; n < N; n++) {
         const int64_t o = (n * C + c) * S;
-        const float *g = dy + o, *rp = r + o, *xp = x + o;
-        double a = 0.0, q = 0.0;
-        /* in chunks: the masking (a float select) and the double reduction each vectorise
-         * on their own, not in one loop */
-        float buf[256];
-        for (int64_t s0 = 0; s0 < S; s0 += 256) {
-            const int64_t len = S - s0 < 256 ? S - s0 : 256;
-            const float *gc = g + s0, *rc = rp + s0, *xc = xp + s0;
-#pragma omp simd
-            for (int64_t s = 0; s < len; s++) {
-                const float gv = gc[s];   /* loaded unconditionally: the select vectorises */
-                buf[s] = rc[s] > 0.0f ? gv : 0.0f;
-            }
-#pragma omp simd reduction(+ : a, q)
-            for (int64_t s = 0; s < len; s++) {
-                a += (double)buf[s];
-                q += (double)buf[s] * (double)(xc[s] - mu);
-            }
-        }
-        sdy += a;
-        sdyx += q;
+        lt_batch_norm_plane_sums(dy + o, r + o, x + o, mu, S, &sdy, &sdyx);
     }
     sums[0] = sdy;
     sums[1] = sdyx;
