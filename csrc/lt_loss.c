@@ -158,6 +158,91 @@ lt_status lt_cross_entropy_backward(const lt_context *ctx, float *dlogits, const
     return LT_OK;
 }
 
+/* Forward and backward in one pass over the logits (the training step's loss): the loss
+ * as lt_cross_entropy_forward and grad = dl/dlogits for dout = 1, WRITTEN (not added).
+ * Each class row of a block is exponentiated once (exp(z - max) kept in grad, summed, then
+ * scaled to the gradient) where the separate kernels take three exponentials per logit (the
+ * forward's log-sum-exp, the backward's log-sum-exp and softmax). Mean and sum only. */
+lt_status lt_cross_entropy_forward_grad(const lt_context *ctx, float *out, float *grad,
+                                        const float *logits, const int32_t *target,
+                                        const float *weight, int64_t N, int64_t C, int64_t S,
+                                        const lt_ce_opts *o) {
+    if (N < 0 || C < 1 || S < 0 || o->reduction == LT_LOSS_NONE) return LT_EARG;
+    const int64_t nb = (S + CE_BLOCK - 1) / CE_BLOCK;
+    const double eps = o->label_smoothing;
+    const float feps = o->label_smoothing;
+    const double W = ce_weight_total(weight, C);
+    const double ws = o->reduction == LT_LOSS_MEAN ? ce_weight_sum(target, weight, N * S, o) : 1.0;
+    const float gscale = (float)(1.0 / ws);   /* as the backward's dout / ws with dout = 1 */
+    double *part = malloc(sizeof *part * (size_t)(N * nb > 0 ? N * nb : 1));
+    if (!part) return LT_ENOMEM;
+#pragma omp parallel for num_threads(N * C * S >= 32768 ? lt_ctx_num_threads(ctx) : 1) schedule(static)
+    for (int64_t blk = 0; blk < N * nb; blk++) {
+        const int64_t n = blk / nb, s0 = (blk % nb) * CE_BLOCK;
+        const int64_t B = S - s0 < CE_BLOCK ? S - s0 : CE_BLOCK;
+        const float *z = logits + n * C * S + s0;
+        float *dz = grad + n * C * S + s0;
+        const int32_t *y = target + n * S + s0;
+        float mx[CE_BLOCK], se[CE_BLOCK], wz[CE_BLOCK], a[CE_BLOCK], b[CE_BLOCK];
+        for (int64_t j = 0; j < B; j++) mx[j] = z[j];
+        for (int64_t c = 1; c < C; c++) {
+            const float *zc = z + c * S;
+            for (int64_t j = 0; j < B; j++) mx[j] = zc[j] > mx[j] ? zc[j] : mx[j];
+        }
+        for (int64_t j = 0; j < B; j++) se[j] = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            const float *zc = z + c * S;
+            float *dzc = dz + c * S;
+            for (int64_t j = 0; j < B; j++) {
+                const float e = expf(zc[j] - mx[j]);
+                dzc[j] = e;
+                se[j] += e;
+            }
+        }
+        if (eps > 0.0) {   /* sum_c w_c z_c for the smoothing term */
+            for (int64_t j = 0; j < B; j++) wz[j] = 0.0f;
+            for (int64_t c = 0; c < C; c++) {
+                const float *zc = z + c * S;
+                const float wc = weight ? weight[c] : 1.0f;
+                for (int64_t j = 0; j < B; j++) wz[j] += wc * zc[j];
+            }
+        }
+        double bsum = 0.0;
+        for (int64_t j = 0; j < B; j++) {
+            const float lse = mx[j] + logf(se[j]);
+            float g = 0.0f, wy = 0.0f;
+            if (!ce_ignored(y[j], o)) {
+                const int64_t yj = y[j];
+                wy = weight ? weight[yj] : 1.0f;
+                double l = (1.0 - eps) * (double)wy * ((double)lse - (double)z[yj * S + j]);
+                if (eps > 0.0) l += eps / (double)C * (W * (double)lse - (double)wz[j]);
+                bsum += l;
+                g = gscale;
+            }
+            /* dl/dz_c = g * [ (a' p_c) - (1-eps) w_y [c == y] - eps/C w_c ], p_c = e_c / se */
+            b[j] = g;
+            a[j] = g * ((1.0f - feps) * wy + feps / (float)C * (float)W) / se[j];
+        }
+        for (int64_t c = 0; c < C; c++) {
+            float *dzc = dz + c * S;
+            const float sw = feps / (float)C * (weight ? weight[c] : 1.0f);
+            for (int64_t j = 0; j < B; j++) dzc[j] = a[j] * dzc[j] - b[j] * sw;
+        }
+        for (int64_t j = 0; j < B; j++) {
+            if (b[j] == 0.0f) continue;
+            const int64_t yj = y[j];
+            const float wy = weight ? weight[yj] : 1.0f;
+            dz[yj * S + j] -= b[j] * (1.0f - feps) * wy;
+        }
+        part[blk] = bsum;
+    }
+    double lsum = 0.0;
+    for (int64_t blk = 0; blk < N * nb; blk++) lsum += part[blk];
+    free(part);
+    out[0] = (float)(o->reduction == LT_LOSS_SUM ? lsum : lsum / ws);
+    return LT_OK;
+}
+
 /* ---- naive reference: one pixel at a time, in double ---- */
 
 static double ce_pixel_lse(const float *z, int64_t C, int64_t S) {
