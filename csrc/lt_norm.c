@@ -21,15 +21,24 @@ static int bad_dims(int64_t N, int64_t C, int64_t S) {
 
 /* Shifted one-pass sums of a contiguous row: s1 += sum(x - x0), s2 += sum((x - x0)^2).
  * The shift x0 (a sample of the data) keeps s2 - s1^2 / M free of cancellation when
- * |mean| >> std. */
+ * |mean| >> std. Float SIMD partial sums within chunks of LT_BN_CHUNK elements, added in
+ * double across chunks (as lt_batch_norm_plane_sums): the error does not grow with n, and
+ * the loop does not convert every element to double. */
 static inline void row_shifted_sums(const float *row, int64_t n, float x0,
                                     double *s1, double *s2) {
     double a = 0.0, q = 0.0;
-#pragma omp simd reduction(+ : a, q)
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)(row[i] - x0);
-        a += d;
-        q += d * d;
+    for (int64_t c0 = 0; c0 < n; c0 += LT_BN_CHUNK) {
+        const int64_t len = n - c0 < LT_BN_CHUNK ? n - c0 : LT_BN_CHUNK;
+        const float *rc = row + c0;
+        float fa = 0.0f, fq = 0.0f;
+#pragma omp simd reduction(+ : fa, fq)
+        for (int64_t i = 0; i < len; i++) {
+            const float d = rc[i] - x0;
+            fa += d;
+            fq += d * d;
+        }
+        a += (double)fa;
+        q += (double)fq;
     }
     *s1 += a;
     *s2 += q;
