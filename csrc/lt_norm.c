@@ -105,41 +105,6 @@ lt_status lt_batch_norm_stats(const lt_context *ctx, float *mean, float *var, co
     return LT_OK;
 }
 
-int lt_batch_norm_fused_ok(const lt_context *ctx, int64_t N, int64_t C, int64_t S) {
-    const int nt = norm_threads(ctx, N * C * S);
-    return nt == 1 || C >= 4 * (int64_t)nt;
-}
-
-lt_status lt_batch_norm_train_forward(const lt_context *ctx, float *y, float *mean, float *var,
-                                      const float *x, const float *w, const float *b,
-                                      int64_t N, int64_t C, int64_t S, double eps, int relu) {
-    if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;
-    const double M = (double)(N * S);
-    const int isa = lt_ctx_isa(ctx);
-#pragma omp parallel for num_threads(norm_threads(ctx, N * C * S)) schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        const float x0 = x[c * S];
-        double s1 = 0.0, s2 = 0.0;
-        bn_stats_channel_isa[isa](x, N, C, S, c, x0, &s1, &s2);
-        double m, v;
-        finish_stats((double)x0, s1, s2, M, &m, &v);
-        mean[c] = (float)m;
-        var[c] = (float)v;
-        /* the binding's invstd and bn_forward's scale and shift, to the bit */
-        const float is = (float)(1.0 / sqrt((double)var[c] + eps));
-        const float scale = is * (w ? w[c] : 1.0f);
-        const float shift = (b ? b[c] : 0.0f) - mean[c] * scale;
-        for (int64_t n = 0; n < N; n++) {
-            const int64_t o = (n * C + c) * S;
-            if (relu)
-                bn_relu_fwd_plane_isa[isa](y + o, x + o, S, scale, shift);
-            else
-                bn_fwd_plane_isa[isa](y + o, x + o, S, scale, shift);
-        }
-    }
-    return LT_OK;
-}
-
 lt_status lt_batch_norm_stats_naive(float *mean, float *var, const float *x,
                                     int64_t N, int64_t C, int64_t S) {
     if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;

@@ -31,17 +31,6 @@ lt_status lt_batch_norm_stats(const lt_context *ctx,
 lt_status lt_batch_norm_stats_naive(float *mean, float *var, const float *x,
                                     int64_t N, int64_t C, int64_t S);
 
-/* The training forward in one region, channel by channel: the statistics of channel c
- * (as lt_batch_norm_stats), then its N planes normalised (as lt_batch_norm_forward /
- * _relu_forward with invstd = (float)(1 / sqrt((double)var + eps))) while they are still
- * in cache. Writes mean and the biased var (C each) and y; the same values as the two
- * kernels. Worth it when the channels give every thread several (lt_batch_norm_fused_ok);
- * otherwise the two kernels split the planes better. */
-lt_status lt_batch_norm_train_forward(const lt_context *ctx, float *y, float *mean, float *var,
-                                      const float *x, const float *w, const float *b,
-                                      int64_t N, int64_t C, int64_t S, double eps, int relu);
-int lt_batch_norm_fused_ok(const lt_context *ctx, int64_t N, int64_t C, int64_t S);
-
 /* y = (x - mean[c]) * invstd[c] * w[c] + b[c]. */
 lt_status lt_batch_norm_forward(const lt_context *ctx,
                                 float *y,                      // (N, C, S)

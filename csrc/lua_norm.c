@@ -145,15 +145,6 @@ static int batch_norm_forward(lua_State *L, int relu) {
     lt_tensor *y = lt_lua_newtensor_uninit(L, LT_FLOAT32, x->ndim, x->size, fn);
     float *md = lt_f32(new_vec(L, C, fn));
     float *id = lt_f32(new_vec(L, C, fn));
-    if (training && !naive && lt_batch_norm_fused_ok(ctx, N, C, S)) {
-        /* statistics and normalisation channel by channel in one region; id holds the
-         * biased variance until the running stats are updated, then the same invstd */
-        lt_lua_check(L, lt_batch_norm_train_forward(ctx, lt_f32(y), md, id, xd, wd, bd, N, C, S,
-                                                    eps, relu), fn);
-        lt_batch_norm_update_running(rmd, rvd, md, id, C, N * S, momentum);
-        for (int64_t c = 0; c < C; c++) id[c] = (float)(1.0 / sqrt((double)id[c] + eps));
-        return 3;
-    }
     if (training) {
         /* id holds the biased variance until the running stats are updated */
         lt_lua_check(L, (naive ? lt_batch_norm_stats_naive(md, id, xd, N, C, S)
