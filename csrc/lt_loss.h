@@ -50,6 +50,15 @@ lt_status lt_cross_entropy_backward(const lt_context *ctx,
                                     const int32_t *target /* (N, S) */,
                                     const float *weight /* (C) or NULL */,
                                     int64_t N, int64_t C, int64_t S, const lt_ce_opts *o);
+/* Forward and backward in one pass (reduction MEAN or SUM only, else LT_EARG): out (1) the
+ * loss as lt_cross_entropy_forward, grad (N, C, S) = dl/dlogits for dout = 1, overwritten
+ * (not added to): each logit is exponentiated once. */
+lt_status lt_cross_entropy_forward_grad(const lt_context *ctx,
+                                        float *out, float *grad /* (N, C, S) */,
+                                        const float *logits /* (N, C, S) */,
+                                        const int32_t *target /* (N, S) */,
+                                        const float *weight /* (C) or NULL */,
+                                        int64_t N, int64_t C, int64_t S, const lt_ce_opts *o);
 /* Reference versions: one pixel at a time, in double. */
 lt_status lt_cross_entropy_forward_naive(float *out, const float *logits, const int32_t *target,
                                          const float *weight, int64_t N, int64_t C, int64_t S,

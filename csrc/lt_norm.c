@@ -21,15 +21,24 @@ static int bad_dims(int64_t N, int64_t C, int64_t S) {
 
 /* Shifted one-pass sums of a contiguous row: s1 += sum(x - x0), s2 += sum((x - x0)^2).
  * The shift x0 (a sample of the data) keeps s2 - s1^2 / M free of cancellation when
- * |mean| >> std. */
+ * |mean| >> std. Float SIMD partial sums within chunks of LT_BN_CHUNK elements, added in
+ * double across chunks (as lt_batch_norm_plane_sums): the error does not grow with n, and
+ * the loop does not convert every element to double. */
 static inline void row_shifted_sums(const float *row, int64_t n, float x0,
                                     double *s1, double *s2) {
     double a = 0.0, q = 0.0;
-#pragma omp simd reduction(+ : a, q)
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)(row[i] - x0);
-        a += d;
-        q += d * d;
+    for (int64_t c0 = 0; c0 < n; c0 += LT_BN_CHUNK) {
+        const int64_t len = n - c0 < LT_BN_CHUNK ? n - c0 : LT_BN_CHUNK;
+        const float *rc = row + c0;
+        float fa = 0.0f, fq = 0.0f;
+#pragma omp simd reduction(+ : fa, fq)
+        for (int64_t i = 0; i < len; i++) {
+            const float d = rc[i] - x0;
+            fa += d;
+            fq += d * d;
+        }
+        a += (double)fa;
+        q += (double)fq;
     }
     *s1 += a;
     *s2 += q;
@@ -182,27 +191,7 @@ static inline LT_ISA_INLINE void bn_relu_channel_sums(double sums[2], const floa
     double sdy = 0.0, sdyx = 0.0;
     for (int64_t n = 0; n < N; n++) {
         const int64_t o = (n * C + c) * S;
-        const float *g = dy + o, *rp = r + o, *xp = x + o;
-        double a = 0.0, q = 0.0;
-        /* in chunks: the masking (a float select) and the double reduction each vectorise
-         * on their own, not in one loop */
-        float buf[256];
-        for (int64_t s0 = 0; s0 < S; s0 += 256) {
-            const int64_t len = S - s0 < 256 ? S - s0 : 256;
-            const float *gc = g + s0, *rc = rp + s0, *xc = xp + s0;
-#pragma omp simd
-            for (int64_t s = 0; s < len; s++) {
-                const float gv = gc[s];   /* loaded unconditionally: the select vectorises */
-                buf[s] = rc[s] > 0.0f ? gv : 0.0f;
-            }
-#pragma omp simd reduction(+ : a, q)
-            for (int64_t s = 0; s < len; s++) {
-                a += (double)buf[s];
-                q += (double)buf[s] * (double)(xc[s] - mu);
-            }
-        }
-        sdy += a;
-        sdyx += q;
+        lt_batch_norm_plane_sums(dy + o, r + o, x + o, mu, S, &sdy, &sdyx);
     }
     sums[0] = sdy;
     sums[1] = sdyx;

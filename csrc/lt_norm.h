@@ -80,29 +80,59 @@ lt_status lt_batch_norm_relu_backward_naive(float *dx, float *dw, float *db, con
                                             const float *invstd, const float *w,
                                             int64_t N, int64_t C, int64_t S, int training);
 
+/* Sums of one plane of S elements: *a += sum(g), *q += sum(g * (x - mu)), g = dy, or dy
+ * masked by r > 0 when r != NULL (a relu's gradient). In chunks of LT_BN_CHUNK: float SIMD
+ * partial sums inside a chunk (16 adds per lane of a 16-wide vector), added in double across
+ * chunks, so the error does not grow with S while the inner loop stays in float (converting
+ * every element to double cost twice the time of the whole dx pass). */
+enum { LT_BN_CHUNK = 256 };
+static inline __attribute__((always_inline)) void
+lt_batch_norm_plane_sums(const float *g, const float *r, const float *x, float mu, int64_t S,
+                         double *a, double *q) {
+    double sa = 0.0, sq = 0.0;
+    for (int64_t s0 = 0; s0 < S; s0 += LT_BN_CHUNK) {
+        const int64_t len = S - s0 < LT_BN_CHUNK ? S - s0 : LT_BN_CHUNK;
+        const float *gc = g + s0, *xc = x + s0;
+        float fa = 0.0f, fq = 0.0f;
+        if (r) {
+            const float *rc = r + s0;
+#pragma omp simd reduction(+ : fa, fq)
+            for (int64_t s = 0; s < len; s++) {
+                const float gv = gc[s];   /* loaded unconditionally: the select vectorises */
+                const float gs = rc[s] > 0.0f ? gv : 0.0f;
+                fa += gs;
+                fq += gs * (xc[s] - mu);
+            }
+        } else {
+#pragma omp simd reduction(+ : fa, fq)
+            for (int64_t s = 0; s < len; s++) {
+                fa += gc[s];
+                fq += gc[s] * (xc[s] - mu);
+            }
+        }
+        sa += (double)fa;
+        sq += (double)fq;
+    }
+    *a += sa;
+    *q += sq;
+}
+
 /* The batch-norm backward's reduction over channel c of dy and x, both (N, C, S):
  * sums[0] = sum(dy), sums[1] = sum(dy * (x - mu)) over the channel's N planes, in double
- * (SIMD partial sums per plane). dw[c] = sums[1] * invstd[c] and db[c] = sums[0]; the
- * training dx needs both. The one definition, used by lt_batch_norm_backward and by
- * SyncBatchNorm (csrc/mpi/lt_syncbn.c, which reduces the sums over the ranks between the
- * two passes). Inline here rather than in lt_norm.c: lunet.distributed.core does not link
- * lt_norm.o (that would pull in the context and OpenBLAS), and each caller's per-ISA copy
- * (lt_isa.h) gets its own vectorisation of the loop. */
+ * across chunks of a plane and across planes (lt_batch_norm_plane_sums). dw[c] = sums[1] *
+ * invstd[c] and db[c] = sums[0]; the training dx needs both. The one definition, used by
+ * lt_batch_norm_backward and by SyncBatchNorm (csrc/mpi/lt_syncbn.c, which reduces the sums
+ * over the ranks between the two passes). Inline here rather than in lt_norm.c:
+ * lunet.distributed.core does not link lt_norm.o (that would pull in the context and
+ * OpenBLAS), and each caller's per-ISA copy (lt_isa.h) gets its own vectorisation of the
+ * loop. */
 static inline __attribute__((always_inline)) void
 lt_batch_norm_channel_sums(double sums[2], const float *dy, const float *x, float mu, int64_t N,
                            int64_t C, int64_t S, int64_t c) {
     double sdy = 0.0, sdyx = 0.0;
     for (int64_t n = 0; n < N; n++) {
-        const float *g = dy + (n * C + c) * S;
-        const float *xp = x + (n * C + c) * S;
-        double a = 0.0, q = 0.0;
-#pragma omp simd reduction(+ : a, q)
-        for (int64_t s = 0; s < S; s++) {
-            a += (double)g[s];
-            q += (double)g[s] * (double)(xp[s] - mu);
-        }
-        sdy += a;
-        sdyx += q;
+        const int64_t o = (n * C + c) * S;
+        lt_batch_norm_plane_sums(dy + o, NULL, x + o, mu, S, &sdy, &sdyx);
     }
     sums[0] = sdy;
     sums[1] = sdyx;

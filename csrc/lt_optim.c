@@ -128,6 +128,34 @@ lt_status lt_adam_update(const lt_context *ctx, float *p, const float *g, float 
     return LT_OK;
 }
 
+lt_status lt_adam_update_multi(const lt_context *ctx, const lt_adam_tensor *ts, int64_t count,
+                               const lt_adam_params *o) {
+    if (count < 0 || (count > 0 && !ts) || !o) return LT_EARG;
+    int64_t total = 0;
+    for (int64_t k = 0; k < count; k++) {
+        if (ts[k].n < 0 || ts[k].step < 1 || (o->amsgrad && !ts[k].vmax)) return LT_EARG;
+        if (lt_add_ovf(total, ts[k].n, &total)) return LT_EOVERFLOW;
+    }
+    if (total == 0) return LT_OK;
+    const int isa = lt_ctx_isa(ctx);
+    const int nt = total >= LT_OPTIM_PAR_MIN ? lt_ctx_num_threads(ctx) : 1;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo, hi;   /* this thread's range of the concatenated elements */
+        lt_isa_chunk(total, t, nt, &lo, &hi);
+        int64_t off = 0;   /* first element of tensor k in the concatenation */
+        for (int64_t k = 0; k < count && off < hi; off += ts[k].n, k++) {
+            const int64_t a = lo > off ? lo - off : 0;
+            const int64_t b = hi - off < ts[k].n ? hi - off : ts[k].n;
+            if (b <= a) continue;
+            adam_consts kc;
+            adam_consts_of(o, ts[k].step, &kc);   /* step >= 1: checked above */
+            adam_range_isa[isa](ts[k].p, ts[k].g, ts[k].m, ts[k].v, ts[k].vmax, a, b, &kc);
+        }
+    }
+    return LT_OK;
+}
+
 lt_status lt_adam_update_naive(float *p, const float *g, float *m, float *v, float *vmax,
                                int64_t n, int64_t step, const lt_adam_params *o) {
     if (n < 0 || !o || step < 1 || (o->amsgrad && !vmax)) return LT_EARG;

@@ -33,4 +33,20 @@ lt_status lt_adam_update(const lt_context *ctx,
 lt_status lt_adam_update_naive(float *p, const float *g, float *m, float *v, float *vmax,
                                int64_t n, int64_t step, const lt_adam_params *o);
 
+/* One parameter of a multi-tensor update: its buffers (as lt_adam_update's), length and step. */
+typedef struct {
+    float *p;
+    const float *g;
+    float *m, *v, *vmax;   /* vmax NULL unless amsgrad */
+    int64_t n, step;
+} lt_adam_tensor;
+
+/* lt_adam_update of each of the count tensors, in ONE parallel region over their
+ * concatenated elements (a model's many small tensors cost one fork, not one each, and the
+ * threads share the big ones evenly). The same results as lt_adam_update tensor by tensor.
+ * Checks every entry first (LT_EARG: n < 0, step < 1, amsgrad without vmax; LT_EOVERFLOW:
+ * the total length) and then updates, so an error changes nothing. */
+lt_status lt_adam_update_multi(const lt_context *ctx, const lt_adam_tensor *ts, int64_t count,
+                               const lt_adam_params *o);
+
 #endif

@@ -164,6 +164,21 @@ lt_status lt_max_pool2d_backward(const lt_context *ctx, float *din, const float 
     return LT_OK;
 }
 
+lt_status lt_max_pool2d_backward_set(const lt_context *ctx, float *din, const float *dout,
+                                     const int32_t *idx, int64_t planes, int64_t n_out,
+                                     int64_t n_in) {
+    if (lt_pool_check_indices(idx, planes * n_out, n_in, NULL, NULL)) return LT_EINDEX;
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * n_in)) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float *gi = din + p * n_in;
+        const float *go = dout + p * n_out;
+        const int32_t *ix = idx + p * n_out;
+        memset(gi, 0, (size_t)n_in * sizeof(float));
+        for (int64_t i = 0; i < n_out; i++) gi[ix[i] - 1] += go[i];
+    }
+    return LT_OK;
+}
+
 /* ---- average pooling (PyTorch's cpu_avg_pool) ---- */
 
 typedef struct avg_window { int64_t h0, h1, w0, w1; double div; } avg_window;

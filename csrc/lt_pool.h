@@ -55,6 +55,12 @@ lt_status lt_max_pool2d_backward(const lt_context *ctx,
                                  float *din, const float *dout, const int32_t *idx,  // (P, n_in), (P, n_out) x2
                                  int64_t planes, int64_t n_out, int64_t n_in);
 
+/* The same, but din is WRITTEN (each plane zeroed then scattered into, inside the parallel
+ * loop while it is in cache) instead of added to: for a fresh, unzeroed gradient. */
+lt_status lt_max_pool2d_backward_set(const lt_context *ctx,
+                                     float *din, const float *dout, const int32_t *idx,
+                                     int64_t planes, int64_t n_out, int64_t n_in);
+
 /* divisor <= 0: no override. */
 lt_status lt_avg_pool2d_forward(const lt_context *ctx,
                                 float *out, const float *in, const lt_pool2d_geom *g,  // (P, OH, OW), (P, IH, IW)

@@ -419,6 +419,39 @@ static int iter_next_outer(lt_iter *it) {
     return 0;
 }
 
+/* Merges dimensions the iteration can walk as one: a dim of size 1, and an outer dim whose
+ * every stride is the inner one's stride times its size (a narrowed or contiguous block).
+ * Same visiting order; afterwards the innermost run is as long as the layouts allow (a
+ * narrow along the channels of an NCHW tensor iterates in runs of C' * H * W elements,
+ * not rows of W). Keeps at least one dim. */
+static void iter_coalesce(lt_iter *it) {
+    int j = it->ndim - 1;   /* the output dim being grown, written from the innermost out */
+    while (j > 0 && it->size[j] == 1) j--;
+    int out = it->ndim - 1;
+    it->size[out] = it->size[j];
+    for (int k = 0; k < it->nt; k++) it->stride[k][out] = it->stride[k][j];
+    for (int d = j - 1; d >= 0; d--) {
+        if (it->size[d] == 1) continue;
+        int merge = 1;
+        for (int k = 0; k < it->nt; k++)
+            if (it->stride[k][d] != it->stride[k][out] * it->size[out]) merge = 0;
+        if (merge) {
+            it->size[out] *= it->size[d];
+        } else {
+            out--;
+            it->size[out] = it->size[d];
+            for (int k = 0; k < it->nt; k++) it->stride[k][out] = it->stride[k][d];
+        }
+    }
+    /* shift the dims [out, ndim) down to [0, ndim - out) */
+    const int nd = it->ndim - out;
+    for (int d = 0; d < nd; d++) {
+        it->size[d] = it->size[out + d];
+        for (int k = 0; k < it->nt; k++) it->stride[k][d] = it->stride[k][out + d];
+    }
+    it->ndim = nd;
+}
+
 lt_status lt_convert_check(lt_context *ctx, const lt_tensor *src, lt_dtype dt) {
     if (!lossy(src->dtype, dt)) return LT_OK;
     int64_t n = lt_numel(src);
@@ -470,6 +503,7 @@ lt_status lt_copy(lt_context *ctx, lt_tensor *dst, const lt_tensor *src) {
         const lt_tensor *ts[2] = {dst, src};
         lt_iter it;
         iter_init(&it, dst->ndim, dst->size, 2, ts);
+        iter_coalesce(&it);   /* same order, as few and long runs as the strides allow */
         int64_t inner = it.size[it.ndim - 1], sd = it.stride[0][it.ndim - 1],
                 ss = it.stride[1][it.ndim - 1];
         char *db = lt_data(dst);
@@ -478,7 +512,10 @@ lt_status lt_copy(lt_context *ctx, lt_tensor *dst, const lt_tensor *src) {
             if (dst->dtype == LT_FLOAT32 && src->dtype == LT_FLOAT32) {
                 float *d = (float *)db + it.off[0];
                 const float *s = (const float *)sb + it.off[1];
-                for (int64_t i = 0; i < inner; i++) d[i * sd] = s[i * ss];
+                if (sd == 1 && ss == 1)   /* dst and src are distinct storages or equal runs */
+                    memmove(d, s, (size_t)inner * sizeof(float));
+                else
+                    for (int64_t i = 0; i < inner; i++) d[i * sd] = s[i * ss];
             } else {
                 for (int64_t i = 0; i < inner; i++)
                     store_from_double(db, dst->dtype, it.off[0] + i * sd,

@@ -11,6 +11,9 @@
 /* The option keys of each function (lt_opt_check raises on any other). */
 static const char *const ce_keys[] = {"fn", "weight", "ignore_index", "label_smoothing",
                                       "reduction", "naive", NULL};
+/* the forward also takes grad (return the gradient for gout = 1 as well) */
+static const char *const ce_fwd_keys[] = {"fn", "weight", "ignore_index", "label_smoothing",
+                                          "reduction", "naive", "grad", NULL};
 static const char *const fn_keys[] = {"fn", NULL};
 static const char *const one_hot_keys[] = {"fn", "ignore_index", NULL};
 static const char *const lovasz_keys[] = {"fn", "ignore_index", "per_image", NULL};
@@ -116,10 +119,12 @@ static int ce_opts(lua_State *L, int optidx, int64_t C, lt_ce_opts *o, const cha
     return pushed ? lua_gettop(L) : widx;
 }
 
-/* cross_entropy_forward(logits, target, opts) -> loss (scalar or per pixel N x d...) */
+/* cross_entropy_forward(logits, target, opts) -> loss (scalar or per pixel N x d...);
+ * opts.grad = true (reduction mean or sum): -> loss, dlogits for gout = 1, both from one
+ * pass over the logits (lt_cross_entropy_forward_grad; naive: the two naive kernels). */
 static int l_ce_forward(lua_State *L) {
     lt_context *ctx = lt_lua_ctx(L);
-    const char *fn = opt_fn(L, 3, "cross_entropy", ce_keys);
+    const char *fn = opt_fn(L, 3, "cross_entropy", ce_fwd_keys);
     lt_tensor *x = check_logits(L, 1, fn);
     lt_tensor *y = lt_lua_checktensor(L, 2, fn, "target");
     check_target(L, x, y, fn);
@@ -133,6 +138,21 @@ static int l_ce_forward(lua_State *L) {
     lt_tensor *yc = lt_lua_contiguous(L, 2, fn, "target", &py);
     check_labels(L, lt_i32(yc), N * S, C, o.ignore_index, o.has_ignore, fn);
     const float *w = widx ? lt_f32(lt_lua_totensor(L, widx)) : NULL;
+    if (lt_opt_bool(L, 3, "grad", 0, fn)) {
+        if (o.reduction == LT_LOSS_NONE)
+            lt_lua_error(L, "%s: grad = true needs reduction 'mean' or 'sum', got 'none'", fn);
+        lt_tensor *out = lt_lua_newtensor(L, LT_FLOAT32, 0, NULL, fn);
+        /* the fused kernel writes every element; the naive backward adds into zeros */
+        lt_tensor *dx = naive ? lt_lua_newtensor(L, LT_FLOAT32, x->ndim, x->size, fn)
+                              : lt_lua_newtensor_uninit(L, LT_FLOAT32, x->ndim, x->size, fn);
+        const float one = 1.0f;
+        lt_status st = naive ? lt_cross_entropy_forward_naive(lt_f32(out), lt_f32(xc), lt_i32(yc), w, N, C, S, &o)
+                             : lt_cross_entropy_forward_grad(ctx, lt_f32(out), lt_f32(dx), lt_f32(xc), lt_i32(yc), w, N, C, S, &o);
+        if (st == LT_OK && naive)
+            st = lt_cross_entropy_backward_naive(lt_f32(dx), &one, lt_f32(xc), lt_i32(yc), w, N, C, S, &o);
+        lt_lua_check(L, st, fn);
+        return 2;
+    }
     lt_tensor *out = o.reduction == LT_LOSS_NONE ? lt_lua_newtensor(L, LT_FLOAT32, y->ndim, y->size, fn)
                                                  : lt_lua_newtensor(L, LT_FLOAT32, 0, NULL, fn);
     lt_status st = (naive ? lt_cross_entropy_forward_naive(lt_f32(out), lt_f32(xc), lt_i32(yc), w, N, C, S, &o)

@@ -12,6 +12,8 @@
 #include "lt_lua.h"
 #include "lt_optim.h"
 
+#include <stdint.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -84,25 +86,52 @@ static int l_adam_step(lua_State *L) {
     }
     if (lua_type(L, 6) != LUA_TTABLE || (lua_Integer)lua_rawlen(L, 6) != n)
         lt_lua_error(L, "%s: steps must be a list of %I step counts", fn, n);
-    /* check everything first: an error leaves every parameter as it was */
-    for (int pass = 0; pass < 2; pass++) {
-        for (lua_Integer k = 1; k <= n; k++) {
-            int64_t len = -1;
-            float *p = list_tensor(L, 1, 0, k, &len);
-            const float *g = list_tensor(L, 2, 1, k, &len);
-            float *m = list_tensor(L, 3, 2, k, &len);
-            float *v = list_tensor(L, 4, 3, k, &len);
-            float *vm = o.amsgrad ? list_tensor(L, 5, 4, k, &len) : NULL;
-            lua_geti(L, 6, k);
-            int isint = 0;
-            const lua_Integer step = lua_tointegerx(L, -1, &isint);
-            lua_pop(L, 1);
-            if (!isint || step < 1) lt_lua_error(L, "%s: steps[%I] must be an integer >= 1", fn, k);
-            if (pass == 0) continue;
-            lt_status st = naive ? lt_adam_update_naive(p, g, m, v, vm, len, (int64_t)step, &o)
-                                 : lt_adam_update(ctx, p, g, m, v, vm, len, (int64_t)step, &o);
-            lt_lua_check(L, st, fn);
-        }
+    /* check everything first: an error leaves every parameter as it was. The entries go
+     * to a userdata (collected with the stack), then one multi-tensor update runs (the
+     * tensors stay referenced by the argument lists meanwhile). */
+    size_t bytes;
+    if (n > (lua_Integer)(SIZE_MAX / sizeof(lt_adam_tensor)))
+        lt_lua_error(L, "%s: %I parameters are too many", fn, n);
+    bytes = (size_t)n * sizeof(lt_adam_tensor);
+    lt_adam_tensor *ts = lua_newuserdatauv(L, bytes > 0 ? bytes : 1, 0);
+    for (lua_Integer k = 1; k <= n; k++) {
+        int64_t len = -1;
+        lt_adam_tensor *e = &ts[k - 1];
+        e->p = list_tensor(L, 1, 0, k, &len);
+        e->g = list_tensor(L, 2, 1, k, &len);
+        e->m = list_tensor(L, 3, 2, k, &len);
+        e->v = list_tensor(L, 4, 3, k, &len);
+        e->vmax = o.amsgrad ? list_tensor(L, 5, 4, k, &len) : NULL;
+        e->n = len;
+        lua_geti(L, 6, k);
+        int isint = 0;
+        const lua_Integer step = lua_tointegerx(L, -1, &isint);
+        lua_pop(L, 1);
+        if (!isint || step < 1) lt_lua_error(L, "%s: steps[%I] must be an integer >= 1", fn, k);
+        e->step = (int64_t)step;
+    }
+    /* a parameter listed twice is updated twice in order, as one call per entry would:
+     * the one region would update it from two threads at once */
+    int repeated = 0;
+    lua_createtable(L, 0, (int)(n < 1024 ? n : 1024));
+    for (lua_Integer k = 0; k < n && !repeated; k++) {
+        if (!ts[k].p) continue;
+        lua_pushlightuserdata(L, ts[k].p);
+        if (lua_rawget(L, -2) != LUA_TNIL) repeated = 1;
+        lua_pop(L, 1);
+        lua_pushlightuserdata(L, ts[k].p);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
+    }
+    lua_pop(L, 1);
+    if (naive || repeated) {
+        for (lua_Integer k = 0; k < n; k++)
+            lt_lua_check(L, naive ? lt_adam_update_naive(ts[k].p, ts[k].g, ts[k].m, ts[k].v, ts[k].vmax,
+                                                         ts[k].n, ts[k].step, &o)
+                                  : lt_adam_update(ctx, ts[k].p, ts[k].g, ts[k].m, ts[k].v,
+                                                   ts[k].vmax, ts[k].n, ts[k].step, &o), fn);
+    } else {
+        lt_lua_check(L, lt_adam_update_multi(ctx, ts, (int64_t)n, &o), fn);
     }
     lua_pushinteger(L, n);
     return 1;

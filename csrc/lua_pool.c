@@ -342,10 +342,11 @@ static int l_max_pool2d_backward(lua_State *L) {
     check_grad_shape(L, gy, x, gy->size[gy->ndim - 2], gy->size[gy->ndim - 1], fn);
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     const int32_t *idd = cdata_i32(L, 2, fn, "indices");
-    lt_tensor *gx = new_planes(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
+    /* every plane is zeroed by the kernel, in its parallel loop */
+    lt_tensor *gx = new_planes_uninit(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
     int64_t n_out = gy->size[gy->ndim - 2] * gy->size[gy->ndim - 1];
     int64_t n_in = x->size[x->ndim - 2] * x->size[x->ndim - 1];
-    lt_status st = lt_max_pool2d_backward(ctx, lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in);
+    lt_status st = lt_max_pool2d_backward_set(ctx, lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in);
     if (st == LT_EINDEX) {   /* nothing was written: find the culprit for the message */
         int32_t bad = 0;
         char c[48];

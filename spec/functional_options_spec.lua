@@ -208,7 +208,7 @@ local raw = {
     { inplace = true }, "dropout2d: unknown option 'inplace' (known options: p, training, generator)" },
   ["nn.cross_entropy_forward"] = { function(o) return nn.cross_entropy_forward(logits, labels, o) end,
     { reduction = "sum" }, { reduce = "sum" },
-    "cross_entropy: unknown option 'reduce' (known options: fn, weight, ignore_index, label_smoothing, reduction, naive)" },
+    "cross_entropy: unknown option 'reduce' (known options: fn, weight, ignore_index, label_smoothing, reduction, naive, grad)" },
   ["nn.cross_entropy_backward"] = {
     function(o) return nn.cross_entropy_backward(lunet.tensor(1), logits, labels, o) end,
     { weight = lunet.ones(3) }, { weights = lunet.ones(3) },

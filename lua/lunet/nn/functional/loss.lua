@@ -31,6 +31,7 @@ local E = require "lunet.errors"
 local type, ipairs, error, tostring, pcall = type, ipairs, error, tostring, pcall
 local huge, concat, format = math.huge, table.concat, string.format
 local cnn = core.nn
+local raw_item, raw_mul = core.methods.item, core.methods.mul
 
 local M = {}
 
@@ -209,12 +210,30 @@ function M.cross_entropy(logits, target, opts)
   if weight then weight = contig(weight) end
   local kopts = { fn = fn, weight = weight, ignore_index = opts.ignore_index, label_smoothing = ls,
                   reduction = reduction }
-  local out = cnn.cross_entropy_forward(logits, target, kopts)
-  if ag.needs_grad(logits) then
+  if not ag.needs_grad(logits) then return cnn.cross_entropy_forward(logits, target, kopts) end
+  if reduction == "none" then
+    local out = cnn.cross_entropy_forward(logits, target, kopts)
     ag.record(out, { logits }, function(g)
       return cnn.cross_entropy_backward(g, logits, target, kopts)
     end)
+    return out
   end
+  -- A scalar loss: its gradient for gout = 1 comes out of the same pass over the logits
+  -- (one exponential per logit instead of three); the backward hands it over (gout = 1, the
+  -- usual loss:backward()), scales it, or, after a retain_graph backward took it, recomputes.
+  local gopts = { fn = fn, weight = weight, ignore_index = opts.ignore_index, label_smoothing = ls,
+                  reduction = reduction, grad = true }
+  local out, g1 = cnn.cross_entropy_forward(logits, target, gopts)
+  ag.record(out, { logits }, function(g)
+    local s, saved = raw_item(g), g1
+    if saved ~= nil and s == 1 then
+      g1 = nil   -- handed over: the caller may keep it as a gradient
+      return saved
+    elseif saved ~= nil then
+      return raw_mul(saved, s)
+    end
+    return cnn.cross_entropy_backward(g, logits, target, kopts)
+  end)
   return out
 end
 
