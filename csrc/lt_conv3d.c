@@ -547,9 +547,9 @@ LT_ISA_VARIANTS(win_dy_tf, (const float *restrict g, float *restrict p, float *r
  * WL input channels at a time (the lanes): G maps (g0, g1, g2) to
  * (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). */
 static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *restrict w,
-                                               int64_t cout, int64_t cin, int64_t co) {
+                                               int64_t cin, int64_t co) {
     float g[27 * WL], a[36 * WL], b[48 * WL], u[64 * WL];
-    const int64_t xs = cout * cin;
+    const int64_t xs = cin;
     for (int64_t c0 = 0; c0 < cin; c0 += WL) {
         const int nl = cin - c0 < WL ? (int)(cin - c0) : WL;
         const float *src = w + (co * cin + c0) * 27;
@@ -576,7 +576,7 @@ static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *r
                 u[(q * 4) * WL + l] = g0; u[(q * 4 + 1) * WL + l] = 0.5f * (g0 + g1 + g2);
                 u[(q * 4 + 2) * WL + l] = 0.5f * (g0 - g1 + g2); u[(q * 4 + 3) * WL + l] = g2;
             }
-        float *dst = U + co * cin + c0;
+        float *dst = U + co * 64 * cin + c0;
         if (nl == WL)   /* whole vectors (a variable count would become a memcpy call per row) */
             for (int k = 0; k < 64; k++)
                 for (int l = 0; l < WL; l++) dst[k * xs + l] = u[k * WL + l];
@@ -585,19 +585,19 @@ static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *r
                 for (int l = 0; l < nl; l++) dst[k * xs + l] = u[k * WL + l];
     }
 }
-LT_ISA_VARIANTS(win_w_tf, (float *restrict U, const float *restrict w, int64_t cout, int64_t cin,
-                           int64_t co), (U, w, cout, cin, co))
+LT_ISA_VARIANTS(win_w_tf, (float *restrict U, const float *restrict w, int64_t cin, int64_t co),
+                (U, w, cin, co))
 
 /* dw (Cout, Cin, 3, 3, 3) += G^T acc G per dimension for the output channel co, acc
  * (64, Cout, Cin), WL input channels at a time: (u0..u3) -> (u0 + (u1 + u2) / 2,
  * (u1 - u2) / 2, (u1 + u2) / 2 + u3). */
 static inline LT_ISA_INLINE void win_w_back_body(float *restrict dw, const float *restrict acc,
-                                                 int64_t cout, int64_t cin, int64_t co) {
+                                                 int64_t cin, int64_t co) {
     float u[64 * WL], a[48 * WL], b[36 * WL];
-    const int64_t xs = cout * cin;
+    const int64_t xs = cin;
     for (int64_t c0 = 0; c0 < cin; c0 += WL) {
         const int nl = cin - c0 < WL ? (int)(cin - c0) : WL;
-        const float *src = acc + co * cin + c0;
+        const float *src = acc + co * 64 * cin + c0;
         for (int k = 0; k < 64; k++)
             for (int l = 0; l < WL; l++) u[k * WL + l] = l < nl ? src[k * xs + l] : 0.0f;
         for (int q = 0; q < 16; q++)  /* along k: (i, j, k) -> (i, j, c) */
@@ -627,8 +627,8 @@ static inline LT_ISA_INLINE void win_w_back_body(float *restrict dw, const float
             }
     }
 }
-LT_ISA_VARIANTS(win_w_back, (float *restrict dw, const float *restrict acc, int64_t cout,
-                             int64_t cin, int64_t co), (dw, acc, cout, cin, co))
+LT_ISA_VARIANTS(win_w_back, (float *restrict dw, const float *restrict acc, int64_t cin,
+                             int64_t co), (dw, acc, cin, co))
 
 /* p[64][WL] = the 4x4x4 patches of channel c (x is (N, C, D, H, W)) of the nl lanes,
  * origins lane - padding, zero outside and in the unused lanes. */
@@ -710,7 +710,7 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
                       const lt_conv3d_dims *d, const wlane *ln, int nl) {
     float p[64 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
-    const int64_t xs = d->cin * ldv;
+    const int64_t xs = ldv;
     /* lanes side by side in one row of tiles: the vector gather, straight from x when every
      * patch is inside it, else from a zero-padded copy of the 16 rows the patches cover */
     int row = 1;
@@ -732,14 +732,14 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
             const float *s0 = x + first;
             for (int64_t c = 0; c < d->cin; c++)
                 win_in_row_isa[isa](s0 + c * vol, hw, d->w, (int)lo, (int)hi, p,
-                                    V + c * ldv + col, xs);
+                                    V + c * 64 * ldv + col, xs);
             return;
         }
         float stage[16 * RS];
         for (int64_t c = 0; c < d->cin; c++) {
             win_stage_isa[isa](stage, xn + c * vol, z0, y0, x0, d->d, d->h, d->w, lo, hi);
             if (nl == WL)
-                win_in_row_isa[isa](stage, 4 * RS, RS, 0, RS, p, V + c * ldv + col, xs);
+                win_in_row_isa[isa](stage, 4 * RS, RS, 0, RS, p, V + c * 64 * ldv + col, xs);
             else {   /* the last, partial group: the scalar store of nl lanes */
                 for (int a = 0; a < 4; a++)
                     for (int b = 0; b < 4; b++)
@@ -747,7 +747,7 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
                             for (int l = 0; l < WL; l++)
                                 p[(a * 16 + b * 4 + e) * WL + l] =
                                     l < nl ? stage[(a * 4 + b) * RS + 2 * l + e] : 0.0f;
-                win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+                win_in_tf_isa[isa](p, V + c * 64 * ldv + col, xs, nl);
             }
         }
         return;
@@ -756,7 +756,7 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
     if (lt_mul_ovf(d->n * d->cin, d->d * d->h * d->w, &cnt) || cnt > INT32_MAX) {
         for (int64_t c = 0; c < d->cin; c++) {
             win_gather(p, x, d, c, ln, nl);
-            win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+            win_in_tf_isa[isa](p, V + c * 64 * ldv + col, xs, nl);
         }
         return;
     }
@@ -766,7 +766,7 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
     const int64_t vol = d->d * d->h * d->w;
     for (int64_t c = 0; c < d->cin; c++) {
         win_gather_v_isa[isa](p, x + c * vol, zy, xo, mzy, mx);
-        win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+        win_in_tf_isa[isa](p, V + c * 64 * ldv + col, xs, nl);
     }
 }
 
@@ -799,7 +799,7 @@ static void win_output(const lt_context *ctx, float *out, const float *M, int64_
                        const wlane *ln, int nl) {
     float y[8 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
-    const int64_t xs = d->cout * ldm, ohw = d->oh * d->ow, S = d->od * ohw;
+    const int64_t xs = ldm, ohw = d->oh * d->ow, S = d->od * ohw;
     int row = nl == WL && ln[0].x + 2 * WL <= d->ow;
     for (int l = 1; row && l < WL; l++)
         row = ln[l].n == ln[0].n && ln[l].z == ln[0].z && ln[l].y == ln[0].y &&
@@ -808,12 +808,12 @@ static void win_output(const lt_context *ctx, float *out, const float *M, int64_
         const int nz = ln[0].z + 2 <= d->od ? 2 : 1, ny = ln[0].y + 2 <= d->oh ? 2 : 1;
         float *o0 = out + ln[0].n * d->cout * S + ln[0].z * ohw + ln[0].y * d->ow + ln[0].x;
         for (int64_t co = 0; co < d->cout; co++)
-            win_out_row_isa[isa](M + co * ldm + col, xs, o0 + co * S, ohw, d->ow, nz, ny,
+            win_out_row_isa[isa](M + co * 64 * ldm + col, xs, o0 + co * S, ohw, d->ow, nz, ny,
                                  (b && !accumulate) ? b[co] : 0.0f, accumulate);
         return;
     }
     for (int64_t co = 0; co < d->cout; co++) {
-        win_out_tf_isa[isa](M + co * ldm + col, xs, nl, y);
+        win_out_tf_isa[isa](M + co * 64 * ldm + col, xs, nl, y);
         const float bias = (b && !accumulate) ? b[co] : 0.0f;
         for (int l = 0; l < nl; l++) {
             float *o = out + (ln[l].n * d->cout + co) * S;
@@ -850,7 +850,7 @@ static void win_dyin(const lt_context *ctx, float *Dy, int64_t ldv, int64_t col,
                      const float *dy, const lt_conv3d_dims *d, const wlane *ln, int nl) {
     float g[8 * WL] __attribute__((aligned(64))), p[64 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
-    const int64_t xs = d->cout * ldv, ohw = d->oh * d->ow, S = d->od * ohw;
+    const int64_t xs = ldv, ohw = d->oh * d->ow, S = d->od * ohw;
     for (int64_t co = 0; co < d->cout; co++) {
         for (int l = 0; l < WL; l++) {
             const float *s = l < nl ? dy + (ln[l].n * d->cout + co) * S : NULL;
@@ -861,7 +861,7 @@ static void win_dyin(const lt_context *ctx, float *Dy, int64_t ldv, int64_t col,
                                     ? s[oz * ohw + oy * d->ow + ox] : 0.0f;
             }
         }
-        win_dy_tf_isa[isa](g, p, Dy + co * ldv + col, xs, nl);
+        win_dy_tf_isa[isa](g, p, Dy + co * 64 * ldv + col, xs, nl);
     }
 }
 
@@ -910,7 +910,7 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
         float *gsc = G0 + (int64_t)tid * gs;
         const int isa = lt_ctx_isa(ctx);
         #pragma omp for schedule(static) nowait
-        for (int64_t co = 0; co < wco; co++) win_w_tf_isa[isa](U, w, wco, wci, co);
+        for (int64_t co = 0; co < wco; co++) win_w_tf_isa[isa](U, w, wci, co);
         if (small) {
             /* one block: transforms by groups, GEMMs by position, inverse transforms by groups */
             const int64_t ng = nT / WL;
@@ -923,11 +923,11 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
             #pragma omp for schedule(static)
             for (int64_t xi = 0; xi < 64; xi++) {
                 if (flip)
-                    gemm(ctx, 1, 0, cout, tl.nt, cin, U + wino_flip_xi(xi) * cout * cin, cout,
-                         Vb + xi * cin * nT, nT, 0.0f, Mb + xi * cout * nT, nT, gsc);
+                    gemm(ctx, 1, 0, cout, tl.nt, cin, U + wino_flip_xi(xi) * cout, 64 * cout,
+                         Vb + xi * nT, 64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
                 else
-                    gemm(ctx, 0, 0, cout, tl.nt, cin, U + xi * cout * cin, cin, Vb + xi * cin * nT,
-                         nT, 0.0f, Mb + xi * cout * nT, nT, gsc);
+                    gemm(ctx, 0, 0, cout, tl.nt, cin, U + xi * cin, 64 * cin, Vb + xi * nT,
+                         64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
             }
             #pragma omp for schedule(static)
             for (int64_t gi = 0; gi < ng; gi++) {
@@ -949,11 +949,11 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
                 }
                 for (int64_t xi = 0; xi < 64; xi++) {
                     if (flip)
-                        gemm(ctx, 1, 0, cout, nb, cin, U + wino_flip_xi(xi) * cout * cin, cout,
-                             Vb + xi * cin * nT, nT, 0.0f, Mb + xi * cout * nT, nT, gsc);
+                        gemm(ctx, 1, 0, cout, nb, cin, U + wino_flip_xi(xi) * cout, 64 * cout,
+                             Vb + xi * nT, 64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
                     else
-                        gemm(ctx, 0, 0, cout, nb, cin, U + xi * cout * cin, cin,
-                             Vb + xi * cin * nT, nT, 0.0f, Mb + xi * cout * nT, nT, gsc);
+                        gemm(ctx, 0, 0, cout, nb, cin, U + xi * cin, 64 * cin, Vb + xi * nT,
+                             64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
                 }
                 for (int64_t gi = 0; gi < ng; gi++) {
                     wlane ln[WL];
@@ -1003,11 +1003,11 @@ static lt_status wino_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
             }
             #pragma omp for schedule(static)
             for (int64_t xi = 0; xi < 64; xi++)
-                gemm(ctx, 0, 1, cout, cin, nb, Db + xi * cout * nT, nT, Vb + xi * cin * nT, nT,
-                     t0 ? 1.0f : 0.0f, acc + xi * cout * cin, cin, gsc);
+                gemm(ctx, 0, 1, cout, cin, nb, Db + xi * nT, 64 * nT, Vb + xi * nT, 64 * nT,
+                     t0 ? 1.0f : 0.0f, acc + xi * cin, 64 * cin, gsc);
         }
         #pragma omp for schedule(static)
-        for (int64_t co = 0; co < cout; co++) win_w_back_isa[lt_ctx_isa(ctx)](dw, acc, cout, cin, co);
+        for (int64_t co = 0; co < cout; co++) win_w_back_isa[lt_ctx_isa(ctx)](dw, acc, cin, co);
     }
     team_end(t);
     return LT_OK;
