@@ -543,18 +543,20 @@ static inline LT_ISA_INLINE void win_dy_tf_body(const float *restrict g, float *
 LT_ISA_VARIANTS(win_dy_tf, (const float *restrict g, float *restrict p, float *restrict v,
                             int64_t xs, int nl), (g, p, v, xs, nl))
 
-/* U (64, Cout, Cin) [xi] = G g G^T of w (Cout, Cin, 3, 3, 3) for the output channel co,
- * WL input channels at a time (the lanes): G maps (g0, g1, g2) to
- * (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). */
+/* U (R, 64, n2) [r][xi] = G g G^T of the 3x3x3 kernels g at w + r * rs + c * ls (c < n2),
+ * for one r, WL kernels c at a time (the lanes): G maps (g0, g1, g2) to
+ * (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). For w (Cout, Cin, 3, 3, 3): r = co,
+ * rs = 27 Cin, ls = 27 gives U (Cout, 64, Cin); r = ci, rs = 27, ls = 27 Cin gives the
+ * transposed U (Cin, 64, Cout). */
 static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *restrict w,
-                                               int64_t cin, int64_t co) {
+                                               int64_t n2, int64_t rs, int64_t ls, int64_t r) {
     float g[27 * WL], a[36 * WL], b[48 * WL], u[64 * WL];
-    const int64_t xs = cin;
-    for (int64_t c0 = 0; c0 < cin; c0 += WL) {
-        const int nl = cin - c0 < WL ? (int)(cin - c0) : WL;
-        const float *src = w + (co * cin + c0) * 27;
+    const int64_t xs = n2;
+    for (int64_t c0 = 0; c0 < n2; c0 += WL) {
+        const int nl = n2 - c0 < WL ? (int)(n2 - c0) : WL;
+        const float *src = w + r * rs + c0 * ls;
         for (int t = 0; t < 27; t++)
-            for (int l = 0; l < WL; l++) g[t * WL + l] = l < nl ? src[l * 27 + t] : 0.0f;
+            for (int l = 0; l < WL; l++) g[t * WL + l] = l < nl ? src[l * ls + t] : 0.0f;
         for (int q = 0; q < 9; q++)   /* along i: (a, b, c) -> (i, b, c) */
             for (int l = 0; l < WL; l++) {
                 const float g0 = g[q * WL + l], g1 = g[(9 + q) * WL + l], g2 = g[(18 + q) * WL + l];
@@ -576,7 +578,7 @@ static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *r
                 u[(q * 4) * WL + l] = g0; u[(q * 4 + 1) * WL + l] = 0.5f * (g0 + g1 + g2);
                 u[(q * 4 + 2) * WL + l] = 0.5f * (g0 - g1 + g2); u[(q * 4 + 3) * WL + l] = g2;
             }
-        float *dst = U + co * 64 * cin + c0;
+        float *dst = U + r * 64 * n2 + c0;
         if (nl == WL)   /* whole vectors (a variable count would become a memcpy call per row) */
             for (int k = 0; k < 64; k++)
                 for (int l = 0; l < WL; l++) dst[k * xs + l] = u[k * WL + l];
@@ -585,8 +587,8 @@ static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *r
                 for (int l = 0; l < nl; l++) dst[k * xs + l] = u[k * WL + l];
     }
 }
-LT_ISA_VARIANTS(win_w_tf, (float *restrict U, const float *restrict w, int64_t cin, int64_t co),
-                (U, w, cin, co))
+LT_ISA_VARIANTS(win_w_tf, (float *restrict U, const float *restrict w, int64_t n2, int64_t rs,
+                           int64_t ls, int64_t r), (U, w, n2, rs, ls, r))
 
 /* dw (Cout, Cin, 3, 3, 3) += G^T acc G per dimension for the output channel co, acc
  * (64, Cout, Cin), WL input channels at a time: (u0..u3) -> (u0 + (u1 + u2) / 2,
@@ -886,7 +888,6 @@ static int64_t wino_flip_xi(int64_t xi) {
 static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const float *w,
                           const float *b, const lt_conv3d_dims *d, int accumulate, int flip) {
     const int64_t cin = d->cin, cout = d->cout;
-    const int64_t wco = flip ? cin : cout, wci = flip ? cout : cin;   /* w's (Cout, Cin) */
     const wtiles tl = wino_tiles(d);
     team t = team_begin(ctx, (tl.nt + WL - 1) / WL,
                         2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
@@ -909,8 +910,10 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
         float *Vb = U + uf + (small ? 0 : (int64_t)tid * per), *Mb = Vb + vf;
         float *gsc = G0 + (int64_t)tid * gs;
         const int isa = lt_ctx_isa(ctx);
+        /* U (Cout, 64, Cin) of this convolution: w's transform, or for flip w's transposed */
         #pragma omp for schedule(static) nowait
-        for (int64_t co = 0; co < wco; co++) win_w_tf_isa[isa](U, w, wci, co);
+        for (int64_t co = 0; co < cout; co++)
+            win_w_tf_isa[isa](U, w, cin, flip ? 27 : 27 * cin, flip ? 27 * cout : 27, co);
         if (small) {
             /* one block: transforms by groups, GEMMs by position, inverse transforms by groups */
             const int64_t ng = nT / WL;
@@ -922,12 +925,9 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
             }
             #pragma omp for schedule(static)
             for (int64_t xi = 0; xi < 64; xi++) {
-                if (flip)
-                    gemm(ctx, 1, 0, cout, tl.nt, cin, U + wino_flip_xi(xi) * cout, 64 * cout,
-                         Vb + xi * nT, 64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
-                else
-                    gemm(ctx, 0, 0, cout, tl.nt, cin, U + xi * cin, 64 * cin, Vb + xi * nT,
-                         64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
+                const int64_t ux = flip ? wino_flip_xi(xi) : xi;
+                gemm(ctx, 0, 0, cout, tl.nt, cin, U + ux * cin, 64 * cin, Vb + xi * nT, 64 * nT,
+                     0.0f, Mb + xi * nT, 64 * nT, gsc);
             }
             #pragma omp for schedule(static)
             for (int64_t gi = 0; gi < ng; gi++) {
@@ -948,12 +948,9 @@ static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const flo
                     win_input(ctx, Vb, nT, gi * WL, x, d, ln, nl);
                 }
                 for (int64_t xi = 0; xi < 64; xi++) {
-                    if (flip)
-                        gemm(ctx, 1, 0, cout, nb, cin, U + wino_flip_xi(xi) * cout, 64 * cout,
-                             Vb + xi * nT, 64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
-                    else
-                        gemm(ctx, 0, 0, cout, nb, cin, U + xi * cin, 64 * cin, Vb + xi * nT,
-                             64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
+                    const int64_t ux = flip ? wino_flip_xi(xi) : xi;
+                    gemm(ctx, 0, 0, cout, nb, cin, U + ux * cin, 64 * cin, Vb + xi * nT,
+                         64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
                 }
                 for (int64_t gi = 0; gi < ng; gi++) {
                     wlane ln[WL];
