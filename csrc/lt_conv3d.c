@@ -306,7 +306,16 @@ static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d, int64_t minc) {
  * small volumes still give GEMMs of many columns. The forward runs each block on one thread
  * (its V and M stay in that core's cache; no barrier per block). The weight gradient splits
  * each block's transforms over the team by groups of 16 tiles (the lanes of the vectorised
- * transforms) and its 64 GEMMs by xi, so every xi is summed by one thread in block order. */
+ * transforms) and its 64 GEMMs by xi, so every xi is summed by one thread in block order.
+ * Batches of at most WINO_SMALL_TILES tiles (the U-Net's 8^3 layers: 128) are one block, in
+ * the forward too: transforms split by groups, GEMMs by xi. The input gradient (the gather
+ * convolution with the flipped kernel) uses the transform of w itself, transposed and read at
+ * the flipped positions (wino_flip_xi). Layouts keep xi next to the innermost dimension:
+ * U (Cout, 64, Cin), V (Cin, 64, tiles), M and Dy (Cout, 64, tiles), the weight-gradient
+ * accumulator (Cout, 64, Cin): a transform writes one contiguous run per channel, and the
+ * GEMMs read U[xi], V[xi] and M[xi] with leading dimensions 64 times as long. Rows of fewer
+ * than WL tiles (a group of lanes spans rows, planes or images) gather their patches with
+ * clamped offsets and selects (win_gather_v) instead of a bounds test per element. */
 #define WL 16                          /* tiles per transform call (vector lanes) */
 
 typedef struct {
