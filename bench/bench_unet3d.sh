@@ -5,7 +5,9 @@
 # process that runs only the step. Same shapes and thread budget (THREADS, default 2), with
 # OpenBLAS's core-type override unset for both; the sides alternate RUNS times (default 2)
 # and each keeps its best figures; wall and CPU milliseconds both, and the load average beside
-# every run (on a shared machine CPU time is the steadier comparison).
+# every run (on a shared machine CPU time is the steadier comparison). ONLY="bota,botb" keeps
+# the layers named by their first word; STEP=0 skips the whole-step runs (layers only); each
+# side runs one untimed pass of its first layer before timing.
 cd "$(dirname "$0")/.." || exit 1
 T=${THREADS:-2}
 R=${RUNS:-2}
@@ -23,13 +25,17 @@ run=1
 while [ "$run" -le "$R" ]; do
   echo "run $run: lunet layers (load $(load))"
   $LUNET layers --threads "$T" --reps "$REPS" >> "$tmp/lunet_layers" || exit 1
-  echo "run $run: lunet step   (load $(load))"
-  $LUNET step --threads "$T" --steps "$STEPS" | tee -a "$tmp/lunet_step" || exit 1
+  if [ "${STEP:-1}" != 0 ]; then
+    echo "run $run: lunet step   (load $(load))"
+    $LUNET step --threads "$T" --steps "$STEPS" | tee -a "$tmp/lunet_step" || exit 1
+  fi
   if [ $have_torch = 1 ]; then
     echo "run $run: pytorch layers (load $(load))"
     $PYT layers "$T" "$REPS" >> "$tmp/torch_layers" || exit 1
-    echo "run $run: pytorch step   (load $(load))"
-    $PYT step "$T" "$STEPS" | tee -a "$tmp/torch_step" || exit 1
+    if [ "${STEP:-1}" != 0 ]; then
+      echo "run $run: pytorch step   (load $(load))"
+      $PYT step "$T" "$STEPS" | tee -a "$tmp/torch_step" || exit 1
+    fi
   fi
   run=$((run + 1))
 done
@@ -74,6 +80,9 @@ local function best(file, k)
   end
   return m
 end
+local f = io.open(dir .. "/lunet_step")
+if not f then return end
+f:close()
 for _, k in ipairs { "train_step_ms", "train_step_cpu_ms", "maxrss_mb" } do
   local x, y = best("lunet_step", k), best("torch_step", k)
   print(string.format("%-18s lunet %9.1f  pytorch %9.1f  ratio %.2f", k, x, y, x / y))

@@ -89,9 +89,15 @@ if mode == "layers":
     xr = R(N, 32, S, S, S, requires_grad=True)
     layers.append(("relu 32ch @64", lambda: F.relu(xr), 0))
     only = set(filter(None, os.environ.get("ONLY", "").replace(",", " ").split()))
+    warm = False
     for name, f, flop in layers:
         if only and name.split()[0] not in only:
             continue
+        if not warm:  # one untimed pass, as bench/unet3d.lua does
+            y = f()
+            y.backward(torch.ones_like(y))
+            del y
+            warm = True
         best = None
         for _ in range(reps):
             y, fw, fc = timed(f)

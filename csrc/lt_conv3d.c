@@ -306,7 +306,16 @@ static int64_t row_blocks(int64_t K2, const lt_conv3d_dims *d, int64_t minc) {
  * small volumes still give GEMMs of many columns. The forward runs each block on one thread
  * (its V and M stay in that core's cache; no barrier per block). The weight gradient splits
  * each block's transforms over the team by groups of 16 tiles (the lanes of the vectorised
- * transforms) and its 64 GEMMs by xi, so every xi is summed by one thread in block order. */
+ * transforms) and its 64 GEMMs by xi, so every xi is summed by one thread in block order.
+ * Batches of at most WINO_SMALL_TILES tiles (the U-Net's 8^3 layers: 128) are one block, in
+ * the forward too: transforms split by groups, GEMMs by xi. The input gradient (the gather
+ * convolution with the flipped kernel) uses the transform of w itself, transposed and read at
+ * the flipped positions (wino_flip_xi). Layouts keep xi next to the innermost dimension:
+ * U (Cout, 64, Cin), V (Cin, 64, tiles), M and Dy (Cout, 64, tiles), the weight-gradient
+ * accumulator (Cout, 64, Cin): a transform writes one contiguous run per channel, and the
+ * GEMMs read U[xi], V[xi] and M[xi] with leading dimensions 64 times as long. Rows of fewer
+ * than WL tiles (a group of lanes spans rows, planes or images) gather their patches with
+ * clamped offsets and selects (win_gather_v) instead of a bounds test per element. */
 #define WL 16                          /* tiles per transform call (vector lanes) */
 
 typedef struct {
@@ -543,18 +552,20 @@ static inline LT_ISA_INLINE void win_dy_tf_body(const float *restrict g, float *
 LT_ISA_VARIANTS(win_dy_tf, (const float *restrict g, float *restrict p, float *restrict v,
                             int64_t xs, int nl), (g, p, v, xs, nl))
 
-/* U (64, Cout, Cin) [xi] = G g G^T of w (Cout, Cin, 3, 3, 3) for the output channel co,
- * WL input channels at a time (the lanes): G maps (g0, g1, g2) to
- * (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). */
+/* U (R, 64, n2) [r][xi] = G g G^T of the 3x3x3 kernels g at w + r * rs + c * ls (c < n2),
+ * for one r, WL kernels c at a time (the lanes): G maps (g0, g1, g2) to
+ * (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). For w (Cout, Cin, 3, 3, 3): r = co,
+ * rs = 27 Cin, ls = 27 gives U (Cout, 64, Cin); r = ci, rs = 27, ls = 27 Cin gives the
+ * transposed U (Cin, 64, Cout). */
 static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *restrict w,
-                                               int64_t cout, int64_t cin, int64_t co) {
+                                               int64_t n2, int64_t rs, int64_t ls, int64_t r) {
     float g[27 * WL], a[36 * WL], b[48 * WL], u[64 * WL];
-    const int64_t xs = cout * cin;
-    for (int64_t c0 = 0; c0 < cin; c0 += WL) {
-        const int nl = cin - c0 < WL ? (int)(cin - c0) : WL;
-        const float *src = w + (co * cin + c0) * 27;
+    const int64_t xs = n2;
+    for (int64_t c0 = 0; c0 < n2; c0 += WL) {
+        const int nl = n2 - c0 < WL ? (int)(n2 - c0) : WL;
+        const float *src = w + r * rs + c0 * ls;
         for (int t = 0; t < 27; t++)
-            for (int l = 0; l < WL; l++) g[t * WL + l] = l < nl ? src[l * 27 + t] : 0.0f;
+            for (int l = 0; l < WL; l++) g[t * WL + l] = l < nl ? src[l * ls + t] : 0.0f;
         for (int q = 0; q < 9; q++)   /* along i: (a, b, c) -> (i, b, c) */
             for (int l = 0; l < WL; l++) {
                 const float g0 = g[q * WL + l], g1 = g[(9 + q) * WL + l], g2 = g[(18 + q) * WL + l];
@@ -576,24 +587,28 @@ static inline LT_ISA_INLINE void win_w_tf_body(float *restrict U, const float *r
                 u[(q * 4) * WL + l] = g0; u[(q * 4 + 1) * WL + l] = 0.5f * (g0 + g1 + g2);
                 u[(q * 4 + 2) * WL + l] = 0.5f * (g0 - g1 + g2); u[(q * 4 + 3) * WL + l] = g2;
             }
-        float *dst = U + co * cin + c0;
-        for (int k = 0; k < 64; k++)
-            for (int l = 0; l < nl; l++) dst[k * xs + l] = u[k * WL + l];
+        float *dst = U + r * 64 * n2 + c0;
+        if (nl == WL)   /* whole vectors (a variable count would become a memcpy call per row) */
+            for (int k = 0; k < 64; k++)
+                for (int l = 0; l < WL; l++) dst[k * xs + l] = u[k * WL + l];
+        else
+            for (int k = 0; k < 64; k++)
+                for (int l = 0; l < nl; l++) dst[k * xs + l] = u[k * WL + l];
     }
 }
-LT_ISA_VARIANTS(win_w_tf, (float *restrict U, const float *restrict w, int64_t cout, int64_t cin,
-                           int64_t co), (U, w, cout, cin, co))
+LT_ISA_VARIANTS(win_w_tf, (float *restrict U, const float *restrict w, int64_t n2, int64_t rs,
+                           int64_t ls, int64_t r), (U, w, n2, rs, ls, r))
 
 /* dw (Cout, Cin, 3, 3, 3) += G^T acc G per dimension for the output channel co, acc
  * (64, Cout, Cin), WL input channels at a time: (u0..u3) -> (u0 + (u1 + u2) / 2,
  * (u1 - u2) / 2, (u1 + u2) / 2 + u3). */
 static inline LT_ISA_INLINE void win_w_back_body(float *restrict dw, const float *restrict acc,
-                                                 int64_t cout, int64_t cin, int64_t co) {
+                                                 int64_t cin, int64_t co) {
     float u[64 * WL], a[48 * WL], b[36 * WL];
-    const int64_t xs = cout * cin;
+    const int64_t xs = cin;
     for (int64_t c0 = 0; c0 < cin; c0 += WL) {
         const int nl = cin - c0 < WL ? (int)(cin - c0) : WL;
-        const float *src = acc + co * cin + c0;
+        const float *src = acc + co * 64 * cin + c0;
         for (int k = 0; k < 64; k++)
             for (int l = 0; l < WL; l++) u[k * WL + l] = l < nl ? src[k * xs + l] : 0.0f;
         for (int q = 0; q < 16; q++)  /* along k: (i, j, k) -> (i, j, c) */
@@ -623,8 +638,8 @@ static inline LT_ISA_INLINE void win_w_back_body(float *restrict dw, const float
             }
     }
 }
-LT_ISA_VARIANTS(win_w_back, (float *restrict dw, const float *restrict acc, int64_t cout,
-                             int64_t cin, int64_t co), (dw, acc, cout, cin, co))
+LT_ISA_VARIANTS(win_w_back, (float *restrict dw, const float *restrict acc, int64_t cin,
+                             int64_t co), (dw, acc, cin, co))
 
 /* p[64][WL] = the 4x4x4 patches of channel c (x is (N, C, D, H, W)) of the nl lanes,
  * origins lane - padding, zero outside and in the unused lanes. */
@@ -656,13 +671,57 @@ static void win_gather(float *restrict p, const float *x, const lt_conv3d_dims *
         for (int k = 0; k < 64; k++) p[k * WL + l] = 0.0f;
 }
 
+/* win_gather with vector gathers, for lanes anywhere (rows of fewer than WL tiles: a group
+ * spans several tile rows, planes or images): p[(r * 4 + e) * WL + l] = xc[zy[r][l] + xo[e][l]]
+ * where mzy[r][l] & mx[e][l], else 0. The offsets are of coordinates clamped into the volume,
+ * so every load is inside x (no bounds test per element; the lanes outside are selected to
+ * zero); int32 (the caller checks that x's element count fits). */
+static inline LT_ISA_INLINE void win_gather_v_body(float *restrict p, const float *restrict xc,
+                                                   const int32_t *restrict zy,
+                                                   const int32_t *restrict xo,
+                                                   const int32_t *restrict mzy,
+                                                   const int32_t *restrict mx) {
+    for (int r = 0; r < 16; r++)
+        for (int e = 0; e < 4; e++)
+            for (int l = 0; l < WL; l++) {
+                const float v = xc[zy[r * WL + l] + xo[e * WL + l]];
+                p[(r * 4 + e) * WL + l] = (mzy[r * WL + l] & mx[e * WL + l]) ? v : 0.0f;
+            }
+}
+LT_ISA_VARIANTS(win_gather_v, (float *restrict p, const float *restrict xc,
+                               const int32_t *restrict zy, const int32_t *restrict xo,
+                               const int32_t *restrict mzy, const int32_t *restrict mx),
+                (p, xc, zy, xo, mzy, mx))
+
+/* The tables of win_gather_v for the nl lanes (the rest: offset 0, outside). */
+static void win_gather_tables(const lt_conv3d_dims *d, const wlane *ln, int nl, int32_t *zy,
+                              int32_t *xo, int32_t *mzy, int32_t *mx) {
+    const int64_t H = d->h, W = d->w, hw = H * W, V = d->d * hw;
+    for (int l = 0; l < WL; l++) {
+        const int64_t z0 = l < nl ? ln[l].z - d->pd : 0, y0 = l < nl ? ln[l].y - d->ph : 0;
+        const int64_t x0 = l < nl ? ln[l].x - d->pw : 0, nb = l < nl ? ln[l].n * d->cin * V : 0;
+        for (int a = 0; a < 4; a++) {
+            const int64_t iz = z0 + a, zc = iz < 0 ? 0 : iz >= d->d ? d->d - 1 : iz;
+            for (int b = 0; b < 4; b++) {
+                const int64_t iy = y0 + b, yc = iy < 0 ? 0 : iy >= H ? H - 1 : iy;
+                zy[(a * 4 + b) * WL + l] = (int32_t)(nb + zc * hw + yc * W);
+                mzy[(a * 4 + b) * WL + l] =
+                    l < nl && iz >= 0 && iz < d->d && iy >= 0 && iy < H ? -1 : 0;
+            }
+            const int64_t ix = x0 + a, xc = ix < 0 ? 0 : ix >= W ? W - 1 : ix;
+            xo[a * WL + l] = (int32_t)xc;
+            mx[a * WL + l] = ix >= 0 && ix < W ? -1 : 0;
+        }
+    }
+}
+
 /* The input transform of the lanes' tiles for every input channel: V (64, Cin, ldv), the
  * lanes at column col. */
 static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col, const float *x,
                       const lt_conv3d_dims *d, const wlane *ln, int nl) {
     float p[64 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
-    const int64_t xs = d->cin * ldv;
+    const int64_t xs = ldv;
     /* lanes side by side in one row of tiles: the vector gather, straight from x when every
      * patch is inside it, else from a zero-padded copy of the 16 rows the patches cover */
     int row = 1;
@@ -684,14 +743,14 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
             const float *s0 = x + first;
             for (int64_t c = 0; c < d->cin; c++)
                 win_in_row_isa[isa](s0 + c * vol, hw, d->w, (int)lo, (int)hi, p,
-                                    V + c * ldv + col, xs);
+                                    V + c * 64 * ldv + col, xs);
             return;
         }
         float stage[16 * RS];
         for (int64_t c = 0; c < d->cin; c++) {
             win_stage_isa[isa](stage, xn + c * vol, z0, y0, x0, d->d, d->h, d->w, lo, hi);
             if (nl == WL)
-                win_in_row_isa[isa](stage, 4 * RS, RS, 0, RS, p, V + c * ldv + col, xs);
+                win_in_row_isa[isa](stage, 4 * RS, RS, 0, RS, p, V + c * 64 * ldv + col, xs);
             else {   /* the last, partial group: the scalar store of nl lanes */
                 for (int a = 0; a < 4; a++)
                     for (int b = 0; b < 4; b++)
@@ -699,14 +758,26 @@ static void win_input(const lt_context *ctx, float *V, int64_t ldv, int64_t col,
                             for (int l = 0; l < WL; l++)
                                 p[(a * 16 + b * 4 + e) * WL + l] =
                                     l < nl ? stage[(a * 4 + b) * RS + 2 * l + e] : 0.0f;
-                win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+                win_in_tf_isa[isa](p, V + c * 64 * ldv + col, xs, nl);
             }
         }
         return;
     }
+    int64_t cnt;
+    if (lt_mul_ovf(d->n * d->cin, d->d * d->h * d->w, &cnt) || cnt > INT32_MAX) {
+        for (int64_t c = 0; c < d->cin; c++) {
+            win_gather(p, x, d, c, ln, nl);
+            win_in_tf_isa[isa](p, V + c * 64 * ldv + col, xs, nl);
+        }
+        return;
+    }
+    int32_t zy[16 * WL] __attribute__((aligned(64))), mzy[16 * WL] __attribute__((aligned(64)));
+    int32_t xo[4 * WL] __attribute__((aligned(64))), mx[4 * WL] __attribute__((aligned(64)));
+    win_gather_tables(d, ln, nl, zy, xo, mzy, mx);
+    const int64_t vol = d->d * d->h * d->w;
     for (int64_t c = 0; c < d->cin; c++) {
-        win_gather(p, x, d, c, ln, nl);
-        win_in_tf_isa[isa](p, V + c * ldv + col, xs, nl);
+        win_gather_v_isa[isa](p, x + c * vol, zy, xo, mzy, mx);
+        win_in_tf_isa[isa](p, V + c * 64 * ldv + col, xs, nl);
     }
 }
 
@@ -739,7 +810,7 @@ static void win_output(const lt_context *ctx, float *out, const float *M, int64_
                        const wlane *ln, int nl) {
     float y[8 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
-    const int64_t xs = d->cout * ldm, ohw = d->oh * d->ow, S = d->od * ohw;
+    const int64_t xs = ldm, ohw = d->oh * d->ow, S = d->od * ohw;
     int row = nl == WL && ln[0].x + 2 * WL <= d->ow;
     for (int l = 1; row && l < WL; l++)
         row = ln[l].n == ln[0].n && ln[l].z == ln[0].z && ln[l].y == ln[0].y &&
@@ -748,12 +819,12 @@ static void win_output(const lt_context *ctx, float *out, const float *M, int64_
         const int nz = ln[0].z + 2 <= d->od ? 2 : 1, ny = ln[0].y + 2 <= d->oh ? 2 : 1;
         float *o0 = out + ln[0].n * d->cout * S + ln[0].z * ohw + ln[0].y * d->ow + ln[0].x;
         for (int64_t co = 0; co < d->cout; co++)
-            win_out_row_isa[isa](M + co * ldm + col, xs, o0 + co * S, ohw, d->ow, nz, ny,
+            win_out_row_isa[isa](M + co * 64 * ldm + col, xs, o0 + co * S, ohw, d->ow, nz, ny,
                                  (b && !accumulate) ? b[co] : 0.0f, accumulate);
         return;
     }
     for (int64_t co = 0; co < d->cout; co++) {
-        win_out_tf_isa[isa](M + co * ldm + col, xs, nl, y);
+        win_out_tf_isa[isa](M + co * 64 * ldm + col, xs, nl, y);
         const float bias = (b && !accumulate) ? b[co] : 0.0f;
         for (int l = 0; l < nl; l++) {
             float *o = out + (ln[l].n * d->cout + co) * S;
@@ -790,7 +861,7 @@ static void win_dyin(const lt_context *ctx, float *Dy, int64_t ldv, int64_t col,
                      const float *dy, const lt_conv3d_dims *d, const wlane *ln, int nl) {
     float g[8 * WL] __attribute__((aligned(64))), p[64 * WL] __attribute__((aligned(64)));
     const int isa = lt_ctx_isa(ctx);
-    const int64_t xs = d->cout * ldv, ohw = d->oh * d->ow, S = d->od * ohw;
+    const int64_t xs = ldv, ohw = d->oh * d->ow, S = d->od * ohw;
     for (int64_t co = 0; co < d->cout; co++) {
         for (int l = 0; l < WL; l++) {
             const float *s = l < nl ? dy + (ln[l].n * d->cout + co) * S : NULL;
@@ -801,50 +872,100 @@ static void win_dyin(const lt_context *ctx, float *Dy, int64_t ldv, int64_t col,
                                     ? s[oz * ohw + oy * d->ow + ox] : 0.0f;
             }
         }
-        win_dy_tf_isa[isa](g, p, Dy + co * ldv + col, xs, nl);
+        win_dy_tf_isa[isa](g, p, Dy + co * 64 * ldv + col, xs, nl);
     }
 }
 
-/* out = conv(x, w) + b (or += conv(x, w) when accumulate) by Winograd (see above). */
+/* The transformed position of the spatially flipped kernel: G maps a reversed (g2, g1, g0) to
+ * the transform of (g0, g1, g2) with positions 0 and 3 swapped, so U_flip[i][j][k] =
+ * U[f(i)][f(j)][f(k)], f = (3, 1, 2, 0). */
+static int64_t wino_flip_xi(int64_t xi) {
+    static const int64_t f[4] = { 3, 1, 2, 0 };
+    return (f[xi / 16] * 4 + f[(xi / 4) % 4]) * 4 + f[xi % 4];
+}
+
+/* At most this many tiles in the batch (8^3 volumes, batch 2: 128): one block of all tiles,
+ * the transforms split over the team by groups of WL tiles and the 64 GEMMs by position (each
+ * GEMM runs once, over every tile, and its weight panel is packed once instead of once per
+ * thread), two barriers per call. */
+#define WINO_SMALL_TILES 256
+
+/* out = conv(x, w) + b (or += conv(x, w) when accumulate) by Winograd (see above). flip: w is
+ * the weight (Cin, Cout, 3, 3, 3) of the convolution whose input gradient this is (the gather
+ * convolution of conv_bwd_data_gather, d its dims): the GEMMs take its transform transposed,
+ * at the flipped positions, so no flipped copy of w is made. */
 static lt_status wino_fwd(lt_context *ctx, float *out, const float *x, const float *w,
-                          const float *b, const lt_conv3d_dims *d, int accumulate) {
+                          const float *b, const lt_conv3d_dims *d, int accumulate, int flip) {
     const int64_t cin = d->cin, cout = d->cout;
     const wtiles tl = wino_tiles(d);
     team t = team_begin(ctx, (tl.nt + WL - 1) / WL,
                         2.0 * (double)(d->n * cout * d->od * d->oh * d->ow) * (double)(cin * 27));
-    const int nt = t.nt;
-    const int64_t nT = wino_block_split(tl.nt, nt), nblk = (tl.nt + nT - 1) / nT;
-    int64_t uf, vf, mf, per, all;
+    const int nt = t.nt, small = tl.nt <= WINO_SMALL_TILES;
+    const int64_t nT = small ? (tl.nt + WL - 1) / WL * WL : wino_block_split(tl.nt, nt);
+    const int64_t nblk = (tl.nt + nT - 1) / nT;
+    const int64_t nbuf = small ? 1 : nt;   /* V and M: one shared block, or one per thread */
+    int64_t uf, vf, mf, per, all, gs = gemm_floats(ctx, cout, cin, nT), g_all;
     if (wino_floats(cout, cin, &uf) || wino_floats(cin, nT, &vf) || wino_floats(cout, nT, &mf) ||
-        lt_add_ovf(vf, mf, &per) || lt_add_ovf(per, gemm_floats(ctx, cout, cin, nT), &per) ||
-        lt_mul_ovf(per, nt, &all) || lt_add_ovf(all, uf, &all))
+        lt_add_ovf(vf, mf, &per) || lt_mul_ovf(per, nbuf, &all) || lt_add_ovf(all, uf, &all) ||
+        lt_mul_ovf(gs, nt, &g_all) || lt_add_ovf(all, g_all, &all))
         { team_end(t); return LT_EOVERFLOW; }
     lt_status st = LT_OK;
     float *buf = thread_scratch(ctx, LT_SCRATCH_CONV, 1, all, &st);
     if (!buf) { team_end(t); return st; }
-    float *U = buf;
+    float *U = buf, *G0 = U + uf + nbuf * per;
     #pragma omp parallel num_threads(nt)
     {
-        float *Vb = U + uf + (int64_t)omp_get_thread_num() * per, *Mb = Vb + vf, *gsc = Mb + mf;
-        #pragma omp for schedule(static)
-        for (int64_t co = 0; co < cout; co++) win_w_tf_isa[lt_ctx_isa(ctx)](U, w, cout, cin, co);
-        /* each block of tiles on one thread: transforms, 64 GEMMs, inverse transforms */
-        #pragma omp for schedule(dynamic, 1) nowait
-        for (int64_t k = 0; k < nblk; k++) {
-            const int64_t t0 = k * nT, nb = t0 + nT < tl.nt ? nT : tl.nt - t0;
-            const int64_t ng = (nb + WL - 1) / WL;
+        const int tid = omp_get_thread_num();
+        float *Vb = U + uf + (small ? 0 : (int64_t)tid * per), *Mb = Vb + vf;
+        float *gsc = G0 + (int64_t)tid * gs;
+        const int isa = lt_ctx_isa(ctx);
+        /* U (Cout, 64, Cin) of this convolution: w's transform, or for flip w's transposed */
+        #pragma omp for schedule(static) nowait
+        for (int64_t co = 0; co < cout; co++)
+            win_w_tf_isa[isa](U, w, cin, flip ? 27 : 27 * cin, flip ? 27 * cout : 27, co);
+        if (small) {
+            /* one block: transforms by groups, GEMMs by position, inverse transforms by groups */
+            const int64_t ng = nT / WL;
+            #pragma omp for schedule(static)
             for (int64_t gi = 0; gi < ng; gi++) {
                 wlane ln[WL];
-                const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
+                const int nl = wino_lanes(ln, &tl, gi * WL, tl.nt);
                 win_input(ctx, Vb, nT, gi * WL, x, d, ln, nl);
             }
-            for (int64_t xi = 0; xi < 64; xi++)
-                gemm(ctx, 0, 0, cout, nb, cin, U + xi * cout * cin, cin, Vb + xi * cin * nT, nT,
-                     0.0f, Mb + xi * cout * nT, nT, gsc);
+            #pragma omp for schedule(static)
+            for (int64_t xi = 0; xi < 64; xi++) {
+                const int64_t ux = flip ? wino_flip_xi(xi) : xi;
+                gemm(ctx, 0, 0, cout, tl.nt, cin, U + ux * cin, 64 * cin, Vb + xi * nT, 64 * nT,
+                     0.0f, Mb + xi * nT, 64 * nT, gsc);
+            }
+            #pragma omp for schedule(static)
             for (int64_t gi = 0; gi < ng; gi++) {
                 wlane ln[WL];
-                const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
+                const int nl = wino_lanes(ln, &tl, gi * WL, tl.nt);
                 win_output(ctx, out, Mb, nT, gi * WL, b, accumulate, d, ln, nl);
+            }
+        } else {
+            #pragma omp barrier   /* U complete */
+            /* each block of tiles on one thread: transforms, 64 GEMMs, inverse transforms */
+            #pragma omp for schedule(dynamic, 1) nowait
+            for (int64_t k = 0; k < nblk; k++) {
+                const int64_t t0 = k * nT, nb = t0 + nT < tl.nt ? nT : tl.nt - t0;
+                const int64_t ng = (nb + WL - 1) / WL;
+                for (int64_t gi = 0; gi < ng; gi++) {
+                    wlane ln[WL];
+                    const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
+                    win_input(ctx, Vb, nT, gi * WL, x, d, ln, nl);
+                }
+                for (int64_t xi = 0; xi < 64; xi++) {
+                    const int64_t ux = flip ? wino_flip_xi(xi) : xi;
+                    gemm(ctx, 0, 0, cout, nb, cin, U + ux * cin, 64 * cin, Vb + xi * nT,
+                         64 * nT, 0.0f, Mb + xi * nT, 64 * nT, gsc);
+                }
+                for (int64_t gi = 0; gi < ng; gi++) {
+                    wlane ln[WL];
+                    const int nl = wino_lanes(ln, &tl, t0 + gi * WL, t0 + nb);
+                    win_output(ctx, out, Mb, nT, gi * WL, b, accumulate, d, ln, nl);
+                }
             }
         }
     }
@@ -859,7 +980,7 @@ static lt_status wino_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
                                  const lt_conv3d_dims *d) {
     const int64_t cin = d->cin, cout = d->cout;
     const wtiles tl = wino_tiles(d);
-    const int64_t nT = wino_block(tl.nt);
+    const int64_t nT = tl.nt <= WINO_SMALL_TILES ? (tl.nt + WL - 1) / WL * WL : wino_block(tl.nt);
     int64_t af, vf, mf, all;
     const int64_t gs = gemm_floats(ctx, cout, cin, nT);
     if (wino_floats(cout, cin, &af) || wino_floats(cin, nT, &vf) || wino_floats(cout, nT, &mf))
@@ -873,7 +994,6 @@ static lt_status wino_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
     if (!buf) { team_end(t); return st; }
     float *acc = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, 1, af, &st);
     if (!acc) { team_end(t); return st; }
-    memset(acc, 0, (size_t)af * sizeof(float));
     float *Vb = buf, *Db = Vb + vf;
     #pragma omp parallel num_threads(nt)
     {
@@ -889,11 +1009,11 @@ static lt_status wino_bwd_weight(lt_context *ctx, float *dw, const float *dy, co
             }
             #pragma omp for schedule(static)
             for (int64_t xi = 0; xi < 64; xi++)
-                gemm(ctx, 0, 1, cout, cin, nb, Db + xi * cout * nT, nT, Vb + xi * cin * nT, nT,
-                     1.0f, acc + xi * cout * cin, cin, gsc);
+                gemm(ctx, 0, 1, cout, cin, nb, Db + xi * nT, 64 * nT, Vb + xi * nT, 64 * nT,
+                     t0 ? 1.0f : 0.0f, acc + xi * cin, 64 * cin, gsc);
         }
         #pragma omp for schedule(static)
-        for (int64_t co = 0; co < cout; co++) win_w_back_isa[lt_ctx_isa(ctx)](dw, acc, cout, cin, co);
+        for (int64_t co = 0; co < cout; co++) win_w_back_isa[lt_ctx_isa(ctx)](dw, acc, cin, co);
     }
     team_end(t);
     return LT_OK;
@@ -980,7 +1100,7 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t K = cing * d->kd * d->kh * d->kw, S = d->od * d->oh * d->ow;
     const int64_t V = d->d * d->h * d->w;
     const int pw = is_pointwise(d);
-    if (use_wino(ctx, d)) return wino_fwd(ctx, out, x, w, b, d, accumulate);
+    if (use_wino(ctx, d)) return wino_fwd(ctx, out, x, w, b, d, accumulate, 0);
     if (!pw && d->sd == 1 && d->kd > 1 && (d->kd - 1) * d->dd + 1 <= 64)
         return conv_fwd_planes(ctx, out, x, w, b, d, accumulate);
     const int64_t nb = pw ? (S < 4096 ? S : 4096) : block_cols(K, S, d->ow);
@@ -1089,6 +1209,7 @@ static lt_status conv_bwd_data_gather(lt_context *ctx, float *dx, const float *d
     q.pd = d->dd * (d->kd - 1) - d->pd;
     q.ph = d->dh * (d->kh - 1) - d->ph;
     q.pw = d->dw * (d->kw - 1) - d->pw;
+    if (use_wino(ctx, &q)) return wino_fwd(ctx, dx, dy, w, NULL, &q, 1, 1);
     lt_status st = LT_OK;
     float *wt = thread_scratch(ctx, LT_SCRATCH_CONV_ACC, 1, round16(d->cout * cing * k3), &st);
     if (!wt) return st;

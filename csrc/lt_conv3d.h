@@ -20,9 +20,10 @@
  * - 3x3x3 kernels with unit strides and dilations, one group, and at least 16 channels on
  *   both sides (the U-Net's layers): Winograd F(2x2x2, 3x3x3), 64 GEMMs (one per transformed
  *   position) over blocks of up to 96 2x2x2 output tiles of the whole batch, for the forward
- *   (a block per thread), the input gradient (the gather convolution below) and the weight
- *   gradient (the adjoint transforms; each position summed by one thread, so dw does not
- *   depend on the thread count). Relative error against the naive kernels about 1e-6 (the
+ *   (a block per thread), the input gradient (the gather convolution below, from the
+ *   transform of the unflipped weight) and the weight gradient (the adjoint transforms; each
+ *   position summed by one thread, so dw does not depend on the thread count); batches of at
+ *   most 256 tiles (8^3 volumes) are one block with the 64 GEMMs split over the threads. Relative error against the naive kernels about 1e-6 (the
  *   spec bounds it by 1e-4 on the U-Net's channel counts). The context's convolution algorithm (lt_conv_set_algo) forces it: LT_CONV_DIRECT
  *   takes Winograd for every 3x3x3 unit-stride, unit-dilation, one-group shape, LT_CONV_GEMM
  *   never; other values choose as described here.

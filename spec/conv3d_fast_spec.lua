@@ -3,7 +3,8 @@
 -- which reuses them) and the GEMM paths beside it, each forced with conv_set_algo ("direct":
 -- Winograd wherever the shape allows it, "gemm": never) and in "auto", against the naive
 -- double-accumulating kernels on random shapes (odd sizes, rows of 30 to 69 voxels, padding 0
--- to 2, batch 1 and 2,
+-- to 2, batch 1 and 2, small volumes whose rows hold fewer than 16 tiles, one block of the
+-- whole batch (at most 256 tiles) or blocks of tiles,
 -- channel counts that are not multiples of 16, and shapes Winograd must refuse: stride 2,
 -- dilation, groups, other kernel sizes), on one and two threads, at every ISA level this CPU
 -- runs (the level sets the GEMM's micro-kernels: AVX-512, AVX2, or OpenBLAS for generic, and
@@ -68,6 +69,18 @@ local function case(kind, big)
   c.size = big and { ri(7, 10), ri(7, 10), ri(7, 11) } or { ri(1, 7), ri(1, 7), ri(1, 7) }
   -- rows of 16 tiles and more (the transforms' vector gathers and scatters), odd widths
   if kind == "wide" then c.size = { ri(4, 5), ri(4, 5), ri(30, 69) } end
+  -- small volumes (the U-Net's 8^3 bottleneck): rows of fewer than 16 tiles (the vector
+  -- gathers of lanes from several rows, planes and images), the whole batch one block of
+  -- tiles (at most 256 tiles), U-Net-like channel counts that are not multiples of 16
+  if kind == "small" then
+    c.size = { ri(7, 9), ri(7, 9), ri(7, 9) }; c.p = { 1, ri(0, 2), 1 }
+    c.cin, c.cout = ri(16, 24), ri(16, 24)
+  end
+  -- just over 256 tiles: the blocks of tiles of larger volumes with short rows
+  if kind == "blocks" then
+    c.n = 2; c.size = { ri(9, 10), ri(9, 10), ri(9, 12) }; c.p = { 1, 1, 1 }
+    c.cin, c.cout = ri(16, 20), ri(16, 20)
+  end
   -- rows whose patches are inside in depth and height but cut by the width's padding
   if kind == "clip" then c.p = { 0, 0, ri(1, 2) }; c.size = { ri(4, 6), ri(4, 6), ri(33, 70) } end
   for j = 1, 3 do
@@ -117,7 +130,8 @@ describe("3-D convolution paths against the naive kernels", function()
   for _, level in ipairs(LEVELS) do
     for _, algo in ipairs { "direct", "gemm", "auto" } do
       it(string.format("%s, algo %s: random shapes, 1 and 2 threads", level, algo), function()
-        local kinds = { "wino", "wino", "wino", "wide", "clip", "stride", "dilation", "groups", "kernel" }
+        local kinds = { "wino", "wino", "wino", "wide", "clip", "small", "blocks", "stride", "dilation",
+          "groups", "kernel" }
         for _, threads in ipairs { 1, 2 } do
           for i, kind in ipairs(kinds) do
             local c = case(kind, threads == 2 and i <= 2)
@@ -166,13 +180,16 @@ describe("3-D Winograd F(2x2x2, 3x3x3)", function()
   end)
 
   it("gives the same weight gradient on one and two threads (each position summed by one thread)", function()
-    local x, w = R(2, 16, 9, 8, 7), R(24, 16, 3, 3, 3)
-    local o = { padding = 1 }
-    local gy = R(2, 24, 9, 8, 7)
-    local a, b
-    with(cpu, "direct", 1, function() _, a = raw.conv3d_backward(gy, x, w, o) end)
-    with(cpu, "direct", 2, function() _, b = raw.conv3d_backward(gy, x, w, o) end)
-    assert.are.equal(0, (a - b):abs():max():item())
+    -- 160 tiles (one block of the whole batch) and 1600 (blocks of tiles)
+    for _, size in ipairs { { 9, 8, 7 }, { 9, 8, 80 } } do
+      local x, w = R(2, 16, size[1], size[2], size[3]), R(24, 16, 3, 3, 3)
+      local o = { padding = 1 }
+      local gy = R(2, 24, size[1], size[2], size[3])
+      local a, b
+      with(cpu, "direct", 1, function() _, a = raw.conv3d_backward(gy, x, w, o) end)
+      with(cpu, "direct", 2, function() _, b = raw.conv3d_backward(gy, x, w, o) end)
+      assert.are.equal(0, (a - b):abs():max():item())
+    end
   end)
 
   it("passes gradcheck through F.conv3d and F.conv_transpose3d", function()
