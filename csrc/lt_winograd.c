@@ -489,7 +489,7 @@ TZI void at6z(__m512 *o, int os, const __m512 *m, int ms) {
 }
 
 static __mmask16 lanes(int64_t n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+    return (__mmask16)(n >= 16 ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u);
 }
 
 /* rb (6, wb) = input rows iy0 .. iy0 + 5 of the channel plane xc (H, W), shifted right by pl
