@@ -23,6 +23,25 @@ function H.with_threads(n, fn)
   return a, b, c, d
 end
 
+-- The ISA levels the CPU has, lowest first: "generic", then "avx2" and "avx512" where present.
+function H.isa_levels()
+  local _, cpu = require("lunet.core").isa()
+  local n = ({ generic = 1, avx2 = 2, avx512 = 3 })[cpu]
+  return table.move({ "generic", "avx2", "avx512" }, 1, n, 1, {})
+end
+
+-- Runs fn(level) at every ISA level the CPU has (lunet.core.set_isa), restoring the level in
+-- use even if fn fails.
+function H.each_isa(fn)
+  local core = require "lunet.core"
+  for _, level in ipairs(H.isa_levels()) do
+    local prev = core.set_isa(level)
+    local ok, err = pcall(fn, level)
+    core.set_isa(prev)
+    if not ok then error(err, 0) end
+  end
+end
+
 -- One busted case per {name, fn, expected message}.
 function H.error_cases(cases)
   for _, c in ipairs(cases) do

@@ -13,18 +13,8 @@ local function max_err(a, b)
   return (d / scale):max():item()
 end
 
-
--- every ISA level the CPU has (lunet.core.set_isa), the previous one restored
-local LEVELS = { "generic", "avx2", "avx512" }
-local _, cpu = core.isa()
-local function each_level(fn)
-  for i = 1, ({ generic = 1, avx2 = 2, avx512 = 3 })[cpu] do
-    local prev = core.set_isa(LEVELS[i])
-    local ok, err = pcall(fn, LEVELS[i])
-    core.set_isa(prev)
-    if not ok then error(err, 0) end
-  end
-end
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local each_level = H.each_isa
 
 describe("fused cross-entropy forward+backward", function()
   after_each(function() lunet.set_num_threads(2) end)
