@@ -151,32 +151,32 @@ int lt_pool_check_indices(const int32_t *idx, int64_t n, int64_t limit, int32_t 
     return 0;
 }
 
-lt_status lt_max_pool2d_backward(const lt_context *ctx, float *din, const float *dout,
-                                 const int32_t *idx, int64_t planes, int64_t n_out, int64_t n_in) {
+/* din[plane] (+)= the scatter of dout[plane] at idx; set: each plane zeroed first, inside the
+ * parallel loop (no serial fill of the whole gradient before it) */
+static lt_status max_pool_scatter(const lt_context *ctx, float *din, const float *dout,
+                                  const int32_t *idx, int64_t planes, int64_t n_out, int64_t n_in,
+                                  int set) {
     if (lt_pool_check_indices(idx, planes * n_out, n_in, NULL, NULL)) return LT_EINDEX;
-    #pragma omp parallel for num_threads(pool_threads(ctx, planes * n_out)) schedule(static)
+    #pragma omp parallel for num_threads(pool_threads(ctx, planes * (set ? n_in : n_out))) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         float *gi = din + p * n_in;
         const float *go = dout + p * n_out;
         const int32_t *ix = idx + p * n_out;
+        if (set) memset(gi, 0, (size_t)n_in * sizeof(float));
         for (int64_t i = 0; i < n_out; i++) gi[ix[i] - 1] += go[i];
     }
     return LT_OK;
 }
 
+lt_status lt_max_pool2d_backward(const lt_context *ctx, float *din, const float *dout,
+                                 const int32_t *idx, int64_t planes, int64_t n_out, int64_t n_in) {
+    return max_pool_scatter(ctx, din, dout, idx, planes, n_out, n_in, 0);
+}
+
 lt_status lt_max_pool2d_backward_set(const lt_context *ctx, float *din, const float *dout,
                                      const int32_t *idx, int64_t planes, int64_t n_out,
                                      int64_t n_in) {
-    if (lt_pool_check_indices(idx, planes * n_out, n_in, NULL, NULL)) return LT_EINDEX;
-    #pragma omp parallel for num_threads(pool_threads(ctx, planes * n_in)) schedule(static)
-    for (int64_t p = 0; p < planes; p++) {
-        float *gi = din + p * n_in;
-        const float *go = dout + p * n_out;
-        const int32_t *ix = idx + p * n_out;
-        memset(gi, 0, (size_t)n_in * sizeof(float));
-        for (int64_t i = 0; i < n_out; i++) gi[ix[i] - 1] += go[i];
-    }
-    return LT_OK;
+    return max_pool_scatter(ctx, din, dout, idx, planes, n_out, n_in, 1);
 }
 
 /* ---- average pooling (PyTorch's cpu_avg_pool) ---- */
