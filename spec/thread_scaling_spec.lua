@@ -1,0 +1,91 @@
+-- Two-thread splits of the conv kernels changed for the small-image training steps (issue 13
+-- points 4-5): the Winograd weight gradient with its two alternating block buffers (one barrier
+-- per block at two threads) and the bias gradient split over channels from 32K elements give
+-- the same bits at one and two threads, and match the naive kernels, on shapes with one,
+-- two, and an odd number of blocks of tiles.
+local lunet = require "lunet"
+local core = require "lunet.core"
+local nn = core.nn
+
+local function maxrel(a, b)
+  assert.are.same(b:shape(), a:shape())
+  local scale = b:abs():max():item()
+  if scale == 0 then scale = 1 end
+  return (a - b):abs():max():item() / scale
+end
+
+local function same_bits(a, b, what)
+  assert.are.same(a:shape(), b:shape())
+  local d = (a - b):abs():max():item()
+  assert(d == 0, what .. ": 1 and 2 threads differ by " .. tostring(d))
+end
+
+-- fn() under conv algorithm algo and the given thread count, restoring both
+local function with(algo, threads, fn)
+  local pa, pt = nn.conv_set_algo(algo), lunet.get_num_threads()
+  lunet.set_num_threads(threads)
+  local ok, r1, r2, r3 = pcall(fn)
+  nn.conv_set_algo(pa)
+  lunet.set_num_threads(pt)
+  if not ok then error(r1, 0) end
+  return r1, r2, r3
+end
+
+describe("two-thread conv splits", function()
+  it("Winograd weight gradient: same bits at 1 and 2 threads, within 1e-4 of naive", function()
+    lunet.manual_seed(13)
+    -- batch x tiles: from one block to many (a block holds at least 64 tiles; the block
+    -- size follows the L2 size and the channels), odd and even block counts
+    local cases = {
+      { 1, 16, 12, 12, 16 }, { 4, 16, 28, 28, 16 }, { 8, 16, 28, 28, 16 },
+      { 5, 32, 28, 28, 16 }, { 9, 24, 21, 19, 40 }, { 16, 64, 14, 14, 32 },
+    }
+    for _, c in ipairs(cases) do
+      local n, cin, h, w, cout = table.unpack(c)
+      local x, wt = lunet.randn(n, cin, h, w), lunet.randn(cout, cin, 3, 3)
+      local gy = lunet.randn(n, cout, h, w)
+      local what = string.format("x %dx%dx%dx%d, %d outputs", n, cin, h, w, cout)
+      for _, algo in ipairs({ "winograd", "winograd_f2" }) do
+        local _, w1 = with(algo, 1, function()
+          return nn.conv2d_backward(gy, x, wt, { padding = 1 }, false, true, false)
+        end)
+        local _, w2 = with(algo, 2, function()
+          return nn.conv2d_backward(gy, x, wt, { padding = 1 }, false, true, false)
+        end)
+        same_bits(w1, w2, algo .. " " .. what)
+        local _, wr = nn.conv2d_backward_naive(gy, x, wt, { padding = 1 }, false, true, false)
+        local e = maxrel(w2, wr)
+        assert(e <= 1e-4, algo .. " " .. what .. ": weight gradient error " .. e)
+      end
+    end
+  end)
+
+  it("bias gradient: same bits at 1 and 2 threads, matches naive (1 to 70 channels)", function()
+    lunet.manual_seed(14)
+    -- element counts below and above 32K, fewer channels than threads, odd counts
+    local cases = { { 2, 1, 9, 9 }, { 64, 1, 28, 28 }, { 8, 3, 64, 64 }, { 64, 11, 28, 28 },
+      { 3, 70, 13, 11 }, { 64, 16, 14, 14 } }
+    for _, c in ipairs(cases) do
+      local n, cout, h, w = table.unpack(c)
+      local x, wt = lunet.randn(n, 2, h, w), lunet.randn(cout, 2, 1, 1)
+      local gy = lunet.randn(n, cout, h, w)
+      local what = string.format("grad_output %dx%dx%dx%d", n, cout, h, w)
+      local run = function()
+        local _, _, gb = nn.conv2d_backward(gy, x, wt, {}, false, false, true)
+        return gb
+      end
+      local b1, b2 = with("auto", 1, run), with("auto", 2, run)
+      same_bits(b1, b2, what)
+      local _, _, br = nn.conv2d_backward_naive(gy, x, wt, {}, false, false, true)
+      assert(maxrel(b2, br) < 1e-5, what .. ": bias gradient differs by " .. maxrel(b2, br))
+      -- the transposed conv's bias gradient sums the same way over its output channels
+      local wtt = lunet.randn(cout, 2, 1, 1)
+      local runt = function()
+        local _, _, gb = nn.conv_transpose2d_backward(x, gy, wtt, {}, false, false, true)
+        return gb
+      end
+      local t1, t2 = with("auto", 1, runt), with("auto", 2, runt)
+      same_bits(t1, t2, "transposed, " .. what)
+    end
+  end)
+end)
