@@ -1242,11 +1242,11 @@ lt_status lt_winograd_forward(lt_context *ctx, float *out, const float *x, const
 }
 
 lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy, const float *w,
-                                    const lt_conv2d_dims *d, int m) {
+                                    const lt_conv2d_dims *d, int m, int accumulate) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
     wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
-    return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
+    return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, accumulate ? 1 : 0);
 }
 
 /* dw (Cout, Cin, 3, 3) += the weight gradient: for each block of tiles (shared by the
