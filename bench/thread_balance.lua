@@ -3,6 +3,13 @@
 -- work done while the worker slept (serial code: Lua, autograd bookkeeping, kernels without a
 -- parallel region or under their work threshold) or waited at the end of an unevenly split
 -- region. Time the machine's other processes take from us does not count in either.
+-- Caveat: on a loaded machine (load average at or above the core count) the scheduler preempts
+-- the busy main thread more than the often-sleeping worker, and the dynamically shared loops
+-- hand the worker the main thread's units meanwhile, so the worker's ticks catch up and hide
+-- the serial time. Then compare per-symbol samples per thread instead (symbols with samples on
+-- the main thread only are serial code), e.g.
+--   perf record -F 1999 -o p.data -- lua5.4 bench/step.lua --model fashion --steps 30 --eval 0
+--   perf report -i p.data --sort pid,symbol --stdio
 -- usage: lua5.4 bench/thread_balance.lua [fashion|tux|unet ...] [--steps N] [--threads N]
 -- prints per model: ticks (1/100 s) of the main thread and of each other thread, the worker's
 -- share of the main thread's ticks, and the per-step serial time (main - busiest worker).
