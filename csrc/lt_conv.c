@@ -946,7 +946,7 @@ static inline void plane_dw_tile(float *dst, const float *dy, const float *x, co
         #pragma GCC unroll 2
         for (int64_t v = 0; v < q->nvec; v++) {
             const int64_t p = v * 16;
-            const __mmask16 mt = P - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (P - p)) - 1u);
+            const __mmask16 mt = (__mmask16)(P - p >= 16 ? 0xFFFFu : (1u << (P - p)) - 1u);
             const uint16_t *mk = q->mask + v * kk + k0;
             const intptr_t xb = (intptr_t)(xi + p);
             const __m512 x0 = _mm512_maskz_loadu_ps(mk[0], (const float *)(xb + (intptr_t)offs[0]));

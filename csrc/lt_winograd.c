@@ -1211,7 +1211,11 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
     float *U = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, (size_t)total);
     if (!U) return LT_ENOMEM;
     float *bufs = U + nu;
-    weight_tf(U, us, w, g->co, g->ci, adjoint, M, nt, is.level);
+    /* the weight transforms split over output channels: one thread below 64 x 64 channel
+     * pairs (~1 MFLOP, tens of microseconds): a static half of a few microseconds of work
+     * would keep the main thread waiting for the worker's wake-up (each channel is
+     * transformed alone: the same bits for any split) */
+    weight_tf(U, us, w, g->co, g->ci, adjoint, M, g->co * g->ci >= 4096 ? nt : 1, is.level);
     if (team) {
         for (int64_t k = 0; k < nblk; k++) {
             const int64_t t0 = k * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles;

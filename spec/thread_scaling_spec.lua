@@ -1,7 +1,9 @@
 -- Two-thread splits of the conv kernels changed for the small-image training steps (issue 13
 -- points 4-5): the Winograd weight gradient with its two alternating block buffers (one barrier
--- per block at two threads) and the bias gradient split over channels from 32K elements give
--- the same bits at one and two threads, and match the naive kernels, on shapes with one,
+-- per block at two threads), the Winograd forward pass and input gradient (weight transforms
+-- on one thread below 64 x 64 channel pairs; the input gradient overwriting dx instead of
+-- adding to a zero-filled one) and the bias gradient split over channels from 32K elements
+-- give the same bits at one and two threads, and match the naive kernels, on shapes with one,
 -- two, and an odd number of blocks of tiles.
 local lunet = require "lunet"
 local core = require "lunet.core"
@@ -57,6 +59,31 @@ describe("two-thread conv splits", function()
         local e = maxrel(w2, wr)
         assert(e <= 1e-4, algo .. " " .. what .. ": weight gradient error " .. e)
       end
+    end
+  end)
+
+  it("Winograd forward and input gradient: same bits at 1 and 2 threads, within 1e-4", function()
+    lunet.manual_seed(15)
+    -- channel pairs below and above 4096 (the weight transforms' thread split), odd sizes
+    local cases = { { 64, 16, 28, 28, 16 }, { 8, 32, 37, 29, 16 }, { 2, 96, 16, 16, 64 },
+      { 3, 64, 11, 13, 80 } }
+    for _, c in ipairs(cases) do
+      local n, cin, h, w, cout = table.unpack(c)
+      local x, wt, b = lunet.randn(n, cin, h, w), lunet.randn(cout, cin, 3, 3), lunet.randn(cout)
+      local gy = lunet.randn(n, cout, h, w)
+      local what = string.format("x %dx%dx%dx%d, %d outputs", n, cin, h, w, cout)
+      local run = function()
+        local y = nn.conv2d_forward(x, wt, b, { padding = 1 })
+        return y, (nn.conv2d_backward(gy, x, wt, { padding = 1 }, true, false, false))
+      end
+      local y1, dx1 = with("winograd", 1, run)
+      local y2, dx2 = with("winograd", 2, run)
+      same_bits(y1, y2, "forward " .. what)
+      same_bits(dx1, dx2, "input gradient " .. what)
+      local yr = nn.conv2d_forward_naive(x, wt, b, { padding = 1 })
+      local dxr = nn.conv2d_backward_naive(gy, x, wt, { padding = 1 }, true, false, false)
+      assert(maxrel(y2, yr) <= 1e-4, what .. ": forward error " .. maxrel(y2, yr))
+      assert(maxrel(dx2, dxr) <= 1e-4, what .. ": input-gradient error " .. maxrel(dx2, dxr))
     end
   end)
 
