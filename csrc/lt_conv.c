@@ -838,7 +838,7 @@ static int64_t plane_mr(int64_t nvec, int64_t cout) {
         if (NV > 2) a##r##2 = _mm512_fmadd_ps(b_, x2, a##r##2); \
         if (NV > 3) a##r##3 = _mm512_fmadd_ps(b_, x3, a##r##3); } } while (0)
 #define PL_ST1(r, v) do { const int64_t p_ = (v0 + (v)) * 16; \
-        const __mmask16 t_ = P - p_ >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (P - p_)) - 1u); \
+        const __mmask16 t_ = (__mmask16)(P - p_ >= 16 ? 0xFFFFu : (1u << (P - p_)) - 1u); \
         float *o_ = out + (r) * P + p_; __m512 s_ = a##r##v; \
         if (accumulate) s_ = _mm512_add_ps(s_, _mm512_maskz_loadu_ps(t_, o_)); \
         if (bias) s_ = _mm512_add_ps(s_, _mm512_set1_ps(bias[r])); \
