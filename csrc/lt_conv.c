@@ -1584,7 +1584,10 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t units = items * nblk;
     if (items == 0 || P == 0) return LT_OK;
     if (use_batched(ctx, d, BATCH_FWD)) return batched_fwd(ctx, out, x, w, b, d, accumulate);
-    par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    /* a 1x1 head to one output channel is memory-bound: its FLOPs weigh 8x (see conv_bwd_split;
+     * each image's output is computed alone: the same bits for any thread count) */
+    par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)K *
+                                             (pointwise && coutg == 1 ? 8.0 : 1.0));
     float *buf = NULL;
     if (G * wsz + per > 0) {
         const size_t nb = floats_bytes(G * wsz, pl.nt, per);
@@ -1693,8 +1696,12 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
     const int64_t rbw = dwdirect ? direct_block_rows(&qd) : d->oh, nbw = (d->oh + rbw - 1) / rbw;
     const int64_t ux = dx ? items * nbx : 0, uw = dw ? items * nbw : 0;
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
-    par_plan pl =
-        plan_begin(ctx, ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    /* a 1x1 head to one output channel is memory-bound (each element read or written once per
+     * 2 FLOPs): its FLOPs weigh 8x against SMALL_FLOPS, so that the U-Net's 16 -> 1 head
+     * (8 x 128 x 128, 4.2 MFLOP, ~1.6 ms per step) no longer runs on the main thread alone */
+    const int head = pointwise && coutg == 1;
+    par_plan pl = plan_begin(ctx, ux > uw ? ux : uw,
+                             2.0 * (double)(d->n * d->cout * P) * (double)K * (head ? 8.0 : 1.0));
     float *buf = NULL, *dwacc = NULL;
     if (G * wsz + per > 0) {
         const size_t nb = floats_bytes(G * wsz, pl.nt, per);
@@ -1707,7 +1714,9 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
      * run order at the end: dw does not depend on which thread took which run, so the runs
      * can be handed out dynamically (a thread the OS preempts does not hold the others up
      * with a statically assigned share) and dw stays bitwise reproducible */
-    const int64_t nslot = pl.nt > 1 ? (uw < 2 * pl.nt ? uw : 2 * pl.nt) : 1;
+    /* (a head's dw: one run, as on one thread: the same bits for any thread count, while its
+     * dx units are shared) */
+    const int64_t nslot = pl.nt > 1 && !head ? (uw < 2 * pl.nt ? uw : 2 * pl.nt) : 1;
     if (dw && nslot > 1) {
         const size_t nacc = floats_bytes(0, nslot - 1, wn);
         if (!nacc) { plan_end(pl); return LT_EOVERFLOW; }

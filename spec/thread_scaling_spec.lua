@@ -2,7 +2,8 @@
 -- points 4-5): the Winograd weight gradient with its two alternating block buffers (one barrier
 -- per block at two threads), the Winograd forward pass and input gradient (weight transforms
 -- on one thread below 64 x 64 channel pairs; the input gradient overwriting dx instead of
--- adding to a zero-filled one) and the bias gradient split over channels from 32K elements
+-- adding to a zero-filled one), the bias gradient split over channels from 32K elements and
+-- the 1x1 one-output-channel head (memory-bound: threads from 2 MFLOP; dw summed in one run)
 -- give the same bits at one and two threads, and match the naive kernels, on shapes with one,
 -- two, and an odd number of blocks of tiles.
 local lunet = require "lunet"
@@ -84,6 +85,32 @@ describe("two-thread conv splits", function()
       local dxr = nn.conv2d_backward_naive(gy, x, wt, { padding = 1 }, true, false, false)
       assert(maxrel(y2, yr) <= 1e-4, what .. ": forward error " .. maxrel(y2, yr))
       assert(maxrel(dx2, dxr) <= 1e-4, what .. ": input-gradient error " .. maxrel(dx2, dxr))
+    end
+  end)
+
+  it("1x1 head to one output channel: same bits at 1 and 2 threads, matches naive", function()
+    lunet.manual_seed(16)
+    -- 8 x 16 x 96 x 96: 2.4 MFLOP, split over the threads; 2 x 16 x 20 x 20: one thread
+    for _, c in ipairs({ { 8, 16, 96, 96 }, { 2, 16, 20, 20 }, { 5, 3, 64, 33 } }) do
+      local n, cin, h, w = table.unpack(c)
+      local x, wt, b = lunet.randn(n, cin, h, w), lunet.randn(1, cin, 1, 1), lunet.randn(1)
+      local gy = lunet.randn(n, 1, h, w)
+      local what = string.format("head x %dx%dx%dx%d", n, cin, h, w)
+      local run = function()
+        local y = nn.conv2d_forward(x, wt, b, {})
+        local dx, dw = nn.conv2d_backward(gy, x, wt, {}, true, true, false)
+        return y, dx, dw
+      end
+      local y1, dx1, dw1 = with("auto", 1, run)
+      local y2, dx2, dw2 = with("auto", 2, run)
+      same_bits(y1, y2, "forward " .. what)
+      same_bits(dx1, dx2, "input gradient " .. what)
+      same_bits(dw1, dw2, "weight gradient " .. what)
+      local yr = nn.conv2d_forward_naive(x, wt, b, {})
+      local dxr, dwr = nn.conv2d_backward_naive(gy, x, wt, {}, true, true, false)
+      assert(maxrel(y2, yr) < 1e-5, what .. ": forward differs by " .. maxrel(y2, yr))
+      assert(maxrel(dx2, dxr) < 1e-5, what .. ": input gradient differs by " .. maxrel(dx2, dxr))
+      assert(maxrel(dw2, dwr) < 1e-5, what .. ": weight gradient differs by " .. maxrel(dw2, dwr))
     end
   end)
 
