@@ -10,18 +10,25 @@
 -- --clock cpu times in process CPU time (meaningful with --threads 1 on a shared machine: time
 -- preempted by other processes does not count), wall (default) in monotonic time. Prints the
 -- best step over --steps (after 2 warm-up steps) as one JSON line.
--- usage: lua5.4 bench/step.lua [--model fashion|unet|tux] [--threads N] [--steps N] [--clock wall|cpu]
+-- --balance 1 reads every thread's CPU ticks (utime + stime from /proc/self/task/*/stat, Linux
+-- only) just before and just after the timed training steps (after the warm-up) and adds them to
+-- the JSON line as "train_ticks" (one entry per thread, main thread first, then the others in
+-- decreasing order): with N threads, the main thread's ticks minus the workers' is the time spent
+-- while the workers slept (serial code: Lua, autograd bookkeeping, kernels without a parallel
+-- region) or waited for an unevenly split region.
+-- --eval 0 skips the eval forward (prints eval_fwd_ms 0): for profiling the training step alone.
+-- usage: lua5.4 bench/step.lua [--model fashion|unet|tux] [--threads N] [--steps N] [--clock wall|cpu] [--balance 0|1] [--eval 0|1]
 local lunet = require "lunet"
 local nn = require "lunet.nn"
 local UNet = require "lunet.models.unet"
 
 local F = nn.functional
-local opts = { model = "fashion", threads = 2, steps = 10, clock = "wall" }
+local opts = { model = "fashion", threads = 2, steps = 10, clock = "wall", balance = 0, eval = 1 }
 local i = 1
 while i <= #arg do
   local key, v = arg[i]:match("^%-%-(%w+)$"), arg[i + 1]
   if not key or opts[key] == nil or v == nil or (type(opts[key]) == "number" and not tonumber(v)) then
-    io.stderr:write("usage: lua5.4 bench/step.lua [--model fashion|unet|tux] [--threads N] [--steps N] [--clock wall|cpu]\n")
+    io.stderr:write("usage: lua5.4 bench/step.lua [--model fashion|unet|tux] [--threads N] [--steps N] [--clock wall|cpu] [--balance 0|1] [--eval 0|1]\n")
     os.exit(2)
   end
   opts[key] = type(opts[key]) == "number" and math.tointeger(tonumber(v)) or v
@@ -57,20 +64,63 @@ local function step()
   opt:step()
 end
 
-local function best(fn)
+-- This process's id (read by the Lua process itself: in a popen'ed command /proc/self is the child).
+local function self_pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = tonumber(f:read("a"):match("^(%d+)"))
+  f:close()
+  return pid
+end
+
+-- Per-thread CPU ticks {tid = ticks} of this process (fields 14 and 15 of /proc/<pid>/task/<tid>/stat,
+-- counted from the state field after the ")" that ends the command name).
+local function thread_ticks()
+  local ticks, pid = {}, self_pid()
+  local ls = assert(io.popen("ls /proc/" .. pid .. "/task 2>/dev/null"))
+  local tids = ls:read("a")
+  ls:close()
+  for tid in tids:gmatch("%d+") do
+    local f = io.open("/proc/" .. pid .. "/task/" .. tid .. "/stat")
+    if f then
+      local fields = {}
+      for w in f:read("a"):match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = w end
+      f:close()
+      ticks[tonumber(tid)] = tonumber(fields[12]) + tonumber(fields[13])
+    end
+  end
+  return ticks
+end
+
+local function best(fn, on_start, on_end)
   for _ = 1, 2 do fn() end
+  if on_start then on_start() end
   local t = math.huge
   for _ = 1, opts.steps do
     local t0 = clock()
     fn()
     t = math.min(t, clock() - t0)
   end
+  if on_end then on_end() end
   return t * 1e3
 end
 
 model:train()
-local train_ms = best(step)
+local ticks0, train_ticks
+local train_ms = best(step, opts.balance ~= 0 and function() ticks0 = thread_ticks() end or nil,
+  opts.balance ~= 0 and function()
+    local ticks1 = thread_ticks()
+    -- Threads started during the steps count from zero; threads gone by the end are not counted.
+    local pid = self_pid()
+    local main, others = (ticks1[pid] or 0) - (ticks0[pid] or 0), {}
+    for tid, t in pairs(ticks1) do
+      if tid ~= pid then others[#others + 1] = t - (ticks0[tid] or 0) end
+    end
+    table.sort(others, function(a, b) return a > b end)
+    train_ticks = { main }
+    for _, t in ipairs(others) do train_ticks[#train_ticks + 1] = t end
+  end or nil)
 model:eval()
-local eval_ms = lunet.no_grad(function() return best(function() model(x) end) end)
-print(string.format('{"model": "%s", "threads": %d, "clock": "%s", "train_step_ms": %.1f, "eval_fwd_ms": %.1f}',
-  opts.model, opts.threads, opts.clock, train_ms, eval_ms))
+local eval_ms = opts.eval ~= 0 and lunet.no_grad(function() return best(function() model(x) end) end) or 0
+print(string.format('{"model": "%s", "threads": %d, "clock": "%s", "train_step_ms": %.1f, "eval_fwd_ms": %.1f%s}',
+  opts.model, opts.threads, opts.clock, train_ms, eval_ms,
+  train_ticks and string.format(', "steps": %d, "train_ticks": [%s]', opts.steps, table.concat(train_ticks, ", ")) or ""))

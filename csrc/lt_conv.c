@@ -213,10 +213,16 @@ static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_di
     col2im_ld(x, col, d->oh * d->ow, 0, c, d, 0, d->oh);
 }
 
-/* db (c) += sum over images and pixels of t (n, c, hw) */
+/* db (c) += sum over images and pixels of t (n, c, hw). The channels are split over the
+ * threads (each channel summed by one thread in a fixed order: the same bits for any thread
+ * count) from 32K elements (128 KB, ~10 us on one core): with the former 1M threshold every
+ * bias gradient of the Fashion-MNIST U-Net (at most 64 x 16 x 28 x 28 = 800K) ran on the main
+ * thread alone while the worker slept (2.7% of the main thread's samples in the 2-thread
+ * step, none in the worker's). */
 static void bias_grad(const lt_context *ctx, float *db, const float *t, int64_t n, int64_t c,
                       int64_t hw) {
-    const int nt = n * c * hw >= (1 << 20) ? lt_ctx_num_threads(ctx) : 1;
+    int nt = n * c * hw >= (1 << 15) ? lt_ctx_num_threads(ctx) : 1;
+    if (nt > c) nt = c < 1 ? 1 : (int)c;
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0;
@@ -1578,7 +1584,10 @@ static lt_status conv_fwd(lt_context *ctx, float *out, const float *x, const flo
     const int64_t units = items * nblk;
     if (items == 0 || P == 0) return LT_OK;
     if (use_batched(ctx, d, BATCH_FWD)) return batched_fwd(ctx, out, x, w, b, d, accumulate);
-    par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    /* a 1x1 head to one output channel is memory-bound: its FLOPs weigh 8x (see conv_bwd_split;
+     * each image's output is computed alone: the same bits for any thread count) */
+    par_plan pl = plan_begin(ctx, units, 2.0 * (double)(d->n * d->cout * P) * (double)K *
+                                             (pointwise && coutg == 1 ? 8.0 : 1.0));
     float *buf = NULL;
     if (G * wsz + per > 0) {
         const size_t nb = floats_bytes(G * wsz, pl.nt, per);
@@ -1687,8 +1696,12 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
     const int64_t rbw = dwdirect ? direct_block_rows(&qd) : d->oh, nbw = (d->oh + rbw - 1) / rbw;
     const int64_t ux = dx ? items * nbx : 0, uw = dw ? items * nbw : 0;
     if (items == 0 || P == 0 || (!dx && !dw)) return LT_OK;
-    par_plan pl =
-        plan_begin(ctx, ux > uw ? ux : uw, 2.0 * (double)(d->n * d->cout * P) * (double)K);
+    /* a 1x1 head to one output channel is memory-bound (each element read or written once per
+     * 2 FLOPs): its FLOPs weigh 8x against SMALL_FLOPS, so that the U-Net's 16 -> 1 head
+     * (8 x 128 x 128, 4.2 MFLOP, ~1.6 ms per step) no longer runs on the main thread alone */
+    const int head = pointwise && coutg == 1;
+    par_plan pl = plan_begin(ctx, ux > uw ? ux : uw,
+                             2.0 * (double)(d->n * d->cout * P) * (double)K * (head ? 8.0 : 1.0));
     float *buf = NULL, *dwacc = NULL;
     if (G * wsz + per > 0) {
         const size_t nb = floats_bytes(G * wsz, pl.nt, per);
@@ -1701,7 +1714,9 @@ static lt_status conv_bwd_split(lt_context *ctx, float *dx, float *dw, const flo
      * run order at the end: dw does not depend on which thread took which run, so the runs
      * can be handed out dynamically (a thread the OS preempts does not hold the others up
      * with a statically assigned share) and dw stays bitwise reproducible */
-    const int64_t nslot = pl.nt > 1 ? (uw < 2 * pl.nt ? uw : 2 * pl.nt) : 1;
+    /* (a head's dw: one run, as on one thread: the same bits for any thread count, while its
+     * dx units are shared) */
+    const int64_t nslot = pl.nt > 1 && !head ? (uw < 2 * pl.nt ? uw : 2 * pl.nt) : 1;
     if (dw && nslot > 1) {
         const size_t nacc = floats_bytes(0, nslot - 1, wn);
         if (!nacc) { plan_end(pl); return LT_EOVERFLOW; }
@@ -1794,14 +1809,16 @@ static lt_status conv_bwd(lt_context *ctx, float *dx, float *dw, const float *dy
         if (sp != LT_OK || !dx) return sp;
         dw = NULL;
     }
-    if (set && dx) memset(dx, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
     if (set && dw) memset(dw, 0, (size_t)(d->cout * (d->cin / d->groups) * d->kh * d->kw) * sizeof(float));
+    /* Winograd's input gradient overwrites dx with set: no serial zero-fill of dx first (it
+     * was 1.9% of the main thread's samples in the 2-thread Tux step, none in the worker's) */
     const int wino = dx ? use_winograd(ctx, d, BATCH_DX) : 0;
     if (wino) {
-        const lt_status sw = lt_winograd_backward_data(ctx, dx, dy, w, d, wino);
+        const lt_status sw = lt_winograd_backward_data(ctx, dx, dy, w, d, wino, !set);
         if (sw != LT_OK || !dw) return sw;
         dx = NULL;
     }
+    if (set && dx) memset(dx, 0, (size_t)(d->n * d->cin * d->h * d->w) * sizeof(float));
     const int winw = dw ? use_winograd(ctx, d, BATCH_DW) : 0;
     if (winw) {
         const lt_status sw = lt_winograd_backward_weight(ctx, dw, dy, x, d, winw);

@@ -1211,7 +1211,11 @@ static lt_status wino_run(lt_context *ctx, float *out, const float *x, const flo
     float *U = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, (size_t)total);
     if (!U) return LT_ENOMEM;
     float *bufs = U + nu;
-    weight_tf(U, us, w, g->co, g->ci, adjoint, M, nt, is.level);
+    /* the weight transforms split over output channels: one thread below 64 x 64 channel
+     * pairs (~1 MFLOP, tens of microseconds): a static half of a few microseconds of work
+     * would keep the main thread waiting for the worker's wake-up (each channel is
+     * transformed alone: the same bits for any split) */
+    weight_tf(U, us, w, g->co, g->ci, adjoint, M, g->co * g->ci >= 4096 ? nt : 1, is.level);
     if (team) {
         for (int64_t k = 0; k < nblk; k++) {
             const int64_t t0 = k * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles;
@@ -1242,18 +1246,22 @@ lt_status lt_winograd_forward(lt_context *ctx, float *out, const float *x, const
 }
 
 lt_status lt_winograd_backward_data(lt_context *ctx, float *dx, const float *dy, const float *w,
-                                    const lt_conv2d_dims *d, int m) {
+                                    const lt_conv2d_dims *d, int m, int accumulate) {
     if (!lt_winograd_fits(d)) return LT_EARG;
     /* dx (iy) = sum over taps k' = 2 - ky of dy (iy - (2 - ph) + k') w' */
     wgeom g = { d->n, d->cout, d->oh, d->ow, d->cin, d->h, d->w, 2 - d->ph, 2 - d->pw, 0, 0, 0, 0, 0, 0, 0, 0 };
-    return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, 1);
+    return wino_run(ctx, dx, dy, w, 1, NULL, &g, m, accumulate ? 1 : 0);
 }
 
 /* dw (Cout, Cin, 3, 3) += the weight gradient: for each block of tiles (shared by the
  * threads) V = B^T d B of x and dM = A dY A^T of dy, then per transform position
  * dU (Cout, Cin) += dM (Cout, tiles) V^T (tiles, Cin) (the positions handed out to the
  * threads: each dU plane is summed by one thread, block after block, in a fixed order:
- * reproducible), and at the end dw += G^T dU G. */
+ * reproducible), and at the end dw += G^T dU G. With several threads the blocks alternate
+ * between two buffers: a thread may transform block b + 1 while the other still multiplies
+ * block b, so one barrier per block (transforms done) is enough instead of two (the Fashion
+ * step called ~220 barriers per step, most of them here, each a futex sleep and wake-up with
+ * OMP_WAIT_POLICY=passive). */
 lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *dy, const float *x,
                                       const lt_conv2d_dims *d, int m) {
     if (!lt_winograd_fits(d)) return LT_EARG;
@@ -1280,13 +1288,17 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
         lt_mul_ovf(g->co, g->ci, &nu))
         return LT_EOVERFLOW;
     const int64_t us = rnd16(nu) + 16;
-    if (lt_mul_ovf(us, A2, &nu) || lt_mul_ovf(tper, nt, &total) || lt_add_ovf(total, bfl, &total) ||
+    /* two block buffers when several threads share the blocks (see above) */
+    const int64_t nbuf = nt > 1 && nblk > 1 ? 2 : 1;
+    int64_t bufs;
+    if (lt_mul_ovf(bfl, nbuf, &bufs)) return LT_EOVERFLOW;
+    if (lt_mul_ovf(us, A2, &nu) || lt_mul_ovf(tper, nt, &total) || lt_add_ovf(total, bufs, &total) ||
         lt_add_ovf(total, nu, &total) || lt_mul_ovf(total, (int64_t)sizeof(float), &total) ||
         (uint64_t)total > (uint64_t)SIZE_MAX - 128)
         return LT_EOVERFLOW;
     float *dU = lt_ctx_scratch(ctx, LT_SCRATCH_CONV, (size_t)total);
     if (!dU) return LT_ENOMEM;
-    float *V = dU + nu, *priv = V + bfl;
+    float *V0 = dU + nu, *priv = V0 + bufs;
     int failed = 0;
     #pragma omp parallel num_threads(nt)
     {
@@ -1294,7 +1306,10 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
         float *gs = priv + (int64_t)tid * tper, *rb = gs + gfl;
         for (int64_t blk = 0; blk < nblk; blk++) {
             const int64_t t0 = blk * T, t1 = t0 + T < g->tiles ? t0 + T : g->tiles, nb = t1 - t0;
-            float *dM = V + A2 * g->vps;
+            /* block blk's buffer: the other one may still be read by the GEMMs of block blk - 1
+             * on another thread; the one of block blk - 2 is free (every thread passed the
+             * barrier of block blk - 1 after its GEMMs of block blk - 2) */
+            float *V = V0 + (blk % nbuf) * bfl, *dM = V + A2 * g->vps;
             in_tf(&is, M, V, x, g, t0, t1, g->ci * tid / n, g->ci * (tid + 1) / n, rb);
             dy_tf(&is, M, dM, dy, g, t0, t1, g->co * tid / n, g->co * (tid + 1) / n);
             #pragma omp barrier
@@ -1309,6 +1324,12 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
                     failed = 1;
                 }
             }
+            if (nbuf == 1) {
+                #pragma omp barrier
+            }
+        }
+        /* every dU plane complete before the output channels' transforms read them */
+        if (nbuf == 2) {
             #pragma omp barrier
         }
         if (M == 4 && is.level == LT_ISA_AVX512 && WINO_Z)

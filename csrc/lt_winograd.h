@@ -7,7 +7,7 @@
  *   lt_conv2d_dims_init(&d, 8, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
  *   if (lt_winograd_fits(&d)) {
  *       st = lt_winograd_forward(ctx, y, x, w, b, &d, 4, 0);   // y (8, 64, 32, 32) = conv + b
- *       st = lt_winograd_backward_data(ctx, dx, dy, w, &d, 4); // dx (8, 64, 32, 32) += ...
+ *       st = lt_winograd_backward_data(ctx, dx, dy, w, &d, 4, 1); // dx (8, 64, 32, 32) += ...
  *       st = lt_winograd_backward_weight(ctx, dw, dy, x, &d, 4); // dw (64, 64, 3, 3) += ...
  *   }
  *
@@ -47,13 +47,14 @@ lt_status lt_winograd_forward(lt_context *ctx,
                               const float *b,     // (Cout) or NULL
                               const lt_conv2d_dims *d, int m, int accumulate);
 
-/* dx (N, Cin, H, W) += conv^T(dy, w): the 3x3 convolution of dy with the weights flipped and
- * transposed, padded by 2 - padding (reads outside dy are zeros). */
+/* dx (N, Cin, H, W) = [dx +] conv^T(dy, w): the 3x3 convolution of dy with the weights
+ * flipped and transposed, padded by 2 - padding (reads outside dy are zeros). accumulate = 0
+ * writes every element of dx (no zero-fill needed beforehand). */
 lt_status lt_winograd_backward_data(lt_context *ctx,
                                     float *dx,          // (N, Cin, H, W)
                                     const float *dy,    // (N, Cout, OH, OW)
                                     const float *w,     // (Cout, Cin, 3, 3)
-                                    const lt_conv2d_dims *d, int m);
+                                    const lt_conv2d_dims *d, int m, int accumulate);
 
 /* dw (Cout, Cin, 3, 3) += the weight gradient sum over images and pixels of dy (x) patches of
  * x, as dU = sum over tiles of (A dY A^T) (B^T d B)^T per transform position, then
