@@ -42,6 +42,30 @@ function H.each_isa(fn)
   end
 end
 
+-- max |a - b| / max |b|: the error relative to the output's scale (an elementwise relative
+-- error is unbounded where outputs cross zero); b all zero counts as scale 1.
+function H.rel_err(a, b)
+  assert.are.same(b:shape(), a:shape())
+  local scale = b:abs():max():item()
+  if scale == 0 then scale = 1 end
+  return (a - b):abs():max():item() / scale
+end
+
+-- Runs fn with convolution algorithm algo (lunet.core.nn.conv_set_algo), ISA level (nil: the
+-- one in use) and thread count (nil: unchanged), restoring all three even if fn fails.
+function H.with_conv(algo, level, threads, fn)
+  local core = require "lunet.core"
+  local prev_algo = core.nn.conv_set_algo(algo)
+  local prev_level = level and core.set_isa(level)
+  local prev_threads = lunet.get_num_threads()
+  lunet.set_num_threads(threads or prev_threads)
+  local ok, err = pcall(fn)
+  core.nn.conv_set_algo(prev_algo)
+  if prev_level then core.set_isa(prev_level) end
+  lunet.set_num_threads(prev_threads)
+  if not ok then error(err, 0) end
+end
+
 -- One busted case per {name, fn, expected message}.
 function H.error_cases(cases)
   for _, c in ipairs(cases) do

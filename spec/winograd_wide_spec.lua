@@ -10,33 +10,9 @@ local nn = core.nn
 
 local BOUND = 1e-4
 
-local function rel_err(a, b)
-  assert.are.same(b:shape(), a:shape())
-  local scale = b:abs():max():item()
-  if scale == 0 then scale = 1 end
-  return (a - b):abs():max():item() / scale
-end
-
-local function with(algo, level, threads, fn)
-  local prev_algo = nn.conv_set_algo(algo)
-  local prev_level = level and core.set_isa(level)
-  local prev_threads = lunet.get_num_threads()
-  lunet.set_num_threads(threads or prev_threads)
-  local ok, err = pcall(fn)
-  nn.conv_set_algo(prev_algo)
-  if prev_level then core.set_isa(prev_level) end
-  lunet.set_num_threads(prev_threads)
-  if not ok then error(err, 0) end
-end
-
-local LEVELS = {}
-do
-  local _, cpu = core.isa()
-  local rank = ({ generic = 1, avx2 = 2, avx512 = 3 })[cpu]
-  for i, l in ipairs({ "generic", "avx2", "avx512" }) do
-    if i <= rank then LEVELS[#LEVELS + 1] = l end
-  end
-end
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local rel_err, with = H.rel_err, H.with_conv
+local LEVELS = H.isa_levels()
 
 local function check(c, algo, level, threads)
   local x = lunet.randn(c.n, c.cin, c.h, c.w)
