@@ -60,6 +60,17 @@ static void ce_block_lse(float *lse /* (B) */, const float *z /* (C, S) at block
     for (int64_t j = 0; j < B; j++) lse[j] = mx[j] + logf(se[j]);
 }
 
+/* Per block of pixels: sum_c w_c z_c (the label-smoothing term; w_c = 1 without weights). */
+static void ce_block_wz(float *wz /* (B) */, const float *z /* (C, S) at block start */,
+                        const float *weight, int64_t C, int64_t S, int64_t B) {
+    for (int64_t j = 0; j < B; j++) wz[j] = 0.0f;
+    for (int64_t c = 0; c < C; c++) {
+        const float *zc = z + c * S;
+        const float wc = weight ? weight[c] : 1.0f;
+        for (int64_t j = 0; j < B; j++) wz[j] += wc * zc[j];
+    }
+}
+
 lt_status lt_cross_entropy_forward(const lt_context *ctx, float *out, const float *logits,
                                    const int32_t *target, const float *weight, int64_t N, int64_t C,
                                    int64_t S, const lt_ce_opts *o) {
@@ -82,14 +93,7 @@ lt_status lt_cross_entropy_forward(const lt_context *ctx, float *out, const floa
         const int32_t *y = target + n * S + s0;
         float lse[CE_BLOCK], wz[CE_BLOCK];
         ce_block_lse(lse, z, C, S, B);
-        if (eps > 0.0) {   /* sum_c w_c z_c for the smoothing term */
-            for (int64_t j = 0; j < B; j++) wz[j] = 0.0f;
-            for (int64_t c = 0; c < C; c++) {
-                const float *zc = z + c * S;
-                const float wc = weight ? weight[c] : 1.0f;
-                for (int64_t j = 0; j < B; j++) wz[j] += wc * zc[j];
-            }
-        }
+        if (eps > 0.0) ce_block_wz(wz, z, weight, C, S, B);
         double bsum = 0.0;
         for (int64_t j = 0; j < B; j++) {
             double l = 0.0;
@@ -241,14 +245,7 @@ lt_status lt_cross_entropy_forward_grad(const lt_context *ctx, float *out, float
         }
         for (int64_t j = 0; j < B; j++) se[j] = 0.0f;
         for (int64_t c = 0; c < C; c++) ce_exp_row_isa[isa](dz + c * S, z + c * S, mx, se, B);
-        if (eps > 0.0) {   /* sum_c w_c z_c for the smoothing term */
-            for (int64_t j = 0; j < B; j++) wz[j] = 0.0f;
-            for (int64_t c = 0; c < C; c++) {
-                const float *zc = z + c * S;
-                const float wc = weight ? weight[c] : 1.0f;
-                for (int64_t j = 0; j < B; j++) wz[j] += wc * zc[j];
-            }
-        }
+        if (eps > 0.0) ce_block_wz(wz, z, weight, C, S, B);
         double bsum = 0.0;
         for (int64_t j = 0; j < B; j++) {
             const float lse = mx[j] + logf(se[j]);
