@@ -466,6 +466,15 @@ TZI __m512 shift_in(__m512 v, float s) {
                                                    _mm512_castps_si512(v), 1));
 }
 
+/* v[k * stride + l] = D[k][first + l] for the 36 vectors D, whole 16-float stores (the lanes
+ * past the vector's end read lane 0 onwards again: callers overwrite or ignore them) */
+TZI void store36_from(float *v, int64_t stride, const __m512 *D, int64_t first) {
+    const __m512i idx = _mm512_add_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)first));
+    for (int k = 0; k < 36; k++) _mm512_storeu_ps(v + k * stride, _mm512_permutexvar_ps(idx, D[k]));
+}
+
 TZI void bt6z(__m512 *r, int rs, const __m512 *d, int ds) {
     const __m512 d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
     const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
@@ -586,11 +595,7 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                 /* channel j's lanes moved to the bottom and stored whole: the lanes past its
                  * ntx tiles land where the next runs' stores (or the row's 16 floats of
                  * padding) go, as runs are stored in order */
-                const __m512i idx = _mm512_add_epi32(
-                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
-                for (int k = 0; k < 36; k++)
-                    _mm512_storeu_ps(v + k * vs, _mm512_permutexvar_ps(idx, D[k]));
+                store36_from(v, vs, D, j * slot + r.tx0);
             }
         }
     }
@@ -872,11 +877,7 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
             for (int64_t j = 0; j < nc; j++) {
                 /* whole vectors, as in in_tf4_packed (rows padded by 16, runs in order) */
                 float *v = dM + (og + j) * g->mld + r.off;
-                const __m512i idx = _mm512_add_epi32(
-                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
-                for (int k = 0; k < 36; k++)
-                    _mm512_storeu_ps(v + k * ms, _mm512_permutexvar_ps(idx, U[k]));
+                store36_from(v, ms, U, j * slot + r.tx0);
             }
         }
     }
