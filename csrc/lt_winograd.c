@@ -1170,19 +1170,28 @@ static lt_status wino_tiles(const lt_context *ctx, wgeom *g, int M, int *nt) {
     return LT_OK;
 }
 
+/* wino_tiles, then the block size *T: the tiles whose transformed input and output (a*a
+ * planes of ci + co floats each) fill 3/4 of the L2, clamped to [lo, hi], a multiple of 16 */
+static lt_status wino_plan(lt_context *ctx, wgeom *g, int M, int64_t lo, int64_t hi, int *nt,
+                           int64_t *T) {
+    const lt_status st = wino_tiles(ctx, g, M, nt);
+    if (st != LT_OK) return st;
+    const int64_t per_tile = (M + 2) * (M + 2) * (g->ci + g->co) * (int64_t)sizeof(float);
+    const int64_t t = block_bytes() / per_tile;
+    *T = t < lo ? lo : t > hi ? hi : t / 16 * 16;
+    return LT_OK;
+}
+
 static lt_status wino_run(lt_context *ctx, float *out, const float *x, const float *w,
                           int adjoint, const float *b, wgeom *g, int M, int accumulate) {
     if (M != 2 && M != 4) return LT_EARG;
     const int64_t A2 = (M + 2) * (M + 2);
     int nt = 1;
-    const lt_status tst = wino_tiles(ctx, g, M, &nt);
+    int64_t T = 0;   /* block size: L2-sized, at least 48 tiles (one AVX-512 GEMM panel) */
+    const lt_status tst = wino_plan(ctx, g, M, 48, 768, &nt, &T);
     if (tst != LT_OK) return tst;
     if (g->tiles == 0) return LT_OK;
     const wisa is = isa_of(ctx);
-    /* block size: L2-sized, at least 48 tiles (one AVX-512 GEMM panel), whole when small */
-    const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
-    int64_t T = block_bytes() / per_tile;
-    T = T < 48 ? 48 : T > 768 ? 768 : T / 16 * 16;
     int team = 0;
     if (nt > 1) {
         if (g->tiles >= 2 * (int64_t)nt * 48) {
@@ -1272,13 +1281,11 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
     const int M = m;
     const int64_t A2 = (M + 2) * (M + 2);
     int nt = 1;
-    const lt_status tst = wino_tiles(ctx, g, M, &nt);
+    int64_t T = 0;
+    const lt_status tst = wino_plan(ctx, g, M, 64, 1024, &nt, &T);
     if (tst != LT_OK) return tst;
     if (g->tiles == 0) return LT_OK;
     const wisa is = isa_of(ctx);
-    const int64_t per_tile = A2 * (g->ci + g->co) * (int64_t)sizeof(float);
-    int64_t T = block_bytes() / per_tile;
-    T = T < 64 ? 64 : T > 1024 ? 1024 : T / 16 * 16;
     if (T > g->tiles) T = g->tiles;
     const int64_t nblk = (g->tiles + T - 1) / T;
     /* scratch: dU (A2 planes us apart), the block (V, dM), per thread: GEMM panels, rows */

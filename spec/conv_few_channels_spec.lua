@@ -6,18 +6,8 @@ local lunet = require "lunet"
 local core = require "lunet.core"
 local nn = core.nn
 
-local function maxrel(a, b)
-  local d = (a - b):abs():max():item()
-  return d / math.max(1, b:abs():max():item())
-end
-
-local function isas()
-  local out = {}
-  if nn.conv_isa_supported("avx512") then out[#out + 1] = { "avx512", "avx512" } end
-  if nn.conv_isa_supported("avx2") then out[#out + 1] = { "avx2", "avx2" } end
-  out[#out + 1] = { "generic", nil }
-  return out
-end
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local maxrel, isas = H.maxrel, H.conv_isa_levels
 
 describe("conv2d with few output channels", function()
   for _, level in ipairs(isas()) do

@@ -10,18 +10,8 @@ local lunet = require "lunet"
 local core = require "lunet.core"
 local nn = core.nn
 
-local function maxrel(a, b)
-  local d = (a - b):abs():max():item()
-  return d / math.max(1, b:abs():max():item())
-end
-
-local function levels()
-  local out = {}
-  if nn.conv_isa_supported("avx512") then out[#out + 1] = { "avx512", "avx512" } end
-  if nn.conv_isa_supported("avx2") then out[#out + 1] = { "avx2", "avx2" } end
-  out[#out + 1] = { "generic", nil }
-  return out
-end
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
+local maxrel, levels = H.maxrel, H.conv_isa_levels
 
 -- runs fn with the ISA level, conv algorithm and thread count set, restoring them after
 local function with(level, algo, threads, fn)

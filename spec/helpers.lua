@@ -66,6 +66,23 @@ function H.with_conv(algo, level, threads, fn)
   if not ok then error(err, 0) end
 end
 
+-- max |a - b| / max(1, max |b|): absolute below unit scale, relative above it.
+function H.maxrel(a, b)
+  local d = (a - b):abs():max():item()
+  return d / math.max(1, b:abs():max():item())
+end
+
+-- The convolution ISA levels the CPU has, highest first, as { core level, conv ISA (nil for
+-- generic) } pairs for lunet.core.set_isa and lunet.core.nn.conv_set_isa.
+function H.conv_isa_levels()
+  local nn = require("lunet.core").nn
+  local out = {}
+  if nn.conv_isa_supported("avx512") then out[#out + 1] = { "avx512", "avx512" } end
+  if nn.conv_isa_supported("avx2") then out[#out + 1] = { "avx2", "avx2" } end
+  out[#out + 1] = { "generic", nil }
+  return out
+end
+
 -- One busted case per {name, fn, expected message}.
 function H.error_cases(cases)
   for _, c in ipairs(cases) do
