@@ -31,7 +31,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -
 CFLAGS  ?= -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(OPT) $(CFLAGS) $(LUA_INC) \
              $(BLAS_CFLAGS) $(PNG_CFLAGS) $(CJSON_CFLAGS) $(NIFTI_CFLAGS)
-# no -fopenmp at link time: csrc/lt_omp.c loads libgomp itself (after choosing its wait policy)
+# no -fopenmp at link time: csrc/lt_omp.c is the OpenMP runtime (GOMP entry points) of core.so
 LIBS    = $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(NIFTI_LIBS) $(EXTRA_LIBS)
 
 BUILD   ?= build
@@ -83,7 +83,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# -z nodelete: libgomp worker threads outlive lua_close, so core.so (and libgomp) must stay mapped.
+# -z nodelete: the OpenMP workers (csrc/lt_omp.c) outlive lua_close, so core.so must stay mapped.
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(OBJS) $(LIBS)
