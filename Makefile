@@ -150,9 +150,10 @@ asan:
 
 # ThreadSanitizer: the core and examples/embed/threads (two Lua states training the same model
 # in two threads, then one storage shared by two states in two threads) built with
-# -fsanitize=thread; any report fails the run (exit status 66). libgomp and OpenBLAS are not
-# instrumented: the program gives each state 1 compute thread, and tools/tsan.supp silences
-# their internals only.
+# -fsanitize=thread; any report fails the run (exit status 66); then tools/tsan_train.lua, one
+# state training on 2 compute threads, so that the kernels' parallel regions run on lunet's
+# OpenMP runtime (csrc/lt_omp.c, instrumented like the rest of the core) under TSan. OpenBLAS is
+# not instrumented; tools/tsan.supp silences the internals of such libraries only.
 TSAN_BUILD := $(CURDIR)/build-tsan
 tsan:
 	@sh tools/deps.sh $(DEB_PKGS)
@@ -165,6 +166,11 @@ tsan:
 	  $$(pkg-config --libs lua$(LUA_VERSION) 2>/dev/null || echo -llua$(LUA_VERSION))
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1 suppressions=$(CURDIR)/tools/tsan.supp" \
 	  $(TSAN_BUILD)/threads
+	@echo "tsan: one state training on 2 compute threads (tools/tsan_train.lua)"
+	@LD_PRELOAD="$$(gcc -print-file-name=libtsan.so)" \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1 suppressions=$(CURDIR)/tools/tsan.supp" \
+	  LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(TSAN_BUILD)/lua/?.lua;$(TSAN_BUILD)/lua/?/init.lua;;' \
+	  LUA_CPATH='$(TSAN_BUILD)/?.so;;' $(LUA) tools/tsan_train.lua
 
 # make fuzz: libFuzzer harnesses of the loaders (fuzz/, Debian clang), each run FUZZ_SECONDS;
 # fails on any crash, leak, timeout or sanitizer report. See fuzz/README.md.
