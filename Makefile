@@ -43,7 +43,7 @@ MODULE  := $(BUILD)/lunet/core.so
 MPICC       ?= $(shell command -v mpicc 2>/dev/null)
 MPI_CFLAGS  ?= $(patsubst -I%,-isystem %,$(if $(MPICC),$(shell $(MPICC) --showme:compile 2>/dev/null)))
 MPI_LIBS    ?= $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null))
-DIST_OBJS   := $(patsubst csrc/%.c,$(BUILD)/obj/dist/%.o,$(sort $(wildcard csrc/mpi/*.c)) csrc/lua_opts.c)
+DIST_OBJS   := $(patsubst csrc/%.c,$(BUILD)/obj/dist/%.o,$(sort $(wildcard csrc/mpi/*.c)) csrc/lua_opts.c csrc/lt_omp.c)
 DIST_MODULE := $(if $(MPI_LIBS),$(BUILD)/lunet/distributed/core.so)
 
 LUA_PATH_DEV  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/$(BUILD)/lua/?.lua;$(CURDIR)/$(BUILD)/lua/?/init.lua;;
@@ -95,7 +95,8 @@ $(BUILD)/obj/dist/%.o: csrc/%.c $(wildcard csrc/*.h csrc/mpi/*.h) $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -fvisibility=hidden -c $< -o $@
 $(BUILD)/lunet/distributed/core.so: $(DIST_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(DIST_OBJS) -fopenmp $(MPI_LIBS)
+	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(DIST_OBJS) $(MPI_LIBS)
+	@! nm -u $@ | grep -E ' (GOMP_|omp_)' || { echo "csrc/lt_omp.c must answer the OpenMP entry points above"; rm -f $@; exit 1; }
 
 # models/ holds lunet.models.*; expose it under the module path for in-tree runs.
 $(BUILD)/lua/lunet/models:

@@ -34,7 +34,8 @@
  * LUNET_OPENMP=libgomp in the environment (read once, when core.so is mapped) loads libgomp
  * instead and forwards every entry point to it (for comparisons); lunet then sets
  * OMP_WAIT_POLICY=passive unless the user set it or GOMP_SPINCOUNT. That setting also holds
- * for a libgomp another library of the process loads (lunet.distributed's core). */
+ * for a libgomp another library of the process loads. lunet.distributed's core links its own
+ * copy of this file (its teams are its own; its regions are the synchronised batch norm's). */
 #define _DEFAULT_SOURCE   /* syscall */
 #include <dlfcn.h>
 #include <errno.h>
