@@ -142,7 +142,7 @@ bench:
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=gcc OPT=-O1 \
 	  CFLAGS="-g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" all
-	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libgomp.so.1)" \
+	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
 	  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=0:intercept_tls_get_addr=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
