@@ -157,6 +157,19 @@ typedef struct {
 
 static __thread thread_state me;
 
+#ifdef LT_OMP_STATS   /* development counters, printed at exit: make CFLAGS="-g -DLT_OMP_STATS" */
+#include <stdio.h>
+static _Atomic long st_regions, st_wakes, st_sleeps, st_stolen, st_spin_ns;
+__attribute__((destructor)) static void st_print(void) {
+    fprintf(stderr, "lt_omp: %ld regions, %ld wake-ups, %ld sleeps, %ld slots run by the master, "
+            "%.1f ms spinning\n", (long)st_regions, (long)st_wakes, (long)st_sleeps,
+            (long)st_stolen, (double)st_spin_ns / 1e6);
+}
+#define STAT(x) (x)
+#else
+#define STAT(x) ((void)0)
+#endif
+
 /* Waits until *addr != val. Spins while the thread's budget lasts (it grows at spin_share of
  * the wall time up to spin_burst ns; one wait spins at most spin_max ns), then sleeps on the
  * futex; *sleepers counts the sleepers so that a waker skips the system call when none
@@ -176,12 +189,16 @@ __attribute__((noinline)) static void wait_change(_Atomic unsigned *addr, unsign
             if ((i & 15) == 0 && now_ns() - t0 >= limit) break;
         }
         const double t1 = now_ns();
+        STAT(st_spin_ns += (long)(t1 - t0));
         me.tokens -= t1 - t0;
         me.last = t1;
     }
     while (atomic_load_explicit(addr, memory_order_acquire) == val) {
         atomic_fetch_add(sleepers, 1);
-        if (atomic_load(addr) == val) futex_wait(addr, val);
+        if (atomic_load(addr) == val) {
+            STAT(st_sleeps++);
+            futex_wait(addr, val);
+        }
         atomic_fetch_sub(sleepers, 1);
     }
 }
@@ -383,10 +400,16 @@ void GOMP_parallel(region_fn fn, void *data, unsigned nthreads, unsigned flags) 
     atomic_store_explicit(&t->claim, (uint64_t)g << 32 | (uint64_t)n << 16 | 1,
                           memory_order_release);
     atomic_store(&t->gen, g);
-    if (atomic_load(&t->gen_sleepers)) futex_wake(&t->gen);
+    STAT(st_regions++);
+    if (atomic_load(&t->gen_sleepers)) {
+        STAT(st_wakes++);
+        futex_wake(&t->gen);
+    }
     run_slot(t, 0, n);
     atomic_fetch_add(&t->done, 1);
-    run_slots(t, g);   /* the slots no worker has claimed yet */
+    const int stolen = run_slots(t, g);   /* the slots no worker has claimed yet */
+    STAT(st_stolen += stolen);
+    (void)stolen;
     for (unsigned d; (d = atomic_load_explicit(&t->done, memory_order_acquire)) != (unsigned)n;)
         wait_change(&t->done, d, &t->done_sleepers);
 }
