@@ -2,12 +2,13 @@
  * core.so calls (GCC's OpenMP ABI), so that how idle threads wait is lunet's.
  *
  * Why not libgomp: a training step is a long series of short parallel regions with serial
- * Lua in between (the Fashion-MNIST step: about a thousand regions in 50 ms). libgomp's
+ * Lua in between (the Fashion-MNIST step: about 80 regions in 50 ms, with gaps from a few
+ * microseconds to milliseconds between them). libgomp's
  * default has every idle worker spin up to 300000 pause instructions after each region
  * (more than half of a 2-core step's CPU time was spinning, and on a loaded machine the
  * spinning workers took the cores the master thread needed); its passive policy sleeps at
  * once, and then every region pays a futex wake-up and the worker's scheduling latency
- * (tens of microseconds) before the second thread starts, about 15% of the Fashion step.
+ * (20-80 us in a VM) before the second thread starts: the Fashion step took 10% longer.
  * Neither can be chosen from inside lunet once libgomp is mapped, and a fixed spin count
  * (GOMP_SPINCOUNT) either wastes more than 5% of the samples or gives the wake-ups back.
  *
@@ -23,9 +24,10 @@
  *   thread, one after the other (omp_get_thread_num is the slot).
  * - Waiting (workers between regions, the master for the last slot, barriers) spins for a
  *   bounded time and then sleeps on a futex. The spin is paid from a per-thread budget that
- *   grows at SPIN_SHARE of the wall time and holds at most SPIN_BURST: a thread never spins
- *   more than about 3% of the time, however the regions are spaced, and short gaps (the
- *   kernels of one layer, one after the other) are crossed without a sleep.
+ *   grows at 4% of the time the thread works (so its spinning is at most about 4% of its
+ *   samples, however the regions are spaced and however loaded the machine is), holds at most
+ *   200 us, and one wait spins at most 60 us: the short gaps (the kernels of one layer, one
+ *   after the other) are crossed without a sleep, the long ones (Lua) sleep.
  * - schedule(dynamic) loops hand out chunks from a ring of counters, one per worksharing
  *   construct, tagged with the construct's sequence number in the region (nowait loops may
  *   run ahead of each other); `critical` is a spin lock on the name's pointer.
@@ -38,7 +40,6 @@
  * copy of this file (its teams are its own; its regions are the synchronised batch norm's). */
 #define _DEFAULT_SOURCE   /* syscall */
 #include <dlfcn.h>
-#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -170,10 +171,12 @@ __attribute__((destructor)) static void st_print(void) {
 #define STAT(x) ((void)0)
 #endif
 
-/* Waits until *addr != val. Spins while the thread's budget lasts (it grows at spin_share of
- * the wall time up to spin_burst ns; one wait spins at most spin_max ns), then sleeps on the
- * futex; *sleepers counts the sleepers so that a waker skips the system call when none
- * sleeps. Not inlined: a profile shows the spinning as this function's samples. */
+/* Waits until *addr != val. Spins while the thread's budget lasts, then sleeps on the futex;
+ * *sleepers counts the sleepers so that a waker skips the system call when none sleeps. The
+ * budget grows at spin_share of the time the thread works (outside this function: its
+ * spinning is then at most that share of its samples, whatever the team size or the load)
+ * up to spin_burst ns, and one wait spins at most spin_max ns. Not inlined: a profile shows
+ * the spinning as this function's samples. */
 __attribute__((noinline)) static void wait_change(_Atomic unsigned *addr, unsigned val,
                                                   _Atomic unsigned *sleepers) {
     if (atomic_load_explicit(addr, memory_order_acquire) != val) return;
@@ -193,14 +196,17 @@ __attribute__((noinline)) static void wait_change(_Atomic unsigned *addr, unsign
         me.tokens -= t1 - t0;
         me.last = t1;
     }
+    int slept = 0;
     while (atomic_load_explicit(addr, memory_order_acquire) == val) {
         atomic_fetch_add(sleepers, 1);
         if (atomic_load(addr) == val) {
             STAT(st_sleeps++);
             futex_wait(addr, val);
+            slept = 1;
         }
         atomic_fetch_sub(sleepers, 1);
     }
+    if (slept) me.last = now_ns();   /* the budget grows with the time spent working only */
 }
 
 /* runs slot id of the current region of t (nth slots) on this thread */
@@ -327,7 +333,7 @@ __attribute__((constructor)) static void lt_omp_load(void) {
     const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     gomp.ncpu = ncpu > 0 ? (ncpu < MAX_TEAM ? (int)ncpu : MAX_TEAM) : 1;
     /* the spin budget (LUNET_SPIN_SHARE 0..1, LUNET_SPIN_MAX_US: for measurements) */
-    gomp.spin_share = env_num("LUNET_SPIN_SHARE", 0.03, 0.0, 1.0);
+    gomp.spin_share = env_num("LUNET_SPIN_SHARE", 0.04, 0.0, 1.0);
     gomp.spin_max = env_num("LUNET_SPIN_MAX_US", 60.0, 0.0, 1e6) * 1e3;
     gomp.spin_burst = gomp.spin_max > 200e3 ? gomp.spin_max : 200e3;
     gomp.key_ok = pthread_key_create(&gomp.key, team_destructor) == 0;
