@@ -31,7 +31,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -
 CFLAGS  ?= -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp $(WARN) $(OPT) $(CFLAGS) $(LUA_INC) \
              $(BLAS_CFLAGS) $(PNG_CFLAGS) $(CJSON_CFLAGS) $(NIFTI_CFLAGS)
-# no -fopenmp at link time: csrc/lt_omp.c loads libgomp itself (after choosing its wait policy)
+# no -fopenmp at link time: csrc/lt_omp.c is the OpenMP runtime (GOMP entry points) of core.so
 LIBS    = $(BLAS_LIBS) $(PNG_LIBS) $(CJSON_LIBS) $(NIFTI_LIBS) $(EXTRA_LIBS)
 
 BUILD   ?= build
@@ -43,7 +43,7 @@ MODULE  := $(BUILD)/lunet/core.so
 MPICC       ?= $(shell command -v mpicc 2>/dev/null)
 MPI_CFLAGS  ?= $(patsubst -I%,-isystem %,$(if $(MPICC),$(shell $(MPICC) --showme:compile 2>/dev/null)))
 MPI_LIBS    ?= $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null))
-DIST_OBJS   := $(patsubst csrc/%.c,$(BUILD)/obj/dist/%.o,$(sort $(wildcard csrc/mpi/*.c)) csrc/lua_opts.c)
+DIST_OBJS   := $(patsubst csrc/%.c,$(BUILD)/obj/dist/%.o,$(sort $(wildcard csrc/mpi/*.c)) csrc/lua_opts.c csrc/lt_omp.c)
 DIST_MODULE := $(if $(MPI_LIBS),$(BUILD)/lunet/distributed/core.so)
 
 LUA_PATH_DEV  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/$(BUILD)/lua/?.lua;$(CURDIR)/$(BUILD)/lua/?/init.lua;;
@@ -83,7 +83,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# -z nodelete: libgomp worker threads outlive lua_close, so core.so (and libgomp) must stay mapped.
+# -z nodelete: the OpenMP workers (csrc/lt_omp.c) outlive lua_close, so core.so must stay mapped.
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(OBJS) $(LIBS)
@@ -95,7 +95,8 @@ $(BUILD)/obj/dist/%.o: csrc/%.c $(wildcard csrc/*.h csrc/mpi/*.h) $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -fvisibility=hidden -c $< -o $@
 $(BUILD)/lunet/distributed/core.so: $(DIST_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(DIST_OBJS) -fopenmp $(MPI_LIBS)
+	$(CC) $(OPT) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(DIST_OBJS) $(MPI_LIBS)
+	@! nm -u $@ | grep -E ' (GOMP_|omp_)' || { echo "csrc/lt_omp.c must answer the OpenMP entry points above"; rm -f $@; exit 1; }
 
 # models/ holds lunet.models.*; expose it under the module path for in-tree runs.
 $(BUILD)/lua/lunet/models:
@@ -141,7 +142,7 @@ bench:
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=gcc OPT=-O1 \
 	  CFLAGS="-g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" all
-	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libgomp.so.1)" \
+	@LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
 	  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=0:intercept_tls_get_addr=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -150,9 +151,10 @@ asan:
 
 # ThreadSanitizer: the core and examples/embed/threads (two Lua states training the same model
 # in two threads, then one storage shared by two states in two threads) built with
-# -fsanitize=thread; any report fails the run (exit status 66). libgomp and OpenBLAS are not
-# instrumented: the program gives each state 1 compute thread, and tools/tsan.supp silences
-# their internals only.
+# -fsanitize=thread; any report fails the run (exit status 66); then tools/tsan_train.lua, one
+# state training on 2 compute threads, so that the kernels' parallel regions run on lunet's
+# OpenMP runtime (csrc/lt_omp.c, instrumented like the rest of the core) under TSan. OpenBLAS is
+# not instrumented; tools/tsan.supp silences the internals of such libraries only.
 TSAN_BUILD := $(CURDIR)/build-tsan
 tsan:
 	@sh tools/deps.sh $(DEB_PKGS)
@@ -165,6 +167,11 @@ tsan:
 	  $$(pkg-config --libs lua$(LUA_VERSION) 2>/dev/null || echo -llua$(LUA_VERSION))
 	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1 suppressions=$(CURDIR)/tools/tsan.supp" \
 	  $(TSAN_BUILD)/threads
+	@echo "tsan: one state training on 2 compute threads (tools/tsan_train.lua)"
+	@LD_PRELOAD="$$(gcc -print-file-name=libtsan.so)" \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1 suppressions=$(CURDIR)/tools/tsan.supp" \
+	  LUA_PATH='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(TSAN_BUILD)/lua/?.lua;$(TSAN_BUILD)/lua/?/init.lua;;' \
+	  LUA_CPATH='$(TSAN_BUILD)/?.so;;' $(LUA) tools/tsan_train.lua
 
 # make fuzz: libFuzzer harnesses of the loaders (fuzz/, Debian clang), each run FUZZ_SECONDS;
 # fails on any crash, leak, timeout or sanitizer report. See fuzz/README.md.

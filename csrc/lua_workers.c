@@ -20,10 +20,10 @@
  * when the workers were written (one context per Lua state since). Children die with
  * the parent (PR_SET_PDEATHSIG: also when it ends with exit() and no lua_close), take
  * SIGINT/SIGTERM with the default action, and exit with
- * _exit (no atexit handlers, no lua_close, no leak check of the parent's heap). libgomp's
- * thread pool does not survive fork (a child's parallel region would wait forever for
- * threads that only exist in the parent), so the pool is released with
- * omp_pause_resource_all before forking; the parent's next parallel region starts new threads. */
+ * _exit (no atexit handlers, no lua_close, no leak check of the parent's heap). The OpenMP
+ * team's workers (csrc/lt_omp.c) do not survive fork, so they are joined with
+ * omp_pause_resource_all before forking (the child also forgets the team in a pthread_atfork
+ * handler); the parent's next parallel region starts new threads. */
 #define _GNU_SOURCE
 #include "lt_lua.h"
 #include "lt_workers.h"

@@ -14,13 +14,16 @@ local function sh(cmd)
   return out, ok
 end
 
--- Writable data the core's object files may hold, as "object symbol" -> section. The one
--- entry: the OpenMP entry points csrc/lt_omp.c binds in core.so's constructor, which runs
--- once when the library is mapped, before any Lua state or context exists; every later
--- access only reads them (once-initialised, read-only after, like a CPU feature probe).
+-- Writable data the core's object files may hold, as "object symbol" -> section:
+-- - gomp: the OpenMP runtime's settings (csrc/lt_omp.c), set in core.so's constructor, which
+--   runs once when the library is mapped, before any Lua state or context exists; every later
+--   access only reads them (once-initialised, read-only after, like a CPU feature probe);
+-- - me: the OpenMP runtime's per-thread state (thread-local: the region a thread runs a slot
+--   of, its spin budget, the team of workers it owns), shared with no other thread.
 -- Everything else that changes is a context's (the last range error included).
 local ALLOWED = {
   ["lt_omp.o gomp"] = ".bss",
+  ["lt_omp.o me"] = ".tbss",
 }
 
 -- "object symbol" -> section for every symbol of class b, B, d or D in dir/*.o outside the
