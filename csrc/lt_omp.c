@@ -338,6 +338,15 @@ __attribute__((constructor)) static void lt_omp_load(void) {
     gomp.spin_burst = gomp.spin_max > 200e3 ? gomp.spin_max : 200e3;
     gomp.key_ok = pthread_key_create(&gomp.key, team_destructor) == 0;
     pthread_atfork(NULL, NULL, after_fork_child);
+    /* OpenBLAS (pthread build) starts its own pool when it is loaded, before this constructor,
+     * and its idle threads spin with sched_yield for about 0.1 s: on a 2-core machine they
+     * took a core from lunet's first regions. lunet calls it single-threaded inside its own
+     * regions, and threaded only on CPUs without AVX2: stop the pool now; OpenBLAS starts it
+     * again on its first threaded call. */
+    void (*blas_shutdown)(void);
+    void *bs = dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+    memcpy(&blas_shutdown, &bs, sizeof bs);
+    if (blas_shutdown) blas_shutdown();
     const char *rt = getenv("LUNET_OPENMP");
     if (!rt || strcmp(rt, "libgomp") != 0) return;
     void *h = dlopen("libgomp.so.1", RTLD_NOW | RTLD_LOCAL);

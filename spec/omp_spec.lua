@@ -93,6 +93,32 @@ describe("the OpenMP runtime", function()
     assert.are.equal("libgomp threads", lua_out("LUNET_OPENMP=libgomp", code))
   end)
 
+  it("stops OpenBLAS's idle pool when it loads; OpenBLAS starts it again when it needs it", function()
+    if not io.open("/proc/self/maps") then
+      pending("no /proc")
+      return
+    end
+    local code = [[
+      local lunet = require "lunet"
+      local core = require "lunet.core"
+      local function tasks()
+        local n, p = 0, io.popen("ls /proc/$PPID/task")
+        for _ in p:lines() do n = n + 1 end
+        p:close()
+        return n
+      end
+      local before = tasks()
+      lunet.set_num_threads(2)
+      local m = 384
+      local a, b = lunet.randn(m * m), lunet.randn(m * m)
+      local c1, c2 = lunet.zeros(m * m), lunet.zeros(m * m)
+      core.gemm.sgemm(c1, a, b, { m = m, n = m, k = m, impl = "openblas" })
+      core.gemm.sgemm(c2, a, b, { m = m, n = m, k = m, impl = "naive" })
+      io.write(before, " ", tostring(lunet.allclose(c1, c2, 1e-4, 1e-4)))
+    ]]
+    assert.are.equal("1 true", lua_out("-u LUNET_OPENMP OPENBLAS_NUM_THREADS=2", code))
+  end)
+
   it("trains bit for bit like libgomp does, at 1, 2, 3 and 4 threads", function()
     for _, t in ipairs { 1, 2, 3, 4 } do
       local own = lua_out("-u LUNET_OPENMP T=" .. t, TRAIN)
