@@ -5,7 +5,8 @@
 -- negative), blocks that end mid-row; each against the
 -- naive direct-loop kernels at every ISA level the CPU has, on one and two threads. The
 -- relative error bound of the benchmark shapes (1e-4) holds on the Fashion-MNIST U-Net's
--- 28x28, 14x14 and 7x7 layers.
+-- 28x28, 14x14 and 7x7 layers. AUTO's choices on AVX-512 CPUs: Winograd from 7x7 up (16-channel
+-- sides included), the plane kernel for the input gradient of small planes with few channels.
 local lunet = require "lunet"
 local core = require "lunet.core"
 local nn = core.nn
@@ -77,5 +78,39 @@ describe("Winograd on narrow images", function()
       check({ n = 64, cin = L[1], cout = L[3], h = L[2], w = L[2], padding = 1, bias = true },
         "winograd", nil, 2)
     end
+  end)
+
+  -- the results of AUTO and of a forced algorithm are the same bits when AUTO picked it
+  local function same_as(algo, n, cin, size, cout, want)
+    lunet.manual_seed(64)
+    local x, w, b = lunet.randn(n, cin, size, size), lunet.randn(cout, cin, 3, 3), lunet.randn(cout)
+    local gy = lunet.randn(n, cout, size, size)
+    local r = {}
+    for _, a in ipairs({ "auto", algo }) do
+      with(a, nil, 1, function()
+        local y = nn.conv2d_forward(x, w, b, { padding = 1 })
+        local dx = nn.conv2d_backward(gy, x, w, { padding = 1 }, true, false, false)
+        local _, dw = nn.conv2d_backward(gy, x, w, { padding = 1 }, false, true, false)
+        r[a] = { y:tolist(), dx:tolist(), dw:tolist() }
+      end)
+    end
+    for k, what in ipairs({ "forward", "input gradient", "weight gradient" }) do
+      if want[k] then
+        assert.are.same(r[algo][k], r.auto[k], string.format("%s %d -> %d at %dx%d, batch %d: AUTO is not %s",
+          what, cin, cout, size, size, n, algo))
+      end
+    end
+  end
+
+  it("AUTO runs Winograd at 7x7 and on 16-channel sides of 14x14 (AVX-512 CPUs)", function()
+    if core.isa() ~= "avx512" then return end
+    same_as("winograd", 4, 32, 7, 64, { true, true, true })
+    same_as("winograd", 4, 16, 14, 32, { true, true, true })
+    same_as("winograd", 4, 32, 6, 32, { true, false, true })   -- 6x6: forward, weight gradient
+  end)
+
+  it("AUTO keeps the plane kernel for small planes' input gradients with few channels", function()
+    if core.isa() ~= "avx512" then return end
+    same_as("plane", 8, 16, 5, 16, { false, true, false })
   end)
 end)
