@@ -507,26 +507,57 @@ static __mmask16 lanes(int64_t n) {
  * column phases 0-3) and, shifted left by 4, of rb2 (phases 0-1 of rb2 are the phases 4-5,
  * the columns 4 and 5 of each tile: its own run's, also at the run's last tile). */
 
-/* seg[q] = xr[ix0 + q] for q < 32, zeros outside [0, W) or when xr is NULL; no address
- * before the row is formed (a left edge loads from the row's start and moves the lanes up) */
-TZI void load_seg(__m512 *lo, __m512 *hi, const float *xr, int64_t W, int64_t ix0) {
+/* Where a run's segment, seg[q] = row[ix0 + q] for q < 32 (zeros outside [0, W)), lies in
+ * its input rows: set once per run, read for each of its 6 rows (load_seg). No address before
+ * the row is formed: a left edge loads from the row's start and moves the lanes up. */
+typedef struct {
+    int mode;                /* 0: all zeros, 1: masked loads at ix0, 2: left edge, 3: scalar */
+    __mmask16 m0, m1;        /* the masks of the two 16-float loads */
+    int64_t ix0, W;
+    __m512i ilo, ihi;        /* mode 2: the lane moves */
+} segspan;
+
+TZI void seg_span(segspan *sp, int64_t W, int64_t ix0) {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    if (!xr || ix0 >= W || ix0 <= -32) {
-        *lo = *hi = _mm512_setzero_ps();
+    sp->ix0 = ix0;
+    sp->W = W;
+    sp->ilo = sp->ihi = _mm512_setzero_si512();
+    if (ix0 >= W || ix0 <= -32) {
+        sp->mode = 0;
+        sp->m0 = sp->m1 = 0;
     } else if (ix0 >= 0) {
-        *lo = _mm512_maskz_loadu_ps(lanes(W - ix0), xr + ix0);
-        *hi = W - ix0 > 16 ? _mm512_maskz_loadu_ps(lanes(W - ix0 - 16), xr + ix0 + 16)
-                           : _mm512_setzero_ps();
+        sp->mode = 1;
+        sp->m0 = lanes(W - ix0);
+        sp->m1 = lanes(W - ix0 - 16);
     } else if (ix0 > -16) {
-        const int s = (int)-ix0;
-        const __m512 a = _mm512_maskz_loadu_ps(lanes(W), xr);
-        const __m512 c = W > 16 ? _mm512_maskz_loadu_ps(lanes(W - 16), xr + 16) : _mm512_setzero_ps();
-        const __m512i sh = _mm512_set1_epi32(s);
-        *lo = _mm512_maskz_permutexvar_ps((__mmask16)~lanes(s), _mm512_sub_epi32(iota, sh), a);
-        *hi = _mm512_permutex2var_ps(a, _mm512_sub_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(16)), sh), c);
-    } else {   /* padding of 16 and more: one float at a time */
+        const __m512i sh = _mm512_set1_epi32((int)-ix0);
+        sp->mode = 2;
+        sp->m0 = lanes(W);
+        sp->m1 = lanes(W - 16);
+        sp->ilo = _mm512_sub_epi32(iota, sh);
+        sp->ihi = _mm512_sub_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(16)), sh);
+    } else {   /* padding of 16 and more */
+        sp->mode = 3;
+        sp->m0 = sp->m1 = 0;
+    }
+}
+
+/* lo, hi = seg[0..15], seg[16..31] of the row xr (NULL: a zero row) */
+TZI void load_seg(__m512 *lo, __m512 *hi, const float *xr, const segspan *sp) {
+    if (!xr || sp->mode == 0) {
+        *lo = *hi = _mm512_setzero_ps();
+    } else if (sp->mode == 1) {
+        *lo = _mm512_maskz_loadu_ps(sp->m0, xr + sp->ix0);
+        *hi = sp->m1 ? _mm512_maskz_loadu_ps(sp->m1, xr + sp->ix0 + 16) : _mm512_setzero_ps();
+    } else if (sp->mode == 2) {
+        const __m512 a = _mm512_maskz_loadu_ps(sp->m0, xr);
+        const __m512 c = sp->m1 ? _mm512_maskz_loadu_ps(sp->m1, xr + 16) : _mm512_setzero_ps();
+        *lo = _mm512_maskz_permutexvar_ps((__mmask16)~lanes(-sp->ix0), sp->ilo, a);
+        *hi = _mm512_permutex2var_ps(a, sp->ihi, c);
+    } else {
         float t[32];
-        for (int64_t q = 0; q < 32; q++) t[q] = ix0 + q >= 0 && ix0 + q < W ? xr[ix0 + q] : 0.0f;
+        for (int64_t q = 0; q < 32; q++)
+            t[q] = sp->ix0 + q >= 0 && sp->ix0 + q < sp->W ? xr[sp->ix0 + q] : 0.0f;
         *lo = _mm512_loadu_ps(t);
         *hi = _mm512_loadu_ps(t + 16);
     }
@@ -559,11 +590,20 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
             int64_t nl = 0;
             while (ok && nl + (r.tx1 - r.tx0) <= 16) {
                 const float *xc = x + (r.i * g->ci + c) * H * W;
-                const int64_t ix0 = 4 * r.tx0 - g->pl;
+                segspan sp;
+                seg_span(&sp, W, 4 * r.tx0 - g->pl);
                 for (int k = 0; k < 6; k++) {
                     const int64_t iy = r.ty * 4 - g->pt + k;
                     __m512 lo, hi;
-                    load_seg(&lo, &hi, iy >= 0 && iy < H ? xc + iy * W : NULL, W, ix0);
+                    const float *xr = iy >= 0 && iy < H ? xc + iy * W : NULL;
+                    /* the next channel's same rows (as in in_tf4_z: each plane is a short run
+                     * the hardware prefetcher would miss) */
+                    if (xr && c + 1 < c1) {
+                        const int64_t a = sp.ix0 < 0 ? 0 : sp.ix0;
+                        _mm_prefetch((const char *)(xr + H * W + a), _MM_HINT_T0);
+                        if (W - a > 16) _mm_prefetch((const char *)(xr + H * W + a + 16), _MM_HINT_T0);
+                    }
+                    load_seg(&lo, &hi, xr, &sp);
                     float *d1 = rb + k * rs + 4 * nl, *d2 = rb2 + k * rs + 4 * nl;
                     _mm512_storeu_ps(d1, lo);
                     _mm512_storeu_ps(d1 + 16, hi);
