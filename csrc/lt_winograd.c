@@ -185,6 +185,32 @@ static void inner_cols(int64_t pl, int64_t W, int64_t M, int64_t tx0, int64_t tx
     *lo = a; *hi = b;
 }
 
+/* A block's runs cut into pieces of at most `room` tiles, in order (the narrow-image AVX-512
+ * transforms fill groups of 16 lanes = 16 consecutive tiles of the block, a run split where a
+ * group ends): cur_take gives the next piece as a run (off: its first tile's block offset). */
+typedef struct { wrun r; int64_t cx; int ok; } wcur;
+
+static void cur_first(wcur *c, const wgeom *g, int64_t t0, int64_t t1) {
+    c->r.i = c->r.ty = c->r.tx0 = c->r.tx1 = c->r.off = 0;
+    c->ok = run_first(&c->r, g, t0, t1);
+    c->cx = c->r.tx0;
+}
+
+static int cur_take(wcur *c, const wgeom *g, int64_t t0, int64_t t1, int64_t room, wrun *p) {
+    if (!c->ok) return 0;
+    *p = c->r;
+    p->tx0 = c->cx;
+    p->tx1 = c->r.tx1 - c->cx <= room ? c->r.tx1 : c->cx + room;
+    p->off = c->r.off + (c->cx - c->r.tx0);
+    if (p->tx1 == c->r.tx1) {
+        c->ok = run_next(&c->r, g, t0, t1);
+        c->cx = c->r.tx0;
+    } else {
+        c->cx = p->tx1;
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------- input transform */
 
 /* V[xi][c][t - t0] (a*a, ci, nb) = B^T d B for channels [c0, c1) and tiles [t0, t1) of
@@ -427,8 +453,8 @@ static wisa isa_of(const lt_context *ctx) {
  * image's left or right edge (zeros outside; no staging copy), and de-interleaved into the 6
  * column phases (phase j, lane l = column 4 (tx + l) + j). Output: the 4 phases of an output row
  * are interleaved back into 64 contiguous pixels, stored with masks (partial tiles, the block's
- * last tiles). Narrow images (at most 7 tiles per row) pack consecutive tile rows of the
- * block into one vector (lanes = the block's tiles in order), staged through the row buffers
+ * last tiles). Narrow images (at most 7 tiles per row) put 16 consecutive tiles of the
+ * block (of any tile rows) into one vector (lanes = the block's tiles in order), staged through the row buffers
  * rb (WINO_RB floats per thread). */
 /* floats of a thread's row buffers for the AVX-512 narrow-image transforms (in_tf4_packed) */
 #define WINO_RS 96
@@ -497,15 +523,16 @@ static __mmask16 lanes(int64_t n) {
     return (__mmask16)(n >= 16 ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u);
 }
 
-/* Narrow images (tile rows of at most 7 tiles: 28 pixels wide and less): consecutive runs of
- * the block (tile rows, whole or cut at the block's ends, of one or several images) share one
- * vector, run after run, so that lane l is the block's tile off + l and every transform
- * position is one masked store of the group's tiles (2 tile rows of 7 tiles at 28x28, 4 of 4
- * at 14x14, 8 of 2 at 7x7, against one store per channel when channels shared the vector).
- * Runs are staged in rb (WINO_RB floats: two (6, 96) row buffers): a run whose first lane is
- * l0 puts its 4 ntx + 2 padded input columns at float 4 l0 of rb (deinterleaved into the
- * column phases 0-3) and, shifted left by 4, of rb2 (phases 0-1 of rb2 are the phases 4-5,
- * the columns 4 and 5 of each tile: its own run's, also at the run's last tile). */
+/* Narrow images (tile rows of at most 7 tiles: 28 pixels wide and less): the block's tiles go
+ * 16 at a time into one vector, lane l = tile off + l, whatever tile rows (of one or several
+ * images) they come from: a group is the pieces of consecutive runs (tile rows, cut where the
+ * block or the group ends; cur_take), and every transform position is one store of 16 tiles,
+ * a whole aligned 64-byte line (against one store per channel when channels shared the
+ * vector, 7 tiles each at 28x28). Pieces are staged in rb (WINO_RB floats: two (6, 96) row
+ * buffers): a piece whose first lane is l0 puts its 4 ntx + 2 padded input columns at float
+ * 4 l0 of rb (deinterleaved into the column phases 0-3) and, shifted left by 4, of rb2 (phases
+ * 0-1 of rb2 are the phases 4-5, the columns 4 and 5 of each tile: its own piece's, also at
+ * the piece's last tile). */
 
 /* Where a run's segment, seg[q] = row[ix0 + q] for q < 32 (zeros outside [0, W)), lies in
  * its input rows: set once per run, read for each of its 6 rows (load_seg). No address before
@@ -583,12 +610,12 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
     memset(rb, 0, WINO_RB * sizeof(float));
     for (int64_t c = c0; c < c1; c++) {
         float *vc = V + c * g->vld;
-        wrun r = { 0, 0, 0, 0, 0 };
-        int ok = run_first(&r, g, t0, t1);
-        while (ok) {
-            const int64_t off = r.off;
+        wcur cu;
+        cur_first(&cu, g, t0, t1);
+        for (int64_t off = 0; cu.ok; off += 16) {
             int64_t nl = 0;
-            while (ok && nl + (r.tx1 - r.tx0) <= 16) {
+            wrun r;
+            while (nl < 16 && cur_take(&cu, g, t0, t1, 16 - nl, &r)) {
                 const float *xc = x + (r.i * g->ci + c) * H * W;
                 segspan sp;
                 seg_span(&sp, W, 4 * r.tx0 - g->pl);
@@ -613,7 +640,6 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                                                   _mm512_alignr_epi32(_mm512_setzero_si512(), hv, 4)));
                 }
                 nl += r.tx1 - r.tx0;
-                ok = run_next(&r, g, t0, t1);
             }
             __m512 D[36], T[36];
             for (int k = 0; k < 6; k++) {
@@ -623,8 +649,10 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
             }
             for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
             for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
-            const __mmask16 mk = lanes(nl);
-            for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(vc + k * vs + off, mk, D[k]);
+            if (nl == 16)   /* whole 64-byte lines (V's rows and planes are 64-byte aligned) */
+                for (int k = 0; k < 36; k++) _mm512_storeu_ps(vc + k * vs + off, D[k]);
+            else
+                for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(vc + k * vs + off, lanes(nl), D[k]);
         }
     }
 }
@@ -747,27 +775,25 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
     }
 }
 
-/* Narrow outputs (tile rows of at most 7 tiles) as in in_tf4_packed: consecutive runs share
- * one vector (one masked load per transform position); the 4 output rows of the group are
- * interleaved into zb and each run's pixels stored with masks. */
+/* Narrow outputs (tile rows of at most 7 tiles) as in in_tf4_packed: 16 consecutive tiles of
+ * the block per vector (one load per transform position); the 4 output rows of the group are
+ * interleaved into zb and each piece's pixels stored with masks. */
 TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const wgeom *g,
                               int64_t t0, int64_t t1, int64_t o0, int64_t o1, int accumulate) {
     const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
     for (int64_t o = o0; o < o1; o++) {
         const __m512 bv = _mm512_set1_ps(b ? b[o] : 0.0f);
         const float *mo = Mt + o * g->mld;
-        wrun r = { 0, 0, 0, 0, 0 };
-        int ok = run_first(&r, g, t0, t1);
-        while (ok) {
-            const int64_t off = r.off;
+        wcur cu;
+        cur_first(&cu, g, t0, t1);
+        for (int64_t off = 0; cu.ok; off += 16) {
             wrun rr[16];
             int nr = 0;
             int64_t nl = 0;
-            while (ok && nl + (r.tx1 - r.tx0) <= 16) {
-                rr[nr] = r;
-                rr[nr++].off = nl;   /* the run's first lane */
-                nl += r.tx1 - r.tx0;
-                ok = run_next(&r, g, t0, t1);
+            while (nl < 16 && cur_take(&cu, g, t0, t1, 16 - nl, rr + nr)) {
+                const int64_t ntx = rr[nr].tx1 - rr[nr].tx0;
+                rr[nr++].off = nl;   /* the piece's first lane */
+                nl += ntx;
             }
             const __mmask16 mk = lanes(nl);
             __m512 m[36], t[24], y[16];
@@ -870,8 +896,8 @@ TZI void deint4_masked(const float *p, int64_t valid, __m512 *P) {
     P[3] = _mm512_permutex2var_ps(o01, od, o23);
 }
 
-/* Narrow outputs: consecutive runs of dy tiles share one vector as in in_tf4_packed, each
- * run's rows staged in yb at float 4 l0 (zeros past the output's edges) */
+/* Narrow outputs: 16 consecutive dy tiles of the block per vector as in in_tf4_packed, each
+ * piece's rows staged in yb at float 4 l0 (zeros past the output's edges) */
 TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                              int64_t o0, int64_t o1) {
     const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
@@ -879,12 +905,12 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
     memset(yb, 0, sizeof yb);
     for (int64_t o = o0; o < o1; o++) {
         float *vo = dM + o * g->mld;
-        wrun r = { 0, 0, 0, 0, 0 };
-        int ok = run_first(&r, g, t0, t1);
-        while (ok) {
-            const int64_t off = r.off;
+        wcur cu;
+        cur_first(&cu, g, t0, t1);
+        for (int64_t off = 0; cu.ok; off += 16) {
             int64_t nl = 0;
-            while (ok && nl + (r.tx1 - r.tx0) <= 16) {
+            wrun r;
+            while (nl < 16 && cur_take(&cu, g, t0, t1, 16 - nl, &r)) {
                 const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
                 int64_t valid = OW - 4 * r.tx0;
                 if (valid > 4 * ntx) valid = 4 * ntx;
@@ -903,7 +929,6 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
                     _mm512_storeu_ps(dst + 16, hi);
                 }
                 nl += ntx;
-                ok = run_next(&r, g, t0, t1);
             }
             __m512 Y[16], T[24], U[36];
             for (int k = 0; k < 4; k++) deint4(yb[k], Y + k * 4, Y + k * 4 + 1, Y + k * 4 + 2, Y + k * 4 + 3);
