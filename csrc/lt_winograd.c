@@ -454,8 +454,8 @@ static wisa isa_of(const lt_context *ctx) {
  * column phases (phase j, lane l = column 4 (tx + l) + j). Output: the 4 phases of an output row
  * are interleaved back into 64 contiguous pixels, stored with masks (partial tiles, the block's
  * last tiles). Narrow images (at most 7 tiles per row) put 16 consecutive tiles of the
- * block (of any tile rows) into one vector (lanes = the block's tiles in order), staged through the row buffers
- * rb (WINO_RB floats per thread). */
+ * block (of any tile rows) into one vector (lanes = the block's tiles in order), staged
+ * through the row buffers rb (WINO_RB floats per thread). */
 /* floats of a thread's row buffers for the AVX-512 narrow-image transforms (in_tf4_packed) */
 #define WINO_RS 96
 #define WINO_RB (12 * WINO_RS)
