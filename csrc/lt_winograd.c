@@ -628,7 +628,8 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                     if (xr && c + 1 < c1) {
                         const int64_t a = sp.ix0 < 0 ? 0 : sp.ix0;
                         _mm_prefetch((const char *)(xr + H * W + a), _MM_HINT_T0);
-                        if (W - a > 16) _mm_prefetch((const char *)(xr + H * W + a + 16), _MM_HINT_T0);
+                        if (W - a > 16)
+                            _mm_prefetch((const char *)(xr + H * W + a + 16), _MM_HINT_T0);
                     }
                     load_seg(&lo, &hi, xr, &sp);
                     float *d1 = rb + k * rs + 4 * nl, *d2 = rb2 + k * rs + 4 * nl;
@@ -636,8 +637,8 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                     _mm512_storeu_ps(d1 + 16, hi);
                     const __m512i li = _mm512_castps_si512(lo), hv = _mm512_castps_si512(hi);
                     _mm512_storeu_ps(d2, _mm512_castsi512_ps(_mm512_alignr_epi32(hv, li, 4)));
-                    _mm512_storeu_ps(d2 + 16, _mm512_castsi512_ps(
-                                                  _mm512_alignr_epi32(_mm512_setzero_si512(), hv, 4)));
+                    const __m512i h4 = _mm512_alignr_epi32(_mm512_setzero_si512(), hv, 4);
+                    _mm512_storeu_ps(d2 + 16, _mm512_castsi512_ps(h4));
                 }
                 nl += r.tx1 - r.tx0;
             }
@@ -652,7 +653,8 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
             if (nl == 16)   /* whole 64-byte lines (V's rows and planes are 64-byte aligned) */
                 for (int k = 0; k < 36; k++) _mm512_storeu_ps(vc + k * vs + off, D[k]);
             else
-                for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(vc + k * vs + off, lanes(nl), D[k]);
+                for (int k = 0; k < 36; k++)
+                    _mm512_mask_storeu_ps(vc + k * vs + off, lanes(nl), D[k]);
         }
     }
 }
