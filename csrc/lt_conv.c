@@ -1381,8 +1381,7 @@ static int plane_fits(const lt_context *ctx, const lt_conv2d_dims *d, int which)
  * im2col + GEMM kernels on the Fashion-MNIST U-Net's 28x28 and 14x14 layers (batch 64); at 7x7
  * (49 of 64 lanes busy) the input gradient is 1.1x faster, the forward pass 1.05x and the
  * weight gradient 1.25x slower than the GEMMs. Where Winograd applies it is faster (see
- * below). Checked before Winograd (conv_fwd, conv_bwd): where it returns 1 it overrides
- * use_winograd. */
+ * below): use_plane returns 0 there. Checked before Winograd (conv_fwd, conv_bwd). */
 static int use_winograd(const lt_context *ctx, const lt_conv2d_dims *d, int which);
 static int use_plane(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     if (!plane_fits(ctx, d, which)) return 0;
@@ -1390,12 +1389,13 @@ static int use_plane(const lt_context *ctx, const lt_conv2d_dims *d, int which) 
     if (lt_ctx_conv_algo(ctx) != LT_CONV_AUTO || lt_ctx_isa(ctx) != LT_ISA_AVX512) return 0;
     const int64_t P = d->oh * d->ow, cing = d->cin / d->groups, coutg = d->cout / d->groups;
     if (P > 1024 || cing > 64 || coutg > 64 || (which != BATCH_DX && P <= 64)) return 0;
-    if (!use_winograd(ctx, d, which)) return 1;
-    /* with the Winograd transforms of 2026-12-06 (narrow-image packing, masked loads) Winograd
-     * measured faster on every Fashion, Tux and U-Net layer it takes (1 thread, CPU time) except
-     * the 16-channel side of 14x14 planes (16 -> 32 at 14x14, batch 64: forward 1.13 vs 1.26 ms,
-     * input gradient 1.11 vs 1.44, weight gradient a tie) */
-    return P <= 256 && (cing <= 16 || coutg <= 16);
+    /* with the narrow-image Winograd transforms that put consecutive tile rows into one vector
+     * (2026-12-06) Winograd measured faster wherever winograd_wins takes it, 16-channel sides
+     * included (1 thread, CPU time, best of 40: 16 -> 32 at 14x14, batch 64: forward 0.80 vs
+     * 1.13 ms plane, input gradient 0.89 vs 1.11, weight gradient 0.84 vs 1.31; 16 -> 16 at
+     * 14x14 and 16x16, batch 8: 0.07 vs 0.08-0.11 ms each; 16 -> 16 at 7x7, batch 64: forward
+     * 0.16 vs 0.18, weight gradient 0.18 vs 0.21) */
+    return !use_winograd(ctx, d, which);
 }
 
 /* mask[v * kk + k] = the lanes of the plane's vector v (pixels 16v .. 16v+15) whose tap k
@@ -1531,15 +1531,28 @@ static lt_status plane_dw(lt_context *ctx, float *dw, const float *dy, const flo
 static int winograd_wins(const lt_context *ctx, const lt_conv2d_dims *d, int which) {
     const int64_t ci = which == BATCH_DX ? d->cout : d->cin, co = which == BATCH_DX ? d->cin : d->cout;
     const int64_t oh = which == BATCH_DX ? d->h : d->oh, ow = which == BATCH_DX ? d->w : d->ow;
-    if (!use_avx512(ctx) || lt_ctx_isa(ctx) != LT_ISA_AVX512 || ci < 16 || co < 16 || oh < 8 ||
-        ow < 8)
+    if (!use_avx512(ctx) || lt_ctx_isa(ctx) != LT_ISA_AVX512 || ci < 16 || co < 16 || oh < 4 ||
+        ow < 4)
         return 0;
     /* the transformed weights, 36 x Cout x Cin floats of scratch: at most 64 MB (1024 x 448) */
     if ((double)ci * (double)co * 36.0 * 4.0 > 64.0 * 1024 * 1024) return 0;
-    /* Every pass at 8x8 and up, widening convs included (enc5a 128 -> 256 at 8x8, batch 8, one
+    /* Every pass at 7x7 and up, widening convs included (enc5a 128 -> 256 at 8x8, batch 8, one
      * thread, CPU time: forward 1.86 ms vs 2.96 batched GEMM, forward+backward 6.29 vs 7.72;
-     * 32 -> 64 and 64 -> 128 at 8x8 and 12x12 likewise; 16 -> 32 at 8x8 a tie) */
-    (void)which;
+     * 32 -> 64 and 64 -> 128 at 8x8 and 12x12 likewise; 16 -> 32 at 8x8 a tie). At 7x7 (2 x 2
+     * tiles of 4x4, 49 of 64 outputs used; 2026-12-06, 1 thread, CPU time, best of 60): the
+     * Fashion U-Net's 64 -> 64 at batch 64 forward / input / weight gradient 1.12 / 1.13 / 1.19
+     * ms vs 2.73 / 2.78 / 2.93 GEMM and plane, 32 -> 64 0.65 / 0.70 / 0.67 vs 1.38 / 1.39 /
+     * 1.46; at batch 8 64 -> 64 input gradient 0.18 vs 0.36. From 4x4 to 6x6 (at most 36
+     * outputs of 64) the forward pass and the weight gradient still win (32 -> 64 at 6x6,
+     * batch 8: forward 0.10 vs 0.18 ms, 16 -> 32 at 6x6, batch 64: weight gradient 0.25 vs
+     * 0.37; 16 -> 32 at 4x4, batch 8: a tie), but the input gradient loses to the plane kernel
+     * with 16 channels on a side or little work (16 -> 16 at 5x5, batch 64: 0.15 vs 0.095 ms;
+     * 32 -> 32 at 5x5, batch 8: 0.062 vs 0.051) and wins from 32 channels on both sides over
+     * 16 K image-channel-channel triples (32 -> 32 at 4x4, batch 64: 0.15 vs 0.18; 64 -> 64 at
+     * 6x6, batch 8: 0.18 vs 0.27). */
+    if (which == BATCH_DX && (oh < 7 || ow < 7) &&
+        (ci < 32 || co < 32 || (double)d->n * (double)ci * (double)co < 16384.0))
+        return 0;
     return 1;
 }
 

@@ -271,7 +271,8 @@ INL T512 void k512(const int MRR, const int NV, int64_t kc, const float *restric
         #pragma GCC unroll 3
         for (int j = 0; j < NV; j++) {
             const __mmask16 mk = j == NV - 1 ? last : (__mmask16)0xFFFF;
-            __m512 v = _mm512_mul_ps(acc[i][j], va);
+            /* alpha 1 (the convolutions): the product is the identity, skipped */
+            __m512 v = alpha == 1.0f ? acc[i][j] : _mm512_mul_ps(acc[i][j], va);
             if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, cr + 16 * j), vb, v);
             _mm512_mask_storeu_ps(cr + 16 * j, mk, v);
         }

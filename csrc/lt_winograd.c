@@ -185,6 +185,32 @@ static void inner_cols(int64_t pl, int64_t W, int64_t M, int64_t tx0, int64_t tx
     *lo = a; *hi = b;
 }
 
+/* A block's runs cut into pieces of at most `room` tiles, in order (the narrow-image AVX-512
+ * transforms fill groups of 16 lanes = 16 consecutive tiles of the block, a run split where a
+ * group ends): cur_take gives the next piece as a run (off: its first tile's block offset). */
+typedef struct { wrun r; int64_t cx; int ok; } wcur;
+
+static void cur_first(wcur *c, const wgeom *g, int64_t t0, int64_t t1) {
+    c->r.i = c->r.ty = c->r.tx0 = c->r.tx1 = c->r.off = 0;
+    c->ok = run_first(&c->r, g, t0, t1);
+    c->cx = c->r.tx0;
+}
+
+static int cur_take(wcur *c, const wgeom *g, int64_t t0, int64_t t1, int64_t room, wrun *p) {
+    if (!c->ok) return 0;
+    *p = c->r;
+    p->tx0 = c->cx;
+    p->tx1 = c->r.tx1 - c->cx <= room ? c->r.tx1 : c->cx + room;
+    p->off = c->r.off + (c->cx - c->r.tx0);
+    if (p->tx1 == c->r.tx1) {
+        c->ok = run_next(&c->r, g, t0, t1);
+        c->cx = c->r.tx0;
+    } else {
+        c->cx = p->tx1;
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------- input transform */
 
 /* V[xi][c][t - t0] (a*a, ci, nb) = B^T d B for channels [c0, c1) and tiles [t0, t1) of
@@ -427,8 +453,13 @@ static wisa isa_of(const lt_context *ctx) {
  * image's left or right edge (zeros outside; no staging copy), and de-interleaved into the 6
  * column phases (phase j, lane l = column 4 (tx + l) + j). Output: the 4 phases of an output row
  * are interleaved back into 64 contiguous pixels, stored with masks (partial tiles, the block's
- * last tiles). Narrow images (at most 7 tiles per row) pack several channels per vector,
- * staged through a (6, 96) row buffer rb. */
+ * last tiles). Narrow images (at most 7 tiles per row) put 16 consecutive tiles of the
+ * block (of any tile rows) into one vector (lanes = the block's tiles in order), staged
+ * through the row buffers rb (WINO_RB floats per thread). */
+/* floats of a thread's row buffers for the AVX-512 narrow-image transforms (in_tf4_packed) */
+#define WINO_RS 96
+#define WINO_RB (12 * WINO_RS)
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define TZ __attribute__((target("avx512f")))
@@ -466,15 +497,6 @@ TZI __m512 shift_in(__m512 v, float s) {
                                                    _mm512_castps_si512(v), 1));
 }
 
-/* v[k * stride + l] = D[k][first + l] for the 36 vectors D, whole 16-float stores (the lanes
- * past the vector's end read lane 0 onwards again: callers overwrite or ignore them) */
-TZI void store36_from(float *v, int64_t stride, const __m512 *D, int64_t first) {
-    const __m512i idx = _mm512_add_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32((int)first));
-    for (int k = 0; k < 36; k++) _mm512_storeu_ps(v + k * stride, _mm512_permutexvar_ps(idx, D[k]));
-}
-
 TZI void bt6z(__m512 *r, int rs, const __m512 *d, int ds) {
     const __m512 d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
     const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
@@ -501,102 +523,138 @@ static __mmask16 lanes(int64_t n) {
     return (__mmask16)(n >= 16 ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u);
 }
 
-/* rb (6, wb) = input rows iy0 .. iy0 + 5 of the channel plane xc (H, W), shifted right by pl
- * columns, zeros outside; rows rs floats apart */
-static void fill_rows(float *rb, int64_t rs, int64_t wb, const float *xc, int64_t H, int64_t W,
-                      int64_t iy0, int64_t pl) {
-    const int64_t a = pl > 0 ? pl : 0, e = W + pl < wb ? W + pl : wb;   /* columns [a, e) */
-    for (int k = 0; k < 6; k++) {
-        float *dst = rb + k * rs;
-        const int64_t iy = iy0 + k;
-        if (iy < 0 || iy >= H || e <= a) {
-            memset(dst, 0, (size_t)wb * sizeof(float));
-            continue;
-        }
-        if (a) memset(dst, 0, (size_t)a * sizeof(float));
-        memcpy(dst + a, xc + iy * W + (a - pl), (size_t)(e - a) * sizeof(float));
-        if (e < wb) memset(dst + e, 0, (size_t)(wb - e) * sizeof(float));
+/* Narrow images (tile rows of at most 7 tiles: 28 pixels wide and less): the block's tiles go
+ * 16 at a time into one vector, lane l = tile off + l, whatever tile rows (of one or several
+ * images) they come from: a group is the pieces of consecutive runs (tile rows, cut where the
+ * block or the group ends; cur_take), and every transform position is one store of 16 tiles,
+ * a whole aligned 64-byte line (against one store per channel when channels shared the
+ * vector, 7 tiles each at 28x28). Pieces are staged in rb (WINO_RB floats: two (6, 96) row
+ * buffers): a piece whose first lane is l0 puts its 4 ntx + 2 padded input columns at float
+ * 4 l0 of rb (deinterleaved into the column phases 0-3) and, shifted left by 4, of rb2 (phases
+ * 0-1 of rb2 are the phases 4-5, the columns 4 and 5 of each tile: its own piece's, also at
+ * the piece's last tile). */
+
+/* Where a run's segment, seg[q] = row[ix0 + q] for q < 32 (zeros outside [0, W)), lies in
+ * its input rows: set once per run, read for each of its 6 rows (load_seg). No address before
+ * the row is formed: a left edge loads from the row's start and moves the lanes up. */
+typedef struct {
+    int mode;                /* 0: all zeros, 1: masked loads at ix0, 2: left edge, 3: scalar */
+    __mmask16 m0, m1;        /* the masks of the two 16-float loads */
+    int64_t ix0, W;
+    __m512i ilo, ihi;        /* mode 2: the lane moves */
+} segspan;
+
+TZI void seg_span(segspan *sp, int64_t W, int64_t ix0) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    sp->ix0 = ix0;
+    sp->W = W;
+    sp->ilo = sp->ihi = _mm512_setzero_si512();
+    if (ix0 >= W || ix0 <= -32) {
+        sp->mode = 0;
+        sp->m0 = sp->m1 = 0;
+    } else if (ix0 >= 0) {
+        sp->mode = 1;
+        sp->m0 = lanes(W - ix0);
+        sp->m1 = lanes(W - ix0 - 16);
+    } else if (ix0 > -16) {
+        const __m512i sh = _mm512_set1_epi32((int)-ix0);
+        sp->mode = 2;
+        sp->m0 = lanes(W);
+        sp->m1 = lanes(W - 16);
+        sp->ilo = _mm512_sub_epi32(iota, sh);
+        sp->ihi = _mm512_sub_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(16)), sh);
+    } else {   /* padding of 16 and more */
+        sp->mode = 3;
+        sp->m0 = sp->m1 = 0;
     }
 }
 
-/* the 16 tile columns (16 lanes) of one B^T d B: D[k] (36) from the 6 padded rows at p */
-TZI void in_tile16(__m512 *D, const float *p, int64_t rs) {
-    __m512 T[36];
-    for (int k = 0; k < 6; k++) {
-        const float *q = p + k * rs;
-        __m512 *d = D + k * 6;
-        deint4(q, d, d + 1, d + 2, d + 3);
-        d[4] = shift_in(d[0], q[64]);
-        d[5] = shift_in(d[1], q[65]);
+/* lo, hi = seg[0..15], seg[16..31] of the row xr (NULL: a zero row) */
+TZI void load_seg(__m512 *lo, __m512 *hi, const float *xr, const segspan *sp) {
+    if (!xr || sp->mode == 0) {
+        *lo = *hi = _mm512_setzero_ps();
+    } else if (sp->mode == 1) {
+        *lo = _mm512_maskz_loadu_ps(sp->m0, xr + sp->ix0);
+        *hi = sp->m1 ? _mm512_maskz_loadu_ps(sp->m1, xr + sp->ix0 + 16) : _mm512_setzero_ps();
+    } else if (sp->mode == 2) {
+        const __m512 a = _mm512_maskz_loadu_ps(sp->m0, xr);
+        const __m512 c = sp->m1 ? _mm512_maskz_loadu_ps(sp->m1, xr + 16) : _mm512_setzero_ps();
+        *lo = _mm512_maskz_permutexvar_ps((__mmask16)~lanes(-sp->ix0), sp->ilo, a);
+        *hi = _mm512_permutex2var_ps(a, sp->ihi, c);
+    } else {
+        float t[32];
+        for (int64_t q = 0; q < 32; q++)
+            t[q] = sp->ix0 + q >= 0 && sp->ix0 + q < sp->W ? xr[sp->ix0 + q] : 0.0f;
+        *lo = _mm512_loadu_ps(t);
+        *hi = _mm512_loadu_ps(t + 16);
     }
-    for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
-    for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
 }
 
-/* Narrow images (tile rows of at most 7 tiles: 28 pixels wide and less) pack the rows of
- * several channels into one vector: channel j's tiles in lanes j*(tw+1) .. (one lane of gap:
- * the last tile reads 2 columns past its row), each channel's lanes compressed to the bottom
- * and stored with a mask. rb: (6, 96): the 64 + 2 floats read per row, and the last segment's
- * 32-float store (at most at 56) */
+/* P0, P1 = phases 0 and 1 of the 64 floats at p (P[j][l] = p[4 l + j]) */
+TZI void deint4_01(const float *p, __m512 *P0, __m512 *P1) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 z0 = _mm512_loadu_ps(p), z1 = _mm512_loadu_ps(p + 16);
+    const __m512 z2 = _mm512_loadu_ps(p + 32), z3 = _mm512_loadu_ps(p + 48);
+    const __m512 e01 = _mm512_permutex2var_ps(z0, ev, z1), o01 = _mm512_permutex2var_ps(z0, od, z1);
+    const __m512 e23 = _mm512_permutex2var_ps(z2, ev, z3), o23 = _mm512_permutex2var_ps(z2, od, z3);
+    *P0 = _mm512_permutex2var_ps(e01, ev, e23);
+    *P1 = _mm512_permutex2var_ps(o01, ev, o23);
+}
+
 TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t0, int64_t t1,
                              int64_t c0, int64_t c1, float *rb) {
-    const int64_t vs = g->vps, H = g->h, W = g->w, rs = 96;
-    const int64_t slot = g->tw + 1, pack = 16 / slot;
-    /* channel groups outer: a group's stores to V of successive tile rows hit the same
-     * cache lines while they are still in L1 */
-    for (int64_t cg = c0; cg < c1; cg += pack) {
-        const int64_t nc = c1 - cg < pack ? c1 - cg : pack;
-        wrun r = { 0, 0, 0, 0, 0 };
-        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-            for (int64_t j = 0; j < nc; j++) {
-                const float *xc = x + (r.i * g->ci + cg + j) * H * W;
-                if (g->pl < 0 || g->pl > 4 || W > 32) {
-                    fill_rows(rb + j * 4 * slot, rs, 4 * slot, xc, H, W, r.ty * 4 - g->pt, g->pl);
-                    continue;
-                }
-                /* rows of at most 32 pixels: two masked loads shifted right by pl lanes */
+    const int64_t vs = g->vps, H = g->h, W = g->w, rs = WINO_RS;
+    float *rb2 = rb + 6 * rs;
+    /* the lanes past a group's last run read what earlier groups left (never stored) */
+    memset(rb, 0, WINO_RB * sizeof(float));
+    for (int64_t c = c0; c < c1; c++) {
+        float *vc = V + c * g->vld;
+        wcur cu;
+        cur_first(&cu, g, t0, t1);
+        for (int64_t off = 0; cu.ok; off += 16) {
+            int64_t nl = 0;
+            wrun r;
+            while (nl < 16 && cur_take(&cu, g, t0, t1, 16 - nl, &r)) {
+                const float *xc = x + (r.i * g->ci + c) * H * W;
+                segspan sp;
+                seg_span(&sp, W, 4 * r.tx0 - g->pl);
                 for (int k = 0; k < 6; k++) {
                     const int64_t iy = r.ty * 4 - g->pt + k;
-                    float *dst = rb + k * rs + j * 4 * slot;
-                    __m512 lo = _mm512_setzero_ps(), hi = lo;
-                    if (iy >= 0 && iy < H) {
-                        const float *src = xc + iy * W;
-                        const __m512 a = _mm512_maskz_loadu_ps(lanes(W), src);
-                        const __m512 c = _mm512_maskz_loadu_ps(lanes(W - 16), src + 16);
-                        const __m512i z = _mm512_setzero_si512(), ai = _mm512_castps_si512(a);
-                        const __m512i ci = _mm512_castps_si512(c);
-                        switch (g->pl) {
-                        case 0: lo = a; hi = c; break;
-                        case 1: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 15));
-                                hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 15)); break;
-                        case 2: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 14));
-                                hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 14)); break;
-                        case 3: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 13));
-                                hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 13)); break;
-                        default: lo = _mm512_castsi512_ps(_mm512_alignr_epi32(ai, z, 12));
-                                 hi = _mm512_castsi512_ps(_mm512_alignr_epi32(ci, ai, 12)); break;
-                        }
+                    __m512 lo, hi;
+                    const float *xr = iy >= 0 && iy < H ? xc + iy * W : NULL;
+                    /* the next channel's same rows (as in in_tf4_z: each plane is a short run
+                     * the hardware prefetcher would miss) */
+                    if (xr && c + 1 < c1) {
+                        const int64_t a = sp.ix0 < 0 ? 0 : sp.ix0;
+                        _mm_prefetch((const char *)(xr + H * W + a), _MM_HINT_T0);
+                        if (W - a > 16)
+                            _mm_prefetch((const char *)(xr + H * W + a + 16), _MM_HINT_T0);
                     }
-                    /* 32 floats: the segment (4 * slot <= 32) and zeros or the next segment's
-                     * start, which that segment's own fill overwrites */
-                    _mm512_storeu_ps(dst, lo);
-                    _mm512_storeu_ps(dst + 16, hi);
+                    load_seg(&lo, &hi, xr, &sp);
+                    float *d1 = rb + k * rs + 4 * nl, *d2 = rb2 + k * rs + 4 * nl;
+                    _mm512_storeu_ps(d1, lo);
+                    _mm512_storeu_ps(d1 + 16, hi);
+                    const __m512i li = _mm512_castps_si512(lo), hv = _mm512_castps_si512(hi);
+                    _mm512_storeu_ps(d2, _mm512_castsi512_ps(_mm512_alignr_epi32(hv, li, 4)));
+                    const __m512i h4 = _mm512_alignr_epi32(_mm512_setzero_si512(), hv, 4);
+                    _mm512_storeu_ps(d2 + 16, _mm512_castsi512_ps(h4));
                 }
+                nl += r.tx1 - r.tx0;
             }
-            /* zeros after the last channel's segment, to the row's end (masked stores: no
-             * memset call per row) */
-            for (int k = 0; k < 6; k++)
-                for (int64_t q = nc * 4 * slot; q < rs; q += 16)
-                    _mm512_mask_storeu_ps(rb + k * rs + q, lanes(rs - q), _mm512_setzero_ps());
-            __m512 D[36];
-            in_tile16(D, rb, rs);
-            for (int64_t j = 0; j < nc; j++) {
-                float *v = V + (cg + j) * g->vld + r.off;
-                /* channel j's lanes moved to the bottom and stored whole: the lanes past its
-                 * ntx tiles land where the next runs' stores (or the row's 16 floats of
-                 * padding) go, as runs are stored in order */
-                store36_from(v, vs, D, j * slot + r.tx0);
+            __m512 D[36], T[36];
+            for (int k = 0; k < 6; k++) {
+                __m512 *d = D + k * 6;
+                deint4(rb + k * rs, d, d + 1, d + 2, d + 3);
+                deint4_01(rb2 + k * rs, d + 4, d + 5);
             }
+            for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
+            for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
+            if (nl == 16)   /* whole 64-byte lines (V's rows and planes are 64-byte aligned) */
+                for (int k = 0; k < 36; k++) _mm512_storeu_ps(vc + k * vs + off, D[k]);
+            else
+                for (int k = 0; k < 36; k++)
+                    _mm512_mask_storeu_ps(vc + k * vs + off, lanes(nl), D[k]);
         }
     }
 }
@@ -719,34 +777,29 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
     }
 }
 
-/* Narrow outputs (tile rows of at most 7 tiles) as in in_tf4_packed: several channels' tiles
- * per vector (expanded into lanes j*(tw+1) ..), the interleaved rows staged in zb and each
- * channel's pixels stored with masks. */
+/* Narrow outputs (tile rows of at most 7 tiles) as in in_tf4_packed: 16 consecutive tiles of
+ * the block per vector (one load per transform position); the 4 output rows of the group are
+ * interleaved into zb and each piece's pixels stored with masks. */
 TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const wgeom *g,
                               int64_t t0, int64_t t1, int64_t o0, int64_t o1, int accumulate) {
     const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
-    const int64_t slot = g->tw + 1, pack = 16 / slot;
-    for (int64_t og = o0; og < o1; og += pack) {   /* channel groups outer, as in in_tf4_packed */
-        const int64_t nc = o1 - og < pack ? o1 - og : pack;
-        wrun r = { 0, 0, 0, 0, 0 };
-        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-            const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
-            int64_t valid = OW - 4 * r.tx0;       /* pixels of each output row from column 4 tx0 */
-            if (valid > 4 * ntx) valid = 4 * ntx;
-            __m512 m[36], t[24], y[16];
-            for (int k = 0; k < 36; k++) m[k] = _mm512_setzero_ps();
-            for (int64_t j = 0; j < nc; j++) {
-                /* channel j's ntx tiles moved up to lanes j * slot + tx0 .. (a lane permute
-                 * with merge masking: no expand) */
-                const __mmask16 sel = (__mmask16)(((1u << ntx) - 1u) << (j * slot + r.tx0));
-                const __m512i idx = _mm512_sub_epi32(
-                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                    _mm512_set1_epi32((int)(j * slot + r.tx0)));
-                const float *mm = Mt + (og + j) * g->mld + r.off;
-                for (int k = 0; k < 36; k++)
-                    m[k] = _mm512_mask_permutexvar_ps(m[k], sel, idx,
-                                                      _mm512_maskz_loadu_ps(lanes(ntx), mm + k * ms));
+    for (int64_t o = o0; o < o1; o++) {
+        const __m512 bv = _mm512_set1_ps(b ? b[o] : 0.0f);
+        const float *mo = Mt + o * g->mld;
+        wcur cu;
+        cur_first(&cu, g, t0, t1);
+        for (int64_t off = 0; cu.ok; off += 16) {
+            wrun rr[16];
+            int nr = 0;
+            int64_t nl = 0;
+            while (nl < 16 && cur_take(&cu, g, t0, t1, 16 - nl, rr + nr)) {
+                const int64_t ntx = rr[nr].tx1 - rr[nr].tx0;
+                rr[nr++].off = nl;   /* the piece's first lane */
+                nl += ntx;
             }
+            const __mmask16 mk = lanes(nl);
+            __m512 m[36], t[24], y[16];
+            for (int k = 0; k < 36; k++) m[k] = _mm512_maskz_loadu_ps(mk, mo + k * ms + off);
             for (int j = 0; j < 6; j++) at6z(t + j, 6, m + j, 6);
             for (int k = 0; k < 4; k++) at6z(y + k * 4, 1, t + k * 6, 1);
             float zb[4][64];
@@ -755,11 +808,14 @@ TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const
                 inter4(y[k * 4], y[k * 4 + 1], y[k * 4 + 2], y[k * 4 + 3], z);
                 for (int q = 0; q < 4; q++) _mm512_storeu_ps(zb[k] + 16 * q, z[q]);
             }
-            for (int64_t j = 0; j < nc; j++) {
-                const __m512 bv = _mm512_set1_ps(b ? b[og + j] : 0.0f);
-                float *oc = out + (r.i * g->co + og + j) * OH * OW + 4 * r.tx0;
+            for (int j = 0; j < nr; j++) {
+                const wrun *u = rr + j;
+                const int64_t oy0 = u->ty * 4;
+                int64_t valid = OW - 4 * u->tx0;   /* pixels of each output row from 4 tx0 */
+                if (valid > 4 * (u->tx1 - u->tx0)) valid = 4 * (u->tx1 - u->tx0);
+                float *oc = out + (u->i * g->co + o) * OH * OW + 4 * u->tx0;
                 for (int k = 0; k < 4 && oy0 + k < OH; k++) {
-                    const float *src = zb[k] + 4 * (j * slot + r.tx0);
+                    const float *src = zb[k] + 4 * u->off;
                     float *p = oc + (oy0 + k) * OW;
                     for (int64_t q = 0; q < valid; q += 16) {
                         const __mmask16 sm = lanes(valid - q);
@@ -842,43 +898,46 @@ TZI void deint4_masked(const float *p, int64_t valid, __m512 *P) {
     P[3] = _mm512_permutex2var_ps(o01, od, o23);
 }
 
-/* Narrow outputs: several channels' dy tiles per vector, staged in yb (lanes j*(tw+1) ..), as
- * in in_tf4_packed */
+/* Narrow outputs: 16 consecutive dy tiles of the block per vector as in in_tf4_packed, each
+ * piece's rows staged in yb at float 4 l0 (zeros past the output's edges) */
 TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t t0, int64_t t1,
                              int64_t o0, int64_t o1) {
     const int64_t ms = g->mps, OH = g->oh, OW = g->ow;
-    const int64_t slot = g->tw + 1, pack = 16 / slot;
-    for (int64_t og = o0; og < o1; og += pack) {   /* channel groups outer, as in in_tf4_packed */
-        const int64_t nc = o1 - og < pack ? o1 - og : pack;
-        wrun r = { 0, 0, 0, 0, 0 };
-        for (int ok = run_first(&r, g, t0, t1); ok; ok = run_next(&r, g, t0, t1)) {
-            const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
-            int64_t valid = OW - 4 * r.tx0;
-            if (valid > 4 * ntx) valid = 4 * ntx;
-            float yb[4][64];
-            for (int k = 0; k < 4; k++)
-                for (int q = 0; q < 64; q += 16) _mm512_storeu_ps(yb[k] + q, _mm512_setzero_ps());
-            /* each channel's valid pixels of a row (at most 28: two masked vectors) */
-            for (int64_t j = 0; j < nc; j++) {
-                const float *yc = dy + (r.i * g->co + og + j) * OH * OW + 4 * r.tx0;
-                for (int k = 0; k < 4 && oy0 + k < OH; k++) {
-                    const float *src = yc + (oy0 + k) * OW;
-                    float *dst = yb[k] + 4 * (j * slot + r.tx0);
-                    for (int64_t q = 0; q < valid; q += 16) {
-                        const __mmask16 mq = lanes(valid - q);
-                        _mm512_mask_storeu_ps(dst + q, mq, _mm512_maskz_loadu_ps(mq, src + q));
+    float yb[4][WINO_RS];
+    memset(yb, 0, sizeof yb);
+    for (int64_t o = o0; o < o1; o++) {
+        float *vo = dM + o * g->mld;
+        wcur cu;
+        cur_first(&cu, g, t0, t1);
+        for (int64_t off = 0; cu.ok; off += 16) {
+            int64_t nl = 0;
+            wrun r;
+            while (nl < 16 && cur_take(&cu, g, t0, t1, 16 - nl, &r)) {
+                const int64_t ntx = r.tx1 - r.tx0, oy0 = r.ty * 4;
+                int64_t valid = OW - 4 * r.tx0;
+                if (valid > 4 * ntx) valid = 4 * ntx;
+                const float *yc = dy + (r.i * g->co + o) * OH * OW + 4 * r.tx0;
+                for (int k = 0; k < 4; k++) {
+                    /* 32 floats: the run's 4 ntx <= 28 and zeros (or the next run's, which
+                     * that run's own stores overwrite) */
+                    float *dst = yb[k] + 4 * nl;
+                    __m512 lo = _mm512_setzero_ps(), hi = lo;
+                    if (oy0 + k < OH) {
+                        const float *src = yc + (oy0 + k) * OW;
+                        lo = _mm512_maskz_loadu_ps(lanes(valid), src);
+                        if (valid > 16) hi = _mm512_maskz_loadu_ps(lanes(valid - 16), src + 16);
                     }
+                    _mm512_storeu_ps(dst, lo);
+                    _mm512_storeu_ps(dst + 16, hi);
                 }
+                nl += ntx;
             }
             __m512 Y[16], T[24], U[36];
             for (int k = 0; k < 4; k++) deint4(yb[k], Y + k * 4, Y + k * 4 + 1, Y + k * 4 + 2, Y + k * 4 + 3);
             for (int j = 0; j < 4; j++) a6z(T + j, 4, Y + j, 4);
             for (int k = 0; k < 6; k++) a6z(U + k * 6, 1, T + k * 4, 1);
-            for (int64_t j = 0; j < nc; j++) {
-                /* whole vectors, as in in_tf4_packed (rows padded by 16, runs in order) */
-                float *v = dM + (og + j) * g->mld + r.off;
-                store36_from(v, ms, U, j * slot + r.tx0);
-            }
+            const __mmask16 mk = lanes(nl);
+            for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(vo + k * ms + off, mk, U[k]);
         }
     }
 }
@@ -1065,7 +1124,7 @@ static int64_t plane_stride(int64_t n) {
 
 /* Scratch of a block: V (a*a planes of (ci, T)) and Mt (a*a planes of (co, T)) floats, the
  * planes g->vps / g->mps apart (set here); of a thread: lt_gemm's panels and the padded input
- * row buffer of the AVX-512 narrow-image input transform (6, 96). -1 on overflow. */
+ * row buffers of the AVX-512 narrow-image input transform (WINO_RB). -1 on overflow. */
 static int64_t block_floats(wgeom *g, int64_t A2, int64_t T) {
     int64_t v, m, s;
     if (lt_mul_ovf(g->ci, T, &v) || lt_mul_ovf(g->co, T, &m) || v > INT64_MAX - 32 ||
@@ -1084,7 +1143,7 @@ static int64_t block_floats(wgeom *g, int64_t A2, int64_t T) {
 static int64_t thread_floats(const wgeom *g, int64_t T, int gisa) {
     const size_t gs = lt_gemm_scratch_size(gisa, g->co, T, g->ci);
     if (gs > (size_t)INT64_MAX / 2) return -1;
-    return rnd16((int64_t)(gs / sizeof(float)) + 16) + 6 * 96;
+    return rnd16((int64_t)(gs / sizeof(float)) + 16) + WINO_RB;
 }
 
 /* One block of tiles [t0, t1) on the calling thread: buf holds the block (block_floats), then
@@ -1292,7 +1351,7 @@ lt_status lt_winograd_backward_weight(lt_context *ctx, float *dw, const float *d
     int64_t nu, bfl = block_floats(g, A2, T), tper, total;
     const size_t gsz = lt_gemm_scratch_size(is.gemm, g->co, g->ci, T);
     const int64_t gfl = rnd16((int64_t)(gsz / sizeof(float)) + 16);
-    if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_add_ovf(gfl, 6 * 96, &tper) ||
+    if (bfl < 0 || gsz > (size_t)INT64_MAX / 2 || lt_add_ovf(gfl, WINO_RB, &tper) ||
         lt_mul_ovf(g->co, g->ci, &nu))
         return LT_EOVERFLOW;
     const int64_t us = rnd16(nu) + 16;
