@@ -75,10 +75,20 @@ int lt_ctx_num_threads(const lt_context *ctx) {
     return ctx->num_threads;
 }
 
+/* OpenBLAS's own threads serve only the generic level (CPUs without AVX2, or forced): lunet's
+ * GEMM runs everything else on lunet's OpenMP team. Elsewhere OpenBLAS stays at one thread, so
+ * that setting the budget does not start its pool (whose idle threads spin with sched_yield for
+ * 0.1 s after each start). */
+static void blas_threads(const lt_context *ctx) {
+    const int n = ctx->isa == LT_ISA_GENERIC ? ctx->num_threads : 1;
+    openblas_set_num_threads(n);
+    if (n == 1) lt_omp_blas_pool_stop();   /* the call above starts it */
+}
+
 void lt_ctx_set_num_threads(lt_context *ctx, int n) {
     if (n < 1) n = 1;
     ctx->num_threads = n;
-    openblas_set_num_threads(n);
+    blas_threads(ctx);
 }
 
 /* ---- ISA level (lt_isa.h) ---- */
@@ -112,9 +122,12 @@ int lt_ctx_isa(const lt_context *ctx) { return ctx->isa; }
  * ones when the CPU has AVX2 (lt_conv.c's choice for CPUs without it stays its own). */
 int lt_ctx_set_isa(lt_context *ctx, int level) {
     if (level < 0 || level >= LT_ISA_LEVELS || level > lt_isa_cpu()) return -1;
+    const int was = ctx->isa;
     ctx->isa = level;
     ctx->conv_isa = level == LT_ISA_AVX512 ? LT_CONV_ISA_AVX512 : LT_CONV_ISA_AVX2;
     if (!lt_conv_isa_supported(ctx->conv_isa)) ctx->conv_isa = -1;
+    if (ctx->num_threads > 1 && (was == LT_ISA_GENERIC) != (level == LT_ISA_GENERIC))
+        blas_threads(ctx);
     return 0;
 }
 

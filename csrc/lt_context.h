@@ -22,7 +22,8 @@
  * there, even after its context's owner is gone.
  *
  * OpenBLAS keeps ONE thread count for the whole process: lt_ctx_set_num_threads also sets
- * it (openblas_set_num_threads), so the last call from any context wins for OpenBLAS, while
+ * it (openblas_set_num_threads: the budget for a context at the generic ISA level, whose
+ * GEMMs are OpenBLAS's, else 1), so the last call from any context wins for OpenBLAS, while
  * lunet's own OpenMP loops and GEMM follow each context's budget. Hosts that run several
  * contexts in several threads should give each context 1 thread. */
 #ifndef LT_CONTEXT_H
@@ -44,6 +45,9 @@ void lt_context_release(lt_context *ctx);
 int lt_ctx_num_threads(const lt_context *ctx);
 /* Clamps n to >= 1; also openblas_set_num_threads(n), which is per process (see above). */
 void lt_ctx_set_num_threads(lt_context *ctx, int n);
+/* stops OpenBLAS's idle thread pool if it runs (csrc/lt_omp.c; OpenBLAS restarts it on its
+ * next threaded call) */
+void lt_omp_blas_pool_stop(void);
 
 /* ---- convolution choices (lt_conv.h's LT_CONV_* and LT_CONV_ISA_*; lt_conv_set_algo and
  * lt_conv_set_isa validate them). isa -1: the best the CPU has. ---- */

@@ -44,6 +44,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "lt_context.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
 
@@ -72,6 +75,7 @@ static struct {
     int key_ok;       /* key below created: teams are joined when their master thread exits */
     pthread_key_t key;
     int ncpu;         /* the team size of a region that asks for none */
+    void (*blas_shutdown)(void);   /* OpenBLAS's blas_thread_shutdown_, or NULL */
     double spin_share, spin_burst, spin_max;   /* the spin budget (see wait_change) */
 } gomp;
 /* The core's one writable global, once-initialised: ONLY the constructor lt_omp_load below
@@ -279,6 +283,11 @@ static team *team_get(int want) {
         me.own = t;
         if (gomp.key_ok) pthread_setspecific(gomp.key, t);
     }
+    /* workers start with every signal blocked: signals (Ctrl-C) go to the Lua state's
+     * thread, whose handlers expect to run there */
+    sigset_t all, old;
+    sigfillset(&all);
+    const int masked = t->nworkers < want && pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
     while (t->nworkers < want && t->nworkers < MAX_TEAM - 1) {
         worker *w = malloc(sizeof *w);
         if (!w) break;
@@ -290,6 +299,7 @@ static team *team_get(int want) {
         }
         t->w[t->nworkers++] = w;
     }
+    if (masked) pthread_sigmask(SIG_SETMASK, &old, NULL);
     return t;
 }
 
@@ -338,15 +348,15 @@ __attribute__((constructor)) static void lt_omp_load(void) {
     gomp.spin_burst = gomp.spin_max > 200e3 ? gomp.spin_max : 200e3;
     gomp.key_ok = pthread_key_create(&gomp.key, team_destructor) == 0;
     pthread_atfork(NULL, NULL, after_fork_child);
-    /* OpenBLAS (pthread build) starts its own pool when it is loaded, before this constructor,
-     * and its idle threads spin with sched_yield for about 0.1 s: on a 2-core machine they
-     * took a core from lunet's first regions. lunet calls it single-threaded inside its own
-     * regions, and threaded only on CPUs without AVX2: stop the pool now; OpenBLAS starts it
-     * again on its first threaded call. */
-    void (*blas_shutdown)(void);
+    /* OpenBLAS (pthread build) starts its own pool when it is loaded, before this constructor
+     * (and again on openblas_set_num_threads), and its idle threads spin with sched_yield for
+     * about 0.1 s: on a 2-core machine they took a core from lunet's first regions. lunet
+     * calls it single-threaded inside its own regions, and threaded only at the generic ISA
+     * level (lt_context.c): stop the pool now; OpenBLAS starts it again on its first threaded
+     * call. */
     void *bs = dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
-    memcpy(&blas_shutdown, &bs, sizeof bs);
-    if (blas_shutdown) blas_shutdown();
+    memcpy(&gomp.blas_shutdown, &bs, sizeof bs);
+    if (gomp.blas_shutdown) gomp.blas_shutdown();
     const char *rt = getenv("LUNET_OPENMP");
     if (!rt || strcmp(rt, "libgomp") != 0) return;
     void *h = dlopen("libgomp.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -365,6 +375,10 @@ __attribute__((constructor)) static void lt_omp_load(void) {
     BIND(pause_resource_all, "omp_pause_resource_all");
     gomp.ok = ok;   /* the handle stays open: core.so is never unloaded (-z nodelete) */
 #undef BIND
+}
+
+HIDDEN void lt_omp_blas_pool_stop(void) {
+    if (gomp.blas_shutdown) gomp.blas_shutdown();
 }
 
 /* ------------------------------------------------------------------ the entry points */
