@@ -1,0 +1,61 @@
+-- The kernels of the training step outside the convolutions, fast against naive at every
+-- ISA level the CPU has: the 2x2 max pool (vector select form, short rows through buffers),
+-- with ties (relu zeros), NaN and -0 in the windows.
+local lunet = require "lunet"
+local core = require "lunet.core"
+local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()
+local flat = H.flat
+
+-- x with many ties (values rounded to a few levels, a third of them relu zeros), some -0
+-- and NaN cells.
+local function tricky(n, c, h, w, nan)
+  local x = lunet.randn(n, c, h, w):mul(2):round():clamp(0, 3)
+  local v = x:view(x:numel())
+  local k = x:numel()
+  for _ = 1, math.max(1, k // 17) do v:set(-0.0, math.random(1, k)) end
+  if nan then for _ = 1, math.max(1, k // 29) do v:set(0 / 0, math.random(1, k)) end end
+  return x
+end
+
+-- NaN-aware list equality (NaN ~= NaN in Lua); -0 and +0 told apart.
+local function same(a, b)
+  assert.are.equal(#b, #a)
+  for i = 1, #a do
+    local x, y = a[i], b[i]
+    if x ~= x or y ~= y then
+      assert(x ~= x and y ~= y, "element " .. i .. ": " .. tostring(x) .. " vs " .. tostring(y))
+    else
+      assert(x == y and 1 / x == 1 / y, "element " .. i .. ": " .. tostring(x) .. " vs " .. tostring(y))
+    end
+  end
+end
+
+describe("2x2 max pool, fast vs naive", function()
+  it("equals the naive kernel (values and indices) on short, long and odd rows at every ISA", function()
+    math.randomseed(11)
+    lunet.manual_seed(11)
+    local widths = { 2, 3, 5, 14, 15, 28, 31, 32, 33, 50, 64, 70 }
+    H.each_isa(function()
+      for _, w in ipairs(widths) do
+        for _, nan in ipairs { false, true } do
+          local x = tricky(2, 3, math.random(2, 9), w, nan)
+          for _, ceil in ipairs { false, true } do
+            local o = { kernel = 2, ceil_mode = ceil }
+            local y1, i1 = core.nn.max_pool2d(x, o, true)
+            local y2, i2 = core.nn.max_pool2d_naive(x, o, true)
+            same(flat(y1), flat(y2))
+            assert.are.same(flat(i2), flat(i1))
+            same(flat(core.nn.max_pool2d(x, o)), flat(y2))
+          end
+        end
+      end
+    end)
+  end)
+
+  it("picks the first maximal tap of a window in row-major order (PyTorch's rule)", function()
+    local x = lunet.tensor({ { { { 1, 1, 0, 2 }, { 1, 1, 2, 2 } } } })
+    local y, i = core.nn.max_pool2d(x, { kernel = 2 }, true)
+    assert.are.same({ 1, 2 }, flat(y:view(2)))
+    assert.are.same({ 1, 4 }, flat(i:view(2)))
+  end)
+end)
