@@ -53,6 +53,65 @@ static inline void finish_stats(double x0, double s1, double s2, double M,
     *var = v > 0.0 ? v : 0.0;
 }
 
+/* ------------------------------------------------------------------ channel sums */
+
+/* The sum of one plane of S floats in double: 64 float lanes (four vector accumulators at
+ * AVX-512, independent chains instead of one add waiting for the previous) over blocks of
+ * 64, then blocks of 16, then the tail; at most S / 64 + 1 adds per lane, added in a fixed
+ * tree and converted to double once per plane. */
+static inline LT_ISA_INLINE double plane_sum(const float *p, int64_t S) {
+    float acc[64];
+#pragma omp simd
+    for (int k = 0; k < 64; k++) acc[k] = 0.0f;
+    int64_t s = 0;
+    for (; s + 64 <= S; s += 64) {
+#pragma omp simd
+        for (int k = 0; k < 64; k++) acc[k] += p[s + k];
+    }
+    for (; s + 16 <= S; s += 16) {
+#pragma omp simd
+        for (int k = 0; k < 16; k++) acc[k] += p[s + k];
+    }
+    float tail = 0.0f;
+    for (; s < S; s++) tail += p[s];
+#pragma omp simd
+    for (int k = 0; k < 32; k++) acc[k] += acc[k + 32];
+#pragma omp simd
+    for (int k = 0; k < 16; k++) acc[k] += acc[k + 16];
+    double d = (double)tail;
+    for (int k = 0; k < 16; k++) d += (double)acc[k];
+    return d;
+}
+
+static inline LT_ISA_INLINE void channel_sum_body(float *db, const float *t, int64_t N, int64_t C,
+                                                  int64_t S, int64_t c) {
+    double d = 0.0;
+    for (int64_t n = 0; n < N; n++) d += plane_sum(t + (n * C + c) * S, S);
+    db[c] += (float)d;
+}
+LT_ISA_VARIANTS(channel_sum, (float *db, const float *t, int64_t N, int64_t C, int64_t S, int64_t c),
+                (db, t, N, C, S, c))
+
+void lt_channel_sums_add(const lt_context *ctx, float *db, const float *t, int64_t N, int64_t C,
+                         int64_t S) {
+    if (bad_dims(N, C, S)) return;
+    int nt = norm_threads(ctx, N * C * S);
+    if (nt > C) nt = C < 1 ? 1 : (int)C;
+    const int isa = lt_ctx_isa(ctx);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t c = 0; c < C; c++) channel_sum_isa[isa](db, t, N, C, S, c);
+}
+
+void lt_channel_sums_add_naive(float *db, const float *t, int64_t N, int64_t C, int64_t S) {
+    if (bad_dims(N, C, S)) return;
+    for (int64_t c = 0; c < C; c++) {
+        double d = 0.0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t s = 0; s < S; s++) d += t[(n * C + c) * S + s];
+        db[c] += (float)d;
+    }
+}
+
 /* ------------------------------------------------------------------ batch norm */
 
 /* The per-channel loops of the batch-norm kernels, compiled per ISA level (lt_isa.h). */

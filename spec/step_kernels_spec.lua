@@ -59,3 +59,32 @@ describe("2x2 max pool, fast vs naive", function()
     assert.are.same({ 1, 4 }, flat(i:view(2)))
   end)
 end)
+
+describe("convolution bias gradient (lt_channel_sums_add), fast vs naive", function()
+  it("matches the naive double sum for planes below, at and above the block sizes at every ISA", function()
+    lunet.manual_seed(5)
+    local nn = core.nn
+    H.each_isa(function()
+      for _, hw in ipairs { { 1, 1 }, { 3, 5 }, { 4, 4 }, { 7, 7 }, { 8, 8 }, { 9, 9 }, { 14, 14 }, { 28, 28 }, { 33, 40 } } do
+        for _, threads in ipairs { 1, 2 } do
+          H.with_threads(threads, function()
+            local n, cin, cout = 3, 2, 5
+            local x = lunet.randn(n, cin, hw[1], hw[2])
+            local w = lunet.randn(cout, cin, 1, 1)
+            -- an offset larger than the spread: the float lanes must not lose the small part
+            local gy = lunet.randn(n, cout, hw[1], hw[2]):add(100)
+            local _, _, gb = nn.conv2d_backward(gy, x, w, {}, false, false, true)
+            local _, _, rb = nn.conv2d_backward_naive(gy, x, w, {}, false, false, true)
+            assert(H.maxrel(gb, rb) < 1e-6, "bias gradient " .. hw[1] .. "x" .. hw[2] .. ": " .. H.maxrel(gb, rb))
+            -- the transposed convolution's bias gradient goes through the same kernel
+            local wt = lunet.randn(cout, cin, 2, 2)
+            local gyt = lunet.randn(n, cin, 2 * hw[1], 2 * hw[2])
+            local _, _, tb = nn.conv_transpose2d_backward(gyt, gy, wt, { stride = 2 }, false, false, true)
+            local _, _, tr = nn.conv_transpose2d_backward_naive(gyt, gy, wt, { stride = 2 }, false, false, true)
+            assert(H.maxrel(tb, tr) < 1e-6, "transposed bias gradient: " .. H.maxrel(tb, tr))
+          end)
+        end
+      end
+    end)
+  end)
+end)
