@@ -88,3 +88,37 @@ describe("convolution bias gradient (lt_channel_sums_add), fast vs naive", funct
     end)
   end)
 end)
+
+describe("threaded copies (lt_copy from 2^18 elements)", function()
+  it("cat, its narrowed gradient slices and copy_ give the same bits on 1 and 2 threads", function()
+    lunet.manual_seed(3)
+    local a, b = lunet.randn(8, 16, 45, 47), lunet.randn(8, 24, 45, 47)
+    local res = {}
+    for t = 1, 2 do
+      H.with_threads(t, function()
+        local c = lunet.cat({ a, b }, 2)
+        local ga = c:narrow(2, 1, 16):contiguous()
+        local gb = c:narrow(2, 17, 24):contiguous()
+        local d = lunet.zeros(8, 40, 45, 47)
+        d:copy_(c)
+        res[t] = { c, ga, gb, d }
+      end)
+    end
+    for t = 1, 2 do
+      assert.are.equal(0, (res[t][2] - a):abs():max():item())
+      assert.are.equal(0, (res[t][3] - b):abs():max():item())
+      assert.are.equal(0, (res[t][4] - res[t][1]):abs():max():item())
+    end
+    for k = 1, 4 do assert.are.equal(0, (res[1][k] - res[2][k]):abs():max():item()) end
+  end)
+
+  it("a copy within one storage keeps memmove's overlap rule", function()
+    H.with_threads(2, function()
+      local n = 1 << 19
+      local t = lunet.arange(0, 2 * n):to("float32")
+      local expect = t:narrow(1, 1, n):clone()
+      t:narrow(1, 2, n):copy_(t:narrow(1, 1, n))   -- overlapping, shifted by one
+      assert.are.equal(0, (t:narrow(1, 2, n) - expect):abs():max():item())
+    end)
+  end)
+end)
