@@ -122,3 +122,50 @@ describe("threaded copies (lt_copy from 2^18 elements)", function()
     end)
   end)
 end)
+
+describe("training batch norm forward in one kernel (lt_batch_norm_train_forward)", function()
+  local nn = core.nn
+  local function run(fwd, x, c, affine, running)
+    -- the same running statistics and affine parameters for every call (seeded)
+    local rm, rv, w, b
+    if running then lunet.manual_seed(99); rm, rv = lunet.randn(c):mul(0.1), lunet.rand(c):add(0.5) end
+    if affine then lunet.manual_seed(98); w, b = lunet.randn(c), lunet.randn(c) end
+    local y, m, is = fwd(x, rm, rv, w, b, { training = true, momentum = 0.3, eps = 1e-4 })
+    return { y, m, is, rm, rv }
+  end
+  it("matches the naive kernels (values, statistics, running statistics) at every ISA and thread count", function()
+    lunet.manual_seed(21)
+    -- planes from 3 to 1024 elements (the fused path from 512), channels 1 to 17
+    local shapes = { { 2, 3, 1, 3 }, { 4, 16, 7, 7 }, { 3, 5, 16, 33 }, { 2, 17, 32, 32 }, { 2, 1, 40, 30 }, { 64, 8, 28, 28 } }
+    H.each_isa(function(level)
+      for _, sh in ipairs(shapes) do
+        local x = lunet.randn(table.unpack(sh)):mul(3):add(5)
+        for _, relu in ipairs { false, true } do
+          for _, affine in ipairs { false, true } do
+            local name = relu and "batch_norm_relu_forward" or "batch_norm_forward"
+            local ref = run(nn[name .. "_naive"], x, sh[2], affine, true)
+            local got = {}
+            for t = 1, 2 do
+              got[t] = H.with_threads(t, function() return run(nn[name], x, sh[2], affine, true) end)
+            end
+            for k = 1, 5 do
+              local what = level .. " " .. table.concat(sh, "x") .. " " .. name .. " result " .. k
+              assert(H.maxrel(got[1][k], ref[k]) < 2e-5, what .. ": " .. H.maxrel(got[1][k], ref[k]))
+              assert.are.equal(0, (got[1][k] - got[2][k]):abs():max():item(), what .. " (1 vs 2 threads)")
+            end
+          end
+        end
+      end
+    end)
+  end)
+
+  it("relu(batch_norm) and the fused batch_norm_relu give the same bits without running statistics", function()
+    lunet.manual_seed(4)
+    for _, sh in ipairs { { 8, 6, 24, 24 }, { 8, 6, 9, 9 } } do
+      local x = lunet.randn(table.unpack(sh))
+      local y = nn.batch_norm_forward(x, nil, nil, nil, nil, { training = true })
+      local r = nn.batch_norm_relu_forward(x, nil, nil, nil, nil, { training = true })
+      assert.are.equal(0, (y:relu() - r):abs():max():item())
+    end
+  end)
+end)
