@@ -214,58 +214,6 @@ lt_status lt_batch_norm_relu_forward(const lt_context *ctx, float *y, const floa
     return bn_forward(ctx, y, x, mean, invstd, w, b, N, C, S, 1);
 }
 
-/* Training forward, one channel at a time: the statistics of channel c over its N planes,
- * then at once the normalisation of those planes, which are still in the core's L2 cache
- * (lt_batch_norm_stats then lt_batch_norm_forward read x twice from memory). The same
- * arithmetic as that pair and lt_batch_norm_update_running, so the same bits. Channels
- * split over the threads; with fewer than 4 channels per thread the pair runs instead
- * (their plane-parallel normalisation balances better), and also for planes under
- * LT_BN_FUSED_MIN_S elements: short planes read channel by channel (strided) came out slower
- * than the pair's memory-order pass (64 x 32 x 14 x 14: 0.15 against 0.11 ms, 64 x 16 x 28 x 28:
- * 0.19 against 0.38 ms, one thread). */
-#define LT_BN_FUSED_MIN_S 512
-lt_status lt_batch_norm_train_forward(const lt_context *ctx, float *y, float *mean,
-                                      float *invstd, float *running_mean, float *running_var,
-                                      const float *x, const float *w, const float *b, int64_t N,
-                                      int64_t C, int64_t S, double momentum, double eps,
-                                      int relu) {
-    if (bad_dims(N, C, S) || N * S == 0) return LT_EARG;
-    const int nt = norm_threads(ctx, N * C * S);
-    if ((nt > 1 && C < 4 * (int64_t)nt) || S < LT_BN_FUSED_MIN_S) {
-        lt_status st = lt_batch_norm_stats(ctx, mean, invstd, x, N, C, S);
-        if (st != LT_OK) return st;
-        lt_batch_norm_update_running(running_mean, running_var, mean, invstd, C, N * S, momentum);
-        for (int64_t c = 0; c < C; c++) invstd[c] = (float)(1.0 / sqrt((double)invstd[c] + eps));
-        return bn_forward(ctx, y, x, mean, invstd, w, b, N, C, S, relu);
-    }
-    const double M = (double)(N * S);
-    const int isa = lt_ctx_isa(ctx);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        const float x0 = x[c * S];
-        double s1 = 0.0, s2 = 0.0;
-        bn_stats_channel_isa[isa](x, N, C, S, c, x0, &s1, &s2);
-        double m, v;
-        finish_stats((double)x0, s1, s2, M, &m, &v);
-        mean[c] = (float)m;
-        invstd[c] = (float)v;   /* the variance until the running statistics are updated */
-        lt_batch_norm_update_running(running_mean ? running_mean + c : NULL,
-                                     running_var ? running_var + c : NULL, mean + c, invstd + c,
-                                     1, N * S, momentum);
-        invstd[c] = (float)(1.0 / sqrt((double)invstd[c] + eps));
-        const float scale = invstd[c] * (w ? w[c] : 1.0f);
-        const float shift = (b ? b[c] : 0.0f) - mean[c] * scale;
-        for (int64_t n = 0; n < N; n++) {
-            const int64_t o = (n * C + c) * S;
-            if (relu)
-                bn_relu_fwd_plane_isa[isa](y + o, x + o, S, scale, shift);
-            else
-                bn_fwd_plane_isa[isa](y + o, x + o, S, scale, shift);
-        }
-    }
-    return LT_OK;
-}
-
 lt_status lt_batch_norm_forward_naive(float *y, const float *x, const float *mean,
                                       const float *invstd, const float *w, const float *b,
                                       int64_t N, int64_t C, int64_t S) {

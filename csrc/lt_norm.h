@@ -60,16 +60,6 @@ lt_status lt_batch_norm_relu_forward_naive(float *y, const float *x, const float
                                            const float *invstd, const float *w, const float *b,
                                            int64_t N, int64_t C, int64_t S);
 
-/* The whole training forward: mean (C) and invstd = 1 / sqrt(var + eps) (C) of the batch,
- * running_mean / running_var (may be NULL) updated as lt_batch_norm_update_running, y the
- * normalised x (relu = 1: relu of it). The same bits as lt_batch_norm_stats,
- * lt_batch_norm_update_running and lt_batch_norm_forward / _relu_forward in sequence, with x
- * read from memory once (each channel normalised right after its statistics). */
-lt_status lt_batch_norm_train_forward(const lt_context *ctx, float *y, float *mean,
-                                      float *invstd, float *running_mean, float *running_var,
-                                      const float *x, const float *w, const float *b, int64_t N,
-                                      int64_t C, int64_t S, double momentum, double eps,
-                                      int relu);
 /* training = 1: mean/invstd are the batch statistics and depend on x (closed form);
  * training = 0: they are constants (running statistics). */
 lt_status lt_batch_norm_backward(const lt_context *ctx,

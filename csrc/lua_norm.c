@@ -145,12 +145,6 @@ static int batch_norm_forward(lua_State *L, int relu) {
     lt_tensor *y = lt_lua_newtensor_uninit(L, LT_FLOAT32, x->ndim, x->size, fn);
     float *md = lt_f32(new_vec(L, C, fn));
     float *id = lt_f32(new_vec(L, C, fn));
-    if (training && !naive) {
-        /* statistics, running update and normalisation in one kernel (one read of x) */
-        lt_lua_check(L, lt_batch_norm_train_forward(ctx, lt_f32(y), md, id, rmd, rvd, xd, wd, bd, N,
-                                                    C, S, momentum, eps, relu), fn);
-        return 3;
-    }
     if (training) {
         /* id holds the biased variance until the running stats are updated */
         lt_lua_check(L, (naive ? lt_batch_norm_stats_naive(md, id, xd, N, C, S)

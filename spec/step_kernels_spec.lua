@@ -123,7 +123,7 @@ describe("threaded copies (lt_copy from 2^18 elements)", function()
   end)
 end)
 
-describe("training batch norm forward in one kernel (lt_batch_norm_train_forward)", function()
+describe("training batch norm forward (statistics, running update, normalisation)", function()
   local nn = core.nn
   local function run(fwd, x, c, affine, running)
     -- the same running statistics and affine parameters for every call (seeded)
@@ -135,7 +135,7 @@ describe("training batch norm forward in one kernel (lt_batch_norm_train_forward
   end
   it("matches the naive kernels (values, statistics, running statistics) at every ISA and thread count", function()
     lunet.manual_seed(21)
-    -- planes from 3 to 1024 elements (the fused path from 512), channels 1 to 17
+    -- planes from 3 to 1024 elements, channels 1 to 17
     local shapes = { { 2, 3, 1, 3 }, { 4, 16, 7, 7 }, { 3, 5, 16, 33 }, { 2, 17, 32, 32 }, { 2, 1, 40, 30 }, { 64, 8, 28, 28 } }
     H.each_isa(function(level)
       for _, sh in ipairs(shapes) do
