@@ -228,3 +228,63 @@ describe("batch norm backward, memory order (planes under 8192 elements) and cha
     end, { x, w, b }))
   end)
 end)
+
+describe("autograd: a max pool's gradient added in place to a skip connection's", function()
+  local F = require("lunet.nn").functional
+  -- x's gradient of loss(x) summed over separate backward passes of each term (no accumulation
+  -- across branches inside one pass), the reference for the one-pass gradient.
+  local function grad_of(build, x, terms)
+    x.grad = nil
+    local total = build(x)
+    total:backward()
+    local one = x.grad
+    local sum
+    for k = 1, terms do
+      x.grad = nil
+      build(x, k):backward()
+      sum = sum and (sum + x.grad) or x.grad
+    end
+    return one, sum
+  end
+
+  for _, o in ipairs { { kernel = 2 }, { kernel = 3, stride = 2, padding = 1 } } do
+    it("equals the sum of the branches' gradients (kernel " .. o.kernel .. ")", function()
+      lunet.manual_seed(13)
+      local x = H.rg(lunet.randn(2, 3, 8, 10))
+      local r1, r2 = lunet.randn(2, 6, 8, 10), nil
+      r2 = lunet.randn(table.unpack(F.max_pool2d(lunet.zeros(2, 3, 8, 10), o):shape()))
+      -- the U-Net pattern: e feeds a max pool and, later in the forward, a concatenation
+      local function build(xx, only)
+        local e = xx:relu()
+        local p = F.max_pool2d(e, o)
+        local c = lunet.cat({ e * 2, e }, 2)
+        local t1, t2 = (c * r1):sum(), (p * r2):sum()
+        if only == 1 then return t1 elseif only == 2 then return t2 end
+        return t1 + t2
+      end
+      local one, sum = grad_of(build, x, 2)
+      assert(H.maxrel(one, sum) < 1e-6)
+    end)
+  end
+
+  it("max_pool2d_backward adds into a given tensor and checks it", function()
+    local nn = core.nn
+    local x = lunet.randn(1, 2, 4, 4)
+    local y, idx = nn.max_pool2d(x, { kernel = 2 }, true)
+    local gy = lunet.randn(1, 2, 2, 2)
+    local base = lunet.randn(1, 2, 4, 4)
+    local into = base:clone()
+    local r = nn.max_pool2d_backward(gy, idx, x, into)
+    assert(rawequal(r, into))
+    assert.are.equal(0, (into - (base + nn.max_pool2d_backward(gy, idx, x))):abs():max():item())
+    local ok, err = pcall(nn.max_pool2d_backward, gy, idx, x, lunet.zeros(1, 2, 4, 5))
+    assert.is_false(ok)
+    assert.are.equal("max_pool2d_backward: into must be a contiguous float32 tensor of x's shape [1, 2, 4, 4], got float32 [1, 2, 4, 5]", err)
+    ok, err = pcall(nn.max_pool2d_backward, gy, idx, x, lunet.zeros(1, 2, 4, 4):transpose(3, 4))
+    assert.is_false(ok)
+    assert.are.equal("max_pool2d_backward: into must be a contiguous float32 tensor of x's shape [1, 2, 4, 4], got float32 [1, 2, 4, 4] (not contiguous)", err)
+    ok, err = pcall(nn.max_pool2d_backward, gy, idx, x, lunet.zeros(1, 2, 4, 4):to("int32"))
+    assert.is_false(ok)
+    assert.are.equal("max_pool2d_backward: into must be a contiguous float32 tensor of x's shape [1, 2, 4, 4], got int32 [1, 2, 4, 4]", err)
+  end)
+end)

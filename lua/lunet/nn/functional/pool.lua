@@ -66,7 +66,9 @@ local function max_pool_with(name)
     local want = flag(opts, "return_indices")
     local y, idx = fwd(x, opts, grad or want)
     if grad then
-      ag.record(y, { x }, function(gy) return bwd(gy, idx, x) end, name)
+      -- max_pool2d: a second gradient of x (a U-Net's skip connection) is added in place
+      ag.record(y, { x }, function(gy) return bwd(gy, idx, x) end, name,
+        name == "max_pool2d" and function(gy, into) bwd(gy, idx, x, into) end or nil)
     end
     if want then return y, idx end
     return y
