@@ -323,9 +323,7 @@ static int max_pool_common(lua_State *L, int naive) {
 static int l_max_pool2d(lua_State *L) { return max_pool_common(L, 0); }
 static int l_max_pool2d_naive(lua_State *L) { return max_pool_common(L, 1); }
 
-/* gx = max_pool2d_backward(gy, idx, x [, into]): scatter through 1-based plane indices;
- * with into (a contiguous float32 tensor of x's shape) the scatter is added to into, which
- * is returned (autograd's accumulation of a second gradient, without a zeroed temporary). */
+/* gx = max_pool2d_backward(gy, idx, x): scatter through 1-based plane indices. */
 static int l_max_pool2d_backward(lua_State *L) {
     lt_context *ctx = lt_lua_ctx(L);
     const char *fn = "max_pool2d_backward";
@@ -342,31 +340,13 @@ static int l_max_pool2d_backward(lua_State *L) {
                      lt_shape_str(idx, a, sizeof a), lt_shape_str(gy, b, sizeof b));
     }
     check_grad_shape(L, gy, x, gy->size[gy->ndim - 2], gy->size[gy->ndim - 1], fn);
-    lt_tensor *into = NULL;
-    if (!lua_isnoneornil(L, 4)) {
-        into = lt_lua_checktensor(L, 4, fn, "into");
-        int fits = into->dtype == LT_FLOAT32 && lt_is_contiguous(into) && into->ndim == x->ndim;
-        for (int d = 0; fits && d < x->ndim; d++) fits = into->size[d] == x->size[d];
-        if (!fits) {
-            char a[96], b[96];
-            lt_lua_error(L, "%s: into must be a contiguous float32 tensor of x's shape %s, got %s %s%s",
-                         fn, lt_shape_str(x, a, sizeof a), lt_dtype_name(into->dtype),
-                         lt_shape_str(into, b, sizeof b),
-                         lt_is_contiguous(into) ? "" : " (not contiguous)");
-        }
-        if (!lt_data(into)) lt_lua_error(L, "%s: into was freed", fn);
-    }
     const float *gyd = cdata_f32(L, 1, fn, "grad");
     const int32_t *idd = cdata_i32(L, 2, fn, "indices");
-    lt_tensor *gx = into;
-    if (into)
-        lua_pushvalue(L, 4);
-    else   /* every plane is zeroed by the kernel, in its parallel loop */
-        gx = new_planes_uninit(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
+    /* every plane is zeroed by the kernel, in its parallel loop */
+    lt_tensor *gx = new_planes_uninit(L, x, LT_FLOAT32, x->size[x->ndim - 2], x->size[x->ndim - 1], fn);
     int64_t n_out = gy->size[gy->ndim - 2] * gy->size[gy->ndim - 1];
     int64_t n_in = x->size[x->ndim - 2] * x->size[x->ndim - 1];
-    lt_status st = into ? lt_max_pool2d_backward(ctx, lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in)
-                        : lt_max_pool2d_backward_set(ctx, lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in);
+    lt_status st = lt_max_pool2d_backward_set(ctx, lt_f32(gx), gyd, idd, planes_of(x), n_out, n_in);
     if (st == LT_EINDEX) {   /* nothing was written: find the culprit for the message */
         int32_t bad = 0;
         char c[48];

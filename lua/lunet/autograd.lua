@@ -60,25 +60,9 @@ function M.needs_grad(...)
 end
 
 -- Attaches the node to out; inputs may hold numbers or nil (they receive no gradient).
--- accumulate (optional, nodes with one input): accumulate(g, into) adds the gradient of the
--- input to into in place; backward calls it instead of backward(g) when the input already
--- has a gradient that this pass made and nothing else holds (see M.owned).
-function M.record(out, inputs, backward, name, accumulate)
-  out._node = { inputs = inputs, backward = backward, name = name or "op", accumulate = accumulate }
+function M.record(out, inputs, backward, name)
+  out._node = { inputs = inputs, backward = backward, name = name or "op" }
   return out
-end
-
--- The gradients made during the running backward pass that nothing else references (the
--- sums made by backward itself, and tensors a backward closure marks with M.owned because
--- it made them and returns them once): an accumulating node may add into them in place.
--- nil outside a pass.
-local owned = nil
-
--- owned(t): marks t, a gradient the calling backward closure has just made (not a view of
--- its argument, not returned twice), as free to update in place; returns t.
-function M.owned(t)
-  if owned then owned[t] = true end
-  return t
 end
 
 local function shape_str(t) return "[" .. concat(raw.shape(t), ", ") .. "]" end
@@ -163,10 +147,8 @@ function M.backward(root, grad, opts)
   end
   local order = topo(root)
   local grads = { [root] = grad }
-  local old, old_owned = enabled, owned
+  local old = enabled
   enabled = false
-  owned = {}
-  local own = owned
   local ok, err = pcall(function()
     for i = #order, 1, -1 do
       local t = order[i]
@@ -174,23 +156,11 @@ function M.backward(root, grad, opts)
       local g = grads[t]
       grads[t] = nil
       local node = t._node
-      local acc, into = node.accumulate, nil
-      if g ~= nil and acc ~= nil then
-        into = grads[node.inputs[1]]
-        if into ~= nil and not own[into] then into = nil end
-      end
-      if into ~= nil then
-        -- the input's pending gradient is this pass's own: add this node's part into it
-        acc(g, into)
-        if not retain then
-          node.backward, node.inputs, node.accumulate, node.freed = nil, nil, nil, true
-        end
-      elseif g ~= nil then
+      if g ~= nil then
         local inputs = node.inputs
-        own[g] = nil   -- the closure may return g itself, for several inputs: no longer own
         local gi = table_pack(node.backward(g))
         if not retain then
-          node.backward, node.inputs, node.accumulate, node.freed = nil, nil, nil, true
+          node.backward, node.inputs, node.freed = nil, nil, true
         end
         for k, inp in ipairs(inputs) do
           local gk = gi[k]
@@ -201,24 +171,18 @@ function M.backward(root, grad, opts)
             end
             if inp._node then
               local cur = grads[inp]
-              if cur == nil then
-                grads[inp] = gk
-              else
-                local sum = raw.add(cur, gk)
-                own[sum] = true
-                grads[inp] = sum
-              end
+              grads[inp] = cur == nil and gk or raw.add(cur, gk)
             else
               accumulate_leaf(inp, gk)
             end
           end
         end
       elseif not retain then
-        node.backward, node.inputs, node.accumulate, node.freed = nil, nil, nil, true
+        node.backward, node.inputs, node.freed = nil, nil, true
       end
     end
   end)
-  enabled, owned = old, old_owned
+  enabled = old
   local callbacks = queued
   queued = {}
   if not ok then error(err, 0) end

@@ -342,11 +342,7 @@ function M.cat(list, d)
       local grads, pos = {}, 1
       for i, t in ipairs(list) do
         local len = raw.size(t, dd)
-        local part = raw.narrow(g, dd, pos, len)
-        local gi = raw.contiguous(part)
-        -- a copy (not the view itself) is this pass's own: later gradients may add into it
-        if not rawequal(gi, part) then ag.owned(gi) end
-        grads[i] = gi
+        grads[i] = raw.contiguous(raw.narrow(g, dd, pos, len))
         pos = pos + len
       end
       return table_unpack(grads, 1, #list)

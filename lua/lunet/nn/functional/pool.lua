@@ -66,9 +66,7 @@ local function max_pool_with(name)
     local want = flag(opts, "return_indices")
     local y, idx = fwd(x, opts, grad or want)
     if grad then
-      -- max_pool2d: a second gradient of x (a U-Net's skip connection) is added in place
-      ag.record(y, { x }, function(gy) return bwd(gy, idx, x) end, name,
-        name == "max_pool2d" and function(gy, into) bwd(gy, idx, x, into) end or nil)
+      ag.record(y, { x }, function(gy) return bwd(gy, idx, x) end, name)
     end
     if want then return y, idx end
     return y
