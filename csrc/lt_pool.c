@@ -80,11 +80,6 @@ static void max_pool_plane(float *out, int32_t *idx, const float *in, const lt_p
     }
 }
 
-/* 2x2 window, stride 2, no padding, no dilation: two input rows per output row. The
- * window's maximum is taken without branches (selects, vectorised per ISA level): on real
- * data the comparisons are unpredictable, and the branchy loop spent most of its time in
- * mispredictions (3x the time of a copy of the input). Same rule as max_pool_plane: a tap
- * replaces the running maximum when it is greater or NaN (the last NaN wins). */
 /* mask ? x : y for a mask of 0 or -1, on the bits (GCC makes a branch of a float ?:) */
 static inline LT_ISA_INLINE float sel_f32(int32_t mask, float x, float y) {
     uint32_t xb, yb;
@@ -96,7 +91,13 @@ static inline LT_ISA_INLINE float sel_f32(int32_t mask, float x, float y) {
     return f;
 }
 
-/* One output row: o[ow] = the maximum of r0[2ow], r0[2ow+1], r1[2ow], r1[2ow+1] and ix[ow]
+/* 2x2 window, stride 2, no padding, no dilation: two input rows per output row. The
+ * window's maximum is taken without branches (selects, vectorised per ISA level): on real
+ * data the comparisons are unpredictable, and the branchy loop spent most of its time in
+ * mispredictions (3x the time of a copy of the input). Same rule as max_pool_plane: a tap
+ * replaces the running maximum when it is greater or NaN (the last NaN wins), so ties go to
+ * the first tap in row-major order.
+ * One output row: o[ow] = the maximum of r0[2ow], r0[2ow+1], r1[2ow], r1[2ow+1] and ix[ow]
  * its 1-based plane index (base + offset in the window); ix may be NULL. */
 static inline LT_ISA_INLINE void mp2x2_row(float *restrict o, int32_t *restrict ix,
                                            const float *restrict r0, const float *restrict r1,
@@ -147,10 +148,11 @@ static inline LT_ISA_INLINE void mp2x2_row_short(float *o, int32_t *ix, const fl
         a0[i] = r0[i];
         a1[i] = r1[i];
     }
-    mp2x2_row(ob, ix ? ib : NULL, a0, a1, 16, base, down);
+    /* indices relative to the row (base 1: the unused lanes cannot overflow), then moved */
+    mp2x2_row(ob, ix ? ib : NULL, a0, a1, 16, 1, down);
     for (int64_t i = 0; i < n; i++) o[i] = ob[i];
     if (ix)
-        for (int64_t i = 0; i < n; i++) ix[i] = ib[i];
+        for (int64_t i = 0; i < n; i++) ix[i] = base - 1 + ib[i];
 }
 
 /* One plane: out (oh, ow), idx (oh, ow) or NULL, in (ih, iw). */
