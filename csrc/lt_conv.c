@@ -18,6 +18,7 @@
 #include "lt_conv.h"
 #include "lt_gemm.h"
 #include "lt_isa.h"
+#include "lt_norm.h"
 #include "lt_winograd.h"
 
 /* ---------------------------------------------------------------- dims */
@@ -221,20 +222,7 @@ static void col2im_add(float *x, const float *col, int64_t c, const lt_conv2d_di
  * step, none in the worker's). */
 static void bias_grad(const lt_context *ctx, float *db, const float *t, int64_t n, int64_t c,
                       int64_t hw) {
-    int nt = n * c * hw >= (1 << 15) ? lt_ctx_num_threads(ctx) : 1;
-    if (nt > c) nt = c < 1 ? 1 : (int)c;
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t ch = 0; ch < c; ch++) {
-        double s = 0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = t + (i * c + ch) * hw;
-            float acc = 0;
-            #pragma omp simd reduction(+ : acc)   /* vector partial sums (float order differs) */
-            for (int64_t j = 0; j < hw; j++) acc += p[j];
-            s += acc;
-        }
-        db[ch] += (float)s;
-    }
+    lt_channel_sums_add(ctx, db, t, n, c, hw);   /* csrc/lt_norm.c: vectorised per ISA level */
 }
 
 /* out (n, c, hw) += b (c) */

@@ -23,6 +23,12 @@
 #include <stdint.h>
 #include "lt_core.h"
 
+/* db[c] += the sum of channel c of t (N, C, S) over N and S (a convolution's bias gradient,
+ * csrc/lt_conv.c bias_grad): per plane in 64 float lanes, in double across planes; OpenMP
+ * over channels from 32768 elements. The naive twin sums every element in double. */
+void lt_channel_sums_add(const lt_context *ctx, float *db, const float *t, int64_t N, int64_t C,
+                         int64_t S);
+void lt_channel_sums_add_naive(float *db, const float *t, int64_t N, int64_t C, int64_t S);
 /* Per-channel mean and biased variance of x over N and S, in one pass. */
 lt_status lt_batch_norm_stats(const lt_context *ctx,
                               float *mean, float *var,        // (C), (C)

@@ -7,6 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>   /* fuzz builds (no OpenMP): fuzz/include/omp.h */
+
+#include "lt_context.h"
+#include "lt_isa.h"
 
 const char *lt_dtype_name(lt_dtype dt) {
     switch (dt) {
@@ -486,6 +490,13 @@ lt_status lt_convert_check(lt_context *ctx, const lt_tensor *src, lt_dtype dt) {
     return LT_OK;
 }
 
+/* Copies of at least this many elements (1 MB of floats) use the context's threads. */
+#define LT_COPY_PAR_MIN (1 << 18)
+
+static int copy_threads(const lt_context *ctx, int64_t n) {
+    return n >= LT_COPY_PAR_MIN ? lt_ctx_num_threads(ctx) : 1;
+}
+
 lt_status lt_copy(lt_context *ctx, lt_tensor *dst, const lt_tensor *src) {
     if (!lt_data(dst) || !lt_data(src)) return LT_EFREED;
     if (lt_numel(dst) != lt_numel(src)) return LT_ESHAPE;
@@ -493,8 +504,23 @@ lt_status lt_copy(lt_context *ctx, lt_tensor *dst, const lt_tensor *src) {
     if (n == 0) return LT_OK;
     lt_status cs = lt_convert_check(ctx, src, dst->dtype);
     if (cs != LT_OK) return cs;
+    /* distinct storages cannot overlap: big copies are split over the context's threads
+     * (on one storage memmove's overlap rule is kept: one thread) */
+    const int nt = dst->storage != src->storage ? copy_threads(ctx, n) : 1;
     if (dst->dtype == src->dtype && lt_is_contiguous(dst) && lt_is_contiguous(src)) {
-        memmove(lt_data(dst), lt_data(src), (size_t)n * lt_dtype_size(dst->dtype));
+        const size_t es = lt_dtype_size(dst->dtype);
+        char *d = lt_data(dst);
+        const char *sp = lt_data(src);
+        if (nt == 1) {
+            memmove(d, sp, (size_t)n * es);
+            return LT_OK;
+        }
+#pragma omp parallel num_threads(nt)
+        {
+            int64_t lo, hi;
+            lt_isa_chunk(n, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            if (hi > lo) memcpy(d + (size_t)lo * es, sp + (size_t)lo * es, (size_t)(hi - lo) * es);
+        }
         return LT_OK;
     }
     /* iterate over dst's shape; src is read in its own row-major order */
@@ -508,6 +534,18 @@ lt_status lt_copy(lt_context *ctx, lt_tensor *dst, const lt_tensor *src) {
                 ss = it.stride[1][it.ndim - 1];
         char *db = lt_data(dst);
         const char *sb = lt_data(src);
+        if (nt > 1 && it.ndim == 2 && sd == 1 && ss == 1 && dst->dtype == LT_FLOAT32 &&
+            src->dtype == LT_FLOAT32) {
+            /* rows of contiguous runs (a slice of a concatenation, a narrowed gradient): the
+             * rows split over the threads */
+            const int64_t rows = it.size[0], rd = it.stride[0][0], rs = it.stride[1][0];
+            float *d0 = (float *)db + it.off[0];
+            const float *s0 = (const float *)sb + it.off[1];
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (int64_t r = 0; r < rows; r++)
+                memcpy(d0 + r * rd, s0 + r * rs, (size_t)inner * sizeof(float));
+            return LT_OK;
+        }
         do {
             if (dst->dtype == LT_FLOAT32 && src->dtype == LT_FLOAT32) {
                 float *d = (float *)db + it.off[0];

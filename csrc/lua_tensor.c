@@ -246,7 +246,7 @@ lt_tensor *lt_lua_contiguous(lua_State *L, int idx, const char *fn, const char *
         *pushed = 0;
         return t;
     }
-    lt_tensor *c = lt_lua_newlike(L, t, fn);
+    lt_tensor *c = newlike_uninit(L, t, fn);   /* lt_copy writes every element */
     lt_lua_check(L, lt_copy(lt_lua_ctx(L), c, t), fn);
     *pushed = 1;
     return c;
