@@ -499,14 +499,16 @@ TZI __m512 shift_in(__m512 v, float s) {
 
 TZI void bt6z(__m512 *r, int rs, const __m512 *d, int ds) {
     const __m512 d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
-    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 four = _mm512_set1_ps(4.0f), two = _mm512_set1_ps(2.0f);
+    /* 12 operations: a = d4 - 4 d2 and b = d3 - 4 d1 shared by rows 0, 1, 2 and 5 */
+    const __m512 a = _mm512_fnmadd_ps(four, d2, d4), b = _mm512_fnmadd_ps(four, d1, d3);
     const __m512 p = _mm512_sub_ps(d4, d2), q = _mm512_sub_ps(d3, d1);
-    r[0] = _mm512_fnmadd_ps(five, d2, _mm512_fmadd_ps(four, d0, d4));
-    r[rs] = _mm512_fnmadd_ps(four, _mm512_add_ps(d1, d2), _mm512_add_ps(d3, d4));
-    r[2 * rs] = _mm512_fmadd_ps(four, _mm512_sub_ps(d1, d2), _mm512_sub_ps(d4, d3));
+    r[0] = _mm512_fmadd_ps(four, d0, _mm512_sub_ps(a, d2));
+    r[rs] = _mm512_add_ps(a, b);
+    r[2 * rs] = _mm512_sub_ps(a, b);
     r[3 * rs] = _mm512_fmadd_ps(two, q, p);
     r[4 * rs] = _mm512_fnmadd_ps(two, q, p);
-    r[5 * rs] = _mm512_fnmadd_ps(five, d3, _mm512_fmadd_ps(four, d1, d5));
+    r[5 * rs] = _mm512_fnmadd_ps(four, d3, _mm512_sub_ps(d5, b));
 }
 
 TZI void at6z(__m512 *o, int os, const __m512 *m, int ms) {
@@ -642,19 +644,24 @@ TZ static void in_tf4_packed(float *V, const float *x, const wgeom *g, int64_t t
                 }
                 nl += r.tx1 - r.tx0;
             }
-            __m512 D[36], T[36];
+            /* rows first, then each column transformed and stored (as in in_tf4_z) */
+            __m512 T[36];
             for (int k = 0; k < 6; k++) {
-                __m512 *d = D + k * 6;
+                __m512 d[6];
                 deint4(rb + k * rs, d, d + 1, d + 2, d + 3);
                 deint4_01(rb2 + k * rs, d + 4, d + 5);
+                bt6z(T + k * 6, 1, d, 1);
             }
-            for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
-            for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
-            if (nl == 16)   /* whole 64-byte lines (V's rows and planes are 64-byte aligned) */
-                for (int k = 0; k < 36; k++) _mm512_storeu_ps(vc + k * vs + off, D[k]);
-            else
-                for (int k = 0; k < 36; k++)
-                    _mm512_mask_storeu_ps(vc + k * vs + off, lanes(nl), D[k]);
+            for (int j = 0; j < 6; j++) {
+                __m512 r6[6];
+                bt6z(r6, 1, T + j, 6);
+                if (nl == 16)   /* whole 64-byte lines (V's rows and planes are 64-byte aligned) */
+                    for (int i = 0; i < 6; i++)
+                        _mm512_storeu_ps(vc + (i * 6 + j) * vs + off, r6[i]);
+                else
+                    for (int i = 0; i < 6; i++)
+                        _mm512_mask_storeu_ps(vc + (i * 6 + j) * vs + off, lanes(nl), r6[i]);
+            }
         }
     }
 }
@@ -767,11 +774,21 @@ TZ static void in_tf4_z(float *V, const float *x, const wgeom *g, int64_t t0, in
                             for (int64_t q = a; q < e; q += 16)
                                 _mm_prefetch((const char *)(rows[k] + H * W + q), _MM_HINT_T0);
                 }
-                __m512 D[36], T[36];
-                for (int k = 0; k < 6; k++) in_row16(D + k * 6, rows[k], &sp);
-                for (int j = 0; j < 6; j++) bt6z(T + j, 6, D + j, 6);
-                for (int k = 0; k < 6; k++) bt6z(D + k * 6, 1, T + k * 6, 1);
-                for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(v + k * vs + tx, mk, D[k]);
+                /* rows first (each row's 6 phases transformed as soon as loaded), then
+                 * each column transformed and stored: 36 results live instead of 72 (the
+                 * stack spills cost ~15% of the transform) */
+                __m512 T[36];
+                for (int k = 0; k < 6; k++) {
+                    __m512 d[6];
+                    in_row16(d, rows[k], &sp);
+                    bt6z(T + k * 6, 1, d, 1);
+                }
+                for (int j = 0; j < 6; j++) {
+                    __m512 r6[6];
+                    bt6z(r6, 1, T + j, 6);
+                    for (int i = 0; i < 6; i++)
+                        _mm512_mask_storeu_ps(v + (i * 6 + j) * vs + tx, mk, r6[i]);
+                }
             }
         }
     }
@@ -798,10 +815,14 @@ TZ static void out_tf4_packed(float *out, const float *Mt, const float *b, const
                 nl += ntx;
             }
             const __mmask16 mk = lanes(nl);
-            __m512 m[36], t[24], y[16];
-            for (int k = 0; k < 36; k++) m[k] = _mm512_maskz_loadu_ps(mk, mo + k * ms + off);
-            for (int j = 0; j < 6; j++) at6z(t + j, 6, m + j, 6);
-            for (int k = 0; k < 4; k++) at6z(y + k * 4, 1, t + k * 6, 1);
+            __m512 t[24], y[16];
+            for (int i = 0; i < 6; i++) {   /* rows first, as in out_tf4_z */
+                __m512 r6[6];
+                for (int j = 0; j < 6; j++)
+                    r6[j] = _mm512_maskz_loadu_ps(mk, mo + (i * 6 + j) * ms + off);
+                at6z(t + i * 4, 1, r6, 1);
+            }
+            for (int j = 0; j < 4; j++) at6z(y + j, 4, t + j, 4);
             float zb[4][64];
             for (int k = 0; k < 4; k++) {
                 __m512 z[4];
@@ -847,10 +868,16 @@ TZ static void out_tf4_z(float *out, const float *Mt, const float *b, const wgeo
                 const __mmask16 mk = lanes(r.tx1 - tx);
                 int64_t valid = OW - 4 * tx;   /* pixels of the output row from column 4 tx */
                 if (valid > 4 * (r.tx1 - tx)) valid = 4 * (r.tx1 - tx);
-                __m512 m[36], t[24], y[16];
-                for (int k = 0; k < 36; k++) m[k] = _mm512_maskz_loadu_ps(mk, mm + k * ms + tx);
-                for (int j = 0; j < 6; j++) at6z(t + j, 6, m + j, 6);
-                for (int k = 0; k < 4; k++) at6z(y + k * 4, 1, t + k * 6, 1);
+                __m512 t[24], y[16];
+                /* rows first: each row of 6 positions loaded and reduced to 4 (24 live
+                 * instead of 36 + 24: fewer stack spills), then the columns */
+                for (int i = 0; i < 6; i++) {
+                    __m512 r6[6];
+                    for (int j = 0; j < 6; j++)
+                        r6[j] = _mm512_maskz_loadu_ps(mk, mm + (i * 6 + j) * ms + tx);
+                    at6z(t + i * 4, 1, r6, 1);
+                }
+                for (int j = 0; j < 4; j++) at6z(y + j, 4, t + j, 4);
                 for (int k = 0; k < 4 && oy0 + k < OH; k++) {
                     __m512 z[4];
                     inter4(y[k * 4], y[k * 4 + 1], y[k * 4 + 2], y[k * 4 + 3], z);
@@ -932,12 +959,19 @@ TZ static void dy_tf4_packed(float *dM, const float *dy, const wgeom *g, int64_t
                 }
                 nl += ntx;
             }
-            __m512 Y[16], T[24], U[36];
-            for (int k = 0; k < 4; k++) deint4(yb[k], Y + k * 4, Y + k * 4 + 1, Y + k * 4 + 2, Y + k * 4 + 3);
-            for (int j = 0; j < 4; j++) a6z(T + j, 4, Y + j, 4);
-            for (int k = 0; k < 6; k++) a6z(U + k * 6, 1, T + k * 4, 1);
+            __m512 T[24];
+            for (int k = 0; k < 4; k++) {   /* rows first, as in dy_tf4_z */
+                __m512 Y[4];
+                deint4(yb[k], Y, Y + 1, Y + 2, Y + 3);
+                a6z(T + k * 6, 1, Y, 1);
+            }
             const __mmask16 mk = lanes(nl);
-            for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(vo + k * ms + off, mk, U[k]);
+            for (int j = 0; j < 6; j++) {
+                __m512 r6[6];
+                a6z(r6, 1, T + j, 6);
+                for (int i = 0; i < 6; i++)
+                    _mm512_mask_storeu_ps(vo + (i * 6 + j) * ms + off, mk, r6[i]);
+            }
         }
     }
 }
@@ -959,19 +993,26 @@ TZ static void dy_tf4_z(float *dM, const float *dy, const wgeom *g, int64_t t0, 
                 const __mmask16 mk = lanes(r.tx1 - tx);
                 int64_t valid = OW - 4 * tx;
                 if (valid > 4 * (r.tx1 - tx)) valid = 4 * (r.tx1 - tx);
-                __m512 Y[16], T[24], U[36];
                 if (o + 1 < o1)   /* the next channel's same rows, as in in_tf4_z */
                     for (int k = 0; k < 4 && oy0 + k < OH; k++)
                         for (int64_t q = 0; q < valid; q += 16)
                             _mm_prefetch((const char *)(yc + OH * OW + (oy0 + k) * OW + 4 * tx + q),
                                          _MM_HINT_T0);
+                /* rows first (each dy row's 4 phases expanded to 6 as soon as loaded: 24
+                 * live), then each column expanded and stored, as in in_tf4_z */
+                __m512 T[24];
                 for (int k = 0; k < 4; k++) {
-                    if (oy0 + k < OH) deint4_masked(yc + (oy0 + k) * OW + 4 * tx, valid, Y + k * 4);
-                    else Y[k * 4] = Y[k * 4 + 1] = Y[k * 4 + 2] = Y[k * 4 + 3] = _mm512_setzero_ps();
+                    __m512 Y[4];
+                    if (oy0 + k < OH) deint4_masked(yc + (oy0 + k) * OW + 4 * tx, valid, Y);
+                    else Y[0] = Y[1] = Y[2] = Y[3] = _mm512_setzero_ps();
+                    a6z(T + k * 6, 1, Y, 1);                                /* T (4, 6) */
                 }
-                for (int j = 0; j < 4; j++) a6z(T + j, 4, Y + j, 4);       /* T (6, 4) */
-                for (int k = 0; k < 6; k++) a6z(U + k * 6, 1, T + k * 4, 1);
-                for (int k = 0; k < 36; k++) _mm512_mask_storeu_ps(v + k * ms + tx, mk, U[k]);
+                for (int j = 0; j < 6; j++) {
+                    __m512 r6[6];
+                    a6z(r6, 1, T + j, 6);
+                    for (int i = 0; i < 6; i++)
+                        _mm512_mask_storeu_ps(v + (i * 6 + j) * ms + tx, mk, r6[i]);
+                }
             }
         }
     }
