@@ -1,8 +1,8 @@
 -- Winograd F(4x4, 3x3) on the wide images of the benchmark U-Net's kind, in several blocks of
 -- tiles: the blocks are a multiple of 48 tiles (the AVX-512 GEMM's panel width; 80 rounded to
 -- 96, 160 to 144), split evenly on two threads, with partial last blocks and tile rows cut by
--- the block ends; the AVX-512 transforms that transform each row as it is loaded and store each
--- column as it is finished (input, output and output-gradient transforms). Forward, input and
+-- the block ends; the AVX-512 wide-image transforms that transform each row as it is loaded and
+-- store each column as it is finished (input, output and output-gradient transforms). Forward, input and
 -- weight gradients against the naive direct-loop kernels (relative error <= 1e-4) at every ISA
 -- level the CPU has, on one and two threads, with and without bias.
 local lunet = require "lunet"
