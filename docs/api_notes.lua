@@ -23,9 +23,10 @@ return {
   ["lunet.default_generator"] = "default_generator() -> the Generator that lunet.manual_seed seeds and that every " ..
     "function without a generator option draws from.",
   ["lunet.is_tensor"] = "is_tensor(v) -> true when v is a lunet tensor.",
-  ["lunet.get_num_threads"] = "get_num_threads() -> the thread budget of OpenBLAS and lunet's OpenMP loops.",
-  ["lunet.set_num_threads"] = "set_num_threads(n): sets the thread budget (n >= 1) of OpenBLAS and lunet's own loops; " ..
-    "the default is all cores. Small operations stay on one thread.",
+  ["lunet.get_num_threads"] = "get_num_threads() -> the thread budget of lunet's OpenMP loops (and of OpenBLAS at the " ..
+    "generic ISA level, the only one whose GEMMs are OpenBLAS's).",
+  ["lunet.set_num_threads"] = "set_num_threads(n): sets the thread budget (n >= 1) of lunet's own loops (and of OpenBLAS " ..
+    "at the generic ISA level); the default is all cores. Small operations stay on one thread.",
   ["lunet.cat"] = "cat(list, d) -> the tensors of list joined along dimension d (default 1); every other dimension must " ..
     "match (cat: tensors[2] has shape [3, 2], tensors[1] has [2, 3] (mismatch at dimension 2)). Differentiable.",
   ["lunet.stack"] = "stack(list, d) -> the tensors of list (all of one shape) stacked along a new dimension d " ..
