@@ -309,6 +309,24 @@ static inline LT_ISA_INLINE void bn_relu_channel_sums(double sums[2], const floa
     sums[1] = sdyx;
 }
 
+/* One plane's dx from its channel's coefficients; rp != NULL: through a relu whose output is
+ * rp (dy masked by rp > 0). */
+static inline LT_ISA_INLINE void bn_bwd_plane_dx_body(float *d, const float *g, const float *rp,
+                                                      const float *xp, int64_t S, float mu,
+                                                      float gm, float k, float wis) {
+    if (rp) {
+#pragma omp simd
+        for (int64_t s = 0; s < S; s++) {
+            const float gv = g[s];
+            const float gs = rp[s] > 0.0f ? gv : 0.0f;
+            d[s] = (gs - gm - (xp[s] - mu) * k) * wis;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t s = 0; s < S; s++) d[s] = (g[s] - gm - (xp[s] - mu) * k) * wis;
+    }
+}
+
 /* One channel of the backward: reduce sum(dy) and sum(dy * (x - mean)) over the channel's
  * N planes, then write the channel's dx; no temporaries needed. r != NULL: the gradient
  * first goes back through a relu whose output is r (dy masked by r > 0). */
@@ -337,21 +355,7 @@ static inline LT_ISA_INLINE void bn_bwd_channel_body(float *dx, float *dw, float
     const float k = training && M > 0 ? (float)(sdyx / M * is * is) : 0.0f;
     for (int64_t n = 0; n < N; n++) {
         const int64_t o = (n * C + c) * S;
-        const float *g = dy + o;
-        const float *xp = x + o;
-        float *d = dx + o;
-        if (r) {
-            const float *rp = r + o;
-#pragma omp simd
-            for (int64_t s = 0; s < S; s++) {
-                const float gv = g[s];
-                const float gs = rp[s] > 0.0f ? gv : 0.0f;
-                d[s] = (gs - gm - (xp[s] - mu) * k) * wis;
-            }
-        } else {
-#pragma omp simd
-            for (int64_t s = 0; s < S; s++) d[s] = (g[s] - gm - (xp[s] - mu) * k) * wis;
-        }
+        bn_bwd_plane_dx_body(dx + o, dy + o, r ? r + o : NULL, x + o, S, mu, gm, k, wis);
     }
 }
 LT_ISA_VARIANTS(bn_bwd_channel,
@@ -361,7 +365,7 @@ LT_ISA_VARIANTS(bn_bwd_channel,
                 (dx, dw, db, dy, r, x, mean, invstd, w, N, C, S, training, c))
 
 /* The memory-order backward's per-plane steps: the plane's sums (as lt_batch_norm_plane_sums
- * from zero), and its dx from the channel's coefficients (the loop of bn_bwd_channel). */
+ * from zero); its dx is bn_bwd_plane_dx (above). */
 static inline LT_ISA_INLINE void bn_bwd_plane_sums_body(const float *dy, const float *r,
                                                         const float *x, float mu, int64_t S,
                                                         double *out) {
@@ -375,21 +379,6 @@ LT_ISA_VARIANTS(bn_bwd_plane_sums,
                  double *out),
                 (dy, r, x, mu, S, out))
 
-static inline LT_ISA_INLINE void bn_bwd_plane_dx_body(float *d, const float *g, const float *rp,
-                                                      const float *xp, int64_t S, float mu,
-                                                      float gm, float k, float wis) {
-    if (rp) {
-#pragma omp simd
-        for (int64_t s = 0; s < S; s++) {
-            const float gv = g[s];
-            const float gs = rp[s] > 0.0f ? gv : 0.0f;
-            d[s] = (gs - gm - (xp[s] - mu) * k) * wis;
-        }
-    } else {
-#pragma omp simd
-        for (int64_t s = 0; s < S; s++) d[s] = (g[s] - gm - (xp[s] - mu) * k) * wis;
-    }
-}
 LT_ISA_VARIANTS(bn_bwd_plane_dx,
                 (float *d, const float *g, const float *rp, const float *xp, int64_t S, float mu,
                  float gm, float k, float wis),

@@ -66,6 +66,38 @@ function H.with_conv(algo, level, threads, fn)
   if not ok then error(err, 0) end
 end
 
+-- A 3x3 convolution case c = {n, cin, cout, h, w, padding, bias} under conv algorithm algo at
+-- ISA level (nil: the one in use) and thread count (nil: unchanged): the forward pass, input
+-- gradient and weight gradient within bound (default 1e-4, relative: H.rel_err) of the naive
+-- direct-loop kernels; repeat_: also the same forward bits on a second call. Random data from
+-- lunet's generator. Returns the three errors.
+function H.check_conv_vs_naive(c, algo, level, threads, bound, repeat_)
+  local nn = require("lunet.core").nn
+  bound = bound or 1e-4
+  local x = lunet.randn(c.n, c.cin, c.h, c.w)
+  local w = lunet.randn(c.cout, c.cin, 3, 3)
+  local b = c.bias and lunet.randn(c.cout) or nil
+  local opts = { padding = c.padding }
+  local yref = nn.conv2d_forward_naive(x, w, b, opts)
+  local gy = lunet.randn(yref:shape())
+  local dxref, dwref = nn.conv2d_backward_naive(gy, x, w, opts)
+  local what = string.format("%s %s %d thread(s), x %s, w %s, padding %s, bias %s", algo,
+    level or "default", threads or lunet.get_num_threads(), table.concat(x:shape(), "x"),
+    table.concat(w:shape(), "x"), tostring(c.padding), tostring(c.bias))
+  local ey, ex, ew, same
+  H.with_conv(algo, level, threads, function()
+    local y = nn.conv2d_forward(x, w, b, opts)
+    local dx, dw = nn.conv2d_backward(gy, x, w, opts)
+    ey, ex, ew = H.rel_err(y, yref), H.rel_err(dx, dxref), H.rel_err(dw, dwref)
+    same = not repeat_ or H.rel_err(nn.conv2d_forward(x, w, b, opts), y) == 0
+  end)
+  assert(ey <= bound, string.format("%s: forward error %.3g > %g", what, ey, bound))
+  assert(ex <= bound, string.format("%s: input-gradient error %.3g > %g", what, ex, bound))
+  assert(ew <= bound, string.format("%s: weight-gradient error %.3g > %g", what, ew, bound))
+  assert(same, what .. ": forward not repeatable")
+  return ey, ex, ew
+end
+
 -- max |a - b| / max(1, max |b|): absolute below unit scale, relative above it.
 function H.maxrel(a, b)
   local d = (a - b):abs():max():item()

@@ -6,36 +6,15 @@
 -- weight gradients against the naive direct-loop kernels (relative error <= 1e-4) at every ISA
 -- level the CPU has, on one and two threads, with and without bias.
 local lunet = require "lunet"
-local core = require "lunet.core"
-local nn = core.nn
 
 local BOUND = 1e-4
 
 local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
-local rel_err, with = H.rel_err, H.with_conv
 local LEVELS = H.isa_levels()
 
+-- the same call twice must give the same bits (block boundaries do not depend on timing)
 local function check(c, level, threads)
-  local x = lunet.randn(c.n, c.cin, c.h, c.w)
-  local w = lunet.randn(c.cout, c.cin, 3, 3)
-  local b = c.bias and lunet.randn(c.cout) or nil
-  local opts = { padding = c.padding }
-  local yref = nn.conv2d_forward_naive(x, w, b, opts)
-  local gy = lunet.randn(yref:shape())
-  local dxref, dwref = nn.conv2d_backward_naive(gy, x, w, opts)
-  local what = string.format("winograd %s %d thread(s), x %s, w %s, padding %d",
-    level or "default", threads, table.concat(x:shape(), "x"), table.concat(w:shape(), "x"),
-    c.padding)
-  with("winograd", level, threads, function()
-    local y = nn.conv2d_forward(x, w, b, opts)
-    local dx, dw = nn.conv2d_backward(gy, x, w, opts)
-    local ey, ex, ew = rel_err(y, yref), rel_err(dx, dxref), rel_err(dw, dwref)
-    assert(ey <= BOUND, string.format("%s: forward error %.3g", what, ey))
-    assert(ex <= BOUND, string.format("%s: input-gradient error %.3g", what, ex))
-    assert(ew <= BOUND, string.format("%s: weight-gradient error %.3g", what, ew))
-    -- the same call twice gives the same bits (block boundaries do not depend on timing)
-    assert(rel_err(nn.conv2d_forward(x, w, b, opts), y) == 0, what .. ": forward not repeatable")
-  end)
+  H.check_conv_vs_naive(c, "winograd", level, threads, BOUND, true)
 end
 
 -- tile counts: 2 x 16 x 16 = 512 (blocks of 144 on one thread, 128 on two), 3 x 10 x 10 = 300

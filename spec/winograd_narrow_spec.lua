@@ -11,32 +11,11 @@ local lunet = require "lunet"
 local core = require "lunet.core"
 local nn = core.nn
 
-local BOUND = 1e-4
-
 local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, assert
-local rel_err, with = H.rel_err, H.with_conv
+local with = H.with_conv
 local LEVELS = H.isa_levels()
 
-local function check(c, algo, level, threads)
-  local x = lunet.randn(c.n, c.cin, c.h, c.w)
-  local w = lunet.randn(c.cout, c.cin, 3, 3)
-  local b = c.bias and lunet.randn(c.cout) or nil
-  local opts = { padding = c.padding }
-  local yref = nn.conv2d_forward_naive(x, w, b, opts)
-  local gy = lunet.randn(yref:shape())
-  local dxref, dwref = nn.conv2d_backward_naive(gy, x, w, opts)
-  local what = string.format("%s %s %d thread(s), x %s, w %s, padding %d", algo,
-    level or "default", threads, table.concat(x:shape(), "x"), table.concat(w:shape(), "x"),
-    c.padding)
-  with(algo, level, threads, function()
-    local y = nn.conv2d_forward(x, w, b, opts)
-    local dx, dw = nn.conv2d_backward(gy, x, w, opts)
-    local ey, ex, ew = rel_err(y, yref), rel_err(dx, dxref), rel_err(dw, dwref)
-    assert(ey <= BOUND, string.format("%s: forward error %.3g", what, ey))
-    assert(ex <= BOUND, string.format("%s: input-gradient error %.3g", what, ex))
-    assert(ew <= BOUND, string.format("%s: weight-gradient error %.3g", what, ew))
-  end)
-end
+local check = H.check_conv_vs_naive
 
 describe("Winograd on narrow images", function()
   for _, level in ipairs(LEVELS) do

@@ -18,29 +18,7 @@ local H = assert(loadfile("spec/helpers.lua", "t", _ENV))()  -- busted env: it, 
 local rel_err, with = H.rel_err, H.with_conv
 local LEVELS = H.isa_levels()
 
--- forward and input gradient of one case under algo, against the naive kernels
-local function check(c, algo, level, threads, bound)
-  local x = lunet.randn(c.n, c.cin, c.h, c.w)
-  local w = lunet.randn(c.cout, c.cin, 3, 3)
-  local b = c.bias and lunet.randn(c.cout) or nil
-  local opts = { padding = c.padding }
-  local yref = nn.conv2d_forward_naive(x, w, b, opts)
-  local gy = lunet.randn(yref:shape())
-  local dxref, dwref = nn.conv2d_backward_naive(gy, x, w, opts)
-  local what = string.format("%s %s %d thread(s), x %s, w %s, padding %s, bias %s", algo,
-    level or "default", threads or lunet.get_num_threads(), table.concat(x:shape(), "x"),
-    table.concat(w:shape(), "x"), tostring(c.padding), tostring(c.bias))
-  local ey, ex, ew
-  with(algo, level, threads, function()
-    local y = nn.conv2d_forward(x, w, b, opts)
-    local dx, dw = nn.conv2d_backward(gy, x, w, opts)
-    ey, ex, ew = rel_err(y, yref), rel_err(dx, dxref), rel_err(dw, dwref)
-  end)
-  assert(ey <= bound, string.format("%s: forward error %.3g > %g", what, ey, bound))
-  assert(ex <= bound, string.format("%s: input-gradient error %.3g > %g", what, ex, bound))
-  assert(ew <= bound, string.format("%s: weight-gradient error %.3g > %g", what, ew, bound))
-  return ey, ex, ew
-end
+local check = H.check_conv_vs_naive
 
 describe("Winograd convolution", function()
   it("conv_set_algo accepts winograd and winograd_f2 and returns the previous name", function()
