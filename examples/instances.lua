@@ -38,7 +38,7 @@ local UNet = require "lunet.models.unet"
 local fmt = string.format
 local clock = require("lunet.train.progress").clock
 
-local cfg = { out = "out", epochs = 16, ntrain = 2048, nval = 256, ntest = 128, size = 64, batch = 8, lr = 6e-3, tta = true,
+local cfg = { out = "out", epochs = 24, ntrain = 2048, nval = 256, ntest = 128, size = 64, batch = 8, lr = 6e-3, tta = true,
               bweight = 1 }
 do
   local o = require("lunet.cli").parse_args("instances", arg or {}, { flags = {
