@@ -213,20 +213,25 @@ __attribute__((noinline)) static void wait_change(_Atomic unsigned *addr, unsign
     if (slept) me.last = now_ns();   /* the budget grows with the time spent working only */
 }
 
-/* runs slot id of the current region of t (nth slots) on this thread */
-static void run_slot(team *t, int id, int nth) {
+/* runs fn(data) on this thread as slot id of nth in team t (NULL: a team of one) with the
+ * given active level, then restores the thread's place (its spin budget keeps what the
+ * region's barriers spent) */
+static void run_as(team *t, int id, int nth, int active, region_fn fn, void *data) {
     const thread_state saved = me;
     me.t = t;
     me.id = id;
     me.nth = nth;
-    me.active = 1;
+    me.active = active;
     me.ws = 0;
-    t->fn(t->data);
-    const double tokens = me.tokens, last = me.last;   /* spent in the slot's barriers */
+    fn(data);
+    const double tokens = me.tokens, last = me.last;
     me = saved;
     me.tokens = tokens;
     me.last = last;
 }
+
+/* runs slot id of the current region of t (nth slots) on this thread */
+static void run_slot(team *t, int id, int nth) { run_as(t, id, nth, 1, t->fn, t->data); }
 
 /* claims and runs unclaimed slots of region generation g; returns how many it ran */
 static int run_slots(team *t, unsigned g) {
@@ -407,16 +412,7 @@ void GOMP_parallel(region_fn fn, void *data, unsigned nthreads, unsigned flags) 
     if (t && n > t->nworkers + 1) n = t->nworkers + 1;
     if (!t || n == 1) {
         /* a team of one: nested in an active region, one thread asked for, or no workers */
-        const thread_state saved = me;
-        me.t = NULL;
-        me.id = 0;
-        me.nth = 1;
-        me.ws = 0;
-        fn(data);
-        const double tokens = me.tokens, last = me.last;
-        me = saved;
-        me.tokens = tokens;
-        me.last = last;
+        run_as(NULL, 0, 1, me.active, fn, data);
         return;
     }
     if (me.last == 0) me.last = now_ns();
